@@ -1,0 +1,370 @@
+"""Client histories: one client with its records, and a portfolio of them.
+
+A :class:`ClientHistory` holds one client and its interactions, orders and
+complaints, each kind sorted in the library's total order (moment, then kind,
+then id; see :func:`~relcycle.model.record_sort_key`), so the same records give
+the same history whatever order they came in. :meth:`ClientHistory.as_of` is a
+cheap view of the records up to and including a moment: every verdict relcycle
+gives "as of" a moment is computed on such a view.
+
+:func:`build_portfolio` groups flat iterables of records into histories. It is
+the hot path of every report, so it makes one pass over each input.
+"""
+
+from __future__ import annotations
+
+import heapq
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
+from operator import attrgetter
+from typing import Any
+
+import attrs
+
+from .errors import DuplicateIdError, RecordTypeError, UnknownClientError, ValidationError
+from .model import Client, Complaint, Interaction, Order, Record, record_sort_key
+
+__all__ = ["ClientHistory", "Portfolio", "build_portfolio"]
+
+_ORDER_AT = attrgetter("placed_at")
+_INTERACTION_AT = attrgetter("at")
+_COMPLAINT_AT = attrgetter("opened_at")
+
+
+def _order_key(o: Order) -> tuple[datetime, str]:
+    return (o.placed_at, o.order_id)
+
+
+def _interaction_key(i: Interaction) -> tuple[datetime, str]:
+    return (i.at, i.interaction_id)
+
+
+def _complaint_key(c: Complaint) -> tuple[datetime, str]:
+    return (c.opened_at, c.complaint_id)
+
+
+def _check_aware(moment: object, what: str) -> datetime:
+    if not isinstance(moment, datetime):
+        raise RecordTypeError(
+            record="as_of", field=what, value=moment, expected="an aware datetime"
+        )
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValidationError(
+            record="as_of",
+            field=what,
+            value=moment,
+            reason="the moment has no time zone; give an aware datetime",
+        )
+    return moment
+
+
+@attrs.frozen(kw_only=True)
+class ClientHistory:
+    """One client and its records, each kind in the library's total order.
+
+    Build it with :meth:`of` (which sorts and checks) or let
+    :func:`build_portfolio` build many at once. The constructor trusts that the
+    tuples are already sorted and belong to the client.
+
+    Attributes:
+        client: The client.
+        interactions: Its interactions, oldest first.
+        orders: Its orders, oldest first.
+        complaints: Its complaints, oldest first (by ``opened_at``).
+        client_inferred: True when the client was not in a clients table but
+            inferred from the ``client_id`` of its records.
+    """
+
+    client: Client
+    interactions: tuple[Interaction, ...] = ()
+    orders: tuple[Order, ...] = ()
+    complaints: tuple[Complaint, ...] = ()
+    client_inferred: bool = False
+
+    @classmethod
+    def of(
+        cls,
+        client: Client | str,
+        records: Iterable[Interaction | Order | Complaint] = (),
+    ) -> ClientHistory:
+        """Build a history of ``client`` from records of any kind, in any order.
+
+        Args:
+            client: The client, or just its id (then ``client_inferred`` is True).
+            records: Interactions, orders and complaints of this client.
+
+        Raises:
+            ValidationError: If a record belongs to another client or two records
+                of one kind share an id.
+        """
+        inferred = isinstance(client, str)
+        the_client = Client(client_id=client) if isinstance(client, str) else client
+        interactions: list[Interaction] = []
+        orders: list[Order] = []
+        complaints: list[Complaint] = []
+        for record in records:
+            if record.client_id != the_client.client_id:
+                raise ValidationError(
+                    record=type(record).__name__,
+                    field="client_id",
+                    value=record.client_id,
+                    record_id=record.id,
+                    reason=f"the record belongs to another client than {the_client.client_id!r}",
+                )
+            if isinstance(record, Order):
+                orders.append(record)
+            elif isinstance(record, Interaction):
+                interactions.append(record)
+            elif isinstance(record, Complaint):
+                complaints.append(record)
+            else:
+                raise RecordTypeError(
+                    record="ClientHistory",
+                    field="records",
+                    value=record,
+                    expected="Interaction, Order or Complaint objects",
+                )
+        for name, field, items in (
+            ("Interaction", "interaction_id", interactions),
+            ("Order", "order_id", orders),
+            ("Complaint", "complaint_id", complaints),
+        ):
+            _check_unique(name, field, items)
+        interactions.sort(key=_interaction_key)
+        orders.sort(key=_order_key)
+        complaints.sort(key=_complaint_key)
+        return cls(
+            client=the_client,
+            interactions=tuple(interactions),
+            orders=tuple(orders),
+            complaints=tuple(complaints),
+            client_inferred=inferred,
+        )
+
+    @property
+    def client_id(self) -> str:
+        """The client's id."""
+        return self.client.client_id
+
+    def __len__(self) -> int:
+        return len(self.interactions) + len(self.orders) + len(self.complaints)
+
+    def records(self) -> Iterator[Record]:
+        """All records merged in the total order (moment, kind, id)."""
+        return heapq.merge(self.complaints, self.interactions, self.orders, key=record_sort_key)
+
+    @property
+    def first_moment(self) -> datetime | None:
+        """The earliest record's moment, or None for an empty history."""
+        firsts = [t[0].at for t in (self.interactions, self.orders, self.complaints) if t]
+        return min(firsts) if firsts else None
+
+    @property
+    def last_moment(self) -> datetime | None:
+        """The latest record's moment (complaint resolutions count), or None."""
+        lasts = [t[-1].at for t in (self.interactions, self.orders, self.complaints) if t]
+        lasts.extend(c.resolved_at for c in self.complaints if c.resolved_at is not None)
+        return max(lasts) if lasts else None
+
+    def as_of(self, moment: datetime) -> ClientHistory:
+        """The history as it stood at ``moment``: records up to and including it.
+
+        Complaints opened by ``moment`` are kept with their recorded status; use
+        :meth:`~relcycle.model.Complaint.is_open_at` for their status then.
+
+        Raises:
+            ValidationError: If ``moment`` is not timezone-aware.
+        """
+        _check_aware(moment, "moment")
+        i = bisect_right(self.interactions, moment, key=_INTERACTION_AT)
+        o = bisect_right(self.orders, moment, key=_ORDER_AT)
+        c = bisect_right(self.complaints, moment, key=_COMPLAINT_AT)
+        if i == len(self.interactions) and o == len(self.orders) and c == len(self.complaints):
+            return self
+        return ClientHistory(
+            client=self.client,
+            interactions=self.interactions[:i],
+            orders=self.orders[:o],
+            complaints=self.complaints[:c],
+            client_inferred=self.client_inferred,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict: the client and lists of its records (lossless)."""
+        return {
+            "client": self.client.to_dict(),
+            "client_inferred": self.client_inferred,
+            "interactions": [r.to_dict() for r in self.interactions],
+            "orders": [r.to_dict() for r in self.orders],
+            "complaints": [r.to_dict() for r in self.complaints],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ClientHistory:
+        """Build from the output of :meth:`to_dict`."""
+        client = Client.from_dict(data["client"])
+        records: list[Interaction | Order | Complaint] = []
+        records.extend(Interaction.from_dict(d) for d in data.get("interactions", ()))
+        records.extend(Order.from_dict(d) for d in data.get("orders", ()))
+        records.extend(Complaint.from_dict(d) for d in data.get("complaints", ()))
+        history = cls.of(client, records)
+        return attrs.evolve(history, client_inferred=bool(data.get("client_inferred", False)))
+
+
+def _check_unique(name: str, field: str, items: Iterable[Any]) -> None:
+    seen: set[str] = set()
+    dups: list[str] = []
+    for item in items:
+        rid = item.id
+        if rid in seen:
+            dups.append(rid)
+        seen.add(rid)
+    if dups:
+        raise DuplicateIdError(record=name, field=field, ids=dups)
+
+
+@attrs.frozen
+class Portfolio:
+    """Histories of many clients, by client id (iteration is sorted by client id).
+
+    Build it with :func:`build_portfolio`.
+    """
+
+    histories: tuple[ClientHistory, ...]
+    _index: Mapping[str, ClientHistory] = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        index = {h.client_id: h for h in self.histories}
+        if len(index) != len(self.histories):
+            counts: dict[str, int] = {}
+            for h in self.histories:
+                counts[h.client_id] = counts.get(h.client_id, 0) + 1
+            raise DuplicateIdError(
+                record="Client", field="client_id", ids=[k for k, n in counts.items() if n > 1]
+            )
+        object.__setattr__(self, "_index", index)
+
+    def __len__(self) -> int:
+        return len(self.histories)
+
+    def __iter__(self) -> Iterator[ClientHistory]:
+        return iter(self.histories)
+
+    def __getitem__(self, client_id: str) -> ClientHistory:
+        return self._index[client_id]
+
+    def __contains__(self, client_id: object) -> bool:
+        return client_id in self._index
+
+    @property
+    def client_ids(self) -> tuple[str, ...]:
+        """The client ids, sorted."""
+        return tuple(h.client_id for h in self.histories)
+
+    @property
+    def last_moment(self) -> datetime | None:
+        """The latest moment of any record (the report's default ``as_of``)."""
+        lasts = [m for h in self.histories if (m := h.last_moment) is not None]
+        return max(lasts) if lasts else None
+
+    def as_of(self, moment: datetime) -> Portfolio:
+        """Every history as it stood at ``moment`` (clients are all kept)."""
+        _check_aware(moment, "moment")
+        return Portfolio(tuple(h.as_of(moment) for h in self.histories))
+
+    def records_count(self) -> int:
+        """The number of timed records across all histories."""
+        return sum(len(h) for h in self.histories)
+
+
+def build_portfolio(
+    *,
+    orders: Iterable[Order] = (),
+    interactions: Iterable[Interaction] = (),
+    complaints: Iterable[Complaint] = (),
+    clients: Iterable[Client] | None = None,
+) -> Portfolio:
+    """Group flat iterables of records into a :class:`Portfolio`.
+
+    Args:
+        orders: Orders of any clients, in any order.
+        interactions: Interactions of any clients, in any order.
+        complaints: Complaints of any clients, in any order.
+        clients: The clients table. When given, every record must refer to one of
+            them; when None, clients are inferred from the records' ``client_id``
+            (and marked ``client_inferred``). A client with no records gets an
+            empty history.
+
+    Raises:
+        UnknownClientError: A record refers to a client missing from ``clients``
+            (all such records are listed).
+        DuplicateIdError: Two clients, or two records of one kind, share an id.
+    """
+    known: dict[str, Client] | None = None
+    if clients is not None:
+        known = {}
+        dup_clients: list[str] = []
+        for client in clients:
+            if client.client_id in known:
+                dup_clients.append(client.client_id)
+            known[client.client_id] = client
+        if dup_clients:
+            raise DuplicateIdError(record="Client", field="client_id", ids=dup_clients)
+
+    groups: dict[str, tuple[list[Interaction], list[Order], list[Complaint]]] = {}
+    if known is not None:
+        for cid in known:
+            groups[cid] = ([], [], [])
+
+    def group(cid: str) -> tuple[list[Interaction], list[Order], list[Complaint]]:
+        g = groups.get(cid)
+        if g is None:
+            g = groups[cid] = ([], [], [])
+        return g
+
+    for name, field, slot, items in (
+        ("Interaction", "interaction_id", 0, interactions),
+        ("Order", "order_id", 1, orders),
+        ("Complaint", "complaint_id", 2, complaints),
+    ):
+        seen: set[str] = set()
+        dups: list[str] = []
+        unknown_records: list[str] = []
+        unknown_clients: list[str] = []
+        for record in items:
+            rid = record.id
+            if rid in seen:
+                dups.append(rid)
+            else:
+                seen.add(rid)
+            cid = record.client_id
+            if known is not None and cid not in known:
+                unknown_records.append(rid)
+                unknown_clients.append(cid)
+                continue
+            group(cid)[slot].append(record)  # type: ignore[arg-type]
+        if unknown_records:
+            raise UnknownClientError(
+                record=name, record_ids=unknown_records, client_ids=unknown_clients
+            )
+        if dups:
+            raise DuplicateIdError(record=name, field=field, ids=dups)
+
+    histories = []
+    for cid in sorted(groups):
+        ints, ords, comps = groups[cid]
+        ints.sort(key=_interaction_key)
+        ords.sort(key=_order_key)
+        comps.sort(key=_complaint_key)
+        client = known[cid] if known is not None else Client(client_id=cid)
+        histories.append(
+            ClientHistory(
+                client=client,
+                interactions=tuple(ints),
+                orders=tuple(ords),
+                complaints=tuple(comps),
+                client_inferred=known is None,
+            )
+        )
+    return Portfolio(tuple(histories))
