@@ -20,7 +20,7 @@ from bisect import bisect_right
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 import attrs
 
@@ -192,6 +192,46 @@ class TransitionTable(Generic[S, E]):
         """``{event: next_state}`` for ``state``."""
         return dict(self._next[state])
 
+    def fold(
+        self,
+        events: Iterable[tuple[datetime, E, tuple[str, ...], str]],
+        *,
+        start: S | None = None,
+    ) -> Trajectory[S, E]:
+        """Replay ``events`` from ``start`` and return the trajectory (the pure fold).
+
+        Each event is a ``(at, event, record_ids, detail)`` tuple (any named
+        tuple with these four fields in this order will do); every one becomes a
+        :class:`Step` that keeps its moment, ids and detail. The events must
+        already be in time order.
+
+        Args:
+            events: The events, oldest first.
+            start: The state to start from; the initial state by default.
+
+        Raises:
+            IllegalTransitionError: At the first event its state does not allow
+                (nothing is returned: a replay is all or nothing).
+        """
+        nxt = self._next
+        state = self.initial if start is None else start
+        first = state
+        steps: list[Step[S, E]] = []
+        append = steps.append
+        row = nxt[state]
+        new_step = Step
+        for at, event, record_ids, detail in events:
+            try:
+                target = row[event]
+            except KeyError:
+                self.step(state, event)  # raises the IllegalTransitionError
+                raise  # pragma: no cover - step() always raises here
+            append(new_step(at, state, target, event, record_ids, detail))
+            if target is not state:
+                state = target
+                row = nxt[state]
+        return Trajectory(first, tuple(steps))
+
     def to_mermaid(self) -> str:
         """The table as a Mermaid ``stateDiagram-v2`` (no dependency needed).
 
@@ -234,9 +274,11 @@ class TransitionTable(Generic[S, E]):
         return edges
 
 
-@attrs.frozen
-class Step(Generic[S, E]):
+class Step(NamedTuple, Generic[S, E]):
     """One event applied during a replay.
+
+    A step is an immutable named tuple (cheap to build: a replay makes one per
+    event), so it also unpacks and compares like a tuple.
 
     Attributes:
         at: When the event happened.
