@@ -1,0 +1,141 @@
+"""Helpers shared by the segmentation modules (private)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from decimal import Decimal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from relcycle.errors import CurrencyMismatchError, RecordTypeError, UsageError, ValidationError
+from relcycle.history import ClientHistory
+from relcycle.model import Order
+
+__all__: list[str] = []
+
+
+def zone(tz: tzinfo | str) -> tzinfo:
+    """Return ``tz`` as a tzinfo (an IANA name such as ``"Europe/Kyiv"`` is accepted)."""
+    if isinstance(tz, tzinfo):
+        return tz
+    if isinstance(tz, str):
+        try:
+            return ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise UsageError(f"tz: unknown time zone {tz!r}") from None
+    raise RecordTypeError(record="tz", field="tz", value=tz, expected="a tzinfo or an IANA name")
+
+
+def day_of(moment: datetime, tz: tzinfo) -> date:
+    """The calendar day of ``moment`` in ``tz``."""
+    return moment.astimezone(tz).date()
+
+
+def check_as_of(as_of: object) -> datetime:
+    """Return ``as_of`` if it is an aware datetime, else raise."""
+    if not isinstance(as_of, datetime):
+        raise RecordTypeError(
+            record="as_of", field="as_of", value=as_of, expected="an aware datetime"
+        )
+    if as_of.tzinfo is None or as_of.utcoffset() is None:
+        raise ValidationError(
+            record="as_of",
+            field="as_of",
+            value=as_of,
+            reason="the moment has no time zone; give an aware datetime",
+        )
+    return as_of
+
+
+def sales(history: ClientHistory, as_of: datetime) -> tuple[Order, ...]:
+    """The sales (``placed``/``delivered`` orders) placed up to and including ``as_of``."""
+    return tuple(o for o in history.as_of(as_of).orders if o.is_sale)
+
+
+def one_currency(orders: Iterable[Order], context: str) -> str | None:
+    """The single currency of ``orders`` (None when there are none).
+
+    Raises:
+        CurrencyMismatchError: If the orders hold two currencies or more.
+    """
+    currencies = {o.currency for o in orders}
+    if len(currencies) > 1:
+        raise CurrencyMismatchError(currencies=currencies, context=context)
+    return next(iter(currencies)) if currencies else None
+
+
+def window_start(as_of: datetime, days: int | None) -> datetime | None:
+    """The start (exclusive) of a window of ``days`` days ending at ``as_of``; None = no window."""
+    return None if days is None else as_of - timedelta(days=days)
+
+
+def in_window(moment: datetime, start: datetime | None, as_of: datetime) -> bool:
+    """True if ``start < moment <= as_of`` (no lower bound when ``start`` is None)."""
+    return moment <= as_of and (start is None or moment > start)
+
+
+def to_decimal(value: object, *, name: str) -> Decimal:
+    """Return a share/threshold as an exact Decimal (floats via their shortest repr)."""
+    if isinstance(value, bool):
+        raise RecordTypeError(record="policy", field=name, value=value, expected="a number")
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, int):
+        result = Decimal(value)
+    elif isinstance(value, float):
+        result = Decimal(repr(value))
+    elif isinstance(value, str):
+        try:
+            result = Decimal(value)
+        except ArithmeticError:
+            raise ValidationError(
+                record="policy", field=name, value=value, reason="not a decimal number"
+            ) from None
+    else:
+        raise RecordTypeError(record="policy", field=name, value=value, expected="a number")
+    if not result.is_finite():
+        raise ValidationError(record="policy", field=name, value=value, reason="must be finite")
+    return result
+
+
+def positive_int(obj: object, field: str, value: object, *, allow_zero: bool = False) -> None:
+    """Check a policy field holds a positive (or non-negative) int."""
+    cls = type(obj).__name__
+    if type(value) is not int:
+        raise RecordTypeError(record=cls, field=field, value=value, expected="an int")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ValidationError(
+            record=cls,
+            field=field,
+            value=value,
+            reason="must be >= 0" if allow_zero else "must be > 0",
+        )
+
+
+def opt_days(obj: object, field: str, value: object) -> None:
+    """Check a window field: None or a positive int of days."""
+    if value is not None:
+        positive_int(obj, field, value)
+
+
+def share_field(obj: object, field: str, value: object) -> Decimal:
+    """Check and convert a share in [0, 1]."""
+    number = to_decimal(value, name=field)
+    if not Decimal(0) <= number <= Decimal(1):
+        raise ValidationError(
+            record=type(obj).__name__, field=field, value=value, reason="must be in [0, 1]"
+        )
+    return number
+
+
+def nonneg_field(obj: object, field: str, value: object) -> Decimal:
+    """Check and convert a non-negative number."""
+    number = to_decimal(value, name=field)
+    if number < 0:
+        raise ValidationError(
+            record=type(obj).__name__, field=field, value=value, reason="must be >= 0"
+        )
+    return number
+
+
+UTC_ZONE: tzinfo = UTC

@@ -1,0 +1,418 @@
+"""RFM: the figures of lifetimes' ``summary_data_from_transaction_data`` and RFM scores.
+
+:func:`rfm_figures` computes, per client, exactly what lifetimes'
+``summary_data_from_transaction_data(..., freq="D")`` computes, with exact
+:class:`~decimal.Decimal` money:
+
+* each sale's moment is floored to its **calendar day** in the time zone ``tz``
+  (UTC by default); all sales of one client on one day form one purchase day and
+  their amounts are summed;
+* ``frequency`` (:attr:`RFMFigures.repeat_days`) = the number of purchase days
+  after the first one;
+* ``recency`` (:attr:`RFMFigures.span_days`) = days from the first to the last
+  purchase day;
+* ``T`` (:attr:`RFMFigures.age_days`) = days from the first purchase day to the
+  day of ``as_of``;
+* ``monetary_value`` (:attr:`RFMFigures.mean_repeat_value`) = the mean of the
+  per-day sums of the repeat days (the first day is excluded), 0 when there is
+  no repeat day.
+
+Which orders count: **sales** only (status ``placed`` or ``delivered``); planned,
+cancelled and returned orders are ignored. Orders placed after ``as_of`` are
+ignored. (lifetimes keeps every order on the observation end *day*, whatever its
+time; to reproduce that, pass an ``as_of`` at the end of that day.)
+
+:func:`rfm_scores` turns the figures of a portfolio into 1-5 scores (quintiles
+over the portfolio, ties share the score) and names a segment with the first
+matching rule of a table modelled on the R ``rfm`` package's segments.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime, tzinfo
+from decimal import Context, Decimal
+
+import attrs
+
+from relcycle.errors import CurrencyMismatchError, UsageError, ValidationError
+from relcycle.evidence import Evidence
+from relcycle.history import ClientHistory, Portfolio
+
+from ._util import check_as_of, day_of, one_currency, sales, zone
+
+__all__ = [
+    "DEFAULT_RFM_SEGMENTS",
+    "OTHERS",
+    "R_VIGNETTE_RFM_SEGMENTS",
+    "RFMFigures",
+    "RFMScore",
+    "RFMSegmentRule",
+    "rfm_figures",
+    "rfm_figures_by_client",
+    "rfm_scores",
+]
+
+_CTX = Context(prec=34)
+
+#: The segment name of a client no rule matched (as in the R ``rfm`` package).
+OTHERS = "Others"
+
+
+@attrs.frozen(kw_only=True)
+class RFMFigures:
+    """A client's RFM figures as of a moment (lifetimes' four figures and more).
+
+    The lifetimes names are given by :meth:`lifetimes`; the attributes have
+    names that say what they count.
+
+    Attributes:
+        client_id: The client.
+        repeat_days: lifetimes' ``frequency``: purchase days after the first one.
+        span_days: lifetimes' ``recency``: days from the first to the last purchase day.
+        age_days: lifetimes' ``T``: days from the first purchase day to the day of ``as_of``.
+        mean_repeat_value: lifetimes' ``monetary_value``: the mean per-day sum of
+            the repeat days (exact Decimal), 0 when ``repeat_days`` is 0.
+        purchase_days: Distinct purchase days (``repeat_days + 1``).
+        total_value: The sum of all sales counted (first day included).
+        first_day: The first purchase day.
+        last_day: The last purchase day.
+        as_of_day: The day of ``as_of`` in the time zone used.
+        currency: The sales' currency.
+        order_ids: The ids of the sales counted, oldest first.
+    """
+
+    client_id: str
+    repeat_days: int
+    span_days: int
+    age_days: int
+    mean_repeat_value: Decimal
+    purchase_days: int
+    total_value: Decimal
+    first_day: date
+    last_day: date
+    as_of_day: date
+    currency: str
+    order_ids: tuple[str, ...]
+
+    @property
+    def days_since_last(self) -> int:
+        """Days from the last purchase day to the day of ``as_of`` (``T - recency``)."""
+        return self.age_days - self.span_days
+
+    def lifetimes(self) -> dict[str, int | Decimal]:
+        """The four figures under lifetimes' names.
+
+        Returns:
+            ``{"frequency": ..., "recency": ..., "T": ..., "monetary_value": ...}``
+            (``monetary_value`` a Decimal), ready to feed a BG/NBD or Gamma-Gamma model.
+        """
+        return {
+            "frequency": self.repeat_days,
+            "recency": self.span_days,
+            "T": self.age_days,
+            "monetary_value": self.mean_repeat_value,
+        }
+
+
+def rfm_figures(
+    history: ClientHistory, *, as_of: datetime, tz: tzinfo | str = UTC
+) -> RFMFigures | None:
+    """Compute a client's RFM figures as of ``as_of`` (lifetimes' rules, daily periods).
+
+    Args:
+        history: The client's history.
+        as_of: The moment of observation (aware); orders after it are ignored.
+        tz: The time zone whose calendar days make the periods (a tzinfo or an
+            IANA name); UTC by default.
+
+    Returns:
+        The figures, or None when the client has no sale up to ``as_of`` (lifetimes
+        leaves such clients out too).
+
+    Raises:
+        CurrencyMismatchError: If the client's sales are in two currencies.
+        ValidationError: If ``as_of`` is not timezone-aware.
+    """
+    check_as_of(as_of)
+    zone_ = zone(tz)
+    counted = sales(history, as_of)
+    if not counted:
+        return None
+    currency = one_currency(counted, f"the RFM figures of client {history.client_id!r}")
+    assert currency is not None
+    per_day: dict[date, Decimal] = defaultdict(Decimal)
+    for order in counted:
+        per_day[day_of(order.placed_at, zone_)] += order.amount
+    days = sorted(per_day)
+    first, last = days[0], days[-1]
+    as_of_day = day_of(as_of, zone_)
+    repeat = len(days) - 1
+    repeat_sum = sum((per_day[d] for d in days[1:]), Decimal(0))
+    mean = _CTX.divide(repeat_sum, Decimal(repeat)) if repeat else Decimal(0)
+    return RFMFigures(
+        client_id=history.client_id,
+        repeat_days=repeat,
+        span_days=(last - first).days,
+        age_days=(as_of_day - first).days,
+        mean_repeat_value=mean,
+        purchase_days=len(days),
+        total_value=sum(per_day.values(), Decimal(0)),
+        first_day=first,
+        last_day=last,
+        as_of_day=as_of_day,
+        currency=currency,
+        order_ids=tuple(o.order_id for o in counted),
+    )
+
+
+def rfm_figures_by_client(
+    portfolio: Portfolio, *, as_of: datetime, tz: tzinfo | str = UTC
+) -> dict[str, RFMFigures]:
+    """:func:`rfm_figures` for every client of ``portfolio`` that has a sale by ``as_of``.
+
+    Returns:
+        Figures by client id, in client-id order; clients without a sale are absent.
+    """
+    result: dict[str, RFMFigures] = {}
+    for history in portfolio:
+        figures = rfm_figures(history, as_of=as_of, tz=tz)
+        if figures is not None:
+            result[history.client_id] = figures
+    return result
+
+
+# --------------------------------------------------------------------------- segments
+
+
+def _bounds(value: object) -> tuple[int, int]:
+    if not isinstance(value, tuple) or len(value) != 2 or not all(type(v) is int for v in value):
+        raise ValidationError(
+            record="RFMSegmentRule",
+            field="bounds",
+            value=value,
+            reason="expected a pair of ints (lower, upper)",
+        )
+    return (value[0], value[1])
+
+
+@attrs.frozen
+class RFMSegmentRule:
+    """One segment rule: inclusive score ranges for r, f and m.
+
+    Attributes:
+        name: The segment's name (``"Champions"``).
+        recency: ``(lower, upper)`` of the r score, inclusive.
+        frequency: ``(lower, upper)`` of the f score, inclusive.
+        monetary: ``(lower, upper)`` of the m score, inclusive.
+    """
+
+    name: str
+    recency: tuple[int, int] = attrs.field(converter=_bounds)
+    frequency: tuple[int, int] = attrs.field(converter=_bounds)
+    monetary: tuple[int, int] = attrs.field(converter=_bounds)
+
+    def __attrs_post_init__(self) -> None:
+        if type(self.name) is not str or not self.name.strip():
+            raise ValidationError(
+                record="RFMSegmentRule",
+                field="name",
+                value=self.name,
+                reason="a segment needs a non-empty name",
+            )
+        for field in ("recency", "frequency", "monetary"):
+            lo, hi = getattr(self, field)
+            if not 1 <= lo <= hi:
+                raise ValidationError(
+                    record="RFMSegmentRule",
+                    field=field,
+                    value=(lo, hi),
+                    record_id=self.name,
+                    reason="bounds must satisfy 1 <= lower <= upper",
+                )
+
+    def matches(self, r: int, f: int, m: int) -> bool:
+        """True if the three scores lie within the rule's ranges."""
+        return (
+            self.recency[0] <= r <= self.recency[1]
+            and self.frequency[0] <= f <= self.frequency[1]
+            and self.monetary[0] <= m <= self.monetary[1]
+        )
+
+    def __str__(self) -> str:
+        def rng(b: tuple[int, int]) -> str:
+            return str(b[0]) if b[0] == b[1] else f"{b[0]}-{b[1]}"
+
+        return (
+            f"{self.name}: r {rng(self.recency)}, f {rng(self.frequency)}, m {rng(self.monetary)}"
+        )
+
+
+def _rule(name: str, r: tuple[int, int], f: tuple[int, int], m: tuple[int, int]) -> RFMSegmentRule:
+    return RFMSegmentRule(name, r, f, m)
+
+
+#: The default segment table, evaluated first match wins. The score ranges are those
+#: of the R ``rfm`` package's transaction-level vignette (11 named segments); the
+#: evaluation order puts narrow boxes before the wide ones that contain them, so
+#: that every segment can be reached, and ``Lost`` is narrowed to r=f=m=1 (the
+#: vignette gives it the same box as ``Hibernating``). See the segmentation docs.
+DEFAULT_RFM_SEGMENTS: tuple[RFMSegmentRule, ...] = (
+    _rule("Champions", (4, 5), (4, 5), (4, 5)),
+    _rule("Can't Lose Them", (1, 1), (4, 5), (4, 5)),
+    _rule("Loyal Customers", (2, 5), (3, 5), (3, 5)),
+    _rule("New Customers", (4, 5), (1, 1), (1, 1)),
+    _rule("Promising", (3, 4), (1, 1), (1, 1)),
+    _rule("Potential Loyalist", (3, 5), (1, 3), (1, 3)),
+    _rule("Need Attention", (2, 3), (2, 3), (2, 3)),
+    _rule("At Risk", (1, 2), (2, 5), (2, 5)),
+    _rule("About To Sleep", (2, 3), (1, 2), (1, 2)),
+    _rule("Lost", (1, 1), (1, 1), (1, 1)),
+    _rule("Hibernating", (1, 2), (1, 2), (1, 2)),
+)
+
+#: The R ``rfm`` transaction-level vignette's table in its own ``case_when`` order,
+#: for parity with R. First match wins there too, so ``New Customers``,
+#: ``Promising``, ``Can't Lose Them`` and ``Lost`` are never assigned with it.
+R_VIGNETTE_RFM_SEGMENTS: tuple[RFMSegmentRule, ...] = (
+    _rule("Champions", (4, 5), (4, 5), (4, 5)),
+    _rule("Loyal Customers", (2, 5), (3, 5), (3, 5)),
+    _rule("Potential Loyalist", (3, 5), (1, 3), (1, 3)),
+    _rule("New Customers", (4, 5), (1, 1), (1, 1)),
+    _rule("Promising", (3, 4), (1, 1), (1, 1)),
+    _rule("Need Attention", (2, 3), (2, 3), (2, 3)),
+    _rule("About To Sleep", (2, 3), (1, 2), (1, 2)),
+    _rule("At Risk", (1, 2), (2, 5), (2, 5)),
+    _rule("Can't Lose Them", (1, 1), (4, 5), (4, 5)),
+    _rule("Hibernating", (1, 2), (1, 2), (1, 2)),
+    _rule("Lost", (1, 2), (1, 2), (1, 2)),
+)
+
+
+@attrs.frozen(kw_only=True)
+class RFMScore:
+    """A client's RFM scores and segment.
+
+    Attributes:
+        client_id: The client.
+        r: Recency score 1-5 (5 = bought most recently).
+        f: Frequency score 1-5 (5 = most purchase days).
+        m: Monetary score 1-5 (5 = highest total value).
+        segment: The name of the first matching rule, or ``"Others"``.
+        rule: The rule that matched, or None for ``"Others"``.
+        evidence: The figures behind the scores and the sales counted.
+    """
+
+    client_id: str
+    r: int
+    f: int
+    m: int
+    segment: str
+    rule: RFMSegmentRule | None
+    evidence: Evidence
+
+    @property
+    def code(self) -> int:
+        """The R package's ``rfm_score``: ``100 r + 10 f + m`` (``555`` is best)."""
+        return 100 * self.r + 10 * self.f + self.m
+
+    def to_dict(self) -> dict[str, object]:
+        """Return ``{"r": ..., "f": ..., "m": ..., "segment": ...}`` (the contract's shape)."""
+        return {"r": self.r, "f": self.f, "m": self.m, "segment": self.segment}
+
+
+def _scores(
+    values: Mapping[str, Decimal | int], bins: int, *, higher_is_better: bool
+) -> dict[str, int]:
+    """Quantile scores: ``1 + floor(bins * worse / n)``, ``worse`` = clients strictly worse.
+
+    Tied values share a score; the result depends on the values only, never on
+    the order clients come in.
+    """
+    ordered = sorted(values.values())
+    n = len(ordered)
+    result: dict[str, int] = {}
+    for cid, v in values.items():
+        worse = bisect_left(ordered, v) if higher_is_better else n - bisect_right(ordered, v)
+        result[cid] = 1 + (bins * worse) // n
+    return result
+
+
+def rfm_scores(
+    figures_by_client: Mapping[str, RFMFigures],
+    *,
+    segments: Sequence[RFMSegmentRule] = DEFAULT_RFM_SEGMENTS,
+    bins: int = 5,
+) -> dict[str, RFMScore]:
+    """Score every client 1..``bins`` on recency, frequency and money, and name its segment.
+
+    Scores are quantiles over the whole portfolio given: a client's score is
+    ``1 + floor(bins * w / n)`` where ``n`` is the number of clients and ``w`` the
+    number of clients strictly worse on that measure. Tied clients share a score
+    (the lowest of their block), so the result never depends on the order clients
+    come in or on their ids. The measures, as in the R ``rfm`` package:
+
+    * r: days since the last purchase day (fewer is better);
+    * f: purchase days (``repeat_days + 1``; ranks like lifetimes' frequency);
+    * m: total value of the sales counted.
+
+    The segment is the first rule of ``segments`` whose ranges hold all three
+    scores, else ``"Others"``.
+
+    Args:
+        figures_by_client: Figures by client id (see :func:`rfm_figures_by_client`).
+        segments: The rule table, evaluated in order.
+        bins: The number of score bins (5 = quintiles).
+
+    Returns:
+        Scores by client id, in the order of ``figures_by_client``.
+
+    Raises:
+        CurrencyMismatchError: If the figures are in two currencies.
+        UsageError: If ``bins`` is not a positive int or a key does not match its
+            figures' client id.
+    """
+    if type(bins) is not int or bins < 1:
+        raise UsageError(f"rfm_scores: bins must be a positive int, got {bins!r}")
+    for cid, fig in figures_by_client.items():
+        if fig.client_id != cid:
+            raise UsageError(
+                f"rfm_scores: key {cid!r} holds the figures of client {fig.client_id!r}"
+            )
+    currencies = {fig.currency for fig in figures_by_client.values()}
+    if len(currencies) > 1:
+        raise CurrencyMismatchError(currencies=currencies, context="RFM monetary scores")
+    rules = tuple(segments)
+    r = _scores(
+        {c: f.days_since_last for c, f in figures_by_client.items()}, bins, higher_is_better=False
+    )
+    f = _scores(
+        {c: fig.purchase_days for c, fig in figures_by_client.items()},
+        bins,
+        higher_is_better=True,
+    )
+    m = _scores(
+        {c: fig.total_value for c, fig in figures_by_client.items()}, bins, higher_is_better=True
+    )
+    result: dict[str, RFMScore] = {}
+    for cid, fig in figures_by_client.items():
+        matched = next((rule for rule in rules if rule.matches(r[cid], f[cid], m[cid])), None)
+        name = matched.name if matched is not None else OTHERS
+        why = (
+            f"r={r[cid]} ({fig.days_since_last} days since the last purchase), "
+            f"f={f[cid]} ({fig.purchase_days} purchase days), "
+            f"m={m[cid]} (total {fig.total_value} {fig.currency}) among {len(r)} clients: "
+            + (f"rule {matched}" if matched is not None else "no rule matched")
+        )
+        result[cid] = RFMScore(
+            client_id=cid,
+            r=r[cid],
+            f=f[cid],
+            m=m[cid],
+            segment=name,
+            rule=matched,
+            evidence=Evidence(why, fig.order_ids),
+        )
+    return result
