@@ -4,7 +4,9 @@ Every object is a frozen, slotted attrs class, validated when it is built: a bad
 value raises :class:`~relcycle.errors.ValidationError` (or
 :class:`~relcycle.errors.RecordTypeError` for a value of the wrong type) naming
 the class, the field and the value. Field names are the column names of the data
-contract. Times are timezone-aware :class:`~datetime.datetime` objects; money is
+contract. Times are timezone-aware :class:`~datetime.datetime` objects, held with
+the fixed UTC offset their zone had at that instant (what ISO 8601 carries), so
+records compare, sort and round-trip as instants, even inside a DST fold; money is
 :class:`~decimal.Decimal`, never a float.
 
 Vocabulary fields accept a member or its string value (``status="delivered"``)
@@ -15,8 +17,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
-from datetime import date, datetime
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar, cast
 
@@ -228,10 +230,19 @@ def _check_opt_str(record: str, field: str, value: object) -> None:
         raise _type_error(record, field, value, "a string or None")
 
 
-def _check_moment(record: str, field: str, value: object, record_id: str | None) -> None:
+def _check_moment(record: str, field: str, value: object, record_id: str | None) -> datetime:
+    """Return ``value`` with a fixed UTC offset, or refuse it.
+
+    A datetime in a zone with daylight saving time (``dateutil.tz.gettz``,
+    ``zoneinfo``) compares by wall time against datetimes of the same zone, so two
+    instants of a DST fold would sort wrongly and a round trip through ISO 8601
+    would not compare equal. Pinning the offset the zone had at that instant keeps
+    the instant and makes every comparison an instant comparison.
+    """
     if not isinstance(value, datetime):
         raise _type_error(record, field, value, "a timezone-aware datetime")
-    if value.tzinfo is None or value.utcoffset() is None:
+    offset = None if value.tzinfo is None else value.utcoffset()
+    if offset is None:
         raise ValidationError(
             record=record,
             field=field,
@@ -240,6 +251,9 @@ def _check_moment(record: str, field: str, value: object, record_id: str | None)
             reason="the datetime has no time zone; give an aware datetime "
             "(readers attach the zone given by --tz)",
         )
+    if type(value.tzinfo) is timezone:
+        return value
+    return value.replace(tzinfo=timezone(offset), fold=0)
 
 
 def _coerce_decimal(
@@ -489,6 +503,12 @@ class ContactPerson(_Serializable):
                 )
 
 
+def _to_contacts(value: Iterable[ContactPerson]) -> tuple[ContactPerson, ...]:
+    # A typed converter: with the builtin ``tuple`` mypy's attrs plugin leaves the
+    # parameter's element type unsolved and refuses every argument.
+    return tuple(value)
+
+
 @attrs.frozen(kw_only=True)
 class Client(_Serializable):
     """A client of the supplier: the counterparty, a company or a person.
@@ -515,7 +535,7 @@ class Client(_Serializable):
     region: str | None = None
     account_manager: str | None = None
     since: datetime | None = None
-    contacts: tuple[ContactPerson, ...] = attrs.field(default=(), converter=tuple)
+    contacts: tuple[ContactPerson, ...] = attrs.field(default=(), converter=_to_contacts)
     attributes: FrozenMap[str, str] = attrs.field(factory=FrozenMap, converter=_to_frozenmap)
 
     def __attrs_post_init__(self) -> None:
@@ -527,7 +547,7 @@ class Client(_Serializable):
         if self.account_manager is not None:
             _check_id("Client", "account_manager", self.account_manager, cid)
         if self.since is not None:
-            _check_moment("Client", "since", self.since, cid)
+            _set(self, "since", _check_moment("Client", "since", self.since, cid))
         for person in self.contacts:
             if not isinstance(person, ContactPerson):
                 raise _type_error("Client", "contacts", person, "ContactPerson objects")
@@ -577,7 +597,7 @@ class Interaction(_Serializable):
         rid = self.interaction_id
         _check_id("Interaction", "interaction_id", rid)
         _check_id("Interaction", "client_id", self.client_id, rid)
-        _check_moment("Interaction", "at", self.at, rid)
+        _set(self, "at", _check_moment("Interaction", "at", self.at, rid))
         if type(self.channel) is not Channel:
             _vocab(self, "Interaction", "channel", Channel, self.channel, rid)
         if type(self.direction) is not Direction:
@@ -637,7 +657,7 @@ class Order(_Serializable):
         rid = self.order_id
         _check_id("Order", "order_id", rid)
         _check_id("Order", "client_id", self.client_id, rid)
-        _check_moment("Order", "placed_at", self.placed_at, rid)
+        _set(self, "placed_at", _check_moment("Order", "placed_at", self.placed_at, rid))
         if type(self.amount) is not Decimal or not self.amount.is_finite() or self.amount < 0:
             _set(
                 self,
@@ -717,7 +737,7 @@ class Complaint(_Serializable):
         rid = self.complaint_id
         _check_id("Complaint", "complaint_id", rid)
         _check_id("Complaint", "client_id", self.client_id, rid)
-        _check_moment("Complaint", "opened_at", self.opened_at, rid)
+        _set(self, "opened_at", _check_moment("Complaint", "opened_at", self.opened_at, rid))
         if type(self.category) is not ComplaintCategory:
             _vocab(self, "Complaint", "category", ComplaintCategory, self.category, rid)
         if type(self.severity) is not Severity:
@@ -746,7 +766,8 @@ class Complaint(_Serializable):
                     reason=f"a {self.status.value} complaint needs its resolution time",
                 )
         else:
-            _check_moment("Complaint", "resolved_at", self.resolved_at, rid)
+            resolved_at = _check_moment("Complaint", "resolved_at", self.resolved_at, rid)
+            _set(self, "resolved_at", resolved_at)
             if self.status not in _CLOSED:
                 raise ValidationError(
                     record="Complaint",
