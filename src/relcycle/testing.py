@@ -237,7 +237,10 @@ def _transitions(zone: tzinfo, year: int) -> tuple[datetime, ...]:
     return result
 
 
+@functools.lru_cache(maxsize=256)
 def _optional(strategy: st.SearchStrategy[T]) -> st.SearchStrategy[T | None]:
+    # Cached (strategies hash by identity), so a draw does not build and
+    # validate a new strategy each time: that dominated the cost of histories.
     return st.none() | strategy
 
 
@@ -313,21 +316,24 @@ def timestamps(
     """
     lo, hi = _bounds(min_value, max_value)
     if zones is None:
-        choices = _default_zones()
-    else:
-        resolved: list[tzinfo] = []
-        for z in zones:
-            if isinstance(z, str):
-                found = tz.gettz(z)
-                if found is None:
-                    raise UsageError(f"unknown time zone {z!r}")
-                resolved.append(found)
-            else:
-                resolved.append(z)
-        if not resolved:
-            raise UsageError("zones must not be empty")
-        choices = tuple(resolved)
-    return _timestamps(lo, hi, choices)
+        return _default_timestamps(lo, hi)
+    resolved: list[tzinfo] = []
+    for z in zones:
+        if isinstance(z, str):
+            found = tz.gettz(z)
+            if found is None:
+                raise UsageError(f"unknown time zone {z!r}")
+            resolved.append(found)
+        else:
+            resolved.append(z)
+    if not resolved:
+        raise UsageError("zones must not be empty")
+    return _timestamps(lo, hi, tuple(resolved))
+
+
+@functools.lru_cache(maxsize=256)
+def _default_timestamps(lo: datetime, hi: datetime) -> st.SearchStrategy[datetime]:
+    return _timestamps(lo, hi, _default_zones())
 
 
 def ids(prefix: str = "") -> st.SearchStrategy[str]:
@@ -342,6 +348,11 @@ def ids(prefix: str = "") -> st.SearchStrategy[str]:
     Returns:
         A strategy of non-empty strings.
     """
+    return _ids(prefix)
+
+
+@functools.cache
+def _ids(prefix: str) -> st.SearchStrategy[str]:
     numbered = st.integers(0, 99_999).map(lambda n: f"{prefix}{n:05d}")
     short = st.integers(0, 999).map(lambda n: f"{prefix}{n}")
     free = st.text(alphabet=_ID_ALPHABET, min_size=1, max_size=10).map(lambda s: prefix + s)
@@ -362,6 +373,11 @@ def texts(*, max_size: int = 30, newlines: bool = False) -> st.SearchStrategy[st
     Returns:
         A strategy of non-empty, stripped strings.
     """
+    return _texts(max_size, newlines)
+
+
+@functools.cache
+def _texts(max_size: int, newlines: bool) -> st.SearchStrategy[str]:
     alphabet = st.characters(exclude_categories=("C", "Zl", "Zp"))
     if newlines:
         alphabet = alphabet | st.just("\n")
@@ -411,7 +427,12 @@ def amounts(
     lo, hi = Decimal(min_value), Decimal(max_value)
     if lo > hi:
         raise UsageError(f"min_value {lo} is above max_value {hi}")
-    return _amounts(lo, hi, tuple(places))
+    return _amounts_of(lo, hi, tuple(places))
+
+
+@functools.cache
+def _amounts_of(lo: Decimal, hi: Decimal, places: tuple[int, ...]) -> st.SearchStrategy[Decimal]:
+    return _amounts(lo, hi, places)
 
 
 @st.composite
@@ -448,21 +469,36 @@ def contact_persons(draw: st.DrawFn) -> ContactPerson:
     Returns:
         A strategy of :class:`~relcycle.model.ContactPerson`.
     """
-    days = st.dates(min_value=date(1940, 1, 1), max_value=date(2030, 12, 31))
+    parts = _contact_parts()
     return ContactPerson(
         name=draw(texts(max_size=20)),
-        role=draw(_optional(st.sampled_from(("purchasing manager", "CEO", "бухгалтер")))),
-        email=draw(_optional(st.from_regex(r"[a-z]{1,8}@[a-z]{1,8}\.(com|ua|hu)", fullmatch=True))),
-        phone=draw(_optional(st.from_regex(r"\+[0-9]{11,12}", fullmatch=True))),
-        birthday=draw(_optional(days)),
-        dates=draw(
-            st.dictionaries(
-                st.sampled_from(("company anniversary", "name day", "день міста")),
-                days,
-                max_size=2,
+        role=draw(parts["role"]),
+        email=draw(parts["email"]),
+        phone=draw(parts["phone"]),
+        birthday=draw(parts["birthday"]),
+        dates=draw(parts["dates"]),
+    )
+
+
+@functools.cache
+def _contact_parts() -> dict[str, st.SearchStrategy[Any]]:
+    days = st.dates(min_value=date(1940, 1, 1), max_value=date(2030, 12, 31))
+    return {
+        "role": _optional(st.sampled_from(("purchasing manager", "CEO", "бухгалтер"))),
+        "email": _optional(
+            st.builds(
+                "{}@{}.{}".format,
+                st.text("abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=8),
+                st.text("abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=8),
+                st.sampled_from(("com", "ua", "hu")),
             )
         ),
-    )
+        "phone": _optional(st.integers(10**10, 10**12 - 1).map(lambda n: f"+{n}")),
+        "birthday": _optional(days),
+        "dates": st.dictionaries(
+            st.sampled_from(("company anniversary", "name day", "день міста")), days, max_size=2
+        ),
+    }
 
 
 @st.composite
@@ -630,10 +666,13 @@ def _complaints(
     status = draw(st.sampled_from(statuses))
     resolved_at: datetime | None = None
     if status in _CLOSED:
-        if opened_at >= latest or draw(st.integers(0, 4)) == 0:
+        room = int((latest - opened_at).total_seconds())
+        if room <= 0 or draw(st.integers(0, 4)) == 0:
             resolved_at = opened_at  # resolved on the spot
         else:
-            resolved_at = draw(timestamps(min_value=opened_at, max_value=latest))
+            # in UTC: adding to a DST zone's datetime is wall-clock arithmetic
+            later = opened_at.astimezone(UTC) + timedelta(seconds=draw(st.integers(0, room)))
+            resolved_at = later.astimezone(draw(zones()))
     return Complaint(
         complaint_id=draw(ids("K")),
         client_id=client_id if client_id is not None else draw(ids("C")),
