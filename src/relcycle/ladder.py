@@ -477,11 +477,21 @@ class LadderAssessment:
         state = "active" if self.active else f"inactive since {_day(self.inactive_since)}"
         since = f" since {_day(self.since)}" if self.since is not None else ""
         lines = [f"{self.client_id}: {self.rung.value}{since} ({state}): {self.evidence}"]
-        moves = [s for s in self.trajectory.steps if s.changed]
-        for step in reversed(moves[:-1] if moves and moves[-1].target == self.rung else moves):
+        moves = [
+            s
+            for s in self.trajectory.steps
+            if s.changed or s.event is LadderEvent.relationship_ended
+        ]
+        if moves:
+            lines.append("  path, latest first:")
+        for step in reversed(moves):
+            arrow = (
+                f"{step.source.value} -> {step.target.value}"
+                if step.changed
+                else f"left the active rungs as {step.source.value}"
+            )
             lines.append(
-                f"  before: {step.source.value} -> {step.target.value} on {_day(step.at)} "
-                f"({step.event.value}): {step.detail}"
+                f"  - {_day(step.at)}: {arrow} ({step.event.value}): {step.detail}"
                 + (f" [{', '.join(step.record_ids)}]" if step.record_ids else "")
             )
         lines.append(f"  next: {self._next_step}")
@@ -555,6 +565,7 @@ class _Replay:
         self.last_activity: str | None = None
         self.tenure_checked: datetime | None = None
         self.now: datetime | None = None
+        self.reset_at: datetime | None = None
 
     # ------------------------------------------------------------------ moves
 
@@ -568,6 +579,7 @@ class _Replay:
         self.advocacy.clear()
         self.engagement.clear()
         self.clock = at
+        self.reset_at = at
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -800,13 +812,13 @@ class _Replay:
             return (
                 f"regular repeat orders: {n} sale orders in {policy.customer_min_months} "
                 f"different months, no gap over {policy.customer_max_gap.days} days "
-                f"(has {have} since {_day(self.clock)})"
+                f"(has {have}{self.counted()})"
             )
         if rung is Rung.customer:
             kinds = ", ".join(sorted(p.value for p in policy.advocacy_purposes))
             return (
                 f"{_plural(policy.advocate_min_signals, 'advocacy contact')} ({kinds}) "
-                f"(has {len(self.advocacy)} since {_day(self.clock)})"
+                f"(has {len(self.advocacy)}{self.counted()})"
             )
         if rung is Rung.advocate:
             span = (self.engagement[-1].at - self.engagement[0].at).days if self.engagement else 0
@@ -819,6 +831,9 @@ class _Replay:
                 f"(has {len(self.products)})"
             )
         return "keep the client engaged: joint planning and deep product knowledge"
+
+    def counted(self) -> str:
+        return "" if self.reset_at is None else f" since {_day(self.reset_at)}"
 
     def initial_evidence(self, history: ClientHistory) -> Evidence:
         if self.contacts:
