@@ -1,0 +1,146 @@
+"""The terminal rendering: a table of clients and the summary below it.
+
+With ``rich`` installed (the ``cli`` extra) and ``rich=True`` the table is drawn
+with rich; otherwise it is plain text in aligned columns, which is also what
+goes into a pipe.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from relcycle.report import ClientReport, Report
+
+__all__ = ["COLUMNS", "render_summary", "render_table", "summary_lines"]
+
+#: The table's columns: (header, right-aligned).
+COLUMNS: tuple[tuple[str, bool], ...] = (
+    ("client", False),
+    ("stage", False),
+    ("rung", False),
+    ("segment", False),
+    ("class", False),
+    ("regularity", False),
+    ("rfm", False),
+    ("orders", True),
+    ("contacts", True),
+    ("requests", True),
+    ("open", True),
+    ("revenue", True),
+    ("profit", True),
+    ("risks", False),
+)
+
+
+def _row(c: ClientReport) -> list[str]:
+    rfm = c.rfm
+    rfm_text = "-" if rfm.r is None else f"{rfm.r}{rfm.f}{rfm.m} {rfm.segment}"
+    return [
+        c.client_id,
+        c.lifecycle_stage.value,
+        c.ladder_rung.value + ("" if c.active else " (left)"),
+        c.motivation_segment.value,
+        c.value_class.value,
+        c.regularity.value,
+        rfm_text,
+        str(c.orders),
+        str(c.contacts),
+        str(c.requests),
+        str(c.complaints_open),
+        f"{c.revenue.amount:,.2f}",
+        "-" if c.profit is None else f"{c.profit.amount:,.2f}",
+        ", ".join(c.risk_flags) or "-",
+    ]
+
+
+def _counts_line(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in counts.items() if v) or "none"
+
+
+def summary_lines(report: Report) -> list[str]:
+    """The summary as lines of text (also what ``relcycle demo`` prints)."""
+    s: Mapping[str, Any] = report.summary
+    lines = [
+        f"as of {report.as_of.isoformat()}: {s['clients']} clients, "
+        f"revenue {_money(s['revenue'])} {s['currency']}",
+        f"  stages:      {_counts_line(s['lifecycle_stage'])}",
+        f"  rungs:       {_counts_line(s['ladder_rung'])}",
+        f"  segments:    {_counts_line(s['motivation_segment'])}",
+        f"  value class: {_counts_line(s['value_class'])}",
+        f"  regularity:  {_counts_line(s['regularity'])}",
+    ]
+    if s.get("top_share") is not None:
+        lines.append(
+            f"  top {s['top_fraction']:.0%} of clients hold {s['top_share']:.1%} of revenue"
+        )
+    lines.append(f"  loss reasons: {_counts_line(s['loss_reasons'])}")
+    lines.append(f"  risks:       {_counts_line(s['risks'])}")
+    if s.get("rejected_rows") is not None:
+        lines.append(f"  rejected rows (skipped when loading): {s['rejected_rows']}")
+    if report.migrations is not None and report.compare_to is not None:
+        lines.append(f"  since {report.compare_to.isoformat()}:")
+        for name, matrix in report.migrations.items():
+            d = matrix.to_dict()
+            lines.append(f"    {name}: {d.get('promotions', 0)} up, {d.get('demotions', 0)} down")
+    return lines
+
+
+def _money(text: str) -> str:
+    from decimal import Decimal
+
+    return f"{Decimal(text):,.2f}"
+
+
+def render_summary(report: Report) -> str:
+    """The summary as text, one fact per line."""
+    return "\n".join(summary_lines(report)) + "\n"
+
+
+def _plain(headers: Sequence[tuple[str, bool]], rows: Sequence[Sequence[str]]) -> str:
+    widths = [len(h) for h, _ in headers]
+    for row in rows:
+        for i, cell in enumerate(row):
+            if len(cell) > widths[i]:
+                widths[i] = len(cell)
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [
+            cell.rjust(widths[i]) if headers[i][1] else cell.ljust(widths[i])
+            for i, cell in enumerate(cells)
+        ]
+        return "  ".join(parts).rstrip()
+
+    out = [line([h for h, _ in headers]), "  ".join("-" * w for w in widths)]
+    out.extend(line(row) for row in rows)
+    return "\n".join(out) + "\n"
+
+
+def render_table(report: Report, *, rich: bool = False) -> str:
+    """The clients as a table, then the summary.
+
+    Args:
+        report: The report.
+        rich: Draw with ``rich`` when it is installed (plain text otherwise).
+    """
+    rows = [_row(c) for c in report.clients]
+    if rich:
+        try:
+            from rich.console import Console
+            from rich.table import Table
+        except ImportError:
+            rich = False
+    if not rich:
+        return _plain(COLUMNS, rows) + "\n" + render_summary(report)
+    table = Table(title=f"relcycle report as of {report.as_of.isoformat()}")
+    for header, right in COLUMNS:
+        table.add_column(header, justify="right" if right else "left")
+    for row in rows:
+        table.add_row(*row)
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=True, width=200)
+    console.print(table)
+    console.print(render_summary(report), highlight=False, markup=False)
+    return buffer.getvalue()

@@ -1,0 +1,738 @@
+"""The portfolio report: every client's verdicts as of a moment, and a summary.
+
+:func:`build_report` composes the library's functional core — the lifecycle, the
+ladder, motivation, value (ABC), regularity, RFM, cost-to-serve, risks and the
+playbook — into one :class:`Report`: a frozen :class:`ClientReport` per client with
+every field of the data contract, a summary, and (with ``compare_to``) migration
+matrices between two moments. The report is a pure function of the portfolio and
+the moments; rendering it (table, JSON, CSV, HTML) lives in :mod:`relcycle.render`.
+
+Counting rules used by the report (documented in the "report" page):
+
+- ``orders``: sales (``placed`` or ``delivered`` orders) placed by ``as_of``;
+  cancelled, returned and planned orders do not count, nor does their value.
+- ``contacts``: interactions by ``as_of``, whoever started them, except mass
+  ``marketing`` touches (:data:`NOT_CONTACTS`).
+- ``requests``: inbound (client-initiated) interactions whose purpose is a request
+  to the supplier: :data:`REQUEST_PURPOSES` (``inquiry``, ``offer_change``,
+  ``wish``), the same the motivation segmentation reads.
+- ``complaints_open``: complaints opened by ``as_of`` and not resolved or rejected
+  by then.
+- ``revenue``: the sum of the sales' amounts by ``as_of``; ``value_class`` is the
+  ABC class of that revenue across the portfolio.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, tzinfo
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from . import ladder as _ladder
+from . import lifecycle as _lifecycle
+from .errors import CurrencyMismatchError, UsageError, ValidationError
+from .evidence import Evidence
+from .history import ClientHistory, Portfolio
+from .migration import MigrationMatrix, migration_matrix
+from .model import Direction, FrozenMap, LossReason, Money, Purpose
+from .segmentation import cost as _cost
+from .segmentation import motivation as _motivation
+from .segmentation import playbook as _playbook
+from .segmentation import regularity as _regularity
+from .segmentation import rfm as _rfm
+from .segmentation import risks as _risks
+from .segmentation import value as _value
+
+if TYPE_CHECKING:
+    import polars
+
+__all__ = [
+    "FIELDS",
+    "MONEY_FIELDS",
+    "NOT_CONTACTS",
+    "REQUEST_PURPOSES",
+    "ClientReport",
+    "RFMCell",
+    "Report",
+    "ReportPolicies",
+    "build_report",
+]
+
+Stage = _lifecycle.Stage
+Rung = _ladder.Rung
+MotivationSegment = _motivation.MotivationSegment
+ValueClass = _value.ValueClass
+Regularity = _regularity.Regularity
+RiskFlag = _risks.RiskFlag
+
+#: Inbound interactions with these purposes count as the client's ``requests`` (the
+#: same purposes the motivation segmentation reads as requests).
+REQUEST_PURPOSES: frozenset[Purpose] = _motivation.REQUEST_PURPOSES
+
+#: Interactions with these purposes are not ``contacts`` (mass marketing touches).
+NOT_CONTACTS: frozenset[Purpose] = frozenset({Purpose.marketing})
+
+#: The contract's per-client fields, in output order.
+FIELDS: tuple[str, ...] = (
+    "client_id",
+    "name",
+    "lifecycle_stage",
+    "loss_reason",
+    "ladder_rung",
+    "motivation_segment",
+    "value_class",
+    "regularity",
+    "rfm",
+    "frequency",
+    "recency",
+    "T",
+    "monetary_value",
+    "orders",
+    "contacts",
+    "requests",
+    "complaints_open",
+    "revenue",
+    "cost_to_serve",
+    "profit",
+    "currency",
+    "risks",
+    "actions",
+    "evidence",
+)
+
+#: Fields holding money (decimal strings in JSON, CSV and JSON Lines).
+MONEY_FIELDS: tuple[str, ...] = ("revenue", "cost_to_serve", "profit")
+
+
+@attrs.frozen(kw_only=True)
+class ReportPolicies:
+    """Every threshold the report uses, one immutable bundle.
+
+    Each attribute is the policy object of the module that uses it, with that
+    module's documented defaults.
+
+    Attributes:
+        lifecycle: Thresholds of the dissatisfaction-to-loss lifecycle.
+        ladder: Thresholds of the relationship ladder.
+        motivation: Thresholds of the motivation segmentation.
+        regularity: Thresholds of the order-regularity assessment.
+        cost_rates: The rates that turn contacts and goods costs into cost-to-serve.
+        risks: Thresholds of the risk flags.
+        playbook: The recommended actions per motivation segment and lifecycle stage.
+        abc_cutoffs: Cumulative value shares closing classes A and B (default 80%, 95%).
+        top_fraction: The fraction of clients whose value share the summary gives (20%).
+    """
+
+    lifecycle: _lifecycle.LifecyclePolicy = attrs.field(factory=_lifecycle.LifecyclePolicy)
+    ladder: _ladder.LadderPolicy = attrs.field(factory=_ladder.LadderPolicy)
+    motivation: _motivation.MotivationPolicy = attrs.field(factory=_motivation.MotivationPolicy)
+    regularity: _regularity.RegularityPolicy = attrs.field(factory=_regularity.RegularityPolicy)
+    cost_rates: _cost.CostRates = attrs.field(factory=_cost.CostRates)
+    risks: _risks.RiskPolicy = attrs.field(factory=_risks.RiskPolicy)
+    playbook: _playbook.Playbook = attrs.field(default=_playbook.DEFAULT_PLAYBOOK)
+    abc_cutoffs: tuple[Decimal, Decimal] = (Decimal("0.8"), Decimal("0.95"))
+    top_fraction: Decimal = Decimal("0.2")
+
+
+@attrs.frozen(kw_only=True)
+class RFMCell:
+    """A client's RFM scores (1-5) and the segment they name.
+
+    Attributes:
+        r: Recency score, 5 = most recent.
+        f: Frequency score, 5 = most orders.
+        m: Monetary score, 5 = most revenue.
+        segment: The RFM segment's name (``None`` for clients without orders).
+    """
+
+    r: int | None
+    f: int | None
+    m: int | None
+    segment: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return ``{"r": ..., "f": ..., "m": ..., "segment": ...}``."""
+        return {"r": self.r, "f": self.f, "m": self.m, "segment": self.segment}
+
+
+@attrs.frozen(kw_only=True)
+class ClientReport:
+    """One client's line of the report: every field of the data contract.
+
+    Attributes:
+        client_id: The client's id.
+        name: The client's name, when the clients table gives one.
+        lifecycle_stage: The lifecycle stage as of the report's moment.
+        stage_since: When the client entered that stage (None: from the start).
+        loss_reason: For a lost client, why it left; else None.
+        ladder_rung: The rung of the relationship ladder.
+        active: False for a lost client (its rung is where it stood when it left).
+        motivation_segment: The motivation segment (seed 003).
+        value_class: The ABC class of the client's revenue.
+        regularity: How regularly the client orders.
+        rfm: The RFM scores and segment.
+        frequency: lifetimes' ``frequency`` (repeat order days).
+        recency: lifetimes' ``recency`` (days between first and last order day).
+        T: lifetimes' ``T`` (days between first order day and the report's day).
+        monetary_value: lifetimes' ``monetary_value`` (mean of repeat days' sums).
+        orders: Sales by the moment.
+        contacts: Interactions by the moment, either direction, except marketing touches.
+        requests: Inbound interactions with a request purpose (:data:`REQUEST_PURPOSES`).
+        complaints_open: Complaints open at the moment.
+        revenue: The sum of the sales.
+        cost_to_serve: The cost of serving the client, or None without cost data.
+        profit: Revenue minus cost of goods and cost-to-serve, or None without cost data.
+        risks: The risk flags raised, each with its evidence.
+        actions: The playbook's actions for the client's stage, risks and segment,
+            most urgent first.
+        evidence: Why the stage, the rung and the segment: keys ``stage``, ``rung``,
+            ``segment``.
+        lifecycle: The full lifecycle assessment (trajectory, explanation).
+        ladder: The full ladder assessment.
+        motivation: The full motivation assessment.
+    """
+
+    client_id: str
+    name: str | None
+    lifecycle_stage: _lifecycle.Stage
+    stage_since: datetime | None
+    loss_reason: LossReason | None
+    ladder_rung: _ladder.Rung
+    active: bool
+    motivation_segment: _motivation.MotivationSegment
+    value_class: _value.ValueClass
+    regularity: _regularity.Regularity
+    rfm: RFMCell
+    frequency: int | None
+    recency: int | None
+    T: int | None
+    monetary_value: Decimal | None
+    orders: int
+    contacts: int
+    requests: int
+    complaints_open: int
+    revenue: Money
+    cost_to_serve: Money | None
+    profit: Money | None
+    risks: tuple[_risks.Risk, ...]
+    actions: tuple[_playbook.Action, ...]
+    evidence: FrozenMap[str, Evidence]
+    lifecycle: _lifecycle.LifecycleAssessment = attrs.field(eq=False, repr=False)
+    ladder: _ladder.LadderAssessment = attrs.field(eq=False, repr=False)
+    motivation: _motivation.MotivationAssessment = attrs.field(eq=False, repr=False)
+
+    @property
+    def risk_flags(self) -> tuple[str, ...]:
+        """The raised risk flags' values, in flag order."""
+        return tuple(r.flag.value for r in self.risks)
+
+    def explain(self) -> str:
+        """Why the client stands where it stands: stage, rung and segment, with record ids."""
+        lines = [
+            f"Client {self.client_id}"
+            + (f" ({self.name})" if self.name else "")
+            + f": {self.lifecycle_stage.value}, {self.ladder_rung.value}, "
+            f"{self.motivation_segment.value}, class {self.value_class.value}",
+            "Stage: " + self.lifecycle.explain(),
+            "Rung: " + self.ladder.explain(),
+            f"Segment: {self.evidence['segment']}",
+        ]
+        lines.extend(f"Risk {r.flag.value}: {r.evidence}" for r in self.risks)
+        return "\n".join(lines)
+
+    def to_record(self) -> dict[str, Any]:
+        """Return a JSON-ready dict with the contract's field names.
+
+        Money is a decimal string (exact), the four lifetimes figures are numbers,
+        vocabularies are their string values, absent values are ``None``.
+        """
+        return {
+            "client_id": self.client_id,
+            "name": self.name,
+            "lifecycle_stage": self.lifecycle_stage.value,
+            "loss_reason": None if self.loss_reason is None else self.loss_reason.value,
+            "ladder_rung": self.ladder_rung.value,
+            "motivation_segment": self.motivation_segment.value,
+            "value_class": self.value_class.value,
+            "regularity": self.regularity.value,
+            "rfm": self.rfm.to_dict(),
+            "frequency": self.frequency,
+            "recency": self.recency,
+            "T": self.T,
+            "monetary_value": (None if self.monetary_value is None else float(self.monetary_value)),
+            "orders": self.orders,
+            "contacts": self.contacts,
+            "requests": self.requests,
+            "complaints_open": self.complaints_open,
+            "revenue": str(self.revenue.amount),
+            "cost_to_serve": _amount(self.cost_to_serve),
+            "profit": _amount(self.profit),
+            "currency": self.revenue.currency,
+            "risks": [r.flag.value for r in self.risks],
+            "actions": [a.to_dict() for a in self.actions],
+            "evidence": {k: v.to_dict() for k, v in self.evidence.items()},
+        }
+
+
+def _money(amount: Decimal | None, currency: str) -> Money | None:
+    return None if amount is None else Money(amount, currency)
+
+
+def _amount(money: Money | None) -> str | None:
+    return None if money is None else str(money.amount)
+
+
+def _counts(values: Iterable[str], order: Iterable[str]) -> dict[str, int]:
+    counter = Counter(values)
+    return {key: counter.get(key, 0) for key in order}
+
+
+@attrs.frozen(kw_only=True)
+class Report:
+    """A portfolio report as of a moment.
+
+    Attributes:
+        as_of: The moment every client is evaluated at.
+        compare_to: The earlier moment of the migration matrices, or None.
+        currency: The one currency of every money figure.
+        clients: One :class:`ClientReport` per client, sorted by client id.
+        summary: Counts per stage, rung, segment, value class, regularity, risk flag
+            and loss reason; the top-20% value share; totals; rejected rows.
+        migrations: With ``compare_to``: migration matrices of the stage, the rung,
+            the motivation segment and the value class, by contract field name.
+        rejected_rows: Rows skipped when the history was loaded with
+            ``skip_bad_rows`` (None when nothing was skipped on purpose).
+    """
+
+    as_of: datetime
+    compare_to: datetime | None
+    currency: str
+    clients: tuple[ClientReport, ...]
+    summary: Mapping[str, Any]
+    migrations: Mapping[str, MigrationMatrix[Any]] | None = None
+    rejected_rows: int | None = None
+
+    def __len__(self) -> int:
+        return len(self.clients)
+
+    def __getitem__(self, client_id: str) -> ClientReport:
+        for client in self.clients:
+            if client.client_id == client_id:
+                return client
+        raise KeyError(client_id)
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One JSON-ready dict per client, with the contract's field names."""
+        return [c.to_record() for c in self.clients]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return ``{"as_of", "clients", "summary"}`` (+ ``"migrations"``), JSON-ready."""
+        out: dict[str, Any] = {
+            "as_of": self.as_of.isoformat(),
+            "clients": self.to_records(),
+            "summary": dict(self.summary),
+        }
+        if self.migrations is not None and self.compare_to is not None:
+            out["migrations"] = {
+                "compare_to": self.compare_to.isoformat(),
+                **{name: m.to_dict() for name, m in self.migrations.items()},
+            }
+        return out
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        """Return :meth:`to_dict` as JSON text (UTF-8 characters kept)."""
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent, default=_json_default)
+
+    def _frame_rows(self) -> list[dict[str, Any]]:
+        rows = []
+        for c in self.clients:
+            row = c.to_record()
+            rfm = row.pop("rfm")
+            row.pop("evidence")
+            for key in ("r", "f", "m", "segment"):
+                row[f"rfm_{key}"] = rfm[key]
+            for key in MONEY_FIELDS:
+                row[key] = None if row[key] is None else Decimal(row[key])
+            row["actions"] = [a["id"] for a in row["actions"]]
+            rows.append(row)
+        return rows
+
+    def to_pandas(self) -> Any:
+        """The clients as a pandas DataFrame, one row per client.
+
+        ``rfm`` is flattened to ``rfm_r``, ``rfm_f``, ``rfm_m``, ``rfm_segment``;
+        money columns hold :class:`~decimal.Decimal` objects; ``risks`` and
+        ``actions`` (by id) hold lists; evidence is left out (see :meth:`to_records`).
+
+        Raises:
+            ImportError: If pandas is not installed.
+        """
+        try:
+            pd = importlib.import_module("pandas")
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError("Report.to_pandas() needs pandas: pip install pandas") from exc
+        return pd.DataFrame(self._frame_rows())
+
+    def to_polars(self) -> polars.DataFrame:
+        """The clients as a polars DataFrame (columns as in :meth:`to_pandas`).
+
+        Raises:
+            ImportError: If polars is not installed.
+        """
+        try:
+            import polars as pl
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError("Report.to_polars() needs polars: pip install polars") from exc
+        return pl.DataFrame(self._frame_rows(), infer_schema_length=None)
+
+    def _repr_html_(self) -> str:
+        from .render.html import render_fragment
+
+        return render_fragment(self)
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+# --------------------------------------------------------------------------- building
+
+
+def _report_currency(portfolio: Portfolio, as_of: datetime, currency: str | None) -> str:
+    seen: set[str] = set()
+    for history in portfolio:
+        for order in history.orders:
+            if order.placed_at > as_of:
+                break
+            seen.add(order.currency)
+    if currency is not None:
+        Money.zero(currency)  # validates the code
+        if seen - {currency}:
+            raise CurrencyMismatchError(
+                currencies=seen | {currency},
+                context=f"the report (asked for {currency}; the orders hold "
+                f"{', '.join(sorted(seen))})",
+            )
+        return currency
+    if len(seen) > 1:
+        raise CurrencyMismatchError(currencies=seen, context="the report's orders")
+    return next(iter(seen)) if seen else "USD"
+
+
+@attrs.frozen
+class _Verdicts:
+    """Everything assessed for one client at one moment, before portfolio-wide steps."""
+
+    history: ClientHistory
+    lifecycle: _lifecycle.LifecycleAssessment
+    ladder: _ladder.LadderAssessment
+    motivation: _motivation.MotivationAssessment
+    regularity: _regularity.RegularityAssessment
+    figures: _rfm.RFMFigures | None
+    cost: _cost.CostToServe
+    orders: int
+    contacts: int
+    requests: int
+    complaints_open: int
+    revenue: Decimal
+
+
+def _assess(
+    history: ClientHistory, as_of: datetime, policies: ReportPolicies, tz: tzinfo
+) -> _Verdicts:
+    lc = _lifecycle.assess(history, as_of=as_of, policy=policies.lifecycle)
+    ld = _ladder.assess(history, as_of=as_of, policy=policies.ladder, lifecycle=lc)
+    mot = _motivation.classify_motivation(history, as_of=as_of, policy=policies.motivation, tz=tz)
+    reg = _regularity.assess_regularity(history, as_of=as_of, policy=policies.regularity, tz=tz)
+    figures = _rfm.rfm_figures(history, as_of=as_of, tz=tz)
+    cost = _cost.cost_to_serve(history, as_of=as_of, rates=policies.cost_rates)
+    orders = 0
+    revenue = Decimal(0)
+    for order in history.orders:
+        if order.is_sale:
+            orders += 1
+            revenue += order.amount
+    contacts = 0
+    requests = 0
+    for interaction in history.interactions:
+        purpose = interaction.purpose
+        if purpose in NOT_CONTACTS:
+            continue
+        contacts += 1
+        if purpose in REQUEST_PURPOSES and interaction.direction is Direction.inbound:
+            requests += 1
+    complaints_open = sum(1 for c in history.complaints if c.is_open_at(as_of))
+    return _Verdicts(
+        history,
+        lc,
+        ld,
+        mot,
+        reg,
+        figures,
+        cost,
+        orders,
+        contacts,
+        requests,
+        complaints_open,
+        revenue,
+    )
+
+
+@attrs.frozen
+class _Moment:
+    """The verdicts of every client at one moment, plus the portfolio-wide ones."""
+
+    verdicts: tuple[_Verdicts, ...]
+    value_classes: Mapping[str, _value.ValueClass]
+    scores: Mapping[str, Any]
+
+
+def _evaluate(
+    portfolio: Portfolio,
+    as_of: datetime,
+    policies: ReportPolicies,
+    tz: tzinfo,
+    progress: Callable[[int, int], None] | None,
+) -> _Moment:
+    total = len(portfolio)
+    verdicts = []
+    step = max(1, total // 100)
+    for i, full in enumerate(portfolio):
+        verdicts.append(_assess(full.as_of(as_of), as_of, policies, tz))
+        if progress is not None and (i % step == 0 or i + 1 == total):
+            progress(i + 1, total)
+    values = {v.history.client_id: v.revenue for v in verdicts}
+    classes = _value.abc_classes(values, cutoffs=policies.abc_cutoffs)
+    scores = _rfm.rfm_scores(
+        {v.history.client_id: v.figures for v in verdicts if v.figures is not None}
+    )
+    return _Moment(tuple(verdicts), classes, scores)
+
+
+def build_report(
+    portfolio: Portfolio,
+    *,
+    as_of: datetime | None = None,
+    compare_to: datetime | None = None,
+    currency: str | None = None,
+    policies: ReportPolicies | None = None,
+    tz: tzinfo = UTC,
+    rejected_rows: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Report:
+    """Evaluate every client of ``portfolio`` as of a moment.
+
+    Args:
+        portfolio: The client histories.
+        as_of: The moment (aware). Default: the latest moment in the portfolio
+            (:attr:`~relcycle.history.Portfolio.last_moment`).
+        compare_to: An earlier moment; when given, the report carries migration
+            matrices of stage, rung, motivation segment and value class between
+            ``compare_to`` and ``as_of``.
+        currency: The report's currency. Default: the one currency of the orders
+            (``USD`` when there are none).
+        policies: Every threshold, as a :class:`ReportPolicies` (default: the
+            modules' documented defaults).
+        tz: The time zone whose calendar days the lifetimes figures count in.
+        rejected_rows: How many input rows were skipped when loading (counted in
+            the summary).
+        progress: Called as ``progress(done, total)`` while clients are evaluated.
+
+    Returns:
+        The :class:`Report`.
+
+    Raises:
+        CurrencyMismatchError: If the orders by ``as_of`` hold several currencies,
+            or another currency than ``currency``: one report never adds two
+            currencies (convert first, or report each currency separately).
+        UsageError: If the portfolio has no records and no ``as_of`` is given, or
+            ``compare_to`` is not before ``as_of``.
+        ValidationError: If a moment is not timezone-aware.
+    """
+    policies = ReportPolicies() if policies is None else policies
+    if as_of is None:
+        as_of = portfolio.last_moment
+        if as_of is None:
+            raise UsageError("the portfolio has no records: give as_of explicitly")
+    _check_moment(as_of, "as_of")
+    if compare_to is not None:
+        _check_moment(compare_to, "compare_to")
+        if compare_to >= as_of:
+            raise UsageError(
+                f"compare_to ({compare_to.isoformat()}) must be before as_of ({as_of.isoformat()})"
+            )
+    code = _report_currency(portfolio, as_of, currency)
+    now = _evaluate(portfolio, as_of, policies, tz, progress)
+    clients = tuple(_client_report(v, now, policies, code, as_of, tz) for v in now.verdicts)
+    migrations = None
+    if compare_to is not None:
+        then = _evaluate(portfolio, compare_to, policies, tz, None)
+        migrations = _migrations(then, now, clients)
+    values = {c.client_id: c.revenue.amount for c in clients}
+    summary = _summary(clients, values, policies, code, rejected_rows)
+    return Report(
+        as_of=as_of,
+        compare_to=compare_to,
+        currency=code,
+        clients=clients,
+        summary=summary,
+        migrations=migrations,
+        rejected_rows=rejected_rows,
+    )
+
+
+def _check_moment(moment: object, name: str) -> None:
+    if not isinstance(moment, datetime):
+        raise UsageError(f"{name} must be a datetime, not {type(moment).__name__}")
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValidationError(
+            record="Report",
+            field=name,
+            value=moment,
+            reason="the moment has no time zone; give an aware datetime",
+        )
+
+
+def _client_report(
+    v: _Verdicts,
+    moment: _Moment,
+    policies: ReportPolicies,
+    currency: str,
+    as_of: datetime,
+    tz: tzinfo,
+) -> ClientReport:
+    cid = v.history.client_id
+    score = moment.scores.get(cid)
+    rfm = (
+        RFMCell(r=None, f=None, m=None, segment=None)
+        if score is None
+        else RFMCell(r=score.r, f=score.f, m=score.m, segment=score.segment)
+    )
+    risks = _risks.assess_risks(
+        v.history,
+        as_of=as_of,
+        lifecycle=v.lifecycle,
+        motivation=v.motivation,
+        regularity=v.regularity,
+        cost=v.cost,
+        policy=policies.risks,
+        tz=tz,
+    )
+    actions = policies.playbook.actions(
+        stage=v.lifecycle.stage.value,
+        segment=v.motivation.segment.value,
+        risks=[r.flag.value for r in risks],
+    )
+    figures = v.figures
+    return ClientReport(
+        client_id=cid,
+        name=v.history.client.name,
+        lifecycle_stage=v.lifecycle.stage,
+        stage_since=v.lifecycle.since,
+        loss_reason=v.lifecycle.loss_reason,
+        ladder_rung=v.ladder.rung,
+        active=v.ladder.active,
+        motivation_segment=v.motivation.segment,
+        value_class=moment.value_classes[cid],
+        regularity=v.regularity.regularity,
+        rfm=rfm,
+        frequency=None if figures is None else figures.repeat_days,
+        recency=None if figures is None else figures.span_days,
+        T=None if figures is None else figures.age_days,
+        monetary_value=None if figures is None else figures.mean_repeat_value,
+        orders=v.orders,
+        contacts=v.contacts,
+        requests=v.requests,
+        complaints_open=v.complaints_open,
+        revenue=Money(v.revenue, currency),
+        cost_to_serve=_money(v.cost.cost_to_serve, currency),
+        profit=_money(v.cost.profit, currency),
+        risks=tuple(risks),
+        actions=tuple(actions),
+        evidence=FrozenMap(
+            {
+                "stage": v.lifecycle.evidence,
+                "rung": v.ladder.evidence,
+                "segment": v.motivation.evidence,
+            }
+        ),
+        lifecycle=v.lifecycle,
+        ladder=v.ladder,
+        motivation=v.motivation,
+    )
+
+
+def _migrations(
+    then: _Moment, now: _Moment, clients: Sequence[ClientReport]
+) -> dict[str, MigrationMatrix[Any]]:
+    values = {c.client_id: c.revenue.amount for c in clients}
+    before_v = {v.history.client_id: v for v in then.verdicts if len(v.history)}
+    after_v = {v.history.client_id: v for v in now.verdicts}
+    return {
+        "lifecycle_stage": migration_matrix(
+            {k: v.lifecycle.stage for k, v in before_v.items()},
+            {k: v.lifecycle.stage for k, v in after_v.items()},
+            order=tuple(Stage),
+            values=values,
+        ),
+        "ladder_rung": migration_matrix(
+            {k: v.ladder.rung for k, v in before_v.items()},
+            {k: v.ladder.rung for k, v in after_v.items()},
+            order=tuple(Rung),
+            values=values,
+        ),
+        "motivation_segment": migration_matrix(
+            {k: v.motivation.segment for k, v in before_v.items()},
+            {k: v.motivation.segment for k, v in after_v.items()},
+            order=tuple(MotivationSegment),
+            values=values,
+        ),
+        "value_class": migration_matrix(
+            {k: then.value_classes[k] for k in before_v},
+            {k: now.value_classes[k] for k in after_v},
+            order=tuple(ValueClass),
+            values=values,
+        ),
+    }
+
+
+def _summary(
+    clients: Sequence[ClientReport],
+    values: Mapping[str, Decimal],
+    policies: ReportPolicies,
+    currency: str,
+    rejected_rows: int | None,
+) -> dict[str, Any]:
+    revenue = sum((c.revenue.amount for c in clients), Decimal(0))
+    share = _value.top_share(values, fraction=policies.top_fraction)
+    lost = [c for c in clients if c.loss_reason is not None]
+    risk_counts = Counter(flag for c in clients for flag in c.risk_flags)
+    return {
+        "clients": len(clients),
+        "currency": currency,
+        "revenue": str(revenue),
+        "lifecycle_stage": _counts((c.lifecycle_stage.value for c in clients), Stage),
+        "ladder_rung": _counts((c.ladder_rung.value for c in clients), Rung),
+        "motivation_segment": _counts(
+            (c.motivation_segment.value for c in clients), MotivationSegment
+        ),
+        "value_class": _counts((c.value_class.value for c in clients), ValueClass),
+        "regularity": _counts((c.regularity.value for c in clients), Regularity),
+        "top_share": float(round(share, 4)),
+        "top_fraction": float(policies.top_fraction),
+        "loss_reasons": _counts(
+            (c.loss_reason.value for c in lost if c.loss_reason is not None), LossReason
+        ),
+        "risks": {flag.value: risk_counts.get(flag.value, 0) for flag in RiskFlag},
+        "rejected_rows": rejected_rows,
+    }

@@ -1,0 +1,546 @@
+"""Tests for relcycle.report: the portfolio report as a Python API."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from relcycle import (
+    Client,
+    Complaint,
+    CurrencyMismatchError,
+    Interaction,
+    Order,
+    Portfolio,
+    UsageError,
+    ValidationError,
+    build_portfolio,
+)
+from relcycle.report import (
+    FIELDS,
+    ClientReport,
+    Report,
+    ReportPolicies,
+    build_report,
+)
+from relcycle.segmentation.risks import RiskFlag
+from relcycle.testing import portfolios
+
+DATA = Path(__file__).parent / "data"
+
+# --------------------------------------------------------------------------- the contract
+
+#: The allowed values of the contract's per-client fields (contract.md, "Output").
+STAGES = (
+    "satisfied",
+    "recurring_problems",
+    "voicing_discontent",
+    "monitoring_failures",
+    "escalated",
+    "ultimatum",
+    "arbitration",
+    "lost",
+)
+RUNGS = ("adversary", "doubter", "buyer", "customer", "advocate", "expert")
+SEGMENTS = ("lowest_price", "novelty", "belonging", "stability", "unclassified")
+VALUE_CLASSES = ("A", "B", "C")
+REGULARITIES = ("regular", "irregular", "one_off", "none")
+LOSS_REASONS = ("competitor", "price", "quality", "service", "manager_left", "other")
+RISK_FLAGS = (
+    "recurring_problems",
+    "key_person",
+    "silent_stable",
+    "overdue_complaint",
+    "unprofitable",
+)
+#: The contract asks for at least RISK_FLAGS; the library may add more.
+KNOWN_RISK_FLAGS = frozenset(flag.value for flag in RiskFlag)
+CONTRACT_FIELDS = (
+    "client_id",
+    "lifecycle_stage",
+    "loss_reason",
+    "ladder_rung",
+    "motivation_segment",
+    "value_class",
+    "regularity",
+    "rfm",
+    "frequency",
+    "recency",
+    "T",
+    "monetary_value",
+    "orders",
+    "contacts",
+    "requests",
+    "complaints_open",
+    "revenue",
+    "cost_to_serve",
+    "profit",
+    "risks",
+    "actions",
+    "evidence",
+)
+
+
+def _is_money(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        number = Decimal(value)
+    except ArithmeticError:
+        return False
+    return number.is_finite()
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def assert_contract_record(record: Mapping[str, Any]) -> None:
+    """Fail unless ``record`` has every contract field with an allowed value (JSON types)."""
+    missing = [f for f in CONTRACT_FIELDS if f not in record]
+    assert not missing, f"missing contract fields: {missing}"
+    assert isinstance(record["client_id"], str)
+    assert record["client_id"]
+    assert record["lifecycle_stage"] in STAGES
+    if record["lifecycle_stage"] == "lost":
+        assert record["loss_reason"] in LOSS_REASONS
+    else:
+        assert record["loss_reason"] is None
+    assert record["ladder_rung"] in RUNGS
+    assert record["motivation_segment"] in SEGMENTS
+    assert record["value_class"] in VALUE_CLASSES
+    assert record["regularity"] in REGULARITIES
+    rfm = record["rfm"]
+    assert set(rfm) == {"r", "f", "m", "segment"}
+    if record["orders"]:
+        assert all(rfm[k] in (1, 2, 3, 4, 5) for k in "rfm")
+        assert isinstance(rfm["segment"], str)
+        assert rfm["segment"]
+        for key in ("frequency", "recency", "T", "monetary_value"):
+            assert _is_number(record[key]), key
+            assert record[key] >= 0, key
+        assert record["frequency"] <= record["orders"] - 1
+        assert record["recency"] <= record["T"]
+    else:
+        assert rfm == {"r": None, "f": None, "m": None, "segment": None}
+        assert record["regularity"] == "none"
+    for key in ("orders", "contacts", "requests", "complaints_open"):
+        assert isinstance(record[key], int), key
+        assert record[key] >= 0, key
+    assert record["requests"] <= record["contacts"]
+    assert _is_money(record["revenue"])
+    assert Decimal(record["revenue"]) >= 0
+    for key in ("cost_to_serve", "profit"):
+        assert record[key] is None or _is_money(record[key]), key
+    assert (record["cost_to_serve"] is None) == (record["profit"] is None)
+    assert isinstance(record["risks"], list)
+    assert all(flag in KNOWN_RISK_FLAGS for flag in record["risks"])
+    assert len(set(record["risks"])) == len(record["risks"])
+    assert isinstance(record["actions"], list)
+    for action in record["actions"]:
+        assert isinstance(action["id"], str)
+        assert isinstance(action["text"], str)
+        assert action["text"]
+    evidence = record["evidence"]
+    assert set(evidence) >= {"stage", "rung", "segment"}
+    for why in evidence.values():
+        assert isinstance(why["reason"], str)
+        assert why["reason"]
+        assert all(isinstance(i, str) for i in why["record_ids"])
+
+
+# --------------------------------------------------------------------------- a small history
+
+
+def at(day: int, hour: int = 10) -> datetime:
+    """A moment in 2025, ``day`` days after 1 January."""
+    return datetime(2025, 1, 1, hour, tzinfo=UTC) + timedelta(days=day)
+
+
+def small_portfolio() -> Portfolio:
+    """Four clients: a regular buyer, a lost one, one with recurring complaints, a prospect."""
+    clients = [
+        Client(client_id="acme", name="Acme Ltd", account_manager="m1"),
+        Client(client_id="beta", name="Beta LLC", account_manager="m2"),
+        Client(client_id="gamma", name="Gamma Inc", account_manager="m1"),
+        Client(client_id="007", name="Prospect"),
+    ]
+    orders = [
+        *(
+            Order(order_id=f"a{i}", client_id="acme", placed_at=at(30 * i), amount="1000.00")
+            for i in range(8)
+        ),
+        Order(
+            order_id="a-cancel", client_id="acme", placed_at=at(35), amount="50", status="cancelled"
+        ),
+        Order(order_id="b1", client_id="beta", placed_at=at(5), amount="300.50"),
+        Order(order_id="b2", client_id="beta", placed_at=at(5, 15), amount="199.50"),
+        Order(order_id="b3", client_id="beta", placed_at=at(40), amount="250"),
+        Order(order_id="g1", client_id="gamma", placed_at=at(10), amount="80", discounted=True),
+        Order(order_id="g2", client_id="gamma", placed_at=at(100), amount="120", discounted=True),
+    ]
+    interactions = [
+        Interaction(interaction_id="i1", client_id="acme", at=at(3), purpose="inquiry"),
+        Interaction(interaction_id="i2", client_id="acme", at=at(4), purpose="wish"),
+        Interaction(
+            interaction_id="i3", client_id="acme", at=at(6), purpose="inquiry", direction="outbound"
+        ),
+        Interaction(
+            interaction_id="i4",
+            client_id="acme",
+            at=at(7),
+            purpose="marketing",
+            direction="outbound",
+        ),
+        Interaction(interaction_id="i5", client_id="acme", at=at(8), purpose="feedback"),
+        Interaction(
+            interaction_id="i6",
+            client_id="beta",
+            at=at(60),
+            purpose="termination",
+            reason="competitor",
+        ),
+        Interaction(interaction_id="i7", client_id="gamma", at=at(20), purpose="offer_change"),
+    ]
+    complaints = [
+        Complaint(complaint_id="k1", client_id="gamma", opened_at=at(30), category="delivery"),
+        Complaint(
+            complaint_id="k2",
+            client_id="gamma",
+            opened_at=at(50),
+            category="delivery",
+            status="resolved",
+            resolved_at=at(55),
+        ),
+        Complaint(
+            complaint_id="k3",
+            client_id="gamma",
+            opened_at=at(70),
+            category="delivery",
+            client_loss="500",
+        ),
+    ]
+    return build_portfolio(
+        clients=clients, orders=orders, interactions=interactions, complaints=complaints
+    )
+
+
+@pytest.fixture(scope="module")
+def report() -> Report:
+    return build_report(small_portfolio())
+
+
+def by_id(report: Report) -> dict[str, ClientReport]:
+    return {c.client_id: c for c in report.clients}
+
+
+# --------------------------------------------------------------------------- tests
+
+
+class TestBuildReport:
+    def test_every_client_has_every_contract_field(self, report: Report) -> None:
+        """Every client record carries the contract's fields with allowed values."""
+        records = report.to_records()
+        assert [r["client_id"] for r in records] == ["007", "acme", "beta", "gamma"]
+        for record in records:
+            assert_contract_record(record)
+
+    def test_as_of_defaults_to_the_last_moment(self, report: Report) -> None:
+        """Without as_of, the report is as of the latest record."""
+        assert report.as_of == small_portfolio().last_moment == at(210)
+
+    def test_counts_follow_the_documented_rules(self, report: Report) -> None:
+        """orders count sales only; contacts skip marketing; requests are inbound requests."""
+        acme = by_id(report)["acme"]
+        assert acme.orders == 8  # the cancelled order is not a sale
+        assert acme.contacts == 4  # i1, i2, i3, i5 (the marketing touch i4 is not a contact)
+        assert acme.requests == 2  # i1, i2 (i3 is outbound, i5 is feedback)
+        assert acme.revenue.amount == Decimal("8000.00")
+        gamma = by_id(report)["gamma"]
+        assert gamma.complaints_open == 2  # k1 and k3; k2 was resolved
+
+    def test_lost_client_has_its_loss_reason(self, report: Report) -> None:
+        """A terminated client is lost with the termination's reason, and the evidence id."""
+        beta = by_id(report)["beta"]
+        assert beta.lifecycle_stage.value == "lost"
+        assert beta.loss_reason is not None
+        assert beta.loss_reason.value == "competitor"
+        assert not beta.active
+        assert "i6" in beta.evidence["stage"].record_ids
+        assert report.summary["loss_reasons"]["competitor"] == 1
+
+    def test_client_without_orders(self, report: Report) -> None:
+        """A client with no sale has no lifetimes figures and no RFM scores (null, not 0)."""
+        prospect = by_id(report)["007"]
+        record = prospect.to_record()
+        assert record["orders"] == 0
+        assert record["frequency"] is None
+        assert record["T"] is None
+        assert record["rfm"]["r"] is None
+        assert record["regularity"] == "none"
+        assert record["revenue"] == "0"
+
+    def test_money_is_exact_decimal_text(self, report: Report) -> None:
+        """Money leaves the report as decimal strings that keep every digit."""
+        beta = by_id(report)["beta"].to_record()
+        assert beta["revenue"] == "750.00"
+        assert beta["currency"] == "USD"
+
+    def test_summary_counts_every_client_once(self, report: Report) -> None:
+        """Each count table of the summary adds up to the number of clients."""
+        s = report.summary
+        assert s["clients"] == 4
+        for key, allowed in (
+            ("lifecycle_stage", STAGES),
+            ("ladder_rung", RUNGS),
+            ("motivation_segment", SEGMENTS),
+            ("value_class", VALUE_CLASSES),
+            ("regularity", REGULARITIES),
+        ):
+            assert tuple(s[key]) == allowed
+            assert sum(s[key].values()) == 4
+        assert tuple(s["loss_reasons"]) == LOSS_REASONS
+        assert set(RISK_FLAGS) <= set(s["risks"]) == KNOWN_RISK_FLAGS
+        assert Decimal(s["revenue"]) == sum(c.revenue.amount for c in report.clients)
+        assert 0 < s["top_share"] <= 1
+        assert s["rejected_rows"] is None
+
+    def test_top_share_is_that_of_the_largest_clients(self, report: Report) -> None:
+        """The top-20% share is the largest client's revenue over the total (1 of 4 clients)."""
+        total = sum(c.revenue.amount for c in report.clients)
+        assert report.summary["top_share"] == pytest.approx(float(Decimal(8000) / total), abs=1e-4)
+
+    def test_evidence_names_records(self, report: Report) -> None:
+        """Stage, rung and segment each carry evidence; record ids point at real records."""
+        portfolio = small_portfolio()
+        for client in report.clients:
+            known = {r.id for r in portfolio[client.client_id].records()}
+            for key in ("stage", "rung", "segment"):
+                assert set(client.evidence[key].record_ids) <= known
+
+    def test_explain_mentions_stage_rung_and_segment(self, report: Report) -> None:
+        """ClientReport.explain() says why, with the ids."""
+        text = by_id(report)["beta"].explain()
+        assert "lost" in text
+        assert "i6" in text
+        assert "Segment" in text
+
+    def test_as_of_in_the_past_ignores_later_records(self) -> None:
+        """A report as of an earlier moment sees only the records up to it."""
+        early = build_report(small_portfolio(), as_of=at(45))
+        beta = by_id(early)["beta"]
+        assert beta.lifecycle_stage.value != "lost"
+        assert beta.orders == 3
+        assert by_id(early)["acme"].orders == 2
+
+    def test_actions_come_from_the_playbook(self, report: Report) -> None:
+        """Actions are the playbook's for the client's stage, risks and segment."""
+        playbook = ReportPolicies().playbook
+        for client in report.clients:
+            expected = playbook.actions(
+                stage=client.lifecycle_stage.value,
+                segment=client.motivation_segment.value,
+                risks=client.risk_flags,
+            )
+            assert client.actions == expected
+        assert any(client.actions for client in report.clients)
+
+
+class TestCurrencies:
+    def test_two_currencies_are_refused(self) -> None:
+        """A portfolio with orders in two currencies raises, naming both."""
+        portfolio = build_portfolio(
+            orders=[
+                Order(order_id="1", client_id="a", placed_at=at(1), amount="1", currency="EUR"),
+                Order(order_id="2", client_id="b", placed_at=at(2), amount="1", currency="UAH"),
+            ]
+        )
+        with pytest.raises(CurrencyMismatchError) as info:
+            build_report(portfolio)
+        assert info.value.currencies == ("EUR", "UAH")
+
+    def test_asked_currency_must_match(self) -> None:
+        """Asking for EUR on USD orders raises instead of relabelling the money."""
+        with pytest.raises(CurrencyMismatchError, match="EUR"):
+            build_report(small_portfolio(), currency="EUR")
+
+    def test_one_currency_is_the_reports(self) -> None:
+        """The orders' single currency becomes the report's and every record's."""
+        portfolio = build_portfolio(
+            orders=[
+                Order(order_id="1", client_id="a", placed_at=at(1), amount="9.99", currency="EUR")
+            ]
+        )
+        report = build_report(portfolio, currency="EUR")
+        assert report.currency == "EUR"
+        assert report.to_records()[0]["currency"] == "EUR"
+        assert report.summary["currency"] == "EUR"
+
+    def test_orders_after_as_of_do_not_count(self) -> None:
+        """A currency only used after as_of does not make the report fail."""
+        portfolio = build_portfolio(
+            orders=[
+                Order(order_id="1", client_id="a", placed_at=at(1), amount="1", currency="EUR"),
+                Order(order_id="2", client_id="a", placed_at=at(9), amount="1", currency="UAH"),
+            ]
+        )
+        assert build_report(portfolio, as_of=at(5)).currency == "EUR"
+
+
+class TestArguments:
+    def test_naive_as_of_is_refused(self) -> None:
+        """A moment without a time zone is refused, naming the field."""
+        with pytest.raises(ValidationError, match="as_of"):
+            build_report(small_portfolio(), as_of=datetime(2025, 3, 1))
+
+    def test_compare_to_must_be_earlier(self) -> None:
+        """compare_to at or after as_of is a usage error."""
+        with pytest.raises(UsageError, match="compare_to"):
+            build_report(small_portfolio(), as_of=at(50), compare_to=at(50))
+
+    def test_empty_portfolio_needs_as_of(self) -> None:
+        """An empty portfolio has no last moment: as_of is required, then the report is empty."""
+        empty = build_portfolio()
+        with pytest.raises(UsageError, match="as_of"):
+            build_report(empty)
+        report = build_report(empty, as_of=at(1))
+        assert report.clients == ()
+        assert report.summary["clients"] == 0
+        assert report.summary["top_share"] == 0
+
+    def test_progress_is_reported(self) -> None:
+        """The progress callback ends at (total, total)."""
+        calls: list[tuple[int, int]] = []
+        build_report(small_portfolio(), progress=lambda done, total: calls.append((done, total)))
+        assert calls[-1] == (4, 4)
+
+    def test_rejected_rows_are_counted(self) -> None:
+        """Rows skipped when loading show in the summary."""
+        report = build_report(small_portfolio(), rejected_rows=3)
+        assert report.summary["rejected_rows"] == 3
+
+
+class TestMigrations:
+    def test_compare_to_adds_four_matrices(self) -> None:
+        """With compare_to the report has stage, rung, segment and value-class matrices."""
+        report = build_report(small_portfolio(), as_of=at(210), compare_to=at(45))
+        assert report.migrations is not None
+        assert set(report.migrations) == {
+            "lifecycle_stage",
+            "ladder_rung",
+            "motivation_segment",
+            "value_class",
+        }
+        stage = report.migrations["lifecycle_stage"]
+        before = by_id(build_report(small_portfolio(), as_of=at(45)))
+        # beta was still a client on day 45 and is lost on day 210
+        assert before["beta"].lifecycle_stage.value != "lost"
+        assert stage.count(before["beta"].lifecycle_stage, by_id(report)["beta"].lifecycle_stage)
+        assert stage.total == 4
+        data = report.to_dict()
+        assert data["migrations"]["compare_to"] == at(45).isoformat()
+        assert set(data["migrations"]) >= {"lifecycle_stage", "value_class"}
+        json.dumps(data)  # JSON-ready
+
+    def test_without_compare_to_no_migrations(self, report: Report) -> None:
+        """A single-moment report has no migrations key in JSON."""
+        assert report.migrations is None
+        assert "migrations" not in report.to_dict()
+
+
+class TestOutputs:
+    def test_to_json_round_trips(self, report: Report) -> None:
+        """to_json is {"as_of", "clients", "summary"} and parses back to to_records()."""
+        data = json.loads(report.to_json())
+        assert set(data) == {"as_of", "clients", "summary"}
+        assert data["clients"] == report.to_records()
+        assert datetime.fromisoformat(data["as_of"]) == report.as_of
+
+    def test_fields_lists_the_record_keys(self, report: Report) -> None:
+        """FIELDS is exactly the keys of a record, in order, and covers the contract."""
+        assert tuple(report.to_records()[0]) == FIELDS
+        assert set(CONTRACT_FIELDS) <= set(FIELDS)
+
+    def test_to_pandas(self, report: Report) -> None:
+        """to_pandas gives one row per client, rfm flattened, money as Decimal."""
+        pd = pytest.importorskip("pandas")
+        frame = report.to_pandas()
+        assert isinstance(frame, pd.DataFrame)
+        assert len(frame) == 4
+        assert {"rfm_r", "rfm_segment", "lifecycle_stage", "revenue"} <= set(frame.columns)
+        assert frame.set_index("client_id").loc["acme", "revenue"] == Decimal("8000.00")
+
+    def test_to_polars(self, report: Report) -> None:
+        """to_polars gives one row per client with the same columns."""
+        pl = pytest.importorskip("polars")
+        frame = report.to_polars()
+        assert isinstance(frame, pl.DataFrame)
+        assert frame.height == 4
+        assert "ladder_rung" in frame.columns
+
+    def test_repr_html(self, report: Report) -> None:
+        """_repr_html_ is an HTML fragment with a row per client and no script."""
+        fragment = report._repr_html_()
+        assert fragment.startswith("<div")
+        assert "<script" not in fragment
+        assert fragment.count("<tr data-stage=") == 4
+
+
+class TestLifetimesFigures:
+    def test_cdnow_matches_lifetimes(self) -> None:
+        """frequency, recency, T and monetary_value equal lifetimes' on the CDNOW sample."""
+        with (DATA / "cdnow_sample_orders.csv").open(encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+        orders = [
+            Order(
+                order_id=str(i),
+                client_id=r["client_id"],
+                placed_at=datetime.fromisoformat(r["placed_at"]).replace(tzinfo=UTC),
+                amount=r["amount"],
+            )
+            for i, r in enumerate(rows)
+        ]
+        report = build_report(build_portfolio(orders=orders))
+        with (DATA / "cdnow_sample_lifetimes.csv").open(encoding="utf-8") as fh:
+            expected = {r["client_id"]: r for r in csv.DictReader(fh)}
+        records = report.to_records()
+        assert len(records) == len(expected) == 2357
+        for record in records:
+            want = expected[record["client_id"]]
+            assert record["frequency"] == float(want["frequency"])
+            assert record["recency"] == float(want["recency"])
+            assert record["T"] == float(want["T"])
+            assert record["monetary_value"] == pytest.approx(
+                float(want["monetary_value"]), rel=1e-9, abs=1e-12
+            )
+
+
+class TestProperties:
+    @settings(
+        max_examples=25,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(portfolio=portfolios(min_clients=1, max_clients=4, max_records=6), data=st.data())
+    def test_any_portfolio_gives_a_contract_report(
+        self, portfolio: Portfolio, data: st.DataObject
+    ) -> None:
+        """For any valid one-currency portfolio, every record obeys the contract."""
+        if portfolio.last_moment is None:
+            return
+        report = build_report(portfolio)
+        records = report.to_records()
+        assert len(records) == len(portfolio)
+        for record in records:
+            assert_contract_record(record)
+        assert sum(report.summary["lifecycle_stage"].values()) == len(portfolio)
+        json.loads(report.to_json())
