@@ -37,7 +37,9 @@ class OrderedVocab(Vocab):
     """A vocabulary whose members are ordered by definition order, not alphabetically.
 
     ``Stage.escalated < Stage.lost`` compares severity; plain string comparison
-    would compare spelling.
+    would compare spelling, so ordering a member against a plain string (or a
+    member of another vocabulary) raises :class:`TypeError` instead of quietly
+    comparing spelling.
     """
 
     @property
@@ -45,25 +47,27 @@ class OrderedVocab(Vocab):
         """The 0-based position of the member in definition order."""
         return _RANKS[type(self)][self]
 
+    def _other_rank(self, other: Any, op: str) -> int:
+        if type(other) is type(self):
+            rank: int = other.rank
+            return rank
+        # Returning NotImplemented would let str's own operator answer by spelling.
+        raise TypeError(
+            f"'{op}' not supported between {type(self).__name__} and {type(other).__name__}; "
+            f"compare members (use {type(self).__name__}.parse for strings)"
+        )
+
     def __lt__(self, other: Any) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        return self.rank < other.rank
+        return self.rank < self._other_rank(other, "<")
 
     def __le__(self, other: Any) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        return self.rank <= other.rank
+        return self.rank <= self._other_rank(other, "<=")
 
     def __gt__(self, other: Any) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        return self.rank > other.rank
+        return self.rank > self._other_rank(other, ">")
 
     def __ge__(self, other: Any) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        return self.rank >= other.rank
+        return self.rank >= self._other_rank(other, ">=")
 
     @classmethod
     def ordered(cls) -> tuple[Self, ...]:

@@ -22,6 +22,7 @@ written into the message a person reads.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import attrs
 
@@ -43,6 +44,20 @@ __all__ = [
 
 class RelcycleError(Exception):
     """The root of every exception relcycle raises."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The subclasses take keyword-only context, which the default reduction
+        # (calling the class with ``self.args``) cannot pass back: rebuild from
+        # the args and the attributes, so errors survive pickling (process pools,
+        # dask workers).
+        return (_restore, (type(self), self.args, dict(self.__dict__)))
+
+
+def _restore(cls: type[RelcycleError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 def _show(value: object, limit: int = 80) -> str:

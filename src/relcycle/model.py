@@ -398,18 +398,26 @@ class Money:
     __rmul__ = __mul__
 
     def __lt__(self, other: Money) -> bool:
+        if not isinstance(other, Money):
+            return NotImplemented
         self._same(other, "comparison")
         return self.amount < other.amount
 
     def __le__(self, other: Money) -> bool:
+        if not isinstance(other, Money):
+            return NotImplemented
         self._same(other, "comparison")
         return self.amount <= other.amount
 
     def __gt__(self, other: Money) -> bool:
+        if not isinstance(other, Money):
+            return NotImplemented
         self._same(other, "comparison")
         return self.amount > other.amount
 
     def __ge__(self, other: Money) -> bool:
+        if not isinstance(other, Money):
+            return NotImplemented
         self._same(other, "comparison")
         return self.amount >= other.amount
 
@@ -422,8 +430,26 @@ class Money:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Money:
-        """Build from the output of :meth:`to_dict`."""
-        return cls(data["amount"], data.get("currency", "USD"))
+        """Build from the output of :meth:`to_dict`.
+
+        Raises:
+            ValidationError: For an unknown field (a misspelt ``currency`` must
+                not quietly become USD), a missing amount or a bad value.
+        """
+        unknown = sorted(set(data) - {"amount", "currency"})
+        if unknown:
+            raise ValidationError(
+                record="Money",
+                field=str(unknown[0]),
+                value=data[unknown[0]],
+                reason="unknown field (known: amount, currency)",
+            )
+        if data.get("amount") is None:
+            raise ValidationError(
+                record="Money", field="amount", value=None, reason="a required field is missing"
+            )
+        currency = data.get("currency")
+        return cls(data["amount"], "USD" if currency is None else currency)
 
 
 # --------------------------------------------------------------------------- serialization mixin
