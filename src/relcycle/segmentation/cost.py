@@ -1,0 +1,248 @@
+"""Cost-to-serve and profit per client.
+
+The seed texts count the "cost" of a client as the marketing spent on it and the
+time of the supplier's specialists and managers; profit per client is revenue
+minus cost of goods minus that cost-to-serve.
+
+Definitions (all money is :class:`~decimal.Decimal`, in the client's one currency):
+
+* **revenue**: the sum of ``amount`` over the client's *sales* (orders ``placed`` or
+  ``delivered``) placed up to ``as_of`` (and from ``since``, when given). Planned,
+  cancelled and returned orders are not revenue.
+* **cost of goods**: the sum of ``cost`` over those sales that give one.
+* **time cost**: for each interaction with ``minutes``, ``minutes / 60`` times the
+  hourly rate that applies to it: the rate of its ``handled_by`` employee
+  (:attr:`CostRates.employee_rates`), else the rate of that employee's role
+  (:attr:`CostRates.employee_roles` and :attr:`CostRates.role_rates`), else
+  :attr:`CostRates.default_rate`. With no rate, the minutes are not costed.
+* **marketing cost**: the number of interactions with purpose ``marketing`` times
+  :attr:`CostRates.marketing_per_touch` (when set).
+* **cost-to-serve** = time cost + marketing cost; **profit** = revenue - cost of
+  goods - cost-to-serve.
+
+"No cost data" (cost-to-serve and profit are None) means: no sale of the client
+gives a ``cost``, no interaction has ``minutes`` with a rate that applies, and no
+marketing touch is priced. As soon as one of these exists, cost-to-serve and
+profit are numbers; records that could not be costed (sales without ``cost``,
+minutes without a rate) are listed in :attr:`CostToServe.uncosted_ids` so a
+partial figure is never mistaken for a complete one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+
+import attrs
+
+from relcycle.errors import CurrencyMismatchError, ValidationError
+from relcycle.evidence import Evidence
+from relcycle.history import ClientHistory
+from relcycle.model import FrozenMap, Purpose
+
+from ._util import check_as_of, nonneg_field, one_currency, sales
+
+__all__ = ["CostRates", "CostToServe", "cost_to_serve"]
+
+_SIXTY = Decimal(60)
+
+
+def _rates(value: Mapping[str, object] | None) -> FrozenMap[str, Decimal]:
+    if value is None:
+        return FrozenMap()
+    result: dict[str, Decimal] = {}
+    for key, rate in value.items():
+        number = nonneg_field(CostRates, f"rate[{key!r}]", rate)
+        result[key] = number
+    return FrozenMap(result)
+
+
+def _roles(value: Mapping[str, str] | None) -> FrozenMap[str, str]:
+    if value is None:
+        return FrozenMap()
+    for key, role in value.items():
+        if type(key) is not str or type(role) is not str:
+            raise ValidationError(
+                record="CostRates",
+                field="employee_roles",
+                value={key: role},
+                reason="expected a mapping of employee id to role name",
+            )
+    return FrozenMap(value)
+
+
+def _opt_money(value: object) -> Decimal | None:
+    return None if value is None else nonneg_field(CostRates, "rate", value)
+
+
+@attrs.frozen(kw_only=True)
+class CostRates:
+    """The supplier's cost rates (hourly rates and the price of a marketing touch).
+
+    Rates are money per hour in :attr:`currency` (or in the client's currency when
+    :attr:`currency` is None). Decimals, ints and decimal strings are accepted.
+
+    Attributes:
+        default_rate: Hourly rate for minutes whose employee and role have no rate;
+            None (default) leaves such minutes uncosted.
+        employee_rates: Hourly rate by employee id (``handled_by``).
+        employee_roles: Role by employee id (``{"e7": "engineer"}``).
+        role_rates: Hourly rate by role.
+        marketing_per_touch: Cost of one ``marketing`` interaction; None (default)
+            prices no marketing.
+        currency: The currency of the rates; None (default) means "the client's
+            currency". When set, a client whose sales are in another currency is
+            refused (:class:`~relcycle.errors.CurrencyMismatchError`).
+    """
+
+    default_rate: Decimal | None = attrs.field(default=None, converter=_opt_money)
+    employee_rates: FrozenMap[str, Decimal] = attrs.field(factory=FrozenMap, converter=_rates)
+    employee_roles: FrozenMap[str, str] = attrs.field(factory=FrozenMap, converter=_roles)
+    role_rates: FrozenMap[str, Decimal] = attrs.field(factory=FrozenMap, converter=_rates)
+    marketing_per_touch: Decimal | None = attrs.field(default=None, converter=_opt_money)
+    currency: str | None = None
+
+    def rate_for(self, employee: str | None) -> Decimal | None:
+        """The hourly rate that applies to ``employee`` (see the module docs), or None."""
+        if employee is not None:
+            if employee in self.employee_rates:
+                return self.employee_rates[employee]
+            role = self.employee_roles.get(employee)
+            if role is not None and role in self.role_rates:
+                return self.role_rates[role]
+        return self.default_rate
+
+
+@attrs.frozen(kw_only=True)
+class CostToServe:
+    """A client's revenue, cost-to-serve and profit as of a moment.
+
+    Attributes:
+        client_id: The client.
+        currency: The currency of every amount; None when the client has no sale
+            and :attr:`CostRates.currency` is None.
+        revenue: Sum of the sales.
+        cost_of_goods: Sum of ``cost`` of the sales that give one (0 when none do).
+        time_cost: Cost of the minutes spent, where a rate applies.
+        marketing_cost: Cost of the marketing touches, where priced.
+        cost_to_serve: ``time_cost + marketing_cost``, or None with no cost data.
+        profit: ``revenue - cost_of_goods - cost_to_serve``, or None with no cost data.
+        uncosted_ids: Sales without ``cost`` and interactions with minutes but no
+            rate (only when there is cost data: otherwise nothing is costed at all).
+        evidence: The records costed and the figures.
+    """
+
+    client_id: str
+    currency: str | None
+    revenue: Decimal
+    cost_of_goods: Decimal
+    time_cost: Decimal
+    marketing_cost: Decimal
+    cost_to_serve: Decimal | None
+    profit: Decimal | None
+    uncosted_ids: tuple[str, ...]
+    evidence: Evidence
+
+    @property
+    def has_cost_data(self) -> bool:
+        """True when the client has any cost data (profit is a number)."""
+        return self.profit is not None
+
+    @property
+    def unprofitable(self) -> bool:
+        """True when profit is known and below zero."""
+        return self.profit is not None and self.profit < 0
+
+
+def cost_to_serve(
+    history: ClientHistory,
+    *,
+    as_of: datetime,
+    rates: CostRates | None = None,
+    since: datetime | None = None,
+) -> CostToServe:
+    """Compute a client's revenue, cost-to-serve and profit as of ``as_of``.
+
+    Args:
+        history: The client's history.
+        as_of: Records after this moment are ignored.
+        rates: The cost rates; ``CostRates()`` (nothing priced) by default.
+        since: When given, only records at or after this moment count (a period).
+
+    Returns:
+        The figures with their evidence; see the module docs for the definitions.
+
+    Raises:
+        CurrencyMismatchError: If the client's sales are in two currencies, or not
+            in ``rates.currency``.
+        ValidationError: If ``as_of`` or ``since`` is not timezone-aware.
+    """
+    check_as_of(as_of)
+    if since is not None:
+        check_as_of(since)
+    rates = CostRates() if rates is None else rates
+    view = history.as_of(as_of)
+    counted = [o for o in sales(history, as_of) if since is None or o.placed_at >= since]
+    currency = one_currency(counted, f"the revenue of client {history.client_id!r}")
+    if rates.currency is not None:
+        if currency is not None and currency != rates.currency:
+            raise CurrencyMismatchError(
+                currencies=(currency, rates.currency),
+                context=f"the cost-to-serve of client {history.client_id!r}",
+            )
+        currency = rates.currency
+    revenue = sum((o.amount for o in counted), Decimal(0))
+    cogs = Decimal(0)
+    costed: list[str] = []
+    uncosted: list[str] = []
+    for o in counted:
+        if o.cost is None:
+            uncosted.append(o.order_id)
+        else:
+            cogs += o.cost
+            costed.append(o.order_id)
+    time_cost = Decimal(0)
+    marketing = Decimal(0)
+    priced_touches = 0
+    for i in view.interactions:
+        if since is not None and i.at < since:
+            continue
+        if i.minutes is not None:
+            rate = rates.rate_for(i.handled_by)
+            if rate is None:
+                uncosted.append(i.interaction_id)
+            else:
+                time_cost += i.minutes * rate / _SIXTY
+                costed.append(i.interaction_id)
+        if i.purpose is Purpose.marketing and rates.marketing_per_touch is not None:
+            marketing += rates.marketing_per_touch
+            priced_touches += 1
+            costed.append(i.interaction_id)
+    has_data = bool(costed)
+    if has_data:
+        serve: Decimal | None = time_cost + marketing
+        profit: Decimal | None = revenue - cogs - time_cost - marketing
+        reason = (
+            f"revenue {revenue}, cost of goods {cogs}, time {time_cost}, "
+            f"marketing {marketing} ({priced_touches} touches): profit {profit}"
+            + (f"; {len(uncosted)} record(s) without cost data" if uncosted else "")
+        )
+    else:
+        serve = profit = None
+        uncosted = []
+        reason = f"revenue {revenue}; no cost data (no order cost, no priced minutes or touches)"
+    if currency is not None:
+        reason += f" {currency}"
+    return CostToServe(
+        client_id=history.client_id,
+        currency=currency,
+        revenue=revenue,
+        cost_of_goods=cogs,
+        time_cost=time_cost,
+        marketing_cost=marketing,
+        cost_to_serve=serve,
+        profit=profit,
+        uncosted_ids=tuple(uncosted),
+        evidence=Evidence(reason, [o.order_id for o in counted] + costed),
+    )

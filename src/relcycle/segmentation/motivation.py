@@ -1,0 +1,461 @@
+"""Motivation segments: why a client buys, read from its contacts and orders.
+
+Seed 003 reads four motivation groups from two indicators, the number of contacts
+and requests and the number of orders, refined by what the contacts are about:
+
+============  =================================================================
+segment       signature in the data
+============  =================================================================
+lowest_price  many requests; orders (almost) only at a discount or in a discount
+              season
+novelty       many requests to change the offer, but few (and small) orders
+belonging     frequent requests to change the offer, proposals of joint planning
+              or of exchanging services, and recommendations (referrals)
+stability     regular, reliable demand; passive (few client-initiated contacts
+              per order); rarely complains
+============  =================================================================
+
+A client that fits none is ``unclassified``. The rules are evaluated in a fixed
+order, first match wins, and the matching rule is reported:
+
+1. ``attribute`` - the policy's user rules on client attributes
+   (:class:`AttributeRule`), in their order;
+2. ``belonging`` (the most specific: it also has many offer changes);
+3. ``lowest_price``;
+4. ``novelty``;
+5. ``stability``;
+6. ``unclassified``.
+
+Every count is taken over the policy's window (the last 365 days before
+``as_of`` by default). Thresholds live in :class:`MotivationPolicy`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, tzinfo
+from decimal import Decimal
+
+import attrs
+
+from relcycle._vocab import Vocab
+from relcycle.errors import ValidationError
+from relcycle.evidence import Evidence
+from relcycle.history import ClientHistory
+from relcycle.model import Direction, FrozenMap, Purpose
+
+from ._util import (
+    check_as_of,
+    in_window,
+    nonneg_field,
+    opt_days,
+    positive_int,
+    share_field,
+    window_start,
+)
+from .regularity import Regularity, RegularityAssessment, RegularityPolicy, assess_regularity
+
+__all__ = [
+    "AttributeRule",
+    "MotivationAssessment",
+    "MotivationPolicy",
+    "MotivationSegment",
+    "MotivationSignals",
+    "classify_motivation",
+]
+
+
+class MotivationSegment(Vocab):
+    """Why a client buys (seed 003); the contract's ``motivation_segment`` values."""
+
+    lowest_price = "lowest_price"
+    novelty = "novelty"
+    belonging = "belonging"
+    stability = "stability"
+    unclassified = "unclassified"
+
+
+#: Purposes that are requests from the client (the seed's "requests").
+REQUEST_PURPOSES = frozenset({Purpose.inquiry, Purpose.offer_change, Purpose.wish})
+#: Purposes that are not contacts of the relationship's daily business.
+_NOT_CONTACTS = frozenset({Purpose.marketing})
+
+
+@attrs.frozen
+class AttributeRule:
+    """A user rule: clients whose attribute ``name`` equals ``value`` get ``segment``.
+
+    Client attributes are the extra columns of the clients table (the seed: users
+    choose the segmentation parameters). Attribute rules are evaluated before the
+    data rules, in the order the policy gives them. ``name`` may also be one of the
+    client's own fields ``industry``, ``region`` or ``kind``.
+
+    Attributes:
+        name: The attribute (column) name.
+        value: The value it must equal (text, compared exactly).
+        segment: The segment the rule assigns.
+    """
+
+    name: str
+    value: str
+    segment: MotivationSegment
+
+    def __attrs_post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "segment", MotivationSegment.parse(self.segment))
+        except ValueError as exc:
+            raise ValidationError(
+                record="AttributeRule", field="segment", value=self.segment, reason=str(exc)
+            ) from None
+        for field in ("name", "value"):
+            if type(getattr(self, field)) is not str:
+                raise ValidationError(
+                    record="AttributeRule",
+                    field=field,
+                    value=getattr(self, field),
+                    reason="must be a string",
+                )
+
+    def matches(self, history: ClientHistory) -> bool:
+        """True if the client's attribute (or field) equals :attr:`value`."""
+        client = history.client
+        if self.name in ("industry", "region", "kind"):
+            own = getattr(client, self.name)
+            return own is not None and str(own) == self.value
+        return client.attributes.get(self.name) == self.value
+
+    def __str__(self) -> str:
+        return f"attribute {self.name}={self.value} -> {self.segment.value}"
+
+
+def _rules(value: Iterable[AttributeRule]) -> tuple[AttributeRule, ...]:
+    rules = tuple(value)
+    for rule in rules:
+        if not isinstance(rule, AttributeRule):
+            raise ValidationError(
+                record="MotivationPolicy",
+                field="attribute_rules",
+                value=rule,
+                reason="expected AttributeRule values",
+            )
+    return rules
+
+
+@attrs.frozen(kw_only=True)
+class MotivationPolicy:
+    """Thresholds of the motivation rules (counts are per window).
+
+    Attributes:
+        window_days: The window the signals are counted in, days before ``as_of``;
+            365. None = the whole history.
+        attribute_rules: User rules on client attributes, evaluated first; none.
+        belonging_min_offer_changes: ``offer_change`` contacts needed for belonging; 3.
+        belonging_min_partnership: ``joint_planning`` + ``service_exchange``
+            contacts needed for belonging; 2.
+        belonging_min_referrals: ``referral`` contacts needed for belonging; 1.
+        lowest_price_min_requests: Client requests (``inquiry``, ``offer_change``,
+            ``wish``, inbound) needed for lowest price; 6.
+        lowest_price_min_discounted_share: Share of sales placed at a discount
+            needed for lowest price; 0.75.
+        novelty_min_offer_changes: ``offer_change`` contacts needed for novelty; 3.
+        novelty_max_orders: Most sales a novelty client places in the window; 3.
+        novelty_max_mean_order: Highest mean sale value of a novelty client; None
+            (default) leaves the size of orders unchecked (money is in the client's
+            currency, so there is no neutral default).
+        stability_max_contacts_per_order: Most client-initiated contacts per sale
+            of a (passive) stability client; 0.5.
+        stability_max_complaints_per_order: Most complaints per sale of a
+            stability client; 0.1.
+        regularity: The policy deciding "regular demand" for stability; its window
+            is replaced by ``window_days``.
+    """
+
+    window_days: int | None = 365
+    attribute_rules: tuple[AttributeRule, ...] = attrs.field(default=(), converter=_rules)
+    belonging_min_offer_changes: int = 3
+    belonging_min_partnership: int = 2
+    belonging_min_referrals: int = 1
+    lowest_price_min_requests: int = 6
+    lowest_price_min_discounted_share: Decimal = Decimal("0.75")
+    novelty_min_offer_changes: int = 3
+    novelty_max_orders: int = 3
+    novelty_max_mean_order: Decimal | None = None
+    stability_max_contacts_per_order: Decimal = Decimal("0.5")
+    stability_max_complaints_per_order: Decimal = Decimal("0.1")
+    regularity: RegularityPolicy = attrs.field(factory=RegularityPolicy)
+
+    def __attrs_post_init__(self) -> None:
+        opt_days(self, "window_days", self.window_days)
+        for field in (
+            "belonging_min_offer_changes",
+            "belonging_min_partnership",
+            "belonging_min_referrals",
+            "lowest_price_min_requests",
+            "novelty_min_offer_changes",
+            "novelty_max_orders",
+        ):
+            positive_int(self, field, getattr(self, field), allow_zero=True)
+        f = "lowest_price_min_discounted_share"
+        object.__setattr__(self, f, share_field(self, f, getattr(self, f)))
+        for f in ("stability_max_contacts_per_order", "stability_max_complaints_per_order"):
+            object.__setattr__(self, f, nonneg_field(self, f, getattr(self, f)))
+        if self.novelty_max_mean_order is not None:
+            object.__setattr__(
+                self,
+                "novelty_max_mean_order",
+                nonneg_field(self, "novelty_max_mean_order", self.novelty_max_mean_order),
+            )
+        if not isinstance(self.regularity, RegularityPolicy):
+            raise ValidationError(
+                record="MotivationPolicy",
+                field="regularity",
+                value=self.regularity,
+                reason="expected a RegularityPolicy",
+            )
+
+
+@attrs.frozen(kw_only=True)
+class MotivationSignals:
+    """The counts the motivation rules read, over the policy's window.
+
+    Attributes:
+        contacts: Interactions except marketing touches.
+        inbound_contacts: Client-initiated interactions except marketing touches.
+        requests: Inbound ``inquiry``, ``offer_change`` and ``wish`` interactions.
+        offer_changes: ``offer_change`` interactions.
+        partnership: ``joint_planning`` and ``service_exchange`` interactions.
+        referrals: ``referral`` interactions.
+        sales: Sales (``placed``/``delivered`` orders).
+        discounted_sales: Sales placed at a discount.
+        sales_value: Sum of the sales' amounts.
+        complaints: Complaints opened.
+        regularity: The regularity of the sales in the window.
+        ids: Record ids by signal name, for evidence.
+    """
+
+    contacts: int
+    inbound_contacts: int
+    requests: int
+    offer_changes: int
+    partnership: int
+    referrals: int
+    sales: int
+    discounted_sales: int
+    sales_value: Decimal
+    complaints: int
+    regularity: RegularityAssessment
+    ids: FrozenMap[str, tuple[str, ...]] = attrs.field(eq=False, repr=False)
+
+    @property
+    def discounted_share(self) -> Decimal:
+        """Share of sales placed at a discount (0 with no sales)."""
+        return Decimal(self.discounted_sales) / self.sales if self.sales else Decimal(0)
+
+    @property
+    def mean_order(self) -> Decimal | None:
+        """Mean sale value, or None with no sales."""
+        return self.sales_value / self.sales if self.sales else None
+
+
+@attrs.frozen(kw_only=True)
+class MotivationAssessment:
+    """A client's motivation segment, the rule that gave it and why.
+
+    Attributes:
+        client_id: The client.
+        as_of: The moment of the assessment.
+        segment: The segment.
+        rule: The rule that matched: ``"attribute:<name>=<value>"``, ``"belonging"``,
+            ``"lowest_price"``, ``"novelty"``, ``"stability"`` or ``"unclassified"``.
+        evidence: The figures that decided it and the ids of the records behind them.
+        signals: Every count the rules read.
+    """
+
+    client_id: str
+    as_of: datetime
+    segment: MotivationSegment
+    rule: str
+    evidence: Evidence
+    signals: MotivationSignals
+
+    def explain(self) -> str:
+        """One line a person can read: segment, rule and evidence."""
+        return f"{self.client_id}: {self.segment.value} (rule {self.rule}): {self.evidence}"
+
+
+def _signals(
+    history: ClientHistory, as_of: datetime, policy: MotivationPolicy, tz: tzinfo | str
+) -> MotivationSignals:
+    start = window_start(as_of, policy.window_days)
+    view = history.as_of(as_of)
+    ids: dict[str, list[str]] = {
+        k: []
+        for k in (
+            "contacts",
+            "inbound",
+            "requests",
+            "offer_changes",
+            "partnership",
+            "referrals",
+            "sales",
+            "discounted",
+            "complaints",
+        )
+    }
+    for i in view.interactions:
+        if not in_window(i.at, start, as_of) or i.purpose in _NOT_CONTACTS:
+            continue
+        rid = i.interaction_id
+        ids["contacts"].append(rid)
+        inbound = i.direction is Direction.inbound
+        if inbound:
+            ids["inbound"].append(rid)
+            if i.purpose in REQUEST_PURPOSES:
+                ids["requests"].append(rid)
+        if i.purpose is Purpose.offer_change:
+            ids["offer_changes"].append(rid)
+        elif i.purpose in (Purpose.joint_planning, Purpose.service_exchange):
+            ids["partnership"].append(rid)
+        elif i.purpose is Purpose.referral:
+            ids["referrals"].append(rid)
+    value = Decimal(0)
+    for o in view.orders:
+        if o.is_sale and in_window(o.placed_at, start, as_of):
+            ids["sales"].append(o.order_id)
+            value += o.amount
+            if o.discounted:
+                ids["discounted"].append(o.order_id)
+    for c in view.complaints:
+        if in_window(c.opened_at, start, as_of):
+            ids["complaints"].append(c.complaint_id)
+    regularity = assess_regularity(
+        history,
+        as_of=as_of,
+        policy=attrs.evolve(policy.regularity, window_days=policy.window_days),
+        tz=tz,
+    )
+    return MotivationSignals(
+        contacts=len(ids["contacts"]),
+        inbound_contacts=len(ids["inbound"]),
+        requests=len(ids["requests"]),
+        offer_changes=len(ids["offer_changes"]),
+        partnership=len(ids["partnership"]),
+        referrals=len(ids["referrals"]),
+        sales=len(ids["sales"]),
+        discounted_sales=len(ids["discounted"]),
+        sales_value=value,
+        complaints=len(ids["complaints"]),
+        regularity=regularity,
+        ids=FrozenMap({k: tuple(v) for k, v in ids.items()}),
+    )
+
+
+def classify_motivation(
+    history: ClientHistory,
+    *,
+    as_of: datetime,
+    policy: MotivationPolicy | None = None,
+    tz: tzinfo | str = UTC,
+) -> MotivationAssessment:
+    """Give a client exactly one motivation segment, first matching rule wins.
+
+    Args:
+        history: The client's history.
+        as_of: The moment of the assessment (aware); later records are ignored.
+        policy: Thresholds and user rules; ``MotivationPolicy()`` by default.
+        tz: The time zone of calendar days (for the regularity of demand); UTC.
+
+    Returns:
+        The segment, the rule that matched and its evidence.
+
+    Raises:
+        ValidationError: If ``as_of`` is not timezone-aware.
+    """
+    check_as_of(as_of)
+    policy = MotivationPolicy() if policy is None else policy
+    s = _signals(history, as_of, policy, tz)
+    window = "" if policy.window_days is None else f" in {policy.window_days} days"
+
+    def done(
+        segment: MotivationSegment, rule: str, reason: str, *keys: str
+    ) -> MotivationAssessment:
+        record_ids = [rid for k in keys for rid in s.ids[k]]
+        return MotivationAssessment(
+            client_id=history.client_id,
+            as_of=as_of,
+            segment=segment,
+            rule=rule,
+            evidence=Evidence(reason, record_ids),
+            signals=s,
+        )
+
+    for rule in policy.attribute_rules:
+        if rule.matches(history):
+            return done(rule.segment, f"attribute:{rule.name}={rule.value}", f"user rule: {rule}")
+    p = policy
+    if (
+        s.offer_changes >= p.belonging_min_offer_changes
+        and s.partnership >= p.belonging_min_partnership
+        and s.referrals >= p.belonging_min_referrals
+    ):
+        return done(
+            MotivationSegment.belonging,
+            "belonging",
+            f"{s.offer_changes} offer changes, {s.partnership} joint planning/service "
+            f"exchange proposals and {s.referrals} referrals{window}",
+            "offer_changes",
+            "partnership",
+            "referrals",
+        )
+    if (
+        s.requests >= p.lowest_price_min_requests
+        and s.sales > 0
+        and s.discounted_share >= p.lowest_price_min_discounted_share
+    ):
+        return done(
+            MotivationSegment.lowest_price,
+            "lowest_price",
+            f"{s.requests} requests and {s.discounted_sales} of {s.sales} sales at a "
+            f"discount{window}",
+            "requests",
+            "discounted",
+        )
+    mean = s.mean_order
+    small = p.novelty_max_mean_order is None or mean is None or mean <= p.novelty_max_mean_order
+    if (
+        s.offer_changes >= p.novelty_min_offer_changes
+        and s.sales <= p.novelty_max_orders
+        and s.offer_changes > s.sales
+        and small
+    ):
+        return done(
+            MotivationSegment.novelty,
+            "novelty",
+            f"{s.offer_changes} offer changes but only {s.sales} sales{window}"
+            + (f" (mean {mean})" if mean is not None else ""),
+            "offer_changes",
+            "sales",
+        )
+    if (
+        s.regularity.regularity is Regularity.regular
+        and s.inbound_contacts <= p.stability_max_contacts_per_order * s.sales
+        and s.complaints <= p.stability_max_complaints_per_order * s.sales
+    ):
+        return done(
+            MotivationSegment.stability,
+            "stability",
+            f"regular demand ({s.sales} sales, cv {s.regularity.cv}), "
+            f"{s.inbound_contacts} client-initiated contacts and {s.complaints} "
+            f"complaints{window}",
+            "sales",
+            "inbound",
+            "complaints",
+        )
+    return done(
+        MotivationSegment.unclassified,
+        "unclassified",
+        f"no rule matched: {s.requests} requests, {s.offer_changes} offer changes, "
+        f"{s.partnership} partnership proposals, {s.referrals} referrals, {s.sales} sales "
+        f"({s.discounted_sales} discounted), {s.complaints} complaints, "
+        f"{s.regularity.regularity.value} demand{window}",
+    )

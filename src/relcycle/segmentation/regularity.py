@@ -1,0 +1,206 @@
+"""Regularity of demand: regular, irregular, one-off or no buyer, and overdue orders.
+
+The seed texts: a client who buys little but regularly over a long time is usually
+worth more than a one-off client with a big random order, and deserves better
+service. A regular client whose next order is late is a signal worth acting on.
+
+Rules (thresholds in :class:`RegularityPolicy`):
+
+* purchase days are the distinct calendar days (in ``tz``) of the client's sales
+  (``placed``/``delivered``) up to ``as_of``, within the policy's window if any;
+* ``none``: no purchase day; ``one_off``: exactly one;
+* the gaps are the day counts between consecutive purchase days; with at least
+  :attr:`~RegularityPolicy.min_gaps` gaps and a coefficient of variation
+  (population standard deviation / mean) of at most
+  :attr:`~RegularityPolicy.max_cv`, the client is ``regular``; otherwise ``irregular``;
+* for a regular client, the next order is expected on the last purchase day plus
+  the mean gap (rounded half up to whole days); it is **overdue** when the days
+  since the last purchase exceed the mean gap times
+  :attr:`~RegularityPolicy.overdue_factor`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from decimal import ROUND_HALF_UP, Context, Decimal
+from itertools import pairwise
+
+import attrs
+
+from relcycle._vocab import Vocab
+from relcycle.evidence import Evidence
+from relcycle.history import ClientHistory
+
+from ._util import check_as_of, day_of, nonneg_field, opt_days, positive_int, sales, zone
+
+__all__ = ["Regularity", "RegularityAssessment", "RegularityPolicy", "assess_regularity"]
+
+_CTX = Context(prec=34)
+
+
+class Regularity(Vocab):
+    """How regularly a client buys (the contract's ``regularity`` values)."""
+
+    regular = "regular"
+    irregular = "irregular"
+    one_off = "one_off"
+    none = "none"
+
+
+@attrs.frozen(kw_only=True)
+class RegularityPolicy:
+    """Thresholds of the regularity rules.
+
+    Attributes:
+        min_gaps: Gaps (purchase days - 1) needed to call a client regular; 3.
+        max_cv: Highest coefficient of variation of the gaps for ``regular``; 0.5.
+        overdue_factor: A regular client is overdue when the days since its last
+            purchase exceed ``mean gap * overdue_factor``; 1.5.
+        window_days: Only purchase days within this many days before ``as_of``
+            count; None (default) = the whole history.
+    """
+
+    min_gaps: int = 3
+    max_cv: Decimal = Decimal("0.5")
+    overdue_factor: Decimal = Decimal("1.5")
+    window_days: int | None = None
+
+    def __attrs_post_init__(self) -> None:
+        positive_int(self, "min_gaps", self.min_gaps)
+        opt_days(self, "window_days", self.window_days)
+        for f in ("max_cv", "overdue_factor"):
+            object.__setattr__(self, f, nonneg_field(self, f, getattr(self, f)))
+
+
+@attrs.frozen(kw_only=True)
+class RegularityAssessment:
+    """How regularly a client buys, as of a moment.
+
+    Attributes:
+        client_id: The client.
+        regularity: ``regular``, ``irregular``, ``one_off`` or ``none``.
+        purchase_days: The distinct purchase days counted, oldest first.
+        mean_gap: Mean days between purchase days (None with fewer than two).
+        cv: Coefficient of variation of the gaps (None with fewer than two
+            purchase days; 0 when all gaps are equal).
+        next_expected: For a regular client, the day its next order is expected.
+        overdue: True for a regular client whose next order is late (see the module docs).
+        days_since_last: Days from the last purchase day to the day of ``as_of``.
+        evidence: The figures and the sales counted.
+    """
+
+    client_id: str
+    regularity: Regularity
+    purchase_days: tuple[date, ...]
+    mean_gap: Decimal | None
+    cv: Decimal | None
+    next_expected: date | None
+    overdue: bool
+    days_since_last: int | None
+    evidence: Evidence
+
+
+def assess_regularity(
+    history: ClientHistory,
+    *,
+    as_of: datetime,
+    policy: RegularityPolicy | None = None,
+    tz: tzinfo | str = UTC,
+) -> RegularityAssessment:
+    """Classify how regularly a client buys and whether its next order is overdue.
+
+    Args:
+        history: The client's history.
+        as_of: The moment of the assessment (aware).
+        policy: Thresholds; ``RegularityPolicy()`` by default.
+        tz: The time zone whose calendar days count; UTC by default.
+
+    Returns:
+        The assessment with its evidence.
+
+    Raises:
+        ValidationError: If ``as_of`` is not timezone-aware.
+    """
+    check_as_of(as_of)
+    policy = RegularityPolicy() if policy is None else policy
+    zone_ = zone(tz)
+    counted = sales(history, as_of)
+    if policy.window_days is not None:
+        start = as_of - timedelta(days=policy.window_days)
+        counted = tuple(o for o in counted if o.placed_at > start)
+    ids = tuple(o.order_id for o in counted)
+    days = tuple(sorted({day_of(o.placed_at, zone_) for o in counted}))
+    cid = history.client_id
+    if not days:
+        return RegularityAssessment(
+            client_id=cid,
+            regularity=Regularity.none,
+            purchase_days=(),
+            mean_gap=None,
+            cv=None,
+            next_expected=None,
+            overdue=False,
+            days_since_last=None,
+            evidence=Evidence("no sale" + _window_text(policy)),
+        )
+    since_last = (day_of(as_of, zone_) - days[-1]).days
+    if len(days) == 1:
+        return RegularityAssessment(
+            client_id=cid,
+            regularity=Regularity.one_off,
+            purchase_days=days,
+            mean_gap=None,
+            cv=None,
+            next_expected=None,
+            overdue=False,
+            days_since_last=since_last,
+            evidence=Evidence(f"one purchase day ({days[0]})" + _window_text(policy), ids),
+        )
+    gaps = [(b - a).days for a, b in pairwise(days)]
+    n = Decimal(len(gaps))
+    mean = _CTX.divide(Decimal(sum(gaps)), n)
+    variance = _CTX.divide(sum((Decimal(g) - mean) ** 2 for g in gaps), n)
+    cv = _CTX.divide(_CTX.sqrt(variance), mean) if mean > 0 else Decimal(0)
+    regular = len(gaps) >= policy.min_gaps and cv <= policy.max_cv
+    text = (
+        f"{len(days)} purchase days, {len(gaps)} gaps, mean gap {mean.quantize(Decimal('0.1'))} "
+        f"days, cv {cv.quantize(Decimal('0.01'))}"
+    )
+    if not regular:
+        why = (
+            f"fewer than {policy.min_gaps} gaps"
+            if len(gaps) < policy.min_gaps
+            else f"cv above {policy.max_cv}"
+        )
+        return RegularityAssessment(
+            client_id=cid,
+            regularity=Regularity.irregular,
+            purchase_days=days,
+            mean_gap=mean,
+            cv=cv,
+            next_expected=None,
+            overdue=False,
+            days_since_last=since_last,
+            evidence=Evidence(f"{text}: irregular ({why})" + _window_text(policy), ids),
+        )
+    step = int(mean.to_integral_value(rounding=ROUND_HALF_UP))
+    next_expected = days[-1] + timedelta(days=step)
+    overdue = Decimal(since_last) > mean * policy.overdue_factor
+    text += f": regular; next order expected {next_expected}"
+    if overdue:
+        text += f", overdue ({since_last} days since the last purchase)"
+    return RegularityAssessment(
+        client_id=cid,
+        regularity=Regularity.regular,
+        purchase_days=days,
+        mean_gap=mean,
+        cv=cv,
+        next_expected=next_expected,
+        overdue=overdue,
+        days_since_last=since_last,
+        evidence=Evidence(text + _window_text(policy), ids),
+    )
+
+
+def _window_text(policy: RegularityPolicy) -> str:
+    return "" if policy.window_days is None else f" in the last {policy.window_days} days"
