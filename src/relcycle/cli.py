@@ -1,26 +1,50 @@
 """The ``relcycle`` command line (the imperative shell around the library).
 
-Exit codes: 0 success, 1 bad input data (every problem is listed on stderr and no
-output is written), 2 a usage error. No traceback reaches the user for bad data.
+Commands::
+
+    relcycle report SOURCE [--as-of T] [--compare-to T0] [--format FORMAT] [--output PATH]
+                           [--tz ZONE] [--currency CODE] [--skip-bad-rows --rejects PATH]
+    relcycle ingest SOURCE --db FILE [--tz ZONE] [--currency CODE]
+    relcycle demo [--clients N] [--seed S] [--out DIR] [--output PATH]
+    relcycle diagram lifecycle|ladder [--format mermaid|dot]
+
+Exit codes: 0 success, 1 bad input data (every problem is listed on stderr as
+``FILE:LINE: column COLUMN: value 'VALUE': reason`` and no output is written), 2 a
+usage error. No traceback reaches the user for bad data. Results go to stdout (or
+``--output``); progress goes to stderr, and only when stderr is a terminal.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, time, tzinfo
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .errors import InputError, RelcycleError, UsageError
 
-__all__ = ["build_parser", "main"]
+if TYPE_CHECKING:
+    from .io import LoadResult
+    from .report import Report
+
+__all__ = ["DEMO_OUTPUT", "build_parser", "main", "parse_moment"]
 
 #: The machines ``relcycle diagram`` can draw: name -> "module:attribute" of a TransitionTable.
 DIAGRAMS: dict[str, str] = {
     "lifecycle": "relcycle.lifecycle:TABLE",
     "ladder": "relcycle.ladder:TABLE",
 }
+
+#: Where ``relcycle demo`` writes its HTML report unless ``--output`` says otherwise.
+DEMO_OUTPUT = "relcycle-demo-report.html"
+
+#: The output formats of ``relcycle report``.
+REPORT_FORMATS = ("table", "json", "jsonl", "csv", "html")
 
 
 def _cmd_diagram(args: argparse.Namespace) -> int:
@@ -31,6 +55,187 @@ def _cmd_diagram(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- helpers
+
+
+def _zone(name: str) -> tzinfo:
+    if name.strip().upper() in {"UTC", "Z", "ETC/UTC"}:
+        return UTC
+    from dateutil import tz as dtz
+
+    found = dtz.gettz(name.strip()) if name.strip() else None
+    if found is None:
+        raise UsageError(f"--tz {name!r}: not a known time zone (give an IANA name such as UTC)")
+    return found
+
+
+def parse_moment(text: str, zone: tzinfo, *, option: str = "--as-of") -> datetime:
+    """Parse an ISO 8601 moment given on the command line.
+
+    A date alone means midnight; a value without an offset is read in ``zone``.
+
+    Raises:
+        UsageError: If the text is not ISO 8601.
+    """
+    value = text.strip()
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageError(
+            f"{option} {text!r}: not an ISO 8601 date or datetime (e.g. 2024-03-31 or "
+            "2024-03-31T18:00+02:00)"
+        ) from None
+    if len(value) == 10:  # a date alone
+        moment = datetime.combine(moment.date(), time())
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    return moment
+
+
+def _progress() -> Callable[[int, int], None] | None:
+    """A stderr progress line, only when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        sys.stderr.write(f"\rrelcycle: assessing clients {done:,}/{total:,}")
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return show
+
+
+def _emit(text: str, output: str | None) -> None:
+    """Write ``text`` to ``--output`` atomically, or to stdout."""
+    if output is None or output == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    from .render import atomic_write
+
+    target = Path(output)
+    if not target.parent.exists() and str(target.parent):
+        raise UsageError(
+            f"--output {output!r}: the directory {str(target.parent)!r} does not exist"
+        )
+    atomic_write(target, text)
+
+
+def _render(report: Report, fmt: str, output: str | None) -> str:
+    from .render import render
+
+    rich = fmt == "table" and (output is None or output == "-") and sys.stdout.isatty()
+    return render(report, fmt, rich=rich)
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _load(source: str, zone: tzinfo, currency: str | None, skip: bool) -> LoadResult:
+    from .io import load_history
+
+    if not os.path.exists(source):
+        raise UsageError(f"SOURCE {source!r}: no such file or folder")
+    kwargs: dict[str, Any] = {"tz": zone, "skip_bad_rows": skip}
+    if currency is not None:
+        kwargs["currency"] = currency
+    return load_history(source, **kwargs)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .report import build_report
+
+    if args.rejects and not args.skip_bad_rows:
+        raise UsageError("--rejects needs --skip-bad-rows")
+    if args.skip_bad_rows and not args.rejects:
+        raise UsageError("--skip-bad-rows needs --rejects PATH (where the skipped rows go)")
+    zone = _zone(args.tz)
+    as_of = None if args.as_of is None else parse_moment(args.as_of, zone)
+    compare_to = (
+        None
+        if args.compare_to is None
+        else parse_moment(args.compare_to, zone, option="--compare-to")
+    )
+    loaded = _load(args.source, zone, args.currency, args.skip_bad_rows)
+    rejected_count: int | None = None
+    if args.skip_bad_rows:
+        from .io import write_rejects
+
+        write_rejects(loaded.rejects, args.rejects)
+        rejected_count = loaded.rejected
+        if rejected_count:
+            print(
+                f"relcycle: skipped {rejected_count} bad row(s); see {args.rejects}",
+                file=sys.stderr,
+            )
+    report = build_report(
+        loaded.portfolio,
+        as_of=as_of,
+        compare_to=compare_to,
+        currency=args.currency,
+        tz=zone,
+        rejected_rows=rejected_count,
+        progress=_progress(),
+    )
+    _emit(_render(report, args.format, args.output), args.output)
+    return 0
+
+
+# --------------------------------------------------------------------------- ingest
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    from .store import ingest
+
+    zone = _zone(args.tz)
+    if not os.path.exists(args.source):
+        raise UsageError(f"SOURCE {args.source!r}: no such file or folder")
+    kwargs: dict[str, Any] = {"tz": zone}
+    if args.currency is not None:
+        kwargs["currency"] = args.currency
+    result = ingest(args.source, args.db, **kwargs)
+    added = ", ".join(f"{k} {v}" for k, v in result.added.items())
+    unchanged = ", ".join(f"{k} {v}" for k, v in result.unchanged.items())
+    print(f"{args.db}: added {result.total_added} record(s) ({added}); already stored: {unchanged}")
+    return 0
+
+
+# --------------------------------------------------------------------------- demo
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .render.table import render_summary
+    from .report import build_report
+
+    if args.clients < 1:
+        raise UsageError("--clients must be at least 1")
+    simulate = importlib.import_module("relcycle.simulate")
+    simulated = simulate.simulate_portfolio(args.clients, seed=args.seed)
+    portfolio = simulated.portfolio()
+    if args.out is not None:
+        from .io import write_history
+
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        write_history(portfolio, out)
+    report = build_report(
+        portfolio,
+        as_of=getattr(simulated, "as_of", None),
+        progress=_progress(),
+    )
+    from .render.html import render_html
+
+    output = args.output or DEMO_OUTPUT
+    _emit(render_html(report, title="relcycle demo portfolio"), output)
+    sys.stdout.write(render_summary(report))
+    print(f"relcycle: wrote {output}", file=sys.stderr)
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of the ``relcycle`` command."""
     parser = argparse.ArgumentParser(
@@ -39,6 +244,78 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"relcycle {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    report = sub.add_parser(
+        "report",
+        help="evaluate every client as of a moment and write the portfolio report",
+        description=(
+            "Read a client history (a folder of CSV, JSONL or Parquet files, or a SQLite "
+            "store) and write one record per client: lifecycle stage, ladder rung, "
+            "segments, RFM figures, counts, money, risks and recommended actions."
+        ),
+    )
+    report.add_argument("source", metavar="SOURCE", help="a folder of tables or a SQLite file")
+    report.add_argument(
+        "--as-of",
+        metavar="T",
+        help="evaluate as of this ISO 8601 moment (default: the latest record)",
+    )
+    report.add_argument(
+        "--compare-to",
+        metavar="T0",
+        help="an earlier moment: add migration matrices from T0 to T",
+    )
+    report.add_argument("--format", choices=REPORT_FORMATS, default="table")
+    report.add_argument(
+        "--output", metavar="PATH", help="write here (atomically) instead of stdout"
+    )
+    report.add_argument(
+        "--tz", metavar="ZONE", default="UTC", help="zone of times without an offset (UTC)"
+    )
+    report.add_argument(
+        "--currency", metavar="CODE", help="currency of orders without one, and of the report"
+    )
+    report.add_argument(
+        "--skip-bad-rows",
+        action="store_true",
+        help="skip bad rows instead of failing (needs --rejects)",
+    )
+    report.add_argument(
+        "--rejects", metavar="PATH", help="with --skip-bad-rows: write skipped rows here"
+    )
+    report.set_defaults(func=_cmd_report)
+
+    ingest = sub.add_parser(
+        "ingest",
+        help="load a history into the embedded SQLite store",
+        description=(
+            "Validate a history and write it into a SQLite store in one transaction: "
+            "all or nothing, idempotent, incremental."
+        ),
+    )
+    ingest.add_argument("source", metavar="SOURCE", help="a folder of tables or a SQLite file")
+    ingest.add_argument("--db", metavar="FILE", required=True, help="the SQLite store")
+    ingest.add_argument("--tz", metavar="ZONE", default="UTC")
+    ingest.add_argument("--currency", metavar="CODE")
+    ingest.set_defaults(func=_cmd_ingest)
+
+    demo = sub.add_parser(
+        "demo",
+        help="generate a synthetic portfolio and write its HTML report",
+        description=(
+            "Simulate a deterministic portfolio (same seed, same data), write its HTML "
+            f"report (default ./{DEMO_OUTPUT}) and print the summary."
+        ),
+    )
+    demo.add_argument("--clients", type=int, default=200, metavar="N", help="clients (200)")
+    demo.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (0)")
+    demo.add_argument(
+        "--out", metavar="DIR", help="also write the generated history as contract CSV here"
+    )
+    demo.add_argument(
+        "--output", metavar="PATH", help=f"the HTML report's path (default {DEMO_OUTPUT})"
+    )
+    demo.set_defaults(func=_cmd_demo)
 
     diagram = sub.add_parser(
         "diagram",
@@ -54,9 +331,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help/--version (0) or a usage error (2)
+        return int(exc.code) if isinstance(exc.code, int) else 2
     if not getattr(args, "func", None):
-        parser.print_help()
+        parser.print_help(sys.stderr)
         return 2
     try:
         code: int = args.func(args)
@@ -70,5 +350,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"relcycle: error: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # pragma: no cover - `relcycle ... | head`
+        _silence_stdout()
         return 0
     return code
+
+
+def _silence_stdout() -> None:  # pragma: no cover - only after a broken pipe
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass

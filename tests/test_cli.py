@@ -1,0 +1,515 @@
+"""End-to-end tests of the ``relcycle`` command line: report, ingest, demo, diagram."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from relcycle.cli import DEMO_OUTPUT, main
+from test_report import assert_contract_record
+
+CLIENTS = """client_id,name,kind,account_manager
+007,Acme Ltd,company,m1
+c2,Beta LLC,company,m2
+c3,Gamma Inc,company,m1
+"""
+
+ORDERS = """order_id,client_id,placed_at,amount,currency,discounted,status
+o1,007,2025-01-05,1000.00,USD,false,delivered
+o2,007,2025-02-05T10:00:00,1000.00,USD,false,delivered
+o3,007,2025-03-05,1200.50,USD,false,placed
+o4,c2,2025-01-10,300,USD,true,placed
+o5,c2,2025-02-10,250,USD,true,cancelled
+o6,c3,2025-01-20,80.00,USD,false,placed
+"""
+
+INTERACTIONS = """interaction_id,client_id,at,channel,direction,purpose,handled_by,minutes,reason
+i1,007,2025-01-03,phone,inbound,inquiry,m1,15,
+i2,007,2025-01-04,email,outbound,marketing,m1,,
+i3,c2,2025-01-11,email,inbound,offer_change,m2,10,
+i4,c2,2025-03-20,letter,inbound,termination,m2,,price
+"""
+
+COMPLAINTS = """complaint_id,client_id,opened_at,category,severity,status,resolved_at
+k1,c3,2025-02-01,delivery,high,open,
+k2,c3,2025-02-20,delivery,medium,resolved,2025-02-25
+"""
+
+
+def write_history(folder: Path, **replace: str) -> Path:
+    """Write the four contract CSV files (optionally replacing some) into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tables = {
+        "clients": CLIENTS,
+        "orders": ORDERS,
+        "interactions": INTERACTIONS,
+        "complaints": COMPLAINTS,
+    }
+    tables.update(replace)
+    for name, text in tables.items():
+        if text:
+            (folder / f"{name}.csv").write_text(text, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def history(tmp_path: Path) -> Path:
+    return write_history(tmp_path / "history")
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+class TestReportFormats:
+    def test_json(self, history: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """--format json writes {"as_of", "clients", "summary"} with every contract field."""
+        code, out, err = run(capsys, "report", str(history), "--format", "json")
+        assert code == 0, err
+        data = json.loads(out)
+        assert set(data) == {"as_of", "clients", "summary"}
+        assert [c["client_id"] for c in data["clients"]] == ["007", "c2", "c3"]
+        for record in data["clients"]:
+            assert_contract_record(record)
+        assert data["summary"]["clients"] == 3
+        assert data["as_of"] == "2025-03-20T00:00:00+00:00"
+
+    def test_ids_stay_text(self, history: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """The client id 007 stays '007' all the way through."""
+        _, out, _ = run(capsys, "report", str(history), "--format", "json")
+        acme = json.loads(out)["clients"][0]
+        assert acme["client_id"] == "007"
+        assert acme["orders"] == 3
+        assert acme["revenue"] == "3200.50"
+        assert acme["contacts"] == 1  # the marketing touch is not a contact
+        assert acme["requests"] == 1
+
+    def test_jsonl(self, history: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """--format jsonl writes one contract record per line."""
+        code, out, _ = run(capsys, "report", str(history), "--format", "jsonl")
+        assert code == 0
+        lines = out.splitlines()
+        assert len(lines) == 3
+        for line in lines:
+            assert_contract_record(json.loads(line))
+
+    def test_csv(self, history: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """--format csv writes a header and one row per client; nested cells hold JSON."""
+        code, out, _ = run(capsys, "report", str(history), "--format", "csv")
+        assert code == 0
+        rows = list(csv.DictReader(io.StringIO(out)))
+        assert len(rows) == 3
+        for row in rows:
+            record: dict[str, object] = dict(row)
+            for key in ("rfm", "risks", "actions", "evidence"):
+                record[key] = json.loads(row[key])
+            for key in ("orders", "contacts", "requests", "complaints_open"):
+                record[key] = int(row[key])
+            for key in ("frequency", "recency", "T", "monetary_value"):
+                record[key] = float(row[key]) if row[key] else None
+            for key in ("loss_reason", "cost_to_serve", "profit"):
+                record[key] = row[key] or None
+            assert_contract_record(record)
+        lost = next(r for r in rows if r["client_id"] == "c2")
+        assert lost["lifecycle_stage"] == "lost"
+        assert lost["loss_reason"] == "price"
+
+    def test_table(self, history: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """The default table lists each client and the summary, plain text in a pipe."""
+        code, out, err = run(capsys, "report", str(history))
+        assert code == 0
+        assert "\x1b[" not in out  # no terminal colour codes into a pipe
+        assert "007" in out
+        assert "lost" in out
+        assert "top 20% of clients hold" in out
+        assert err == ""  # no progress when stderr is not a terminal
+
+    def test_html(self, history: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """--format html --output writes one self-contained page and nothing to stdout."""
+        target = tmp_path / "report.html"
+        code, out, _ = run(
+            capsys, "report", str(history), "--format", "html", "--output", str(target)
+        )
+        assert code == 0
+        assert out == ""
+        page = target.read_text(encoding="utf-8")
+        assert page.startswith("<!DOCTYPE html>")
+        assert page.count("<tr data-stage=") == 3
+        assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+    def test_output_file_matches_stdout(
+        self, history: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """--output writes exactly what stdout would get."""
+        _, out, _ = run(capsys, "report", str(history), "--format", "jsonl")
+        target = tmp_path / "out.jsonl"
+        run(capsys, "report", str(history), "--format", "jsonl", "--output", str(target))
+        assert target.read_text(encoding="utf-8") == out
+
+    def test_as_of_and_compare_to(self, history: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """--as-of picks the moment; --compare-to adds the four migration matrices."""
+        code, out, err = run(
+            capsys,
+            "report",
+            str(history),
+            "--format",
+            "json",
+            "--as-of",
+            "2025-03-31",
+            "--compare-to",
+            "2025-02-01",
+        )
+        assert code == 0, err
+        data = json.loads(out)
+        assert data["as_of"] == "2025-03-31T00:00:00+00:00"
+        migrations = data["migrations"]
+        assert migrations["compare_to"] == "2025-02-01T00:00:00+00:00"
+        for key in ("lifecycle_stage", "ladder_rung", "motivation_segment", "value_class"):
+            assert migrations[key]["total"] == 3
+
+    def test_as_of_before_a_loss(self, history: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """As of a day before the termination, the client is not yet lost."""
+        _, out, _ = run(capsys, "report", str(history), "--format", "json", "--as-of", "2025-03-01")
+        c2 = json.loads(out)["clients"][1]
+        assert c2["lifecycle_stage"] != "lost"
+        assert c2["loss_reason"] is None
+
+    def test_tz_reads_naive_times(self, history: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """--tz sets the zone of times written without an offset (and of --as-of)."""
+        _, out, _ = run(capsys, "report", str(history), "--format", "json", "--tz", "Europe/Kyiv")
+        assert json.loads(out)["as_of"] == "2025-03-20T00:00:00+02:00"
+
+    def test_orders_alone(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """A plain transaction log (orders only, no ids) is enough for a report."""
+        folder = tmp_path / "log"
+        folder.mkdir()
+        (folder / "orders.csv").write_text(
+            "client_id,placed_at,amount\n1,2025-01-01,10\n1,2025-01-01,10\n2,2025-01-03,5\n",
+            encoding="utf-8",
+        )
+        code, out, _ = run(capsys, "report", str(folder), "--format", "jsonl")
+        assert code == 0
+        records = [json.loads(line) for line in out.splitlines()]
+        assert [r["orders"] for r in records] == [2, 1]  # identical rows are two orders
+        for record in records:
+            assert_contract_record(record)
+
+
+BAD_CASES = [
+    (
+        "wrong type",
+        {"orders": ORDERS.replace("1200.50", "12OO.50")},
+        "orders.csv:4: column amount: value '12OO.50'",
+    ),
+    (
+        "unknown enum value",
+        {"orders": ORDERS.replace("true,cancelled", "true,shipped")},
+        "orders.csv:6: column status: value 'shipped'",
+    ),
+    (
+        "negative amount",
+        {"orders": ORDERS.replace(",300,", ",-300,")},
+        "orders.csv:5: column amount: value '-300'",
+    ),
+    (
+        "unparseable date",
+        {"orders": ORDERS.replace("2025-01-20", "20/01/2025")},
+        "orders.csv:7: column placed_at: value '20/01/2025'",
+    ),
+    (
+        "duplicate id",
+        {"orders": ORDERS.replace("o6,", "o5,")},
+        "orders.csv:7: column order_id: value 'o5'",
+    ),
+    (
+        "unknown client",
+        {"interactions": INTERACTIONS.replace("i3,c2", "i3,c9")},
+        "interactions.csv:4: column client_id: value 'c9'",
+    ),
+    (
+        "resolution before opening",
+        {"complaints": COMPLAINTS.replace("2025-02-25", "2025-02-15")},
+        "complaints.csv:3: column resolved_at: value '2025-02-15'",
+    ),
+    (
+        "missing required column",
+        {"orders": ORDERS.replace("placed_at", "placed")},
+        "orders.csv:1: column placed_at",
+    ),
+]
+
+
+class TestBadInput:
+    @pytest.mark.parametrize(
+        ("replace", "expected"),
+        [case[1:] for case in BAD_CASES],
+        ids=[case[0] for case in BAD_CASES],
+    )
+    def test_bad_cell_is_named_and_nothing_written(
+        self,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+        replace: dict[str, str],
+        expected: str,
+    ) -> None:
+        """Bad data exits 1, names file, line and column on stderr, writes no output."""
+        folder = write_history(tmp_path / "bad", **replace)
+        target = tmp_path / "out" / "report.json"
+        target.parent.mkdir()
+        code, out, err = run(
+            capsys, "report", str(folder), "--format", "json", "--output", str(target)
+        )
+        assert code == 1
+        assert expected in err
+        assert "Traceback" not in err
+        assert out == ""
+        assert list(target.parent.iterdir()) == []
+
+    def test_every_problem_is_listed(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """All bad cells are reported, not just the first."""
+        orders = (
+            ORDERS.replace("1200.50", "x")
+            .replace(",300,", ",-1,")
+            .replace("placed\no6", "nope\no6")
+        )
+        folder = write_history(tmp_path / "bad", orders=orders)
+        code, _, err = run(capsys, "report", str(folder))
+        assert code == 1
+        assert "orders.csv:4: column amount" in err
+        assert "orders.csv:5: column amount" in err
+
+    def test_skip_bad_rows_writes_rejects(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """--skip-bad-rows reports the good rows, writes the bad ones with reasons, counts them."""
+        folder = write_history(tmp_path / "bad", orders=ORDERS.replace("1200.50", "x"))
+        rejects = tmp_path / "rejects.csv"
+        code, out, err = run(
+            capsys,
+            "report",
+            str(folder),
+            "--format",
+            "json",
+            "--skip-bad-rows",
+            "--rejects",
+            str(rejects),
+        )
+        assert code == 0, err
+        data = json.loads(out)
+        assert data["summary"]["rejected_rows"] == 1
+        assert data["clients"][0]["orders"] == 2
+        with rejects.open(encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+        assert [(r["source"], r["line"], r["column"], r["value"]) for r in rows] == [
+            ("orders.csv", "4", "amount", "x")
+        ]
+        assert "skipped 1 bad row" in err
+
+    def test_two_currencies_fail_cleanly(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Orders in two currencies exit 1 with a message naming both, no traceback."""
+        folder = write_history(tmp_path / "fx", orders=ORDERS.replace("1200.50,USD", "1200.50,EUR"))
+        code, out, err = run(capsys, "report", str(folder), "--format", "json")
+        assert code == 1
+        assert "EUR" in err
+        assert "USD" in err
+        assert "Traceback" not in err
+        assert out == ""
+
+
+class TestUsage:
+    @pytest.mark.parametrize(
+        "argv",
+        [
+            ["report"],
+            ["report", "{src}", "--format", "xml"],
+            ["report", "{src}", "--as-of", "01/02/03"],
+            ["report", "{src}", "--as-of", "2025-03-01", "--compare-to", "2025-04-01"],
+            ["report", "{src}", "--tz", "Mars/Olympus"],
+            ["report", "{src}", "--skip-bad-rows"],
+            ["report", "{src}/missing"],
+            ["report", "{src}", "--output", "{src}/no/such/dir/out.json"],
+            ["ingest", "{src}"],
+            ["demo", "--clients", "0"],
+            ["nonsense"],
+            [],
+        ],
+    )
+    def test_usage_errors_exit_2(
+        self, history: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
+    ) -> None:
+        """Wrong arguments exit 2 with a message, never a traceback."""
+        code, _, err = run(capsys, *[a.replace("{src}", str(history)) for a in argv])
+        assert code == 2
+        assert err
+        assert "Traceback" not in err
+
+    def test_version(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """--version prints the version and exits 0."""
+        code, out, _ = run(capsys, "--version")
+        assert code == 0
+        assert out.startswith("relcycle ")
+
+
+class TestIngest:
+    def test_report_reads_the_store(
+        self, history: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A report on the ingested store equals the report on the CSV folder."""
+        db = tmp_path / "store.sqlite"
+        code, out, err = run(capsys, "ingest", str(history), "--db", str(db))
+        assert code == 0, err
+        assert "added 15 record(s)" in out
+        _, from_csv, _ = run(capsys, "report", str(history), "--format", "json")
+        code, from_db, err = run(capsys, "report", str(db), "--format", "json")
+        assert code == 0, err
+        assert json.loads(from_db) == json.loads(from_csv)
+
+    def test_ingest_is_idempotent_and_incremental(
+        self, history: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Ingesting again adds nothing; new rows are appended."""
+        db = tmp_path / "store.sqlite"
+        run(capsys, "ingest", str(history), "--db", str(db))
+        code, out, _ = run(capsys, "ingest", str(history), "--db", str(db))
+        assert code == 0
+        assert "added 0 record(s)" in out
+        more = write_history(
+            tmp_path / "more",
+            orders=ORDERS + "o7,c3,2025-03-25,10.00,USD,false,placed\n",
+        )
+        code, out, _ = run(capsys, "ingest", str(more), "--db", str(db))
+        assert code == 0
+        assert "added 1 record(s)" in out
+
+    def test_ingest_refuses_bad_data(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Bad data is not ingested: exit 1, file/line/column on stderr."""
+        folder = write_history(tmp_path / "bad", orders=ORDERS.replace("1200.50", "x"))
+        db = tmp_path / "store.sqlite"
+        code, _, err = run(capsys, "ingest", str(folder), "--db", str(db))
+        assert code == 1
+        assert "orders.csv:4: column amount: value 'x'" in err
+
+
+@pytest.fixture
+def simulator() -> None:
+    pytest.importorskip("relcycle.simulate", reason="relcycle.simulate is not in this tree yet")
+
+
+@pytest.mark.usefixtures("simulator")
+class TestDemo:
+    def test_demo_writes_the_html_report(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """relcycle demo writes the default HTML file here and prints the summary."""
+        monkeypatch.chdir(tmp_path)
+        code, out, err = run(capsys, "demo", "--clients", "30", "--seed", "3")
+        assert code == 0, err
+        page = (tmp_path / DEMO_OUTPUT).read_text(encoding="utf-8")
+        assert page.startswith("<!DOCTYPE html>")
+        assert page.count("<tr data-stage=") == 30
+        assert "30 clients" in out
+
+    def test_demo_is_deterministic(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """The same seed gives the same report, byte for byte; another seed another one."""
+        pages = []
+        for name, seed in (("a", "5"), ("b", "5"), ("c", "6")):
+            target = tmp_path / f"{name}.html"
+            code, _, err = run(
+                capsys, "demo", "--clients", "25", "--seed", seed, "--output", str(target)
+            )
+            assert code == 0, err
+            pages.append(target.read_bytes())
+        assert pages[0] == pages[1]
+        assert pages[0] != pages[2]
+
+    def test_demo_out_writes_a_readable_history(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """--out writes contract CSV that `relcycle report` reads back to the same clients."""
+        out_dir = tmp_path / "demo-data"
+        code, _, err = run(
+            capsys,
+            "demo",
+            "--clients",
+            "20",
+            "--seed",
+            "1",
+            "--out",
+            str(out_dir),
+            "--output",
+            str(tmp_path / "demo.html"),
+        )
+        assert code == 0, err
+        assert (out_dir / "orders.csv").exists()
+        code, out, err = run(capsys, "report", str(out_dir), "--format", "jsonl")
+        assert code == 0, err
+        records = [json.loads(line) for line in out.splitlines()]
+        assert len(records) == 20
+        for record in records:
+            assert_contract_record(record)
+
+
+class TestDiagram:
+    def test_diagram_still_works(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """relcycle diagram lifecycle prints Mermaid text."""
+        code, out, _ = run(capsys, "diagram", "lifecycle")
+        assert code == 0
+        assert "satisfied" in out
+
+
+def _subprocess(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    return subprocess.run(
+        [sys.executable, "-m", "relcycle", *argv],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+
+
+class TestSubprocess:
+    def test_python_m_relcycle_report(self, history: Path, tmp_path: Path) -> None:
+        """python -m relcycle report writes JSON to stdout, nothing to stderr."""
+        done = _subprocess("report", str(history), "--format", "json", cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert done.stderr == ""
+        for record in json.loads(done.stdout)["clients"]:
+            assert_contract_record(record)
+
+    def test_python_m_relcycle_bad_data(self, tmp_path: Path) -> None:
+        """Bad data through the real entry point: exit 1, the location, no traceback."""
+        folder = write_history(tmp_path / "bad", orders=ORDERS.replace(",300,", ",-300,"))
+        done = _subprocess("report", str(folder), cwd=tmp_path)
+        assert done.returncode == 1
+        assert "orders.csv:5: column amount: value '-300'" in done.stderr
+        assert "Traceback" not in done.stderr
+        assert done.stdout == ""
+
+    @pytest.mark.usefixtures("simulator")
+    def test_python_m_relcycle_demo(self, tmp_path: Path) -> None:
+        """python -m relcycle demo writes the default report in the working folder."""
+        done = _subprocess("demo", "--clients", "15", cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert (tmp_path / DEMO_OUTPUT).stat().st_size > 10_000
+        assert "15 clients" in done.stdout
