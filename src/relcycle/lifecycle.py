@@ -379,6 +379,17 @@ def _ids(ids: Iterable[str]) -> str:
     return ", ".join(ids)
 
 
+def _grouped(items: Iterable[tuple[str, str]]) -> str:
+    """``[("complaint", "c1"), ("complaint", "c2"), ("late order", "o1")]`` as
+    ``"complaints c1, c2; late order o1"``."""
+    groups: dict[str, list[str]] = {}
+    for kind, rid in items:
+        groups.setdefault(kind, []).append(rid)
+    return "; ".join(
+        f"{kind}{'s' if len(ids) > 1 else ''} {_ids(ids)}" for kind, ids in groups.items()
+    )
+
+
 # Same-moment order of occurrences (then by record id).
 _P_REACTIVATION = 0
 _P_CLOSE = 1
@@ -535,7 +546,7 @@ def _interpret(history: ClientHistory, as_of: datetime, policy: LifecyclePolicy)
                 _E.problem_recurred,
                 ids,
                 f"{len(q)} {category.value} problems within {_days(window)}: "
-                + ", ".join(w for _, _, w in q),
+                + _grouped((w, r) for _, r, w in q),
             )
 
     for at, _prio, rid, _sub, kind, rec in _occurrences(history, as_of, policy):
@@ -550,7 +561,7 @@ def _interpret(history: ClientHistory, as_of: datetime, policy: LifecyclePolicy)
                 f"complaint {rid} opened ({c.category.value}, {c.severity.value})",
             )
             open_[rid] = c
-            problem(at, c.category, rid, f"complaint {rid}")
+            problem(at, c.category, rid, "complaint")
             if c.client_loss is not None and c.client_loss > 0:
                 emit(
                     at,
@@ -596,12 +607,12 @@ def _interpret(history: ClientHistory, as_of: datetime, policy: LifecyclePolicy)
             if stage is Stage.lost and policy.reactivate_on_sale and o.is_sale:
                 emit(at, _E.client_reactivated, (rid,), f"order {rid} placed by a lost client")
             if policy.cancelled_orders_fail and o.status is OrderStatus.cancelled:
-                what = f"order {rid} cancelled"
+                what = "cancelled order"
             elif policy.late_orders_fail and o.on_time is False:
-                what = f"order {rid} late"
+                what = "late order"
             else:
                 continue
-            emit(at, _E.service_failed, (rid,), what)
+            emit(at, _E.service_failed, (rid,), f"{what} {rid}")
             if recur_as is not None:
                 problem(at, recur_as, rid, what)
         else:

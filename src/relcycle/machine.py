@@ -122,7 +122,8 @@ class TransitionTable(Generic[S, E]):
         for t in terminal_set:
             if not isinstance(t, states):
                 problems.append(f"terminal state {t!r} is not a {states.__name__}")
-        if not problems:
+        # Duplicates do not stop the graph checks; values of the wrong enum do.
+        if all(p.startswith("duplicate transition") for p in problems):
             reached = {initial}
             frontier = [initial]
             while frontier:

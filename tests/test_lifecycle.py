@@ -1,0 +1,886 @@
+"""The dissatisfaction-to-loss lifecycle: table, interpretation, scenarios, evidence, losses."""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from relcycle import cli
+from relcycle.errors import (
+    DefinitionError,
+    IllegalTransitionError,
+    RecordTypeError,
+    ValidationError,
+)
+from relcycle.history import ClientHistory, build_portfolio
+from relcycle.lifecycle import (
+    TABLE,
+    LifecycleEvent,
+    LifecycleEventRecord,
+    LifecyclePolicy,
+    Stage,
+    assess,
+    derive_events,
+    loss_analysis,
+    replay,
+)
+from relcycle.machine import TransitionTable
+from relcycle.model import Complaint, Interaction, LossReason, Order, Severity
+
+ROOT = Path(__file__).resolve().parent.parent
+UTC = UTC
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+E = LifecycleEvent
+S = Stage
+
+
+def day(n: float) -> datetime:
+    """The moment ``n`` days after 2026-01-01 (midnight UTC)."""
+    return T0 + timedelta(days=n)
+
+
+def complaint(cid: str, at: float, **kw: Any) -> Complaint:
+    """A complaint of client C1 opened on day ``at``; ``resolved`` is a day number."""
+    resolved = kw.pop("resolved", None)
+    if resolved is not None:
+        kw.setdefault("status", "resolved")
+        kw["resolved_at"] = day(resolved)
+    return Complaint(complaint_id=cid, client_id="C1", opened_at=day(at), **kw)
+
+
+def interaction(iid: str, at: float, purpose: str, **kw: Any) -> Interaction:
+    """An interaction of client C1 on day ``at`` with ``purpose``."""
+    return Interaction(interaction_id=iid, client_id="C1", at=day(at), purpose=purpose, **kw)
+
+
+def order(oid: str, at: float, **kw: Any) -> Order:
+    """An order of client C1 placed on day ``at`` (100 USD unless told)."""
+    kw.setdefault("amount", Decimal(100))
+    return Order(order_id=oid, client_id="C1", placed_at=day(at), **kw)
+
+
+def history(*records: Complaint | Interaction | Order) -> ClientHistory:
+    """Client C1's history of ``records``."""
+    return ClientHistory.of("C1", records)
+
+
+def events_of(h: ClientHistory, as_of: datetime, **kw: Any) -> list[tuple[LifecycleEvent, Any]]:
+    """``(event, record_ids)`` pairs derived from ``h``."""
+    return [
+        (r.event, r.record_ids) for r in derive_events(h, as_of=as_of, policy=LifecyclePolicy(**kw))
+    ]
+
+
+class TestStages:
+    def test_stages_are_the_contract_values_in_severity_order(self) -> None:
+        """The stages carry the contract's values, ordered by severity."""
+        assert [s.value for s in Stage] == [
+            "satisfied",
+            "recurring_problems",
+            "voicing_discontent",
+            "monitoring_failures",
+            "escalated",
+            "ultimatum",
+            "arbitration",
+            "lost",
+        ]
+        assert Stage.recurring_problems < Stage.escalated < Stage.lost
+        assert max(Stage) is Stage.lost
+
+    def test_events_are_past_tense_facts(self) -> None:
+        """Every event name reads as something that already happened."""
+        for event in LifecycleEvent:
+            assert event.value.endswith("ed"), event
+
+
+class TestTable:
+    def test_table_is_defined_over_all_stages_and_events(self) -> None:
+        """The table starts satisfied, ends in lost, and knows every stage and event."""
+        assert TABLE.name == "lifecycle"
+        assert TABLE.initial is Stage.satisfied
+        assert TABLE.terminal == frozenset({Stage.lost})
+        assert TABLE.states == tuple(Stage)
+        assert TABLE.events == tuple(LifecycleEvent)
+
+    @pytest.mark.parametrize(
+        ("event", "target"),
+        [
+            (E.escalation_received, S.escalated),
+            (E.ultimatum_received, S.ultimatum),
+            (E.arbitration_opened, S.arbitration),
+            (E.relationship_terminated, S.lost),
+        ],
+    )
+    def test_the_clients_moves_arrive_from_any_earlier_stage(
+        self, event: LifecycleEvent, target: Stage
+    ) -> None:
+        """Escalation, ultimatum, arbitration and termination jump from every earlier stage."""
+        for stage in Stage:
+            if stage < target:
+                assert TABLE.step(stage, event) is target
+
+    @pytest.mark.parametrize(
+        ("stage", "event"),
+        [
+            (S.satisfied, E.arbitration_closed),
+            (S.escalated, E.arbitration_closed),
+            (S.satisfied, E.client_reactivated),
+            (S.ultimatum, E.client_reactivated),
+            (S.lost, E.relationship_terminated),
+            (S.lost, E.escalation_received),
+            (S.lost, E.trouble_free_period_elapsed),
+            (S.satisfied, E.trouble_free_period_elapsed),
+            (S.arbitration, E.trouble_free_period_elapsed),
+        ],
+    )
+    def test_illegal_pairs_raise_with_machine_stage_and_event(
+        self, stage: Stage, event: LifecycleEvent
+    ) -> None:
+        """An event the stage does not allow raises, naming machine, stage, event, allowed."""
+        with pytest.raises(IllegalTransitionError) as info:
+            TABLE.step(stage, event)
+        err = info.value
+        assert (err.machine, err.state, err.event) == ("lifecycle", stage.value, event.value)
+        assert set(err.allowed) == {e.value for e in TABLE.allowed(stage)}
+        assert event.value not in err.allowed
+
+    def test_trouble_free_period_steps_exactly_one_stage_down(self) -> None:
+        """Recovery goes down one stage at a time, from ultimatum to satisfied."""
+        stage = Stage.ultimatum
+        path = [stage]
+        while stage is not Stage.satisfied:
+            stage = TABLE.step(stage, E.trouble_free_period_elapsed)
+            path.append(stage)
+        assert path == [
+            S.ultimatum,
+            S.escalated,
+            S.monitoring_failures,
+            S.voicing_discontent,
+            S.recurring_problems,
+            S.satisfied,
+        ]
+
+    def test_lost_is_left_only_by_a_reactivation(self) -> None:
+        """In lost every allowed event but the reactivation keeps the client lost."""
+        for event, target in TABLE.successors(Stage.lost).items():
+            expected = Stage.satisfied if event is E.client_reactivated else Stage.lost
+            assert target is expected
+
+    def test_arbitration_closed_ends_arbitration(self) -> None:
+        """Closing the proceedings returns the matter to the client's management."""
+        assert TABLE.step(S.arbitration, E.arbitration_closed) is S.escalated
+
+    def test_complaint_facts_never_move_a_client_by_themselves(self) -> None:
+        """An opened, resolved or rejected complaint or a failed order keeps the stage."""
+        for stage in Stage:
+            for event in (
+                E.complaint_opened,
+                E.complaint_resolved,
+                E.complaint_rejected,
+                E.service_failed,
+            ):
+                assert TABLE.step(stage, event) is stage
+
+    def test_problems_going_on_after_voicing_lead_to_monitoring(self) -> None:
+        """Overdue or piled-up complaints move a voicing client to monitoring_failures."""
+        for event in (E.complaint_opened_while_unresolved, E.service_level_breached):
+            assert TABLE.step(S.satisfied, event) is S.voicing_discontent
+            assert TABLE.step(S.voicing_discontent, event) is S.monitoring_failures
+            assert TABLE.step(S.escalated, event) is S.escalated
+
+    def test_a_broken_table_is_refused_listing_the_stages(self) -> None:
+        """A table with a duplicate pair, an unreachable and a trap stage is refused."""
+        rows = [
+            (S.satisfied, E.problem_recurred, S.recurring_problems),
+            (S.satisfied, E.problem_recurred, S.voicing_discontent),
+            (S.recurring_problems, E.complaint_opened, S.recurring_problems),
+        ]
+        with pytest.raises(DefinitionError) as info:
+            TransitionTable.define(
+                name="broken", states=Stage, events=LifecycleEvent, initial=S.satisfied, rows=rows
+            )
+        err = info.value
+        assert err.machine == "broken"
+        message = str(err)
+        assert "duplicate transition (satisfied, problem_recurred)" in message
+        assert "unreachable from satisfied" in message
+        assert "trap states" in message
+        assert "recurring_problems" in err.states
+        assert "lost" in err.states
+        assert "arbitration" in message
+
+
+class TestDiagram:
+    def test_mermaid_lists_every_moving_row(self) -> None:
+        """The Mermaid diagram has one labelled edge per (source, target) pair."""
+        text = TABLE.to_mermaid()
+        assert text.startswith("stateDiagram-v2\n    [*] --> satisfied\n")
+        assert "    arbitration --> escalated: arbitration_closed\n" in text
+        assert "    lost --> satisfied: client_reactivated\n" in text
+        assert "    lost --> [*]\n" in text
+        edges = {(s, t) for s, _, t in TABLE.rows if s is not t}
+        assert text.count(" --> ") == len(edges) + 2
+
+    def test_cli_prints_the_dot_diagram(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """`relcycle diagram lifecycle --format dot` prints the table as DOT."""
+        assert cli.main(["diagram", "lifecycle", "--format", "dot"]) == 0
+        out = capsys.readouterr().out
+        assert out == TABLE.to_dot()
+        assert out.startswith('digraph "lifecycle" {')
+        assert '"lost" [label="lost", peripheries=2];' in out
+        assert '"arbitration" -> "escalated" [label="arbitration_closed"];' in out
+
+    def test_docs_page_embeds_the_current_diagram(self) -> None:
+        """The lifecycle docs page shows exactly TABLE.to_mermaid()."""
+        page = (ROOT / "docs" / "lifecycle.md").read_text(encoding="utf-8")
+        blocks = re.findall(r"```text\n(stateDiagram-v2\n.*?)```", page, re.DOTALL)
+        assert blocks == [TABLE.to_mermaid()]
+
+
+class TestPolicy:
+    def test_defaults_are_documented_values(self) -> None:
+        """The defaults: 3 problems in 60 days, 90 trouble-free days, SLA by severity."""
+        p = LifecyclePolicy()
+        assert p.recurrence_count == 3
+        assert p.recurrence_window == timedelta(days=60)
+        assert p.trouble_free_period == timedelta(days=90)
+        assert p.service_level("C1", Severity.critical) == timedelta(days=1)
+        assert p.service_level("C1", Severity.high) == timedelta(days=3)
+        assert p.service_level("C1", Severity.medium) == timedelta(days=7)
+        assert p.service_level("C1", Severity.low) == timedelta(days=14)
+
+    def test_service_levels_can_be_given_in_part_and_per_client(self) -> None:
+        """Severities left out keep their default; a client's own levels win for it."""
+        p = LifecyclePolicy(
+            service_levels={"high": timedelta(days=5)},
+            client_service_levels={"C9": {Severity.high: timedelta(hours=4)}},
+        )
+        assert p.service_level("C1", Severity.high) == timedelta(days=5)
+        assert p.service_level("C1", Severity.low) == timedelta(days=14)
+        assert p.service_level("C9", Severity.high) == timedelta(hours=4)
+        assert p.service_level("C9", Severity.medium) == timedelta(days=7)
+
+    @pytest.mark.parametrize(
+        ("kwargs", "field"),
+        [
+            ({"recurrence_count": 1}, "recurrence_count"),
+            ({"recurrence_window": timedelta(0)}, "recurrence_window"),
+            ({"trouble_free_period": timedelta(days=-1)}, "trouble_free_period"),
+            ({"service_levels": {"urgent": timedelta(days=1)}}, "service_levels"),
+            ({"service_levels": {"low": timedelta(0)}}, "service_levels[low]"),
+            ({"failures_recur_as": "weather"}, "failures_recur_as"),
+        ],
+    )
+    def test_bad_values_are_refused_naming_the_field(
+        self, kwargs: dict[str, Any], field: str
+    ) -> None:
+        """A bad threshold raises a ValidationError naming the policy field."""
+        with pytest.raises(ValidationError) as info:
+            LifecyclePolicy(**kwargs)
+        assert info.value.record == "LifecyclePolicy"
+        assert info.value.field == field
+
+    def test_wrong_types_are_refused(self) -> None:
+        """A float count or a number of days instead of a timedelta is a type error."""
+        with pytest.raises(RecordTypeError):
+            LifecyclePolicy(recurrence_count=3.0)  # type: ignore[arg-type]
+        with pytest.raises(RecordTypeError):
+            LifecyclePolicy(trouble_free_period=90)  # type: ignore[arg-type]
+
+    def test_policy_is_immutable(self) -> None:
+        """A policy cannot be changed after it is built."""
+        p = LifecyclePolicy()
+        with pytest.raises(AttributeError):
+            p.recurrence_count = 5  # type: ignore[misc]
+
+
+class TestDeriveEvents:
+    def test_recurrence_needs_count_problems_within_the_window(self) -> None:
+        """Three delivery complaints within 60 days recur; spread out, they do not."""
+        close = history(
+            complaint("c1", 0, category="delivery"),
+            complaint("c2", 30, category="delivery"),
+            complaint("c3", 60, category="delivery"),
+        )
+        assert (E.problem_recurred, ("c1", "c2", "c3")) in events_of(close, day(70))
+        spread = history(
+            complaint("c1", 0, category="delivery"),
+            complaint("c2", 31, category="delivery"),
+            complaint("c3", 61, category="delivery"),
+        )
+        assert all(e is not E.problem_recurred for e, _ in events_of(spread, day(70)))
+
+    def test_recurrence_counts_one_category_at_a_time(self) -> None:
+        """Three complaints of three categories are not a recurring problem."""
+        h = history(
+            complaint("c1", 0, category="delivery", resolved=1),
+            complaint("c2", 2, category="quality", resolved=3),
+            complaint("c3", 4, category="billing", resolved=5),
+        )
+        assert all(e is not E.problem_recurred for e, _ in events_of(h, day(10)))
+
+    def test_late_and_cancelled_orders_are_service_failures_that_recur(self) -> None:
+        """Late or cancelled orders give service_failed and count as delivery problems."""
+        h = history(
+            order("o1", 0, status="delivered", on_time=False),
+            order("o2", 10, status="cancelled"),
+            complaint("c1", 20, category="delivery", resolved=21),
+            order("o3", 30, status="delivered", on_time=True),
+        )
+        evs = events_of(h, day(40))
+        assert (E.service_failed, ("o1",)) in evs
+        assert (E.service_failed, ("o2",)) in evs
+        assert (E.problem_recurred, ("o1", "o2", "c1")) in evs
+        assert not any("o3" in ids for _, ids in evs)
+        off = events_of(h, day(40), failures_recur_as=None, cancelled_orders_fail=False)
+        assert (E.service_failed, ("o2",)) not in off
+        assert all(e is not E.problem_recurred for e, _ in off)
+
+    def test_a_complaint_with_a_client_loss_is_a_loss_suffered(self) -> None:
+        """A complaint whose client lost money gives loss_suffered; zero loss does not."""
+        h = history(
+            complaint("c1", 0, client_loss=Decimal(1500), currency="EUR", resolved=2),
+            complaint("c2", 5, client_loss=Decimal(0), resolved=6),
+        )
+        evs = derive_events(h, as_of=day(10))
+        losses = [r for r in evs if r.event is E.loss_suffered]
+        assert [r.record_ids for r in losses] == [("c1",)]
+        assert "1,500 EUR" in losses[0].detail
+
+    def test_a_new_complaint_while_others_are_open(self) -> None:
+        """A complaint opened while earlier ones are unresolved names all of them."""
+        h = history(
+            complaint("c1", 0),
+            complaint("c2", 1, resolved=2),
+            complaint("c3", 3),
+        )
+        evs = events_of(h, day(4), service_levels={"medium": timedelta(days=30)})
+        assert (E.complaint_opened_while_unresolved, ("c2", "c1")) in evs
+        assert (E.complaint_opened_while_unresolved, ("c3", "c1")) in evs
+
+    def test_a_complaint_resolved_at_the_moment_another_opens_is_closed(self) -> None:
+        """A resolution at the same moment as a new complaint counts as done before it."""
+        h = history(complaint("c1", 0, resolved=3), complaint("c2", 3))
+        assert all(e is not E.complaint_opened_while_unresolved for e, _ in events_of(h, day(4)))
+
+    def test_service_level_breach_is_dated_at_the_deadline(self) -> None:
+        """Past the service level is a moment: opened_at + level, if still open then."""
+        h = history(
+            complaint("c1", 0, severity="high"),
+            complaint("c2", 10, severity="high", resolved=13),
+            complaint("c3", 20, severity="high", resolved=23.5),
+        )
+        breaches = [
+            r for r in derive_events(h, as_of=day(30)) if r.event is E.service_level_breached
+        ]
+        assert [(r.at, r.record_ids) for r in breaches] == [
+            (day(3), ("c1",)),
+            (day(23), ("c3",)),
+        ]
+
+    def test_service_level_breach_waits_for_as_of(self) -> None:
+        """Before its deadline a complaint is not past its service level."""
+        h = history(complaint("c1", 0, severity="high"))
+        assert (E.service_level_breached, ("c1",)) not in events_of(h, day(2.9))
+        assert (E.service_level_breached, ("c1",)) in events_of(h, day(3))
+
+    def test_client_specific_service_level(self) -> None:
+        """A client's own service level decides when its complaints are overdue."""
+        h = history(complaint("c1", 0, severity="low"))
+        levels = {"C1": {"low": timedelta(days=2)}}
+        assert (E.service_level_breached, ("c1",)) in events_of(
+            h, day(2), client_service_levels=levels
+        )
+        assert (E.service_level_breached, ("c1",)) not in events_of(h, day(2))
+
+    def test_lifecycle_interactions_become_their_events(self) -> None:
+        """Escalation, ultimatum, arbitration and termination interactions map to events."""
+        h = history(
+            interaction("i1", 1, "escalation"),
+            interaction("i2", 2, "ultimatum"),
+            interaction("i3", 3, "arbitration"),
+            interaction("i4", 4, "termination", reason="competitor"),
+            interaction("i5", 5, "inquiry"),
+        )
+        assert events_of(h, day(10)) == [
+            (E.escalation_received, ("i1",)),
+            (E.ultimatum_received, ("i2",)),
+            (E.arbitration_opened, ("i3",)),
+            (E.relationship_terminated, ("i4",)),
+        ]
+
+    def test_management_complaint_is_an_escalation(self) -> None:
+        """A complaint raised to the client's management escalates at its opening."""
+        h = history(complaint("c1", 5, escalated_to="management", resolved=6))
+        assert (E.escalation_received, ("c1",)) in events_of(h, day(7))
+        assert (E.escalation_received, ("c1",)) not in events_of(
+            h, day(7), management_complaints_escalate=False
+        )
+
+    def test_trouble_free_period_elapses_at_its_moment(self) -> None:
+        """The trouble-free event is dated when the period ends, and only up to as_of."""
+        h = history(
+            complaint("c1", 0, category="delivery", resolved=1),
+            complaint("c2", 1, category="delivery", resolved=2),
+            complaint("c3", 2, category="delivery", resolved=10),
+        )
+        evs = derive_events(h, as_of=day(100))
+        assert [r.at for r in evs if r.event is E.trouble_free_period_elapsed] == [day(100)]
+        assert not any(
+            r.event is E.trouble_free_period_elapsed for r in derive_events(h, as_of=day(99))
+        )
+
+    def test_an_open_complaint_holds_recovery_back(self) -> None:
+        """While a complaint stays open no trouble-free period elapses."""
+        h = history(
+            complaint("c1", 0, category="delivery", resolved=1),
+            complaint("c2", 1, category="delivery", resolved=2),
+            complaint("c3", 2, category="delivery", severity="low"),
+        )
+        a = assess(h, as_of=day(400))
+        assert not any(s.event is E.trouble_free_period_elapsed for s in a.trajectory.steps)
+
+    def test_records_after_as_of_are_ignored(self) -> None:
+        """Nothing after as_of counts, not even a resolution dated after it."""
+        h = history(complaint("c1", 0, resolved=20), interaction("i1", 15, "escalation"))
+        evs = events_of(h, day(10), service_levels={"medium": timedelta(days=30)})
+        assert evs == [(E.complaint_opened, ("c1",))]
+
+    def test_naive_as_of_is_refused(self) -> None:
+        """as_of must be timezone-aware."""
+        with pytest.raises(ValidationError):
+            derive_events(history(), as_of=datetime(2026, 1, 1))
+
+    def test_derived_events_always_replay(self) -> None:
+        """The derived stream folds through TABLE without error, oldest first."""
+        h = history(
+            interaction("i1", 0, "arbitration_closed"),
+            interaction("i2", 1, "reactivation"),
+            interaction("i3", 2, "termination"),
+            interaction("i4", 3, "termination"),
+            interaction("i5", 4, "escalation"),
+        )
+        evs = derive_events(h, as_of=day(10))
+        assert [r.at for r in evs] == sorted(r.at for r in evs)
+        assert TABLE.fold(evs).state is Stage.lost
+
+
+class TestScenarios:
+    def test_satisfied_to_lost_through_every_stage(self) -> None:
+        """The seed's path: recurring problems, losses, monitoring, escalation, ultimatum, loss."""
+        h = history(
+            complaint("c1", 0, category="delivery", resolved=2),
+            complaint("c2", 20, category="delivery", resolved=22),
+            complaint("c3", 40, category="delivery", resolved=42),
+            complaint("c4", 50, category="quality", client_loss=Decimal(1500), currency="EUR"),
+            complaint("c5", 52, category="quality", severity="high", resolved=70),
+            interaction("i1", 80, "escalation"),
+            interaction("i2", 100, "ultimatum"),
+            interaction("i3", 120, "termination", reason="competitor"),
+        )
+        a = assess(h, as_of=day(130))
+        path = [(s.at, s.target) for s in a.trajectory.transitions]
+        assert path == [
+            (day(40), S.recurring_problems),
+            (day(50), S.voicing_discontent),
+            (day(52), S.monitoring_failures),
+            (day(80), S.escalated),
+            (day(100), S.ultimatum),
+            (day(120), S.lost),
+        ]
+        assert a.stage is S.lost
+        assert a.since == day(120)
+        assert a.loss_reason is LossReason.competitor
+        assert a.evidence.record_ids == ("i3",)
+        assert [a.stage_at(day(n)) for n in (39, 40, 51, 60, 90, 110)] == [
+            S.satisfied,
+            S.recurring_problems,
+            S.voicing_discontent,
+            S.monitoring_failures,
+            S.escalated,
+            S.ultimatum,
+        ]
+
+    def test_a_client_recovers_when_problems_stay_resolved(self) -> None:
+        """Each trouble-free period steps the client down until it is satisfied again."""
+        h = history(
+            complaint("c1", 0, category="delivery", resolved=5),
+            complaint("c2", 10, category="delivery", resolved=15),
+            complaint("c3", 20, category="delivery", client_loss=Decimal(200), resolved=25),
+        )
+        a = assess(h, as_of=day(300))
+        assert [(s.at, s.target) for s in a.trajectory.transitions] == [
+            (day(20), S.recurring_problems),
+            (day(20), S.voicing_discontent),
+            (day(115), S.recurring_problems),
+            (day(205), S.satisfied),
+        ]
+        assert a.stage is S.satisfied
+        assert a.since == day(205)
+        assert a.evidence.record_ids == ("c3",)
+        assert a.stage_at(day(200)) is S.recurring_problems
+
+    def test_new_trouble_restarts_the_trouble_free_period(self) -> None:
+        """A problem during the period resets the clock of the recovery."""
+        records = [
+            complaint("c1", 0, category="delivery", resolved=1),
+            complaint("c2", 1, category="delivery", resolved=2),
+            complaint("c3", 2, category="delivery", resolved=3),
+        ]
+        assert assess(history(*records), as_of=day(93)).stage is S.satisfied
+        h = history(*records, order("o1", 60, status="cancelled"))
+        a = assess(h, as_of=day(149))
+        assert a.stage is S.recurring_problems
+        assert [s.at for s in a.trajectory.transitions] == [day(2)]
+        assert assess(h, as_of=day(150)).stage is S.satisfied
+
+    def test_a_client_lost_with_its_manager(self) -> None:
+        """Seed 004: the client leaves with a departing manager, straight from satisfied."""
+        h = history(
+            order("o1", 0),
+            interaction("i1", 30, "termination", reason="manager_left", handled_by="m7"),
+        )
+        a = assess(h, as_of=day(40))
+        assert a.stage is S.lost
+        assert a.loss_reason is LossReason.manager_left
+        assert [s.source for s in a.trajectory.transitions] == [S.satisfied]
+        losses = loss_analysis([h], as_of=day(40))
+        assert losses.counts()[LossReason.manager_left] == 1
+        assert losses.losses[0].trouble_to_loss is None
+
+    def test_a_reactivated_client_starts_a_new_episode(self) -> None:
+        """A reactivation after lost starts episode 2 and keeps the old one in the history."""
+        h = history(
+            interaction("i1", 0, "escalation"),
+            interaction("i2", 10, "termination", reason="price"),
+            interaction("i3", 200, "reactivation"),
+            complaint("c1", 210, resolved=211),
+        )
+        a = assess(h, as_of=day(220))
+        assert a.stage is S.satisfied
+        assert a.episode == 2
+        assert a.loss_reason is None
+        assert a.since == day(200)
+        assert a.evidence.record_ids == ("i3",)
+        assert a.stage_at(day(100)) is S.lost
+        assert [s.target for s in a.trajectory.transitions] == [S.escalated, S.lost, S.satisfied]
+        assert "new episode" in a.explain()
+
+    def test_an_order_after_the_loss_wins_the_client_back(self) -> None:
+        """A lost client that orders again is reactivated (unless the policy says no)."""
+        h = history(interaction("i1", 0, "termination", reason="quality"), order("o1", 50))
+        assert assess(h, as_of=day(60)).stage is S.satisfied
+        off = LifecyclePolicy(reactivate_on_sale=False)
+        assert assess(h, as_of=day(60), policy=off).stage is S.lost
+
+    def test_arbitration_and_its_close(self) -> None:
+        """Arbitration is entered from anywhere and its close returns to escalated."""
+        h = history(
+            interaction("i1", 0, "arbitration"),
+            interaction("i2", 30, "arbitration_closed"),
+        )
+        a = assess(h, as_of=day(30))
+        assert [s.target for s in a.trajectory.transitions] == [S.arbitration, S.escalated]
+        assert assess(h, as_of=day(29)).stage is S.arbitration
+        assert assess(h, as_of=day(120)).stage is S.monitoring_failures
+
+    def test_no_recovery_while_in_arbitration(self) -> None:
+        """Time alone does not end arbitration."""
+        h = history(interaction("i1", 0, "arbitration"))
+        assert assess(h, as_of=day(1000)).stage is S.arbitration
+
+    def test_a_client_that_leaves_and_sues_stays_lost(self) -> None:
+        """Proceedings opened after a termination do not revive the relationship."""
+        h = history(
+            interaction("i1", 0, "termination", reason="quality"),
+            interaction("i2", 5, "arbitration"),
+            interaction("i3", 50, "arbitration_closed"),
+        )
+        a = assess(h, as_of=day(60))
+        assert a.stage is S.lost
+        assert a.anomalies == ()
+        assert a.loss_reason is LossReason.quality
+
+
+class TestAssessment:
+    def test_satisfied_client_with_no_trouble(self) -> None:
+        """A client with only orders is satisfied, never moved, with no risk."""
+        a = assess(history(order("o1", 0), order("o2", 30)), as_of=day(40))
+        assert a.stage is S.satisfied
+        assert a.since is None
+        assert a.trajectory.steps == ()
+        assert a.recurring_problems is None
+        assert a.evidence.record_ids == ()
+        assert a.episode == 1
+
+    def test_termination_without_reason_counts_as_other(self) -> None:
+        """A lost client with no recorded reason gets `other`, and the evidence says why."""
+        a = assess(history(interaction("i1", 0, "termination")), as_of=day(1))
+        assert a.loss_reason is LossReason.other
+        assert "no reason recorded" in a.evidence.reason
+
+    def test_next_events_are_the_moves_out_of_the_stage(self) -> None:
+        """next_events lists the events that change the stage, in enum order."""
+        a = assess(history(interaction("i1", 0, "escalation")), as_of=day(1))
+        assert a.next_events() == (
+            E.ultimatum_received,
+            E.arbitration_opened,
+            E.trouble_free_period_elapsed,
+            E.relationship_terminated,
+        )
+        lost = assess(history(interaction("i1", 0, "termination")), as_of=day(1))
+        assert lost.next_events() == (E.client_reactivated,)
+
+    def test_stray_records_are_anomalies_not_silent(self) -> None:
+        """A record whose event the stage refuses is reported and left out of the replay."""
+        h = history(interaction("i1", 3, "arbitration_closed"), interaction("i2", 4, "escalation"))
+        a = assess(h, as_of=day(5))
+        assert a.stage is S.escalated
+        assert [x.record_ids for x in a.anomalies] == [("i1",)]
+        assert "not allowed in stage satisfied" in a.anomalies[0].reason
+        assert "anomaly:" in a.explain()
+
+    def test_strict_policy_raises_naming_the_record(self) -> None:
+        """With strict=True a stray record raises IllegalTransitionError noting its id."""
+        h = history(interaction("i1", 3, "reactivation"))
+        with pytest.raises(IllegalTransitionError) as info:
+            assess(h, as_of=day(5), policy=LifecyclePolicy(strict=True))
+        assert info.value.state == "satisfied"
+        assert info.value.event == "client_reactivated"
+        assert any("i1" in note for note in info.value.__notes__)
+
+    def test_recurring_problems_flag_looks_at_the_window_ending_now(self) -> None:
+        """The stage-1 signature is reported while it lies in the window before as_of."""
+        h = history(
+            complaint("c1", 0, category="billing", resolved=1),
+            complaint("c2", 10, category="billing", resolved=11),
+            complaint("c3", 20, category="billing", resolved=21),
+            complaint("c4", 25, category="quality", client_loss=Decimal(80), resolved=26),
+        )
+        flag = assess(h, as_of=day(30)).recurring_problems
+        assert flag is not None
+        assert flag.record_ids == ("c1", "c2", "c3", "c4")
+        assert "3 billing problems within 60 days" in flag.reason
+        assert "80 USD" in flag.reason
+        assert assess(h, as_of=day(90)).recurring_problems is None
+
+    def test_time_in_stages_adds_up(self) -> None:
+        """The time spent in each stage adds up to the span from the first event."""
+        h = history(interaction("i1", 10, "escalation"), interaction("i2", 40, "ultimatum"))
+        spent = assess(h, as_of=day(50)).time_in_stages()
+        assert spent == {
+            S.satisfied: timedelta(0),
+            S.escalated: timedelta(days=30),
+            S.ultimatum: timedelta(days=10),
+        }
+
+    def test_to_dict_is_json_ready(self) -> None:
+        """to_dict carries the stage, evidence and transitions as plain values."""
+        import json
+
+        h = history(interaction("i1", 10, "termination", reason="service"))
+        data = assess(h, as_of=day(20)).to_dict()
+        assert json.loads(json.dumps(data)) == data
+        assert data["stage"] == "lost"
+        assert data["loss_reason"] == "service"
+        assert data["transitions"][0]["record_ids"] == ["i1"]
+
+    def test_replay_matches_assess(self) -> None:
+        """replay() returns the assessment's trajectory."""
+        h = history(complaint("c1", 0, severity="critical"), interaction("i1", 4, "ultimatum"))
+        assert replay(h, as_of=day(5)) == assess(h, as_of=day(5)).trajectory
+
+
+class TestLossAnalysis:
+    def test_losses_with_reasons_paths_and_durations(self) -> None:
+        """Each loss has its reason, the path of stages with durations, and counts add up."""
+
+        def c(cid: str, client: str, at: float, **kw: Any) -> Complaint:
+            return Complaint(complaint_id=cid, client_id=client, opened_at=day(at), **kw)
+
+        def i(iid: str, client: str, at: float, purpose: str, **kw: Any) -> Interaction:
+            return Interaction(
+                interaction_id=iid, client_id=client, at=day(at), purpose=purpose, **kw
+            )
+
+        portfolio = build_portfolio(
+            orders=[Order(order_id="o1", client_id="A", placed_at=day(0), amount=Decimal(5))],
+            interactions=[
+                i("i1", "B", 10, "escalation"),
+                i("i2", "B", 40, "termination", reason="competitor"),
+                i("i3", "C", 5, "termination"),
+                i("i4", "C", 100, "reactivation"),
+                i("i5", "D", 50, "termination", reason="competitor"),
+            ],
+            complaints=[
+                c("c1", "B", 0, client_loss=Decimal(10), status="resolved", resolved_at=day(1))
+            ],
+        )
+        result = loss_analysis(portfolio, as_of=day(120))
+        assert result.clients == 4
+        assert [(x.client_id, x.reason) for x in result.losses] == [
+            ("C", LossReason.other),
+            ("B", LossReason.competitor),
+            ("D", LossReason.competitor),
+        ]
+        assert result.lost_clients == ("B", "D")
+        counts = result.counts()
+        assert counts[LossReason.competitor] == 2
+        assert counts[LossReason.other] == 1
+        assert result.counts(current_only=True)[LossReason.other] == 0
+        b = result.losses[1]
+        assert [(leg.stage, leg.entered, leg.duration) for leg in b.path] == [
+            (S.satisfied, day(0), timedelta(0)),
+            (S.voicing_discontent, day(0), timedelta(days=10)),
+            (S.escalated, day(10), timedelta(days=30)),
+        ]
+        assert b.trouble_to_loss == timedelta(days=40)
+        assert b.evidence.record_ids[0] == "i2"
+        assert "c1" in b.evidence.record_ids
+        c_loss = result.losses[0]
+        assert c_loss.reason_recorded is False
+        assert c_loss.won_back_at == day(100)
+        assert result.to_dict()["counts"]["competitor"] == 2
+
+
+class TestWorkedExample:
+    def test_the_docs_example_prints_what_the_page_shows(self) -> None:
+        """The worked example on docs/lifecycle.md gives exactly the explain() shown."""
+        page = (ROOT / "docs" / "lifecycle.md").read_text(encoding="utf-8")
+        code = re.search(r"<!-- example -->\n```python\n(.*?)```", page, re.DOTALL)
+        shown = re.search(r"<!-- explain -->\n```text\n(.*?)```", page, re.DOTALL)
+        assert code is not None
+        assert shown is not None
+        namespace: dict[str, Any] = {}
+        exec(compile(code.group(1), "lifecycle.md", "exec"), namespace)
+        assert namespace["assessment"].explain() + "\n" == shown.group(1)
+
+
+# --------------------------------------------------------------------------- properties
+
+PURPOSES = ["escalation", "ultimatum", "arbitration", "arbitration_closed", "termination"]
+PURPOSES += ["reactivation", "inquiry"]
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> tuple[list[Complaint | Interaction | Order], datetime]:
+    """Random records of client C1 on a coarse day grid (so moments often coincide)."""
+    records: list[Complaint | Interaction | Order] = []
+    n = draw(st.integers(0, 14))
+    for k in range(n):
+        kind = draw(st.sampled_from(["complaint", "complaint", "interaction", "order"]))
+        at = draw(st.integers(0, 300)) / 2
+        if kind == "complaint":
+            closed = draw(st.one_of(st.none(), st.integers(0, 120)))
+            kw: dict[str, Any] = {
+                "category": draw(st.sampled_from(["delivery", "quality", "billing"])),
+                "severity": draw(st.sampled_from(list(Severity))),
+                "escalated_to": draw(st.sampled_from(["none", "staff", "management"])),
+            }
+            if draw(st.booleans()):
+                kw["client_loss"] = Decimal(draw(st.integers(0, 3)))
+            if closed is not None:
+                kw["status"] = draw(st.sampled_from(["resolved", "rejected"]))
+                kw["resolved_at"] = day(at + closed)
+            records.append(complaint(f"c{k}", at, **kw))
+        elif kind == "interaction":
+            purpose = draw(st.sampled_from(PURPOSES))
+            reason = (
+                draw(st.sampled_from([None, *LossReason])) if purpose == "termination" else None
+            )
+            records.append(interaction(f"i{k}", at, purpose, reason=reason))
+        else:
+            status = draw(st.sampled_from(["placed", "delivered", "cancelled", "planned"]))
+            on_time = draw(st.sampled_from([None, True, False]))
+            records.append(order(f"o{k}", at, status=status, on_time=on_time))
+    as_of = day(draw(st.integers(0, 500)) / 2)
+    return records, as_of
+
+
+def _truncate(records: Sequence[Complaint | Interaction | Order], t: datetime) -> list[Any]:
+    """Only what was known at ``t``: records up to t, resolutions after t undone."""
+    kept: list[Any] = []
+    for r in records:
+        if r.at > t:
+            continue
+        if isinstance(r, Complaint) and r.resolved_at is not None and r.resolved_at > t:
+            r = Complaint.from_dict({**r.to_dict(), "status": "open", "resolved_at": None})
+        kept.append(r)
+    return kept
+
+
+PROPS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+class TestProperties:
+    @PROPS
+    @given(histories())
+    def test_assess_never_raises_and_replays(self, drawn: Any) -> None:
+        """Any valid history assesses without error; its events fold to the same stage."""
+        records, as_of = drawn
+        h = ClientHistory.of("C1", records)
+        a = assess(h, as_of=as_of)
+        assert TABLE.fold(derive_events(h, as_of=as_of)).state is a.stage
+        assert a.stage_at(as_of) is a.stage
+        assert (a.loss_reason is not None) == (a.stage is Stage.lost)
+
+    @PROPS
+    @given(histories(), st.randoms(use_true_random=False))
+    def test_input_order_does_not_matter(self, drawn: Any, rnd: random.Random) -> None:
+        """Shuffling the records (same-moment ones included) gives the same assessment."""
+        records, as_of = drawn
+        shuffled = list(records)
+        rnd.shuffle(shuffled)
+        a = assess(ClientHistory.of("C1", records), as_of=as_of)
+        b = assess(ClientHistory.of("C1", shuffled), as_of=as_of)
+        assert a == b
+        assert a.explain() == b.explain()
+
+    @PROPS
+    @given(histories(), st.integers(0, 500))
+    def test_stage_as_of_t_depends_only_on_records_up_to_t(self, drawn: Any, half: int) -> None:
+        """The stage at t is the same from the full history and from what was known at t."""
+        records, as_of = drawn
+        t = min(day(half / 2), as_of)
+        full = assess(ClientHistory.of("C1", records), as_of=as_of)
+        known = assess(ClientHistory.of("C1", _truncate(records, t)), as_of=t)
+        assert full.stage_at(t) is known.stage
+        assert full.trajectory.until(t) == known.trajectory
+
+    @PROPS
+    @given(histories())
+    def test_lost_is_left_only_by_a_reactivation(self, drawn: Any) -> None:
+        """Every step out of lost is a reactivation; episodes count the reactivations."""
+        records, as_of = drawn
+        a = assess(ClientHistory.of("C1", records), as_of=as_of)
+        for step in a.trajectory.transitions:
+            if step.source is Stage.lost:
+                assert step.event is E.client_reactivated
+        reactivations = sum(1 for s in a.trajectory.steps if s.event is E.client_reactivated)
+        assert a.episode == 1 + reactivations
+
+    @PROPS
+    @given(histories())
+    def test_every_transition_carries_record_ids(self, drawn: Any) -> None:
+        """Every step names the records behind it and its moment is not after as_of."""
+        records, as_of = drawn
+        a = assess(ClientHistory.of("C1", records), as_of=as_of)
+        ids = {r.id for r in records}
+        for step in a.trajectory.steps:
+            assert step.record_ids
+            assert set(step.record_ids) <= ids
+            assert step.at <= as_of
+
+    def test_event_record_is_a_fold_input(self) -> None:
+        """A derived event is the (at, event, record_ids, detail) tuple the fold reads."""
+        r = LifecycleEventRecord(day(0), E.escalation_received, ("i1",), "x")
+        assert TABLE.fold([r]).steps[0].record_ids == ("i1",)
