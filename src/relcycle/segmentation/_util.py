@@ -139,3 +139,18 @@ def nonneg_field(obj: object, field: str, value: object) -> Decimal:
 
 
 UTC_ZONE: tzinfo = UTC
+
+
+def money_field(cls: type, field: str, value: object) -> Decimal:
+    """Check and convert a non-negative amount of money (floats are refused)."""
+    if isinstance(value, float):
+        raise RecordTypeError(
+            record=cls.__name__,
+            field=field,
+            value=value,
+            expected="a Decimal, an int or a decimal string (never a float)",
+        )
+    number = to_decimal(value, name=field)
+    if number < 0:
+        raise ValidationError(record=cls.__name__, field=field, value=value, reason="must be >= 0")
+    return number

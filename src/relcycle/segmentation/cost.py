@@ -41,7 +41,7 @@ from relcycle.evidence import Evidence
 from relcycle.history import ClientHistory
 from relcycle.model import FrozenMap, Purpose
 
-from ._util import check_as_of, nonneg_field, one_currency, sales
+from ._util import check_as_of, money_field, one_currency, sales
 
 __all__ = ["CostRates", "CostToServe", "cost_to_serve"]
 
@@ -53,7 +53,7 @@ def _rates(value: Mapping[str, object] | None) -> FrozenMap[str, Decimal]:
         return FrozenMap()
     result: dict[str, Decimal] = {}
     for key, rate in value.items():
-        number = nonneg_field(CostRates, f"rate[{key!r}]", rate)
+        number = money_field(CostRates, f"rate[{key!r}]", rate)
         result[key] = number
     return FrozenMap(result)
 
@@ -73,7 +73,7 @@ def _roles(value: Mapping[str, str] | None) -> FrozenMap[str, str]:
 
 
 def _opt_money(value: object) -> Decimal | None:
-    return None if value is None else nonneg_field(CostRates, "rate", value)
+    return None if value is None else money_field(CostRates, "rate", value)
 
 
 @attrs.frozen(kw_only=True)
@@ -102,6 +102,20 @@ class CostRates:
     role_rates: FrozenMap[str, Decimal] = attrs.field(factory=FrozenMap, converter=_rates)
     marketing_per_touch: Decimal | None = attrs.field(default=None, converter=_opt_money)
     currency: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.currency is not None and (
+            type(self.currency) is not str
+            or len(self.currency) != 3
+            or not self.currency.isascii()
+            or not self.currency.isupper()
+        ):
+            raise ValidationError(
+                record="CostRates",
+                field="currency",
+                value=self.currency,
+                reason="must be a three-letter upper-case ISO 4217 code such as 'EUR'",
+            )
 
     def rate_for(self, employee: str | None) -> Decimal | None:
         """The hourly rate that applies to ``employee`` (see the module docs), or None."""

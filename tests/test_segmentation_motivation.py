@@ -1,0 +1,317 @@
+"""Tests for relcycle.segmentation.motivation: the seed's four motivation segments."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from relcycle.errors import ValidationError
+from relcycle.history import ClientHistory
+from relcycle.model import Client, Complaint, Interaction, Order, Purpose
+from relcycle.segmentation.motivation import (
+    AttributeRule,
+    MotivationPolicy,
+    MotivationSegment,
+    classify_motivation,
+)
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+AS_OF = T0 + timedelta(days=300)
+
+
+def at(day: int) -> datetime:
+    """Noon, ``day`` days after T0."""
+    return T0 + timedelta(days=day, hours=12)
+
+
+def contact(n: int, purpose: str, day: int = 10, direction: str = "inbound") -> Interaction:
+    """An interaction of client c1."""
+    return Interaction(
+        interaction_id=f"{purpose}{n}",
+        client_id="c1",
+        at=at(day + n),
+        purpose=purpose,  # type: ignore[arg-type]
+        direction=direction,  # type: ignore[arg-type]
+    )
+
+
+def sale(n: int, day: int, amount: str = "100", **kw: object) -> Order:
+    """A sale of client c1."""
+    return Order(
+        order_id=f"o{n}",
+        client_id="c1",
+        placed_at=at(day),
+        amount=Decimal(amount),
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def classify(records: list[Interaction | Order | Complaint], **kw: object) -> object:
+    """Classify client c1 (a plain client) as of AS_OF."""
+    return classify_motivation(ClientHistory.of("c1", records), as_of=AS_OF, **kw)  # type: ignore[arg-type]
+
+
+def monthly_sales(n: int = 6, start: int = 100) -> list[Order]:
+    """``n`` sales 30 days apart."""
+    return [sale(i, start + 30 * i) for i in range(n)]
+
+
+class TestLowestPrice:
+    """Many requests and (almost) only discounted orders: lowest price."""
+
+    def test_scenario(self) -> None:
+        """Six requests and four of four sales at a discount make a lowest-price client."""
+        records = [contact(i, "inquiry") for i in range(6)]
+        records += [sale(i, 50 + 40 * i, discounted=True) for i in range(4)]
+        result = classify(records)
+        assert result.segment is MotivationSegment.lowest_price
+        assert result.rule == "lowest_price"
+        assert "4 of 4 sales at a discount" in result.evidence.reason
+        assert set(result.evidence.record_ids) == {f"inquiry{i}" for i in range(6)} | {
+            f"o{i}" for i in range(4)
+        }
+
+    def test_counter_example_full_price(self) -> None:
+        """The same contacts with mostly full-price orders are not lowest price."""
+        records = [contact(i, "inquiry") for i in range(6)]
+        records += [sale(i, 50 + 40 * i, discounted=(i == 0)) for i in range(4)]
+        assert classify(records).segment is not MotivationSegment.lowest_price
+
+    def test_counter_example_few_requests(self) -> None:
+        """Discounted orders without many requests are not lowest price."""
+        records = [contact(i, "inquiry") for i in range(2)]
+        records += [sale(i, 50 + 40 * i, discounted=True) for i in range(4)]
+        assert classify(records).segment is not MotivationSegment.lowest_price
+
+
+class TestNovelty:
+    """Many requests to change the offer but few orders: novelty."""
+
+    def test_scenario(self) -> None:
+        """Four offer changes and one small sale make a novelty client."""
+        records = [contact(i, "offer_change") for i in range(4)] + [sale(0, 120, "20")]
+        result = classify(records)
+        assert result.segment is MotivationSegment.novelty
+        assert result.rule == "novelty"
+        assert "o0" in result.evidence.record_ids
+
+    def test_counter_example_many_orders(self) -> None:
+        """Offer changes followed by many orders are not novelty."""
+        records = [contact(i, "offer_change") for i in range(4)]
+        records += [sale(i, 100 + 10 * i) for i in range(5)]
+        assert classify(records).segment is not MotivationSegment.novelty
+
+    def test_counter_example_big_orders_when_size_is_checked(self) -> None:
+        """With a size limit set, big orders rule novelty out."""
+        records = [contact(i, "offer_change") for i in range(4)] + [sale(0, 120, "5000")]
+        policy = MotivationPolicy(novelty_max_mean_order=Decimal(500))
+        assert classify(records, policy=policy).segment is MotivationSegment.unclassified
+        assert classify(records).segment is MotivationSegment.novelty
+
+
+class TestBelonging:
+    """Offer changes, joint planning and referrals: a sense of belonging."""
+
+    def test_scenario(self) -> None:
+        """Three offer changes, two partnership proposals and a referral make belonging."""
+        records = [contact(i, "offer_change") for i in range(3)]
+        records += [contact(0, "joint_planning"), contact(1, "service_exchange")]
+        records += [contact(0, "referral")]
+        result = classify(records)
+        assert result.segment is MotivationSegment.belonging
+        assert set(result.evidence.record_ids) == {
+            "offer_change0",
+            "offer_change1",
+            "offer_change2",
+            "joint_planning0",
+            "service_exchange1",
+            "referral0",
+        }
+
+    def test_counter_example_no_referral_falls_to_novelty(self) -> None:
+        """Without a referral the rule fails and the next rule (novelty) decides."""
+        records = [contact(i, "offer_change") for i in range(3)]
+        records += [contact(0, "joint_planning"), contact(1, "service_exchange")]
+        result = classify(records)
+        assert result.segment is MotivationSegment.novelty
+
+    def test_belonging_comes_before_lowest_price(self) -> None:
+        """A client fitting both belonging and lowest price is belonging (rule order)."""
+        records = [contact(i, "offer_change") for i in range(6)]
+        records += [contact(0, "joint_planning"), contact(1, "joint_planning")]
+        records += [contact(0, "referral")]
+        records += [sale(i, 50 + 40 * i, discounted=True) for i in range(4)]
+        assert classify(records).segment is MotivationSegment.belonging
+
+
+class TestStability:
+    """Regular demand, passive, rarely complains: stability."""
+
+    def test_scenario(self) -> None:
+        """Six monthly orders with no client-initiated contact make a stability client."""
+        result = classify(monthly_sales())
+        assert result.segment is MotivationSegment.stability
+        assert result.rule == "stability"
+        assert result.signals.regularity.regularity.value == "regular"
+
+    def test_counter_example_complains(self) -> None:
+        """A regular client that complains often is not stability."""
+        complaints = [
+            Complaint(complaint_id=f"k{i}", client_id="c1", opened_at=at(110 + 30 * i))
+            for i in range(3)
+        ]
+        result = classify(monthly_sales() + complaints)
+        assert result.segment is MotivationSegment.unclassified
+
+    def test_counter_example_active(self) -> None:
+        """A regular client that contacts the supplier all the time is not passive."""
+        records = monthly_sales() + [contact(i, "feedback", day=100) for i in range(5)]
+        assert classify(records).segment is not MotivationSegment.stability
+
+    def test_counter_example_irregular(self) -> None:
+        """Passive but irregular demand is not stability."""
+        records = [sale(i, d) for i, d in enumerate([100, 102, 190, 195, 280])]
+        assert classify(records).segment is MotivationSegment.unclassified
+
+    def test_supplier_contacts_do_not_make_it_active(self) -> None:
+        """Outbound contacts and marketing touches are not client activity."""
+        records = monthly_sales() + [contact(i, "inquiry", 100, "outbound") for i in range(5)]
+        records += [contact(i, "marketing", 100) for i in range(5)]
+        assert classify(records).segment is MotivationSegment.stability
+
+
+class TestUnclassified:
+    """A client that fits no rule is unclassified, with the figures in its evidence."""
+
+    def test_empty_history(self) -> None:
+        """A client without records is unclassified."""
+        result = classify([])
+        assert result.segment is MotivationSegment.unclassified
+        assert result.rule == "unclassified"
+        assert result.evidence.reason.startswith("no rule matched")
+
+    def test_window_drops_old_signals(self) -> None:
+        """Signals older than the window do not count."""
+        records = [contact(i, "offer_change", day=-200) for i in range(4)]
+        assert classify(records).segment is MotivationSegment.unclassified
+        whole = MotivationPolicy(window_days=None)
+        assert classify(records, policy=whole).segment is MotivationSegment.novelty
+
+    def test_records_after_as_of_are_ignored(self) -> None:
+        """Records after as_of do not count."""
+        records = [contact(i, "offer_change", day=400) for i in range(4)]
+        assert classify(records).segment is MotivationSegment.unclassified
+
+
+class TestAttributeRules:
+    """User rules on client attributes come first."""
+
+    def test_attribute_rule_decides(self) -> None:
+        """A matching attribute rule wins over the data rules and is reported."""
+        client = Client(client_id="c1", attributes={"tier": "pilot"})
+        policy = MotivationPolicy(attribute_rules=(AttributeRule("tier", "pilot", "novelty"),))
+        history = ClientHistory.of(client, monthly_sales())
+        result = classify_motivation(history, as_of=AS_OF, policy=policy)
+        assert result.segment is MotivationSegment.novelty
+        assert result.rule == "attribute:tier=pilot"
+
+    def test_non_matching_attribute_falls_through(self) -> None:
+        """A rule on another value leaves the data rules to decide."""
+        client = Client(client_id="c1", attributes={"tier": "core"}, industry="retail")
+        policy = MotivationPolicy(
+            attribute_rules=(
+                AttributeRule("tier", "pilot", "novelty"),
+                AttributeRule("industry", "fashion", "novelty"),
+            )
+        )
+        history = ClientHistory.of(client, monthly_sales())
+        result = classify_motivation(history, as_of=AS_OF, policy=policy)
+        assert result.segment is MotivationSegment.stability
+
+    def test_client_fields_can_be_used(self) -> None:
+        """industry, region and kind are usable like attributes."""
+        client = Client(client_id="c1", industry="fashion")
+        rule = AttributeRule("industry", "fashion", MotivationSegment.novelty)
+        policy = MotivationPolicy(attribute_rules=(rule,))
+        result = classify_motivation(ClientHistory.of(client), as_of=AS_OF, policy=policy)
+        assert result.rule == "attribute:industry=fashion"
+
+
+class TestPolicy:
+    """The policy refuses bad thresholds, naming the field."""
+
+    def test_bad_values(self) -> None:
+        """Shares outside [0, 1], negative counts and unknown segments are refused."""
+        with pytest.raises(ValidationError, match="lowest_price_min_discounted_share"):
+            MotivationPolicy(lowest_price_min_discounted_share=Decimal("1.5"))
+        with pytest.raises(ValidationError, match="novelty_max_orders"):
+            MotivationPolicy(novelty_max_orders=-1)
+        with pytest.raises(ValidationError, match="segment"):
+            AttributeRule("tier", "x", "loyal")  # type: ignore[arg-type]
+        with pytest.raises(ValidationError, match="attribute_rules"):
+            MotivationPolicy(attribute_rules=("tier",))  # type: ignore[arg-type]
+
+    def test_floats_are_read_exactly(self) -> None:
+        """A float threshold becomes the Decimal of its repr."""
+        policy = MotivationPolicy(stability_max_contacts_per_order=0.3)  # type: ignore[arg-type]
+        assert policy.stability_max_contacts_per_order == Decimal("0.3")
+
+
+PURPOSES = [p.value for p in Purpose]
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> list[Interaction | Order | Complaint]:
+    """Random records of client c1 over 400 days."""
+    records: list[Interaction | Order | Complaint] = []
+    for i in range(draw(st.integers(0, 15))):
+        records.append(
+            Interaction(
+                interaction_id=f"i{i}",
+                client_id="c1",
+                at=at(draw(st.integers(0, 400))),
+                purpose=draw(st.sampled_from(PURPOSES)),
+                direction=draw(st.sampled_from(["inbound", "outbound"])),
+            )
+        )
+    for i in range(draw(st.integers(0, 10))):
+        records.append(
+            Order(
+                order_id=f"o{i}",
+                client_id="c1",
+                placed_at=at(draw(st.integers(0, 400))),
+                amount=draw(st.integers(0, 1000)),
+                discounted=draw(st.booleans()),
+                status=draw(st.sampled_from(["placed", "delivered", "cancelled", "planned"])),
+            )
+        )
+    for i in range(draw(st.integers(0, 3))):
+        records.append(Complaint(complaint_id=f"k{i}", client_id="c1", opened_at=at(i * 50)))
+    return records
+
+
+class TestProperties:
+    """Invariants over random histories."""
+
+    @settings(max_examples=80, deadline=None)
+    @given(histories(), st.randoms(use_true_random=False))
+    def test_exactly_one_segment_whatever_the_record_order(
+        self, records: list[Interaction | Order | Complaint], rnd: random.Random
+    ) -> None:
+        """Every client gets exactly one segment, the same for any record order."""
+        result = classify(records)
+        assert result.segment in set(MotivationSegment)
+        assert result.rule in {s.value for s in MotivationSegment}
+        shuffled = records[:]
+        rnd.shuffle(shuffled)
+        again = classify(shuffled)
+        assert (again.segment, again.rule, again.evidence) == (
+            result.segment,
+            result.rule,
+            result.evidence,
+        )
