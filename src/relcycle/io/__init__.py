@@ -1,0 +1,437 @@
+"""Reading and writing client histories in the contract's formats.
+
+A history is four tables (``clients``, ``orders``, ``interactions``,
+``complaints``; only ``orders`` is required) that can come as a folder of CSV,
+JSON Lines or Parquet files, an SQLite database, in-memory rows, or dataframes.
+Every reader validates every cell and either returns a :class:`LoadResult` or
+raises :class:`~relcycle.errors.InputError` listing every problem with its
+file, line, column and value; nothing is half-loaded. With
+``skip_bad_rows=True`` bad rows are left out and returned with their reasons.
+
+Example:
+    >>> from relcycle.io import load_history
+    >>> result = load_history("data/")  # doctest: +SKIP
+    >>> result.portfolio["007"].orders  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+from collections.abc import Iterable, Mapping
+from datetime import tzinfo
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from relcycle.errors import InputError, Problem, UsageError
+from relcycle.history import Portfolio
+from relcycle.model import Client, Complaint, Interaction, Order
+
+from ._load import (
+    DEFAULT_MAX_PROBLEMS,
+    ExtraColumns,
+    HistoryTables,
+    LoadResult,
+    RejectedRow,
+    TableCount,
+    TableInput,
+    dict_rows,
+    fatal,
+    load_tables,
+)
+from ._schema import COLUMNS, TABLES
+
+__all__ = [
+    "COLUMNS",
+    "DEFAULT_MAX_PROBLEMS",
+    "FORMATS",
+    "HistoryTables",
+    "LoadResult",
+    "RejectedRow",
+    "TableCount",
+    "TablesLike",
+    "as_tables",
+    "load_arrow",
+    "load_history",
+    "load_records",
+    "write_history",
+    "write_rejects",
+]
+
+Format = Literal["csv", "jsonl", "parquet", "sqlite"]
+
+#: The formats :func:`write_history` writes, and the file suffix of each.
+FORMATS: Mapping[str, str] = {
+    "csv": ".csv",
+    "jsonl": ".jsonl",
+    "parquet": ".parquet",
+    "sqlite": ".db",
+}
+
+_SUFFIXES = (".csv", ".jsonl", ".parquet")
+
+
+class TablesLike(Protocol):
+    """Anything with the four tables as attributes (a simulated history, say)."""
+
+    @property
+    def clients(self) -> Iterable[Client] | None: ...
+
+    @property
+    def orders(self) -> Iterable[Order]: ...
+
+    @property
+    def interactions(self) -> Iterable[Interaction]: ...
+
+    @property
+    def complaints(self) -> Iterable[Complaint]: ...
+
+
+def _file_table(table: str, path: Path) -> TableInput:
+    from ._csv import csv_table, jsonl_table
+
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return csv_table(table, path)
+    if suffix == ".jsonl":
+        return jsonl_table(table, path)
+    if suffix == ".parquet":
+        from ._arrow import parquet_table
+
+        return parquet_table(table, path)
+    raise UsageError(f"{path}: unknown file type {path.suffix!r} (use .csv, .jsonl or .parquet)")
+
+
+def _folder_tables(folder: Path) -> dict[str, TableInput]:
+    found: dict[str, Path] = {}
+    for spec in TABLES:
+        paths = [
+            folder / f"{spec.name}{s}" for s in _SUFFIXES if (folder / f"{spec.name}{s}").is_file()
+        ]
+        if len(paths) > 1:
+            raise UsageError(
+                f"{folder}: more than one file for table {spec.name}: "
+                f"{', '.join(p.name for p in paths)}; keep one"
+            )
+        if paths:
+            found[spec.name] = paths[0]
+    if "orders" not in found:
+        raise InputError(
+            [
+                Problem(
+                    folder.name or str(folder),
+                    None,
+                    None,
+                    None,
+                    "no orders table: the folder needs orders.csv, orders.jsonl or orders.parquet",
+                )
+            ]
+        )
+    inputs: dict[str, TableInput] = {}
+    problems: list[Problem] = []
+    from ._load import _Fatal
+
+    for table, path in found.items():
+        try:
+            inputs[table] = _file_table(table, path)
+        except _Fatal as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise InputError(problems)
+    return inputs
+
+
+def load_history(
+    source: str | os.PathLike[str],
+    *,
+    tz: str | tzinfo = "UTC",
+    currency: str = "USD",
+    skip_bad_rows: bool = False,
+    extra_columns: ExtraColumns = "error",
+    max_problems: int = DEFAULT_MAX_PROBLEMS,
+) -> LoadResult:
+    """Load a history from a folder of CSV/JSONL/Parquet files or an SQLite file.
+
+    A folder holds ``orders`` (required) and optionally ``clients``,
+    ``interactions`` and ``complaints``, each as ``NAME.csv``, ``NAME.jsonl`` or
+    ``NAME.parquet``. A single CSV/JSONL/Parquet file is read as the orders table
+    (a plain transaction log). An SQLite file is read in one read transaction, so
+    a store being written meanwhile is seen as one consistent snapshot.
+
+    Args:
+        source: The folder or file.
+        tz: The zone of datetimes written without an offset (IANA name or tzinfo).
+            A local time that does not exist there (a daylight-saving gap) is an
+            error; an ambiguous one (the repeated hour) is the earlier instant.
+        currency: The currency of rows without a ``currency`` cell.
+        skip_bad_rows: Leave bad rows out (see :attr:`LoadResult.rejects`) instead
+            of failing.
+        extra_columns: What to do with unknown columns of orders, interactions and
+            complaints: ``"error"`` (default) or ``"ignore"`` (listed in
+            :attr:`LoadResult.ignored_columns`). Extra client columns are always
+            kept as client attributes.
+        max_problems: Stop collecting problems after this many.
+
+    Returns:
+        The records, the portfolio, and what was left out.
+
+    Raises:
+        InputError: The data holds problems (every one is listed, up to the cap).
+        UsageError: The source does not exist or is not a supported format, or an
+            option is bad; reading Parquet without the ``arrow`` extra.
+    """
+    path = Path(source)
+    if not path.exists():
+        raise UsageError(f"{path}: no such file or folder")
+    options: dict[str, Any] = {
+        "tz": tz,
+        "currency": currency,
+        "skip_bad_rows": skip_bad_rows,
+        "extra_columns": extra_columns,
+        "max_problems": max_problems,
+    }
+    from ._load import _Fatal
+    from ._sqlite import connect_read, is_sqlite, sqlite_tables
+
+    if path.is_dir():
+        return load_tables(_folder_tables(path), **options)
+    if is_sqlite(path):
+        import sqlite3
+
+        try:
+            conn = connect_read(path)
+        except sqlite3.Error as exc:
+            raise UsageError(f"{path}: cannot open the database: {exc}") from None
+        try:
+            conn.execute("BEGIN")
+            try:
+                inputs = sqlite_tables(conn, path.name)
+            except _Fatal as exc:
+                raise InputError(exc.problems) from None
+            return load_tables(
+                inputs,
+                missing_orders=Problem(
+                    path.name, None, None, None, "no orders table in the database"
+                ),
+                **options,
+            )
+        finally:
+            with contextlib.suppress(Exception):
+                conn.execute("ROLLBACK")
+            conn.close()
+    stem = path.name.split(".")[0].lower()
+    if stem in {"clients", "interactions", "complaints"}:
+        raise UsageError(
+            f"{path}: a single file is read as the orders table; "
+            "pass the folder holding all the tables instead"
+        )
+    try:
+        inputs = {"orders": _file_table("orders", path)}
+    except _Fatal as exc:
+        raise InputError(exc.problems) from None
+    return load_tables(inputs, **options)
+
+
+def load_records(
+    orders: Iterable[Mapping[str, object]],
+    *,
+    interactions: Iterable[Mapping[str, object]] | None = None,
+    complaints: Iterable[Mapping[str, object]] | None = None,
+    clients: Iterable[Mapping[str, object]] | None = None,
+    tz: str | tzinfo = "UTC",
+    currency: str = "USD",
+    skip_bad_rows: bool = False,
+    extra_columns: ExtraColumns = "error",
+    max_problems: int = DEFAULT_MAX_PROBLEMS,
+) -> LoadResult:
+    """Load a history from in-memory rows (mappings of column name to value).
+
+    Values may be text (read exactly like CSV cells) or typed (``int``,
+    :class:`~decimal.Decimal`, :class:`~datetime.datetime`, ``bool``); floats are
+    refused for money. Problems name rows as ``orders[3]`` (0-based index).
+
+    Args:
+        orders: The orders rows (required, may be empty).
+        interactions: The interactions rows, if any.
+        complaints: The complaints rows, if any.
+        clients: The clients rows; when None (or empty) clients are inferred.
+        tz: See :func:`load_history`.
+        currency: See :func:`load_history`.
+        skip_bad_rows: See :func:`load_history`.
+        extra_columns: See :func:`load_history`.
+        max_problems: See :func:`load_history`.
+
+    Raises:
+        InputError: The rows hold problems.
+        UsageError: An option is bad.
+    """
+    inputs = {"orders": dict_rows("orders", orders)}
+    for name, rows in (
+        ("clients", clients),
+        ("interactions", interactions),
+        ("complaints", complaints),
+    ):
+        if rows is not None:
+            inputs[name] = dict_rows(name, rows)
+    return load_tables(
+        inputs,
+        tz=tz,
+        currency=currency,
+        skip_bad_rows=skip_bad_rows,
+        extra_columns=extra_columns,
+        max_problems=max_problems,
+    )
+
+
+def load_arrow(
+    orders: object,
+    *,
+    interactions: object | None = None,
+    complaints: object | None = None,
+    clients: object | None = None,
+    tz: str | tzinfo = "UTC",
+    currency: str = "USD",
+    skip_bad_rows: bool = False,
+    extra_columns: ExtraColumns = "error",
+    max_problems: int = DEFAULT_MAX_PROBLEMS,
+) -> LoadResult:
+    """Load a history from dataframes, one per table (needs the ``arrow`` extra).
+
+    Any object exposing the Arrow PyCapsule stream interface
+    (``__arrow_c_stream__``: pyarrow tables, polars and pandas >= 2.2 frames, ...)
+    is accepted. Typed columns are read as their types (timestamps with a zone
+    keep it, timestamps without one are read in ``tz``); float money columns
+    are refused. Problems name the table and the 1-based row.
+
+    Raises:
+        InputError: The data holds problems.
+        UsageError: pyarrow is missing, or an argument is not a dataframe.
+    """
+    from ._arrow import arrow_table
+
+    frames = {"orders": orders, "interactions": interactions, "complaints": complaints}
+    frames["clients"] = clients
+    inputs = {}
+    try:
+        for name, frame in frames.items():
+            if frame is not None:
+                inputs[name] = arrow_table(name, frame)
+    except Exception as exc:
+        from ._load import _Fatal
+
+        if isinstance(exc, _Fatal):
+            raise InputError(exc.problems) from None
+        raise
+    return load_tables(
+        inputs,
+        tz=tz,
+        currency=currency,
+        skip_bad_rows=skip_bad_rows,
+        extra_columns=extra_columns,
+        max_problems=max_problems,
+    )
+
+
+def as_tables(history: HistoryTables | Portfolio | LoadResult | TablesLike) -> HistoryTables:
+    """The flat tables of a portfolio, a load result, or any object with the four tables."""
+    if isinstance(history, HistoryTables):
+        return history
+    if isinstance(history, LoadResult):
+        return history.tables
+    if isinstance(history, Portfolio):
+        return HistoryTables.from_portfolio(history)
+    try:
+        clients = history.clients
+        return HistoryTables(
+            clients=None if clients is None else tuple(clients),
+            orders=tuple(history.orders),
+            interactions=tuple(history.interactions),
+            complaints=tuple(history.complaints),
+        )
+    except AttributeError:
+        raise UsageError(
+            f"cannot write {type(history).__name__}: give a Portfolio, a LoadResult or "
+            "an object with clients, orders, interactions and complaints"
+        ) from None
+
+
+def write_history(
+    history: HistoryTables | Portfolio | LoadResult | TablesLike,
+    dest: str | os.PathLike[str],
+    *,
+    format: Format = "csv",
+    overwrite: bool = False,
+) -> list[Path]:
+    """Write a history as contract tables; reading them back gives equal records.
+
+    Args:
+        history: A :class:`~relcycle.history.Portfolio`, a :class:`LoadResult`,
+            :class:`HistoryTables`, or a simulated history.
+        dest: A folder (``csv``, ``jsonl``, ``parquet``) or a database file (``sqlite``).
+        format: ``csv`` (default), ``jsonl``, ``parquet`` (needs the ``arrow``
+            extra) or ``sqlite`` (the embedded store's layout).
+        overwrite: Replace existing files of the same names (a database file is
+            never overwritten: ingest into it with :func:`relcycle.store.ingest`).
+
+    Returns:
+        The files written.
+
+    Raises:
+        UsageError: For an unknown format, existing files, or client attributes
+            whose names clash with the contract's client columns.
+    """
+    tables = as_tables(history)
+    path = Path(dest)
+    if format == "csv":
+        from ._write import write_csv
+
+        return write_csv(tables, path, overwrite=overwrite)
+    if format == "jsonl":
+        from ._write import write_jsonl
+
+        return write_jsonl(tables, path, overwrite=overwrite)
+    if format == "parquet":
+        from ._write import write_parquet
+
+        return write_parquet(tables, path, overwrite=overwrite)
+    if format == "sqlite":
+        if path.exists():
+            raise UsageError(f"{path} exists; use relcycle.store.ingest to add to a database")
+        from relcycle.store import ingest
+
+        ingest(tables, path)
+        return [path]
+    raise UsageError(f"unknown format {format!r}: use one of {', '.join(FORMATS)}")
+
+
+def write_rejects(rejects: Iterable[RejectedRow], path: str | os.PathLike[str]) -> Path:
+    """Write rejected rows as CSV: one line per problem, with the row as JSON.
+
+    Columns: ``table, source, line, column, value, reason, row``.
+    """
+    out = Path(path)
+    tmp = out.with_name(f".{out.name}.tmp")
+    with tmp.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(["table", "source", "line", "column", "value", "reason", "row"])
+        for reject in rejects:
+            row = json.dumps(dict(reject.row), ensure_ascii=False)
+            for p in reject.problems:
+                writer.writerow(
+                    [
+                        reject.table,
+                        p.source,
+                        "" if p.line is None else p.line,
+                        p.column or "",
+                        "" if p.value is None else p.value,
+                        p.reason,
+                        row,
+                    ]
+                )
+    tmp.replace(out)
+    return out
+
+
+_ = fatal  # re-exported for the format modules

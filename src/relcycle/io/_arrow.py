@@ -1,0 +1,86 @@
+"""Parquet files and Arrow-compatible dataframes (behind the ``arrow`` extra)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from relcycle.errors import Problem, UsageError
+
+from ._load import Row, RowError, TableInput, fatal
+
+__all__ = ["arrow_table", "parquet_table", "require_pyarrow"]
+
+
+def require_pyarrow(what: str) -> Any:
+    """Import pyarrow or raise a :class:`UsageError` naming the extra to install."""
+    try:
+        import pyarrow  # type: ignore[import-untyped]
+    except ImportError:
+        raise UsageError(
+            f"{what} needs pyarrow: install the arrow extra (pip install 'relcycle[arrow]')"
+        ) from None
+    return pyarrow
+
+
+def _check_types(table: str, source: str, arrow: Any) -> None:
+    import pyarrow.types as pt  # type: ignore[import-untyped]
+
+    money = {"amount", "cost", "client_loss"}
+    for field in arrow.schema:
+        if field.name in money and pt.is_floating(field.type):
+            raise fatal(
+                Problem(
+                    source,
+                    None,
+                    field.name,
+                    None,
+                    f"the column is {field.type}: money must be exact, "
+                    "store it as a string or decimal column",
+                )
+            )
+
+
+def _from_arrow(table: str, source: str, arrow: Any) -> TableInput:
+    _check_types(table, source, arrow)
+    columns = tuple(str(name) for name in arrow.column_names)
+
+    def rows() -> Iterator[Row | RowError]:
+        number = 0
+        for batch in arrow.to_batches(max_chunksize=65536):
+            data = [col.to_pylist() for col in batch.columns]
+            for values in zip(*data, strict=True):
+                number += 1
+                yield (source, number, values)
+
+    return TableInput(table=table, source=source, columns=columns, header_line=None, rows=rows)
+
+
+def parquet_table(table: str, path: Path) -> TableInput:
+    """A table from a Parquet file; row numbers count from 1."""
+    require_pyarrow("reading Parquet")
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+    try:
+        arrow = pq.read_table(path)
+    except Exception as exc:  # pyarrow raises many kinds for a bad file
+        raise fatal(
+            Problem(path.name, None, None, None, f"not a readable Parquet file: {exc}")
+        ) from None
+    return _from_arrow(table, path.name, arrow)
+
+
+def arrow_table(table: str, frame: object) -> TableInput:
+    """A table from any object with ``__arrow_c_stream__`` (polars, pandas, pyarrow, ...)."""
+    pa = require_pyarrow("reading dataframes")
+    if not hasattr(frame, "__arrow_c_stream__"):
+        raise UsageError(
+            f"{table}: expected a dataframe exposing __arrow_c_stream__ "
+            f"(pyarrow, polars, pandas >= 2.2, ...), got {type(frame).__name__}"
+        )
+    try:
+        arrow = pa.table(frame)
+    except Exception as exc:
+        raise UsageError(f"{table}: cannot read the dataframe through Arrow: {exc}") from None
+    return _from_arrow(table, table, arrow)

@@ -1,0 +1,734 @@
+"""The validation engine shared by every reader: rows in, records or problems out."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, tzinfo
+from typing import Any, Literal
+
+import attrs
+
+from relcycle.errors import InputError, Problem, RecordTypeError, UsageError, ValidationError
+from relcycle.history import Portfolio, build_portfolio
+from relcycle.model import Client, Complaint, FrozenMap, Interaction, Order
+
+from ._parse import (
+    BadCell,
+    Parsers,
+    check_currency,
+    make_parsers,
+    parse_bool,
+    parse_contacts,
+    parse_currency,
+    parse_id,
+    parse_text,
+    resolve_zone,
+    vocab_parser,
+)
+from ._schema import TABLES, TableSpec
+
+__all__ = [
+    "DEFAULT_MAX_PROBLEMS",
+    "ExtraColumns",
+    "HistoryTables",
+    "LoadResult",
+    "RejectedRow",
+    "RowError",
+    "TableCount",
+    "TableInput",
+    "dict_rows",
+    "fatal",
+    "load_tables",
+]
+
+#: How many problems a strict load collects before it stops reading.
+DEFAULT_MAX_PROBLEMS = 100
+
+ExtraColumns = Literal["error", "ignore"]
+
+#: A row as a source yields it: (source name, line or None, cells). Cells are a
+#: sequence aligned with the header when the source has one, else a mapping.
+Row = tuple[str, int | None, Sequence[object] | Mapping[str, object]]
+
+_CACHE_LIMIT = 200_000
+
+
+class RowError(Exception):
+    """A row a source could not split into cells (the whole row is bad)."""
+
+    def __init__(self, source: str, line: int | None, row: Mapping[str, object], reason: str):
+        super().__init__(reason)
+        self.source = source
+        self.line = line
+        self.row = row
+        self.reason = reason
+
+
+class _Fatal(Exception):
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        super().__init__("fatal input problem")
+        self.problems = list(problems)
+
+
+def fatal(problem: Problem) -> _Fatal:
+    """Return the exception a source raises for a problem that stops the whole load."""
+    return _Fatal([problem])
+
+
+@attrs.frozen
+class TableInput:
+    """One table as a source delivers it.
+
+    Attributes:
+        table: The contract table name.
+        source: The name shown in problems (a file name, ``store.db:orders``).
+        columns: The column names when the source has a header (CSV, Parquet,
+            SQLite), else None (JSON Lines, dicts: each row has its own keys).
+        header_line: The line of the header (1 for CSV), for column problems.
+        rows: A callable returning an iterator of rows. An item is either
+            ``(source, line, cells)`` or a :class:`RowError`; ``cells`` is a
+            sequence aligned with ``columns`` when there is a header, else a mapping.
+        text_only: True when every cell is a string (CSV): generated ids then hash
+            the cells directly.
+    """
+
+    table: str
+    source: str
+    columns: tuple[str, ...] | None
+    header_line: int | None
+    rows: Callable[[], Iterator[Row | RowError]]
+    text_only: bool = False
+
+
+@attrs.frozen
+class RejectedRow:
+    """A row left out by a load with ``skip_bad_rows=True``, with every reason.
+
+    Attributes:
+        table: The contract table (``orders``).
+        source: The file or table it came from.
+        line: Its line (CSV/JSONL), row number (Parquet) or rowid (SQLite), if known.
+        row: The row's cells as text (None for empty cells).
+        problems: Why it was rejected (one per bad cell or check).
+    """
+
+    table: str
+    source: str
+    line: int | None
+    row: FrozenMap[str, str | None]
+    problems: tuple[Problem, ...]
+
+
+@attrs.frozen
+class TableCount:
+    """How many rows of one table were read, loaded and rejected.
+
+    Attributes:
+        read: Data rows read.
+        loaded: Records loaded.
+        rejected: Rows rejected (only with ``skip_bad_rows``).
+    """
+
+    read: int = 0
+    loaded: int = 0
+    rejected: int = 0
+
+
+@attrs.frozen
+class HistoryTables:
+    """A history as its four flat tables of records.
+
+    Attributes:
+        clients: The clients table, or None when clients are inferred from
+            the records' ``client_id`` (no clients table, or an empty one).
+        orders: The orders.
+        interactions: The interactions.
+        complaints: The complaints.
+    """
+
+    clients: tuple[Client, ...] | None
+    orders: tuple[Order, ...] = ()
+    interactions: tuple[Interaction, ...] = ()
+    complaints: tuple[Complaint, ...] = ()
+
+    def portfolio(self) -> Portfolio:
+        """Group the records into a :class:`~relcycle.history.Portfolio`."""
+        return build_portfolio(
+            orders=self.orders,
+            interactions=self.interactions,
+            complaints=self.complaints,
+            clients=self.clients,
+        )
+
+    @classmethod
+    def from_portfolio(cls, portfolio: Portfolio) -> HistoryTables:
+        """The flat tables of a portfolio.
+
+        Clients are listed when any history's client was given (not inferred).
+        """
+        given = any(not h.client_inferred for h in portfolio)
+        return cls(
+            clients=tuple(h.client for h in portfolio) if given else None,
+            orders=tuple(o for h in portfolio for o in h.orders),
+            interactions=tuple(i for h in portfolio for i in h.interactions),
+            complaints=tuple(c for h in portfolio for c in h.complaints),
+        )
+
+    def __len__(self) -> int:
+        return len(self.orders) + len(self.interactions) + len(self.complaints)
+
+
+@attrs.frozen
+class LoadResult:
+    """What a load returns: the records, the portfolio, and what was left out.
+
+    Attributes:
+        tables: The loaded records as flat tables (what the store ingests).
+        portfolio: The records grouped per client.
+        rejects: Rows left out with their reasons (empty unless ``skip_bad_rows``).
+        counts: Rows read, loaded and rejected per table name (tables that were
+            present in the source).
+        ignored_columns: Unknown columns left out per table (only with
+            ``extra_columns="ignore"``).
+        sources: The source name of each table that was present.
+    """
+
+    tables: HistoryTables
+    portfolio: Portfolio
+    rejects: tuple[RejectedRow, ...] = ()
+    counts: FrozenMap[str, TableCount] = attrs.field(factory=FrozenMap)
+    ignored_columns: FrozenMap[str, tuple[str, ...]] = attrs.field(factory=FrozenMap)
+    sources: FrozenMap[str, str] = attrs.field(factory=FrozenMap)
+
+    @property
+    def rejected(self) -> int:
+        """The number of rows rejected."""
+        return len(self.rejects)
+
+
+# ---------------------------------------------------------------------- parsers per column
+
+
+def _column_parsers(parsers: Parsers) -> dict[str, Callable[[object], Any]]:
+    return {
+        "id": parse_id,
+        "text": parse_text,
+        "datetime": parsers.parse_datetime,
+        "money": parsers.money,
+        "number": parsers.number,
+        "bool": parse_bool,
+        "currency": parse_currency,
+        "contacts": parse_contacts,
+    }
+
+
+def _defaults(spec: TableSpec) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for field in attrs.fields(spec.record):
+        default = field.default
+        if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+            continue
+        out[field.name] = None if default is attrs.NOTHING else default
+    return out
+
+
+def _canonical(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _raw_row(cells: Mapping[str, object]) -> FrozenMap[str, str | None]:
+    return FrozenMap(
+        {str(k): (None if v is None or v == "" else _shown(v)) for k, v in cells.items()}
+    )
+
+
+def _hint(name: str, known: Sequence[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class _Collector:
+    def __init__(self, *, strict: bool, cap: int) -> None:
+        self.strict = strict
+        self.cap = cap
+        self.count = 0
+        self.per_table: dict[str, list[Problem]] = {}
+        self.truncated = False
+
+    def add(self, table: str, problem: Problem) -> None:
+        if self.count >= self.cap:
+            self.truncated = True
+            if self.strict:
+                raise _Stop
+            return
+        self.count += 1
+        self.per_table.setdefault(table, []).append(problem)
+
+    def all(self) -> list[Problem]:
+        out: list[Problem] = []
+        for spec in TABLES:
+            found = self.per_table.get(spec.name, [])
+            found.sort(key=lambda p: (p.source, p.line or 0))
+            out.extend(found)
+        for name, found in self.per_table.items():
+            if name not in {s.name for s in TABLES}:
+                out.extend(found)
+        return out
+
+
+class _Stop(Exception):
+    pass
+
+
+# ---------------------------------------------------------------------- the engine
+
+
+def load_tables(
+    inputs: Mapping[str, TableInput],
+    *,
+    tz: str | tzinfo = "UTC",
+    currency: str = "USD",
+    skip_bad_rows: bool = False,
+    extra_columns: ExtraColumns = "error",
+    max_problems: int = DEFAULT_MAX_PROBLEMS,
+    missing_orders: Problem | None = None,
+) -> LoadResult:
+    """Validate the rows of up to four tables and build the records and portfolio.
+
+    Args:
+        inputs: The tables present, by contract name.
+        tz: The zone of datetimes without an offset.
+        currency: The currency of amounts whose row has no ``currency``.
+        skip_bad_rows: Leave bad rows out (listed in ``rejects``) instead of failing.
+        extra_columns: ``"error"`` (default) refuses unknown columns of orders,
+            interactions and complaints; ``"ignore"`` leaves them out and lists
+            them in ``ignored_columns``. Unknown columns of clients are always
+            kept as client attributes.
+        max_problems: Stop a strict load after this many problems.
+        missing_orders: The problem to report when there is no orders table.
+
+    Raises:
+        InputError: With every problem found (up to ``max_problems``); with
+            ``skip_bad_rows`` only for problems no row skipping can fix (a missing
+            required column, an unreadable file).
+        UsageError: For a bad ``tz``, ``currency`` or ``extra_columns``.
+    """
+    zone = resolve_zone(tz)
+    check_currency(currency)
+    if extra_columns not in ("error", "ignore"):
+        raise UsageError(f"extra_columns must be 'error' or 'ignore', not {extra_columns!r}")
+    if max_problems < 1:
+        raise UsageError("max_problems must be at least 1")
+    unknown_tables = sorted(set(inputs) - {s.name for s in TABLES})
+    if unknown_tables:
+        raise UsageError(f"unknown table(s): {', '.join(unknown_tables)}")
+    if "orders" not in inputs:
+        raise InputError([missing_orders or Problem("orders", None, None, None, "no orders table")])
+    loader = _Loader(
+        parsers=make_parsers(zone),
+        currency=currency,
+        skip=skip_bad_rows,
+        extra_columns=extra_columns,
+        collector=_Collector(strict=not skip_bad_rows, cap=max_problems),
+    )
+    try:
+        return loader.run(inputs)
+    except _Fatal as exc:
+        raise InputError(exc.problems) from None
+    except _Stop:
+        raise InputError(loader.collector.all(), truncated=True) from None
+
+
+@attrs.define
+class _TableOut:
+    records: list[Any]
+    rejects: list[RejectedRow]
+    count: TableCount
+    ignored: tuple[str, ...]
+
+
+class _Loader:
+    def __init__(
+        self,
+        *,
+        parsers: Parsers,
+        currency: str,
+        skip: bool,
+        extra_columns: ExtraColumns,
+        collector: _Collector,
+    ) -> None:
+        self.parsers = parsers
+        self.by_kind = _column_parsers(parsers)
+        self.currency = currency
+        self.skip = skip
+        self.extra_columns = extra_columns
+        self.collector = collector
+        self.known_clients: set[str] | None = None
+
+    def run(self, inputs: Mapping[str, TableInput]) -> LoadResult:
+        self._check_columns(inputs)
+        outs: dict[str, _TableOut] = {}
+        for spec in TABLES:
+            table_input = inputs.get(spec.name)
+            if table_input is None:
+                continue
+            outs[spec.name] = self._table(spec, table_input)
+            if spec.name == "clients" and outs["clients"].count.read == 0:
+                self.known_clients = None
+        problems = self.collector.all()
+        if problems and not self.skip:
+            raise InputError(problems, truncated=self.collector.truncated)
+        clients_out = outs.get("clients")
+        clients = (
+            tuple(clients_out.records)
+            if clients_out is not None and clients_out.count.read > 0
+            else None
+        )
+        tables = HistoryTables(
+            clients=clients,
+            orders=tuple(outs["orders"].records),
+            interactions=tuple(outs["interactions"].records) if "interactions" in outs else (),
+            complaints=tuple(outs["complaints"].records) if "complaints" in outs else (),
+        )
+        rejects: list[RejectedRow] = []
+        for spec in TABLES:
+            if spec.name in outs:
+                rejects.extend(outs[spec.name].rejects)
+        return LoadResult(
+            tables=tables,
+            portfolio=tables.portfolio(),
+            rejects=tuple(rejects),
+            counts=FrozenMap({name: out.count for name, out in outs.items()}),
+            ignored_columns=FrozenMap(
+                {name: out.ignored for name, out in outs.items() if out.ignored}
+            ),
+            sources=FrozenMap({name: inp.source for name, inp in inputs.items()}),
+        )
+
+    # ------------------------------------------------------------------ columns
+
+    def _check_columns(self, inputs: Mapping[str, TableInput]) -> None:
+        problems: list[Problem] = []
+        for spec in TABLES:
+            inp = inputs.get(spec.name)
+            if inp is None or inp.columns is None:
+                continue
+            seen: set[str] = set()
+            for name in inp.columns:
+                if name in seen:
+                    problems.append(
+                        Problem(inp.source, inp.header_line, name, None, "the column occurs twice")
+                    )
+                seen.add(name)
+                if not name:
+                    problems.append(
+                        Problem(inp.source, inp.header_line, name, None, "a column has no name")
+                    )
+            for name in spec.required:
+                if name not in seen:
+                    problems.append(
+                        Problem(
+                            inp.source,
+                            inp.header_line,
+                            name,
+                            None,
+                            "required column is missing"
+                            + _hint(name, [c for c in inp.columns if c not in spec.names]),
+                        )
+                    )
+            if spec.name != "clients" and self.extra_columns == "error":
+                for name in inp.columns:
+                    if name and name not in spec.names:
+                        problems.append(_unknown_column(spec, inp.source, inp.header_line, name))
+        if problems:
+            raise _Fatal(problems)
+
+    # ------------------------------------------------------------------ rows
+
+    def _table(self, spec: TableSpec, inp: TableInput) -> _TableOut:
+        collector = self.collector
+        add = collector.add
+        table = spec.name
+        skip = self.skip
+        by_kind = self.by_kind
+        known_names = set(spec.names)
+        header = inp.columns
+        is_clients = table == "clients"
+        id_column = spec.id_column
+        # Rows with a header are sequences aligned with it; rows without one are
+        # mappings, turned into sequences aligned with the contract's columns.
+        layout = header if header is not None else spec.names
+        position = {name: i for i, name in enumerate(layout)}
+        plan: list[tuple[int, str, Callable[[object], Any], dict[object, Any] | None, bool]] = []
+        for col in spec.columns:
+            if col.name == id_column and not is_clients:
+                continue
+            if col.name not in position:
+                continue
+            parser = vocab_parser(col.vocab) if col.kind == "vocab" else by_kind[col.kind]
+            cache: dict[object, Any] | None = None if col.kind == "contacts" else {}
+            plan.append((position[col.name], col.name, parser, cache, col.required))
+        extras: list[tuple[int, str]] = []
+        ignored: list[str] = []
+        if header is not None:
+            for i, name in enumerate(header):
+                if name and name not in known_names:
+                    if is_clients:
+                        extras.append((i, name))
+                    else:
+                        ignored.append(name)
+        mapping_extras: list[str] = []
+        id_index = position.get(id_column, -1) if not is_clients else -1
+        key_index = [position.get(n, -1) for n in spec.names if n != id_column]
+        text_only = inp.text_only
+        default_currency = self.currency if "currency" in known_names else None
+        prefix = spec.id_prefix
+        occurrences: dict[str, int] = {}
+        cls = spec.record
+        check_refs = not is_clients and self.known_clients is not None
+        known = self.known_clients if self.known_clients is not None else set()
+        first_seen: dict[str, tuple[str, int | None, int]] = {}
+        dup_reported: set[str] = set()
+        records: list[Any] = []
+        append = records.append
+        rejects: list[RejectedRow] = []
+        dead: set[int] = set()
+        read = 0
+        valid_ids: set[str] = set()
+        blake2b = hashlib.blake2b
+        limit = _CACHE_LIMIT
+        names = spec.names
+
+        for item in inp.rows():
+            read += 1
+            if isinstance(item, RowError):
+                problem = Problem(item.source, item.line, None, None, item.reason)
+                add(table, problem)
+                if skip:
+                    rejects.append(
+                        RejectedRow(table, item.source, item.line, _raw_row(item.row), (problem,))
+                    )
+                continue
+            source, line, row = item
+            if header is None:
+                mapping: Mapping[str, object] = row  # type: ignore[assignment]
+                cells: Sequence[object] = [mapping.get(n) for n in names]
+                unknown_keys = mapping.keys() - known_names
+                if unknown_keys:
+                    for key in sorted(map(str, unknown_keys)):
+                        if is_clients:
+                            if key not in mapping_extras:
+                                mapping_extras.append(key)
+                        elif self.extra_columns == "ignore":
+                            if key not in ignored:
+                                ignored.append(key)
+                        else:
+                            raise _Fatal([_unknown_column(spec, source, line, key)])
+            else:
+                cells = row  # type: ignore[assignment]
+            kw: dict[str, Any] = {}
+            bad: list[Problem] | None = None
+            for index, name, parser, cache, required in plan:
+                raw = cells[index]
+                if raw is None or raw == "":
+                    if required:
+                        p = Problem(
+                            source, line, name, None, "a value is required (the cell is empty)"
+                        )
+                        add(table, p)
+                        bad = [p] if bad is None else [*bad, p]
+                    continue
+                if cache is not None and type(raw) is str:
+                    value = cache.get(raw)
+                    if value is None:
+                        try:
+                            value = parser(raw)
+                        except BadCell as exc:
+                            p = Problem(source, line, name, raw, exc.reason)
+                            add(table, p)
+                            bad = [p] if bad is None else [*bad, p]
+                            continue
+                        if len(cache) < limit:
+                            cache[raw] = value
+                    kw[name] = value
+                else:
+                    try:
+                        kw[name] = parser(raw)
+                    except BadCell as exc:
+                        p = Problem(source, line, name, _shown(raw), exc.reason)
+                        add(table, p)
+                        bad = [p] if bad is None else [*bad, p]
+            if is_clients:
+                if "client_id" in kw:
+                    valid_ids.add(kw["client_id"])
+                attributes: dict[str, str] = {}
+                pairs: list[tuple[str, object]] = [(n, cells[i]) for i, n in extras]
+                if mapping_extras:
+                    pairs.extend((n, mapping.get(n)) for n in mapping_extras)
+                for name, raw in pairs:
+                    if raw is None or raw == "":
+                        continue
+                    try:
+                        attributes[name] = parse_text(raw)
+                    except BadCell as exc:
+                        p = Problem(source, line, name, _shown(raw), exc.reason)
+                        add(table, p)
+                        bad = [p] if bad is None else [*bad, p]
+                if attributes:
+                    kw["attributes"] = attributes
+                if "contact_persons" in kw:
+                    kw["contacts"] = kw.pop("contact_persons")
+            elif bad is None:
+                if default_currency is not None and "currency" not in kw:
+                    kw["currency"] = default_currency
+                raw_id = cells[id_index] if id_index >= 0 else None
+                if raw_id is not None and raw_id != "":
+                    try:
+                        kw[id_column] = parse_id(raw_id)
+                    except BadCell as exc:
+                        p = Problem(source, line, id_column, _shown(raw_id), exc.reason)
+                        add(table, p)
+                        bad = [p]
+                else:
+                    if text_only:
+                        key = "\x1f".join([cells[i] if i >= 0 else "" for i in key_index])  # type: ignore[misc]
+                    else:
+                        key = "\x1f".join(
+                            [_key_text(cells[i]) if i >= 0 else "" for i in key_index]
+                        )
+                    digest = blake2b(key.encode(), digest_size=6).hexdigest()
+                    n = occurrences.get(digest, 0) + 1
+                    occurrences[digest] = n
+                    kw[id_column] = f"{prefix}-{digest}" if n == 1 else f"{prefix}-{digest}-{n}"
+            if bad is None:
+                try:
+                    record = cls(**kw)
+                except (ValidationError, RecordTypeError) as exc:
+                    field = "contact_persons" if exc.field == "contacts" else exc.field
+                    raw = cells[position[field]] if field in position else None
+                    reason = exc.reason if isinstance(exc, ValidationError) else str(exc)
+                    p = Problem(source, line, field, None if raw is None else _shown(raw), reason)
+                    add(table, p)
+                    bad = [p]
+                else:
+                    rid = record.id
+                    if check_refs and record.client_id not in known:
+                        p = Problem(
+                            source,
+                            line,
+                            "client_id",
+                            record.client_id,
+                            "no such client in the clients table",
+                        )
+                        add(table, p)
+                        bad = [p]
+                    elif rid in first_seen:
+                        first_source, first_line, first_index = first_seen[rid]
+                        p = Problem(
+                            source,
+                            line,
+                            id_column,
+                            rid,
+                            f"duplicate id (also at {_where(first_source, first_line)})",
+                        )
+                        add(table, p)
+                        bad = [p]
+                        if rid not in dup_reported:
+                            dup_reported.add(rid)
+                            p0 = Problem(
+                                first_source,
+                                first_line,
+                                id_column,
+                                rid,
+                                f"duplicate id (also at {_where(source, line)})",
+                            )
+                            add(table, p0)
+                            if skip:
+                                dead.add(first_index)
+                                first = records[first_index]
+                                rejects.append(
+                                    RejectedRow(
+                                        table,
+                                        first_source,
+                                        first_line,
+                                        _raw_row(first.to_dict()),
+                                        (p0,),
+                                    )
+                                )
+                    else:
+                        first_seen[rid] = (source, line, len(records))
+                        append(record)
+            if bad is not None and skip:
+                raw_cells = (
+                    dict(row)  # type: ignore[arg-type]
+                    if header is None
+                    else dict(zip(header, cells, strict=True))
+                )
+                rejects.append(RejectedRow(table, source, line, _raw_row(raw_cells), tuple(bad)))
+
+        if dead:
+            records = [r for i, r in enumerate(records) if i not in dead]
+        if is_clients:
+            self.known_clients = {r.client_id for r in records} if skip else valid_ids
+        rejects.sort(key=lambda r: (r.source, r.line or 0))
+        if mapping_extras:
+            pass
+        return _TableOut(
+            records=records,
+            rejects=rejects,
+            count=TableCount(read=read, loaded=len(records), rejected=len(rejects)),
+            ignored=tuple(ignored),
+        )
+
+
+def _key_text(value: object) -> str:
+    if value is None:
+        return ""
+    return _shown(value)
+
+
+def _where(source: str, line: int | None) -> str:
+    return source if line is None else f"{source}:{line}"
+
+
+def _unknown_column(spec: TableSpec, source: str, line: int | None, name: str) -> Problem:
+    return Problem(
+        source,
+        line,
+        name,
+        None,
+        f"unknown column of {spec.name}{_hint(name, spec.names)}; known columns: "
+        f"{', '.join(spec.names)} (pass extra_columns='ignore' to leave unknown columns out)",
+    )
+
+
+def dict_rows(table: str, rows: Iterable[object]) -> TableInput:
+    """A table from in-memory dict rows (sources are named ``table[index]``)."""
+
+    def gen() -> Iterator[Row | RowError]:
+        for index, row in enumerate(rows):
+            source = f"{table}[{index}]"
+            if not isinstance(row, Mapping):
+                yield RowError(
+                    source, None, {}, f"a row must be a mapping, not {type(row).__name__}"
+                )
+                continue
+            yield (source, None, row)
+
+    return TableInput(table=table, source=table, columns=None, header_line=None, rows=gen)
