@@ -1,0 +1,15 @@
+"""The columnar path: per-client figures over Arrow tables, for millions of orders.
+
+Needs the ``arrow`` extra (pyarrow and polars), imported only when a function
+here runs. Inputs are paths to CSV/Parquet files (scanned in batches, so memory
+stays bounded by the number of clients, not of orders) or any object exposing
+``__arrow_c_stream__``; results are pyarrow Tables (or polars DataFrames with
+the ``*_frame`` variants). Each function computes exactly what its object-path
+twin computes; the tests hold the two paths equal.
+"""
+
+from __future__ import annotations
+
+from ._rfm import RFM_COLUMNS, mean_repeat_value, rfm_frame, rfm_summary
+
+__all__ = ["RFM_COLUMNS", "mean_repeat_value", "rfm_frame", "rfm_summary"]

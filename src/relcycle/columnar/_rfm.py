@@ -1,0 +1,533 @@
+"""The columnar RFM kernel: lifetimes' four figures for every client, in one polars query.
+
+Private; see :func:`relcycle.columnar.rfm_summary`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta, tzinfo
+from decimal import Context, Decimal
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any, NoReturn, cast
+
+from relcycle.columnar._source import ROW, check_as_of, import_polars, lazy_frame, zone_name
+from relcycle.errors import CurrencyMismatchError, InputError, Problem, RecordTypeError
+
+if TYPE_CHECKING:
+    import polars as pl
+    import pyarrow as pa  # type: ignore[import-untyped]
+    from polars import DataFrame
+
+__all__ = ["RFM_COLUMNS", "mean_repeat_value", "rfm_frame", "rfm_summary"]
+
+#: The columns of :func:`rfm_summary`'s result, in order.
+RFM_COLUMNS: tuple[str, ...] = (
+    "client_id",
+    "frequency",
+    "recency",
+    "T",
+    "monetary_value",
+    "purchase_days",
+    "total_value",
+    "repeat_value",
+    "first_day",
+    "last_day",
+    "currency",
+)
+
+_SALE = ("placed", "delivered")
+_STATUSES = ("placed", "delivered", "cancelled", "returned", "planned")
+_MAX_PROBLEMS = 50
+_EXACT = 2**53  # integers below this are exact in a float64
+_CTX = Context(prec=34)
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_NAIVE = re.compile(r"\d{4}-\d{2}-\d{2}([T ])\d{2}:\d{2}(:\d{2})?(\.\d+)?")
+_AWARE = re.compile(r"\d{4}-\d{2}-\d{2}([T ])\d{2}:\d{2}(:\d{2})?(\.\d+)?(Z|[+-]\d{2}:?\d{2})")
+_FRACTION = re.compile(r"\.(\d+)")
+
+
+def _parse_moment(text: str, zone: tzinfo) -> datetime | None:
+    """One ISO 8601 text as an aware UTC datetime (a naive one is read in ``zone``)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    return moment.astimezone(UTC)
+
+
+def _general_parser(zone: tzinfo) -> Any:
+    """A batch function parsing any ISO 8601 texts (each distinct text parsed once)."""
+    pl = import_polars()
+
+    def parse(series: Any) -> Any:
+        uniq = series.unique().drop_nulls()
+        parsed = pl.Series(
+            [_parse_moment(t, zone) for t in uniq.to_list()], dtype=pl.Datetime("us", "UTC")
+        )
+        return series.replace_strict(
+            uniq, parsed, default=None, return_dtype=pl.Datetime("us", "UTC")
+        )
+
+    return parse
+
+
+class _Plan:
+    """The expressions of one run: how each column is read, checked and filtered."""
+
+    def __init__(
+        self,
+        pl: Any,
+        schema: Any,
+        *,
+        sample: str | None,
+        as_of: datetime,
+        zname: str,
+        zone: tzinfo,
+        scale: int | None,
+        general_moments: bool,
+    ) -> None:
+        self.problems_exprs: list[tuple[str, Any, str]] = []  # (column, bad-expr, reason)
+        as_of_day = as_of.astimezone(zone).date()
+        self.as_of_day = as_of_day
+
+        # client_id: a non-empty string.
+        cid_type = schema["client_id"]
+        cid = pl.col("client_id")
+        if cid_type != pl.String:
+            if cid_type.is_float():
+                raise RecordTypeError(
+                    record="orders",
+                    field="client_id",
+                    value=str(cid_type),
+                    expected="string ids (or integers)",
+                )
+            cid = cid.cast(pl.String)
+        self.cid = cid
+        self.problems_exprs.append(("client_id", cid.is_null(), "the client id is missing"))
+
+        # placed_at: the day in the zone, and whether the order is on or before as_of.
+        raw = pl.col("placed_at")
+        ptype = schema["placed_at"]
+        as_of_utc = as_of.astimezone(UTC).replace(tzinfo=None)
+        if ptype == pl.String:
+            if general_moments or sample is None:
+                kind = "general"
+            elif _DATE.fullmatch(sample):
+                kind = "date"
+            elif (m := _NAIVE.fullmatch(sample)) is not None:
+                kind = "naive"
+                fmt = f"%Y-%m-%d{m.group(1)}%H:%M" + (":%S" if m.group(2) else "")
+                fmt += "%.f" if m.group(3) else ""
+            elif (m := _AWARE.fullmatch(sample)) is not None:
+                kind = "aware"
+                fmt = f"%Y-%m-%d{m.group(1)}%H:%M" + (":%S" if m.group(2) else "")
+                fmt += ("%.f" if m.group(3) else "") + "%#z"
+            else:
+                kind = "general"
+            if kind == "date":
+                moment = raw.str.to_date("%Y-%m-%d", strict=False)
+                ptype = pl.Date
+            elif kind == "naive":
+                moment = raw.str.to_datetime(fmt, time_unit="us", strict=False)
+                ptype = pl.Datetime("us")
+            elif kind == "aware":
+                moment = raw.str.to_datetime(fmt, time_unit="us", time_zone="UTC", strict=False)
+                ptype = pl.Datetime("us", "UTC")
+            else:
+                moment = raw.map_batches(
+                    _general_parser(zone), return_dtype=pl.Datetime("us", "UTC")
+                )
+                ptype = pl.Datetime("us", "UTC")
+            self.problems_exprs.append(
+                (
+                    "placed_at",
+                    raw.is_not_null() & moment.is_null(),
+                    "not an ISO 8601 date or datetime",
+                )
+            )
+        elif ptype == pl.Date or isinstance(ptype, pl.Datetime):
+            moment = raw
+        else:
+            raise RecordTypeError(
+                record="orders",
+                field="placed_at",
+                value=str(ptype),
+                expected="a timestamp, a date or ISO 8601 text",
+            )
+        self.problems_exprs.append(("placed_at", raw.is_null(), "the order time is missing"))
+        if ptype == pl.Date:
+            day = moment
+            keep = moment <= pl.lit(as_of_day)
+        elif ptype.time_zone is not None:
+            day = moment.dt.convert_time_zone(zname).dt.date() if zname != "UTC" else None
+            if day is None:
+                day = moment.dt.convert_time_zone("UTC").dt.date()
+            keep = moment.dt.convert_time_zone("UTC") <= pl.lit(as_of_utc).dt.replace_time_zone(
+                "UTC"
+            )
+        else:
+            # A naive time is a wall-clock time in the zone: its day is its date.
+            day = moment.dt.date()
+            if zname == "UTC":
+                keep = moment <= pl.lit(as_of_utc)
+            else:
+                # Ambiguous wall times take the earlier instant and skipped ones are
+                # read with the offset before the jump, as datetime does (fold=0).
+                instant = moment.dt.replace_time_zone(
+                    zname, ambiguous="earliest", non_existent="null"
+                ).fill_null(
+                    (moment + timedelta(hours=1)).dt.replace_time_zone(
+                        zname, ambiguous="earliest", non_existent="null"
+                    )
+                )
+                keep = instant.dt.convert_time_zone("UTC") <= pl.lit(
+                    as_of_utc
+                ).dt.replace_time_zone("UTC")
+        self.day = day
+        self.keep = keep
+
+        # amount: an exact decimal >= 0.
+        araw = pl.col("amount")
+        atype = schema["amount"]
+        if isinstance(atype, pl.Decimal):
+            self.scale = atype.scale
+            amount = araw.cast(pl.Decimal(38, self.scale))
+        elif atype.is_integer():
+            self.scale = 0
+            amount = araw.cast(pl.Decimal(38, 0))
+        elif atype == pl.String:
+            self.scale = 2 if scale is None else scale
+            amount = araw.str.to_decimal(scale=self.scale)
+            digits = (araw.str.len_bytes() - araw.str.find(".", literal=True) - 1).fill_null(0)
+            self.problems_exprs.append(
+                (
+                    "amount",
+                    araw.is_not_null() & amount.is_null(),
+                    "not a decimal number",
+                )
+            )
+            self.problems_exprs.append(
+                ("amount", digits > self.scale, f"more than {self.scale} decimal places")
+            )
+        else:
+            raise RecordTypeError(
+                record="orders",
+                field="amount",
+                value=str(atype),
+                expected="a decimal, an integer or decimal text (never a float)",
+            )
+        self.amount = amount
+        self.problems_exprs.append(("amount", araw.is_null(), "the amount is missing"))
+        self.problems_exprs.append(("amount", amount < 0, "must be >= 0"))
+
+        # status: optional; only sales count.
+        if "status" in schema:
+            status = pl.col("status")
+            if schema["status"] != pl.String:
+                status = status.cast(pl.String)
+            self.keep = self.keep & (status.is_null() | status.is_in(_SALE))
+            self.problems_exprs.append(
+                (
+                    "status",
+                    status.is_not_null() & ~status.is_in(_STATUSES),
+                    "unknown status (allowed: " + ", ".join(_STATUSES) + ")",
+                )
+            )
+        self.currency = pl.col("currency").cast(pl.String) if "currency" in schema else None
+
+    def bad(self) -> Any:
+        """One boolean expression: the row breaks a rule."""
+        pl = import_polars()
+        return pl.any_horizontal([e.fill_null(False) for _, e, _ in self.problems_exprs])
+
+
+def _sample_moment(pl: Any, lf: Any) -> str | None:
+    """The first non-null ``placed_at`` text (to pick the fast parser)."""
+    got = lf.select(pl.col("placed_at")).drop_nulls().head(1).collect()
+    return None if got.height == 0 else str(got.item())
+
+
+def _sample_scale(pl: Any, lf: Any) -> int:
+    """The most decimal places among the first thousand amounts (at least 2)."""
+    got = lf.select(pl.col("amount")).drop_nulls().head(1000).collect()
+    most = 2
+    for text in got.to_series().to_list():
+        m = _FRACTION.search(str(text))
+        if m is not None:
+            most = max(most, len(m.group(1)))
+    return most
+
+
+def rfm_frame(
+    orders: object,
+    *,
+    as_of: datetime,
+    tz: tzinfo | str = "UTC",
+    currency: str = "USD",
+    sort: bool = True,
+) -> pl.DataFrame:
+    """:func:`rfm_summary` as a polars DataFrame (the same columns, no copy to Arrow)."""
+    pl = import_polars()
+    check_as_of(as_of)
+    zname, zone = zone_name(tz)
+    lf, source_name, has_row = lazy_frame(orders, columns={})
+    schema = lf.collect_schema()
+    missing = [c for c in ("client_id", "placed_at", "amount") if c not in schema]
+    if missing:
+        raise InputError(
+            [Problem(source_name, None, c, None, "a required column is missing") for c in missing]
+        )
+    sample = _sample_moment(pl, lf) if schema["placed_at"] == pl.String else None
+    scale = _sample_scale(pl, lf) if schema["amount"] == pl.String else None
+    general = False
+    for _attempt in range(3):
+        plan = _Plan(
+            pl,
+            schema,
+            sample=sample,
+            as_of=as_of,
+            zname=zname,
+            zone=zone,
+            scale=scale,
+            general_moments=general,
+        )
+        result = _run(pl, lf, plan)
+        if not result["_bad"].any():
+            break
+        # A problem may only mean the fast guesses were wrong: mixed time formats
+        # (parse them one by one) or more decimal places than the sample showed.
+        retry = _retry(pl, lf, plan, zone)
+        if retry is None:
+            _raise_problems(pl, lf, plan, source_name, has_row)
+        general = general or retry[0]
+        scale = retry[1] if retry[1] is not None else scale
+    else:  # pragma: no cover - each retry fixes one cause
+        _raise_problems(pl, lf, plan, source_name, has_row)
+    if plan.currency is not None:
+        mixed = result.filter(pl.col("_cur_lo") != pl.col("_cur_hi"))
+        if mixed.height:
+            row = mixed.row(0, named=True)
+            raise CurrencyMismatchError(
+                currencies=(row["_cur_lo"], row["_cur_hi"]),
+                context=f"the RFM figures of client {row['client_id']!r}",
+            )
+    return cast("DataFrame", _finish(pl, result, plan, currency=currency, sort=sort))
+
+
+def _run(pl: Any, lf: Any, plan: _Plan) -> Any:
+    """The grouped query: per client and day, then per client."""
+    cols = [
+        plan.cid.alias("client_id"),
+        plan.day.alias("day"),
+        plan.amount.alias("amount"),
+        plan.bad().alias("_bad"),
+    ]
+    day_aggs = [pl.col("amount").sum(), pl.col("_bad").max()]
+    client_aggs = [
+        pl.len().alias("purchase_days"),
+        pl.col("day").min().alias("first_day"),
+        pl.col("day").max().alias("last_day"),
+        pl.col("amount").sum().alias("total_value"),
+        pl.col("amount").sort_by("day").first().alias("_first_value"),
+        pl.col("_bad").max(),
+    ]
+    if plan.currency is not None:
+        cols.append(plan.currency.alias("_cur"))
+        day_aggs += [pl.col("_cur").min().alias("_cur_lo"), pl.col("_cur").max().alias("_cur_hi")]
+        client_aggs += [pl.col("_cur_lo").min(), pl.col("_cur_hi").max()]
+    query = (
+        lf.select(*cols, plan.keep.alias("_keep"))
+        .filter(pl.col("_keep") | pl.col("_bad"))
+        .group_by("client_id", "day")
+        .agg(day_aggs)
+        .group_by("client_id")
+        .agg(client_aggs)
+    )
+    return query.collect(engine="streaming")
+
+
+def _retry(pl: Any, lf: Any, plan: _Plan, zone: tzinfo) -> tuple[bool, int | None] | None:
+    """Whether a rerun can fix the problems: (parse times generally, new scale), or None."""
+    bad = lf.select(
+        pl.col("placed_at").cast(pl.String).alias("p"),
+        pl.col("amount").cast(pl.String).alias("a"),
+        *[e.fill_null(False).alias(f"_{i}") for i, (_, e, _) in enumerate(plan.problems_exprs)],
+    ).filter(pl.any_horizontal(pl.col(r"^_\d+$")))
+    rows = bad.head(10_000).collect()
+    general = False
+    scale: int | None = None
+    for i, (column, _, reason) in enumerate(plan.problems_exprs):
+        hits = rows.filter(pl.col(f"_{i}"))
+        if not hits.height:
+            continue
+        if column == "placed_at" and reason.startswith("not an ISO"):
+            if any(_parse_moment(t, zone) is None for t in hits["p"].to_list()):
+                return None
+            general = True
+        elif column == "amount" and reason.startswith("more than"):
+            most = (
+                lf.select(
+                    (
+                        pl.col("amount").str.len_bytes()
+                        - pl.col("amount").str.find(".", literal=True)
+                        - 1
+                    ).max()
+                )
+                .collect()
+                .item()
+            )
+            if most > 30:
+                return None
+            scale = int(most)
+        else:
+            return None
+    return (general, scale) if general or scale is not None else None
+
+
+def _raise_problems(pl: Any, lf: Any, plan: _Plan, source_name: str, has_row: bool) -> NoReturn:
+    """Collect the first bad rows and raise :class:`InputError` naming each cell."""
+    raw_cols = [
+        pl.col(c).cast(pl.String).alias(f"raw_{c}") for c in ("client_id", "placed_at", "amount")
+    ]
+    if "status" in lf.collect_schema():
+        raw_cols.append(pl.col("status").cast(pl.String).alias("raw_status"))
+    flags = [e.fill_null(False).alias(f"_{i}") for i, (_, e, _) in enumerate(plan.problems_exprs)]
+    # Rows count from 1; in a CSV file line 1 is the header.
+    rows = (
+        lf.with_row_index(ROW, offset=2 if has_row else 1)
+        .select(pl.col(ROW), *raw_cols, *flags)
+        .filter(pl.any_horizontal(pl.col(r"^_\d+$")))
+        .head(_MAX_PROBLEMS + 1)
+        .collect()
+    )
+    problems: list[Problem] = []
+    for rec in rows.iter_rows(named=True):
+        for i, (column, _, reason) in enumerate(plan.problems_exprs):
+            if rec[f"_{i}"]:
+                value = rec.get(f"raw_{column}")
+                problems.append(Problem(source_name, rec[ROW], column, value, reason))
+    raise InputError(problems[:_MAX_PROBLEMS], truncated=rows.height > _MAX_PROBLEMS)
+
+
+def _finish(pl: Any, result: Any, plan: _Plan, *, currency: str, sort: bool) -> Any:
+    """From the per-client aggregates to lifetimes' figures (and the exact extras)."""
+    scale = plan.scale
+    unit = 10**scale
+    repeat = pl.col("total_value") - pl.col("_first_value")
+    freq = pl.col("purchase_days") - 1
+    cur = pl.col("_cur_lo").fill_null(currency) if plan.currency is not None else pl.lit(currency)
+    out = result.select(
+        pl.col("client_id"),
+        freq.cast(pl.Int64).alias("frequency"),
+        (pl.col("last_day") - pl.col("first_day")).dt.total_days().cast(pl.Int64).alias("recency"),
+        (pl.lit(plan.as_of_day) - pl.col("first_day")).dt.total_days().cast(pl.Int64).alias("T"),
+        # repeat / (freq * 10**scale) with both sides exact integers in float64 is the
+        # correctly rounded mean; the rare huge sums are redone exactly below.
+        pl.when(freq > 0)
+        .then(
+            (repeat.cast(pl.Decimal(38, scale)) * unit).cast(pl.Int128).cast(pl.Float64)
+            / (freq.cast(pl.Float64) * float(unit))
+        )
+        .otherwise(0.0)
+        .alias("monetary_value"),
+        pl.col("purchase_days").cast(pl.Int64),
+        pl.col("total_value").cast(pl.Decimal(38, scale)),
+        repeat.cast(pl.Decimal(38, scale)).alias("repeat_value"),
+        pl.col("first_day"),
+        pl.col("last_day"),
+        cur.alias("currency"),
+    )
+    big = out.filter(pl.col("repeat_value").cast(pl.Float64).abs() >= _EXACT / unit / 2)
+    if big.height:
+        exact = {
+            cid: float(Fraction(value) / f) if f else 0.0
+            for cid, value, f in big.select("client_id", "repeat_value", "frequency").iter_rows()
+        }
+        fixed = pl.DataFrame(
+            {"client_id": list(exact), "_m": list(exact.values())},
+            schema={"client_id": pl.String, "_m": pl.Float64},
+        )
+        out = (
+            out.join(fixed, on="client_id", how="left")
+            .with_columns(pl.coalesce("_m", "monetary_value").alias("monetary_value"))
+            .drop("_m")
+        )
+    if sort:
+        out = out.sort("client_id")
+    return out
+
+
+def rfm_summary(
+    orders: object,
+    *,
+    as_of: datetime,
+    tz: tzinfo | str = "UTC",
+    currency: str = "USD",
+    sort: bool = True,
+) -> pa.Table:
+    """lifetimes' RFM summary (daily periods) for every client, computed columnar.
+
+    The same figures as :func:`relcycle.segmentation.rfm.rfm_figures` for each
+    client, with the same rules: only sales count (``status`` ``placed`` or
+    ``delivered``; a missing status means ``placed``); orders placed after
+    ``as_of`` (an instant) are dropped; each order's moment is floored to its
+    calendar day in ``tz``; a client's orders of one day form one purchase day
+    with their amounts summed (exactly: money is decimal, never float); a client
+    with no sale by ``as_of`` is absent.
+
+    Args:
+        orders: The orders table: a path to a ``.csv`` (or ``.csv.gz``) or
+            ``.parquet`` file (scanned in batches, never read whole), a polars
+            DataFrame/LazyFrame, or any object exposing ``__arrow_c_stream__``
+            (pyarrow Table, pandas DataFrame with pyarrow installed, ...). Columns
+            per the data contract: ``client_id``, ``placed_at`` (timestamp, date
+            or ISO 8601 text; naive values are wall-clock times in ``tz``),
+            ``amount`` (decimal, integer or decimal text; never float); optional
+            ``status`` and ``currency``; other columns are ignored.
+        as_of: The moment of observation (aware datetime).
+        tz: The time zone whose calendar days are the periods (IANA name or
+            tzinfo); UTC by default.
+        currency: The currency of orders without a ``currency`` column.
+        sort: Sort the result by ``client_id`` (as the object path does).
+
+    Returns:
+        A pyarrow Table, one row per client with a sale: ``client_id``;
+        lifetimes' ``frequency`` (repeat purchase days), ``recency`` (days from
+        the first to the last purchase day), ``T`` (days from the first purchase
+        day to the day of ``as_of``) as int64; ``monetary_value`` (float64: the
+        exact mean of the repeat days' sums, correctly rounded; 0 without repeat
+        days); and the exact extras ``purchase_days``, ``total_value`` and
+        ``repeat_value`` (decimal128, the sums of all and of the repeat days),
+        ``first_day``, ``last_day`` (date32) and ``currency``.
+
+    Raises:
+        InputError: Bad rows (missing or unparseable cells, negative amounts,
+            unknown statuses), each named by source, line and column; nothing
+            is returned.
+        CurrencyMismatchError: A client's sales are in two currencies.
+        RecordTypeError: A column has a type that cannot hold its values
+            (a float amount, say).
+        UsageError: The file is missing or not CSV/Parquet, or ``tz`` is unknown.
+        ValidationError: ``as_of`` is not timezone-aware.
+    """
+    frame = rfm_frame(orders, as_of=as_of, tz=tz, currency=currency, sort=sort)
+    return frame.to_arrow()
+
+
+def mean_repeat_value(repeat_value: Decimal, frequency: int) -> Decimal:
+    """The object path's exact ``mean_repeat_value`` from a summary row's figures.
+
+    Args:
+        repeat_value: The row's ``repeat_value`` (the repeat days' exact sum).
+        frequency: The row's ``frequency``.
+
+    Returns:
+        ``repeat_value / frequency`` to 34 significant digits (0 when
+        ``frequency`` is 0), equal to :attr:`RFMFigures.mean_repeat_value
+        <relcycle.segmentation.rfm.RFMFigures.mean_repeat_value>`.
+    """
+    return _CTX.divide(repeat_value, Decimal(frequency)) if frequency else Decimal(0)
