@@ -15,8 +15,9 @@ Flags (:class:`RiskFlag`), each with the records that raised it:
   :attr:`~RiskPolicy.silent_window_days` days.
 * ``overdue_complaint`` - a complaint still open at ``as_of`` longer than the
   service level for its severity. Service levels are the client's (seed 001): the
-  policy's defaults can be overridden per client by attributes ``sla_low``,
-  ``sla_medium``, ``sla_high``, ``sla_critical`` (days, decimal).
+  policy's defaults (low 14 days, medium 7, high 3, critical 1) can be overridden
+  per client in :attr:`RiskPolicy.client_sla` or by client attributes
+  ``sla_low``, ``sla_medium``, ``sla_high``, ``sla_critical`` (days, decimal).
 * ``unprofitable`` - profit below zero (see :mod:`relcycle.segmentation.cost`).
 * ``overdue_order`` - a regular buyer's next order is overdue (see
   :mod:`relcycle.segmentation.regularity`).
@@ -84,8 +85,10 @@ _DEFAULT_SLA: FrozenMap[Severity, timedelta] = FrozenMap(
 )
 
 
-def _sla(value: Mapping[object, timedelta]) -> FrozenMap[Severity, timedelta]:
-    result = dict(_DEFAULT_SLA)
+def _sla(
+    value: Mapping[object, timedelta], base: Mapping[Severity, timedelta] = _DEFAULT_SLA
+) -> FrozenMap[Severity, timedelta]:
+    result = dict(base)
     for key, span in value.items():
         try:
             sev = Severity.parse(key)
@@ -104,6 +107,22 @@ def _sla(value: Mapping[object, timedelta]) -> FrozenMap[Severity, timedelta]:
     return FrozenMap(result)
 
 
+def _client_sla(
+    value: Mapping[str, Mapping[object, timedelta]],
+) -> FrozenMap[str, FrozenMap[Severity, timedelta]]:
+    result: dict[str, FrozenMap[Severity, timedelta]] = {}
+    for cid, levels in value.items():
+        if type(cid) is not str or not isinstance(levels, Mapping):
+            raise ValidationError(
+                record="RiskPolicy",
+                field="client_sla",
+                value={cid: levels},
+                reason="expected a mapping of client id to a mapping of severity to timedelta",
+            )
+        result[cid] = _sla(levels, base={})
+    return FrozenMap(result)
+
+
 @attrs.frozen(kw_only=True)
 class RiskPolicy:
     """Thresholds of the risk flags.
@@ -117,6 +136,8 @@ class RiskPolicy:
         silent_min_bad_orders: Late or cancelled orders needed; 2.
         sla: Resolution service level by severity (defaults: low 14 days, medium 7,
             high 3, critical 1); keys given replace those defaults.
+        client_sla: Per-client service levels by client id and severity (the
+            client sets the level it expects); they come first.
         sla_attribute_prefix: Client attributes ``<prefix><severity>`` (days)
             override the SLA per client; ``"sla_"``. None disables the override.
         whatif_revenue_window_days: Revenue at risk in the what-if is the sales of
@@ -129,6 +150,9 @@ class RiskPolicy:
     silent_window_days: int = 180
     silent_min_bad_orders: int = 2
     sla: FrozenMap[Severity, timedelta] = attrs.field(factory=FrozenMap, converter=_sla)
+    client_sla: FrozenMap[str, FrozenMap[Severity, timedelta]] = attrs.field(
+        factory=FrozenMap, converter=_client_sla
+    )
     sla_attribute_prefix: str | None = "sla_"
     whatif_revenue_window_days: int | None = 365
 
@@ -145,11 +169,17 @@ class RiskPolicy:
         opt_days(self, "whatif_revenue_window_days", self.whatif_revenue_window_days)
 
     def sla_for(self, history: ClientHistory, severity: Severity) -> timedelta:
-        """The client's service level for ``severity`` (its attribute, else the policy's).
+        """The client's service level for ``severity``.
+
+        The first found of: :attr:`client_sla` for the client, the client's
+        attribute ``<sla_attribute_prefix><severity>`` (days), :attr:`sla`.
 
         Raises:
             ValidationError: If the client's attribute is not a positive number of days.
         """
+        own = self.client_sla.get(history.client_id)
+        if own is not None and severity in own:
+            return own[severity]
         if self.sla_attribute_prefix is not None:
             name = f"{self.sla_attribute_prefix}{severity.value}"
             raw = history.client.attributes.get(name)

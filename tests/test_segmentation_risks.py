@@ -1,0 +1,318 @@
+"""Tests for relcycle.segmentation.risks: risk flags and the key-person what-if."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from relcycle import lifecycle
+from relcycle.errors import CurrencyMismatchError, ValidationError
+from relcycle.evidence import Evidence
+from relcycle.history import ClientHistory, build_portfolio
+from relcycle.model import Client, Complaint, Interaction, Order
+from relcycle.segmentation.cost import CostRates
+from relcycle.segmentation.risks import (
+    RiskFlag,
+    RiskPolicy,
+    assess_risks,
+    key_person_whatif,
+)
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+AS_OF = T0 + timedelta(days=300)
+
+
+def at(day: float) -> datetime:
+    """``day`` days after T0."""
+    return T0 + timedelta(days=day)
+
+
+def contact(n: int, by: str | None, cid: str = "c1", day: int = 200) -> Interaction:
+    """An interaction handled by ``by``."""
+    return Interaction(interaction_id=f"{cid}-i{n}", client_id=cid, at=at(day + n), handled_by=by)
+
+
+def sale(n: int, day: int, cid: str = "c1", amount: int = 100, **kw: object) -> Order:
+    """An order."""
+    return Order(
+        order_id=f"{cid}-o{n}",
+        client_id=cid,
+        placed_at=at(day),
+        amount=amount,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def flags(
+    records: list[Interaction | Order | Complaint], client: Client | str = "c1", **kw: object
+) -> dict[RiskFlag, Evidence]:
+    """The flags of one client as of AS_OF, by flag."""
+    history = ClientHistory.of(client, records)
+    return {r.flag: r.evidence for r in assess_risks(history, as_of=AS_OF, **kw)}  # type: ignore[arg-type]
+
+
+def stable_orders(**kw: object) -> list[Order]:
+    """Six monthly sales ending near AS_OF: a stability client's demand."""
+    return [sale(i, 130 + 30 * i, **kw) for i in range(6)]
+
+
+class TestRecurringProblems:
+    """The lifecycle's stage-1 signature becomes a flag."""
+
+    def test_evidence_passed_in(self) -> None:
+        """Evidence given by the caller is the flag's evidence."""
+        ev = Evidence("3 delivery complaints within 60 days", ("k1", "k2", "k3"))
+        assert flags([], recurring_problems=ev)[RiskFlag.recurring_problems] == ev
+
+    def test_counter_example_none(self) -> None:
+        """No evidence, no flag."""
+        assert RiskFlag.recurring_problems not in flags([], recurring_problems=None)
+
+    def test_from_a_lifecycle_assessment(self) -> None:
+        """Three delivery complaints within 60 days, read by the lifecycle, raise the flag."""
+        complaints = [
+            Complaint(
+                complaint_id=f"k{i}",
+                client_id="c1",
+                opened_at=at(250 + 10 * i),
+                category="delivery",
+                status="resolved",
+                resolved_at=at(251 + 10 * i),
+            )
+            for i in range(3)
+        ]
+        history = ClientHistory.of("c1", complaints)
+        assessment = lifecycle.assess(history, as_of=AS_OF)
+        assert assessment.recurring_problems is not None
+        risks = assess_risks(history, as_of=AS_OF, lifecycle=assessment)
+        found = {r.flag: r.evidence for r in risks}
+        assert set(found[RiskFlag.recurring_problems].record_ids) >= {"k0", "k1", "k2"}
+
+
+class TestKeyPerson:
+    """One employee holding the relationship is a risk (seed 004)."""
+
+    def test_scenario(self) -> None:
+        """One employee with 5 of 5 handled contacts is a key person."""
+        ev = flags([contact(i, "ann") for i in range(5)])[RiskFlag.key_person]
+        assert ev.reason.startswith("ann handled 5 of 5 contacts (100%")
+        assert len(ev.record_ids) == 5
+
+    def test_counter_example_shared(self) -> None:
+        """Contacts shared 3/2 between two employees are below the 80% share."""
+        records = [contact(i, "ann") for i in range(3)] + [contact(i + 3, "bob") for i in range(2)]
+        assert RiskFlag.key_person not in flags(records)
+
+    def test_counter_example_too_few(self) -> None:
+        """Four contacts are below the minimum count; unknown handlers do not count."""
+        records = [contact(i, "ann") for i in range(4)] + [contact(i + 4, None) for i in range(9)]
+        assert RiskFlag.key_person not in flags(records)
+
+    def test_window(self) -> None:
+        """Contacts older than the window are not counted."""
+        records = [contact(i, "ann", day=-200) for i in range(5)]
+        assert RiskFlag.key_person not in flags(records)
+        assert RiskFlag.key_person in flags(records, policy=RiskPolicy(key_person_window_days=None))
+
+
+class TestSilentStable:
+    """A stability client whose deliveries go wrong while it stays silent."""
+
+    def test_scenario(self) -> None:
+        """Two late deliveries and a cancellation without a complaint raise the flag."""
+        records = stable_orders()
+        records[-1] = sale(5, 280, on_time=False, status="delivered")
+        records[-2] = sale(4, 250, on_time=False, status="delivered")
+        records.append(sale(9, 265, status="cancelled"))
+        found = flags(records)
+        assert RiskFlag.silent_stable in found
+        assert set(found[RiskFlag.silent_stable].record_ids) == {"c1-o4", "c1-o5", "c1-o9"}
+        assert "2 late and 1 cancelled" in found[RiskFlag.silent_stable].reason
+
+    def test_counter_example_client_complained(self) -> None:
+        """A stability client that did complain is not silent."""
+        records = stable_orders()
+        records[-1] = sale(5, 280, on_time=False)
+        records[-2] = sale(4, 250, on_time=False)
+        complaint = Complaint(complaint_id="k", client_id="c1", opened_at=at(290))
+        assert RiskFlag.silent_stable not in flags([*records, complaint])
+
+    def test_counter_example_not_stability(self) -> None:
+        """Late deliveries of a non-stability client do not raise silent_stable."""
+        records = [sale(0, 250, on_time=False), sale(1, 280, on_time=False)]
+        assert RiskFlag.silent_stable not in flags(records)
+
+    def test_counter_example_good_deliveries(self) -> None:
+        """A stability client served on time raises nothing."""
+        assert RiskFlag.silent_stable not in flags(stable_orders(on_time=True))
+
+
+class TestOverdueComplaint:
+    """Open past the service level the client expects for its severity."""
+
+    def complaint(self, severity: str, opened_day: float, **kw: object) -> Complaint:
+        """A complaint of client c1."""
+        return Complaint(
+            complaint_id=f"k-{severity}",
+            client_id="c1",
+            opened_at=at(opened_day),
+            severity=severity,  # type: ignore[arg-type]
+            **kw,  # type: ignore[arg-type]
+        )
+
+    def test_scenario(self) -> None:
+        """A high-severity complaint open 4 days is past its 3-day level."""
+        ev = flags([self.complaint("high", 296)])[RiskFlag.overdue_complaint]
+        assert ev.record_ids == ("k-high",)
+        assert "SLA 3.0" in ev.reason
+
+    def test_counter_example_within_level(self) -> None:
+        """A medium complaint open 4 days is within its 7-day level; a closed one never counts."""
+        assert RiskFlag.overdue_complaint not in flags([self.complaint("medium", 296)])
+        closed = self.complaint("high", 200, status="resolved", resolved_at=at(250))
+        assert RiskFlag.overdue_complaint not in flags([closed])
+
+    def test_resolved_after_as_of_was_open_then(self) -> None:
+        """A complaint resolved after as_of was still open at as_of."""
+        late = self.complaint("critical", 290, status="resolved", resolved_at=at(310))
+        assert RiskFlag.overdue_complaint in flags([late])
+
+    def test_client_sets_its_level(self) -> None:
+        """The client's attribute or the per-client policy overrides the default level."""
+        strict = Client(client_id="c1", attributes={"sla_medium": "2"})
+        assert RiskFlag.overdue_complaint in flags([self.complaint("medium", 296)], strict)
+        relaxed = RiskPolicy(client_sla={"c1": {"high": timedelta(days=10)}})
+        assert RiskFlag.overdue_complaint not in flags(
+            [self.complaint("high", 296)], policy=relaxed
+        )
+
+    def test_bad_client_level(self) -> None:
+        """A client attribute that is not a positive number of days is refused."""
+        bad = Client(client_id="c1", attributes={"sla_high": "soon"})
+        with pytest.raises(ValidationError, match=r"attributes\.sla_high"):
+            flags([self.complaint("high", 296)], bad)
+
+
+class TestUnprofitable:
+    """Profit below zero."""
+
+    def test_scenario(self) -> None:
+        """Costs above revenue raise the flag with the cost evidence."""
+        records = [sale(0, 100, cost=Decimal(150))]
+        assert RiskFlag.unprofitable in flags(records)
+
+    def test_counter_example(self) -> None:
+        """A profitable client, or one without cost data, is not flagged."""
+        assert RiskFlag.unprofitable not in flags([sale(0, 100, cost=Decimal(50))])
+        assert RiskFlag.unprofitable not in flags([sale(0, 100)])
+
+    def test_rates_are_used(self) -> None:
+        """Time spent at the given rates can make a client unprofitable."""
+        records = [sale(0, 100, cost=Decimal(50)), contact(0, "ann")]
+        records[1] = Interaction(
+            interaction_id="i", client_id="c1", at=at(150), minutes=Decimal(120)
+        )
+        assert RiskFlag.unprofitable in flags(records, rates=CostRates(default_rate=Decimal(30)))
+
+
+class TestOverdueOrder:
+    """A regular buyer whose next order is late."""
+
+    def test_scenario_and_counter_example(self) -> None:
+        """Monthly orders stopping 90 days ago are overdue; recent ones are not."""
+        old = [sale(i, 60 + 30 * i) for i in range(5)]  # last on day 180
+        assert RiskFlag.overdue_order in flags(old)
+        assert RiskFlag.overdue_order not in flags(stable_orders())
+
+
+class TestFlagOrder:
+    """Flags come in RiskFlag order."""
+
+    def test_order(self) -> None:
+        """Several flags are listed in the vocabulary's order."""
+        records: list[Interaction | Order | Complaint] = [contact(i, "ann") for i in range(5)]
+        records.append(sale(0, 100, cost=Decimal(500)))
+        records.append(Complaint(complaint_id="k", client_id="c1", opened_at=at(200)))
+        got = list(flags(records, recurring_problems=Evidence("x", ("k",))))
+        assert got == [
+            RiskFlag.recurring_problems,
+            RiskFlag.key_person,
+            RiskFlag.overdue_complaint,
+            RiskFlag.unprofitable,
+        ]
+
+
+class TestKeyPersonWhatIf:
+    """If employee X leaves, which clients and how much revenue are at risk."""
+
+    def portfolio(self):  # type: ignore[no-untyped-def]
+        """c1 held by ann, c2 shared, c3 managed by ann alone, c4 managed by ann with help."""
+        interactions = [contact(i, "ann", "c1") for i in range(5)]
+        interactions += [contact(i, "ann" if i % 2 else "bob", "c2") for i in range(6)]
+        interactions += [contact(0, "bob", "c4")]
+        orders = [
+            sale(0, 250, "c1", 1000),
+            sale(1, 10, "c1", 5000),  # inside the 365-day window, outside a 100-day one
+            sale(0, 250, "c2", 700),
+            sale(0, 260, "c3", 300),
+            sale(0, 260, "c4", 50),
+        ]
+        clients = [
+            Client(client_id="c1"),
+            Client(client_id="c2"),
+            Client(client_id="c3", account_manager="ann"),
+            Client(client_id="c4", account_manager="ann"),
+        ]
+        return build_portfolio(orders=orders, interactions=interactions, clients=clients)
+
+    def test_scenario(self) -> None:
+        """ann's leaving puts c1 (key person) and c3 (sole manager) at risk."""
+        result = key_person_whatif(self.portfolio(), "ann", as_of=AS_OF)
+        assert result.client_ids == ("c1", "c3")
+        assert [c.reason for c in result.clients] == ["key_person", "sole_manager"]
+        assert result.revenue_at_risk == Decimal(6300)
+        assert result.currency == "USD"
+
+    def test_counter_example(self) -> None:
+        """bob holds no relationship alone: nothing is at risk."""
+        result = key_person_whatif(self.portfolio(), "bob", as_of=AS_OF)
+        assert result.clients == ()
+        assert result.revenue_at_risk == 0
+        assert result.currency is None
+
+    def test_revenue_window(self) -> None:
+        """Revenue at risk counts the sales of the policy's window only."""
+        policy = RiskPolicy(whatif_revenue_window_days=100)
+        result = key_person_whatif(self.portfolio(), "ann", as_of=AS_OF, policy=policy)
+        assert result.revenue_at_risk == Decimal(1300)
+
+    def test_mixed_currencies(self) -> None:
+        """Revenue at risk in two currencies is refused."""
+        orders = [sale(0, 250, "c1", 10), sale(0, 250, "c2", 10, currency="EUR")]
+        interactions = [contact(i, "ann", c) for c in ("c1", "c2") for i in range(5)]
+        p = build_portfolio(orders=orders, interactions=interactions)
+        with pytest.raises(CurrencyMismatchError):
+            key_person_whatif(p, "ann", as_of=AS_OF)
+
+
+class TestPolicy:
+    """The risk policy refuses bad thresholds."""
+
+    def test_bad_values(self) -> None:
+        """Shares outside [0, 1], non-positive counts and bad SLAs are refused."""
+        with pytest.raises(ValidationError, match="key_person_min_share"):
+            RiskPolicy(key_person_min_share=Decimal(2))
+        with pytest.raises(ValidationError, match="key_person_min_contacts"):
+            RiskPolicy(key_person_min_contacts=0)
+        with pytest.raises(ValidationError, match="sla"):
+            RiskPolicy(sla={"urgent": timedelta(days=1)})
+        with pytest.raises(ValidationError, match="sla"):
+            RiskPolicy(sla={"high": timedelta(0)})
+
+    def test_sla_defaults_and_override(self) -> None:
+        """Given severities replace the defaults; the others keep theirs."""
+        policy = RiskPolicy(sla={"low": timedelta(days=30)})
+        assert policy.sla["low"] == timedelta(days=30)
+        assert policy.sla["critical"] == timedelta(days=1)
