@@ -826,7 +826,7 @@ class _Replay:
             return (
                 f"{policy.expert_min_engagements} joint-planning/offer-change contacts over "
                 f"{policy.expert_min_engagement_span.days} days (has {len(self.engagement)} "
-                f"over {span}), {policy.expert_min_tenure.days} days since the first sale "
+                f"over {span} days), {policy.expert_min_tenure.days} days since the first sale "
                 f"(has {tenure}), {policy.expert_min_products} products bought "
                 f"(has {len(self.products)})"
             )

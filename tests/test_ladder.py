@@ -1,0 +1,736 @@
+"""Tests for relcycle.ladder: rungs, the table, evidence-driven rungs, demotions, next steps."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import attrs
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+from relcycle.cli import main
+from relcycle.errors import IllegalTransitionError, UsageError, ValidationError
+from relcycle.history import ClientHistory, build_portfolio
+from relcycle.ladder import (
+    COMPETENCIES,
+    TABLE,
+    Competency,
+    LadderAssessment,
+    LadderEvent,
+    LadderPolicy,
+    Rung,
+    assess,
+    assess_portfolio,
+    competency_for,
+    ladder_migration,
+)
+from relcycle.lifecycle import Stage
+from relcycle.lifecycle import assess as assess_lifecycle
+from relcycle.machine import Step, Trajectory
+from relcycle.model import Complaint, Interaction, Order, OrderStatus
+
+ROOT = Path(__file__).resolve().parent.parent
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+
+def d(days: float) -> datetime:
+    """The moment ``days`` days after T0."""
+    return T0 + timedelta(days=days)
+
+
+def sale(oid: str, day: float, *, product: str | None = None, **kw: object) -> Order:
+    return Order(
+        order_id=oid, client_id="c", placed_at=d(day), amount=Decimal(100), product=product, **kw
+    )  # type: ignore[arg-type]
+
+
+def contact(iid: str, day: float, purpose: str = "inquiry", **kw: object) -> Interaction:
+    return Interaction(interaction_id=iid, client_id="c", at=d(day), purpose=purpose, **kw)  # type: ignore[arg-type]
+
+
+def history(*records: Order | Interaction | Complaint) -> ClientHistory:
+    return ClientHistory.of("c", records)
+
+
+@attrs.frozen
+class FakeLife:
+    """A lifecycle assessment stand-in: only the trajectory the ladder reads."""
+
+    trajectory: Trajectory[Stage, str]
+
+
+def life(*moves: tuple[float, str, Sequence[str]]) -> FakeLife:
+    """A lifecycle trajectory from (day, stage, record ids) moves."""
+    steps = []
+    stage = Stage.satisfied
+    for day, target, ids in moves:
+        new = Stage(target)
+        steps.append(Step(d(day), stage, new, "moved", tuple(ids), ""))
+        stage = new
+    return FakeLife(Trajectory(Stage.satisfied, tuple(steps)))
+
+
+CALM = life()
+
+# the expert scenario: monthly orders of three products, a referral, sustained joint planning
+EXPERT_RECORDS = (
+    sale("o1", 0, product="a"),
+    sale("o2", 30, product="b"),
+    sale("o3", 60, product="c"),
+    contact("ref", 70, "referral"),
+    contact("jp1", 100, "joint_planning"),
+    sale("o4", 120, product="a"),
+    contact("jp2", 160, "offer_change"),
+    sale("o5", 180, product="b"),
+    contact("jp3", 220, "joint_planning"),
+    sale("o6", 240, product="a"),
+    sale("o7", 300, product="c"),
+    sale("o8", 360, product="b"),
+)
+
+
+def rung_of(records: Iterable[Order | Interaction | Complaint], day: float, **kw: object) -> Rung:
+    policy = kw.pop("policy", LadderPolicy())
+    lifecycle = kw.pop("lifecycle", CALM)
+    return assess(
+        history(*records),
+        as_of=d(day),
+        policy=policy,  # type: ignore[arg-type]
+        lifecycle=lifecycle,  # type: ignore[arg-type]
+    ).rung
+
+
+class TestRung:
+    def test_contract_values_lowest_first(self) -> None:
+        """The rungs carry the contract's values in ladder order."""
+        assert [r.value for r in Rung] == [
+            "adversary",
+            "doubter",
+            "buyer",
+            "customer",
+            "advocate",
+            "expert",
+        ]
+        assert Rung.adversary < Rung.doubter < Rung.buyer < Rung.expert
+        assert Rung.parse("customer") is Rung.customer
+
+    def test_events_are_past_tense_facts(self) -> None:
+        """Every ladder event is a past participle or a past-tense verb phrase."""
+        for event in LadderEvent:
+            first = event.value.split("_")[0]
+            assert first.endswith(("ed", "ly")) or first in {"turned", "went", "relationship"}
+
+
+class TestTable:
+    def test_initial_rung_is_doubter(self) -> None:
+        """A client with nothing on record starts as a doubter (not convinced)."""
+        assert TABLE.initial is Rung.doubter
+
+    def test_promotions_move_one_rung(self) -> None:
+        """Every promotion row of the table leads exactly one rung up."""
+        for source, event, target in TABLE.rows:
+            if target > source:
+                assert target.rank - source.rank == 1, (source, event, target)
+
+    @pytest.mark.parametrize("rung", [r for r in Rung if r is not Rung.adversary])
+    def test_hostility_leads_to_adversary_from_every_rung(self, rung: Rung) -> None:
+        """A hostile turn pulls any rung down to adversary."""
+        assert TABLE.step(rung, LadderEvent.turned_hostile) is Rung.adversary
+
+    def test_inactivity_steps_down_one_rung(self) -> None:
+        """Going inactive steps a buyer or higher down exactly one rung; doubters stay."""
+        for rung in (Rung.buyer, Rung.customer, Rung.advocate, Rung.expert):
+            assert TABLE.step(rung, LadderEvent.went_inactive).rank == rung.rank - 1
+        assert not TABLE.allows(Rung.doubter, LadderEvent.went_inactive)
+
+    def test_ended_keeps_the_rung_and_resumed_restarts_as_doubter(self) -> None:
+        """Leaving keeps the rung; a return restarts from doubter."""
+        for rung in Rung:
+            assert TABLE.step(rung, LadderEvent.relationship_ended) is rung
+            assert TABLE.step(rung, LadderEvent.relationship_resumed) is Rung.doubter
+
+    def test_illegal_pair_raises(self) -> None:
+        """A skipped rung is refused with the machine, state and event named."""
+        with pytest.raises(IllegalTransitionError) as info:
+            TABLE.step(Rung.doubter, LadderEvent.engaged_deeply)
+        assert info.value.machine == "ladder"
+        assert info.value.state == "doubter"
+        assert info.value.event == "engaged_deeply"
+
+
+class TestPolicy:
+    def test_defaults(self) -> None:
+        """The documented defaults."""
+        p = LadderPolicy()
+        assert (p.customer_min_sales, p.customer_min_months) == (3, 3)
+        assert p.customer_max_gap == timedelta(days=92)
+        assert p.customer_gap_ratio == Decimal(3)
+        assert p.advocacy_purposes == {"referral", "joint_planning", "service_exchange"}
+        assert p.engagement_purposes == {"joint_planning", "offer_change"}
+        assert p.expert_min_tenure == timedelta(days=365)
+        assert p.inactivity_period == timedelta(days=180)
+        assert p.hostile_stages == {"monitoring_failures", "escalated", "ultimatum", "arbitration"}
+        assert p.attribution_window == timedelta(days=90)
+
+    @pytest.mark.parametrize(
+        ("field", "value"),
+        [
+            ("customer_min_sales", 0),
+            ("customer_max_gap", timedelta(0)),
+            ("customer_gap_ratio", Decimal("0.5")),
+            ("inactivity_period", 30),
+            ("advocacy_purposes", ["referral", "gossip"]),
+            ("expert_min_products", 1.5),
+        ],
+    )
+    def test_bad_values_are_refused(self, field: str, value: object) -> None:
+        """A bad threshold raises a ValidationError naming the field."""
+        with pytest.raises(ValidationError) as info:
+            LadderPolicy(**{field: value})  # type: ignore[arg-type]
+        assert info.value.record == "LadderPolicy"
+
+    def test_months_cannot_exceed_sales(self) -> None:
+        """More distinct months than orders is impossible and refused."""
+        with pytest.raises(ValidationError, match="customer_min_months"):
+            LadderPolicy(customer_min_sales=2, customer_min_months=3)
+
+
+class TestRungsFromHistory:
+    def test_no_records_is_a_doubter_without_ids(self) -> None:
+        """A client with nothing on record is a doubter and its evidence says so."""
+        a = assess(history(), as_of=d(0), lifecycle=CALM)
+        assert a.rung is Rung.doubter
+        assert a.active
+        assert a.evidence.record_ids == ()
+        assert "no contacts" in a.evidence.reason
+
+    def test_contacts_without_orders_make_a_doubter(self) -> None:
+        """A prospect with contacts and no orders is a doubter; the contacts are the evidence."""
+        a = assess(history(contact("i1", 0), contact("i2", 5)), as_of=d(10), lifecycle=CALM)
+        assert a.rung is Rung.doubter
+        assert a.evidence.record_ids == ("i1", "i2")
+
+    @pytest.mark.parametrize("status", ["planned", "cancelled", "returned"])
+    def test_orders_that_are_not_sales_do_not_make_a_buyer(self, status: str) -> None:
+        """Planned, cancelled and returned orders are not sales."""
+        assert rung_of([sale("o1", 0, status=status)], 10) is Rung.doubter
+
+    def test_first_sale_makes_a_buyer(self) -> None:
+        """The first sale order makes a buyer, with the order as evidence."""
+        a = assess(history(contact("i1", 0), sale("o1", 3)), as_of=d(10), lifecycle=CALM)
+        assert a.rung is Rung.buyer
+        assert a.evidence.record_ids == ("o1",)
+        assert a.since == d(3)
+        assert a.rung_at(d(2)) is Rung.doubter
+
+    def test_regular_monthly_orders_make_a_customer(self) -> None:
+        """Three sale orders in three months with even gaps make a customer."""
+        a = assess(
+            history(sale("o1", 0), sale("o2", 31), sale("o3", 59)), as_of=d(60), lifecycle=CALM
+        )
+        assert a.rung is Rung.customer
+        assert a.evidence.record_ids == ("o1", "o2", "o3")
+        assert a.since == d(59)
+        assert [s.event for s in a.trajectory.transitions] == [
+            LadderEvent.purchased,
+            LadderEvent.ordered_regularly,
+        ]
+
+    def test_orders_in_one_month_are_not_regular(self) -> None:
+        """Three orders within one month are a burst, not regular ordering."""
+        assert rung_of([sale("o1", 0), sale("o2", 3), sale("o3", 6)], 20) is Rung.buyer
+
+    def test_uneven_gaps_are_not_regular(self) -> None:
+        """A gap more than three times the median is not predictable ordering."""
+        assert rung_of([sale("o1", 0), sale("o2", 27), sale("o3", 115)], 120) is Rung.buyer
+
+    def test_a_gap_over_a_quarter_is_not_regular(self) -> None:
+        """Orders a third of a year apart are not regular, however even."""
+        assert rung_of([sale("o1", 0), sale("o2", 100), sale("o3", 200)], 200) is Rung.buyer
+
+    def test_regularity_thresholds_are_configurable(self) -> None:
+        """A looser policy accepts two orders in two months."""
+        policy = LadderPolicy(customer_min_sales=2, customer_min_months=2)
+        assert rung_of([sale("o1", 0), sale("o2", 30)], 40, policy=policy) is Rung.customer
+
+    @pytest.mark.parametrize("purpose", ["referral", "joint_planning", "service_exchange"])
+    def test_advocacy_makes_a_customer_an_advocate(self, purpose: str) -> None:
+        """A referral, joint planning or a service exchange makes a customer an advocate."""
+        records = [sale("o1", 0), sale("o2", 30), sale("o3", 60), contact("adv", 70, purpose)]
+        a = assess(history(*records), as_of=d(80), lifecycle=CALM)
+        assert a.rung is Rung.advocate
+        assert a.evidence.record_ids == ("adv",)
+        assert a.rung_at(d(65)) is Rung.customer
+
+    def test_advocacy_of_a_mere_buyer_waits_for_regular_ordering(self) -> None:
+        """An early referral does not skip rungs: it counts once ordering is regular."""
+        records = [sale("o1", 0), contact("ref", 5, "referral"), sale("o2", 30)]
+        assert rung_of(records, 40) is Rung.buyer
+        a = assess(history(*records, sale("o3", 60)), as_of=d(61), lifecycle=CALM)
+        assert a.rung is Rung.advocate
+        moves = a.trajectory.transitions
+        assert [(s.source, s.target) for s in moves[-2:]] == [
+            (Rung.buyer, Rung.customer),
+            (Rung.customer, Rung.advocate),
+        ]
+        assert moves[-1].at == moves[-2].at == d(60)
+
+    def test_sustained_engagement_makes_an_expert(self) -> None:
+        """Joint planning over months, a year's tenure and three products make an expert."""
+        a = assess(history(*EXPERT_RECORDS), as_of=d(365), lifecycle=CALM)
+        assert a.rung is Rung.expert
+        assert a.since == d(365)  # the tenure is reached a year after o1
+        assert {"jp1", "jp2", "jp3", "o1"} <= set(a.evidence.record_ids)
+        assert a.rung_at(d(364)) is Rung.advocate
+
+    @pytest.mark.parametrize(
+        ("drop", "why"),
+        [
+            ({"jp3"}, "too few engagement contacts"),
+            ({"o3", "o7"}, "too few products (c is missing)"),
+        ],
+    )
+    def test_expert_needs_every_signal(self, drop: set[str], why: str) -> None:
+        """Without sustained engagement or breadth of products the client stays an advocate."""
+        records = [r for r in EXPERT_RECORDS if r.id not in drop]
+        if "o3" in drop:
+            records += [sale("o3b", 60, product="a"), sale("o7b", 300, product="a")]
+        assert rung_of(records, 364 + 1) is Rung.advocate, why
+
+    def test_expert_needs_tenure(self) -> None:
+        """Before a year has passed since the first sale an engaged advocate is not an expert."""
+        assert rung_of(EXPERT_RECORDS, 300) is Rung.advocate
+
+    def test_expert_needs_a_sustained_span(self) -> None:
+        """Three workshops in one week are not sustained engagement."""
+        records = [r for r in EXPERT_RECORDS if not r.id.startswith("jp")]
+        records += [contact(f"w{k}", 100 + k, "joint_planning") for k in range(3)]
+        assert rung_of(records, 365) is Rung.advocate
+
+    def test_records_after_as_of_are_ignored(self) -> None:
+        """The rung as of a moment depends only on records up to it."""
+        a = assess(history(*EXPERT_RECORDS), as_of=d(59), lifecycle=CALM)
+        assert a.rung is Rung.buyer
+        assert a.as_of == d(59)
+
+
+class TestDemotions:
+    def test_hostile_lifecycle_makes_an_adversary(self) -> None:
+        """Entering monitoring_failures pulls a customer to adversary at that moment."""
+        records = [sale("o1", 0), sale("o2", 30), sale("o3", 60)]
+        lc = life((80, "voicing_discontent", ["c1"]), (90, "monitoring_failures", ["c1", "c2"]))
+        a = assess(history(*records), as_of=d(100), lifecycle=lc)
+        assert a.rung is Rung.adversary
+        assert a.since == d(90)
+        assert a.evidence.record_ids == ("c1", "c2")
+        assert a.rung_at(d(85)) is Rung.customer
+
+    @pytest.mark.parametrize(
+        "stage", ["monitoring_failures", "escalated", "ultimatum", "arbitration"]
+    )
+    def test_every_hostile_stage_makes_an_adversary(self, stage: str) -> None:
+        """Each stage from monitoring_failures on (but lost) makes an adversary."""
+        assert rung_of([sale("o1", 0)], 20, lifecycle=life((10, stage, ["x"]))) is Rung.adversary
+
+    def test_milder_stages_do_not_demote(self) -> None:
+        """Recurring problems and voiced discontent leave the rung alone."""
+        lc = life((10, "recurring_problems", ["c1"]), (20, "voicing_discontent", ["c2"]))
+        assert rung_of([sale("o1", 0)], 30, lifecycle=lc) is Rung.buyer
+
+    def test_orders_while_hostile_do_not_promote(self) -> None:
+        """An adversary that keeps ordering stays an adversary while the lifecycle is hostile."""
+        lc = life((10, "escalated", ["e1"]))
+        records = [sale("o1", 0), sale("o2", 40), sale("o3", 70), sale("o4", 100)]
+        assert rung_of(records, 110, lifecycle=lc) is Rung.adversary
+
+    def test_reconciliation_restarts_as_doubter(self) -> None:
+        """When the lifecycle recovers the client is a doubter; old orders do not count again."""
+        records = [sale("o1", 0), sale("o2", 30), sale("o3", 60)]
+        lc = life((70, "monitoring_failures", ["c1"]), (120, "voicing_discontent", ["t"]))
+        a = assess(history(*records), as_of=d(130), lifecycle=lc)
+        assert a.rung is Rung.doubter
+        assert a.trajectory.transitions[-1].event is LadderEvent.reconciled
+        assert a.next_step().target is Rung.buyer
+        assert rung_of([*records, sale("o4", 125)], 130, lifecycle=lc) is Rung.buyer
+
+    def test_lost_client_leaves_the_active_rungs(self) -> None:
+        """A lost client keeps the rung it had, is inactive, and says since when."""
+        records = [sale("o1", 0), sale("o2", 30), sale("o3", 60)]
+        lc = life((90, "lost", ["t1"]))
+        a = assess(history(*records, sale("o4", 95)), as_of=d(100), lifecycle=lc)
+        assert a.rung is Rung.customer
+        assert not a.active
+        assert a.inactive_since == d(90)
+        assert "t1" in a.evidence.record_ids
+        assert a.active_at(d(89))
+        assert not a.active_at(d(90))
+        assert a.next_step().target is Rung.doubter
+        assert "win the client back" in a.next_step().needs
+
+    def test_won_back_client_restarts_as_doubter(self) -> None:
+        """A reactivated client is active again, as a doubter, until it buys again."""
+        records = [sale("o1", 0), sale("o2", 30), sale("o3", 60)]
+        lc = life((70, "escalated", ["e"]), (90, "lost", ["t1"]), (200, "satisfied", ["r1"]))
+        a = assess(history(*records), as_of=d(210), lifecycle=lc)
+        assert (a.rung, a.active) == (Rung.doubter, True)
+        assert a.rung_at(d(100)) is Rung.adversary
+        assert rung_of([*records, sale("o9", 205)], 210, lifecycle=lc) is Rung.buyer
+
+    def test_inactivity_steps_down_one_rung(self) -> None:
+        """180 days without activity step a customer down to buyer."""
+        records = [sale("o1", 0), sale("o2", 30), sale("o3", 60)]
+        a = assess(history(*records), as_of=d(240), lifecycle=CALM)
+        assert a.rung is Rung.buyer
+        assert a.since == d(240)
+        assert a.evidence.record_ids == ("o3",)
+        assert rung_of(records, 239.9) is Rung.customer
+
+    def test_activity_at_the_deadline_prevents_the_demotion(self) -> None:
+        """A client-initiated contact on the last day keeps the rung."""
+        records = [sale("o1", 0), sale("o2", 30), sale("o3", 60), contact("i1", 240)]
+        assert rung_of(records, 241) is Rung.customer
+
+    def test_long_inactivity_steps_down_to_doubter_and_stops(self) -> None:
+        """Each further period steps down again, but never below doubter."""
+        records = [sale("o1", 0), sale("o2", 30), sale("o3", 60)]
+        a = assess(history(*records), as_of=d(60 + 180 * 5), lifecycle=CALM)
+        assert a.rung is Rung.doubter
+        ats = [s.at for s in a.trajectory.transitions if s.event is LadderEvent.went_inactive]
+        assert ats == [d(240), d(420)]
+
+    def test_outbound_marketing_is_not_activity(self) -> None:
+        """The supplier's own marketing touches do not keep a client active."""
+        records = [sale("o1", 0), contact("m1", 150, "marketing", direction="outbound")]
+        assert rung_of(records, 181) is Rung.doubter
+        inbound = [sale("o1", 0), contact("q1", 150, "inquiry")]
+        assert rung_of(inbound, 181) is Rung.buyer
+
+
+class TestWithTheLifecycle:
+    """The ladder on the real lifecycle, computed when none is given."""
+
+    def test_complaints_that_go_on_make_an_adversary(self) -> None:
+        """A loss, then a new complaint while the first is open: monitoring failures, adversary."""
+        records = [
+            sale("o1", 0),
+            sale("o2", 30),
+            sale("o3", 60),
+            Complaint(complaint_id="c1", client_id="c", opened_at=d(70), client_loss=500),
+            Complaint(complaint_id="c2", client_id="c", opened_at=d(75)),
+        ]
+        h = history(*records)
+        a = assess(h, as_of=d(80))
+        lc = assess_lifecycle(h, as_of=d(80))
+        assert lc.stage is Stage.monitoring_failures
+        assert a.rung is Rung.adversary
+        assert a.since == lc.since
+        assert "c2" in a.evidence.record_ids
+        assert a.rung_at(d(72)) is Rung.customer
+        assert assess(h, as_of=d(80), lifecycle=lc) == a
+
+    def test_escalation_makes_an_adversary(self) -> None:
+        """The client's management taking the matter up pulls the client down."""
+        h = history(sale("o1", 0), contact("e1", 10, "escalation"))
+        a = assess(h, as_of=d(20))
+        assert a.rung is Rung.adversary
+        assert a.evidence.record_ids == ("e1",)
+
+    def test_termination_and_reactivation(self) -> None:
+        """Terminated: inactive with the last rung; reactivated: a doubter again."""
+        records = [
+            sale("o1", 0),
+            contact("t1", 20, "termination", reason="competitor"),
+            contact("r1", 100, "reactivation"),
+        ]
+        lost = assess(history(*records[:2]), as_of=d(50))
+        assert (lost.rung, lost.active, lost.inactive_since) == (Rung.buyer, False, d(20))
+        back = assess(history(*records), as_of=d(110))
+        assert (back.rung, back.active) == (Rung.doubter, True)
+
+    def test_lifecycle_of_another_client_is_refused(self) -> None:
+        """A lifecycle assessment for another client raises a UsageError."""
+        other = assess_lifecycle(ClientHistory.of("zz", []), as_of=d(0))
+        with pytest.raises(UsageError, match="zz"):
+            assess(history(), as_of=d(0), lifecycle=other)
+
+    def test_stale_lifecycle_is_refused(self) -> None:
+        """A lifecycle assessed before the ladder's as_of would miss stages and is refused."""
+        h = history(sale("o1", 0))
+        with pytest.raises(UsageError, match="before"):
+            assess(h, as_of=d(10), lifecycle=assess_lifecycle(h, as_of=d(5)))
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.data())
+    def test_random_histories(self, data: st.DataObject) -> None:
+        """On any history: legal steps, hostility means adversary, lost means inactive."""
+        from relcycle.testing import histories
+
+        h = data.draw(histories(max_records=14))
+        last = h.last_moment or T0
+        as_of = data.draw(st.sampled_from([last, last + timedelta(days=200)]))
+        lc = assess_lifecycle(h, as_of=as_of)
+        a = assess(h, as_of=as_of, lifecycle=lc)
+        _check_steps(a.trajectory, as_of)
+        if lc.stage.value in LadderPolicy().hostile_stages:
+            assert a.rung is Rung.adversary
+        assert a.active is (lc.stage is not Stage.lost)
+        assert assess(h, as_of=as_of) == a
+
+
+def _check_steps(trajectory: Trajectory[Rung, LadderEvent], as_of: datetime) -> None:
+    previous = None
+    for step in trajectory.steps:
+        assert TABLE.step(step.source, step.event) is step.target
+        assert step.at <= as_of
+        if previous is not None:
+            assert step.at >= previous
+        previous = step.at
+        if step.target > step.source and step.event is not LadderEvent.relationship_resumed:
+            assert step.target.rank - step.source.rank == 1
+
+
+class TestNextStep:
+    @pytest.mark.parametrize(
+        ("rung", "competency"),
+        [
+            (Rung.adversary, Competency.facts_and_figures),
+            (Rung.doubter, Competency.fast_selling),
+            (Rung.buyer, Competency.emotional_closeness),
+            (Rung.customer, Competency.long_term_partnership),
+            (Rung.advocate, Competency.deep_product_knowledge),
+            (Rung.expert, Competency.deep_product_knowledge),
+        ],
+    )
+    def test_competency_per_step(self, rung: Rung, competency: Competency) -> None:
+        """Seed 002's competencies per step (facts and figures, closeness, product knowledge)."""
+        assert competency_for(rung) is competency
+        assert competency_for(rung.value) is competency
+        assert COMPETENCIES[rung] is competency
+
+    def test_unknown_rung_is_refused(self) -> None:
+        """competency_for names the bad value."""
+        with pytest.raises(ValidationError, match="hero"):
+            competency_for("hero")
+
+    def test_buyer_next_step_says_what_is_missing(self) -> None:
+        """A buyer's next step is customer, by emotional closeness, with its order count."""
+        a = assess(history(sale("o1", 0)), as_of=d(5), lifecycle=CALM)
+        step = a.next_step()
+        assert (step.source, step.target) == (Rung.buyer, Rung.customer)
+        assert step.competency is Competency.emotional_closeness
+        assert "has 1" in step.needs
+        assert str(step).startswith("buyer -> customer: emotional_closeness")
+
+    def test_expert_has_no_rung_above(self) -> None:
+        """An expert's next step holds the rung."""
+        a = assess(history(*EXPERT_RECORDS), as_of=d(365), lifecycle=CALM)
+        assert a.next_step().target is None
+        assert a.next_step().competency is Competency.deep_product_knowledge
+
+    def test_adversary_next_step_is_facts_and_figures(self) -> None:
+        """An adversary needs facts and figures, and the lifecycle out of its hostile stages."""
+        a = assess(history(), as_of=d(20), lifecycle=life((10, "escalated", ["e1"])))
+        assert a.next_step().competency is Competency.facts_and_figures
+        assert "escalated" in a.next_step().needs
+
+
+class TestExplain:
+    def test_explain_tells_the_path(self) -> None:
+        """explain() names the rung, the evidence ids and the path, latest first."""
+        text = assess(history(*EXPERT_RECORDS), as_of=d(365), lifecycle=CALM).explain()
+        lines = text.splitlines()
+        assert lines[0].startswith("c: expert since 2027-01-05 (active)")
+        assert "jp1" in lines[0]
+        assert "advocate -> expert" in lines[2]
+        assert lines[-2].endswith("[o1]")
+        assert lines[-1].startswith("  next:")
+
+    def test_to_dict_is_json_ready(self) -> None:
+        """to_dict gives the contract's rung value, activity, evidence and steps."""
+        import json
+
+        data = assess(history(sale("o1", 0)), as_of=d(5), lifecycle=CALM).to_dict()
+        assert json.loads(json.dumps(data))["rung"] == "buyer"
+        assert data["evidence"]["record_ids"] == ["o1"]
+        assert data["steps"][0]["event"] == "purchased"
+
+
+class TestPortfolio:
+    def test_assess_portfolio_is_sorted_and_complete(self) -> None:
+        """One assessment per client, by client id."""
+        p = build_portfolio(
+            orders=[
+                Order(order_id="x", client_id="b", placed_at=d(0), amount=1),
+                Order(order_id="y", client_id="a", placed_at=d(0), amount=1),
+            ]
+        )
+        result = assess_portfolio(p, as_of=d(1), lifecycles={"a": CALM, "b": CALM})  # type: ignore[dict-item]
+        assert list(result) == ["a", "b"]
+        assert all(a.rung is Rung.buyer for a in result.values())
+
+    def test_migration_between_two_dates(self) -> None:
+        """The matrix of rungs at A x B sums to the portfolio; movers are listed with value."""
+
+        def o(oid: str, cid: str, day: int, amount: int = 100) -> Order:
+            return Order(order_id=oid, client_id=cid, placed_at=d(day), amount=amount)
+
+        p = build_portfolio(
+            orders=[
+                o("a1", "a", 0),
+                o("a2", "a", 30),
+                o("a3", "a", 60),  # buyer at 40, customer at 200
+                o("b1", "b", 0),  # buyer, then inactive (doubter) by 200
+                o("c1", "c", 50),  # absent at 40, buyer at 200
+            ],
+            interactions=[
+                Interaction(interaction_id="d1", client_id="d", at=d(10)),  # doubter both
+            ],
+        )
+        m = ladder_migration(p, start=d(40), end=d(200))
+        assert m.total == 4
+        assert sum(m.counts.values()) == len(p)
+        assert m.count(Rung.buyer, Rung.customer) == 1  # a
+        assert m.count(Rung.buyer, Rung.doubter) == 1  # b went quiet
+        assert m.count(None, Rung.buyer) == 1  # c
+        assert m.count(Rung.doubter, Rung.doubter) == 1  # d
+        assert [mv.client_id for mv in m.promotions] == ["a"]
+        assert [mv.client_id for mv in m.demotions] == ["b"]
+        assert [mv.client_id for mv in m.entered] == ["c"]
+        assert m.value(Rung.buyer, Rung.customer) == Decimal(100)  # a3 in (40, 200]
+        assert m.value(None, Rung.buyer) == Decimal(100)  # c1
+        assert m.total_value == Decimal(200)
+
+    def test_migration_dates_must_be_in_order(self) -> None:
+        """An end before the start is a usage error."""
+        with pytest.raises(UsageError):
+            ladder_migration([], start=d(10), end=d(0))
+
+
+# --------------------------------------------------------------------------- diagram
+
+
+class TestDiagram:
+    def test_cli_prints_the_mermaid_table(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """`relcycle diagram ladder` prints TABLE.to_mermaid()."""
+        assert main(["diagram", "ladder"]) == 0
+        assert capsys.readouterr().out == TABLE.to_mermaid()
+
+    def test_cli_prints_dot(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """`--format dot` prints the Graphviz text."""
+        assert main(["diagram", "ladder", "--format", "dot"]) == 0
+        out = capsys.readouterr().out
+        assert out == TABLE.to_dot()
+        assert '"doubter" -> "buyer" [label="purchased"];' in out
+
+    def test_docs_embed_the_current_diagram(self) -> None:
+        """docs/ladder.md shows exactly the diagram the table draws."""
+        page = (ROOT / "docs" / "ladder.md").read_text(encoding="utf-8")
+        blocks = re.findall(r"```text\n(stateDiagram-v2\n.*?)```", page, re.DOTALL)
+        assert blocks == [TABLE.to_mermaid()]
+
+
+# --------------------------------------------------------------------------- stateful
+
+HOSTILE = sorted(LadderPolicy().hostile_stages)
+
+
+class LadderMachine(RuleBasedStateMachine):
+    """Records and lifecycle moves arrive over time; the ladder must stay consistent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = T0
+        self.records: list[Order | Interaction] = []
+        self.moves: list[Step[Stage, str]] = []
+        self.stage = Stage.satisfied
+        self.n = 0
+
+    def _id(self, prefix: str) -> str:
+        self.n += 1
+        return f"{prefix}{self.n}"
+
+    @rule(days=st.integers(0, 120))
+    def wait(self, days: int) -> None:
+        self.now += timedelta(days=days)
+
+    @rule(
+        status=st.sampled_from(list(OrderStatus)),
+        product=st.sampled_from(["a", "b", "c", "d", None]),
+    )
+    def order(self, status: OrderStatus, product: str | None) -> None:
+        self.records.append(
+            Order(
+                order_id=self._id("o"),
+                client_id="c",
+                placed_at=self.now,
+                amount=Decimal(10),
+                status=status,
+                product=product,
+            )
+        )
+
+    @rule(
+        purpose=st.sampled_from(
+            [
+                "inquiry",
+                "referral",
+                "joint_planning",
+                "offer_change",
+                "service_exchange",
+                "marketing",
+            ]
+        ),
+        direction=st.sampled_from(["inbound", "outbound"]),
+    )
+    def interaction(self, purpose: str, direction: str) -> None:
+        self.records.append(
+            Interaction(
+                interaction_id=self._id("i"),
+                client_id="c",
+                at=self.now,
+                purpose=purpose,  # type: ignore[arg-type]
+                direction=direction,  # type: ignore[arg-type]
+            )
+        )
+
+    @rule(stage=st.sampled_from(list(Stage)))
+    def lifecycle_moves(self, stage: Stage) -> None:
+        if stage is not self.stage:
+            self.moves.append(Step(self.now, self.stage, stage, "moved", (self._id("L"),), ""))
+            self.stage = stage
+
+    def _assess(self, as_of: datetime, records: Iterable[Order | Interaction]) -> LadderAssessment:
+        lc = FakeLife(Trajectory(Stage.satisfied, tuple(self.moves)))
+        return assess(ClientHistory.of("c", records), as_of=as_of, lifecycle=lc)  # type: ignore[arg-type]
+
+    @invariant()
+    def consistent(self) -> None:
+        a = self._assess(self.now, self.records)
+        # replay determinism, whatever order the records come in
+        assert self._assess(self.now, reversed(self.records)) == a
+        _check_steps(a.trajectory, self.now)
+        # hostility always ends at adversary; lost leaves the active rungs
+        if self.stage.value in HOSTILE:
+            assert a.rung is Rung.adversary
+        assert a.active is (self.stage is not Stage.lost)
+        # the rung at an earlier moment is what an assessment then would say
+        if self.records:
+            then = self.records[len(self.records) // 2].at
+            earlier = self._assess(then, self.records)
+            assert earlier.rung is a.rung_at(then)
+            assert earlier.active is a.active_at(then)
+
+
+TestLadderMachine = LadderMachine.TestCase
+TestLadderMachine.settings = settings(
+    max_examples=60,
+    stateful_step_count=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
