@@ -95,8 +95,16 @@ class TransitionTable(Generic[S, E]):
         expanded: list[tuple[S, E, S]] = []
         nxt: dict[S, dict[E, S]] = {s: {} for s in all_states}
         for row in rows:
-            sources, event, target = row
-            source_list: Sequence[S] = [sources] if isinstance(sources, Enum) else list(sources)
+            try:
+                sources, event, target = row
+            except (TypeError, ValueError):
+                problems.append(f"row {row!r} is not a (from, event, to) triple")
+                continue
+            # A lone string (a state's value instead of the member) is one wrong
+            # source, not a collection of one-letter sources.
+            source_list: Sequence[S] = (
+                [sources] if isinstance(sources, Enum | str) else list(sources)
+            )
             if not isinstance(event, events):
                 problems.append(f"event {event!r} is not a {events.__name__}")
                 continue
