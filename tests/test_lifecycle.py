@@ -622,6 +622,15 @@ class TestAssessment:
         assert a.evidence.record_ids == ()
         assert a.episode == 1
 
+    def test_explain_of_a_client_that_never_moved(self) -> None:
+        """explain() of a never-moved client says so once and lists the moves out."""
+        text = assess(history(complaint("c1", 0, resolved=1)), as_of=day(5)).explain()
+        assert text.splitlines()[:2] == [
+            "client C1 as of 2026-01-06: satisfied",
+            "- satisfied: no recurring problem, loss, escalation or termination as of 2026-01-06",
+        ]
+        assert text.splitlines()[-1].startswith("next: problem_recurred -> recurring_problems")
+
     def test_termination_without_reason_counts_as_other(self) -> None:
         """A lost client with no recorded reason gets `other`, and the evidence says why."""
         a = assess(history(interaction("i1", 0, "termination")), as_of=day(1))

@@ -756,7 +756,7 @@ class LifecycleAssessment:
         lines = [head]
         transitions = self.trajectory.transitions
         if not transitions:
-            lines.append(f"- {self.stage.value}: {self.evidence.reason}")
+            lines.append(f"- {self.evidence.reason}")
         first = True
         for step in reversed(transitions):
             lead = "- " if first else "- before that, "
