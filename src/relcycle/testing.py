@@ -29,6 +29,11 @@ Example::
 
 from __future__ import annotations
 
+# First, before hypothesis: importing hypothesis runs its entry points, which
+# look this hook up on the half-imported module.
+from ._hypothesis_hook import _hypothesis_setup_hook as _hypothesis_setup_hook
+
+# isort: split
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
@@ -1228,15 +1233,13 @@ def invalid_rows(table: str) -> st.SearchStrategy[tuple[dict[str, str], str, str
 # --------------------------------------------------------------------------- from_type
 
 
-def _hypothesis_setup_hook() -> None:
+def _register() -> None:
     """Register the strategies for :func:`hypothesis.strategies.from_type`.
 
-    Hypothesis calls this through the ``hypothesis`` entry point that
-    relcycle's package metadata declares, so ``st.from_type(Order)`` and
-    ``st.builds(f)`` with annotated arguments produce valid relcycle objects.
-
-    Returns:
-        None.
+    Runs when this module is imported, and again (harmlessly) from the
+    ``hypothesis`` entry point that relcycle's package metadata declares
+    (``_hypothesis_setup_hook``), so ``st.from_type(Order)`` and ``st.builds(f)``
+    with annotated arguments produce valid relcycle objects.
     """
     st.register_type_strategy(Client, clients())
     st.register_type_strategy(ContactPerson, contact_persons())
@@ -1246,3 +1249,6 @@ def _hypothesis_setup_hook() -> None:
     st.register_type_strategy(Money, money())
     st.register_type_strategy(ClientHistory, histories())
     st.register_type_strategy(Portfolio, portfolios())
+
+
+_register()
