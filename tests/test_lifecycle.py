@@ -893,3 +893,24 @@ class TestProperties:
         """A derived event is the (at, event, record_ids, detail) tuple the fold reads."""
         r = LifecycleEventRecord(day(0), E.escalation_received, ("i1",), "x")
         assert TABLE.fold([r]).steps[0].record_ids == ("i1",)
+
+
+class TestWithLibraryStrategies:
+    @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.data())
+    def test_time_travel_is_consistent_across_zones(self, data: st.DataObject) -> None:
+        """Across time zones and DST, the trajectory up to t is the assessment as of t."""
+        from relcycle.testing import histories as library_histories
+
+        h = data.draw(library_histories(max_records=14))
+        moments = sorted({r.at for r in h.records()})
+        if not moments:
+            assert assess(h, as_of=T0).stage is Stage.satisfied
+            return
+        end = moments[-1] + timedelta(days=400)
+        full = assess(h, as_of=end)
+        t = data.draw(st.sampled_from(moments))
+        then = assess(h, as_of=t)
+        assert full.trajectory.until(t) == then.trajectory
+        assert full.stage_at(t) is then.stage
+        assert TABLE.fold(derive_events(h, as_of=end)) == full.trajectory
