@@ -52,6 +52,7 @@ from .model import (
 )
 
 __all__ = [
+    "DEFAULT_SERVICE_LEVELS",
     "TABLE",
     "LifecycleAssessment",
     "LifecycleEvent",
