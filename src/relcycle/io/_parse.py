@@ -36,7 +36,7 @@ __all__ = [
 
 #: Money and numbers: digits 0-9, an optional point, an optional exponent. No sign,
 #: no thousands separators, no NaN or infinity, no non-ASCII digits.
-_NUMBER = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,4})?", re.ASCII)
+_NUMBER = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,9})?", re.ASCII)
 _FRACTION = re.compile(r"[.,]([0-9]{7,})", re.ASCII)
 _CURRENCY = re.compile(r"[A-Z]{3}", re.ASCII)
 
