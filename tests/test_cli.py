@@ -405,12 +405,6 @@ class TestIngest:
         assert "orders.csv:4: column amount: value 'x'" in err
 
 
-@pytest.fixture
-def simulator() -> None:
-    pytest.importorskip("relcycle.simulate", reason="relcycle.simulate is not in this tree yet")
-
-
-@pytest.mark.usefixtures("simulator")
 class TestDemo:
     def test_demo_writes_the_html_report(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
@@ -506,7 +500,6 @@ class TestSubprocess:
         assert "Traceback" not in done.stderr
         assert done.stdout == ""
 
-    @pytest.mark.usefixtures("simulator")
     def test_python_m_relcycle_demo(self, tmp_path: Path) -> None:
         """python -m relcycle demo writes the default report in the working folder."""
         done = _subprocess("demo", "--clients", "15", cwd=tmp_path)

@@ -544,3 +544,11 @@ class TestProperties:
             assert_contract_record(record)
         assert sum(report.summary["lifecycle_stage"].values()) == len(portfolio)
         json.loads(report.to_json())
+
+
+class TestDocs:
+    def test_report_page_examples_run(self) -> None:
+        """The Python examples of docs/report.md run and print what the page shows."""
+        from test_docs import _run_markdown
+
+        _run_markdown(Path(__file__).resolve().parent.parent / "docs" / "report.md")

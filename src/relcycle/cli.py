@@ -21,7 +21,7 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, time, tzinfo
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +42,9 @@ DIAGRAMS: dict[str, str] = {
 
 #: Where ``relcycle demo`` writes its HTML report unless ``--output`` says otherwise.
 DEMO_OUTPUT = "relcycle-demo-report.html"
+
+#: The demo report's migration matrices compare with the portfolio this long before its end.
+DEMO_COMPARE = timedelta(days=182)
 
 #: The output formats of ``relcycle report``.
 REPORT_FORMATS = ("table", "json", "jsonl", "csv", "html")
@@ -210,8 +213,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     if args.clients < 1:
         raise UsageError("--clients must be at least 1")
-    simulate = importlib.import_module("relcycle.simulate")
-    simulated = simulate.simulate_portfolio(args.clients, seed=args.seed)
+    from .simulate import simulate_portfolio
+
+    simulated = simulate_portfolio(args.clients, seed=args.seed)
     portfolio = simulated.portfolio()
     if args.out is not None:
         from .io import write_history
@@ -221,7 +225,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         write_history(portfolio, out)
     report = build_report(
         portfolio,
-        as_of=getattr(simulated, "as_of", None),
+        as_of=simulated.as_of,
+        compare_to=simulated.as_of - DEMO_COMPARE,
         progress=_progress(),
     )
     from .render.html import render_html

@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from relcycle.render.table import migration_text
+
 if TYPE_CHECKING:
     from relcycle.report import ClientReport, Report
 
@@ -286,6 +288,10 @@ th{background:#eef1f5;font-weight:600;white-space:nowrap}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 .counts{display:grid;grid-template-columns:repeat(auto-fit,minmax(220px,1fr));gap:12px;align-items:start}
 .counts table{width:100%;border:1px solid var(--line);border-radius:8px}
+.matrices{grid-template-columns:repeat(auto-fit,minmax(560px,1fr))}
+figure{overflow-x:auto}
+.matrix{font-size:12px}
+.matrix th{white-space:normal}
 .matrix td.d{font-weight:600;outline:1px solid #8a8f98}
 .clients-wrap{overflow-x:auto;border:1px solid var(--line);border-radius:8px}
 #clients{width:100%;font-size:13px}
@@ -470,6 +476,8 @@ def _charts(report: Report) -> str:
 def _matrix_html(name: str, matrix: Any) -> str:
     data = matrix.to_dict()
     order = [str(v) for v in data["order"]]
+    if matrix.entered or matrix.left:
+        order.append(next(k for k in data["counts"] if k not in order))  # "(absent)"
     counts = data["counts"]
     cells = [[int(counts.get(a, {}).get(b, 0)) for b in order] for a in order]
     peak = max((v for row in cells for v in row), default=0) or 1
@@ -483,11 +491,7 @@ def _matrix_html(name: str, matrix: Any) -> str:
             cls = "n d" if a == b else "n"
             tds.append(f'<td class="{cls}"{style}>{v if v else ""}</td>')
         body.append(f"<tr><th>{_E(a.replace('_', ' '))}</th>{''.join(tds)}</tr>")
-    extra = []
-    for key in ("promotions", "demotions", "stayed", "entered", "left"):
-        if key in data and isinstance(data[key], int):
-            extra.append(f"{key} {data[key]:,}")
-    caption = ", ".join(extra)
+    caption = migration_text(name, matrix)
     return (
         f"<figure><h3>{_E(name.replace('_', ' '))}</h3>"
         f'<table class="matrix"><thead><tr><th>before \\ now</th>{head}</tr></thead>'
@@ -508,7 +512,7 @@ def _migrations(report: Report) -> str:
         f"<h2>Migrations since {_E(report.compare_to.isoformat())}</h2>"
         "<p>Rows: where clients stood then; columns: where they stand now; the diagonal "
         "(outlined) is no change.</p>"
-        f'<section class="grid">{"".join(parts)}</section>'
+        f'<section class="grid matrices">{"".join(parts)}</section>'
     )
 
 

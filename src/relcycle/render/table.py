@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from relcycle.report import ClientReport, Report
 
-__all__ = ["COLUMNS", "render_summary", "render_table", "summary_lines"]
+__all__ = [
+    "COLUMNS",
+    "MOVE_WORDS",
+    "migration_text",
+    "render_summary",
+    "render_table",
+    "summary_lines",
+]
 
 #: The table's columns: (header, right-aligned).
 COLUMNS: tuple[tuple[str, bool], ...] = (
@@ -83,9 +90,33 @@ def summary_lines(report: Report) -> list[str]:
     if report.migrations is not None and report.compare_to is not None:
         lines.append(f"  since {report.compare_to.isoformat()}:")
         for name, matrix in report.migrations.items():
-            d = matrix.to_dict()
-            lines.append(f"    {name}: {d.get('promotions', 0)} up, {d.get('demotions', 0)} down")
+            lines.append(f"    {name.replace('_', ' ')}: {migration_text(name, matrix)}")
     return lines
+
+
+#: How moves along each field's order read: (to a later value, to an earlier value).
+MOVE_WORDS: Mapping[str, tuple[str, str]] = {
+    "lifecycle_stage": ("worse", "better"),
+    "ladder_rung": ("up", "down"),
+    "motivation_segment": ("changed", "changed"),
+    "value_class": ("fell", "rose"),
+}
+
+
+def migration_text(name: str, matrix: Any) -> str:
+    """One line on a migration matrix: how many clients moved which way, entered, left."""
+    later, earlier = MOVE_WORDS.get(name, ("to a later value", "to an earlier value"))
+    ups, downs = len(matrix.promotions), len(matrix.demotions)
+    if later == earlier:
+        parts = [f"{ups + downs} {later}"]
+    else:
+        parts = [f"{ups} {later}", f"{downs} {earlier}"]
+    parts.append(f"{len(matrix.stayed)} unchanged")
+    if matrix.entered:
+        parts.append(f"{len(matrix.entered)} new")
+    if matrix.left:
+        parts.append(f"{len(matrix.left)} gone")
+    return ", ".join(parts)
 
 
 def _money(text: str) -> str:
