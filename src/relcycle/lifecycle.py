@@ -182,6 +182,7 @@ TABLE: TransitionTable[Stage, LifecycleEvent] = TransitionTable.define(
     terminal=(Stage.lost,),
 )
 
+_CATEGORIES = tuple(ComplaintCategory)
 _NEXT: dict[Stage, dict[LifecycleEvent, Stage]] = {s: TABLE.successors(s) for s in Stage}
 #: Stages a trouble-free period steps down from.
 _RECOVERABLE = frozenset(s for s in Stage if _E.trouble_free_period_elapsed in _NEXT[s])
@@ -369,6 +370,18 @@ def _fmt(moment: datetime) -> str:
 
 
 def _days(span: timedelta) -> str:
+    text = _DAYS.get(span)
+    if text is None:
+        text = _days_text(span)
+        if len(_DAYS) < 4096:  # a bounded cache of pure results
+            _DAYS[span] = text
+    return text
+
+
+_DAYS: dict[timedelta, str] = {}
+
+
+def _days_text(span: timedelta) -> str:
     if span % timedelta(days=1) == timedelta(0):
         n = span.days
         return f"{n} day" if n == 1 else f"{n} days"
@@ -444,7 +457,7 @@ def _occurrences(
     """Every record-driven occurrence up to ``as_of``, in the lifecycle's total order."""
     occ: list[tuple[datetime, int, str, int, int, Any]] = []
     add = occ.append
-    cid = history.client_id
+    levels = dict(policy.client_service_levels.get(history.client_id, policy.service_levels))
     for c in history.complaints:
         if c.opened_at > as_of:
             break
@@ -455,7 +468,7 @@ def _occurrences(
                 add((closed, _P_OPEN, c.complaint_id, 1, _K_CLOSE, c))
             else:
                 add((closed, _P_CLOSE, c.complaint_id, 0, _K_CLOSE, c))
-        due = c.opened_at + policy.service_level(cid, c.severity)
+        due = c.opened_at + levels[c.severity]
         if due <= as_of and (closed is None or closed > due):
             add((due, _P_SLA, c.complaint_id, 0, _K_SLA, c))
     for o in history.orders:
@@ -494,6 +507,8 @@ def _interpret(history: ClientHistory, as_of: datetime, policy: LifecyclePolicy)
     window = policy.recurrence_window
     count = policy.recurrence_count
     recur_as = policy.failures_recur_as
+    window_text = _days(window)
+    period_text = _days(period)
 
     def emit(at: datetime, event: LifecycleEvent, ids: tuple[str, ...], detail: str) -> bool:
         nonlocal stage, anchor, anchor_ids
@@ -529,7 +544,7 @@ def _interpret(history: ClientHistory, as_of: datetime, policy: LifecyclePolicy)
                 due,
                 _E.trouble_free_period_elapsed,
                 anchor_ids,
-                f"no open complaint and no new problem for {_days(period)} since {_fmt(anchor)}",
+                f"no open complaint and no new problem for {period_text} since {_fmt(anchor)}",
             )
 
     def problem(at: datetime, category: ComplaintCategory, rid: str, what: str) -> None:
@@ -546,7 +561,7 @@ def _interpret(history: ClientHistory, as_of: datetime, policy: LifecyclePolicy)
                 at,
                 _E.problem_recurred,
                 ids,
-                f"{len(q)} {category.value} problems within {_days(window)}: "
+                f"{len(q)} {category} problems within {window_text}: "
                 + _grouped((w, r) for _, r, w in q),
             )
 
@@ -559,7 +574,7 @@ def _interpret(history: ClientHistory, as_of: datetime, policy: LifecyclePolicy)
                 at,
                 _E.complaint_opened,
                 (rid,),
-                f"complaint {rid} opened ({c.category.value}, {c.severity.value})",
+                f"complaint {rid} opened ({c.category}, {c.severity})",
             )
             open_[rid] = c
             problem(at, c.category, rid, "complaint")
@@ -600,7 +615,7 @@ def _interpret(history: ClientHistory, as_of: datetime, policy: LifecyclePolicy)
                     at,
                     _E.service_level_breached,
                     (rid,),
-                    f"complaint {rid} ({c.severity.value}) still open after {level}, "
+                    f"complaint {rid} ({c.severity}) still open after {level}, "
                     "past the client's service level",
                 )
         elif kind == _K_ORDER:
@@ -620,10 +635,10 @@ def _interpret(history: ClientHistory, as_of: datetime, policy: LifecyclePolicy)
             i: Interaction = rec
             event = _PURPOSE_EVENT[i.purpose]
             if event is _E.relationship_terminated:
-                why = i.reason.value if i.reason is not None else "no reason recorded"
+                why = i.reason if i.reason is not None else "no reason recorded"
                 detail = f"interaction {rid} (termination: {why})"
             else:
-                detail = f"interaction {rid} ({i.purpose.value})"
+                detail = f"interaction {rid} ({i.purpose})"
             if emit(at, event, (rid,), detail) and event is _E.relationship_terminated:
                 reasons[rid] = i.reason
     elapse(as_of, inclusive=True)
@@ -830,7 +845,7 @@ def _signature(history: ClientHistory, as_of: datetime, policy: LifecyclePolicy)
     parts: list[str] = []
     ids: list[str] = []
     window = _days(policy.recurrence_window)
-    for category in ComplaintCategory:
+    for category in _CATEGORIES:
         found = by_category.get(category, [])
         if len(found) >= policy.recurrence_count:
             parts.append(f"{len(found)} {category.value} problems within {window} ({_ids(found)})")
