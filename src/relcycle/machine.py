@@ -68,7 +68,7 @@ class TransitionTable(Generic[S, E]):
         states: type[S],
         events: type[E],
         initial: S,
-        rows: Iterable[tuple[S | Collection[S], E, S]],
+        rows: Iterable[tuple[S | tuple[S, ...] | frozenset[S], E, S]],
         terminal: Collection[S] = (),
     ) -> TransitionTable[S, E]:
         """Build and check a table.
@@ -79,7 +79,10 @@ class TransitionTable(Generic[S, E]):
             events: The enum of event types.
             initial: The initial state.
             rows: ``(from, event, to)`` rows; ``from`` may be one state or a
-                collection of states (the row is repeated for each).
+                tuple (or frozenset) of states (the row is repeated for each).
+                The type says tuple rather than any collection because a
+                string enum member is itself a collection of strings, which
+                would let a type checker solve the state type as ``str``.
             terminal: States that end an episode; they need no outgoing rows.
 
         Raises:
