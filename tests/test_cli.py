@@ -133,6 +133,24 @@ class TestReportFormats:
         assert "top 20% of clients hold" in out
         assert err == ""  # no progress when stderr is not a terminal
 
+    def test_progress_only_on_a_terminal(
+        self, history: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """When stderr is a terminal, progress goes there; stdout holds only the report."""
+
+        class Terminal(io.StringIO):
+            def isatty(self) -> bool:
+                return True
+
+        terminal = Terminal()
+        monkeypatch.setattr(sys, "stderr", terminal)
+        code = main(["report", str(history), "--format", "jsonl"])
+        out, _ = capsys.readouterr()
+        assert code == 0
+        assert "assessing clients 3/3" in terminal.getvalue()
+        assert len(out.splitlines()) == 3
+        assert "assessing" not in out
+
     def test_html(self, history: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         """--format html --output writes one self-contained page and nothing to stdout."""
         target = tmp_path / "report.html"
@@ -202,6 +220,24 @@ class TestReportFormats:
         assert [r["orders"] for r in records] == [2, 1]  # identical rows are two orders
         for record in records:
             assert_contract_record(record)
+
+
+class TestInputFormats:
+    @pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet", "sqlite"])
+    def test_every_source_format_gives_the_same_report(
+        self, history: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str
+    ) -> None:
+        """A history as CSV, JSON Lines, Parquet or SQLite gives the same report."""
+        if fmt == "parquet":
+            pytest.importorskip("pyarrow")
+        from relcycle.io import load_history, write_history
+
+        dest = tmp_path / ("store.sqlite" if fmt == "sqlite" else f"as-{fmt}")
+        write_history(load_history(history), dest, format=fmt)
+        _, expected, _ = run(capsys, "report", str(history), "--format", "json")
+        code, out, err = run(capsys, "report", str(dest), "--format", "json")
+        assert code == 0, err
+        assert json.loads(out) == json.loads(expected)
 
 
 BAD_CASES = [
