@@ -66,7 +66,8 @@ for _ in range(int(sys.argv[4])):
     times.append(time.perf_counter() - s)
 summary.to_csv(sys.argv[3])
 import lifetimes, numpy
-print(json.dumps({"import_s": t1 - t0, "read_csv_s": t2 - t1, "summary_s": times, "summary_cpu_s": cpu,
+print(json.dumps({"import_s": t1 - t0, "read_csv_s": t2 - t1,
+                  "summary_s": times, "summary_cpu_s": cpu,
                   "rows": len(df), "clients": len(summary),
                   "versions": {"lifetimes": lifetimes.__version__, "pandas": pd.__version__,
                                "numpy": numpy.__version__}}))
