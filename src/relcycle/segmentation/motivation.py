@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime, tzinfo
-from decimal import Decimal
+from decimal import Context, Decimal
 
 import attrs
 
@@ -74,6 +74,8 @@ class MotivationSegment(Vocab):
     stability = "stability"
     unclassified = "unclassified"
 
+
+_CTX = Context(prec=28)
 
 #: Purposes that are requests from the client (the seed's "requests").
 REQUEST_PURPOSES = frozenset({Purpose.inquiry, Purpose.offer_change, Purpose.wish})
@@ -249,12 +251,16 @@ class MotivationSignals:
     @property
     def discounted_share(self) -> Decimal:
         """Share of sales placed at a discount (0 with no sales)."""
-        return Decimal(self.discounted_sales) / self.sales if self.sales else Decimal(0)
+        return (
+            _CTX.divide(Decimal(self.discounted_sales), Decimal(self.sales))
+            if self.sales
+            else Decimal(0)
+        )
 
     @property
     def mean_order(self) -> Decimal | None:
         """Mean sale value, or None with no sales."""
-        return self.sales_value / self.sales if self.sales else None
+        return _CTX.divide(self.sales_value, Decimal(self.sales)) if self.sales else None
 
 
 @attrs.frozen(kw_only=True)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime, tzinfo
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Literal
 
 import attrs
@@ -64,7 +64,7 @@ class PlanRow:
     @property
     def attainment(self) -> Decimal | None:
         """``actual / planned``; None when nothing was planned."""
-        return self.actual / self.planned if self.planned else None
+        return Context(prec=28).divide(self.actual, self.planned) if self.planned else None
 
     @property
     def gap(self) -> Decimal:

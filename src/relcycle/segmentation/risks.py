@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta, tzinfo
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from typing import Protocol
 
 import attrs
@@ -246,7 +246,7 @@ def _key_person(history: ClientHistory, as_of: datetime, policy: RiskPolicy) -> 
     # the most frequent handler; ties by employee id (deterministic)
     employee, n = min(counts.items(), key=lambda kv: (-kv[1], kv[0] or ""))
     assert employee is not None
-    share = Decimal(n) / Decimal(len(handled))
+    share = Context(prec=28).divide(Decimal(n), Decimal(len(handled)))
     if share < policy.key_person_min_share:
         return None
     ids = tuple(i.interaction_id for i in handled if i.handled_by == employee)

@@ -24,7 +24,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import Context, Decimal
 
 import attrs
 
@@ -141,7 +141,7 @@ class ServiceStats:
         """Share of active clients that gave feedback (0 with no active client)."""
         if not self.active_clients:
             return Decimal(0)
-        return Decimal(self.feedback_clients) / Decimal(self.active_clients)
+        return Context(prec=28).divide(Decimal(self.feedback_clients), Decimal(self.active_clients))
 
 
 def _answer(outbound: Sequence[datetime], moment: datetime) -> timedelta | None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from datetime import datetime
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Literal, cast
 
 from relcycle._vocab import OrderedVocab
@@ -32,6 +32,8 @@ from ._util import to_decimal
 from .cost import CostRates, CostToServe, cost_to_serve
 
 __all__ = ["ValueClass", "abc_classes", "client_values", "top_share"]
+
+_CTX = Context(prec=28)
 
 
 class ValueClass(OrderedVocab):
@@ -116,7 +118,7 @@ def top_share(values: Mapping[str, Decimal], fraction: Decimal | float = Decimal
         return Decimal(0)
     k = math.ceil(frac * len(ranking))
     top = sum((v for _, v in ranking[:k] if v > 0), Decimal(0))
-    return top / total
+    return _CTX.divide(top, total)
 
 
 def client_values(
