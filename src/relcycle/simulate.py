@@ -340,8 +340,8 @@ class _Generator:
             low, high = margin
             cost = self._money(float(value) * (low + (high - low) * rng.random()))
             if status is OrderStatus.delivered or status is OrderStatus.returned:
-                if self.silent and day > self.days - 180:
-                    late = 0.5  # service degrades for a client who will not say so
+                if self.silent and day > self.days - 240:
+                    late = 0.7  # service degrades for a client who will not say so
                 on_time = rng.random() >= late
         self.orders.append(
             Order(
@@ -527,7 +527,7 @@ class _Generator:
         if t1 <= t0:
             return
         if archetype == "stability":
-            period = rng.choice((28, 30, 30, 45, 60))
+            period = rng.choice((30, 30, 45, 60, 60))
             base = rng.lognormvariate(7.0, 0.6)
             products = rng.sample(_PRODUCTS, rng.randint(3, 5))
             t = t0 + rng.random() * period
@@ -553,12 +553,12 @@ class _Generator:
                 self.order(
                     t,
                     base * (0.6 + rng.random()),
-                    discounted=rng.random() < 0.88,
+                    discounted=rng.random() < 0.93,
                     product=rng.choice(_PRODUCTS[:8]),
                     margin=(0.8, 0.97),
                 )
                 t += 30 + 50 * rng.random()
-            self._every(t0, t1, 45, Purpose.inquiry)
+            self._every(t0, t1, 35, Purpose.inquiry)
             self._every(t0, t1, 180, Purpose.offer_change)
             self._every(t0, t1, 120, Purpose.marketing, direction=Direction.outbound)
             self._complaints(t0, t1, 300, (ComplaintCategory.billing, ComplaintCategory.service))
@@ -750,7 +750,7 @@ class _Generator:
     def _planned(self, archetype: str, first: float, stop: float) -> None:
         """Monthly sales plans over the last six months for some regular clients."""
         rng = self.rng
-        if archetype not in ("stability", "belonging") or rng.random() < 0.5:
+        if archetype not in ("stability", "belonging") or rng.random() < 0.5 or stop < self.days:
             return
         recent = self.order_amounts[-6:]
         if not recent:
