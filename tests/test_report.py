@@ -254,6 +254,16 @@ class TestBuildReport:
         for record in records:
             assert_contract_record(record)
 
+    def test_lookup_by_client_id(self, report: Report) -> None:
+        """A report is a read-only collection of client lines, by id."""
+        assert report["acme"].client_id == "acme"
+        assert "beta" in report
+        assert "nobody" not in report
+        assert [c.client_id for c in report] == ["007", "acme", "beta", "gamma"]
+        assert len(report) == 4
+        with pytest.raises(KeyError):
+            report["nobody"]
+
     def test_as_of_defaults_to_the_last_moment(self, report: Report) -> None:
         """Without as_of, the report is as of the latest record."""
         assert report.as_of == small_portfolio().last_moment == at(210)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import importlib
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -317,15 +317,27 @@ class Report:
     summary: Mapping[str, Any]
     migrations: Mapping[str, MigrationMatrix[Any]] | None = None
     rejected_rows: int | None = None
+    _index: Mapping[str, ClientReport] = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "_index", {c.client_id: c for c in self.clients})
 
     def __len__(self) -> int:
         return len(self.clients)
 
+    def __iter__(self) -> Iterator[ClientReport]:
+        return iter(self.clients)
+
     def __getitem__(self, client_id: str) -> ClientReport:
-        for client in self.clients:
-            if client.client_id == client_id:
-                return client
-        raise KeyError(client_id)
+        """The line of client ``client_id``.
+
+        Raises:
+            KeyError: If the report has no such client.
+        """
+        return self._index[client_id]
+
+    def __contains__(self, client_id: object) -> bool:
+        return client_id in self._index
 
     def to_records(self) -> list[dict[str, Any]]:
         """One JSON-ready dict per client, with the contract's field names."""
