@@ -1,0 +1,128 @@
+"""Tests for relcycle.dask: the per-partition kernel on a 2-process LocalCluster."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from relcycle.errors import InputError, RecordTypeError, ValidationError
+
+pa = pytest.importorskip("pyarrow")
+pacsv = pytest.importorskip("pyarrow.csv")
+pd = pytest.importorskip("pandas")
+dd = pytest.importorskip("dask.dataframe")
+distributed = pytest.importorskip("distributed")
+
+import relcycle.dask as rdask  # noqa: E402
+from relcycle.columnar import RFM_COLUMNS, rfm_summary  # noqa: E402
+
+DATA = Path(__file__).parent / "data"
+CDNOW = DATA / "cdnow_sample_orders.csv"
+END = datetime(1998, 6, 30, 23, 59, 59, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Any]:
+    """A LocalCluster of two worker processes with one thread each (started once)."""
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            processes=True,
+            threads_per_worker=1,
+            dashboard_address=None,
+            worker_dashboard_address=None,
+        ) as cluster,
+        distributed.Client(cluster) as dask_client,
+    ):
+        yield dask_client
+
+
+@pytest.fixture(scope="module")
+def orders() -> Any:
+    """The CDNOW sample as a pandas frame, rows shuffled so clients span partitions."""
+    table = pacsv.read_csv(
+        CDNOW,
+        convert_options=pacsv.ConvertOptions(
+            column_types={"client_id": pa.string(), "placed_at": pa.string(), "amount": pa.string()}
+        ),
+    )
+    frame = table.to_pandas(types_mapper=pd.ArrowDtype)
+    order = list(range(len(frame)))
+    random.Random(7).shuffle(order)
+    return frame.iloc[order].reset_index(drop=True)
+
+
+def as_rows(frame: Any) -> dict[str, tuple[Any, ...]]:
+    """A pandas result as {client_id: (every column)} with plain Python values."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    return {r["client_id"]: tuple(r[c] for c in RFM_COLUMNS) for r in table.to_pylist()}
+
+
+class TestRfmSummary:
+    """The Dask result equals the single-process columnar result."""
+
+    def test_equals_single_process(self, client: Any, orders: Any) -> None:
+        """Every client's figures equal rfm_summary's, with clients spread over 4 partitions."""
+        ddf = dd.from_pandas(orders, npartitions=4)
+        result = rdask.rfm_summary(ddf, as_of=END)
+        assert list(result.columns) == list(RFM_COLUMNS)
+        got = result.compute()
+        expected = rfm_summary(CDNOW, as_of=END).to_pylist()
+        assert len(got) == len(expected) == 2357
+        assert as_rows(got) == {r["client_id"]: tuple(r[c] for c in RFM_COLUMNS) for r in expected}
+
+    def test_partitions_hold_whole_clients(self, client: Any, orders: Any) -> None:
+        """After the shuffle no client appears in two partitions."""
+        ddf = dd.from_pandas(orders, npartitions=3)
+        result = rdask.rfm_summary(ddf, as_of=END, npartitions=5)
+        assert result.npartitions == 5
+        ids = result["client_id"].compute()
+        assert ids.is_unique
+
+    def test_decimal_sums_are_exact(self, client: Any) -> None:
+        """Amounts of 0.1 add up exactly, whatever partition they land in."""
+        frame = pd.DataFrame(
+            {
+                "client_id": ["a"] * 30 + ["b"] * 3,
+                "placed_at": [f"2024-01-{d:02d}" for d in range(1, 31)]
+                + ["2024-01-01", "2024-01-02", "2024-01-02"],
+                "amount": ["0.1"] * 30 + ["1", "0.1", "0.2"],
+            }
+        ).astype(pd.ArrowDtype(pa.string()))
+        got = rdask.rfm_summary(
+            dd.from_pandas(frame, npartitions=3), as_of=datetime(2024, 2, 1, tzinfo=UTC)
+        ).compute()
+        rows = as_rows(got)
+        total = RFM_COLUMNS.index("total_value")
+        assert rows["a"][total] == Decimal("3.0")
+        assert rows["b"][RFM_COLUMNS.index("repeat_value")] == Decimal("0.3")
+        assert rows["b"][RFM_COLUMNS.index("monetary_value")] == 0.3
+
+    def test_bad_rows_fail_the_computation(self, client: Any) -> None:
+        """A bad row on a worker surfaces as the same InputError on the client."""
+        frame = pd.DataFrame(
+            {
+                "client_id": ["a", "b"],
+                "placed_at": ["2024-01-01", "2024-01-02"],
+                "amount": ["1", "-1"],
+            }
+        ).astype(pd.ArrowDtype(pa.string()))
+        result = rdask.rfm_summary(
+            dd.from_pandas(frame, npartitions=2), as_of=datetime(2024, 2, 1, tzinfo=UTC)
+        )
+        with pytest.raises(InputError, match="must be >= 0"):
+            result.compute()
+
+    def test_arguments_are_checked_before_anything_runs(self, orders: Any) -> None:
+        """A naive as_of or a pandas frame is refused at once, not on the cluster."""
+        ddf = dd.from_pandas(orders, npartitions=2)
+        with pytest.raises(ValidationError):
+            rdask.rfm_summary(ddf, as_of=datetime(2024, 1, 1))
+        with pytest.raises(RecordTypeError):
+            rdask.rfm_summary(orders, as_of=END)
