@@ -15,6 +15,7 @@ reference (module and function name), not by value. See the "scale" page.
 
 from __future__ import annotations
 
+import importlib
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -31,9 +32,9 @@ RFM_DECIMAL_SCALE = 9
 
 def _import() -> tuple[Any, Any, Any]:
     try:
-        import dask.dataframe as dd
-        import pandas as pd
-        import pyarrow as pa
+        dd = importlib.import_module("dask.dataframe")
+        pd = importlib.import_module("pandas")
+        pa = importlib.import_module("pyarrow")
     except ImportError:  # pragma: no cover - the extra is installed in the test env
         raise UsageError(
             "relcycle.dask needs dask, pandas and pyarrow: pip install 'relcycle[dask]'"
