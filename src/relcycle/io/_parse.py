@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from datetime import UTC, date, datetime, tzinfo
+from datetime import UTC, date, datetime, timezone, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -46,8 +46,6 @@ MIN_EXPONENT = -18
 MAX_NUMBER_LENGTH = 64
 
 _BOOLS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
-
-_CACHE_LIMIT = 200_000
 
 
 class BadCell(ValueError):
@@ -137,27 +135,19 @@ class Parsers:
         money_kind: ``"money"``; floats are refused for money.
     """
 
-    __slots__ = ("_dt_cache", "_money_cache", "zone", "zone_is_utc", "zone_name")
+    __slots__ = ("zone", "zone_is_utc", "zone_name")
 
     def __init__(self, zone: tzinfo) -> None:
         self.zone = zone
         self.zone_is_utc = zone is UTC
         self.zone_name = _zone_name(zone)
-        self._dt_cache: dict[str, datetime] = {}
-        self._money_cache: dict[str, Decimal] = {}
 
     # ------------------------------------------------------------------ datetimes
 
     def parse_datetime(self, value: object) -> datetime:
         """Parse an ISO 8601 datetime (a date alone is midnight) in the load's zone."""
         if type(value) is str:
-            cached = self._dt_cache.get(value)
-            if cached is not None:
-                return cached
-            parsed = self._parse_dt_text(value)
-            if len(self._dt_cache) < _CACHE_LIMIT:
-                self._dt_cache[value] = parsed
-            return parsed
+            return self._parse_dt_text(value)
         if isinstance(value, datetime):
             return self._attach(value)
         if isinstance(value, date):
@@ -169,19 +159,21 @@ class Parsers:
         raise BadCell(f"expected an ISO 8601 datetime, got {type(value).__name__}")
 
     def _parse_dt_text(self, text: str) -> datetime:
-        s = text.strip()
+        s = text
         try:
             dt = datetime.fromisoformat(s)
         except ValueError:
-            dt = self._slow_iso(s)
-        else:
-            if len(s) > 19 and ("." in s or "," in s):
-                m = _FRACTION.search(s)
-                if m and m.group(1)[6:].strip("0"):
-                    raise BadCell(
-                        "the datetime is more precise than a microsecond "
-                        "(relcycle keeps microseconds)"
-                    )
+            s = text.strip()
+            try:
+                dt = datetime.fromisoformat(s)
+            except ValueError:
+                dt = self._slow_iso(s)
+        if len(s) > 19 and ("." in s or "," in s):
+            m = _FRACTION.search(s)
+            if m and m.group(1)[6:].strip("0"):
+                raise BadCell(
+                    "the datetime is more precise than a microsecond (relcycle keeps microseconds)"
+                )
         return self._attach(dt)
 
     def _slow_iso(self, s: str) -> datetime:
@@ -200,7 +192,8 @@ class Parsers:
         )
 
     def _attach(self, dt: datetime) -> datetime:
-        if dt.tzinfo is not None and dt.utcoffset() is not None:
+        zone = dt.tzinfo
+        if zone is not None and (type(zone) is timezone or dt.utcoffset() is not None):
             return dt
         if self.zone_is_utc:
             return dt.replace(tzinfo=UTC)
@@ -217,13 +210,7 @@ class Parsers:
     def money(self, value: object) -> Decimal:
         """Parse a money amount (a decimal number >= 0, never a float)."""
         if type(value) is str:
-            cached = self._money_cache.get(value)
-            if cached is not None:
-                return cached
-            parsed = _number(value, "the amount")
-            if len(self._money_cache) < _CACHE_LIMIT:
-                self._money_cache[value] = parsed
-            return parsed
+            return _number(value, "the amount")
         return _typed_number(value, "the amount", allow_float=False)
 
     def number(self, value: object) -> Decimal:
