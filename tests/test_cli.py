@@ -206,6 +206,23 @@ class TestReportFormats:
         _, out, _ = run(capsys, "report", str(history), "--format", "json", "--tz", "Europe/Kyiv")
         assert json.loads(out)["as_of"] == "2025-03-20T00:00:00+02:00"
 
+    def test_as_of_in_the_repeated_hour_is_the_earlier_instant(
+        self, history: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """An --as-of in the hour a DST change repeats is its first occurrence (as for cells)."""
+        _, out, _ = run(
+            capsys,
+            "report",
+            str(history),
+            "--format",
+            "json",
+            "--tz",
+            "Europe/Kyiv",
+            "--as-of",
+            "2025-10-26T03:30",
+        )
+        assert json.loads(out)["as_of"] == "2025-10-26T03:30:00+03:00"
+
     def test_orders_alone(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         """A plain transaction log (orders only, no ids) is enough for a report."""
         folder = tmp_path / "log"
@@ -374,6 +391,7 @@ class TestUsage:
             ["report", "{src}", "--as-of", "01/02/03"],
             ["report", "{src}", "--as-of", "2025-03-01", "--compare-to", "2025-04-01"],
             ["report", "{src}", "--tz", "Mars/Olympus"],
+            ["report", "{src}", "--tz", "Europe/Kyiv", "--as-of", "2025-03-30T03:30"],
             ["report", "{src}", "--skip-bad-rows"],
             ["report", "{src}/missing"],
             ["report", "{src}", "--output", "{src}/no/such/dir/out.json"],

@@ -365,6 +365,27 @@ class TestBuildReport:
         assert any(client.actions for client in report.clients)
 
 
+class TestExactMoney:
+    def test_revenue_is_added_exactly(self) -> None:
+        """Revenue keeps every digit, beyond the default 28-digit decimal context."""
+        portfolio = build_portfolio(
+            orders=[
+                Order(order_id="1", client_id="a", placed_at=at(1), amount="99999999999999999999"),
+                Order(order_id="2", client_id="a", placed_at=at(2), amount="0.000000001"),
+            ]
+        )
+        report = build_report(portfolio)
+        assert report.to_records()[0]["revenue"] == "99999999999999999999.000000001"
+        assert report.summary["revenue"] == "99999999999999999999.000000001"
+
+    def test_money_text_has_no_exponent(self) -> None:
+        """Tiny amounts are written digit by digit, never as 1E-7."""
+        portfolio = build_portfolio(
+            orders=[Order(order_id="1", client_id="a", placed_at=at(1), amount="0.0000001")]
+        )
+        assert build_report(portfolio).to_records()[0]["revenue"] == "0.0000001"
+
+
 class TestCurrencies:
     def test_two_currencies_are_refused(self) -> None:
         """A portfolio with orders in two currencies raises, naming both."""

@@ -21,7 +21,7 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, time, timedelta, tzinfo
+from datetime import UTC, datetime, time, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -75,10 +75,14 @@ def _zone(name: str) -> tzinfo:
 def parse_moment(text: str, zone: tzinfo, *, option: str = "--as-of") -> datetime:
     """Parse an ISO 8601 moment given on the command line.
 
-    A date alone means midnight; a value without an offset is read in ``zone``.
+    A date alone means midnight; a value without an offset is read in ``zone``
+    (as the readers read cells): a local time that does not exist there (a
+    daylight-saving gap) is refused, an ambiguous one (the repeated hour) is the
+    earlier instant. The result carries the fixed UTC offset of that instant.
 
     Raises:
-        UsageError: If the text is not ISO 8601.
+        UsageError: If the text is not ISO 8601 or names a local time that does
+            not exist in ``zone``.
     """
     value = text.strip()
     try:
@@ -91,8 +95,23 @@ def parse_moment(text: str, zone: tzinfo, *, option: str = "--as-of") -> datetim
     if len(value) == 10:  # a date alone
         moment = datetime.combine(moment.date(), time())
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zone)
+        from dateutil import tz as dtz
+
+        local = moment.replace(tzinfo=zone, fold=0)
+        if not dtz.datetime_exists(local):
+            raise UsageError(
+                f"{option} {text!r}: this local time does not exist in time zone "
+                f"{_zone_name(zone)} (a daylight-saving gap); write it with an explicit "
+                "UTC offset, such as +02:00"
+            )
+        offset = local.utcoffset()
+        assert offset is not None
+        moment = moment.replace(tzinfo=timezone(offset) if offset else UTC)
     return moment
+
+
+def _zone_name(zone: tzinfo) -> str:
+    return str(getattr(zone, "key", None) or getattr(zone, "_filename", None) or zone)
 
 
 def _progress() -> Callable[[int, int], None] | None:

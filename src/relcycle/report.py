@@ -29,7 +29,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
-from decimal import Decimal
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -62,6 +62,8 @@ __all__ = [
     "Report",
     "ReportPolicies",
     "build_report",
+    "decimal_text",
+    "exact_sum",
 ]
 
 Stage = _lifecycle.Stage
@@ -77,6 +79,9 @@ REQUEST_PURPOSES: frozenset[Purpose] = _motivation.REQUEST_PURPOSES
 
 #: Interactions with these purposes are not ``contacts`` (mass marketing touches).
 NOT_CONTACTS: frozenset[Purpose] = frozenset({Purpose.marketing})
+
+#: Adds money exactly: enough precision for any sum the readers can produce.
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 
 #: The contract's per-client fields, in output order.
 FIELDS: tuple[str, ...] = (
@@ -270,7 +275,7 @@ class ClientReport:
             "contacts": self.contacts,
             "requests": self.requests,
             "complaints_open": self.complaints_open,
-            "revenue": str(self.revenue.amount),
+            "revenue": decimal_text(self.revenue.amount),
             "cost_to_serve": _amount(self.cost_to_serve),
             "profit": _amount(self.profit),
             "currency": self.revenue.currency,
@@ -285,7 +290,21 @@ def _money(amount: Decimal | None, currency: str) -> Money | None:
 
 
 def _amount(money: Money | None) -> str | None:
-    return None if money is None else str(money.amount)
+    return None if money is None else decimal_text(money.amount)
+
+
+def decimal_text(value: Decimal) -> str:
+    """A decimal as plain text with every digit and no exponent (``1E-7`` -> ``0.0000001``)."""
+    return format(value, "f")
+
+
+def exact_sum(values: Iterable[Decimal]) -> Decimal:
+    """Add decimals exactly, however many digits the sum needs (no 28-digit rounding)."""
+    total = Decimal(0)
+    add = _EXACT.add
+    for value in values:
+        total = add(total, value)
+    return total
 
 
 def _counts(values: Iterable[str], order: Iterable[str]) -> dict[str, int]:
@@ -470,10 +489,11 @@ def _assess(
     cost = _cost.cost_to_serve(history, as_of=as_of, rates=policies.cost_rates)
     orders = 0
     revenue = Decimal(0)
+    add = _EXACT.add
     for order in history.orders:
         if order.is_sale:
             orders += 1
-            revenue += order.amount
+            revenue = add(revenue, order.amount)
     contacts = 0
     requests = 0
     for interaction in history.interactions:
@@ -725,14 +745,14 @@ def _summary(
     currency: str,
     rejected_rows: int | None,
 ) -> dict[str, Any]:
-    revenue = sum((c.revenue.amount for c in clients), Decimal(0))
+    revenue = exact_sum(c.revenue.amount for c in clients)
     share = _value.top_share(values, fraction=policies.top_fraction)
     lost = [c for c in clients if c.loss_reason is not None]
     risk_counts = Counter(flag for c in clients for flag in c.risk_flags)
     return {
         "clients": len(clients),
         "currency": currency,
-        "revenue": str(revenue),
+        "revenue": decimal_text(revenue),
         "lifecycle_stage": _counts((c.lifecycle_stage.value for c in clients), Stage),
         "ladder_rung": _counts((c.ladder_rung.value for c in clients), Rung),
         "motivation_segment": _counts(
