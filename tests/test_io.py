@@ -1013,3 +1013,80 @@ def test_problem_fields_are_structured() -> None:
         load_records([{"client_id": "A", "placed_at": "2024-01-02", "amount": "-1"}])
     problem = info.value.problems[0]
     assert problem == Problem("orders[0]", None, "amount", "-1", problem.reason)
+
+
+# --------------------------------------------------------------------------- fuzzing
+
+_VALID_CSV = (
+    "order_id,client_id,placed_at,amount,currency,discounted,status,on_time,product,cost\n"
+    "1,007,2024-01-02T10:00:00+02:00,12.50,EUR,true,delivered,yes,bolts,7.10\n"
+    ',007,2024-01-03,3,,0,placed,,"nuts, ""M8""",\n'
+    "3,A,2024-02-29 23:59,0.10,USD,no,cancelled,,,\n"
+)
+
+_MUTATIONS = st.one_of(
+    st.binary(max_size=8),
+    st.sampled_from(
+        [
+            b"\x00",
+            b"\xef\xbb\xbf",
+            b"\r\n",
+            b'"',
+            b",",
+            b"\n",
+            b"NaN",
+            b"Infinity",
+            b"1e999999",
+            b"-1",
+            "١٢٣".encode(),
+            b"00123",
+            b"\xff\xfe",
+            b"x" * 200_000,
+        ]
+    ),
+)
+
+
+class TestFuzz:
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(
+        edits=st.lists(
+            st.tuples(st.integers(0, len(_VALID_CSV)), st.integers(0, 6), _MUTATIONS),
+            min_size=1,
+            max_size=4,
+        ),
+        truncate=st.none() | st.integers(0, len(_VALID_CSV)),
+    )
+    def test_mutated_csv_loads_or_fails_cleanly(
+        self, edits: list[tuple[int, int, bytes]], truncate: int | None
+    ) -> None:
+        """A mutated CSV either loads or raises InputError naming the file; nothing else."""
+        data = bytearray(_VALID_CSV.encode())
+        for position, cut, insert in edits:
+            position = min(position, len(data))
+            data[position : position + cut] = insert
+        if truncate is not None:
+            data = data[:truncate]
+        with tempfile.TemporaryDirectory() as folder:
+            (Path(folder) / "orders.csv").write_bytes(bytes(data))
+            problems: tuple[Problem, ...] = ()
+            try:
+                result = load_history(folder)
+            except InputError as exc:
+                problems = exc.problems
+            if problems:
+                assert all(p.source == "orders.csv" for p in problems)
+                assert all(p.line is None or p.line >= 1 for p in problems)
+                return
+            for order in result.tables.orders:
+                assert order.amount >= 0
+                assert order.placed_at.utcoffset() is not None
+
+    def test_unchanged_values_survive(self, tmp_path: Path) -> None:
+        """The unmutated fuzz seed loads with every value as written."""
+        write(tmp_path, "orders.csv", _VALID_CSV)
+        a, b, c = load_history(tmp_path).tables.orders
+        assert (a.order_id, a.client_id, str(a.amount), a.currency) == ("1", "007", "12.50", "EUR")
+        assert a.placed_at.utcoffset() == timedelta(hours=2)
+        assert b.product == 'nuts, "M8"'
+        assert str(c.amount) == "0.10"
