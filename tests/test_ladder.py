@@ -606,6 +606,17 @@ class TestPortfolio:
         assert m.value(None, Rung.buyer) == Decimal(100)  # c1
         assert m.total_value == Decimal(200)
 
+    def test_lost_clients_leave_the_matrix(self) -> None:
+        """A client lost between the dates is absent at B: it left the ladder."""
+        h = history(sale("o1", 0), sale("o2", 30), sale("o3", 60))
+        m = ladder_migration(
+            [h], start=d(70), end=d(100), lifecycles={"c": life((90, "lost", ["t"]))}
+        )  # type: ignore[dict-item]
+        assert [(mv.client_id, mv.before, mv.after) for mv in m.left] == [
+            ("c", Rung.customer, None)
+        ]
+        assert m.count(Rung.customer, None) == 1
+
     def test_migration_dates_must_be_in_order(self) -> None:
         """An end before the start is a usage error."""
         with pytest.raises(UsageError):
