@@ -12,6 +12,9 @@ from typing import Any
 import pytest
 
 from relcycle.errors import InputError, RecordTypeError, ValidationError
+from relcycle.io import load_arrow, load_history, write_history
+from relcycle.report import build_report
+from relcycle.simulate import simulate_portfolio
 
 pa = pytest.importorskip("pyarrow")
 pacsv = pytest.importorskip("pyarrow.csv")
@@ -78,12 +81,13 @@ class TestRfmSummary:
         assert as_rows(got) == {r["client_id"]: tuple(r[c] for c in RFM_COLUMNS) for r in expected}
 
     def test_partitions_hold_whole_clients(self, client: Any, orders: Any) -> None:
-        """After the shuffle no client appears in two partitions."""
+        """After the shuffle no client appears in two partitions (one row per client)."""
         ddf = dd.from_pandas(orders, npartitions=3)
         result = rdask.rfm_summary(ddf, as_of=END, npartitions=5)
         assert result.npartitions == 5
         ids = result["client_id"].compute()
         assert ids.is_unique
+        assert len(ids) == 2357
 
     def test_decimal_sums_are_exact(self, client: Any) -> None:
         """Amounts of 0.1 add up exactly, whatever partition they land in."""
@@ -126,3 +130,40 @@ class TestRfmSummary:
             rdask.rfm_summary(ddf, as_of=datetime(2024, 1, 1))
         with pytest.raises(RecordTypeError):
             rdask.rfm_summary(orders, as_of=END)
+
+
+@pytest.fixture(scope="module")
+def history_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A simulated portfolio of 60 clients (every segment and story) as Parquet tables."""
+    folder = tmp_path_factory.mktemp("history")
+    write_history(simulate_portfolio(60, seed=3), folder, format="parquet")
+    return folder
+
+
+class TestBuildReport:
+    """The Dask report equals the single-process report, portfolio-wide parts included."""
+
+    def test_equals_single_process(self, client: Any, history_folder: Path) -> None:
+        """Every client record (value class and RFM scores too) and the summary are equal."""
+        as_of = datetime(2025, 1, 15, tzinfo=UTC)  # records after it exist
+        expected = build_report(load_history(history_folder).portfolio, as_of=as_of)
+        tables = {
+            name: dd.read_parquet(history_folder / f"{name}.parquet").repartition(npartitions=3)
+            for name in ("orders", "interactions", "complaints", "clients")
+        }
+        got = rdask.build_report(tables.pop("orders"), as_of=as_of, npartitions=4, **tables)
+        assert len(got.clients) == len(expected.clients) == 60
+        assert got.clients == expected.clients
+        assert got.summary == expected.summary
+        assert got == expected
+        # The portfolio-wide parts really are portfolio-wide: several classes and scores.
+        assert len({c.value_class for c in got.clients}) == 3
+        assert len({c.rfm.r for c in got.clients if c.rfm.r is not None}) >= 4
+
+    def test_orders_alone(self, client: Any, history_folder: Path) -> None:
+        """A plain transaction log works too (clients inferred)."""
+        as_of = datetime(2025, 6, 1, tzinfo=UTC)
+        orders = dd.read_parquet(history_folder / "orders.parquet")
+        expected = build_report(load_arrow(orders.compute()).portfolio, as_of=as_of)
+        got = rdask.build_report(orders, as_of=as_of, npartitions=2)
+        assert got == expected

@@ -1,4 +1,4 @@
-"""Scale-out on Dask: the columnar kernel run per client partition of a Dask DataFrame.
+"""Scale-out on Dask: relcycle run per client partition of Dask DataFrames.
 
 Needs the ``dask`` extra (``dask[dataframe,distributed]``, pyarrow, polars),
 imported only when a function here runs. The orders are shuffled on
@@ -7,6 +7,14 @@ imported only when a function here runs. The orders are shuffled on
 (no data moves after the shuffle), and the results form a Dask DataFrame with
 one row per client. Because a client never spans two partitions, the figures
 are exactly those of the single-process run.
+
+:func:`build_report` does the same for the whole portfolio report: the four
+tables are partitioned by the same hash of the client id, each partition's
+histories are loaded and assessed on a worker (every per-client verdict), and
+the portfolio-wide parts (ABC value classes, RFM quintile scores, the summary,
+the report's currency) are computed once on the client from the partitions'
+per-client figures. The result equals :func:`relcycle.report.build_report` on
+the whole portfolio.
 
 On a cluster, relcycle (with the ``arrow`` extra) must be installed on every
 worker, in the same version as on the client: the kernel is shipped by
@@ -23,7 +31,10 @@ from relcycle.columnar import RFM_COLUMNS, rfm_frame
 from relcycle.columnar._source import check_as_of, import_polars, zone_name
 from relcycle.errors import RecordTypeError, UsageError
 
-__all__ = ["RFM_DECIMAL_SCALE", "rfm_partition", "rfm_summary"]
+__all__ = ["RFM_DECIMAL_SCALE", "build_report", "rfm_partition", "rfm_summary"]
+
+_TABLES = ("orders", "interactions", "complaints", "clients")
+_PART = "__relcycle_part"
 
 #: The scale of ``total_value`` and ``repeat_value`` in the Dask result: every
 #: partition must return the same dtype, whatever scale its amounts were read at.
@@ -134,4 +145,222 @@ def rfm_summary(
     meta = _schema(pa).empty_table().to_pandas(types_mapper=pd.ArrowDtype)
     return by_client.map_partitions(
         rfm_partition, as_of=as_of, tz=tz, currency=currency, meta=meta, align_dataframes=False
+    )
+
+
+# --------------------------------------------------------------------------- the full report
+
+
+def _with_part(frame: Any, buckets: int) -> Any:
+    """Add the partition number of each row: a stable hash of its client id."""
+    pd = importlib.import_module("pandas")
+    ids = frame["client_id"].astype(object).where(frame["client_id"].notna(), "")
+    keys = pd.util.hash_array(ids.astype(str).to_numpy(dtype=object)) % buckets
+    return frame.assign(**{_PART: keys.astype("int64")})
+
+
+def _load_partition(parts: dict[str, Any], *, tz: tzinfo | str, currency: str | None) -> Any:
+    """The portfolio of one partition's rows (relcycle.io's Arrow loader)."""
+    pa = importlib.import_module("pyarrow")
+    from relcycle.io import load_arrow
+
+    tables = {
+        name: pa.Table.from_pandas(frame.drop(columns=[_PART]), preserve_index=False)
+        for name, frame in parts.items()
+        if frame is not None
+    }
+    return load_arrow(
+        tables.pop("orders"),
+        interactions=tables.get("interactions"),
+        complaints=tables.get("complaints"),
+        clients=tables.get("clients"),
+        tz=tz,
+        currency=currency or "USD",
+    ).portfolio
+
+
+def _report_partition(
+    orders: Any,
+    interactions: Any,
+    complaints: Any,
+    clients: Any,
+    *,
+    as_of: datetime,
+    tz: tzinfo | str,
+    currency: str | None,
+    policies: Any,
+) -> tuple[tuple[Any, ...], dict[str, Any], set[str]]:
+    """Every per-client verdict of one partition of whole clients.
+
+    Returns:
+        The partition's client reports (value class and RFM cell still local),
+        its RFM figures by client, and the currencies of its orders by ``as_of``.
+    """
+    from relcycle import report as _report
+    from relcycle.segmentation.rfm import rfm_figures_by_client
+
+    parts = {
+        "orders": orders,
+        "interactions": interactions,
+        "complaints": complaints,
+        "clients": clients,
+    }
+    if all(frame is None or len(frame) == 0 for frame in parts.values()):
+        return (), {}, set()
+    _, zone = zone_name(tz)
+    portfolio = _load_partition(parts, tz=zone, currency=currency)
+    seen = {o.currency for h in portfolio for o in h.orders if o.placed_at <= as_of}
+    local = _report.build_report(
+        portfolio,
+        as_of=as_of,
+        currency=currency if currency is not None else (min(seen) if len(seen) == 1 else None),
+        policies=policies,
+        tz=zone,
+    )
+    figures = rfm_figures_by_client(portfolio, as_of=as_of, tz=zone)
+    return local.clients, figures, seen
+
+
+def build_report(
+    orders: Any,
+    *,
+    as_of: datetime,
+    interactions: Any | None = None,
+    complaints: Any | None = None,
+    clients: Any | None = None,
+    currency: str | None = None,
+    policies: Any | None = None,
+    tz: tzinfo | str = "UTC",
+    npartitions: int | None = None,
+) -> Any:
+    """The portfolio report of :func:`relcycle.report.build_report`, computed on Dask.
+
+    Each table is a Dask DataFrame with the data contract's columns. The tables
+    are shuffled by a hash of ``client_id`` into ``npartitions`` partitions
+    (each holding whole clients, all four tables alike); each partition is
+    loaded with :func:`relcycle.io.load_arrow` and assessed on a worker; the
+    portfolio-wide steps run here, on the partitions' per-client results.
+
+    Args:
+        orders: The orders (a Dask DataFrame).
+        as_of: The moment of the report (aware; required: there is no cheap
+            "latest moment" of a distributed table).
+        interactions: The interactions, or None.
+        complaints: The complaints, or None.
+        clients: The clients table, or None (clients are then inferred).
+        currency: The report's currency; default: the one currency of the
+            orders by ``as_of`` (USD when there are none).
+        policies: A :class:`relcycle.report.ReportPolicies` (default: the
+            documented defaults).
+        tz: The time zone of calendar days and of naive times.
+        npartitions: The number of client partitions (default: the orders').
+
+    Returns:
+        A :class:`relcycle.report.Report` equal to the single-process one.
+
+    Raises:
+        CurrencyMismatchError: If the orders hold two currencies, or another
+            currency than ``currency``.
+        InputError: If a partition holds bad rows.
+        RecordTypeError: If a table is not a Dask DataFrame.
+        ValidationError: If ``as_of`` is not timezone-aware.
+    """
+    dd, _, _ = _import()
+    dask = importlib.import_module("dask")
+    from relcycle import report as _report
+    from relcycle.errors import CurrencyMismatchError
+    from relcycle.segmentation import rfm as _rfm
+    from relcycle.segmentation import value as _value
+
+    check_as_of(as_of)
+    zone_name(tz)
+    policies = _report.ReportPolicies() if policies is None else policies
+    frames = {
+        "orders": orders,
+        "interactions": interactions,
+        "complaints": complaints,
+        "clients": clients,
+    }
+    for name, frame in frames.items():
+        if frame is not None and not isinstance(frame, dd.DataFrame):
+            raise RecordTypeError(
+                record=name, field=name, value=frame, expected="a dask DataFrame or None"
+            )
+    n = npartitions or orders.npartitions
+    delayed: dict[str, list[Any]] = {}
+    for name, frame in frames.items():
+        if frame is None:
+            delayed[name] = [None] * n
+            continue
+        keyed = frame.map_partitions(_with_part, n, meta=frame._meta.assign(**{_PART: 0}))
+        delayed[name] = list(keyed.shuffle(on=_PART, npartitions=n).to_delayed())
+    task = dask.delayed(_report_partition, pure=True)
+    parts = dask.compute(
+        *[
+            task(
+                delayed["orders"][i],
+                delayed["interactions"][i],
+                delayed["complaints"][i],
+                delayed["clients"][i],
+                as_of=as_of,
+                tz=tz,
+                currency=currency,
+                policies=policies,
+            )
+            for i in range(n)
+        ]
+    )
+    seen: set[str] = set().union(*(p[2] for p in parts))
+    if currency is None:
+        if len(seen) > 1:
+            raise CurrencyMismatchError(currencies=seen, context="the report's orders")
+        code = next(iter(seen)) if seen else "USD"
+    else:
+        code = currency
+    figures: dict[str, Any] = {}
+    locals_: list[Any] = []
+    for clients_part, figures_part, _ in parts:
+        locals_.extend(clients_part)
+        figures.update(figures_part)
+    locals_.sort(key=lambda c: c.client_id)
+    values = {c.client_id: c.revenue.amount for c in locals_}
+    classes = _value.abc_classes(values, cutoffs=policies.abc_cutoffs)
+    scores = _rfm.rfm_scores(dict(sorted(figures.items())))
+    final = tuple(_globalize(c, classes, scores, code) for c in locals_)
+    summary = _report._summary(final, values, policies, code, None)
+    return _report.Report(
+        as_of=as_of,
+        compare_to=None,
+        currency=code,
+        clients=final,
+        summary=summary,
+        migrations=None,
+        rejected_rows=None,
+    )
+
+
+def _globalize(client: Any, classes: Any, scores: Any, code: str) -> Any:
+    """A partition's client report with the portfolio-wide value class, RFM cell and currency."""
+    import attrs
+
+    from relcycle import report as _report
+    from relcycle.model import Money
+
+    score = scores.get(client.client_id)
+    cell = (
+        _report.RFMCell(r=None, f=None, m=None, segment=None)
+        if score is None
+        else _report.RFMCell(r=score.r, f=score.f, m=score.m, segment=score.segment)
+    )
+
+    def money(m: Any) -> Any:
+        return None if m is None else Money(m.amount, code)
+
+    return attrs.evolve(
+        client,
+        value_class=classes[client.client_id],
+        rfm=cell,
+        revenue=money(client.revenue),
+        cost_to_serve=money(client.cost_to_serve),
+        profit=money(client.profit),
     )
