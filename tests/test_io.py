@@ -1090,3 +1090,16 @@ class TestFuzz:
         assert a.placed_at.utcoffset() == timedelta(hours=2)
         assert b.product == 'nuts, "M8"'
         assert str(c.amount) == "0.10"
+
+
+class TestDuplicatesInRecords:
+    def test_dict_rows_name_both_rows(self) -> None:
+        """Duplicate ids among Python rows are reported as orders[i] and orders[j]."""
+        row = {"order_id": "X", "client_id": "A", "placed_at": "2024-01-02", "amount": "1"}
+        with pytest.raises(InputError) as info:
+            load_records([row, {**row, "order_id": "Y"}, row])
+        assert [(p.source, p.column) for p in info.value.problems] == [
+            ("orders[0]", "order_id"),
+            ("orders[2]", "order_id"),
+        ]
+        assert "orders[2]" in info.value.problems[0].reason

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, tzinfo
 from typing import Any, Literal
@@ -504,7 +505,11 @@ class _Loader:
         cls = spec.record
         check_refs = not is_clients and self.known_clients is not None
         known = self.known_clients if self.known_clients is not None else set()
-        first_seen: dict[str, tuple[str, int | None, int]] = {}
+        # id -> index of its record; where each record came from, as an int: the
+        # line for sources with lines, else the row's 0-based index (dict rows)
+        first_seen: dict[str, int] = {}
+        origins = array("q")
+        base_source = inp.source
         dup_reported: set[str] = set()
         records: list[Any] = []
         append = records.append
@@ -615,7 +620,12 @@ class _Loader:
                         add(table, p)
                         bad = [p]
                     elif rid in first_seen:
-                        first_source, first_line, first_index = first_seen[rid]
+                        first_index = first_seen[rid]
+                        origin = origins[first_index]
+                        if line is None:
+                            first_source, first_line = f"{base_source}[{origin}]", None
+                        else:
+                            first_source, first_line = source, origin
                         p = Problem(
                             source,
                             line,
@@ -648,7 +658,8 @@ class _Loader:
                                     )
                                 )
                     else:
-                        first_seen[rid] = (source, line, len(records))
+                        first_seen[rid] = len(records)
+                        origins.append(read - 1 if line is None else line)
                         append(record)
             if bad is not None and skip:
                 raw_cells = (
