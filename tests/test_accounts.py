@@ -196,6 +196,8 @@ class TestRelayPlan:
         assert plan.manager_of("c") == "m"
         with pytest.raises(ValidationError, match="nowhere"):
             relay_plan({}, team, specialities={"m": "nowhere"})
+        with pytest.raises(ValidationError, match="ghost"):
+            relay_plan({}, team, specialities={"ghost": "expertise"})
 
     def test_current_manager_breaks_ties(self) -> None:
         """All else equal, a client stays with its current manager."""
@@ -210,6 +212,11 @@ class TestRelayPlan:
         team = [Manager("s", {"fast_selling"}, 1)]
         plan = relay_plan({"a": "doubter", "z": "doubter"}, team, values={"z": Decimal(5)})
         assert plan.manager_of("z") == "s"
+
+    def test_float_values_are_refused(self) -> None:
+        """Values are Decimals or ints, never floats."""
+        with pytest.raises(RecordTypeError):
+            relay_plan({"a": "buyer"}, [], values={"a": 0.5})  # type: ignore[dict-item]
 
     def test_duplicate_manager_ids_are_refused(self) -> None:
         """Two managers with one id are a DuplicateIdError."""

@@ -374,8 +374,16 @@ def _check_inputs(
 
 def _client_order(rungs: Mapping[str, Rung], values: Mapping[str, Decimal] | None) -> list[str]:
     """Most valuable clients first, then higher rungs (they need the scarcest skills), then id."""
-    vals = values or {}
-    return sorted(rungs, key=lambda cid: (-Decimal(vals.get(cid, 0)), -rungs[cid].rank, cid))
+    vals: dict[str, Decimal] = {}
+    for cid, raw in (values or {}).items():
+        value: object = raw
+        if isinstance(value, bool) or not isinstance(value, Decimal | int):
+            raise RecordTypeError(
+                record="values", field=cid, value=value, expected="a Decimal or an int"
+            )
+        vals[cid] = Decimal(value)
+    zero = Decimal(0)
+    return sorted(rungs, key=lambda cid: (-vals.get(cid, zero), -rungs[cid].rank, cid))
 
 
 def _check_bands(bands: Sequence[Band]) -> dict[Rung, int]:
@@ -466,7 +474,9 @@ def relay_plan(
         The plan; no manager has more clients than its capacity.
 
     Raises:
-        ValidationError: A rung is unknown, or ``specialities`` names an unknown band.
+        ValidationError: A rung is unknown, or ``specialities`` names an unknown
+            manager or band.
+        RecordTypeError: A value is a float or not a number.
         DuplicateIdError: Two managers share an id.
         UsageError: The bands do not hold every rung exactly once.
     """
@@ -475,7 +485,15 @@ def relay_plan(
     placed = _place_managers(team, bands, band_of_rung, rungs)
     if specialities:
         by_name = {b.name: i for i, b in enumerate(bands)}
+        ids = {m.manager_id for m in team}
         for mid, name in specialities.items():
+            if mid not in ids:
+                raise ValidationError(
+                    record="specialities",
+                    field="manager_id",
+                    value=mid,
+                    reason="not one of the managers",
+                )
             if name not in by_name:
                 raise ValidationError(
                     record="specialities",
@@ -572,6 +590,7 @@ def guide_plan(
     Raises:
         ValidationError: A rung is unknown.
         DuplicateIdError: Two managers share an id.
+        RecordTypeError: A value is a float or not a number.
     """
     rungs, team = _check_inputs(clients, managers)
     cur = current or {}
