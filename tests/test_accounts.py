@@ -380,6 +380,29 @@ class TestContactValue:
         phone = next(t for t in v.by_channel if t.key == "phone")
         assert (phone.contacts, phone.moved, phone.pending) == (2, 1, 1)
 
+    def test_skills_shown_per_employee(self) -> None:
+        """Each employee's credit is filed under the competency of the step it helped."""
+        h = ClientHistory.of(
+            "c",
+            [
+                contact("i1", -3, handled_by="ann"),
+                sale("o1", 0),
+                sale("o2", 30),
+                contact("i2", 50, handled_by="ben"),
+                contact("i3", 55),
+                sale("o3", 60),
+            ],
+        )
+        v = contact_value([h], as_of=d(70), lifecycles={"c": Calm()})  # type: ignore[dict-item]
+        assert v.skills_shown() == {
+            "(unknown)": {Competency.emotional_closeness: Fraction(1, 3)},
+            "ann": {
+                Competency.fast_selling: Fraction(1),
+                Competency.emotional_closeness: Fraction(1, 3),
+            },
+            "ben": {Competency.emotional_closeness: Fraction(1, 3)},
+        }
+
     def test_unattributed_promotion(self) -> None:
         """A promotion with no contact before it is listed as unattributed."""
         h = ClientHistory.of("c", [sale("o1", 0)])
@@ -412,6 +435,10 @@ class TestContactValue:
             assert sum((t.credit for t in tallies), Fraction(0)) == attributed
         for c in v.contacts:
             assert (c.status is ContactStatus.moved) is (c.credit > 0)
+        skills = v.skills_shown()
+        assert sum((sum(x.values(), Fraction(0)) for x in skills.values()), Fraction(0)) == (
+            attributed
+        )
 
 
 # --------------------------------------------------------------------------- docs

@@ -837,6 +837,28 @@ class ContactValue:
         """Contacts whose window has closed without moving anyone."""
         return tuple(c for c in self.contacts if c.status is ContactStatus.moved_nobody)
 
+    def skills_shown(self) -> dict[str, dict[Competency, Fraction]]:
+        """Per employee, the credit its contacts earned for each step's competency.
+
+        Seed 002: "people's abilities can be assessed against the steps they are
+        good at". A promotion from a rung credits the competency of that step
+        (:data:`~relcycle.ladder.COMPETENCIES`), shared like the promotion itself;
+        contacts without ``handled_by`` count for ``"(unknown)"``. Employees and
+        competencies are sorted.
+        """
+        who = {(c.client_id, c.interaction_id): c.handled_by for c in self.contacts}
+        shown: dict[str, dict[Competency, Fraction]] = {}
+        for p in self.promotions:
+            if not p.contact_ids:
+                continue
+            share = Fraction(1, len(p.contact_ids))
+            skill = COMPETENCIES[p.source]
+            for iid in p.contact_ids:
+                employee = who[(p.client_id, iid)] or "(unknown)"
+                mine = shown.setdefault(employee, {})
+                mine[skill] = mine.get(skill, Fraction(0)) + share
+        return {e: {c: shown[e][c] for c in Competency if c in shown[e]} for e in sorted(shown)}
+
     @property
     def unattributed(self) -> tuple[Promotion, ...]:
         """Promotions with no contact in their window."""
