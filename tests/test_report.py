@@ -496,6 +496,24 @@ class TestOutputs:
         assert data["clients"] == report.to_records()
         assert datetime.fromisoformat(data["as_of"]) == report.as_of
 
+    def test_every_format_renders_an_empty_report(self) -> None:
+        """A report without clients still renders in every format."""
+        from relcycle.render import FORMATS, render
+
+        empty = build_report(build_portfolio(), as_of=at(1))
+        assert json.loads(render(empty, "json"))["clients"] == []
+        assert render(empty, "jsonl") == ""  # no client, no line
+        for fmt in set(FORMATS) - {"jsonl"}:
+            assert render(empty, fmt)
+
+    def test_json_format_equals_to_json(self, report: Report) -> None:
+        """The json format is the same document as Report.to_json(), laid out per client."""
+        from relcycle.render import render
+
+        text = render(report, "json")
+        assert json.loads(text) == json.loads(report.to_json())
+        assert text.count("\n  {") == len(report.clients)
+
     def test_fields_lists_the_record_keys(self, report: Report) -> None:
         """FIELDS is exactly the keys of a record, in order, and covers the contract."""
         assert tuple(report.to_records()[0]) == FIELDS

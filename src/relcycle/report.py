@@ -376,8 +376,13 @@ class Report:
             }
         return out
 
-    def to_json(self, *, indent: int | None = 2) -> str:
-        """Return :meth:`to_dict` as JSON text (UTF-8 characters kept)."""
+    def to_json(self, *, indent: int | None = None) -> str:
+        """Return :meth:`to_dict` as JSON text (UTF-8 characters kept).
+
+        Args:
+            indent: Indent nested levels by this many spaces (compact by default;
+                indenting a large report is much slower).
+        """
         return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent, default=_json_default)
 
     def _frame_rows(self) -> list[dict[str, Any]]:

@@ -25,8 +25,29 @@ NESTED_FIELDS: frozenset[str] = frozenset({"rfm", "risks", "actions", "evidence"
 
 
 def render_json(report: Report) -> str:
-    """The whole report as one JSON document (2-space indent, trailing newline)."""
-    return report.to_json(indent=2) + "\n"
+    """The whole report as one JSON document, one client per line.
+
+    The layout keeps a large report fast to write (the C encoder does each
+    client) and easy to scan; the summary is indented.
+    """
+    data = report.to_dict()
+    dumps = json.dumps
+    parts = [
+        "{\n",
+        f' "as_of": {dumps(data["as_of"])},\n',
+        ' "clients": [',
+        ",".join(
+            "\n  " + dumps(record, ensure_ascii=False, default=str) for record in data["clients"]
+        ),
+        "\n ]" if data["clients"] else "]",
+        ',\n "summary": ',
+        dumps(data["summary"], ensure_ascii=False, indent=1).replace("\n", "\n "),
+    ]
+    if "migrations" in data:
+        parts.append(',\n "migrations": ')
+        parts.append(dumps(data["migrations"], ensure_ascii=False, default=str))
+    parts.append("\n}\n")
+    return "".join(parts)
 
 
 def render_jsonl(report: Report) -> str:
