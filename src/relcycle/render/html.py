@@ -200,7 +200,8 @@ def _segment_map(clients: Sequence[ClientReport]) -> Callable[[Any], None]:
         ax.set_xlabel("contacts (interactions)")
         ax.set_ylabel("orders (sales)")
         ax.grid(alpha=0.25)
-        ax.legend(fontsize=8, frameon=False, loc="upper left")
+        if clients:
+            ax.legend(fontsize=8, frameon=False, loc="upper left")
 
     return draw
 
