@@ -468,7 +468,7 @@ class TestWithTheLifecycle:
     @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(st.data())
     def test_random_histories(self, data: st.DataObject) -> None:
-        """On any history: legal steps, hostility means adversary, lost means inactive."""
+        """Any history: legal steps, hostile means adversary, lost inactive, past rungs agree."""
         from relcycle.testing import histories
 
         h = data.draw(histories(max_records=14))
@@ -481,6 +481,12 @@ class TestWithTheLifecycle:
             assert a.rung is Rung.adversary
         assert a.active is (lc.stage is not Stage.lost)
         assert assess(h, as_of=as_of) == a
+        moments = sorted(r.at for r in h.records())
+        if moments:
+            then = data.draw(st.sampled_from(moments))
+            earlier = assess(h, as_of=then)
+            assert earlier.rung is a.rung_at(then)
+            assert earlier.active is a.active_at(then)
 
 
 def _check_steps(trajectory: Trajectory[Rung, LadderEvent], as_of: datetime) -> None:
