@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from relcycle.errors import ConflictError, InputError, UsageError
+from relcycle.errors import ConflictError, DuplicateIdError, InputError, UsageError
 from relcycle.io import HistoryTables, load_history, write_history
 from relcycle.simulate import simulate_portfolio
 from relcycle.store import create_store, ingest, store_counts
@@ -355,3 +355,21 @@ class TestCrashSafety:
         proc.communicate(timeout=120)
         assert proc.returncode == 0
         assert store_counts(db) == both
+
+
+class TestObjects:
+    def test_ingest_a_portfolio_and_a_simulation(self, tmp_path: Path) -> None:
+        """Portfolios and simulated histories ingest directly, without files."""
+        sim = simulate_portfolio(10, seed=4)
+        db = tmp_path / "s.db"
+        assert ingest(sim, db).added["orders"] == len(sim.orders)
+        assert ingest(sim.portfolio(), db).total_added == 0
+        assert load_history(db).portfolio == sim.portfolio()
+
+    def test_duplicate_objects_are_refused(self, tmp_path: Path) -> None:
+        """Hand-built tables with a repeated id are refused before anything is written."""
+        sim = simulate_portfolio(3, seed=4)
+        tables = HistoryTables(clients=None, orders=(sim.orders[0], sim.orders[0]))
+        with pytest.raises(DuplicateIdError):
+            ingest(tables, tmp_path / "s.db")
+        assert not (tmp_path / "s.db").exists()

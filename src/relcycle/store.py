@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from datetime import tzinfo
 from pathlib import Path
@@ -27,7 +28,7 @@ from typing import Any
 
 import attrs
 
-from relcycle.errors import ConflictError, InputError, Problem, UsageError
+from relcycle.errors import ConflictError, DuplicateIdError, InputError, Problem, UsageError
 from relcycle.history import Portfolio
 from relcycle.io import HistoryTables, LoadResult, TablesLike, as_tables, load_history, load_records
 from relcycle.io._load import ExtraColumns
@@ -215,6 +216,7 @@ def ingest(
         InputError: The source holds bad rows, or after the ingest the store's
             records would refer to clients missing from its non-empty clients table
             (nothing is written).
+        DuplicateIdError: Records given as objects share an id (nothing is written).
         ConflictError: A record's id is already stored with other content (the
             first table with conflicts is reported with all its ids; nothing is written).
         UsageError: Bad arguments; the target is not an SQLite database.
@@ -244,6 +246,11 @@ def ingest(
         if records is None:
             continue
         columns, rows = _encoded(spec, records)
+        id_index = columns.index(spec.id_column)
+        counted = Counter(row[id_index] for row in rows)
+        if len(counted) != len(rows):
+            dups = [str(rid) for rid, n in counted.items() if n > 1]
+            raise DuplicateIdError(record=spec.name, field=spec.id_column, ids=dups)
         encoded.append((spec, columns, rows))
 
     conn = _connect(path, timeout)

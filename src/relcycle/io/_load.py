@@ -186,8 +186,8 @@ class LoadResult:
     """What a load returns: the records, the portfolio, and what was left out.
 
     Attributes:
-        tables: The loaded records as flat tables (what the store ingests).
-        portfolio: The records grouped per client.
+        tables: The loaded records as flat tables, in source order (what the
+            store ingests).
         rejects: Rows left out with their reasons (empty unless ``skip_bad_rows``).
         counts: Rows read, loaded and rejected per table name (tables that were
             present in the source).
@@ -197,11 +197,19 @@ class LoadResult:
     """
 
     tables: HistoryTables
-    portfolio: Portfolio
     rejects: tuple[RejectedRow, ...] = ()
     counts: FrozenMap[str, TableCount] = attrs.field(factory=FrozenMap)
     ignored_columns: FrozenMap[str, tuple[str, ...]] = attrs.field(factory=FrozenMap)
     sources: FrozenMap[str, str] = attrs.field(factory=FrozenMap)
+    _portfolio: Portfolio | None = attrs.field(default=None, eq=False, repr=False)
+
+    @property
+    def portfolio(self) -> Portfolio:
+        """The records grouped per client (built on first use, then kept)."""
+        if self._portfolio is None:
+            object.__setattr__(self, "_portfolio", self.tables.portfolio())
+        assert self._portfolio is not None
+        return self._portfolio
 
     @property
     def rejected(self) -> int:
@@ -413,7 +421,6 @@ class _Loader:
                 rejects.extend(outs[spec.name].rejects)
         return LoadResult(
             tables=tables,
-            portfolio=tables.portfolio(),
             rejects=tuple(rejects),
             counts=FrozenMap({name: out.count for name, out in outs.items()}),
             ignored_columns=FrozenMap(
