@@ -187,6 +187,7 @@ class TestPolicy:
             ("inactivity_period", 30),
             ("advocacy_purposes", ["referral", "gossip"]),
             ("expert_min_products", 1.5),
+            ("hostile_stages", "escalated"),
         ],
     )
     def test_bad_values_are_refused(self, field: str, value: object) -> None:

@@ -256,6 +256,13 @@ def _purposes(value: Iterable[Purpose | str]) -> frozenset[Purpose]:
 
 
 def _words(value: Iterable[str]) -> frozenset[str]:
+    if isinstance(value, str):
+        raise ValidationError(
+            record="LadderPolicy",
+            field="hostile_stages",
+            value=value,
+            reason="give a collection of stage values, not one string",
+        )
     return frozenset(str(v) for v in value)
 
 
