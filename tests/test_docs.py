@@ -28,7 +28,9 @@ def _run_markdown(path: Path) -> None:
 
 
 class TestExamples:
-    @pytest.mark.parametrize("page", ["docs/tutorial.md", "docs/segmentation.md", "README.md"])
+    @pytest.mark.parametrize(
+        "page", ["docs/tutorial.md", "docs/ladder.md", "docs/segmentation.md", "README.md"]
+    )
     def test_page_examples_run(self, page: str) -> None:
         """Every Python example on the page runs and prints what the page shows."""
         _run_markdown(ROOT / page)
