@@ -5,7 +5,9 @@ Marked ``spark``: they need pyspark 4+ and Java 17+, and skip cleanly without th
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +17,11 @@ import pytest
 
 from relcycle.errors import UsageError
 
-pytestmark = pytest.mark.spark
+pytestmark = [
+    pytest.mark.spark,
+    # pyspark 4.x warns about pandas 3 on import of its Arrow helpers; nothing here uses pandas.
+    pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning"),
+]
 
 pa = pytest.importorskip("pyarrow")
 pacsv = pytest.importorskip("pyarrow.csv")
@@ -35,18 +41,26 @@ def spark() -> Iterator[Any]:
     """A local one-core Spark session in UTC (skipped without Java)."""
     if shutil.which("java") is None:
         pytest.skip("Java 17+ is not installed")
+    # The Python workers must import relcycle: run them with this interpreter.
+    saved = os.environ.get("PYSPARK_PYTHON")
+    os.environ["PYSPARK_PYTHON"] = sys.executable
     session = (
         pyspark_sql.SparkSession.builder.master("local[1]")
         .appName("relcycle-tests")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.ui.enabled", "false")
         .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.pyspark.python", sys.executable)
         .getOrCreate()
     )
     try:
         yield session
     finally:
         session.stop()
+        if saved is None:
+            os.environ.pop("PYSPARK_PYTHON", None)
+        else:
+            os.environ["PYSPARK_PYTHON"] = saved
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +86,7 @@ class TestRfmSummary:
     @pytest.mark.parametrize("buckets", [None, 3])
     def test_equals_single_process(self, spark: Any, orders: Any, buckets: int | None) -> None:
         """Per client or per hash bucket, every figure equals rfm_summary's."""
-        frame = spark.createDataFrame(orders.to_pandas())
+        frame = spark.createDataFrame(orders)
         typed = frame.selectExpr(
             "client_id",
             "to_timestamp(placed_at) AS placed_at",
@@ -85,7 +99,7 @@ class TestRfmSummary:
 
     def test_session_must_be_utc(self, spark: Any, orders: Any) -> None:
         """Another session time zone is refused before anything runs."""
-        frame = spark.createDataFrame(orders.to_pandas())
+        frame = spark.createDataFrame(orders)
         spark.conf.set("spark.sql.session.timeZone", "Europe/Kyiv")
         try:
             with pytest.raises(UsageError, match="UTC"):
