@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
@@ -245,6 +246,30 @@ class TestRules:
         assert got["c1"]["purchase_days"] == 3
         # c2: 22:00 UTC is midnight in Kyiv (UTC+2): Mar 2, the same day as the second.
         assert (got["c2"]["purchase_days"], got["c2"]["total_value"]) == (1, Decimal(9))
+
+    def test_naive_timestamps_are_wall_clock_times_in_tz(self) -> None:
+        """Naive times read in tz as datetime does (fold=0), even in DST gaps and folds."""
+        kyiv = ZoneInfo("Europe/Kyiv")
+        walls = [
+            datetime(2024, 3, 30, 12, 0),
+            datetime(2024, 3, 31, 3, 30),  # does not exist in Kyiv (03:00 -> 04:00)
+            datetime(2024, 10, 27, 3, 30),  # happens twice in Kyiv (04:00 -> 03:00)
+            datetime(2024, 10, 28, 0, 10),
+        ]
+        frame = pl.DataFrame(
+            {"client_id": ["c1"] * 4, "placed_at": walls, "amount": ["1", "2", "3", "4"]}
+        )
+        orders = [
+            o(f"o{i}", "c1", wall.replace(tzinfo=kyiv), str(i + 1)) for i, wall in enumerate(walls)
+        ]
+        for wall in walls:
+            for delta in (timedelta(0), timedelta(microseconds=-1)):
+                as_of = wall.replace(tzinfo=kyiv) + delta
+                expected = rfm_figures_by_client(
+                    build_portfolio(orders=orders), as_of=as_of, tz=kyiv
+                )
+                got = rfm_summary(frame, as_of=as_of, tz="Europe/Kyiv")
+                assert_same_as_objects(got, expected)
 
     def test_a_client_is_in_one_currency(self) -> None:
         """Two currencies in one client's sales raise; different clients may differ."""
