@@ -1,0 +1,109 @@
+"""Coverage-guided fuzzing of relcycle's readers and report with atheris (libFuzzer).
+
+Each input is the bytes of an orders file: JSON Lines when it starts with ``{``
+(after an optional BOM and blanks), CSV otherwise. The harness writes it into a
+scratch folder, then checks what users rely on:
+
+* ``load_history`` returns records or raises ``InputError`` whose problems name the
+  file, a line inside it and a non-empty reason — any other exception is a crash;
+* ``relcycle report --format json --output FILE`` (in-process) exits 0 with a
+  complete JSON report listing every loaded client, or exits 1/2 leaving no file
+  and no temporary file behind.
+
+Run (from the repository root)::
+
+    pip install atheris
+    python fuzz/fuzz_readers.py fuzz/corpus -runs=100000 -artifact_prefix=fuzz/crash-
+
+``fuzz/corpus`` holds valid seed files; libFuzzer adds the new inputs it finds
+there (pass a scratch copy to keep the repository clean). Inputs with a date
+near year 1 or 9999 hit known bugs R2/R3 (an ``OverflowError``) and are skipped
+unless ``RELCYCLE_FUZZ_STRICT=1`` is set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+import atheris
+
+with atheris.instrument_imports():
+    from relcycle.cli import main
+    from relcycle.errors import InputError
+    from relcycle.io import load_history
+
+ZONES = ("UTC", "Europe/Kyiv", "America/St_Johns")
+STRICT = os.environ.get("RELCYCLE_FUZZ_STRICT") == "1"
+EXTREME_YEAR = re.compile(rb"(?<![0-9])(?:000[0-9]|99[0-9][0-9])-[0-9]{2}-[0-9]{2}")
+
+_ROOT = Path(tempfile.mkdtemp(prefix="relcycle-fuzz-"))
+_IN = _ROOT / "in"
+_OUT = _ROOT / "out"
+_IN.mkdir()
+_OUT.mkdir()
+
+
+def _lines(data: bytes) -> int:
+    return data.count(b"\n") + data.count(b"\r") + 1
+
+
+def _check(data: bytes) -> None:
+    for old in _IN.iterdir():
+        old.unlink()
+    head = data.lstrip(b"\xef\xbb\xbf \t\r\n")
+    name = "orders.jsonl" if head.startswith(b"{") else "orders.csv"
+    zone = ZONES[len(data) % len(ZONES)]
+    (_IN / name).write_bytes(data)
+
+    loaded = None
+    error: InputError | None = None
+    try:
+        loaded = load_history(_IN, tz=zone)
+    except InputError as exc:
+        error = exc
+    if error is not None:
+        assert error.problems, "InputError without problems"
+        for p in error.problems:
+            assert p.source in (name, _IN.name), p
+            assert p.reason.strip(), p
+            assert p.line is None or 1 <= p.line <= _lines(data), p
+
+    out = _OUT / "report.json"
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = main(["report", str(_IN), "--format", "json", "--output", str(out), "--tz", zone])
+    left = sorted(p.name for p in _OUT.iterdir())
+    if code == 0:
+        assert loaded is not None, "the report accepted what the reader refused"
+        assert left == ["report.json"], left
+        report = json.loads(out.read_text(encoding="utf-8"))
+        assert {c["client_id"] for c in report["clients"]} == {
+            h.client.client_id for h in loaded.portfolio
+        }
+        out.unlink()
+    else:
+        assert code in (1, 2), code
+        assert left == [], f"a failed run left {left}"
+        assert "Traceback" not in err.getvalue()
+
+
+def test_one_input(data: bytes) -> None:
+    """The libFuzzer entry point: one input, checked; a failed check is a crash."""
+    try:
+        _check(data)
+    except OverflowError:
+        if not STRICT and EXTREME_YEAR.search(data):
+            return  # known bugs R2/R3: tests/test_time_edges.py::TestCalendarEnds
+        raise
+
+
+if __name__ == "__main__":
+    atheris.Setup(sys.argv, test_one_input)
+    atheris.Fuzz()
