@@ -83,6 +83,7 @@ class TestContent:
         assert page.count("<tr data-stage=") == len(report.clients)
         assert page.count("<summary>why</summary>") == len(report.clients)
         assert "<code>i6</code>" in page  # beta's termination decides its stage
+        assert "&rarr; lost" in page  # and its lifecycle path shows the move
 
     def test_readable_without_javascript(self, page: str) -> None:
         """Filter controls only appear with JavaScript; the table is plain HTML."""

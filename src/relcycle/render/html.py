@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CHARTS_EXTRA",
     "MAX_TABLE_CLIENTS",
+    "PATH_STEPS",
     "charts_available",
     "render_fragment",
     "render_html",
@@ -304,8 +305,14 @@ white-space:nowrap}
 .risk{display:inline-block;padding:0 6px;margin:1px;border-radius:4px;font-size:11px;
 background:#fdecea;color:#9c1f3a;border:1px solid #f5c2c0}
 details summary{cursor:pointer;color:var(--accent)}
-details .why{min-width:420px;max-width:720px;white-space:normal;font-size:12px}
+td.whycell{position:relative;white-space:nowrap}
+details .why{white-space:normal;font-size:12px}
+details[open] .why{position:absolute;right:4px;top:1.9em;width:min(680px,85vw);z-index:5;
+background:#fff;border:1px solid #c9ced6;border-radius:8px;padding:8px 14px;
+box-shadow:0 8px 28px rgba(20,30,45,.22)}
 details .why p{margin:4px 0}
+details .why ul{margin:2px 0 6px;padding-left:18px}
+details .why .path{color:var(--muted)}
 code{font-size:11px;background:#eef1f5;padding:0 3px;border-radius:3px}
 .controls{display:flex;gap:10px;flex-wrap:wrap;margin:8px 0 10px}
 .controls input,.controls select{padding:5px 8px;border:1px solid #c9ced6;border-radius:6px;
@@ -528,20 +535,41 @@ def _ids(ids: Iterable[str]) -> str:
     return " " + " ".join(f"<code>{_E(i)}</code>" for i in shown) + _E(more)
 
 
+#: The most recent state changes an explanation lists per machine.
+PATH_STEPS = 5
+
+
+def _path(title: str, steps: Sequence[Any]) -> str:
+    """The latest state changes of a trajectory as a short list."""
+    moves = [s for s in steps if s.source != s.target][-PATH_STEPS:]
+    if not moves:
+        return ""
+    items = "".join(
+        f"<li>{_E(s.at.date().isoformat())}: {_E(str(s.source.value))} &rarr; "
+        f"{_E(str(s.target.value))} ({_E(str(s.event.value).replace('_', ' '))})"
+        f"{_ids(s.record_ids)}</li>"
+        for s in moves
+    )
+    return f'<p class="path">{_E(title)}</p><ul>{items}</ul>'
+
+
 def _explanation(c: ClientReport) -> str:
     ev = c.evidence
     parts = [
-        f"<p><b>Stage {_E(c.lifecycle_stage.value)}</b>"
+        f"<p><b>Stage {_E(c.lifecycle_stage.value.replace('_', ' '))}</b>"
         + (f" since {_E(c.stage_since.date().isoformat())}" if c.stage_since else "")
         + f": {_E(ev['stage'].reason)}{_ids(ev['stage'].record_ids)}</p>",
         f"<p><b>Rung {_E(c.ladder_rung.value)}</b>: {_E(ev['rung'].reason)}"
         f"{_ids(ev['rung'].record_ids)}</p>",
-        f"<p><b>Segment {_E(c.motivation_segment.value)}</b>: {_E(ev['segment'].reason)}"
+        f"<p><b>Segment {_E(c.motivation_segment.value.replace('_', ' '))}</b>: "
+        f"{_E(ev['segment'].reason)}"
         f"{_ids(ev['segment'].record_ids)}</p>",
     ]
+    parts.append(_path("Lifecycle path (latest changes)", c.lifecycle.trajectory.steps))
+    parts.append(_path("Ladder path (latest changes)", c.ladder.trajectory.steps))
     for risk in c.risks:
         parts.append(
-            f"<p><b>Risk {_E(risk.flag.value)}</b>: {_E(risk.evidence.reason)}"
+            f"<p><b>Risk {_E(risk.flag.value.replace('_', ' '))}</b>: {_E(risk.evidence.reason)}"
             f"{_ids(risk.evidence.record_ids)}</p>"
         )
     if c.actions:
@@ -590,7 +618,7 @@ def _client_rows(clients: Sequence[ClientReport]) -> str:
             f'<td data-v="{len(c.risks)}">'
             + "".join(f'<span class="risk">{_E(f.replace("_", " "))}</span>' for f in c.risk_flags)
             + "</td>",
-            f"<td>{_explanation(c)}</td>",
+            f'<td class="whycell">{_explanation(c)}</td>',
         ]
         rows.append(
             f'<tr data-stage="{_E(stage.value)}" data-segment="{_E(seg)}">{"".join(cells)}</tr>'
