@@ -9,6 +9,7 @@ import struct
 import subprocess
 import sys
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -141,6 +142,20 @@ class TestAtomicWrite:
         with pytest.raises(OSError, match="disk full"):
             atomic_write(target, "<p>x</p>")
         assert list(tmp_path.iterdir()) == []
+
+    def test_failure_while_rendering_leaves_the_old_file(self, tmp_path: Path) -> None:
+        """If producing the chunks fails midway, the old output stays and no temp file remains."""
+        target = tmp_path / "report.jsonl"
+        target.write_text("old", encoding="utf-8")
+
+        def chunks() -> Iterator[str]:
+            yield "{}\n"
+            raise RuntimeError("renderer failed")
+
+        with pytest.raises(RuntimeError, match="renderer failed"):
+            atomic_write(target, chunks())
+        assert target.read_text(encoding="utf-8") == "old"
+        assert [p.name for p in tmp_path.iterdir()] == ["report.jsonl"]
 
     def test_replaces_an_old_file(self, tmp_path: Path, report: Report) -> None:
         """An existing output is replaced whole."""

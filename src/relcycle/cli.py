@@ -20,7 +20,7 @@ import argparse
 import importlib
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, time, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -128,10 +128,11 @@ def _progress() -> Callable[[int, int], None] | None:
     return show
 
 
-def _emit(text: str, output: str | None) -> None:
-    """Write ``text`` to ``--output`` atomically, or to stdout."""
+def _emit(text: str | Iterable[str], output: str | None) -> None:
+    """Write ``text`` (or its chunks) to ``--output`` atomically, or to stdout."""
     if output is None or output == "-":
-        sys.stdout.write(text)
+        for chunk in [text] if isinstance(text, str) else text:
+            sys.stdout.write(chunk)
         sys.stdout.flush()
         return
     from .render import atomic_write
@@ -144,11 +145,11 @@ def _emit(text: str, output: str | None) -> None:
     atomic_write(target, text)
 
 
-def _render(report: Report, fmt: str, output: str | None) -> str:
-    from .render import render
+def _render(report: Report, fmt: str, output: str | None) -> Iterator[str]:
+    from .render import iter_render
 
     rich = fmt == "table" and (output is None or output == "-") and sys.stdout.isatty()
-    return render(report, fmt, rich=rich)
+    return iter_render(report, fmt, rich=rich)
 
 
 # --------------------------------------------------------------------------- report

@@ -362,13 +362,16 @@ class Report:
         """One JSON-ready dict per client, with the contract's field names."""
         return [c.to_record() for c in self.clients]
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return ``{"as_of", "clients", "summary"}`` (+ ``"migrations"``), JSON-ready."""
-        out: dict[str, Any] = {
-            "as_of": self.as_of.isoformat(),
-            "clients": self.to_records(),
-            "summary": dict(self.summary),
-        }
+    def to_dict(self, *, clients: bool = True) -> dict[str, Any]:
+        """Return ``{"as_of", "clients", "summary"}`` (+ ``"migrations"``), JSON-ready.
+
+        Args:
+            clients: Include the client records (False: only the portfolio-level parts).
+        """
+        out: dict[str, Any] = {"as_of": self.as_of.isoformat()}
+        if clients:
+            out["clients"] = self.to_records()
+        out["summary"] = dict(self.summary)
         if self.migrations is not None and self.compare_to is not None:
             out["migrations"] = {
                 "compare_to": self.compare_to.isoformat(),

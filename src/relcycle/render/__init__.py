@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,14 +19,17 @@ from relcycle.errors import UsageError
 if TYPE_CHECKING:
     from relcycle.report import Report
 
-__all__ = ["FORMATS", "atomic_write", "render", "write_report"]
+__all__ = ["FORMATS", "atomic_write", "iter_render", "render", "write_report"]
 
 #: The output formats, by ``--format`` name.
 FORMATS: tuple[str, ...] = ("table", "json", "jsonl", "csv", "html")
 
 
-def render(report: Report, fmt: str = "table", *, rich: bool = False) -> str:
-    """Return the report as text in format ``fmt``.
+def iter_render(report: Report, fmt: str = "table", *, rich: bool = False) -> Iterator[str]:
+    """The report in format ``fmt`` as chunks of text, so a large report streams.
+
+    JSON, JSON Lines and CSV are produced a client (or a batch of clients) at a
+    time; the table and the page come as one chunk.
 
     Args:
         report: The report.
@@ -35,35 +39,49 @@ def render(report: Report, fmt: str = "table", *, rich: bool = False) -> str:
     Raises:
         UsageError: For an unknown format.
     """
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
+    return _chunks(report, fmt, rich)
+
+
+def _chunks(report: Report, fmt: str, rich: bool) -> Iterator[str]:
     if fmt == "table":
-        from .table import render_table
+        from relcycle.render.table import render_table
 
-        return render_table(report, rich=rich)
-    if fmt == "json":
-        from .formats import render_json
+        yield render_table(report, rich=rich)
+    elif fmt == "json":
+        from relcycle.render.formats import iter_json
 
-        return render_json(report)
-    if fmt == "jsonl":
-        from .formats import render_jsonl
+        yield from iter_json(report)
+    elif fmt == "jsonl":
+        from relcycle.render.formats import iter_jsonl
 
-        return render_jsonl(report)
-    if fmt == "csv":
-        from .formats import render_csv
+        yield from iter_jsonl(report)
+    elif fmt == "csv":
+        from relcycle.render.formats import iter_csv
 
-        return render_csv(report)
-    if fmt == "html":
-        from .html import render_html
+        yield from iter_csv(report)
+    else:
+        from relcycle.render.html import render_html
 
-        return render_html(report)
-    raise UsageError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
+        yield render_html(report)
 
 
-def atomic_write(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` atomically.
+def render(report: Report, fmt: str = "table", *, rich: bool = False) -> str:
+    """Return the report as text in format ``fmt`` (see :func:`iter_render`).
+
+    Raises:
+        UsageError: For an unknown format.
+    """
+    return "".join(iter_render(report, fmt, rich=rich))
+
+
+def atomic_write(path: str | os.PathLike[str], text: str | Iterable[str]) -> None:
+    """Write ``text`` (UTF-8; a string or chunks of one) to ``path`` atomically.
 
     The text goes to a temporary file in the target directory, is flushed to disk,
-    then renamed over ``path``; on any failure the temporary file is removed and
-    ``path`` is untouched.
+    then renamed over ``path``; on any failure (also while the chunks are being
+    produced) the temporary file is removed and ``path`` is untouched.
 
     Raises:
         OSError: If the directory cannot be written.
@@ -73,7 +91,11 @@ def atomic_write(path: str | os.PathLike[str], text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
+            if isinstance(text, str):
+                fh.write(text)
+            else:
+                for chunk in text:
+                    fh.write(chunk)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
@@ -85,4 +107,4 @@ def atomic_write(path: str | os.PathLike[str], text: str) -> None:
 
 def write_report(report: Report, path: str | os.PathLike[str], fmt: str = "json") -> None:
     """Render ``report`` in format ``fmt`` and write it to ``path`` atomically."""
-    atomic_write(path, render(report, fmt))
+    atomic_write(path, iter_render(report, fmt))

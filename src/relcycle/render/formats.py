@@ -13,49 +13,66 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from relcycle.report import Report
 
-__all__ = ["NESTED_FIELDS", "render_csv", "render_json", "render_jsonl"]
+__all__ = [
+    "NESTED_FIELDS",
+    "iter_csv",
+    "iter_json",
+    "iter_jsonl",
+    "render_csv",
+    "render_json",
+    "render_jsonl",
+]
 
 #: Fields written as JSON text inside a CSV cell.
 NESTED_FIELDS: frozenset[str] = frozenset({"rfm", "risks", "actions", "evidence"})
 
 
+def iter_json(report: Report) -> Iterator[str]:
+    """The JSON document in chunks, one client at a time (see :func:`render_json`)."""
+    dumps = json.dumps
+    yield "{\n"
+    yield f' "as_of": {dumps(report.as_of.isoformat())},\n'
+    yield ' "clients": ['
+    first = True
+    for client in report.clients:
+        yield ("\n  " if first else ",\n  ") + dumps(client.to_record(), ensure_ascii=False)
+        first = False
+    yield "]" if first else "\n ]"
+    yield ',\n "summary": '
+    yield dumps(dict(report.summary), ensure_ascii=False, indent=1).replace("\n", "\n ")
+    migrations = report.to_dict(clients=False).get("migrations")
+    if migrations is not None:
+        yield ',\n "migrations": '
+        yield dumps(migrations, ensure_ascii=False)
+    yield "\n}\n"
+
+
 def render_json(report: Report) -> str:
     """The whole report as one JSON document, one client per line.
 
-    The layout keeps a large report fast to write (the C encoder does each
-    client) and easy to scan; the summary is indented.
+    ``{"as_of": ..., "clients": [...], "summary": {...}}``, plus ``"migrations"``
+    when the report compares two moments. The layout keeps a large report fast
+    to write (the C encoder does each client) and easy to scan.
     """
-    data = report.to_dict()
+    return "".join(iter_json(report))
+
+
+def iter_jsonl(report: Report) -> Iterator[str]:
+    """One JSON object per client per line, one line at a time."""
     dumps = json.dumps
-    parts = [
-        "{\n",
-        f' "as_of": {dumps(data["as_of"])},\n',
-        ' "clients": [',
-        ",".join(
-            "\n  " + dumps(record, ensure_ascii=False, default=str) for record in data["clients"]
-        ),
-        "\n ]" if data["clients"] else "]",
-        ',\n "summary": ',
-        dumps(data["summary"], ensure_ascii=False, indent=1).replace("\n", "\n "),
-    ]
-    if "migrations" in data:
-        parts.append(',\n "migrations": ')
-        parts.append(dumps(data["migrations"], ensure_ascii=False, default=str))
-    parts.append("\n}\n")
-    return "".join(parts)
+    for client in report.clients:
+        yield dumps(client.to_record(), ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
 def render_jsonl(report: Report) -> str:
     """One JSON object per client per line."""
-    return "".join(
-        json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
-        for record in report.to_records()
-    )
+    return "".join(iter_jsonl(report))
 
 
 def _cell(field: str, value: Any) -> str:
@@ -68,13 +85,23 @@ def _cell(field: str, value: Any) -> str:
     return str(value)
 
 
-def render_csv(report: Report) -> str:
-    """A header row and one row per client (RFC 4180, CRLF line ends)."""
+def iter_csv(report: Report, *, batch: int = 1000) -> Iterator[str]:
+    """The CSV text in chunks of ``batch`` clients (the header first)."""
     from relcycle.report import FIELDS
 
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(FIELDS)
-    for record in report.to_records():
+    for i, client in enumerate(report.clients, start=1):
+        record = client.to_record()
         writer.writerow([_cell(f, record.get(f)) for f in FIELDS])
-    return buffer.getvalue()
+        if i % batch == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def render_csv(report: Report) -> str:
+    """A header row and one row per client (RFC 4180, CRLF line ends)."""
+    return "".join(iter_csv(report))
