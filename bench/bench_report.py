@@ -151,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             write_history(portfolio, history_dir)
         out = work / "report.json"
         t = time.perf_counter()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         done = subprocess.run(
             [
                 sys.executable,
@@ -170,10 +171,19 @@ def main(argv: list[str] | None = None) -> int:
             check=False,
         )
         results["cli_report_s"] = time.perf_counter() - t
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        results["cli_report_cpu_s"] = (after.ru_utime + after.ru_stime) - (
+            before.ru_utime + before.ru_stime
+        )
+        results["cli_report_peak_rss_mb"] = after.ru_maxrss / 1024
         if done.returncode != 0:
             print(done.stderr, file=sys.stderr)
             return 1
-        print(f"cli report (CSV in, JSON out): {results['cli_report_s']:.2f} s", flush=True)
+        print(
+            f"cli report (CSV in, JSON out): {results['cli_report_s']:.2f} s wall, "
+            f"{results['cli_report_cpu_s']:.2f} s CPU",
+            flush=True,
+        )
 
     if args.lifetimes_python:
         sales_csv = work / "sales.csv"
