@@ -344,6 +344,14 @@ BAD_CASES = [
         "iso 4217",
     ),
     (
+        "year out of range",
+        "orders.csv",
+        "client_id,placed_at,amount\nA,0001-01-01T00:00,1\n",
+        2,
+        "placed_at",
+        "supported years",
+    ),
+    (
         "sub-microsecond",
         "orders.csv",
         "client_id,placed_at,amount\nA,2024-01-02T10:00:00.1234567,1\n",
@@ -611,6 +619,23 @@ class TestTime:
         write(tmp_path, "orders.csv", "client_id,placed_at,amount\nA,2024-10-27T03:30,1\n")
         at = load_history(tmp_path, tz="Europe/Kyiv").tables.orders[0].placed_at
         assert at == datetime(2024, 10, 27, 0, 30, tzinfo=UTC)
+
+    @pytest.mark.parametrize(
+        ("value", "zone"),
+        [
+            ("0001-01-01T00:00", "Europe/Kyiv"),
+            ("9999-12-31T23:59:59", "America/New_York"),
+            ("9999-12-31T23:59:59-05:00", "UTC"),
+            ("1899-12-31", "UTC"),
+            ("2200-01-01", "UTC"),
+        ],
+    )
+    def test_ends_of_the_calendar_are_refused(self, tmp_path: Path, value: str, zone: str) -> None:
+        """Years outside 1900-2199 are a clean error naming the cell, never an overflow."""
+        write(tmp_path, "orders.csv", f"client_id,placed_at,amount\nA,{value},1\n")
+        problem = one_problem(tmp_path, tz=zone)
+        assert (problem.line, problem.column) == (2, "placed_at")
+        assert "1900-2199" in problem.reason
 
     def test_leap_day(self, tmp_path: Path) -> None:
         """29 February exists in leap years only."""
@@ -912,7 +937,7 @@ class TestWriters:
                 {
                     "client_id": 'Ä,"b"\n',
                     "placed_at": "2024-01-01",
-                    "amount": "1E+3",
+                    "amount": "0.0000001",
                     "status": "planned",
                 },
             ],
@@ -948,6 +973,23 @@ class TestWriters:
         back = _round_trip(tables, fmt, tmp_path)
         assert record_dicts(back.portfolio) == record_dicts(tables)
         assert back.portfolio == tables
+
+    def test_numbers_are_written_without_exponents(self, tmp_path: Path) -> None:
+        """Decimals are written as plain digits (1E+3 as 1000, 1E-7 as 0.0000001), same value."""
+        source = load_records(
+            [
+                {"order_id": "a", "client_id": "A", "placed_at": "2024-01-02", "amount": "1E+3"},
+                {"order_id": "b", "client_id": "A", "placed_at": "2024-01-02", "amount": "1E-7"},
+                {"order_id": "c", "client_id": "A", "placed_at": "2024-01-02", "amount": "-0.00"},
+            ]
+        )
+        write_history(source, tmp_path)
+        text = (tmp_path / "orders.csv").read_text(encoding="utf-8")
+        assert ",1000," in text
+        assert ",0.0000001," in text
+        assert ",0.00," in text
+        assert "E" not in text.replace("USD", "")
+        assert load_history(tmp_path).tables == source.tables
 
     def test_refuses_to_overwrite(self, tmp_path: Path) -> None:
         """Writing over existing files needs overwrite=True."""

@@ -21,6 +21,8 @@ from relcycle.errors import UsageError
 from relcycle.model import ContactPerson
 
 __all__ = [
+    "EARLIEST_YEAR",
+    "LATEST_YEAR",
     "BadCell",
     "Parsers",
     "check_currency",
@@ -44,6 +46,11 @@ _CURRENCY = re.compile(r"[A-Z]{3}", re.ASCII)
 MAX_ADJUSTED_EXPONENT = 20
 MIN_EXPONENT = -18
 MAX_NUMBER_LENGTH = 64
+
+#: The years a datetime may have: windows of the lifecycle and the ladder are
+#: computed around every moment, and far from this range they leave the calendar.
+EARLIEST_YEAR = 1900
+LATEST_YEAR = 2199
 
 _BOOLS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
@@ -192,6 +199,11 @@ class Parsers:
         )
 
     def _attach(self, dt: datetime) -> datetime:
+        if not EARLIEST_YEAR <= dt.year <= LATEST_YEAR:
+            raise BadCell(
+                f"the datetime is outside the supported years "
+                f"{EARLIEST_YEAR}-{LATEST_YEAR}: {dt.isoformat()}"
+            )
         zone = dt.tzinfo
         if zone is not None and (type(zone) is timezone or dt.utcoffset() is not None):
             return dt

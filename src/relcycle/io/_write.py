@@ -34,7 +34,8 @@ def encode(value: object) -> str | None:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, Decimal):
-        return str(value.copy_abs() if value.is_zero() else value)
+        # plain digits, never an exponent (1E-7 is written 0.0000001): every tool reads it
+        return format(value.copy_abs() if value.is_zero() else value, "f")
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, tuple):  # contact persons
