@@ -344,6 +344,17 @@ class TestBuildReport:
         assert "i6" in text
         assert "Segment" in text
 
+    def test_without_kept_assessments_the_report_is_the_same(self, report: Report) -> None:
+        """keep_assessments=False gives the same records; full assessments come on demand."""
+        slim = build_report(small_portfolio(), keep_assessments=False)
+        assert slim.to_records() == report.to_records()
+        for kept, lazy in zip(report.clients, slim.clients, strict=True):
+            assert lazy.lifecycle.stage == kept.lifecycle.stage
+            assert lazy.lifecycle.trajectory == kept.lifecycle.trajectory
+            assert lazy.ladder.rung == kept.ladder_rung
+            assert lazy.motivation.rule == kept.motivation.rule
+            assert lazy.explain() == kept.explain()
+
     def test_as_of_in_the_past_ignores_later_records(self) -> None:
         """A report as of an earlier moment sees only the records up to it."""
         early = build_report(small_portfolio(), as_of=at(45))

@@ -200,6 +200,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         tz=zone,
         rejected_rows=rejected_count,
         progress=_progress(),
+        keep_assessments=args.format == "html",  # the page explains; other formats stream
     )
     _emit(_render(report, args.format, args.output), args.output)
     return 0

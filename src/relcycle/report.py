@@ -201,6 +201,10 @@ class ClientReport:
         lifecycle: The full lifecycle assessment (trajectory, explanation).
         ladder: The full ladder assessment.
         motivation: The full motivation assessment.
+
+    The three full assessments are kept when the report was built with
+    ``keep_assessments=True`` (the default); otherwise they are computed again,
+    from the same history, moment and policies, when first asked for.
     """
 
     client_id: str
@@ -228,9 +232,61 @@ class ClientReport:
     risks: tuple[_risks.Risk, ...]
     actions: tuple[_playbook.Action, ...]
     evidence: FrozenMap[str, Evidence]
-    lifecycle: _lifecycle.LifecycleAssessment = attrs.field(eq=False, repr=False)
-    ladder: _ladder.LadderAssessment = attrs.field(eq=False, repr=False)
-    motivation: _motivation.MotivationAssessment = attrs.field(eq=False, repr=False)
+    _lc: _lifecycle.LifecycleAssessment | None = attrs.field(
+        default=None, eq=False, repr=False, alias="lifecycle"
+    )
+    _ld: _ladder.LadderAssessment | None = attrs.field(
+        default=None, eq=False, repr=False, alias="ladder"
+    )
+    _mot: _motivation.MotivationAssessment | None = attrs.field(
+        default=None, eq=False, repr=False, alias="motivation"
+    )
+    _history: ClientHistory | None = attrs.field(
+        default=None, eq=False, repr=False, alias="history"
+    )
+    _context: _Context | None = attrs.field(default=None, eq=False, repr=False, alias="context")
+
+    def _source(self) -> tuple[ClientHistory, _Context]:
+        if self._history is None or self._context is None:
+            raise UsageError(
+                f"client {self.client_id!r}: the report line was built without its "
+                "assessments or the history to compute them from"
+            )
+        return self._history, self._context
+
+    @property
+    def lifecycle(self) -> _lifecycle.LifecycleAssessment:
+        """The full lifecycle assessment (trajectory, explanation)."""
+        if self._lc is None:
+            history, ctx = self._source()
+            found = _lifecycle.assess(history, as_of=ctx.as_of, policy=ctx.policies.lifecycle)
+            object.__setattr__(self, "_lc", found)
+            return found
+        return self._lc
+
+    @property
+    def ladder(self) -> _ladder.LadderAssessment:
+        """The full ladder assessment (trajectory, next step, explanation)."""
+        if self._ld is None:
+            history, ctx = self._source()
+            found = _ladder.assess(
+                history, as_of=ctx.as_of, policy=ctx.policies.ladder, lifecycle=self.lifecycle
+            )
+            object.__setattr__(self, "_ld", found)
+            return found
+        return self._ld
+
+    @property
+    def motivation(self) -> _motivation.MotivationAssessment:
+        """The full motivation assessment (rule, signals)."""
+        if self._mot is None:
+            history, ctx = self._source()
+            found = _motivation.classify_motivation(
+                history, as_of=ctx.as_of, policy=ctx.policies.motivation, tz=ctx.tz
+            )
+            object.__setattr__(self, "_mot", found)
+            return found
+        return self._mot
 
     @property
     def risk_flags(self) -> tuple[str, ...]:
@@ -469,32 +525,70 @@ def _report_currency(portfolio: Portfolio, as_of: datetime, currency: str | None
 
 
 @attrs.frozen
-class _Verdicts:
-    """Everything assessed for one client at one moment, before portfolio-wide steps."""
+class _Context:
+    """What a report line's assessments are computed from, besides the history."""
+
+    as_of: datetime
+    policies: ReportPolicies
+    tz: tzinfo
+
+
+@attrs.frozen
+class _Line:
+    """One client's verdicts at one moment, before the portfolio-wide steps."""
 
     history: ClientHistory
-    lifecycle: _lifecycle.LifecycleAssessment
-    ladder: _ladder.LadderAssessment
-    motivation: _motivation.MotivationAssessment
-    regularity: _regularity.RegularityAssessment
+    stage: _lifecycle.Stage
+    since: datetime | None
+    loss_reason: LossReason | None
+    rung: _ladder.Rung
+    active: bool
+    segment: _motivation.MotivationSegment
+    regularity: _regularity.Regularity
     figures: _rfm.RFMFigures | None
-    cost: _cost.CostToServe
     orders: int
     contacts: int
     requests: int
     complaints_open: int
     revenue: Decimal
+    cost_to_serve: Decimal | None
+    profit: Decimal | None
+    risks: tuple[_risks.Risk, ...]
+    actions: tuple[_playbook.Action, ...]
+    evidence: FrozenMap[str, Evidence]
+    assessments: (
+        tuple[
+            _lifecycle.LifecycleAssessment,
+            _ladder.LadderAssessment,
+            _motivation.MotivationAssessment,
+        ]
+        | None
+    )
 
 
-def _assess(
-    history: ClientHistory, as_of: datetime, policies: ReportPolicies, tz: tzinfo
-) -> _Verdicts:
+def _assess(history: ClientHistory, ctx: _Context, keep: bool) -> _Line:
+    as_of, policies, tz = ctx.as_of, ctx.policies, ctx.tz
     lc = _lifecycle.assess(history, as_of=as_of, policy=policies.lifecycle)
     ld = _ladder.assess(history, as_of=as_of, policy=policies.ladder, lifecycle=lc)
     mot = _motivation.classify_motivation(history, as_of=as_of, policy=policies.motivation, tz=tz)
     reg = _regularity.assess_regularity(history, as_of=as_of, policy=policies.regularity, tz=tz)
     figures = _rfm.rfm_figures(history, as_of=as_of, tz=tz)
     cost = _cost.cost_to_serve(history, as_of=as_of, rates=policies.cost_rates)
+    risks = _risks.assess_risks(
+        history,
+        as_of=as_of,
+        lifecycle=lc,
+        motivation=mot,
+        regularity=reg,
+        cost=cost,
+        policy=policies.risks,
+        tz=tz,
+    )
+    actions = policies.playbook.actions(
+        stage=lc.stage.value,
+        segment=mot.segment.value,
+        risks=[r.flag.value for r in risks],
+    )
     orders = 0
     revenue = Decimal(0)
     add = _EXACT.add
@@ -512,51 +606,61 @@ def _assess(
         if purpose in REQUEST_PURPOSES and interaction.direction is Direction.inbound:
             requests += 1
     complaints_open = sum(1 for c in history.complaints if c.is_open_at(as_of))
-    return _Verdicts(
-        history,
-        lc,
-        ld,
-        mot,
-        reg,
-        figures,
-        cost,
-        orders,
-        contacts,
-        requests,
-        complaints_open,
-        revenue,
+    return _Line(
+        history=history,
+        stage=lc.stage,
+        since=lc.since,
+        loss_reason=lc.loss_reason,
+        rung=ld.rung,
+        active=ld.active,
+        segment=mot.segment,
+        regularity=reg.regularity,
+        figures=figures,
+        orders=orders,
+        contacts=contacts,
+        requests=requests,
+        complaints_open=complaints_open,
+        revenue=revenue,
+        cost_to_serve=cost.cost_to_serve,
+        profit=cost.profit,
+        risks=tuple(risks),
+        actions=tuple(actions),
+        evidence=FrozenMap({"stage": lc.evidence, "rung": ld.evidence, "segment": mot.evidence}),
+        assessments=(lc, ld, mot) if keep else None,
     )
 
 
 @attrs.frozen
 class _Moment:
-    """The verdicts of every client at one moment, plus the portfolio-wide ones."""
+    """The lines of every client at one moment, plus the portfolio-wide verdicts."""
 
-    verdicts: tuple[_Verdicts, ...]
+    context: _Context
+    lines: tuple[_Line, ...]
     value_classes: Mapping[str, _value.ValueClass]
-    scores: Mapping[str, Any]
+    scores: Mapping[str, tuple[int, int, int, str]]
 
 
 def _evaluate(
     portfolio: Portfolio,
-    as_of: datetime,
-    policies: ReportPolicies,
-    tz: tzinfo,
+    ctx: _Context,
+    keep: bool,
     progress: Callable[[int, int], None] | None,
 ) -> _Moment:
     total = len(portfolio)
-    verdicts = []
+    lines = []
     step = max(1, total // 100)
+    as_of = ctx.as_of
     for i, full in enumerate(portfolio):
-        verdicts.append(_assess(full.as_of(as_of), as_of, policies, tz))
+        lines.append(_assess(full.as_of(as_of), ctx, keep))
         if progress is not None and (i % step == 0 or i + 1 == total):
             progress(i + 1, total)
-    values = {v.history.client_id: v.revenue for v in verdicts}
-    classes = _value.abc_classes(values, cutoffs=policies.abc_cutoffs)
-    scores = _rfm.rfm_scores(
-        {v.history.client_id: v.figures for v in verdicts if v.figures is not None}
+    values = {line.history.client_id: line.revenue for line in lines}
+    classes = _value.abc_classes(values, cutoffs=ctx.policies.abc_cutoffs)
+    scored = _rfm.rfm_scores(
+        {line.history.client_id: line.figures for line in lines if line.figures is not None}
     )
-    return _Moment(tuple(verdicts), classes, scores)
+    scores = {cid: (sc.r, sc.f, sc.m, sc.segment) for cid, sc in scored.items()}
+    return _Moment(ctx, tuple(lines), classes, scores)
 
 
 def build_report(
@@ -569,6 +673,7 @@ def build_report(
     tz: tzinfo = UTC,
     rejected_rows: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    keep_assessments: bool = True,
 ) -> Report:
     """Evaluate every client of ``portfolio`` as of a moment.
 
@@ -587,6 +692,11 @@ def build_report(
         rejected_rows: How many input rows were skipped when loading (counted in
             the summary).
         progress: Called as ``progress(done, total)`` while clients are evaluated.
+        keep_assessments: Keep each client's full lifecycle, ladder and motivation
+            assessments in its :class:`ClientReport` (about 2 KB per client).
+            False keeps only the contract's fields and evidence (a large portfolio
+            then needs much less memory); the full assessments are computed again
+            when asked for.
 
     Returns:
         The :class:`Report`.
@@ -612,11 +722,11 @@ def build_report(
                 f"compare_to ({compare_to.isoformat()}) must be before as_of ({as_of.isoformat()})"
             )
     code = _report_currency(portfolio, as_of, currency)
-    now = _evaluate(portfolio, as_of, policies, tz, progress)
-    clients = tuple(_client_report(v, now, policies, code, as_of, tz) for v in now.verdicts)
+    now = _evaluate(portfolio, _Context(as_of, policies, tz), keep_assessments, progress)
+    clients = tuple(_client_report(line, now, code) for line in now.lines)
     migrations = None
     if compare_to is not None:
-        then = _evaluate(portfolio, compare_to, policies, tz, None)
+        then = _evaluate(portfolio, _Context(compare_to, policies, tz), False, None)
         migrations = _migrations(then, now, clients)
     values = {c.client_id: c.revenue.amount for c in clients}
     summary = _summary(clients, values, policies, code, rejected_rows)
@@ -643,72 +753,47 @@ def _check_moment(moment: object, name: str) -> None:
         )
 
 
-def _client_report(
-    v: _Verdicts,
-    moment: _Moment,
-    policies: ReportPolicies,
-    currency: str,
-    as_of: datetime,
-    tz: tzinfo,
-) -> ClientReport:
-    cid = v.history.client_id
+def _client_report(line: _Line, moment: _Moment, currency: str) -> ClientReport:
+    cid = line.history.client_id
     score = moment.scores.get(cid)
     rfm = (
         RFMCell(r=None, f=None, m=None, segment=None)
         if score is None
-        else RFMCell(r=score.r, f=score.f, m=score.m, segment=score.segment)
+        else RFMCell(r=score[0], f=score[1], m=score[2], segment=score[3])
     )
-    risks = _risks.assess_risks(
-        v.history,
-        as_of=as_of,
-        lifecycle=v.lifecycle,
-        motivation=v.motivation,
-        regularity=v.regularity,
-        cost=v.cost,
-        policy=policies.risks,
-        tz=tz,
-    )
-    actions = policies.playbook.actions(
-        stage=v.lifecycle.stage.value,
-        segment=v.motivation.segment.value,
-        risks=[r.flag.value for r in risks],
-    )
-    figures = v.figures
+    figures = line.figures
+    kept = line.assessments
     return ClientReport(
         client_id=cid,
-        name=v.history.client.name,
-        lifecycle_stage=v.lifecycle.stage,
-        stage_since=v.lifecycle.since,
-        loss_reason=v.lifecycle.loss_reason,
-        ladder_rung=v.ladder.rung,
-        active=v.ladder.active,
-        motivation_segment=v.motivation.segment,
+        name=line.history.client.name,
+        lifecycle_stage=line.stage,
+        stage_since=line.since,
+        loss_reason=line.loss_reason,
+        ladder_rung=line.rung,
+        active=line.active,
+        motivation_segment=line.segment,
         value_class=moment.value_classes[cid],
-        regularity=v.regularity.regularity,
+        regularity=line.regularity,
         rfm=rfm,
         frequency=None if figures is None else figures.repeat_days,
         recency=None if figures is None else figures.span_days,
         T=None if figures is None else figures.age_days,
         monetary_value=None if figures is None else figures.mean_repeat_value,
-        orders=v.orders,
-        contacts=v.contacts,
-        requests=v.requests,
-        complaints_open=v.complaints_open,
-        revenue=Money(v.revenue, currency),
-        cost_to_serve=_money(v.cost.cost_to_serve, currency),
-        profit=_money(v.cost.profit, currency),
-        risks=tuple(risks),
-        actions=tuple(actions),
-        evidence=FrozenMap(
-            {
-                "stage": v.lifecycle.evidence,
-                "rung": v.ladder.evidence,
-                "segment": v.motivation.evidence,
-            }
-        ),
-        lifecycle=v.lifecycle,
-        ladder=v.ladder,
-        motivation=v.motivation,
+        orders=line.orders,
+        contacts=line.contacts,
+        requests=line.requests,
+        complaints_open=line.complaints_open,
+        revenue=Money(line.revenue, currency),
+        cost_to_serve=_money(line.cost_to_serve, currency),
+        profit=_money(line.profit, currency),
+        risks=line.risks,
+        actions=line.actions,
+        evidence=line.evidence,
+        lifecycle=None if kept is None else kept[0],
+        ladder=None if kept is None else kept[1],
+        motivation=None if kept is None else kept[2],
+        history=line.history,
+        context=moment.context,
     )
 
 
@@ -716,30 +801,30 @@ def _migrations(
     then: _Moment, now: _Moment, clients: Sequence[ClientReport]
 ) -> dict[str, MigrationMatrix[Any]]:
     values = {c.client_id: c.revenue.amount for c in clients}
-    before_v = {v.history.client_id: v for v in then.verdicts if len(v.history)}
-    after_v = {v.history.client_id: v for v in now.verdicts}
+    before = {line.history.client_id: line for line in then.lines if len(line.history)}
+    after = {line.history.client_id: line for line in now.lines}
     return {
         "lifecycle_stage": migration_matrix(
-            {k: v.lifecycle.stage for k, v in before_v.items()},
-            {k: v.lifecycle.stage for k, v in after_v.items()},
+            {k: v.stage for k, v in before.items()},
+            {k: v.stage for k, v in after.items()},
             order=tuple(Stage),
             values=values,
         ),
         "ladder_rung": migration_matrix(
-            {k: v.ladder.rung for k, v in before_v.items()},
-            {k: v.ladder.rung for k, v in after_v.items()},
+            {k: v.rung for k, v in before.items()},
+            {k: v.rung for k, v in after.items()},
             order=tuple(Rung),
             values=values,
         ),
         "motivation_segment": migration_matrix(
-            {k: v.motivation.segment for k, v in before_v.items()},
-            {k: v.motivation.segment for k, v in after_v.items()},
+            {k: v.segment for k, v in before.items()},
+            {k: v.segment for k, v in after.items()},
             order=tuple(MotivationSegment),
             values=values,
         ),
         "value_class": migration_matrix(
-            {k: then.value_classes[k] for k in before_v},
-            {k: now.value_classes[k] for k in after_v},
+            {k: then.value_classes[k] for k in before},
+            {k: now.value_classes[k] for k in after},
             order=tuple(ValueClass),
             values=values,
         ),
