@@ -632,10 +632,14 @@ def _assess(history: ClientHistory, ctx: _Context, keep: bool) -> _Line:
 
 @attrs.frozen
 class _Moment:
-    """The lines of every client at one moment, plus the portfolio-wide verdicts."""
+    """The lines of every client at one moment, plus the portfolio-wide verdicts.
+
+    ``lines`` is a list so the report can let go of each line once it has
+    built the client's :class:`ClientReport` from it.
+    """
 
     context: _Context
-    lines: tuple[_Line, ...]
+    lines: list[_Line | None]
     value_classes: Mapping[str, _value.ValueClass]
     scores: Mapping[str, tuple[int, int, int, str]]
 
@@ -647,20 +651,21 @@ def _evaluate(
     progress: Callable[[int, int], None] | None,
 ) -> _Moment:
     total = len(portfolio)
-    lines = []
+    lines: list[_Line | None] = []
     step = max(1, total // 100)
     as_of = ctx.as_of
     for i, full in enumerate(portfolio):
         lines.append(_assess(full.as_of(as_of), ctx, keep))
         if progress is not None and (i % step == 0 or i + 1 == total):
             progress(i + 1, total)
-    values = {line.history.client_id: line.revenue for line in lines}
+    present = [line for line in lines if line is not None]
+    values = {line.history.client_id: line.revenue for line in present}
     classes = _value.abc_classes(values, cutoffs=ctx.policies.abc_cutoffs)
     scored = _rfm.rfm_scores(
-        {line.history.client_id: line.figures for line in lines if line.figures is not None}
+        {line.history.client_id: line.figures for line in present if line.figures is not None}
     )
     scores = {cid: (sc.r, sc.f, sc.m, sc.segment) for cid, sc in scored.items()}
-    return _Moment(ctx, tuple(lines), classes, scores)
+    return _Moment(ctx, lines, classes, scores)
 
 
 def build_report(
@@ -723,7 +728,13 @@ def build_report(
             )
     code = _report_currency(portfolio, as_of, currency)
     now = _evaluate(portfolio, _Context(as_of, policies, tz), keep_assessments, progress)
-    clients = tuple(_client_report(line, now, code) for line in now.lines)
+    built = []
+    for i, line in enumerate(now.lines):
+        assert line is not None
+        built.append(_client_report(line, now, code))
+        now.lines[i] = None  # let the line's working data go
+    clients = tuple(built)
+    del built
     migrations = None
     if compare_to is not None:
         then = _evaluate(portfolio, _Context(compare_to, policies, tz), False, None)
@@ -801,30 +812,33 @@ def _migrations(
     then: _Moment, now: _Moment, clients: Sequence[ClientReport]
 ) -> dict[str, MigrationMatrix[Any]]:
     values = {c.client_id: c.revenue.amount for c in clients}
-    before = {line.history.client_id: line for line in then.lines if len(line.history)}
-    after = {line.history.client_id: line for line in now.lines}
+    before = {
+        line.history.client_id: line
+        for line in then.lines
+        if line is not None and len(line.history)
+    }
     return {
         "lifecycle_stage": migration_matrix(
             {k: v.stage for k, v in before.items()},
-            {k: v.stage for k, v in after.items()},
+            {c.client_id: c.lifecycle_stage for c in clients},
             order=tuple(Stage),
             values=values,
         ),
         "ladder_rung": migration_matrix(
             {k: v.rung for k, v in before.items()},
-            {k: v.rung for k, v in after.items()},
+            {c.client_id: c.ladder_rung for c in clients},
             order=tuple(Rung),
             values=values,
         ),
         "motivation_segment": migration_matrix(
             {k: v.segment for k, v in before.items()},
-            {k: v.segment for k, v in after.items()},
+            {c.client_id: c.motivation_segment for c in clients},
             order=tuple(MotivationSegment),
             values=values,
         ),
         "value_class": migration_matrix(
             {k: then.value_classes[k] for k in before},
-            {k: now.value_classes[k] for k in after},
+            {c.client_id: c.value_class for c in clients},
             order=tuple(ValueClass),
             values=values,
         ),
