@@ -8,6 +8,7 @@ goes into a pipe.
 from __future__ import annotations
 
 import io
+import shutil
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -171,7 +172,8 @@ def render_table(report: Report, *, rich: bool = False) -> str:
     for row in rows:
         table.add_row(*row)
     buffer = io.StringIO()
-    console = Console(file=buffer, force_terminal=True, width=200)
+    width = shutil.get_terminal_size((160, 24)).columns
+    console = Console(file=buffer, force_terminal=True, width=width)
     console.print(table)
     console.print(render_summary(report), highlight=False, markup=False)
     return buffer.getvalue()
