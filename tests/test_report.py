@@ -525,6 +525,21 @@ class TestOutputs:
         assert json.loads(text) == json.loads(report.to_json())
         assert text.count("\n  {") == len(report.clients)
 
+    def test_table_plain_and_rich(self, report: Report) -> None:
+        """The table lists every client and the summary, plain or drawn with rich."""
+        from relcycle.render import render
+
+        plain = render(report, "table")
+        assert "\x1b[" not in plain
+        for client in report.clients:
+            assert client.client_id in plain
+        assert "loss reasons: competitor 1" in plain
+        pytest.importorskip("rich")
+        drawn = render(report, "table", rich=True)
+        assert "┃" in drawn
+        assert "acme" in drawn
+        assert "loss reasons: competitor 1" in drawn
+
     def test_fields_lists_the_record_keys(self, report: Report) -> None:
         """FIELDS is exactly the keys of a record, in order, and covers the contract."""
         assert tuple(report.to_records()[0]) == FIELDS
