@@ -291,7 +291,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="T0",
         help="an earlier moment: add migration matrices from T0 to T",
     )
-    report.add_argument("--format", choices=REPORT_FORMATS, default="table")
+    report.add_argument(
+        "--format",
+        choices=REPORT_FORMATS,
+        default="table",
+        help="output format (table: a terminal table and the summary)",
+    )
     report.add_argument(
         "--output", metavar="PATH", help="write here (atomically) instead of stdout"
     )
