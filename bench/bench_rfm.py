@@ -1,4 +1,4 @@
-"""Benchmark: lifetimes' RFM summary on CDNOW×N, relcycle columnar vs the usual tools.
+"""Benchmark: lifetimes' RFM summary on CDNOW x N, relcycle columnar vs the usual tools.
 
 Dev tool, never run by the test suite. Each measurement runs in a fresh
 subprocess (so peak memory, ``ru_maxrss``, is that tool's alone); tools run
@@ -353,7 +353,7 @@ def bench(args: argparse.Namespace) -> int:
 
 
 def bench_dask(args: argparse.Namespace) -> int:
-    """relcycle.dask on a LocalCluster vs the single-process kernel, on CDNOW×N Parquet."""
+    """relcycle.dask on a LocalCluster vs the single-process kernel, on CDNOW x N Parquet."""
     import dask.dataframe as dd
     import distributed
     import polars as pl
@@ -362,7 +362,7 @@ def bench_dask(args: argparse.Namespace) -> int:
     from relcycle.columnar import rfm_frame
 
     cache = args.cache_dir or make_bench_data.default_cache_dir()
-    csv_path, parquet_path = make_bench_data.paths(cache, args.copies)
+    _, parquet_path = make_bench_data.paths(cache, args.copies)
     if not parquet_path.exists():
         make_bench_data.generate(
             cache, args.copies, args.source or make_bench_data.default_source()

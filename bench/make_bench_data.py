@@ -1,4 +1,4 @@
-"""Generate the CDNOW×N benchmark data (dev tool; never imported by the tests).
+"""Generate the CDNOW x N benchmark data (dev tool; never imported by the tests).
 
 Reads ``CDNOW_master.txt`` (the full CDNOW log shipped inside the ``lifetimes``
 package: 69,659 orders of 23,570 customers, 1997-01-01 .. 1998-06-30) and writes it
