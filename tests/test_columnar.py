@@ -23,7 +23,12 @@ from relcycle.errors import (
 )
 from relcycle.history import build_portfolio
 from relcycle.model import Order
-from relcycle.segmentation.rfm import RFMFigures, rfm_figures_by_client
+from relcycle.segmentation.rfm import (
+    R_VIGNETTE_RFM_SEGMENTS,
+    RFMFigures,
+    rfm_figures_by_client,
+)
+from relcycle.segmentation.rfm import rfm_scores as object_rfm_scores
 
 pa = pytest.importorskip("pyarrow")
 pl = pytest.importorskip("polars")
@@ -31,7 +36,13 @@ pq = pytest.importorskip("pyarrow.parquet")
 pacsv = pytest.importorskip("pyarrow.csv")
 pc = pytest.importorskip("pyarrow.compute")
 
-from relcycle.columnar import RFM_COLUMNS, mean_repeat_value, rfm_frame, rfm_summary  # noqa: E402
+from relcycle.columnar import (  # noqa: E402
+    RFM_COLUMNS,
+    mean_repeat_value,
+    rfm_frame,
+    rfm_scores,
+    rfm_summary,
+)
 
 DATA = Path(__file__).parent / "data"
 CDNOW = DATA / "cdnow_sample_orders.csv"
@@ -313,6 +324,35 @@ class TestRules:
         assert got["monetary_value"] == float(exact / 2)
 
 
+class TestScores:
+    """RFM scores and segments: the same as the object path's, portfolio-wide."""
+
+    def test_cdnow_scores_equal_object_path(self, summary: Any) -> None:
+        """Every CDNOW client's r, f, m and segment equal rfm_scores on the figures."""
+        figures = rfm_figures_by_client(build_portfolio(orders=cdnow_orders()), as_of=END)
+        for segments in (None, R_VIGNETTE_RFM_SEGMENTS):
+            got = {
+                row["client_id"]: (row["r"], row["f"], row["m"], row["segment"])
+                for row in rfm_scores(summary, segments=segments).to_pylist()
+            }
+            kw = {} if segments is None else {"segments": segments}
+            expected = {
+                cid: (s.r, s.f, s.m, s.segment)
+                for cid, s in object_rfm_scores(figures, **kw).items()
+            }
+            assert got == expected
+            assert len({v[3] for v in got.values()}) >= 5
+
+    def test_two_currencies_and_bad_bins_are_refused(self) -> None:
+        """Scores never compare money of two currencies; bins must be positive."""
+        orders = [o("a", "c1", at(0), "1", currency="EUR"), o("b", "c2", at(0), "1")]
+        table = rfm_summary(table_of(orders), as_of=at(1))
+        with pytest.raises(CurrencyMismatchError):
+            rfm_scores(table)
+        with pytest.raises(UsageError, match="bins"):
+            rfm_scores(table.filter(pc.equal(table.column("currency"), "USD")), bins=0)
+
+
 class TestErrors:
     """Bad input is refused with the row, column and value named."""
 
@@ -419,3 +459,7 @@ class TestAgreesWithObjectPath:
             return  # pragma: no cover - the strategy draws at most 4 places
         got = rfm_summary(table_of(orders, amount=amount), as_of=as_of, tz=tz)
         assert_same_as_objects(got, expected)
+        scores = {r["client_id"]: r for r in rfm_scores(got, bins=3).to_pylist()}
+        for cid, s in object_rfm_scores(expected, bins=3).items():
+            assert (scores[cid]["r"], scores[cid]["f"], scores[cid]["m"]) == (s.r, s.f, s.m)
+            assert scores[cid]["segment"] == s.segment

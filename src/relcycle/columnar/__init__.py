@@ -10,6 +10,7 @@ twin computes; the tests hold the two paths equal.
 
 from __future__ import annotations
 
-from ._rfm import RFM_COLUMNS, mean_repeat_value, rfm_frame, rfm_summary
+from relcycle.columnar._rfm import RFM_COLUMNS, mean_repeat_value, rfm_frame, rfm_summary
+from relcycle.columnar._scores import rfm_scores
 
-__all__ = ["RFM_COLUMNS", "mean_repeat_value", "rfm_frame", "rfm_summary"]
+__all__ = ["RFM_COLUMNS", "mean_repeat_value", "rfm_frame", "rfm_scores", "rfm_summary"]

@@ -1,0 +1,98 @@
+"""RFM scores and segments over a columnar RFM summary (portfolio-wide quantiles).
+
+Private; see :func:`relcycle.columnar.rfm_scores`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from relcycle.columnar._source import import_polars
+from relcycle.errors import CurrencyMismatchError, RecordTypeError, UsageError
+
+if TYPE_CHECKING:
+    from relcycle.segmentation.rfm import RFMSegmentRule
+
+__all__ = ["rfm_scores"]
+
+_NEEDED = ("client_id", "recency", "T", "purchase_days", "total_value", "currency")
+
+
+def _frame(pl: Any, summary: object) -> Any:
+    if isinstance(summary, pl.DataFrame):
+        return summary
+    if isinstance(summary, pl.LazyFrame):
+        return summary.collect()
+    if hasattr(summary, "__arrow_c_stream__"):
+        return pl.DataFrame(summary)
+    raise RecordTypeError(
+        record="summary",
+        field="summary",
+        value=summary,
+        expected="the table rfm_summary returns (or any Arrow table with its columns)",
+    )
+
+
+def rfm_scores(
+    summary: object,
+    *,
+    segments: Sequence[RFMSegmentRule] | None = None,
+    bins: int = 5,
+) -> Any:
+    """Score every client of an RFM summary 1..``bins`` and name its segment.
+
+    The columnar twin of :func:`relcycle.segmentation.rfm.rfm_scores`, with the same
+    rules: a client's score on a measure is ``1 + floor(bins * w / n)``, ``n`` the
+    number of clients and ``w`` the number of clients strictly worse on it (ties
+    share a score); r measures days since the last purchase day (fewer is better),
+    f the purchase days, m the total value. The segment is the first rule of
+    ``segments`` whose ranges hold the three scores, else ``"Others"``.
+
+    Args:
+        summary: What :func:`rfm_summary` returns (a pyarrow Table; a polars
+            frame or any Arrow table with its columns will do).
+        segments: The rule table, evaluated in order (default:
+            :data:`~relcycle.segmentation.rfm.DEFAULT_RFM_SEGMENTS`).
+        bins: The number of score bins (5 = quintiles).
+
+    Returns:
+        A pyarrow Table ``client_id, r, f, m, segment`` in the summary's row order.
+
+    Raises:
+        CurrencyMismatchError: If the summary holds two currencies.
+        UsageError: If ``bins`` is not a positive int or a column is missing.
+    """
+    from relcycle.segmentation.rfm import DEFAULT_RFM_SEGMENTS, OTHERS
+
+    pl = import_polars()
+    if type(bins) is not int or bins < 1:
+        raise UsageError(f"rfm_scores: bins must be a positive int, got {bins!r}")
+    frame = _frame(pl, summary)
+    missing = [c for c in _NEEDED if c not in frame.columns]
+    if missing:
+        raise UsageError(f"rfm_scores: the summary lacks the columns {', '.join(missing)}")
+    currencies = set(frame["currency"].unique().drop_nulls().to_list())
+    if len(currencies) > 1:
+        raise CurrencyMismatchError(currencies=currencies, context="RFM monetary scores")
+    rules = tuple(DEFAULT_RFM_SEGMENTS if segments is None else segments)
+    n = pl.len()
+
+    def score(worse: Any) -> Any:
+        return (1 + (bins * worse) // n).cast(pl.Int64)
+
+    since_last = pl.col("T") - pl.col("recency")
+    r = score(n - since_last.rank("max"))
+    f = score(pl.col("purchase_days").rank("min") - 1)
+    m = score(pl.col("total_value").rank("min") - 1)
+    scored = frame.select(pl.col("client_id"), r.alias("r"), f.alias("f"), m.alias("m"))
+    segment: Any = None
+    for rule in rules:
+        cond = (
+            pl.col("r").is_between(*rule.recency)
+            & pl.col("f").is_between(*rule.frequency)
+            & pl.col("m").is_between(*rule.monetary)
+        )
+        segment = (pl.when(cond) if segment is None else segment.when(cond)).then(pl.lit(rule.name))
+    segment = pl.lit(OTHERS) if segment is None else segment.otherwise(pl.lit(OTHERS))
+    return scored.with_columns(segment.cast(pl.String).alias("segment")).to_arrow()
