@@ -385,6 +385,19 @@ class TestErrors:
         }
         assert all(p.source == "orders.csv" for p in info.value.problems)
 
+    def test_blank_client_ids_are_refused(self) -> None:
+        """An id of spaces is no id, as in the object path."""
+        frame = pl.DataFrame(
+            {"client_id": ["c1", "  "], "placed_at": ["2024-01-01"] * 2, "amount": ["1", "2"]}
+        )
+        with pytest.raises(InputError) as info:
+            rfm_summary(frame, as_of=at(0))
+        assert [(p.line, p.column, p.value) for p in info.value.problems] == [
+            (2, "client_id", "  ")
+        ]
+        with pytest.raises(ValidationError):
+            Order(order_id="x", client_id="  ", placed_at=T0, amount="1")
+
     def test_a_bad_row_after_as_of_is_still_refused(self, tmp_path: Path) -> None:
         """Rows the summary would drop are checked too: bad data never passes silently."""
         path = self.write(tmp_path, "c1,2024-01-01,10,placed\nc1,2030-01-02,-1,planned\n")

@@ -108,6 +108,12 @@ class _Plan:
             cid = cid.cast(pl.String)
         self.cid = cid
         self.problems_exprs.append(("client_id", cid.is_null(), "the client id is missing"))
+        self.problems_exprs.append(
+            ("client_id", cid.str.len_bytes() == 0, "an id must not be empty")
+        )
+        # Ids of blanks only are rare and costly to test per row: rfm_frame tests the
+        # result's ids (one per client) and then diagnoses with this expression.
+        self.blank_id = ("client_id", cid.str.strip_chars() == "", "an id must not be blank")
 
         # placed_at: the day in the zone, and whether the order is on or before as_of.
         raw = pl.col("placed_at")
@@ -312,6 +318,9 @@ def rfm_frame(
         general = general or retry[0]
         scale = retry[1] if retry[1] is not None else scale
     else:  # pragma: no cover - each retry fixes one cause
+        _raise_problems(pl, lf, plan, source_name, has_row)
+    if result.select((pl.col("client_id").str.strip_chars() == "").any()).item():
+        plan.problems_exprs.append(plan.blank_id)
         _raise_problems(pl, lf, plan, source_name, has_row)
     if plan.currency is not None:
         mixed = result.filter(pl.col("_cur_lo") != pl.col("_cur_hi"))
