@@ -615,7 +615,7 @@ class _Loader:
                     add(table, p)
                     bad = [p]
                 else:
-                    rid = record.id
+                    rid = kw[id_column]
                     if check_refs and record.client_id not in known:
                         p = Problem(
                             source,

@@ -46,6 +46,7 @@ _CURRENCY = re.compile(r"[A-Z]{3}", re.ASCII)
 MAX_ADJUSTED_EXPONENT = 20
 MIN_EXPONENT = -18
 MAX_NUMBER_LENGTH = 64
+_SURELY_BOUNDED = 19
 
 #: The years a datetime may have: windows of the lifecycle and the ladder are
 #: computed around every moment, and far from this range they leave the calendar.
@@ -120,6 +121,10 @@ def _number(text: str, what: str) -> Decimal:
                 f"and no thousands separators ({what})"
             )
         raise BadCell(f"not a plain decimal number ({what}): digits 0-9 and an optional '.'")
+    if len(s) <= _SURELY_BOUNDED and "e" not in s and "E" not in s:
+        # at most 19 characters without an exponent: at most 19 digits before the
+        # point and 18 after it, inside the bounds without building a digit tuple
+        return Decimal(s)
     return _bounded(Decimal(s), what)
 
 
