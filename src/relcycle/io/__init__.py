@@ -77,16 +77,20 @@ class TablesLike(Protocol):
     """Anything with the four tables as attributes (a simulated history, say)."""
 
     @property
-    def clients(self) -> Iterable[Client] | None: ...
+    def clients(self) -> Iterable[Client] | None:
+        """The clients table, or None when clients are inferred."""
 
     @property
-    def orders(self) -> Iterable[Order]: ...
+    def orders(self) -> Iterable[Order]:
+        """The orders."""
 
     @property
-    def interactions(self) -> Iterable[Interaction]: ...
+    def interactions(self) -> Iterable[Interaction]:
+        """The interactions."""
 
     @property
-    def complaints(self) -> Iterable[Complaint]: ...
+    def complaints(self) -> Iterable[Complaint]:
+        """The complaints."""
 
 
 def _file_table(table: str, path: Path) -> TableInput:
