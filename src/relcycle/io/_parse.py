@@ -101,6 +101,8 @@ def _non_ascii_digit(text: str) -> bool:
 
 
 def _number(text: str, what: str) -> Decimal:
+    if len(text) <= _SURELY_BOUNDED and text.isascii() and text.replace(".", "", 1).isdigit():
+        return Decimal(text)  # the common case: plain ASCII digits with at most one point
     s = text.strip()
     if len(s) > MAX_NUMBER_LENGTH:
         raise BadCell(f"too long for a number ({what}, {len(s)} characters)")
