@@ -26,7 +26,6 @@ import csv
 import io
 import json
 import os
-import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -34,7 +33,7 @@ from pathlib import Path
 
 import hypothesis.strategies as st
 import pytest
-from hypothesis import HealthCheck, given, reject, settings
+from hypothesis import HealthCheck, given, settings
 
 from relcycle.cli import main
 from relcycle.errors import InputError
@@ -270,18 +269,6 @@ def _check_problems(error: InputError, folder: Path, files: Mapping[str, bytes])
             assert 1 <= p.line <= _lines(files.get(p.source, b"")), p
 
 
-_EXTREME_YEAR = re.compile(rb"(?<![0-9])(?:000[0-9]|99[0-9][0-9])-[0-9]{2}-[0-9]{2}")
-
-
-def _known_calendar_bug(files: Mapping[str, bytes]) -> bool:
-    """True when the input holds a date near year 1 or 9999 (bugs R2/R3, see bugs.md).
-
-    Those crash with OverflowError today; tests/test_time_edges.py pins them with
-    strict xfails. Remove this guard when they are fixed.
-    """
-    return any(_EXTREME_YEAR.search(data) for data in files.values())
-
-
 def _run_cli(folder: Path, out_dir: Path, zone: str, fmt: str) -> tuple[int, str]:
     out = out_dir / f"report.{fmt}"
     err = io.StringIO()
@@ -302,16 +289,11 @@ def _check_run(
         (folder / name).write_bytes(data)
     outcome: LoadResult | InputError
     try:
-        try:
-            outcome = load_history(folder, tz=zone)
-        except InputError as exc:
-            _check_problems(exc, folder, files)
-            outcome = exc
-        code, stderr = _run_cli(folder, out_dir, zone, fmt)
-    except OverflowError:
-        if _known_calendar_bug(files):
-            reject()
-        raise
+        outcome = load_history(folder, tz=zone)
+    except InputError as exc:
+        _check_problems(exc, folder, files)
+        outcome = exc
+    code, stderr = _run_cli(folder, out_dir, zone, fmt)
     assert "Traceback" not in stderr
     written = sorted(p.name for p in out_dir.iterdir())
     if code == 2:  # nothing to report on and no --as-of: a usage error, nothing written
@@ -574,10 +556,6 @@ def _load_or_error(folder: Path) -> LoadResult | InputError:
         return load_history(folder)
     except InputError as exc:
         return exc
-    except OverflowError:
-        if _known_calendar_bug({f.name: f.read_bytes() for f in folder.iterdir()}):
-            reject()  # bugs R2/R3 (bugs.md), pinned in tests/test_time_edges.py
-        raise
 
 
 def _parse_moment(text: str) -> datetime:

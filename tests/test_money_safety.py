@@ -75,10 +75,6 @@ class TestExactMoney:
         assert code == 0, err
         assert _clients(data)["C"]["revenue"] == "1.0"
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="bug R1 (bugs.md): money is added under the default 28-digit decimal context",
-    )
     @pytest.mark.parametrize(
         ("amounts", "expected"),
         [
@@ -99,7 +95,8 @@ class TestExactMoney:
         assert _clients(data)["C"]["revenue"] == expected
 
     @pytest.mark.xfail(
-        strict=True, reason="bug R4 (bugs.md): report.py writes monetary_value as a float"
+        strict=True,
+        reason="bug R4 (docs/reliability.md): report.py writes monetary_value as a float",
     )
     def test_monetary_value_is_exact(self, tmp_path: Path) -> None:
         """lifetimes' monetary_value (a mean of money) keeps its digits in the JSON report."""
@@ -113,7 +110,7 @@ class TestExactMoney:
         value = _clients(data)["C"]["monetary_value"]
         assert Decimal(str(value)) == Decimal("1234567890123456789.125")
 
-    @settings(max_examples=40, deadline=None)
+    @settings(max_examples=25, deadline=None)
     @given(portfolio=portfolios(max_clients=4, max_records=6))
     def test_report_revenue_is_the_exact_sum_of_sales(self, portfolio: object) -> None:
         """Every client's revenue is the exact sum of its sales by as_of, in Decimal."""

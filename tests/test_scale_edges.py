@@ -115,7 +115,7 @@ class TestManyClientsOneRecord:
 
     @pytest.mark.xfail(
         strict=True,
-        reason="bug R7 (bugs.md): about 10 KB of memory per client in the report",
+        reason="bug R7 (docs/reliability.md): about 10 KB of memory per client in the report",
     )
     def test_memory_per_client_is_bounded(self, tmp_path: Path) -> None:
         """Peak memory grows by at most BYTES_PER_RECORD per extra client."""
