@@ -210,8 +210,8 @@ def simulate_portfolio(
 ) -> SimulatedHistory:
     """Generate a deterministic portfolio of ``n_clients`` clients.
 
-    About 10 orders per client on average over the default 30 months (so 100,000
-    clients give about a million orders).
+    About twelve orders per client on average over the default 30 months (so
+    100,000 clients give about 1.2 million orders), at about 0.3 ms of CPU per client.
 
     Args:
         n_clients: How many clients (at least 1).
