@@ -211,11 +211,13 @@ class TestIngest:
         assert sorted(o.order_id for o in loaded.tables.orders) == ["1", "u1"]
 
     def test_refuses_a_file_that_is_not_a_database(self, tmp_path: Path) -> None:
-        """The target must be an SQLite database (or missing)."""
+        """The target must be an SQLite database (or missing, in an existing folder)."""
         target = tmp_path / "notes.txt"
         target.write_text("hello", encoding="utf-8")
         with pytest.raises(UsageError):
             create_store(target)
+        with pytest.raises(UsageError, match="does not exist"):
+            create_store(tmp_path / "missing" / "s.db")
 
     def test_write_history_as_sqlite(self, tmp_path: Path, batches: tuple) -> None:
         """write_history(format='sqlite') makes a store that reads back unchanged."""

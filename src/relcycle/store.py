@@ -98,6 +98,8 @@ def _meta(conn: sqlite3.Connection) -> None:
 
 
 def _check_target(path: Path) -> None:
+    if not path.parent.is_dir():
+        raise UsageError(f"{path}: the folder {path.parent} does not exist")
     if path.exists() and (path.is_dir() or (path.stat().st_size > 0 and not is_sqlite(path))):
         raise UsageError(f"{path} exists and is not an SQLite database")
 
