@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import math
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -171,8 +172,10 @@ class TestCdnow:
             }
         )
         pq.write_table(typed, tmp_path / "orders.parquet")
+        (tmp_path / "orders.csv.gz").write_bytes(gzip.compress(CDNOW.read_bytes()))
         pandas = pytest.importorskip("pandas")
         inputs = [
+            tmp_path / "orders.csv.gz",
             tmp_path / "orders.parquet",
             str(tmp_path / "orders.parquet"),
             typed,
