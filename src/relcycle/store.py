@@ -300,17 +300,23 @@ def _write(
         ids = [str(i) for i in by_id]
         stored_columns = [str(r[1]) for r in conn.execute(f"PRAGMA table_info({table})")]
         select = ", ".join(quote(c) for c in stored_columns)
+        same_layout = stored_columns == columns
+        stored_id = stored_columns.index(spec.id_column)
         conflicts: list[str] = []
         seen: set[str] = set()
-        for chunk in _chunks(ids, _BATCH):
+        empty = conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is None
+        for chunk in () if empty else _chunks(ids, _BATCH):
             marks = ", ".join("?" * len(chunk))
             sql = f"SELECT {select} FROM {table} WHERE {quote(spec.id_column)} IN ({marks})"
             for stored_row in conn.execute(sql, list(chunk)):
-                stored = dict(zip(stored_columns, stored_row, strict=True))
-                rid = str(stored[spec.id_column])
+                rid = str(stored_row[stored_id])
                 seen.add(rid)
-                new = dict(zip(columns, by_id[rid], strict=True))
-                if not _same_content(spec, stored, dict(new), zone):
+                row = by_id[rid]
+                if same_layout and tuple(row) == stored_row:
+                    continue  # stored exactly as it would be written now
+                stored = dict(zip(stored_columns, stored_row, strict=True))
+                new: dict[str, object] = dict(zip(columns, row, strict=True))
+                if not _same_content(spec, stored, new, zone):
                     conflicts.append(rid)
         if conflicts:
             raise ConflictError(table=spec.name, ids=conflicts)

@@ -136,16 +136,21 @@ def create_schema(conn: sqlite3.Connection) -> None:
     Existing tables (a user's own) get the contract columns they lack and a unique
     index on their id column.
     """
+    existing = {
+        str(r[0]).lower() for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+    }
     for spec in TABLES:
         conn.execute(_ddl(spec))
         have = {str(r[1]).lower() for r in conn.execute(f"PRAGMA table_info({quote(spec.name)})")}
         for col in spec.columns:
             if col.name.lower() not in have:
                 conn.execute(f"ALTER TABLE {quote(spec.name)} ADD COLUMN {quote(col.name)} TEXT")
-        conn.execute(
-            f"CREATE UNIQUE INDEX IF NOT EXISTS {quote('relcycle_' + spec.name + '_id')} "
-            f"ON {quote(spec.name)} ({quote(spec.id_column)})"
-        )
+        if spec.name in existing:
+            # a table made elsewhere: make its ids unique (ours have them as primary keys)
+            conn.execute(
+                f"CREATE UNIQUE INDEX IF NOT EXISTS {quote('relcycle_' + spec.name + '_id')} "
+                f"ON {quote(spec.name)} ({quote(spec.id_column)})"
+            )
         if spec is not CLIENTS:
             conn.execute(
                 f"CREATE INDEX IF NOT EXISTS {quote('relcycle_' + spec.name + '_client')} "

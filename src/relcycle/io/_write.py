@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -78,12 +79,49 @@ def table_rows(
 
         return base + attributes, client_rows()
     names = list(spec.names)
+    getter = attrgetter(*names)
+    encoders = [_ENCODERS.get(c.kind, encode) for c in spec.columns]
 
     def rows() -> Iterator[list[str | None]]:
         for record in records:
-            yield [encode(getattr(record, n)) for n in names]
+            yield [f(v) for f, v in zip(encoders, getter(record), strict=True)]
 
     return names, rows()
+
+
+def _text(value: str | None) -> str | None:
+    return value
+
+
+def _moment(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _decimal(value: Decimal | None) -> str | None:
+    if value is None:
+        return None
+    return format(value.copy_abs() if value.is_zero() else value, "f")
+
+
+def _flag(value: bool | None) -> str | None:
+    return None if value is None else ("true" if value else "false")
+
+
+def _word(value: Enum | None) -> str | None:
+    return None if value is None else str(value.value)
+
+
+#: Encoders by column kind (the generic :func:`encode` for the others).
+_ENCODERS: dict[str, Any] = {
+    "id": _text,
+    "text": _text,
+    "currency": _text,
+    "datetime": _moment,
+    "money": _decimal,
+    "number": _decimal,
+    "bool": _flag,
+    "vocab": _word,
+}
 
 
 def _tables(tables: HistoryTables) -> Iterator[tuple[TableSpec, Sequence[Any]]]:
