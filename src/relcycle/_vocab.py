@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Self
+from functools import cached_property
+from typing import Any, NoReturn, Self
 
 __all__ = ["OrderedVocab", "Vocab"]
 
@@ -42,15 +43,15 @@ class OrderedVocab(Vocab):
     comparing spelling.
     """
 
-    @property
+    @cached_property
     def rank(self) -> int:
         """The 0-based position of the member in definition order."""
+        # Cached in the member's own __dict__ on first use: ordering members is on
+        # the hot path of every assessment, and a plain attribute read is several
+        # times cheaper than a property that looks the rank up in a dict.
         return _RANKS[type(self)][self]
 
-    def _other_rank(self, other: Any, op: str) -> int:
-        if type(other) is type(self):
-            rank: int = other.rank
-            return rank
+    def _refuse(self, other: Any, op: str) -> NoReturn:
         # Returning NotImplemented would let str's own operator answer by spelling.
         raise TypeError(
             f"'{op}' not supported between {type(self).__name__} and {type(other).__name__}; "
@@ -58,21 +59,36 @@ class OrderedVocab(Vocab):
         )
 
     def __lt__(self, other: Any) -> bool:
-        return self.rank < self._other_rank(other, "<")
+        if type(other) is not type(self):
+            self._refuse(other, "<")
+        answer: bool = self.rank < other.rank
+        return answer
 
     def __le__(self, other: Any) -> bool:
-        return self.rank <= self._other_rank(other, "<=")
+        if type(other) is not type(self):
+            self._refuse(other, "<=")
+        answer: bool = self.rank <= other.rank
+        return answer
 
     def __gt__(self, other: Any) -> bool:
-        return self.rank > self._other_rank(other, ">")
+        if type(other) is not type(self):
+            self._refuse(other, ">")
+        answer: bool = self.rank > other.rank
+        return answer
 
     def __ge__(self, other: Any) -> bool:
-        return self.rank >= self._other_rank(other, ">=")
+        if type(other) is not type(self):
+            self._refuse(other, ">=")
+        answer: bool = self.rank >= other.rank
+        return answer
 
     @classmethod
     def ordered(cls) -> tuple[Self, ...]:
         """All members, lowest first."""
-        return tuple(cls)
+        found = _ORDERED.get(cls)
+        if found is None:
+            found = _ORDERED[cls] = tuple(cls)
+        return found
 
 
 class _Ranks(dict[type, dict[Any, int]]):
@@ -83,3 +99,6 @@ class _Ranks(dict[type, dict[Any, int]]):
 
 
 _RANKS = _Ranks()
+
+_ORDERED: dict[type, tuple[Any, ...]] = {}
+"""Each ordered vocabulary's members, lowest first (built once per class)."""

@@ -61,7 +61,7 @@ from .evidence import Evidence
 from .history import ClientHistory, Portfolio
 from .machine import Step, Trajectory, TransitionTable
 from .migration import MigrationMatrix, migration_matrix, revenue_between
-from .model import Direction, FrozenMap, Interaction, Order, Purpose
+from .model import Direction, FrozenMap, Interaction, Order, OrderStatus, Purpose
 
 __all__ = [
     "COMPETENCIES",
@@ -538,6 +538,7 @@ def _day(moment: datetime | None) -> str:
 # --------------------------------------------------------------------------- the replay
 
 _DAY = timedelta(days=1)
+_SALE_STATUSES = frozenset({OrderStatus.placed, OrderStatus.delivered})
 
 
 def _month(moment: datetime) -> tuple[int, int]:
@@ -547,6 +548,14 @@ def _month(moment: datetime) -> tuple[int, int]:
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+# Rungs by rank, and the ranks the replay compares against. The replay compares
+# plain ints (``rung.rank``) instead of ordered members: it runs once per record.
+_RUNGS = Rung.ordered()
+_DOUBTER_RANK = Rung.doubter.rank
+_BUYER_RANK = Rung.buyer.rank
+_EXPERT_RANK = Rung.expert.rank
 
 
 class _Replay:
@@ -573,6 +582,11 @@ class _Replay:
         self.tenure_checked: datetime | None = None
         self.now: datetime | None = None
         self.reset_at: datetime | None = None
+        # regular()'s last answer, keyed by (resets so far, sales since the last
+        # reset): the sales list only grows between resets, so equal keys mean the
+        # same sales. Every record of a buyer asks again; most add no sale.
+        self.resets = 0
+        self.regular_cache: tuple[int, int, Evidence | None] | None = None
 
     # ------------------------------------------------------------------ moves
 
@@ -587,6 +601,7 @@ class _Replay:
         self.engagement.clear()
         self.clock = at
         self.reset_at = at
+        self.resets += 1
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -643,7 +658,7 @@ class _Replay:
     def on_record(self, record: Order | Interaction) -> None:
         policy = self.policy
         if isinstance(record, Order):
-            if not record.is_sale:
+            if record.status not in _SALE_STATUSES:  # Order.is_sale, without the call
                 return
             if self.first_sale is None:
                 self.first_sale = record
@@ -676,17 +691,23 @@ class _Replay:
     def timers(self, until: datetime, *, inclusive: bool) -> None:
         """Fire the inactivity and tenure timers due before (or at) ``until``."""
         while True:
-            due: list[tuple[datetime, int]] = []
+            # the earliest due timer; at equal moments inactivity (kind 0) fires first
+            at: datetime | None = None
+            kind = 0
             inactive_at = self.inactivity_deadline()
-            if inactive_at is not None:
-                due.append((inactive_at, 0))
+            if inactive_at is not None and (
+                inactive_at < until or (inclusive and inactive_at == until)
+            ):
+                at = inactive_at
             tenure_at = self.tenure_deadline()
-            if tenure_at is not None:
-                due.append((tenure_at, 1))
-            due = [d for d in due if d[0] < until or (inclusive and d[0] == until)]
-            if not due:
+            if (
+                tenure_at is not None
+                and (tenure_at < until or (inclusive and tenure_at == until))
+                and (at is None or tenure_at < at)
+            ):
+                at, kind = tenure_at, 1
+            if at is None:
                 return
-            at, kind = min(due)
             self.now = at
             if kind == 0:
                 period = self.policy.inactivity_period
@@ -703,7 +724,7 @@ class _Replay:
                 self.promote(at)
 
     def inactivity_deadline(self) -> datetime | None:
-        if not self.active or self.hostile or self.rung < Rung.buyer or self.clock is None:
+        if not self.active or self.hostile or self.clock is None or self.rung.rank < _BUYER_RANK:
             return None
         return self.clock + self.policy.inactivity_period
 
@@ -724,8 +745,8 @@ class _Replay:
     def promote(self, at: datetime) -> None:
         if not self.active or self.hostile:
             return
-        while self.rung < Rung.expert and self.rung >= Rung.doubter:
-            target = Rung.ordered()[self.rung.rank + 1]
+        while _DOUBTER_RANK <= self.rung.rank < _EXPERT_RANK:
+            target = _RUNGS[self.rung.rank + 1]
             found = self.qualifies(target, at)
             if found is None:
                 return
@@ -752,10 +773,19 @@ class _Replay:
         return self.expertise(at)
 
     def regular(self) -> Evidence | None:
-        policy = self.policy
-        n = policy.customer_min_sales
+        n = self.policy.customer_min_sales
         if len(self.sales) < n:
             return None
+        key = (self.resets, len(self.sales))
+        cached = self.regular_cache
+        if cached is not None and cached[:2] == key:
+            return cached[2]
+        found = self._regular(n)
+        self.regular_cache = (*key, found)
+        return found
+
+    def _regular(self, n: int) -> Evidence | None:
+        policy = self.policy
         last = self.sales[-n:]
         months = {_month(o.placed_at) for o in last}
         if len(months) < policy.customer_min_months:
@@ -858,15 +888,20 @@ class _Replay:
 
 def _ticks(
     history: ClientHistory, life_steps: Sequence[StageStep]
-) -> list[tuple[datetime, int, int, Any]]:
-    """Lifecycle steps and records merged in time order (lifecycle first at a moment)."""
-    ticks: list[tuple[datetime, int, int, Any]] = []
-    for n, step in enumerate(life_steps):
-        ticks.append((step.at, 0, n, step))
-    for n, record in enumerate(history.records()):
-        if isinstance(record, Order | Interaction):
-            ticks.append((record.at, 1, n, record))
-    ticks.sort(key=lambda t: (t[0], t[1], t[2]))
+) -> list[tuple[datetime, int, int, int, Any]]:
+    """Lifecycle steps and records merged in time order (lifecycle first at a moment).
+
+    Records at one moment come in the library's total order (interactions before
+    orders, then by id; complaints do not move the ladder): each kind's tuple is
+    already sorted by (moment, id), so its index breaks ties. The first four
+    items of a tick are unique, so sorting never compares the items themselves.
+    """
+    ticks: list[tuple[datetime, int, int, int, Any]] = [
+        (step.at, 0, 0, n, step) for n, step in enumerate(life_steps)
+    ]
+    ticks.extend([(r.at, 1, 0, n, r) for n, r in enumerate(history.interactions)])
+    ticks.extend([(r.placed_at, 1, 1, n, r) for n, r in enumerate(history.orders)])
+    ticks.sort()
     return ticks
 
 
@@ -929,7 +964,7 @@ def assess(
         replay.timers(moment, inclusive=False)
         replay.now = moment
         while i < len(ticks) and ticks[i][0] == moment:
-            _, kind, _, item = ticks[i]
+            _, kind, _, _, item = ticks[i]
             if kind == 0:
                 replay.on_stage(moment, str(item.target), tuple(item.record_ids))
             else:
