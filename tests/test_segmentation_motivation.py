@@ -168,6 +168,11 @@ class TestStability:
         result = classify(monthly_sales() + complaints)
         assert result.segment is MotivationSegment.unclassified
 
+    def test_a_rare_complaint_keeps_stability(self) -> None:
+        """One complaint in six regular orders is still "rarely complains" (seed 003)."""
+        complaint = Complaint(complaint_id="k1", client_id="c1", opened_at=at(110))
+        assert classify([*monthly_sales(), complaint]).segment is MotivationSegment.stability
+
     def test_counter_example_active(self) -> None:
         """A regular client that contacts the supplier all the time is not passive."""
         records = monthly_sales() + [contact(i, "feedback", day=100) for i in range(5)]

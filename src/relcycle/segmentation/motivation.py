@@ -35,6 +35,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime, tzinfo
 from decimal import Context, Decimal
+from functools import lru_cache
 
 import attrs
 
@@ -167,7 +168,7 @@ class MotivationPolicy:
         stability_max_contacts_per_order: Most client-initiated contacts per sale
             of a (passive) stability client; 0.5.
         stability_max_complaints_per_order: Most complaints per sale of a
-            stability client; 0.1.
+            stability client; 0.25 (one complaint per four sales: "rarely").
         regularity: The policy deciding "regular demand" for stability; its window
             is replaced by ``window_days``.
     """
@@ -183,7 +184,7 @@ class MotivationPolicy:
     novelty_max_orders: int = 3
     novelty_max_mean_order: Decimal | None = None
     stability_max_contacts_per_order: Decimal = Decimal("0.5")
-    stability_max_complaints_per_order: Decimal = Decimal("0.1")
+    stability_max_complaints_per_order: Decimal = Decimal("0.25")
     regularity: RegularityPolicy = attrs.field(factory=RegularityPolicy)
 
     def __attrs_post_init__(self) -> None:
@@ -289,6 +290,12 @@ class MotivationAssessment:
         return f"{self.client_id}: {self.segment.value} (rule {self.rule}): {self.evidence}"
 
 
+@lru_cache(maxsize=16)
+def _windowed(policy: RegularityPolicy, window_days: int | None) -> RegularityPolicy:
+    """``policy`` with ``window_days`` (policies are frozen and hashable; built once)."""
+    return attrs.evolve(policy, window_days=window_days)
+
+
 def _signals(
     history: ClientHistory, as_of: datetime, policy: MotivationPolicy, tz: tzinfo | str
 ) -> MotivationSignals:
@@ -337,7 +344,7 @@ def _signals(
     regularity = assess_regularity(
         history,
         as_of=as_of,
-        policy=attrs.evolve(policy.regularity, window_days=policy.window_days),
+        policy=_windowed(policy.regularity, policy.window_days),
         tz=tz,
     )
     return MotivationSignals(
