@@ -16,7 +16,7 @@ from __future__ import annotations
 import heapq
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Any
 
@@ -45,6 +45,8 @@ def _complaint_key(c: Complaint) -> tuple[datetime, str]:
 
 
 def _check_aware(moment: object, what: str) -> datetime:
+    if type(moment) is datetime and moment.tzinfo is UTC:
+        return moment  # the common case, checked without calling utcoffset()
     if not isinstance(moment, datetime):
         raise RecordTypeError(
             record="as_of", field=what, value=moment, expected="an aware datetime"
@@ -177,6 +179,15 @@ class ClientHistory:
             ValidationError: If ``moment`` is not timezone-aware.
         """
         _check_aware(moment, "moment")
+        interactions, orders, complaints = self.interactions, self.orders, self.complaints
+        # Fast path: every module asks for its view again, and the report has
+        # already cut the history, so usually nothing lies after ``moment``.
+        if (
+            (not interactions or interactions[-1].at <= moment)
+            and (not orders or orders[-1].placed_at <= moment)
+            and (not complaints or complaints[-1].opened_at <= moment)
+        ):
+            return self
         i = bisect_right(self.interactions, moment, key=_INTERACTION_AT)
         o = bisect_right(self.orders, moment, key=_ORDER_AT)
         c = bisect_right(self.complaints, moment, key=_COMPLAINT_AT)

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from relcycle.errors import CurrencyMismatchError, RecordTypeError, UsageError, ValidationError
 from relcycle.history import ClientHistory
-from relcycle.model import Order
+from relcycle.model import Order, OrderStatus
 
 __all__: list[str] = []
 
@@ -47,9 +47,24 @@ def check_as_of(as_of: object) -> datetime:
     return as_of
 
 
+_SALE_STATUSES = frozenset({OrderStatus.placed, OrderStatus.delivered})
+
+# The last answer of sales(): the report asks for one client's sales several
+# times in a row (regularity twice, cost-to-serve, risks). Holding the history
+# itself keeps the identity check sound; histories are immutable, so the same
+# object and moment always give the same sales.
+_last_sales: tuple[ClientHistory | None, datetime | None, tuple[Order, ...]] = (None, None, ())
+
+
 def sales(history: ClientHistory, as_of: datetime) -> tuple[Order, ...]:
     """The sales (``placed``/``delivered`` orders) placed up to and including ``as_of``."""
-    return tuple(o for o in history.as_of(as_of).orders if o.is_sale)
+    global _last_sales
+    last = _last_sales
+    if last[0] is history and last[1] == as_of:
+        return last[2]
+    found = tuple(o for o in history.as_of(as_of).orders if o.status in _SALE_STATUSES)
+    _last_sales = (history, as_of, found)
+    return found
 
 
 def one_currency(orders: Iterable[Order], context: str) -> str | None:
