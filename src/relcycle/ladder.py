@@ -690,6 +690,8 @@ class _Replay:
 
     def timers(self, until: datetime, *, inclusive: bool) -> None:
         """Fire the inactivity and tenure timers due before (or at) ``until``."""
+        if not self.active or self.hostile or self.rung.rank < _BUYER_RANK:
+            return  # neither timer runs (see the two deadlines); asked at every record
         while True:
             # the earliest due timer; at equal moments inactivity (kind 0) fires first
             at: datetime | None = None
