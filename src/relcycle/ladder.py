@@ -690,17 +690,18 @@ class _Replay:
 
     def timers(self, until: datetime, *, inclusive: bool) -> None:
         """Fire the inactivity and tenure timers due before (or at) ``until``."""
-        if not self.active or self.hostile or self.rung.rank < _BUYER_RANK:
-            return  # neither timer runs (see the two deadlines); asked at every record
-        while True:
+        period = self.policy.inactivity_period
+        # Neither timer runs for a lost or hostile client or below buyer; this is
+        # asked twice per record, so the loop tests that first.
+        while self.active and not self.hostile and self.rung.rank >= _BUYER_RANK:
             # the earliest due timer; at equal moments inactivity (kind 0) fires first
             at: datetime | None = None
             kind = 0
-            inactive_at = self.inactivity_deadline()
-            if inactive_at is not None and (
-                inactive_at < until or (inclusive and inactive_at == until)
-            ):
-                at = inactive_at
+            # inactivity: ``period`` after the last activity (or reset)
+            if self.clock is not None:
+                inactive_at = self.clock + period
+                if inactive_at < until or (inclusive and inactive_at == until):
+                    at = inactive_at
             tenure_at = self.tenure_deadline()
             if (
                 tenure_at is not None
@@ -712,7 +713,6 @@ class _Replay:
                 return
             self.now = at
             if kind == 0:
-                period = self.policy.inactivity_period
                 last = f" (last activity: {self.last_activity})" if self.last_activity else ""
                 self.move(
                     at,
@@ -725,15 +725,10 @@ class _Replay:
                 self.tenure_checked = at
                 self.promote(at)
 
-    def inactivity_deadline(self) -> datetime | None:
-        if not self.active or self.hostile or self.clock is None or self.rung.rank < _BUYER_RANK:
-            return None
-        return self.clock + self.policy.inactivity_period
-
     def tenure_deadline(self) -> datetime | None:
-        if self.first_sale is None or not self.active or self.hostile:
+        if self.rung is not Rung.advocate or self.first_sale is None:
             return None
-        if self.rung is not Rung.advocate:
+        if not self.active or self.hostile:
             return None
         at = self.first_sale.placed_at + self.policy.expert_min_tenure
         if self.tenure_checked is not None and self.tenure_checked >= at:

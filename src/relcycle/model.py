@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
-from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar, cast
+from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar, cast, overload
 
 import attrs
 
@@ -160,6 +160,7 @@ class Escalation(OrderedVocab):
 
 K = TypeVar("K")
 V = TypeVar("V")
+_T = TypeVar("_T")
 
 
 class FrozenMap(Mapping[K, V], Generic[K, V]):
@@ -176,6 +177,22 @@ class FrozenMap(Mapping[K, V], Generic[K, V]):
 
     def __getitem__(self, key: K) -> V:
         return self._data[key]
+
+    # ``in`` and ``get`` answered by the dict itself: Mapping's generic versions go
+    # through __getitem__ and a try/except, and policies look rates and levels up
+    # once per record.
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    @overload
+    def get(self, key: K, /) -> V | None: ...
+
+    @overload
+    def get(self, key: K, /, default: V | _T) -> V | _T: ...
+
+    def get(self, key: K, /, default: object = None) -> object:
+        """The value for ``key``, or ``default`` when it is missing."""
+        return self._data.get(key, default)
 
     def __iter__(self) -> Iterator[K]:
         return iter(self._data)
