@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import relcycle
 
 HEAVY = (
@@ -99,6 +101,32 @@ class TestLightImport:
         result = run_python(code)
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip() == "ok"
+
+    def test_only_the_core_loads_until_a_model_is_used(self) -> None:
+        """``import relcycle`` loads the core; the report and models load on first use."""
+        code = (
+            "import json, sys\n"
+            "import relcycle\n"
+            "before = sorted(m for m in sys.modules if m.startswith('relcycle'))\n"
+            "relcycle.build_report\n"
+            "after = 'relcycle.report' in sys.modules\n"
+            "print(json.dumps([before, after]))\n"
+        )
+        result = run_python(code)
+        assert result.returncode == 0, result.stderr
+        before, after = json.loads(result.stdout)
+        assert "relcycle.report" not in before
+        assert "relcycle.lifecycle" not in before
+        assert "relcycle.model" in before
+        assert after is True
+
+    def test_every_exported_name_resolves(self) -> None:
+        """Every name in ``relcycle.__all__`` is importable from the package."""
+        missing = [name for name in relcycle.__all__ if not hasattr(relcycle, name)]
+        assert missing == []
+        assert relcycle.__all__ == sorted(relcycle.__all__)
+        with pytest.raises(AttributeError, match="no attribute 'nope'"):
+            relcycle.nope  # noqa: B018
 
     def test_version_comes_from_the_package_metadata(self) -> None:
         """relcycle.__version__ is a non-empty version string."""
