@@ -24,10 +24,12 @@ Counting rules used by the report (documented in the "report" page):
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, tzinfo
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
 from typing import TYPE_CHECKING, Any
@@ -727,18 +729,19 @@ def build_report(
                 f"compare_to ({compare_to.isoformat()}) must be before as_of ({as_of.isoformat()})"
             )
     code = _report_currency(portfolio, as_of, currency)
-    now = _evaluate(portfolio, _Context(as_of, policies, tz), keep_assessments, progress)
-    built = []
-    for i, line in enumerate(now.lines):
-        assert line is not None
-        built.append(_client_report(line, now, code))
-        now.lines[i] = None  # let the line's working data go
-    clients = tuple(built)
-    del built
-    migrations = None
-    if compare_to is not None:
-        then = _evaluate(portfolio, _Context(compare_to, policies, tz), False, None)
-        migrations = _migrations(then, now, clients)
+    with _collector_paused():
+        now = _evaluate(portfolio, _Context(as_of, policies, tz), keep_assessments, progress)
+        built = []
+        for i, line in enumerate(now.lines):
+            assert line is not None
+            built.append(_client_report(line, now, code))
+            now.lines[i] = None  # let the line's working data go
+        clients = tuple(built)
+        del built
+        migrations = None
+        if compare_to is not None:
+            then = _evaluate(portfolio, _Context(compare_to, policies, tz), False, None)
+            migrations = _migrations(then, now, clients)
     values = {c.client_id: c.revenue.amount for c in clients}
     summary = _summary(clients, values, policies, code, rejected_rows)
     return Report(
@@ -750,6 +753,28 @@ def build_report(
         migrations=migrations,
         rejected_rows=rejected_rows,
     )
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while the report is built.
+
+    Evaluating clients allocates many small objects that live on (the report's
+    lines), and every collection of the oldest generation walks the whole
+    portfolio again: about a quarter of the CPU time of a 20,000-client report.
+    Evaluation creates no reference cycles worth collecting (its objects are
+    freed by reference counting), so nothing piles up meanwhile. The collector is
+    switched back on afterwards, even on an error, and left alone when the caller
+    had already switched it off.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _check_moment(moment: object, name: str) -> None:
