@@ -31,8 +31,11 @@ class TestExamples:
     @pytest.mark.parametrize(
         "page", ["docs/tutorial.md", "docs/ladder.md", "docs/segmentation.md", "README.md"]
     )
-    def test_page_examples_run(self, page: str) -> None:
+    def test_page_examples_run(
+        self, page: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         """Every Python example on the page runs and prints what the page shows."""
+        monkeypatch.chdir(tmp_path)  # examples may write files
         _run_markdown(ROOT / page)
 
 

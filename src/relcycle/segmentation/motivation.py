@@ -457,7 +457,7 @@ def classify_motivation(
         return done(
             MotivationSegment.stability,
             "stability",
-            f"regular demand ({s.sales} sales, cv {s.regularity.cv}), "
+            f"regular demand ({s.sales} sales, cv {_two_places(s.regularity.cv)}), "
             f"{s.inbound_contacts} client-initiated contacts and {s.complaints} "
             f"complaints{window}",
             "sales",
@@ -472,3 +472,8 @@ def classify_motivation(
         f"({s.discounted_sales} discounted), {s.complaints} complaints, "
         f"{s.regularity.regularity.value} demand{window}",
     )
+
+
+def _two_places(value: Decimal | None) -> str:
+    """A coefficient of variation for people: two decimal places."""
+    return "n/a" if value is None else f"{value:.2f}"
