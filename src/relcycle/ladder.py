@@ -655,7 +655,8 @@ class _Replay:
 
     # ------------------------------------------------------------------ records
 
-    def on_record(self, record: Order | Interaction) -> None:
+    def on_record(self, record: Order | Interaction, at: datetime) -> None:
+        """Take in one record; ``at`` is its moment (``record.at``, already read)."""
         policy = self.policy
         if isinstance(record, Order):
             if record.status not in _SALE_STATUSES:  # Order.is_sale, without the call
@@ -665,7 +666,7 @@ class _Replay:
             if record.product is not None:
                 self.products.setdefault(record.product, record.order_id)
             self.sales.append(record)
-            self.touch(record.placed_at, record.order_id)
+            self.touch(at, record.order_id)
         else:
             purpose = record.purpose
             self.contacts.append(record)
@@ -678,8 +679,8 @@ class _Replay:
                 or purpose in policy.advocacy_purposes
                 or purpose in policy.engagement_purposes
             ):
-                self.touch(record.at, record.interaction_id)
-        self.promote(record.at)
+                self.touch(at, record.interaction_id)
+        self.promote(at)
 
     def touch(self, at: datetime, record_id: str) -> None:
         if self.active and not self.hostile:
@@ -961,11 +962,11 @@ def assess(
         replay.timers(moment, inclusive=False)
         replay.now = moment
         while i < len(ticks) and ticks[i][0] == moment:
-            _, kind, _, _, item = ticks[i]
+            at, kind, _, _, item = ticks[i]
             if kind == 0:
                 replay.on_stage(moment, str(item.target), tuple(item.record_ids))
             else:
-                replay.on_record(item)
+                replay.on_record(item, at)
             i += 1
         replay.timers(moment, inclusive=True)
     replay.timers(as_of, inclusive=True)
