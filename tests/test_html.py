@@ -165,6 +165,23 @@ class TestAtomicWrite:
         assert target.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
         assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
 
+    def test_new_file_gets_the_usual_permissions(self, tmp_path: Path) -> None:
+        """A new report is readable like any new file (umask), not private like a temp file."""
+        old = os.umask(0o022)
+        try:
+            atomic_write(tmp_path / "report.html", "<p>x</p>")
+        finally:
+            os.umask(old)
+        assert (tmp_path / "report.html").stat().st_mode & 0o777 == 0o644
+
+    def test_replaced_file_keeps_its_permissions(self, tmp_path: Path) -> None:
+        """Replacing an output keeps the permissions the user gave the old file."""
+        target = tmp_path / "report.html"
+        target.write_text("old", encoding="utf-8")
+        target.chmod(0o640)
+        atomic_write(target, "<p>new</p>")
+        assert target.stat().st_mode & 0o777 == 0o640
+
 
 # --------------------------------------------------------------------------- browser
 

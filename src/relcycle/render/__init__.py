@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -98,11 +99,24 @@ def atomic_write(path: str | os.PathLike[str], text: str | Iterable[str]) -> Non
                     fh.write(chunk)
             fh.flush()
             os.fsync(fh.fileno())
+        # mkstemp makes the file private (0600); give the report the permissions any
+        # new file gets (or those of the file it replaces), as a plain open() would.
+        os.chmod(tmp, _mode_for(target))
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _mode_for(target: Path) -> int:
+    """The permission bits a file written at ``target`` should get."""
+    try:
+        return stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0o022)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def write_report(report: Report, path: str | os.PathLike[str], fmt: str = "json") -> None:
