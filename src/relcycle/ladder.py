@@ -703,7 +703,8 @@ class _Replay:
                 inactive_at = self.clock + period
                 if inactive_at < until or (inclusive and inactive_at == until):
                     at = inactive_at
-            tenure_at = self.tenure_deadline()
+            # tenure: only an advocate waits for it (checked here to spare the call)
+            tenure_at = self.tenure_deadline() if self.rung is Rung.advocate else None
             if (
                 tenure_at is not None
                 and (tenure_at < until or (inclusive and tenure_at == until))

@@ -50,6 +50,7 @@ from .segmentation import regularity as _regularity
 from .segmentation import rfm as _rfm
 from .segmentation import risks as _risks
 from .segmentation import value as _value
+from .segmentation._util import sales as _sales
 
 if TYPE_CHECKING:
     import polars
@@ -594,10 +595,9 @@ def _assess(history: ClientHistory, ctx: _Context, keep: bool) -> _Line:
     orders = 0
     revenue = Decimal(0)
     add = _EXACT.add
-    for order in history.orders:
-        if order.is_sale:
-            orders += 1
-            revenue = add(revenue, order.amount)
+    for order in _sales(history, as_of):  # the sales the modules above already listed
+        orders += 1
+        revenue = add(revenue, order.amount)
     contacts = 0
     requests = 0
     for interaction in history.interactions:

@@ -47,7 +47,7 @@ def check_as_of(as_of: object) -> datetime:
     return as_of
 
 
-_SALE_STATUSES = frozenset({OrderStatus.placed, OrderStatus.delivered})
+SALE_STATUSES = frozenset({OrderStatus.placed, OrderStatus.delivered})
 
 # The last answer of sales(): the report asks for one client's sales several
 # times in a row (regularity twice, cost-to-serve, risks). Holding the history
@@ -62,7 +62,7 @@ def sales(history: ClientHistory, as_of: datetime) -> tuple[Order, ...]:
     last = _last_sales
     if last[0] is history and last[1] == as_of:
         return last[2]
-    found = tuple(o for o in history.as_of(as_of).orders if o.status in _SALE_STATUSES)
+    found = tuple(o for o in history.as_of(as_of).orders if o.status in SALE_STATUSES)
     _last_sales = (history, as_of, found)
     return found
 

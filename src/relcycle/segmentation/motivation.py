@@ -46,8 +46,8 @@ from relcycle.history import ClientHistory
 from relcycle.model import Direction, FrozenMap, Purpose
 
 from ._util import (
+    SALE_STATUSES,
     check_as_of,
-    in_window,
     nonneg_field,
     opt_days,
     positive_int,
@@ -315,8 +315,10 @@ def _signals(
             "complaints",
         )
     }
+    # The view holds nothing after as_of, so "in the window" is "after start"
+    # (in_window() without a call per record).
     for i in view.interactions:
-        if not in_window(i.at, start, as_of) or i.purpose in _NOT_CONTACTS:
+        if (start is not None and i.at <= start) or i.purpose in _NOT_CONTACTS:
             continue
         rid = i.interaction_id
         ids["contacts"].append(rid)
@@ -333,13 +335,13 @@ def _signals(
             ids["referrals"].append(rid)
     value = Decimal(0)
     for o in view.orders:
-        if o.is_sale and in_window(o.placed_at, start, as_of):
+        if o.status in SALE_STATUSES and (start is None or o.placed_at > start):
             ids["sales"].append(o.order_id)
             value += o.amount
             if o.discounted:
                 ids["discounted"].append(o.order_id)
     for c in view.complaints:
-        if in_window(c.opened_at, start, as_of):
+        if start is None or c.opened_at > start:
             ids["complaints"].append(c.complaint_id)
     regularity = assess_regularity(
         history,

@@ -129,7 +129,7 @@ def assess_regularity(
         start = as_of - timedelta(days=policy.window_days)
         counted = tuple(o for o in counted if o.placed_at > start)
     ids = tuple(o.order_id for o in counted)
-    days = tuple(sorted({day_of(o.placed_at, zone_) for o in counted}))
+    days = tuple(sorted({o.placed_at.astimezone(zone_).date() for o in counted}))  # day_of()
     cid = history.client_id
     if not days:
         return RegularityAssessment(

@@ -145,7 +145,7 @@ def rfm_figures(
     assert currency is not None
     per_day: dict[date, Decimal] = defaultdict(Decimal)
     for order in counted:
-        per_day[day_of(order.placed_at, zone_)] += order.amount
+        per_day[order.placed_at.astimezone(zone_).date()] += order.amount  # day_of(), inlined
     days = sorted(per_day)
     first, last = days[0], days[-1]
     as_of_day = day_of(as_of, zone_)
