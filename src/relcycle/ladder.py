@@ -956,19 +956,21 @@ def assess(
 
     replay = _Replay(policy)
     replay.stage = str(trajectory.initial)
-    ticks = _ticks(view, life_steps)
-    i = 0
-    while i < len(ticks):
-        moment = ticks[i][0]
-        replay.timers(moment, inclusive=False)
-        replay.now = moment
-        while i < len(ticks) and ticks[i][0] == moment:
-            at, kind, _, _, item = ticks[i]
-            if kind == 0:
-                replay.on_stage(moment, str(item.target), tuple(item.record_ids))
-            else:
-                replay.on_record(item, at)
-            i += 1
+    # Ticks at one moment form a group: timers due before the moment fire first,
+    # then the group's ticks, then the timers due at the moment.
+    moment: datetime | None = None  # the current group's moment (its first tick's)
+    for at, kind, _, _, item in _ticks(view, life_steps):
+        if moment is None or at != moment:
+            if moment is not None:
+                replay.timers(moment, inclusive=True)
+            moment = at
+            replay.timers(moment, inclusive=False)
+            replay.now = moment
+        if kind == 0:
+            replay.on_stage(moment, str(item.target), tuple(item.record_ids))
+        else:
+            replay.on_record(item, at)
+    if moment is not None:
         replay.timers(moment, inclusive=True)
     replay.timers(as_of, inclusive=True)
 

@@ -435,14 +435,13 @@ def classify_motivation(
             "requests",
             "discounted",
         )
-    mean = s.mean_order
-    small = p.novelty_max_mean_order is None or mean is None or mean <= p.novelty_max_mean_order
     if (
         s.offer_changes >= p.novelty_min_offer_changes
         and s.sales <= p.novelty_max_orders
         and s.offer_changes > s.sales
-        and small
+        and _small_orders(s, p)
     ):
+        mean = s.mean_order
         return done(
             MotivationSegment.novelty,
             "novelty",
@@ -474,6 +473,17 @@ def classify_motivation(
         f"({s.discounted_sales} discounted), {s.complaints} complaints, "
         f"{s.regularity.regularity.value} demand{window}",
     )
+
+
+def _small_orders(s: MotivationSignals, p: MotivationPolicy) -> bool:
+    """True when the mean sale is within ``p.novelty_max_mean_order`` (or unchecked).
+
+    Asked only once the other novelty conditions hold: the mean is a division.
+    """
+    if p.novelty_max_mean_order is None:
+        return True
+    mean = s.mean_order
+    return mean is None or mean <= p.novelty_max_mean_order
 
 
 def _two_places(value: Decimal | None) -> str:
