@@ -856,13 +856,19 @@ class Record(Protocol):
     KIND: ClassVar[str]
 
     @property
-    def id(self) -> str: ...
+    def id(self) -> str:
+        """The record's id."""
+        ...
 
     @property
-    def client_id(self) -> str: ...
+    def client_id(self) -> str:
+        """The id of the client the record belongs to."""
+        ...
 
     @property
-    def at(self) -> datetime: ...
+    def at(self) -> datetime:
+        """The record's moment (aware)."""
+        ...
 
 
 #: The rank of each record kind in the total order (alphabetical by kind name).
