@@ -627,3 +627,40 @@ class TestDocs:
         from test_docs import _run_markdown
 
         _run_markdown(Path(__file__).resolve().parent.parent / "docs" / "report.md")
+
+
+class TestInterpreterState:
+    """build_report pauses the cyclic garbage collector for speed and always restores it."""
+
+    def test_enabled_collector_is_enabled_again(self) -> None:
+        """An enabled collector is enabled after a report."""
+        import gc
+
+        assert gc.isenabled()
+        build_report(small_portfolio())
+        assert gc.isenabled()
+
+    def test_disabled_collector_stays_disabled(self) -> None:
+        """A caller that disabled the collector finds it disabled after a report."""
+        import gc
+
+        gc.disable()
+        try:
+            build_report(small_portfolio())
+            assert not gc.isenabled()
+        finally:
+            gc.enable()
+
+    def test_collector_is_restored_after_an_error(self) -> None:
+        """A report that fails still leaves the collector enabled."""
+        import gc
+
+        mixed = build_portfolio(
+            orders=[
+                Order(order_id="1", client_id="a", placed_at=at(1), amount="1", currency="EUR"),
+                Order(order_id="2", client_id="b", placed_at=at(2), amount="1", currency="USD"),
+            ]
+        )
+        with pytest.raises(CurrencyMismatchError):
+            build_report(mixed)
+        assert gc.isenabled()
