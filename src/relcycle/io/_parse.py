@@ -96,6 +96,17 @@ def _zone_name(zone: tzinfo) -> str:
     return str(name) if name else str(zone)
 
 
+def _impossible(reason: str) -> str | None:
+    """The reason for an ISO-shaped datetime naming no real moment (2026-02-30), else None.
+
+    ``reason`` is the parser's message; shape errors (not ISO text at all) give None.
+    """
+    if "must be in" not in reason and "out of range" not in reason:
+        return None
+    what = "date" if reason.split(" ", 1)[0] in ("year", "month", "day") else "time"
+    return f"not a valid {what}: {reason}"
+
+
 def _non_ascii_digit(text: str) -> bool:
     return any(ch.isdigit() and not ch.isascii() for ch in text)
 
@@ -198,8 +209,10 @@ class Parsers:
                 from dateutil.parser import isoparse
 
                 return isoparse(s)
-            except (ValueError, OverflowError):
-                pass
+            except (ValueError, OverflowError) as exc:
+                impossible = _impossible(str(exc))
+                if impossible is not None:
+                    raise BadCell(impossible) from None
         raise BadCell(
             "not an ISO 8601 datetime (write 2024-03-01 or 2024-03-01T14:30:00+02:00; "
             "ambiguous forms such as 01/02/03 are never guessed)"
