@@ -133,6 +133,27 @@ class TestReportFormats:
         assert "top 20% of clients hold" in out
         assert err == ""  # no progress when stderr is not a terminal
 
+    def test_summary_counts_agree_in_number(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """The summary says "1 client" for one client and "3 clients" for three."""
+        one = write_history(
+            tmp_path / "one",
+            clients="client_id,name,kind\n007,Acme Ltd,company\n",
+            orders="order_id,client_id,placed_at,amount\no1,007,2025-01-05,10\n",
+            interactions="",
+            complaints="",
+        )
+        code, out, err = run(capsys, "report", str(one), "--as-of", "2025-04-01")
+        assert code == 0, err
+        assert ": 1 client, revenue" in out
+        assert "1 clients" not in out
+        code, out, err = run(
+            capsys, "report", str(write_history(tmp_path / "three")), "--as-of", "2025-04-01"
+        )
+        assert code == 0, err
+        assert ": 3 clients, revenue" in out
+
     def test_progress_only_on_a_terminal(
         self, history: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
     ) -> None:
@@ -367,7 +388,7 @@ class TestBadInput:
         assert [(r["source"], r["line"], r["column"], r["value"]) for r in rows] == [
             ("orders.csv", "4", "amount", "x")
         ]
-        assert "skipped 1 bad row" in err
+        assert "skipped 1 bad row;" in err
 
     def test_two_currencies_fail_cleanly(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -425,7 +446,7 @@ class TestIngest:
         db = tmp_path / "store.sqlite"
         code, out, err = run(capsys, "ingest", str(history), "--db", str(db))
         assert code == 0, err
-        assert "added 15 record(s)" in out
+        assert "added 15 records" in out
         _, from_csv, _ = run(capsys, "report", str(history), "--format", "json")
         code, from_db, err = run(capsys, "report", str(db), "--format", "json")
         assert code == 0, err
@@ -439,14 +460,14 @@ class TestIngest:
         run(capsys, "ingest", str(history), "--db", str(db))
         code, out, _ = run(capsys, "ingest", str(history), "--db", str(db))
         assert code == 0
-        assert "added 0 record(s)" in out
+        assert "added 0 records" in out
         more = write_history(
             tmp_path / "more",
             orders=ORDERS + "o7,c3,2025-03-25,10.00,USD,false,placed\n",
         )
         code, out, _ = run(capsys, "ingest", str(more), "--db", str(db))
         assert code == 0
-        assert "added 1 record(s)" in out
+        assert "added 1 record (" in out
 
     def test_ingest_refuses_bad_data(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -188,8 +188,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
         write_rejects(loaded.rejects, args.rejects)
         rejected_count = loaded.rejected
         if rejected_count:
+            from .render.table import counted
+
             print(
-                f"relcycle: skipped {rejected_count} bad row(s); see {args.rejects}",
+                f"relcycle: skipped {counted(rejected_count, 'bad row')}; see {args.rejects}",
                 file=sys.stderr,
             )
     report = build_report(
@@ -221,7 +223,10 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     result = ingest(args.source, args.db, **kwargs)
     added = ", ".join(f"{k} {v}" for k, v in result.added.items())
     unchanged = ", ".join(f"{k} {v}" for k, v in result.unchanged.items())
-    print(f"{args.db}: added {result.total_added} record(s) ({added}); already stored: {unchanged}")
+    from .render.table import counted
+
+    total = counted(result.total_added, "record")
+    print(f"{args.db}: added {total} ({added}); already stored: {unchanged}")
     return 0
 
 

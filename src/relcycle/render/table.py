@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 __all__ = [
     "COLUMNS",
     "MOVE_WORDS",
+    "counted",
     "migration_text",
     "render_summary",
     "render_table",
@@ -64,6 +65,20 @@ def _row(c: ClientReport) -> list[str]:
     ]
 
 
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """A count and its noun, singular for exactly one: ``1 client``, ``3 clients``.
+
+    Args:
+        count: How many.
+        noun: The noun in the singular.
+        plural: The plural when it is not ``noun + "s"``.
+
+    Returns:
+        The count, a space and the noun in the right number.
+    """
+    return f"{count} {noun if count == 1 else (plural or noun + 's')}"
+
+
 def _counts_line(counts: Mapping[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in counts.items() if v) or "none"
 
@@ -72,7 +87,7 @@ def summary_lines(report: Report) -> list[str]:
     """The summary as lines of text (also what ``relcycle demo`` prints)."""
     s: Mapping[str, Any] = report.summary
     lines = [
-        f"as of {report.as_of.isoformat()}: {s['clients']} clients, "
+        f"as of {report.as_of.isoformat()}: {counted(s['clients'], 'client')}, "
         f"revenue {_money(s['revenue'])} {s['currency']}",
         f"  stages:      {_counts_line(s['lifecycle_stage'])}",
         f"  rungs:       {_counts_line(s['ladder_rung'])}",
