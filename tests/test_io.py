@@ -277,7 +277,7 @@ BAD_CASES = [
         "client_id,placed_at,amount\nA,2021-02-30,1\n",
         2,
         "placed_at",
-        "not a valid date: day is out of range for month",
+        "not a valid datetime: day is out of range for month",
     ),
     (
         "impossible month",
@@ -285,7 +285,7 @@ BAD_CASES = [
         "client_id,placed_at,amount\nA,2021-13-01,1\n",
         2,
         "placed_at",
-        "not a valid date: month must be in 1..12",
+        "not a valid datetime: month must be in 1..12",
     ),
     (
         "impossible time",
@@ -293,7 +293,7 @@ BAD_CASES = [
         "client_id,placed_at,amount\nA,2021-02-01T25:00,1\n",
         2,
         "placed_at",
-        "not a valid time: hour must be in 0..23",
+        "not a valid datetime: hour must be in 0..23",
     ),
     (
         "nan amount",
@@ -490,7 +490,7 @@ class TestBadInput:
         write(tmp_path, "orders.csv", "client_id,placed_at,amount\nA,2026-02-30,1\n")
         problem = one_problem(tmp_path)
         assert (problem.column, problem.value) == ("placed_at", "2026-02-30")
-        assert problem.reason == "not a valid date: day is out of range for month"
+        assert problem.reason == "not a valid datetime: day is out of range for month"
 
     def test_dst_gap_is_an_error_naming_the_cell(self, tmp_path: Path) -> None:
         """A local time skipped by a DST change is refused, naming the zone."""

@@ -100,11 +100,11 @@ def _impossible(reason: str) -> str | None:
     """The reason for an ISO-shaped datetime naming no real moment (2026-02-30), else None.
 
     ``reason`` is the parser's message; shape errors (not ISO text at all) give None.
+    The word "datetime" stays in the reason (``relcycle.testing.invalid_rows`` expects it).
     """
     if "must be in" not in reason and "out of range" not in reason:
         return None
-    what = "date" if reason.split(" ", 1)[0] in ("year", "month", "day") else "time"
-    return f"not a valid {what}: {reason}"
+    return f"not a valid datetime: {reason}"
 
 
 def _non_ascii_digit(text: str) -> bool:
