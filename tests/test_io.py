@@ -515,6 +515,73 @@ class TestBadInput:
         assert "orders.csv:4" in found[0].reason
         assert "orders.csv:2" in found[1].reason
 
+    def test_duplicate_id_on_a_row_with_bad_cells_is_reported(self, tmp_path: Path) -> None:
+        """A duplicate id is reported at both lines even when the second row has bad cells."""
+        write(
+            tmp_path,
+            "orders.csv",
+            "order_id,client_id,placed_at,amount,status\n"
+            "o1,007,2026-01-05,12.50,placed\no1,007,2026-01-06,-3,shipped\n",
+        )
+        found = problems_of(tmp_path)
+        assert [(p.line, p.column) for p in found] == [
+            (2, "order_id"),
+            (3, "amount"),
+            (3, "status"),
+            (3, "order_id"),
+        ]
+        assert found[0].value == found[3].value == "o1"
+        assert found[0].reason == "duplicate id (also at orders.csv:3)"
+        assert found[3].reason == "duplicate id (also at orders.csv:2)"
+
+    def test_duplicate_id_of_an_earlier_bad_row_is_reported(self, tmp_path: Path) -> None:
+        """A good row repeating the id of an earlier bad row is a duplicate at both lines."""
+        write(
+            tmp_path,
+            "orders.csv",
+            "order_id,client_id,placed_at,amount\nX,A,bad,1\nX,A,2024-01-02,1\nX,A,2024-01-03,1\n",
+        )
+        found = problems_of(tmp_path)
+        assert [(p.line, p.column, p.reason) for p in found] == [
+            (2, "placed_at", found[0].reason),
+            (2, "order_id", "duplicate id (also at orders.csv:3)"),
+            (3, "order_id", "duplicate id (also at orders.csv:2)"),
+            (4, "order_id", "duplicate id (also at orders.csv:2)"),
+        ]
+
+    def test_bad_id_cell_on_a_row_with_bad_cells_is_reported(self) -> None:
+        """An invalid id is reported along with the row's other bad cells."""
+        with pytest.raises(InputError) as info:
+            load_records([{"order_id": "  ", "client_id": "A", "placed_at": "x", "amount": "1"}])
+        assert [p.column for p in info.value.problems] == ["placed_at", "order_id"]
+
+    def test_unknown_client_on_a_row_with_bad_cells_is_reported(self, tmp_path: Path) -> None:
+        """A row with bad cells and a valid but unknown client_id reports all of them."""
+        write(tmp_path, "clients.csv", "client_id\nA\n")
+        write(tmp_path, "orders.csv", "client_id,placed_at,amount\nA,2024-01-02,1\nB,bad,-1\n")
+        found = problems_of(tmp_path)
+        assert [(p.line, p.column, p.value) for p in found] == [
+            (3, "placed_at", "bad"),
+            (3, "amount", "-1"),
+            (3, "client_id", "B"),
+        ]
+        assert found[2].reason == "no such client in the clients table"
+
+    def test_unknown_client_and_duplicate_id_are_both_reported(self, tmp_path: Path) -> None:
+        """A row naming an unknown client with a repeated id gets both problems."""
+        write(tmp_path, "clients.csv", "client_id\nA\n")
+        write(
+            tmp_path,
+            "orders.csv",
+            "order_id,client_id,placed_at,amount\nX,A,2024-01-02,1\nX,B,2024-01-02,1\n",
+        )
+        found = problems_of(tmp_path)
+        assert [(p.line, p.column) for p in found] == [
+            (2, "order_id"),
+            (3, "client_id"),
+            (3, "order_id"),
+        ]
+
     def test_unknown_client(self, tmp_path: Path) -> None:
         """Records of a client missing from clients.csv are reported with their line."""
         write(tmp_path, "clients.csv", "client_id\nA\n")
@@ -707,6 +774,24 @@ class TestSkipBadRows:
         result = load_history(tmp_path, skip_bad_rows=True)
         assert [o.order_id for o in result.tables.orders] == ["Y"]
         assert sorted(r.line or 0 for r in result.rejects) == [2, 3]
+
+    def test_duplicate_of_a_bad_row_rejects_both_rows(self, tmp_path: Path) -> None:
+        """A bad row and a good row sharing its id are both rejected, each naming the other."""
+        write(
+            tmp_path,
+            "orders.csv",
+            "order_id,client_id,placed_at,amount\nX,A,2024-01-02,1\nX,A,2024-01-03,-2\n"
+            "Y,A,bad,3\nY,A,2024-01-04,3\nZ,A,2024-01-05,4\n",
+        )
+        result = load_history(tmp_path, skip_bad_rows=True)
+        assert [o.order_id for o in result.tables.orders] == ["Z"]
+        assert [(r.line, [p.column for p in r.problems]) for r in result.rejects] == [
+            (2, ["order_id"]),
+            (3, ["amount", "order_id"]),
+            (4, ["placed_at", "order_id"]),
+            (5, ["order_id"]),
+        ]
+        assert result.rejects[2].problems[1].reason == "duplicate id (also at orders.csv:5)"
 
     def test_rejected_client_rejects_its_records(self, tmp_path: Path) -> None:
         """A client row that is rejected takes its records with it (they name an unknown client)."""

@@ -518,6 +518,8 @@ class _Loader:
         origins = array("q")
         base_source = inp.source
         dup_reported: set[str] = set()
+        # id -> where a bad row carrying it was (source, line, index in rejects or -1)
+        bad_seen: dict[str, tuple[str, int | None, int]] = {}
         records: list[Any] = []
         append = records.append
         rejects: list[RejectedRow] = []
@@ -582,18 +584,18 @@ class _Loader:
                     kw["attributes"] = attributes
                 if "contact_persons" in kw:
                     kw["contacts"] = kw.pop("contact_persons")
-            elif bad is None:
-                if default_currency is not None and "currency" not in kw:
-                    kw["currency"] = default_currency
+            else:
                 raw_id = cells[id_index] if id_index >= 0 else None
                 if raw_id is not None and raw_id != "":
+                    # The id cell is checked on every row, so a duplicate is found
+                    # even when the row has other bad cells.
                     try:
                         kw[id_column] = parse_id(raw_id)
                     except BadCell as exc:
                         p = Problem(source, line, id_column, _shown(raw_id), exc.reason)
                         add(table, p)
-                        bad = [p]
-                else:
+                        bad = [p] if bad is None else [*bad, p]
+                elif bad is None:
                     if text_only:
                         key = "\x1f".join([cells[i] if i >= 0 else "" for i in key_index])  # type: ignore[misc]
                     else:
@@ -604,6 +606,9 @@ class _Loader:
                     n = occurrences.get(digest, 0) + 1
                     occurrences[digest] = n
                     kw[id_column] = f"{prefix}-{digest}" if n == 1 else f"{prefix}-{digest}-{n}"
+                if bad is None and default_currency is not None and "currency" not in kw:
+                    kw["currency"] = default_currency
+            record: Any = None
             if bad is None:
                 try:
                     record = cls(**kw)
@@ -614,60 +619,90 @@ class _Loader:
                     p = Problem(source, line, field, None if raw is None else _shown(raw), reason)
                     add(table, p)
                     bad = [p]
+            # The checks across rows run on every row whose cells they need are
+            # valid, bad row or not: every problem is reported (up to the cap).
+            if check_refs:
+                client_id = kw.get("client_id")
+                if client_id is not None and client_id not in known:
+                    p = Problem(
+                        source, line, "client_id", client_id, "no such client in the clients table"
+                    )
+                    add(table, p)
+                    bad = [p] if bad is None else [*bad, p]
+            rid = kw.get(id_column)
+            if rid is None:
+                pass
+            elif rid in first_seen:
+                first_index = first_seen[rid]
+                origin = origins[first_index]
+                if line is None:
+                    first_source, first_line = f"{base_source}[{origin}]", None
                 else:
-                    rid = kw[id_column]
-                    if check_refs and record.client_id not in known:
-                        p = Problem(
-                            source,
-                            line,
-                            "client_id",
-                            record.client_id,
-                            "no such client in the clients table",
-                        )
-                        add(table, p)
-                        bad = [p]
-                    elif rid in first_seen:
-                        first_index = first_seen[rid]
-                        origin = origins[first_index]
-                        if line is None:
-                            first_source, first_line = f"{base_source}[{origin}]", None
-                        else:
-                            first_source, first_line = source, origin
-                        p = Problem(
-                            source,
-                            line,
-                            id_column,
-                            rid,
-                            f"duplicate id (also at {_where(first_source, first_line)})",
-                        )
-                        add(table, p)
-                        bad = [p]
-                        if rid not in dup_reported:
-                            dup_reported.add(rid)
-                            p0 = Problem(
+                    first_source, first_line = source, origin
+                p = Problem(
+                    source,
+                    line,
+                    id_column,
+                    rid,
+                    f"duplicate id (also at {_where(first_source, first_line)})",
+                )
+                add(table, p)
+                bad = [p] if bad is None else [*bad, p]
+                if rid not in dup_reported:
+                    dup_reported.add(rid)
+                    p0 = Problem(
+                        first_source,
+                        first_line,
+                        id_column,
+                        rid,
+                        f"duplicate id (also at {_where(source, line)})",
+                    )
+                    add(table, p0)
+                    if skip:
+                        dead.add(first_index)
+                        first = records[first_index]
+                        rejects.append(
+                            RejectedRow(
+                                table,
                                 first_source,
                                 first_line,
-                                id_column,
-                                rid,
-                                f"duplicate id (also at {_where(source, line)})",
+                                _raw_row(first.to_dict()),
+                                (p0,),
                             )
-                            add(table, p0)
-                            if skip:
-                                dead.add(first_index)
-                                first = records[first_index]
-                                rejects.append(
-                                    RejectedRow(
-                                        table,
-                                        first_source,
-                                        first_line,
-                                        _raw_row(first.to_dict()),
-                                        (p0,),
-                                    )
-                                )
-                    else:
-                        first_seen[rid] = len(records)
-                        origins.append(read - 1 if line is None else line)
-                        append(record)
+                        )
+            elif rid in bad_seen:
+                # The id's first row was bad itself (it is not among the records).
+                first_source, first_line, reject_index = bad_seen[rid]
+                p = Problem(
+                    source,
+                    line,
+                    id_column,
+                    rid,
+                    f"duplicate id (also at {_where(first_source, first_line)})",
+                )
+                add(table, p)
+                bad = [p] if bad is None else [*bad, p]
+                if rid not in dup_reported:
+                    dup_reported.add(rid)
+                    p0 = Problem(
+                        first_source,
+                        first_line,
+                        id_column,
+                        rid,
+                        f"duplicate id (also at {_where(source, line)})",
+                    )
+                    add(table, p0)
+                    if reject_index >= 0:
+                        earlier = rejects[reject_index]
+                        rejects[reject_index] = attrs.evolve(
+                            earlier, problems=(*earlier.problems, p0)
+                        )
+            elif bad is None:
+                first_seen[rid] = len(records)
+                origins.append(read - 1 if line is None else line)
+                append(record)
+            else:
+                bad_seen[rid] = (source, line, len(rejects) if skip else -1)
             if bad is not None and skip:
                 raw_cells = (
                     dict(row)  # type: ignore[arg-type]
