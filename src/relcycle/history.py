@@ -16,7 +16,7 @@ from __future__ import annotations
 import heapq
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
@@ -44,17 +44,23 @@ def _complaint_key(c: Complaint) -> tuple[datetime, str]:
     return (c.opened_at, c.complaint_id)
 
 
-def _check_aware(moment: object, what: str) -> datetime:
-    if type(moment) is datetime and moment.tzinfo is UTC:
-        return moment  # the common case, checked without calling utcoffset()
+def check_as_of(moment: object, name: str = "as_of") -> datetime:
+    """Return ``moment`` if it is a timezone-aware datetime, else raise.
+
+    Every function that evaluates "as of" a moment checks it with this.
+
+    Raises:
+        RecordTypeError: If ``moment`` is not a datetime.
+        ValidationError: If it has no time zone.
+    """
     if not isinstance(moment, datetime):
         raise RecordTypeError(
-            record="as_of", field=what, value=moment, expected="an aware datetime"
+            record="as_of", field=name, value=moment, expected="an aware datetime"
         )
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValidationError(
             record="as_of",
-            field=what,
+            field=name,
             value=moment,
             reason="the moment has no time zone; give an aware datetime",
         )
@@ -178,7 +184,7 @@ class ClientHistory:
         Raises:
             ValidationError: If ``moment`` is not timezone-aware.
         """
-        _check_aware(moment, "moment")
+        check_as_of(moment, "moment")
         interactions, orders, complaints = self.interactions, self.orders, self.complaints
         # Fast path: every module asks for its view again, and the report has
         # already cut the history, so usually nothing lies after ``moment``.
@@ -281,7 +287,7 @@ class Portfolio:
 
     def as_of(self, moment: datetime) -> Portfolio:
         """Every history as it stood at ``moment`` (clients are all kept)."""
-        _check_aware(moment, "moment")
+        check_as_of(moment, "moment")
         return Portfolio(tuple(h.as_of(moment) for h in self.histories))
 
     def records_count(self) -> int:

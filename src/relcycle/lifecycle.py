@@ -34,7 +34,7 @@ import attrs
 from ._vocab import OrderedVocab, Vocab
 from .errors import IllegalTransitionError, RecordTypeError, ValidationError
 from .evidence import Evidence
-from .history import ClientHistory, Portfolio
+from .history import ClientHistory, Portfolio, check_as_of
 from .machine import Trajectory, TransitionTable
 from .model import (
     Complaint,
@@ -436,21 +436,6 @@ class _Interpretation:
     reasons: Mapping[str, LossReason | None]
 
 
-def _check_as_of(as_of: object) -> datetime:
-    if not isinstance(as_of, datetime):
-        raise RecordTypeError(
-            record="as_of", field="as_of", value=as_of, expected="an aware datetime"
-        )
-    if as_of.tzinfo is None or as_of.utcoffset() is None:
-        raise ValidationError(
-            record="as_of",
-            field="as_of",
-            value=as_of,
-            reason="the moment has no time zone; give an aware datetime",
-        )
-    return as_of
-
-
 def _occurrences(
     history: ClientHistory, as_of: datetime, policy: LifecyclePolicy
 ) -> list[tuple[datetime, int, str, int, int, Any]]:
@@ -681,7 +666,7 @@ def derive_events(
             event the stage does not allow.
     """
     the_policy = policy if policy is not None else _DEFAULT_POLICY
-    return _interpret(history, _check_as_of(as_of), the_policy).events
+    return _interpret(history, check_as_of(as_of), the_policy).events
 
 
 def replay(
@@ -879,7 +864,7 @@ def assess(
             event the stage does not allow.
     """
     the_policy = policy if policy is not None else _DEFAULT_POLICY
-    moment = _check_as_of(as_of)
+    moment = check_as_of(as_of)
     interpretation = _interpret(history, moment, the_policy)
     trajectory = TABLE.fold(interpretation.events)
     stage = trajectory.state
@@ -1103,7 +1088,7 @@ def loss_analysis(
         ValidationError: If ``as_of`` is not timezone-aware.
     """
     the_policy = policy if policy is not None else _DEFAULT_POLICY
-    moment = _check_as_of(as_of)
+    moment = check_as_of(as_of)
     losses: list[Loss] = []
     clients = 0
     for history in portfolio:

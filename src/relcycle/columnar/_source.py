@@ -7,12 +7,13 @@ lazily by the callers of these helpers.
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from relcycle.errors import RecordTypeError, UsageError, ValidationError
+from relcycle.errors import RecordTypeError, UsageError
+from relcycle.history import check_as_of as check_as_of
 
 if TYPE_CHECKING:
     import polars as pl
@@ -64,22 +65,6 @@ def zone_name(tz: tzinfo | str) -> tuple[str, tzinfo]:
             return zone_name(key)
         raise UsageError(f"tz: {tz!r} has no IANA name; give a ZoneInfo or an IANA name")
     raise RecordTypeError(record="tz", field="tz", value=tz, expected="a tzinfo or an IANA name")
-
-
-def check_as_of(as_of: object) -> datetime:
-    """Return ``as_of`` if it is an aware datetime, else raise."""
-    if not isinstance(as_of, datetime):
-        raise RecordTypeError(
-            record="as_of", field="as_of", value=as_of, expected="an aware datetime"
-        )
-    if as_of.tzinfo is None or as_of.utcoffset() is None:
-        raise ValidationError(
-            record="as_of",
-            field="as_of",
-            value=as_of,
-            reason="the moment has no time zone; give an aware datetime",
-        )
-    return as_of
 
 
 def lazy_frame(source: object, *, columns: dict[str, Any]) -> tuple[pl.LazyFrame, str, bool]:

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from relcycle.errors import CurrencyMismatchError, RecordTypeError, UsageError, ValidationError
 from relcycle.history import ClientHistory
+from relcycle.history import check_as_of as check_as_of
 from relcycle.model import Order, OrderStatus
 
 __all__: list[str] = []
@@ -29,22 +30,6 @@ def zone(tz: tzinfo | str) -> tzinfo:
 def day_of(moment: datetime, tz: tzinfo) -> date:
     """The calendar day of ``moment`` in ``tz``."""
     return moment.astimezone(tz).date()
-
-
-def check_as_of(as_of: object) -> datetime:
-    """Return ``as_of`` if it is an aware datetime, else raise."""
-    if not isinstance(as_of, datetime):
-        raise RecordTypeError(
-            record="as_of", field="as_of", value=as_of, expected="an aware datetime"
-        )
-    if as_of.tzinfo is None or as_of.utcoffset() is None:
-        raise ValidationError(
-            record="as_of",
-            field="as_of",
-            value=as_of,
-            reason="the moment has no time zone; give an aware datetime",
-        )
-    return as_of
 
 
 SALE_STATUSES = frozenset({OrderStatus.placed, OrderStatus.delivered})
