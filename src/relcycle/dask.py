@@ -27,7 +27,8 @@ import importlib
 from datetime import datetime, tzinfo
 from typing import Any
 
-from relcycle.columnar import RFM_COLUMNS, rfm_frame
+from relcycle.columnar import rfm_frame
+from relcycle.columnar._rfm import result_schema
 from relcycle.columnar._source import check_as_of, import_polars, zone_name
 from relcycle.errors import RecordTypeError, UsageError
 
@@ -55,21 +56,7 @@ def _import() -> tuple[Any, Any, Any]:
 
 def _schema(pa: Any) -> Any:
     """The Arrow schema of one partition's result."""
-    dec = pa.decimal128(38, RFM_DECIMAL_SCALE)
-    types = {
-        "client_id": pa.large_string(),
-        "frequency": pa.int64(),
-        "recency": pa.int64(),
-        "T": pa.int64(),
-        "monetary_value": pa.float64(),
-        "purchase_days": pa.int64(),
-        "total_value": dec,
-        "repeat_value": dec,
-        "first_day": pa.date32(),
-        "last_day": pa.date32(),
-        "currency": pa.large_string(),
-    }
-    return pa.schema([(name, types[name]) for name in RFM_COLUMNS])
+    return result_schema(pa, scale=RFM_DECIMAL_SCALE, large_strings=True)
 
 
 def rfm_partition(

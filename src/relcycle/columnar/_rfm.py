@@ -36,6 +36,30 @@ RFM_COLUMNS: tuple[str, ...] = (
     "currency",
 )
 
+
+def result_schema(pa: Any, *, scale: int, large_strings: bool = False) -> Any:
+    """The Arrow schema of RFM results, decimals at ``scale``, for engines needing one.
+
+    Dask and Spark ask each partition or group for a fixed schema in advance.
+    """
+    dec = pa.decimal128(38, scale)
+    text = pa.large_string() if large_strings else pa.string()
+    types = {
+        "client_id": text,
+        "frequency": pa.int64(),
+        "recency": pa.int64(),
+        "T": pa.int64(),
+        "monetary_value": pa.float64(),
+        "purchase_days": pa.int64(),
+        "total_value": dec,
+        "repeat_value": dec,
+        "first_day": pa.date32(),
+        "last_day": pa.date32(),
+        "currency": text,
+    }
+    return pa.schema([(name, types[name]) for name in RFM_COLUMNS])
+
+
 _SALE = ("placed", "delivered")
 _STATUSES = ("placed", "delivered", "cancelled", "returned", "planned")
 _MAX_PROBLEMS = 50
