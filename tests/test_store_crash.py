@@ -113,7 +113,8 @@ def _start_ingest(source: Path, db: Path) -> subprocess.Popen[str]:
 def _kill_inside_transaction(proc: subprocess.Popen[str], db: Path, rng: random.Random) -> bool:
     """Wait until the ingest holds the write lock, wait a little more, SIGKILL it.
 
-    Returns True when the lock was still held just before the kill.
+    Returns True when the lock was still held just before the kill (inside the
+    transaction, or in the checkpoint that follows its commit).
     """
     deadline = time.monotonic() + 120
     while proc.poll() is None and time.monotonic() < deadline:
@@ -171,8 +172,9 @@ def _kills(batches: dict[str, object], tmp_path: Path, kills: int, seed: int) ->
         seen = _read_only_counts(db)  # first: a read-only reader, with the -wal left behind
         assert seen in (only_a, both), seen
         tally["none" if seen == only_a else "all"] += 1
-        if inside:
-            assert seen == only_a, "the lock was held, yet the batch is visible"
+        # A held lock does not mean the batch is uncommitted: closing the connection
+        # after COMMIT checkpoints the WAL under the same lock, and the commit can land
+        # between the probe and the kill. All-or-none (asserted above) is the invariant.
         assert _integrity(db) == "ok"
         assert _orders_stored(db) == seen
         _rerun(b, db)
