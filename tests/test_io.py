@@ -1253,3 +1253,33 @@ class TestDuplicatesInRecords:
             ("orders[2]", "order_id"),
         ]
         assert "orders[2]" in info.value.problems[0].reason
+
+
+class TestColumns:
+    """The readers accept every contract column, in contract order, plus documented additions."""
+
+    def test_contract_columns_come_first_in_contract_order(self) -> None:
+        """Each table's reader columns start with the contract's columns, in its order."""
+        from relcycle.io import COLUMNS
+        from relcycle.testing import COLUMNS as CONTRACT
+
+        assert set(COLUMNS) == set(CONTRACT)
+        for table, contract in CONTRACT.items():
+            read = [c for c in COLUMNS[table] if c in contract]
+            assert read == list(contract), table
+
+    def test_additions_are_the_documented_ones(self) -> None:
+        """Beyond the contract the readers take only the additions docs/data.md documents."""
+        from relcycle.io import COLUMNS
+        from relcycle.testing import COLUMNS as CONTRACT
+
+        extra = {t: [c for c in COLUMNS[t] if c not in CONTRACT[t]] for t in CONTRACT}
+        assert extra == {
+            "clients": ["contact_persons"],
+            "orders": [],
+            "interactions": [],
+            "complaints": ["currency"],
+        }
+        page = (Path(__file__).resolve().parent.parent / "docs" / "data.md").read_text("utf-8")
+        assert "`contact_persons`" in page
+        assert "`complaints` (the currency of `client_loss`" in page

@@ -115,7 +115,8 @@ ZONE_NAMES: tuple[tuple[str, ...], ...] = (
 #: Currency codes the money strategies draw from.
 CURRENCIES: tuple[str, ...] = ("USD", "EUR", "UAH", "HUF", "GBP", "PLN", "CHF", "JPY")
 
-#: The contract's columns of each input table, in contract order.
+#: The contract's columns of each input table, in contract order (the readers accept
+#: these plus a few documented additions: see :data:`relcycle.io.COLUMNS`).
 COLUMNS: Mapping[str, tuple[str, ...]] = {
     "clients": (
         "client_id",
