@@ -29,7 +29,15 @@ def _run_markdown(path: Path) -> None:
 
 class TestExamples:
     @pytest.mark.parametrize(
-        "page", ["docs/tutorial.md", "docs/ladder.md", "docs/segmentation.md", "README.md"]
+        "page",
+        [
+            "docs/tutorial.md",
+            "docs/lifecycle.md",
+            "docs/ladder.md",
+            "docs/segmentation.md",
+            "docs/report.md",
+            "README.md",
+        ],
     )
     def test_page_examples_run(
         self, page: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

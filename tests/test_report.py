@@ -621,14 +621,6 @@ class TestProperties:
         json.loads(report.to_json())
 
 
-class TestDocs:
-    def test_report_page_examples_run(self) -> None:
-        """The Python examples of docs/report.md run and print what the page shows."""
-        from test_docs import _run_markdown
-
-        _run_markdown(Path(__file__).resolve().parent.parent / "docs" / "report.md")
-
-
 class TestInterpreterState:
     """build_report pauses the cyclic garbage collector for speed and always restores it."""
 
