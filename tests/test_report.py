@@ -21,6 +21,7 @@ from relcycle import (
     Interaction,
     Order,
     Portfolio,
+    RecordTypeError,
     UsageError,
     ValidationError,
     build_portfolio,
@@ -443,6 +444,13 @@ class TestArguments:
         """A moment without a time zone is refused, naming the field."""
         with pytest.raises(ValidationError, match="as_of"):
             build_report(small_portfolio(), as_of=datetime(2025, 3, 1))
+
+    def test_as_of_that_is_not_a_datetime_is_refused_like_everywhere(self) -> None:
+        """A string as_of raises RecordTypeError, as every as_of-taking function does."""
+        with pytest.raises(RecordTypeError, match="as_of"):
+            build_report(small_portfolio(), as_of="2025-03-01")  # type: ignore[arg-type]
+        with pytest.raises(RecordTypeError, match="compare_to"):
+            build_report(small_portfolio(), as_of=at(50), compare_to="2025-03-01")  # type: ignore[arg-type]
 
     def test_compare_to_must_be_earlier(self) -> None:
         """compare_to at or after as_of is a usage error."""

@@ -38,9 +38,9 @@ import attrs
 
 from . import ladder as _ladder
 from . import lifecycle as _lifecycle
-from .errors import CurrencyMismatchError, UsageError, ValidationError
+from .errors import CurrencyMismatchError, UsageError
 from .evidence import Evidence
-from .history import ClientHistory, Portfolio
+from .history import ClientHistory, Portfolio, check_as_of
 from .migration import MigrationMatrix, migration_matrix
 from .model import Direction, FrozenMap, LossReason, Money, Purpose
 from .segmentation import cost as _cost
@@ -715,15 +715,16 @@ def build_report(
         UsageError: If the portfolio has no records and no ``as_of`` is given, or
             ``compare_to`` is not before ``as_of``.
         ValidationError: If a moment is not timezone-aware.
+        RecordTypeError: If a moment is not a datetime.
     """
     policies = ReportPolicies() if policies is None else policies
     if as_of is None:
         as_of = portfolio.last_moment
         if as_of is None:
             raise UsageError("the portfolio has no records: give as_of explicitly")
-    _check_moment(as_of, "as_of")
+    check_as_of(as_of, "as_of")
     if compare_to is not None:
-        _check_moment(compare_to, "compare_to")
+        check_as_of(compare_to, "compare_to")
         if compare_to >= as_of:
             raise UsageError(
                 f"compare_to ({compare_to.isoformat()}) must be before as_of ({as_of.isoformat()})"
@@ -775,18 +776,6 @@ def _collector_paused() -> Iterator[None]:
         yield
     finally:
         gc.enable()
-
-
-def _check_moment(moment: object, name: str) -> None:
-    if not isinstance(moment, datetime):
-        raise UsageError(f"{name} must be a datetime, not {type(moment).__name__}")
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValidationError(
-            record="Report",
-            field=name,
-            value=moment,
-            reason="the moment has no time zone; give an aware datetime",
-        )
 
 
 def _client_report(line: _Line, moment: _Moment, currency: str) -> ClientReport:
