@@ -513,6 +513,24 @@ def _report_currency(portfolio: Portfolio, as_of: datetime, currency: str | None
             if order.placed_at > as_of:
                 break
             seen.add(order.currency)
+    return report_currency(seen, currency)
+
+
+def report_currency(seen: Iterable[str], currency: str | None) -> str:
+    """The report's currency, given the currencies of the orders by ``as_of``.
+
+    Args:
+        seen: The currencies of the orders placed by the report's moment.
+        currency: The currency asked for, or None.
+
+    Returns:
+        ``currency`` when given, else the orders' one currency (``USD`` without orders).
+
+    Raises:
+        CurrencyMismatchError: If the orders hold several currencies, or another
+            one than ``currency``.
+    """
+    seen = set(seen)
     if currency is not None:
         Money.zero(currency)  # validates the code
         if seen - {currency}:
@@ -534,6 +552,25 @@ class _Context:
     as_of: datetime
     policies: ReportPolicies
     tz: tzinfo
+
+
+@attrs.frozen(kw_only=True)
+class Known:
+    """A client's verdicts computed elsewhere (the columnar path), for :func:`assess_line`.
+
+    Each piece left None is computed from the history, exactly as
+    :func:`build_report` computes it; ``counts`` is ``(orders, contacts,
+    requests, complaints_open, revenue)``. ``figures`` is used only when
+    ``figures_known`` is True (None is a valid answer: no sales).
+    """
+
+    lifecycle: _lifecycle.LifecycleAssessment | None = None
+    regularity: _regularity.RegularityAssessment | None = None
+    motivation: _motivation.MotivationAssessment | None = None
+    cost: _cost.CostToServe | None = None
+    figures: _rfm.RFMFigures | None = None
+    figures_known: bool = False
+    counts: tuple[int, int, int, int, Decimal] | None = None
 
 
 @attrs.frozen
@@ -569,29 +606,11 @@ class _Line:
     )
 
 
-def _assess(history: ClientHistory, ctx: _Context, keep: bool) -> _Line:
-    as_of, policies, tz = ctx.as_of, ctx.policies, ctx.tz
-    lc = _lifecycle.assess(history, as_of=as_of, policy=policies.lifecycle)
-    ld = _ladder.assess(history, as_of=as_of, policy=policies.ladder, lifecycle=lc)
-    mot = _motivation.classify_motivation(history, as_of=as_of, policy=policies.motivation, tz=tz)
-    reg = _regularity.assess_regularity(history, as_of=as_of, policy=policies.regularity, tz=tz)
-    figures = _rfm.rfm_figures(history, as_of=as_of, tz=tz)
-    cost = _cost.cost_to_serve(history, as_of=as_of, rates=policies.cost_rates)
-    risks = _risks.assess_risks(
-        history,
-        as_of=as_of,
-        lifecycle=lc,
-        motivation=mot,
-        regularity=reg,
-        cost=cost,
-        policy=policies.risks,
-        tz=tz,
-    )
-    actions = policies.playbook.actions(
-        stage=lc.stage.value,
-        segment=mot.segment.value,
-        risks=[r.flag.value for r in risks],
-    )
+_NOTHING_KNOWN = Known()
+
+
+def _counts_of(history: ClientHistory, as_of: datetime) -> tuple[int, int, int, int, Decimal]:
+    """``(orders, contacts, requests, complaints_open, revenue)`` of a cut history."""
     orders = 0
     revenue = Decimal(0)
     add = _EXACT.add
@@ -608,6 +627,47 @@ def _assess(history: ClientHistory, ctx: _Context, keep: bool) -> _Line:
         if purpose in REQUEST_PURPOSES and interaction.direction is Direction.inbound:
             requests += 1
     complaints_open = sum(1 for c in history.complaints if c.is_open_at(as_of))
+    return orders, contacts, requests, complaints_open, revenue
+
+
+def _assess(history: ClientHistory, ctx: _Context, keep: bool, known: Known | None = None) -> _Line:
+    as_of, policies, tz = ctx.as_of, ctx.policies, ctx.tz
+    k = _NOTHING_KNOWN if known is None else known
+    lc = k.lifecycle
+    if lc is None:
+        lc = _lifecycle.assess(history, as_of=as_of, policy=policies.lifecycle)
+    ld = _ladder.assess(history, as_of=as_of, policy=policies.ladder, lifecycle=lc)
+    mot = k.motivation
+    if mot is None:
+        mot = _motivation.classify_motivation(
+            history, as_of=as_of, policy=policies.motivation, tz=tz
+        )
+    reg = k.regularity
+    if reg is None:
+        reg = _regularity.assess_regularity(history, as_of=as_of, policy=policies.regularity, tz=tz)
+    figures = k.figures if k.figures_known else _rfm.rfm_figures(history, as_of=as_of, tz=tz)
+    cost = k.cost
+    if cost is None:
+        cost = _cost.cost_to_serve(history, as_of=as_of, rates=policies.cost_rates)
+    risks = _risks.assess_risks(
+        history,
+        as_of=as_of,
+        lifecycle=lc,
+        motivation=mot,
+        regularity=reg,
+        cost=cost,
+        policy=policies.risks,
+        tz=tz,
+    )
+    actions = policies.playbook.actions(
+        stage=lc.stage.value,
+        segment=mot.segment.value,
+        risks=[r.flag.value for r in risks],
+    )
+    if k.counts is not None:
+        orders, contacts, requests, complaints_open, revenue = k.counts
+    else:
+        orders, contacts, requests, complaints_open, revenue = _counts_of(history, as_of)
     return _Line(
         history=history,
         stage=lc.stage,
@@ -646,18 +706,21 @@ class _Moment:
     scores: Mapping[str, tuple[int, int, int, str]]
 
 
+#: One client's cut history with what is already known of it (None: nothing).
+Item = tuple[ClientHistory, Known | None]
+
+
 def _evaluate(
-    portfolio: Portfolio,
+    items: Iterable[Item],
+    total: int,
     ctx: _Context,
     keep: bool,
     progress: Callable[[int, int], None] | None,
 ) -> _Moment:
-    total = len(portfolio)
     lines: list[_Line | None] = []
     step = max(1, total // 100)
-    as_of = ctx.as_of
-    for i, full in enumerate(portfolio):
-        lines.append(_assess(full.as_of(as_of), ctx, keep))
+    for i, (history, known) in enumerate(items):
+        lines.append(_assess(history, ctx, keep, known))
         if progress is not None and (i % step == 0 or i + 1 == total):
             progress(i + 1, total)
     present = [line for line in lines if line is not None]
@@ -722,6 +785,35 @@ def build_report(
         as_of = portfolio.last_moment
         if as_of is None:
             raise UsageError("the portfolio has no records: give as_of explicitly")
+    check_moments(as_of, compare_to)
+    code = _report_currency(portfolio, as_of, currency)
+
+    def items(moment: datetime) -> Iterator[Item]:
+        for full in portfolio:
+            yield full.as_of(moment), None
+
+    return assemble(
+        items,
+        len(portfolio),
+        as_of=as_of,
+        compare_to=compare_to,
+        currency=code,
+        policies=policies,
+        tz=tz,
+        rejected_rows=rejected_rows,
+        progress=progress,
+        keep_assessments=keep_assessments,
+    )
+
+
+def check_moments(as_of: datetime, compare_to: datetime | None) -> None:
+    """Check the report's moments: aware datetimes, ``compare_to`` before ``as_of``.
+
+    Raises:
+        UsageError: If ``compare_to`` is not before ``as_of``.
+        ValidationError: If a moment is not timezone-aware.
+        RecordTypeError: If a moment is not a datetime.
+    """
     check_as_of(as_of, "as_of")
     if compare_to is not None:
         check_as_of(compare_to, "compare_to")
@@ -729,26 +821,50 @@ def build_report(
             raise UsageError(
                 f"compare_to ({compare_to.isoformat()}) must be before as_of ({as_of.isoformat()})"
             )
-    code = _report_currency(portfolio, as_of, currency)
+
+
+def assemble(
+    items: Callable[[datetime], Iterable[Item]],
+    total: int,
+    *,
+    as_of: datetime,
+    compare_to: datetime | None,
+    currency: str,
+    policies: ReportPolicies,
+    tz: tzinfo,
+    rejected_rows: int | None,
+    progress: Callable[[int, int], None] | None,
+    keep_assessments: bool,
+) -> Report:
+    """Build the report from every client's cut history and what is known of it.
+
+    The one assembly of :func:`build_report` and of the columnar path
+    (:func:`relcycle.columnar.build_report`): both give it the same histories,
+    so both give the same report. ``items(moment)`` yields, in client id order,
+    each of the ``total`` clients' histories cut at ``moment`` with the verdicts
+    already computed elsewhere (a :class:`Known`, or None).
+    """
     with _collector_paused():
-        now = _evaluate(portfolio, _Context(as_of, policies, tz), keep_assessments, progress)
+        ctx = _Context(as_of, policies, tz)
+        now = _evaluate(items(as_of), total, ctx, keep_assessments, progress)
         built = []
         for i, line in enumerate(now.lines):
             assert line is not None
-            built.append(_client_report(line, now, code))
+            built.append(_client_report(line, now, currency))
             now.lines[i] = None  # let the line's working data go
         clients = tuple(built)
         del built
         migrations = None
         if compare_to is not None:
-            then = _evaluate(portfolio, _Context(compare_to, policies, tz), False, None)
+            then_ctx = _Context(compare_to, policies, tz)
+            then = _evaluate(items(compare_to), total, then_ctx, False, None)
             migrations = _migrations(then, now, clients)
     values = {c.client_id: c.revenue.amount for c in clients}
-    summary = _summary(clients, values, policies, code, rejected_rows)
+    summary = _summary(clients, values, policies, currency, rejected_rows)
     return Report(
         as_of=as_of,
         compare_to=compare_to,
-        currency=code,
+        currency=currency,
         clients=clients,
         summary=summary,
         migrations=migrations,
