@@ -23,6 +23,7 @@ exactly io's.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
@@ -33,7 +34,8 @@ import attrs
 from relcycle.columnar._source import import_polars
 from relcycle.errors import UnknownClientError
 from relcycle.history import ClientHistory, Portfolio
-from relcycle.io import HistoryTables, RejectedRow, TableCount
+from relcycle.io import DEFAULT_MAX_PROBLEMS, HistoryTables, RejectedRow, TableCount
+from relcycle.io._load import ExtraColumns
 from relcycle.model import (
     Channel,
     Client,
@@ -55,7 +57,16 @@ from relcycle.model import (
 if TYPE_CHECKING:
     import polars as pl
 
-__all__ = ["FRAME_COLUMNS", "Frames", "frames_from_tables", "histories", "to_portfolio"]
+__all__ = [
+    "FRAME_COLUMNS",
+    "Frames",
+    "frame_schema",
+    "frames_from_result",
+    "frames_from_tables",
+    "histories",
+    "read_tables",
+    "to_portfolio",
+]
 
 #: The columns of each frame, in order, with their kind: ``id``/``text``/``vocab``
 #: (String), ``datetime`` (Datetime plus ``_offset``), ``decimal`` (String),
@@ -644,3 +655,745 @@ def to_portfolio(frames: Frames) -> Portfolio:
             frame while ``clients_given`` is True.
     """
     return Portfolio(tuple(histories(frames)))
+
+
+# ---------------------------------------------------------------------- reading sources
+
+
+class _NotFast(Exception):
+    """The fast path cannot prove the input valid and canonical: use io's object path."""
+
+
+#: Datetimes the fast path parses itself: ISO 8601 as :meth:`datetime.isoformat`
+#: writes it (``T`` or a space, seconds and 1-6 fraction digits optional, ``Z`` or
+#: ``+HH:MM`` optional). Other forms go through io's parser, one distinct text each.
+_ISO_TIME = (
+    r"^([0-9]{4})-([0-9]{2})-([0-9]{2})[T ]([0-9]{2}):([0-9]{2})"
+    r"(?::([0-9]{2})(?:\.([0-9]{1,6}))?)?(Z|[+-][0-9]{2}:[0-9]{2})?$"
+)
+_ISO_DATE = r"^([0-9]{4})-([0-9]{2})-([0-9]{2})$"
+#: Money and minutes the fast path reads itself (io reads these as Decimal(text)).
+_PLAIN_NUMBER = r"^[0-9]+(\.[0-9]+)?$"
+_BLANK = r"^[\s\x1c-\x1f]+$"  # a superset of what str.isspace() accepts
+_DAY_US = 86_400_000_000
+
+
+@attrs.frozen
+class _Raw:
+    """One table as read: its cells (strings; booleans in typed sources), in source order."""
+
+    table: str
+    source: str
+    columns: tuple[str, ...]
+    frame: Any  # pl.DataFrame
+
+
+class _Context:
+    def __init__(self, zone: tzinfo, currency: str, extra_columns: str) -> None:
+        from relcycle.io._parse import make_parsers
+
+        self.zone = zone
+        self.zone_is_utc = zone is UTC
+        self.currency = currency
+        self.extra_columns = extra_columns
+        self.parsers = make_parsers(zone)
+
+
+def _unique_map(series: Any, fn: Any) -> tuple[list[Any], list[Any]]:
+    """The distinct non-null values of ``series`` and ``fn`` of each (a BadCell: not fast)."""
+    from relcycle.io._parse import BadCell
+
+    keys = series.drop_nulls().unique().to_list()
+    try:
+        return keys, [fn(k) for k in keys]
+    except BadCell:
+        raise _NotFast from None
+
+
+def _mapped(pl: Any, series: Any, keys: list[Any], values: list[Any], dtype: Any) -> Any:
+    if not keys:
+        return pl.Series(series.name, [None] * len(series), dtype=dtype)
+    return series.replace_strict(keys, values, default=None, return_dtype=dtype)
+
+
+def _where(mask: Any, yes: Any, no: Any) -> Any:
+    """``yes`` where ``mask`` holds, else ``no`` (Series of one length; mask without nulls)."""
+    return yes.zip_with(mask, no)
+
+
+def _check_header(ctx: _Context, raw: _Raw) -> tuple[list[str], list[str]]:
+    """Known columns present, and unknown ones (attributes of clients, or ignored)."""
+    from relcycle.io._schema import spec
+
+    s = spec(raw.table)
+    names = set(s.names)
+    if len(set(raw.columns)) != len(raw.columns) or any(not c for c in raw.columns):
+        raise _NotFast
+    if any(r not in raw.columns for r in s.required):
+        raise _NotFast
+    unknown = [c for c in raw.columns if c not in names]
+    if unknown and raw.table != "clients" and ctx.extra_columns == "error":
+        raise _NotFast
+    return [c for c in raw.columns if c in names], unknown
+
+
+def _texts(pl: Any, frame: Any, name: str) -> Any:
+    """A column as strings with empty cells as null (booleans as true/false)."""
+    series = frame.get_column(name)
+    if series.dtype == pl.Boolean:
+        return series.replace_strict([True, False], ["true", "false"], return_dtype=pl.String)
+    if series.dtype != pl.String:
+        raise _NotFast
+    return series.replace("", None)
+
+
+def _check_text(series: Any, *, is_id: bool) -> None:
+    if series.str.contains("\x00", literal=True).any():
+        raise _NotFast
+    if is_id and series.str.contains(_BLANK).any():
+        raise _NotFast
+
+
+def _moments(pl: Any, ctx: _Context, series: Any) -> tuple[Any, Any]:
+    """Instants (Int64 microseconds) and offsets (Int32 seconds) of ISO 8601 texts."""
+    n = len(series)
+    if series.null_count() == n:
+        return pl.Series([None] * n, dtype=pl.Int64), pl.Series([None] * n, dtype=pl.Int32)
+    frame = pl.DataFrame({"t": series})
+    full = frame.select(pl.col("t").str.extract_groups(_ISO_TIME)).unnest("t")
+    full.columns = ["y", "mo", "d", "h", "mi", "s", "f", "z"]
+    day = frame.select(pl.col("t").str.extract_groups(_ISO_DATE)).unnest("t")
+    day.columns = ["y", "mo", "d"]
+    is_day = day.get_column("y").is_not_null()
+    y = full.get_column("y").fill_null(day.get_column("y")).cast(pl.Int32)
+    mo = full.get_column("mo").fill_null(day.get_column("mo")).cast(pl.Int32)
+    d = full.get_column("d").fill_null(day.get_column("d")).cast(pl.Int32)
+    parts = pl.DataFrame(
+        {
+            "y": y,
+            "mo": mo,
+            "d": d,
+            "h": full.get_column("h").cast(pl.Int64).fill_null(0),
+            "mi": full.get_column("mi").cast(pl.Int64).fill_null(0),
+            "s": full.get_column("s").cast(pl.Int64).fill_null(0),
+            "f": full.get_column("f").str.pad_end(6, "0").cast(pl.Int64).fill_null(0),
+            "z": full.get_column("z"),
+            "matched": full.get_column("y").is_not_null() | is_day,
+        }
+    )
+    zsign = pl.when(pl.col("z").str.slice(0, 1) == "-").then(-1).otherwise(1)
+    zh = pl.col("z").str.slice(1, 2).cast(pl.Int64, strict=False)
+    zm = pl.col("z").str.slice(4, 2).cast(pl.Int64, strict=False)
+    parts = parts.with_columns(
+        zoff=pl.when(pl.col("z") == "Z").then(0).otherwise(zsign * (zh * 3600 + zm * 60)),
+    )
+    matched = parts.get_column("matched")
+    # A matched text that is not a real moment (2021-02-30, 25:00, +24:00, year
+    # 1800) is an error for io: leave it to io.
+    bad = parts.select(
+        pl.col("matched")
+        & (
+            ~pl.col("y").is_between(1900, 2199)
+            | ~pl.col("mo").is_between(1, 12)
+            | ~pl.col("d").is_between(1, 31)
+            | (pl.col("h") > 23)
+            | (pl.col("mi") > 59)
+            | (pl.col("s") > 59)
+            | (zh.fill_null(0) > 23)
+            | (zm.fill_null(0) > 59)
+        )
+    ).to_series()
+    if bad.any():
+        raise _NotFast
+    days_ok = parts.select(
+        pl.date(
+            pl.when(pl.col("matched")).then(pl.col("y")).otherwise(2000),
+            pl.when(pl.col("matched")).then(pl.col("mo")).otherwise(1),
+            1,
+        )
+        .dt.month_end()
+        .dt.day()
+        >= pl.col("d").fill_null(1)
+    ).to_series()
+    if not days_ok.all():
+        raise _NotFast
+    naive = matched & parts.get_column("z").is_null()
+    aware = matched & ~naive
+    local = parts.select(
+        pl.when(pl.col("matched"))
+        .then(
+            pl.date(pl.col("y"), pl.col("mo"), pl.col("d")).cast(pl.Int64) * _DAY_US
+            + pl.col("h") * 3_600_000_000
+            + pl.col("mi") * 60_000_000
+            + pl.col("s") * 1_000_000
+            + pl.col("f")
+        )
+        .otherwise(None)
+    ).to_series()
+    zoff = parts.get_column("zoff").cast(pl.Int32)
+    micros = pl.Series([None] * n, dtype=pl.Int64)
+    offsets = pl.Series([None] * n, dtype=pl.Int32)
+    micros = _where(aware, local - zoff.cast(pl.Int64) * 1_000_000, micros)
+    offsets = _where(aware, zoff, offsets)
+    if ctx.zone_is_utc:
+        micros = _where(naive, local, micros)
+        offsets = _where(naive, pl.Series([0] * n, dtype=pl.Int32), offsets)
+        rest = series.is_not_null() & ~matched
+    else:
+        rest = series.is_not_null() & ~aware
+    if rest.any():
+        parse = ctx.parsers.parse_datetime
+
+        def moment(text: str) -> tuple[int, int]:
+            dt = parse(text)
+            off = dt.utcoffset()
+            assert off is not None
+            if off.microseconds:
+                raise _NotFast
+            return (dt - _EPOCH) // _US, off.days * 86400 + off.seconds
+
+        texts = _where(rest, series, pl.Series([None] * n, dtype=pl.String))
+        keys, values = _unique_map(texts, moment)
+        micros = _where(rest, _mapped(pl, texts, keys, [v[0] for v in values], pl.Int64), micros)
+        offsets = _where(rest, _mapped(pl, texts, keys, [v[1] for v in values], pl.Int32), offsets)
+    return micros, offsets
+
+
+def _decimal_texts(pl: Any, ctx: _Context, series: Any, money: bool) -> Any:
+    """``str(Decimal)`` of each money (or minutes) text, exactly as io reads it."""
+    plain = series.str.contains(_PLAIN_NUMBER) & (series.str.len_bytes() <= 19)
+    plain = plain.fill_null(False)
+    parts = pl.DataFrame({"t": series}).select(
+        i=pl.col("t").str.extract(r"^([0-9]+)", 1).str.strip_chars_start("0"),
+        f=pl.col("t").str.extract(r"\.([0-9]+)$", 1),
+    )
+    whole = parts.get_column("i").replace("", "0")
+    frac = parts.get_column("f")
+    # 0.0000001 is 1E-7 as text: io's own parser handles the small ones.
+    tiny = (whole == "0") & (frac.str.len_chars() > 6).fill_null(False)
+    easy = plain & ~tiny.fill_null(False)
+    text = pl.DataFrame({"i": whole, "f": frac}).select(
+        pl.when(pl.col("f").is_null())
+        .then(pl.col("i"))
+        .otherwise(pl.concat_str([pl.col("i"), pl.lit("."), pl.col("f")]))
+    )
+    out = _where(easy, text.to_series(), pl.Series([None] * len(series), dtype=pl.String))
+    rest = series.is_not_null() & ~easy
+    if rest.any():
+        parse = ctx.parsers.money if money else ctx.parsers.number
+        texts = _where(rest, series, pl.Series([None] * len(series), dtype=pl.String))
+        keys, values = _unique_map(texts, lambda t: str(parse(t)))
+        out = _where(rest, _mapped(pl, texts, keys, values, pl.String), out)
+    return out
+
+
+def _default(table: str, name: str) -> Any:
+    from relcycle.io._schema import spec
+
+    field = attrs.fields_dict(spec(table).record)[name]
+    default: Any = field.default
+    if default is attrs.NOTHING or isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+        return None
+    return default.value if hasattr(default, "value") else default
+
+
+def _normalize(pl: Any, ctx: _Context, raw: _Raw) -> tuple[Any, list[str]]:
+    """The normalized frame of one table read by the fast path, and its unknown columns.
+
+    Raises:
+        _NotFast: A cell, a column or a row is not provably what io would load.
+    """
+    from relcycle.io._parse import parse_bool, parse_currency, vocab_parser
+    from relcycle.io._schema import spec
+
+    s = spec(raw.table)
+    present, unknown = _check_header(ctx, raw)
+    frame = raw.frame
+    n = frame.height
+    nulls = pl.Series([None] * n, dtype=pl.String)
+    out: dict[str, Any] = {}
+    for col in s.columns:
+        name = col.name
+        if col.kind == "contacts":
+            continue
+        if name in present:
+            series = frame.get_column(name)
+            if not (col.kind == "bool" and series.dtype == pl.Boolean):
+                series = _texts(pl, frame, name)
+        else:
+            series = nulls
+        if col.required and series.null_count():
+            raise _NotFast
+        default = None if name == s.id_column else _default(raw.table, name)
+        if col.kind in ("id", "text"):
+            _check_text(series, is_id=col.kind == "id")
+            out[name] = series.alias(name)
+        elif col.kind == "vocab":
+            parse = vocab_parser(col.vocab)
+            keys, values = _unique_map(series, lambda v, p=parse: p(v).value)
+            mapped = _mapped(pl, series, keys, values, pl.String)
+            out[name] = mapped if default is None else mapped.fill_null(default)
+        elif col.kind == "bool":
+            if series.dtype != pl.Boolean:
+                keys, values = _unique_map(series, parse_bool)
+                series = _mapped(pl, series, keys, values, pl.Boolean)
+            out[name] = series.fill_null(default) if default is not None else series
+        elif col.kind == "currency":
+            keys, values = _unique_map(series, parse_currency)
+            out[name] = _mapped(pl, series, keys, values, pl.String).fill_null(ctx.currency)
+        elif col.kind in ("money", "number"):
+            out[name] = _decimal_texts(pl, ctx, series, col.kind == "money")
+        elif col.kind == "datetime":
+            micros, offsets = _moments(pl, ctx, series)
+            out[name] = micros.cast(pl.Datetime("us", "UTC"))
+            out[f"{name}_offset"] = offsets
+        else:  # pragma: no cover - every kind is handled above
+            raise _NotFast
+    if raw.table != "clients":
+        out[s.id_column] = _ids(pl, raw, present, out[s.id_column])
+    schema = frame_schema(raw.table)
+    columns = [
+        pl.Series(name, out[name], dtype=dtype) if name in out else pl.Series(name, nulls)
+        for name, dtype in schema.items()
+        if name != "record"
+    ]
+    return pl.DataFrame(columns), unknown
+
+
+def _ids(pl: Any, raw: _Raw, present: list[str], given: Any) -> Any:
+    """The ids: given ones, and io's generated ones (blake2b of the row) for the others."""
+    import hashlib
+
+    from relcycle.io._schema import spec
+
+    missing = given.is_null()
+    if not missing.any():
+        return given
+    s = spec(raw.table)
+    frame = raw.frame
+    parts = []
+    for name in s.names:
+        if name == s.id_column:
+            continue
+        if name in present:
+            series = frame.get_column(name)
+            if series.dtype == pl.Boolean:
+                series = series.replace_strict(
+                    [True, False], ["true", "false"], return_dtype=pl.String
+                )
+            parts.append(series.fill_null(""))
+        else:
+            parts.append(pl.Series([""] * frame.height, dtype=pl.String))
+    keys = pl.DataFrame({f"k{i}": p for i, p in enumerate(parts)}).select(
+        pl.concat_str(pl.all(), separator="\x1f")
+    )
+    texts = keys.to_series().filter(missing).to_list()
+    blake2b = hashlib.blake2b
+    digests = [blake2b(t.encode(), digest_size=6).hexdigest() for t in texts]
+    prefix = f"{s.id_prefix}-"
+    made = pl.DataFrame({"d": digests}).select(
+        pl.when(pl.int_range(pl.len()).over("d") == 0)
+        .then(pl.lit(prefix) + pl.col("d"))
+        .otherwise(
+            pl.lit(prefix)
+            + pl.col("d")
+            + pl.lit("-")
+            + (pl.int_range(pl.len()).over("d") + 1).cast(pl.String)
+        )
+    )
+    return given.clone().scatter(missing.arg_true(), made.to_series())
+
+
+def _client_records(pl: Any, raw: _Raw, frame: Any, unknown: list[str]) -> Any:
+    """The ``record`` column: the client's JSON where it has contacts or attributes."""
+    from relcycle.errors import RecordTypeError, ValidationError
+    from relcycle.io._parse import BadCell, parse_contacts
+
+    n = frame.height
+    need = pl.Series([False] * n)
+    contacts = None
+    if "contact_persons" in raw.columns:
+        contacts = _texts(pl, raw.frame, "contact_persons")
+        need = need | contacts.is_not_null()
+    extras = {name: _texts(pl, raw.frame, name) for name in unknown}
+    for series in extras.values():
+        _check_text(series, is_id=False)
+        need = need | series.is_not_null()
+    if not need.any():
+        return pl.Series("record", [None] * n, dtype=pl.String)
+    rows = need.arg_true().to_list()
+    moments = _Moments()
+    picked = frame[rows]
+    sinces = moments.column(
+        picked.get_column("since").dt.epoch("us").to_list(),
+        picked.get_column("since_offset").to_list(),
+    )
+    records: list[str | None] = [None] * n
+    base = picked.select(
+        "client_id", "name", "kind", "industry", "region", "account_manager"
+    ).to_dicts()
+    for index, kw, since in zip(rows, base, sinces, strict=True):
+        kw["since"] = since
+        if contacts is not None and (text := contacts[index]) is not None:
+            try:
+                kw["contacts"] = parse_contacts(text)
+            except BadCell:
+                raise _NotFast from None
+        attributes = {k: v[index] for k, v in extras.items() if v[index] is not None}
+        if attributes:
+            kw["attributes"] = attributes
+        try:
+            client = Client(**kw)
+        except (ValidationError, RecordTypeError):
+            raise _NotFast from None
+        if client.contacts or client.attributes:
+            records[index] = client.to_json()
+    return pl.Series("record", records, dtype=pl.String)
+
+
+def _inferred_clients(pl: Any, record_frames: list[Any]) -> Any:
+    ids = pl.concat([f.get_column("client_id") for f in record_frames]).unique().sort()
+    schema = frame_schema("clients")
+    n = len(ids)
+    columns = {name: pl.Series(name, [None] * n, dtype=dtype) for name, dtype in schema.items()}
+    columns["client_id"] = ids.alias("client_id")
+    columns["kind"] = pl.Series("kind", ["company"] * n, dtype=pl.String)
+    return pl.DataFrame(columns)
+
+
+def _fast(pl: Any, ctx: _Context, raws: Mapping[str, _Raw]) -> Frames:
+    """The frames of the tables read, or :class:`_NotFast`."""
+    frames: dict[str, Any] = {}
+    ignored: dict[str, tuple[str, ...]] = {}
+    for table in ("orders", "interactions", "complaints"):
+        raw = raws.get(table)
+        if raw is None:
+            frames[table] = _frame(table, _record_columns(table, ()))
+            continue
+        frame, unknown = _normalize(pl, ctx, raw)
+        if unknown:
+            ignored[table] = tuple(unknown)
+        id_column = _KEYS[table][0]
+        if frame.get_column(id_column).is_duplicated().any():
+            raise _NotFast
+        frames[table] = frame
+    complaints = frames["complaints"]
+    if complaints.height:
+        closed = complaints.get_column("status").is_in(["resolved", "rejected"])
+        resolved = complaints.get_column("resolved_at")
+        if (closed & resolved.is_null()).any() or (~closed & resolved.is_not_null()).any():
+            raise _NotFast
+        if (resolved < complaints.get_column("opened_at")).fill_null(False).any():
+            raise _NotFast
+    clients_raw = raws.get("clients")
+    given = clients_raw is not None and clients_raw.frame.height > 0
+    if given:
+        assert clients_raw is not None
+        clients, unknown = _normalize(pl, ctx, clients_raw)
+        ids = clients.get_column("client_id")
+        if ids.is_duplicated().any():
+            raise _NotFast
+        for table in ("orders", "interactions", "complaints"):
+            if not frames[table].get_column("client_id").is_in(ids.implode()).all():
+                raise _NotFast
+        clients = clients.with_columns(_client_records(pl, clients_raw, clients, unknown))
+    else:
+        clients = _inferred_clients(
+            pl, [frames[t] for t in ("orders", "interactions", "complaints")]
+        )
+    counts = {
+        name: TableCount(read=raw.frame.height, loaded=raw.frame.height, rejected=0)
+        for name, raw in raws.items()
+    }
+    return Frames(
+        clients=clients,
+        orders=frames["orders"],
+        interactions=frames["interactions"],
+        complaints=frames["complaints"],
+        clients_given=given,
+        counts=FrozenMap(counts),
+        ignored_columns=FrozenMap(ignored),
+        sources=FrozenMap({name: raw.source for name, raw in raws.items()}),
+        path="fast",
+    )
+
+
+# ---------------------------------------------------------------------- readers
+
+
+def _read_csv(pl: Any, table: str, path: Any) -> _Raw:
+    """A CSV file's cells as strings, split exactly as :mod:`csv` splits them for io."""
+    import codecs
+    import csv
+    import io
+
+    data = path.read_bytes()
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    if not data.strip():
+        raise _NotFast
+    if b'"' in data or b"\r" in data or b"\x00" in data:
+        # Quoting or old line ends: split with the csv module itself (exact).
+        try:
+            text = data.decode("utf-8")
+            reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+            header = next(reader)
+            columns = tuple(name.strip() for name in header)
+            width = len(columns)
+            cells: list[list[str]] = [[] for _ in columns]
+            for row in reader:
+                if len(row) != width:
+                    if not row:
+                        continue
+                    raise _NotFast
+                for values, value in zip(cells, row, strict=True):
+                    values.append(value)
+        except (UnicodeDecodeError, csv.Error, StopIteration):
+            raise _NotFast from None
+        if len(set(columns)) != width:
+            raise _NotFast
+        frame = pl.DataFrame(
+            {
+                name: pl.Series(name, values, dtype=pl.String)
+                for name, values in zip(columns, cells, strict=True)
+            }
+        )
+        return _Raw(table, path.name, columns, frame)
+    import pyarrow as pa  # type: ignore[import-untyped]
+    import pyarrow.csv as pacsv  # type: ignore[import-untyped]
+
+    end = data.find(b"\n")
+    try:
+        header_text = (data if end < 0 else data[:end]).decode("utf-8")
+    except UnicodeDecodeError:
+        raise _NotFast from None
+    columns = tuple(name.strip() for name in header_text.split(","))
+    if len(set(columns)) != len(columns):
+        raise _NotFast
+    names = [f"c{i}" for i in range(len(columns))]
+    try:
+        arrow = pacsv.read_csv(
+            io.BytesIO(data),
+            read_options=pacsv.ReadOptions(skip_rows=1, column_names=names),
+            parse_options=pacsv.ParseOptions(
+                delimiter=",",
+                quote_char=False,
+                double_quote=False,
+                escape_char=False,
+                newlines_in_values=False,
+                ignore_empty_lines=True,
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in names},
+                null_values=[],
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowException):
+        raise _NotFast from None
+    frame = pl.from_arrow(arrow).rename(dict(zip(names, columns, strict=True)))
+    return _Raw(table, path.name, columns, frame)
+
+
+def _typed_ok(pl: Any, frame: Any) -> None:
+    for dtype in frame.schema.values():
+        if dtype not in (pl.String, pl.Boolean):
+            raise _NotFast
+
+
+def _read_parquet(pl: Any, table: str, path: Any) -> _Raw:
+    try:
+        frame = pl.read_parquet(path)
+    except Exception:  # a bad file: io names the problem
+        raise _NotFast from None
+    _typed_ok(pl, frame)
+    return _Raw(table, path.name, tuple(frame.columns), frame)
+
+
+def _folder(path: Any) -> dict[str, Any] | None:
+    """The file of each table in a folder, or None when io must judge the folder."""
+    from relcycle.io._schema import TABLES
+
+    found: dict[str, Any] = {}
+    for s in TABLES:
+        files = [
+            path / f"{s.name}{suffix}"
+            for suffix in (".csv", ".jsonl", ".parquet")
+            if (path / f"{s.name}{suffix}").is_file()
+        ]
+        if len(files) > 1:
+            return None
+        if files:
+            if files[0].suffix == ".jsonl":
+                return None
+            found[s.name] = files[0]
+    return found if "orders" in found else None
+
+
+def _read_files(pl: Any, files: Mapping[str, Any]) -> dict[str, _Raw]:
+    raws: dict[str, _Raw] = {}
+    for table, file in files.items():
+        if file.suffix.lower() == ".csv":
+            raws[table] = _read_csv(pl, table, file)
+        else:
+            raws[table] = _read_parquet(pl, table, file)
+    return raws
+
+
+def read_tables(
+    source: str | os.PathLike[str] | Mapping[str, object],
+    *,
+    tz: str | tzinfo = "UTC",
+    currency: str | None = None,
+    skip_bad_rows: bool = False,
+    extra_columns: ExtraColumns = "error",
+    max_problems: int = DEFAULT_MAX_PROBLEMS,
+) -> Frames:
+    """Read a history into normalized frames: what :func:`relcycle.io.load_history` loads.
+
+    The fast path reads the tables with polars/pyarrow and checks and parses every
+    cell vectorized. It is taken only when every row is provably valid and
+    canonical, that is when io would load exactly these values with exactly these
+    (generated) ids; otherwise the whole source is read by io's object path and
+    converted, so errors (:class:`~relcycle.errors.InputError`) and rejected rows
+    are always exactly io's. :attr:`Frames.path` tells which path was taken.
+
+    Args:
+        source: A folder of ``clients``/``orders``/``interactions``/``complaints``
+            files (CSV or Parquet on the fast path; JSON Lines through io), a single
+            orders file, an SQLite store file (through io), or a mapping of table
+            name to a polars DataFrame or any object exposing ``__arrow_c_stream__``.
+        tz: The zone of datetimes written without an offset.
+        currency: The currency of rows without one; None for io's default (USD).
+        skip_bad_rows: Leave bad rows out (see :attr:`Frames.rejects`) instead of
+            failing.
+        extra_columns: ``"error"`` or ``"ignore"`` unknown columns of orders,
+            interactions and complaints (see :func:`relcycle.io.load_history`).
+        max_problems: Stop collecting problems after this many.
+
+    Returns:
+        The frames with the load's report (counts, rejects, ignored columns).
+
+    Raises:
+        InputError: The data holds problems (exactly io's).
+        UsageError: A bad source or option (exactly io's).
+    """
+    options: dict[str, Any] = {
+        "tz": tz,
+        "currency": "USD" if currency is None else currency,
+        "skip_bad_rows": skip_bad_rows,
+        "extra_columns": extra_columns,
+        "max_problems": max_problems,
+    }
+    if isinstance(source, Mapping):
+        return _read_mapping(source, options)
+    from pathlib import Path
+
+    from relcycle.io import load_history
+
+    path = Path(source)
+    fast = _try_fast(lambda pl: _path_raws(pl, path), options)
+    if fast is not None:
+        return fast
+    return frames_from_result(load_history(path, **options))
+
+
+def _path_raws(pl: Any, path: Any) -> dict[str, _Raw]:
+    if path.is_dir():
+        files = _folder(path)
+        if files is None:
+            raise _NotFast
+        return _read_files(pl, files)
+    if not path.is_file():
+        raise _NotFast
+    from relcycle.io._sqlite import is_sqlite
+
+    stem = path.name.split(".")[0].lower()
+    if (
+        is_sqlite(path)
+        or stem in {"clients", "interactions", "complaints"}
+        or path.suffix.lower() not in (".csv", ".parquet")
+    ):
+        raise _NotFast
+    return _read_files(pl, {"orders": path})
+
+
+def _try_fast(read: Any, options: Mapping[str, Any]) -> Frames | None:
+    """The fast path's frames, or None when io's path must read the source."""
+    from relcycle.errors import UsageError
+    from relcycle.io._parse import check_currency, resolve_zone
+
+    try:
+        zone = resolve_zone(options["tz"])
+        currency = check_currency(options["currency"])
+    except UsageError:
+        return None
+    if options["extra_columns"] not in ("error", "ignore") or options["max_problems"] < 1:
+        return None
+    pl = import_polars()
+    ctx = _Context(zone, currency, options["extra_columns"])
+    try:
+        return _fast(pl, ctx, read(pl))
+    except _NotFast:
+        return None
+
+
+_TABLE_NAMES = ("clients", "orders", "interactions", "complaints")
+
+
+def _read_mapping(source: Mapping[str, object], options: Mapping[str, Any]) -> Frames:
+    from relcycle.errors import UsageError
+    from relcycle.io import load_arrow
+
+    unknown = sorted(set(source) - set(_TABLE_NAMES))
+    if unknown:
+        raise UsageError(f"unknown table(s): {', '.join(map(str, unknown))}")
+    pl = import_polars()
+    # A stream can be read once: take each table in (as io does) before trying.
+    tables: dict[str, object] = {}
+    for name, obj in source.items():
+        if obj is None:
+            continue
+        if isinstance(obj, pl.DataFrame) or not hasattr(obj, "__arrow_c_stream__"):
+            tables[name] = obj
+            continue
+        try:
+            import pyarrow as pa
+
+            tables[name] = pa.table(obj)
+        except Exception:
+            tables[name] = obj
+
+    def raws(pl: Any) -> dict[str, _Raw]:
+        if "orders" not in tables:
+            raise _NotFast
+        out: dict[str, _Raw] = {}
+        for name in _TABLE_NAMES:
+            obj = tables.get(name)
+            if obj is None:
+                continue
+            if isinstance(obj, pl.DataFrame):
+                frame = obj
+            elif hasattr(obj, "__arrow_c_stream__"):
+                try:
+                    frame = pl.from_arrow(obj)
+                except Exception:
+                    raise _NotFast from None
+            else:
+                raise _NotFast
+            _typed_ok(pl, frame)
+            out[name] = _Raw(name, name, tuple(frame.columns), frame)
+        return out
+
+    fast = _try_fast(raws, options)
+    if fast is not None:
+        return fast
+    result = load_arrow(
+        tables.get("orders"),
+        interactions=tables.get("interactions"),
+        complaints=tables.get("complaints"),
+        clients=tables.get("clients"),
+        **options,
+    )
+    return frames_from_result(result)
