@@ -30,7 +30,7 @@ partial figure is never mistaken for a complete one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from decimal import Decimal
 
@@ -41,9 +41,16 @@ from relcycle.evidence import Evidence
 from relcycle.history import ClientHistory
 from relcycle.model import FrozenMap, Purpose
 
-from ._util import check_as_of, money_field, one_currency, sales
+from ._util import check_as_of, money_field, sales
 
-__all__ = ["CostRates", "CostToServe", "cost_to_serve"]
+__all__ = [
+    "CostRates",
+    "CostToServe",
+    "cost_currency",
+    "cost_from_figures",
+    "cost_to_serve",
+    "minutes_cost",
+]
 
 _SIXTY = Decimal(60)
 
@@ -198,14 +205,7 @@ def cost_to_serve(
     rates = CostRates() if rates is None else rates
     view = history.as_of(as_of)
     counted = [o for o in sales(history, as_of) if since is None or o.placed_at >= since]
-    currency = one_currency(counted, f"the revenue of client {history.client_id!r}")
-    if rates.currency is not None:
-        if currency is not None and currency != rates.currency:
-            raise CurrencyMismatchError(
-                currencies=(currency, rates.currency),
-                context=f"the cost-to-serve of client {history.client_id!r}",
-            )
-        currency = rates.currency
+    currency = cost_currency(history.client_id, {o.currency for o in counted}, rates)
     revenue = sum((o.amount for o in counted), Decimal(0))
     cogs = Decimal(0)
     costed: list[str] = []
@@ -227,19 +227,104 @@ def cost_to_serve(
             if rate is None:
                 uncosted.append(i.interaction_id)
             else:
-                time_cost += i.minutes * rate / _SIXTY
+                time_cost += minutes_cost(i.minutes, rate)
                 costed.append(i.interaction_id)
         if i.purpose is Purpose.marketing and rates.marketing_per_touch is not None:
             marketing += rates.marketing_per_touch
             priced_touches += 1
             costed.append(i.interaction_id)
-    has_data = bool(costed)
-    if has_data:
-        serve: Decimal | None = time_cost + marketing
-        profit: Decimal | None = revenue - cogs - time_cost - marketing
+    return cost_from_figures(
+        history.client_id,
+        currency=currency,
+        revenue=revenue,
+        cost_of_goods=cogs,
+        time_cost=time_cost,
+        marketing_cost=marketing,
+        priced_touches=priced_touches,
+        sale_ids=[o.order_id for o in counted],
+        costed_ids=costed,
+        uncosted_ids=uncosted,
+    )
+
+
+def minutes_cost(minutes: Decimal, rate: Decimal) -> Decimal:
+    """The cost of ``minutes`` at an hourly ``rate`` (``minutes * rate / 60``)."""
+    return minutes * rate / _SIXTY
+
+
+def cost_currency(client_id: str, currencies: Collection[str], rates: CostRates) -> str | None:
+    """The currency of a client's cost figures, from the currencies of its sales counted.
+
+    Args:
+        client_id: The client (named in errors).
+        currencies: The distinct currencies of the sales counted.
+        rates: The cost rates (:attr:`CostRates.currency`, when set, wins).
+
+    Returns:
+        The one currency, or None with no sale and no currency in ``rates``.
+
+    Raises:
+        CurrencyMismatchError: If the sales are in two currencies, or not in
+            ``rates.currency``.
+    """
+    if len(currencies) > 1:
+        raise CurrencyMismatchError(
+            currencies=currencies, context=f"the revenue of client {client_id!r}"
+        )
+    currency = next(iter(currencies)) if currencies else None
+    if rates.currency is not None:
+        if currency is not None and currency != rates.currency:
+            raise CurrencyMismatchError(
+                currencies=(currency, rates.currency),
+                context=f"the cost-to-serve of client {client_id!r}",
+            )
+        currency = rates.currency
+    return currency
+
+
+def cost_from_figures(
+    client_id: str,
+    *,
+    currency: str | None,
+    revenue: Decimal,
+    cost_of_goods: Decimal,
+    time_cost: Decimal,
+    marketing_cost: Decimal,
+    priced_touches: int,
+    sale_ids: list[str],
+    costed_ids: list[str],
+    uncosted_ids: list[str],
+) -> CostToServe:
+    """Cost-to-serve and profit from a client's summed figures (the module docs' rules).
+
+    :func:`cost_to_serve` sums the figures from a history; the columnar path
+    sums the same figures from tables and calls this function, so both paths
+    share one implementation of the verdict.
+
+    Args:
+        client_id: The client.
+        currency: The figures' currency (:func:`cost_currency`).
+        revenue: Sum of the sales' amounts.
+        cost_of_goods: Sum of the sales' costs, where given.
+        time_cost: Sum of :func:`minutes_cost` over the interactions with a rate.
+        marketing_cost: The price of the priced marketing touches, summed.
+        priced_touches: How many marketing touches were priced.
+        sale_ids: The sales counted, oldest first.
+        costed_ids: The sales with a cost, then the interactions costed (minutes
+            priced or a priced marketing touch), each in the model's order.
+        uncosted_ids: The sales without a cost, then the interactions with
+            minutes but no rate, each in the model's order.
+
+    Returns:
+        The figures with their evidence.
+    """
+    uncosted = uncosted_ids
+    if costed_ids:
+        serve: Decimal | None = time_cost + marketing_cost
+        profit: Decimal | None = revenue - cost_of_goods - time_cost - marketing_cost
         reason = (
-            f"revenue {revenue}, cost of goods {cogs}, time {time_cost}, "
-            f"marketing {marketing} ({priced_touches} touches): profit {profit}"
+            f"revenue {revenue}, cost of goods {cost_of_goods}, time {time_cost}, "
+            f"marketing {marketing_cost} ({priced_touches} touches): profit {profit}"
             + (f"; {len(uncosted)} record(s) without cost data" if uncosted else "")
         )
     else:
@@ -249,14 +334,14 @@ def cost_to_serve(
     if currency is not None:
         reason += f" {currency}"
     return CostToServe(
-        client_id=history.client_id,
+        client_id=client_id,
         currency=currency,
         revenue=revenue,
-        cost_of_goods=cogs,
+        cost_of_goods=cost_of_goods,
         time_cost=time_cost,
-        marketing_cost=marketing,
+        marketing_cost=marketing_cost,
         cost_to_serve=serve,
         profit=profit,
         uncosted_ids=tuple(uncosted),
-        evidence=Evidence(reason, [o.order_id for o in counted] + costed),
+        evidence=Evidence(reason, sale_ids + costed_ids),
     )

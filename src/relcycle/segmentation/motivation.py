@@ -32,7 +32,7 @@ Every count is taken over the policy's window (the last 365 days before
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
 from decimal import Context, Decimal
 from functools import lru_cache
@@ -40,10 +40,10 @@ from functools import lru_cache
 import attrs
 
 from relcycle._vocab import Vocab
-from relcycle.errors import ValidationError
+from relcycle.errors import UsageError, ValidationError
 from relcycle.evidence import Evidence
 from relcycle.history import ClientHistory
-from relcycle.model import Direction, FrozenMap, Purpose
+from relcycle.model import Client, Direction, FrozenMap, Purpose
 
 from ._util import (
     SALE_STATUSES,
@@ -63,6 +63,8 @@ __all__ = [
     "MotivationSegment",
     "MotivationSignals",
     "classify_motivation",
+    "motivation_from_signals",
+    "motivation_signals",
 ]
 
 
@@ -121,7 +123,10 @@ class AttributeRule:
 
     def matches(self, history: ClientHistory) -> bool:
         """True if the client's attribute (or field) equals :attr:`value`."""
-        client = history.client
+        return self.matches_client(history.client)
+
+    def matches_client(self, client: Client) -> bool:
+        """True if ``client``'s attribute (or field) equals :attr:`value`."""
         if self.name in ("industry", "region", "kind"):
             own = getattr(client, self.name)
             return own is not None and str(own) == self.value
@@ -216,6 +221,11 @@ class MotivationPolicy:
                 reason="expected a RegularityPolicy",
             )
 
+    def windowed_regularity(self) -> RegularityPolicy:
+        """The regularity policy the stability rule uses: :attr:`regularity` over
+        :attr:`window_days`."""
+        return _windowed(self.regularity, self.window_days)
+
 
 @attrs.frozen(kw_only=True)
 class MotivationSignals:
@@ -296,25 +306,26 @@ def _windowed(policy: RegularityPolicy, window_days: int | None) -> RegularityPo
     return attrs.evolve(policy, window_days=window_days)
 
 
+#: The keys of :attr:`MotivationSignals.ids`, one per counted signal.
+SIGNAL_KEYS: tuple[str, ...] = (
+    "contacts",
+    "inbound",
+    "requests",
+    "offer_changes",
+    "partnership",
+    "referrals",
+    "sales",
+    "discounted",
+    "complaints",
+)
+
+
 def _signals(
     history: ClientHistory, as_of: datetime, policy: MotivationPolicy, tz: tzinfo | str
 ) -> MotivationSignals:
     start = window_start(as_of, policy.window_days)
     view = history.as_of(as_of)
-    ids: dict[str, list[str]] = {
-        k: []
-        for k in (
-            "contacts",
-            "inbound",
-            "requests",
-            "offer_changes",
-            "partnership",
-            "referrals",
-            "sales",
-            "discounted",
-            "complaints",
-        )
-    }
+    ids: dict[str, list[str]] = {k: [] for k in SIGNAL_KEYS}
     # The view holds nothing after as_of, so "in the window" is "after start"
     # (in_window() without a call per record).
     for i in view.interactions:
@@ -343,12 +354,28 @@ def _signals(
     for c in view.complaints:
         if start is None or c.opened_at > start:
             ids["complaints"].append(c.complaint_id)
-    regularity = assess_regularity(
-        history,
-        as_of=as_of,
-        policy=_windowed(policy.regularity, policy.window_days),
-        tz=tz,
-    )
+    regularity = assess_regularity(history, as_of=as_of, policy=policy.windowed_regularity(), tz=tz)
+    return motivation_signals(ids, sales_value=value, regularity=regularity)
+
+
+def motivation_signals(
+    ids: Mapping[str, Sequence[str]],
+    *,
+    sales_value: Decimal,
+    regularity: RegularityAssessment,
+) -> MotivationSignals:
+    """Assemble :class:`MotivationSignals` from the ids behind each signal.
+
+    Args:
+        ids: For every key of ``SIGNAL_KEYS``, the ids of the records in the
+            window that give the signal, in the model's order (oldest first).
+        sales_value: The sum of the window's sales (added in that order).
+        regularity: The regularity of the window's sales
+            (:meth:`MotivationPolicy.windowed_regularity`).
+
+    Returns:
+        The signals; each count is the number of its ids.
+    """
     return MotivationSignals(
         contacts=len(ids["contacts"]),
         inbound_contacts=len(ids["inbound"]),
@@ -358,10 +385,10 @@ def _signals(
         referrals=len(ids["referrals"]),
         sales=len(ids["sales"]),
         discounted_sales=len(ids["discounted"]),
-        sales_value=value,
+        sales_value=sales_value,
         complaints=len(ids["complaints"]),
         regularity=regularity,
-        ids=FrozenMap({k: tuple(v) for k, v in ids.items()}),
+        ids=FrozenMap({k: tuple(ids[k]) for k in SIGNAL_KEYS}),
     )
 
 
@@ -388,7 +415,43 @@ def classify_motivation(
     """
     check_as_of(as_of)
     policy = MotivationPolicy() if policy is None else policy
-    s = _signals(history, as_of, policy, tz)
+    signals = _signals(history, as_of, policy, tz)
+    return motivation_from_signals(
+        history.client_id, signals, as_of=as_of, policy=policy, client=history.client
+    )
+
+
+def motivation_from_signals(
+    client_id: str,
+    signals: MotivationSignals,
+    *,
+    as_of: datetime,
+    policy: MotivationPolicy,
+    client: Client | None = None,
+) -> MotivationAssessment:
+    """The motivation rules (first match wins) over a client's signals.
+
+    :func:`classify_motivation` collects the signals from a history; the
+    columnar path collects the same signals from tables and calls this
+    function, so both paths share one implementation of the rules.
+
+    Args:
+        client_id: The client's id.
+        signals: The counts the rules read, over ``policy``'s window.
+        as_of: The moment of the assessment.
+        policy: Thresholds and user rules.
+        client: The client, whose attributes and fields the policy's attribute
+            rules read; needed only when there are such rules.
+
+    Returns:
+        The segment, the rule that matched and its evidence.
+
+    Raises:
+        UsageError: If the policy has attribute rules and ``client`` is None.
+    """
+    s = signals
+    if policy.attribute_rules and client is None:
+        raise UsageError("motivation_from_signals: attribute rules need the client")
     window = "" if policy.window_days is None else f" in {policy.window_days} days"
 
     def done(
@@ -396,7 +459,7 @@ def classify_motivation(
     ) -> MotivationAssessment:
         record_ids = [rid for k in keys for rid in s.ids[k]]
         return MotivationAssessment(
-            client_id=history.client_id,
+            client_id=client_id,
             as_of=as_of,
             segment=segment,
             rule=rule,
@@ -405,7 +468,8 @@ def classify_motivation(
         )
 
     for rule in policy.attribute_rules:
-        if rule.matches(history):
+        assert client is not None
+        if rule.matches_client(client):
             return done(rule.segment, f"attribute:{rule.name}={rule.value}", f"user rule: {rule}")
     p = policy
     if (

@@ -21,6 +21,7 @@ Rules (thresholds in :class:`RegularityPolicy`):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import ROUND_HALF_UP, Context, Decimal
 from itertools import pairwise
@@ -28,12 +29,19 @@ from itertools import pairwise
 import attrs
 
 from relcycle._vocab import Vocab
+from relcycle.errors import UsageError
 from relcycle.evidence import Evidence
 from relcycle.history import ClientHistory
 
 from ._util import check_as_of, day_of, nonneg_field, opt_days, positive_int, sales, zone
 
-__all__ = ["Regularity", "RegularityAssessment", "RegularityPolicy", "assess_regularity"]
+__all__ = [
+    "Regularity",
+    "RegularityAssessment",
+    "RegularityPolicy",
+    "assess_regularity",
+    "regularity_from_days",
+]
 
 _CTX = Context(prec=34)
 
@@ -130,10 +138,43 @@ def assess_regularity(
         counted = tuple(o for o in counted if o.placed_at > start)
     ids = tuple(o.order_id for o in counted)
     days = tuple(sorted({o.placed_at.astimezone(zone_).date() for o in counted}))  # day_of()
-    cid = history.client_id
+    # The day of as_of is needed only with a sale (and a moment at the edge of
+    # datetime's range may have no day in the zone).
+    as_of_day = day_of(as_of, zone_) if days else None
+    return regularity_from_days(history.client_id, days, ids, as_of_day=as_of_day, policy=policy)
+
+
+def regularity_from_days(
+    client_id: str,
+    days: tuple[date, ...],
+    record_ids: Sequence[str],
+    *,
+    as_of_day: date | None,
+    policy: RegularityPolicy,
+) -> RegularityAssessment:
+    """The regularity verdict from a client's purchase days (the rules of the module docs).
+
+    :func:`assess_regularity` collects the inputs from a history; the columnar
+    path collects the same inputs from tables and calls this function, so both
+    paths share one implementation of the rules.
+
+    Args:
+        client_id: The client.
+        days: The distinct purchase days counted (in the policy's window), oldest first.
+        record_ids: The ids of the sales counted, oldest first (the evidence).
+        as_of_day: The calendar day (in the zone of ``days``) of the assessment's
+            moment; only read when there is a purchase day.
+        policy: The thresholds (its window only names the window in the evidence).
+
+    Returns:
+        The assessment with its evidence.
+
+    Raises:
+        UsageError: If there are purchase days but no ``as_of_day``.
+    """
     if not days:
         return RegularityAssessment(
-            client_id=cid,
+            client_id=client_id,
             regularity=Regularity.none,
             purchase_days=(),
             mean_gap=None,
@@ -143,10 +184,12 @@ def assess_regularity(
             days_since_last=None,
             evidence=Evidence("no sale" + _window_text(policy)),
         )
-    since_last = (day_of(as_of, zone_) - days[-1]).days
+    if as_of_day is None:
+        raise UsageError("regularity_from_days: as_of_day is needed when there are purchase days")
+    since_last = (as_of_day - days[-1]).days
     if len(days) == 1:
         return RegularityAssessment(
-            client_id=cid,
+            client_id=client_id,
             regularity=Regularity.one_off,
             purchase_days=days,
             mean_gap=None,
@@ -154,7 +197,7 @@ def assess_regularity(
             next_expected=None,
             overdue=False,
             days_since_last=since_last,
-            evidence=Evidence(f"one purchase day ({days[0]})" + _window_text(policy), ids),
+            evidence=Evidence(f"one purchase day ({days[0]})" + _window_text(policy), record_ids),
         )
     gaps = [(b - a).days for a, b in pairwise(days)]
     n = Decimal(len(gaps))
@@ -173,7 +216,7 @@ def assess_regularity(
             else f"cv above {policy.max_cv}"
         )
         return RegularityAssessment(
-            client_id=cid,
+            client_id=client_id,
             regularity=Regularity.irregular,
             purchase_days=days,
             mean_gap=mean,
@@ -181,7 +224,7 @@ def assess_regularity(
             next_expected=None,
             overdue=False,
             days_since_last=since_last,
-            evidence=Evidence(f"{text}: irregular ({why})" + _window_text(policy), ids),
+            evidence=Evidence(f"{text}: irregular ({why})" + _window_text(policy), record_ids),
         )
     step = int(mean.to_integral_value(rounding=ROUND_HALF_UP))
     next_expected = days[-1] + timedelta(days=step)
@@ -190,7 +233,7 @@ def assess_regularity(
     if overdue:
         text += f", overdue ({since_last} days since the last purchase)"
     return RegularityAssessment(
-        client_id=cid,
+        client_id=client_id,
         regularity=Regularity.regular,
         purchase_days=days,
         mean_gap=mean,
@@ -198,7 +241,7 @@ def assess_regularity(
         next_expected=next_expected,
         overdue=overdue,
         days_since_last=since_last,
-        evidence=Evidence(text + _window_text(policy), ids),
+        evidence=Evidence(text + _window_text(policy), record_ids),
     )
 
 

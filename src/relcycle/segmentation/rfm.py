@@ -52,6 +52,7 @@ __all__ = [
     "RFMSegmentRule",
     "rfm_figures",
     "rfm_figures_by_client",
+    "rfm_from_days",
     "rfm_scores",
 ]
 
@@ -147,24 +148,59 @@ def rfm_figures(
     for order in counted:
         per_day[order.placed_at.astimezone(zone_).date()] += order.amount  # day_of(), inlined
     days = sorted(per_day)
+    return rfm_from_days(
+        history.client_id,
+        days,
+        [per_day[d] for d in days],
+        as_of_day=day_of(as_of, zone_),
+        currency=currency,
+        order_ids=tuple(o.order_id for o in counted),
+    )
+
+
+def rfm_from_days(
+    client_id: str,
+    days: Sequence[date],
+    day_values: Sequence[Decimal],
+    *,
+    as_of_day: date,
+    currency: str,
+    order_ids: tuple[str, ...],
+) -> RFMFigures:
+    """The RFM figures from a client's purchase days and their sums (lifetimes' rules).
+
+    :func:`rfm_figures` sums the days from a history; the columnar path sums
+    the same days from tables and calls this function, so both paths share one
+    implementation of the figures.
+
+    Args:
+        client_id: The client.
+        days: The distinct purchase days, oldest first (at least one).
+        day_values: Each day's sum of sales (added in the model's order).
+        as_of_day: The day of the moment of observation.
+        currency: The sales' one currency.
+        order_ids: The ids of the sales counted, oldest first.
+
+    Returns:
+        The figures.
+    """
     first, last = days[0], days[-1]
-    as_of_day = day_of(as_of, zone_)
     repeat = len(days) - 1
-    repeat_sum = sum((per_day[d] for d in days[1:]), Decimal(0))
+    repeat_sum = sum(day_values[1:], Decimal(0))
     mean = _CTX.divide(repeat_sum, Decimal(repeat)) if repeat else Decimal(0)
     return RFMFigures(
-        client_id=history.client_id,
+        client_id=client_id,
         repeat_days=repeat,
         span_days=(last - first).days,
         age_days=(as_of_day - first).days,
         mean_repeat_value=mean,
         purchase_days=len(days),
-        total_value=sum(per_day.values(), Decimal(0)),
+        total_value=sum(day_values, Decimal(0)),
         first_day=first,
         last_day=last,
         as_of_day=as_of_day,
         currency=currency,
-        order_ids=tuple(o.order_id for o in counted),
+        order_ids=order_ids,
     )
 
 
