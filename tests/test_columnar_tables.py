@@ -2,23 +2,33 @@
 
 from __future__ import annotations
 
+import csv
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from relcycle.columnar._tables import (
     Frames,
+    frames_from_result,
     frames_from_tables,
     histories,
+    read_tables,
     to_portfolio,
 )
+from relcycle.errors import InputError, UsageError
 from relcycle.history import Portfolio
-from relcycle.io import HistoryTables
-from relcycle.testing import portfolios
+from relcycle.io import HistoryTables, load_arrow, load_history, write_history
+from relcycle.testing import invalid_rows, portfolios, valid_rows, zones
 
 pytest.importorskip("polars")
 pytest.importorskip("pyarrow")
+
+DATA = Path(__file__).parent / "data"
 
 SETTINGS = settings(
     max_examples=50,
@@ -91,3 +101,316 @@ class TestFramesFromTables:
         assert isinstance(a, Frames)
         assert a.equals(b)
         assert not a.equals(frames_from_tables(HistoryTables(clients=None)))
+
+
+# ---------------------------------------------------------------------- read_tables
+
+
+def _io(source: Any, **options: Any) -> Frames:
+    return frames_from_result(load_history(source, **options))
+
+
+def assert_reads_like_io(source: Any, *, fast: bool | None = None, **options: Any) -> Frames:
+    """read_tables gives io's frames (and portfolio) on the same source."""
+    got = read_tables(source, **options)
+    expected = _io(source, **options)
+    assert got.equals(expected)
+    assert_same(to_portfolio(got), load_history(source, **options).portfolio)
+    if fast is not None:
+        assert (got.path == "fast") is fast
+    return got
+
+
+def _io_error(source: Any, **options: Any) -> InputError | None:
+    try:
+        load_history(source, **options)
+    except InputError as exc:
+        return exc
+    return None
+
+
+def assert_like_io(source: Any, **options: Any) -> None:
+    """read_tables gives io's frames, or io's InputError; the same when skipping bad rows."""
+    for skip in (False, True):
+        error = _io_error(source, skip_bad_rows=skip, **options)
+        if error is not None:
+            with pytest.raises(InputError) as got:
+                read_tables(source, skip_bad_rows=skip, **options)
+            assert got.value.problems == error.problems
+            continue
+        result = load_history(source, skip_bad_rows=skip, **options)
+        frames = read_tables(source, skip_bad_rows=skip, **options)
+        assert frames.equals(frames_from_result(result))
+        assert_same(to_portfolio(frames), result.portfolio)
+        if skip:
+            assert frames.rejects == result.rejects
+
+
+def _write_rows(folder: Path, table: str, rows: list[dict[str, str]]) -> None:
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(k for k in row if k not in columns)
+    with (folder / f"{table}.csv").open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, columns, lineterminator="\n", restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+class TestReadWritten:
+    """What write_history writes is read on the fast path, equal to io."""
+
+    @SETTINGS
+    @given(portfolios(max_clients=6, max_records=8), st.sampled_from(["csv", "parquet"]))
+    def test_written_history(self, portfolio: Portfolio, fmt: str) -> None:
+        """CSV and Parquet written by write_history: fast path, io's frames and portfolio."""
+        with tempfile.TemporaryDirectory() as tmp:
+            write_history(portfolio, tmp, format=fmt)  # type: ignore[arg-type]
+            assert_reads_like_io(tmp, fast=True)
+
+    @settings(max_examples=10, deadline=None)
+    @given(portfolios(max_clients=4, max_records=6))
+    def test_jsonl_and_sqlite_through_io(self, portfolio: Portfolio) -> None:
+        """JSON Lines folders and SQLite stores are read by io and converted."""
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp) / "jsonl"
+            write_history(portfolio, folder, format="jsonl")
+            assert_reads_like_io(folder, fast=False)
+            store = Path(tmp) / "store.db"
+            write_history(portfolio, store, format="sqlite")
+            assert_reads_like_io(store, fast=False)
+
+    def test_simulated_portfolio(self, tmp_path: Path) -> None:
+        """A simulated history (contacts, attributes, every kind of record) is read fast."""
+        from relcycle.simulate import simulate_portfolio
+
+        write_history(simulate_portfolio(60, seed=7), tmp_path)
+        frames = assert_reads_like_io(tmp_path, fast=True)
+        assert frames.clients_given
+        assert frames.clients.get_column("record").is_not_null().any()
+
+
+class TestReadRows:
+    """Raw contract rows in every accepted spelling read like io."""
+
+    @SETTINGS
+    @given(
+        st.lists(valid_rows("orders"), min_size=1, max_size=6),
+        st.lists(valid_rows("interactions"), max_size=4),
+        st.lists(valid_rows("complaints"), max_size=4),
+        zones(),
+        st.sampled_from(["csv", "parquet"]),
+    )
+    def test_valid_rows(
+        self,
+        orders: list[dict[str, str]],
+        interactions: list[dict[str, str]],
+        complaints: list[dict[str, str]],
+        zone: Any,
+        fmt: str,
+    ) -> None:
+        """Naive times, dates alone, Z, any bool spelling, generated ids: equal to io."""
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            for table, rows in (
+                ("orders", orders),
+                ("interactions", interactions),
+                ("complaints", complaints),
+            ):
+                if rows:
+                    _write_rows(folder, table, rows)
+            if fmt == "parquet":
+                _to_parquet(folder)
+            assert_like_io(folder, tz=zone)
+
+    @SETTINGS
+    @given(st.lists(valid_rows("orders"), min_size=1, max_size=5), st.data())
+    def test_repeated_rows_get_io_ids(self, orders: list[dict[str, str]], data: Any) -> None:
+        """Identical rows without ids are distinct orders with io's generated ids."""
+        rows = [dict(r, order_id="") for r in orders]
+        rows = rows + data.draw(st.lists(st.sampled_from(rows), max_size=4))
+        with tempfile.TemporaryDirectory() as tmp:
+            _write_rows(Path(tmp), "orders", rows)
+            got = assert_reads_like_io(tmp, fast=True)
+            ids = got.orders.get_column("order_id").to_list()
+            assert len(set(ids)) == len(rows)
+            assert all(i.startswith("o-") for i in ids)
+
+    def test_cdnow_style_log(self, tmp_path: Path) -> None:
+        """A client_id,placed_at,amount log with ISO dates takes the fast path."""
+        shutil.copy(DATA / "cdnow_sample_orders.csv", tmp_path / "orders.csv")
+        got = assert_reads_like_io(tmp_path, fast=True)
+        assert not got.clients_given
+        assert got.orders.height == 6919
+
+    def test_single_file(self) -> None:
+        """A single CSV file is the orders table, as for io."""
+        assert_reads_like_io(DATA / "cdnow_sample_orders.csv", fast=True)
+
+    def test_quoted_cells(self, tmp_path: Path) -> None:
+        """Quoted cells with commas, quotes and newlines are split like the csv module."""
+        (tmp_path / "orders.csv").write_text(
+            "order_id,client_id,placed_at,amount,product\n"
+            'o1,007,2024-01-02,12.50,"a, ""b""\nc"\n'
+            "o2,007,2024-01-03T10:00:00+02:00,3,\n",
+            encoding="utf-8",
+        )
+        got = assert_reads_like_io(tmp_path, fast=True)
+        assert got.orders.get_column("client_id").to_list() == ["007", "007"]
+
+    def test_crlf_and_bom(self, tmp_path: Path) -> None:
+        """A BOM and CRLF line ends read like io."""
+        (tmp_path / "orders.csv").write_bytes(
+            b"\xef\xbb\xbfclient_id,placed_at,amount\r\n7,2024-01-02,1.5\r\n\r\n8,2024-01-03,2\r\n"
+        )
+        assert_reads_like_io(tmp_path, fast=True)
+
+    def test_extra_columns_ignored(self, tmp_path: Path) -> None:
+        """Unknown columns are listed as ignored, as io lists them."""
+        (tmp_path / "orders.csv").write_text(
+            "client_id,placed_at,amount,colour\n1,2024-01-02,1,red\n", encoding="utf-8"
+        )
+        got = assert_reads_like_io(tmp_path, fast=True, extra_columns="ignore")
+        assert got.ignored_columns == {"orders": ("colour",)}
+        with pytest.raises(InputError):
+            read_tables(tmp_path)
+
+    @pytest.mark.parametrize(
+        "amount",
+        ["0.0000001", "007.50", "12.", ".5", "1e3", "0.000000", "00", " 3 ", "-0"],
+    )
+    def test_amount_spellings(self, tmp_path: Path, amount: str) -> None:
+        """Every spelling io accepts gives io's Decimal, digits and all."""
+        (tmp_path / "orders.csv").write_text(
+            f"client_id,placed_at,amount\n1,2024-01-02,{amount}\n", encoding="utf-8"
+        )
+        got = assert_reads_like_io(tmp_path, fast=True)
+        assert got.orders.get_column("amount").to_list() == [
+            str(load_history(tmp_path).tables.orders[0].amount)
+        ]
+
+    @pytest.mark.parametrize(
+        "moment",
+        [
+            "2024-03-31T02:30:00",
+            "2024-10-27T03:30",
+            "2024-01-02T10:00:00.5",
+            "2024-01-02T10:00:00.123456Z",
+            "2024-01-02T10:00:00+05:45",
+            "2024-01-02T10",
+            "20240102",
+            "2024-01-02T10:00:00.1234560",
+            "2024-01-02T10:00:00+02:00:30",
+        ],
+    )
+    @pytest.mark.parametrize("zone", ["UTC", "Europe/Kyiv"])
+    def test_datetime_spellings(self, tmp_path: Path, moment: str, zone: str) -> None:
+        """Datetimes in any form io accepts (DST folds included) give io's instant and offset."""
+        (tmp_path / "orders.csv").write_text(
+            f"client_id,placed_at,amount\n1,{moment},1\n", encoding="utf-8"
+        )
+        assert_reads_like_io(tmp_path, fast=True, tz=zone)
+
+    def test_dataframes(self) -> None:
+        """A mapping of polars and pyarrow frames reads like io.load_arrow."""
+        import polars as pl
+        import pyarrow as pa
+
+        orders = pl.DataFrame(
+            {
+                "client_id": ["007", "8"],
+                "placed_at": ["2024-01-02", "2024-01-03T10:00:00+01:00"],
+                "amount": ["1.50", "2"],
+                "discounted": [True, None],
+            }
+        )
+        clients = pa.table({"client_id": ["007", "8"], "segment": ["x", None]})
+        got = read_tables({"orders": orders, "clients": clients})
+        assert got.path == "fast"
+        expected = frames_from_result(load_arrow(orders, clients=clients))
+        assert got.equals(expected)
+        typed = orders.with_columns(pl.col("placed_at").str.slice(0, 10).str.to_date())
+        got = read_tables({"orders": typed})
+        assert got.path == "objects"
+        assert got.equals(frames_from_result(load_arrow(typed)))
+
+
+def _to_parquet(folder: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for path in folder.glob("*.csv"):
+        with path.open(encoding="utf-8", newline="") as fh:
+            rows = list(csv.reader(fh))
+        header, body = rows[0], rows[1:]
+        arrays = [pa.array([r[i] for r in body], pa.string()) for i in range(len(header))]
+        pq.write_table(pa.Table.from_arrays(arrays, names=header), path.with_suffix(".parquet"))
+        path.unlink()
+
+
+class TestBadInput:
+    """Bad input: io's errors and io's rejects, exactly."""
+
+    @SETTINGS
+    @given(
+        st.sampled_from(["orders", "interactions", "complaints", "clients"]),
+        st.data(),
+    )
+    def test_invalid_row(self, table: str, data: Any) -> None:
+        """A row wrong in one cell gives io's InputError, and io's rejects when skipped."""
+        bad, _, _ = data.draw(invalid_rows(table))
+        good = data.draw(st.lists(valid_rows(table), max_size=3))
+        rows = data.draw(st.permutations([*good, bad]))
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            _write_rows(folder, table, rows)
+            if table != "orders":
+                orders = data.draw(st.lists(valid_rows("orders"), min_size=1, max_size=2))
+                _write_rows(folder, "orders", orders)
+            with pytest.raises(InputError):
+                load_history(folder)
+            assert_like_io(folder)
+
+    def test_unknown_client_and_duplicate_id(self, tmp_path: Path) -> None:
+        """A reference to a missing client and a repeated id are io's problems."""
+        (tmp_path / "clients.csv").write_text("client_id\nA\n", encoding="utf-8")
+        (tmp_path / "orders.csv").write_text(
+            "order_id,client_id,placed_at,amount\nx,A,2024-01-01,1\nx,B,2024-01-01,1\n",
+            encoding="utf-8",
+        )
+        with pytest.raises(InputError) as got:
+            read_tables(tmp_path)
+        with pytest.raises(InputError) as expected:
+            load_history(tmp_path)
+        assert got.value.problems == expected.value.problems
+        assert read_tables(tmp_path, skip_bad_rows=True).equals(_io(tmp_path, skip_bad_rows=True))
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "client_id,placed_at,amount\n1,2024-01-01\n",
+            "client_id,placed_at,amount\n1,2024-01-01,1,2\n",
+            'client_id,placed_at,amount\n1,"2024-01-01"x,1\n',
+            "client_id,placed_at\n1,2024-01-01\n",
+            "client_id,client_id,placed_at,amount\n1,1,2024-01-01,1\n",
+            "client_id,placed_at,amount\n   ,2024-01-01,1\n",
+            "client_id,placed_at,amount\n1,2024-02-30,1\n",
+            "client_id,placed_at,amount\n1,2024-01-01T24:00:00,1\n",
+            "client_id,placed_at,amount\n1,1899-12-31,1\n",
+            "client_id,placed_at,amount\n1,2024-01-01,1E-30\n",
+            "",
+        ],
+    )
+    def test_malformed_files(self, tmp_path: Path, text: str) -> None:
+        """Ragged rows, bad quoting, missing columns, impossible dates: io's problems."""
+        (tmp_path / "orders.csv").write_text(text, encoding="utf-8")
+        assert_like_io(tmp_path)
+
+    def test_usage_errors_are_io_s(self, tmp_path: Path) -> None:
+        """Bad options and missing sources raise io's UsageError."""
+        with pytest.raises(UsageError):
+            read_tables(tmp_path / "nowhere")
+        (tmp_path / "orders.csv").write_text("client_id,placed_at,amount\n", encoding="utf-8")
+        with pytest.raises(UsageError):
+            read_tables(tmp_path, tz="Mars/Olympus")
+        with pytest.raises(UsageError):
+            read_tables(tmp_path, currency="euro")

@@ -787,10 +787,9 @@ def _moments(pl: Any, ctx: _Context, series: Any) -> tuple[Any, Any]:
     parts = parts.with_columns(
         zoff=pl.when(pl.col("z") == "Z").then(0).otherwise(zsign * (zh * 3600 + zm * 60)),
     )
-    matched = parts.get_column("matched")
-    # A matched text that is not a real moment (2021-02-30, 25:00, +24:00, year
-    # 1800) is an error for io: leave it to io.
-    bad = parts.select(
+    # A text of the right shape naming no real moment (2021-02-30, 24:00, +24:00,
+    # year 1800) is left to io's parser (an error, or dateutil's reading of it).
+    odd = parts.select(
         pl.col("matched")
         & (
             ~pl.col("y").is_between(1900, 2199)
@@ -803,8 +802,7 @@ def _moments(pl: Any, ctx: _Context, series: Any) -> tuple[Any, Any]:
             | (zm.fill_null(0) > 59)
         )
     ).to_series()
-    if bad.any():
-        raise _NotFast
+    parts = parts.with_columns(matched=pl.col("matched") & ~odd)
     days_ok = parts.select(
         pl.date(
             pl.when(pl.col("matched")).then(pl.col("y")).otherwise(2000),
@@ -815,14 +813,19 @@ def _moments(pl: Any, ctx: _Context, series: Any) -> tuple[Any, Any]:
         .dt.day()
         >= pl.col("d").fill_null(1)
     ).to_series()
-    if not days_ok.all():
-        raise _NotFast
+    parts = parts.with_columns(matched=pl.col("matched") & days_ok)
+    matched = parts.get_column("matched")
     naive = matched & parts.get_column("z").is_null()
     aware = matched & ~naive
     local = parts.select(
         pl.when(pl.col("matched"))
         .then(
-            pl.date(pl.col("y"), pl.col("mo"), pl.col("d")).cast(pl.Int64) * _DAY_US
+            pl.date(
+                pl.when(pl.col("matched")).then(pl.col("y")).otherwise(2000),
+                pl.when(pl.col("matched")).then(pl.col("mo")).otherwise(1),
+                pl.when(pl.col("matched")).then(pl.col("d")).otherwise(1),
+            ).cast(pl.Int64)
+            * _DAY_US
             + pl.col("h") * 3_600_000_000
             + pl.col("mi") * 60_000_000
             + pl.col("s") * 1_000_000
