@@ -755,95 +755,109 @@ def _check_text(series: Any, *, is_id: bool) -> None:
 
 
 def _moments(pl: Any, ctx: _Context, series: Any) -> tuple[Any, Any]:
-    """Instants (Int64 microseconds) and offsets (Int32 seconds) of ISO 8601 texts."""
+    """Instants (Int64 microseconds) and offsets (Int32 seconds) of ISO 8601 texts.
+
+    Texts of the shapes :data:`_ISO_TIME` and :data:`_ISO_DATE` naming a real
+    moment are computed here; every other text (and, outside UTC, every text
+    without an offset) is parsed by io's own parser, once per distinct text.
+    """
     n = len(series)
     if series.null_count() == n:
         return pl.Series([None] * n, dtype=pl.Int64), pl.Series([None] * n, dtype=pl.Int32)
-    frame = pl.DataFrame({"t": series})
-    full = frame.select(pl.col("t").str.extract_groups(_ISO_TIME)).unnest("t")
-    full.columns = ["y", "mo", "d", "h", "mi", "s", "f", "z"]
-    day = frame.select(pl.col("t").str.extract_groups(_ISO_DATE)).unnest("t")
-    day.columns = ["y", "mo", "d"]
-    is_day = day.get_column("y").is_not_null()
-    y = full.get_column("y").fill_null(day.get_column("y")).cast(pl.Int32)
-    mo = full.get_column("mo").fill_null(day.get_column("mo")).cast(pl.Int32)
-    d = full.get_column("d").fill_null(day.get_column("d")).cast(pl.Int32)
-    parts = pl.DataFrame(
-        {
-            "y": y,
-            "mo": mo,
-            "d": d,
-            "h": full.get_column("h").cast(pl.Int64).fill_null(0),
-            "mi": full.get_column("mi").cast(pl.Int64).fill_null(0),
-            "s": full.get_column("s").cast(pl.Int64).fill_null(0),
-            "f": full.get_column("f").str.pad_end(6, "0").cast(pl.Int64).fill_null(0),
-            "z": full.get_column("z"),
-            "matched": full.get_column("y").is_not_null() | is_day,
-        }
+    t = pl.col("t")
+
+    def part(start: int, length: int) -> Any:
+        return t.str.slice(start, length).cast(pl.Int64, strict=False)
+
+    full = t.str.contains(_ISO_TIME).fill_null(False)
+    day = t.str.contains(_ISO_DATE).fill_null(False)
+    has_offset = full & t.str.slice(-6, 1).is_in(["+", "-"])
+    sign = pl.when(t.str.slice(-6, 1) == "-").then(-1).otherwise(1)
+    parts = (
+        pl.DataFrame({"t": series})
+        .lazy()
+        .select(
+            matched=full | day,
+            full=full,
+            y=part(0, 4),
+            mo=part(5, 2),
+            d=part(8, 2),
+            h=pl.when(full).then(part(11, 2)).otherwise(0),
+            mi=pl.when(full).then(part(14, 2)).otherwise(0),
+            s=pl.when(full & (t.str.slice(16, 1) == ":")).then(part(17, 2)).otherwise(0),
+            f=pl.when(full & (t.str.slice(19, 1) == "."))
+            .then(t.str.extract(r"\.([0-9]{1,6})", 1).str.pad_end(6, "0").cast(pl.Int64))
+            .otherwise(0),
+            zh=pl.when(has_offset).then(part(-5, 2)).otherwise(0),
+            zm=pl.when(has_offset).then(part(-2, 2)).otherwise(0),
+            aware=has_offset | (full & t.str.ends_with("Z")),
+            sign=sign,
+        )
+        .with_columns(
+            # A text of the right shape naming no real moment (2021-02-30, 24:00,
+            # +24:00, year 1800) is left to io's parser (an error, or dateutil's
+            # reading of it).
+            matched=pl.col("matched")
+            & pl.col("y").is_between(1900, 2199)
+            & pl.col("mo").is_between(1, 12)
+            & pl.col("d").is_between(1, 31)
+            & (pl.col("h") <= 23)
+            & (pl.col("mi") <= 59)
+            & (pl.col("s") <= 59)
+            & (pl.col("zh") <= 23)
+            & (pl.col("zm") <= 59)
+        )
+        .with_columns(
+            matched=pl.col("matched")
+            & (
+                pl.date(
+                    pl.when(pl.col("matched")).then(pl.col("y")).otherwise(2000),
+                    pl.when(pl.col("matched")).then(pl.col("mo")).otherwise(1),
+                    1,
+                )
+                .dt.month_end()
+                .dt.day()
+                >= pl.col("d").fill_null(1)
+            ),
+            zoff=(pl.col("sign") * (pl.col("zh") * 3600 + pl.col("zm") * 60)).cast(pl.Int32),
+        )
+        .with_columns(
+            local=pl.when(pl.col("matched"))
+            .then(
+                pl.date(
+                    pl.when(pl.col("matched")).then(pl.col("y")).otherwise(2000),
+                    pl.when(pl.col("matched")).then(pl.col("mo")).otherwise(1),
+                    pl.when(pl.col("matched")).then(pl.col("d")).otherwise(1),
+                ).cast(pl.Int64)
+                * _DAY_US
+                + pl.col("h") * 3_600_000_000
+                + pl.col("mi") * 60_000_000
+                + pl.col("s") * 1_000_000
+                + pl.col("f")
+            )
+            .otherwise(None),
+        )
+        .with_columns(aware=pl.col("aware") & pl.col("matched"))
+        .select(
+            "matched",
+            "aware",
+            micros=pl.when(pl.col("aware"))
+            .then(pl.col("local") - pl.col("zoff").cast(pl.Int64) * 1_000_000)
+            .when(pl.col("matched") & ctx.zone_is_utc)
+            .then(pl.col("local"))
+            .otherwise(None),
+            offsets=pl.when(pl.col("aware"))
+            .then(pl.col("zoff"))
+            .when(pl.col("matched") & ctx.zone_is_utc)
+            .then(pl.lit(0, dtype=pl.Int32))
+            .otherwise(None),
+        )
+        .collect()
     )
-    zsign = pl.when(pl.col("z").str.slice(0, 1) == "-").then(-1).otherwise(1)
-    zh = pl.col("z").str.slice(1, 2).cast(pl.Int64, strict=False)
-    zm = pl.col("z").str.slice(4, 2).cast(pl.Int64, strict=False)
-    parts = parts.with_columns(
-        zoff=pl.when(pl.col("z") == "Z").then(0).otherwise(zsign * (zh * 3600 + zm * 60)),
-    )
-    # A text of the right shape naming no real moment (2021-02-30, 24:00, +24:00,
-    # year 1800) is left to io's parser (an error, or dateutil's reading of it).
-    odd = parts.select(
-        pl.col("matched")
-        & (
-            ~pl.col("y").is_between(1900, 2199)
-            | ~pl.col("mo").is_between(1, 12)
-            | ~pl.col("d").is_between(1, 31)
-            | (pl.col("h") > 23)
-            | (pl.col("mi") > 59)
-            | (pl.col("s") > 59)
-            | (zh.fill_null(0) > 23)
-            | (zm.fill_null(0) > 59)
-        )
-    ).to_series()
-    parts = parts.with_columns(matched=pl.col("matched") & ~odd)
-    days_ok = parts.select(
-        pl.date(
-            pl.when(pl.col("matched")).then(pl.col("y")).otherwise(2000),
-            pl.when(pl.col("matched")).then(pl.col("mo")).otherwise(1),
-            1,
-        )
-        .dt.month_end()
-        .dt.day()
-        >= pl.col("d").fill_null(1)
-    ).to_series()
-    parts = parts.with_columns(matched=pl.col("matched") & days_ok)
-    matched = parts.get_column("matched")
-    naive = matched & parts.get_column("z").is_null()
-    aware = matched & ~naive
-    local = parts.select(
-        pl.when(pl.col("matched"))
-        .then(
-            pl.date(
-                pl.when(pl.col("matched")).then(pl.col("y")).otherwise(2000),
-                pl.when(pl.col("matched")).then(pl.col("mo")).otherwise(1),
-                pl.when(pl.col("matched")).then(pl.col("d")).otherwise(1),
-            ).cast(pl.Int64)
-            * _DAY_US
-            + pl.col("h") * 3_600_000_000
-            + pl.col("mi") * 60_000_000
-            + pl.col("s") * 1_000_000
-            + pl.col("f")
-        )
-        .otherwise(None)
-    ).to_series()
-    zoff = parts.get_column("zoff").cast(pl.Int32)
-    micros = pl.Series([None] * n, dtype=pl.Int64)
-    offsets = pl.Series([None] * n, dtype=pl.Int32)
-    micros = _where(aware, local - zoff.cast(pl.Int64) * 1_000_000, micros)
-    offsets = _where(aware, zoff, offsets)
-    if ctx.zone_is_utc:
-        micros = _where(naive, local, micros)
-        offsets = _where(naive, pl.Series([0] * n, dtype=pl.Int32), offsets)
-        rest = series.is_not_null() & ~matched
-    else:
-        rest = series.is_not_null() & ~aware
+    micros = parts.get_column("micros")
+    offsets = parts.get_column("offsets")
+    done = parts.get_column("matched") if ctx.zone_is_utc else parts.get_column("aware")
+    rest = series.is_not_null() & ~done
     if rest.any():
         parse = ctx.parsers.parse_datetime
 
@@ -863,29 +877,30 @@ def _moments(pl: Any, ctx: _Context, series: Any) -> tuple[Any, Any]:
 
 
 def _decimal_texts(pl: Any, ctx: _Context, series: Any, money: bool) -> Any:
-    """``str(Decimal)`` of each money (or minutes) text, exactly as io reads it."""
-    plain = series.str.contains(_PLAIN_NUMBER) & (series.str.len_bytes() <= 19)
-    plain = plain.fill_null(False)
-    parts = pl.DataFrame({"t": series}).select(
-        i=pl.col("t").str.extract(r"^([0-9]+)", 1).str.strip_chars_start("0"),
-        f=pl.col("t").str.extract(r"\.([0-9]+)$", 1),
+    """``str(Decimal)`` of each money (or minutes) text, exactly as io reads it.
+
+    Plain digits with at most one point and no leading zero are their own
+    ``str(Decimal(text))``; every other text (``007``, ``0.5``, ``1e3``, ``12.``)
+    is read by io's parser, once per distinct text.
+    """
+    t = pl.col("t")
+    easy = (
+        pl.DataFrame({"t": series})
+        .select(
+            (
+                t.str.contains(_PLAIN_NUMBER)
+                & (t.str.len_bytes() <= 19)
+                & (~t.str.starts_with("0") | (t == "0"))
+            ).fill_null(False)
+        )
+        .to_series()
     )
-    whole = parts.get_column("i").replace("", "0")
-    frac = parts.get_column("f")
-    # 0.0000001 is 1E-7 as text: io's own parser handles the small ones.
-    tiny = (whole == "0") & (frac.str.len_chars() > 6).fill_null(False)
-    easy = plain & ~tiny.fill_null(False)
-    text = pl.DataFrame({"i": whole, "f": frac}).select(
-        pl.when(pl.col("f").is_null())
-        .then(pl.col("i"))
-        .otherwise(pl.concat_str([pl.col("i"), pl.lit("."), pl.col("f")]))
-    )
-    out = _where(easy, text.to_series(), pl.Series([None] * len(series), dtype=pl.String))
+    out = _where(easy, series, pl.Series([None] * len(series), dtype=pl.String))
     rest = series.is_not_null() & ~easy
     if rest.any():
         parse = ctx.parsers.money if money else ctx.parsers.number
         texts = _where(rest, series, pl.Series([None] * len(series), dtype=pl.String))
-        keys, values = _unique_map(texts, lambda t: str(parse(t)))
+        keys, values = _unique_map(texts, lambda v: str(parse(v)))
         out = _where(rest, _mapped(pl, texts, keys, values, pl.String), out)
     return out
 
@@ -978,33 +993,39 @@ def _ids(pl: Any, raw: _Raw, present: list[str], given: Any) -> Any:
     for name in s.names:
         if name == s.id_column:
             continue
-        if name in present:
-            series = frame.get_column(name)
-            if series.dtype == pl.Boolean:
-                series = series.replace_strict(
-                    [True, False], ["true", "false"], return_dtype=pl.String
-                )
-            parts.append(series.fill_null(""))
+        if name not in present:
+            parts.append(pl.lit(""))
+        elif frame.schema[name] == pl.Boolean:
+            parts.append(
+                pl.col(name)
+                .replace_strict([True, False], ["true", "false"], return_dtype=pl.String)
+                .fill_null("")
+            )
         else:
-            parts.append(pl.Series([""] * frame.height, dtype=pl.String))
-    keys = pl.DataFrame({f"k{i}": p for i, p in enumerate(parts)}).select(
-        pl.concat_str(pl.all(), separator="\x1f")
+            parts.append(pl.col(name).fill_null(""))
+    texts = (
+        frame.lazy()
+        .filter(missing)
+        .select(pl.concat_str(parts, separator="\x1f"))
+        .collect()
+        .to_series()
+        .to_list()
     )
-    texts = keys.to_series().filter(missing).to_list()
     blake2b = hashlib.blake2b
-    digests = [blake2b(t.encode(), digest_size=6).hexdigest() for t in texts]
+    digests = pl.Series("d", [blake2b(t.encode(), digest_size=6).hexdigest() for t in texts])
     prefix = f"{s.id_prefix}-"
-    made = pl.DataFrame({"d": digests}).select(
-        pl.when(pl.int_range(pl.len()).over("d") == 0)
-        .then(pl.lit(prefix) + pl.col("d"))
-        .otherwise(
-            pl.lit(prefix)
-            + pl.col("d")
-            + pl.lit("-")
-            + (pl.int_range(pl.len()).over("d") + 1).cast(pl.String)
-        )
-    )
-    return given.clone().scatter(missing.arg_true(), made.to_series())
+    made = prefix + digests
+    repeated = digests.is_duplicated()
+    if repeated.any():
+        # The n-th row with one digest gets "-n" (n > 1), counted in source order.
+        at = repeated.arg_true().to_list()
+        seen: dict[str, int] = {}
+        names: list[str] = []
+        for digest in digests.gather(at).to_list():
+            count = seen[digest] = seen.get(digest, 0) + 1
+            names.append(f"{prefix}{digest}" if count == 1 else f"{prefix}{digest}-{count}")
+        made = made.scatter(at, pl.Series(names, dtype=pl.String))
+    return given.clone().scatter(missing.arg_true(), made)
 
 
 def _client_records(pl: Any, raw: _Raw, frame: Any, unknown: list[str]) -> Any:
@@ -1133,7 +1154,7 @@ def _read_csv(pl: Any, table: str, path: Any) -> _Raw:
     data = path.read_bytes()
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8) :]
-    if not data.strip():
+    if not data:
         raise _NotFast
     if b'"' in data or b"\r" in data or b"\x00" in data:
         # Quoting or old line ends: split with the csv module itself (exact).
