@@ -1,0 +1,634 @@
+"""Per-client signals of the report over the normalized frames, for the columnar path.
+
+Private; :func:`client_signals` is what the columnar report engine calls.
+
+The work is split in two:
+
+- **polars** does every per-record step: it cuts each table at ``as_of``, keeps
+  the sales, computes each sale's calendar day in ``tz`` and whether a record
+  lies in a policy's window, sorts each client's records by the model's total
+  order (moment, then id; no engine keeps row order, so the sort is explicit),
+  groups by client and collects the small per-client values the rules read:
+  counts, id lists, distinct purchase days, per-day sums and exact sums;
+- **Python** then runs, per client, the object path's own decision functions on
+  those values (:func:`~relcycle.segmentation.regularity.regularity_from_days`,
+  :func:`~relcycle.segmentation.motivation.motivation_from_signals`,
+  :func:`~relcycle.segmentation.cost.cost_from_figures`,
+  :func:`~relcycle.segmentation.rfm.rfm_from_days`), so each rule has one
+  implementation and both paths give equal objects.
+
+Money is exact. Amounts are ``str(Decimal)`` texts; a sum of plain texts
+(``123.45``: at most 15 integer digits and 12 decimal places) is taken in
+polars as a 38-digit decimal and given the exponent the model's own sum has
+(the smallest exponent of the values added, and 0 at most). A client with any
+other text (an exponent, ``-0``) or with a sum that could need more than the
+28 digits of Python's default decimal context is computed from its records by
+the object path itself, so rounding never differs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from relcycle.errors import CurrencyMismatchError
+from relcycle.history import check_as_of
+from relcycle.model import Client, Direction, Purpose
+from relcycle.segmentation import cost as _cost
+from relcycle.segmentation import motivation as _motivation
+from relcycle.segmentation import regularity as _regularity
+from relcycle.segmentation import rfm as _rfm
+from relcycle.segmentation._util import SALE_STATUSES, day_of, sales, window_start, zone
+
+from ._source import import_polars
+
+if TYPE_CHECKING:
+    from relcycle.report import ReportPolicies
+
+    from ._tables import Frames
+
+__all__ = ["ClientSignals", "client_signals"]
+
+_SALES = sorted(s.value for s in SALE_STATUSES)
+_REQUESTS = sorted(p.value for p in _motivation.REQUEST_PURPOSES)
+_PARTNERSHIP = sorted(p.value for p in (Purpose.joint_planning, Purpose.service_exchange))
+_MARKETING = Purpose.marketing.value
+_INBOUND = Direction.inbound.value
+
+#: Decimal texts summed in polars: up to 15 integer digits and 12 decimal places
+#: (a sum of up to 10**11 of them fits a 38-digit decimal at scale 12).
+_PLAIN = r"^[0-9]{1,15}(\.[0-9]{1,12})?$"
+_SCALE = 12
+
+
+@attrs.frozen(kw_only=True)
+class ClientSignals:
+    """What the report computes for one client besides its lifecycle, ladder and risks.
+
+    Every field equals what the object path computes from the client's history
+    cut at ``as_of`` (see :func:`relcycle.report.build_report`).
+
+    Attributes:
+        client_id: The client.
+        regularity: ``assess_regularity(history, as_of=, policy=policies.regularity, tz=)``.
+        motivation: ``classify_motivation(history, as_of=, policy=policies.motivation, tz=)``.
+        cost: ``cost_to_serve(history, as_of=, rates=policies.cost_rates)``.
+        figures: ``rfm_figures(history, as_of=, tz=)`` (None: no sale).
+        counts: The report's ``(orders, contacts, requests, complaints_open,
+            revenue)``: sales, interactions except marketing touches, inbound
+            requests, complaints open at ``as_of``, and the exact sum of the sales.
+    """
+
+    client_id: str
+    regularity: _regularity.RegularityAssessment
+    motivation: _motivation.MotivationAssessment
+    cost: _cost.CostToServe
+    figures: _rfm.RFMFigures | None
+    counts: tuple[int, int, int, int, Decimal]
+
+    @property
+    def orders(self) -> int:
+        """Sales placed by ``as_of``."""
+        return self.counts[0]
+
+    @property
+    def contacts(self) -> int:
+        """Interactions by ``as_of``, either direction, except marketing touches."""
+        return self.counts[1]
+
+    @property
+    def requests(self) -> int:
+        """Inbound interactions with a request purpose by ``as_of``."""
+        return self.counts[2]
+
+    @property
+    def complaints_open(self) -> int:
+        """Complaints open at ``as_of``."""
+        return self.counts[3]
+
+    @property
+    def revenue(self) -> Decimal:
+        """The exact sum of the sales' amounts."""
+        return self.counts[4]
+
+
+def client_signals(
+    frames: Frames,
+    *,
+    as_of: datetime,
+    tz: tzinfo | str = UTC,
+    policies: ReportPolicies | None = None,
+) -> dict[str, ClientSignals]:
+    """Compute every client's signals as of a moment (see the module docs).
+
+    Args:
+        frames: The normalized frames (:mod:`relcycle.columnar._tables`).
+        as_of: The moment (aware); records after it are ignored.
+        tz: The time zone whose calendar days count (a tzinfo or an IANA name).
+        policies: The report's thresholds (default: the documented defaults).
+
+    Returns:
+        One :class:`ClientSignals` per row of ``frames.clients``, keyed by client
+        id, in client id order. Records of clients missing from the clients
+        frame are ignored.
+
+    Raises:
+        CurrencyMismatchError: If a client's sales by ``as_of`` are in two
+            currencies, or not in ``policies.cost_rates.currency``.
+        ValidationError: If ``as_of`` is not timezone-aware.
+        RecordTypeError: If ``as_of`` is not a datetime.
+        UsageError: If ``tz`` is an unknown zone name.
+    """
+    from relcycle.report import ReportPolicies
+
+    check_as_of(as_of)
+    policies = ReportPolicies() if policies is None else policies
+    pl = import_polars()
+    zone_ = zone(tz)
+    plan = _Plan(pl, as_of, zone_, policies)
+    table = _per_client(pl, frames, plan)
+    return _decide(pl, frames, table, plan)
+
+
+class _Plan:
+    """The moments, windows and rate lookups of one run."""
+
+    def __init__(self, pl: Any, as_of: datetime, tz: tzinfo, policies: ReportPolicies) -> None:
+        self.as_of = as_of
+        self.tz = tz
+        self.policies = policies
+        self.mot_policy = policies.motivation
+        self.mot_regularity = policies.motivation.windowed_regularity()
+        self.until = pl.lit(as_of.astimezone(UTC))
+        self.reg_start = _start(pl, as_of, policies.regularity.window_days)
+        self.mot_start = _start(pl, as_of, policies.motivation.window_days)
+        self.day = _day_function(pl, tz)
+        #: The hourly rates met, by the index :func:`_rate_index` gives.
+        self.rates: list[Decimal] = []
+        self._as_of_day: date | None = None
+
+    def day_of_as_of(self) -> date:
+        """The day of ``as_of`` in the zone (asked only for clients with a sale,
+        as the object path does: a moment at the edge of datetime's range may
+        have no day in the zone)."""
+        if self._as_of_day is None:
+            self._as_of_day = day_of(self.as_of, self.tz)
+        return self._as_of_day
+
+
+def _start(pl: Any, as_of: datetime, days: int | None) -> Any:
+    """The start (exclusive) of a window as a UTC literal; None without a window."""
+    start = window_start(as_of, days)  # the object path's own arithmetic (wall clock)
+    return None if start is None else pl.lit(start.astimezone(UTC))
+
+
+def _after(pl: Any, column: str, start: Any) -> Any:
+    """``column > start`` (true for every row without a window)."""
+    return pl.lit(True) if start is None else pl.col(column) > start
+
+
+def _day_function(pl: Any, tz: tzinfo) -> Callable[[Any], Any]:
+    """A function from a UTC instant expression to its calendar day in ``tz``."""
+    if isinstance(tz, timezone):
+        offset = tz.utcoffset(None)
+        if not offset:
+            return lambda e: e.dt.date()
+        micros = offset // timedelta(microseconds=1)
+        return lambda e: (e + pl.duration(microseconds=micros)).dt.date()
+    name = getattr(tz, "key", None) or getattr(tz, "zone", None)
+    if isinstance(name, str) and _polars_knows(pl, name):
+        return lambda e: e.dt.convert_time_zone(name).dt.date()
+
+    def days(series: Any) -> Any:
+        # A zone polars does not know: each distinct instant's day, in Python.
+        uniq = series.unique().drop_nulls()
+        found = pl.Series([v.astimezone(tz).date() for v in uniq.to_list()], dtype=pl.Date)
+        return series.replace_strict(uniq, found, default=None, return_dtype=pl.Date)
+
+    return lambda e: e.map_batches(days, return_dtype=pl.Date)
+
+
+def _polars_knows(pl: Any, name: str) -> bool:
+    try:
+        pl.select(pl.lit(datetime(2000, 1, 1, tzinfo=UTC)).dt.convert_time_zone(name))
+    except Exception:  # polars raises its own error types for unknown zones
+        return False
+    return True
+
+
+# ---------------------------------------------------------------------- exact sums
+
+
+def _money(pl: Any, column: str) -> tuple[Any, Any, Any]:
+    """(value as a 38-digit decimal at scale 12 or null, its scale, True if not plain)."""
+    text = pl.col(column)
+    plain = text.str.contains(_PLAIN)
+    dot = text.str.find(".", literal=True)
+    scale = pl.when(dot.is_null()).then(0).otherwise(text.str.len_bytes() - dot - 1)
+    value = pl.when(plain).then(text).str.to_decimal(scale=_SCALE)
+    return value, scale.cast(pl.Int32), text.is_not_null() & ~plain
+
+
+def _sum_aggs(pl: Any, name: str, value: str, scale: str, where: Any) -> list[Any]:
+    """The aggregations of an exact sum of ``value`` over the rows ``where`` holds."""
+    total = pl.col(value).filter(where).sum()
+    places = pl.col(scale).filter(where & pl.col(value).is_not_null()).max().fill_null(0)
+    # A sum whose digits at its own scale may pass 28 is left to the object path.
+    risky = total.cast(pl.Float64) >= pl.lit(5.0) * pl.lit(10.0).pow(27 - places)
+    return [
+        total.cast(pl.String).alias(f"{name}_sum"),
+        places.alias(f"{name}_places"),
+        risky.alias(f"{name}_risky"),
+    ]
+
+
+def _exact(text: str | None, places: int | None) -> Decimal:
+    """A polars scale-12 sum text as the Decimal with ``places`` decimal places."""
+    if text is None:
+        return Decimal(0)
+    cut = _SCALE - (places or 0)
+    return Decimal(text[: len(text) - cut - (0 if places else 1)])
+
+
+# ---------------------------------------------------------------------- per client
+
+
+def _per_client(pl: Any, frames: Frames, plan: _Plan) -> Any:
+    """One row per client of ``frames.clients`` with every per-client value, by client id."""
+    rows = _sale_rows(pl, frames, plan)
+    parts = [
+        _sales(pl, rows),
+        _days(pl, rows),
+        _interactions(pl, frames, plan),
+        _complaints(pl, frames, plan),
+    ]
+    out = frames.clients.lazy().select("client_id")
+    for part in parts:
+        out = out.join(part, on="client_id", how="left")
+    return out.sort("client_id").collect()
+
+
+def _sale_rows(pl: Any, frames: Frames, plan: _Plan) -> Any:
+    """The sales by ``as_of``, in the model's order inside each client."""
+    value, scale, odd = _money(pl, "amount")
+    cost, cost_scale, cost_odd = _money(pl, "cost")
+    return (
+        frames.orders.lazy()
+        .filter((pl.col("placed_at") <= plan.until) & pl.col("status").is_in(_SALES))
+        .select(
+            "client_id",
+            "order_id",
+            "placed_at",
+            "currency",
+            "discounted",
+            plan.day(pl.col("placed_at")).alias("day"),
+            _after(pl, "placed_at", plan.reg_start).alias("in_reg"),
+            _after(pl, "placed_at", plan.mot_start).alias("in_mot"),
+            value.alias("value"),
+            scale.alias("scale"),
+            cost.alias("cost_value"),
+            cost_scale.alias("cost_scale"),
+            (odd | cost_odd).alias("odd"),
+            pl.col("cost").is_not_null().alias("has_cost"),
+        )
+        # The model's total order; polars keeps the row order within each group.
+        .sort("client_id", "placed_at", "order_id")
+    )
+
+
+def _sales(pl: Any, rows: Any) -> Any:
+    """Per client: the sales' ids (all, in each window, by cost), days, currencies, sums."""
+    in_reg = pl.col("in_reg")
+    in_mot = pl.col("in_mot")
+    has_cost = pl.col("has_cost")
+    oid = pl.col("order_id")
+    return rows.group_by("client_id").agg(
+        oid.alias("sale_ids"),
+        oid.filter(in_reg).alias("reg_ids"),
+        pl.col("day").filter(in_reg).unique().sort().alias("reg_days"),
+        oid.filter(in_mot).alias("mot_ids"),
+        pl.col("day").filter(in_mot).unique().sort().alias("mot_days"),
+        oid.filter(in_mot & pl.col("discounted")).alias("discounted_ids"),
+        oid.filter(has_cost).alias("costed_order_ids"),
+        oid.filter(~has_cost).alias("uncosted_order_ids"),
+        pl.col("currency").unique().sort().alias("currencies"),
+        pl.col("odd").any().alias("odd"),
+        *_sum_aggs(pl, "revenue", "value", "scale", pl.lit(True)),
+        *_sum_aggs(pl, "mot_value", "value", "scale", in_mot),
+        *_sum_aggs(pl, "cogs", "cost_value", "cost_scale", has_cost),
+    )
+
+
+def _days(pl: Any, rows: Any) -> Any:
+    """Per client: the purchase days (all sales) and each day's exact sum, oldest first."""
+    every = pl.lit(True)
+    return (
+        rows.group_by("client_id", "day")
+        .agg(*_sum_aggs(pl, "day", "value", "scale", every))
+        .sort("client_id", "day")
+        .group_by("client_id")
+        .agg(
+            pl.col("day").alias("days"),
+            pl.col("day_sum").alias("day_sums"),
+            pl.col("day_places").alias("day_places"),
+        )
+    )
+
+
+def _interactions(pl: Any, frames: Frames, plan: _Plan) -> Any:
+    """Per client: the report's counts, the motivation's ids and the costed minutes."""
+    purpose = pl.col("purpose")
+    contact = purpose != _MARKETING
+    inbound = contact & (pl.col("direction") == _INBOUND)
+    request = inbound & purpose.is_in(_REQUESTS)
+    in_mot = _after(pl, "at", plan.mot_start)
+    minutes = pl.col("minutes").is_not_null()
+    rate = _rate_index(pl, frames, plan)
+    priced = plan.policies.cost_rates.marketing_per_touch is not None
+    touch = (purpose == _MARKETING) & pl.lit(priced)
+    rows = (
+        frames.interactions.lazy()
+        .filter(pl.col("at") <= plan.until)
+        .select(
+            "client_id",
+            "interaction_id",
+            "at",
+            "minutes",
+            contact.alias("contact"),
+            request.alias("request"),
+            (in_mot & contact).alias("m_contact"),
+            (in_mot & inbound).alias("m_inbound"),
+            (in_mot & request).alias("m_request"),
+            (in_mot & (purpose == Purpose.offer_change.value)).alias("m_offer"),
+            (in_mot & purpose.is_in(_PARTNERSHIP)).alias("m_partner"),
+            (in_mot & (purpose == Purpose.referral.value)).alias("m_referral"),
+            rate.alias("rate"),
+            (minutes & rate.is_not_null()).alias("timed"),
+            (minutes & rate.is_null()).alias("untimed"),
+            touch.alias("touch"),
+        )
+        .sort("client_id", "at", "interaction_id")
+    )
+    iid = pl.col("interaction_id")
+    timed = pl.col("timed")
+    return rows.group_by("client_id").agg(
+        pl.col("contact").sum().alias("contacts"),
+        pl.col("request").sum().alias("requests"),
+        iid.filter(pl.col("m_contact")).alias("m_contacts"),
+        iid.filter(pl.col("m_inbound")).alias("m_inbound"),
+        iid.filter(pl.col("m_request")).alias("m_requests"),
+        iid.filter(pl.col("m_offer")).alias("m_offer_changes"),
+        iid.filter(pl.col("m_partner")).alias("m_partnership"),
+        iid.filter(pl.col("m_referral")).alias("m_referrals"),
+        pl.col("minutes").filter(timed).alias("minutes"),
+        pl.col("rate").filter(timed).alias("rates"),
+        iid.filter(timed | pl.col("touch")).alias("costed_interaction_ids"),
+        iid.filter(pl.col("untimed")).alias("uncosted_interaction_ids"),
+        pl.col("touch").sum().alias("touches"),
+    )
+
+
+def _rate_index(pl: Any, frames: Frames, plan: _Plan) -> Any:
+    """Per interaction, the index in ``plan.rates`` of the hourly rate that applies, or null.
+
+    The rate of each distinct ``handled_by`` comes from :meth:`CostRates.rate_for
+    <relcycle.segmentation.cost.CostRates.rate_for>`, the object path's lookup.
+    """
+    rates = plan.policies.cost_rates
+    found = plan.rates
+
+    def index(employee: str | None) -> int | None:
+        rate = rates.rate_for(employee)
+        if rate is None:
+            return None
+        found.append(rate)
+        return len(found) - 1
+
+    nobody = index(None)
+    names = frames.interactions.get_column("handled_by").unique().drop_nulls().to_list()
+    keys: list[str] = []
+    values: list[int | None] = []
+    for name in names:
+        keys.append(name)
+        values.append(index(name))
+    unnamed = pl.lit(nobody, dtype=pl.Int32)
+    if not keys:
+        return unnamed
+    named = pl.col("handled_by").replace_strict(
+        keys, pl.Series(values, dtype=pl.Int32), default=None, return_dtype=pl.Int32
+    )
+    return pl.when(pl.col("handled_by").is_null()).then(unnamed).otherwise(named)
+
+
+def _complaints(pl: Any, frames: Frames, plan: _Plan) -> Any:
+    """Per client: complaints open at ``as_of`` and those opened in the motivation window."""
+    resolved = pl.col("resolved_at")
+    return (
+        frames.complaints.lazy()
+        .filter(pl.col("opened_at") <= plan.until)
+        .select(
+            "client_id",
+            "complaint_id",
+            "opened_at",
+            (resolved.is_null() | (resolved > plan.until)).alias("open"),
+            _after(pl, "opened_at", plan.mot_start).alias("m_complaint"),
+        )
+        .sort("client_id", "opened_at", "complaint_id")
+        .group_by("client_id")
+        .agg(
+            pl.col("open").sum().alias("complaints_open"),
+            pl.col("complaint_id").filter(pl.col("m_complaint")).alias("m_complaints"),
+        )
+    )
+
+
+# ---------------------------------------------------------------------- decisions
+
+
+#: Motivation signal key -> column of the per-client table.
+_MOTIVATION_COLUMNS: Mapping[str, str] = {
+    "contacts": "m_contacts",
+    "inbound": "m_inbound",
+    "requests": "m_requests",
+    "offer_changes": "m_offer_changes",
+    "partnership": "m_partnership",
+    "referrals": "m_referrals",
+    "sales": "mot_ids",
+    "discounted": "discounted_ids",
+    "complaints": "m_complaints",
+}
+
+
+def _decide(pl: Any, frames: Frames, table: Any, plan: _Plan) -> dict[str, ClientSignals]:
+    """Run the decision functions per client on the per-client table."""
+    col: dict[str, list[Any]] = {name: table.get_column(name).to_list() for name in table.columns}
+    n = table.height
+    slow = {i for i in range(n) if col["odd"][i] or col["revenue_risky"][i] or col["cogs_risky"][i]}
+    exact = _object_signals(pl, frames, {col["client_id"][i] for i in slow}, plan)
+    policies = plan.policies
+    as_of = plan.as_of
+    reg_policy = policies.regularity
+    mot_policy = plan.mot_policy
+    mot_reg_policy = plan.mot_regularity
+    same_regularity = mot_reg_policy == reg_policy
+    rates = policies.cost_rates
+    per_touch = rates.marketing_per_touch
+    rate_values = plan.rates
+    clients = _clients(frames) if mot_policy.attribute_rules else {}
+    empty: list[Any] = []
+    out: dict[str, ClientSignals] = {}
+    for i in range(n):
+        cid: str = col["client_id"][i]
+        contacts = col["contacts"][i] or 0
+        requests = col["requests"][i] or 0
+        complaints_open = col["complaints_open"][i] or 0
+        if i in slow:
+            found = exact[cid]
+            out[cid] = ClientSignals(
+                client_id=cid,
+                regularity=found[0],
+                motivation=found[1],
+                cost=found[2],
+                figures=found[3],
+                counts=(found[5], contacts, requests, complaints_open, found[4]),
+            )
+            continue
+        sale_ids: list[str] = col["sale_ids"][i] or empty
+        reg_days: list[date] = col["reg_days"][i] or empty
+        as_of_day = plan.day_of_as_of() if sale_ids else None
+        reg = _regularity.regularity_from_days(
+            cid,
+            tuple(reg_days),
+            col["reg_ids"][i] or empty,
+            as_of_day=as_of_day if reg_days else None,
+            policy=reg_policy,
+        )
+        if same_regularity:
+            mot_reg = reg
+        else:
+            mot_days: list[date] = col["mot_days"][i] or empty
+            mot_reg = _regularity.regularity_from_days(
+                cid,
+                tuple(mot_days),
+                col["mot_ids"][i] or empty,
+                as_of_day=as_of_day if mot_days else None,
+                policy=mot_reg_policy,
+            )
+        signals = _motivation.motivation_signals(
+            {key: col[name][i] or empty for key, name in _MOTIVATION_COLUMNS.items()},
+            sales_value=_exact(col["mot_value_sum"][i], col["mot_value_places"][i]),
+            regularity=mot_reg,
+        )
+        mot = _motivation.motivation_from_signals(
+            cid, signals, as_of=as_of, policy=mot_policy, client=clients.get(cid)
+        )
+        currencies: list[str] = col["currencies"][i] or empty
+        figures: _rfm.RFMFigures | None = None
+        if sale_ids:
+            if len(currencies) > 1:  # as rfm_figures refuses them (before cost-to-serve)
+                raise CurrencyMismatchError(
+                    currencies=currencies, context=f"the RFM figures of client {cid!r}"
+                )
+            assert as_of_day is not None
+            figures = _rfm.rfm_from_days(
+                cid,
+                col["days"][i],
+                [
+                    _exact(text, places)
+                    for text, places in zip(col["day_sums"][i], col["day_places"][i], strict=True)
+                ],
+                as_of_day=as_of_day,
+                currency=currencies[0],
+                order_ids=tuple(sale_ids),
+            )
+        revenue = _exact(col["revenue_sum"][i], col["revenue_places"][i])
+        time_cost = Decimal(0)
+        minutes: list[str] = col["minutes"][i] or empty
+        if minutes:
+            for text, k in zip(minutes, col["rates"][i], strict=True):
+                time_cost += _cost.minutes_cost(Decimal(text), rate_values[k])
+        marketing = Decimal(0)
+        touches: int = col["touches"][i] or 0
+        if touches:
+            assert per_touch is not None
+            for _ in range(touches):
+                marketing += per_touch
+        cost = _cost.cost_from_figures(
+            cid,
+            currency=_cost.cost_currency(cid, currencies, rates),
+            revenue=revenue,
+            cost_of_goods=_exact(col["cogs_sum"][i], col["cogs_places"][i]),
+            time_cost=time_cost,
+            marketing_cost=marketing,
+            priced_touches=touches,
+            sale_ids=sale_ids,
+            costed_ids=(col["costed_order_ids"][i] or empty)
+            + (col["costed_interaction_ids"][i] or empty),
+            uncosted_ids=(col["uncosted_order_ids"][i] or empty)
+            + (col["uncosted_interaction_ids"][i] or empty),
+        )
+        out[cid] = ClientSignals(
+            client_id=cid,
+            regularity=reg,
+            motivation=mot,
+            cost=cost,
+            figures=figures,
+            counts=(len(sale_ids), contacts, requests, complaints_open, revenue),
+        )
+    return out
+
+
+def _clients(frames: Frames) -> dict[str, Client]:
+    """Every client as a :class:`~relcycle.model.Client` (for the attribute rules)."""
+    from ._tables import _clients as clients_of
+    from ._tables import _Moments
+
+    return {c.client_id: c for c in clients_of(frames.clients, _Moments())}
+
+
+_Exact = tuple[
+    _regularity.RegularityAssessment,
+    _motivation.MotivationAssessment,
+    _cost.CostToServe,
+    "_rfm.RFMFigures | None",
+    Decimal,
+    int,
+]
+
+
+def _object_signals(pl: Any, frames: Frames, ids: set[str], plan: _Plan) -> dict[str, _Exact]:
+    """The signals of ``ids`` by the object path, from their records rebuilt as objects.
+
+    For the clients whose money the polars sums cannot give exactly as the
+    model's decimal arithmetic does (see the module docs).
+    """
+    if not ids:
+        return {}
+    from relcycle.report import exact_sum
+
+    from ._tables import histories
+
+    keep = pl.col("client_id").is_in(sorted(ids))
+    subset = attrs.evolve(
+        frames,
+        clients=frames.clients.filter(keep),
+        orders=frames.orders.filter(keep),
+        interactions=frames.interactions.filter(keep),
+        complaints=frames.complaints.filter(keep),
+    )
+    as_of, tz, policies = plan.as_of, plan.tz, plan.policies
+    out: dict[str, _Exact] = {}
+    for history in histories(subset):
+        cut = history.as_of(as_of)
+        mot = _motivation.classify_motivation(cut, as_of=as_of, policy=policies.motivation, tz=tz)
+        reg = _regularity.assess_regularity(cut, as_of=as_of, policy=policies.regularity, tz=tz)
+        figures = _rfm.rfm_figures(cut, as_of=as_of, tz=tz)
+        cost = _cost.cost_to_serve(cut, as_of=as_of, rates=policies.cost_rates)
+        sold = sales(cut, as_of)
+        revenue = exact_sum(o.amount for o in sold)
+        out[history.client_id] = (reg, mot, cost, figures, revenue, len(sold))
+    return out
