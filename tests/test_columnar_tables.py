@@ -293,6 +293,8 @@ class TestReadRows:
         [
             "2024-03-31T02:30:00",
             "2024-10-27T03:30",
+            "2024-10-27T03:30:00+02:00",
+            "2024-01-01T24:00:00",
             "2024-01-02T10:00:00.5",
             "2024-01-02T10:00:00.123456Z",
             "2024-01-02T10:00:00+05:45",
@@ -404,6 +406,34 @@ class TestBadInput:
         """Ragged rows, bad quoting, missing columns, impossible dates: io's problems."""
         (tmp_path / "orders.csv").write_text(text, encoding="utf-8")
         assert_like_io(tmp_path)
+
+    def test_daylight_saving_gap(self, tmp_path: Path) -> None:
+        """A local time skipped by a DST change is io's error (and io's reject)."""
+        (tmp_path / "orders.csv").write_text(
+            "client_id,placed_at,amount\n1,2024-03-31T03:30:00,1\n2,2024-03-31,1\n",
+            encoding="utf-8",
+        )
+        assert_like_io(tmp_path, tz="Europe/Kyiv")
+
+    def test_cell_longer_than_the_csv_limit(self, tmp_path: Path) -> None:
+        """A cell longer than the csv module's field limit is io's error."""
+        (tmp_path / "orders.csv").write_text(
+            "client_id,placed_at,amount,product\n1,2024-01-01,1," + "x" * 140_000 + "\n",
+            encoding="utf-8",
+        )
+        assert_like_io(tmp_path)
+
+    def test_empty_clients_table_with_a_bad_header(self, tmp_path: Path) -> None:
+        """The header of an empty clients table is checked, as io checks it."""
+        (tmp_path / "orders.csv").write_text(
+            "client_id,placed_at,amount\n1,2024-01-01,1\n", encoding="utf-8"
+        )
+        (tmp_path / "clients.csv").write_text("id\n", encoding="utf-8")
+        assert_like_io(tmp_path)
+        (tmp_path / "clients.csv").write_text("client_id\n", encoding="utf-8")
+        got = assert_reads_like_io(tmp_path, fast=True)
+        assert not got.clients_given
+        assert got.counts["clients"].read == 0
 
     def test_usage_errors_are_io_s(self, tmp_path: Path) -> None:
         """Bad options and missing sources raise io's UsageError."""

@@ -370,50 +370,43 @@ def frames_from_result(result: Any, *, path: str = "objects") -> Frames:
 
 
 class _Moments:
-    """Datetimes from (microseconds, offset), one fixed-offset tzinfo per offset."""
+    """Datetimes from instants and offsets, one fixed-offset tzinfo object per offset.
+
+    Offset 0 is :data:`datetime.UTC` itself, what the model holds for UTC.
+    """
 
     def __init__(self) -> None:
-        self.epochs: dict[int, datetime] = {0: _EPOCH}
+        self.zones: dict[int, tzinfo] = {0: UTC}
 
-    def epoch(self, offset: int) -> datetime:
-        found = self.epochs.get(offset)
+    def zone(self, offset: int) -> tzinfo:
+        found = self.zones.get(offset)
         if found is None:
-            zone: tzinfo = timezone(timedelta(seconds=offset))
-            found = self.epochs[offset] = _EPOCH.astimezone(zone)
+            found = self.zones[offset] = timezone(timedelta(seconds=offset))
         return found
 
-    def column(self, micros: list[int | None], offsets: list[int | None]) -> list[Any]:
-        out: list[Any] = []
-        append = out.append
-        epochs = self.epochs
-        cache: dict[tuple[int, int], datetime] = {}
-        for us, off in zip(micros, offsets, strict=True):
-            if us is None or off is None:
-                append(None)
-                continue
-            key = (us, off)
-            dt = cache.get(key)
-            if dt is None:
-                base = epochs.get(off)
-                if base is None:
-                    base = self.epoch(off)
-                dt = cache[key] = base + timedelta(microseconds=us)
-            append(dt)
-        return out
+    def column(self, instants: Any, offsets: Any) -> list[Any]:
+        """The aware datetimes of a ``Datetime("us", "UTC")`` and an offset Series."""
+        pl = import_polars()
+        local = (
+            (instants.dt.epoch("us") + offsets.cast(pl.Int64) * 1_000_000)
+            .cast(pl.Datetime("us"))
+            .to_list()
+        )
+        distinct = offsets.drop_nulls().unique().to_list()
+        if len(distinct) == 1 and not offsets.null_count():
+            tz = self.zone(distinct[0])
+            return [d.replace(tzinfo=tz) for d in local]
+        zone = self.zone
+        return [
+            None if d is None else d.replace(tzinfo=zone(off))
+            for d, off in zip(local, offsets.to_list(), strict=True)
+        ]
 
 
 def _decimals(values: list[str | None]) -> list[Decimal | None]:
-    cache: dict[str, Decimal] = {}
-    out: list[Decimal | None] = []
-    for text in values:
-        if text is None:
-            out.append(None)
-            continue
-        d = cache.get(text)
-        if d is None:
-            d = cache[text] = Decimal(text)
-        out.append(d)
-    return out
+    if None not in values:
+        return list(map(Decimal, values))  # type: ignore[arg-type]
+    return [None if text is None else Decimal(text) for text in values]
 
 
 def _members(values: list[str | None], vocab: Any) -> list[Any]:
@@ -428,9 +421,7 @@ def _sorted_lists(frame: pl.DataFrame, table: str, moments: _Moments) -> dict[st
     for name, kind in FRAME_COLUMNS[table]:
         series = frame.get_column(name)
         if kind == "datetime":
-            micros = series.dt.epoch("us").to_list()
-            offsets = frame.get_column(f"{name}_offset").to_list()
-            out[name] = moments.column(micros, offsets)
+            out[name] = moments.column(series, frame.get_column(f"{name}_offset"))
         elif kind == "decimal":
             out[name] = _decimals(series.to_list())
         else:
@@ -550,10 +541,7 @@ def _records(frame: pl.DataFrame, table: str, moments: _Moments) -> tuple[list[A
 
 def _clients(frame: pl.DataFrame, moments: _Moments) -> list[Client]:
     frame = frame.sort("client_id")
-    sinces = moments.column(
-        frame.get_column("since").dt.epoch("us").to_list(),
-        frame.get_column("since_offset").to_list(),
-    )
+    sinces = moments.column(frame.get_column("since"), frame.get_column("since_offset"))
     kinds = {m.value: m for m in ClientKind}
     out: list[Client] = []
     for cid, name, kind, industry, region, manager, since, record in zip(
@@ -1048,10 +1036,7 @@ def _client_records(pl: Any, raw: _Raw, frame: Any, unknown: list[str]) -> Any:
     rows = need.arg_true().to_list()
     moments = _Moments()
     picked = frame[rows]
-    sinces = moments.column(
-        picked.get_column("since").dt.epoch("us").to_list(),
-        picked.get_column("since_offset").to_list(),
-    )
+    sinces = moments.column(picked.get_column("since"), picked.get_column("since_offset"))
     records: list[str | None] = [None] * n
     base = picked.select(
         "client_id", "name", "kind", "industry", "region", "account_manager"
@@ -1110,6 +1095,8 @@ def _fast(pl: Any, ctx: _Context, raws: Mapping[str, _Raw]) -> Frames:
         if (resolved < complaints.get_column("opened_at")).fill_null(False).any():
             raise _NotFast
     clients_raw = raws.get("clients")
+    if clients_raw is not None:
+        _check_header(ctx, clients_raw)  # io checks the header of an empty table too
     given = clients_raw is not None and clients_raw.frame.height > 0
     if given:
         assert clients_raw is not None
@@ -1217,7 +1204,15 @@ def _read_csv(pl: Any, table: str, path: Any) -> _Raw:
     except (pa.ArrowInvalid, pa.ArrowException):
         raise _NotFast from None
     frame = pl.from_arrow(arrow).rename(dict(zip(names, columns, strict=True)))
+    if frame.height:
+        longest = frame.select(pl.all().str.len_bytes().max()).row(0)
+        if max(v or 0 for v in longest) > _FIELD_LIMIT:
+            raise _NotFast
     return _Raw(table, path.name, columns, frame)
+
+
+#: The csv module's default field size limit: io fails on a longer cell.
+_FIELD_LIMIT = 131_072
 
 
 def _typed_ok(pl: Any, frame: Any) -> None:
