@@ -293,6 +293,38 @@ class TestEquality:
             assert_equal_signals(portfolio, as_of, BERLIN, policies)
 
 
+class _Kathmandu(tzinfo):
+    """A fixed +05:45 zone that is not a ``datetime.timezone`` and has no IANA key."""
+
+    def utcoffset(self, dt: datetime | None) -> timedelta:
+        return timedelta(hours=5, minutes=45)
+
+    def dst(self, dt: datetime | None) -> timedelta:
+        return timedelta(0)
+
+    def tzname(self, dt: datetime | None) -> str:
+        return "+0545"
+
+
+class TestZones:
+    """Calendar days in any zone the object path accepts."""
+
+    @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(data=st.data(), portfolio=portfolios(min_clients=1, max_clients=4, max_records=10))
+    def test_a_tzinfo_without_a_name(self, data: Any, portfolio: Portfolio) -> None:
+        """A tzinfo polars cannot name gives the same days (computed per distinct instant)."""
+        as_of = data.draw(as_of_moments(portfolio))
+        assert_equal_signals(portfolio, as_of, _Kathmandu(), ReportPolicies())
+
+    def test_a_zone_name(self) -> None:
+        """An IANA name as tz gives the signals of its ZoneInfo."""
+        simulated = simulate_portfolio(40, seed=4)
+        frames = frames_of(simulated.portfolio())
+        by_name = client_signals(frames, as_of=simulated.as_of, tz="Europe/Berlin")
+        by_zone = client_signals(frames, as_of=simulated.as_of, tz=BERLIN)
+        assert by_name == by_zone
+
+
 class TestShape:
     """What client_signals returns and refuses."""
 

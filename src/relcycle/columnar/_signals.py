@@ -261,8 +261,8 @@ def _per_client(pl: Any, frames: Frames, plan: _Plan) -> Any:
     """One row per client of ``frames.clients`` with every per-client value, by client id."""
     rows = _sale_rows(pl, frames, plan)
     parts = [
-        _sales(pl, rows),
-        _days(pl, rows),
+        _sales(pl, rows, plan),
+        _days(pl, rows, plan),
         _interactions(pl, frames, plan),
         _complaints(pl, frames, plan),
     ]
@@ -300,42 +300,54 @@ def _sale_rows(pl: Any, frames: Frames, plan: _Plan) -> Any:
     )
 
 
-def _sales(pl: Any, rows: Any) -> Any:
-    """Per client: the sales' ids (all, in each window, by cost), days, currencies, sums."""
-    in_reg = pl.col("in_reg")
+def _sales(pl: Any, rows: Any, plan: _Plan) -> Any:
+    """Per client: the sales' ids (all, in the windows, with a cost), currencies, sums.
+
+    A list equal to another for every client (no window) is not collected twice.
+    """
     in_mot = pl.col("in_mot")
     has_cost = pl.col("has_cost")
     oid = pl.col("order_id")
-    return rows.group_by("client_id").agg(
+    aggs = [
         oid.alias("sale_ids"),
-        oid.filter(in_reg).alias("reg_ids"),
-        pl.col("day").filter(in_reg).unique().sort().alias("reg_days"),
-        oid.filter(in_mot).alias("mot_ids"),
-        pl.col("day").filter(in_mot).unique().sort().alias("mot_days"),
         oid.filter(in_mot & pl.col("discounted")).alias("discounted_ids"),
         oid.filter(has_cost).alias("costed_order_ids"),
-        oid.filter(~has_cost).alias("uncosted_order_ids"),
-        pl.col("currency").unique().sort().alias("currencies"),
+        pl.col("currency").min().alias("currency_lo"),
+        pl.col("currency").max().alias("currency_hi"),
         pl.col("odd").any().alias("odd"),
         *_sum_aggs(pl, "revenue", "value", "scale", pl.lit(True)),
-        *_sum_aggs(pl, "mot_value", "value", "scale", in_mot),
         *_sum_aggs(pl, "cogs", "cost_value", "cost_scale", has_cost),
-    )
+    ]
+    if plan.reg_start is not None:
+        aggs.append(oid.filter(pl.col("in_reg")).alias("reg_ids"))
+    if plan.mot_start is not None:
+        aggs.append(oid.filter(in_mot).alias("mot_ids"))
+        aggs += _sum_aggs(pl, "mot_value", "value", "scale", in_mot)
+    return rows.group_by("client_id").agg(aggs)
 
 
-def _days(pl: Any, rows: Any) -> Any:
-    """Per client: the purchase days (all sales) and each day's exact sum, oldest first."""
-    every = pl.lit(True)
+def _days(pl: Any, rows: Any, plan: _Plan) -> Any:
+    """Per client: the purchase days and each day's exact sum, oldest first, and the
+    days with a sale in each window (the distinct days the regularity rules count)."""
+    aggs = [
+        pl.col("day").alias("days"),
+        pl.col("day_sum").alias("day_sums"),
+        pl.col("day_places").alias("day_places"),
+    ]
+    if plan.reg_start is not None:
+        aggs.append(pl.col("day").filter(pl.col("in_reg")).alias("reg_days"))
+    if plan.mot_start is not None:
+        aggs.append(pl.col("day").filter(pl.col("in_mot")).alias("mot_days"))
     return (
         rows.group_by("client_id", "day")
-        .agg(*_sum_aggs(pl, "day", "value", "scale", every))
+        .agg(
+            *_sum_aggs(pl, "day", "value", "scale", pl.lit(True)),
+            pl.col("in_reg").any(),
+            pl.col("in_mot").any(),
+        )
         .sort("client_id", "day")
         .group_by("client_id")
-        .agg(
-            pl.col("day").alias("days"),
-            pl.col("day_sum").alias("day_sums"),
-            pl.col("day_places").alias("day_places"),
-        )
+        .agg(aggs)
     )
 
 
@@ -465,10 +477,45 @@ _MOTIVATION_COLUMNS: Mapping[str, str] = {
 
 def _decide(pl: Any, frames: Frames, table: Any, plan: _Plan) -> dict[str, ClientSignals]:
     """Run the decision functions per client on the per-client table."""
-    col: dict[str, list[Any]] = {name: table.get_column(name).to_list() for name in table.columns}
     n = table.height
-    slow = {i for i in range(n) if col["odd"][i] or col["revenue_risky"][i] or col["cogs_risky"][i]}
-    exact = _object_signals(pl, frames, {col["client_id"][i] for i in slow}, plan)
+
+    def column(name: str, instead: str | None = None) -> list[Any]:
+        if name not in table.columns:
+            assert instead is not None  # a list not collected: equal to ``instead``
+            name = instead
+        values: list[Any] = table.get_column(name).to_list()
+        return values
+
+    ids = column("client_id")
+    odd, revenue_risky, cogs_risky = column("odd"), column("revenue_risky"), column("cogs_risky")
+    slow = {i for i in range(n) if odd[i] or revenue_risky[i] or cogs_risky[i]}
+    exact = _object_signals(pl, frames, {ids[i] for i in slow}, plan)
+    c_contacts, c_requests, c_open = (
+        column("contacts"),
+        column("requests"),
+        column("complaints_open"),
+    )
+    c_sales, c_days, c_day_sums, c_day_places = (
+        column("sale_ids"),
+        column("days"),
+        column("day_sums"),
+        column("day_places"),
+    )
+    c_reg_ids, c_reg_days = column("reg_ids", "sale_ids"), column("reg_days", "days")
+    c_mot_ids, c_mot_days = column("mot_ids", "sale_ids"), column("mot_days", "days")
+    c_mot_sum = column("mot_value_sum", "revenue_sum")
+    c_mot_places = column("mot_value_places", "revenue_places")
+    c_revenue, c_revenue_places = column("revenue_sum"), column("revenue_places")
+    c_cogs, c_cogs_places = column("cogs_sum"), column("cogs_places")
+    c_lo, c_hi = column("currency_lo"), column("currency_hi")
+    c_costed_orders = column("costed_order_ids")
+    c_costed_touches = column("costed_interaction_ids")
+    c_uncosted_touches = column("uncosted_interaction_ids")
+    c_minutes, c_rates, c_touches = column("minutes"), column("rates"), column("touches")
+    motivation_ids = [
+        (key, c_mot_ids if name == "mot_ids" else column(name))
+        for key, name in _MOTIVATION_COLUMNS.items()
+    ]
     policies = plan.policies
     as_of = plan.as_of
     reg_policy = policies.regularity
@@ -479,13 +526,14 @@ def _decide(pl: Any, frames: Frames, table: Any, plan: _Plan) -> dict[str, Clien
     per_touch = rates.marketing_per_touch
     rate_values = plan.rates
     clients = _clients(frames) if mot_policy.attribute_rules else {}
+    regularity_from_days = _regularity.regularity_from_days
     empty: list[Any] = []
     out: dict[str, ClientSignals] = {}
     for i in range(n):
-        cid: str = col["client_id"][i]
-        contacts = col["contacts"][i] or 0
-        requests = col["requests"][i] or 0
-        complaints_open = col["complaints_open"][i] or 0
+        cid: str = ids[i]
+        contacts = c_contacts[i] or 0
+        requests = c_requests[i] or 0
+        complaints_open = c_open[i] or 0
         if i in slow:
             found = exact[cid]
             out[cid] = ClientSignals(
@@ -497,79 +545,83 @@ def _decide(pl: Any, frames: Frames, table: Any, plan: _Plan) -> dict[str, Clien
                 counts=(found[5], contacts, requests, complaints_open, found[4]),
             )
             continue
-        sale_ids: list[str] = col["sale_ids"][i] or empty
-        reg_days: list[date] = col["reg_days"][i] or empty
+        sale_ids: list[str] = c_sales[i] or empty
         as_of_day = plan.day_of_as_of() if sale_ids else None
-        reg = _regularity.regularity_from_days(
+        reg_days: list[date] = c_reg_days[i] or empty
+        reg = regularity_from_days(
             cid,
             tuple(reg_days),
-            col["reg_ids"][i] or empty,
+            c_reg_ids[i] or empty,
             as_of_day=as_of_day if reg_days else None,
             policy=reg_policy,
         )
         if same_regularity:
             mot_reg = reg
         else:
-            mot_days: list[date] = col["mot_days"][i] or empty
-            mot_reg = _regularity.regularity_from_days(
+            mot_days: list[date] = c_mot_days[i] or empty
+            mot_reg = regularity_from_days(
                 cid,
                 tuple(mot_days),
-                col["mot_ids"][i] or empty,
+                c_mot_ids[i] or empty,
                 as_of_day=as_of_day if mot_days else None,
                 policy=mot_reg_policy,
             )
         signals = _motivation.motivation_signals(
-            {key: col[name][i] or empty for key, name in _MOTIVATION_COLUMNS.items()},
-            sales_value=_exact(col["mot_value_sum"][i], col["mot_value_places"][i]),
+            {key: values[i] or empty for key, values in motivation_ids},
+            sales_value=_exact(c_mot_sum[i], c_mot_places[i]),
             regularity=mot_reg,
         )
         mot = _motivation.motivation_from_signals(
             cid, signals, as_of=as_of, policy=mot_policy, client=clients.get(cid)
         )
-        currencies: list[str] = col["currencies"][i] or empty
+        currency: str | None = c_lo[i]
+        if currency != c_hi[i]:  # as rfm_figures refuses them (before cost-to-serve)
+            raise CurrencyMismatchError(
+                currencies=_currencies(pl, frames, cid, plan),
+                context=f"the RFM figures of client {cid!r}",
+            )
         figures: _rfm.RFMFigures | None = None
         if sale_ids:
-            if len(currencies) > 1:  # as rfm_figures refuses them (before cost-to-serve)
-                raise CurrencyMismatchError(
-                    currencies=currencies, context=f"the RFM figures of client {cid!r}"
-                )
             assert as_of_day is not None
+            assert currency is not None
             figures = _rfm.rfm_from_days(
                 cid,
-                col["days"][i],
-                [
-                    _exact(text, places)
-                    for text, places in zip(col["day_sums"][i], col["day_places"][i], strict=True)
-                ],
+                c_days[i],
+                [_exact(t, k) for t, k in zip(c_day_sums[i], c_day_places[i], strict=True)],
                 as_of_day=as_of_day,
-                currency=currencies[0],
+                currency=currency,
                 order_ids=tuple(sale_ids),
             )
-        revenue = _exact(col["revenue_sum"][i], col["revenue_places"][i])
+        revenue = _exact(c_revenue[i], c_revenue_places[i])
         time_cost = Decimal(0)
-        minutes: list[str] = col["minutes"][i] or empty
+        minutes: list[str] = c_minutes[i] or empty
         if minutes:
-            for text, k in zip(minutes, col["rates"][i], strict=True):
+            for text, k in zip(minutes, c_rates[i], strict=True):
                 time_cost += _cost.minutes_cost(Decimal(text), rate_values[k])
         marketing = Decimal(0)
-        touches: int = col["touches"][i] or 0
+        touches: int = c_touches[i] or 0
         if touches:
             assert per_touch is not None
             for _ in range(touches):
                 marketing += per_touch
+        costed_orders: list[str] = c_costed_orders[i] or empty
+        costed = costed_orders + (c_costed_touches[i] or empty)
+        uncosted: list[str] = empty
+        if costed:  # without cost data nothing is listed as uncosted
+            with_cost = set(costed_orders)
+            uncosted = [o for o in sale_ids if o not in with_cost]
+            uncosted += c_uncosted_touches[i] or empty
         cost = _cost.cost_from_figures(
             cid,
-            currency=_cost.cost_currency(cid, currencies, rates),
+            currency=_cost.cost_currency(cid, () if currency is None else (currency,), rates),
             revenue=revenue,
-            cost_of_goods=_exact(col["cogs_sum"][i], col["cogs_places"][i]),
+            cost_of_goods=_exact(c_cogs[i], c_cogs_places[i]),
             time_cost=time_cost,
             marketing_cost=marketing,
             priced_touches=touches,
             sale_ids=sale_ids,
-            costed_ids=(col["costed_order_ids"][i] or empty)
-            + (col["costed_interaction_ids"][i] or empty),
-            uncosted_ids=(col["uncosted_order_ids"][i] or empty)
-            + (col["uncosted_interaction_ids"][i] or empty),
+            costed_ids=costed,
+            uncosted_ids=uncosted,
         )
         out[cid] = ClientSignals(
             client_id=cid,
@@ -580,6 +632,21 @@ def _decide(pl: Any, frames: Frames, table: Any, plan: _Plan) -> dict[str, Clien
             counts=(len(sale_ids), contacts, requests, complaints_open, revenue),
         )
     return out
+
+
+def _currencies(pl: Any, frames: Frames, client_id: str, plan: _Plan) -> list[str]:
+    """The currencies of a client's sales by ``as_of`` (for the error naming them)."""
+    found: list[str] = (
+        frames.orders.filter(
+            (pl.col("client_id") == client_id)
+            & (pl.col("placed_at") <= plan.until)
+            & pl.col("status").is_in(_SALES)
+        )
+        .get_column("currency")
+        .unique()
+        .to_list()
+    )
+    return found
 
 
 def _clients(frames: Frames) -> dict[str, Client]:
