@@ -70,6 +70,25 @@ class TestFramesFromTables:
         got = list(histories(frames))
         assert [h.client_id for h in got] == sorted(portfolio.client_ids)
         assert tuple(got) == portfolio.histories
+        assert tuple(histories(frames, batch=2)) == portfolio.histories
+
+    def test_unknown_client(self) -> None:
+        """A record of a client missing from a given clients table is refused."""
+        from relcycle.errors import UnknownClientError
+        from relcycle.simulate import simulate_portfolio
+
+        tables = HistoryTables.from_portfolio(simulate_portfolio(3, seed=2).portfolio())
+        assert tables.clients is not None
+        frames = frames_from_tables(
+            HistoryTables(
+                clients=tables.clients[1:],
+                orders=tables.orders,
+                interactions=tables.interactions,
+                complaints=tables.complaints,
+            )
+        )
+        with pytest.raises(UnknownClientError):
+            to_portfolio(frames)
 
     def test_schema(self) -> None:
         """Every frame has the normalized schema, even when empty."""
