@@ -261,6 +261,35 @@ class TestReadRows:
         assert not got.clients_given
         assert got.orders.height == 6919
 
+    def test_header_only(self, tmp_path: Path) -> None:
+        """A header without rows is an empty table, with or without a final newline."""
+        (tmp_path / "orders.csv").write_text("client_id,placed_at,amount", encoding="utf-8")
+        got = assert_reads_like_io(tmp_path, fast=True)
+        assert got.orders.height == 0
+        assert got.counts["orders"].read == 0
+
+    def test_parquet_booleans_and_generated_ids(self, tmp_path: Path) -> None:
+        """Boolean Parquet columns and rows without ids: io's values and generated ids."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.table(
+            {
+                "order_id": pa.array([None, "", None, "x"], pa.string()),
+                "client_id": ["7", "7", "7", "8"],
+                "placed_at": ["2024-01-02", "2024-01-02", "2024-01-02", "2024-01-03"],
+                "amount": ["1", "1", "1", "2.5"],
+                "discounted": pa.array([True, True, None, False]),
+                "on_time": pa.array([None, None, None, True]),
+            }
+        )
+        pq.write_table(table, tmp_path / "orders.parquet")
+        got = assert_reads_like_io(tmp_path, fast=True)
+        ids = got.orders.get_column("order_id").to_list()
+        assert ids[3] == "x"
+        assert ids[1] == f"{ids[0]}-2"
+        assert ids[2] != ids[0]
+
     def test_single_file(self) -> None:
         """A single CSV file is the orders table, as for io."""
         assert_reads_like_io(DATA / "cdnow_sample_orders.csv", fast=True)

@@ -1226,6 +1226,9 @@ def _read_csv(pl: Any, table: str, path: Any) -> _Raw:
     columns = tuple(name.strip() for name in header_text.split(","))
     if len(set(columns)) != len(columns):
         raise _NotFast
+    if end < 0 or end == len(data) - 1:  # a header without rows
+        frame = pl.DataFrame({name: pl.Series(name, [], dtype=pl.String) for name in columns})
+        return _Raw(table, path.name, columns, frame)
     names = [f"c{i}" for i in range(len(columns))]
     try:
         arrow = pacsv.read_csv(
