@@ -290,6 +290,24 @@ class TestReadRows:
         assert ids[1] == f"{ids[0]}-2"
         assert ids[2] != ids[0]
 
+    @pytest.mark.parametrize("column", ["order_id", "client_id", "product", "status", "amount"])
+    def test_boolean_cells_in_other_columns(self, tmp_path: Path, column: str) -> None:
+        """A Boolean Parquet column where io wants text or a word reads like io."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        data: dict[str, Any] = {
+            "order_id": ["a", "b"],
+            "client_id": ["7", "8"],
+            "placed_at": ["2024-01-02", "2024-01-03"],
+            "amount": ["1", "2"],
+            "status": ["placed", "delivered"],
+            "product": ["p", "q"],
+        }
+        data[column] = pa.array([True, False])
+        pq.write_table(pa.table(data), tmp_path / "orders.parquet")
+        assert_like_io(tmp_path)
+
     def test_single_file(self) -> None:
         """A single CSV file is the orders table, as for io."""
         assert_reads_like_io(DATA / "cdnow_sample_orders.csv", fast=True)

@@ -969,6 +969,8 @@ def _normalize(pl: Any, ctx: _Context, raw: _Raw) -> tuple[Any, list[str]]:
             continue
         if name in present:
             series = frame.get_column(name)
+            if series.dtype == pl.Boolean and col.kind not in ("bool", "text"):
+                raise _NotFast  # io refuses a boolean id, number, time, word or code
             if not (col.kind == "bool" and series.dtype == pl.Boolean):
                 series = _texts(pl, frame, name)
         else:
