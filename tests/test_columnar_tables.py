@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import shutil
 import tempfile
 from pathlib import Path
@@ -175,6 +176,29 @@ def _write_rows(folder: Path, table: str, rows: list[dict[str, str]]) -> None:
         writer.writerows(rows)
 
 
+@st.composite
+def csv_texts(draw: st.DrawFn) -> str:
+    """Orders as CSV text in the spellings files come in (quoting, line ends, blank lines)."""
+    rows = draw(st.lists(valid_rows("orders"), min_size=1, max_size=5))
+    columns = list(rows[0])
+    buffer = io.StringIO()
+    quoting = draw(st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL, csv.QUOTE_NONNUMERIC]))
+    end = draw(st.sampled_from(["\n", "\r\n", "\r"]))
+    writer = csv.writer(buffer, quoting=quoting, lineterminator=end)
+    writer.writerow(columns)
+    for row in rows:
+        cells = [row[c] for c in columns]
+        if draw(st.integers(0, 9)) == 0:
+            cells = cells[: draw(st.integers(0, len(cells) - 1))]  # a ragged row
+        writer.writerow(cells)
+        if draw(st.integers(0, 5)) == 0:
+            buffer.write(end)  # a blank line
+    text = buffer.getvalue()
+    if draw(st.booleans()):
+        text = text.rstrip("\r\n")
+    return ("\ufeff" if draw(st.integers(0, 4)) == 0 else "") + text
+
+
 class TestReadWritten:
     """What write_history writes is read on the fast path, equal to io."""
 
@@ -240,6 +264,14 @@ class TestReadRows:
             if fmt == "parquet":
                 _to_parquet(folder)
             assert_like_io(folder, tz=zone)
+
+    @SETTINGS
+    @given(csv_texts())
+    def test_csv_spellings(self, text: str) -> None:
+        """CSV with any quoting, line ends, blank lines, BOM or ragged rows reads like io."""
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / "orders.csv").write_text(text, encoding="utf-8", newline="")
+            assert_like_io(tmp)
 
     @SETTINGS
     @given(st.lists(valid_rows("orders"), min_size=1, max_size=5), st.data())
