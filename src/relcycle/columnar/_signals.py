@@ -63,6 +63,8 @@ _INBOUND = Direction.inbound.value
 #: (a sum of up to 10**11 of them fits a 38-digit decimal at scale 12).
 _PLAIN = r"^[0-9]{1,15}(\.[0-9]{1,12})?$"
 _SCALE = 12
+#: The most distinct sums kept as Decimals while deciding (a memo, bounded).
+_DECIMALS_KEPT = 1 << 16
 
 
 @attrs.frozen(kw_only=True)
@@ -528,6 +530,19 @@ def _decide(pl: Any, frames: Frames, table: Any, plan: _Plan) -> dict[str, Clien
     clients = _clients(frames) if mot_policy.attribute_rules else {}
     regularity_from_days = _regularity.regularity_from_days
     empty: list[Any] = []
+    # Sums repeat across clients (no cost: 0; one sale of a common price): the
+    # first distinct (text, places) pairs become a Decimal once (bounded memory).
+    decimals: dict[tuple[str | None, int | None], Decimal] = {}
+
+    def exact_(text: str | None, places: int | None) -> Decimal:
+        key = (text, places)
+        found = decimals.get(key)
+        if found is None:
+            found = _exact(text, places)
+            if len(decimals) < _DECIMALS_KEPT:
+                decimals[key] = found
+        return found
+
     out: dict[str, ClientSignals] = {}
     for i in range(n):
         cid: str = ids[i]
@@ -568,7 +583,7 @@ def _decide(pl: Any, frames: Frames, table: Any, plan: _Plan) -> dict[str, Clien
             )
         signals = _motivation.motivation_signals(
             {key: values[i] or empty for key, values in motivation_ids},
-            sales_value=_exact(c_mot_sum[i], c_mot_places[i]),
+            sales_value=exact_(c_mot_sum[i], c_mot_places[i]),
             regularity=mot_reg,
         )
         mot = _motivation.motivation_from_signals(
@@ -587,12 +602,12 @@ def _decide(pl: Any, frames: Frames, table: Any, plan: _Plan) -> dict[str, Clien
             figures = _rfm.rfm_from_days(
                 cid,
                 c_days[i],
-                [_exact(t, k) for t, k in zip(c_day_sums[i], c_day_places[i], strict=True)],
+                [exact_(t, k) for t, k in zip(c_day_sums[i], c_day_places[i], strict=True)],
                 as_of_day=as_of_day,
                 currency=currency,
                 order_ids=tuple(sale_ids),
             )
-        revenue = _exact(c_revenue[i], c_revenue_places[i])
+        revenue = exact_(c_revenue[i], c_revenue_places[i])
         time_cost = Decimal(0)
         minutes: list[str] = c_minutes[i] or empty
         if minutes:
@@ -615,7 +630,7 @@ def _decide(pl: Any, frames: Frames, table: Any, plan: _Plan) -> dict[str, Clien
             cid,
             currency=_cost.cost_currency(cid, () if currency is None else (currency,), rates),
             revenue=revenue,
-            cost_of_goods=_exact(c_cogs[i], c_cogs_places[i]),
+            cost_of_goods=exact_(c_cogs[i], c_cogs_places[i]),
             time_cost=time_cost,
             marketing_cost=marketing,
             priced_touches=touches,

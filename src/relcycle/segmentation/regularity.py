@@ -23,7 +23,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from decimal import ROUND_HALF_UP, Context, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal, getcontext
+from functools import lru_cache
 from itertools import pairwise
 
 import attrs
@@ -199,16 +200,10 @@ def regularity_from_days(
             days_since_last=since_last,
             evidence=Evidence(f"one purchase day ({days[0]})" + _window_text(policy), record_ids),
         )
-    gaps = [(b - a).days for a, b in pairwise(days)]
-    n = Decimal(len(gaps))
-    mean = _CTX.divide(Decimal(sum(gaps)), n)
-    variance = _CTX.divide(sum((Decimal(g) - mean) ** 2 for g in gaps), n)
-    cv = _CTX.divide(_CTX.sqrt(variance), mean) if mean > 0 else Decimal(0)
+    gaps = tuple([(b - a).days for a, b in pairwise(days)])
+    context = getcontext()
+    mean, cv, text = _gap_figures(gaps, context.prec, context.rounding)
     regular = len(gaps) >= policy.min_gaps and cv <= policy.max_cv
-    text = (
-        f"{len(days)} purchase days, {len(gaps)} gaps, mean gap {mean.quantize(Decimal('0.1'))} "
-        f"days, cv {cv.quantize(Decimal('0.01'))}"
-    )
     if not regular:
         why = (
             f"fewer than {policy.min_gaps} gaps"
@@ -243,6 +238,26 @@ def regularity_from_days(
         days_since_last=since_last,
         evidence=Evidence(text + _window_text(policy), record_ids),
     )
+
+
+@lru_cache(maxsize=4096)
+def _gap_figures(gaps: tuple[int, ...], prec: int, rounding: str) -> tuple[Decimal, Decimal, str]:
+    """The mean gap, the coefficient of variation and their text, for a tuple of gaps.
+
+    Many clients share their gaps (``(7,)``, ``(30, 31)``), so the figures are
+    computed once per tuple. Parts of the arithmetic use the current decimal
+    context (as they always did), so its precision and rounding are part of the key.
+    """
+    del prec, rounding  # only part of the cache key
+    n = Decimal(len(gaps))
+    mean = _CTX.divide(Decimal(sum(gaps)), n)
+    variance = _CTX.divide(sum((Decimal(g) - mean) ** 2 for g in gaps), n)
+    cv = _CTX.divide(_CTX.sqrt(variance), mean) if mean > 0 else Decimal(0)
+    text = (
+        f"{len(gaps) + 1} purchase days, {len(gaps)} gaps, mean gap "
+        f"{mean.quantize(Decimal('0.1'))} days, cv {cv.quantize(Decimal('0.01'))}"
+    )
+    return mean, cv, text
 
 
 def _window_text(policy: RegularityPolicy) -> str:
