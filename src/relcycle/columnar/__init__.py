@@ -10,7 +10,27 @@ twin computes; the tests hold the two paths equal.
 
 from __future__ import annotations
 
+from relcycle.columnar._report import build_report
 from relcycle.columnar._rfm import RFM_COLUMNS, mean_repeat_value, rfm_frame, rfm_summary
 from relcycle.columnar._scores import rfm_scores
+from relcycle.columnar._tables import (
+    Frames,
+    frames_from_tables,
+    histories,
+    read_tables,
+    to_portfolio,
+)
 
-__all__ = ["RFM_COLUMNS", "mean_repeat_value", "rfm_frame", "rfm_scores", "rfm_summary"]
+__all__ = [
+    "RFM_COLUMNS",
+    "Frames",
+    "build_report",
+    "frames_from_tables",
+    "histories",
+    "mean_repeat_value",
+    "read_tables",
+    "rfm_frame",
+    "rfm_scores",
+    "rfm_summary",
+    "to_portfolio",
+]

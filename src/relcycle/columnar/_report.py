@@ -1,0 +1,281 @@
+"""The portfolio report on the columnar path: the same report, from Arrow tables.
+
+:func:`build_report` takes the four tables as normalized polars frames
+(:func:`relcycle.columnar.read_tables`) and returns the very
+:class:`relcycle.report.Report` that :func:`relcycle.report.build_report` gives
+for the same records. The work is split the way each part runs fastest while
+keeping one implementation of every rule:
+
+- per-record work — filtering by the moment, grouping by client, sorting inside
+  each client by the model's total order, counting, summing, collecting ids and
+  purchase days — runs in polars (:mod:`relcycle.columnar._signals`);
+- the per-client decisions (regularity, motivation, cost-to-serve, RFM figures)
+  run the object path's own decision code on those small per-client values;
+- the two state machines and the risk flags run per client over the client's
+  records, rebuilt from its sorted slices; a client with nothing the lifecycle
+  reacts to (no complaint, no lifecycle contact, no failed order by the moment)
+  skips the lifecycle replay, whose answer is then known ("satisfied");
+- the portfolio-wide steps (ABC classes, RFM quintiles, the summary, migration
+  matrices) and the assembly are :func:`relcycle.report.assemble`, shared with
+  the object path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from relcycle import lifecycle as _lifecycle
+from relcycle.errors import UsageError
+from relcycle.history import ClientHistory
+from relcycle.model import OrderStatus
+from relcycle.report import (
+    Item,
+    Known,
+    Report,
+    ReportPolicies,
+    assemble,
+    check_moments,
+    report_currency,
+)
+
+from ._source import import_polars
+
+if TYPE_CHECKING:
+    from ._tables import Frames
+
+__all__ = ["build_report"]
+
+#: Interaction purposes the lifecycle reacts to (its ``_P_INTERACTION`` keys).
+_LIFECYCLE_PURPOSES = tuple(p.value for p in _lifecycle._PURPOSE_EVENT)
+
+#: The columns holding each table's moments, and their offsets.
+_MOMENTS = (
+    ("interactions", "at", "interaction_id"),
+    ("orders", "placed_at", "order_id"),
+    ("complaints", "opened_at", "complaint_id"),
+)
+
+
+def build_report(
+    frames: Frames,
+    *,
+    as_of: datetime | None = None,
+    compare_to: datetime | None = None,
+    currency: str | None = None,
+    policies: ReportPolicies | None = None,
+    tz: tzinfo = UTC,
+    rejected_rows: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    keep_assessments: bool = False,
+) -> Report:
+    """Evaluate every client of ``frames`` as of a moment: the portfolio report.
+
+    Takes the same arguments as :func:`relcycle.report.build_report` (with the
+    frames in place of the portfolio) and returns an equal report.
+
+    Args:
+        frames: The four tables, from :func:`relcycle.columnar.read_tables`.
+        as_of: The moment (aware); default: the latest moment in the tables.
+        compare_to: An earlier moment, for migration matrices.
+        currency: The report's currency (default: the orders' one currency).
+        policies: Every threshold (default: the documented defaults).
+        tz: The time zone whose calendar days the figures count in.
+        rejected_rows: Rows skipped when reading (counted in the summary).
+        progress: Called as ``progress(done, total)`` while clients are evaluated.
+        keep_assessments: Keep each client's full assessments in its line
+            (default False here: they are computed again when asked for).
+
+    Returns:
+        The :class:`~relcycle.report.Report`.
+
+    Raises:
+        CurrencyMismatchError: If the orders by ``as_of`` hold several currencies,
+            or another currency than ``currency``.
+        UsageError: If there are no records and no ``as_of``, or ``compare_to`` is
+            not before ``as_of``.
+        ValidationError: If a moment is not timezone-aware.
+        RecordTypeError: If a moment is not a datetime.
+    """
+    from ._signals import client_signals
+    from ._tables import histories
+
+    policies = ReportPolicies() if policies is None else policies
+    if as_of is None:
+        as_of = last_moment(frames)
+        if as_of is None:
+            raise UsageError("the tables hold no records: give as_of explicitly")
+    check_moments(as_of, compare_to)
+    pl = import_polars()
+    seen = (
+        frames.orders.lazy()
+        .filter(pl.col("placed_at") <= as_of)
+        .select(pl.col("currency").unique())
+        .collect()
+        .to_series()
+        .to_list()
+    )
+    code = report_currency(seen, currency)
+    total = frames.clients.height
+
+    def items(moment: datetime) -> Iterator[Item]:
+        signals = client_signals(frames, as_of=moment, tz=tz, policies=policies)
+        stirred = _lifecycle_clients(frames, moment, policies.lifecycle)
+        calm: _lifecycle.LifecycleAssessment | None = None
+        for history in histories(frames):
+            cid = history.client_id
+            cut = history.as_of(moment)
+            lifecycle = None
+            if cid not in stirred:
+                # Nothing the lifecycle reacts to: its assessment of the empty
+                # history, which differs between such clients by client id only.
+                if calm is None:
+                    calm = _lifecycle.assess(
+                        ClientHistory(client=history.client),
+                        as_of=moment,
+                        policy=policies.lifecycle,
+                    )
+                lifecycle = attrs.evolve(calm, client_id=cid)
+            found = signals[cid]
+            yield (
+                cut,
+                Known(
+                    lifecycle=lifecycle,
+                    regularity=found.regularity,
+                    motivation=found.motivation,
+                    cost=found.cost,
+                    figures=found.figures,
+                    figures_known=True,
+                    counts=found.counts,
+                ),
+            )
+
+    return assemble(
+        items,
+        total,
+        as_of=as_of,
+        compare_to=compare_to,
+        currency=code,
+        policies=policies,
+        tz=tz,
+        rejected_rows=rejected_rows,
+        progress=progress,
+        keep_assessments=keep_assessments,
+    )
+
+
+def _lifecycle_clients(
+    frames: Frames, moment: datetime, policy: _lifecycle.LifecyclePolicy
+) -> frozenset[str]:
+    """The clients with something the lifecycle reacts to by ``moment``.
+
+    Those are the clients with a complaint opened, an interaction with a
+    lifecycle purpose (escalation, ultimatum, arbitration and its close,
+    termination, reactivation), or a failed order (cancelled, or late and not
+    planned, as the policy counts them). Every other client's lifecycle has no
+    event: it stays ``satisfied`` with no trajectory, no anomaly and no stage-1
+    signature, which :func:`relcycle.lifecycle.assess` gives for its empty history.
+    """
+    pl = import_polars()
+    parts = [
+        frames.complaints.lazy().filter(pl.col("opened_at") <= moment).select("client_id"),
+        frames.interactions.lazy()
+        .filter((pl.col("at") <= moment) & pl.col("purpose").is_in(_LIFECYCLE_PURPOSES))
+        .select("client_id"),
+    ]
+    failed = []
+    if policy.cancelled_orders_fail:
+        failed.append(pl.col("status") == OrderStatus.cancelled.value)
+    if policy.late_orders_fail:
+        failed.append(
+            (pl.col("on_time") == False)  # noqa: E712 - a null on_time is not late
+            & (pl.col("status") != OrderStatus.planned.value)
+        )
+    if failed:
+        parts.append(
+            frames.orders.lazy()
+            .filter((pl.col("placed_at") <= moment) & pl.any_horizontal(failed).fill_null(False))
+            .select("client_id")
+        )
+    found = pl.concat(parts).unique().collect().to_series().to_list()
+    return frozenset(found)
+
+
+def last_moment(frames: Frames) -> datetime | None:
+    """The latest moment of any record, as :attr:`relcycle.history.Portfolio.last_moment`.
+
+    The object path answers with a record's own datetime (its UTC offset included),
+    the first of the latest ones in client order — per client: the last
+    interaction, the last order, the last complaint opened, then the
+    complaints' resolutions in complaint order. This finds the same one.
+    """
+    pl = import_polars()
+    frames_by_kind: list[Any] = []
+    for rank, (table, column, id_column) in enumerate(_MOMENTS):
+        frame: Any = getattr(frames, table)
+        frames_by_kind.append(
+            frame.lazy().select(
+                pl.col("client_id"),
+                pl.lit(rank).alias("rank"),
+                pl.col(column).alias("instant"),
+                pl.col(f"{column}_offset").alias("offset"),
+                # the last of a kind at one instant is the greatest id; order by -id later
+                pl.col(id_column).alias("id"),
+                pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("opened"),
+            )
+        )
+    complaints: Any = frames.complaints
+    frames_by_kind.append(
+        complaints.lazy()
+        .filter(pl.col("resolved_at").is_not_null())
+        .select(
+            pl.col("client_id"),
+            pl.lit(len(_MOMENTS)).alias("rank"),
+            pl.col("resolved_at").alias("instant"),
+            pl.col("resolved_at_offset").alias("offset"),
+            pl.col("complaint_id").alias("id"),
+            pl.col("opened_at").alias("opened"),
+        )
+    )
+    every = pl.concat(frames_by_kind, how="vertical_relaxed")
+    latest = every.select(pl.col("instant").max()).collect().item()
+    if latest is None:
+        return None
+    tied = every.filter(pl.col("instant") == latest).collect().rows(named=True)
+    # The object path's choice among records at the latest instant: the first
+    # client; within it the kinds in order; within a kind the last record
+    # (greatest id), except resolutions: the first complaint (opened, id) order.
+    tied.sort(
+        key=lambda r: (
+            r["client_id"],
+            r["rank"],
+            (r["opened"], r["id"]) if r["rank"] == len(_MOMENTS) else (0, _Reversed(r["id"])),
+        )
+    )
+    first = tied[0]
+    return _aware(first["instant"], first["offset"])
+
+
+class _Reversed:
+    """Sorts strings in reverse order (the greatest id first)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __lt__(self, other: _Reversed) -> bool:
+        return self.text > other.text
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Reversed) and self.text == other.text
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _aware(instant: datetime, offset: int) -> datetime:
+    zone: Any = UTC if offset == 0 else timezone(timedelta(seconds=offset))
+    return instant.astimezone(zone)

@@ -1,0 +1,232 @@
+"""The columnar report equals the object path's report, client by client, field by field."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+pytest.importorskip("polars")
+pytest.importorskip("pyarrow")
+
+from relcycle import report as object_report
+from relcycle.cli import main
+from relcycle.columnar import build_report, frames_from_tables, read_tables
+from relcycle.errors import CurrencyMismatchError, UsageError
+from relcycle.history import Portfolio
+from relcycle.io import as_tables, load_history, write_history
+from relcycle.lifecycle import LifecyclePolicy
+from relcycle.segmentation.motivation import MotivationPolicy
+from relcycle.segmentation.regularity import RegularityPolicy
+from relcycle.simulate import simulate_portfolio
+from relcycle.testing import portfolios
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+POLICIES = (
+    None,
+    object_report.ReportPolicies(
+        lifecycle=LifecyclePolicy(recurrence_count=2, late_orders_fail=False),
+        motivation=MotivationPolicy(window_days=365),
+        regularity=RegularityPolicy(window_days=400, min_gaps=2),
+    ),
+)
+
+
+def _frames(portfolio: Portfolio) -> Any:
+    return frames_from_tables(as_tables(portfolio))
+
+
+def assert_same_report(got: object_report.Report, want: object_report.Report) -> None:
+    """Equal reports, with a readable diff of the first client that differs."""
+    assert [c.client_id for c in got] == [c.client_id for c in want]
+    for mine, theirs in zip(got, want, strict=True):
+        assert mine.to_record() == theirs.to_record(), mine.client_id
+        assert mine == theirs, mine.client_id
+    assert got.to_dict(clients=False) == want.to_dict(clients=False)
+    assert got == want
+
+
+def _moment(portfolio: Portfolio, data: st.DataObject) -> datetime | None:
+    last = portfolio.last_moment
+    if last is None:
+        return data.draw(st.sampled_from([datetime(2020, 1, 1, tzinfo=UTC)]))
+    choice = data.draw(st.sampled_from(["latest", "inside", "after"]))
+    if choice == "latest":
+        return None
+    if choice == "after":
+        return last + timedelta(days=data.draw(st.integers(1, 400)))
+    return last - timedelta(
+        days=data.draw(st.integers(0, 800)), hours=data.draw(st.integers(0, 23))
+    )
+
+
+class TestEqualsObjectPath:
+    """Every field of every client, the summary and the migrations equal the object path's."""
+
+    @settings(
+        max_examples=60,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(
+        portfolio=portfolios(min_clients=1, max_clients=6, max_records=10),
+        policy_index=st.integers(0, len(POLICIES) - 1),
+        tz=st.sampled_from([UTC, BERLIN]),
+        data=st.data(),
+    )
+    def test_random_portfolios(
+        self, portfolio: Portfolio, policy_index: int, tz: Any, data: st.DataObject
+    ) -> None:
+        """Random histories, moments, zones and policies: the two reports are equal."""
+        as_of = _moment(portfolio, data)
+        policies = POLICIES[policy_index]
+        compare_to = None
+        if as_of is not None and data.draw(st.booleans()):
+            compare_to = as_of - timedelta(days=data.draw(st.integers(1, 300)))
+        kwargs: dict[str, Any] = {"as_of": as_of, "compare_to": compare_to, "tz": tz}
+        if policies is not None:
+            kwargs["policies"] = policies
+        try:
+            want = object_report.build_report(portfolio, **kwargs)
+        except (CurrencyMismatchError, UsageError) as exc:
+            with pytest.raises(type(exc)):
+                build_report(_frames(portfolio), **kwargs)
+            return
+        got = build_report(_frames(portfolio), **kwargs)
+        assert_same_report(got, want)
+
+    def test_demo_portfolio(self) -> None:
+        """The demo portfolio (with migrations) gives the same report on both paths."""
+        portfolio = simulate_portfolio(600, seed=1).portfolio()
+        as_of = portfolio.last_moment
+        assert as_of is not None
+        compare_to = as_of - timedelta(days=182)
+        want = object_report.build_report(portfolio, compare_to=compare_to)
+        got = build_report(_frames(portfolio), compare_to=compare_to)
+        assert_same_report(got, want)
+        assert got.to_json() == want.to_json()
+
+    def test_kept_assessments_equal(self) -> None:
+        """With keep_assessments, each line's lifecycle, ladder and motivation are the same."""
+        portfolio = simulate_portfolio(60, seed=4).portfolio()
+        want = object_report.build_report(portfolio)
+        got = build_report(_frames(portfolio), keep_assessments=True)
+        for mine, theirs in zip(got, want, strict=True):
+            assert mine.lifecycle == theirs.lifecycle
+            assert mine.ladder == theirs.ladder
+            assert mine.motivation == theirs.motivation
+            assert mine.explain() == theirs.explain()
+
+
+class TestFromFiles:
+    """Read from files, the columnar path gives what the object path gives."""
+
+    @pytest.mark.parametrize("fmt", ["csv", "parquet"])
+    def test_written_history(self, tmp_path: Path, fmt: str) -> None:
+        """A simulated history written as CSV or Parquet: equal reports."""
+        portfolio = simulate_portfolio(150, seed=7).portfolio()
+        write_history(portfolio, tmp_path / "h", format=fmt)  # type: ignore[arg-type]
+        want = object_report.build_report(load_history(tmp_path / "h").portfolio)
+        got = build_report(read_tables(tmp_path / "h"))
+        assert_same_report(got, want)
+
+    def test_orders_alone(self, tmp_path: Path) -> None:
+        """A plain transaction log (orders only, clients inferred): equal reports."""
+        folder = tmp_path / "log"
+        folder.mkdir()
+        (folder / "orders.csv").write_text(
+            "client_id,placed_at,amount\n"
+            "007,2024-01-05,10.50\n007,2024-02-07,12\n007,2024-03-06,9.5\n"
+            "007,2024-04-04,11.25\n8,2024-03-01,100\n8,2024-03-01,100\n",
+            encoding="utf-8",
+        )
+        want = object_report.build_report(load_history(folder).portfolio)
+        got = build_report(read_tables(folder))
+        assert_same_report(got, want)
+        assert got["007"].revenue.amount == Decimal("43.25")
+
+
+class TestLatestMoment:
+    """The default as_of is the object path's, offset included."""
+
+    def test_same_instant_other_offsets(self, tmp_path: Path) -> None:
+        """Records at one instant in several offsets: the same one is taken as as_of."""
+        folder = tmp_path / "h"
+        folder.mkdir()
+        (folder / "orders.csv").write_text(
+            "order_id,client_id,placed_at,amount\n"
+            "o1,b,2024-05-01T12:00:00+02:00,1\n"
+            "o2,a,2024-05-01T10:00:00+00:00,1\n"
+            "o3,a,2024-05-01T13:00:00+03:00,1\n",
+            encoding="utf-8",
+        )
+        want = object_report.build_report(load_history(folder).portfolio)
+        got = build_report(read_tables(folder))
+        assert got.as_of == want.as_of
+        assert got.as_of.utcoffset() == want.as_of.utcoffset()
+        assert got.to_json() == want.to_json()
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small simulated history as a folder of CSV tables."""
+    folder = tmp_path_factory.mktemp("cli") / "h"
+    write_history(simulate_portfolio(80, seed=3).portfolio(), folder, format="csv")
+    return folder
+
+
+class TestCommandLine:
+    """``relcycle report --engine``: every engine writes the same report."""
+
+    def _run(self, folder: Path, out: Path, *extra: str) -> dict[str, Any]:
+        code = main(["report", str(folder), "--format", "json", "--output", str(out), *extra])
+        assert code == 0
+        loaded: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+        return loaded
+
+    def test_arrow_equals_python(self, folder: Path, tmp_path: Path) -> None:
+        """--engine arrow and --engine python write identical JSON."""
+        python = self._run(folder, tmp_path / "p.json", "--engine", "python")
+        arrow = self._run(folder, tmp_path / "a.json", "--engine", "arrow")
+        assert arrow == python
+
+    def test_auto_picks_arrow_for_large_input(self, folder: Path) -> None:
+        """auto: python for small input, arrow from ARROW_FROM_BYTES on."""
+        from relcycle import cli
+
+        assert cli.choose_engine("auto", str(folder)) == "python"
+        assert cli.choose_engine("python", str(folder)) == "python"
+        size = sum(f.stat().st_size for f in folder.iterdir())
+        old = cli.ARROW_FROM_BYTES
+        try:
+            cli.ARROW_FROM_BYTES = size
+            assert cli.choose_engine("auto", str(folder)) == "arrow"
+        finally:
+            cli.ARROW_FROM_BYTES = old
+
+    def test_dask_needs_as_of(self, folder: Path, tmp_path: Path, capsys: Any) -> None:
+        """--engine dask without --as-of is a usage error (exit 2), nothing written."""
+        pytest.importorskip("distributed")
+        out = tmp_path / "d.json"
+        code = main(["report", str(folder), "--engine", "dask", "--output", str(out)])
+        assert code == 2
+        assert "--as-of" in capsys.readouterr().err
+        assert not out.exists()
+
+    def test_dask_equals_python(self, folder: Path, tmp_path: Path) -> None:
+        """--engine dask (a local cluster) writes the same JSON as --engine python."""
+        pytest.importorskip("distributed")
+        as_of = "2026-06-01T00:00:00+00:00"
+        python = self._run(folder, tmp_path / "p.json", "--engine", "python", "--as-of", as_of)
+        dask = self._run(
+            folder, tmp_path / "d.json", "--engine", "dask", "--workers", "1", "--as-of", as_of
+        )
+        assert dask == python
