@@ -4,6 +4,7 @@ Commands::
 
     relcycle report SOURCE [--as-of T] [--compare-to T0] [--format FORMAT] [--output PATH]
                            [--tz ZONE] [--currency CODE] [--skip-bad-rows --rejects PATH]
+                           [--engine auto|python|arrow|dask [--workers N] [--scheduler ADDR]]
     relcycle ingest SOURCE --db FILE [--tz ZONE] [--currency CODE]
     relcycle demo [--clients N] [--seed S] [--out DIR] [--output PATH]
     relcycle diagram lifecycle|ladder [--format mermaid|dot]
@@ -32,7 +33,15 @@ if TYPE_CHECKING:
     from .io import LoadResult
     from .report import Report
 
-__all__ = ["DEMO_OUTPUT", "build_parser", "main", "parse_moment"]
+__all__ = [
+    "ARROW_FROM_BYTES",
+    "DEMO_OUTPUT",
+    "ENGINES",
+    "build_parser",
+    "choose_engine",
+    "main",
+    "parse_moment",
+]
 
 #: The machines ``relcycle diagram`` can draw: name -> "module:attribute" of a TransitionTable.
 DIAGRAMS: dict[str, str] = {
@@ -166,13 +175,56 @@ def _load(source: str, zone: tzinfo, currency: str | None, skip: bool) -> LoadRe
     return load_history(source, **kwargs)
 
 
-def _cmd_report(args: argparse.Namespace) -> int:
-    from .report import build_report
+#: ``--engine auto`` takes the columnar path from this much input (bytes of the
+#: source's table files) when the ``arrow`` extra is installed; below it the
+#: object path's start-up is cheaper (see the "scale" page for the measurement).
+ARROW_FROM_BYTES = 4 * 1024 * 1024
 
+ENGINES = ("auto", "python", "arrow", "dask")
+
+
+def _arrow_installed() -> bool:
+    from importlib.util import find_spec
+
+    return find_spec("polars") is not None and find_spec("pyarrow") is not None
+
+
+def _source_bytes(source: str) -> int:
+    path = Path(source)
+    if path.is_file():
+        return path.stat().st_size
+    return sum(f.stat().st_size for f in path.iterdir() if f.is_file())
+
+
+def choose_engine(engine: str, source: str) -> str:
+    """The engine ``relcycle report`` runs: ``engine`` itself, or auto's choice.
+
+    ``auto`` picks ``arrow`` when polars and pyarrow are installed and the
+    source's files hold at least :data:`ARROW_FROM_BYTES`, else ``python``.
+
+    Raises:
+        UsageError: If ``arrow`` or ``dask`` is asked for without its extra.
+    """
+    from importlib.util import find_spec
+
+    if engine == "auto":
+        if _arrow_installed() and _source_bytes(source) >= ARROW_FROM_BYTES:
+            return "arrow"
+        return "python"
+    if engine == "arrow" and not _arrow_installed():
+        raise UsageError("--engine arrow needs polars and pyarrow: pip install 'relcycle[arrow]'")
+    if engine == "dask" and (find_spec("dask") is None or find_spec("distributed") is None):
+        raise UsageError("--engine dask needs dask and distributed: pip install 'relcycle[dask]'")
+    return engine
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
     if args.rejects and not args.skip_bad_rows:
         raise UsageError("--rejects needs --skip-bad-rows")
     if args.skip_bad_rows and not args.rejects:
         raise UsageError("--skip-bad-rows needs --rejects PATH (where the skipped rows go)")
+    if not os.path.exists(args.source):
+        raise UsageError(f"SOURCE {args.source!r}: no such file or folder")
     zone = _zone(args.tz)
     as_of = None if args.as_of is None else parse_moment(args.as_of, zone)
     compare_to = (
@@ -180,32 +232,98 @@ def _cmd_report(args: argparse.Namespace) -> int:
         if args.compare_to is None
         else parse_moment(args.compare_to, zone, option="--compare-to")
     )
-    loaded = _load(args.source, zone, args.currency, args.skip_bad_rows)
-    rejected_count: int | None = None
-    if args.skip_bad_rows:
-        from .io import write_rejects
+    engine = choose_engine(args.engine, args.source)
+    keep = args.format == "html"  # the page explains; other formats stream
+    if engine == "dask":
+        report = _dask_report(args, zone, as_of, compare_to)
+    else:
+        if engine == "arrow":
+            from .columnar import read_tables
 
-        write_rejects(loaded.rejects, args.rejects)
-        rejected_count = loaded.rejected
-        if rejected_count:
-            from .render.table import counted
-
-            print(
-                f"relcycle: skipped {counted(rejected_count, 'bad row')}; see {args.rejects}",
-                file=sys.stderr,
+            loaded: Any = read_tables(
+                args.source, tz=zone, currency=args.currency, skip_bad_rows=args.skip_bad_rows
             )
-    report = build_report(
-        loaded.portfolio,
-        as_of=as_of,
-        compare_to=compare_to,
-        currency=args.currency,
-        tz=zone,
-        rejected_rows=rejected_count,
-        progress=_progress(),
-        keep_assessments=args.format == "html",  # the page explains; other formats stream
-    )
+        else:
+            loaded = _load(args.source, zone, args.currency, args.skip_bad_rows)
+        rejected_count: int | None = None
+        if args.skip_bad_rows:
+            from .io import write_rejects
+
+            write_rejects(loaded.rejects, args.rejects)
+            rejected_count = loaded.rejected
+            if rejected_count:
+                from .render.table import counted
+
+                print(
+                    f"relcycle: skipped {counted(rejected_count, 'bad row')}; see {args.rejects}",
+                    file=sys.stderr,
+                )
+        options: dict[str, Any] = {
+            "as_of": as_of,
+            "compare_to": compare_to,
+            "currency": args.currency,
+            "tz": zone,
+            "rejected_rows": rejected_count,
+            "progress": _progress(),
+            "keep_assessments": keep,
+        }
+        if engine == "arrow":
+            from .columnar import build_report as columnar_report
+
+            report = columnar_report(loaded, **options)
+        else:
+            from .report import build_report
+
+            report = build_report(loaded.portfolio, **options)
     _emit(_render(report, args.format, args.output), args.output)
     return 0
+
+
+def _dask_report(
+    args: argparse.Namespace, zone: tzinfo, as_of: datetime | None, compare_to: datetime | None
+) -> Report:
+    """``relcycle report --engine dask``: the report on a Dask cluster."""
+    if as_of is None:
+        raise UsageError(
+            "--engine dask needs --as-of (a distributed table has no cheap latest moment)"
+        )
+    if compare_to is not None:
+        raise UsageError("--engine dask does not compute migrations: drop --compare-to")
+    if args.skip_bad_rows:
+        raise UsageError("--engine dask fails on bad rows: drop --skip-bad-rows")
+    from .dask import build_report as dask_report
+
+    dd: Any = importlib.import_module("dask.dataframe")
+    distributed: Any = importlib.import_module("distributed")
+
+    folder = Path(args.source)
+    if not folder.is_dir():
+        raise UsageError(f"--engine dask reads a folder of CSV or Parquet tables, not {folder}")
+    tables: dict[str, Any] = {}
+    for name in ("orders", "interactions", "complaints", "clients"):
+        csv, parquet = folder / f"{name}.csv", folder / f"{name}.parquet"
+        if parquet.exists():
+            tables[name] = dd.read_parquet(parquet)
+        elif csv.exists():
+            tables[name] = dd.read_csv(csv, dtype=str, keep_default_na=False, na_values=[""])
+    if "orders" not in tables:
+        raise UsageError(f"{folder}: no orders.csv or orders.parquet")
+    if args.scheduler:
+        client = distributed.Client(args.scheduler)
+        cluster = None
+    else:
+        cluster = distributed.LocalCluster(
+            n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None
+        )
+        client = distributed.Client(cluster)
+    try:
+        orders = tables.pop("orders")
+        report: Report = dask_report(orders, as_of=as_of, currency=args.currency, tz=zone, **tables)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return report
 
 
 # --------------------------------------------------------------------------- ingest
@@ -318,6 +436,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument(
         "--rejects", metavar="PATH", help="with --skip-bad-rows: write skipped rows here"
+    )
+    report.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="auto",
+        help="python: the object path; arrow: the columnar path (the arrow extra); dask: "
+        "a Dask cluster (the dask extra); auto (default): arrow for large input when installed",
+    )
+    report.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        metavar="N",
+        help="with --engine dask: worker processes of the local cluster (2)",
+    )
+    report.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="with --engine dask: use this running cluster instead of a local one",
     )
     report.set_defaults(func=_cmd_report)
 
