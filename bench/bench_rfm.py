@@ -16,6 +16,14 @@ observation end 1998-06-30):
 - ``lifetimes``: ``lifetimes.utils.summary_data_from_transaction_data`` on a pandas
   frame read from the same file.
 
+And, asked for by name (``--tools``), the full portfolio report — every verdict of
+every client, not only the RFM figures — on the same orders:
+
+- ``report``: the columnar path, :func:`relcycle.columnar.read_tables` then
+  :func:`relcycle.columnar.build_report`;
+- ``report-python``: the object path, :func:`relcycle.io.load_history` then
+  :func:`relcycle.report.build_report` (no extra needed).
+
 The first repetition's results are checked against each other: frequency, recency
 and T must be equal for every client, monetary_value within 1e-9 relative.
 
@@ -54,6 +62,7 @@ import make_bench_data  # noqa: E402
 END_DAY = date(1998, 6, 30)
 AS_OF = datetime(1998, 6, 30, 23, 59, 59, 999999, tzinfo=UTC)
 TOOLS = ("relcycle", "polars", "duckdb", "lifetimes")
+REPORTS = ("report", "report-python")
 
 
 # --------------------------------------------------------------------------- the tools
@@ -150,10 +159,41 @@ def run_lifetimes(path: Path) -> Any:
     )
 
 
+def history_folder(path: Path) -> Path:
+    """A folder holding ``path`` as the contract's ``orders`` table (a symbolic link)."""
+    folder = path.with_name(path.name.replace(".", "_") + "_history")
+    folder.mkdir(exist_ok=True)
+    link = folder / ("orders" + path.suffix)
+    if not link.exists():
+        link.symlink_to(path.resolve())
+    return folder
+
+
+def run_report(path: Path) -> Any:
+    from relcycle.columnar import build_report, read_tables
+
+    return build_report(read_tables(history_folder(path)), as_of=AS_OF)
+
+
+def run_report_python(path: Path) -> Any:
+    from relcycle.io import load_history
+    from relcycle.report import build_report
+
+    return build_report(load_history(history_folder(path)).portfolio, as_of=AS_OF)
+
+
 def to_polars(tool: str, result: Any) -> Any:
     """Any tool's result as a polars frame of the four figures (floats)."""
     import polars as pl
 
+    if tool in REPORTS:
+        result = {
+            "client_id": [c.client_id for c in result if c.frequency is not None],
+            **{
+                name: [float(getattr(c, name)) for c in result if c.frequency is not None]
+                for name in ("frequency", "recency", "T", "monetary_value")
+            },
+        }
     if tool == "lifetimes":
         result = result.reset_index()
     frame = pl.DataFrame(result) if not isinstance(result, pl.DataFrame) else result
@@ -170,6 +210,8 @@ def worker(tool: str, path: Path, out: Path | None) -> None:
         "polars": run_polars,
         "duckdb": run_duckdb,
         "lifetimes": run_lifetimes,
+        "report": run_report,
+        "report-python": run_report_python,
     }[tool]
     before = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
@@ -319,18 +361,24 @@ def bench(args: argparse.Namespace) -> int:
     print("machine:", json.dumps(machine()))
     print("versions:", json.dumps(versions()))
     print()
+    ref = "lifetimes" if "lifetimes" in med and base != "lifetimes" else None
+    extra = " wall x lifetimes | cpu x lifetimes |" if ref else ""
     print(
         f"| tool | runs | wall s (median) | x {base} | cpu s (median) | x {base} "
-        f"| peak MB | x {base} |"
+        f"| peak MB | x {base} |{extra}"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|" + ("---|---|" if ref else ""))
     for t, m in med.items():
         b = med[base]
-        print(
+        line = (
             f"| {t} | {len(times[t])} | {m['seconds']:.2f} | {m['seconds'] / b['seconds']:.2f} "
             f"| {m['cpu']:.2f} | {m['cpu'] / b['cpu']:.2f} | {m['peak_mb']:.0f} "
             f"| {m['peak_mb'] / b['peak_mb']:.2f} |"
         )
+        if ref:
+            r = med[ref]
+            line += f" {m['seconds'] / r['seconds']:.2f} | {m['cpu'] / r['cpu']:.2f} |"
+        print(line)
     print()
     for line in checks:
         print(line)
@@ -399,14 +447,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--format", choices=("csv", "parquet"), default="parquet")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--lifetimes-reps", type=int, default=1)
-    ap.add_argument("--tools", default=",".join(TOOLS))
+    ap.add_argument(
+        "--tools",
+        default=",".join(TOOLS),
+        help=f"comma-separated, from {', '.join(TOOLS + REPORTS)} (default: the first four)",
+    )
     ap.add_argument("--cache-dir", type=Path, default=None)
     ap.add_argument("--source", type=Path, default=None, help="CDNOW_master.txt")
     ap.add_argument("--python", default=sys.executable, help="interpreter for the workers")
     ap.add_argument("--json", default=None, help="also write the figures to this file")
     ap.add_argument("--dask", action="store_true", help="run the Dask LocalCluster check")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--worker", choices=TOOLS, help=argparse.SUPPRESS)
+    ap.add_argument("--worker", choices=TOOLS + REPORTS, help=argparse.SUPPRESS)
     ap.add_argument("--input", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
