@@ -31,7 +31,12 @@ from relcycle.testing import portfolios, timestamps, zones
 
 pl = pytest.importorskip("polars")
 
-from relcycle.columnar._signals import ClientSignals, client_signals  # noqa: E402
+from relcycle.columnar import _signals  # noqa: E402
+from relcycle.columnar._signals import (  # noqa: E402
+    ClientSignals,
+    client_signals,
+    iter_client_signals,
+)
 from relcycle.columnar._tables import Frames, frames_from_tables  # noqa: E402
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -327,6 +332,16 @@ class TestZones:
 
 class TestShape:
     """What client_signals returns and refuses."""
+
+    def test_chunks_do_not_matter(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Deciding a few clients at a time gives the same signals, in client id order."""
+        simulated = simulate_portfolio(60, seed=5)
+        frames = frames_of(simulated.portfolio(), 9)
+        whole = client_signals(frames, as_of=simulated.as_of, tz=BERLIN)
+        monkeypatch.setattr(_signals, "_CHUNK", 7)
+        chunked = list(iter_client_signals(frames, as_of=simulated.as_of, tz=BERLIN))
+        assert chunked == list(whole.values())
+        assert [s.client_id for s in chunked] == sorted(whole)
 
     def test_every_client_in_id_order(self) -> None:
         """Clients without records get signals too, in client id order."""

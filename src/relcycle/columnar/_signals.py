@@ -28,7 +28,7 @@ the object path itself, so rounding never differs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 
     from ._tables import Frames
 
-__all__ = ["ClientSignals", "client_signals"]
+__all__ = ["ClientSignals", "client_signals", "iter_client_signals"]
 
 _SALES = sorted(s.value for s in SALE_STATUSES)
 _REQUESTS = sorted(p.value for p in _motivation.REQUEST_PURPOSES)
@@ -65,6 +65,8 @@ _PLAIN = r"^[0-9]{1,15}(\.[0-9]{1,12})?$"
 _SCALE = 12
 #: The most distinct sums kept as Decimals while deciding (a memo, bounded).
 _DECIMALS_KEPT = 1 << 16
+#: Clients decided per chunk of the per-client table.
+_CHUNK = 20_000
 
 
 @attrs.frozen(kw_only=True)
@@ -136,11 +138,47 @@ def client_signals(
     Returns:
         One :class:`ClientSignals` per row of ``frames.clients``, keyed by client
         id, in client id order. Records of clients missing from the clients
-        frame are ignored.
+        frame are ignored. (:func:`iter_client_signals` gives the same one at a
+        time, holding only a chunk of clients in memory.)
 
     Raises:
         CurrencyMismatchError: If a client's sales by ``as_of`` are in two
             currencies, or not in ``policies.cost_rates.currency``.
+        ValidationError: If ``as_of`` is not timezone-aware.
+        RecordTypeError: If ``as_of`` is not a datetime.
+        UsageError: If ``tz`` is an unknown zone name.
+    """
+    found = iter_client_signals(frames, as_of=as_of, tz=tz, policies=policies)
+    return {signals.client_id: signals for signals in found}
+
+
+def iter_client_signals(
+    frames: Frames,
+    *,
+    as_of: datetime,
+    tz: tzinfo | str = UTC,
+    policies: ReportPolicies | None = None,
+) -> Iterator[ClientSignals]:
+    """:func:`client_signals` one client at a time, in client id order.
+
+    The polars work and the argument checks run at the call; the per-client
+    decisions run as the iterator is consumed, a chunk of clients at a time
+    (a client whose sales are in two currencies raises when it is reached, as
+    on the object path).
+
+    Args:
+        frames: The normalized frames (:mod:`relcycle.columnar._tables`).
+        as_of: The moment (aware); records after it are ignored.
+        tz: The time zone whose calendar days count (a tzinfo or an IANA name).
+        policies: The report's thresholds (default: the documented defaults).
+
+    Returns:
+        An iterator of one :class:`ClientSignals` per row of ``frames.clients``,
+        sorted by client id.
+
+    Raises:
+        CurrencyMismatchError: While iterating, at a client whose sales by
+            ``as_of`` are in two currencies, or not in ``policies.cost_rates.currency``.
         ValidationError: If ``as_of`` is not timezone-aware.
         RecordTypeError: If ``as_of`` is not a datetime.
         UsageError: If ``tz`` is an unknown zone name.
@@ -477,47 +515,17 @@ _MOTIVATION_COLUMNS: Mapping[str, str] = {
 }
 
 
-def _decide(pl: Any, frames: Frames, table: Any, plan: _Plan) -> dict[str, ClientSignals]:
-    """Run the decision functions per client on the per-client table."""
-    n = table.height
+def _decide(pl: Any, frames: Frames, table: Any, plan: _Plan) -> Iterator[ClientSignals]:
+    """Run the decision functions per client on the per-client table, in its order.
 
-    def column(name: str, instead: str | None = None) -> list[Any]:
-        if name not in table.columns:
-            assert instead is not None  # a list not collected: equal to ``instead``
-            name = instead
-        values: list[Any] = table.get_column(name).to_list()
-        return values
-
-    ids = column("client_id")
-    odd, revenue_risky, cogs_risky = column("odd"), column("revenue_risky"), column("cogs_risky")
-    slow = {i for i in range(n) if odd[i] or revenue_risky[i] or cogs_risky[i]}
-    exact = _object_signals(pl, frames, {ids[i] for i in slow}, plan)
-    c_contacts, c_requests, c_open = (
-        column("contacts"),
-        column("requests"),
-        column("complaints_open"),
+    The table's lists become Python lists a chunk of clients at a time, so the
+    memory held stays bounded by the chunk, not by the portfolio.
+    """
+    flagged = pl.any_horizontal(
+        pl.col(c).fill_null(False) for c in ("odd", "revenue_risky", "cogs_risky")
     )
-    c_sales, c_days, c_day_sums, c_day_places = (
-        column("sale_ids"),
-        column("days"),
-        column("day_sums"),
-        column("day_places"),
-    )
-    c_reg_ids, c_reg_days = column("reg_ids", "sale_ids"), column("reg_days", "days")
-    c_mot_ids, c_mot_days = column("mot_ids", "sale_ids"), column("mot_days", "days")
-    c_mot_sum = column("mot_value_sum", "revenue_sum")
-    c_mot_places = column("mot_value_places", "revenue_places")
-    c_revenue, c_revenue_places = column("revenue_sum"), column("revenue_places")
-    c_cogs, c_cogs_places = column("cogs_sum"), column("cogs_places")
-    c_lo, c_hi = column("currency_lo"), column("currency_hi")
-    c_costed_orders = column("costed_order_ids")
-    c_costed_touches = column("costed_interaction_ids")
-    c_uncosted_touches = column("uncosted_interaction_ids")
-    c_minutes, c_rates, c_touches = column("minutes"), column("rates"), column("touches")
-    motivation_ids = [
-        (key, c_mot_ids if name == "mot_ids" else column(name))
-        for key, name in _MOTIVATION_COLUMNS.items()
-    ]
+    slow_ids = table.filter(flagged).get_column("client_id").to_list()
+    exact = _object_signals(pl, frames, set(slow_ids), plan)
     policies = plan.policies
     as_of = plan.as_of
     reg_policy = policies.regularity
@@ -543,110 +551,145 @@ def _decide(pl: Any, frames: Frames, table: Any, plan: _Plan) -> dict[str, Clien
                 decimals[key] = found
         return found
 
-    out: dict[str, ClientSignals] = {}
-    for i in range(n):
-        cid: str = ids[i]
-        contacts = c_contacts[i] or 0
-        requests = c_requests[i] or 0
-        complaints_open = c_open[i] or 0
-        if i in slow:
-            found = exact[cid]
-            out[cid] = ClientSignals(
+    for start in range(0, table.height, _CHUNK):
+        part = table.slice(start, _CHUNK)
+
+        def column(name: str, instead: str | None = None, part: Any = part) -> list[Any]:
+            if name not in part.columns:
+                assert instead is not None  # a list not collected: equal to ``instead``
+                name = instead
+            values: list[Any] = part.get_column(name).to_list()
+            return values
+
+        ids = column("client_id")
+        c_contacts, c_requests, c_open = (
+            column("contacts"),
+            column("requests"),
+            column("complaints_open"),
+        )
+        c_sales, c_days, c_day_sums, c_day_places = (
+            column("sale_ids"),
+            column("days"),
+            column("day_sums"),
+            column("day_places"),
+        )
+        c_reg_ids, c_reg_days = column("reg_ids", "sale_ids"), column("reg_days", "days")
+        c_mot_ids, c_mot_days = column("mot_ids", "sale_ids"), column("mot_days", "days")
+        c_mot_sum = column("mot_value_sum", "revenue_sum")
+        c_mot_places = column("mot_value_places", "revenue_places")
+        c_revenue, c_revenue_places = column("revenue_sum"), column("revenue_places")
+        c_cogs, c_cogs_places = column("cogs_sum"), column("cogs_places")
+        c_lo, c_hi = column("currency_lo"), column("currency_hi")
+        c_costed_orders = column("costed_order_ids")
+        c_costed_touches = column("costed_interaction_ids")
+        c_uncosted_touches = column("uncosted_interaction_ids")
+        c_minutes, c_rates, c_touches = column("minutes"), column("rates"), column("touches")
+        motivation_ids = [
+            (key, c_mot_ids if name == "mot_ids" else column(name))
+            for key, name in _MOTIVATION_COLUMNS.items()
+        ]
+        for i in range(part.height):
+            cid: str = ids[i]
+            contacts = c_contacts[i] or 0
+            requests = c_requests[i] or 0
+            complaints_open = c_open[i] or 0
+            found = exact.get(cid)
+            if found is not None:
+                yield ClientSignals(
+                    client_id=cid,
+                    regularity=found[0],
+                    motivation=found[1],
+                    cost=found[2],
+                    figures=found[3],
+                    counts=(found[5], contacts, requests, complaints_open, found[4]),
+                )
+                continue
+            sale_ids: list[str] = c_sales[i] or empty
+            as_of_day = plan.day_of_as_of() if sale_ids else None
+            reg_days: list[date] = c_reg_days[i] or empty
+            reg = regularity_from_days(
+                cid,
+                tuple(reg_days),
+                c_reg_ids[i] or empty,
+                as_of_day=as_of_day if reg_days else None,
+                policy=reg_policy,
+            )
+            if same_regularity:
+                mot_reg = reg
+            else:
+                mot_days: list[date] = c_mot_days[i] or empty
+                mot_reg = regularity_from_days(
+                    cid,
+                    tuple(mot_days),
+                    c_mot_ids[i] or empty,
+                    as_of_day=as_of_day if mot_days else None,
+                    policy=mot_reg_policy,
+                )
+            signals = _motivation.motivation_signals(
+                {key: values[i] or empty for key, values in motivation_ids},
+                sales_value=exact_(c_mot_sum[i], c_mot_places[i]),
+                regularity=mot_reg,
+            )
+            mot = _motivation.motivation_from_signals(
+                cid, signals, as_of=as_of, policy=mot_policy, client=clients.get(cid)
+            )
+            currency: str | None = c_lo[i]
+            if currency != c_hi[i]:  # as rfm_figures refuses them (before cost-to-serve)
+                raise CurrencyMismatchError(
+                    currencies=_currencies(pl, frames, cid, plan),
+                    context=f"the RFM figures of client {cid!r}",
+                )
+            figures: _rfm.RFMFigures | None = None
+            if sale_ids:
+                assert as_of_day is not None
+                assert currency is not None
+                figures = _rfm.rfm_from_days(
+                    cid,
+                    c_days[i],
+                    [exact_(t, k) for t, k in zip(c_day_sums[i], c_day_places[i], strict=True)],
+                    as_of_day=as_of_day,
+                    currency=currency,
+                    order_ids=tuple(sale_ids),
+                )
+            revenue = exact_(c_revenue[i], c_revenue_places[i])
+            time_cost = Decimal(0)
+            minutes: list[str] = c_minutes[i] or empty
+            if minutes:
+                for text, k in zip(minutes, c_rates[i], strict=True):
+                    time_cost += _cost.minutes_cost(Decimal(text), rate_values[k])
+            marketing = Decimal(0)
+            touches: int = c_touches[i] or 0
+            if touches:
+                assert per_touch is not None
+                for _ in range(touches):
+                    marketing += per_touch
+            costed_orders: list[str] = c_costed_orders[i] or empty
+            costed = costed_orders + (c_costed_touches[i] or empty)
+            uncosted: list[str] = empty
+            if costed:  # without cost data nothing is listed as uncosted
+                with_cost = set(costed_orders)
+                uncosted = [o for o in sale_ids if o not in with_cost]
+                uncosted += c_uncosted_touches[i] or empty
+            cost = _cost.cost_from_figures(
+                cid,
+                currency=_cost.cost_currency(cid, () if currency is None else (currency,), rates),
+                revenue=revenue,
+                cost_of_goods=exact_(c_cogs[i], c_cogs_places[i]),
+                time_cost=time_cost,
+                marketing_cost=marketing,
+                priced_touches=touches,
+                sale_ids=sale_ids,
+                costed_ids=costed,
+                uncosted_ids=uncosted,
+            )
+            yield ClientSignals(
                 client_id=cid,
-                regularity=found[0],
-                motivation=found[1],
-                cost=found[2],
-                figures=found[3],
-                counts=(found[5], contacts, requests, complaints_open, found[4]),
+                regularity=reg,
+                motivation=mot,
+                cost=cost,
+                figures=figures,
+                counts=(len(sale_ids), contacts, requests, complaints_open, revenue),
             )
-            continue
-        sale_ids: list[str] = c_sales[i] or empty
-        as_of_day = plan.day_of_as_of() if sale_ids else None
-        reg_days: list[date] = c_reg_days[i] or empty
-        reg = regularity_from_days(
-            cid,
-            tuple(reg_days),
-            c_reg_ids[i] or empty,
-            as_of_day=as_of_day if reg_days else None,
-            policy=reg_policy,
-        )
-        if same_regularity:
-            mot_reg = reg
-        else:
-            mot_days: list[date] = c_mot_days[i] or empty
-            mot_reg = regularity_from_days(
-                cid,
-                tuple(mot_days),
-                c_mot_ids[i] or empty,
-                as_of_day=as_of_day if mot_days else None,
-                policy=mot_reg_policy,
-            )
-        signals = _motivation.motivation_signals(
-            {key: values[i] or empty for key, values in motivation_ids},
-            sales_value=exact_(c_mot_sum[i], c_mot_places[i]),
-            regularity=mot_reg,
-        )
-        mot = _motivation.motivation_from_signals(
-            cid, signals, as_of=as_of, policy=mot_policy, client=clients.get(cid)
-        )
-        currency: str | None = c_lo[i]
-        if currency != c_hi[i]:  # as rfm_figures refuses them (before cost-to-serve)
-            raise CurrencyMismatchError(
-                currencies=_currencies(pl, frames, cid, plan),
-                context=f"the RFM figures of client {cid!r}",
-            )
-        figures: _rfm.RFMFigures | None = None
-        if sale_ids:
-            assert as_of_day is not None
-            assert currency is not None
-            figures = _rfm.rfm_from_days(
-                cid,
-                c_days[i],
-                [exact_(t, k) for t, k in zip(c_day_sums[i], c_day_places[i], strict=True)],
-                as_of_day=as_of_day,
-                currency=currency,
-                order_ids=tuple(sale_ids),
-            )
-        revenue = exact_(c_revenue[i], c_revenue_places[i])
-        time_cost = Decimal(0)
-        minutes: list[str] = c_minutes[i] or empty
-        if minutes:
-            for text, k in zip(minutes, c_rates[i], strict=True):
-                time_cost += _cost.minutes_cost(Decimal(text), rate_values[k])
-        marketing = Decimal(0)
-        touches: int = c_touches[i] or 0
-        if touches:
-            assert per_touch is not None
-            for _ in range(touches):
-                marketing += per_touch
-        costed_orders: list[str] = c_costed_orders[i] or empty
-        costed = costed_orders + (c_costed_touches[i] or empty)
-        uncosted: list[str] = empty
-        if costed:  # without cost data nothing is listed as uncosted
-            with_cost = set(costed_orders)
-            uncosted = [o for o in sale_ids if o not in with_cost]
-            uncosted += c_uncosted_touches[i] or empty
-        cost = _cost.cost_from_figures(
-            cid,
-            currency=_cost.cost_currency(cid, () if currency is None else (currency,), rates),
-            revenue=revenue,
-            cost_of_goods=exact_(c_cogs[i], c_cogs_places[i]),
-            time_cost=time_cost,
-            marketing_cost=marketing,
-            priced_touches=touches,
-            sale_ids=sale_ids,
-            costed_ids=costed,
-            uncosted_ids=uncosted,
-        )
-        out[cid] = ClientSignals(
-            client_id=cid,
-            regularity=reg,
-            motivation=mot,
-            cost=cost,
-            figures=figures,
-            counts=(len(sale_ids), contacts, requests, complaints_open, revenue),
-        )
-    return out
 
 
 def _currencies(pl: Any, frames: Frames, client_id: str, plan: _Plan) -> list[str]:
