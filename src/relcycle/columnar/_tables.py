@@ -29,6 +29,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -261,34 +262,39 @@ def _frame(table: str, columns: dict[str, list[Any]]) -> pl.DataFrame:
     return frame
 
 
+def _moment_columns(values: list[Any]) -> tuple[list[Any], list[Any]]:
+    """Microseconds since the epoch and offsets (seconds) of aware datetimes (or None)."""
+    zones: dict[Any, int] = {}
+
+    def offset(zone: Any, moment: datetime) -> int:
+        found = zones.get(zone)
+        if found is None:
+            found = zones[zone] = _offset(moment)
+        return found
+
+    epoch, unit = _EPOCH, _US
+    if None in values:
+        micros = [None if v is None else (v - epoch) // unit for v in values]
+        offsets = [None if v is None else offset(v.tzinfo, v) for v in values]
+    else:
+        micros = [(v - epoch) // unit for v in values]
+        offsets = [offset(v.tzinfo, v) for v in values]
+    return micros, offsets
+
+
 def _record_columns(table: str, records: Any) -> dict[str, list[Any]]:
+    records = list(records)
     columns: dict[str, list[Any]] = {}
-    getters: list[tuple[str, str, list[Any], list[Any] | None]] = []
     for name, kind in FRAME_COLUMNS[table]:
-        values: list[Any] = []
-        columns[name] = values
-        offsets: list[Any] | None = None
+        values = list(map(attrgetter(name), records))
         if kind == "datetime":
-            offsets = []
-            columns[f"{name}_offset"] = offsets
-        getters.append((name, kind, values, offsets))
-    for record in records:
-        for name, kind, values, offsets in getters:
-            value = getattr(record, name)
-            if value is None:
-                values.append(None)
-                if offsets is not None:
-                    offsets.append(None)
-            elif kind == "datetime":
-                values.append(_micros(value))
-                assert offsets is not None
-                offsets.append(_offset(value))
-            elif kind == "decimal":
-                values.append(str(value))
-            elif kind == "vocab":
-                values.append(value.value)
-            else:
-                values.append(value)
+            columns[name], columns[f"{name}_offset"] = _moment_columns(values)
+        elif kind == "decimal":
+            columns[name] = [None if v is None else str(v) for v in values]
+        else:
+            # Vocabulary members are str subclasses holding their value: polars
+            # stores the value itself.
+            columns[name] = values
     return columns
 
 
@@ -309,6 +315,15 @@ def _client_columns(clients: Any) -> dict[str, list[Any]]:
         columns["since_offset"].append(None if since is None else _offset(since))
         records.append(client.to_json() if client.contacts or client.attributes else None)
     columns["record"] = records
+    return columns
+
+
+def _inferred_columns(client_ids: list[str]) -> dict[str, list[Any]]:
+    """The clients columns of clients known by id only (the model's defaults)."""
+    n = len(client_ids)
+    columns: dict[str, list[Any]] = {name: [None] * n for name in frame_schema("clients")}
+    columns["client_id"] = client_ids
+    columns["kind"] = [ClientKind.company.value] * n
     return columns
 
 
@@ -338,12 +353,14 @@ def frames_from_tables(
     if tables.clients is not None:
         clients: Any = tables.clients
     else:
-        ids = {r.client_id for r in tables.orders}
-        ids.update(r.client_id for r in tables.interactions)
-        ids.update(r.client_id for r in tables.complaints)
-        clients = [Client(client_id=cid) for cid in sorted(ids)]
+        ids = set(map(attrgetter("client_id"), tables.orders))
+        ids.update(map(attrgetter("client_id"), tables.interactions))
+        ids.update(map(attrgetter("client_id"), tables.complaints))
+        clients = sorted(ids)
     return Frames(
-        clients=_frame("clients", _client_columns(clients)),
+        clients=_frame(
+            "clients", _client_columns(clients) if given else _inferred_columns(clients)
+        ),
         orders=_frame("orders", _record_columns("orders", tables.orders)),
         interactions=_frame("interactions", _record_columns("interactions", tables.interactions)),
         complaints=_frame("complaints", _record_columns("complaints", tables.complaints)),
