@@ -50,6 +50,9 @@ def assert_same(got: Portfolio, expected: Portfolio) -> None:
     for a, b in zip(got, expected, strict=True):
         for ra, rb in zip(a.records(), b.records(), strict=True):
             assert ra.at.utcoffset() == rb.at.utcoffset()
+            assert type(ra.at.tzinfo) is type(rb.at.tzinfo)
+            if not ra.at.utcoffset():
+                assert ra.at.tzinfo is rb.at.tzinfo
 
 
 class TestFramesFromTables:
