@@ -545,3 +545,7 @@ class TestBadInput:
             read_tables(tmp_path, tz="Mars/Olympus")
         with pytest.raises(UsageError):
             read_tables(tmp_path, currency="euro")
+        with pytest.raises(UsageError):
+            read_tables({"order": []})
+        with pytest.raises(UsageError):
+            read_tables(42)  # type: ignore[arg-type]

@@ -1363,7 +1363,8 @@ def read_tables(
 
     Raises:
         InputError: The data holds problems (exactly io's).
-        UsageError: A bad source or option (exactly io's).
+        UsageError: A bad source or option (exactly io's), an unknown table name
+            in a mapping, or a source of another type.
     """
     options: dict[str, Any] = {
         "tz": tz,
@@ -1374,6 +1375,14 @@ def read_tables(
     }
     if isinstance(source, Mapping):
         return _read_mapping(source, options)
+    given: object = source  # callers without type checking pass anything
+    if not isinstance(given, str | os.PathLike):
+        from relcycle.errors import UsageError
+
+        raise UsageError(
+            f"cannot read a {type(given).__name__}: give a folder, a file, or a mapping of "
+            "table name to dataframe ({'orders': ...})"
+        )
     from pathlib import Path
 
     from relcycle.io import load_history
