@@ -736,6 +736,7 @@ class _Raw:
     source: str
     columns: tuple[str, ...]
     frame: Any  # pl.DataFrame
+    headerless: bool = False  # JSON Lines: io checks cells per row, never a header
 
 
 class _Context:
@@ -779,7 +780,7 @@ def _check_header(ctx: _Context, raw: _Raw) -> tuple[list[str], list[str]]:
     names = set(s.names)
     if len(set(raw.columns)) != len(raw.columns) or any(not c for c in raw.columns):
         raise _NotFast
-    if any(r not in raw.columns for r in s.required):
+    if not raw.headerless and any(r not in raw.columns for r in s.required):
         raise _NotFast
     unknown = [c for c in raw.columns if c not in names]
     if unknown and raw.table != "clients" and ctx.extra_columns == "error":
@@ -1297,6 +1298,70 @@ def _read_parquet(pl: Any, table: str, path: Any) -> _Raw:
     return _Raw(table, path.name, tuple(frame.columns), frame)
 
 
+def _no_constants(name: str) -> Any:
+    raise _NotFast
+
+
+def _read_jsonl(pl: Any, table: str, path: Any) -> _Raw:
+    """A JSON Lines file's cells, read line by line exactly as io reads them.
+
+    Numbers keep their text, ``true``/``false`` become ``"true"``/``"false"``
+    where io reads them as text or booleans; a line io would refuse (not JSON,
+    not an object, a nested value, a boolean where io wants an id, a number, a
+    time or a word) sends the whole source to io. Unknown keys come last, in the
+    order io meets them (sorted within a line).
+    """
+    import io
+    import json
+
+    from relcycle.io._schema import spec
+
+    kinds = {c.name: c.kind for c in spec(table).columns}
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise _NotFast from None
+    loads = json.JSONDecoder(parse_float=str, parse_int=str, parse_constant=_no_constants).decode
+    cells: dict[str, list[Any]] = {}
+    known: list[str] = []
+    unknown: list[str] = []
+    booleans: set[str] = set()
+    rows = 0
+    for line in io.StringIO(text, newline=""):
+        if not line.strip():
+            continue
+        try:
+            data = loads(line)
+        except ValueError:
+            raise _NotFast from None
+        if not isinstance(data, dict):
+            raise _NotFast
+        fresh = [key for key in data if key not in cells]
+        for key in fresh:
+            cells[key] = [None] * rows
+        for key in sorted(k for k in fresh if k not in kinds):
+            unknown.append(key)
+        known.extend(k for k in fresh if k in kinds)
+        for key, values in cells.items():
+            value = data.get(key)
+            if value is True or value is False:
+                booleans.add(key)
+                value = "true" if value else "false"
+            elif value is not None and not isinstance(value, str):
+                raise _NotFast  # a nested value
+            values.append(value)
+        rows += 1
+    for key in booleans:
+        if kinds.get(key, "text") not in ("bool", "text"):
+            raise _NotFast
+    columns = (*known, *unknown)
+    frame = pl.DataFrame(
+        [pl.Series(name, cells[name], dtype=pl.String) for name in columns],
+        schema=dict.fromkeys(columns, pl.String),
+    )
+    return _Raw(table, path.name, columns, frame, headerless=True)
+
+
 def _folder(path: Any) -> dict[str, Any] | None:
     """The file of each table in a folder, or None when io must judge the folder."""
     from relcycle.io._schema import TABLES
@@ -1311,8 +1376,6 @@ def _folder(path: Any) -> dict[str, Any] | None:
         if len(files) > 1:
             return None
         if files:
-            if files[0].suffix == ".jsonl":
-                return None
             found[s.name] = files[0]
     return found if "orders" in found else None
 
@@ -1322,6 +1385,8 @@ def _read_files(pl: Any, files: Mapping[str, Any]) -> dict[str, _Raw]:
     for table, file in files.items():
         if file.suffix.lower() == ".csv":
             raws[table] = _read_csv(pl, table, file)
+        elif file.suffix.lower() == ".jsonl":
+            raws[table] = _read_jsonl(pl, table, file)
         else:
             raws[table] = _read_parquet(pl, table, file)
     return raws
@@ -1408,7 +1473,7 @@ def _path_raws(pl: Any, path: Any) -> dict[str, _Raw]:
     if (
         is_sqlite(path)
         or stem in {"clients", "interactions", "complaints"}
-        or path.suffix.lower() not in (".csv", ".parquet")
+        or path.suffix.lower() not in (".csv", ".jsonl", ".parquet")
     ):
         raise _NotFast
     return _read_files(pl, {"orders": path})
