@@ -301,8 +301,13 @@ def _per_client(pl: Any, frames: Frames, plan: _Plan) -> Any:
     """One row per client of ``frames.clients`` with every per-client value, by client id."""
     # Each client's position in client id order: the per-client parts are put in
     # that order by an integer join (joining lists on string keys is slow).
-    codes = frames.clients.lazy().select("client_id").sort("client_id").with_row_index("_code")
-    codes = codes.collect()
+    codes = (
+        frames.clients.lazy()
+        .select("client_id")
+        .sort("client_id")
+        .with_row_index("_code")
+        .collect()
+    )
     rows = _sale_rows(pl, frames, plan).collect()  # read by two groupings
     parts = pl.collect_all(
         [
