@@ -157,6 +157,10 @@ def as_of_moments(
         # as_of - days is wall-clock arithmetic in as_of's zone: start from the record there.
         record = draw(exact).astimezone(zone)
         return record + timedelta(days=draw(st.sampled_from(windows)))
+    resolved = [c.resolved_at for h in portfolio for c in h.complaints if c.resolved_at]
+    if resolved and draw(st.booleans()):
+        # A complaint resolved exactly at as_of is no longer open then.
+        return draw(st.sampled_from(resolved)).astimezone(zone)
     moment = draw(exact | near | far | timestamps())
     # The moment's own zone matters: a window is as_of minus whole days, wall clock.
     return moment.astimezone(zone)
@@ -296,6 +300,13 @@ class TestEquality:
         middle = simulated.start + (simulated.as_of - simulated.start) / 2
         for as_of in (simulated.as_of, middle.astimezone(BERLIN)):
             assert_equal_signals(portfolio, as_of, BERLIN, policies)
+
+    def test_one_regularity_policy_for_both(self) -> None:
+        """When the report's regularity policy is the motivation's windowed one, both agree."""
+        simulated = simulate_portfolio(80, seed=6)
+        policies = ReportPolicies(regularity=RegularityPolicy(window_days=365))
+        assert policies.regularity == policies.motivation.windowed_regularity()
+        assert_equal_signals(simulated.portfolio(), simulated.as_of, UTC, policies)
 
 
 class _Kathmandu(tzinfo):
