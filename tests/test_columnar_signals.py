@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 
 from relcycle.errors import CurrencyMismatchError, ValidationError
 from relcycle.history import ClientHistory, Portfolio, build_portfolio
-from relcycle.io import as_tables
+from relcycle.io import as_tables, load_history, write_history
 from relcycle.model import Direction, Order
 from relcycle.report import NOT_CONTACTS, REQUEST_PURPOSES, ReportPolicies, build_report, exact_sum
 from relcycle.segmentation.cost import CostRates, cost_to_serve
@@ -37,7 +38,7 @@ from relcycle.columnar._signals import (  # noqa: E402
     client_signals,
     iter_client_signals,
 )
-from relcycle.columnar._tables import Frames, frames_from_tables  # noqa: E402
+from relcycle.columnar._tables import Frames, frames_from_tables, read_tables  # noqa: E402
 
 BERLIN = ZoneInfo("Europe/Berlin")
 SETTINGS = settings(
@@ -287,6 +288,19 @@ class TestEquality:
                 line.complaints_open,
             )
             assert str(got.revenue) == str(line.revenue.amount)
+
+    def test_frames_read_from_files(self, tmp_path: Path) -> None:
+        """Frames read from written CSV files (the reader's fast path) give the same signals."""
+        simulated = simulate_portfolio(150, seed=7)
+        write_history(simulated.portfolio(), tmp_path)
+        frames = read_tables(tmp_path)
+        assert frames.path == "fast"
+        portfolio = load_history(tmp_path).portfolio
+        found = client_signals(frames, as_of=simulated.as_of, tz=BERLIN)
+        for history in portfolio:
+            assert found[history.client_id] == expected(
+                history, simulated.as_of, BERLIN, ReportPolicies()
+            )
 
     def test_demo_portfolio_non_default_policies(self) -> None:
         """Priced minutes, marketing touches and windows on the demo portfolio agree too."""
