@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, tzinfo
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -288,6 +288,13 @@ class TestEquality:
                 line.complaints_open,
             )
             assert str(got.revenue) == str(line.revenue.amount)
+
+    def test_a_narrow_decimal_context(self) -> None:
+        """Under a decimal context of 6 digits the model's sums round; the signals still agree."""
+        simulated = simulate_portfolio(60, seed=8)
+        with localcontext() as context:
+            context.prec = 6
+            assert_equal_signals(simulated.portfolio(), simulated.as_of, UTC, ReportPolicies())
 
     def test_frames_read_from_files(self, tmp_path: Path) -> None:
         """Frames read from written CSV files (the reader's fast path) give the same signals."""

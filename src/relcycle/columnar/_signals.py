@@ -22,7 +22,7 @@ Money is exact. Amounts are ``str(Decimal)`` texts; a sum of plain texts
 polars as a 38-digit decimal and given the exponent the model's own sum has
 (the smallest exponent of the values added, and 0 at most). A client with any
 other text (an exponent, ``-0``) or with a sum that could need more than the
-28 digits of Python's default decimal context is computed from its records by
+precision of the decimal context (28 digits by default) is computed from its records by
 the object path itself, so rounding never differs.
 """
 
@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
-from decimal import Decimal
+from decimal import Decimal, getcontext
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -63,6 +63,7 @@ _INBOUND = Direction.inbound.value
 #: (a sum of up to 10**11 of them fits a 38-digit decimal at scale 12).
 _PLAIN = r"^[0-9]{1,15}(\.[0-9]{1,12})?$"
 _SCALE = 12
+_QUANTA = tuple(Decimal(1).scaleb(-k) for k in range(_SCALE + 1))
 #: The most distinct sums kept as Decimals while deciding (a memo, bounded).
 _DECIMALS_KEPT = 1 << 16
 #: Clients decided per chunk of the per-client table.
@@ -201,6 +202,8 @@ class _Plan:
         self.as_of = as_of
         self.tz = tz
         self.policies = policies
+        #: The precision of the decimal context the model's sums use.
+        self.digits = getcontext().prec
         self.mot_policy = policies.motivation
         self.mot_regularity = policies.motivation.windowed_regularity()
         self.until = pl.lit(as_of.astimezone(UTC))
@@ -273,12 +276,13 @@ def _money(pl: Any, column: str) -> tuple[Any, Any, Any]:
     return value, scale.cast(pl.Int32), text.is_not_null() & ~plain
 
 
-def _sum_aggs(pl: Any, name: str, value: str, scale: str, where: Any) -> list[Any]:
+def _sum_aggs(pl: Any, plan: _Plan, name: str, value: str, scale: str, where: Any) -> list[Any]:
     """The aggregations of an exact sum of ``value`` over the rows ``where`` holds."""
     total = pl.col(value).filter(where).sum()
     places = pl.col(scale).filter(where & pl.col(value).is_not_null()).max().fill_null(0)
-    # A sum whose digits at its own scale may pass 28 is left to the object path.
-    risky = total.cast(pl.Float64) >= pl.lit(5.0) * pl.lit(10.0).pow(27 - places)
+    # A sum whose digits at its own scale may pass the decimal context's precision
+    # (28 by default; the model's sums would round) is left to the object path.
+    risky = total.cast(pl.Float64) >= pl.lit(5.0) * pl.lit(10.0).pow(plan.digits - 1 - places)
     return [
         total.cast(pl.String).alias(f"{name}_sum"),
         places.alias(f"{name}_places"),
@@ -287,11 +291,14 @@ def _sum_aggs(pl: Any, name: str, value: str, scale: str, where: Any) -> list[An
 
 
 def _exact(text: str | None, places: int | None) -> Decimal:
-    """A polars scale-12 sum text as the Decimal with ``places`` decimal places."""
+    """A polars sum's text as the Decimal with ``places`` decimal places.
+
+    The sum is exact and has at most ``places`` decimal places, so the quantize
+    only sets the exponent (it drops zeros), whatever digits the text shows.
+    """
     if text is None:
         return Decimal(0)
-    cut = _SCALE - (places or 0)
-    return Decimal(text[: len(text) - cut - (0 if places else 1)])
+    return Decimal(text).quantize(_QUANTA[places or 0])
 
 
 # ---------------------------------------------------------------------- per client
@@ -377,14 +384,14 @@ def _sales(pl: Any, rows: Any, plan: _Plan) -> Any:
         pl.col("currency").min().alias("currency_lo"),
         pl.col("currency").max().alias("currency_hi"),
         pl.col("odd").any().alias("odd"),
-        *_sum_aggs(pl, "revenue", "value", "scale", pl.lit(True)),
-        *_sum_aggs(pl, "cogs", "cost_value", "cost_scale", has_cost),
+        *_sum_aggs(pl, plan, "revenue", "value", "scale", pl.lit(True)),
+        *_sum_aggs(pl, plan, "cogs", "cost_value", "cost_scale", has_cost),
     ]
     if plan.reg_start is not None:
         aggs.append(oid.filter(pl.col("in_reg")).alias("reg_ids"))
     if plan.mot_start is not None:
         aggs.append(oid.filter(in_mot).alias("mot_ids"))
-        aggs += _sum_aggs(pl, "mot_value", "value", "scale", in_mot)
+        aggs += _sum_aggs(pl, plan, "mot_value", "value", "scale", in_mot)
     return rows.group_by("client_id").agg(aggs)
 
 
@@ -403,7 +410,7 @@ def _days(pl: Any, rows: Any, plan: _Plan) -> Any:
     return (
         rows.group_by("client_id", "day")
         .agg(
-            *_sum_aggs(pl, "day", "value", "scale", pl.lit(True)),
+            *_sum_aggs(pl, plan, "day", "value", "scale", pl.lit(True)),
             pl.col("in_reg").any(),
             pl.col("in_mot").any(),
         )
