@@ -280,6 +280,9 @@ class TestReadRows:
             '["7", "2024-01-02", "1"]',
             "not json",
             '{"client_id": "7", "amount": "1"}',
+            "{}",
+            '{"client_id": "7", "placed_at": "2024-01-02", "amount": "1", "product": "true"}',
+            '{"client_id": "7", "placed_at": "2024-01-02", "amount": "1", "zz": "z"}',
         ],
     )
     @pytest.mark.parametrize("extra_columns", ["error", "ignore"])
@@ -290,6 +293,11 @@ class TestReadRows:
             encoding="utf-8",
         )
         assert_like_io(tmp_path, extra_columns=extra_columns)
+
+    def test_jsonl_of_empty_objects(self, tmp_path: Path) -> None:
+        """Lines holding {} are rows without cells, as io reads them."""
+        (tmp_path / "orders.jsonl").write_text("{}\n{}\n", encoding="utf-8")
+        assert_like_io(tmp_path)
 
     @SETTINGS
     @given(csv_texts())

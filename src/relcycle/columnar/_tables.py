@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
@@ -1298,6 +1299,10 @@ def _read_parquet(pl: Any, table: str, path: Any) -> _Raw:
     return _Raw(table, path.name, tuple(frame.columns), frame)
 
 
+#: A JSON true or false as a value (or text looking like one: the careful reader runs).
+_BOOLEAN_LITERAL = re.compile(r":\s*(?:true|false)\b")
+
+
 def _no_constants(name: str) -> Any:
     raise _NotFast
 
@@ -1322,11 +1327,7 @@ def _read_jsonl(pl: Any, table: str, path: Any) -> _Raw:
     except UnicodeDecodeError:
         raise _NotFast from None
     loads = json.JSONDecoder(parse_float=str, parse_int=str, parse_constant=_no_constants).decode
-    cells: dict[str, list[Any]] = {}
-    known: list[str] = []
-    unknown: list[str] = []
-    booleans: set[str] = set()
-    rows = 0
+    datas: list[Any] = []
     for line in io.StringIO(text, newline=""):
         if not line.strip():
             continue
@@ -1334,8 +1335,33 @@ def _read_jsonl(pl: Any, table: str, path: Any) -> _Raw:
             data = loads(line)
         except ValueError:
             raise _NotFast from None
-        if not isinstance(data, dict):
+        if type(data) is not dict:
             raise _NotFast
+        datas.append(data)
+    if not _BOOLEAN_LITERAL.search(text):
+        # No true/false anywhere: every value is a string (numbers keep their
+        # text), null or nested (refused below), column by column.
+        found: set[str] = set()
+        for data in datas:
+            found.update(data)
+        names = sorted(found)
+        if datas and not names:
+            raise _NotFast  # rows without cells: io reports them
+        if all(name in kinds for name in names):
+            try:
+                series = [
+                    pl.Series(name, [d.get(name) for d in datas], dtype=pl.String, strict=True)
+                    for name in names
+                ]
+            except TypeError:  # a nested value: io refuses or reads it (contact persons)
+                raise _NotFast from None
+            frame = pl.DataFrame(series, schema=dict.fromkeys(names, pl.String))
+            return _Raw(table, path.name, tuple(names), frame, headerless=True)
+    cells: dict[str, list[Any]] = {}
+    known: list[str] = []
+    unknown: list[str] = []
+    booleans: set[str] = set()
+    for rows, data in enumerate(datas):
         fresh = [key for key in data if key not in cells]
         for key in fresh:
             cells[key] = [None] * rows
@@ -1350,7 +1376,6 @@ def _read_jsonl(pl: Any, table: str, path: Any) -> _Raw:
             elif value is not None and not isinstance(value, str):
                 raise _NotFast  # a nested value
             values.append(value)
-        rows += 1
     for key in booleans:
         if kinds.get(key, "text") not in ("bool", "text"):
             raise _NotFast
@@ -1412,9 +1437,9 @@ def read_tables(
 
     Args:
         source: A folder of ``clients``/``orders``/``interactions``/``complaints``
-            files (CSV or Parquet on the fast path; JSON Lines through io), a single
-            orders file, an SQLite store file (through io), or a mapping of table
-            name to a polars DataFrame or any object exposing ``__arrow_c_stream__``.
+            files (CSV, JSON Lines or Parquet), a single orders file, an SQLite
+            store file (always read by io), or a mapping of table name to a polars
+            DataFrame or any object exposing ``__arrow_c_stream__``.
         tz: The zone of datetimes written without an offset.
         currency: The currency of rows without one; None for io's default (USD).
         skip_bad_rows: Leave bad rows out (see :attr:`Frames.rejects`) instead of
