@@ -65,6 +65,7 @@ class TestFramesFromTables:
         frames = frames_from_tables(HistoryTables.from_portfolio(portfolio))
         assert frames.path == "objects"
         assert_same(to_portfolio(frames), portfolio)
+        assert_same(frames.tables().portfolio(), portfolio)
 
     @SETTINGS
     @given(portfolios(max_clients=6, max_records=8))

@@ -213,8 +213,10 @@ class Frames:
         """
         a, b = self.sorted(), other.sorted()
         return (
-            all(a.frame(t).equals(b.frame(t)) for t in FRAME_COLUMNS)
-            and a.frame("clients").schema == b.frame("clients").schema
+            all(
+                a.frame(t).schema == b.frame(t).schema and a.frame(t).equals(b.frame(t))
+                for t in FRAME_COLUMNS
+            )
             and self.clients_given == other.clients_given
             and self.rejects == other.rejects
             and self.counts == other.counts
