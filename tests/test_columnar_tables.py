@@ -445,6 +445,37 @@ class TestReadRows:
         )
         assert_reads_like_io(tmp_path, fast=True, tz=zone)
 
+    @SETTINGS
+    @given(
+        st.lists(valid_rows("orders"), min_size=1, max_size=5),
+        st.lists(invalid_rows("orders"), max_size=1),
+        st.data(),
+    )
+    def test_dataframe_rows(self, rows: list[dict[str, str]], bad: list[Any], data: Any) -> None:
+        """Rows as a polars frame (empty cells as null or ""): load_arrow's frames and errors."""
+        import polars as pl
+
+        rows = rows + [b[0] for b in bad]
+        columns = list(rows[0])
+        cells = {
+            c: [None if r[c] == "" and data.draw(st.booleans()) else r[c] for r in rows]
+            for c in columns
+        }
+        frame = pl.DataFrame(cells, schema=dict.fromkeys(columns, pl.String))
+        for skip in (False, True):
+            error: InputError | None = None
+            try:
+                result = load_arrow(frame, skip_bad_rows=skip)
+            except InputError as exc:
+                error = exc
+            if error is not None:
+                with pytest.raises(InputError) as got:
+                    read_tables({"orders": frame}, skip_bad_rows=skip)
+                assert got.value.problems == error.problems
+            else:
+                got_frames = read_tables({"orders": frame}, skip_bad_rows=skip)
+                assert got_frames.equals(frames_from_result(result))
+
     def test_dataframes(self) -> None:
         """A mapping of polars and pyarrow frames reads like io.load_arrow."""
         import polars as pl
