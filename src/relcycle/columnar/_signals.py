@@ -215,9 +215,11 @@ class _Plan:
         self._as_of_day: date | None = None
 
     def day_of_as_of(self) -> date:
-        """The day of ``as_of`` in the zone (asked only for clients with a sale,
-        as the object path does: a moment at the edge of datetime's range may
-        have no day in the zone)."""
+        """The day of ``as_of`` in the zone, computed when first asked.
+
+        It is asked only for clients with a sale, as on the object path: a moment
+        at the edge of datetime's range may have no day in the zone.
+        """
         if self._as_of_day is None:
             self._as_of_day = day_of(self.as_of, self.tz)
         return self._as_of_day

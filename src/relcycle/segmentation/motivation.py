@@ -222,8 +222,11 @@ class MotivationPolicy:
             )
 
     def windowed_regularity(self) -> RegularityPolicy:
-        """The regularity policy the stability rule uses: :attr:`regularity` over
-        :attr:`window_days`."""
+        """The regularity policy the stability rule uses.
+
+        Returns:
+            :attr:`regularity` with its window replaced by :attr:`window_days`.
+        """
         return _windowed(self.regularity, self.window_days)
 
 
