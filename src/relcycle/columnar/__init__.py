@@ -1,11 +1,19 @@
-"""The columnar path: per-client figures over Arrow tables, for millions of orders.
+"""The columnar path: the report and per-client figures over Arrow tables.
 
 Needs the ``arrow`` extra (pyarrow and polars), imported only when a function
-here runs. Inputs are paths to CSV/Parquet files (scanned in batches, so memory
-stays bounded by the number of clients, not of orders) or any object exposing
-``__arrow_c_stream__``; results are pyarrow Tables (or polars DataFrames with
-the ``*_frame`` variants). Each function computes exactly what its object-path
-twin computes; the tests hold the two paths equal.
+here runs. Each function computes exactly what its object-path twin computes;
+the tests hold the two paths equal.
+
+- The full report: :func:`read_tables` reads the four tables into normalized
+  polars :class:`Frames` (vectorized when the input is provably what
+  :func:`relcycle.io.load_history` would load, through it otherwise), and
+  :func:`build_report` returns the :class:`relcycle.report.Report` of
+  :func:`relcycle.report.build_report`; :func:`client_signals` gives every
+  client's regularity, motivation, cost-to-serve, RFM figures and counts.
+- lifetimes' RFM figures for tens of millions of orders: :func:`rfm_summary`
+  and :func:`rfm_frame` scan a CSV/Parquet file in batches (memory bounded by
+  the number of clients, not of orders) or take any object exposing
+  ``__arrow_c_stream__``; :func:`rfm_scores` adds the scores and segments.
 """
 
 from __future__ import annotations
@@ -13,8 +21,10 @@ from __future__ import annotations
 from relcycle.columnar._report import build_report
 from relcycle.columnar._rfm import RFM_COLUMNS, mean_repeat_value, rfm_frame, rfm_summary
 from relcycle.columnar._scores import rfm_scores
+from relcycle.columnar._signals import ClientSignals, client_signals, iter_client_signals
 from relcycle.columnar._tables import (
     Frames,
+    frames_from_result,
     frames_from_tables,
     histories,
     read_tables,
@@ -23,10 +33,14 @@ from relcycle.columnar._tables import (
 
 __all__ = [
     "RFM_COLUMNS",
+    "ClientSignals",
     "Frames",
     "build_report",
+    "client_signals",
+    "frames_from_result",
     "frames_from_tables",
     "histories",
+    "iter_client_signals",
     "mean_repeat_value",
     "read_tables",
     "rfm_frame",

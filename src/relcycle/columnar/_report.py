@@ -100,7 +100,7 @@ def build_report(
         ValidationError: If a moment is not timezone-aware.
         RecordTypeError: If a moment is not a datetime.
     """
-    from ._signals import client_signals
+    from ._signals import iter_client_signals
     from ._tables import histories
 
     policies = ReportPolicies() if policies is None else policies
@@ -122,11 +122,14 @@ def build_report(
     total = frames.clients.height
 
     def items(moment: datetime) -> Iterator[Item]:
-        signals = client_signals(frames, as_of=moment, tz=tz, policies=policies)
+        signals = iter_client_signals(frames, as_of=moment, tz=tz, policies=policies)
         stirred = _lifecycle_clients(frames, moment, policies.lifecycle)
         calm: _lifecycle.LifecycleAssessment | None = None
-        for history in histories(frames):
+        # Both come in client id order, one client at a time (bounded memory).
+        for history, found in zip(histories(frames), signals, strict=True):
             cid = history.client_id
+            if found.client_id != cid:  # pragma: no cover - both sort the clients frame
+                raise AssertionError(f"signals of {found.client_id!r} met history of {cid!r}")
             cut = history.as_of(moment)
             lifecycle = None
             if cid not in stirred:
@@ -139,7 +142,6 @@ def build_report(
                         policy=policies.lifecycle,
                     )
                 lifecycle = attrs.evolve(calm, client_id=cid)
-            found = signals[cid]
             yield (
                 cut,
                 Known(
