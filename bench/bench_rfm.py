@@ -41,6 +41,7 @@ directory (``$RELCYCLE_BENCH_DATA`` or ``bench/.data/``).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -223,9 +224,17 @@ def worker(tool: str, path: Path, out: Path | None) -> None:
     peak_mb = after.ru_maxrss / 1024  # Linux: KiB
     if out is not None:
         to_polars(tool, result).write_parquet(out)
-    print(
-        json.dumps({"tool": tool, "seconds": seconds, "cpu": cpu, "peak_mb": peak_mb, "rows": rows})
-    )
+    figures: dict[str, Any] = {
+        "tool": tool,
+        "seconds": seconds,
+        "cpu": cpu,
+        "peak_mb": peak_mb,
+        "rows": rows,
+    }
+    if tool in REPORTS and out is not None:
+        # the whole report, every field of every client, as a digest of its JSON
+        figures["digest"] = hashlib.sha256(result.to_json().encode()).hexdigest()
+    print(json.dumps(figures))
 
 
 # --------------------------------------------------------------------------- the driver
@@ -350,6 +359,14 @@ def bench(args: argparse.Namespace) -> int:
                     flush=True,
                 )
         checks = check_equal(outputs)
+        digests = {t: r[0]["digest"] for t, r in times.items() if r and "digest" in r[0]}
+        if len(digests) == 2:
+            same = len(set(digests.values())) == 1
+            checks.append(
+                "report vs report-python: the whole JSON reports are "
+                + ("identical" if same else "DIFFERENT")
+                + f" (sha256 {digests['report'][:16]}...)"
+            )
     base = "polars" if "polars" in times else tools[0]
     med = {
         t: {k: statistics.median(r[k] for r in runs) for k in ("seconds", "cpu", "peak_mb")}
