@@ -457,6 +457,47 @@ def bench_dask(args: argparse.Namespace) -> int:
     return 0 if same else 1
 
 
+def bench_dask_report(args: argparse.Namespace) -> int:
+    """relcycle.dask.build_report on a LocalCluster vs the columnar report in one process."""
+    import dask.dataframe as dd
+    import distributed
+
+    import relcycle.dask as rdask
+
+    cache = args.cache_dir or make_bench_data.default_cache_dir()
+    _, parquet_path = make_bench_data.paths(cache, args.copies)
+    if not parquet_path.exists():
+        make_bench_data.generate(
+            cache, args.copies, args.source or make_bench_data.default_source()
+        )
+    start = time.perf_counter()
+    single = run_report(parquet_path)
+    single_s = time.perf_counter() - start
+    with (
+        distributed.LocalCluster(
+            n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster),
+    ):
+        orders = dd.read_parquet(parquet_path, split_row_groups=True)
+        start = time.perf_counter()
+        parts = max(orders.npartitions, 4 * args.workers)
+        result = rdask.build_report(orders, as_of=AS_OF, npartitions=parts)
+        dask_s = time.perf_counter() - start
+    same = result.to_json() == single.to_json()
+    print(f"CDNOW x{args.copies} Parquet: {len(single)} clients, full report")
+    print(
+        f"orders partitions: {orders.npartitions}; client partitions: {parts}; "
+        f"workers: {args.workers} x 1 thread"
+    )
+    print(f"single process relcycle.columnar.build_report: {single_s:.2f} s")
+    print(f"relcycle.dask.build_report on LocalCluster:    {dask_s:.2f} s")
+    print(f"reports identical (JSON): {same}")
+    print("machine:", json.dumps(machine()))
+    print("versions:", json.dumps(versions()))
+    return 0 if same else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -474,6 +515,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--python", default=sys.executable, help="interpreter for the workers")
     ap.add_argument("--json", default=None, help="also write the figures to this file")
     ap.add_argument("--dask", action="store_true", help="run the Dask LocalCluster check")
+    ap.add_argument(
+        "--dask-report", action="store_true", help="the full report on a Dask LocalCluster"
+    )
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--worker", choices=TOOLS + REPORTS, help=argparse.SUPPRESS)
     ap.add_argument("--input", type=Path, help=argparse.SUPPRESS)
@@ -485,6 +529,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.dask:
         args.copies = args.copies or 144
         return bench_dask(args)
+    if args.dask_report:
+        args.copies = args.copies or 10
+        return bench_dask_report(args)
     args.copies = args.copies or 100
     return bench(args)
 
