@@ -230,3 +230,43 @@ class TestCommandLine:
             folder, tmp_path / "d.json", "--engine", "dask", "--workers", "1", "--as-of", as_of
         )
         assert dask == python
+
+    @staticmethod
+    def _bad_folder(tmp_path: Path) -> Path:
+        folder = tmp_path / "bad"
+        folder.mkdir()
+        (folder / "orders.csv").write_text(
+            "order_id,client_id,placed_at,amount\n"
+            "o1,a,2024-05-01,10\no2,a,2024-05-02,-3\no3,b,not a time,5\no4,b,2024-05-03,7\n",
+            encoding="utf-8",
+        )
+        return folder
+
+    def test_bad_rows_fail_alike(self, tmp_path: Path, capsys: Any) -> None:
+        """Bad rows: both engines exit 1 with the same messages and write nothing."""
+        folder = self._bad_folder(tmp_path)
+        errors = []
+        for engine in ("python", "arrow"):
+            out = tmp_path / f"{engine}.json"
+            code = main(["report", str(folder), "--engine", engine, "--output", str(out)])
+            assert code == 1
+            assert not out.exists()
+            errors.append(capsys.readouterr().err)
+        assert errors[0] == errors[1]
+        assert "orders.csv:3" in errors[0]
+        assert "orders.csv:4" in errors[0]
+
+    def test_skipped_rows_alike(self, tmp_path: Path) -> None:
+        """--skip-bad-rows: both engines write the same report and the same rejects."""
+        folder = self._bad_folder(tmp_path)
+        outputs = []
+        for engine in ("python", "arrow"):
+            rejects = tmp_path / f"{engine}-rejects.csv"
+            out = tmp_path / f"{engine}.json"
+            args = ["--engine", engine, "--skip-bad-rows", "--rejects", str(rejects)]
+            assert (
+                main(["report", str(folder), "--format", "json", "--output", str(out), *args]) == 0
+            )
+            outputs.append((out.read_text(encoding="utf-8"), rejects.read_text(encoding="utf-8")))
+        assert outputs[0] == outputs[1]
+        assert json.loads(outputs[0][0])["summary"]["rejected_rows"] == 2
