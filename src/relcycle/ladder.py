@@ -670,16 +670,19 @@ class _Replay:
         else:
             purpose = record.purpose
             self.contacts.append(record)
-            if purpose in policy.advocacy_purposes:
+            advocacy = purpose in policy.advocacy_purposes
+            engagement = purpose in policy.engagement_purposes
+            if advocacy:
                 self.advocacy.append(record)
-            if purpose in policy.engagement_purposes:
+            if engagement:
                 self.engagement.append(record)
-            if (
-                record.direction is Direction.inbound
-                or purpose in policy.advocacy_purposes
-                or purpose in policy.engagement_purposes
-            ):
+            if record.direction is Direction.inbound or advocacy or engagement:
                 self.touch(at, record.interaction_id)
+            if not (advocacy or engagement) and self.rung is not Rung.advocate:
+                # Nothing the promotions read has changed since they were last
+                # asked (a reset empties their lists), except the moment, which
+                # only an advocate's tenure rule reads: no promotion is possible.
+                return
         self.promote(at)
 
     def touch(self, at: datetime, record_id: str) -> None:
@@ -689,12 +692,37 @@ class _Replay:
 
     # ------------------------------------------------------------------ timers
 
+    def clock_runs(self) -> bool:
+        """Whether the timers run: not for a lost or hostile client, nor below buyer."""
+        return self.active and not self.hostile and self.rung.rank >= _BUYER_RANK
+
+    def advance(self, last: datetime | None, moment: datetime) -> None:
+        """Go from the group of ticks at ``last`` (None: none yet) to the one at ``moment``.
+
+        The timers due at ``last`` fire after its group, then those due before
+        ``moment``; the replay's ``now`` becomes ``moment``. This runs for every
+        group and usually no timer is due yet, so it first asks when the next one is.
+        """
+        if self.clock_runs():
+            due = self.next_due()
+            if due is not None and due < moment:
+                if last is not None:
+                    self.timers(last, inclusive=True)
+                self.timers(moment, inclusive=False)
+        self.now = moment
+
+    def next_due(self) -> datetime | None:
+        """When the next timer is due (inactivity or an advocate's tenure), if any."""
+        inactive_at = None if self.clock is None else self.clock + self.policy.inactivity_period
+        tenure_at = self.tenure_deadline() if self.rung is Rung.advocate else None
+        if inactive_at is None or tenure_at is None:
+            return inactive_at if tenure_at is None else tenure_at
+        return min(inactive_at, tenure_at)
+
     def timers(self, until: datetime, *, inclusive: bool) -> None:
         """Fire the inactivity and tenure timers due before (or at) ``until``."""
         period = self.policy.inactivity_period
-        # Neither timer runs for a lost or hostile client or below buyer; this is
-        # asked twice per record, so the loop tests that first.
-        while self.active and not self.hostile and self.rung.rank >= _BUYER_RANK:
+        while self.active and not self.hostile and self.rung.rank >= _BUYER_RANK:  # clock_runs()
             # the earliest due timer; at equal moments inactivity (kind 0) fires first
             at: datetime | None = None
             kind = 0
@@ -960,12 +988,9 @@ def assess(
     # then the group's ticks, then the timers due at the moment.
     moment: datetime | None = None  # the current group's moment (its first tick's)
     for at, kind, _, _, item in _ticks(view, life_steps):
-        if moment is None or at != moment:
-            if moment is not None:
-                replay.timers(moment, inclusive=True)
+        if at != moment:
+            replay.advance(moment, at)
             moment = at
-            replay.timers(moment, inclusive=False)
-            replay.now = moment
         if kind == 0:
             replay.on_stage(moment, str(item.target), tuple(item.record_ids))
         else:
