@@ -133,6 +133,10 @@ def _risks(value: Mapping[Any, Iterable[Action]]) -> FrozenMap[str, tuple[Action
     return _table("risks", value)
 
 
+#: How many distinct questions a playbook remembers the answers to.
+_MAX_ANSWERS = 4096
+
+
 @attrs.frozen
 class Playbook:
     """Actions per motivation segment, per lifecycle stage and per risk flag.
@@ -151,6 +155,11 @@ class Playbook:
     )
     stages: FrozenMap[str, tuple[Action, ...]] = attrs.field(factory=FrozenMap, converter=_stages)
     risks: FrozenMap[str, tuple[Action, ...]] = attrs.field(factory=FrozenMap, converter=_risks)
+    # actions()'s answers by (stage, segment, risks): the playbook is frozen, so an
+    # answer never changes, and a report asks the same few questions per client.
+    _answers: dict[tuple[str | None, str | None, tuple[str, ...]], tuple[Action, ...]] = (
+        attrs.field(factory=dict, init=False, repr=False, eq=False, hash=False)
+    )
 
     def __attrs_post_init__(self) -> None:
         seen: dict[str, Action] = {}
@@ -196,6 +205,21 @@ class Playbook:
             segment: The client's motivation segment, if known.
             risks: The client's risk flags.
         """
+        key = (
+            None if stage is None else str(stage),
+            None if segment is None else str(segment),
+            tuple(str(flag) for flag in risks),
+        )
+        found = self._answers.get(key)
+        if found is None:
+            found = self._collect(*key)
+            if len(self._answers) < _MAX_ANSWERS:
+                self._answers[key] = found
+        return found
+
+    def _collect(
+        self, stage: str | None, segment: str | None, risks: tuple[str, ...]
+    ) -> tuple[Action, ...]:
         collected: dict[str, Action] = {}
         groups: list[tuple[Action, ...]] = []
         if stage is not None:
