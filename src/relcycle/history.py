@@ -16,7 +16,7 @@ from __future__ import annotations
 import heapq
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import datetime
+from datetime import datetime, timezone
 from operator import attrgetter
 from typing import Any
 
@@ -53,6 +53,8 @@ def check_as_of(moment: object, name: str = "as_of") -> datetime:
         RecordTypeError: If ``moment`` is not a datetime.
         ValidationError: If it has no time zone.
     """
+    if type(moment) is datetime and type(moment.tzinfo) is timezone:
+        return moment  # a fixed offset (UTC too) is always aware: the common case, cheaply
     if not isinstance(moment, datetime):
         raise RecordTypeError(
             record="as_of", field=name, value=moment, expected="an aware datetime"
