@@ -235,10 +235,12 @@ class _Holder:
 def _key_person(history: ClientHistory, as_of: datetime, policy: RiskPolicy) -> _Holder | None:
     """The employee holding the relationship under the policy, or None."""
     start = window_start(as_of, policy.key_person_window_days)
+    # The view holds nothing after as_of, so "in the window" is "after start"
+    # (in_window() without a call per record).
     handled = [
         i
         for i in history.as_of(as_of).interactions
-        if i.handled_by is not None and in_window(i.at, start, as_of)
+        if i.handled_by is not None and (start is None or i.at > start)
     ]
     if len(handled) < policy.key_person_min_contacts:
         return None
@@ -322,13 +324,14 @@ def assess_risks(
         motivation = _classify(history, as_of=as_of, policy=motivation_policy, tz=tz)
     if motivation.segment is MotivationSegment.stability:
         start = as_of - timedelta(days=policy.silent_window_days)
+        # the view holds nothing after as_of: "in the window" is "after start"
         bad = [
             o
             for o in view.orders
-            if in_window(o.placed_at, start, as_of)
+            if o.placed_at > start
             and (o.status is OrderStatus.cancelled or (o.is_sale and o.on_time is False))
         ]
-        complaints = [c for c in view.complaints if in_window(c.opened_at, start, as_of)]
+        complaints = [c for c in view.complaints if c.opened_at > start]
         if len(bad) >= policy.silent_min_bad_orders and not complaints:
             late = sum(1 for o in bad if o.status is not OrderStatus.cancelled)
             risks.append(
