@@ -124,7 +124,8 @@ def build_report(
     def items(moment: datetime) -> Iterator[Item]:
         signals = iter_client_signals(frames, as_of=moment, tz=tz, policies=policies)
         stirred = _lifecycle_clients(frames, moment, policies.lifecycle)
-        calm: _lifecycle.LifecycleAssessment | None = None
+        # The calm clients' assessment, field by field (None: not needed yet).
+        calm: dict[str, Any] | None = None
         # Both come in client id order, one client at a time (bounded memory).
         for history, found in zip(histories(frames), signals, strict=True):
             cid = history.client_id
@@ -136,12 +137,17 @@ def build_report(
                 # Nothing the lifecycle reacts to: its assessment of the empty
                 # history, which differs between such clients by client id only.
                 if calm is None:
-                    calm = _lifecycle.assess(
-                        ClientHistory(client=history.client),
-                        as_of=moment,
-                        policy=policies.lifecycle,
+                    calm = attrs.asdict(
+                        _lifecycle.assess(
+                            ClientHistory(client=history.client),
+                            as_of=moment,
+                            policy=policies.lifecycle,
+                        ),
+                        recurse=False,
                     )
-                lifecycle = attrs.evolve(calm, client_id=cid)
+                # attrs.evolve, without looking the fields up again for every client
+                calm["client_id"] = cid
+                lifecycle = _lifecycle.LifecycleAssessment(**calm)
             yield (
                 cut,
                 Known(
