@@ -692,10 +692,6 @@ class _Replay:
 
     # ------------------------------------------------------------------ timers
 
-    def clock_runs(self) -> bool:
-        """Whether the timers run: not for a lost or hostile client, nor below buyer."""
-        return self.active and not self.hostile and self.rung.rank >= _BUYER_RANK
-
     def advance(self, last: datetime | None, moment: datetime) -> None:
         """Go from the group of ticks at ``last`` (None: none yet) to the one at ``moment``.
 
@@ -703,16 +699,17 @@ class _Replay:
         ``moment``; the replay's ``now`` becomes ``moment``. This runs for every
         group and usually no timer is due yet, so it first asks when the next one is.
         """
-        if self.clock_runs():
-            due = self.next_due()
-            if due is not None and due < moment:
-                if last is not None:
-                    self.timers(last, inclusive=True)
-                self.timers(moment, inclusive=False)
+        due = self.next_due()
+        if due is not None and due < moment:
+            if last is not None:
+                self.timers(last, inclusive=True)
+            self.timers(moment, inclusive=False)
         self.now = moment
 
     def next_due(self) -> datetime | None:
-        """When the next timer is due (inactivity or an advocate's tenure), if any."""
+        """When the next timer is due (inactivity or an advocate's tenure); None: none runs."""
+        if not self.active or self.hostile or self.rung.rank < _BUYER_RANK:
+            return None  # the clock runs only for an active, non-hostile buyer or higher
         inactive_at = None if self.clock is None else self.clock + self.policy.inactivity_period
         tenure_at = self.tenure_deadline() if self.rung is Rung.advocate else None
         if inactive_at is None or tenure_at is None:
@@ -722,7 +719,8 @@ class _Replay:
     def timers(self, until: datetime, *, inclusive: bool) -> None:
         """Fire the inactivity and tenure timers due before (or at) ``until``."""
         period = self.policy.inactivity_period
-        while self.active and not self.hostile and self.rung.rank >= _BUYER_RANK:  # clock_runs()
+        # Neither timer runs for a lost or hostile client or below buyer.
+        while self.active and not self.hostile and self.rung.rank >= _BUYER_RANK:
             # the earliest due timer; at equal moments inactivity (kind 0) fires first
             at: datetime | None = None
             kind = 0
