@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, tzinfo
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import attrs
 
@@ -573,9 +573,12 @@ class Known:
     counts: tuple[int, int, int, int, Decimal] | None = None
 
 
-@attrs.frozen
-class _Line:
-    """One client's verdicts at one moment, before the portfolio-wide steps."""
+class _Line(NamedTuple):
+    """One client's verdicts at one moment, before the portfolio-wide steps.
+
+    A named tuple: one is built per client and moment, and it is cheaper to
+    build than a frozen attrs class.
+    """
 
     history: ClientHistory
     stage: _lifecycle.Stage
