@@ -16,8 +16,8 @@ __all__ = ["Evidence"]
 
 
 def _ids(value: Iterable[str]) -> tuple[str, ...]:
-    if type(value) is tuple and len(value) < 2:
-        return value  # nothing to drop (a verdict often rests on one record, or none)
+    if (type(value) is tuple or type(value) is list) and len(value) < 2:
+        return tuple(value)  # nothing to drop (a verdict often rests on one record, or none)
     return tuple(dict.fromkeys(value))
 
 
