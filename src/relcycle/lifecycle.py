@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 import attrs
@@ -442,7 +443,7 @@ def _occurrences(
     """Every record-driven occurrence up to ``as_of``, in the lifecycle's total order."""
     occ: list[tuple[datetime, int, str, int, int, Any]] = []
     add = occ.append
-    levels = dict(policy.client_service_levels.get(history.client_id, policy.service_levels))
+    levels = policy.client_service_levels.get(history.client_id, policy.service_levels)
     for c in history.complaints:
         if c.opened_at > as_of:
             break
@@ -470,12 +471,12 @@ def _occurrences(
         prio = _P_INTERACTION.get(i.purpose)
         if prio is not None:
             add((i.at, prio, i.interaction_id, 0, _K_INTERACTION, i))
-    occ.sort(key=_occ_key)
+    occ.sort(key=_OCC_KEY)
     return occ
 
 
-def _occ_key(o: tuple[datetime, int, str, int, int, Any]) -> tuple[datetime, int, str, int]:
-    return (o[0], o[1], o[2], o[3])
+#: An occurrence's sort key: its first four items (the record itself is never compared).
+_OCC_KEY = itemgetter(0, 1, 2, 3)
 
 
 def _interpret(history: ClientHistory, as_of: datetime, policy: LifecyclePolicy) -> _Interpretation:
