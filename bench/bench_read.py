@@ -153,6 +153,17 @@ def main(argv: list[str] | None = None) -> int:
     rows["  of which build_portfolio"] = (wall, cpu)
     del loaded
 
+    try:
+        from relcycle.columnar import read_tables, to_portfolio
+    except ImportError:  # the arrow extra is not installed
+        read_tables = None
+    if read_tables is not None:
+        wall, cpu, frames = _timed(lambda: read_tables(folder), args.repeat)
+        rows[f"columnar read_tables ({frames.path} path)"] = (wall, cpu)
+        wall, cpu, _ = _timed(lambda: to_portfolio(frames), args.repeat)
+        rows["  then to_portfolio (the domain objects)"] = (wall, cpu)
+        del frames
+
     peak = subprocess.run(
         [sys.executable, "-c", PEAK_SCRIPT, str(folder)],
         capture_output=True,

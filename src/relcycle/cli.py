@@ -176,9 +176,12 @@ def _load(source: str, zone: tzinfo, currency: str | None, skip: bool) -> LoadRe
 
 
 #: ``--engine auto`` takes the columnar path from this much input (bytes of the
-#: source's table files) when the ``arrow`` extra is installed; below it the
-#: object path's start-up is cheaper (see the "scale" page for the measurement).
-ARROW_FROM_BYTES = 4 * 1024 * 1024
+#: source's table files) when the ``arrow`` extra is installed. Measured with
+#: ``bench/bench_engines.py``: on plain order logs the columnar path is faster from
+#: about 2 MiB; on histories with all four tables it breaks even at about 20 MiB
+#: (below, importing polars and rebuilding each client's records cost more than
+#: the faster reading saves).
+ARROW_FROM_BYTES = 16 * 1024 * 1024
 
 ENGINES = ("auto", "python", "arrow", "dask")
 
