@@ -24,12 +24,10 @@ Counting rules used by the report (documented in the "report" page):
 
 from __future__ import annotations
 
-import gc
 import importlib
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from datetime import UTC, datetime, tzinfo
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -38,6 +36,7 @@ import attrs
 
 from . import ladder as _ladder
 from . import lifecycle as _lifecycle
+from ._gc import collector_paused
 from .errors import CurrencyMismatchError, UsageError
 from .evidence import Evidence
 from .history import ClientHistory, Portfolio, check_as_of
@@ -847,7 +846,7 @@ def assemble(
     each of the ``total`` clients' histories cut at ``moment`` with the verdicts
     already computed elsewhere (a :class:`Known`, or None).
     """
-    with _collector_paused():
+    with collector_paused():
         ctx = _Context(as_of, policies, tz)
         now = _evaluate(items(as_of), total, ctx, keep_assessments, progress)
         built = []
@@ -873,28 +872,6 @@ def assemble(
         migrations=migrations,
         rejected_rows=rejected_rows,
     )
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while the report is built.
-
-    Evaluating clients allocates many small objects that live on (the report's
-    lines), and every collection of the oldest generation walks the whole
-    portfolio again: about a quarter of the CPU time of a 20,000-client report.
-    Evaluation creates no reference cycles worth collecting (its objects are
-    freed by reference counting), so nothing piles up meanwhile. The collector is
-    switched back on afterwards, even on an error, and left alone when the caller
-    had already switched it off.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def _client_report(line: _Line, moment: _Moment, currency: str) -> ClientReport:

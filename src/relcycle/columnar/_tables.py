@@ -23,11 +23,9 @@ exactly io's.
 
 from __future__ import annotations
 
-import gc
 import os
 import re
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 from operator import attrgetter
@@ -35,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from relcycle._gc import collector_paused
 from relcycle.columnar._source import import_polars
 from relcycle.errors import UnknownClientError
 from relcycle.history import ClientHistory, Portfolio
@@ -617,24 +616,6 @@ def _slices(client_ids: list[str]) -> dict[str, tuple[int, int]]:
 HISTORIES_BATCH = 10_000
 
 
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while many records are built.
-
-    Building a million records runs hundreds of collections of the youngest
-    generations and several of the oldest, which walk every record built so far
-    (a quarter of the time); records form no cycles, so nothing is missed.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
 def histories(frames: Frames, *, batch: int = HISTORIES_BATCH) -> Iterator[ClientHistory]:
     """Every client's history, in client id order, built from client-sorted slices.
 
@@ -676,7 +657,7 @@ def histories(frames: Frames, *, batch: int = HISTORIES_BATCH) -> Iterator[Clien
         chunk = clients[first : first + step]
         last = chunk[-1].client_id
         built: list[tuple[list[Any], dict[str, tuple[int, int]]]] = []
-        with _collector_paused():
+        with collector_paused():
             for table in tables:
                 frame = ordered[table]
                 start = starts[table]
@@ -706,7 +687,7 @@ def to_portfolio(frames: Frames) -> Portfolio:
         UnknownClientError: A record refers to a client missing from the clients
             frame while ``clients_given`` is True.
     """
-    with _collector_paused():
+    with collector_paused():
         return Portfolio(tuple(histories(frames)))
 
 
