@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from relcycle._vocab import OrderedVocab, Vocab
-from relcycle.errors import DefinitionError, IllegalTransitionError
+from relcycle.errors import DefinitionError, IllegalTransitionError, UsageError
 from relcycle.machine import Step, Trajectory, TransitionTable
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -205,6 +205,18 @@ class TestStep:
             Signal.repair: Light.green,
             Signal.inspect: Light.broken,
         }
+
+    def test_a_foreign_state_is_a_clear_error(self) -> None:
+        """A state of another machine: a UsageError naming it and the machine's states."""
+        for ask in (
+            lambda: TABLE.allowed(Signal.timer),  # type: ignore[arg-type]
+            lambda: TABLE.allows(Signal.timer, Signal.timer),  # type: ignore[arg-type]
+            lambda: TABLE.successors(Signal.timer),  # type: ignore[arg-type]
+            lambda: TABLE.allowed(["green"]),  # type: ignore[arg-type]
+        ):
+            with pytest.raises(UsageError, match="is not one of its states") as info:
+                ask()
+            assert "green" in str(info.value)
 
     def test_successors_is_a_copy(self) -> None:
         """Changing the dict successors() returns does not change the table."""

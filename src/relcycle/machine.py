@@ -24,7 +24,7 @@ from typing import Generic, NamedTuple, TypeVar
 
 import attrs
 
-from .errors import DefinitionError, IllegalTransitionError
+from .errors import DefinitionError, IllegalTransitionError, UsageError
 
 __all__ = ["Step", "Trajectory", "TransitionTable"]
 
@@ -191,18 +191,40 @@ class TransitionTable(Generic[S, E]):
                 allowed=[_v(e) for e in self._next.get(state, {})],
             ) from None
 
+    def _row(self, state: S) -> Mapping[E, S]:
+        """The row of ``state``; a state of another machine is a clear error."""
+        try:
+            return self._next[state]
+        except (KeyError, TypeError):
+            known = ", ".join(_v(s) for s in self.states)
+            raise UsageError(
+                f"machine {self.name!r}: {state!r} is not one of its states ({known})"
+            ) from None
+
     def allows(self, state: S, event: E) -> bool:
-        """True if ``event`` is allowed in ``state``."""
-        return event in self._next[state]
+        """True if ``event`` is allowed in ``state``.
+
+        Raises:
+            UsageError: If ``state`` is not a state of this machine.
+        """
+        return event in self._row(state)
 
     def allowed(self, state: S) -> tuple[E, ...]:
-        """The events allowed in ``state``, in the event enum's order."""
-        row = self._next[state]
+        """The events allowed in ``state``, in the event enum's order.
+
+        Raises:
+            UsageError: If ``state`` is not a state of this machine.
+        """
+        row = self._row(state)
         return tuple(e for e in self.events if e in row)
 
     def successors(self, state: S) -> dict[E, S]:
-        """``{event: next_state}`` for ``state``."""
-        return dict(self._next[state])
+        """``{event: next_state}`` for ``state``.
+
+        Raises:
+            UsageError: If ``state`` is not a state of this machine.
+        """
+        return dict(self._row(state))
 
     def fold(
         self,
