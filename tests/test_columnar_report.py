@@ -135,8 +135,9 @@ class TestFromFiles:
         portfolio = simulate_portfolio(150, seed=7).portfolio()
         write_history(portfolio, tmp_path / "h", format=fmt)  # type: ignore[arg-type]
         want = object_report.build_report(load_history(tmp_path / "h").portfolio)
-        got = build_report(read_tables(tmp_path / "h"))
-        assert_same_report(got, want)
+        frames = read_tables(tmp_path / "h")
+        assert frames.path == "fast"  # the vectorized reader, not the fallback
+        assert_same_report(build_report(frames), want)
 
     def test_orders_alone(self, tmp_path: Path) -> None:
         """A plain transaction log (orders only, clients inferred): equal reports."""
@@ -149,7 +150,9 @@ class TestFromFiles:
             encoding="utf-8",
         )
         want = object_report.build_report(load_history(folder).portfolio)
-        got = build_report(read_tables(folder))
+        frames = read_tables(folder)
+        assert frames.path == "fast"
+        got = build_report(frames)
         assert_same_report(got, want)
         assert got["007"].revenue.amount == Decimal("43.25")
 
@@ -208,6 +211,21 @@ class TestCommandLine:
         old = cli.ARROW_FROM_BYTES
         try:
             cli.ARROW_FROM_BYTES = size
+            assert cli.choose_engine("auto", str(folder)) == "arrow"
+        finally:
+            cli.ARROW_FROM_BYTES = old
+
+    def test_auto_keeps_a_store_on_the_object_path(self, folder: Path, tmp_path: Path) -> None:
+        """auto: a SQLite store is read by the object path's reader, so python, at any size."""
+        from relcycle import cli
+        from relcycle.store import ingest
+
+        store = tmp_path / "store.db"
+        ingest(load_history(folder).tables, store)
+        old = cli.ARROW_FROM_BYTES
+        try:
+            cli.ARROW_FROM_BYTES = 0
+            assert cli.choose_engine("auto", str(store)) == "python"
             assert cli.choose_engine("auto", str(folder)) == "arrow"
         finally:
             cli.ARROW_FROM_BYTES = old

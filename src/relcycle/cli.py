@@ -167,8 +167,6 @@ def _render(report: Report, fmt: str, output: str | None) -> Iterator[str]:
 def _load(source: str, zone: tzinfo, currency: str | None, skip: bool) -> LoadResult:
     from .io import load_history
 
-    if not os.path.exists(source):
-        raise UsageError(f"SOURCE {source!r}: no such file or folder")
     kwargs: dict[str, Any] = {"tz": zone, "skip_bad_rows": skip}
     if currency is not None:
         kwargs["currency"] = currency
@@ -180,22 +178,24 @@ def _load(source: str, zone: tzinfo, currency: str | None, skip: bool) -> LoadRe
 #: ``bench/bench_engines.py``: on plain order logs the columnar path is faster from
 #: about 2 MiB; on histories with all four tables it breaks even at about 20 MiB
 #: (below, importing polars and rebuilding each client's records cost more than
-#: the faster reading saves).
+#: the faster reading saves). A SQLite store is always read by the object path's
+#: reader, so ``auto`` never takes the columnar path for one.
 ARROW_FROM_BYTES = 16 * 1024 * 1024
 
 ENGINES = ("auto", "python", "arrow", "dask")
 
 
-def _arrow_installed() -> bool:
+def _installed(*modules: str) -> bool:
     from importlib.util import find_spec
 
-    return find_spec("polars") is not None and find_spec("pyarrow") is not None
+    return all(find_spec(name) is not None for name in modules)
 
 
-def _source_bytes(source: str) -> int:
+def _folder_bytes(source: str) -> int | None:
+    """Bytes of the table files of a folder source (None for a file: a SQLite store)."""
     path = Path(source)
-    if path.is_file():
-        return path.stat().st_size
+    if not path.is_dir():
+        return None
     return sum(f.stat().st_size for f in path.iterdir() if f.is_file())
 
 
@@ -203,20 +203,19 @@ def choose_engine(engine: str, source: str) -> str:
     """The engine ``relcycle report`` runs: ``engine`` itself, or auto's choice.
 
     ``auto`` picks ``arrow`` when polars and pyarrow are installed and the
-    source's files hold at least :data:`ARROW_FROM_BYTES`, else ``python``.
+    source is a folder whose files hold at least :data:`ARROW_FROM_BYTES`, else
+    ``python`` (a SQLite store is read by the object path's reader either way).
 
     Raises:
         UsageError: If ``arrow`` or ``dask`` is asked for without its extra.
     """
-    from importlib.util import find_spec
-
+    arrow = _installed("polars", "pyarrow")
     if engine == "auto":
-        if _arrow_installed() and _source_bytes(source) >= ARROW_FROM_BYTES:
-            return "arrow"
-        return "python"
-    if engine == "arrow" and not _arrow_installed():
+        size = _folder_bytes(source)
+        return "arrow" if arrow and size is not None and size >= ARROW_FROM_BYTES else "python"
+    if engine == "arrow" and not arrow:
         raise UsageError("--engine arrow needs polars and pyarrow: pip install 'relcycle[arrow]'")
-    if engine == "dask" and (find_spec("dask") is None or find_spec("distributed") is None):
+    if engine == "dask" and not _installed("dask", "distributed"):
         raise UsageError("--engine dask needs dask and distributed: pip install 'relcycle[dask]'")
     return engine
 
