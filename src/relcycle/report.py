@@ -555,7 +555,7 @@ class _Context:
 
 @attrs.frozen(kw_only=True)
 class Known:
-    """A client's verdicts computed elsewhere (the columnar path), for :func:`assess_line`.
+    """A client's verdicts computed elsewhere (the columnar path), for :func:`assemble`.
 
     Each piece left None is computed from the history, exactly as
     :func:`build_report` computes it; ``counts`` is ``(orders, contacts,
