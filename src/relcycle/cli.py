@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
+from ._zones import resolve_zone
 from .errors import InputError, RelcycleError, UsageError
 
 if TYPE_CHECKING:
@@ -71,14 +72,7 @@ def _cmd_diagram(args: argparse.Namespace) -> int:
 
 
 def _zone(name: str) -> tzinfo:
-    if name.strip().upper() in {"UTC", "Z", "ETC/UTC"}:
-        return UTC
-    from dateutil import tz as dtz
-
-    found = dtz.gettz(name.strip()) if name.strip() else None
-    if found is None:
-        raise UsageError(f"--tz {name!r}: not a known time zone (give an IANA name such as UTC)")
-    return found
+    return resolve_zone(name, what="--tz")
 
 
 def parse_moment(text: str, zone: tzinfo, *, option: str = "--as-of") -> datetime:

@@ -176,19 +176,26 @@ class CurrencyMismatchError(RelcycleError, ValueError):
 
 
 class DefinitionError(RelcycleError, ValueError):
-    """A state machine's transition table is not a valid definition.
+    """A definition is not valid: a state machine's transition table, or a record rule.
 
     Attributes:
-        machine: The machine's name.
+        machine: The machine's (or the rule set's) name.
         problems: One line per problem found.
-        states: The offending states (by value), sorted.
+        states: The offending states (by value), sorted (none for a rule).
     """
 
-    def __init__(self, *, machine: str, problems: Sequence[str], states: Iterable[str]) -> None:
+    def __init__(
+        self,
+        *,
+        machine: str,
+        problems: Sequence[str],
+        states: Iterable[str] = (),
+        kind: str = "machine",
+    ) -> None:
         self.machine = machine
         self.problems = tuple(problems)
         self.states = tuple(sorted(set(states)))
-        super().__init__(f"machine {machine!r} is badly defined: " + "; ".join(self.problems))
+        super().__init__(f"{kind} {machine!r} is badly defined: " + "; ".join(self.problems))
 
 
 class IllegalTransitionError(RelcycleError, ValueError):

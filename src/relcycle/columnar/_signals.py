@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from relcycle._zones import resolve_zone
 from relcycle.errors import CurrencyMismatchError
 from relcycle.history import check_as_of
 from relcycle.model import Client, Direction, Purpose
@@ -42,7 +43,7 @@ from relcycle.segmentation import cost as _cost
 from relcycle.segmentation import motivation as _motivation
 from relcycle.segmentation import regularity as _regularity
 from relcycle.segmentation import rfm as _rfm
-from relcycle.segmentation._util import SALE_STATUSES, day_of, sales, window_start, zone
+from relcycle.segmentation._util import SALE_STATUSES, day_of, sales, window_start
 
 from ._source import import_polars
 
@@ -189,7 +190,7 @@ def iter_client_signals(
     check_as_of(as_of)
     policies = ReportPolicies() if policies is None else policies
     pl = import_polars()
-    zone_ = zone(tz)
+    zone_ = resolve_zone(tz)
     plan = _Plan(pl, as_of, zone_, policies)
     table = _per_client(pl, frames, plan)
     return _decide(pl, frames, table, plan)

@@ -10,8 +10,9 @@ import os
 from datetime import UTC, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
+from relcycle._zones import resolve_zone
 from relcycle.errors import RecordTypeError, UsageError
 from relcycle.history import check_as_of as check_as_of
 
@@ -41,11 +42,7 @@ def zone_name(tz: tzinfo | str) -> tuple[str, tzinfo]:
     Raises:
         UsageError: For an unknown name or a tzinfo without a name polars knows.
     """
-    if isinstance(tz, str):
-        try:
-            return tz, ZoneInfo(tz)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise UsageError(f"tz: unknown time zone {tz!r}") from None
+    tz = resolve_zone(tz)
     if isinstance(tz, ZoneInfo):
         return tz.key, tz
     if tz is UTC:

@@ -17,6 +17,7 @@ from typing import Any
 from dateutil import tz as dtz
 
 from relcycle._vocab import Vocab
+from relcycle._zones import resolve_zone as resolve_zone
 from relcycle.errors import UsageError
 from relcycle.model import ContactPerson
 
@@ -62,26 +63,6 @@ class BadCell(ValueError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-def resolve_zone(zone: str | tzinfo) -> tzinfo:
-    """Return the tzinfo for a zone name (``"UTC"``, ``"Europe/Kyiv"``) or a tzinfo.
-
-    Raises:
-        UsageError: If the name is not a known time zone.
-    """
-    if isinstance(zone, tzinfo):
-        return zone
-    if not isinstance(zone, str) or not zone.strip():
-        raise UsageError(f"time zone {zone!r}: give an IANA zone name such as 'Europe/Kyiv'")
-    if zone.strip().upper() in {"UTC", "Z", "ETC/UTC"}:
-        return UTC
-    found = dtz.gettz(zone.strip())
-    if found is None:
-        raise UsageError(
-            f"unknown time zone {zone!r}: give an IANA zone name such as 'Europe/Kyiv'"
-        )
-    return found
 
 
 def check_currency(code: object) -> str:

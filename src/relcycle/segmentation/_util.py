@@ -5,26 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from relcycle.errors import CurrencyMismatchError, RecordTypeError, UsageError, ValidationError
+from relcycle.errors import CurrencyMismatchError, RecordTypeError, ValidationError
 from relcycle.history import ClientHistory
 from relcycle.history import check_as_of as check_as_of
 from relcycle.model import Order, OrderStatus
 
 __all__: list[str] = []
-
-
-def zone(tz: tzinfo | str) -> tzinfo:
-    """Return ``tz`` as a tzinfo (an IANA name such as ``"Europe/Kyiv"`` is accepted)."""
-    if isinstance(tz, tzinfo):
-        return tz
-    if isinstance(tz, str):
-        try:
-            return ZoneInfo(tz)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise UsageError(f"tz: unknown time zone {tz!r}") from None
-    raise RecordTypeError(record="tz", field="tz", value=tz, expected="a tzinfo or an IANA name")
 
 
 def day_of(moment: datetime, tz: tzinfo) -> date:

@@ -24,11 +24,12 @@ from typing import Literal
 
 import attrs
 
+from relcycle._zones import resolve_zone
 from relcycle.errors import CurrencyMismatchError, UsageError
 from relcycle.history import ClientHistory, Portfolio
 from relcycle.model import Order, OrderStatus
 
-from ._util import check_as_of, zone
+from ._util import check_as_of
 
 __all__ = ["PlanRow", "PlanVsActual", "plan_vs_actual"]
 
@@ -142,7 +143,7 @@ def plan_vs_actual(
         raise UsageError(
             f"plan_vs_actual: period must be month, quarter, year or None, got {period!r}"
         )
-    zone_ = zone(tz)
+    zone_ = resolve_zone(tz)
     groups: dict[tuple[str | None, str], tuple[list[Order], list[Order]]] = {}
     currencies: set[str] = set()
     for history in portfolio:

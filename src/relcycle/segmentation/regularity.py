@@ -30,11 +30,12 @@ from itertools import pairwise
 import attrs
 
 from relcycle._vocab import Vocab
+from relcycle._zones import resolve_zone
 from relcycle.errors import UsageError
 from relcycle.evidence import Evidence
 from relcycle.history import ClientHistory
 
-from ._util import check_as_of, day_of, nonneg_field, opt_days, positive_int, sales, zone
+from ._util import check_as_of, day_of, nonneg_field, opt_days, positive_int, sales
 
 __all__ = [
     "Regularity",
@@ -132,7 +133,7 @@ def assess_regularity(
     """
     check_as_of(as_of)
     policy = RegularityPolicy() if policy is None else policy
-    zone_ = zone(tz)
+    zone_ = resolve_zone(tz)
     counted = sales(history, as_of)
     if policy.window_days is not None:
         start = as_of - timedelta(days=policy.window_days)

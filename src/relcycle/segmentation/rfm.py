@@ -37,11 +37,12 @@ from decimal import Context, Decimal
 
 import attrs
 
+from relcycle._zones import resolve_zone
 from relcycle.errors import CurrencyMismatchError, UsageError, ValidationError
 from relcycle.evidence import Evidence
 from relcycle.history import ClientHistory, Portfolio
 
-from ._util import check_as_of, day_of, one_currency, sales, zone
+from ._util import check_as_of, day_of, one_currency, sales
 
 __all__ = [
     "DEFAULT_RFM_SEGMENTS",
@@ -138,7 +139,7 @@ def rfm_figures(
         ValidationError: If ``as_of`` is not timezone-aware.
     """
     check_as_of(as_of)
-    zone_ = zone(tz)
+    zone_ = resolve_zone(tz)
     counted = sales(history, as_of)
     if not counted:
         return None
