@@ -39,6 +39,7 @@ from relcycle.errors import UnknownClientError
 from relcycle.history import ClientHistory, Portfolio
 from relcycle.io import DEFAULT_MAX_PROBLEMS, HistoryTables, RejectedRow, TableCount
 from relcycle.io._load import ExtraColumns
+from relcycle.io._parse import EARLIEST_YEAR, LATEST_YEAR
 from relcycle.model import (
     Channel,
     Client,
@@ -833,7 +834,7 @@ def _moments(pl: Any, ctx: _Context, series: Any) -> tuple[Any, Any]:
             # +24:00, year 1800) is left to io's parser (an error, or dateutil's
             # reading of it).
             matched=pl.col("matched")
-            & pl.col("y").is_between(1900, 2199)
+            & pl.col("y").is_between(EARLIEST_YEAR, LATEST_YEAR)
             & pl.col("mo").is_between(1, 12)
             & pl.col("d").is_between(1, 31)
             & (pl.col("h") <= 23)
