@@ -62,7 +62,7 @@ from .machine import Step, Trajectory, TransitionTable
 from .migration import MigrationMatrix, migration_matrix, revenue_between
 from .model import Direction, FrozenMap, Interaction, Order, Purpose
 from .rules import SALE
-from .segmentation.regularity import Regularity, RegularityPolicy, regularity_from_days
+from .segmentation.regularity import RegularityPolicy, regular_gaps
 
 __all__ = [
     "COMPETENCIES",
@@ -811,21 +811,14 @@ class _Replay:
         """The regularity rule (the report's) over the sales since the last reset."""
         tz = self.tz
         days = tuple(sorted({o.placed_at.astimezone(tz).date() for o in self.sales}))
-        found = regularity_from_days(
-            "",
-            days,
-            [o.order_id for o in self.sales],
-            as_of_day=days[-1],
-            policy=self.policy.regularity,
-        )
-        if found.regularity is not Regularity.regular:
+        found = regular_gaps(days, self.policy.regularity)
+        if found is None:
             return None
-        assert found.mean_gap is not None
-        assert found.cv is not None
+        mean, cv = found
         return Evidence(
             f"regular repeat orders: {len(days)} purchase days, mean gap "
-            f"{found.mean_gap.quantize(_TENTH)} days, cv {found.cv.quantize(_HUNDREDTH)}",
-            found.evidence.record_ids,
+            f"{mean.quantize(_TENTH)} days, cv {cv.quantize(_HUNDREDTH)}",
+            [o.order_id for o in self.sales],
         )
 
     def expertise(self, at: datetime) -> Evidence | None:

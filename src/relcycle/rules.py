@@ -33,10 +33,11 @@ The rules the library itself uses are declared in this module (see
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from enum import Enum
+from operator import attrgetter
 from typing import Any, Final, Literal
 
 import attrs
@@ -647,6 +648,8 @@ SignalKind = Literal["count", "ids", "sum", "first", "last", "days"]
 
 _MOMENT = {"orders": "placed_at", "interactions": "at", "complaints": "opened_at"}
 _ID = {"orders": "order_id", "interactions": "interaction_id", "complaints": "complaint_id"}
+_MOMENTS = {table: attrgetter(name) for table, name in _MOMENT.items()}
+_IDS = {table: attrgetter(name) for table, name in _ID.items()}
 
 
 @attrs.frozen
@@ -728,25 +731,30 @@ class Signal:
             as_of: The moment (aware).
             tz: The zone whose calendar days ``days`` counts.
         """
-        moment = _MOMENT[self.rule.table]
+        getter = _MOMENTS[self.rule.table]
         start = None if self.window is None else as_of - timedelta(days=self.window)
         fn = self.rule._fn
-        getter = _getter(moment)
         matched = [
             r
             for r in records
             if getter(r) <= as_of and (start is None or getter(r) > start) and fn(r, as_of)
         ]
+        return self._result(matched, tz)
+
+    def _result(self, matched: list[Any], tz: tzinfo) -> Any:
+        """The signal's value over the records it matched, in their order."""
         kind = self.kind
+        table = self.rule.table
+        if kind == "ids":
+            return list(map(_IDS[table], matched))
         if kind == "count":
             return len(matched)
-        if kind == "ids":
-            return [getattr(r, _ID[self.rule.table]) for r in matched]
         if kind == "sum":
             field = self.field
             assert field is not None
             values = [getattr(r, field) for r in matched]
             return sum((v for v in values if v is not None), Decimal(0))
+        getter = _MOMENTS[table]
         if kind == "first":
             return getter(matched[0]) if matched else None
         if kind == "last":
@@ -787,6 +795,24 @@ class SignalSet:
     """
 
     signals: Mapping[str, Signal]
+    _by_table: Mapping[str, tuple[tuple[str, Signal], ...]] = attrs.field(
+        init=False, repr=False, eq=False
+    )
+    _scanners: Mapping[str, Callable[..., None]] = attrs.field(init=False, repr=False, eq=False)
+    _spans: Mapping[str, tuple[timedelta | None, ...]] = attrs.field(
+        init=False, repr=False, eq=False
+    )
+
+    def __attrs_post_init__(self) -> None:
+        by_table = {
+            table: tuple((n, s) for n, s in self.signals.items() if s.rule.table == table)
+            for table in _MOMENT
+        }
+        object.__setattr__(self, "_by_table", by_table)
+        scanners = {table: _scanner(table, mine) for table, mine in by_table.items() if mine}
+        object.__setattr__(self, "_scanners", scanners)
+        spans = {table: _windows(mine) for table, mine in by_table.items()}
+        object.__setattr__(self, "_spans", spans)
 
     def evaluate(
         self,
@@ -797,6 +823,9 @@ class SignalSet:
     ) -> dict[str, Any]:
         """Every signal over one client's records, one pass per table (pure Python).
 
+        The rules of one table are compiled into one scanning function, so each
+        record is read once whatever the number of signals.
+
         Args:
             tables: The client's records by table name (``orders``, ``interactions``,
                 ``complaints``), each in the model's order; a missing table has none.
@@ -804,13 +833,13 @@ class SignalSet:
             tz: The zone whose calendar days ``days`` signals count.
         """
         out: dict[str, Any] = {}
-        for table in ("orders", "interactions", "complaints"):
-            mine = [(n, s) for n, s in self.signals.items() if s.rule.table == table]
-            if not mine:
-                continue
-            records = list(tables.get(table, ()))
-            for name, signal in mine:
-                out[name] = signal.evaluate(records, as_of=as_of, tz=tz)
+        for table, scan in self._scanners.items():
+            mine = self._by_table[table]
+            starts = [None if span is None else as_of - span for span in self._spans[table]]
+            matched: list[list[Any]] = [[] for _ in mine]
+            scan(tables.get(table, ()), as_of, starts, matched)
+            for (name, signal), found in zip(mine, matched, strict=True):
+                out[name] = found if signal.kind == "ids" else signal._result(found, tz)
         return out
 
     def aggregations(self, table: TableName, *, as_of: datetime, prefix: str = "") -> list[Any]:
@@ -837,10 +866,50 @@ class SignalSet:
         return found
 
 
-def _getter(name: str) -> Callable[[Any], Any]:
-    from operator import attrgetter
+def _scanner(table: str, signals: Sequence[tuple[str, Signal]]) -> Callable[..., None]:
+    """One function that reads a table's records once and files each in the match
+    list of every signal whose window and rule it meets (the rules' own compiled
+    conditions, inlined): the record's id for an ``ids`` signal, else the record.
 
-    return attrgetter(name)
+    Signals with the same window share one window test per record (the moment
+    comparisons are the costly part of a scan).
+    """
+    consts: list[Any] = []
+    moment = _MOMENT[table]
+    windows: dict[int | None, int] = {}
+    for _, signal in signals:
+        windows.setdefault(signal.window, len(windows))
+    body = ["def scan(records, as_of, starts, matched):"]
+    for k in windows.values():
+        body.append(f"    s{k} = starts[{k}]")
+    for j in range(len(signals)):
+        body.append(f"    a{j} = matched[{j}].append")
+    body += [
+        "    for r in records:",
+        f"        m = r.{moment}",
+        "        if m > as_of:",
+        "            continue",
+    ]
+    for window, k in windows.items():
+        body.append(f"        w{k} = True" if window is None else f"        w{k} = m > s{k}")
+    for j, (_, signal) in enumerate(signals):
+        condition = signal.rule.expr._py(consts, table)
+        body.append(f"        if w{windows[signal.window]} and {condition}:")
+        # an ids signal files the id itself; the others file the record
+        item = f"r.{_ID[table]}" if signal.kind == "ids" else "r"
+        body.append(f"            a{j}({item})")
+    namespace: dict[str, Any] = {f"_c{i}": c for i, c in enumerate(consts)}
+    exec(compile("\n".join(body), f"<signals of {table}>", "exec"), namespace)  # our own trees
+    scan: Callable[..., None] = namespace["scan"]
+    return scan
+
+
+def _windows(signals: Sequence[tuple[str, Signal]]) -> tuple[timedelta | None, ...]:
+    """The distinct windows of ``signals`` as spans, in first-seen order (the scanner's)."""
+    seen: dict[int | None, None] = {}
+    for _, signal in signals:
+        seen.setdefault(signal.window, None)
+    return tuple(None if w is None else timedelta(days=w) for w in seen)
 
 
 # --------------------------------------------------------------------------- the library's rules

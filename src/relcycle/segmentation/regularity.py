@@ -42,6 +42,7 @@ __all__ = [
     "RegularityAssessment",
     "RegularityPolicy",
     "assess_regularity",
+    "regular_gaps",
     "regularity_from_days",
 ]
 
@@ -204,7 +205,7 @@ def regularity_from_days(
     gaps = tuple([(b - a).days for a, b in pairwise(days)])
     context = getcontext()
     mean, cv, text = _gap_figures(gaps, context.prec, context.rounding)
-    regular = len(gaps) >= policy.min_gaps and cv <= policy.max_cv
+    regular = _is_regular(len(gaps), cv, policy)
     if not regular:
         why = (
             f"fewer than {policy.min_gaps} gaps"
@@ -239,6 +240,29 @@ def regularity_from_days(
         days_since_last=since_last,
         evidence=Evidence(text + _window_text(policy), record_ids),
     )
+
+
+def _is_regular(gaps: int, cv: Decimal, policy: RegularityPolicy) -> bool:
+    """The rule of regular buying: enough gaps, and even enough."""
+    return gaps >= policy.min_gaps and cv <= policy.max_cv
+
+
+def regular_gaps(days: Sequence[date], policy: RegularityPolicy) -> tuple[Decimal, Decimal] | None:
+    """``(mean gap, cv)`` of purchase days the rule calls regular, else None.
+
+    The decision :func:`regularity_from_days` makes, without building an
+    assessment: the ladder asks it at every sale of a buyer.
+
+    Args:
+        days: Distinct purchase days, oldest first.
+        policy: The thresholds.
+    """
+    if len(days) <= policy.min_gaps:
+        return None
+    gaps = tuple([(b - a).days for a, b in pairwise(days)])
+    context = getcontext()
+    mean, cv, _ = _gap_figures(gaps, context.prec, context.rounding)
+    return (mean, cv) if _is_regular(len(gaps), cv, policy) else None
 
 
 @lru_cache(maxsize=4096)
