@@ -385,6 +385,8 @@ class Report:
             the motivation segment and the value class, by contract field name.
         rejected_rows: Rows skipped when the history was loaded with
             ``skip_bad_rows`` (None when nothing was skipped on purpose).
+        warnings: What loading the history assumed (:attr:`relcycle.io.LoadResult.warnings`),
+            in :meth:`to_dict` as ``"warnings"`` when there are any.
     """
 
     as_of: datetime
@@ -394,6 +396,7 @@ class Report:
     summary: Mapping[str, Any]
     migrations: Mapping[str, MigrationMatrix[Any]] | None = None
     rejected_rows: int | None = None
+    warnings: tuple[str, ...] = ()
     _index: Mapping[str, ClientReport] = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
@@ -430,6 +433,8 @@ class Report:
         if clients:
             out["clients"] = self.to_records()
         out["summary"] = dict(self.summary)
+        if self.warnings:
+            out["warnings"] = list(self.warnings)
         if self.migrations is not None and self.compare_to is not None:
             out["migrations"] = {
                 "compare_to": self.compare_to.isoformat(),
