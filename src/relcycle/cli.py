@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, time, timedelta, timezone, tzinfo
@@ -228,9 +229,18 @@ def _input_options(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+#: The library's hints for Python callers, "(... in Python)", left out of CLI messages.
+_PYTHON_HINT = re.compile(r" ?\((?:[^()]|\([^()]*\))*\bin Python\)")
+
+
+def _say(text: str) -> None:
+    """Print a message on stderr with only the hints that apply to the command line."""
+    print(_PYTHON_HINT.sub("", text), file=sys.stderr)
+
+
 def _warn(warnings: Iterable[str]) -> None:
     for warning in warnings:
-        print(f"relcycle: warning: {warning}", file=sys.stderr)
+        _say(f"relcycle: warning: {warning}")
 
 
 # --------------------------------------------------------------------------- report
@@ -363,7 +373,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
         if loaded.warnings:
             import attrs
 
-            report = attrs.evolve(report, warnings=loaded.warnings)
+            report = attrs.evolve(
+                report, warnings=tuple(_PYTHON_HINT.sub("", w) for w in loaded.warnings)
+            )
     _emit(_render(report, args.format, args.output), args.output)
     return 0
 
@@ -451,7 +463,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     try:
         result = load_history(args.source, tz=zone, currency=args.currency, **read)
     except InputError as exc:
-        print(f"relcycle: {exc}", file=sys.stderr)
+        _say(f"relcycle: {exc}")
         proposal = suggest_mapping(args.source, rename=read["rename"])
         if proposal:
             print(
@@ -656,13 +668,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
     except UsageError as exc:
-        print(f"relcycle: error: {exc}", file=sys.stderr)
+        _say(f"relcycle: error: {exc}")
         return 2
     except InputError as exc:
-        print(f"relcycle: {exc}", file=sys.stderr)
+        _say(f"relcycle: {exc}")
         return 1
     except RelcycleError as exc:
-        print(f"relcycle: error: {exc}", file=sys.stderr)
+        _say(f"relcycle: error: {exc}")
         return 1
     except BrokenPipeError:  # pragma: no cover - `relcycle ... | head`
         _silence_stdout()

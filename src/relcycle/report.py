@@ -791,7 +791,9 @@ def build_report(
     if as_of is None:
         as_of = portfolio.last_moment
         if as_of is None:
-            raise UsageError("the portfolio has no records: give as_of explicitly")
+            raise UsageError(
+                "the portfolio has no records: give the moment with --as-of T (as_of= in Python)"
+            )
     check_moments(as_of, compare_to)
     code = _report_currency(portfolio, as_of, currency)
 
@@ -826,7 +828,9 @@ def check_moments(as_of: datetime, compare_to: datetime | None) -> None:
         check_as_of(compare_to, "compare_to")
         if compare_to >= as_of:
             raise UsageError(
-                f"compare_to ({compare_to.isoformat()}) must be before as_of ({as_of.isoformat()})"
+                f"the compared moment ({compare_to.isoformat()}, --compare-to) must be before "
+                f"the report's moment ({as_of.isoformat()}, --as-of) (compare_to= and as_of= in "
+                "Python)"
             )
 
 

@@ -161,7 +161,7 @@ def _commit(folder: Path, suffix: str, written: list[Path], overwrite: bool) -> 
                 _atomic(path).unlink(missing_ok=True)
             raise UsageError(
                 f"{folder} already holds {', '.join(differ)} with other content; remove "
-                "them or write elsewhere (overwrite=True replaces them)"
+                "them or write elsewhere (or pass overwrite=True in Python)"
             )
     for path in written:
         _atomic(path).replace(path)
