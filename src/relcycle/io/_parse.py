@@ -422,7 +422,8 @@ class Parsers:
                     raise BadCell(impossible) from None
         raise BadCell(
             "not an ISO 8601 datetime (write 2024-03-01 or 2024-03-01T14:30:00+02:00; "
-            "ambiguous forms such as 01/02/03 are never guessed)"
+            "ambiguous forms such as 01/02/03 are never guessed: read other forms with "
+            "--day-first or --date-format FMT)"
         )
 
     def _attach(self, dt: datetime) -> datetime:
