@@ -761,3 +761,62 @@ class TestRealExports:
         assert code == 2
         assert "other content" in err
         assert "overwrite" not in err
+
+    def test_parquet_float_money_with_money_places(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A Parquet file with float amounts needs --money-places, which the error names."""
+        pa = pytest.importorskip("pyarrow")
+        import pyarrow.parquet as pq
+
+        table = pa.table(
+            {
+                "client_id": ["A", "B"],
+                "placed_at": ["2026-01-02", "2026-01-03"],
+                "amount": [10.125, 0.1],
+                "currency": ["EUR", "EUR"],
+            }
+        )
+        pq.write_table(table, tmp_path / "orders.parquet")
+        code, _, err = run(capsys, "check", str(tmp_path))
+        assert code == 1
+        assert "--money-places" in err
+        assert "money_places" not in err
+        code, out, err = run(
+            capsys, "report", str(tmp_path), "--money-places", "2", "--format", "json"
+        )
+        assert code == 0, err
+        revenue = {c["client_id"]: c["revenue"] for c in json.loads(out)["clients"]}
+        assert revenue == {"A": "10.12", "B": "0.10"}
+
+    @pytest.mark.parametrize(
+        ("fmt", "cell"), [("%m/%d/%Y", "03/02/2026"), ("%d.%m.%Y %H:%M", "02.03.2026 00:00")]
+    )
+    def test_date_format(
+        self, tmp_path: Path, fmt: str, cell: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """--date-format reads every datetime cell with the strptime format."""
+        (tmp_path / "orders.csv").write_text(
+            f"client_id,placed_at,amount,currency\nA,{cell},5,EUR\n", encoding="utf-8"
+        )
+        code, out, err = run(
+            capsys, "report", str(tmp_path), "--date-format", fmt, "--format", "json"
+        )
+        assert code == 0, err
+        assert json.loads(out)["as_of"] == "2026-03-02T00:00:00+00:00"
+
+    def test_check_proposes_from_jsonl_keys(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A JSON Lines export has no header: the keys of its rows are proposed from."""
+        (tmp_path / "orders.jsonl").write_text(
+            '{"Customer": "A", "Date": "2026-01-02", "Amount": "5", "currency": "EUR"}\n',
+            encoding="utf-8",
+        )
+        code, _, err = run(capsys, "check", str(tmp_path))
+        assert code == 1
+        assert err.splitlines()[-1].strip() == (
+            "--map orders.client_id=Customer --map orders.placed_at=Date --map orders.amount=Amount"
+        )
+        flags = ["--map", "client_id=Customer", "--map", "placed_at=Date", "--map", "amount=Amount"]
+        assert run(capsys, "check", str(tmp_path), *flags)[0] == 0
