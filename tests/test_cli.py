@@ -634,6 +634,12 @@ class TestRealExports:
         ]
         assert err == ""
 
+    def test_report_points_at_check(self, export: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """report on an export without a mapping says that check proposes one."""
+        code, _, err = run(capsys, "report", str(export))
+        assert code == 1
+        assert err.splitlines()[-1].startswith(f"relcycle: `relcycle check {export}` proposes")
+
     @pytest.mark.parametrize("fmt", ["json", "csv"])
     def test_report_of_an_export(
         self, export: Path, fmt: str, capsys: pytest.CaptureFixture[str]

@@ -27,6 +27,7 @@ import argparse
 import importlib
 import os
 import re
+import shlex
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, time, timedelta, timezone, tzinfo
@@ -672,6 +673,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except InputError as exc:
         _say(f"relcycle: {exc}")
+        if args.command in ("report", "ingest") and any(
+            p.reason.startswith("required column is missing") for p in exc.problems
+        ):
+            _say(
+                f"relcycle: `relcycle check {shlex.quote(args.source)}` proposes --map flags "
+                "that read the source's own headers as the contract's columns"
+            )
         return 1
     except RelcycleError as exc:
         _say(f"relcycle: error: {exc}")
