@@ -274,6 +274,12 @@ class TestRename:
         with pytest.raises(InputError, match="no table has this column"):
             load_history(tmp_path, rename={"*": {"product": "Item"}})
 
+    def test_mapping_an_absent_table(self, tmp_path: Path) -> None:
+        """A mapping for a table the source does not have is an error, not ignored."""
+        (tmp_path / "orders.csv").write_text("client_id,placed_at,amount\nA,2026-01-02,5\n")
+        with pytest.raises(InputError, match="names table interactions"):
+            load_history(tmp_path, rename={"interactions": {"at": "Date"}})
+
     def test_mapping_onto_a_present_column_is_a_duplicate(self, tmp_path: Path) -> None:
         """Mapping a header onto a column the file already has is reported, not merged."""
         (tmp_path / "orders.csv").write_text("client_id,Kunde,placed_at,amount\nA,B,2026-01-02,5\n")
@@ -371,6 +377,10 @@ class TestProposal:
         parse = ParseOptions(day_first=True, decimal_comma=True)
         assert len(load_history(tmp_path, rename=proposal, parse=parse, currency="EUR").tables) == 2
         assert suggest_mapping(tmp_path, rename=proposal) == {}
+        wrong = {"orders": {"client_id": "Customer", "amount": "Total"}}
+        assert suggest_mapping(tmp_path, rename=wrong) == {
+            "orders": {"client_id": "Customer ID", "placed_at": "Order Date"}
+        }
 
 
 class TestDefaultCurrency:

@@ -434,7 +434,8 @@ def suggest_mapping(
 
     Args:
         source: The folder or file.
-        rename: A mapping already given: its headers and columns are not proposed again.
+        rename: A mapping already given: the headers it reads and their columns
+            are not proposed again.
 
     Returns:
         ``{table: {contract column: header}}``, ready for ``rename=`` (empty when
@@ -451,7 +452,11 @@ def suggest_mapping(
     given = check_rename(rename or {})
     headers: dict[str, tuple[str, ...]] = {}
     for table, names in _headers(path).items():
-        mapped = {**given.get("*", {}), **given.get(table, {})}
+        mapped = {
+            column: header
+            for column, header in {**given.get("*", {}), **given.get(table, {})}.items()
+            if header in names  # a mapping naming a missing header is proposed anew
+        }
         used = set(mapped.values())
         headers[table] = tuple(column for column in (*mapped, *(h for h in names if h not in used)))
     return propose_mapping(headers)

@@ -154,11 +154,23 @@ def apply_rename(inputs: Mapping[str, TableInput], rename: Rename) -> dict[str, 
         wanted.update(explicit)
         by_header = {h: c for c, h in wanted.items()}
         out[table] = attrs.evolve(inp, columns=tuple(by_header.get(h, h) for h in inp.columns))
+    sources = ", ".join(i.source for i in inputs.values())
+    for table in checked:
+        if table != "*" and table not in inputs:
+            problems.append(
+                Problem(
+                    sources,
+                    None,
+                    None,
+                    None,
+                    f"the column mapping names table {table}, which the source does not have",
+                )
+            )
     for column, header in everywhere.items():
         if column not in used:
             problems.append(
                 Problem(
-                    ", ".join(i.source for i in inputs.values()),
+                    sources,
                     None,
                     header,
                     None,
