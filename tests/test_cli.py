@@ -688,7 +688,7 @@ class TestRealExports:
         target = export.parent / "out.json"
         code, _out, err = run(capsys, "report", str(export), *flags, "--output", str(target))
         assert code == 1
-        assert "orders.csv:2: column amount: value '€1.200,50'" in err
+        assert "orders.csv:2: column Total: value '€1.200,50'" in err
         assert "orders.csv:4:" in err
         assert not target.exists()
 

@@ -258,6 +258,23 @@ class TestRename:
         assert result.tables.interactions[0].client_id == "A"
         assert result.tables.complaints[0].client_id == "A"
 
+    @pytest.mark.parametrize("skip", [False, True])
+    def test_problems_name_the_source_header(self, tmp_path: Path, skip: bool) -> None:
+        """A bad cell of a mapped column is named by the file's own header, rejects too."""
+        (tmp_path / "orders.csv").write_text(CRM, encoding="utf-8")
+        parse = ParseOptions(day_first=True)  # no decimal comma: the amounts are bad
+        if not skip:
+            with pytest.raises(InputError) as info:
+                load_history(tmp_path, rename=CRM_RENAME, parse=parse, currency="EUR")
+            problems = info.value.problems
+        else:
+            result = load_history(
+                tmp_path, rename=CRM_RENAME, parse=parse, currency="EUR", skip_bad_rows=True
+            )
+            assert set(result.rejects[0].row) == {"Customer ID", "Order Date", "Total"}
+            problems = [p for r in result.rejects for p in r.problems]
+        assert [(p.line, p.column, p.value) for p in problems] == [(2, "Total", "€1.200,50")]
+
     def test_missing_header_is_an_input_error(self, tmp_path: Path) -> None:
         """A mapped header the file lacks is named with the file and the columns it has."""
         (tmp_path / "orders.csv").write_text(CRM, encoding="utf-8")
@@ -283,7 +300,7 @@ class TestRename:
     def test_mapping_onto_a_present_column_is_a_duplicate(self, tmp_path: Path) -> None:
         """Mapping a header onto a column the file already has is reported, not merged."""
         (tmp_path / "orders.csv").write_text("client_id,Kunde,placed_at,amount\nA,B,2026-01-02,5\n")
-        with pytest.raises(InputError, match="occurs twice"):
+        with pytest.raises(InputError, match="reads 'Kunde' as client_id, a column the source"):
             load_history(tmp_path, rename={"orders": {"client_id": "Kunde"}})
 
     @pytest.mark.parametrize(

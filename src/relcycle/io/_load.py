@@ -103,6 +103,8 @@ class TableInput:
         rows: A callable returning an iterator of rows. An item is either
             ``(source, line, cells)`` or a :class:`RowError`; ``cells`` is a
             sequence aligned with ``columns`` when there is a header, else a mapping.
+        labels: The source's own header of each contract column read under a
+            column mapping (problems and rejected rows name the source's header).
         text_only: True when every cell is a string (CSV): generated ids then hash
             the cells directly.
     """
@@ -113,6 +115,7 @@ class TableInput:
     header_line: int | None
     rows: Callable[[], Iterator[Row | RowError]]
     text_only: bool = False
+    labels: Mapping[str, str] = attrs.field(factory=dict)
 
 
 @attrs.frozen
@@ -294,15 +297,21 @@ class _Collector:
         self.count = 0
         self.per_table: dict[str, list[Problem]] = {}
         self.truncated = False
+        self.labels: dict[str, Mapping[str, str]] = {}
 
-    def add(self, table: str, problem: Problem) -> None:
+    def add(self, table: str, problem: Problem) -> Problem:
+        """Record a problem (naming the source's header of a mapped column) and return it."""
+        labels = self.labels.get(table)
+        if labels and problem.column is not None and problem.column in labels:
+            problem = attrs.evolve(problem, column=labels[problem.column])
         if self.count >= self.cap:
             self.truncated = True
             if self.strict:
                 raise _Stop
-            return
+            return problem
         self.count += 1
         self.per_table.setdefault(table, []).append(problem)
+        return problem
 
     def all(self) -> list[Problem]:
         out: list[Problem] = []
@@ -431,6 +440,7 @@ class _Loader:
         self.known_clients: set[str] | None = None
 
     def run(self, inputs: Mapping[str, TableInput]) -> LoadResult:
+        self.collector.labels = {t: inp.labels for t, inp in inputs.items() if inp.labels}
         self._check_columns(inputs)
         outs: dict[str, _TableOut] = {}
         for spec in TABLES:
@@ -485,9 +495,13 @@ class _Loader:
             seen: set[str] = set()
             for name in inp.columns:
                 if name in seen:
-                    problems.append(
-                        Problem(inp.source, inp.header_line, name, None, "the column occurs twice")
-                    )
+                    reason = "the column occurs twice"
+                    if name in inp.labels:
+                        reason = (
+                            f"the column mapping reads {inp.labels[name]!r} as {name}, "
+                            "a column the source also has"
+                        )
+                    problems.append(Problem(inp.source, inp.header_line, name, None, reason))
                 seen.add(name)
                 if not name:
                     problems.append(
@@ -580,7 +594,7 @@ class _Loader:
             read += 1
             if isinstance(item, RowError):
                 problem = Problem(item.source, item.line, None, None, item.reason)
-                add(table, problem)
+                problem = add(table, problem)
                 if skip:
                     rejects.append(
                         RejectedRow(table, item.source, item.line, _raw_row(item.row), (problem,))
@@ -613,7 +627,7 @@ class _Loader:
                 bad = []
                 for name, raw, reason in errors:
                     p = Problem(source, line, name, None if raw is None else _shown(raw), reason)
-                    add(table, p)
+                    p = add(table, p)
                     bad.append(p)
             if is_clients:
                 if "client_id" in kw:
@@ -629,7 +643,7 @@ class _Loader:
                         attributes[name] = parse_text(raw)
                     except BadCell as exc:
                         p = Problem(source, line, name, _shown(raw), exc.reason)
-                        add(table, p)
+                        p = add(table, p)
                         bad = [p] if bad is None else [*bad, p]
                 if attributes:
                     kw["attributes"] = attributes
@@ -644,7 +658,7 @@ class _Loader:
                         kw[id_column] = parse_id(raw_id)
                     except BadCell as exc:
                         p = Problem(source, line, id_column, _shown(raw_id), exc.reason)
-                        add(table, p)
+                        p = add(table, p)
                         bad = [p] if bad is None else [*bad, p]
                 elif bad is None:
                     if text_only:
@@ -670,7 +684,7 @@ class _Loader:
                     raw = cells[position[field]] if field in position else None
                     reason = exc.reason if isinstance(exc, ValidationError) else str(exc)
                     p = Problem(source, line, field, None if raw is None else _shown(raw), reason)
-                    add(table, p)
+                    p = add(table, p)
                     bad = [p]
             # The checks across rows run on every row whose cells they need are
             # valid, bad row or not: every problem is reported (up to the cap).
@@ -680,7 +694,7 @@ class _Loader:
                     p = Problem(
                         source, line, "client_id", client_id, "no such client in the clients table"
                     )
-                    add(table, p)
+                    p = add(table, p)
                     bad = [p] if bad is None else [*bad, p]
             rid = kw.get(id_column)
             if rid is None:
@@ -699,7 +713,7 @@ class _Loader:
                     rid,
                     f"duplicate id (also at {_where(first_source, first_line)})",
                 )
-                add(table, p)
+                p = add(table, p)
                 bad = [p] if bad is None else [*bad, p]
                 if rid not in dup_reported:
                     dup_reported.add(rid)
@@ -710,7 +724,7 @@ class _Loader:
                         rid,
                         f"duplicate id (also at {_where(source, line)})",
                     )
-                    add(table, p0)
+                    p0 = add(table, p0)
                     if skip:
                         dead.add(first_index)
                         first = records[first_index]
@@ -733,7 +747,7 @@ class _Loader:
                     rid,
                     f"duplicate id (also at {_where(first_source, first_line)})",
                 )
-                add(table, p)
+                p = add(table, p)
                 bad = [p] if bad is None else [*bad, p]
                 if rid not in dup_reported:
                     dup_reported.add(rid)
@@ -744,7 +758,7 @@ class _Loader:
                         rid,
                         f"duplicate id (also at {_where(source, line)})",
                     )
-                    add(table, p0)
+                    p0 = add(table, p0)
                     if reject_index >= 0:
                         earlier = rejects[reject_index]
                         rejects[reject_index] = attrs.evolve(
@@ -762,6 +776,8 @@ class _Loader:
                     if header is None
                     else dict(zip(header, cells, strict=True))
                 )
+                if inp.labels:
+                    raw_cells = {inp.labels.get(k, k): v for k, v in raw_cells.items()}
                 rejects.append(RejectedRow(table, source, line, _raw_row(raw_cells), tuple(bad)))
 
         if dead:

@@ -134,7 +134,9 @@ def apply_rename(inputs: Mapping[str, TableInput], rename: Rename) -> dict[str, 
         if inp.columns is None:
             wanted.update(explicit)
             used.update(c for c in everywhere if c in wanted)
-            out[table] = _rename_keys(inp, {h: c for c, h in wanted.items()})
+            out[table] = attrs.evolve(
+                _rename_keys(inp, {h: c for c, h in wanted.items()}), labels=wanted
+            )
             continue
         headers = set(inp.columns)
         for column, header in explicit.items():
@@ -153,7 +155,11 @@ def apply_rename(inputs: Mapping[str, TableInput], rename: Rename) -> dict[str, 
         used.update(wanted)
         wanted.update(explicit)
         by_header = {h: c for c, h in wanted.items()}
-        out[table] = attrs.evolve(inp, columns=tuple(by_header.get(h, h) for h in inp.columns))
+        out[table] = attrs.evolve(
+            inp,
+            columns=tuple(by_header.get(h, h) for h in inp.columns),
+            labels={c: h for c, h in wanted.items() if h in headers},
+        )
     sources = ", ".join(i.source for i in inputs.values())
     for table in checked:
         if table != "*" and table not in inputs:
