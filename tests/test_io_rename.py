@@ -75,6 +75,11 @@ class TestDecimalComma:
         assert "ambiguous" in reason
         assert "--decimal-comma" in reason
 
+    @pytest.mark.parametrize("text", ["-1.200,50", "-0,5"])
+    def test_negative_amounts_are_refused_as_negative(self, text: str) -> None:
+        """A negative amount in the decimal-comma form is refused for being negative."""
+        assert ">= 0" in problem_of(text, ParseOptions(decimal_comma=True))
+
     def test_decimal_comma_in_minutes(self) -> None:
         """Numbers other than money follow the same option."""
         result = load_records(

@@ -485,9 +485,11 @@ class Parsers:
                 if s.isascii() and s.replace(".", "", 1).isdigit():
                     raise
         s = value.strip()
-        m = _MARKED.fullmatch(s) if s[:1] != "-" else None
+        if s[:1] == "-" and s[1:2].isdigit():  # refused as negative, in the file's notation
+            return _number("-" + _ungroup(s[1:], self.decimal_comma, what), what)
+        m = _MARKED.fullmatch(s)
         if m is None:
-            return _number(_ungroup(s, self.decimal_comma, what) if s[:1] != "-" else s, what)
+            return _number(_ungroup(s, self.decimal_comma, what), what)
         pre, body, post = m.group("pre"), m.group("body"), m.group("post")
         if pre and post:
             raise BadCell(f"the amount has two currency markers ({pre!r} and {post!r})")
