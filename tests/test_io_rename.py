@@ -391,6 +391,22 @@ class TestProposal:
         """Case, blanks and common CRM names are matched; contract headers are left alone."""
         assert propose_mapping({"orders": headers}).get("orders", {}) == expected
 
+    @given(
+        st.sampled_from(["order_id", "client_id", "placed_at", "amount", "product", "cost"]),
+        st.lists(st.booleans(), min_size=12, max_size=12),
+        st.sampled_from([" ", "-", "_", "", "  "]),
+    )
+    def test_any_spelling_of_a_column_is_found(
+        self, column: str, upper: list[bool], joiner: str
+    ) -> None:
+        """Case, blanks, dashes and underscores do not hide a contract column."""
+        header = joiner.join(column.split("_"))
+        header = "".join(c.upper() if u else c for c, u in zip(header, upper * 3, strict=False))
+        others = [c for c in ("client_id", "placed_at", "amount") if c != column]
+        proposal = propose_mapping({"orders": [header, *others]})
+        expected = {} if header == column else {"orders": {column: header}}
+        assert proposal == expected
+
     def test_suggest_mapping_reads_the_source(self, tmp_path: Path) -> None:
         """suggest_mapping reads each table's headers; the proposal loads the export."""
         (tmp_path / "orders.csv").write_text(CRM, encoding="utf-8")
