@@ -7,13 +7,13 @@ Commands::
                            [--engine auto|python|arrow|dask [--workers N] [--scheduler ADDR]]
     relcycle ingest SOURCE --db FILE [--tz ZONE] [--currency CODE]
     relcycle check SOURCE [--tz ZONE] [--currency CODE]
+    relcycle demo [--clients N] [--seed S] [--out DIR] [--output PATH]
+    relcycle diagram lifecycle|ladder [--format mermaid|dot]
 
 ``report``, ``ingest`` and ``check`` read a source's own layout with the input
 options ``--map [TABLE.]COLUMN=HEADER`` (repeatable), ``--day-first``,
 ``--date-format FMT``, ``--decimal-comma``, ``--money-places N`` and
 ``--ignore-extra-columns``.
-    relcycle demo [--clients N] [--seed S] [--out DIR] [--output PATH]
-    relcycle diagram lifecycle|ladder [--format mermaid|dot]
 
 Exit codes: 0 success, 1 bad input data (every problem is listed on stderr as
 ``FILE:LINE: column COLUMN: value 'VALUE': reason`` and no output is written), 2 a

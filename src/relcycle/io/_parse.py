@@ -124,10 +124,14 @@ class ParseOptions:
             (``1.200,50`` is 1200.50); ``.``, a blank or ``'`` then separate
             groups of three digits. Without it ``,`` separates thousands only in
             an unambiguous number (``1,200.50``, ``1,200,000``); ``1,200`` is an
-            error.
+            error. It applies to text cells (CSV, strings); numbers of typed sources
+            (Parquet, SQLite, dataframes) are read as their values, but JSON numbers
+            in JSON Lines files are read as their text, so give them as strings.
         money_places: Accept floating-point money (float columns of dataframes
             and Parquet files, floats in rows) by rounding each value half-even to
-            this many decimal places; without it a float money value is an error.
+            this many decimal places (the float's shortest decimal form, its
+            ``repr``, is rounded: ``2.675`` gives ``2.68``); without it a float
+            money value is an error.
 
     Raises:
         UsageError: For a bad combination or value.
