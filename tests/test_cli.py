@@ -581,3 +581,248 @@ class TestSubprocess:
         assert done.returncode == 0, done.stderr
         assert (tmp_path / DEMO_OUTPUT).stat().st_size > 10_000
         assert "15 clients" in done.stdout
+
+
+CRM_EXPORT = (
+    'Customer ID,Order Date,Total\nACME,03/02/2026,"€1.200,50"\n'
+    'ACME,15/03/2026,"€980,00"\nBETA,20/03/2026,"€2.000"\n'
+)
+CRM_FLAGS = (
+    "--map",
+    "orders.client_id=Customer ID",
+    "--map",
+    "placed_at=Order Date",
+    "--map",
+    "amount=Total",
+    "--day-first",
+    "--decimal-comma",
+    "--currency",
+    "EUR",
+)
+
+
+@pytest.fixture
+def export(tmp_path: Path) -> Path:
+    """A CRM export: its own headers, day-first dates, decimal commas and euro signs."""
+    path = tmp_path / "export" / "orders.csv"
+    path.parent.mkdir()
+    path.write_text(CRM_EXPORT, encoding="utf-8")
+    return path
+
+
+class TestRealExports:
+    def test_check_proposes_a_mapping_that_works(
+        self, export: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """check lists the problems, proposes --map flags; pasted back, the export is valid."""
+        import shlex
+
+        code, out, err = run(capsys, "check", str(export))
+        assert code == 1
+        assert "orders.csv:1: column client_id: required column is missing" in err
+        proposal = err.splitlines()[-1].strip()
+        assert proposal == (
+            "--map orders.client_id='Customer ID' --map orders.placed_at='Order Date' "
+            "--map orders.amount=Total"
+        )
+        flags = [*shlex.split(proposal), "--day-first", "--decimal-comma", "--currency", "EUR"]
+        code, out, err = run(capsys, "check", str(export), *flags)
+        assert code == 0, err
+        assert out.splitlines() == [
+            "orders (orders.csv): 3 rows",
+            f"{export}: valid; 2 clients (inferred from the records)",
+        ]
+        assert err == ""
+
+    def test_report_points_at_check(self, export: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """report on an export without a mapping says that check proposes one."""
+        code, _, err = run(capsys, "report", str(export))
+        assert code == 1
+        assert err.splitlines()[-1].startswith(f"relcycle: `relcycle check {export}` proposes")
+
+    @pytest.mark.parametrize("fmt", ["json", "csv"])
+    def test_report_of_an_export(
+        self, export: Path, fmt: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """report reads the export with the same flags; amounts are exact euros."""
+        code, out, err = run(capsys, "report", str(export), *CRM_FLAGS, "--format", fmt)
+        assert code == 0, err
+        if fmt == "json":
+            clients = {c["client_id"]: c for c in json.loads(out)["clients"]}
+        else:
+            clients = {r["client_id"]: r for r in csv.DictReader(io.StringIO(out))}
+        assert clients["ACME"]["revenue"] == "2180.50"
+        assert clients["BETA"]["revenue"] == "2000"
+        assert clients["ACME"]["currency"] == "EUR"
+
+    def test_engines_agree_on_an_export(
+        self, export: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """The columnar engine honours the options: its report is the python engine's."""
+        pytest.importorskip("polars")
+        outs = []
+        for engine in ("python", "arrow"):
+            code, out, err = run(
+                capsys, "report", str(export), *CRM_FLAGS, "--engine", engine, "--format", "json"
+            )
+            assert code == 0, err
+            outs.append(out)
+        assert outs[0] == outs[1]
+
+    def test_dask_refuses_the_options(
+        self, export: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """--engine dask cannot read an export's layout: a usage error naming the flags."""
+        pytest.importorskip("distributed")
+        code, _, err = run(
+            capsys, "report", str(export), *CRM_FLAGS, "--engine", "dask", "--as-of", "2026-04-01"
+        )
+        assert code == 2
+        assert "--map" in err
+
+    def test_wrong_currency_sign_is_a_file_line_error(
+        self, export: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Euro signs with --currency USD: every row is named, exit 1, nothing written."""
+        flags = [*CRM_FLAGS[:-1], "USD"]
+        target = export.parent / "out.json"
+        code, _out, err = run(capsys, "report", str(export), *flags, "--output", str(target))
+        assert code == 1
+        assert "orders.csv:2: column Total: value '€1.200,50'" in err
+        assert "orders.csv:4:" in err
+        assert not target.exists()
+
+    def test_default_currency_is_said_once(
+        self, history: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A file without currencies is read as USD, said once on stderr and in the JSON."""
+        orders = history / "orders.csv"
+        rows = list(csv.DictReader(io.StringIO(orders.read_text(encoding="utf-8"))))
+        with orders.open("w", encoding="utf-8", newline="") as fh:
+            columns = [c for c in rows[0] if c != "currency"]
+            writer = csv.DictWriter(fh, columns, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+        code, out, err = run(capsys, "report", str(history), "--format", "json")
+        assert code == 0, err
+        assert err.count("warning") == 1
+        assert "read as USD" in err
+        assert "--currency" in err
+        assert "in Python" not in err
+        assert json.loads(out)["warnings"] == [err.strip().removeprefix("relcycle: warning: ")]
+        code, out, err = run(capsys, "report", str(history), "--currency", "USD")
+        assert (code, err) == (0, "")
+
+    def test_ingest_reads_an_export(self, export: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """ingest takes the same input options."""
+        db = export.parent / "store.db"
+        code, out, err = run(capsys, "ingest", str(export), "--db", str(db), *CRM_FLAGS)
+        assert code == 0, err
+        assert "added 3 records" in out
+
+    @pytest.mark.parametrize("command", ["report", "check"])
+    def test_extra_columns_hint_names_the_flag(
+        self, history: Path, command: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """An unknown column's hint names --map and --ignore-extra-columns, which work."""
+        orders = history / "orders.csv"
+        lines = orders.read_text(encoding="utf-8").splitlines()
+        orders.write_text(
+            "\n".join([lines[0] + ",Region", *(line + ",EU" for line in lines[1:])]) + "\n",
+            encoding="utf-8",
+        )
+        code, _, err = run(capsys, command, str(history))
+        assert code == 1
+        assert "--ignore-extra-columns" in err
+        assert "--map orders.COLUMN=Region" in err
+        assert "extra_columns" not in err
+        code, _out, err = run(capsys, command, str(history), "--ignore-extra-columns")
+        assert code == 0, err
+
+    @pytest.mark.parametrize(
+        "flags",
+        [
+            ["--map", "orders.client_id"],
+            ["--map", "sales.client_id=X"],
+            ["--day-first", "--date-format", "%d/%m/%Y"],
+            ["--money-places", "-1"],
+        ],
+    )
+    def test_bad_input_options_are_usage_errors(
+        self, history: Path, flags: list[str], capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A malformed --map or contradictory parsing options exit 2."""
+        code, _, err = run(capsys, "check", str(history), *flags)
+        assert code == 2
+        assert err.startswith("relcycle: error:")
+
+    def test_demo_out_twice(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """demo --out into the same folder twice works; another seed's history is refused."""
+        out = tmp_path / "demo"
+        html = str(tmp_path / "demo.html")
+        argv = ["demo", "--clients", "5", "--out", str(out), "--output", html]
+        assert run(capsys, *argv)[0] == 0
+        assert run(capsys, *argv)[0] == 0
+        code, _, err = run(capsys, *argv, "--seed", "3")
+        assert code == 2
+        assert "other content" in err
+        assert "overwrite" not in err
+
+    def test_parquet_float_money_with_money_places(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A Parquet file with float amounts needs --money-places, which the error names."""
+        pa = pytest.importorskip("pyarrow")
+        import pyarrow.parquet as pq
+
+        table = pa.table(
+            {
+                "client_id": ["A", "B"],
+                "placed_at": ["2026-01-02", "2026-01-03"],
+                "amount": [10.125, 0.1],
+                "currency": ["EUR", "EUR"],
+            }
+        )
+        pq.write_table(table, tmp_path / "orders.parquet")
+        code, _, err = run(capsys, "check", str(tmp_path))
+        assert code == 1
+        assert "--money-places" in err
+        assert "money_places" not in err
+        code, out, err = run(
+            capsys, "report", str(tmp_path), "--money-places", "2", "--format", "json"
+        )
+        assert code == 0, err
+        revenue = {c["client_id"]: c["revenue"] for c in json.loads(out)["clients"]}
+        assert revenue == {"A": "10.12", "B": "0.10"}
+
+    @pytest.mark.parametrize(
+        ("fmt", "cell"), [("%m/%d/%Y", "03/02/2026"), ("%d.%m.%Y %H:%M", "02.03.2026 00:00")]
+    )
+    def test_date_format(
+        self, tmp_path: Path, fmt: str, cell: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """--date-format reads every datetime cell with the strptime format."""
+        (tmp_path / "orders.csv").write_text(
+            f"client_id,placed_at,amount,currency\nA,{cell},5,EUR\n", encoding="utf-8"
+        )
+        code, out, err = run(
+            capsys, "report", str(tmp_path), "--date-format", fmt, "--format", "json"
+        )
+        assert code == 0, err
+        assert json.loads(out)["as_of"] == "2026-03-02T00:00:00+00:00"
+
+    def test_check_proposes_from_jsonl_keys(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A JSON Lines export has no header: the keys of its rows are proposed from."""
+        (tmp_path / "orders.jsonl").write_text(
+            '{"Customer": "A", "Date": "2026-01-02", "Amount": "5", "currency": "EUR"}\n',
+            encoding="utf-8",
+        )
+        code, _, err = run(capsys, "check", str(tmp_path))
+        assert code == 1
+        assert err.splitlines()[-1].strip() == (
+            "--map orders.client_id=Customer --map orders.placed_at=Date --map orders.amount=Amount"
+        )
+        flags = ["--map", "client_id=Customer", "--map", "placed_at=Date", "--map", "amount=Amount"]
+        assert run(capsys, "check", str(tmp_path), *flags)[0] == 0

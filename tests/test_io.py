@@ -22,6 +22,7 @@ from relcycle.io import (
     COLUMNS,
     HistoryTables,
     LoadResult,
+    as_tables,
     load_arrow,
     load_history,
     load_records,
@@ -1099,15 +1100,24 @@ class TestWriters:
         assert "E" not in text.replace("USD", "")
         assert load_history(tmp_path).tables == source.tables
 
-    def test_refuses_to_overwrite(self, tmp_path: Path) -> None:
-        """Writing over existing files needs overwrite=True."""
+    @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+    def test_refuses_to_overwrite_other_content(self, tmp_path: Path, fmt: Any) -> None:
+        """Writing the same history twice is harmless; other content needs overwrite=True."""
         portfolio = load_records(
             [{"client_id": "A", "placed_at": "2024-01-02", "amount": "1"}]
         ).portfolio
-        write_history(portfolio, tmp_path)
-        with pytest.raises(UsageError, match="overwrite"):
-            write_history(portfolio, tmp_path)
-        write_history(portfolio, tmp_path, overwrite=True)
+        other = load_records(
+            [{"client_id": "B", "placed_at": "2024-01-02", "amount": "2"}]
+        ).portfolio
+        write_history(portfolio, tmp_path, format=fmt)
+        write_history(portfolio, tmp_path, format=fmt)  # the same bytes: a no-op
+        with pytest.raises(UsageError, match="other content") as info:
+            write_history(other, tmp_path, format=fmt)
+        assert "remove" in str(info.value)
+        assert load_history(tmp_path).tables == as_tables(portfolio)  # nothing moved
+        assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+        write_history(other, tmp_path, format=fmt, overwrite=True)
+        assert load_history(tmp_path).tables == as_tables(other)
 
     def test_unknown_format(self, tmp_path: Path) -> None:
         """An unknown format is a usage error."""

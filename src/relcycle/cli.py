@@ -6,8 +6,14 @@ Commands::
                            [--tz ZONE] [--currency CODE] [--skip-bad-rows --rejects PATH]
                            [--engine auto|python|arrow|dask [--workers N] [--scheduler ADDR]]
     relcycle ingest SOURCE --db FILE [--tz ZONE] [--currency CODE]
+    relcycle check SOURCE [--tz ZONE] [--currency CODE]
     relcycle demo [--clients N] [--seed S] [--out DIR] [--output PATH]
     relcycle diagram lifecycle|ladder [--format mermaid|dot]
+
+``report``, ``ingest`` and ``check`` read a source's own layout with the input
+options ``--map [TABLE.]COLUMN=HEADER`` (repeatable), ``--day-first``,
+``--date-format FMT``, ``--decimal-comma``, ``--money-places N`` and
+``--ignore-extra-columns``.
 
 Exit codes: 0 success, 1 bad input data (every problem is listed on stderr as
 ``FILE:LINE: column COLUMN: value 'VALUE': reason`` and no output is written), 2 a
@@ -20,6 +26,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
+import shlex
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, time, timedelta, timezone, tzinfo
@@ -155,16 +163,90 @@ def _render(report: Report, fmt: str, output: str | None) -> Iterator[str]:
     return iter_render(report, fmt, rich=rich)
 
 
+# --------------------------------------------------------------------------- input options
+
+
+def _add_input_options(parser: argparse.ArgumentParser) -> None:
+    """Add the options that read a source's own layout (report, ingest, check)."""
+    group = parser.add_argument_group("reading a source's own layout")
+    group.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="[TABLE.]COLUMN=HEADER",
+        help="read the source's column HEADER as the contract's COLUMN (repeatable); "
+        "without TABLE, in every table whose source has HEADER: --map "
+        "orders.client_id='Customer ID'",
+    )
+    group.add_argument(
+        "--day-first",
+        action="store_true",
+        help="read DD/MM/YYYY (or DD.MM.YYYY, DD-MM-YYYY) dates day first",
+    )
+    group.add_argument(
+        "--date-format",
+        metavar="FMT",
+        help="read every datetime cell with this strptime format, e.g. '%%d/%%m/%%Y %%H:%%M'",
+    )
+    group.add_argument(
+        "--decimal-comma",
+        action="store_true",
+        help="numbers use a decimal comma: 1.200,50 is 1200.50",
+    )
+    group.add_argument(
+        "--money-places",
+        type=int,
+        metavar="N",
+        help="accept floating-point money (Parquet float columns), rounded half-even to N places",
+    )
+    group.add_argument(
+        "--ignore-extra-columns",
+        action="store_true",
+        help="leave unknown columns of orders, interactions and complaints out",
+    )
+
+
+def _input_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The reader keywords of the input options (``rename``, ``parse``, ``extra_columns``)."""
+    from .io import ParseOptions
+    from .io._rename import parse_map_flags
+
+    parse = ParseOptions(
+        day_first=args.day_first,
+        date_format=args.date_format,
+        decimal_comma=args.decimal_comma,
+        money_places=args.money_places,
+    )
+    return {
+        "rename": parse_map_flags(args.map) or None,
+        "parse": None if parse.is_default else parse,
+        "extra_columns": "ignore" if args.ignore_extra_columns else "error",
+    }
+
+
+#: The library's hints for Python callers, "(... in Python)", left out of CLI messages.
+_PYTHON_HINT = re.compile(r" ?\((?:[^()]|\([^()]*\))*\bin Python\)")
+
+
+def _say(text: str) -> None:
+    """Print a message on stderr with only the hints that apply to the command line."""
+    print(_PYTHON_HINT.sub("", text), file=sys.stderr)
+
+
+def _warn(warnings: Iterable[str]) -> None:
+    for warning in warnings:
+        _say(f"relcycle: warning: {warning}")
+
+
 # --------------------------------------------------------------------------- report
 
 
-def _load(source: str, zone: tzinfo, currency: str | None, skip: bool) -> LoadResult:
+def _load(
+    source: str, zone: tzinfo, currency: str | None, skip: bool, read: dict[str, Any]
+) -> LoadResult:
     from .io import load_history
 
-    kwargs: dict[str, Any] = {"tz": zone, "skip_bad_rows": skip}
-    if currency is not None:
-        kwargs["currency"] = currency
-    return load_history(source, **kwargs)
+    return load_history(source, tz=zone, currency=currency, skip_bad_rows=skip, **read)
 
 
 #: ``--engine auto`` takes the columnar path from this much input (bytes of the
@@ -230,17 +312,29 @@ def _cmd_report(args: argparse.Namespace) -> int:
     )
     engine = choose_engine(args.engine, args.source)
     keep = args.format == "html"  # the page explains; other formats stream
+    read = _input_options(args)
     if engine == "dask":
+        if read["rename"] or read["parse"] or args.ignore_extra_columns:
+            raise UsageError(
+                "--engine dask reads the contract's columns and forms only: drop --map, "
+                "--day-first, --date-format, --decimal-comma, --money-places and "
+                "--ignore-extra-columns, or use --engine python"
+            )
         report = _dask_report(args, zone, as_of, compare_to)
     else:
         if engine == "arrow":
             from .columnar import read_tables
 
             loaded: Any = read_tables(
-                args.source, tz=zone, currency=args.currency, skip_bad_rows=args.skip_bad_rows
+                args.source,
+                tz=zone,
+                currency=args.currency,
+                skip_bad_rows=args.skip_bad_rows,
+                **read,
             )
         else:
-            loaded = _load(args.source, zone, args.currency, args.skip_bad_rows)
+            loaded = _load(args.source, zone, args.currency, args.skip_bad_rows, read)
+        _warn(loaded.warnings)
         rejected_count: int | None = None
         if args.skip_bad_rows:
             from .io import write_rejects
@@ -271,6 +365,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
             from .report import build_report
 
             report = build_report(loaded.portfolio, **options)
+        if loaded.warnings:
+            import attrs
+
+            report = attrs.evolve(
+                report, warnings=tuple(_PYTHON_HINT.sub("", w) for w in loaded.warnings)
+            )
     _emit(_render(report, args.format, args.output), args.output)
     return 0
 
@@ -331,16 +431,50 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     zone = _zone(args.tz)
     if not os.path.exists(args.source):
         raise UsageError(f"SOURCE {args.source!r}: no such file or folder")
-    kwargs: dict[str, Any] = {"tz": zone}
-    if args.currency is not None:
-        kwargs["currency"] = args.currency
-    result = ingest(args.source, args.db, **kwargs)
+    result = ingest(args.source, args.db, tz=zone, currency=args.currency, **_input_options(args))
+    if result.load is not None:
+        _warn(result.load.warnings)
     added = ", ".join(f"{k} {v}" for k, v in result.added.items())
     unchanged = ", ".join(f"{k} {v}" for k, v in result.unchanged.items())
     from .render.table import counted
 
     total = counted(result.total_added, "record")
     print(f"{args.db}: added {total} ({added}); already stored: {unchanged}")
+    return 0
+
+
+# --------------------------------------------------------------------------- check
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from .io import load_history, suggest_mapping
+    from .io._rename import map_flags
+    from .render.table import counted
+
+    zone = _zone(args.tz)
+    if not os.path.exists(args.source):
+        raise UsageError(f"SOURCE {args.source!r}: no such file or folder")
+    read = _input_options(args)
+    try:
+        result = load_history(args.source, tz=zone, currency=args.currency, **read)
+    except InputError as exc:
+        _say(f"relcycle: {exc}")
+        proposal = suggest_mapping(args.source, rename=read["rename"])
+        if proposal:
+            print(
+                "relcycle: these headers look like contract columns; to read them so, "
+                "add to the command:\n  " + " ".join(map_flags(proposal)),
+                file=sys.stderr,
+            )
+        return 1
+    _warn(result.warnings)
+    for table, count in result.counts.items():
+        print(f"{table} ({result.sources[table]}): {counted(count.loaded, 'row')}")
+    for table, names in result.ignored_columns.items():
+        print(f"{table}: ignored columns: {', '.join(names)}")
+    clients = len(result.portfolio)
+    inferred = "" if result.tables.clients is not None else " (inferred from the records)"
+    print(f"{args.source}: valid; {counted(clients, 'client')}{inferred}")
     return 0
 
 
@@ -452,6 +586,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ADDRESS",
         help="with --engine dask: use this running cluster instead of a local one",
     )
+    _add_input_options(report)
     report.set_defaults(func=_cmd_report)
 
     ingest = sub.add_parser(
@@ -466,7 +601,25 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--db", metavar="FILE", required=True, help="the SQLite store")
     ingest.add_argument("--tz", metavar="ZONE", default="UTC")
     ingest.add_argument("--currency", metavar="CODE")
+    _add_input_options(ingest)
     ingest.set_defaults(func=_cmd_ingest)
+
+    check = sub.add_parser(
+        "check",
+        help="validate a history without reporting; propose a column mapping",
+        description=(
+            "Read and validate a history as report would, and print the rows per table "
+            "(exit 0) or every problem (exit 1). When headers do not match the contract, "
+            "propose --map flags from the headers the source has."
+        ),
+    )
+    check.add_argument("source", metavar="SOURCE", help="a folder of tables or a SQLite file")
+    check.add_argument(
+        "--tz", metavar="ZONE", default="UTC", help="zone of times without an offset (UTC)"
+    )
+    check.add_argument("--currency", metavar="CODE", help="currency of rows without one")
+    _add_input_options(check)
+    check.set_defaults(func=_cmd_check)
 
     demo = sub.add_parser(
         "demo",
@@ -510,13 +663,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
     except UsageError as exc:
-        print(f"relcycle: error: {exc}", file=sys.stderr)
+        _say(f"relcycle: error: {exc}")
         return 2
     except InputError as exc:
-        print(f"relcycle: {exc}", file=sys.stderr)
+        _say(f"relcycle: {exc}")
+        if args.command in ("report", "ingest") and any(
+            p.reason.startswith("required column is missing") for p in exc.problems
+        ):
+            _say(
+                f"relcycle: `relcycle check {shlex.quote(args.source)}` proposes --map flags "
+                "that read the source's own headers as the contract's columns"
+            )
         return 1
     except RelcycleError as exc:
-        print(f"relcycle: error: {exc}", file=sys.stderr)
+        _say(f"relcycle: error: {exc}")
         return 1
     except BrokenPipeError:  # pragma: no cover - `relcycle ... | head`
         _silence_stdout()

@@ -405,6 +405,8 @@ class Report:
             the motivation segment and the value class, by contract field name.
         rejected_rows: Rows skipped when the history was loaded with
             ``skip_bad_rows`` (None when nothing was skipped on purpose).
+        warnings: What loading the history assumed (:attr:`relcycle.io.LoadResult.warnings`),
+            in :meth:`to_dict` as ``"warnings"`` when there are any.
     """
 
     as_of: datetime
@@ -414,6 +416,7 @@ class Report:
     summary: Mapping[str, Any]
     migrations: Mapping[str, MigrationMatrix[Any]] | None = None
     rejected_rows: int | None = None
+    warnings: tuple[str, ...] = ()
     _index: Mapping[str, ClientReport] = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
@@ -450,6 +453,8 @@ class Report:
         if clients:
             out["clients"] = self.to_records()
         out["summary"] = dict(self.summary)
+        if self.warnings:
+            out["warnings"] = list(self.warnings)
         if self.migrations is not None and self.compare_to is not None:
             out["migrations"] = {
                 "compare_to": self.compare_to.isoformat(),
@@ -805,7 +810,9 @@ def build_report(
     if as_of is None:
         as_of = portfolio.last_moment
         if as_of is None:
-            raise UsageError("the portfolio has no records: give as_of explicitly")
+            raise UsageError(
+                "the portfolio has no records: give the moment with --as-of T (as_of= in Python)"
+            )
     check_moments(as_of, compare_to)
     code = _report_currency(portfolio, as_of, currency)
 
@@ -840,7 +847,9 @@ def check_moments(as_of: datetime, compare_to: datetime | None) -> None:
         check_as_of(compare_to, "compare_to")
         if compare_to >= as_of:
             raise UsageError(
-                f"compare_to ({compare_to.isoformat()}) must be before as_of ({as_of.isoformat()})"
+                f"the compared moment ({compare_to.isoformat()}, --compare-to) must be before "
+                f"the report's moment ({as_of.isoformat()}, --as-of) (compare_to= and as_of= in "
+                "Python)"
             )
 
 

@@ -30,8 +30,16 @@ import attrs
 
 from relcycle.errors import ConflictError, DuplicateIdError, InputError, Problem, UsageError
 from relcycle.history import Portfolio
-from relcycle.io import HistoryTables, LoadResult, TablesLike, as_tables, load_history, load_records
-from relcycle.io._load import ExtraColumns
+from relcycle.io import (
+    HistoryTables,
+    LoadResult,
+    ParseOptions,
+    TablesLike,
+    as_tables,
+    load_history,
+    load_records,
+)
+from relcycle.io._load import ExtraColumns, Rename
 from relcycle.io._schema import CLIENTS, TABLES, TableSpec
 from relcycle.io._sqlite import create_schema, is_sqlite, quote
 from relcycle.io._write import table_rows
@@ -192,10 +200,12 @@ def ingest(
     db_path: str | os.PathLike[str],
     *,
     tz: str | tzinfo = "UTC",
-    currency: str = "USD",
+    currency: str | None = None,
     skip_bad_rows: bool = False,
     extra_columns: ExtraColumns = "error",
     timeout: float = 60.0,
+    rename: Rename | None = None,
+    parse: ParseOptions | None = None,
 ) -> IngestResult:
     """Validate a history and append it to a store in one transaction.
 
@@ -210,6 +220,8 @@ def ingest(
             ``result.load.rejects``.
         extra_columns: See :func:`relcycle.io.load_history`.
         timeout: Seconds to wait for another ingest holding the store.
+        rename: See :func:`relcycle.io.load_history` (a path source only).
+        parse: See :func:`relcycle.io.load_history` (a path source only).
 
     Returns:
         What was added and what was already there.
@@ -234,6 +246,8 @@ def ingest(
             currency=currency,
             skip_bad_rows=skip_bad_rows,
             extra_columns=extra_columns,
+            rename=rename,
+            parse=parse,
         )
         tables = load.tables
     else:

@@ -1070,7 +1070,7 @@ _BAD_TIMES = (
     "yesterday",
     "not a date",
 )
-_BAD_NUMBERS = ("abc", "12,50", "1.2.3", "$12", "twelve", "NaN", "Infinity", "-inf", "sNaN")
+_BAD_NUMBERS = ("abc", "12,50", "1.2.3", "12$34", "twelve", "NaN", "Infinity", "-inf", "sNaN")
 _NEGATIVE = ("-1", "-0.01", "-1000")
 _BAD_BOOLS = ("maybe", "2", "-1", "nope", "ok")
 _BAD_WORDS = ("unknown", "n/a", "tbd", "gold", "42", "завершено", "closed")

@@ -106,7 +106,9 @@ def build_report(
     if as_of is None:
         as_of = last_moment(frames)
         if as_of is None:
-            raise UsageError("the tables hold no records: give as_of explicitly")
+            raise UsageError(
+                "the tables hold no records: give the moment with --as-of T (as_of= in Python)"
+            )
     check_moments(as_of, compare_to)
     pl = import_polars()
     seen = (

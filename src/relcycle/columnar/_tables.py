@@ -38,8 +38,8 @@ from relcycle.columnar._source import import_polars
 from relcycle.errors import UnknownClientError
 from relcycle.history import ClientHistory, Portfolio
 from relcycle.io import DEFAULT_MAX_PROBLEMS, HistoryTables, RejectedRow, TableCount
-from relcycle.io._load import ExtraColumns
-from relcycle.io._parse import EARLIEST_YEAR, LATEST_YEAR
+from relcycle.io._load import ExtraColumns, Rename, currency_warning
+from relcycle.io._parse import EARLIEST_YEAR, LATEST_YEAR, ParseOptions
 from relcycle.model import (
     Channel,
     Client,
@@ -147,6 +147,7 @@ class Frames:
         counts: Rows read, loaded and rejected per table present in the source.
         ignored_columns: Unknown columns left out per table (``extra_columns="ignore"``).
         sources: The source name of each table that was present.
+        warnings: What the load assumed (see :attr:`relcycle.io.LoadResult.warnings`).
         path: ``"fast"`` when the vectorized reader produced the frames,
             ``"objects"`` when they were built from domain records (io's exact
             path, or :func:`frames_from_tables`).
@@ -161,6 +162,7 @@ class Frames:
     counts: FrozenMap[str, TableCount] = attrs.field(factory=FrozenMap)
     ignored_columns: FrozenMap[str, tuple[str, ...]] = attrs.field(factory=FrozenMap)
     sources: FrozenMap[str, str] = attrs.field(factory=FrozenMap)
+    warnings: tuple[str, ...] = ()
     path: str = "objects"
 
     @property
@@ -201,6 +203,7 @@ class Frames:
             and self.counts == other.counts
             and self.ignored_columns == other.ignored_columns
             and self.sources == other.sources
+            and self.warnings == other.warnings
         )
 
     def tables(self) -> HistoryTables:
@@ -364,7 +367,7 @@ def frames_from_result(result: Any, *, path: str = "objects") -> Frames:
         ignored_columns=result.ignored_columns,
         sources=result.sources,
     )
-    return attrs.evolve(frames, path=path)
+    return attrs.evolve(frames, path=path, warnings=result.warnings)
 
 
 # ---------------------------------------------------------------------- frames -> objects
@@ -704,12 +707,15 @@ class _Raw:
 
 
 class _Context:
-    def __init__(self, zone: tzinfo, currency: str, extra_columns: str) -> None:
+    def __init__(self, zone: tzinfo, currency: str | None, extra_columns: str) -> None:
+        from relcycle.io._load import DEFAULT_CURRENCY
         from relcycle.io._parse import make_parsers
 
         self.zone = zone
         self.zone_is_utc = zone is UTC
-        self.currency = currency
+        self.currency = currency or DEFAULT_CURRENCY
+        self.currency_given = currency is not None
+        self.defaulted = 0  # rows read in the default currency (io's warning)
         self.extra_columns = extra_columns
         self.parsers = make_parsers(zone)
 
@@ -915,9 +921,16 @@ def _decimal_texts(pl: Any, ctx: _Context, series: Any, money: bool) -> Any:
     if rest.any():
         parse = ctx.parsers.money if money else ctx.parsers.number
         texts = _where(rest, series, pl.Series([None] * len(series), dtype=pl.String))
-        keys, values = _unique_map(texts, lambda v: str(parse(v)))
+        keys, values = _unique_map(texts, lambda v: _plain(parse(v)))
         out = _where(rest, _mapped(pl, texts, keys, values, pl.String), out)
     return out
+
+
+def _plain(value: object) -> str:
+    """The text of a parsed number; an amount with a currency marker is io's to check."""
+    if not isinstance(value, Decimal):
+        raise _NotFast
+    return str(value)
 
 
 def _default(table: str, name: str) -> Any:
@@ -975,7 +988,15 @@ def _normalize(pl: Any, ctx: _Context, raw: _Raw) -> tuple[Any, list[str]]:
             out[name] = series.fill_null(default) if default is not None else series
         elif col.kind == "currency":
             keys, values = _unique_map(series, parse_currency)
-            out[name] = _mapped(pl, series, keys, values, pl.String).fill_null(ctx.currency)
+            mapped = _mapped(pl, series, keys, values, pl.String)
+            if mapped.null_count():  # amounts read in the default currency (io's warning)
+                amounts = [c.name for c in s.columns if c.kind == "money" and c.name in present]
+                if amounts:
+                    has_amount = _texts(pl, frame, amounts[0]).is_not_null()
+                    for other in amounts[1:]:
+                        has_amount = has_amount | _texts(pl, frame, other).is_not_null()
+                    ctx.defaulted += int((mapped.is_null() & has_amount).sum())
+            out[name] = mapped.fill_null(ctx.currency)
         elif col.kind in ("money", "number"):
             out[name] = _decimal_texts(pl, ctx, series, col.kind == "money")
         elif col.kind == "datetime":
@@ -1154,6 +1175,11 @@ def _fast(pl: Any, ctx: _Context, raws: Mapping[str, _Raw]) -> Frames:
         counts=FrozenMap(counts),
         ignored_columns=FrozenMap(ignored),
         sources=FrozenMap({name: raw.source for name, raw in raws.items()}),
+        warnings=(
+            (currency_warning(ctx.defaulted, ctx.currency),)
+            if ctx.defaulted and not ctx.currency_given
+            else ()
+        ),
         path="fast",
     )
 
@@ -1388,6 +1414,8 @@ def read_tables(
     skip_bad_rows: bool = False,
     extra_columns: ExtraColumns = "error",
     max_problems: int = DEFAULT_MAX_PROBLEMS,
+    rename: Rename | None = None,
+    parse: ParseOptions | None = None,
 ) -> Frames:
     """Read a history into normalized frames: what :func:`relcycle.io.load_history` loads.
 
@@ -1404,12 +1432,19 @@ def read_tables(
             store file (always read by io), or a mapping of table name to a polars
             DataFrame or any object exposing ``__arrow_c_stream__``.
         tz: The zone of datetimes written without an offset.
-        currency: The currency of rows without one; None for io's default (USD).
+        currency: The currency of rows without one; None for io's default (USD,
+            with a warning in :attr:`Frames.warnings`).
         skip_bad_rows: Leave bad rows out (see :attr:`Frames.rejects`) instead of
             failing.
         extra_columns: ``"error"`` or ``"ignore"`` unknown columns of orders,
             interactions and complaints (see :func:`relcycle.io.load_history`).
         max_problems: Stop collecting problems after this many.
+        rename: The source's headers of contract columns (see
+            :func:`relcycle.io.load_history`).
+        parse: How cells are written (see :class:`relcycle.io.ParseOptions`).
+
+    The fast path reads the contract's plain forms only: with a ``rename`` or
+    non-default ``parse`` options the source is read by io's path.
 
     Returns:
         The frames with the load's report (counts, rejects, ignored columns).
@@ -1421,10 +1456,12 @@ def read_tables(
     """
     options: dict[str, Any] = {
         "tz": tz,
-        "currency": "USD" if currency is None else currency,
+        "currency": currency,
         "skip_bad_rows": skip_bad_rows,
         "extra_columns": extra_columns,
         "max_problems": max_problems,
+        "rename": rename,
+        "parse": parse,
     }
     if isinstance(source, Mapping):
         return _read_mapping(source, options)
@@ -1472,9 +1509,13 @@ def _try_fast(read: Any, options: Mapping[str, Any]) -> Frames | None:
     from relcycle.errors import UsageError
     from relcycle.io._parse import check_currency, resolve_zone
 
+    if options["rename"] or (options["parse"] is not None and options["parse"] != ParseOptions()):
+        return None  # the fast path reads the contract's plain forms only
     try:
         zone = resolve_zone(options["tz"])
-        currency = check_currency(options["currency"])
+        currency = options["currency"]
+        if currency is not None:
+            check_currency(currency)
     except UsageError:
         return None
     if options["extra_columns"] not in ("error", "ignore") or options["max_problems"] < 1:

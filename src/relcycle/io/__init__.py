@@ -35,12 +35,14 @@ from ._load import (
     HistoryTables,
     LoadResult,
     RejectedRow,
+    Rename,
     TableCount,
     TableInput,
     dict_rows,
     fatal,
     load_tables,
 )
+from ._parse import ParseOptions
 from ._schema import COLUMNS, TABLES
 
 __all__ = [
@@ -49,13 +51,16 @@ __all__ = [
     "FORMATS",
     "HistoryTables",
     "LoadResult",
+    "ParseOptions",
     "RejectedRow",
+    "Rename",
     "TableCount",
     "TablesLike",
     "as_tables",
     "load_arrow",
     "load_history",
     "load_records",
+    "suggest_mapping",
     "write_history",
     "write_rejects",
 ]
@@ -93,7 +98,7 @@ class TablesLike(Protocol):
         """The complaints."""
 
 
-def _file_table(table: str, path: Path) -> TableInput:
+def _file_table(table: str, path: Path, parse: ParseOptions | None = None) -> TableInput:
     from ._csv import csv_table, jsonl_table
 
     suffix = path.suffix.lower()
@@ -104,11 +109,11 @@ def _file_table(table: str, path: Path) -> TableInput:
     if suffix == ".parquet":
         from ._arrow import parquet_table
 
-        return parquet_table(table, path)
+        return parquet_table(table, path, parse)
     raise UsageError(f"{path}: unknown file type {path.suffix!r} (use .csv, .jsonl or .parquet)")
 
 
-def _folder_tables(folder: Path) -> dict[str, TableInput]:
+def _folder_tables(folder: Path, parse: ParseOptions | None = None) -> dict[str, TableInput]:
     found: dict[str, Path] = {}
     for spec in TABLES:
         paths = [
@@ -139,7 +144,7 @@ def _folder_tables(folder: Path) -> dict[str, TableInput]:
 
     for table, path in found.items():
         try:
-            inputs[table] = _file_table(table, path)
+            inputs[table] = _file_table(table, path, parse)
         except _Fatal as exc:
             problems.extend(exc.problems)
     if problems:
@@ -151,10 +156,12 @@ def load_history(
     source: str | os.PathLike[str],
     *,
     tz: str | tzinfo = "UTC",
-    currency: str = "USD",
+    currency: str | None = None,
     skip_bad_rows: bool = False,
     extra_columns: ExtraColumns = "error",
     max_problems: int = DEFAULT_MAX_PROBLEMS,
+    rename: Rename | None = None,
+    parse: ParseOptions | None = None,
 ) -> LoadResult:
     """Load a history from a folder of CSV/JSONL/Parquet files or an SQLite file.
 
@@ -169,7 +176,8 @@ def load_history(
         tz: The zone of datetimes written without an offset (IANA name or tzinfo).
             A local time that does not exist there (a daylight-saving gap) is an
             error; an ambiguous one (the repeated hour) is the earlier instant.
-        currency: The currency of rows without a ``currency`` cell.
+        currency: The currency of rows without a ``currency`` cell. None (the
+            default) reads them as USD and says so in :attr:`LoadResult.warnings`.
         skip_bad_rows: Leave bad rows out (see :attr:`LoadResult.rejects`) instead
             of failing.
         extra_columns: What to do with unknown columns of orders, interactions and
@@ -177,6 +185,12 @@ def load_history(
             :attr:`LoadResult.ignored_columns`). Extra client columns are always
             kept as client attributes.
         max_problems: Stop collecting problems after this many.
+        rename: The source's own headers of contract columns, per table:
+            ``{"orders": {"client_id": "Customer ID", "amount": "Total"}}``; the
+            table ``"*"`` maps the column in every table that has the header.
+        parse: How dates and numbers are written when not in the contract's
+            plain form (day-first dates, a date format, a decimal comma, float
+            money): see :class:`ParseOptions`.
 
     Returns:
         The records, the portfolio, and what was left out.
@@ -195,12 +209,14 @@ def load_history(
         "skip_bad_rows": skip_bad_rows,
         "extra_columns": extra_columns,
         "max_problems": max_problems,
+        "rename": rename,
+        "parse": parse,
     }
     from ._load import _Fatal
     from ._sqlite import connect_read, is_sqlite, sqlite_tables
 
     if path.is_dir():
-        return load_tables(_folder_tables(path), **options)
+        return load_tables(_folder_tables(path, parse), **options)
     if is_sqlite(path):
         import sqlite3
 
@@ -232,7 +248,7 @@ def load_history(
             "pass the folder holding all the tables instead"
         )
     try:
-        inputs = {"orders": _file_table("orders", path)}
+        inputs = {"orders": _file_table("orders", path, parse)}
     except _Fatal as exc:
         raise InputError(exc.problems) from None
     return load_tables(inputs, **options)
@@ -245,10 +261,12 @@ def load_records(
     complaints: Iterable[Mapping[str, object]] | None = None,
     clients: Iterable[Mapping[str, object]] | None = None,
     tz: str | tzinfo = "UTC",
-    currency: str = "USD",
+    currency: str | None = None,
     skip_bad_rows: bool = False,
     extra_columns: ExtraColumns = "error",
     max_problems: int = DEFAULT_MAX_PROBLEMS,
+    rename: Rename | None = None,
+    parse: ParseOptions | None = None,
 ) -> LoadResult:
     """Load a history from in-memory rows (mappings of column name to value).
 
@@ -266,6 +284,8 @@ def load_records(
         skip_bad_rows: See :func:`load_history`.
         extra_columns: See :func:`load_history`.
         max_problems: See :func:`load_history`.
+        rename: See :func:`load_history`.
+        parse: See :func:`load_history`.
 
     Raises:
         InputError: The rows hold problems.
@@ -286,6 +306,8 @@ def load_records(
         skip_bad_rows=skip_bad_rows,
         extra_columns=extra_columns,
         max_problems=max_problems,
+        rename=rename,
+        parse=parse,
     )
 
 
@@ -296,18 +318,36 @@ def load_arrow(
     complaints: object | None = None,
     clients: object | None = None,
     tz: str | tzinfo = "UTC",
-    currency: str = "USD",
+    currency: str | None = None,
     skip_bad_rows: bool = False,
     extra_columns: ExtraColumns = "error",
     max_problems: int = DEFAULT_MAX_PROBLEMS,
+    rename: Rename | None = None,
+    parse: ParseOptions | None = None,
 ) -> LoadResult:
     """Load a history from dataframes, one per table (needs the ``arrow`` extra).
 
     Any object exposing the Arrow PyCapsule stream interface
     (``__arrow_c_stream__``: pyarrow tables, polars and pandas >= 2.2 frames, ...)
-    is accepted. Typed columns are read as their types (timestamps with a zone
-    keep it, timestamps without one are read in ``tz``); float money columns
-    are refused. Problems name the table and the 1-based row.
+    is accepted: a pandas frame goes through pyarrow, a polars frame directly.
+    Typed columns are read as their types (timestamps with a zone keep it,
+    timestamps without one are read in ``tz``). A float money column is refused
+    unless ``parse=ParseOptions(money_places=N)`` says how to round it: each value
+    is rounded half-even to N decimal places (``12.345`` -> ``12.34`` with 2).
+    Problems name the table and the 1-based row.
+
+    Args:
+        orders: The orders frame (required).
+        interactions: The interactions frame, if any.
+        complaints: The complaints frame, if any.
+        clients: The clients frame; when None clients are inferred.
+        tz: See :func:`load_history`.
+        currency: See :func:`load_history`.
+        skip_bad_rows: See :func:`load_history`.
+        extra_columns: See :func:`load_history`.
+        max_problems: See :func:`load_history`.
+        rename: See :func:`load_history` (the frames' column names).
+        parse: See :func:`load_history`.
 
     Raises:
         InputError: The data holds problems.
@@ -321,7 +361,7 @@ def load_arrow(
     try:
         for name, frame in frames.items():
             if frame is not None:
-                inputs[name] = arrow_table(name, frame)
+                inputs[name] = arrow_table(name, frame, parse)
     except Exception as exc:
         from ._load import _Fatal
 
@@ -335,7 +375,91 @@ def load_arrow(
         skip_bad_rows=skip_bad_rows,
         extra_columns=extra_columns,
         max_problems=max_problems,
+        rename=rename,
+        parse=parse,
     )
+
+
+def _headers(path: Path) -> dict[str, tuple[str, ...]]:
+    """The headers of each table of a source (keys of the first rows of JSON Lines)."""
+    from ._load import _Fatal
+    from ._sqlite import connect_read, is_sqlite, sqlite_tables
+
+    if path.is_dir():
+        found = {}
+        for spec in TABLES:
+            for suffix in _SUFFIXES:
+                if (path / f"{spec.name}{suffix}").is_file():
+                    found[spec.name] = path / f"{spec.name}{suffix}"
+                    break
+        files = found
+    elif is_sqlite(path):
+        conn = connect_read(path)
+        try:
+            return {name: inp.columns or () for name, inp in sqlite_tables(conn, path.name).items()}
+        finally:
+            conn.close()
+    else:
+        files = {"orders": path}
+    out: dict[str, tuple[str, ...]] = {}
+    for table, file in files.items():
+        try:
+            inp = _file_table(table, file)
+        except _Fatal:
+            continue
+        if inp.columns is not None:
+            out[table] = inp.columns
+            continue
+        keys: dict[str, None] = {}
+        for number, item in enumerate(inp.rows()):
+            if number >= 100:
+                break
+            if not isinstance(item, tuple) or not isinstance(item[2], Mapping):
+                continue
+            keys.update(dict.fromkeys(map(str, item[2])))
+        out[table] = tuple(keys)
+    return out
+
+
+def suggest_mapping(
+    source: str | os.PathLike[str], *, rename: Rename | None = None
+) -> dict[str, dict[str, str]]:
+    """The column mapping a source seems to need: what ``relcycle check`` proposes.
+
+    Reads the headers of each table of ``source`` (a folder, a file or an SQLite
+    store) and matches the contract columns they lack with headers that are not
+    contract columns: equal ignoring case, blanks and punctuation, or a common
+    CRM name (``Customer ID`` -> ``client_id``, ``Order Date`` -> ``placed_at``,
+    ``Total`` or ``Amount`` -> ``amount``).
+
+    Args:
+        source: The folder or file.
+        rename: A mapping already given: the headers it reads and their columns
+            are not proposed again.
+
+    Returns:
+        ``{table: {contract column: header}}``, ready for ``rename=`` (empty when
+        nothing matches).
+
+    Raises:
+        UsageError: The source does not exist.
+    """
+    from ._rename import check_rename, propose_mapping
+
+    path = Path(source)
+    if not path.exists():
+        raise UsageError(f"{path}: no such file or folder")
+    given = check_rename(rename or {})
+    headers: dict[str, tuple[str, ...]] = {}
+    for table, names in _headers(path).items():
+        mapped = {
+            column: header
+            for column, header in {**given.get("*", {}), **given.get(table, {})}.items()
+            if header in names  # a mapping naming a missing header is proposed anew
+        }
+        used = set(mapped.values())
+        headers[table] = tuple(column for column in (*mapped, *(h for h in names if h not in used)))
+    return propose_mapping(headers)
 
 
 def as_tables(history: HistoryTables | Portfolio | LoadResult | TablesLike) -> HistoryTables:
@@ -376,14 +500,17 @@ def write_history(
         dest: A folder (``csv``, ``jsonl``, ``parquet``) or a database file (``sqlite``).
         format: ``csv`` (default), ``jsonl``, ``parquet`` (needs the ``arrow``
             extra) or ``sqlite`` (the embedded store's layout).
-        overwrite: Replace existing files of the same names (a database file is
-            never overwritten: ingest into it with :func:`relcycle.store.ingest`).
+        overwrite: Replace existing files of the same names whatever they hold.
+            Without it, files holding exactly what would be written are left as
+            they are (writing the same history twice is harmless), and files with
+            other content are an error. A database file is never overwritten:
+            ingest into it with :func:`relcycle.store.ingest`.
 
     Returns:
         The files written.
 
     Raises:
-        UsageError: For an unknown format, existing files, or client attributes
+        UsageError: For an unknown format, existing files with other content, or client attributes
             whose names clash with the contract's client columns.
     """
     tables = as_tables(history)

@@ -9,6 +9,7 @@ from typing import Any
 from relcycle.errors import Problem, UsageError
 
 from ._load import Row, RowError, TableInput, fatal
+from ._parse import ParseOptions
 
 __all__ = ["arrow_table", "parquet_table", "require_pyarrow"]
 
@@ -24,9 +25,11 @@ def require_pyarrow(what: str) -> Any:
     return pyarrow
 
 
-def _check_types(table: str, source: str, arrow: Any) -> None:
+def _check_types(table: str, source: str, arrow: Any, parse: ParseOptions | None) -> None:
     import pyarrow.types as pt  # type: ignore[import-untyped]
 
+    if parse is not None and parse.money_places is not None:
+        return  # float money is rounded cell by cell
     money = {"amount", "cost", "client_loss"}
     for field in arrow.schema:
         if field.name in money and pt.is_floating(field.type):
@@ -36,14 +39,17 @@ def _check_types(table: str, source: str, arrow: Any) -> None:
                     None,
                     field.name,
                     None,
-                    f"the column is {field.type}: money must be exact, "
-                    "store it as a string or decimal column",
+                    f"the column is {field.type}: money must be exact; store it as a "
+                    "string or decimal column, or round floats half-even to N places "
+                    "with --money-places N (ParseOptions(money_places=N) in Python)",
                 )
             )
 
 
-def _from_arrow(table: str, source: str, arrow: Any) -> TableInput:
-    _check_types(table, source, arrow)
+def _from_arrow(
+    table: str, source: str, arrow: Any, parse: ParseOptions | None = None
+) -> TableInput:
+    _check_types(table, source, arrow, parse)
     columns = tuple(str(name) for name in arrow.column_names)
 
     def rows() -> Iterator[Row | RowError]:
@@ -57,7 +63,7 @@ def _from_arrow(table: str, source: str, arrow: Any) -> TableInput:
     return TableInput(table=table, source=source, columns=columns, header_line=None, rows=rows)
 
 
-def parquet_table(table: str, path: Path) -> TableInput:
+def parquet_table(table: str, path: Path, parse: ParseOptions | None = None) -> TableInput:
     """A table from a Parquet file; row numbers count from 1."""
     require_pyarrow("reading Parquet")
     import pyarrow.parquet as pq  # type: ignore[import-untyped]
@@ -68,10 +74,10 @@ def parquet_table(table: str, path: Path) -> TableInput:
         raise fatal(
             Problem(path.name, None, None, None, f"not a readable Parquet file: {exc}")
         ) from None
-    return _from_arrow(table, path.name, arrow)
+    return _from_arrow(table, path.name, arrow, parse)
 
 
-def arrow_table(table: str, frame: object) -> TableInput:
+def arrow_table(table: str, frame: object, parse: ParseOptions | None = None) -> TableInput:
     """A table from any object with ``__arrow_c_stream__`` (polars, pandas, pyarrow, ...)."""
     pa = require_pyarrow("reading dataframes")
     if not hasattr(frame, "__arrow_c_stream__"):
@@ -83,4 +89,4 @@ def arrow_table(table: str, frame: object) -> TableInput:
         arrow = pa.table(frame)
     except Exception as exc:
         raise UsageError(f"{table}: cannot read the dataframe through Arrow: {exc}") from None
-    return _from_arrow(table, table, arrow)
+    return _from_arrow(table, table, arrow, parse)

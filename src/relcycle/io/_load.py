@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import shlex
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, tzinfo
@@ -17,6 +18,8 @@ from relcycle.model import Client, Complaint, FrozenMap, Interaction, Order
 
 from ._parse import (
     BadCell,
+    Marked,
+    ParseOptions,
     Parsers,
     check_currency,
     make_parsers,
@@ -36,9 +39,11 @@ __all__ = [
     "HistoryTables",
     "LoadResult",
     "RejectedRow",
+    "Rename",
     "RowError",
     "TableCount",
     "TableInput",
+    "currency_warning",
     "dict_rows",
     "fatal",
     "load_tables",
@@ -48,6 +53,13 @@ __all__ = [
 DEFAULT_MAX_PROBLEMS = 100
 
 ExtraColumns = Literal["error", "ignore"]
+
+#: A column mapping: table name (or ``"*"``: every table that has the column) ->
+#: {contract column: the source's header}.
+Rename = Mapping[str, Mapping[str, str]]
+
+#: The currency of rows without one when the caller names none.
+DEFAULT_CURRENCY = "USD"
 
 #: A row as a source yields it: (source name, line or None, cells). Cells are a
 #: sequence aligned with the header when the source has one, else a mapping.
@@ -91,6 +103,8 @@ class TableInput:
         rows: A callable returning an iterator of rows. An item is either
             ``(source, line, cells)`` or a :class:`RowError`; ``cells`` is a
             sequence aligned with ``columns`` when there is a header, else a mapping.
+        labels: The source's own header of each contract column read under a
+            column mapping (problems and rejected rows name the source's header).
         text_only: True when every cell is a string (CSV): generated ids then hash
             the cells directly.
     """
@@ -101,6 +115,7 @@ class TableInput:
     header_line: int | None
     rows: Callable[[], Iterator[Row | RowError]]
     text_only: bool = False
+    labels: Mapping[str, str] = attrs.field(factory=dict)
 
 
 @attrs.frozen
@@ -194,6 +209,8 @@ class LoadResult:
         ignored_columns: Unknown columns left out per table (only with
             ``extra_columns="ignore"``).
         sources: The source name of each table that was present.
+        warnings: What the load assumed that the caller should know (rows read
+            in the default currency because neither they nor the caller named one).
     """
 
     tables: HistoryTables
@@ -201,6 +218,7 @@ class LoadResult:
     counts: FrozenMap[str, TableCount] = attrs.field(factory=FrozenMap)
     ignored_columns: FrozenMap[str, tuple[str, ...]] = attrs.field(factory=FrozenMap)
     sources: FrozenMap[str, str] = attrs.field(factory=FrozenMap)
+    warnings: tuple[str, ...] = ()
     _portfolio: Portfolio | None = attrs.field(default=None, eq=False, repr=False)
 
     @property
@@ -279,15 +297,21 @@ class _Collector:
         self.count = 0
         self.per_table: dict[str, list[Problem]] = {}
         self.truncated = False
+        self.labels: dict[str, Mapping[str, str]] = {}
 
-    def add(self, table: str, problem: Problem) -> None:
+    def add(self, table: str, problem: Problem) -> Problem:
+        """Record a problem (naming the source's header of a mapped column) and return it."""
+        labels = self.labels.get(table)
+        if labels and problem.column is not None and problem.column in labels:
+            problem = attrs.evolve(problem, column=labels[problem.column])
         if self.count >= self.cap:
             self.truncated = True
             if self.strict:
                 raise _Stop
-            return
+            return problem
         self.count += 1
         self.per_table.setdefault(table, []).append(problem)
+        return problem
 
     def all(self) -> list[Problem]:
         out: list[Problem] = []
@@ -308,22 +332,33 @@ class _Stop(Exception):
 # ---------------------------------------------------------------------- the engine
 
 
+def currency_warning(rows: int, currency: str) -> str:
+    """The warning of a load that read ``rows`` rows in the default ``currency``."""
+    return (
+        f"{rows} row(s) have no currency and no currency was given: read as {currency}, "
+        "the default; name the currency with --currency CODE (currency= in Python)"
+    )
+
+
 def load_tables(
     inputs: Mapping[str, TableInput],
     *,
     tz: str | tzinfo = "UTC",
-    currency: str = "USD",
+    currency: str | None = None,
     skip_bad_rows: bool = False,
     extra_columns: ExtraColumns = "error",
     max_problems: int = DEFAULT_MAX_PROBLEMS,
     missing_orders: Problem | None = None,
+    parse: ParseOptions | None = None,
+    rename: Rename | None = None,
 ) -> LoadResult:
     """Validate the rows of up to four tables and build the records and portfolio.
 
     Args:
         inputs: The tables present, by contract name.
         tz: The zone of datetimes without an offset.
-        currency: The currency of amounts whose row has no ``currency``.
+        currency: The currency of amounts whose row has no ``currency``; None
+            reads them in USD and says so in :attr:`LoadResult.warnings`.
         skip_bad_rows: Leave bad rows out (listed in ``rejects``) instead of failing.
         extra_columns: ``"error"`` (default) refuses unknown columns of orders,
             interactions and complaints; ``"ignore"`` leaves them out and lists
@@ -331,6 +366,8 @@ def load_tables(
             kept as client attributes.
         max_problems: Stop a strict load after this many problems.
         missing_orders: The problem to report when there is no orders table.
+        parse: How cells are written (see :class:`ParseOptions`).
+        rename: The source's headers of contract columns (see :data:`Rename`).
 
     Raises:
         InputError: With every problem found (up to ``max_problems``); with
@@ -339,7 +376,10 @@ def load_tables(
         UsageError: For a bad ``tz``, ``currency`` or ``extra_columns``.
     """
     zone = resolve_zone(tz)
-    check_currency(currency)
+    if currency is not None:
+        check_currency(currency)
+    if parse is not None and not isinstance(parse, ParseOptions):
+        raise UsageError(f"parse must be a ParseOptions, not {type(parse).__name__}")
     if extra_columns not in ("error", "ignore"):
         raise UsageError(f"extra_columns must be 'error' or 'ignore', not {extra_columns!r}")
     if max_problems < 1:
@@ -349,8 +389,15 @@ def load_tables(
         raise UsageError(f"unknown table(s): {', '.join(unknown_tables)}")
     if "orders" not in inputs:
         raise InputError([missing_orders or Problem("orders", None, None, None, "no orders table")])
+    if rename:
+        from ._rename import apply_rename
+
+        try:
+            inputs = apply_rename(inputs, rename)
+        except _Fatal as exc:
+            raise InputError(exc.problems) from None
     loader = _Loader(
-        parsers=make_parsers(zone),
+        parsers=make_parsers(zone, parse),
         currency=currency,
         skip=skip_bad_rows,
         extra_columns=extra_columns,
@@ -377,20 +424,23 @@ class _Loader:
         self,
         *,
         parsers: Parsers,
-        currency: str,
+        currency: str | None,
         skip: bool,
         extra_columns: ExtraColumns,
         collector: _Collector,
     ) -> None:
         self.parsers = parsers
         self.by_kind = _column_parsers(parsers)
-        self.currency = currency
+        self.currency = currency or DEFAULT_CURRENCY
+        self.currency_given = currency is not None
+        self.defaulted = 0
         self.skip = skip
         self.extra_columns = extra_columns
         self.collector = collector
         self.known_clients: set[str] | None = None
 
     def run(self, inputs: Mapping[str, TableInput]) -> LoadResult:
+        self.collector.labels = {t: inp.labels for t, inp in inputs.items() if inp.labels}
         self._check_columns(inputs)
         outs: dict[str, _TableOut] = {}
         for spec in TABLES:
@@ -427,6 +477,11 @@ class _Loader:
                 {name: out.ignored for name, out in outs.items() if out.ignored}
             ),
             sources=FrozenMap({name: inp.source for name, inp in inputs.items()}),
+            warnings=(
+                (currency_warning(self.defaulted, self.currency),)
+                if self.defaulted and not self.currency_given
+                else ()
+            ),
         )
 
     # ------------------------------------------------------------------ columns
@@ -440,9 +495,13 @@ class _Loader:
             seen: set[str] = set()
             for name in inp.columns:
                 if name in seen:
-                    problems.append(
-                        Problem(inp.source, inp.header_line, name, None, "the column occurs twice")
-                    )
+                    reason = "the column occurs twice"
+                    if name in inp.labels:
+                        reason = (
+                            f"the column mapping reads {inp.labels[name]!r} as {name}, "
+                            "a column the source also has"
+                        )
+                    problems.append(Problem(inp.source, inp.header_line, name, None, reason))
                 seen.add(name)
                 if not name:
                     problems.append(
@@ -528,12 +587,14 @@ class _Loader:
         valid_ids: set[str] = set()
         blake2b = hashlib.blake2b
         names = spec.names
+        parsers = self.parsers
+        money_columns = [c.name for c in spec.columns if c.kind == "money"]
 
         for item in inp.rows():
             read += 1
             if isinstance(item, RowError):
                 problem = Problem(item.source, item.line, None, None, item.reason)
-                add(table, problem)
+                problem = add(table, problem)
                 if skip:
                     rejects.append(
                         RejectedRow(table, item.source, item.line, _raw_row(item.row), (problem,))
@@ -557,12 +618,16 @@ class _Loader:
             else:
                 cells = row  # type: ignore[assignment]
             kw, errors = parse_cells(cells)
+            if parsers.marked:
+                errors = _check_markers(
+                    kw, errors, money_columns, self.currency_given, self.currency, cells, position
+                )
             bad: list[Problem] | None = None
             if errors is not None:
                 bad = []
                 for name, raw, reason in errors:
                     p = Problem(source, line, name, None if raw is None else _shown(raw), reason)
-                    add(table, p)
+                    p = add(table, p)
                     bad.append(p)
             if is_clients:
                 if "client_id" in kw:
@@ -578,7 +643,7 @@ class _Loader:
                         attributes[name] = parse_text(raw)
                     except BadCell as exc:
                         p = Problem(source, line, name, _shown(raw), exc.reason)
-                        add(table, p)
+                        p = add(table, p)
                         bad = [p] if bad is None else [*bad, p]
                 if attributes:
                     kw["attributes"] = attributes
@@ -593,7 +658,7 @@ class _Loader:
                         kw[id_column] = parse_id(raw_id)
                     except BadCell as exc:
                         p = Problem(source, line, id_column, _shown(raw_id), exc.reason)
-                        add(table, p)
+                        p = add(table, p)
                         bad = [p] if bad is None else [*bad, p]
                 elif bad is None:
                     if text_only:
@@ -608,6 +673,8 @@ class _Loader:
                     kw[id_column] = f"{prefix}-{digest}" if n == 1 else f"{prefix}-{digest}-{n}"
                 if bad is None and default_currency is not None and "currency" not in kw:
                     kw["currency"] = default_currency
+                    if any(name in kw for name in money_columns):
+                        self.defaulted += 1  # an amount read in the default currency
             record: Any = None
             if bad is None:
                 try:
@@ -617,7 +684,7 @@ class _Loader:
                     raw = cells[position[field]] if field in position else None
                     reason = exc.reason if isinstance(exc, ValidationError) else str(exc)
                     p = Problem(source, line, field, None if raw is None else _shown(raw), reason)
-                    add(table, p)
+                    p = add(table, p)
                     bad = [p]
             # The checks across rows run on every row whose cells they need are
             # valid, bad row or not: every problem is reported (up to the cap).
@@ -627,7 +694,7 @@ class _Loader:
                     p = Problem(
                         source, line, "client_id", client_id, "no such client in the clients table"
                     )
-                    add(table, p)
+                    p = add(table, p)
                     bad = [p] if bad is None else [*bad, p]
             rid = kw.get(id_column)
             if rid is None:
@@ -646,7 +713,7 @@ class _Loader:
                     rid,
                     f"duplicate id (also at {_where(first_source, first_line)})",
                 )
-                add(table, p)
+                p = add(table, p)
                 bad = [p] if bad is None else [*bad, p]
                 if rid not in dup_reported:
                     dup_reported.add(rid)
@@ -657,7 +724,7 @@ class _Loader:
                         rid,
                         f"duplicate id (also at {_where(source, line)})",
                     )
-                    add(table, p0)
+                    p0 = add(table, p0)
                     if skip:
                         dead.add(first_index)
                         first = records[first_index]
@@ -680,7 +747,7 @@ class _Loader:
                     rid,
                     f"duplicate id (also at {_where(first_source, first_line)})",
                 )
-                add(table, p)
+                p = add(table, p)
                 bad = [p] if bad is None else [*bad, p]
                 if rid not in dup_reported:
                     dup_reported.add(rid)
@@ -691,7 +758,7 @@ class _Loader:
                         rid,
                         f"duplicate id (also at {_where(source, line)})",
                     )
-                    add(table, p0)
+                    p0 = add(table, p0)
                     if reject_index >= 0:
                         earlier = rejects[reject_index]
                         rejects[reject_index] = attrs.evolve(
@@ -709,6 +776,8 @@ class _Loader:
                     if header is None
                     else dict(zip(header, cells, strict=True))
                 )
+                if inp.labels:
+                    raw_cells = {inp.labels.get(k, k): v for k, v in raw_cells.items()}
                 rejects.append(RejectedRow(table, source, line, _raw_row(raw_cells), tuple(bad)))
 
         if dead:
@@ -735,6 +804,43 @@ def _error(errors: _Errors | None, name: str, raw: object, reason: str) -> _Erro
     if errors is None:
         errors = []
     errors.append((name, raw, reason))
+    return errors
+
+
+def _check_markers(
+    kw: dict[str, Any],
+    errors: _Errors | None,
+    money_columns: Sequence[str],
+    given: bool,
+    default: str,
+    cells: Sequence[object],
+    position: Mapping[str, int],
+) -> _Errors | None:
+    """Replace marked amounts by their amount when the marker agrees with the row's currency."""
+    for name in money_columns:
+        value = kw.get(name)
+        if not isinstance(value, Marked):
+            continue
+        del kw[name]
+        currency = kw.get("currency", default)
+        if currency in value.codes:
+            kw[name] = value.amount
+            continue
+        if "currency" in kw:
+            whose = f"the row's currency is {currency}"
+        elif given:
+            whose = f"the currency given for rows without one is {currency}"
+        else:
+            whose = (
+                f"the row has no currency and none was given (read as {currency}, the "
+                "default): name it with --currency CODE (currency= in Python)"
+            )
+        errors = _error(
+            errors,
+            name,
+            cells[position[name]],
+            f"the amount is marked {value.marker!r} ({'/'.join(sorted(value.codes))}) but {whose}",
+        )
     return errors
 
 
@@ -800,7 +906,9 @@ def _unknown_column(spec: TableSpec, source: str, line: int | None, name: str) -
         name,
         None,
         f"unknown column of {spec.name}{_hint(name, spec.names)}; known columns: "
-        f"{', '.join(spec.names)} (pass extra_columns='ignore' to leave unknown columns out)",
+        f"{', '.join(spec.names)}; read it as one of them with --map "
+        f"{spec.name}.COLUMN={shlex.quote(name)} or leave it out with --ignore-extra-columns "
+        "(rename= or extra_columns='ignore' in Python)",
     )
 
 

@@ -11,9 +11,10 @@ import json
 import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timezone, tzinfo
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
+import attrs
 from dateutil import tz as dtz
 
 from relcycle._vocab import Vocab
@@ -25,6 +26,8 @@ __all__ = [
     "EARLIEST_YEAR",
     "LATEST_YEAR",
     "BadCell",
+    "Marked",
+    "ParseOptions",
     "Parsers",
     "check_currency",
     "make_parsers",
@@ -54,6 +57,43 @@ _SURELY_BOUNDED = 19
 EARLIEST_YEAR = 1900
 LATEST_YEAR = 2199
 
+#: Currency symbols a money cell may carry, and the ISO 4217 codes each may stand for.
+CURRENCY_SYMBOLS: dict[str, frozenset[str]] = {
+    "€": frozenset({"EUR"}),
+    "£": frozenset({"GBP"}),
+    "$": frozenset({"USD", "CAD", "AUD", "NZD", "SGD", "HKD", "MXN"}),
+    "US$": frozenset({"USD"}),
+    "C$": frozenset({"CAD"}),
+    "A$": frozenset({"AUD"}),
+    "¥": frozenset({"JPY", "CNY"}),
+    "₴": frozenset({"UAH"}),
+    "₹": frozenset({"INR"}),
+    "₽": frozenset({"RUB"}),
+    "₺": frozenset({"TRY"}),
+    "₩": frozenset({"KRW"}),
+    "₪": frozenset({"ILS"}),
+    "₣": frozenset({"CHF"}),
+}
+#: A money cell with a currency marker before or after the number (``€1.200,50``,
+#: ``1200.50 EUR``); the marker is a symbol or an upper-case ISO 4217 code.
+_MARKED = re.compile(
+    r"(?P<pre>[A-Z]{3}|[A-Z]{0,2}[^\w\s.,'+-])?[ \u00a0\u202f]*"
+    r"(?P<body>[0-9][0-9.,' \u00a0\u202f]*[0-9]|[0-9])"
+    r"[ \u00a0\u202f]*(?P<post>[A-Z]{3}|[^\w\s.,'+-])?"
+)
+#: Thousands-grouped numbers: point decimals with comma groups, comma decimals with
+#: point (or blank) groups. The group separator is one character used throughout.
+_POINT_GROUPED = re.compile(r"[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?", re.ASCII)
+_COMMA_GROUPED = re.compile(
+    r"[0-9]{1,3}(?:(?P<sep>[. \u00a0\u202f'])[0-9]{3})(?:(?P=sep)[0-9]{3})*"
+)
+_COMMA_DECIMAL = re.compile(r"[0-9]+(?:,[0-9]+)?", re.ASCII)
+_DAY_FIRST = re.compile(
+    r"([0-9]{1,2})([./-])([0-9]{1,2})\2([0-9]{4})"
+    r"(?:[ T]([0-9]{1,2}):([0-9]{2})(?::([0-9]{2}))?)?",
+    re.ASCII,
+)
+
 _BOOLS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
@@ -63,6 +103,127 @@ class BadCell(ValueError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+@attrs.frozen
+class ParseOptions:
+    """How the cells of a source are written, when not in the contract's plain form.
+
+    One object configures every reader (CSV, JSON Lines, Parquet, SQLite, rows,
+    dataframes) and both engines; the default reads the contract's forms only.
+    On the command line these are ``--day-first``, ``--date-format``,
+    ``--decimal-comma`` and ``--money-places``.
+
+    Attributes:
+        day_first: Read text dates written ``DD/MM/YYYY`` (also with ``.`` or
+            ``-``, and an optional ``HH:MM[:SS]``) day first. ISO 8601 text is
+            still read as ISO.
+        date_format: A :func:`~datetime.datetime.strptime` format every text
+            datetime cell is read with (``"%d/%m/%Y %H:%M"``); ISO 8601 text that
+            does not match it is still read as ISO. Exclusive with ``day_first``.
+        decimal_comma: Money and numbers are written with a decimal comma
+            (``1.200,50`` is 1200.50); ``.``, a blank or ``'`` then separate
+            groups of three digits. Without it ``,`` separates thousands only in
+            an unambiguous number (``1,200.50``, ``1,200,000``); ``1,200`` is an
+            error. It applies to text cells (CSV, strings); numbers of typed sources
+            (Parquet, SQLite, dataframes) are read as their values, but JSON numbers
+            in JSON Lines files are read as their text, so give them as strings.
+        money_places: Accept floating-point money (float columns of dataframes
+            and Parquet files, floats in rows) by rounding each value half-even to
+            this many decimal places (the float's shortest decimal form, its
+            ``repr``, is rounded: ``2.675`` gives ``2.68``); without it a float
+            money value is an error.
+
+    Raises:
+        UsageError: For a bad combination or value.
+    """
+
+    day_first: bool = False
+    date_format: str | None = None
+    decimal_comma: bool = False
+    money_places: int | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.date_format is not None:
+            if not isinstance(self.date_format, str) or "%" not in self.date_format:
+                raise UsageError(
+                    f"date format {self.date_format!r}: give a strptime format such as "
+                    "'%d/%m/%Y' (--date-format)"
+                )
+            if self.day_first:
+                raise UsageError("give a date format or day-first dates, not both")
+        if self.money_places is not None and (
+            isinstance(self.money_places, bool)
+            or not isinstance(self.money_places, int)
+            or not 0 <= self.money_places <= -MIN_EXPONENT
+        ):
+            raise UsageError(
+                f"money places {self.money_places!r}: give a whole number from 0 to "
+                f"{-MIN_EXPONENT} (--money-places)"
+            )
+
+    @property
+    def is_default(self) -> bool:
+        """True when the options read only the contract's plain forms."""
+        return self == ParseOptions()
+
+
+@attrs.frozen
+class Marked:
+    """An amount written with a currency marker (``€1.200,50``), before the row check.
+
+    Attributes:
+        amount: The amount.
+        marker: The marker as written (``€``, ``EUR``).
+        codes: The ISO 4217 codes the marker may stand for.
+    """
+
+    amount: Decimal
+    marker: str
+    codes: frozenset[str]
+
+
+def _marker_codes(marker: str) -> frozenset[str]:
+    if _CURRENCY.fullmatch(marker):
+        return frozenset({marker})
+    codes = CURRENCY_SYMBOLS.get(marker)
+    if codes is None:
+        raise BadCell(
+            f"unknown currency symbol {marker!r} in the amount: write the number alone, "
+            "or with an ISO 4217 code such as 1200.50 EUR"
+        )
+    return codes
+
+
+def _ungroup(body: str, decimal_comma: bool, what: str) -> str:
+    """The plain form (``1200.50``) of a number with separators, or a BadCell."""
+    if decimal_comma:
+        if _COMMA_DECIMAL.fullmatch(body):
+            return body.replace(",", ".")
+        whole, _, fraction = body.partition(",")
+        if _COMMA_GROUPED.fullmatch(whole) and (not fraction or fraction.isdigit()):
+            digits = "".join(ch for ch in whole if ch.isdigit())
+            return f"{digits}.{fraction}" if fraction else digits
+        raise BadCell(
+            f"not a number in the decimal-comma form ({what}): write 1200,50 or 1.200,50; "
+            "'.' or a blank may only separate groups of three digits"
+        )
+    if _POINT_GROUPED.fullmatch(body):
+        if "." not in body and body.count(",") == 1:
+            raise BadCell(
+                f"the number {body!r} is ambiguous ({what}): {body.replace(',', '')} with a "
+                f"thousands separator, or {body.replace(',', '.')} with a decimal comma; "
+                "write it without the separator, or read the file with a decimal comma "
+                "(--decimal-comma)"
+            )
+        return body.replace(",", "")
+    if "," in body:
+        raise BadCell(
+            f"not a plain decimal number ({what}): use '.' as the decimal point; ',' may "
+            "only separate groups of three digits (1,200.50), or read the file with a "
+            "decimal comma (--decimal-comma)"
+        )
+    return body
 
 
 def check_currency(code: object) -> str:
@@ -138,15 +299,34 @@ class Parsers:
 
     Args:
         zone: The zone of datetimes written without an offset.
-        money_kind: ``"money"``; floats are refused for money.
+        options: How cells are written (see :class:`ParseOptions`).
+
+    Attributes:
+        marked: True once a money cell carried a currency marker (the loader then
+            checks markers against each row's currency).
     """
 
-    __slots__ = ("zone", "zone_is_utc", "zone_name")
+    __slots__ = (
+        "day_first",
+        "decimal_comma",
+        "fmt",
+        "marked",
+        "places",
+        "zone",
+        "zone_is_utc",
+        "zone_name",
+    )
 
-    def __init__(self, zone: tzinfo) -> None:
+    def __init__(self, zone: tzinfo, options: ParseOptions | None = None) -> None:
         self.zone = zone
         self.zone_is_utc = zone is UTC
         self.zone_name = _zone_name(zone)
+        opts = options or ParseOptions()
+        self.day_first = opts.day_first
+        self.fmt = opts.date_format
+        self.decimal_comma = opts.decimal_comma
+        self.places = opts.money_places
+        self.marked = False
 
     # ------------------------------------------------------------------ datetimes
 
@@ -165,6 +345,10 @@ class Parsers:
         raise BadCell(f"expected an ISO 8601 datetime, got {type(value).__name__}")
 
     def _parse_dt_text(self, text: str) -> datetime:
+        if self.fmt is not None or self.day_first:
+            found = self._custom_dt(text.strip())
+            if found is not None:
+                return self._attach(found)
         s = text
         try:
             dt = datetime.fromisoformat(s)
@@ -182,6 +366,33 @@ class Parsers:
                 )
         return self._attach(dt)
 
+    def _custom_dt(self, s: str) -> datetime | None:
+        """The datetime of ``s`` in the custom form, None for ISO text, else BadCell."""
+        if self.fmt is not None:
+            try:
+                return datetime.strptime(s, self.fmt)
+            except ValueError as exc:
+                if s[:4].isdigit() and s[4:5] == "-":
+                    return None  # ISO text
+                raise BadCell(
+                    f"not a datetime in the format {self.fmt!r} (--date-format): {exc}"
+                ) from None
+        m = _DAY_FIRST.fullmatch(s)
+        if m is None:
+            if s[:4].isdigit() and s[4:5] == "-":
+                return None
+            raise BadCell(
+                "not a day-first datetime (--day-first): write DD/MM/YYYY, DD.MM.YYYY or "
+                "DD-MM-YYYY with an optional HH:MM[:SS], or ISO 8601"
+            )
+        day, _, month, year, hour, minute, second = m.groups()
+        try:
+            return datetime(
+                int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0)
+            )
+        except ValueError as exc:
+            raise BadCell(f"not a valid datetime: {exc} (read day first, --day-first)") from None
+
     def _slow_iso(self, s: str) -> datetime:
         if _non_ascii_digit(s):
             raise BadCell("the datetime contains non-ASCII digits; use 0-9")
@@ -196,7 +407,8 @@ class Parsers:
                     raise BadCell(impossible) from None
         raise BadCell(
             "not an ISO 8601 datetime (write 2024-03-01 or 2024-03-01T14:30:00+02:00; "
-            "ambiguous forms such as 01/02/03 are never guessed)"
+            "ambiguous forms such as 01/02/03 are never guessed: read other forms with "
+            "--day-first or --date-format FMT)"
         )
 
     def _attach(self, dt: datetime) -> datetime:
@@ -220,17 +432,60 @@ class Parsers:
 
     # ------------------------------------------------------------------ numbers
 
-    def money(self, value: object) -> Decimal:
-        """Parse a money amount (a decimal number >= 0, never a float)."""
+    def money(self, value: object) -> Decimal | Marked:
+        """Parse a money amount (a decimal number >= 0, never an unrounded float).
+
+        Text may carry a currency marker (``€1.200,50``, ``1200.50 EUR``): the
+        result is then a :class:`Marked` amount the loader checks against the
+        row's currency.
+        """
         if type(value) is str:
-            return _number(value, "the amount")
+            if (
+                not self.decimal_comma
+                and len(value) <= _SURELY_BOUNDED
+                and value.isascii()
+                and value.isdigit()
+            ):
+                return Decimal(value)
+            return self._text(value, "the amount", money=True)
+        if isinstance(value, float) and self.places is not None:
+            amount = _typed_number(value, "the amount", allow_float=True)
+            return amount.quantize(Decimal(1).scaleb(-self.places), rounding=ROUND_HALF_EVEN)
         return _typed_number(value, "the amount", allow_float=False)
 
     def number(self, value: object) -> Decimal:
         """Parse a non-negative number (minutes); floats from typed sources are accepted."""
         if type(value) is str:
-            return _number(value, "the number")
+            found = self._text(value, "the number", money=False)
+            assert isinstance(found, Decimal)
+            return found
         return _typed_number(value, "the number", allow_float=True)
+
+    def _text(self, value: str, what: str, *, money: bool) -> Decimal | Marked:
+        if not self.decimal_comma:
+            try:
+                return _number(value, what)
+            except BadCell:
+                s = value.strip()
+                if s.isascii() and s.replace(".", "", 1).isdigit():
+                    raise
+        s = value.strip()
+        if s[:1] == "-" and s[1:2].isdigit():  # refused as negative, in the file's notation
+            return _number("-" + _ungroup(s[1:], self.decimal_comma, what), what)
+        m = _MARKED.fullmatch(s)
+        if m is None:
+            return _number(_ungroup(s, self.decimal_comma, what), what)
+        pre, body, post = m.group("pre"), m.group("body"), m.group("post")
+        if pre and post:
+            raise BadCell(f"the amount has two currency markers ({pre!r} and {post!r})")
+        amount = _number(_ungroup(body, self.decimal_comma, what), what)
+        marker = pre or post
+        if marker is None:
+            return amount
+        if not money:
+            raise BadCell(f"{what} must not carry a currency ({marker!r})")
+        self.marked = True
+        return Marked(amount, marker, _marker_codes(marker))
 
 
 def _typed_number(value: object, what: str, *, allow_float: bool) -> Decimal:
@@ -249,8 +504,9 @@ def _typed_number(value: object, what: str, *, allow_float: bool) -> Decimal:
     if isinstance(value, float):
         if not allow_float:
             raise BadCell(
-                f"{what} is a floating-point number; money must be exact: "
-                "store it as text or a decimal type"
+                f"{what} is a floating-point number; money must be exact: store it as "
+                "text or a decimal type, or round floats half-even to N places with "
+                "--money-places N (ParseOptions(money_places=N) in Python)"
             )
         if value != value or value in (float("inf"), float("-inf")):
             raise BadCell(f"{what} must be a finite number, not {value}")
@@ -355,6 +611,6 @@ def parse_contacts(value: object) -> tuple[ContactPerson, ...]:
     return tuple(people)
 
 
-def make_parsers(zone: tzinfo) -> Parsers:
+def make_parsers(zone: tzinfo, options: ParseOptions | None = None) -> Parsers:
     """Return fresh parsers (and caches) for one load in ``zone``."""
-    return Parsers(zone)
+    return Parsers(zone, options)

@@ -136,13 +136,36 @@ def _prepare(folder: Path, suffix: str, overwrite: bool) -> None:
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"{folder} exists and is not a folder")
     folder.mkdir(parents=True, exist_ok=True)
+
+
+def _commit(folder: Path, suffix: str, written: list[Path], overwrite: bool) -> list[Path]:
+    """Move the written temporary files in place.
+
+    Without ``overwrite`` an existing table file must hold exactly what would be
+    written (writing the same history twice is a no-op); otherwise nothing moves.
+    """
     if not overwrite:
-        taken = [s.name for s in TABLES if (folder / f"{s.name}{suffix}").exists()]
-        if taken:
-            raise UsageError(
-                f"{folder} already holds {', '.join(t + suffix for t in taken)}; "
-                "pass overwrite=True to replace them"
+        names = {p.name for p in written}
+        differ = [
+            s.name + suffix
+            for s in TABLES
+            if (folder / f"{s.name}{suffix}").exists()
+            and (
+                f"{s.name}{suffix}" not in names
+                or (folder / f"{s.name}{suffix}").read_bytes()
+                != _atomic(folder / f"{s.name}{suffix}").read_bytes()
             )
+        ]
+        if differ:
+            for path in written:
+                _atomic(path).unlink(missing_ok=True)
+            raise UsageError(
+                f"{folder} already holds {', '.join(differ)} with other content; remove "
+                "them or write elsewhere (or pass overwrite=True in Python)"
+            )
+    for path in written:
+        _atomic(path).replace(path)
+    return written
 
 
 def _atomic(path: Path) -> Path:
@@ -161,9 +184,8 @@ def write_csv(tables: HistoryTables, folder: Path, *, overwrite: bool = False) -
             writer = csv.writer(fh, lineterminator="\n")
             writer.writerow(columns)
             writer.writerows(["" if v is None else v for v in row] for row in rows)
-        tmp.replace(path)
         written.append(path)
-    return written
+    return _commit(folder, ".csv", written, overwrite)
 
 
 def write_jsonl(tables: HistoryTables, folder: Path, *, overwrite: bool = False) -> list[Path]:
@@ -187,9 +209,8 @@ def write_jsonl(tables: HistoryTables, folder: Path, *, overwrite: bool = False)
                         obj[name] = value
                 fh.write(json.dumps(obj, ensure_ascii=False))
                 fh.write("\n")
-        tmp.replace(path)
         written.append(path)
-    return written
+    return _commit(folder, ".jsonl", written, overwrite)
 
 
 def write_parquet(tables: HistoryTables, folder: Path, *, overwrite: bool = False) -> list[Path]:
@@ -219,6 +240,5 @@ def write_parquet(tables: HistoryTables, folder: Path, *, overwrite: bool = Fals
             else:
                 arrays.append(pa.array(values, pa.string()))
         pq.write_table(pa.Table.from_arrays(arrays, names=columns), tmp)
-        tmp.replace(path)
         written.append(path)
-    return written
+    return _commit(folder, ".parquet", written, overwrite)

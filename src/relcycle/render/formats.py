@@ -46,6 +46,8 @@ def iter_json(report: Report) -> Iterator[str]:
     yield "]" if first else "\n ]"
     yield ',\n "summary": '
     yield dumps(dict(report.summary), ensure_ascii=False, indent=1).replace("\n", "\n ")
+    if report.warnings:
+        yield ',\n "warnings": ' + dumps(list(report.warnings), ensure_ascii=False)
     migrations = report.to_dict(clients=False).get("migrations")
     if migrations is not None:
         yield ',\n "migrations": '
