@@ -215,6 +215,32 @@ class TestReportFormats:
         for key in ("lifecycle_stage", "ladder_rung", "motivation_segment", "value_class"):
             assert migrations[key]["total"] == 3
 
+    def test_compare_to_per_client_in_every_format(
+        self, history: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """--compare-to: each client's previous verdicts and change in json, jsonl, csv, table."""
+        moments = ("--as-of", "2025-03-31", "--compare-to", "2025-02-01")
+        _, out, _ = run(capsys, "report", str(history), "--format", "json", *moments)
+        c2 = json.loads(out)["clients"][1]
+        assert c2["client_id"] == "c2"
+        assert c2["previous_lifecycle_stage"] == "satisfied"
+        assert c2["lifecycle_stage"] == "lost"
+        assert c2["change"] == "worsened"
+        assert c2["changed"]["lifecycle_stage"] == "worsened"
+        _, out, _ = run(capsys, "report", str(history), "--format", "jsonl", *moments)
+        assert json.loads(out.splitlines()[1]) == c2
+        _, out, _ = run(capsys, "report", str(history), "--format", "csv", *moments)
+        row = list(csv.DictReader(io.StringIO(out)))[1]
+        assert row["previous_lifecycle_stage"] == "satisfied"
+        assert row["change"] == "worsened"
+        _, out, _ = run(capsys, "report", str(history), "--format", "table", *moments)
+        line = next(x for x in out.splitlines() if x.startswith("c2 "))
+        assert "worsened: stage" in line
+        _, out, _ = run(
+            capsys, "report", str(history), "--format", "jsonl", "--as-of", "2025-03-31"
+        )
+        assert json.loads(out.splitlines()[1])["change"] is None
+
     def test_as_of_before_a_loss(self, history: Path, capsys: pytest.CaptureFixture[str]) -> None:
         """As of a day before the termination, the client is not yet lost."""
         _, out, _ = run(capsys, "report", str(history), "--format", "json", "--as-of", "2025-03-01")

@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 #: Fields written as JSON text inside a CSV cell.
-NESTED_FIELDS: frozenset[str] = frozenset({"rfm", "risks", "actions", "evidence"})
+NESTED_FIELDS: frozenset[str] = frozenset({"rfm", "risks", "actions", "evidence", "changed"})
 
 
 def iter_json(report: Report) -> Iterator[str]:

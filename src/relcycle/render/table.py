@@ -16,8 +16,10 @@ if TYPE_CHECKING:
     from relcycle.report import ClientReport, Report
 
 __all__ = [
+    "CHANGE_COLUMN",
     "COLUMNS",
     "MOVE_WORDS",
+    "change_text",
     "counted",
     "migration_text",
     "render_summary",
@@ -42,6 +44,33 @@ COLUMNS: tuple[tuple[str, bool], ...] = (
     ("profit", True),
     ("risks", False),
 )
+
+
+#: The column of a report with ``compare_to``: the client's movement since then.
+CHANGE_COLUMN: tuple[str, bool] = ("change", False)
+
+#: Short names of the compared fields in the table.
+_SHORT = {
+    "lifecycle_stage": "stage",
+    "ladder_rung": "rung",
+    "motivation_segment": "segment",
+    "value_class": "class",
+}
+
+
+def change_text(c: ClientReport) -> str:
+    """The client's movement since ``compare_to`` in a few words.
+
+    ``worsened: stage, class`` (the fields that moved that way), ``improved: rung``,
+    ``changed: segment``, ``unchanged``, ``new``; ``-`` without a compare moment.
+    """
+    change, changed = c.change, c.changed
+    if change is None or changed is None:
+        return "-"
+    if change in ("new", "unchanged"):
+        return change
+    fields = [_SHORT[k] for k, v in changed.items() if v == change]
+    return f"{change}: {', '.join(fields)}"
 
 
 def _row(c: ClientReport) -> list[str]:
@@ -172,7 +201,12 @@ def render_table(report: Report, *, rich: bool = False) -> str:
         report: The report.
         rich: Draw with ``rich`` when it is installed (plain text otherwise).
     """
+    columns = COLUMNS
     rows = [_row(c) for c in report.clients]
+    if report.compare_to is not None:
+        columns = (*COLUMNS, CHANGE_COLUMN)
+        for row, c in zip(rows, report.clients, strict=True):
+            row.append(change_text(c))
     if rich:
         try:
             from rich.console import Console
@@ -180,9 +214,9 @@ def render_table(report: Report, *, rich: bool = False) -> str:
         except ImportError:
             rich = False
     if not rich:
-        return _plain(COLUMNS, rows) + "\n" + render_summary(report)
+        return _plain(columns, rows) + "\n" + render_summary(report)
     table = Table(title=f"relcycle report as of {report.as_of.isoformat()}")
-    for header, right in COLUMNS:
+    for header, right in columns:
         table.add_column(header, justify="right" if right else "left")
     for row in rows:
         table.add_row(*row)
