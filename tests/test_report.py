@@ -515,6 +515,33 @@ class TestMigrations:
         assert "migrations" not in report.to_dict()
 
 
+class TestWarnings:
+    """A moment before every record is reported, with a warning in the summary."""
+
+    def test_as_of_before_every_record_warns(self) -> None:
+        """as_of before the first record: every client empty, and the summary says why."""
+        report = build_report(small_portfolio(), as_of=datetime(1990, 1, 1, tzinfo=UTC))
+        assert report.summary["revenue"] == "0"
+        (warning,) = report.summary["warnings"]
+        assert "as_of 1990-01-01T00:00:00+00:00 is before every record" in warning
+        from relcycle.render import render
+
+        assert f"warning: {warning}" in render(report, "table")
+
+    def test_compare_to_before_every_record_warns(self) -> None:
+        """compare_to before the first record: every client is new, and a warning says so."""
+        report = build_report(small_portfolio(), compare_to=datetime(1990, 1, 1, tzinfo=UTC))
+        assert {c.change for c in report} == {"new"}
+        (warning,) = report.summary["warnings"]
+        assert warning.startswith("compare_to 1990-01-01")
+
+    @pytest.mark.parametrize("day", [0, 45, 400])
+    def test_no_warning_once_a_record_is_known(self, day: int) -> None:
+        """From the first record's moment on (and after the last) there is no warning."""
+        report = build_report(small_portfolio(), as_of=at(day))
+        assert report.summary["warnings"] == []
+
+
 class TestCompareTo:
     """With compare_to each client carries its verdicts then and how they moved."""
 

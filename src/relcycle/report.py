@@ -59,6 +59,7 @@ __all__ = [
     "COMPARED",
     "COMPARE_FIELDS",
     "FIELDS",
+    "FLAT_FIELDS",
     "MONEY_FIELDS",
     "NOT_CONTACTS",
     "REQUEST_PURPOSES",
@@ -70,6 +71,7 @@ __all__ = [
     "build_report",
     "decimal_text",
     "exact_sum",
+    "flat_record",
 ]
 
 Stage = _lifecycle.Stage
@@ -131,6 +133,22 @@ COMPARE_FIELDS: tuple[str, ...] = (*(f"previous_{name}" for name in COMPARED), "
 
 #: The values of ``change``, the client's overall movement since ``compare_to``.
 CHANGES: tuple[str, ...] = ("worsened", "improved", "changed", "unchanged", "new")
+
+#: The per-client columns of the flat form (CSV, data frames): :data:`FIELDS` with
+#: ``rfm`` and ``evidence`` spread over columns of their own.
+FLAT_FIELDS: tuple[str, ...] = tuple(
+    part
+    for name in FIELDS
+    for part in (
+        ("rfm_r", "rfm_f", "rfm_m", "rfm_segment")
+        if name == "rfm"
+        else tuple(
+            f"evidence_{k}{s}" for k in ("stage", "rung", "segment") for s in ("", "_records")
+        )
+        if name == "evidence"
+        else (name,)
+    )
+)
 
 #: Fields holding money (decimal strings in JSON, CSV and JSON Lines).
 MONEY_FIELDS: tuple[str, ...] = ("revenue", "cost_to_serve", "profit")
@@ -465,6 +483,34 @@ class ClientReport:
         out["change"] = self.change
         out["changed"] = previous.moves(self)
         return out
+
+
+def flat_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A :meth:`ClientReport.to_record` in the flat form, keyed by :data:`FLAT_FIELDS`.
+
+    ``rfm`` becomes ``rfm_r``, ``rfm_f``, ``rfm_m``, ``rfm_segment``; each piece of
+    evidence a reason (``evidence_stage``) and its record ids
+    (``evidence_stage_records``, a list); ``actions`` the list of action ids;
+    ``changed`` a list of ``field=direction``. Other values are as in the record.
+    """
+    out: dict[str, Any] = {}
+    for name in FIELDS:
+        value = record[name]
+        if name == "rfm":
+            for key in ("r", "f", "m", "segment"):
+                out[f"rfm_{key}"] = value[key]
+        elif name == "evidence":
+            for key in ("stage", "rung", "segment"):
+                why = value.get(key)
+                out[f"evidence_{key}"] = None if why is None else why["reason"]
+                out[f"evidence_{key}_records"] = None if why is None else list(why["record_ids"])
+        elif name == "actions":
+            out[name] = [a["id"] for a in value]
+        elif name == "changed":
+            out[name] = None if value is None else [f"{k}={v}" for k, v in value.items()]
+        else:
+            out[name] = value
+    return out
 
 
 def _money(amount: Decimal | None, currency: str) -> Money | None:
@@ -832,6 +878,7 @@ class _Moment:
     lines: list[_Line | None]
     value_classes: Mapping[str, _value.ValueClass]
     scores: Mapping[str, tuple[int, int, int, str]]
+    with_records: int
 
 
 #: One client's cut history with what is already known of it (None: nothing).
@@ -858,7 +905,8 @@ def _evaluate(
         {line.history.client_id: line.figures for line in present if line.figures is not None}
     )
     scores = {cid: (sc.r, sc.f, sc.m, sc.segment) for cid, sc in scored.items()}
-    return _Moment(ctx, lines, classes, scores)
+    with_records = sum(1 for line in present if len(line.history))
+    return _Moment(ctx, lines, classes, scores, with_records)
 
 
 def build_report(
@@ -973,12 +1021,27 @@ def assemble(
     already computed elsewhere (a :class:`Known`, or None).
     """
     with collector_paused():
+        warnings: list[str] = []
         before: dict[str, Previous] | None = None
         if compare_to is not None:
             then_ctx = _Context(compare_to, policies, tz)
-            before = _previous(_evaluate(items(compare_to), total, then_ctx, False, None))
+            then = _evaluate(items(compare_to), total, then_ctx, False, None)
+            if total and not then.with_records:
+                warnings.append(
+                    f"compare_to {compare_to.isoformat()} is before every record: "
+                    "every client is 'new' since then"
+                )
+            before = _previous(then)
+            del then
         ctx = _Context(as_of, policies, tz)
         now = _evaluate(items(as_of), total, ctx, keep_assessments, progress)
+        if total and not now.with_records:
+            warnings.insert(
+                0,
+                f"as_of {as_of.isoformat()} is before every record: no client has an order, "
+                "interaction or complaint by then, so every verdict is that of an empty "
+                "history and every count and sum is 0",
+            )
         built = []
         for i, line in enumerate(now.lines):
             assert line is not None
@@ -989,7 +1052,7 @@ def assemble(
         del built
         migrations = None if before is None else _migrations(before, clients)
     values = {c.client_id: c.revenue.amount for c in clients}
-    summary = _summary(clients, values, policies, currency, rejected_rows)
+    summary = _summary(clients, values, policies, currency, rejected_rows, warnings)
     return Report(
         as_of=as_of,
         compare_to=compare_to,
@@ -1089,6 +1152,7 @@ def _summary(
     policies: ReportPolicies,
     currency: str,
     rejected_rows: int | None,
+    warnings: Sequence[str] = (),
 ) -> dict[str, Any]:
     revenue = exact_sum(c.revenue.amount for c in clients)
     share = _value.top_share(values, fraction=policies.top_fraction)
@@ -1112,4 +1176,5 @@ def _summary(
         ),
         "risks": {flag.value: risk_counts.get(flag.value, 0) for flag in RiskFlag},
         "rejected_rows": rejected_rows,
+        "warnings": list(warnings),
     }
