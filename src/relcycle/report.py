@@ -61,6 +61,7 @@ __all__ = [
     "COMPARE_FIELDS",
     "FIELDS",
     "FLAT_FIELDS",
+    "FRAME_KINDS",
     "MONEY_FIELDS",
     "NOT_CONTACTS",
     "REQUEST_PURPOSES",
@@ -703,7 +704,7 @@ class Report:
         columns = self._frame_columns(money)
         series: dict[str, Any] = {}
         for name, values in columns.items():
-            kind = _FRAME_KINDS.get(name, "text")
+            kind = FRAME_KINDS.get(name, "text")
             if kind == "money":
                 kind = "figure" if money == "float" else "object"
             dtype = {
@@ -741,7 +742,7 @@ class Report:
         }
         schema: dict[str, Any] = {}
         for name, values in columns.items():
-            kind = _FRAME_KINDS.get(name, "text")
+            kind = FRAME_KINDS.get(name, "text")
             if kind == "money":
                 schema[name] = pl.Float64 if money == "float" else pl.Decimal(scale=_scale(values))
             else:
@@ -778,7 +779,7 @@ class Report:
         }
         arrays = {}
         for name, values in columns.items():
-            kind = _FRAME_KINDS.get(name, "text")
+            kind = FRAME_KINDS.get(name, "text")
             if kind == "money":
                 arrays[name] = (
                     pa.array(values, type=pa.float64())
@@ -816,8 +817,9 @@ class Report:
 #: The lifetimes figures: floats in data frames, as lifetimes gives them.
 _FIGURE_FIELDS: tuple[str, ...] = ("frequency", "recency", "T", "monetary_value")
 
-#: The type of each flat column in data frames (absent: text).
-_FRAME_KINDS: Mapping[str, str] = {
+#: The kind of each flat column in data frames (absent: ``text``): ``count``,
+#: ``score``, ``figure`` and ``money`` are numbers, ``list`` a list of strings.
+FRAME_KINDS: Mapping[str, str] = {
     **dict.fromkeys(("orders", "contacts", "requests", "complaints_open"), "count"),
     **dict.fromkeys(("rfm_r", "rfm_f", "rfm_m"), "score"),
     **dict.fromkeys(_FIGURE_FIELDS, "figure"),
