@@ -38,6 +38,7 @@ from . import ladder as _ladder
 from . import lifecycle as _lifecycle
 from . import rules as _rules
 from ._gc import collector_paused
+from ._repr import count, html_card, short_repr
 from .errors import CurrencyMismatchError, UsageError
 from .evidence import Evidence
 from .history import ClientHistory, Portfolio, check_as_of
@@ -57,16 +58,23 @@ if TYPE_CHECKING:
     import polars
 
 __all__ = [
+    "CHANGES",
+    "COMPARED",
+    "COMPARE_FIELDS",
     "FIELDS",
+    "FLAT_FIELDS",
+    "FRAME_KINDS",
     "MONEY_FIELDS",
     "REQUEST_PURPOSES",
     "ClientReport",
+    "Previous",
     "RFMCell",
     "Report",
     "ReportPolicies",
     "build_report",
     "decimal_text",
     "exact_sum",
+    "flat_record",
 ]
 
 Stage = _lifecycle.Stage
@@ -109,6 +117,37 @@ FIELDS: tuple[str, ...] = (
     "risks",
     "actions",
     "evidence",
+    "previous_lifecycle_stage",
+    "previous_ladder_rung",
+    "previous_motivation_segment",
+    "previous_value_class",
+    "change",
+    "changed",
+)
+
+#: The verdicts ``compare_to`` compares, by contract field name.
+COMPARED: tuple[str, ...] = ("lifecycle_stage", "ladder_rung", "motivation_segment", "value_class")
+
+#: The per-client fields a report with ``compare_to`` fills (null without it).
+COMPARE_FIELDS: tuple[str, ...] = (*(f"previous_{name}" for name in COMPARED), "change", "changed")
+
+#: The values of ``change``, the client's overall movement since ``compare_to``.
+CHANGES: tuple[str, ...] = ("worsened", "improved", "changed", "unchanged", "new")
+
+#: The per-client columns of the flat form (CSV, data frames): :data:`FIELDS` with
+#: ``rfm`` and ``evidence`` spread over columns of their own.
+FLAT_FIELDS: tuple[str, ...] = tuple(
+    part
+    for name in FIELDS
+    for part in (
+        ("rfm_r", "rfm_f", "rfm_m", "rfm_segment")
+        if name == "rfm"
+        else tuple(
+            f"evidence_{k}{s}" for k in ("stage", "rung", "segment") for s in ("", "_records")
+        )
+        if name == "evidence"
+        else (name,)
+    )
 )
 
 #: Fields holding money (decimal strings in JSON, CSV and JSON Lines).
@@ -185,6 +224,64 @@ class RFMCell:
 
 
 @attrs.frozen(kw_only=True)
+class Previous:
+    """A client's verdicts at the report's ``compare_to`` moment.
+
+    A client without any record by then (it became a client later) is *new*: its
+    four verdicts are None.
+
+    Attributes:
+        lifecycle_stage: The lifecycle stage at ``compare_to``.
+        ladder_rung: The ladder rung at ``compare_to``.
+        motivation_segment: The motivation segment at ``compare_to``.
+        value_class: The ABC class of the revenue at ``compare_to`` (across the
+            portfolio as it was then).
+    """
+
+    lifecycle_stage: _lifecycle.Stage | None = None
+    ladder_rung: _ladder.Rung | None = None
+    motivation_segment: _motivation.MotivationSegment | None = None
+    value_class: _value.ValueClass | None = None
+
+    @property
+    def new(self) -> bool:
+        """True when the client had no record at ``compare_to``."""
+        return self.lifecycle_stage is None
+
+    def moves(self, now: ClientReport) -> dict[str, str]:
+        """How each compared verdict moved from here to ``now``; unchanged ones left out.
+
+        A move is ``worsened`` or ``improved`` along the verdict's order (a more
+        severe stage, a lower rung, a later value class is worse) and ``changed``
+        for the motivation segment, which has no order. Empty for a new client.
+
+        Args:
+            now: The client's report line at the report's moment.
+
+        Returns:
+            ``{field: "worsened" | "improved" | "changed"}`` in :data:`COMPARED` order.
+        """
+        moves: dict[str, str] = {}
+        if self.lifecycle_stage is not None and self.lifecycle_stage is not now.lifecycle_stage:
+            worse = now.lifecycle_stage > self.lifecycle_stage  # more severe
+            moves["lifecycle_stage"] = "worsened" if worse else "improved"
+        if self.ladder_rung is not None and self.ladder_rung is not now.ladder_rung:
+            worse = now.ladder_rung < self.ladder_rung  # a lower rung
+            moves["ladder_rung"] = "worsened" if worse else "improved"
+        seg = self.motivation_segment
+        if seg is not None and seg is not now.motivation_segment:
+            moves["motivation_segment"] = "changed"
+        if self.value_class is not None and self.value_class is not now.value_class:
+            worse = now.value_class > self.value_class  # A < B < C
+            moves["value_class"] = "worsened" if worse else "improved"
+        return moves
+
+
+#: The verdicts of a client without any record at ``compare_to``.
+_NEW = Previous()
+
+
+@attrs.frozen(kw_only=True)
 class ClientReport:
     """One client's line of the report: every field of the data contract.
 
@@ -216,6 +313,8 @@ class ClientReport:
             most urgent first.
         evidence: Why the stage, the rung and the segment: keys ``stage``, ``rung``,
             ``segment``.
+        previous: With ``compare_to``: the client's verdicts then (see
+            :attr:`change` and :attr:`changed`); None without a compare moment.
         lifecycle: The full lifecycle assessment (trajectory, explanation).
         ladder: The full ladder assessment.
         motivation: The full motivation assessment.
@@ -250,6 +349,7 @@ class ClientReport:
     risks: tuple[_risks.Risk, ...]
     actions: tuple[_playbook.Action, ...]
     evidence: FrozenMap[str, Evidence]
+    previous: Previous | None = None
     _lc: _lifecycle.LifecycleAssessment | None = attrs.field(
         default=None, eq=False, repr=False, alias="lifecycle"
     )
@@ -315,6 +415,73 @@ class ClientReport:
         """The raised risk flags' values, in flag order."""
         return tuple(r.flag.value for r in self.risks)
 
+    @property
+    def changed(self) -> dict[str, str] | None:
+        """Which compared verdicts moved since ``compare_to``, and which way.
+
+        ``{field: "worsened" | "improved" | "changed"}`` for the fields of
+        :data:`COMPARED` that differ (empty: none moved, or a new client); None
+        without a compare moment. See :meth:`Previous.moves`.
+        """
+        return None if self.previous is None else self.previous.moves(self)
+
+    @property
+    def change(self) -> str | None:
+        """The client's movement since ``compare_to`` in one word (:data:`CHANGES`).
+
+        ``new`` (no record then), ``worsened`` (any verdict got worse, whatever
+        else improved), ``improved`` (something got better, nothing worse),
+        ``changed`` (only the motivation segment changed), ``unchanged``; None
+        without a compare moment.
+        """
+        previous = self.previous
+        if previous is None:
+            return None
+        if previous.new:
+            return "new"
+        moves = previous.moves(self).values()
+        for word in ("worsened", "improved", "changed"):
+            if word in moves:
+                return word
+        return "unchanged"
+
+    def _repr_html_(self) -> str:
+        record = self.to_record()
+        rfm = record["rfm"]
+        facts: list[tuple[str, object]] = [
+            ("name", self.name),
+            ("lifecycle stage", self.lifecycle_stage.value),
+            ("since", None if self.stage_since is None else self.stage_since.isoformat()),
+            ("loss reason", record["loss_reason"]),
+            ("ladder rung", self.ladder_rung.value + ("" if self.active else " (left)")),
+            ("motivation segment", self.motivation_segment.value),
+            ("value class", self.value_class.value),
+            ("regularity", self.regularity.value),
+            (
+                "rfm",
+                None if rfm["r"] is None else f"{rfm['r']}{rfm['f']}{rfm['m']} {rfm['segment']}",
+            ),
+            ("orders", self.orders),
+            ("revenue", f"{record['revenue']} {self.revenue.currency}"),
+            ("profit", record["profit"]),
+            ("open complaints", self.complaints_open),
+            ("risks", ", ".join(self.risk_flags) or "none"),
+        ]
+        if self.previous is not None:
+            facts.append(("change", self.change))
+            facts.extend(
+                (f"previous {name.replace('_', ' ')}", record[f"previous_{name}"])
+                for name in COMPARED
+            )
+        facts.extend((f"why: {key}", str(why)) for key, why in self.evidence.items())
+        return html_card(
+            f"Client {self.client_id}",
+            [(label, value) for label, value in facts if value is not None],
+            headers=("urgency", "who", "action"),
+            rows=((a.urgency, a.who, a.text) for a in self.actions),
+            total=len(self.actions),
+        )
+
     def explain(self) -> str:
         """Why the client stands where it stands: stage, rung and segment, with record ids."""
         lines = [
@@ -360,7 +527,49 @@ class ClientReport:
             "risks": [r.flag.value for r in self.risks],
             "actions": [a.to_dict() for a in self.actions],
             "evidence": {k: v.to_dict() for k, v in self.evidence.items()},
+            **self._compared(),
         }
+
+    def _compared(self) -> dict[str, Any]:
+        """The :data:`COMPARE_FIELDS` of :meth:`to_record`."""
+        previous = self.previous
+        if previous is None:
+            return dict.fromkeys(COMPARE_FIELDS)
+        out: dict[str, Any] = {}
+        for name in COMPARED:
+            value = getattr(previous, name)
+            out[f"previous_{name}"] = None if value is None else value.value
+        out["change"] = self.change
+        out["changed"] = previous.moves(self)
+        return out
+
+
+def flat_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A :meth:`ClientReport.to_record` in the flat form, keyed by :data:`FLAT_FIELDS`.
+
+    ``rfm`` becomes ``rfm_r``, ``rfm_f``, ``rfm_m``, ``rfm_segment``; each piece of
+    evidence a reason (``evidence_stage``) and its record ids
+    (``evidence_stage_records``, a list); ``actions`` the list of action ids;
+    ``changed`` a list of ``field=direction``. Other values are as in the record.
+    """
+    out: dict[str, Any] = {}
+    for name in FIELDS:
+        value = record[name]
+        if name == "rfm":
+            for key in ("r", "f", "m", "segment"):
+                out[f"rfm_{key}"] = value[key]
+        elif name == "evidence":
+            for key in ("stage", "rung", "segment"):
+                why = value.get(key)
+                out[f"evidence_{key}"] = None if why is None else why["reason"]
+                out[f"evidence_{key}_records"] = None if why is None else list(why["record_ids"])
+        elif name == "actions":
+            out[name] = [a["id"] for a in value]
+        elif name == "changed":
+            out[name] = None if value is None else [f"{k}={v}" for k, v in value.items()]
+        else:
+            out[name] = value
+    return out
 
 
 def _money(amount: Decimal | None, currency: str) -> Money | None:
@@ -405,8 +614,10 @@ class Report:
             the motivation segment and the value class, by contract field name.
         rejected_rows: Rows skipped when the history was loaded with
             ``skip_bad_rows`` (None when nothing was skipped on purpose).
-        warnings: What loading the history assumed (:attr:`relcycle.io.LoadResult.warnings`),
-            in :meth:`to_dict` as ``"warnings"`` when there are any.
+        warnings: What the reader should know before trusting the figures: what the
+            moments mean (an ``as_of`` or ``compare_to`` before every record) and
+            what loading assumed (:attr:`relcycle.io.LoadResult.warnings`, added by
+            the command line); in :meth:`to_dict` as ``"warnings"`` when there are any.
     """
 
     as_of: datetime
@@ -471,52 +682,206 @@ class Report:
         """
         return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent, default=_json_default)
 
-    def _frame_rows(self) -> list[dict[str, Any]]:
-        rows = []
-        for c in self.clients:
-            row = c.to_record()
-            rfm = row.pop("rfm")
-            row.pop("evidence")
-            for key in ("r", "f", "m", "segment"):
-                row[f"rfm_{key}"] = rfm[key]
-            for key in MONEY_FIELDS:
-                row[key] = None if row[key] is None else Decimal(row[key])
-            row["actions"] = [a["id"] for a in row["actions"]]
-            rows.append(row)
-        return rows
+    def _frame_columns(self, money: str) -> dict[str, list[Any]]:
+        """The flat columns (:data:`FLAT_FIELDS`) as lists, money as ``money`` asks."""
+        if money not in ("float", "decimal"):
+            raise UsageError(f"money={money!r}: choose 'float' or 'decimal'")
+        columns: dict[str, list[Any]] = {name: [] for name in FLAT_FIELDS}
+        appends = [(name, columns[name].append) for name in FLAT_FIELDS]
+        to_money: Callable[[str], Any] = float if money == "float" else Decimal
+        for client in self.clients:
+            flat = flat_record(client.to_record())
+            for name in MONEY_FIELDS:
+                value = flat[name]
+                flat[name] = None if value is None else to_money(value)
+            for name in _FIGURE_FIELDS:
+                value = flat[name]
+                flat[name] = None if value is None else float(value)
+            for name, append in appends:
+                append(flat[name])
+        return columns
 
-    def to_pandas(self) -> Any:
+    def to_pandas(self, *, money: str = "float") -> Any:
         """The clients as a pandas DataFrame, one row per client.
 
-        ``rfm`` is flattened to ``rfm_r``, ``rfm_f``, ``rfm_m``, ``rfm_segment``;
-        money columns hold :class:`~decimal.Decimal` objects; ``risks`` and
-        ``actions`` (by id) hold lists; evidence is left out (see :meth:`to_records`).
+        The columns are those of the flat CSV (:data:`FLAT_FIELDS`), typed:
+        counts (``orders``, ``contacts``, ``requests``, ``complaints_open``) are
+        ``int64``; the RFM scores ``Int64`` (nullable: a client without a sale has
+        none); the lifetimes figures ``frequency``, ``recency``, ``T``,
+        ``monetary_value`` ``float64`` as lifetimes gives them (NaN: no sale);
+        lists (``risks``, ``actions`` by id, the evidence record ids, ``changed``)
+        are lists; vocabularies and text are strings.
+
+        Args:
+            money: ``"float"`` (default): ``revenue``, ``cost_to_serve`` and
+                ``profit`` as ``float64``, ready for arithmetic and plots (a
+                float holds about 15 significant digits: cents are exact up to
+                about 10^13). ``"decimal"``: :class:`~decimal.Decimal` objects,
+                exact to the last digit (object columns). The exact text is in
+                :meth:`to_records`, JSON and CSV either way.
 
         Raises:
             ImportError: If pandas is not installed.
+            UsageError: If ``money`` is neither ``"float"`` nor ``"decimal"``.
         """
         try:
             pd = importlib.import_module("pandas")
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise ImportError("Report.to_pandas() needs pandas: pip install pandas") from exc
-        return pd.DataFrame(self._frame_rows())
+        columns = self._frame_columns(money)
+        series: dict[str, Any] = {}
+        for name, values in columns.items():
+            kind = FRAME_KINDS.get(name, "text")
+            if kind == "money":
+                kind = "figure" if money == "float" else "object"
+            dtype = {
+                "count": "int64",
+                "score": "Int64",
+                "figure": "float64",
+                "list": "object",
+                "object": "object",
+            }.get(kind)
+            series[name] = pd.Series(values, dtype=dtype, name=name)
+        return pd.DataFrame(series, columns=list(columns))
 
-    def to_polars(self) -> polars.DataFrame:
-        """The clients as a polars DataFrame (columns as in :meth:`to_pandas`).
+    def to_polars(self, *, money: str = "float") -> polars.DataFrame:
+        """The clients as a polars DataFrame (columns and types as in :meth:`to_pandas`).
+
+        Counts and RFM scores are ``Int64``, the lifetimes figures ``Float64``,
+        lists ``List(String)``; money ``Float64``, or ``Decimal`` (exact) with
+        ``money="decimal"``.
 
         Raises:
             ImportError: If polars is not installed.
+            UsageError: If ``money`` is neither ``"float"`` nor ``"decimal"``.
         """
         try:
             import polars as pl
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise ImportError("Report.to_polars() needs polars: pip install polars") from exc
-        return pl.DataFrame(self._frame_rows(), infer_schema_length=None)
+        columns = self._frame_columns(money)
+        types: dict[str, Any] = {
+            "text": pl.String,
+            "count": pl.Int64,
+            "score": pl.Int64,
+            "figure": pl.Float64,
+            "list": pl.List(pl.String),
+        }
+        schema: dict[str, Any] = {}
+        for name, values in columns.items():
+            kind = FRAME_KINDS.get(name, "text")
+            if kind == "money":
+                schema[name] = pl.Float64 if money == "float" else pl.Decimal(scale=_scale(values))
+            else:
+                schema[name] = types[kind]
+        return pl.DataFrame(columns, schema=schema)
+
+    def to_arrow(self, *, money: str = "float") -> Any:
+        """The clients as a pyarrow Table (columns and types as in :meth:`to_pandas`).
+
+        Counts and RFM scores are ``int64``, the lifetimes figures ``float64``,
+        lists ``list<string>``; money ``float64``, or ``decimal128`` (exact, with
+        the largest scale of the column; ``decimal256`` beyond 38 digits) with
+        ``money="decimal"``. ``pyarrow.table(report)`` and
+        ``polars.DataFrame(report)`` read the report through
+        :meth:`__arrow_c_stream__` (money as floats).
+
+        Raises:
+            ImportError: If pyarrow is not installed (the ``arrow`` extra).
+            UsageError: If ``money`` is neither ``"float"`` nor ``"decimal"``.
+        """
+        try:
+            pa = importlib.import_module("pyarrow")
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError(
+                "Report.to_arrow() needs pyarrow: pip install 'relcycle[arrow]'"
+            ) from exc
+        columns = self._frame_columns(money)
+        types: dict[str, Any] = {
+            "text": pa.string(),
+            "count": pa.int64(),
+            "score": pa.int64(),
+            "figure": pa.float64(),
+            "list": pa.list_(pa.string()),
+        }
+        arrays = {}
+        for name, values in columns.items():
+            kind = FRAME_KINDS.get(name, "text")
+            if kind == "money":
+                arrays[name] = (
+                    pa.array(values, type=pa.float64())
+                    if money == "float"
+                    else _decimal_array(pa, values)
+                )
+            else:
+                arrays[name] = pa.array(values, type=types[kind])
+        return pa.table(arrays)
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
+        """The Arrow C stream of :meth:`to_arrow` (the Arrow PyCapsule interface).
+
+        Lets ``pyarrow.table(report)``, ``polars.DataFrame(report)`` and other
+        Arrow-aware libraries read the report without a copy through pandas.
+        """
+        stream: object = self.to_arrow().__arrow_c_stream__(requested_schema)
+        return stream
+
+    def __repr__(self) -> str:
+        return short_repr(
+            "Report",
+            f"as of {self.as_of.isoformat()}",
+            count(len(self.clients), "client"),
+            f"revenue {self.summary.get('revenue')} {self.currency}",
+            "" if self.compare_to is None else f"compared with {self.compare_to.isoformat()}",
+        )
 
     def _repr_html_(self) -> str:
         from .render.html import render_fragment
 
         return render_fragment(self)
+
+
+#: The lifetimes figures: floats in data frames, as lifetimes gives them.
+_FIGURE_FIELDS: tuple[str, ...] = ("frequency", "recency", "T", "monetary_value")
+
+#: The kind of each flat column in data frames (absent: ``text``): ``count``,
+#: ``score``, ``figure`` and ``money`` are numbers, ``list`` a list of strings.
+FRAME_KINDS: Mapping[str, str] = {
+    **dict.fromkeys(("orders", "contacts", "requests", "complaints_open"), "count"),
+    **dict.fromkeys(("rfm_r", "rfm_f", "rfm_m"), "score"),
+    **dict.fromkeys(_FIGURE_FIELDS, "figure"),
+    **dict.fromkeys(MONEY_FIELDS, "money"),
+    **dict.fromkeys(
+        (
+            "risks",
+            "actions",
+            "changed",
+            "evidence_stage_records",
+            "evidence_rung_records",
+            "evidence_segment_records",
+        ),
+        "list",
+    ),
+}
+
+
+def _scale(values: Sequence[Decimal | None]) -> int:
+    """The largest number of decimal places among ``values`` (0 for none)."""
+    places = [-int(v.as_tuple().exponent) for v in values if v is not None]
+    return max([0, *places])
+
+
+def _decimal_array(pa: Any, values: Sequence[Decimal | None]) -> Any:
+    """An exact Arrow decimal array: one scale (the largest), enough precision."""
+    scale = _scale(values)
+    digits = [
+        len(v.quantize(Decimal(1).scaleb(-scale), context=_EXACT).as_tuple().digits)
+        for v in values
+        if v is not None
+    ]
+    precision = max([1, scale, *digits])
+    kind = pa.decimal128 if precision <= 38 else pa.decimal256
+    return pa.array(values, type=kind(precision, scale))
 
 
 def _json_default(value: object) -> object:
@@ -730,6 +1095,7 @@ class _Moment:
     lines: list[_Line | None]
     value_classes: Mapping[str, _value.ValueClass]
     scores: Mapping[str, tuple[int, int, int, str]]
+    with_records: int
 
 
 #: One client's cut history with what is already known of it (None: nothing).
@@ -756,7 +1122,8 @@ def _evaluate(
         {line.history.client_id: line.figures for line in present if line.figures is not None}
     )
     scores = {cid: (sc.r, sc.f, sc.m, sc.segment) for cid, sc in scored.items()}
-    return _Moment(ctx, lines, classes, scores)
+    with_records = sum(1 for line in present if len(line.history))
+    return _Moment(ctx, lines, classes, scores, with_records)
 
 
 def build_report(
@@ -875,23 +1242,40 @@ def assemble(
     already computed elsewhere (a :class:`Known`, or None).
     """
     with collector_paused():
-        ctx = _Context(as_of, policies, tz)
-        now = _evaluate(items(as_of), total, ctx, keep_assessments, progress)
-        built = []
-        for i, line in enumerate(now.lines):
-            assert line is not None
-            built.append(_client_report(line, now, currency))
-            now.lines[i] = None  # let the line's working data go
-        clients = tuple(built)
-        del built
-        migrations = None
+        warnings: list[str] = []
+        before: dict[str, Previous] | None = None
         if compare_to is not None:
             then_ctx = _Context(compare_to, policies, tz)
             then = _evaluate(items(compare_to), total, then_ctx, False, None)
-            migrations = _migrations(then, now, clients)
+            if total and not then.with_records:
+                warnings.append(
+                    f"compare_to {compare_to.isoformat()} is before every record: "
+                    "every client is 'new' since then"
+                )
+            before = _previous(then)
+            del then
+        ctx = _Context(as_of, policies, tz)
+        now = _evaluate(items(as_of), total, ctx, keep_assessments, progress)
+        if total and not now.with_records:
+            warnings.insert(
+                0,
+                f"as_of {as_of.isoformat()} is before every record: no client has an order, "
+                "interaction or complaint by then, so every verdict is that of an empty "
+                "history and every count and sum is 0",
+            )
+        built = []
+        for i, line in enumerate(now.lines):
+            assert line is not None
+            previous = None if before is None else before.get(line.history.client_id, _NEW)
+            built.append(_client_report(line, now, currency, previous))
+            now.lines[i] = None  # let the line's working data go
+        clients = tuple(built)
+        del built
+        migrations = None if before is None else _migrations(before, clients)
     values = {c.client_id: c.revenue.amount for c in clients}
     summary = _summary(clients, values, policies, currency, rejected_rows)
     return Report(
+        warnings=tuple(warnings),
         as_of=as_of,
         compare_to=compare_to,
         currency=currency,
@@ -902,7 +1286,9 @@ def assemble(
     )
 
 
-def _client_report(line: _Line, moment: _Moment, currency: str) -> ClientReport:
+def _client_report(
+    line: _Line, moment: _Moment, currency: str, previous: Previous | None
+) -> ClientReport:
     cid = line.history.client_id
     score = moment.scores.get(cid)
     rfm = (
@@ -938,6 +1324,7 @@ def _client_report(line: _Line, moment: _Moment, currency: str) -> ClientReport:
         risks=line.risks,
         actions=line.actions,
         evidence=line.evidence,
+        previous=previous,
         lifecycle=None if kept is None else kept[0],
         ladder=None if kept is None else kept[1],
         motivation=None if kept is None else kept[2],
@@ -946,40 +1333,38 @@ def _client_report(line: _Line, moment: _Moment, currency: str) -> ClientReport:
     )
 
 
-def _migrations(
-    then: _Moment, now: _Moment, clients: Sequence[ClientReport]
-) -> dict[str, MigrationMatrix[Any]]:
-    values = {c.client_id: c.revenue.amount for c in clients}
-    before = {
-        line.history.client_id: line
+def _previous(then: _Moment) -> dict[str, Previous]:
+    """Every client's verdicts at the compare moment, for those with a record by then."""
+    return {
+        line.history.client_id: Previous(
+            lifecycle_stage=line.stage,
+            ladder_rung=line.rung,
+            motivation_segment=line.segment,
+            value_class=then.value_classes[line.history.client_id],
+        )
         for line in then.lines
         if line is not None and len(line.history)
     }
+
+
+def _migrations(
+    before: Mapping[str, Previous], clients: Sequence[ClientReport]
+) -> dict[str, MigrationMatrix[Any]]:
+    values = {c.client_id: c.revenue.amount for c in clients}
+    orders: dict[str, tuple[Any, ...]] = {
+        "lifecycle_stage": tuple(Stage),
+        "ladder_rung": tuple(Rung),
+        "motivation_segment": tuple(MotivationSegment),
+        "value_class": tuple(ValueClass),
+    }
     return {
-        "lifecycle_stage": migration_matrix(
-            {k: v.stage for k, v in before.items()},
-            {c.client_id: c.lifecycle_stage for c in clients},
-            order=tuple(Stage),
+        name: migration_matrix(
+            {k: getattr(v, name) for k, v in before.items()},
+            {c.client_id: getattr(c, name) for c in clients},
+            order=order,
             values=values,
-        ),
-        "ladder_rung": migration_matrix(
-            {k: v.rung for k, v in before.items()},
-            {c.client_id: c.ladder_rung for c in clients},
-            order=tuple(Rung),
-            values=values,
-        ),
-        "motivation_segment": migration_matrix(
-            {k: v.segment for k, v in before.items()},
-            {c.client_id: c.motivation_segment for c in clients},
-            order=tuple(MotivationSegment),
-            values=values,
-        ),
-        "value_class": migration_matrix(
-            {k: then.value_classes[k] for k in before},
-            {c.client_id: c.value_class for c in clients},
-            order=tuple(ValueClass),
-            values=values,
-        ),
+        )
+        for name, order in orders.items()
     }
 
 
