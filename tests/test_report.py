@@ -549,8 +549,9 @@ class TestOutputs:
         assert "loss reasons: competitor 1" in drawn
 
     def test_fields_lists_the_record_keys(self, report: Report) -> None:
-        """FIELDS is exactly the keys of a record, in order, and covers the contract."""
-        assert tuple(report.to_records()[0]) == FIELDS
+        """A record's keys are the contract's FIELDS, in order, then each extra column's two."""
+        assert tuple(report.to_records()[0]) == report.fields
+        assert report.fields == (*FIELDS, "funnel_stage", "funnel_stage_evidence")
         assert set(CONTRACT_FIELDS) <= set(FIELDS)
 
     def test_to_pandas(self, report: Report) -> None:

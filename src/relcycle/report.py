@@ -26,18 +26,19 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import attrs
 
 from . import ladder as _ladder
 from . import lifecycle as _lifecycle
 from ._gc import collector_paused
-from .errors import CurrencyMismatchError, UsageError
+from .errors import CurrencyMismatchError, RecordTypeError, UsageError
 from .evidence import Evidence
 from .history import ClientHistory, Portfolio, check_as_of
 from .migration import MigrationMatrix, migration_matrix
@@ -59,7 +60,10 @@ __all__ = [
     "MONEY_FIELDS",
     "NOT_CONTACTS",
     "REQUEST_PURPOSES",
+    "Assessor",
+    "Cell",
     "ClientReport",
+    "Column",
     "RFMCell",
     "Report",
     "ReportPolicies",
@@ -117,6 +121,142 @@ FIELDS: tuple[str, ...] = (
 MONEY_FIELDS: tuple[str, ...] = ("revenue", "cost_to_serve", "profit")
 
 
+#: An extra column's name: a lowercase identifier.
+_COLUMN_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+#: JSON scalars an extra column's value may be.
+CellValue = str | int | float | bool | None
+
+
+@attrs.frozen
+class Cell:
+    """One client's value in an extra report column, and why.
+
+    Attributes:
+        value: The value (a JSON scalar: text, number, true/false or None).
+        evidence: Why the client has this value: a reason and record ids.
+    """
+
+    value: CellValue
+    evidence: Evidence
+
+    def __attrs_post_init__(self) -> None:
+        if self.value is not None and not isinstance(self.value, str | int | float | bool):
+            raise RecordTypeError(
+                record="cell",
+                field="value",
+                value=self.value,
+                expected="a str, int, float, bool or None",
+            )
+        if not isinstance(self.evidence, Evidence):
+            raise RecordTypeError(
+                record="cell", field="evidence", value=self.evidence, expected="an Evidence"
+            )
+
+
+class Assessor(Protocol):
+    """What an extra column computes: one client's :class:`Cell` at a moment.
+
+    It is called with the client's history cut at ``as_of`` (no record after
+    it), the moment and the report's time zone, and must be pure: the same
+    history and moment give the same cell. For ``--engine dask`` it must also
+    pickle (a module-level function, or a frozen object with a ``__call__``).
+    """
+
+    def __call__(self, history: ClientHistory, *, as_of: datetime, tz: tzinfo) -> Cell:
+        """The client's cell as of ``as_of``."""
+        ...  # pragma: no cover - a protocol
+
+
+def _check_column_name(_: object, __: attrs.Attribute[str], name: str) -> None:
+    if not isinstance(name, str) or not _COLUMN_NAME.fullmatch(name):
+        raise UsageError(
+            f"column name {name!r}: give a lowercase identifier such as 'funnel_stage'"
+        )
+    if name in FIELDS or name.endswith("_evidence"):
+        raise UsageError(
+            f"column name {name!r}: taken by the report (a contract field, or the "
+            "'<name>_evidence' field of a column)"
+        )
+
+
+def _values(values: Iterable[str]) -> tuple[str, ...]:
+    found = tuple(values)
+    if not all(isinstance(v, str) for v in found) or len(set(found)) != len(found):
+        raise UsageError(f"column values {found!r}: give distinct strings")
+    return found
+
+
+@attrs.frozen
+class Column:
+    """An extra field of every report line: a named per-client assessor.
+
+    The report calls ``assess`` for every client at the report's moment and
+    writes the cell's value as the field ``name`` and its evidence as the field
+    ``<name>_evidence`` in every format (JSON, JSON Lines, CSV, the table, the
+    HTML page, where the evidence goes into the client's *why*). With
+    ``values``, the summary counts the clients per value (``summary["columns"]``),
+    the table's summary prints the counts and the HTML page draws them. Add
+    columns with :attr:`ReportPolicies.columns`; the sales funnel
+    (:mod:`relcycle.funnel`) is one, on by default.
+
+    Attributes:
+        name: The field's name: a lowercase identifier, not a contract field.
+        assess: Computes a client's :class:`Cell` (see :class:`Assessor`).
+        values: The values the column can take, in display order (optional).
+            When given, a value outside them is an error.
+        doc: One line saying what the column holds (for the docs and the CLI).
+
+    Raises:
+        UsageError: For a name that is not a lowercase identifier or is taken
+            by the report, or values that are not distinct strings.
+    """
+
+    name: str = attrs.field(validator=_check_column_name)
+    assess: Assessor
+    values: tuple[str, ...] = attrs.field(default=(), converter=_values)
+    doc: str = ""
+
+    def cell(self, history: ClientHistory, *, as_of: datetime, tz: tzinfo) -> Cell:
+        """The client's cell, checked.
+
+        Raises:
+            UsageError: If the assessor returns something else than a :class:`Cell`,
+                or a value outside :attr:`values`.
+        """
+        found = self.assess(history, as_of=as_of, tz=tz)
+        if not isinstance(found, Cell):
+            raise UsageError(
+                f"column {self.name!r}: client {history.client_id!r}: the assessor "
+                f"returned {found!r}, not a Cell"
+            )
+        if self.values and found.value not in self.values:
+            raise UsageError(
+                f"column {self.name!r}: client {history.client_id!r}: value "
+                f"{found.value!r} is not one of {', '.join(self.values)}"
+            )
+        return found
+
+
+def _default_columns() -> tuple[Column, ...]:
+    from .funnel import FUNNEL_COLUMN  # the funnel builds on this module
+
+    return (FUNNEL_COLUMN,)
+
+
+def _columns(given: Iterable[Column]) -> tuple[Column, ...]:
+    columns = tuple(given)
+    names = []
+    for column in columns:
+        if not isinstance(column, Column):
+            raise UsageError(f"ReportPolicies.columns: {column!r} is not a Column")
+        names.append(column.name)
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise UsageError(f"ReportPolicies.columns: two columns named {', '.join(twice)}")
+    return columns
+
+
 @attrs.frozen(kw_only=True)
 class ReportPolicies:
     """Every threshold the report uses, one immutable bundle.
@@ -134,6 +274,13 @@ class ReportPolicies:
         playbook: The recommended actions per motivation segment and lifecycle stage.
         abc_cutoffs: Cumulative value shares closing classes A and B (default 80%, 95%).
         top_fraction: The fraction of clients whose value share the summary gives (20%).
+        columns: Extra per-client fields (:class:`Column`), in output order.
+            Default: the sales funnel's ``funnel_stage``
+            (:data:`relcycle.funnel.FUNNEL_COLUMN`); ``()`` for none.
+
+    Raises:
+        UsageError: If ``columns`` holds something else than a :class:`Column`,
+            or two columns of one name.
     """
 
     lifecycle: _lifecycle.LifecyclePolicy = attrs.field(factory=_lifecycle.LifecyclePolicy)
@@ -145,6 +292,7 @@ class ReportPolicies:
     playbook: _playbook.Playbook = attrs.field(default=_playbook.DEFAULT_PLAYBOOK)
     abc_cutoffs: tuple[Decimal, Decimal] = (Decimal("0.8"), Decimal("0.95"))
     top_fraction: Decimal = Decimal("0.2")
+    columns: tuple[Column, ...] = attrs.field(factory=_default_columns, converter=_columns)
 
 
 @attrs.frozen(kw_only=True)
@@ -200,6 +348,8 @@ class ClientReport:
             most urgent first.
         evidence: Why the stage, the rung and the segment: keys ``stage``, ``rung``,
             ``segment``.
+        columns: The extra columns' cells (:attr:`ReportPolicies.columns`), by
+            column name, in column order.
         lifecycle: The full lifecycle assessment (trajectory, explanation).
         ladder: The full ladder assessment.
         motivation: The full motivation assessment.
@@ -234,6 +384,7 @@ class ClientReport:
     risks: tuple[_risks.Risk, ...]
     actions: tuple[_playbook.Action, ...]
     evidence: FrozenMap[str, Evidence]
+    columns: FrozenMap[str, Cell] = attrs.field(factory=FrozenMap)
     _lc: _lifecycle.LifecycleAssessment | None = attrs.field(
         default=None, eq=False, repr=False, alias="lifecycle"
     )
@@ -313,9 +464,11 @@ class ClientReport:
         """Return a JSON-ready dict with the contract's field names.
 
         Money is a decimal string (exact), the four lifetimes figures are numbers,
-        vocabularies are their string values, absent values are ``None``.
+        vocabularies are their string values, absent values are ``None``. Each
+        extra column adds its value as ``<name>`` and its evidence as
+        ``<name>_evidence``, after the contract's fields.
         """
-        return {
+        record = {
             "client_id": self.client_id,
             "name": self.name,
             "lifecycle_stage": self.lifecycle_stage.value,
@@ -341,6 +494,10 @@ class ClientReport:
             "actions": [a.to_dict() for a in self.actions],
             "evidence": {k: v.to_dict() for k, v in self.evidence.items()},
         }
+        for name, cell in self.columns.items():
+            record[name] = cell.value
+            record[f"{name}_evidence"] = cell.evidence.to_dict()
+        return record
 
 
 def _money(amount: Decimal | None, currency: str) -> Money | None:
@@ -385,6 +542,8 @@ class Report:
             the motivation segment and the value class, by contract field name.
         rejected_rows: Rows skipped when the history was loaded with
             ``skip_bad_rows`` (None when nothing was skipped on purpose).
+        columns: The names of the extra columns (:attr:`ReportPolicies.columns`),
+            in output order.
     """
 
     as_of: datetime
@@ -394,6 +553,7 @@ class Report:
     summary: Mapping[str, Any]
     migrations: Mapping[str, MigrationMatrix[Any]] | None = None
     rejected_rows: int | None = None
+    columns: tuple[str, ...] = ()
     _index: Mapping[str, ClientReport] = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
@@ -415,6 +575,11 @@ class Report:
 
     def __contains__(self, client_id: object) -> bool:
         return client_id in self._index
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """Every per-client field in output order: the contract's, then each column's two."""
+        return FIELDS + tuple(f for name in self.columns for f in (name, f"{name}_evidence"))
 
     def to_records(self) -> list[dict[str, Any]]:
         """One JSON-ready dict per client, with the contract's field names."""
@@ -452,6 +617,8 @@ class Report:
             row = c.to_record()
             rfm = row.pop("rfm")
             row.pop("evidence")
+            for name in self.columns:
+                row.pop(f"{name}_evidence")
             for key in ("r", "f", "m", "segment"):
                 row[f"rfm_{key}"] = rfm[key]
             for key in MONEY_FIELDS:
@@ -598,6 +765,7 @@ class _Line(NamedTuple):
     risks: tuple[_risks.Risk, ...]
     actions: tuple[_playbook.Action, ...]
     evidence: FrozenMap[str, Evidence]
+    columns: FrozenMap[str, Cell]
     assessments: (
         tuple[
             _lifecycle.LifecycleAssessment,
@@ -632,7 +800,17 @@ def _counts_of(history: ClientHistory, as_of: datetime) -> tuple[int, int, int, 
     return orders, contacts, requests, complaints_open, revenue
 
 
-def _assess(history: ClientHistory, ctx: _Context, keep: bool, known: Known | None = None) -> _Line:
+#: No extra column (the lines of a report's earlier moment need none).
+_NO_CELLS: FrozenMap[str, Cell] = FrozenMap()
+
+
+def _assess(
+    history: ClientHistory,
+    ctx: _Context,
+    keep: bool,
+    known: Known | None = None,
+    columns: bool = True,
+) -> _Line:
     as_of, policies, tz = ctx.as_of, ctx.policies, ctx.tz
     k = _NOTHING_KNOWN if known is None else known
     lc = k.lifecycle
@@ -690,6 +868,11 @@ def _assess(history: ClientHistory, ctx: _Context, keep: bool, known: Known | No
         risks=tuple(risks),
         actions=tuple(actions),
         evidence=FrozenMap({"stage": lc.evidence, "rung": ld.evidence, "segment": mot.evidence}),
+        columns=(
+            FrozenMap({c.name: c.cell(history, as_of=as_of, tz=tz) for c in policies.columns})
+            if columns and policies.columns
+            else _NO_CELLS
+        ),
         assessments=(lc, ld, mot) if keep else None,
     )
 
@@ -718,11 +901,12 @@ def _evaluate(
     ctx: _Context,
     keep: bool,
     progress: Callable[[int, int], None] | None,
+    columns: bool = True,
 ) -> _Moment:
     lines: list[_Line | None] = []
     step = max(1, total // 100)
     for i, (history, known) in enumerate(items):
-        lines.append(_assess(history, ctx, keep, known))
+        lines.append(_assess(history, ctx, keep, known, columns))
         if progress is not None and (i % step == 0 or i + 1 == total):
             progress(i + 1, total)
     present = [line for line in lines if line is not None]
@@ -859,7 +1043,7 @@ def assemble(
         migrations = None
         if compare_to is not None:
             then_ctx = _Context(compare_to, policies, tz)
-            then = _evaluate(items(compare_to), total, then_ctx, False, None)
+            then = _evaluate(items(compare_to), total, then_ctx, False, None, columns=False)
             migrations = _migrations(then, now, clients)
     values = {c.client_id: c.revenue.amount for c in clients}
     summary = _summary(clients, values, policies, currency, rejected_rows)
@@ -871,6 +1055,7 @@ def assemble(
         summary=summary,
         migrations=migrations,
         rejected_rows=rejected_rows,
+        columns=tuple(c.name for c in policies.columns),
     )
 
 
@@ -910,6 +1095,7 @@ def _client_report(line: _Line, moment: _Moment, currency: str) -> ClientReport:
         risks=line.risks,
         actions=line.actions,
         evidence=line.evidence,
+        columns=line.columns,
         lifecycle=None if kept is None else kept[0],
         ladder=None if kept is None else kept[1],
         motivation=None if kept is None else kept[2],
@@ -984,4 +1170,11 @@ def _summary(
         ),
         "risks": {flag.value: risk_counts.get(flag.value, 0) for flag in RiskFlag},
         "rejected_rows": rejected_rows,
+        "columns": {
+            column.name: _counts(
+                (str(c.columns[column.name].value) for c in clients), column.values
+            )
+            for column in policies.columns
+            if column.values
+        },
     }

@@ -3,9 +3,10 @@
 - JSON: ``{"as_of": ..., "clients": [...], "summary": {...}}`` plus ``"migrations"``
   when the report compares two moments.
 - JSON Lines: one client record per line (no summary).
-- CSV: a header row of the contract's field names, then one client per row.
-  Nested fields (``rfm``, ``risks``, ``actions``, ``evidence``) are JSON text in
-  their cell; ``None`` is an empty cell; money is a decimal string.
+- CSV: a header row of the contract's field names (then each extra column's
+  ``<name>`` and ``<name>_evidence``), then one client per row. Nested fields
+  (``rfm``, ``risks``, ``actions``, ``evidence``, a column's evidence) are JSON
+  text in their cell; ``None`` is an empty cell; money is a decimal string.
 """
 
 from __future__ import annotations
@@ -75,10 +76,10 @@ def render_jsonl(report: Report) -> str:
     return "".join(iter_jsonl(report))
 
 
-def _cell(field: str, value: Any) -> str:
+def _cell(field: str, value: Any, nested: frozenset[str] = NESTED_FIELDS) -> str:
     if value is None:
         return ""
-    if field in NESTED_FIELDS:
+    if field in nested:
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -87,14 +88,14 @@ def _cell(field: str, value: Any) -> str:
 
 def iter_csv(report: Report, *, batch: int = 1000) -> Iterator[str]:
     """The CSV text in chunks of ``batch`` clients (the header first)."""
-    from relcycle.report import FIELDS
-
+    fields = report.fields
+    nested = NESTED_FIELDS | {f"{name}_evidence" for name in report.columns}
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(FIELDS)
+    writer.writerow(fields)
     for i, client in enumerate(report.clients, start=1):
         record = client.to_record()
-        writer.writerow([_cell(f, record.get(f)) for f in FIELDS])
+        writer.writerow([_cell(f, record.get(f), nested) for f in fields])
         if i % batch == 0:
             yield buffer.getvalue()
             buffer.seek(0)

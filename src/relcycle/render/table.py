@@ -1,5 +1,9 @@
 """The terminal rendering: a table of clients and the summary below it.
 
+The table has the report's columns, then one per extra column
+(:attr:`relcycle.report.ReportPolicies.columns`); the summary counts the extra
+columns' values too.
+
 With ``rich`` installed (the ``cli`` extra) and ``rich=True`` the table is drawn
 with rich; otherwise it is plain text in aligned columns, which is also what
 goes into a pipe.
@@ -65,6 +69,15 @@ def _row(c: ClientReport) -> list[str]:
     ]
 
 
+def _text(value: object) -> str:
+    """An extra column's value in a table cell (``-`` for None)."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
 def counted(count: int, noun: str, plural: str | None = None) -> str:
     """A count and its noun, singular for exactly one: ``1 client``, ``3 clients``.
 
@@ -101,6 +114,8 @@ def summary_lines(report: Report) -> list[str]:
         )
     lines.append(f"  loss reasons: {_counts_line(s['loss_reasons'])}")
     lines.append(f"  risks:       {_counts_line(s['risks'])}")
+    for name, counts in s.get("columns", {}).items():
+        lines.append(f"  {name.replace('_', ' ')}: {_counts_line(counts)}")
     if s.get("rejected_rows") is not None:
         lines.append(f"  rejected rows (skipped when loading): {s['rejected_rows']}")
     if report.migrations is not None and report.compare_to is not None:
@@ -172,7 +187,8 @@ def render_table(report: Report, *, rich: bool = False) -> str:
         report: The report.
         rich: Draw with ``rich`` when it is installed (plain text otherwise).
     """
-    rows = [_row(c) for c in report.clients]
+    headers = COLUMNS + tuple((name.replace("_", " "), False) for name in report.columns)
+    rows = [_row(c) + [_text(c.columns[name].value) for name in report.columns] for c in report]
     if rich:
         try:
             from rich.console import Console
@@ -180,9 +196,9 @@ def render_table(report: Report, *, rich: bool = False) -> str:
         except ImportError:
             rich = False
     if not rich:
-        return _plain(COLUMNS, rows) + "\n" + render_summary(report)
+        return _plain(headers, rows) + "\n" + render_summary(report)
     table = Table(title=f"relcycle report as of {report.as_of.isoformat()}")
-    for header, right in COLUMNS:
+    for header, right in headers:
         table.add_column(header, justify="right" if right else "left")
     for row in rows:
         table.add_row(*row)
