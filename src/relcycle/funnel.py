@@ -19,25 +19,27 @@ field through :class:`~relcycle.report.Column`, as any user's column would.
 (no activity for :attr:`FunnelPolicy.dormant_days`) and ``lost`` (the client
 terminated the relationship).
 
-**Triggers** (each a record rule; a record fires the first that matches, in this
-order):
+**Triggers** (:data:`TRIGGERS`: each a record rule of :mod:`relcycle.rules`;
+the rules are disjoint, so a record gives at most one occurrence, and at the
+same moment they are taken in this order):
 
-=================  ====================================================  ==============
-rule               records                                               event
-=================  ====================================================  ==============
-``termination``    interactions with purpose ``termination``             ``terminated``
-``sale``           orders placed or delivered (:data:`relcycle.rules.SALE`)  ``bought``
-``quote``          orders with status ``planned`` (a planned order)      ``considered``
-``negotiation``    interactions ``offer_change`` or ``joint_planning``   ``considered``
-``inquiry``        inbound ``inquiry``, ``wish`` or ``reactivation``     ``inquired``
-``touch``          any other interaction (a marketing touch, a first     ``touched``
-                   contact, a call)
-=================  ====================================================  ==============
+===============  =====================================================  ==============
+trigger          records                                                event
+===============  =====================================================  ==============
+``touch``        any interaction not matched below (a marketing touch,  ``touched``
+                 a first contact, a call, a complaint call)
+``inquiry``      inbound ``inquiry``, ``wish`` or ``reactivation``      ``inquired``
+``negotiation``  interactions ``offer_change`` or ``joint_planning``    ``considered``
+``quote``        orders with status ``planned`` (a planned order)       ``considered``
+``sale``         orders placed or delivered (:data:`relcycle.rules.SALE`)  ``bought``
+``termination``  interactions with purpose ``termination``              ``terminated``
+===============  =====================================================  ==============
 
-Cancelled and returned orders and complaints fire nothing. Every event is
-activity: it schedules the ``went_quiet`` timer :attr:`FunnelPolicy.dormant_days`
-later (a later activity moves it); when the timer comes due, the client is
-``dormant``.
+Cancelled and returned orders and complaints give nothing. Every occurrence is
+activity: the decider (:func:`decide`) schedules the ``quiet`` timer
+:attr:`FunnelPolicy.dormant_days` after it (a later activity replaces it); when
+the timer falls due (before a record at the same moment), the client is
+``dormant`` (``went_quiet``). A lost client has no timer.
 
 **Transitions.** Within an episode a client only moves forward: an event of an
 earlier stage (a marketing touch to a client already at ``desire``) keeps the
@@ -62,27 +64,33 @@ import attrs
 from relcycle.errors import UsageError
 from relcycle.evidence import Evidence
 from relcycle.history import ClientHistory, Portfolio
-from relcycle.machine import Step, Trajectory, TransitionTable
-from relcycle.model import (
-    Direction,
-    FrozenMap,
-    Interaction,
-    Order,
-    OrderStatus,
-    Purpose,
-    record_sort_key,
+from relcycle.machine import (
+    Decision,
+    Emitter,
+    Machine,
+    MachineState,
+    Occurrence,
+    Step,
+    Timer,
+    Trajectory,
+    TransitionTable,
+    Trigger,
+    format_moment,
 )
+from relcycle.model import Direction, FrozenMap, OrderStatus, Purpose
 from relcycle.report import Cell, Column
 from relcycle.rules import SALE, Rule, f
 from relcycle.segmentation.plan import period_label
 
 __all__ = [
     "AIDA",
+    "FUNNEL",
     "FUNNEL_COLUMN",
     "TABLE",
     "TRIGGERS",
     "FunnelAssessment",
     "FunnelEvent",
+    "FunnelMemory",
     "FunnelPlan",
     "FunnelPlanReport",
     "FunnelPolicy",
@@ -92,6 +100,7 @@ __all__ = [
     "QuotaRow",
     "StageFigures",
     "assess_funnel",
+    "decide",
     "funnel_column",
     "funnel_plan_vs_actual",
     "funnel_summary",
@@ -175,12 +184,6 @@ _TERMINATION = Rule.define(
     f("purpose") == Purpose.termination,
     doc="the client ends the relationship",
 )
-_QUOTE = Rule.define(
-    "quote",
-    "orders",
-    f("status") == OrderStatus.planned,
-    doc="a planned order: a quote the client considers",
-)
 _NEGOTIATION = Rule.define(
     "negotiation",
     "interactions",
@@ -197,19 +200,41 @@ _INQUIRY = Rule.define(
 _TOUCH = Rule.define(
     "touch",
     "interactions",
-    True,
+    ~(_TERMINATION.expr | _NEGOTIATION.expr | _INQUIRY.expr),
     doc="any other interaction: a marketing touch, a first contact, a call",
 )
-
-#: The triggers, in the order a record tries them: (rule, event).
-TRIGGERS: tuple[tuple[Rule, FunnelEvent], ...] = (
-    (_TERMINATION, FunnelEvent.terminated),
-    (SALE, FunnelEvent.bought),
-    (_QUOTE, FunnelEvent.considered),
-    (_NEGOTIATION, FunnelEvent.considered),
-    (_INQUIRY, FunnelEvent.inquired),
-    (_TOUCH, FunnelEvent.touched),
+_QUOTE = Rule.define(
+    "quote",
+    "orders",
+    f("status") == OrderStatus.planned,
+    doc="a planned order: a quote the client considers",
 )
+
+#: The trigger table: which records give which occurrence. The rules are
+#: disjoint, so a record gives at most one occurrence; at the same moment the
+#: lower priority comes first (a termination last).
+TRIGGERS: tuple[Trigger, ...] = (
+    Trigger(_TOUCH, "touch", priority=1),
+    Trigger(_INQUIRY, "inquiry", priority=2),
+    Trigger(_NEGOTIATION, "negotiation", priority=3),
+    Trigger(_QUOTE, "quote", priority=3),
+    Trigger(SALE, "sale", priority=4),
+    Trigger(_TERMINATION, "termination", priority=5),
+)
+
+#: The event each occurrence kind gives.
+_EVENT_OF: Mapping[str, FunnelEvent] = {
+    "touch": FunnelEvent.touched,
+    "inquiry": FunnelEvent.inquired,
+    "negotiation": FunnelEvent.considered,
+    "quote": FunnelEvent.considered,
+    "sale": FunnelEvent.bought,
+    "termination": FunnelEvent.terminated,
+}
+
+#: The dormancy timer's kind; it comes before a record at the same moment.
+_QUIET = "quiet"
+_QUIET_PRIORITY = 0
 
 
 # --------------------------------------------------------------------------- policy
@@ -237,42 +262,82 @@ class FunnelPolicy:
     dormant_days: int = attrs.field(default=180, validator=_positive_days)
 
 
+# --------------------------------------------------------------------------- the decider
+
+
+@attrs.frozen
+class FunnelMemory:
+    """What the funnel's decider remembers: the client's latest activity.
+
+    Attributes:
+        last_id: The id of the record of the latest activity (None: none yet).
+        last_at: Its moment.
+    """
+
+    last_id: str | None = None
+    last_at: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (:meth:`from_dict` reads it back)."""
+        return {
+            "last_id": self.last_id,
+            "last_at": None if self.last_at is None else self.last_at.isoformat(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FunnelMemory:
+        """The memory of :meth:`to_dict`.
+
+        Raises:
+            UsageError: If ``data`` is not a saved funnel memory.
+        """
+        try:
+            last_id, last_at = data["last_id"], data["last_at"]
+            moment = None if last_at is None else datetime.fromisoformat(last_at)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UsageError(f"not a saved funnel memory: {data!r} ({exc})") from None
+        if (last_id is None) != (moment is None) or not isinstance(last_id, str | None):
+            raise UsageError(f"not a saved funnel memory: {data!r}")
+        return cls(last_id, moment)
+
+
+def decide(
+    state: MachineState[FunnelStage, FunnelMemory], occurrence: Occurrence, policy: FunnelPolicy
+) -> Decision[FunnelMemory]:
+    """The funnel's pure decider: one occurrence in, events with their evidence out.
+
+    A record's occurrence gives its event (:data:`TRIGGERS`) and, unless the
+    client is now lost, (re)schedules the dormancy timer ``dormant_days`` after
+    it; the timer falling due gives ``went_quiet``.
+    """
+    emit = Emitter(TABLE, state.state, client_id=state.client_id, strict=True)
+    at, key = occurrence.at, occurrence.key
+    if occurrence.kind == _QUIET:
+        since = state.memory.last_at
+        assert since is not None  # the timer is set with the memory
+        detail = f"no activity for {policy.dormant_days} days after {format_moment(since)}"
+        emit(at, FunnelEvent.went_quiet, (key,), detail)
+        return emit.decision(state.memory, ())
+    emit(at, _EVENT_OF[occurrence.kind], (key,), occurrence.kind)
+    timers: tuple[Timer, ...] = ()
+    if emit.state in AIDA:
+        due = at + timedelta(days=policy.dormant_days)
+        timers = (Timer(due, _QUIET_PRIORITY, key, _QUIET),)
+    return emit.decision(FunnelMemory(key, at), timers)
+
+
+#: The funnel machine: :data:`TABLE`, :data:`TRIGGERS` and :func:`decide`.
+FUNNEL: Machine[FunnelStage, FunnelEvent, FunnelMemory, FunnelPolicy] = Machine(
+    table=TABLE,
+    triggers=TRIGGERS,
+    decide=decide,
+    initial_memory=FunnelMemory(),
+    memory_from_dict=FunnelMemory.from_dict,
+    timer_kinds=frozenset({_QUIET}),
+)
+
+
 # --------------------------------------------------------------------------- one client
-
-#: The stages the dormancy timer runs in.
-_TIMED = frozenset(AIDA)
-
-
-def _trajectory(
-    history: ClientHistory, as_of: datetime, policy: FunnelPolicy
-) -> Trajectory[FunnelStage, FunnelEvent]:
-    cut = history.as_of(as_of)
-    records: list[Interaction | Order] = [*cut.interactions, *cut.orders]
-    records.sort(key=record_sort_key)
-    quiet = timedelta(days=policy.dormant_days)
-    events: list[tuple[datetime, FunnelEvent, tuple[str, ...], str]] = []
-    state = TABLE.initial
-    last: tuple[datetime, str] | None = None
-
-    def timer(until: datetime) -> None:
-        nonlocal state
-        if state in _TIMED and last is not None and last[0] + quiet <= until:
-            detail = f"no activity for {policy.dormant_days} days after {_day(last[0])}"
-            events.append((last[0] + quiet, FunnelEvent.went_quiet, (last[1],), detail))
-            state = TABLE.step(state, FunnelEvent.went_quiet)
-
-    for record in records:
-        table = f"{record.KIND}s"
-        for rule, event in TRIGGERS:
-            if rule.table == table and rule(record):
-                at, rid = record.at, record.id
-                timer(at)
-                events.append((at, event, (rid,), rule.name))
-                state = TABLE.step(state, event)
-                last = (at, rid)
-                break
-    timer(as_of)
-    return TABLE.fold(events)
 
 
 @attrs.frozen(kw_only=True)
@@ -289,6 +354,8 @@ class FunnelAssessment:
         episode: The step into each stage of the current episode (since the
             client last went dormant or was lost), in the order entered.
         trajectory: Every step of the replay (for time travel and time in stage).
+        state: The machine's state, to save (``state.to_dict()``) and resume
+            later with :meth:`relcycle.machine.Machine.resume` on :data:`FUNNEL`.
     """
 
     client_id: str
@@ -298,6 +365,7 @@ class FunnelAssessment:
     evidence: Evidence
     episode: FrozenMap[FunnelStage, Step[FunnelStage, FunnelEvent]]
     trajectory: Trajectory[FunnelStage, FunnelEvent]
+    state: MachineState[FunnelStage, FunnelMemory]
 
     def stage_at(self, moment: datetime) -> FunnelStage:
         """The stage the client was in at ``moment`` (at or before :attr:`as_of`)."""
@@ -315,20 +383,16 @@ def _episode(
     return episode
 
 
-def _day(moment: datetime) -> str:
-    return moment.date().isoformat()
-
-
 def _evidence(
     stage: FunnelStage, episode: Mapping[FunnelStage, Step[FunnelStage, FunnelEvent]]
 ) -> Evidence:
     if stage is FunnelStage.unaware:
         return Evidence("no interaction or order yet")
     entered = episode[stage]
-    head = f"{stage.value} since {_day(entered.at)}: {entered.detail}"
+    head = f"{stage.value} since {format_moment(entered.at)}: {entered.detail}"
     if stage in (FunnelStage.dormant, FunnelStage.lost):
         return Evidence(head, entered.record_ids)
-    path = ", ".join(f"{s.value} {_day(step.at)}" for s, step in episode.items())
+    path = ", ".join(f"{s.value} {format_moment(step.at)}" for s, step in episode.items())
     ids = [i for step in episode.values() for i in step.record_ids]
     return Evidence(f"{head} (path: {path})", ids)
 
@@ -350,7 +414,8 @@ def assess_funnel(
         ValidationError: If ``as_of`` is not timezone-aware.
         RecordTypeError: If ``as_of`` is not a datetime.
     """
-    trajectory = _trajectory(history, as_of, FunnelPolicy() if policy is None else policy)
+    run = FUNNEL.run(history, as_of=as_of, policy=FunnelPolicy() if policy is None else policy)
+    trajectory = run.trajectory
     episode = _episode(trajectory)
     stage = trajectory.state
     return FunnelAssessment(
@@ -361,6 +426,7 @@ def assess_funnel(
         evidence=_evidence(stage, episode),
         episode=FrozenMap(episode),
         trajectory=trajectory,
+        state=run.state,
     )
 
 
