@@ -208,7 +208,7 @@ class TestTransitions:
     def test_only_real_interest_brings_a_lost_client_back(
         self, record: Interaction | Order, expected: FunnelStage
     ) -> None:
-        """Marketing leaves a lost client lost; a reactivation, negotiation or sale brings it back."""
+        """Marketing leaves a lost client lost; a reactivation, negotiation or sale does not."""
         assert stage(touch("t1", 5, Purpose.termination), record) is expected
 
     def test_termination_comes_last_at_one_moment(self) -> None:
