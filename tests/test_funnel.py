@@ -8,6 +8,7 @@ import importlib
 import inspect
 import io
 import json
+import re
 import sys
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -661,6 +662,12 @@ class TestCli:
         assert "desire --> action: bought" in out
         assert main(["diagram", "funnel", "--format", "dot"]) == 0
         assert '"dormant" -> "awareness" [label="touched"];' in capsys.readouterr().out
+
+    def test_the_tutorial_shows_the_table(self) -> None:
+        """The tutorial's funnel diagram is exactly TABLE.to_mermaid()."""
+        page = (ROOT / "docs" / "tutorial-own-machine.md").read_text(encoding="utf-8")
+        blocks = re.findall(r"```text\n(stateDiagram-v2\n.*?)```", page, re.DOTALL)
+        assert blocks == [TABLE.to_mermaid()]
 
     def test_report_has_the_funnel(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]

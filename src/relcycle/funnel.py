@@ -31,7 +31,7 @@ trigger          records                                                event
 ``inquiry``      inbound ``inquiry``, ``wish`` or ``reactivation``      ``inquired``
 ``negotiation``  interactions ``offer_change`` or ``joint_planning``    ``considered``
 ``quote``        orders with status ``planned`` (a planned order)       ``considered``
-``sale``         orders placed or delivered (:data:`relcycle.rules.SALE`)  ``bought``
+``sale``         sales: orders placed or delivered (``rules.SALE``)     ``bought``
 ``termination``  interactions with purpose ``termination``              ``terminated``
 ===============  =====================================================  ==============
 

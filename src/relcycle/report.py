@@ -128,16 +128,26 @@ _COLUMN_NAME = re.compile(r"[a-z][a-z0-9_]*")
 CellValue = str | int | float | bool | None
 
 
+def _plain(value: Any) -> Any:
+    """A string enum member as its plain string value (anything else as given)."""
+    return str(value) if isinstance(value, str) and type(value) is not str else value
+
+
 @attrs.frozen
 class Cell:
     """One client's value in an extra report column, and why.
 
     Attributes:
-        value: The value (a JSON scalar: text, number, true/false or None).
+        value: The value (a JSON scalar: text, number, true/false or None; a
+            string enum member is kept as its string value).
         evidence: Why the client has this value: a reason and record ids.
+
+    Raises:
+        RecordTypeError: If the value is not a JSON scalar or the evidence not
+            an :class:`~relcycle.evidence.Evidence`.
     """
 
-    value: CellValue
+    value: CellValue = attrs.field(converter=_plain)
     evidence: Evidence
 
     def __attrs_post_init__(self) -> None:
@@ -181,7 +191,7 @@ def _check_column_name(_: object, __: attrs.Attribute[str], name: str) -> None:
 
 
 def _values(values: Iterable[str]) -> tuple[str, ...]:
-    found = tuple(values)
+    found = tuple(_plain(v) for v in values)
     if not all(isinstance(v, str) for v in found) or len(set(found)) != len(found):
         raise UsageError(f"column values {found!r}: give distinct strings")
     return found
