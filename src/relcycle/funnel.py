@@ -66,7 +66,6 @@ from relcycle.evidence import Evidence
 from relcycle.history import ClientHistory, Portfolio
 from relcycle.machine import (
     Decision,
-    Emitter,
     Machine,
     MachineState,
     Occurrence,
@@ -236,6 +235,9 @@ _EVENT_OF: Mapping[str, FunnelEvent] = {
 _QUIET = "quiet"
 _QUIET_PRIORITY = 0
 
+#: The stages the dormancy timer runs in.
+_TIMED = frozenset(AIDA)
+
 
 # --------------------------------------------------------------------------- policy
 
@@ -260,6 +262,11 @@ class FunnelPolicy:
     """
 
     dormant_days: int = attrs.field(default=180, validator=_positive_days)
+
+    @property
+    def quiet(self) -> timedelta:
+        """``dormant_days`` as a duration."""
+        return timedelta(days=self.dormant_days)
 
 
 # --------------------------------------------------------------------------- the decider
@@ -310,20 +317,22 @@ def decide(
     client is now lost, (re)schedules the dormancy timer ``dormant_days`` after
     it; the timer falling due gives ``went_quiet``.
     """
-    emit = Emitter(TABLE, state.state, client_id=state.client_id, strict=True)
-    at, key = occurrence.at, occurrence.key
-    if occurrence.kind == _QUIET:
+    # Every (stage, event) pair is a row of TABLE, so each occurrence gives
+    # exactly its one event and no Emitter is needed to check it (the runner
+    # folds it through TABLE.step, which would raise on a missing row). The
+    # decider runs for every record of every client in a report: it builds
+    # the Decision directly.
+    at, key, kind = occurrence.at, occurrence.key, occurrence.kind
+    if kind == _QUIET:
         since = state.memory.last_at
         assert since is not None  # the timer is set with the memory
         detail = f"no activity for {policy.dormant_days} days after {format_moment(since)}"
-        emit(at, FunnelEvent.went_quiet, (key,), detail)
-        return emit.decision(state.memory, ())
-    emit(at, _EVENT_OF[occurrence.kind], (key,), occurrence.kind)
+        return Decision(((at, FunnelEvent.went_quiet, (key,), detail),), state.memory, ())
+    event = _EVENT_OF[kind]
     timers: tuple[Timer, ...] = ()
-    if emit.state in AIDA:
-        due = at + timedelta(days=policy.dormant_days)
-        timers = (Timer(due, _QUIET_PRIORITY, key, _QUIET),)
-    return emit.decision(FunnelMemory(key, at), timers)
+    if TABLE.step(state.state, event) in _TIMED:
+        timers = (Timer(at + policy.quiet, _QUIET_PRIORITY, key, _QUIET),)
+    return Decision(((at, event, (key,), kind),), FunnelMemory(key, at), timers)
 
 
 #: The funnel machine: :data:`TABLE`, :data:`TRIGGERS` and :func:`decide`.
