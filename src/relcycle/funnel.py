@@ -360,8 +360,9 @@ class FunnelAssessment:
         since: When the client entered it (None: never moved, ``unaware``).
         evidence: Why: the path of the current episode and the record ids that
             moved the client into each of its stages.
-        episode: The step into each stage of the current episode (since the
-            client last went dormant or was lost), in the order entered.
+        episode: The step into each stage of the current episode, in the order
+            entered; an episode that followed dormancy or a loss starts with the
+            step into ``dormant`` or ``lost`` that ended the one before.
         trajectory: Every step of the replay (for time travel and time in stage).
         state: The machine's state, to save (``state.to_dict()``) and resume
             later with :meth:`relcycle.machine.Machine.resume` on :data:`FUNNEL`.
