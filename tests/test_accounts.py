@@ -387,10 +387,11 @@ class TestContactValue:
             [
                 contact("i1", -3, handled_by="ann"),
                 sale("o1", 0),
-                sale("o2", 30),
+                sale("o2", 20),
+                sale("o3", 40),
                 contact("i2", 50, handled_by="ben"),
                 contact("i3", 55),
-                sale("o3", 60),
+                sale("o4", 60),
             ],
         )
         v = contact_value([h], as_of=d(70), lifecycles={"c": Calm()})  # type: ignore[dict-item]

@@ -30,14 +30,31 @@ from relcycle.testing import portfolios
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
-POLICIES = (
-    None,
-    object_report.ReportPolicies(
-        lifecycle=LifecyclePolicy(recurrence_count=2, late_orders_fail=False),
-        motivation=MotivationPolicy(window_days=365),
-        regularity=RegularityPolicy(window_days=400, min_gaps=2),
-    ),
-)
+
+@st.composite
+def report_policies(draw: st.DrawFn) -> object_report.ReportPolicies | None:
+    """Report policies varying every flag and window the two engines read."""
+    if draw(st.booleans()):
+        return None
+    lifecycle = LifecyclePolicy(
+        recurrence_count=draw(st.integers(2, 4)),
+        recurrence_window=timedelta(days=draw(st.integers(10, 120))),
+        trouble_free_period=timedelta(days=draw(st.integers(20, 120))),
+        late_orders_fail=draw(st.booleans()),
+        cancelled_orders_fail=draw(st.booleans()),
+        failures_recur_as=draw(st.sampled_from([None, "delivery", "quality"])),
+        management_complaints_escalate=draw(st.booleans()),
+        reactivate_on_sale=draw(st.booleans()),
+    )
+    return object_report.ReportPolicies(
+        lifecycle=lifecycle,
+        motivation=MotivationPolicy(window_days=draw(st.sampled_from([None, 90, 365]))),
+        regularity=RegularityPolicy(
+            window_days=draw(st.sampled_from([None, 400])),
+            min_gaps=draw(st.integers(1, 4)),
+            max_cv=draw(st.sampled_from(["0.3", "0.5", "1"])),
+        ),
+    )
 
 
 def _frames(portfolio: Portfolio) -> Any:
@@ -78,16 +95,19 @@ class TestEqualsObjectPath:
     )
     @given(
         portfolio=portfolios(min_clients=1, max_clients=6, max_records=10),
-        policy_index=st.integers(0, len(POLICIES) - 1),
+        policies=report_policies(),
         tz=st.sampled_from([UTC, BERLIN]),
         data=st.data(),
     )
     def test_random_portfolios(
-        self, portfolio: Portfolio, policy_index: int, tz: Any, data: st.DataObject
+        self,
+        portfolio: Portfolio,
+        policies: object_report.ReportPolicies | None,
+        tz: Any,
+        data: st.DataObject,
     ) -> None:
-        """Random histories, moments, zones and policies: the two reports are equal."""
+        """Random histories, moments, zones and every policy flag: the two reports are equal."""
         as_of = _moment(portfolio, data)
-        policies = POLICIES[policy_index]
         compare_to = None
         if as_of is not None and data.draw(st.booleans()):
             compare_to = as_of - timedelta(days=data.draw(st.integers(1, 300)))

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from relcycle.errors import CurrencyMismatchError, ValidationError
 from relcycle.history import ClientHistory, Portfolio, build_portfolio
 from relcycle.io import as_tables, load_history, write_history
-from relcycle.model import Direction, Order
-from relcycle.report import NOT_CONTACTS, REQUEST_PURPOSES, ReportPolicies, build_report, exact_sum
+from relcycle.model import Direction, Order, Purpose
+from relcycle.report import REQUEST_PURPOSES, ReportPolicies, build_report, exact_sum
 from relcycle.segmentation.cost import CostRates, cost_to_serve
 from relcycle.segmentation.motivation import (
     AttributeRule,
@@ -69,7 +69,7 @@ def expected(
     """The object path's signals of one client (as relcycle.report computes them)."""
     cut = history.as_of(as_of)
     sales = [o for o in cut.orders if o.is_sale]
-    interactions = [i for i in cut.interactions if i.purpose not in NOT_CONTACTS]
+    interactions = [i for i in cut.interactions if i.purpose is not Purpose.marketing]
     requests = [
         i
         for i in interactions

@@ -34,6 +34,8 @@ from relcycle.lifecycle import Stage
 from relcycle.lifecycle import assess as assess_lifecycle
 from relcycle.machine import Step, Trajectory
 from relcycle.model import Complaint, Interaction, Order, OrderStatus
+from relcycle.report import ReportPolicies
+from relcycle.segmentation import RegularityPolicy
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -52,6 +54,10 @@ def sale(oid: str, day: float, *, product: str | None = None, **kw: object) -> O
 
 def contact(iid: str, day: float, purpose: str = "inquiry", **kw: object) -> Interaction:
     return Interaction(interaction_id=iid, client_id="c", at=d(day), purpose=purpose, **kw)  # type: ignore[arg-type]
+
+
+#: Four sale orders a month apart: the fewest purchase days the regularity rule calls regular.
+MONTHLY = (sale("o1", 0), sale("o2", 30), sale("o3", 60), sale("o4", 90))
 
 
 def history(*records: Order | Interaction | Complaint) -> ClientHistory:
@@ -168,9 +174,7 @@ class TestPolicy:
     def test_defaults(self) -> None:
         """The documented defaults."""
         p = LadderPolicy()
-        assert (p.customer_min_sales, p.customer_min_months) == (3, 3)
-        assert p.customer_max_gap == timedelta(days=92)
-        assert p.customer_gap_ratio == Decimal(3)
+        assert p.regularity == RegularityPolicy()
         assert p.advocacy_purposes == {"referral", "joint_planning", "service_exchange"}
         assert p.engagement_purposes == {"joint_planning", "offer_change"}
         assert p.expert_min_tenure == timedelta(days=365)
@@ -181,9 +185,7 @@ class TestPolicy:
     @pytest.mark.parametrize(
         ("field", "value"),
         [
-            ("customer_min_sales", 0),
-            ("customer_max_gap", timedelta(0)),
-            ("customer_gap_ratio", Decimal("0.5")),
+            ("regularity", "monthly"),
             ("inactivity_period", 30),
             ("advocacy_purposes", ["referral", "gossip"]),
             ("expert_min_products", 1.5),
@@ -212,10 +214,14 @@ class TestPolicy:
         with pytest.raises(ValidationError, match="must not be one of the hostile stages"):
             LadderPolicy(hostile_stages={"escalated"}, lost_stage=Stage.escalated)
 
-    def test_months_cannot_exceed_sales(self) -> None:
-        """More distinct months than orders is impossible and refused."""
-        with pytest.raises(ValidationError, match="customer_min_months"):
-            LadderPolicy(customer_min_sales=2, customer_min_months=3)
+    def test_the_report_has_one_rule_of_regular_buying(self) -> None:
+        """The report's ladder reads the report's regularity thresholds; two are refused."""
+        loose = RegularityPolicy(min_gaps=1)
+        assert ReportPolicies(regularity=loose).ladder.regularity == loose
+        with pytest.raises(UsageError, match="different rules of regular buying"):
+            ReportPolicies(
+                regularity=loose, ladder=LadderPolicy(regularity=RegularityPolicy(min_gaps=5))
+            )
 
 
 class TestRungsFromHistory:
@@ -247,56 +253,63 @@ class TestRungsFromHistory:
         assert a.rung_at(d(2)) is Rung.doubter
 
     def test_regular_monthly_orders_make_a_customer(self) -> None:
-        """Three sale orders in three months with even gaps make a customer."""
-        a = assess(
-            history(sale("o1", 0), sale("o2", 31), sale("o3", 59)), as_of=d(60), lifecycle=CALM
-        )
+        """Four purchase days with even gaps (the regularity rule) make a customer."""
+        records = [sale("o1", 0), sale("o2", 31), sale("o3", 59), sale("o4", 90)]
+        a = assess(history(*records), as_of=d(91), lifecycle=CALM)
         assert a.rung is Rung.customer
-        assert a.evidence.record_ids == ("o1", "o2", "o3")
-        assert a.since == d(59)
+        assert a.evidence.record_ids == ("o1", "o2", "o3", "o4")
+        assert a.evidence.reason.startswith("regular repeat orders: ")
+        assert a.since == d(90)
         assert [s.event for s in a.trajectory.transitions] == [
             LadderEvent.purchased,
             LadderEvent.ordered_regularly,
         ]
 
-    def test_orders_in_one_month_are_not_regular(self) -> None:
-        """Three orders within one month are a burst, not regular ordering."""
-        assert rung_of([sale("o1", 0), sale("o2", 3), sale("o3", 6)], 20) is Rung.buyer
+    def test_three_purchases_are_not_yet_regular(self) -> None:
+        """Three orders a month apart are two gaps: the regularity rule needs three."""
+        a = assess(
+            history(sale("o1", 0), sale("o2", 30), sale("o3", 60)), as_of=d(70), lifecycle=CALM
+        )
+        assert a.rung is Rung.buyer
+        assert "at least 4 purchase days" in a.next_step().needs
+        assert "has 3 purchase days" in a.next_step().needs
 
     def test_uneven_gaps_are_not_regular(self) -> None:
-        """A gap more than three times the median is not predictable ordering."""
-        assert rung_of([sale("o1", 0), sale("o2", 27), sale("o3", 115)], 120) is Rung.buyer
+        """Gaps whose coefficient of variation passes the rule's are not predictable."""
+        records = [sale("o1", 0), sale("o2", 27), sale("o3", 54), sale("o4", 160)]
+        assert rung_of(records, 165) is Rung.buyer
 
-    def test_a_gap_over_a_quarter_is_not_regular(self) -> None:
-        """Orders a third of a year apart are not regular, however even."""
-        assert rung_of([sale("o1", 0), sale("o2", 100), sale("o3", 200)], 200) is Rung.buyer
+    def test_orders_on_one_day_are_one_purchase_day(self) -> None:
+        """The rule counts distinct purchase days, as the regularity field does."""
+        records = [sale("o1", 0), sale("o2", 0.1), sale("o3", 30), sale("o4", 60)]
+        assert rung_of(records, 65) is Rung.buyer
 
     def test_regularity_thresholds_are_configurable(self) -> None:
-        """A looser policy accepts two orders in two months."""
-        policy = LadderPolicy(customer_min_sales=2, customer_min_months=2)
+        """A looser regularity rule accepts two orders a month apart."""
+        policy = LadderPolicy(regularity=RegularityPolicy(min_gaps=1))
         assert rung_of([sale("o1", 0), sale("o2", 30)], 40, policy=policy) is Rung.customer
 
     @pytest.mark.parametrize("purpose", ["referral", "joint_planning", "service_exchange"])
     def test_advocacy_makes_a_customer_an_advocate(self, purpose: str) -> None:
         """A referral, joint planning or a service exchange makes a customer an advocate."""
-        records = [sale("o1", 0), sale("o2", 30), sale("o3", 60), contact("adv", 70, purpose)]
-        a = assess(history(*records), as_of=d(80), lifecycle=CALM)
+        records = [*MONTHLY, contact("adv", 100, purpose)]
+        a = assess(history(*records), as_of=d(110), lifecycle=CALM)
         assert a.rung is Rung.advocate
         assert a.evidence.record_ids == ("adv",)
-        assert a.rung_at(d(65)) is Rung.customer
+        assert a.rung_at(d(95)) is Rung.customer
 
     def test_advocacy_of_a_mere_buyer_waits_for_regular_ordering(self) -> None:
         """An early referral does not skip rungs: it counts once ordering is regular."""
-        records = [sale("o1", 0), contact("ref", 5, "referral"), sale("o2", 30)]
-        assert rung_of(records, 40) is Rung.buyer
-        a = assess(history(*records, sale("o3", 60)), as_of=d(61), lifecycle=CALM)
+        records = [sale("o1", 0), contact("ref", 5, "referral"), sale("o2", 30), sale("o3", 60)]
+        assert rung_of(records, 70) is Rung.buyer
+        a = assess(history(*records, sale("o4", 90)), as_of=d(91), lifecycle=CALM)
         assert a.rung is Rung.advocate
         moves = a.trajectory.transitions
         assert [(s.source, s.target) for s in moves[-2:]] == [
             (Rung.buyer, Rung.customer),
             (Rung.customer, Rung.advocate),
         ]
-        assert moves[-1].at == moves[-2].at == d(60)
+        assert moves[-1].at == moves[-2].at == d(90)
 
     def test_sustained_engagement_makes_an_expert(self) -> None:
         """Joint planning over months, a year's tenure and three products make an expert."""
@@ -340,13 +353,12 @@ class TestRungsFromHistory:
 class TestDemotions:
     def test_hostile_lifecycle_makes_an_adversary(self) -> None:
         """Entering monitoring_failures pulls a customer to adversary at that moment."""
-        records = [sale("o1", 0), sale("o2", 30), sale("o3", 60)]
-        lc = life((80, "voicing_discontent", ["c1"]), (90, "monitoring_failures", ["c1", "c2"]))
-        a = assess(history(*records), as_of=d(100), lifecycle=lc)
+        lc = life((110, "voicing_discontent", ["c1"]), (120, "monitoring_failures", ["c1", "c2"]))
+        a = assess(history(*MONTHLY), as_of=d(130), lifecycle=lc)
         assert a.rung is Rung.adversary
-        assert a.since == d(90)
+        assert a.since == d(120)
         assert a.evidence.record_ids == ("c1", "c2")
-        assert a.rung_at(d(85)) is Rung.customer
+        assert a.rung_at(d(115)) is Rung.customer
 
     @pytest.mark.parametrize(
         "stage", ["monitoring_failures", "escalated", "ultimatum", "arbitration"]
@@ -378,15 +390,14 @@ class TestDemotions:
 
     def test_lost_client_leaves_the_active_rungs(self) -> None:
         """A lost client keeps the rung it had, is inactive, and says since when."""
-        records = [sale("o1", 0), sale("o2", 30), sale("o3", 60)]
-        lc = life((90, "lost", ["t1"]))
-        a = assess(history(*records, sale("o4", 95)), as_of=d(100), lifecycle=lc)
+        lc = life((120, "lost", ["t1"]))
+        a = assess(history(*MONTHLY, sale("o5", 125)), as_of=d(130), lifecycle=lc)
         assert a.rung is Rung.customer
         assert not a.active
-        assert a.inactive_since == d(90)
+        assert a.inactive_since == d(120)
         assert "t1" in a.evidence.record_ids
-        assert a.active_at(d(89))
-        assert not a.active_at(d(90))
+        assert a.active_at(d(119))
+        assert not a.active_at(d(120))
         assert a.next_step().target is Rung.doubter
         assert "win the client back" in a.next_step().needs
 
@@ -401,25 +412,22 @@ class TestDemotions:
 
     def test_inactivity_steps_down_one_rung(self) -> None:
         """180 days without activity step a customer down to buyer."""
-        records = [sale("o1", 0), sale("o2", 30), sale("o3", 60)]
-        a = assess(history(*records), as_of=d(240), lifecycle=CALM)
+        a = assess(history(*MONTHLY), as_of=d(270), lifecycle=CALM)
         assert a.rung is Rung.buyer
-        assert a.since == d(240)
-        assert a.evidence.record_ids == ("o3",)
-        assert rung_of(records, 239.9) is Rung.customer
+        assert a.since == d(270)
+        assert a.evidence.record_ids == ("o4",)
+        assert rung_of(MONTHLY, 269.9) is Rung.customer
 
     def test_activity_at_the_deadline_prevents_the_demotion(self) -> None:
         """A client-initiated contact on the last day keeps the rung."""
-        records = [sale("o1", 0), sale("o2", 30), sale("o3", 60), contact("i1", 240)]
-        assert rung_of(records, 241) is Rung.customer
+        assert rung_of([*MONTHLY, contact("i1", 270)], 271) is Rung.customer
 
     def test_long_inactivity_steps_down_to_doubter_and_stops(self) -> None:
         """Each further period steps down again, but never below doubter."""
-        records = [sale("o1", 0), sale("o2", 30), sale("o3", 60)]
-        a = assess(history(*records), as_of=d(60 + 180 * 5), lifecycle=CALM)
+        a = assess(history(*MONTHLY), as_of=d(90 + 180 * 5), lifecycle=CALM)
         assert a.rung is Rung.doubter
         ats = [s.at for s in a.trajectory.transitions if s.event is LadderEvent.went_inactive]
-        assert ats == [d(240), d(420)]
+        assert ats == [d(270), d(450)]
 
     def test_outbound_marketing_is_not_activity(self) -> None:
         """The supplier's own marketing touches do not keep a client active."""
@@ -435,21 +443,19 @@ class TestWithTheLifecycle:
     def test_complaints_that_go_on_make_an_adversary(self) -> None:
         """A loss, then a new complaint while the first is open: monitoring failures, adversary."""
         records = [
-            sale("o1", 0),
-            sale("o2", 30),
-            sale("o3", 60),
-            Complaint(complaint_id="c1", client_id="c", opened_at=d(70), client_loss=500),
-            Complaint(complaint_id="c2", client_id="c", opened_at=d(75)),
+            *MONTHLY,
+            Complaint(complaint_id="c1", client_id="c", opened_at=d(100), client_loss=500),
+            Complaint(complaint_id="c2", client_id="c", opened_at=d(105)),
         ]
         h = history(*records)
-        a = assess(h, as_of=d(80))
-        lc = assess_lifecycle(h, as_of=d(80))
+        a = assess(h, as_of=d(110))
+        lc = assess_lifecycle(h, as_of=d(110))
         assert lc.stage is Stage.monitoring_failures
         assert a.rung is Rung.adversary
         assert a.since == lc.since
         assert "c2" in a.evidence.record_ids
-        assert a.rung_at(d(72)) is Rung.customer
-        assert assess(h, as_of=d(80), lifecycle=lc) == a
+        assert a.rung_at(d(102)) is Rung.customer
+        assert assess(h, as_of=d(110), lifecycle=lc) == a
 
     def test_escalation_makes_an_adversary(self) -> None:
         """The client's management taking the matter up pulls the client down."""
@@ -607,7 +613,8 @@ class TestPortfolio:
             orders=[
                 o("a1", "a", 0),
                 o("a2", "a", 30),
-                o("a3", "a", 60),  # buyer at 40, customer at 200
+                o("a3", "a", 60),
+                o("a4", "a", 90),  # buyer at 40, customer at 200
                 o("b1", "b", 0),  # buyer, then inactive (doubter) by 200
                 o("c1", "c", 50),  # absent at 40, buyer at 200
             ],
@@ -625,15 +632,15 @@ class TestPortfolio:
         assert [mv.client_id for mv in m.promotions] == ["a"]
         assert [mv.client_id for mv in m.demotions] == ["b"]
         assert [mv.client_id for mv in m.entered] == ["c"]
-        assert m.value(Rung.buyer, Rung.customer) == Decimal(100)  # a3 in (40, 200]
+        assert m.value(Rung.buyer, Rung.customer) == Decimal(200)  # a3, a4 in (40, 200]
         assert m.value(None, Rung.buyer) == Decimal(100)  # c1
-        assert m.total_value == Decimal(200)
+        assert m.total_value == Decimal(300)
 
     def test_lost_clients_leave_the_matrix(self) -> None:
         """A client lost between the dates is absent at B: it left the ladder."""
-        h = history(sale("o1", 0), sale("o2", 30), sale("o3", 60))
+        h = history(*MONTHLY)
         m = ladder_migration(
-            [h], start=d(70), end=d(100), lifecycles={"c": life((90, "lost", ["t"]))}
+            [h], start=d(100), end=d(130), lifecycles={"c": life((120, "lost", ["t"]))}
         )  # type: ignore[dict-item]
         assert [(mv.client_id, mv.before, mv.after) for mv in m.left] == [
             ("c", Rung.customer, None)

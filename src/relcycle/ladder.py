@@ -45,16 +45,15 @@ demotion is never undone by the records that came before it.
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
-from itertools import pairwise
 from typing import Any, Protocol, cast
 
 import attrs
 
 from ._vocab import OrderedVocab, Vocab
+from ._zones import resolve_zone
 from .errors import UsageError, ValidationError
 from .evidence import Evidence
 from .history import ClientHistory, Portfolio
@@ -62,7 +61,9 @@ from .lifecycle import Stage
 from .lifecycle import assess as _assess_lifecycle
 from .machine import Step, Trajectory, TransitionTable
 from .migration import MigrationMatrix, migration_matrix, revenue_between
-from .model import Direction, FrozenMap, Interaction, Order, OrderStatus, Purpose
+from .model import Direction, FrozenMap, Interaction, Order, Purpose
+from .rules import SALE
+from .segmentation.regularity import Regularity, RegularityPolicy, regularity_from_days
 
 __all__ = [
     "COMPETENCIES",
@@ -285,14 +286,12 @@ class LadderPolicy:
     """Every threshold of the ladder's rules, with documented defaults.
 
     Attributes:
-        customer_min_sales: Sale orders (the latest ones since the last demotion)
-            that must look regular to make a customer. Default 3.
-        customer_min_months: Distinct calendar months (UTC) those orders must span.
-            Default 3.
-        customer_max_gap: No gap between those orders may be longer. Default 92 days
-            (a quarter).
-        customer_gap_ratio: The longest gap may be at most this many times the
-            median gap (gaps under a day count as a day). Default 3.
+        regularity: The rule of "regular buying" that makes a buyer a customer:
+            the client's purchase days since the last demotion must be ``regular``
+            by :func:`~relcycle.segmentation.regularity.regularity_from_days` (the
+            rule the report's ``regularity`` field uses, so the rung and that field
+            never disagree). Default ``RegularityPolicy()``; its window is not used
+            (the ladder counts from its last reset).
         advocacy_purposes: Interaction purposes that show advocacy. Default
             ``referral``, ``joint_planning``, ``service_exchange``.
         advocate_min_signals: Advocacy contacts since the last demotion that make a
@@ -321,10 +320,7 @@ class LadderPolicy:
             a promotion (and not after it) share the credit for it. Default 90 days.
     """
 
-    customer_min_sales: int = attrs.field(default=3, validator=_positive_int)
-    customer_min_months: int = attrs.field(default=3, validator=_positive_int)
-    customer_max_gap: timedelta = attrs.field(default=timedelta(days=92), validator=_positive_td)
-    customer_gap_ratio: Decimal = attrs.field(default=Decimal(3), validator=_ratio)
+    regularity: RegularityPolicy = attrs.field(factory=RegularityPolicy)
     advocacy_purposes: frozenset[Purpose] = attrs.field(
         default=frozenset({Purpose.referral, Purpose.joint_planning, Purpose.service_exchange}),
         converter=_purposes,
@@ -350,12 +346,12 @@ class LadderPolicy:
     attribution_window: timedelta = attrs.field(default=timedelta(days=90), validator=_nonneg_td)
 
     def __attrs_post_init__(self) -> None:
-        if self.customer_min_months > self.customer_min_sales:
+        if not isinstance(self.regularity, RegularityPolicy):
             raise ValidationError(
                 record="LadderPolicy",
-                field="customer_min_months",
-                value=self.customer_min_months,
-                reason=f"cannot exceed customer_min_sales ({self.customer_min_sales})",
+                field="regularity",
+                value=self.regularity,
+                reason="must be a relcycle.segmentation.RegularityPolicy",
             )
         if self.lost_stage in self.hostile_stages:
             raise ValidationError(
@@ -555,7 +551,9 @@ def _day(moment: datetime | None) -> str:
 # --------------------------------------------------------------------------- the replay
 
 _DAY = timedelta(days=1)
-_SALE_STATUSES = frozenset({OrderStatus.placed, OrderStatus.delivered})
+_IS_SALE = SALE.test
+_TENTH = Decimal("0.1")
+_HUNDREDTH = Decimal("0.01")
 
 
 def _month(moment: datetime) -> tuple[int, int]:
@@ -578,8 +576,9 @@ _EXPERT_RANK = Rung.expert.rank
 class _Replay:
     """The mutable fold behind :func:`assess` (private; one per call)."""
 
-    def __init__(self, policy: LadderPolicy) -> None:
+    def __init__(self, policy: LadderPolicy, tz: tzinfo = UTC) -> None:
         self.policy = policy
+        self.tz = tz
         self.rung = TABLE.initial
         self.active = True
         self.hostile = False
@@ -676,7 +675,7 @@ class _Replay:
         """Take in one record; ``at`` is its moment (``record.at``, already read)."""
         policy = self.policy
         if isinstance(record, Order):
-            if record.status not in _SALE_STATUSES:  # Order.is_sale, without the call
+            if not _IS_SALE(record):
                 return
             if self.first_sale is None:
                 self.first_sale = record
@@ -815,38 +814,35 @@ class _Replay:
         return self.expertise(at)
 
     def regular(self) -> Evidence | None:
-        n = self.policy.customer_min_sales
-        if len(self.sales) < n:
-            return None
+        if len(self.sales) <= self.policy.regularity.min_gaps:
+            return None  # fewer purchases than the gaps the rule needs: not yet
         key = (self.resets, len(self.sales))
         cached = self.regular_cache
         if cached is not None and cached[:2] == key:
             return cached[2]
-        found = self._regular(n)
+        found = self._regular()
         self.regular_cache = (*key, found)
         return found
 
-    def _regular(self, n: int) -> Evidence | None:
-        policy = self.policy
-        last = self.sales[-n:]
-        months = {_month(o.placed_at) for o in last}
-        if len(months) < policy.customer_min_months:
+    def _regular(self) -> Evidence | None:
+        """The regularity rule (the report's) over the sales since the last reset."""
+        tz = self.tz
+        days = tuple(sorted({o.placed_at.astimezone(tz).date() for o in self.sales}))
+        found = regularity_from_days(
+            "",
+            days,
+            [o.order_id for o in self.sales],
+            as_of_day=days[-1],
+            policy=self.policy.regularity,
+        )
+        if found.regularity is not Regularity.regular:
             return None
-        gaps = [b.placed_at - a.placed_at for a, b in pairwise(last)]
-        if gaps:
-            longest = max(gaps)
-            if longest > policy.customer_max_gap:
-                return None
-            median = max(statistics.median_low(gaps), _DAY)
-            if Decimal(longest / _DAY) > policy.customer_gap_ratio * Decimal(median / _DAY):
-                return None
-            spread = f"; gaps {min(gaps).days}-{longest.days} days"
-        else:
-            spread = ""
+        assert found.mean_gap is not None
+        assert found.cv is not None
         return Evidence(
-            f"regular repeat orders: {_plural(n, 'sale order')} in "
-            f"{_plural(len(months), 'month')}{spread}",
-            [o.id for o in last],
+            f"regular repeat orders: {len(days)} purchase days, mean gap "
+            f"{found.mean_gap.quantize(_TENTH)} days, cv {found.cv.quantize(_HUNDREDTH)}",
+            found.evidence.record_ids,
         )
 
     def expertise(self, at: datetime) -> Evidence | None:
@@ -886,12 +882,12 @@ class _Replay:
         if rung is Rung.doubter:
             return "a first sale order"
         if rung is Rung.buyer:
-            n = policy.customer_min_sales
-            have = len(self.sales)
+            rule = policy.regularity
+            days = len({o.placed_at.astimezone(self.tz).date() for o in self.sales})
             return (
-                f"regular repeat orders: {n} sale orders in {policy.customer_min_months} "
-                f"different months, no gap over {policy.customer_max_gap.days} days "
-                f"(has {have}{self.counted()})"
+                f"regular repeat orders: at least {rule.min_gaps + 1} purchase days with "
+                f"even gaps (coefficient of variation at most {rule.max_cv}) "
+                f"(has {_plural(days, 'purchase day')}{self.counted()})"
             )
         if rung is Rung.customer:
             kinds = ", ".join(sorted(p.value for p in policy.advocacy_purposes))
@@ -953,6 +949,7 @@ def assess(
     as_of: datetime,
     policy: LadderPolicy = LadderPolicy(),
     lifecycle: LifecycleView | None = None,
+    tz: tzinfo | str = UTC,
 ) -> LadderAssessment:
     """Where ``history``'s client stands on the ladder as of ``as_of``, and why.
 
@@ -964,6 +961,8 @@ def assess(
             ``trajectory`` of stage steps, see :class:`LifecycleView`), computed as
             of ``as_of`` or later; when None it is computed with
             :func:`relcycle.lifecycle.assess`.
+        tz: The time zone whose calendar days the regularity rule counts (the
+            report passes its own, so the rung and the ``regularity`` field agree).
 
     Returns:
         The rung, whether the client is active, the trajectory, the evidence and
@@ -997,7 +996,7 @@ def assess(
         )
     life_steps = [s for s in trajectory.steps if s.at <= as_of and s.source != s.target]
 
-    replay = _Replay(policy)
+    replay = _Replay(policy, resolve_zone(tz))
     replay.stage = str(trajectory.initial)
     # Ticks at one moment form a group: timers due before the moment fire first,
     # then the group's ticks, then the timers due at the moment.

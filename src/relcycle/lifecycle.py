@@ -47,10 +47,10 @@ from .model import (
     LossReason,
     Money,
     Order,
-    OrderStatus,
     Purpose,
     Severity,
 )
+from .rules import CANCELLED_ORDER, FAILED_ORDER, LATE_ORDER, SALE, Rule
 
 __all__ = [
     "DEFAULT_SERVICE_LEVELS",
@@ -335,10 +335,29 @@ class LifecyclePolicy:
                     record="LifecyclePolicy", field=name, value=value, expected="True or False"
                 )
 
+    @property
+    def failed_order(self) -> Rule:
+        """The record rule of a service failure under this policy.
+
+        :data:`~relcycle.rules.FAILED_ORDER` (cancelled or late) with both flags
+        on; :data:`~relcycle.rules.CANCELLED_ORDER` or
+        :data:`~relcycle.rules.LATE_ORDER` alone with one; no order with neither.
+        """
+        return _FAILURE_RULES[self.cancelled_orders_fail, self.late_orders_fail]
+
     def service_level(self, client_id: str, severity: Severity) -> timedelta:
         """How long a complaint of ``severity`` by ``client_id`` may stay open."""
         levels = self.client_service_levels.get(client_id, self.service_levels)
         return levels[severity]
+
+
+#: The failure rule of each (cancelled_orders_fail, late_orders_fail) pair.
+_FAILURE_RULES: Mapping[tuple[bool, bool], Rule] = {
+    (True, True): FAILED_ORDER,
+    (True, False): CANCELLED_ORDER,
+    (False, True): LATE_ORDER,
+    (False, False): Rule.define("no_failed_order", "orders", False, doc="no order fails"),
+}
 
 
 # --------------------------------------------------------------------------- events
@@ -457,13 +476,11 @@ def _occurrences(
         due = c.opened_at + levels[c.severity]
         if due <= as_of and (closed is None or closed > due):
             add((due, _P_SLA, c.complaint_id, 0, _K_SLA, c))
+    failed, sale, reactivate = policy.failed_order.test, SALE.test, policy.reactivate_on_sale
     for o in history.orders:
         if o.placed_at > as_of:
             break
-        failed = (policy.cancelled_orders_fail and o.status is OrderStatus.cancelled) or (
-            policy.late_orders_fail and o.on_time is False and o.status is not OrderStatus.planned
-        )
-        if failed or (policy.reactivate_on_sale and o.is_sale):
+        if failed(o) or (reactivate and sale(o)):
             add((o.placed_at, _P_ORDER, o.order_id, 0, _K_ORDER, o))
     for i in history.interactions:
         if i.at > as_of:
@@ -493,6 +510,7 @@ def _interpret(history: ClientHistory, as_of: datetime, policy: LifecyclePolicy)
     window = policy.recurrence_window
     count = policy.recurrence_count
     recur_as = policy.failures_recur_as
+    failed_order = policy.failed_order.test
     window_text = _days(window)
     period_text = _days(period)
 
@@ -606,14 +624,15 @@ def _interpret(history: ClientHistory, as_of: datetime, policy: LifecyclePolicy)
                 )
         elif kind == _K_ORDER:
             o: Order = rec
-            if stage is Stage.lost and policy.reactivate_on_sale and o.is_sale:
+            if stage is Stage.lost and policy.reactivate_on_sale and SALE.test(o):
                 emit(at, _E.client_reactivated, (rid,), f"order {rid} placed by a lost client")
-            if policy.cancelled_orders_fail and o.status is OrderStatus.cancelled:
-                what = "cancelled order"
-            elif policy.late_orders_fail and o.on_time is False:
-                what = "late order"
-            else:
+            if not failed_order(o):
                 continue
+            what = (
+                "cancelled order"
+                if policy.cancelled_orders_fail and CANCELLED_ORDER.test(o)
+                else "late order"
+            )
             emit(at, _E.service_failed, (rid,), f"{what} {rid}")
             if recur_as is not None:
                 problem(at, recur_as, rid, what)
@@ -817,16 +836,13 @@ def _signature(history: ClientHistory, as_of: datetime, policy: LifecyclePolicy)
         if c.client_loss is not None and c.client_loss > 0:
             losses.append(c)
     if policy.failures_recur_as is not None:
+        failed = policy.failed_order.test
         for o in history.orders:
             if o.placed_at > as_of:
                 break
             if o.placed_at < start:
                 continue
-            if (policy.cancelled_orders_fail and o.status is OrderStatus.cancelled) or (
-                policy.late_orders_fail
-                and o.on_time is False
-                and o.status is not OrderStatus.planned
-            ):
+            if failed(o):
                 by_category.setdefault(policy.failures_recur_as, []).append(o.order_id)
     parts: list[str] = []
     ids: list[str] = []

@@ -735,8 +735,10 @@ class Order(_Serializable):
 
     @property
     def is_sale(self) -> bool:
-        """True for orders that count as sales (``placed`` or ``delivered``)."""
-        return self.status is OrderStatus.placed or self.status is OrderStatus.delivered
+        """True for orders that count as sales (the rule :data:`relcycle.rules.SALE`)."""
+        from relcycle.rules import SALE
+
+        return SALE.test(self)
 
 
 _CLOSED = frozenset({ComplaintStatus.resolved, ComplaintStatus.rejected})
@@ -844,10 +846,13 @@ class Complaint(_Serializable):
         return None if self.client_loss is None else Money(self.client_loss, self.currency)
 
     def is_open_at(self, moment: datetime) -> bool:
-        """True if the complaint was opened by ``moment`` and not yet closed then."""
-        if self.opened_at > moment:
-            return False
-        return self.resolved_at is None or self.resolved_at > moment
+        """True if the complaint was opened by ``moment`` and not yet closed then.
+
+        The rule :data:`relcycle.rules.OPEN_COMPLAINT`.
+        """
+        from relcycle.rules import OPEN_COMPLAINT
+
+        return OPEN_COMPLAINT.test(self, moment)
 
 
 class Record(Protocol):

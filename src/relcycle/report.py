@@ -12,7 +12,7 @@ Counting rules used by the report (documented in the "report" page):
 - ``orders``: sales (``placed`` or ``delivered`` orders) placed by ``as_of``;
   cancelled, returned and planned orders do not count, nor does their value.
 - ``contacts``: interactions by ``as_of``, whoever started them, except mass
-  ``marketing`` touches (:data:`NOT_CONTACTS`).
+  ``marketing`` touches (the rule :data:`relcycle.rules.CONTACT`).
 - ``requests``: inbound (client-initiated) interactions whose purpose is a request
   to the supplier: :data:`REQUEST_PURPOSES` (``inquiry``, ``offer_change``,
   ``wish``), the same the motivation segmentation reads.
@@ -37,12 +37,14 @@ import attrs
 
 from . import ladder as _ladder
 from . import lifecycle as _lifecycle
+from . import rules as _rules
 from ._gc import collector_paused
 from .errors import CurrencyMismatchError, RecordTypeError, UsageError
 from .evidence import Evidence
 from .history import ClientHistory, Portfolio, check_as_of
 from .migration import MigrationMatrix, migration_matrix
-from .model import Direction, FrozenMap, LossReason, Money, Purpose
+from .model import FrozenMap, LossReason, Money, Purpose
+from .rules import CONTACT, OPEN_COMPLAINT, REQUEST
 from .segmentation import cost as _cost
 from .segmentation import motivation as _motivation
 from .segmentation import playbook as _playbook
@@ -58,7 +60,6 @@ if TYPE_CHECKING:
 __all__ = [
     "FIELDS",
     "MONEY_FIELDS",
-    "NOT_CONTACTS",
     "REQUEST_PURPOSES",
     "Assessor",
     "Cell",
@@ -80,11 +81,8 @@ Regularity = _regularity.Regularity
 RiskFlag = _risks.RiskFlag
 
 #: Inbound interactions with these purposes count as the client's ``requests`` (the
-#: same purposes the motivation segmentation reads as requests).
-REQUEST_PURPOSES: frozenset[Purpose] = _motivation.REQUEST_PURPOSES
-
-#: Interactions with these purposes are not ``contacts`` (mass marketing touches).
-NOT_CONTACTS: frozenset[Purpose] = frozenset({Purpose.marketing})
+#: rule :data:`relcycle.rules.REQUEST`, which motivation segmentation reads too).
+REQUEST_PURPOSES: frozenset[Purpose] = _rules.REQUEST_PURPOSES
 
 #: Adds money exactly: enough precision for any sum the readers can produce.
 _EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
@@ -276,7 +274,9 @@ class ReportPolicies:
 
     Attributes:
         lifecycle: Thresholds of the dissatisfaction-to-loss lifecycle.
-        ladder: Thresholds of the relationship ladder.
+        ladder: Thresholds of the relationship ladder. Its customer rung reads
+            ``regularity`` (a ladder given with the default regularity thresholds
+            takes the report's; two different ones are a usage error).
         motivation: Thresholds of the motivation segmentation.
         regularity: Thresholds of the order-regularity assessment.
         cost_rates: The rates that turn contacts and goods costs into cost-to-serve.
@@ -303,6 +303,22 @@ class ReportPolicies:
     abc_cutoffs: tuple[Decimal, Decimal] = (Decimal("0.8"), Decimal("0.95"))
     top_fraction: Decimal = Decimal("0.2")
     columns: tuple[Column, ...] = attrs.field(factory=_default_columns, converter=_columns)
+
+    def __attrs_post_init__(self) -> None:
+        # One rule of "regular buying" per report: the ladder's customer rung reads
+        # the report's regularity thresholds, so the rung and the regularity field
+        # of a row never disagree.
+        mine, ladders = self.regularity, self.ladder.regularity
+        if (mine.min_gaps, mine.max_cv) == (ladders.min_gaps, ladders.max_cv):
+            return
+        if ladders != _regularity.RegularityPolicy():
+            raise UsageError(
+                "ReportPolicies: ladder.regularity and regularity set different rules of "
+                f"regular buying ({ladders} and {mine}); set regularity only, the ladder "
+                "reads it"
+            )
+        ladder = attrs.evolve(self.ladder, regularity=mine)
+        object.__setattr__(self, "ladder", ladder)
 
 
 @attrs.frozen(kw_only=True)
@@ -433,7 +449,11 @@ class ClientReport:
         if self._ld is None:
             history, ctx = self._source()
             found = _ladder.assess(
-                history, as_of=ctx.as_of, policy=ctx.policies.ladder, lifecycle=self.lifecycle
+                history,
+                as_of=ctx.as_of,
+                policy=ctx.policies.ladder,
+                lifecycle=self.lifecycle,
+                tz=ctx.tz,
             )
             object.__setattr__(self, "_ld", found)
             return found
@@ -799,14 +819,13 @@ def _counts_of(history: ClientHistory, as_of: datetime) -> tuple[int, int, int, 
         revenue = add(revenue, order.amount)
     contacts = 0
     requests = 0
+    contact, request = CONTACT.test, REQUEST.test
     for interaction in history.interactions:
-        purpose = interaction.purpose
-        if purpose in NOT_CONTACTS:
-            continue
-        contacts += 1
-        if purpose in REQUEST_PURPOSES and interaction.direction is Direction.inbound:
-            requests += 1
-    complaints_open = sum(1 for c in history.complaints if c.is_open_at(as_of))
+        if contact(interaction):
+            contacts += 1
+            requests += request(interaction)
+    is_open = OPEN_COMPLAINT.test
+    complaints_open = sum(1 for c in history.complaints if is_open(c, as_of))
     return orders, contacts, requests, complaints_open, revenue
 
 
@@ -826,7 +845,7 @@ def _assess(
     lc = k.lifecycle
     if lc is None:
         lc = _lifecycle.assess(history, as_of=as_of, policy=policies.lifecycle)
-    ld = _ladder.assess(history, as_of=as_of, policy=policies.ladder, lifecycle=lc)
+    ld = _ladder.assess(history, as_of=as_of, policy=policies.ladder, lifecycle=lc, tz=tz)
     mot = k.motivation
     if mot is None:
         mot = _motivation.classify_motivation(

@@ -68,6 +68,7 @@ __all__ = [
     "OFFER_CHANGE",
     "OPEN_COMPLAINT",
     "PARTNERSHIP",
+    "PLANNED_ORDER",
     "REFERRAL",
     "REJECTED_COMPLAINT",
     "REQUEST",
@@ -77,6 +78,7 @@ __all__ = [
     "Expr",
     "Rule",
     "Signal",
+    "SignalSet",
     "TableName",
     "f",
     "resolve_zone",
@@ -148,9 +150,14 @@ def _expr(value: object) -> Expr:
 
 @attrs.frozen
 class _Env:
-    """What the polars compiler needs besides the tree: the moment, if any."""
+    """What the polars compiler needs besides the tree: the moment, and column overrides."""
 
     as_of: datetime | None
+    columns: Mapping[str, Any] = attrs.field(factory=dict)
+
+    def col(self, pl: Any, name: str) -> Any:
+        found = self.columns.get(name)
+        return pl.col(name) if found is None else found
 
 
 class _AsOf:
@@ -279,7 +286,7 @@ class _Cmp(Expr):
         return f"({left} is not None and {left} {self.op} {right})"
 
     def _pl(self, pl: Any, env: _Env) -> Any:
-        col = pl.col(self.field.name)
+        col = env.col(pl, self.field.name)
         value: object
         if self.value is AS_OF:
             if env.as_of is None:
@@ -338,7 +345,7 @@ class _In(Expr):
 
     def _pl(self, pl: Any, env: _Env) -> Any:
         values = sorted({str(_plain(v)) for v in self.values})
-        return pl.col(self.field.name).is_in(values).fill_null(False)
+        return env.col(pl, self.field.name).is_in(values).fill_null(False)
 
 
 class _Null(Expr):
@@ -361,7 +368,7 @@ class _Null(Expr):
         return f"(r.{self.field.name} is {'' if self.null else 'not '}None)"
 
     def _pl(self, pl: Any, env: _Env) -> Any:
-        col = pl.col(self.field.name)
+        col = env.col(pl, self.field.name)
         return col.is_null() if self.null else col.is_not_null()
 
 
@@ -594,6 +601,14 @@ class Rule:
         expr = _Bool(op, (self.expr, other.expr))
         return Rule.define(f"{self.name} {op} {other.name}", self.table, expr)
 
+    @property
+    def test(self) -> Callable[..., bool]:
+        """The compiled test itself, ``test(record, as_of=None) -> bool``, for hot loops.
+
+        It skips the check that a rule reading the moment was given one.
+        """
+        return self._fn
+
     def select(self, records: Iterable[Any], as_of: datetime | None = None) -> tuple[Any, ...]:
         """The records that match, in their order."""
         fn = self._fn
@@ -603,8 +618,15 @@ class Rule:
         """The rule in words: its name and condition (for documentation and evidence)."""
         return f"{self.name}: {self.expr._text()}"
 
-    def to_polars(self, *, as_of: datetime | None = None) -> Any:
+    def to_polars(
+        self, *, as_of: datetime | None = None, columns: Mapping[str, Any] | None = None
+    ) -> Any:
         """The rule as a polars boolean expression over the table's frame (never null).
+
+        Args:
+            as_of: The moment, for a rule that reads it.
+            columns: Expressions to read instead of a field's column (a raw column
+                cast to its type, say), by field name.
 
         Raises:
             UsageError: If the rule reads the moment and ``as_of`` is not given.
@@ -613,7 +635,7 @@ class Rule:
 
         if as_of is not None and as_of.tzinfo is None:
             raise UsageError("as_of must be timezone-aware")
-        return self.expr._pl(import_polars(), _Env(as_of))
+        return self.expr._pl(import_polars(), _Env(as_of, dict(columns or {})))
 
     def __repr__(self) -> str:
         return f"Rule({self.name!r}, {self.table!r}, {self.expr!r})"
@@ -751,6 +773,70 @@ class Signal:
         return cond
 
 
+@attrs.frozen
+class SignalSet:
+    """Named signals evaluated together: one pass per table in Python, one
+    ``group_by("client_id").agg(...)`` per table in polars.
+
+    A module declares its inputs once as a signal set (motivation segmentation's
+    are :func:`relcycle.segmentation.motivation.motivation_signal_set`); the
+    object path calls :meth:`evaluate`, the columnar path :meth:`aggregations`.
+
+    Attributes:
+        signals: The signals by name.
+    """
+
+    signals: Mapping[str, Signal]
+
+    def evaluate(
+        self,
+        tables: Mapping[str, Iterable[Any]],
+        *,
+        as_of: datetime,
+        tz: tzinfo = UTC,
+    ) -> dict[str, Any]:
+        """Every signal over one client's records, one pass per table (pure Python).
+
+        Args:
+            tables: The client's records by table name (``orders``, ``interactions``,
+                ``complaints``), each in the model's order; a missing table has none.
+            as_of: The moment (aware).
+            tz: The zone whose calendar days ``days`` signals count.
+        """
+        out: dict[str, Any] = {}
+        for table in ("orders", "interactions", "complaints"):
+            mine = [(n, s) for n, s in self.signals.items() if s.rule.table == table]
+            if not mine:
+                continue
+            records = list(tables.get(table, ()))
+            for name, signal in mine:
+                out[name] = signal.evaluate(records, as_of=as_of, tz=tz)
+        return out
+
+    def aggregations(self, table: TableName, *, as_of: datetime, prefix: str = "") -> list[Any]:
+        """The polars aggregations of the set's ``count`` and ``ids`` signals over ``table``.
+
+        Use them in ``frame.sort(moment, id).group_by("client_id").agg(...)``:
+        ``ids`` lists keep the frame's row order inside each group, so sort the
+        frame in the model's order (moment, then id) first. Signals of other
+        kinds (sums, days) are compiled by the caller over :meth:`Signal.to_polars`.
+        Each aggregation is named ``prefix + name``.
+        """
+        from relcycle.columnar._source import import_polars
+
+        pl = import_polars()
+        found: list[Any] = []
+        for name, signal in self.signals.items():
+            if signal.rule.table != table:
+                continue
+            where = signal.to_polars(as_of=as_of)
+            if signal.kind == "ids":
+                found.append(pl.col(_ID[table]).filter(where).alias(prefix + name))
+            elif signal.kind == "count":
+                found.append(where.sum().alias(prefix + name))
+        return found
+
+
 def _getter(name: str) -> Callable[[Any], Any]:
     from operator import attrgetter
 
@@ -763,15 +849,7 @@ def _getter(name: str) -> Callable[[Any], Any]:
 SALE_STATUSES: Final = frozenset({OrderStatus.placed, OrderStatus.delivered})
 
 #: The inbound purposes that count as requests (motivation segmentation).
-REQUEST_PURPOSES: Final = frozenset(
-    {
-        Purpose.inquiry,
-        Purpose.offer_change,
-        Purpose.joint_planning,
-        Purpose.service_exchange,
-        Purpose.wish,
-    }
-)
+REQUEST_PURPOSES: Final = frozenset({Purpose.inquiry, Purpose.offer_change, Purpose.wish})
 
 SALE = Rule.define(
     "sale",
@@ -825,7 +903,7 @@ REQUEST = Rule.define(
     "request",
     "interactions",
     INBOUND.expr & f("purpose").isin(REQUEST_PURPOSES),
-    doc="a client-initiated inquiry, request to change the offer, proposal or wish",
+    doc="a client-initiated inquiry, request to change the offer, or wish",
 )
 OFFER_CHANGE = Rule.define(
     "offer_change",
@@ -844,6 +922,12 @@ REFERRAL = Rule.define(
     "interactions",
     f("purpose") == Purpose.referral,
     doc="the client recommended the supplier",
+)
+PLANNED_ORDER = Rule.define(
+    "planned_order",
+    "orders",
+    f("status") == OrderStatus.planned,
+    doc="an order planned but not placed (plan vs actual)",
 )
 COMPLAINT = Rule.define("complaint", "complaints", True, doc="any complaint")
 OPEN_COMPLAINT = Rule.define(
@@ -873,6 +957,7 @@ BUILT_IN: Final[Mapping[str, Rule]] = {
         CANCELLED_ORDER,
         LATE_ORDER,
         FAILED_ORDER,
+        PLANNED_ORDER,
         DISCOUNTED_SALE,
         MARKETING_TOUCH,
         CONTACT,

@@ -31,7 +31,6 @@ import attrs
 from relcycle import lifecycle as _lifecycle
 from relcycle.errors import UsageError
 from relcycle.history import ClientHistory
-from relcycle.model import OrderStatus
 from relcycle.report import (
     Item,
     Known,
@@ -194,20 +193,11 @@ def _lifecycle_clients(
         .filter((pl.col("at") <= moment) & pl.col("purpose").is_in(_LIFECYCLE_PURPOSES))
         .select("client_id"),
     ]
-    failed = []
-    if policy.cancelled_orders_fail:
-        failed.append(pl.col("status") == OrderStatus.cancelled.value)
-    if policy.late_orders_fail:
-        failed.append(
-            (pl.col("on_time") == False)  # noqa: E712 - a null on_time is not late
-            & (pl.col("status") != OrderStatus.planned.value)
-        )
-    if failed:
-        parts.append(
-            frames.orders.lazy()
-            .filter((pl.col("placed_at") <= moment) & pl.any_horizontal(failed).fill_null(False))
-            .select("client_id")
-        )
+    parts.append(
+        frames.orders.lazy()
+        .filter((pl.col("placed_at") <= moment) & policy.failed_order.to_polars())
+        .select("client_id")
+    )
     found = pl.concat(parts).unique().collect().to_series().to_list()
     return frozenset(found)
 

@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from relcycle.columnar._source import ROW, check_as_of, import_polars, lazy_frame, zone_name
 from relcycle.errors import CurrencyMismatchError, InputError, Problem, RecordTypeError
+from relcycle.io._parse import EARLIEST_YEAR, LATEST_YEAR
+from relcycle.model import OrderStatus
+from relcycle.rules import SALE
 
 if TYPE_CHECKING:
     import polars as pl
@@ -60,8 +63,7 @@ def result_schema(pa: Any, *, scale: int, large_strings: bool = False) -> Any:
     return pa.schema([(name, types[name]) for name in RFM_COLUMNS])
 
 
-_SALE = ("placed", "delivered")
-_STATUSES = ("placed", "delivered", "cancelled", "returned", "planned")
+_STATUSES = tuple(s.value for s in OrderStatus)
 _MAX_PROBLEMS = 50
 _EXACT = 2**53  # integers below this are exact in a float64
 _CTX = Context(prec=34)
@@ -189,6 +191,14 @@ class _Plan:
                 expected="a timestamp, a date or ISO 8601 text",
             )
         self.problems_exprs.append(("placed_at", raw.is_null(), "the order time is missing"))
+        # the readers' supported years (io's one range), for every input type
+        self.problems_exprs.append(
+            (
+                "placed_at",
+                ~moment.dt.year().is_between(EARLIEST_YEAR, LATEST_YEAR).fill_null(True),
+                f"the datetime is outside the supported years {EARLIEST_YEAR}-{LATEST_YEAR}",
+            )
+        )
         if ptype == pl.Date:
             day = moment
             keep = moment <= pl.lit(as_of_day)
@@ -259,7 +269,9 @@ class _Plan:
             status = pl.col("status")
             if schema["status"] != pl.String:
                 status = status.cast(pl.String)
-            self.keep = self.keep & (status.is_null() | status.is_in(_SALE))
+            # a missing status is the default one, placed: a sale
+            sale = SALE.to_polars(columns={"status": status})
+            self.keep = self.keep & (status.is_null() | sale)
             self.problems_exprs.append(
                 (
                     "status",

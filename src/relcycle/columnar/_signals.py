@@ -38,12 +38,19 @@ import attrs
 from relcycle._zones import resolve_zone
 from relcycle.errors import CurrencyMismatchError
 from relcycle.history import check_as_of
-from relcycle.model import Client, Direction, Purpose
+from relcycle.model import Client
+from relcycle.rules import (
+    CONTACT,
+    MARKETING_TOUCH,
+    OPEN_COMPLAINT,
+    REQUEST,
+    SALE,
+)
 from relcycle.segmentation import cost as _cost
 from relcycle.segmentation import motivation as _motivation
 from relcycle.segmentation import regularity as _regularity
 from relcycle.segmentation import rfm as _rfm
-from relcycle.segmentation._util import SALE_STATUSES, day_of, sales, window_start
+from relcycle.segmentation._util import day_of, sales, window_start
 
 from ._source import import_polars
 
@@ -54,11 +61,6 @@ if TYPE_CHECKING:
 
 __all__ = ["ClientSignals", "client_signals", "iter_client_signals"]
 
-_SALES = sorted(s.value for s in SALE_STATUSES)
-_REQUESTS = sorted(p.value for p in _motivation.REQUEST_PURPOSES)
-_PARTNERSHIP = sorted(p.value for p in (Purpose.joint_planning, Purpose.service_exchange))
-_MARKETING = Purpose.marketing.value
-_INBOUND = Direction.inbound.value
 
 #: Decimal texts summed in polars: up to 15 integer digits and 12 decimal places
 #: (a sum of up to 10**11 of them fits a 38-digit decimal at scale 12).
@@ -206,6 +208,8 @@ class _Plan:
         #: The precision of the decimal context the model's sums use.
         self.digits = getcontext().prec
         self.mot_policy = policies.motivation
+        #: The motivation segmentation's declared signals (compiled per table).
+        self.motivation = _motivation.motivation_signal_set(policies.motivation.window_days)
         self.mot_regularity = policies.motivation.windowed_regularity()
         self.until = pl.lit(as_of.astimezone(UTC))
         self.reg_start = _start(pl, as_of, policies.regularity.window_days)
@@ -351,12 +355,13 @@ def _sale_rows(pl: Any, frames: Frames, plan: _Plan) -> Any:
     cost, cost_scale, cost_odd = _money(pl, "cost")
     return (
         frames.orders.lazy()
-        .filter((pl.col("placed_at") <= plan.until) & pl.col("status").is_in(_SALES))
+        .filter((pl.col("placed_at") <= plan.until) & SALE.to_polars())
         .select(
             "client_id",
             "order_id",
             "placed_at",
             "currency",
+            "status",
             "discounted",
             plan.day(pl.col("placed_at")).alias("day"),
             _after(pl, "placed_at", plan.reg_start).alias("in_reg"),
@@ -382,7 +387,8 @@ def _sales(pl: Any, rows: Any, plan: _Plan) -> Any:
     oid = pl.col("order_id")
     aggs = [
         oid.alias("sale_ids"),
-        oid.filter(in_mot & pl.col("discounted")).alias("discounted_ids"),
+        # the motivation segmentation's order signals, compiled from their declaration
+        *plan.motivation.aggregations("orders", as_of=plan.as_of, prefix="m_"),
         oid.filter(has_cost).alias("costed_order_ids"),
         pl.col("currency").min().alias("currency_lo"),
         pl.col("currency").max().alias("currency_hi"),
@@ -393,7 +399,6 @@ def _sales(pl: Any, rows: Any, plan: _Plan) -> Any:
     if plan.reg_start is not None:
         aggs.append(oid.filter(pl.col("in_reg")).alias("reg_ids"))
     if plan.mot_start is not None:
-        aggs.append(oid.filter(in_mot).alias("mot_ids"))
         aggs += _sum_aggs(pl, plan, "mot_value", "value", "scale", in_mot)
     return rows.group_by("client_id").agg(aggs)
 
@@ -425,15 +430,12 @@ def _days(pl: Any, rows: Any, plan: _Plan) -> Any:
 
 def _interactions(pl: Any, frames: Frames, plan: _Plan) -> Any:
     """Per client: the report's counts, the motivation's ids and the costed minutes."""
-    purpose = pl.col("purpose")
-    contact = purpose != _MARKETING
-    inbound = contact & (pl.col("direction") == _INBOUND)
-    request = inbound & purpose.is_in(_REQUESTS)
-    in_mot = _after(pl, "at", plan.mot_start)
+    contact = CONTACT.to_polars()
+    request = REQUEST.to_polars()
     minutes = pl.col("minutes").is_not_null()
     rate = _rate_index(pl, frames, plan)
     priced = plan.policies.cost_rates.marketing_per_touch is not None
-    touch = (purpose == _MARKETING) & pl.lit(priced)
+    touch = MARKETING_TOUCH.to_polars() & pl.lit(priced)
     rows = (
         frames.interactions.lazy()
         .filter(pl.col("at") <= plan.until)
@@ -441,15 +443,11 @@ def _interactions(pl: Any, frames: Frames, plan: _Plan) -> Any:
             "client_id",
             "interaction_id",
             "at",
+            "purpose",
+            "direction",
             "minutes",
             contact.alias("contact"),
             request.alias("request"),
-            (in_mot & contact).alias("m_contact"),
-            (in_mot & inbound).alias("m_inbound"),
-            (in_mot & request).alias("m_request"),
-            (in_mot & (purpose == Purpose.offer_change.value)).alias("m_offer"),
-            (in_mot & purpose.is_in(_PARTNERSHIP)).alias("m_partner"),
-            (in_mot & (purpose == Purpose.referral.value)).alias("m_referral"),
             rate.alias("rate"),
             (minutes & rate.is_not_null()).alias("timed"),
             (minutes & rate.is_null()).alias("untimed"),
@@ -462,12 +460,8 @@ def _interactions(pl: Any, frames: Frames, plan: _Plan) -> Any:
     return rows.group_by("client_id").agg(
         pl.col("contact").sum().alias("contacts"),
         pl.col("request").sum().alias("requests"),
-        iid.filter(pl.col("m_contact")).alias("m_contacts"),
-        iid.filter(pl.col("m_inbound")).alias("m_inbound"),
-        iid.filter(pl.col("m_request")).alias("m_requests"),
-        iid.filter(pl.col("m_offer")).alias("m_offer_changes"),
-        iid.filter(pl.col("m_partner")).alias("m_partnership"),
-        iid.filter(pl.col("m_referral")).alias("m_referrals"),
+        # the motivation segmentation's contact signals, compiled from their declaration
+        *plan.motivation.aggregations("interactions", as_of=plan.as_of, prefix="m_"),
         pl.col("minutes").filter(timed).alias("minutes"),
         pl.col("rate").filter(timed).alias("rates"),
         iid.filter(timed | pl.col("touch")).alias("costed_interaction_ids"),
@@ -510,7 +504,6 @@ def _rate_index(pl: Any, frames: Frames, plan: _Plan) -> Any:
 
 def _complaints(pl: Any, frames: Frames, plan: _Plan) -> Any:
     """Per client: complaints open at ``as_of`` and those opened in the motivation window."""
-    resolved = pl.col("resolved_at")
     return (
         frames.complaints.lazy()
         .filter(pl.col("opened_at") <= plan.until)
@@ -518,14 +511,14 @@ def _complaints(pl: Any, frames: Frames, plan: _Plan) -> Any:
             "client_id",
             "complaint_id",
             "opened_at",
-            (resolved.is_null() | (resolved > plan.until)).alias("open"),
-            _after(pl, "opened_at", plan.mot_start).alias("m_complaint"),
+            "resolved_at",
+            "status",
         )
         .sort(*_model_order(pl, "opened_at", "complaint_id"))
         .group_by("client_id")
         .agg(
-            pl.col("open").sum().alias("complaints_open"),
-            pl.col("complaint_id").filter(pl.col("m_complaint")).alias("m_complaints"),
+            OPEN_COMPLAINT.to_polars(as_of=plan.as_of).sum().alias("complaints_open"),
+            *plan.motivation.aggregations("complaints", as_of=plan.as_of, prefix="m_"),
         )
     )
 
@@ -533,18 +526,8 @@ def _complaints(pl: Any, frames: Frames, plan: _Plan) -> Any:
 # ---------------------------------------------------------------------- decisions
 
 
-#: Motivation signal key -> column of the per-client table.
-_MOTIVATION_COLUMNS: Mapping[str, str] = {
-    "contacts": "m_contacts",
-    "inbound": "m_inbound",
-    "requests": "m_requests",
-    "offer_changes": "m_offer_changes",
-    "partnership": "m_partnership",
-    "referrals": "m_referrals",
-    "sales": "mot_ids",
-    "discounted": "discounted_ids",
-    "complaints": "m_complaints",
-}
+#: Motivation signal key -> column of the per-client table (compiled with prefix m_).
+_MOTIVATION_COLUMNS: Mapping[str, str] = {key: f"m_{key}" for key in _motivation.SIGNAL_KEYS}
 
 
 def _decide(pl: Any, frames: Frames, table: Any, plan: _Plan) -> Iterator[ClientSignals]:
@@ -606,7 +589,7 @@ def _decide(pl: Any, frames: Frames, table: Any, plan: _Plan) -> Iterator[Client
             column("day_places"),
         )
         c_reg_ids, c_reg_days = column("reg_ids", "sale_ids"), column("reg_days", "days")
-        c_mot_ids, c_mot_days = column("mot_ids", "sale_ids"), column("mot_days", "days")
+        c_mot_ids, c_mot_days = column("m_sales"), column("mot_days", "days")
         c_mot_sum = column("mot_value_sum", "revenue_sum")
         c_mot_places = column("mot_value_places", "revenue_places")
         c_revenue, c_revenue_places = column("revenue_sum"), column("revenue_places")
@@ -616,10 +599,7 @@ def _decide(pl: Any, frames: Frames, table: Any, plan: _Plan) -> Iterator[Client
         c_costed_touches = column("costed_interaction_ids")
         c_uncosted_touches = column("uncosted_interaction_ids")
         c_minutes, c_rates, c_touches = column("minutes"), column("rates"), column("touches")
-        motivation_ids = [
-            (key, c_mot_ids if name == "mot_ids" else column(name))
-            for key, name in _MOTIVATION_COLUMNS.items()
-        ]
+        motivation_ids = [(key, column(name)) for key, name in _MOTIVATION_COLUMNS.items()]
         for i in range(part.height):
             cid: str = ids[i]
             contacts = c_contacts[i] or 0
@@ -730,7 +710,7 @@ def _currencies(pl: Any, frames: Frames, client_id: str, plan: _Plan) -> list[st
         frames.orders.filter(
             (pl.col("client_id") == client_id)
             & (pl.col("placed_at") <= plan.until)
-            & pl.col("status").is_in(_SALES)
+            & SALE.to_polars()
         )
         .get_column("currency")
         .unique()

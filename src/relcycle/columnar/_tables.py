@@ -39,6 +39,7 @@ from relcycle.errors import UnknownClientError
 from relcycle.history import ClientHistory, Portfolio
 from relcycle.io import DEFAULT_MAX_PROBLEMS, HistoryTables, RejectedRow, TableCount
 from relcycle.io._load import ExtraColumns
+from relcycle.io._parse import EARLIEST_YEAR, LATEST_YEAR
 from relcycle.model import (
     Channel,
     Client,
@@ -74,53 +75,32 @@ __all__ = [
 #: The columns of each frame, in order, with their kind: ``id``/``text``/``vocab``
 #: (String), ``datetime`` (Datetime plus ``_offset``), ``decimal`` (String),
 #: ``bool`` (Boolean), ``record`` (String, clients only).
+#: The frame kind of each kind of contract column (io's schema, the one source).
+_FRAME_KIND: Mapping[str, str] = {
+    "id": "id",
+    "text": "text",
+    "currency": "text",
+    "vocab": "vocab",
+    "datetime": "datetime",
+    "money": "decimal",
+    "number": "decimal",
+    "bool": "bool",
+}
+
+
+def _frame_columns(table: str) -> tuple[tuple[str, str], ...]:
+    """A frame's columns, derived from the contract table's schema (contact persons
+    travel in the client's ``record`` column)."""
+    from relcycle.io._schema import spec
+
+    columns = [(c.name, _FRAME_KIND[c.kind]) for c in spec(table).columns if c.kind != "contacts"]
+    if table == "clients":
+        columns.append(("record", "record"))
+    return tuple(columns)
+
+
 FRAME_COLUMNS: Mapping[str, tuple[tuple[str, str], ...]] = {
-    "clients": (
-        ("client_id", "id"),
-        ("name", "text"),
-        ("kind", "vocab"),
-        ("industry", "text"),
-        ("region", "text"),
-        ("account_manager", "id"),
-        ("since", "datetime"),
-        ("record", "record"),
-    ),
-    "orders": (
-        ("order_id", "id"),
-        ("client_id", "id"),
-        ("placed_at", "datetime"),
-        ("amount", "decimal"),
-        ("currency", "text"),
-        ("discounted", "bool"),
-        ("status", "vocab"),
-        ("on_time", "bool"),
-        ("product", "text"),
-        ("cost", "decimal"),
-    ),
-    "interactions": (
-        ("interaction_id", "id"),
-        ("client_id", "id"),
-        ("at", "datetime"),
-        ("channel", "vocab"),
-        ("direction", "vocab"),
-        ("purpose", "vocab"),
-        ("handled_by", "id"),
-        ("minutes", "decimal"),
-        ("reason", "vocab"),
-        ("note", "text"),
-    ),
-    "complaints": (
-        ("complaint_id", "id"),
-        ("client_id", "id"),
-        ("opened_at", "datetime"),
-        ("category", "vocab"),
-        ("severity", "vocab"),
-        ("client_loss", "decimal"),
-        ("currency", "text"),
-        ("status", "vocab"),
-        ("resolved_at", "datetime"),
-        ("escalated_to", "vocab"),
-    ),
+    table: _frame_columns(table) for table in ("clients", "orders", "interactions", "complaints")
 }
 
 #: The id column and the time column of each record frame.
@@ -833,7 +813,7 @@ def _moments(pl: Any, ctx: _Context, series: Any) -> tuple[Any, Any]:
             # +24:00, year 1800) is left to io's parser (an error, or dateutil's
             # reading of it).
             matched=pl.col("matched")
-            & pl.col("y").is_between(1900, 2199)
+            & pl.col("y").is_between(EARLIEST_YEAR, LATEST_YEAR)
             & pl.col("mo").is_between(1, 12)
             & pl.col("d").is_between(1, 31)
             & (pl.col("h") <= 23)

@@ -9,7 +9,8 @@ from decimal import Decimal
 from relcycle.errors import CurrencyMismatchError, RecordTypeError, ValidationError
 from relcycle.history import ClientHistory
 from relcycle.history import check_as_of as check_as_of
-from relcycle.model import Order, OrderStatus
+from relcycle.model import Order
+from relcycle.rules import SALE
 
 __all__: list[str] = []
 
@@ -18,8 +19,6 @@ def day_of(moment: datetime, tz: tzinfo) -> date:
     """The calendar day of ``moment`` in ``tz``."""
     return moment.astimezone(tz).date()
 
-
-SALE_STATUSES = frozenset({OrderStatus.placed, OrderStatus.delivered})
 
 # The last answer of sales(): the report asks for one client's sales several
 # times in a row (regularity twice, cost-to-serve, risks). Holding the history
@@ -34,7 +33,7 @@ def sales(history: ClientHistory, as_of: datetime) -> tuple[Order, ...]:
     last = _last_sales
     if last[0] is history and last[1] == as_of:
         return last[2]
-    found = tuple(o for o in history.as_of(as_of).orders if o.status in SALE_STATUSES)
+    found = SALE.select(history.as_of(as_of).orders)
     _last_sales = (history, as_of, found)
     return found
 

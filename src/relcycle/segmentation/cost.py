@@ -39,7 +39,8 @@ import attrs
 from relcycle.errors import CurrencyMismatchError, ValidationError
 from relcycle.evidence import Evidence
 from relcycle.history import ClientHistory
-from relcycle.model import FrozenMap, Purpose
+from relcycle.model import FrozenMap
+from relcycle.rules import MARKETING_TOUCH
 
 from ._util import check_as_of, money_field, sales
 
@@ -229,7 +230,7 @@ def cost_to_serve(
             else:
                 time_cost += minutes_cost(i.minutes, rate)
                 costed.append(i.interaction_id)
-        if i.purpose is Purpose.marketing and rates.marketing_per_touch is not None:
+        if rates.marketing_per_touch is not None and MARKETING_TOUCH.test(i):
             marketing += rates.marketing_per_touch
             priced_touches += 1
             costed.append(i.interaction_id)

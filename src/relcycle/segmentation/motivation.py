@@ -43,16 +43,28 @@ from relcycle._vocab import Vocab
 from relcycle.errors import UsageError, ValidationError
 from relcycle.evidence import Evidence
 from relcycle.history import ClientHistory
-from relcycle.model import Client, Direction, FrozenMap, Purpose
+from relcycle.model import Client, FrozenMap
+from relcycle.rules import (
+    COMPLAINT,
+    CONTACT,
+    DISCOUNTED_SALE,
+    INBOUND,
+    OFFER_CHANGE,
+    PARTNERSHIP,
+    REFERRAL,
+    REQUEST,
+    SALE,
+    Signal,
+    SignalSet,
+)
+from relcycle.rules import REQUEST_PURPOSES as REQUEST_PURPOSES
 
 from ._util import (
-    SALE_STATUSES,
     check_as_of,
     nonneg_field,
     opt_days,
     positive_int,
     share_field,
-    window_start,
 )
 from .regularity import Regularity, RegularityAssessment, RegularityPolicy, assess_regularity
 
@@ -64,6 +76,7 @@ __all__ = [
     "MotivationSignals",
     "classify_motivation",
     "motivation_from_signals",
+    "motivation_signal_set",
     "motivation_signals",
 ]
 
@@ -79,11 +92,6 @@ class MotivationSegment(Vocab):
 
 
 _CTX = Context(prec=28)
-
-#: Purposes that are requests from the client (the seed's "requests").
-REQUEST_PURPOSES = frozenset({Purpose.inquiry, Purpose.offer_change, Purpose.wish})
-#: Purposes that are not contacts of the relationship's daily business.
-_NOT_CONTACTS = frozenset({Purpose.marketing})
 
 
 @attrs.frozen
@@ -323,40 +331,42 @@ SIGNAL_KEYS: tuple[str, ...] = (
 )
 
 
+@lru_cache(maxsize=16)
+def motivation_signal_set(window_days: int | None) -> SignalSet:
+    """The motivation segmentation's inputs, declared once as record rules over a window.
+
+    Each key of :data:`SIGNAL_KEYS` is the ids of the records a rule matches within
+    ``window_days`` before the moment (None: the whole history); ``sales_value`` is
+    the sum of the sales' amounts there. The object path evaluates the set per
+    client, the columnar path compiles it (see :class:`relcycle.rules.SignalSet`).
+    """
+    w = window_days
+    return SignalSet(
+        {
+            "contacts": Signal.ids(CONTACT, w),
+            "inbound": Signal.ids(INBOUND, w),
+            "requests": Signal.ids(REQUEST, w),
+            "offer_changes": Signal.ids(OFFER_CHANGE, w),
+            "partnership": Signal.ids(PARTNERSHIP, w),
+            "referrals": Signal.ids(REFERRAL, w),
+            "sales": Signal.ids(SALE, w),
+            "discounted": Signal.ids(DISCOUNTED_SALE, w),
+            "complaints": Signal.ids(COMPLAINT, w),
+            "sales_value": Signal.sum(SALE, "amount", w),
+        }
+    )
+
+
 def _signals(
     history: ClientHistory, as_of: datetime, policy: MotivationPolicy, tz: tzinfo | str
 ) -> MotivationSignals:
-    start = window_start(as_of, policy.window_days)
     view = history.as_of(as_of)
-    ids: dict[str, list[str]] = {k: [] for k in SIGNAL_KEYS}
-    # The view holds nothing after as_of, so "in the window" is "after start"
-    # (in_window() without a call per record).
-    for i in view.interactions:
-        if (start is not None and i.at <= start) or i.purpose in _NOT_CONTACTS:
-            continue
-        rid = i.interaction_id
-        ids["contacts"].append(rid)
-        inbound = i.direction is Direction.inbound
-        if inbound:
-            ids["inbound"].append(rid)
-            if i.purpose in REQUEST_PURPOSES:
-                ids["requests"].append(rid)
-        if i.purpose is Purpose.offer_change:
-            ids["offer_changes"].append(rid)
-        elif i.purpose in (Purpose.joint_planning, Purpose.service_exchange):
-            ids["partnership"].append(rid)
-        elif i.purpose is Purpose.referral:
-            ids["referrals"].append(rid)
-    value = Decimal(0)
-    for o in view.orders:
-        if o.status in SALE_STATUSES and (start is None or o.placed_at > start):
-            ids["sales"].append(o.order_id)
-            value += o.amount
-            if o.discounted:
-                ids["discounted"].append(o.order_id)
-    for c in view.complaints:
-        if start is None or c.opened_at > start:
-            ids["complaints"].append(c.complaint_id)
+    found = motivation_signal_set(policy.window_days).evaluate(
+        {"orders": view.orders, "interactions": view.interactions, "complaints": view.complaints},
+        as_of=as_of,
+    )
+    ids = {key: found[key] for key in SIGNAL_KEYS}
+    value: Decimal = found["sales_value"]
     regularity = assess_regularity(history, as_of=as_of, policy=policy.windowed_regularity(), tz=tz)
     return motivation_signals(ids, sales_value=value, regularity=regularity)
 

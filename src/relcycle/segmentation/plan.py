@@ -27,7 +27,8 @@ import attrs
 from relcycle._zones import resolve_zone
 from relcycle.errors import CurrencyMismatchError, UsageError
 from relcycle.history import ClientHistory, Portfolio
-from relcycle.model import Order, OrderStatus
+from relcycle.model import Order
+from relcycle.rules import PLANNED_ORDER, SALE
 
 from ._util import check_as_of
 
@@ -169,9 +170,9 @@ def plan_vs_actual(
                 end is not None and o.placed_at >= end
             ):
                 continue
-            if o.status is OrderStatus.planned:
+            if PLANNED_ORDER.test(o):
                 slot = 0
-            elif o.is_sale and o.placed_at <= as_of:
+            elif SALE.test(o) and o.placed_at <= as_of:
                 slot = 1
             else:
                 continue

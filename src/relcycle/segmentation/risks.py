@@ -37,7 +37,8 @@ from relcycle._vocab import Vocab
 from relcycle.errors import CurrencyMismatchError, ValidationError
 from relcycle.evidence import Evidence
 from relcycle.history import ClientHistory, Portfolio
-from relcycle.model import FrozenMap, OrderStatus, Severity
+from relcycle.model import FrozenMap, Severity
+from relcycle.rules import CANCELLED_ORDER, FAILED_ORDER
 
 from ._util import (
     check_as_of,
@@ -325,15 +326,10 @@ def assess_risks(
     if motivation.segment is MotivationSegment.stability:
         start = as_of - timedelta(days=policy.silent_window_days)
         # the view holds nothing after as_of: "in the window" is "after start"
-        bad = [
-            o
-            for o in view.orders
-            if o.placed_at > start
-            and (o.status is OrderStatus.cancelled or (o.is_sale and o.on_time is False))
-        ]
+        bad = [o for o in view.orders if o.placed_at > start and FAILED_ORDER.test(o)]
         complaints = [c for c in view.complaints if c.opened_at > start]
         if len(bad) >= policy.silent_min_bad_orders and not complaints:
-            late = sum(1 for o in bad if o.status is not OrderStatus.cancelled)
+            late = sum(1 for o in bad if not CANCELLED_ORDER.test(o))
             risks.append(
                 Risk(
                     RiskFlag.silent_stable,
