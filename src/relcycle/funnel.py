@@ -30,7 +30,7 @@ trigger          records                                                event
                  a first contact, a call, a complaint call)
 ``inquiry``      inbound ``inquiry``, ``wish`` or ``reactivation``      ``inquired``
 ``negotiation``  interactions ``offer_change`` or ``joint_planning``    ``considered``
-``quote``        orders with status ``planned`` (a planned order)       ``considered``
+``quote``        a planned order (``rules.PLANNED_ORDER``): a quote     ``considered``
 ``sale``         sales: orders placed or delivered (``rules.SALE``)     ``bought``
 ``termination``  interactions with purpose ``termination``              ``terminated``
 ===============  =====================================================  ==============
@@ -76,9 +76,9 @@ from relcycle.machine import (
     Trigger,
     format_moment,
 )
-from relcycle.model import Direction, FrozenMap, OrderStatus, Purpose
+from relcycle.model import Direction, FrozenMap, Purpose
 from relcycle.report import Cell, Column
-from relcycle.rules import SALE, Rule, f
+from relcycle.rules import OFFER_CHANGE, PLANNED_ORDER, SALE, Rule, f
 from relcycle.segmentation.plan import period_label
 
 __all__ = [
@@ -186,7 +186,7 @@ _TERMINATION = Rule.define(
 _NEGOTIATION = Rule.define(
     "negotiation",
     "interactions",
-    f("purpose").isin({Purpose.offer_change, Purpose.joint_planning}),
+    OFFER_CHANGE.expr | (f("purpose") == Purpose.joint_planning),
     doc="a request to change the offer, or joint planning",
 )
 _INQUIRY = Rule.define(
@@ -202,12 +202,6 @@ _TOUCH = Rule.define(
     ~(_TERMINATION.expr | _NEGOTIATION.expr | _INQUIRY.expr),
     doc="any other interaction: a marketing touch, a first contact, a call",
 )
-_QUOTE = Rule.define(
-    "quote",
-    "orders",
-    f("status") == OrderStatus.planned,
-    doc="a planned order: a quote the client considers",
-)
 
 #: The trigger table: which records give which occurrence. The rules are
 #: disjoint, so a record gives at most one occurrence; at the same moment the
@@ -216,7 +210,7 @@ TRIGGERS: tuple[Trigger, ...] = (
     Trigger(_TOUCH, "touch", priority=1),
     Trigger(_INQUIRY, "inquiry", priority=2),
     Trigger(_NEGOTIATION, "negotiation", priority=3),
-    Trigger(_QUOTE, "quote", priority=3),
+    Trigger(PLANNED_ORDER, "quote", priority=3),
     Trigger(SALE, "sale", priority=4),
     Trigger(_TERMINATION, "termination", priority=5),
 )
