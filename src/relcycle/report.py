@@ -213,7 +213,7 @@ class Column:
         assess: Computes a client's :class:`Cell` (see :class:`Assessor`).
         values: The values the column can take, in display order (optional).
             When given, a value outside them is an error.
-        doc: One line saying what the column holds (for the docs and the CLI).
+        doc: One line saying what the column holds, for people reading the policies.
 
     Raises:
         UsageError: For a name that is not a lowercase identifier or is taken
