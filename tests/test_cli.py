@@ -109,7 +109,12 @@ class TestReportFormats:
         code, out, _ = run(capsys, "report", str(history), "--format", "csv")
         assert code == 0
         rows = list(csv.DictReader(io.StringIO(out)))
-        assert tuple(rows[0]) == FLAT_FIELDS
+        assert tuple(rows[0]) == (
+            *FLAT_FIELDS,
+            "funnel_stage",
+            "funnel_stage_evidence",
+            "funnel_stage_evidence_records",
+        )
         _, jsonl, _ = run(capsys, "report", str(history), "--format", "jsonl")
         for row, line in zip(rows, jsonl.splitlines(), strict=True):
             record = json.loads(line)

@@ -32,6 +32,7 @@ class TestExamples:
         "page",
         [
             "docs/tutorial.md",
+            "docs/tutorial-own-machine.md",
             "docs/lifecycle.md",
             "docs/ladder.md",
             "docs/segmentation.md",

@@ -56,9 +56,9 @@ class TestSelfContained:
 
 class TestContent:
     def test_charts_are_inline_svg(self, page: str) -> None:
-        """With matplotlib, stage, ladder, segment map, Pareto and loss charts are inline SVG."""
+        """With matplotlib, stage, ladder, segment map, Pareto, loss and funnel charts are SVG."""
         pytest.importorskip("matplotlib")
-        assert len(re.findall(r'<svg [^>]*class="chart"', page)) == 5
+        assert len(re.findall(r'<svg [^>]*class="chart"', page)) == 6
         for title in (
             "Lifecycle stages",
             "Relationship ladder",

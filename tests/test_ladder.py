@@ -198,6 +198,22 @@ class TestPolicy:
             LadderPolicy(**{field: value})  # type: ignore[arg-type]
         assert info.value.record == "LadderPolicy"
 
+    def test_stages_are_lifecycle_stages(self) -> None:
+        """A misspelt stage is refused; members and values are held as Stage members."""
+        with pytest.raises(ValidationError, match=r"hostile_stages.*'escalatd'") as info:
+            LadderPolicy(hostile_stages={"escalatd"})
+        assert "not a lifecycle stage" in str(info.value)
+        with pytest.raises(ValidationError, match=r"lost_stage.*'gone'"):
+            LadderPolicy(lost_stage="gone")
+        with pytest.raises(ValidationError, match="hostile_stages"):
+            LadderPolicy(hostile_stages={Rung.adversary})  # type: ignore[arg-type]
+        p = LadderPolicy(hostile_stages={"escalated", Stage.ultimatum}, lost_stage="lost")
+        assert p.hostile_stages == {Stage.escalated, Stage.ultimatum}
+        assert all(type(s) is Stage for s in p.hostile_stages)
+        assert p.lost_stage is Stage.lost
+        with pytest.raises(ValidationError, match="must not be one of the hostile stages"):
+            LadderPolicy(hostile_stages={"escalated"}, lost_stage=Stage.escalated)
+
     def test_the_report_has_one_rule_of_regular_buying(self) -> None:
         """The report's ladder reads the report's regularity thresholds; two are refused."""
         loose = RegularityPolicy(min_gaps=1)

@@ -2,16 +2,34 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from relcycle._vocab import OrderedVocab, Vocab
 from relcycle.errors import DefinitionError, IllegalTransitionError, UsageError
-from relcycle.machine import Step, Trajectory, TransitionTable
+from relcycle.history import ClientHistory
+from relcycle.machine import (
+    Decision,
+    Emitter,
+    Machine,
+    MachineRun,
+    MachineState,
+    Occurrence,
+    Step,
+    Timer,
+    Trajectory,
+    TransitionTable,
+    Trigger,
+)
+from relcycle.model import Complaint, ComplaintStatus, Interaction, Purpose
+from relcycle.rules import COMPLAINT, OPEN_COMPLAINT, Rule, f
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -379,3 +397,354 @@ class TestDiagrams:
         assert '    "green" [label="green"];' in text
         assert '    "yellow" -> "red" [label="timer"];' in text
         assert text.count("->") == 1 + 3 + 3  # start, timer cycle, three faults
+
+
+# --------------------------------------------------------------------------- direct construction
+
+
+def test_the_constructor_checks_what_define_checks() -> None:
+    table = define()
+    same = TransitionTable(
+        name="light",
+        states=tuple(Light),
+        events=tuple(Signal),
+        initial=Light.green,
+        terminal=frozenset(),
+        rows=table.rows,
+    )
+    assert same == table
+    assert same.step(Light.green, Signal.timer) is Light.yellow
+    with pytest.raises(DefinitionError, match="unreachable from green: yellow, red, broken"):
+        TransitionTable(
+            name="light",
+            states=tuple(Light),
+            events=tuple(Signal),
+            initial=Light.green,
+            terminal=frozenset(),
+            rows=((Light.green, Signal.timer, Light.green),),
+        )
+    with pytest.raises(DefinitionError, match="duplicate transition"):
+        TransitionTable(
+            name="light",
+            states=tuple(Light),
+            events=tuple(Signal),
+            initial=Light.green,
+            terminal=frozenset(),
+            rows=(*table.rows, (Light.green, Signal.timer, Light.red)),
+        )
+    with pytest.raises(DefinitionError, match="states must list every member of one enum"):
+        TransitionTable(
+            name="light",
+            states=(Light.green, Light.red),
+            events=tuple(Signal),
+            initial=Light.green,
+            terminal=frozenset(),
+            rows=table.rows,
+        )
+    not_events: Any = ("timer",)
+    with pytest.raises(DefinitionError, match="events must list every member"):
+        TransitionTable(
+            name="light",
+            states=tuple(Light),
+            events=not_events,
+            initial=Light.green,
+            terminal=frozenset(),
+            rows=table.rows,
+        )
+
+
+# --------------------------------------------------------------------------- deciders
+
+
+class Desk(Vocab):
+    """States of a toy help desk."""
+
+    calm = "calm"
+    busy = "busy"
+    overdue = "overdue"
+    closed = "closed"
+
+
+class DeskEvent(Vocab):
+    """Events of the toy help desk."""
+
+    opened = "opened"
+    cleared = "cleared"
+    went_overdue = "went_overdue"
+    shut = "shut"
+    reopened = "reopened"
+
+
+DESK = TransitionTable.define(
+    name="desk",
+    states=Desk,
+    events=DeskEvent,
+    initial=Desk.calm,
+    rows=[
+        (Desk.calm, DeskEvent.opened, Desk.busy),
+        ((Desk.busy, Desk.overdue), DeskEvent.opened, Desk.busy),
+        ((Desk.busy, Desk.overdue), DeskEvent.cleared, Desk.calm),
+        ((Desk.busy, Desk.overdue), DeskEvent.went_overdue, Desk.overdue),
+        (Desk.calm, DeskEvent.shut, Desk.closed),
+        (Desk.closed, DeskEvent.reopened, Desk.calm),
+    ],
+    terminal=(Desk.closed,),
+)
+
+
+@attrs.frozen
+class DeskPolicy:
+    """The toy desk's policy."""
+
+    overdue_after: timedelta = timedelta(days=2)
+    strict: bool = False
+
+
+@attrs.frozen
+class DeskMemory:
+    """The toy desk's memory: the open complaints, oldest first."""
+
+    open: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return {"open": list(self.open)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DeskMemory:
+        """Read :meth:`to_dict` back."""
+        return cls(tuple(data["open"]))
+
+
+TERMINATION = Rule.define("termination", "interactions", f("purpose") == Purpose.termination)
+REACTIVATION = Rule.define("reactivation", "interactions", f("purpose") == Purpose.reactivation)
+
+
+def desk_decide(
+    state: MachineState[Desk, DeskMemory], occ: Occurrence, policy: DeskPolicy
+) -> Decision[DeskMemory]:
+    """The toy desk's decider."""
+    emit = Emitter(DESK, state.state, client_id=state.client_id, strict=policy.strict)
+    memory, timers = state.memory, state.timers
+    if occ.kind == "opened":
+        emit(occ.at, DeskEvent.opened, (occ.key,), f"complaint {occ.key} opened")
+        memory = DeskMemory((*memory.open, occ.key))
+        timers = (*timers, Timer(occ.at + policy.overdue_after, 3, occ.key, "overdue"))
+    elif occ.kind == "closed":
+        memory = DeskMemory(tuple(c for c in memory.open if c != occ.key))
+        timers = tuple(t for t in timers if t.key != occ.key)
+        if not memory.open:
+            emit(occ.at, DeskEvent.cleared, (occ.key,), f"complaint {occ.key} closed the last")
+    elif occ.kind == "overdue":
+        emit(occ.at, DeskEvent.went_overdue, (occ.key,), f"complaint {occ.key} overdue")
+    elif occ.kind == "shut":
+        emit(occ.at, DeskEvent.shut, (occ.key,), f"interaction {occ.key}: shut")
+    else:
+        emit(occ.at, DeskEvent.reopened, (occ.key,), f"interaction {occ.key}: reopened")
+    return emit.decision(memory, timers)
+
+
+DESK_MACHINE: Machine[Desk, DeskEvent, DeskMemory, DeskPolicy] = Machine(
+    table=DESK,
+    triggers=(
+        Trigger(COMPLAINT, "opened", priority=2),
+        Trigger(COMPLAINT, "closed", priority=1, at="resolved_at"),
+        Trigger(TERMINATION, "shut", priority=5),
+        Trigger(REACTIVATION, "reopen", priority=0),
+    ),
+    decide=desk_decide,
+    initial_memory=DeskMemory(),
+    memory_from_dict=DeskMemory.from_dict,
+    timer_kinds=frozenset({"overdue"}),
+)
+
+CLIENT = "k1"
+
+
+def complaint(cid: str, opened: int, closed: int | None = None) -> Complaint:
+    """A complaint opened ``opened`` hours after T0, closed ``closed`` hours after."""
+    return Complaint(
+        complaint_id=cid,
+        client_id=CLIENT,
+        opened_at=T0 + opened * HOUR,
+        status=ComplaintStatus.open if closed is None else ComplaintStatus.resolved,
+        resolved_at=None if closed is None else T0 + closed * HOUR,
+    )
+
+
+def contact(iid: str, hours: int, purpose: Purpose) -> Interaction:
+    """An interaction ``hours`` after T0."""
+    return Interaction(interaction_id=iid, client_id=CLIENT, at=T0 + hours * HOUR, purpose=purpose)
+
+
+def moves(run: MachineRun[Desk, DeskEvent, DeskMemory]) -> list[tuple[int, str, str, str]]:
+    """The run's steps as (hours after T0, event, target, first record id)."""
+    return [
+        ((s.at - T0) // HOUR, s.event.value, s.target.value, s.record_ids[0])
+        for s in run.trajectory.steps
+    ]
+
+
+def test_a_run_takes_records_and_timers_in_order() -> None:
+    history = ClientHistory.of(
+        CLIENT,
+        [
+            complaint("c1", 0, 10),  # closed before its timer: the timer is cancelled
+            complaint("c2", 20),  # open: overdue at 68
+            complaint("c3", 68, 68),  # opened and closed at the timer's moment
+            contact("i1", 80, Purpose.termination),  # busy: not allowed, an anomaly
+        ],
+    )
+    run = DESK_MACHINE.run(history, as_of=T0 + 100 * HOUR, policy=DeskPolicy())
+    assert moves(run) == [
+        (0, "opened", "busy", "c1"),
+        (10, "cleared", "calm", "c1"),
+        (20, "opened", "busy", "c2"),
+        # c3 opens at 68 (priority 2) before c2's timer (priority 3); its closing
+        # at the same moment comes right after its opening, not at priority 1.
+        (68, "opened", "busy", "c3"),
+        (68, "went_overdue", "overdue", "c2"),
+    ]
+    assert run.state.state is Desk.overdue
+    assert run.state.memory == DeskMemory(("c2",))
+    assert run.state.timers == ()
+    assert run.state.as_of == T0 + 100 * HOUR
+    assert [a.record_ids for a in run.anomalies] == [("i1",)]
+    assert "shut is not allowed in stage overdue (allowed there: opened, cleared" in str(
+        run.anomalies[0]
+    )
+    assert run.trajectory.state is Desk.overdue
+
+
+def test_a_strict_decider_raises_naming_the_records() -> None:
+    history = ClientHistory.of(CLIENT, [complaint("c1", 0), contact("i1", 1, Purpose.termination)])
+    with pytest.raises(IllegalTransitionError, match="'shut' is not allowed in state 'busy'") as e:
+        DESK_MACHINE.run(history, as_of=T0 + 5 * HOUR, policy=DeskPolicy(strict=True))
+    assert "record(s) i1 of client 'k1'" in "".join(e.value.__notes__)
+
+
+def test_a_timer_due_at_as_of_fires_and_a_later_one_waits() -> None:
+    history = ClientHistory.of(CLIENT, [complaint("c1", 0), complaint("c2", 1)])
+    at_due = DESK_MACHINE.run(history, as_of=T0 + 48 * HOUR, policy=DeskPolicy())
+    assert moves(at_due)[-1] == (48, "went_overdue", "overdue", "c1")
+    assert [t.key for t in at_due.state.timers] == ["c2"]
+
+
+def test_a_decision_the_table_refuses_raises() -> None:
+    def careless(
+        state: MachineState[Desk, DeskMemory], occ: Occurrence, policy: DeskPolicy
+    ) -> Decision[DeskMemory]:
+        return Decision(((occ.at, DeskEvent.cleared, (occ.key,), ""),), state.memory, ())
+
+    machine = attrs.evolve(DESK_MACHINE, decide=careless)
+    history = ClientHistory.of(CLIENT, [complaint("c1", 0)])
+    with pytest.raises(IllegalTransitionError, match="'cleared' is not allowed in state 'calm'"):
+        machine.run(history, as_of=T0 + HOUR, policy=DeskPolicy())
+
+
+def test_an_undeclared_timer_kind_is_refused() -> None:
+    machine = attrs.evolve(DESK_MACHINE, timer_kinds=frozenset({"other"}))
+    history = ClientHistory.of(CLIENT, [complaint("c1", 0)])
+    with pytest.raises(UsageError, match="timer of kind 'overdue'"):
+        machine.run(history, as_of=T0 + HOUR, policy=DeskPolicy())
+
+
+def test_a_bad_trigger_table_is_a_definition_error() -> None:
+    with pytest.raises(DefinitionError) as e:
+        Machine(
+            table=DESK,
+            triggers=(
+                Trigger(OPEN_COMPLAINT, "opened", priority=1),
+                Trigger(COMPLAINT, "closed", priority=1, at="closed_on"),
+                Trigger(COMPLAINT, "", priority=1.5),  # type: ignore[arg-type]
+                "opened",  # type: ignore[arg-type]
+            ),
+            decide=desk_decide,
+            initial_memory=DeskMemory(),
+            memory_from_dict=DeskMemory.from_dict,
+        )
+    text = str(e.value)
+    assert "rule 'open_complaint' reads the moment" in text
+    assert "'closed_on' is not a field of complaints" in text
+    assert "the kind must be a non-empty string" in text
+    assert "priority must be an int" in text
+    assert "'opened' is not a Trigger" in text
+
+
+def test_start_must_be_a_state_of_the_machine() -> None:
+    history = ClientHistory.of(CLIENT, [])
+    run = DESK_MACHINE.run(history, as_of=T0, policy=DeskPolicy(), start=Desk.closed)
+    assert run.state.state is Desk.closed
+    assert run.trajectory.initial is Desk.closed
+    foreign: Any = Light.red
+    with pytest.raises(UsageError, match="not one of its states"):
+        DESK_MACHINE.run(history, as_of=T0, policy=DeskPolicy(), start=foreign)
+
+
+def test_a_saved_state_is_checked_when_read_back() -> None:
+    history = ClientHistory.of(CLIENT, [complaint("c1", 0)])
+    saved = DESK_MACHINE.run(history, as_of=T0 + HOUR, policy=DeskPolicy()).state.to_dict()
+    assert MachineState.from_dict(json.loads(json.dumps(saved)), DESK_MACHINE).timers == (
+        Timer(T0 + 48 * HOUR, 3, "c1", "overdue"),
+    )
+    with pytest.raises(UsageError, match="saved state 'asleep' is not one of"):
+        MachineState.from_dict({**saved, "state": "asleep"}, DESK_MACHINE)
+    bad_timer = {**saved, "timers": [{**saved["timers"][0], "kind": "nap"}]}
+    with pytest.raises(UsageError, match="saved timer kind 'nap'"):
+        MachineState.from_dict(bad_timer, DESK_MACHINE)
+    with pytest.raises(UsageError, match="lacks 'memory'"):
+        MachineState.from_dict({k: v for k, v in saved.items() if k != "memory"}, DESK_MACHINE)
+    with pytest.raises(UsageError, match="not a saved timer"):
+        MachineState.from_dict({**saved, "timers": [{"at": "soon"}]}, DESK_MACHINE)
+
+
+def test_resume_refuses_an_earlier_moment_and_another_client() -> None:
+    history = ClientHistory.of(CLIENT, [complaint("c1", 0)])
+    state = DESK_MACHINE.run(history, as_of=T0 + HOUR, policy=DeskPolicy()).state
+    with pytest.raises(UsageError, match="before the saved state's"):
+        DESK_MACHINE.resume(state, history, as_of=T0, policy=DeskPolicy())
+    other = ClientHistory.of("k2", [])
+    with pytest.raises(UsageError, match="the records belong to client 'k2'"):
+        DESK_MACHINE.resume(state, other, as_of=T0 + 2 * HOUR, policy=DeskPolicy())
+
+
+@st.composite
+def desk_records(draw: st.DrawFn) -> list[Complaint | Interaction]:
+    """Complaints (some closed, some at the same moments) and shut/reopen contacts."""
+    out: list[Complaint | Interaction] = []
+    for n in range(draw(st.integers(0, 8))):
+        opened = draw(st.integers(0, 200))
+        closed = draw(st.none() | st.integers(opened, opened + 100))
+        out.append(complaint(f"c{n}", opened, closed))
+    for n in range(draw(st.integers(0, 4))):
+        purpose = draw(st.sampled_from([Purpose.termination, Purpose.reactivation]))
+        out.append(contact(f"i{n}", draw(st.integers(0, 300)), purpose))
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    records=desk_records(),
+    cut=st.integers(0, 300),
+    end=st.integers(0, 300),
+    hours=st.integers(1, 72),
+    through_json=st.booleans(),
+)
+def test_a_saved_state_and_the_later_records_give_the_full_replay(
+    records: list[Complaint | Interaction], cut: int, end: int, hours: int, through_json: bool
+) -> None:
+    cut, end = min(cut, end), max(cut, end)
+    policy = DeskPolicy(overdue_after=hours * HOUR)
+    history = ClientHistory.of(CLIENT, records)
+    full = DESK_MACHINE.run(history, as_of=T0 + end * HOUR, policy=policy)
+    first = DESK_MACHINE.run(history, as_of=T0 + cut * HOUR, policy=policy)
+    state = first.state
+    if through_json:
+        state = MachineState.from_dict(json.loads(json.dumps(state.to_dict())), DESK_MACHINE)
+    assert state == first.state
+    rest = DESK_MACHINE.resume(state, records, as_of=T0 + end * HOUR, policy=policy)
+    assert rest.state == full.state
+    assert first.trajectory.steps + rest.trajectory.steps == full.trajectory.steps
+    assert first.anomalies + rest.anomalies == full.anomalies
+    assert first.events + rest.events == full.events
+    assert rest.trajectory.initial is first.state.state

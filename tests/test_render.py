@@ -96,9 +96,14 @@ class TestCsv:
         assert "=1+1" in render(report, "csv", view=raw).splitlines()
 
     def test_flat_header(self) -> None:
-        """The flat CSV's header is FLAT_FIELDS; nested keeps rfm as JSON."""
+        """The flat CSV's header is FLAT_FIELDS, then the funnel's; nested keeps rfm as JSON."""
         report = hostile_report()
-        assert render(report, "csv").splitlines()[0].split(",") == list(FLAT_FIELDS)
+        assert render(report, "csv").splitlines()[0].split(",") == [
+            *FLAT_FIELDS,
+            "funnel_stage",
+            "funnel_stage_evidence",
+            "funnel_stage_evidence_records",
+        ]
         nested = render(report, "csv", view=View(csv_nested=True))
         assert '"{""r"":' in nested
 

@@ -706,8 +706,9 @@ class TestOutputs:
         assert "loss reasons: competitor 1" in drawn
 
     def test_fields_lists_the_record_keys(self, report: Report) -> None:
-        """FIELDS is exactly the keys of a record, in order, and covers the contract."""
-        assert tuple(report.to_records()[0]) == FIELDS
+        """A record's keys are the contract's FIELDS, in order, then each extra column's two."""
+        assert tuple(report.to_records()[0]) == report.fields
+        assert report.fields == (*FIELDS, "funnel_stage", "funnel_stage_evidence")
         assert set(CONTRACT_FIELDS) <= set(FIELDS)
 
     def test_to_pandas(self, report: Report) -> None:
@@ -715,7 +716,8 @@ class TestOutputs:
         pd = pytest.importorskip("pandas")
         frame = report.to_pandas()
         assert isinstance(frame, pd.DataFrame)
-        assert tuple(frame.columns) == FLAT_FIELDS
+        assert tuple(frame.columns) == report.flat_fields
+        assert report.flat_fields[: len(FLAT_FIELDS)] == FLAT_FIELDS
         assert len(frame) == 4
         dtypes = {name: str(dtype) for name, dtype in frame.dtypes.items()}
         for name in ("orders", "contacts", "requests", "complaints_open"):
@@ -745,7 +747,8 @@ class TestOutputs:
         frame = report.to_polars()
         assert isinstance(frame, pl.DataFrame)
         assert frame.height == 4
-        assert tuple(frame.columns) == FLAT_FIELDS
+        assert tuple(frame.columns) == report.flat_fields
+        assert report.flat_fields[: len(FLAT_FIELDS)] == FLAT_FIELDS
         assert frame.schema["orders"] == pl.Int64
         assert frame.schema["rfm_r"] == pl.Int64
         assert frame.schema["T"] == pl.Float64
@@ -761,7 +764,7 @@ class TestOutputs:
         pl = pytest.importorskip("polars")
         table = report.to_arrow()
         assert table.num_rows == 4
-        assert table.column_names == list(FLAT_FIELDS)
+        assert table.column_names == list(report.flat_fields)
         assert table.schema.field("orders").type == pa.int64()
         assert table.schema.field("revenue").type == pa.float64()
         assert table.schema.field("risks").type == pa.list_(pa.string())

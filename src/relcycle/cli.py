@@ -7,10 +7,11 @@ Commands::
                            [--csv-nested] [--csv-raw-formulas]
                            [--tz ZONE] [--currency CODE] [--skip-bad-rows --rejects PATH]
                            [--engine auto|python|arrow|dask [--workers N] [--scheduler ADDR]]
+                           [--column MODULE:NAME ...]
     relcycle ingest SOURCE --db FILE [--tz ZONE] [--currency CODE]
     relcycle check SOURCE [--tz ZONE] [--currency CODE]
     relcycle demo [--clients N] [--seed S] [--out DIR] [--output PATH]
-    relcycle diagram lifecycle|ladder [--format mermaid|dot]
+    relcycle diagram lifecycle|ladder|funnel [--format mermaid|dot]
 
 ``report``, ``ingest`` and ``check`` read a source's own layout with the input
 options ``--map [TABLE.]COLUMN=HEADER`` (repeatable), ``--day-first``,
@@ -59,6 +60,7 @@ __all__ = [
 DIAGRAMS: dict[str, str] = {
     "lifecycle": "relcycle.lifecycle:TABLE",
     "ladder": "relcycle.ladder:TABLE",
+    "funnel": "relcycle.funnel:TABLE",
 }
 
 #: Where ``relcycle demo`` writes its HTML report unless ``--output`` says otherwise.
@@ -383,6 +385,28 @@ def choose_engine(engine: str, source: str) -> str:
     return engine
 
 
+def _columns(specs: Sequence[str]) -> Any:
+    """``ReportPolicies`` with the default columns and those named by ``--column``."""
+    from .report import Column, ReportPolicies
+
+    columns = list(ReportPolicies().columns)
+    for spec in specs:
+        module_name, _, attr = spec.partition(":")
+        if not module_name or not attr:
+            raise UsageError(f"--column {spec!r}: give MODULE:NAME (e.g. mypackage.columns:SCORE)")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise UsageError(f"--column {spec!r}: cannot import {module_name}: {exc}") from None
+        column = getattr(module, attr, None)
+        if not isinstance(column, Column):
+            raise UsageError(
+                f"--column {spec!r}: {module_name}.{attr} is not a relcycle.report.Column"
+            )
+        columns.append(column)
+    return ReportPolicies(columns=columns)
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     if args.rejects and not args.skip_bad_rows:
         raise UsageError("--rejects needs --skip-bad-rows")
@@ -401,6 +425,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     engine = choose_engine(args.engine, args.source)
     keep = fmt == "html"  # the page explains; other formats stream
     read = _input_options(args)
+    policies = _columns(args.column)
     if engine == "dask":
         if read["rename"] or read["parse"] or args.ignore_extra_columns:
             raise UsageError(
@@ -408,7 +433,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
                 "--day-first, --date-format, --decimal-comma, --money-places and "
                 "--ignore-extra-columns, or use --engine python"
             )
-        report = _dask_report(args, zone, as_of, compare_to)
+        report = _dask_report(args, zone, as_of, compare_to, policies)
     else:
         if engine == "arrow":
             from .columnar import read_tables
@@ -444,6 +469,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
             "rejected_rows": rejected_count,
             "progress": _progress(),
             "keep_assessments": keep,
+            "policies": policies,
         }
         if engine == "arrow":
             from .columnar import build_report as columnar_report
@@ -469,7 +495,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _dask_report(
-    args: argparse.Namespace, zone: tzinfo, as_of: datetime | None, compare_to: datetime | None
+    args: argparse.Namespace,
+    zone: tzinfo,
+    as_of: datetime | None,
+    compare_to: datetime | None,
+    policies: Any,
 ) -> Report:
     """``relcycle report --engine dask``: the report on a Dask cluster."""
     if as_of is None:
@@ -507,7 +537,9 @@ def _dask_report(
         client = distributed.Client(cluster)
     try:
         orders = tables.pop("orders")
-        report: Report = dask_report(orders, as_of=as_of, currency=args.currency, tz=zone, **tables)
+        report: Report = dask_report(
+            orders, as_of=as_of, currency=args.currency, tz=zone, policies=policies, **tables
+        )
     finally:
         client.close()
         if cluster is not None:
@@ -681,6 +713,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_input_options(report)
     _add_output_options(report)
+    report.add_argument(
+        "--column",
+        action="append",
+        default=[],
+        metavar="MODULE:NAME",
+        help="add an extra column: a relcycle.report.Column importable as MODULE:NAME "
+        "(repeatable; the funnel_stage column is always there)",
+    )
     report.set_defaults(func=_cmd_report)
 
     ingest = sub.add_parser(
@@ -736,7 +776,8 @@ def build_parser() -> argparse.ArgumentParser:
     diagram = sub.add_parser(
         "diagram",
         help="print a state machine as a Mermaid or Graphviz diagram",
-        description="Print the lifecycle or the ladder as a diagram (text, no dependency).",
+        description="Print the lifecycle, the ladder or the sales funnel as a diagram "
+        "(text, no dependency).",
     )
     diagram.add_argument("machine", choices=sorted(DIAGRAMS))
     diagram.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")

@@ -323,6 +323,7 @@ def build_report(
         summary=summary,
         migrations=None,
         rejected_rows=None,
+        columns=tuple(c.name for c in policies.columns),
     )
 
 

@@ -48,7 +48,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
-from importlib import import_module
 from typing import Any, Protocol, cast
 
 import attrs
@@ -58,6 +57,8 @@ from ._zones import resolve_zone
 from .errors import UsageError, ValidationError
 from .evidence import Evidence
 from .history import ClientHistory, Portfolio
+from .lifecycle import Stage
+from .lifecycle import assess as _assess_lifecycle
 from .machine import Step, Trajectory, TransitionTable
 from .migration import MigrationMatrix, migration_matrix, revenue_between
 from .model import Direction, FrozenMap, Interaction, Order, Purpose
@@ -256,15 +257,28 @@ def _purposes(value: Iterable[Purpose | str]) -> frozenset[Purpose]:
         ) from None
 
 
-def _words(value: Iterable[str]) -> frozenset[str]:
-    if isinstance(value, str):
+def _stage(field: str, value: object) -> Stage:
+    try:
+        return Stage.parse(value)
+    except ValueError as exc:
+        raise ValidationError(
+            record="LadderPolicy", field=field, value=value, reason=f"not a lifecycle stage: {exc}"
+        ) from None
+
+
+def _hostile(value: Iterable[Stage | str]) -> frozenset[Stage]:
+    if isinstance(value, str) or not isinstance(value, Iterable):
         raise ValidationError(
             record="LadderPolicy",
             field="hostile_stages",
             value=value,
-            reason="give a collection of stage values, not one string",
+            reason="give a collection of lifecycle stages, not one",
         )
-    return frozenset(str(v) for v in value)
+    return frozenset(_stage("hostile_stages", v) for v in value)
+
+
+def _lost(value: Stage | str) -> Stage:
+    return _stage("lost_stage", value)
 
 
 @attrs.frozen(kw_only=True)
@@ -295,11 +309,13 @@ class LadderPolicy:
             interaction, or an advocacy or engagement contact) for this long, a buyer
             or higher steps down one rung, and again after each further period.
             Default 180 days.
-        hostile_stages: Lifecycle stages (by value) that make a client an adversary
-            (seed 000: the dissatisfied client "may turn into an adversary").
-            Default ``monitoring_failures``, ``escalated``, ``ultimatum``,
-            ``arbitration``.
-        lost_stage: The lifecycle stage (by value) of a lost client. Default ``lost``.
+        hostile_stages: Lifecycle stages (:class:`~relcycle.lifecycle.Stage`
+            members, or their values) that make a client an adversary (seed 000:
+            the dissatisfied client "may turn into an adversary"). Default
+            ``monitoring_failures``, ``escalated``, ``ultimatum``, ``arbitration``.
+            Held as members; a name that is not a stage is refused.
+        lost_stage: The lifecycle stage of a lost client (a member or its
+            value). Default ``lost``.
         attribution_window: For contact value: the contacts at most this long before
             a promotion (and not after it) share the credit for it. Default 90 days.
     """
@@ -320,11 +336,13 @@ class LadderPolicy:
     expert_min_tenure: timedelta = attrs.field(default=timedelta(days=365), validator=_nonneg_td)
     expert_min_products: int = attrs.field(default=3, validator=_positive_int)
     inactivity_period: timedelta = attrs.field(default=timedelta(days=180), validator=_positive_td)
-    hostile_stages: frozenset[str] = attrs.field(
-        default=frozenset({"monitoring_failures", "escalated", "ultimatum", "arbitration"}),
-        converter=_words,
+    hostile_stages: frozenset[Stage] = attrs.field(
+        default=frozenset(
+            {Stage.monitoring_failures, Stage.escalated, Stage.ultimatum, Stage.arbitration}
+        ),
+        converter=_hostile,
     )
-    lost_stage: str = "lost"
+    lost_stage: Stage = attrs.field(default=Stage.lost, converter=_lost)
     attribution_window: timedelta = attrs.field(default=timedelta(days=90), validator=_nonneg_td)
 
     def __attrs_post_init__(self) -> None:
@@ -391,8 +409,7 @@ class LifecycleView(Protocol):
 
 
 def _lifecycle_of(history: ClientHistory, as_of: datetime) -> LifecycleView:
-    module = import_module("relcycle.lifecycle")
-    return cast(LifecycleView, module.assess(history, as_of=as_of))
+    return cast(LifecycleView, _assess_lifecycle(history, as_of=as_of))
 
 
 # --------------------------------------------------------------------------- assessment

@@ -12,21 +12,55 @@ Folding :meth:`~TransitionTable.step` over a client's events gives a
 :class:`Trajectory`: every transition with its moment and the ids of the records
 behind it, so the state at any past moment, the time spent in each state and the
 evidence for the current state all come from one replay.
+
+A :class:`Machine` is a table that reads records: a *decider*. Its
+:class:`Trigger` table says which records (a :class:`~relcycle.rules.Rule`)
+give which *occurrence*, at which moment and in which order; its pure
+``decide(state, occurrence, policy)`` turns one occurrence into events with
+their evidence (a :class:`Decision`); ``evolve`` is :meth:`TransitionTable.step`.
+The decider's memory and its scheduled :class:`Timer` occurrences live in a
+frozen :class:`MachineState` that can be saved (:meth:`MachineState.to_dict`)
+and resumed (:meth:`Machine.resume`) with the same result as a full replay::
+
+    records --triggers--> occurrences --decide--> events --table.step--> state
+                              ^                                            |
+                              +------------ timers (due moment, kind) -----+
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import Generic, NamedTuple, TypeVar
+from operator import attrgetter, itemgetter
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol, TypeVar
 
 import attrs
 
 from .errors import DefinitionError, IllegalTransitionError, UsageError
+from .evidence import Evidence
 
-__all__ = ["Step", "Trajectory", "TransitionTable"]
+if TYPE_CHECKING:
+    from .history import ClientHistory
+    from .model import Complaint, Interaction, Order
+
+__all__ = [
+    "Decision",
+    "Emitter",
+    "Machine",
+    "MachineRun",
+    "MachineState",
+    "Memory",
+    "Occurrence",
+    "RecordRule",
+    "Step",
+    "Timer",
+    "Trajectory",
+    "TransitionTable",
+    "Trigger",
+    "format_moment",
+]
 
 S = TypeVar("S", bound=Enum)
 E = TypeVar("E", bound=Enum)
@@ -40,7 +74,9 @@ def _v(member: Enum) -> str:
 class TransitionTable(Generic[S, E]):
     """An immutable, validated ``(state, event) -> state`` table.
 
-    Build it with :meth:`define`.
+    Build it with :meth:`define`. Calling the class directly checks exactly what
+    :meth:`define` checks (there is no way to build an unchecked table); it
+    takes the states and events as tuples of every member of their enums.
 
     Attributes:
         name: The machine's name, used in errors and diagrams.
@@ -58,7 +94,17 @@ class TransitionTable(Generic[S, E]):
     initial: S
     terminal: frozenset[S]
     rows: tuple[tuple[S, E, S], ...]
-    _next: Mapping[S, Mapping[E, S]] = attrs.field(eq=False, repr=False)
+    _next: Mapping[S, Mapping[E, S]] = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        states = _members(self.name, "states", self.states)
+        events = _members(self.name, "events", self.events)
+        expanded, nxt = _check_rows(
+            self.name, states, events, self.initial, self.rows, self.terminal
+        )
+        object.__setattr__(self, "rows", expanded)
+        object.__setattr__(self, "terminal", frozenset(self.terminal))
+        object.__setattr__(self, "_next", nxt)
 
     @classmethod
     def define(
@@ -91,86 +137,15 @@ class TransitionTable(Generic[S, E]):
                 states unreachable from ``initial``, and trap states (non-terminal
                 states with no way out).
         """
-        all_states = tuple(states)
-        all_events = tuple(events)
-        problems: list[str] = []
-        offending: set[str] = set()
-        expanded: list[tuple[S, E, S]] = []
-        nxt: dict[S, dict[E, S]] = {s: {} for s in all_states}
-        for row in rows:
-            try:
-                sources, event, target = row
-            except (TypeError, ValueError):
-                problems.append(f"row {row!r} is not a (from, event, to) triple")
-                continue
-            # A lone string (a state's value instead of the member) is one wrong
-            # source, not a collection of one-letter sources.
-            source_list: Sequence[S] = (
-                [sources] if isinstance(sources, Enum | str) else list(sources)
-            )
-            if not isinstance(event, events):
-                problems.append(f"event {event!r} is not a {events.__name__}")
-                continue
-            if not isinstance(target, states):
-                problems.append(f"target {target!r} is not a {states.__name__}")
-                continue
-            for source in source_list:
-                if not isinstance(source, states):
-                    problems.append(f"source {source!r} is not a {states.__name__}")
-                    continue
-                if event in nxt[source]:
-                    problems.append(
-                        f"duplicate transition ({_v(source)}, {_v(event)}): "
-                        f"-> {_v(nxt[source][event])} and -> {_v(target)}"
-                    )
-                    offending.add(_v(source))
-                    continue
-                nxt[source][event] = target
-                expanded.append((source, event, target))
-        if not isinstance(initial, states):
-            problems.append(f"initial state {initial!r} is not a {states.__name__}")
-        terminal_set = frozenset(terminal)
-        for t in terminal_set:
-            if not isinstance(t, states):
-                problems.append(f"terminal state {t!r} is not a {states.__name__}")
-        # Duplicates do not stop the graph checks; values of the wrong enum do.
-        if all(p.startswith("duplicate transition") for p in problems):
-            reached = {initial}
-            frontier = [initial]
-            while frontier:
-                state = frontier.pop()
-                for target in nxt[state].values():
-                    if target not in reached:
-                        reached.add(target)
-                        frontier.append(target)
-            unreachable = [s for s in all_states if s not in reached]
-            if unreachable:
-                problems.append(
-                    f"states unreachable from {_v(initial)}: "
-                    + ", ".join(_v(s) for s in unreachable)
-                )
-                offending.update(_v(s) for s in unreachable)
-            traps = [
-                s
-                for s in all_states
-                if s not in terminal_set and all(t == s for t in nxt[s].values())
-            ]
-            if traps:
-                problems.append(
-                    "trap states (not terminal, no transition out): "
-                    + ", ".join(_v(s) for s in traps)
-                )
-                offending.update(_v(s) for s in traps)
-        if problems:
-            raise DefinitionError(machine=name, problems=problems, states=offending)
+        # The constructor expands multi-source rows and runs every check.
+        loose: Any = tuple(rows)
         return cls(
             name=name,
-            states=all_states,
-            events=all_events,
+            states=tuple(states),
+            events=tuple(events),
             initial=initial,
-            terminal=terminal_set,
-            rows=tuple(expanded),
-            next=nxt,
+            terminal=frozenset(terminal),
+            rows=loose,
         )
 
     def step(self, state: S, event: E) -> S:
@@ -310,6 +285,96 @@ class TransitionTable(Generic[S, E]):
         return edges
 
 
+def _members(name: str, what: str, members: object) -> type[Enum]:
+    """The enum whose every member ``members`` lists, in order (else a DefinitionError)."""
+    if isinstance(members, tuple) and members and isinstance(members[0], Enum):
+        enum = type(members[0])
+        if members == tuple(enum):
+            return enum
+    raise DefinitionError(
+        machine=name,
+        problems=[f"{what} must list every member of one enum, in order; got {members!r}"],
+    )
+
+
+def _check_rows(
+    name: str,
+    states: type[S],
+    events: type[E],
+    initial: S,
+    rows: Iterable[Any],
+    terminal: Iterable[S],
+) -> tuple[tuple[tuple[S, E, S], ...], dict[S, dict[E, S]]]:
+    """Expand and check rows: every row of the right enums, no duplicate pair,
+    every state reachable, no trap state (raises DefinitionError listing all)."""
+    all_states = tuple(states)
+    problems: list[str] = []
+    offending: set[str] = set()
+    expanded: list[tuple[S, E, S]] = []
+    nxt: dict[S, dict[E, S]] = {s: {} for s in all_states}
+    for row in rows:
+        try:
+            sources, event, target = row
+        except (TypeError, ValueError):
+            problems.append(f"row {row!r} is not a (from, event, to) triple")
+            continue
+        # A lone string (a state's value instead of the member) is one wrong
+        # source, not a collection of one-letter sources.
+        source_list: Sequence[Any] = [sources] if isinstance(sources, Enum | str) else list(sources)
+        if not isinstance(event, events):
+            problems.append(f"event {event!r} is not a {events.__name__}")
+            continue
+        if not isinstance(target, states):
+            problems.append(f"target {target!r} is not a {states.__name__}")
+            continue
+        for source in source_list:
+            if not isinstance(source, states):
+                problems.append(f"source {source!r} is not a {states.__name__}")
+                continue
+            if event in nxt[source]:
+                problems.append(
+                    f"duplicate transition ({_v(source)}, {_v(event)}): "
+                    f"-> {_v(nxt[source][event])} and -> {_v(target)}"
+                )
+                offending.add(_v(source))
+                continue
+            nxt[source][event] = target
+            expanded.append((source, event, target))
+    if not isinstance(initial, states):
+        problems.append(f"initial state {initial!r} is not a {states.__name__}")
+    terminal_set = frozenset(terminal)
+    for t in terminal_set:
+        if not isinstance(t, states):
+            problems.append(f"terminal state {t!r} is not a {states.__name__}")
+    # Duplicates do not stop the graph checks; values of the wrong enum do.
+    if all(p.startswith("duplicate transition") for p in problems):
+        reached = {initial}
+        frontier = [initial]
+        while frontier:
+            state = frontier.pop()
+            for target in nxt[state].values():
+                if target not in reached:
+                    reached.add(target)
+                    frontier.append(target)
+        unreachable = [s for s in all_states if s not in reached]
+        if unreachable:
+            problems.append(
+                f"states unreachable from {_v(initial)}: " + ", ".join(_v(s) for s in unreachable)
+            )
+            offending.update(_v(s) for s in unreachable)
+        traps = [
+            s for s in all_states if s not in terminal_set and all(t == s for t in nxt[s].values())
+        ]
+        if traps:
+            problems.append(
+                "trap states (not terminal, no transition out): " + ", ".join(_v(s) for s in traps)
+            )
+            offending.update(_v(s) for s in traps)
+    if problems:
+        raise DefinitionError(machine=name, problems=problems, states=offending)
+    return tuple(expanded), nxt
+
+
 class Step(NamedTuple, Generic[S, E]):
     """One event applied during a replay.
 
@@ -411,3 +476,623 @@ class Trajectory(Generic[S, E]):
 
 def _step_at(step: Step[S, E]) -> datetime:
     return step.at
+
+
+# --------------------------------------------------------------------------- deciders
+
+M = TypeVar("M", bound="Memory")
+P = TypeVar("P")
+
+
+def format_moment(moment: datetime) -> str:
+    """A moment as it is written in evidence: a date at midnight UTC, else to the minute."""
+    if moment.utcoffset() == timedelta(0) and moment.time() == datetime.min.time():
+        return moment.date().isoformat()
+    return moment.isoformat(timespec="minutes")
+
+
+class RecordRule(Protocol):
+    """What a trigger reads of a record rule (:class:`relcycle.rules.Rule` is one)."""
+
+    @property
+    def name(self) -> str:
+        """The rule's name."""
+
+    @property
+    def table(self) -> str:
+        """``orders``, ``interactions`` or ``complaints``."""
+
+    @property
+    def reads_as_of(self) -> bool:
+        """True if the rule needs a moment (such a rule cannot trigger)."""
+
+    def __call__(self, record: Any) -> bool:
+        """True if ``record`` matches."""
+
+
+class Memory(Protocol):
+    """What a decider remembers between occurrences: a frozen value that serialises.
+
+    A memory class also offers a way back from its dict, given to
+    :meth:`Machine.define` as ``memory_from_dict``.
+    """
+
+    def to_dict(self) -> dict[str, Any]:
+        """The memory as a JSON-ready dict."""
+
+
+_TABLES = ("orders", "interactions", "complaints")
+
+
+@attrs.frozen
+class Trigger:
+    """One row of a machine's trigger table: records a rule matches give an occurrence.
+
+    Attributes:
+        rule: The record rule (its table says which records it reads); a rule
+            that reads the moment (``AS_OF``) cannot trigger.
+        kind: The occurrence's kind, as the decider knows it.
+        priority: The order of occurrences at the same moment, lowest first.
+        at: The record field that holds the occurrence's moment (a complaint's
+            ``resolved_at``, say); by default the record's own moment. A record
+            whose field is empty gives no occurrence.
+    """
+
+    rule: RecordRule
+    kind: str
+    priority: int
+    at: str | None = None
+
+
+class Occurrence(NamedTuple):
+    """Something the decider must take in: a record a trigger matched, or a due timer.
+
+    Occurrences are taken in the order of their first four fields: moment,
+    priority, key (the record's id, or the timer's key), then ``sub`` (-1 for a
+    timer, so a timer comes before a record with the same moment, priority and
+    key; a record's second trigger at the same moment comes right after its first).
+
+    Attributes:
+        at: When it happens.
+        priority: Its trigger's (or timer's) priority.
+        key: The record's id, or the timer's key.
+        sub: -1 for a timer; for a record, the position of its trigger among the
+            record's occurrences at that moment.
+        kind: The trigger's (or timer's) kind.
+        record: The record (an order, interaction or complaint), or the
+            :class:`Timer` that fell due.
+    """
+
+    at: datetime
+    priority: int
+    key: str
+    sub: int
+    kind: str
+    record: Any
+
+
+class Timer(NamedTuple):
+    """An occurrence a decider scheduled: it falls due at ``at`` unless cancelled first.
+
+    Attributes:
+        at: When it falls due.
+        priority: Its order among occurrences at the same moment.
+        key: What it is about (a record id), also its tie-breaker.
+        kind: The occurrence kind it gives.
+        data: Anything the decider wants back when it falls due (a short text).
+    """
+
+    at: datetime
+    priority: int
+    key: str
+    kind: str
+    data: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The timer as a JSON-ready dict."""
+        return {
+            "at": self.at.isoformat(),
+            "priority": self.priority,
+            "key": self.key,
+            "kind": self.kind,
+            "data": self.data,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Timer:
+        """The timer of :meth:`to_dict`.
+
+        Raises:
+            UsageError: If a field is missing or of the wrong type.
+        """
+        try:
+            at = datetime.fromisoformat(data["at"])
+            priority, key, kind, text = data["priority"], data["key"], data["kind"], data["data"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UsageError(f"not a saved timer: {data!r} ({exc})") from None
+        if at.tzinfo is None or type(priority) is not int:
+            raise UsageError(f"not a saved timer: {data!r}")
+        if not all(isinstance(v, str) for v in (key, kind, text)):
+            raise UsageError(f"not a saved timer: {data!r}")
+        return cls(at, priority, key, kind, text)
+
+
+class MachineState(NamedTuple, Generic[S, M]):
+    """A machine's whole state for one client: frozen, and saved as JSON.
+
+    Attributes:
+        client_id: The client it belongs to.
+        state: The table's state.
+        memory: The decider's memory (the open complaints, say).
+        timers: The scheduled occurrences, soonest first.
+        as_of: Every occurrence up to this moment has been taken in (None
+            before the first one).
+    """
+
+    client_id: str
+    state: S
+    memory: M
+    timers: tuple[Timer, ...] = ()
+    as_of: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The state as a JSON-ready dict (:meth:`from_dict` reads it back)."""
+        return {
+            "client_id": self.client_id,
+            "state": _v(self.state),
+            "memory": self.memory.to_dict(),
+            "timers": [t.to_dict() for t in self.timers],
+            "as_of": None if self.as_of is None else self.as_of.isoformat(),
+        }
+
+    @classmethod
+    def from_dict(
+        cls, data: Mapping[str, Any], machine: Machine[S, Any, M, Any]
+    ) -> MachineState[S, M]:
+        """The state of :meth:`to_dict`, for ``machine``.
+
+        Raises:
+            UsageError: If ``data`` is not a saved state of ``machine`` (an
+                unknown state, a timer of a kind the machine does not schedule).
+        """
+        if not isinstance(data, Mapping):
+            raise UsageError(f"machine {machine.name!r}: a saved state is a mapping, not {data!r}")
+        try:
+            client_id, raw_state, raw_memory = data["client_id"], data["state"], data["memory"]
+            raw_timers, raw_as_of = data["timers"], data["as_of"]
+        except KeyError as exc:
+            raise UsageError(f"machine {machine.name!r}: saved state lacks {exc}") from None
+        by_value = {_v(s): s for s in machine.table.states}
+        if raw_state not in by_value:
+            known = ", ".join(by_value)
+            raise UsageError(
+                f"machine {machine.name!r}: saved state {raw_state!r} is not one of ({known})"
+            )
+        timers = tuple(Timer.from_dict(t) for t in raw_timers)
+        for t in timers:
+            if t.kind not in machine.timer_kinds:
+                raise UsageError(
+                    f"machine {machine.name!r}: saved timer kind {t.kind!r} is not one it "
+                    f"schedules ({', '.join(sorted(machine.timer_kinds)) or 'none'})"
+                )
+        as_of = None if raw_as_of is None else datetime.fromisoformat(raw_as_of)
+        if not isinstance(client_id, str) or (as_of is not None and as_of.tzinfo is None):
+            raise UsageError(f"machine {machine.name!r}: not a saved state: {data!r}")
+        return cls(
+            client_id,
+            by_value[raw_state],
+            machine.memory_from_dict(raw_memory),
+            tuple(sorted(timers)),
+            as_of,
+        )
+
+
+class Decision(NamedTuple, Generic[M]):
+    """What a decider made of one occurrence.
+
+    Attributes:
+        events: The events, in order, each an ``(at, event, record_ids,
+            detail)`` tuple; each must be allowed in the state the previous
+            one left (the runner folds them with :meth:`TransitionTable.step`).
+        memory: The decider's memory afterwards.
+        timers: The scheduled timers afterwards (the whole set, in any order: a
+            timer left out is cancelled). Return the state's own tuple when
+            nothing changed.
+        anomalies: Records the decider left out, each with why.
+    """
+
+    events: tuple[tuple[datetime, Any, tuple[str, ...], str], ...]
+    memory: M
+    timers: tuple[Timer, ...]
+    anomalies: tuple[Evidence, ...] = ()
+
+
+class Emitter(Generic[S, E]):
+    """A decider's helper for one occurrence: emit events, checked against the table.
+
+    An event the current state allows is kept and moves :attr:`state`; one it
+    does not allow raises :class:`~relcycle.errors.IllegalTransitionError` when
+    ``strict`` (with a note naming the records and the client), and otherwise
+    becomes an anomaly that says what was ignored and what the state allows.
+
+    Attributes:
+        state: The table's state after the events emitted so far.
+        events: The events kept, in order.
+        anomalies: The events ignored, as evidence.
+    """
+
+    __slots__ = ("_client_id", "_next", "_strict", "_table", "anomalies", "events", "state")
+
+    def __init__(
+        self, table: TransitionTable[S, E], state: S, *, client_id: str, strict: bool
+    ) -> None:
+        self._table = table
+        self._next = table._next
+        self._strict = strict
+        self._client_id = client_id
+        self.state = state
+        self.events: list[tuple[datetime, E, tuple[str, ...], str]] = []
+        self.anomalies: list[Evidence] = []
+
+    def __call__(
+        self,
+        at: datetime,
+        event: E,
+        record_ids: tuple[str, ...],
+        detail: str,
+        *,
+        record: Callable[[datetime, E, tuple[str, ...], str], Any] | None = None,
+    ) -> bool:
+        """Emit ``event``; True if the state allowed it.
+
+        Args:
+            at: When.
+            event: The event.
+            record_ids: The records behind it (its evidence).
+            detail: A short account a person can read.
+            record: Builds the kept event from ``(at, event, record_ids,
+                detail)`` (a named tuple class, say); a plain tuple by default.
+
+        Raises:
+            IllegalTransitionError: If the state does not allow ``event`` and
+                the emitter is strict.
+        """
+        target = self._next[self.state].get(event)
+        if target is None:
+            if self._strict:
+                try:
+                    self._table.step(self.state, event)
+                except IllegalTransitionError as exc:
+                    exc.add_note(
+                        f"record(s) {', '.join(record_ids)} of client {self._client_id!r}: {detail}"
+                    )
+                    raise
+            allowed = ", ".join(_v(e) for e in self._table.allowed(self.state))
+            self.anomalies.append(
+                Evidence(
+                    f"{format_moment(at)}: {detail}: ignored, {_v(event)} is not allowed in "
+                    f"stage {_v(self.state)} (allowed there: {allowed})",
+                    record_ids,
+                )
+            )
+            return False
+        self.events.append(
+            (at, event, record_ids, detail)
+            if record is None
+            else record(at, event, record_ids, detail)
+        )
+        self.state = target
+        return True
+
+    def decision(self, memory: M, timers: tuple[Timer, ...]) -> Decision[M]:
+        """The :class:`Decision`: the events and anomalies so far, ``memory``, ``timers``."""
+        return Decision(tuple(self.events), memory, timers, tuple(self.anomalies))
+
+
+@attrs.frozen
+class MachineRun(Generic[S, E, M]):
+    """The result of running a machine over a client's records.
+
+    Attributes:
+        trajectory: Every step taken in this run (a resumed run: only the new ones).
+        state: The state afterwards; save it with :meth:`MachineState.to_dict`
+            and :meth:`Machine.resume` it later.
+        events: The events, in order (the ones the trajectory's steps took).
+        anomalies: Occurrences the decider left out, with why.
+    """
+
+    trajectory: Trajectory[S, E]
+    state: MachineState[S, M]
+    events: tuple[tuple[datetime, E, tuple[str, ...], str], ...]
+    anomalies: tuple[Evidence, ...] = ()
+
+
+_OCC_KEY = itemgetter(0, 1, 2, 3)
+
+
+@attrs.frozen
+class Machine(Generic[S, E, M, P]):
+    """A machine that reads records: a table, a trigger table and a pure decider.
+
+    The constructor checks the trigger table (every trigger's rule reads one
+    record of a known table, its moment field exists). The runner
+    (:meth:`run`, :meth:`resume`) turns a client's records into occurrences
+    through the triggers, merges them with the timers the state holds, and takes them in order (see
+    :class:`Occurrence`): for each one ``decide(state, occurrence, policy)``
+    gives a :class:`Decision`, whose events are folded through
+    :meth:`TransitionTable.step` (``evolve``), and whose memory and timers
+    become the next state's. A timer falls due when nothing earlier is left:
+    before any occurrence that sorts after it, and at the end of a run when it
+    is due by ``as_of``.
+
+    Attributes:
+        table: The transition table (states, events, diagrams).
+        triggers: The trigger table, in declaration order.
+        decide: The decider: ``(state, occurrence, policy) -> Decision``.
+        initial_memory: The memory of a client with no occurrence yet.
+        memory_from_dict: Reads a memory back from its ``to_dict()``.
+        timer_kinds: The kinds of timers the decider schedules.
+    """
+
+    table: TransitionTable[S, E]
+    triggers: tuple[Trigger, ...]
+    decide: Callable[[MachineState[S, M], Occurrence, P], Decision[M]]
+    initial_memory: M
+    memory_from_dict: Callable[[Mapping[str, Any]], M]
+    timer_kinds: frozenset[str] = frozenset()
+    _by_table: tuple[
+        tuple[str, tuple[tuple[Callable[[Any], bool], str, int, Callable[[Any], Any]], ...]], ...
+    ] = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        problems: list[str] = []
+        by_table: dict[str, list[tuple[Callable[[Any], bool], str, int, Callable[[Any], Any]]]] = {}
+        given: tuple[object, ...] = self.triggers
+        for trigger in given:
+            if not isinstance(trigger, Trigger):
+                problems.append(f"{trigger!r} is not a Trigger")
+                continue
+            rule = trigger.rule
+            table = getattr(rule, "table", None)
+            if table not in _TABLES or not callable(rule):
+                problems.append(f"trigger {trigger.kind!r}: {rule!r} is not a record rule")
+                continue
+            if getattr(rule, "reads_as_of", False):
+                problems.append(
+                    f"trigger {trigger.kind!r}: rule {rule.name!r} reads the moment "
+                    "(a trigger reads one record)"
+                )
+            if not isinstance(trigger.kind, str) or not trigger.kind:
+                problems.append(f"trigger {trigger!r}: the kind must be a non-empty string")
+            if type(trigger.priority) is not int:
+                problems.append(f"trigger {trigger.kind!r}: priority must be an int")
+            moment = _moment_field(table) if trigger.at is None else trigger.at
+            if not isinstance(moment, str) or moment not in _record_fields(table):
+                problems.append(
+                    f"trigger {trigger.kind!r}: {trigger.at!r} is not a field of {table}"
+                )
+                continue
+            fn = getattr(rule, "_fn", None) or rule  # a Rule's compiled test, if it has one
+            by_table.setdefault(table, []).append(
+                (fn, trigger.kind, trigger.priority, attrgetter(moment))
+            )
+        if not isinstance(self.timer_kinds, frozenset) or not all(
+            isinstance(k, str) for k in self.timer_kinds
+        ):
+            problems.append(f"timer_kinds must be a frozenset of strings, not {self.timer_kinds!r}")
+        if problems:
+            raise DefinitionError(machine=self.table.name, problems=problems)
+        object.__setattr__(
+            self, "_by_table", tuple((t, tuple(rows)) for t, rows in by_table.items())
+        )
+
+    @property
+    def name(self) -> str:
+        """The machine's name (its table's)."""
+        return self.table.name
+
+    def initial_state(self, client_id: str, *, start: S | None = None) -> MachineState[S, M]:
+        """The state of a client with no occurrence yet (in ``start``, or the initial state).
+
+        Raises:
+            UsageError: If ``start`` is not a state of this machine.
+        """
+        if start is not None:
+            self.table._row(start)  # a foreign state is a clear error
+        state = self.table.initial if start is None else start
+        return MachineState(client_id, state, self.initial_memory, (), None)
+
+    def occurrences(
+        self, history: ClientHistory, *, after: datetime | None, as_of: datetime
+    ) -> list[Occurrence]:
+        """The occurrences the triggers find in ``history`` in ``(after, as_of]``, in order.
+
+        Args:
+            history: The client's records.
+            after: Leave out occurrences at or before this moment (None: none).
+            as_of: Leave out occurrences after this moment.
+        """
+        occ: list[Occurrence] = []
+        add = occ.append
+        new = tuple.__new__
+        for table, rows in self._by_table:
+            records: Sequence[Any] = getattr(history, table)
+            several = len(rows) > 1
+            for record in records:
+                seen: dict[datetime, tuple[int, int]] | None = None
+                for fn, kind, priority, moment_of in rows:
+                    if not fn(record):
+                        continue
+                    at = moment_of(record)
+                    if at is None or at > as_of or (after is not None and at <= after):
+                        continue
+                    sub = 0
+                    if several:
+                        # A record's later trigger at the same moment as an earlier
+                        # one comes right after it (it takes the earlier priority).
+                        if seen is None:
+                            seen = {at: (priority, 0)}
+                        elif at in seen:
+                            priority, sub = seen[at]
+                            sub += 1
+                            seen[at] = (priority, sub)
+                        else:
+                            seen[at] = (priority, 0)
+                    add(new(Occurrence, (at, priority, record.id, sub, kind, record)))
+        occ.sort(key=_OCC_KEY)
+        return occ
+
+    def run(
+        self,
+        history: ClientHistory,
+        *,
+        as_of: datetime,
+        policy: P,
+        start: S | None = None,
+    ) -> MachineRun[S, E, M]:
+        """Run the machine over a client's records up to ``as_of``.
+
+        Args:
+            history: The client's history.
+            as_of: The moment (timezone-aware); later records are ignored.
+            policy: The decider's policy.
+            start: The table state to start in (the initial state by default).
+
+        Raises:
+            ValidationError: If ``as_of`` is not timezone-aware.
+            IllegalTransitionError: If a decision holds an event its state does
+                not allow (a strict decider raises it itself, naming the records).
+        """
+        from .history import check_as_of
+
+        moment = check_as_of(as_of)
+        state = self.initial_state(history.client_id, start=start)
+        return self._advance(
+            state, self.occurrences(history, after=None, as_of=moment), moment, policy
+        )
+
+    def resume(
+        self,
+        state: MachineState[S, M],
+        records: ClientHistory | Iterable[Order | Interaction | Complaint],
+        *,
+        as_of: datetime,
+        policy: P,
+    ) -> MachineRun[S, E, M]:
+        """Go on from a saved state with the records known now, up to ``as_of``.
+
+        Only occurrences after ``state.as_of`` are taken in (the records may be the
+        whole history, or just those new or changed since: a complaint closed
+        since, say), so the result is that of a full replay to ``as_of`` with the
+        same policy: the same final state, and the same steps and anomalies after
+        ``state.as_of``.
+
+        Args:
+            state: A state of this machine (from a run, or :meth:`MachineState.from_dict`).
+            records: The client's history, or its records.
+            as_of: The moment (timezone-aware), not before ``state.as_of``.
+            policy: The policy the state was built with.
+
+        Raises:
+            UsageError: If ``as_of`` is before ``state.as_of``, or the records
+                belong to another client.
+            ValidationError: If ``as_of`` is not timezone-aware.
+        """
+        from .history import ClientHistory, check_as_of
+
+        moment = check_as_of(as_of)
+        if state.as_of is not None and moment < state.as_of:
+            raise UsageError(
+                f"machine {self.name!r}: as_of {moment.isoformat()} is before the saved "
+                f"state's {state.as_of.isoformat()}"
+            )
+        self.table._row(state.state)
+        history = (
+            records
+            if isinstance(records, ClientHistory)
+            else ClientHistory.of(state.client_id, records)
+        )
+        if history.client_id != state.client_id:
+            raise UsageError(
+                f"machine {self.name!r}: the records belong to client {history.client_id!r}, "
+                f"the state to client {state.client_id!r}"
+            )
+        occ = self.occurrences(history, after=state.as_of, as_of=moment)
+        return self._advance(state, occ, moment, policy)
+
+    def _advance(
+        self,
+        state: MachineState[S, M],
+        occurrences: list[Occurrence],
+        as_of: datetime,
+        policy: P,
+    ) -> MachineRun[S, E, M]:
+        decide = self.decide
+        nxt = self.table._next
+        kinds = self.timer_kinds
+        start = state.state
+        steps: list[Step[S, E]] = []
+        events: list[tuple[datetime, E, tuple[str, ...], str]] = []
+        anomalies: list[Evidence] = []
+        new, step_cls, occ_cls = tuple.__new__, Step, Occurrence
+        client_id, current, memory, timers, _ = state
+        n = len(occurrences)
+        i = 0
+        while True:
+            if i < n:
+                occ = occurrences[i]
+                if timers:
+                    t = timers[0]
+                    if (t.at, t.priority, t.key, -1) < occ[:4]:
+                        occ = new(occ_cls, (t.at, t.priority, t.key, -1, t.kind, t))
+                        timers = timers[1:]
+                    else:
+                        i += 1
+                else:
+                    i += 1
+            elif timers and timers[0].at <= as_of:
+                t = timers[0]
+                occ = new(occ_cls, (t.at, t.priority, t.key, -1, t.kind, t))
+                timers = timers[1:]
+            else:
+                break
+            at = occ[0]
+            decision = decide(
+                new(MachineState, (client_id, current, memory, timers, at)), occ, policy
+            )
+            for event in decision[0]:
+                try:
+                    target = nxt[current][event[1]]
+                except KeyError:
+                    self.table.step(current, event[1])  # raises the IllegalTransitionError
+                    raise  # pragma: no cover - step() always raises here
+                steps.append(
+                    new(step_cls, (event[0], current, target, event[1], event[2], event[3]))
+                )
+                events.append(event)
+                current = target
+            memory = decision[1]
+            if decision[2] is not timers:
+                timers = tuple(sorted(decision[2]))
+                for t in timers:
+                    if t.kind not in kinds:
+                        raise UsageError(
+                            f"machine {self.name!r}: the decider scheduled a timer of kind "
+                            f"{t.kind!r}, not one of its timer kinds"
+                        )
+            if decision[3]:
+                anomalies.extend(decision[3])
+        final = new(MachineState, (client_id, current, memory, timers, as_of))
+        return MachineRun(Trajectory(start, tuple(steps)), final, tuple(events), tuple(anomalies))
+
+
+def _moment_field(table: str) -> str:
+    from .rules import _MOMENT
+
+    return _MOMENT[table]
+
+
+def _record_fields(table: str) -> frozenset[str]:
+    from .rules import _RECORD_CLASS
+
+    return frozenset(a.name for a in attrs.fields(_RECORD_CLASS[table]))

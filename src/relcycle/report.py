@@ -26,11 +26,12 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import attrs
 
@@ -39,7 +40,7 @@ from . import lifecycle as _lifecycle
 from . import rules as _rules
 from ._gc import collector_paused
 from ._repr import count, html_card, short_repr
-from .errors import CurrencyMismatchError, UsageError
+from .errors import CurrencyMismatchError, RecordTypeError, UsageError
 from .evidence import Evidence
 from .history import ClientHistory, Portfolio, check_as_of
 from .migration import MigrationMatrix, migration_matrix
@@ -66,7 +67,10 @@ __all__ = [
     "FRAME_KINDS",
     "MONEY_FIELDS",
     "REQUEST_PURPOSES",
+    "Assessor",
+    "Cell",
     "ClientReport",
+    "Column",
     "Previous",
     "RFMCell",
     "Report",
@@ -154,6 +158,152 @@ FLAT_FIELDS: tuple[str, ...] = tuple(
 MONEY_FIELDS: tuple[str, ...] = ("revenue", "cost_to_serve", "profit")
 
 
+#: An extra column's name: a lowercase identifier.
+_COLUMN_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+#: JSON scalars an extra column's value may be.
+CellValue = str | int | float | bool | None
+
+
+def _plain(value: Any) -> Any:
+    """A string enum member as its plain string value (anything else as given)."""
+    return str(value) if isinstance(value, str) and type(value) is not str else value
+
+
+@attrs.frozen
+class Cell:
+    """One client's value in an extra report column, and why.
+
+    Attributes:
+        value: The value (a JSON scalar: text, number, true/false or None; a
+            string enum member is kept as its string value).
+        evidence: Why the client has this value: a reason and record ids.
+
+    Raises:
+        RecordTypeError: If the value is not a JSON scalar or the evidence not
+            an :class:`~relcycle.evidence.Evidence`.
+    """
+
+    value: CellValue = attrs.field(converter=_plain)
+    evidence: Evidence
+
+    def __attrs_post_init__(self) -> None:
+        if self.value is not None and not isinstance(self.value, str | int | float | bool):
+            raise RecordTypeError(
+                record="cell",
+                field="value",
+                value=self.value,
+                expected="a str, int, float, bool or None",
+            )
+        if not isinstance(self.evidence, Evidence):
+            raise RecordTypeError(
+                record="cell", field="evidence", value=self.evidence, expected="an Evidence"
+            )
+
+
+class Assessor(Protocol):
+    """What an extra column computes: one client's :class:`Cell` at a moment.
+
+    It is called with the client's history cut at ``as_of`` (no record after
+    it), the moment and the report's time zone, and must be pure: the same
+    history and moment give the same cell. For ``--engine dask`` it must also
+    pickle (a module-level function, or a frozen object with a ``__call__``).
+    """
+
+    def __call__(self, history: ClientHistory, *, as_of: datetime, tz: tzinfo) -> Cell:
+        """The client's cell as of ``as_of``."""
+        ...  # pragma: no cover - a protocol
+
+
+def _check_column_name(_: object, __: attrs.Attribute[str], name: str) -> None:
+    if not isinstance(name, str) or not _COLUMN_NAME.fullmatch(name):
+        raise UsageError(
+            f"column name {name!r}: give a lowercase identifier such as 'funnel_stage'"
+        )
+    if name in FIELDS or name.endswith("_evidence"):
+        raise UsageError(
+            f"column name {name!r}: taken by the report (a contract field, or the "
+            "'<name>_evidence' field of a column)"
+        )
+
+
+def _values(values: Iterable[str]) -> tuple[str, ...]:
+    found = tuple(_plain(v) for v in values)
+    if not all(isinstance(v, str) for v in found) or len(set(found)) != len(found):
+        raise UsageError(f"column values {found!r}: give distinct strings")
+    return found
+
+
+@attrs.frozen
+class Column:
+    """An extra field of every report line: a named per-client assessor.
+
+    The report calls ``assess`` for every client at the report's moment and
+    writes the cell's value as the field ``name`` and its evidence as the field
+    ``<name>_evidence`` in every format (JSON, JSON Lines, CSV, the table, the
+    HTML page, where the evidence goes into the client's *why*). With
+    ``values``, the summary counts the clients per value (``summary["columns"]``),
+    the table's summary prints the counts and the HTML page draws them. Add
+    columns with :attr:`ReportPolicies.columns`; the sales funnel
+    (:mod:`relcycle.funnel`) is one, on by default.
+
+    Attributes:
+        name: The field's name: a lowercase identifier, not a contract field.
+        assess: Computes a client's :class:`Cell` (see :class:`Assessor`).
+        values: The values the column can take, in display order (optional).
+            When given, a value outside them is an error.
+        doc: One line saying what the column holds, for people reading the policies.
+
+    Raises:
+        UsageError: For a name that is not a lowercase identifier or is taken
+            by the report, or values that are not distinct strings.
+    """
+
+    name: str = attrs.field(validator=_check_column_name)
+    assess: Assessor
+    values: tuple[str, ...] = attrs.field(default=(), converter=_values)
+    doc: str = ""
+
+    def cell(self, history: ClientHistory, *, as_of: datetime, tz: tzinfo) -> Cell:
+        """The client's cell, checked.
+
+        Raises:
+            UsageError: If the assessor returns something else than a :class:`Cell`,
+                or a value outside :attr:`values`.
+        """
+        found = self.assess(history, as_of=as_of, tz=tz)
+        if not isinstance(found, Cell):
+            raise UsageError(
+                f"column {self.name!r}: client {history.client_id!r}: the assessor "
+                f"returned {found!r}, not a Cell"
+            )
+        if self.values and found.value not in self.values:
+            raise UsageError(
+                f"column {self.name!r}: client {history.client_id!r}: value "
+                f"{found.value!r} is not one of {', '.join(self.values)}"
+            )
+        return found
+
+
+def _default_columns() -> tuple[Column, ...]:
+    from .funnel import FUNNEL_COLUMN  # the funnel builds on this module
+
+    return (FUNNEL_COLUMN,)
+
+
+def _columns(given: Iterable[Column]) -> tuple[Column, ...]:
+    columns = tuple(given)
+    names = []
+    for column in columns:
+        if not isinstance(column, Column):
+            raise UsageError(f"ReportPolicies.columns: {column!r} is not a Column")
+        names.append(column.name)
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise UsageError(f"ReportPolicies.columns: two columns named {', '.join(twice)}")
+    return columns
+
+
 @attrs.frozen(kw_only=True)
 class ReportPolicies:
     """Every threshold the report uses, one immutable bundle.
@@ -173,6 +323,13 @@ class ReportPolicies:
         playbook: The recommended actions per motivation segment and lifecycle stage.
         abc_cutoffs: Cumulative value shares closing classes A and B (default 80%, 95%).
         top_fraction: The fraction of clients whose value share the summary gives (20%).
+        columns: Extra per-client fields (:class:`Column`), in output order.
+            Default: the sales funnel's ``funnel_stage``
+            (:data:`relcycle.funnel.FUNNEL_COLUMN`); ``()`` for none.
+
+    Raises:
+        UsageError: If ``columns`` holds something else than a :class:`Column`,
+            or two columns of one name.
     """
 
     lifecycle: _lifecycle.LifecyclePolicy = attrs.field(factory=_lifecycle.LifecyclePolicy)
@@ -184,6 +341,7 @@ class ReportPolicies:
     playbook: _playbook.Playbook = attrs.field(default=_playbook.DEFAULT_PLAYBOOK)
     abc_cutoffs: tuple[Decimal, Decimal] = (Decimal("0.8"), Decimal("0.95"))
     top_fraction: Decimal = Decimal("0.2")
+    columns: tuple[Column, ...] = attrs.field(factory=_default_columns, converter=_columns)
 
     def __attrs_post_init__(self) -> None:
         # One rule of "regular buying" per report: the ladder's customer rung reads
@@ -315,6 +473,8 @@ class ClientReport:
             ``segment``.
         previous: With ``compare_to``: the client's verdicts then (see
             :attr:`change` and :attr:`changed`); None without a compare moment.
+        columns: The extra columns' cells (:attr:`ReportPolicies.columns`), by
+            column name, in column order.
         lifecycle: The full lifecycle assessment (trajectory, explanation).
         ladder: The full ladder assessment.
         motivation: The full motivation assessment.
@@ -350,6 +510,7 @@ class ClientReport:
     actions: tuple[_playbook.Action, ...]
     evidence: FrozenMap[str, Evidence]
     previous: Previous | None = None
+    columns: FrozenMap[str, Cell] = attrs.field(factory=FrozenMap)
     _lc: _lifecycle.LifecycleAssessment | None = attrs.field(
         default=None, eq=False, repr=False, alias="lifecycle"
     )
@@ -500,9 +661,11 @@ class ClientReport:
         """Return a JSON-ready dict with the contract's field names.
 
         Money is a decimal string (exact), the four lifetimes figures are numbers,
-        vocabularies are their string values, absent values are ``None``.
+        vocabularies are their string values, absent values are ``None``. Each
+        extra column adds its value as ``<name>`` and its evidence as
+        ``<name>_evidence``, after the contract's fields.
         """
-        return {
+        record = {
             "client_id": self.client_id,
             "name": self.name,
             "lifecycle_stage": self.lifecycle_stage.value,
@@ -529,6 +692,10 @@ class ClientReport:
             "evidence": {k: v.to_dict() for k, v in self.evidence.items()},
             **self._compared(),
         }
+        for name, cell in self.columns.items():
+            record[name] = cell.value
+            record[f"{name}_evidence"] = cell.evidence.to_dict()
+        return record
 
     def _compared(self) -> dict[str, Any]:
         """The :data:`COMPARE_FIELDS` of :meth:`to_record`."""
@@ -544,13 +711,15 @@ class ClientReport:
         return out
 
 
-def flat_record(record: Mapping[str, Any]) -> dict[str, Any]:
+def flat_record(record: Mapping[str, Any], columns: Sequence[str] = ()) -> dict[str, Any]:
     """A :meth:`ClientReport.to_record` in the flat form, keyed by :data:`FLAT_FIELDS`.
 
     ``rfm`` becomes ``rfm_r``, ``rfm_f``, ``rfm_m``, ``rfm_segment``; each piece of
     evidence a reason (``evidence_stage``) and its record ids
     (``evidence_stage_records``, a list); ``actions`` the list of action ids;
     ``changed`` a list of ``field=direction``. Other values are as in the record.
+    Each extra column named in ``columns`` adds ``<name>``, ``<name>_evidence``
+    (the reason) and ``<name>_evidence_records`` (the ids), after those.
     """
     out: dict[str, Any] = {}
     for name in FIELDS:
@@ -569,6 +738,11 @@ def flat_record(record: Mapping[str, Any]) -> dict[str, Any]:
             out[name] = None if value is None else [f"{k}={v}" for k, v in value.items()]
         else:
             out[name] = value
+    for name in columns:
+        out[name] = record[name]
+        why = record[f"{name}_evidence"]
+        out[f"{name}_evidence"] = why["reason"]
+        out[f"{name}_evidence_records"] = list(why["record_ids"])
     return out
 
 
@@ -618,6 +792,8 @@ class Report:
             moments mean (an ``as_of`` or ``compare_to`` before every record) and
             what loading assumed (:attr:`relcycle.io.LoadResult.warnings`, added by
             the command line); in :meth:`to_dict` as ``"warnings"`` when there are any.
+        columns: The names of the extra columns (:attr:`ReportPolicies.columns`),
+            in output order.
     """
 
     as_of: datetime
@@ -628,6 +804,7 @@ class Report:
     migrations: Mapping[str, MigrationMatrix[Any]] | None = None
     rejected_rows: int | None = None
     warnings: tuple[str, ...] = ()
+    columns: tuple[str, ...] = ()
     _index: Mapping[str, ClientReport] = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
@@ -649,6 +826,19 @@ class Report:
 
     def __contains__(self, client_id: object) -> bool:
         return client_id in self._index
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """Every per-client field in output order: the contract's, then each column's two."""
+        return FIELDS + tuple(f for name in self.columns for f in (name, f"{name}_evidence"))
+
+    @property
+    def flat_fields(self) -> tuple[str, ...]:
+        """The flat form's columns (the CSV header): :data:`FLAT_FIELDS`, then each
+        extra column's value, evidence reason and evidence record ids."""
+        return FLAT_FIELDS + tuple(
+            f for n in self.columns for f in (n, f"{n}_evidence", f"{n}_evidence_records")
+        )
 
     def to_records(self) -> list[dict[str, Any]]:
         """One JSON-ready dict per client, with the contract's field names."""
@@ -683,14 +873,15 @@ class Report:
         return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent, default=_json_default)
 
     def _frame_columns(self, money: str) -> dict[str, list[Any]]:
-        """The flat columns (:data:`FLAT_FIELDS`) as lists, money as ``money`` asks."""
+        """The flat columns (:attr:`flat_fields`) as lists, money as ``money`` asks."""
         if money not in ("float", "decimal"):
             raise UsageError(f"money={money!r}: choose 'float' or 'decimal'")
-        columns: dict[str, list[Any]] = {name: [] for name in FLAT_FIELDS}
-        appends = [(name, columns[name].append) for name in FLAT_FIELDS]
+        fields = self.flat_fields
+        columns: dict[str, list[Any]] = {name: [] for name in fields}
+        appends = [(name, columns[name].append) for name in fields]
         to_money: Callable[[str], Any] = float if money == "float" else Decimal
         for client in self.clients:
-            flat = flat_record(client.to_record())
+            flat = flat_record(client.to_record(), self.columns)
             for name in MONEY_FIELDS:
                 value = flat[name]
                 flat[name] = None if value is None else to_money(value)
@@ -731,18 +922,40 @@ class Report:
         columns = self._frame_columns(money)
         series: dict[str, Any] = {}
         for name, values in columns.items():
-            kind = FRAME_KINDS.get(name, "text")
+            kind = self._frame_kind(name, values)
             if kind == "money":
                 kind = "figure" if money == "float" else "object"
             dtype = {
-                "count": "int64",
+                "count": "Int64",
                 "score": "Int64",
                 "figure": "float64",
+                "bool": "boolean",
                 "list": "object",
                 "object": "object",
             }.get(kind)
+            if kind == "count" and name in FRAME_KINDS:
+                dtype = "int64"  # the report's own counts are never missing
             series[name] = pd.Series(values, dtype=dtype, name=name)
         return pd.DataFrame(series, columns=list(columns))
+
+    def _frame_kind(self, name: str, values: Sequence[Any]) -> str:
+        """A frame column's kind: :data:`FRAME_KINDS`, or for an extra column the kind
+        its values have (text, whole numbers, numbers or true/false), its evidence
+        ids a list."""
+        kind = FRAME_KINDS.get(name)
+        if kind is not None:
+            return kind
+        if name.endswith("_evidence_records") and name[: -len("_evidence_records")] in self.columns:
+            return "list"
+        if name in self.columns:
+            present = {type(v) for v in values if v is not None}
+            if present == {bool}:
+                return "bool"
+            if present and present <= {int}:
+                return "count"
+            if present and present <= {int, float}:
+                return "figure"
+        return "text"
 
     def to_polars(self, *, money: str = "float") -> polars.DataFrame:
         """The clients as a polars DataFrame (columns and types as in :meth:`to_pandas`).
@@ -765,11 +978,12 @@ class Report:
             "count": pl.Int64,
             "score": pl.Int64,
             "figure": pl.Float64,
+            "bool": pl.Boolean,
             "list": pl.List(pl.String),
         }
         schema: dict[str, Any] = {}
         for name, values in columns.items():
-            kind = FRAME_KINDS.get(name, "text")
+            kind = self._frame_kind(name, values)
             if kind == "money":
                 schema[name] = pl.Float64 if money == "float" else pl.Decimal(scale=_scale(values))
             else:
@@ -802,11 +1016,12 @@ class Report:
             "count": pa.int64(),
             "score": pa.int64(),
             "figure": pa.float64(),
+            "bool": pa.bool_(),
             "list": pa.list_(pa.string()),
         }
         arrays = {}
         for name, values in columns.items():
-            kind = FRAME_KINDS.get(name, "text")
+            kind = self._frame_kind(name, values)
             if kind == "money":
                 arrays[name] = (
                     pa.array(values, type=pa.float64())
@@ -988,6 +1203,7 @@ class _Line(NamedTuple):
     risks: tuple[_risks.Risk, ...]
     actions: tuple[_playbook.Action, ...]
     evidence: FrozenMap[str, Evidence]
+    columns: FrozenMap[str, Cell]
     assessments: (
         tuple[
             _lifecycle.LifecycleAssessment,
@@ -1021,7 +1237,17 @@ def _counts_of(history: ClientHistory, as_of: datetime) -> tuple[int, int, int, 
     return orders, contacts, requests, complaints_open, revenue
 
 
-def _assess(history: ClientHistory, ctx: _Context, keep: bool, known: Known | None = None) -> _Line:
+#: No extra column (the lines of a report's earlier moment need none).
+_NO_CELLS: FrozenMap[str, Cell] = FrozenMap()
+
+
+def _assess(
+    history: ClientHistory,
+    ctx: _Context,
+    keep: bool,
+    known: Known | None = None,
+    columns: bool = True,
+) -> _Line:
     as_of, policies, tz = ctx.as_of, ctx.policies, ctx.tz
     k = _NOTHING_KNOWN if known is None else known
     lc = k.lifecycle
@@ -1079,6 +1305,11 @@ def _assess(history: ClientHistory, ctx: _Context, keep: bool, known: Known | No
         risks=tuple(risks),
         actions=tuple(actions),
         evidence=FrozenMap({"stage": lc.evidence, "rung": ld.evidence, "segment": mot.evidence}),
+        columns=(
+            FrozenMap({c.name: c.cell(history, as_of=as_of, tz=tz) for c in policies.columns})
+            if columns and policies.columns
+            else _NO_CELLS
+        ),
         assessments=(lc, ld, mot) if keep else None,
     )
 
@@ -1108,11 +1339,12 @@ def _evaluate(
     ctx: _Context,
     keep: bool,
     progress: Callable[[int, int], None] | None,
+    columns: bool = True,
 ) -> _Moment:
     lines: list[_Line | None] = []
     step = max(1, total // 100)
     for i, (history, known) in enumerate(items):
-        lines.append(_assess(history, ctx, keep, known))
+        lines.append(_assess(history, ctx, keep, known, columns))
         if progress is not None and (i % step == 0 or i + 1 == total):
             progress(i + 1, total)
     present = [line for line in lines if line is not None]
@@ -1246,7 +1478,7 @@ def assemble(
         before: dict[str, Previous] | None = None
         if compare_to is not None:
             then_ctx = _Context(compare_to, policies, tz)
-            then = _evaluate(items(compare_to), total, then_ctx, False, None)
+            then = _evaluate(items(compare_to), total, then_ctx, False, None, columns=False)
             if total and not then.with_records:
                 warnings.append(
                     f"compare_to {compare_to.isoformat()} is before every record: "
@@ -1283,6 +1515,7 @@ def assemble(
         summary=summary,
         migrations=migrations,
         rejected_rows=rejected_rows,
+        columns=tuple(c.name for c in policies.columns),
     )
 
 
@@ -1325,6 +1558,7 @@ def _client_report(
         actions=line.actions,
         evidence=line.evidence,
         previous=previous,
+        columns=line.columns,
         lifecycle=None if kept is None else kept[0],
         ladder=None if kept is None else kept[1],
         motivation=None if kept is None else kept[2],
@@ -1397,4 +1631,11 @@ def _summary(
         ),
         "risks": {flag.value: risk_counts.get(flag.value, 0) for flag in RiskFlag},
         "rejected_rows": rejected_rows,
+        "columns": {
+            column.name: _counts(
+                (str(c.columns[column.name].value) for c in clients), column.values
+            )
+            for column in policies.columns
+            if column.values
+        },
     }

@@ -4,12 +4,14 @@
   when the report compares two moments.
 - JSON Lines: one client record per line (no summary).
 - CSV: a header row, then one client per row, in the flat form by default
-  (:data:`~relcycle.report.FLAT_FIELDS`: ``rfm_r`` ... ``rfm_segment``, evidence
-  as reasons and record ids, lists joined with ``"; "``); with
-  ``View(csv_nested=True)`` the columns are :data:`~relcycle.report.FIELDS` and the
-  nested fields are JSON text in their cell. ``None`` is an empty cell; money is a
-  decimal string. Cells a spreadsheet would run as a formula get a leading ``'``
-  unless ``View(csv_raw_formulas=True)`` (see :func:`~relcycle.render.view.neutralise`).
+  (:attr:`~relcycle.report.Report.flat_fields`: ``rfm_r`` ... ``rfm_segment``,
+  evidence as reasons and record ids, lists joined with ``"; "``, then each extra
+  column's value, evidence and evidence ids); with ``View(csv_nested=True)`` the
+  columns are :attr:`~relcycle.report.Report.fields` and the nested fields
+  (``rfm``, ``risks``, ``actions``, ``evidence``, a column's evidence) are JSON text
+  in their cell. ``None`` is an empty cell; money is a decimal string. Cells a
+  spreadsheet would run as a formula get a leading ``'`` unless
+  ``View(csv_raw_formulas=True)`` (see :func:`~relcycle.render.view.neutralise`).
 
 Each takes a :class:`~relcycle.render.view.View`: which clients, in which order,
 which fields; the JSON summary is always the whole portfolio's.
@@ -65,7 +67,7 @@ def iter_json(report: Report, view: View = _DEFAULT) -> Iterator[str]:
     yield f' "as_of": {dumps(report.as_of.isoformat())},\n'
     yield ' "clients": ['
     first = True
-    for record in _records(view.clients(report), view.fields()):
+    for record in _records(view.clients(report), view.fields(report)):
         yield ("\n  " if first else ",\n  ") + dumps(record, ensure_ascii=False)
         first = False
     yield "]" if first else "\n ]"
@@ -93,7 +95,7 @@ def render_json(report: Report, view: View = _DEFAULT) -> str:
 def iter_jsonl(report: Report, view: View = _DEFAULT) -> Iterator[str]:
     """One JSON object per client per line, one line at a time."""
     dumps = json.dumps
-    for record in _records(view.clients(report), view.fields()):
+    for record in _records(view.clients(report), view.fields(report)):
         yield dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
@@ -102,10 +104,10 @@ def render_jsonl(report: Report, view: View = _DEFAULT) -> str:
     return "".join(iter_jsonl(report, view))
 
 
-def _nested_cell(field: str, value: Any) -> str:
+def _nested_cell(field: str, value: Any, nested: frozenset[str] = NESTED_FIELDS) -> str:
     if value is None:
         return ""
-    if field in NESTED_FIELDS:
+    if field in nested:
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     return flat_cell(value)
 
@@ -130,17 +132,18 @@ def iter_csv(report: Report, view: View = _DEFAULT, *, batch: int = 1000) -> Ite
     safe = (lambda cell: cell) if view.csv_raw_formulas else neutralise
     clients = view.clients(report)
     if view.csv_nested:
-        fields = view.fields()
+        fields = view.fields(report)
+        nested = NESTED_FIELDS | {f"{name}_evidence" for name in report.columns}
         writer.writerow(fields)
         rows: Iterator[list[str]] = (
-            [safe(_nested_cell(f, r[f])) for f in fields] for r in _records(clients, fields)
+            [safe(_nested_cell(f, r[f], nested)) for f in fields] for r in _records(clients, fields)
         )
     else:
-        fields = view.flat_fields()
+        fields = view.flat_fields(report)
         writer.writerow(fields)
         rows = (
             [safe(flat_cell(flat[f])) for f in fields]
-            for flat in (flat_record(c.to_record()) for c in clients)
+            for flat in (flat_record(c.to_record(), report.columns) for c in clients)
         )
     for i, row in enumerate(rows, start=1):
         writer.writerow(row)

@@ -481,6 +481,33 @@ def _charts(report: Report) -> str:
     return '<section class="grid">' + "".join(figures) + "</section>"
 
 
+def _columns_section(report: Report, charts: bool) -> str:
+    """The extra columns with a vocabulary (the sales funnel): clients per value.
+
+    A bar chart per column when charts are drawn, else a table of the counts.
+    """
+    counts: Mapping[str, Mapping[str, int]] = report.summary.get("columns", {})
+    if not counts:
+        return ""
+    parts = []
+    for name, values in counts.items():
+        title = name.replace("_", " ")
+        if charts:
+            svg = _svg(
+                _bar_chart(
+                    list(values), list(values.values()), ["#2e86c1"] * len(values), "clients"
+                ),
+                f"column-{name}",
+                size=(6.0, 3.2),
+            )
+            parts.append(
+                _figure(title, svg, f"Clients per {title}; each client's evidence is in its why.")
+            )
+        else:
+            parts.append(_counts_table(title, values))
+    return f'<h2>Extra columns</h2><section class="grid">{"".join(parts)}</section>'
+
+
 def _matrix_html(name: str, matrix: Any) -> str:
     data = matrix.to_dict()
     order = [str(v) for v in data["order"]]
@@ -571,6 +598,11 @@ def _explanation(c: ClientReport) -> str:
         parts.append(
             f"<p><b>Risk {_E(risk.flag.value.replace('_', ' '))}</b>: {_E(risk.evidence.reason)}"
             f"{_ids(risk.evidence.record_ids)}</p>"
+        )
+    for name, cell in c.columns.items():
+        parts.append(
+            f"<p><b>{_E(name.replace('_', ' '))} {_E(str(cell.value))}</b>: "
+            f"{_E(cell.evidence.reason)}{_ids(cell.evidence.record_ids)}</p>"
         )
     if c.actions:
         items = "".join(f"<li>{_E(a.text)}</li>" for a in c.actions)
@@ -742,6 +774,7 @@ def render_html(
             visual,
             "<h2>Counts</h2>",
             _counts_section(report),
+            _columns_section(report, charts),
             _migrations(report),
             _client_table(report, max_clients),
             "</main>",

@@ -1,5 +1,9 @@
 """The terminal rendering: a table of clients and the summary below it.
 
+The table has the report's columns, then one per extra column
+(:attr:`relcycle.report.ReportPolicies.columns`); the summary counts the extra
+columns' values too.
+
 With ``rich`` installed (the ``cli`` extra) and ``rich=True`` the table is drawn
 with rich; otherwise it is plain text in aligned columns, which is also what
 goes into a pipe. Given a ``width`` the table keeps the columns that fit, most
@@ -130,23 +134,27 @@ _CELLS: Mapping[str, Callable[[ClientReport], str]] = {
 
 def _columns(report: Report, view: View) -> list[tuple[str, str]]:
     """The (field, header) columns the view asks for."""
+    extra = [(name, name.replace("_", " ")) for name in report.columns]
     if view.columns is None:
-        columns = list(COLUMNS)
+        columns = [*COLUMNS, *extra]
         if report.compare_to is not None:
             columns.append(CHANGE_COLUMN)
         return columns
-    headers = dict((*COLUMNS, CHANGE_COLUMN))
+    headers = dict((*COLUMNS, *extra, CHANGE_COLUMN))
     names: list[str] = []
     for name in view.columns:
         if name == "evidence":
-            names.extend(f for f in view.flat_fields() if f.startswith("evidence_"))
+            names.extend(f for f in view.flat_fields(report) if f.startswith("evidence_"))
         else:
             names.append(name)
     return [(n, headers.get(n, n)) for n in dict.fromkeys(names)]
 
 
-def _cells(columns: Sequence[tuple[str, str]]) -> Callable[[ClientReport], list[str]]:
-    """A function giving a client's (inert) cells for ``columns``."""
+def _cells(
+    columns: Sequence[tuple[str, str]], extra: Sequence[str] = ()
+) -> Callable[[ClientReport], list[str]]:
+    """A function giving a client's (inert) cells for ``columns`` (``extra``: the
+    report's extra columns, read from the flat record)."""
     from relcycle.render.formats import flat_cell
     from relcycle.report import flat_record
 
@@ -155,7 +163,7 @@ def _cells(columns: Sequence[tuple[str, str]]) -> Callable[[ClientReport], list[
         return lambda c: [inert(m(c)) for m in makers if m is not None]
 
     def row(c: ClientReport) -> list[str]:
-        flat = flat_record(c.to_record())
+        flat = flat_record(c.to_record(), extra)
         return [
             inert(m(c) if m is not None else (flat_cell(flat[field]) or "-"))
             for m, (field, _) in zip(makers, columns, strict=True)
@@ -195,6 +203,15 @@ def fit(
     return sorted(kept)
 
 
+def _text(value: object) -> str:
+    """An extra column's value in a table cell (``-`` for None)."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
 def counted(count: int, noun: str, plural: str | None = None) -> str:
     """A count and its noun, singular for exactly one: ``1 client``, ``3 clients``.
 
@@ -231,6 +248,8 @@ def summary_lines(report: Report) -> list[str]:
         )
     lines.append(f"  loss reasons: {_counts_line(s['loss_reasons'])}")
     lines.append(f"  risks:       {_counts_line(s['risks'])}")
+    for name, counts in s.get("columns", {}).items():
+        lines.append(f"  {name.replace('_', ' ')}: {_counts_line(counts)}")
     if s.get("rejected_rows") is not None:
         lines.append(f"  rejected rows (skipped when loading): {s['rejected_rows']}")
     for warning in report.warnings:
@@ -317,7 +336,7 @@ def render_table(
     """
     view = View() if view is None else view
     columns = _columns(report, view)
-    cells = _cells(columns)
+    cells = _cells(columns, report.columns)
     rows = [cells(c) for c in view.clients(report)]
     from relcycle.report import FRAME_KINDS
 

@@ -29,22 +29,32 @@ __all__ = ["View", "inert", "neutralise"]
 
 
 def _parent(name: str) -> str:
-    """The field of :data:`~relcycle.report.FIELDS` a flat column belongs to."""
+    """The record field a flat column belongs to."""
     if name.startswith("rfm_"):
         return "rfm"
     if name.startswith("evidence_"):
         return "evidence"
+    if name.endswith("_evidence_records"):  # an extra column's evidence ids
+        return name.removesuffix("_records")
     return name
 
 
-def _known() -> tuple[str, ...]:
+def _default_extra() -> tuple[str, ...]:
+    """The names of the extra columns a report has by default (the sales funnel's)."""
+    from relcycle.report import ReportPolicies
+
+    return tuple(c.name for c in ReportPolicies().columns)
+
+
+def _known(extra: Sequence[str]) -> tuple[str, ...]:
     from relcycle.report import FIELDS, FLAT_FIELDS
 
-    return (*FIELDS, *(f for f in FLAT_FIELDS if f not in FIELDS))
+    columns = tuple(f for n in extra for f in (n, f"{n}_evidence", f"{n}_evidence_records"))
+    return (*FIELDS, *(f for f in FLAT_FIELDS if f not in FIELDS), *columns)
 
 
-def _check(names: Sequence[str], what: str) -> None:
-    known = _known()
+def _check(names: Sequence[str], what: str, extra: Sequence[str]) -> None:
+    known = _known(extra)
     for name in names:
         if name not in known:
             raise UsageError(
@@ -68,6 +78,9 @@ class View:
             (the flat form otherwise).
         csv_raw_formulas: CSV writes cells that a spreadsheet would run as a
             formula as they are (they get a leading ``'`` otherwise).
+        extra: The names of the report's extra columns
+            (:attr:`relcycle.report.ReportPolicies.columns`) the view may name;
+            by default those a report has by default (``funnel_stage``).
 
     Raises:
         UsageError: For an unknown column, or ``top`` below 1.
@@ -81,14 +94,15 @@ class View:
     descending: bool = False
     csv_nested: bool = False
     csv_raw_formulas: bool = False
+    extra: tuple[str, ...] = attrs.field(factory=_default_extra, converter=tuple)
 
     def __attrs_post_init__(self) -> None:
         if self.columns is not None:
             if not self.columns:
                 raise UsageError("--columns: name at least one column")
-            _check(self.columns, "--columns")
+            _check(self.columns, "--columns", self.extra)
         if self.sort is not None:
-            _check([self.sort], "--sort")
+            _check([self.sort], "--sort", self.extra)
             if self.sort in ("rfm", "evidence"):
                 raise UsageError(
                     f"--sort {self.sort}: sort by one of its parts, such as "
@@ -106,7 +120,7 @@ class View:
         """The report's clients this view shows, in its order."""
         clients: Sequence[ClientReport] = report.clients
         if self.sort is not None:
-            key = _sort_key(self.sort)
+            key = _sort_key(self.sort, report.columns)
             keyed = [(key(c), c) for c in clients]
             present = [(k, c) for k, c in keyed if k is not None]
             present.sort(key=lambda kc: kc[0], reverse=self.descending)  # stable
@@ -115,30 +129,28 @@ class View:
             clients = clients[: self.top]
         return clients
 
-    def fields(self) -> tuple[str, ...]:
-        """The record fields (:data:`~relcycle.report.FIELDS`) shown in JSON and nested CSV."""
-        from relcycle.report import FIELDS
-
+    def fields(self, report: Report) -> tuple[str, ...]:
+        """The record fields (:attr:`~relcycle.report.Report.fields`) shown in JSON and
+        nested CSV."""
         if self.columns is None:
-            return FIELDS
+            return report.fields
         return tuple(dict.fromkeys(_parent(name) for name in self.columns))
 
-    def flat_fields(self) -> tuple[str, ...]:
-        """The flat columns (:data:`~relcycle.report.FLAT_FIELDS`) shown in flat CSV."""
-        from relcycle.report import FLAT_FIELDS
-
+    def flat_fields(self, report: Report) -> tuple[str, ...]:
+        """The flat columns (:attr:`~relcycle.report.Report.flat_fields`) shown in flat CSV."""
+        every = report.flat_fields
         if self.columns is None:
-            return FLAT_FIELDS
+            return every
         return tuple(
             dict.fromkeys(
                 part
                 for name in self.columns
-                for part in ([f for f in FLAT_FIELDS if _parent(f) == name and f != name] or [name])
+                for part in ([f for f in every if _parent(f) == name and f != name] or [name])
             )
         )
 
 
-def _sort_key(name: str) -> Callable[[ClientReport], Any]:
+def _sort_key(name: str, columns: Sequence[str] = ()) -> Callable[[ClientReport], Any]:
     """The value a client sorts by on column ``name`` (None: missing, sorts last)."""
     from relcycle.ladder import Rung
     from relcycle.lifecycle import Stage
@@ -160,7 +172,7 @@ def _sort_key(name: str) -> Callable[[ClientReport], Any]:
 
     def key(client: ClientReport) -> Any:
         record = client.to_record()
-        value = record[name] if name in record else flat_record(record)[name]
+        value = record[name] if name in record else flat_record(record, columns)[name]
         if value is None:
             return None
         if rank is not None:

@@ -32,7 +32,7 @@ from relcycle.rules import PLANNED_ORDER, SALE
 
 from ._util import check_as_of
 
-__all__ = ["PlanRow", "PlanVsActual", "plan_vs_actual"]
+__all__ = ["PlanRow", "PlanVsActual", "period_label", "plan_vs_actual"]
 
 Grouping = Literal["client", "manager", "portfolio"]
 Period = Literal["month", "quarter", "year"]
@@ -97,7 +97,18 @@ class PlanVsActual:
     actual: Decimal
 
 
-def _label(moment: datetime, period: Period | None, tz: tzinfo) -> str:
+def period_label(moment: datetime, period: Period | None, tz: tzinfo) -> str:
+    """The calendar period ``moment`` falls in, as a label, in the time zone ``tz``.
+
+    Args:
+        moment: An aware moment.
+        period: ``"month"`` (``2024-03``), ``"quarter"`` (``2024-Q1``), ``"year"``
+            (``2024``) or None (``all``).
+        tz: The time zone whose calendar the periods follow.
+
+    Returns:
+        The label.
+    """
     if period is None:
         return "all"
     day = moment.astimezone(tz)
@@ -166,7 +177,9 @@ def plan_vs_actual(
             else:
                 continue
             currencies.add(o.currency)
-            groups.setdefault((key, _label(o.placed_at, period, zone_)), ([], []))[slot].append(o)
+            groups.setdefault((key, period_label(o.placed_at, period, zone_)), ([], []))[
+                slot
+            ].append(o)
     if len(currencies) > 1:
         raise CurrencyMismatchError(currencies=currencies, context="planned versus actual")
     rows = []
