@@ -610,7 +610,7 @@ def test_a_run_takes_records_and_timers_in_order() -> None:
     assert run.state.timers == ()
     assert run.state.as_of == T0 + 100 * HOUR
     assert [a.record_ids for a in run.anomalies] == [("i1",)]
-    assert "shut is not allowed in stage overdue (allowed there: opened, cleared" in str(
+    assert "shut is not allowed in state overdue (allowed there: opened, cleared" in str(
         run.anomalies[0]
     )
     assert run.trajectory.state is Desk.overdue
