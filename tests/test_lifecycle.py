@@ -871,6 +871,37 @@ class TestProperties:
         assert full.trajectory.until(t) == known.trajectory
 
     @PROPS
+    @given(
+        histories(),
+        st.integers(0, 500),
+        st.sampled_from([5, 30, 90]),
+        st.booleans(),
+        st.booleans(),
+    )
+    def test_a_saved_state_and_the_later_records_give_the_full_replay(
+        self, drawn: Any, half: int, quiet_days: int, recur_as: bool, escalate: bool
+    ) -> None:
+        """Run on what was known at t, save as JSON, resume with today's records: full replay."""
+        records, as_of = drawn
+        t = min(day(half / 2), as_of)
+        policy = LifecyclePolicy(
+            trouble_free_period=timedelta(days=quiet_days),
+            failures_recur_as="delivery" if recur_as else None,
+            management_complaints_escalate=escalate,
+        )
+        full = MACHINE.run(ClientHistory.of("C1", records), as_of=as_of, policy=policy)
+        then = MACHINE.run(ClientHistory.of("C1", _truncate(records, t)), as_of=t, policy=policy)
+        saved = MachineState.from_dict(json.loads(json.dumps(then.state.to_dict())), MACHINE)
+        assert saved == then.state
+        rest = MACHINE.resume(saved, records, as_of=as_of, policy=policy)
+        assert rest.state == full.state
+        assert then.trajectory.steps + rest.trajectory.steps == full.trajectory.steps
+        assert then.anomalies + rest.anomalies == full.anomalies
+        a = assess(ClientHistory.of("C1", records), as_of=as_of, policy=policy)
+        assert a.stage is rest.state.state
+        assert a.trajectory == full.trajectory
+
+    @PROPS
     @given(histories())
     def test_lost_is_left_only_by_a_reactivation(self, drawn: Any) -> None:
         """Every step out of lost is a reactivation; episodes count the reactivations."""
