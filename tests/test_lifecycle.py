@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from collections.abc import Sequence
@@ -19,13 +20,17 @@ from relcycle.errors import (
     DefinitionError,
     IllegalTransitionError,
     RecordTypeError,
+    UsageError,
     ValidationError,
 )
 from relcycle.history import ClientHistory, build_portfolio
 from relcycle.lifecycle import (
+    MACHINE,
     TABLE,
+    TRIGGERS,
     LifecycleEvent,
     LifecycleEventRecord,
+    LifecycleMemory,
     LifecyclePolicy,
     Stage,
     assess,
@@ -33,7 +38,7 @@ from relcycle.lifecycle import (
     loss_analysis,
     replay,
 )
-from relcycle.machine import TransitionTable
+from relcycle.machine import MachineState, TransitionTable
 from relcycle.model import Complaint, Interaction, LossReason, Order, Severity
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -866,6 +871,37 @@ class TestProperties:
         assert full.trajectory.until(t) == known.trajectory
 
     @PROPS
+    @given(
+        histories(),
+        st.integers(0, 500),
+        st.sampled_from([5, 30, 90]),
+        st.booleans(),
+        st.booleans(),
+    )
+    def test_a_saved_state_and_the_later_records_give_the_full_replay(
+        self, drawn: Any, half: int, quiet_days: int, recur_as: bool, escalate: bool
+    ) -> None:
+        """Run on what was known at t, save as JSON, resume with today's records: full replay."""
+        records, as_of = drawn
+        t = min(day(half / 2), as_of)
+        policy = LifecyclePolicy(
+            trouble_free_period=timedelta(days=quiet_days),
+            failures_recur_as="delivery" if recur_as else None,
+            management_complaints_escalate=escalate,
+        )
+        full = MACHINE.run(ClientHistory.of("C1", records), as_of=as_of, policy=policy)
+        then = MACHINE.run(ClientHistory.of("C1", _truncate(records, t)), as_of=t, policy=policy)
+        saved = MachineState.from_dict(json.loads(json.dumps(then.state.to_dict())), MACHINE)
+        assert saved == then.state
+        rest = MACHINE.resume(saved, records, as_of=as_of, policy=policy)
+        assert rest.state == full.state
+        assert then.trajectory.steps + rest.trajectory.steps == full.trajectory.steps
+        assert then.anomalies + rest.anomalies == full.anomalies
+        a = assess(ClientHistory.of("C1", records), as_of=as_of, policy=policy)
+        assert a.stage is rest.state.state
+        assert a.trajectory == full.trajectory
+
+    @PROPS
     @given(histories())
     def test_lost_is_left_only_by_a_reactivation(self, drawn: Any) -> None:
         """Every step out of lost is a reactivation; episodes count the reactivations."""
@@ -914,3 +950,74 @@ class TestWithLibraryStrategies:
         assert full.trajectory.until(t) == then.trajectory
         assert full.stage_at(t) is then.stage
         assert TABLE.fold(derive_events(h, as_of=end)) == full.trajectory
+
+
+# --------------------------------------------------------------------------- the decider
+
+
+class TestTheLifecycleAsADecider:
+    def test_triggers_are_declared_as_data(self) -> None:
+        """Each trigger names its rule, kind, moment field and guard."""
+        by_kind = {t.kind: t for t in TRIGGERS}
+        assert by_kind["complaint_closed"].at == "resolved_at"
+        assert by_kind["sale_while_lost"].rule.name == "sale"
+        assert by_kind["sale_while_lost"].states == {Stage.lost}
+        assert by_kind["failed_order"].rule.name == "failed_order"
+        assert {"escalation", "ultimatum", "termination", "reactivation"} <= set(by_kind)
+        assert MACHINE.table is TABLE
+        assert MACHINE.timer_kinds == {"service_level_due", "trouble_free_period_due"}
+
+    def test_the_service_level_and_the_trouble_free_period_are_timers(self) -> None:
+        """An open complaint holds its service-level timer; a quiet stage its step-down one."""
+        h = history(
+            complaint("c1", 0, severity="high", resolved=10),
+            complaint("c2", 1, severity="high", resolved=2),
+            complaint("c3", 2, severity="high"),
+        )
+        run = MACHINE.run(h, as_of=day(2.5), policy=LifecyclePolicy())
+        assert [(t.kind, t.key, t.at) for t in run.state.timers] == [
+            ("service_level_due", "c1", day(3)),
+            ("service_level_due", "c3", day(5)),
+        ]
+        assert run.state.memory.open == ("c1", "c3")
+        later = MACHINE.resume(run.state, h, as_of=day(11), policy=LifecyclePolicy())
+        assert [s.event for s in later.trajectory.steps] == [
+            E.service_level_breached,
+            E.service_level_breached,
+            E.complaint_resolved,
+        ]
+        assert later.state.state is S.monitoring_failures
+        assert later.state.memory.open == ("c3",)
+        assert [t.kind for t in later.state.timers] == []  # c3 is open: no quiet period
+
+    def test_a_saved_state_reads_back_from_json(self) -> None:
+        """The state, memory included, survives JSON; a broken memory is a clear error."""
+        h = history(
+            complaint("c1", 0, category="delivery", client_loss=Decimal(5)),
+            order("o1", 1, status="delivered", on_time=False),
+            interaction("i1", 2, "termination", reason="competitor"),
+        )
+        state = MACHINE.run(h, as_of=day(3), policy=LifecyclePolicy()).state
+        text = json.dumps(state.to_dict())
+        back = MachineState.from_dict(json.loads(text), MACHINE)
+        assert back == state
+        assert back.memory.reasons == (("i1", LossReason.competitor),)
+        assert back.memory.recent[0][0][1] == "c1"
+        with pytest.raises(UsageError, match="not a saved lifecycle memory"):
+            LifecycleMemory.from_dict({"open": []})
+
+    def test_assess_is_the_machines_run(self) -> None:
+        """assess, replay and derive_events read one run of MACHINE."""
+        h = history(
+            complaint("c1", 0),
+            complaint("c2", 1),
+            interaction("i1", 5, "reactivation"),
+        )
+        run = MACHINE.run(h, as_of=day(200), policy=LifecyclePolicy())
+        a = assess(h, as_of=day(200))
+        assert a.trajectory == run.trajectory == replay(h, as_of=day(200))
+        assert a.anomalies == run.anomalies
+        assert len(a.anomalies) == 1
+        events = derive_events(h, as_of=day(200))
+        assert all(type(e) is LifecycleEventRecord for e in events)
+        assert events == run.events

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -21,13 +22,17 @@ from hypothesis.stateful import (
 from relcycle.errors import IllegalTransitionError
 from relcycle.history import ClientHistory
 from relcycle.lifecycle import (
+    MACHINE,
     TABLE,
     LifecycleEvent,
     LifecycleEventRecord,
+    LifecycleMemory,
+    LifecyclePolicy,
     Stage,
     assess,
     derive_events,
 )
+from relcycle.machine import MachineRun, MachineState
 from relcycle.model import Complaint, Interaction, LossReason, Order, Severity
 
 UTC = UTC
@@ -231,3 +236,41 @@ class GrowingHistory(RuleBasedStateMachine):
 
 GrowingHistory.TestCase.settings = STATEFUL
 TestGrowingHistory = GrowingHistory.TestCase
+
+
+class SavedStates(GrowingHistory):
+    """The same growing history, saved as JSON at every check and resumed at the next."""
+
+    @initialize()
+    def start(self) -> None:
+        super().start()
+        self.saved: tuple[str, int, MachineRun[Stage, LifecycleEvent, LifecycleMemory]] | None
+        self.saved = None
+
+    @invariant()
+    def a_saved_state_resumes_to_the_full_replay(self) -> None:
+        """State saved at the last check + the records since = a full replay now."""
+        history = ClientHistory.of("C1", self.records)
+        full = MACHINE.run(history, as_of=self.now, policy=QUICK)
+        if self.saved is not None:
+            text, count, first = self.saved
+            state = MachineState.from_dict(json.loads(text), MACHINE)
+            assert state == first.state
+            assert state.as_of is not None
+            # A record dated at or before the saved moment that arrives later is a
+            # late record (the saved state has passed it): only a full replay sees it.
+            if all(r.at > state.as_of for r in self.records[count:]):
+                rest = MACHINE.resume(state, history, as_of=self.now, policy=QUICK)
+                assert rest.state == full.state
+                assert first.trajectory.steps + rest.trajectory.steps == full.trajectory.steps
+                assert first.anomalies + rest.anomalies == full.anomalies
+        self.saved = (json.dumps(full.state.to_dict()), len(self.records), full)
+
+
+#: A short trouble-free period and tight service levels, so timers fire often.
+QUICK = LifecyclePolicy(
+    trouble_free_period=timedelta(days=15), service_levels={"low": timedelta(days=2)}
+)
+
+TestSavedStates = SavedStates.TestCase
+TestSavedStates.settings = STATEFUL

@@ -610,7 +610,7 @@ def test_a_run_takes_records_and_timers_in_order() -> None:
     assert run.state.timers == ()
     assert run.state.as_of == T0 + 100 * HOUR
     assert [a.record_ids for a in run.anomalies] == [("i1",)]
-    assert "shut is not allowed in stage overdue (allowed there: opened, cleared" in str(
+    assert "shut is not allowed in state overdue (allowed there: opened, cleared" in str(
         run.anomalies[0]
     )
     assert run.trajectory.state is Desk.overdue
@@ -669,6 +669,40 @@ def test_a_bad_trigger_table_is_a_definition_error() -> None:
     assert "the kind must be a non-empty string" in text
     assert "priority must be an int" in text
     assert "'opened' is not a Trigger" in text
+
+
+def test_a_guarded_trigger_is_taken_in_only_in_its_states() -> None:
+    guarded = attrs.evolve(
+        DESK_MACHINE,
+        triggers=(
+            *DESK_MACHINE.triggers[:3],
+            Trigger(REACTIVATION, "reopen", priority=0, states={Desk.closed}),
+        ),
+    )
+    history = ClientHistory.of(
+        CLIENT,
+        [
+            contact("i1", 1, Purpose.reactivation),  # calm: not taken in (no anomaly)
+            contact("i2", 2, Purpose.termination),
+            contact("i3", 3, Purpose.reactivation),  # closed: reopens
+        ],
+    )
+    plain = DESK_MACHINE.run(history, as_of=T0 + 5 * HOUR, policy=DeskPolicy())
+    run = guarded.run(history, as_of=T0 + 5 * HOUR, policy=DeskPolicy())
+    assert [a.record_ids for a in plain.anomalies] == [("i1",)]
+    assert run.anomalies == ()
+    assert moves(run) == [(2, "shut", "closed", "i2"), (3, "reopened", "calm", "i3")]
+    with pytest.raises(DefinitionError) as e:
+        attrs.evolve(
+            DESK_MACHINE,
+            triggers=(
+                Trigger(COMPLAINT, "opened", priority=2, states={Light.red}),
+                Trigger(REACTIVATION, "reopen", priority=0, states={Desk.closed}),
+                Trigger(TERMINATION, "reopen", priority=0),
+            ),
+        )
+    assert "[<Light.red: 'red'>] are not states of the machine" in str(e.value)
+    assert "triggers of kind 'reopen' have different guards" in str(e.value)
 
 
 def test_start_must_be_a_state_of_the_machine() -> None:

@@ -24,40 +24,59 @@ the same moment give the same result in any input order.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from operator import itemgetter
 from typing import Any, NamedTuple
 
 import attrs
 
 from ._vocab import OrderedVocab, Vocab
-from .errors import IllegalTransitionError, RecordTypeError, ValidationError
+from .errors import RecordTypeError, UsageError, ValidationError
 from .evidence import Evidence
 from .history import ClientHistory, Portfolio, check_as_of
-from .machine import Trajectory, TransitionTable
+from .machine import (
+    Decision,
+    Emitter,
+    Machine,
+    MachineState,
+    Occurrence,
+    Timer,
+    Trajectory,
+    TransitionTable,
+    Trigger,
+    format_moment,
+)
 from .model import (
     Complaint,
     ComplaintCategory,
-    ComplaintStatus,
     Escalation,
     FrozenMap,
     Interaction,
     LossReason,
     Money,
-    Order,
     Purpose,
     Severity,
 )
-from .rules import CANCELLED_ORDER, FAILED_ORDER, LATE_ORDER, SALE, Rule
+from .rules import (
+    CANCELLED_ORDER,
+    COMPLAINT,
+    FAILED_ORDER,
+    LATE_ORDER,
+    REJECTED_COMPLAINT,
+    SALE,
+    Rule,
+    f,
+)
 
 __all__ = [
     "DEFAULT_SERVICE_LEVELS",
+    "MACHINE",
     "TABLE",
+    "TRIGGERS",
     "LifecycleAssessment",
     "LifecycleEvent",
     "LifecycleEventRecord",
+    "LifecycleMemory",
     "LifecyclePolicy",
     "Loss",
     "LossAnalysis",
@@ -382,11 +401,7 @@ class LifecycleEventRecord(NamedTuple):
     detail: str = ""
 
 
-def _fmt(moment: datetime) -> str:
-    """A moment as a date when it is midnight UTC, else to the minute."""
-    if moment.utcoffset() == timedelta(0) and moment.time() == datetime.min.time():
-        return moment.date().isoformat()
-    return moment.isoformat(timespec="minutes")
+_fmt = format_moment
 
 
 def _days(span: timedelta) -> str:
@@ -424,7 +439,11 @@ def _grouped(items: Iterable[tuple[str, str]]) -> str:
     )
 
 
-# Same-moment order of occurrences (then by record id).
+# --------------------------------------------------------------------------- the decider
+
+# Same-moment order of occurrences (then by record id): the trigger table's
+# priorities, the service-level timer's, and the trouble-free timer's, which comes
+# after every record at its moment.
 _P_REACTIVATION = 0
 _P_CLOSE = 1
 _P_OPEN = 2
@@ -438,6 +457,7 @@ _P_INTERACTION = {
     Purpose.arbitration_closed: 8,
     Purpose.termination: 9,
 }
+_P_QUIET = 100
 _PURPOSE_EVENT = {
     Purpose.reactivation: _E.client_reactivated,
     Purpose.escalation: _E.escalation_received,
@@ -446,208 +466,294 @@ _PURPOSE_EVENT = {
     Purpose.arbitration_closed: _E.arbitration_closed,
     Purpose.termination: _E.relationship_terminated,
 }
-_K_OPEN, _K_CLOSE, _K_SLA, _K_ORDER, _K_INTERACTION = range(5)
+
+# Occurrence kinds: the triggers' and the timers'.
+_K_OPEN = "complaint_opened"
+_K_CLOSE = "complaint_closed"
+_K_SALE = "sale_while_lost"
+_K_FAILED = "failed_order"
+_K_SLA = "service_level_due"
+_K_QUIET = "trouble_free_period_due"
+
+#: The lifecycle's trigger table: which records give which occurrence, when, and
+#: in which order at one moment.
+TRIGGERS: tuple[Trigger, ...] = (
+    Trigger(COMPLAINT, _K_OPEN, _P_OPEN),
+    Trigger(COMPLAINT, _K_CLOSE, _P_CLOSE, at="resolved_at"),
+    Trigger(SALE, _K_SALE, _P_ORDER, states={Stage.lost}),
+    Trigger(FAILED_ORDER, _K_FAILED, _P_ORDER),
+    *(
+        Trigger(
+            Rule.define(
+                f"{purpose.value}_interaction",
+                "interactions",
+                f("purpose") == purpose,
+                doc=f"an interaction of purpose {purpose.value}",
+            ),
+            purpose.value,
+            _P_INTERACTION[purpose],
+        )
+        for purpose in _PURPOSE_EVENT
+    ),
+)
+
+_Problem = tuple[datetime, str, str]  # (moment, record id, what: "complaint", "late order"...)
+
+
+class LifecycleMemory(NamedTuple):
+    """What the lifecycle's decider remembers between occurrences (frozen).
+
+    Attributes:
+        open: The ids of the complaints open now, oldest first.
+        recent: Per complaint category (in the vocabulary's order), the problems
+            counted towards a recurrence: ``(moment, record id, what)``, oldest first.
+        anchor: The moment of the latest event (a trouble-free period counts from
+            it), or None before the first.
+        anchor_ids: The records of that event.
+        reasons: The reason of each termination that took effect, by interaction
+            id (None when it gave none).
+    """
+
+    open: tuple[str, ...] = ()
+    recent: tuple[tuple[_Problem, ...], ...] = tuple(() for _ in ComplaintCategory)
+    anchor: datetime | None = None
+    anchor_ids: tuple[str, ...] = ()
+    reasons: tuple[tuple[str, LossReason | None], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (:meth:`from_dict` reads it back)."""
+        return {
+            "open": list(self.open),
+            "recent": {
+                c.value: [[at.isoformat(), rid, what] for at, rid, what in problems]
+                for c, problems in zip(_CATEGORIES, self.recent, strict=True)
+                if problems
+            },
+            "anchor": None if self.anchor is None else self.anchor.isoformat(),
+            "anchor_ids": list(self.anchor_ids),
+            "reasons": [[rid, None if r is None else r.value] for rid, r in self.reasons],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LifecycleMemory:
+        """The memory of :meth:`to_dict`.
+
+        Raises:
+            UsageError: If ``data`` is not a saved lifecycle memory.
+        """
+        try:
+            recent = {ComplaintCategory.parse(k): v for k, v in data["recent"].items()}
+            anchor = data["anchor"]
+            return cls(
+                open=tuple(str(rid) for rid in data["open"]),
+                recent=tuple(
+                    tuple(
+                        (datetime.fromisoformat(at), str(rid), str(what))
+                        for at, rid, what in recent.get(c, ())
+                    )
+                    for c in _CATEGORIES
+                ),
+                anchor=None if anchor is None else datetime.fromisoformat(anchor),
+                anchor_ids=tuple(str(rid) for rid in data["anchor_ids"]),
+                reasons=tuple(
+                    (str(rid), None if r is None else LossReason.parse(r))
+                    for rid, r in data["reasons"]
+                ),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise UsageError(f"not a saved lifecycle memory: {data!r} ({exc})") from None
+
+
+_NEW_MEMORY = LifecycleMemory()
+_new = tuple.__new__
+_CATEGORY_INDEX = {c: n for n, c in enumerate(_CATEGORIES)}
+
+
+def _recur(
+    recent: tuple[tuple[_Problem, ...], ...],
+    category: ComplaintCategory,
+    at: datetime,
+    rid: str,
+    what: str,
+    policy: LifecyclePolicy,
+) -> tuple[tuple[tuple[_Problem, ...], ...], tuple[_Problem, ...] | None]:
+    """Count a problem: the new ``recent``, and the problems that recur (None if not)."""
+    n = _CATEGORY_INDEX[category]
+    start = at - policy.recurrence_window
+    kept = recent[n]
+    if kept and kept[0][0] < start:  # problems are in time order: drop the stale head
+        kept = tuple([p for p in kept if p[0] >= start])
+    q = (*kept, (at, rid, what))
+    recent = (*recent[:n], q, *recent[n + 1 :])
+    return recent, (q if len(q) >= policy.recurrence_count else None)
+
+
+def _recurred(category: ComplaintCategory, q: tuple[_Problem, ...], policy: LifecyclePolicy) -> str:
+    return f"{len(q)} {category} problems within {_days(policy.recurrence_window)}: " + _grouped(
+        (w, r) for _, r, w in q
+    )
+
+
+def _decide(
+    state: MachineState[Stage, LifecycleMemory], occ: Occurrence, policy: LifecyclePolicy
+) -> Decision[LifecycleMemory]:
+    """The lifecycle's decider: one occurrence, knowing the stage, gives events."""
+    client_id, stage, memory, timers, _ = state
+    at, _prio, rid, _sub, kind, rec = occ
+    # The common occurrences that change nothing, answered before any set-up:
+    # a sale when the policy does not reactivate on one, a service level met in
+    # time, an order the policy does not count as failed.
+    if kind == _K_FAILED:
+        if policy.cancelled_orders_fail and CANCELLED_ORDER(rec):
+            what = "cancelled order"
+        elif policy.late_orders_fail and rec.on_time is False:
+            what = "late order"
+        else:
+            return _new(Decision, ((), memory, timers, ()))
+    elif (kind == _K_SALE and not policy.reactivate_on_sale) or (
+        kind == _K_SLA and rid not in memory[0]
+    ):
+        return _new(Decision, ((), memory, timers, ()))
+    emit: Emitter[Stage, LifecycleEvent] = Emitter(
+        TABLE, stage, client_id=client_id, strict=policy.strict, noun="stage"
+    )
+    open_, recent, anchor, anchor_ids, reasons = memory
+    if kind == _K_OPEN:
+        c: Complaint = rec
+        earlier = open_
+        emit(
+            at, _E.complaint_opened, (rid,), f"complaint {rid} opened ({c.category}, {c.severity})"
+        )
+        open_ = (*open_, rid)
+        recent, q = _recur(recent, c.category, at, rid, "complaint", policy)
+        if q is not None:
+            emit(
+                at, _E.problem_recurred, tuple(r for _, r, _ in q), _recurred(c.category, q, policy)
+            )
+        if c.client_loss is not None and c.client_loss > 0:
+            emit(
+                at,
+                _E.loss_suffered,
+                (rid,),
+                f"complaint {rid}: client loss {Money(c.client_loss, c.currency)}",
+            )
+        if earlier:
+            emit(
+                at,
+                _E.complaint_opened_while_unresolved,
+                (rid, *earlier),
+                f"complaint {rid} opened while {_ids(earlier)} unresolved",
+            )
+        if policy.management_complaints_escalate and c.escalated_to is Escalation.management:
+            emit(
+                at,
+                _E.escalation_received,
+                (rid,),
+                f"complaint {rid} raised to the client's management",
+            )
+        level = policy.service_level(client_id, c.severity)
+        breach = (
+            f"complaint {rid} ({c.severity}) still open after {_days(level)}, "
+            "past the client's service level"
+        )
+        timers = (*timers, _new(Timer, (at + level, _P_SLA, rid, _K_SLA, breach)))
+    elif kind == _K_CLOSE:
+        c = rec
+        if rid in open_:
+            open_ = tuple([x for x in open_ if x != rid])
+        timers = tuple([t for t in timers if t[2] != rid or t[3] != _K_SLA])
+        took = _days(at - c.opened_at) if at > c.opened_at else "at once"
+        if REJECTED_COMPLAINT(c):
+            emit(at, _E.complaint_rejected, (rid,), f"complaint {rid} rejected ({took})")
+        else:
+            emit(at, _E.complaint_resolved, (rid,), f"complaint {rid} resolved ({took})")
+    elif kind == _K_SLA:
+        emit(at, _E.service_level_breached, (rid,), rec.data)
+    elif kind == _K_QUIET:
+        emit(
+            at,
+            _E.trouble_free_period_elapsed,
+            anchor_ids,
+            f"no open complaint and no new problem for {_days(policy.trouble_free_period)} "
+            f"since {_fmt(at if anchor is None else anchor)}",
+        )
+    elif kind == _K_SALE:  # the trigger's guard: the client is lost
+        emit(at, _E.client_reactivated, (rid,), f"order {rid} placed by a lost client")
+    elif kind == _K_FAILED:
+        emit(at, _E.service_failed, (rid,), f"{what} {rid}")
+        if policy.failures_recur_as is not None:
+            category = policy.failures_recur_as
+            recent, q = _recur(recent, category, at, rid, what, policy)
+            if q is not None:
+                emit(
+                    at,
+                    _E.problem_recurred,
+                    tuple(r for _, r, _ in q),
+                    _recurred(category, q, policy),
+                )
+    else:
+        i: Interaction = rec
+        event = _PURPOSE_EVENT[i.purpose]
+        if event is _E.relationship_terminated:
+            why = i.reason if i.reason is not None else "no reason recorded"
+            detail = f"interaction {rid} (termination: {why})"
+        else:
+            detail = f"interaction {rid} ({i.purpose})"
+        if emit(at, event, (rid,), detail) and event is _E.relationship_terminated:
+            reasons = (*reasons, (rid, i.reason))
+    events = emit.events
+    if events:
+        last = events[-1]
+        anchor, anchor_ids = last[0], last[2]
+    # The trouble-free timer: due a period after the latest event, while the stage
+    # can step down and no complaint is open.
+    quiet = (
+        anchor + policy.trouble_free_period
+        if emit.state in _RECOVERABLE and not open_ and anchor is not None
+        else None
+    )
+    current = None
+    for t in timers:
+        if t[3] == _K_QUIET:
+            current = t[0]
+            break
+    if current != quiet:
+        if current is not None:
+            timers = tuple([t for t in timers if t[3] != _K_QUIET])
+        if quiet is not None:
+            timers = (*timers, _new(Timer, (quiet, _P_QUIET, "", _K_QUIET, "")))
+    memory = _new(LifecycleMemory, (open_, recent, anchor, anchor_ids, reasons))
+    return emit.decision(memory, timers)
+
+
+#: The lifecycle as a machine that reads records: :data:`TABLE`, :data:`TRIGGERS`
+#: and the decider (complaints' service levels and the trouble-free period are
+#: its timers). :func:`assess` runs it; save a client's ``MachineRun.state`` and
+#: :meth:`~relcycle.machine.Machine.resume` it with later records.
+MACHINE: Machine[Stage, LifecycleEvent, LifecycleMemory, LifecyclePolicy] = Machine(
+    table=TABLE,
+    triggers=TRIGGERS,
+    decide=_decide,
+    initial_memory=_NEW_MEMORY,
+    memory_from_dict=LifecycleMemory.from_dict,
+    timer_kinds=frozenset({_K_SLA, _K_QUIET}),
+)
 
 
 @attrs.frozen
 class _Interpretation:
-    events: tuple[LifecycleEventRecord, ...]
+    events: tuple[tuple[datetime, LifecycleEvent, tuple[str, ...], str], ...]
     anomalies: tuple[Evidence, ...]
     reasons: Mapping[str, LossReason | None]
-
-
-def _occurrences(
-    history: ClientHistory, as_of: datetime, policy: LifecyclePolicy
-) -> list[tuple[datetime, int, str, int, int, Any]]:
-    """Every record-driven occurrence up to ``as_of``, in the lifecycle's total order."""
-    occ: list[tuple[datetime, int, str, int, int, Any]] = []
-    add = occ.append
-    levels = policy.client_service_levels.get(history.client_id, policy.service_levels)
-    for c in history.complaints:
-        if c.opened_at > as_of:
-            break
-        add((c.opened_at, _P_OPEN, c.complaint_id, 0, _K_OPEN, c))
-        closed = c.resolved_at
-        if closed is not None and closed <= as_of:
-            if closed == c.opened_at:  # closed at once: right after its own opening
-                add((closed, _P_OPEN, c.complaint_id, 1, _K_CLOSE, c))
-            else:
-                add((closed, _P_CLOSE, c.complaint_id, 0, _K_CLOSE, c))
-        due = c.opened_at + levels[c.severity]
-        if due <= as_of and (closed is None or closed > due):
-            add((due, _P_SLA, c.complaint_id, 0, _K_SLA, c))
-    failed, sale, reactivate = policy.failed_order.test, SALE.test, policy.reactivate_on_sale
-    for o in history.orders:
-        if o.placed_at > as_of:
-            break
-        if failed(o) or (reactivate and sale(o)):
-            add((o.placed_at, _P_ORDER, o.order_id, 0, _K_ORDER, o))
-    for i in history.interactions:
-        if i.at > as_of:
-            break
-        prio = _P_INTERACTION.get(i.purpose)
-        if prio is not None:
-            add((i.at, prio, i.interaction_id, 0, _K_INTERACTION, i))
-    occ.sort(key=_OCC_KEY)
-    return occ
-
-
-#: An occurrence's sort key: its first four items (the record itself is never compared).
-_OCC_KEY = itemgetter(0, 1, 2, 3)
+    trajectory: Trajectory[Stage, LifecycleEvent]
 
 
 def _interpret(history: ClientHistory, as_of: datetime, policy: LifecyclePolicy) -> _Interpretation:
-    """The decider: read the records in order, knowing the stage, and emit events."""
-    events: list[LifecycleEventRecord] = []
-    anomalies: list[Evidence] = []
-    reasons: dict[str, LossReason | None] = {}
-    stage = Stage.satisfied
-    anchor: datetime | None = None  # the moment of the latest event
-    anchor_ids: tuple[str, ...] = ()
-    open_: dict[str, Complaint] = {}
-    recent: dict[ComplaintCategory, deque[tuple[datetime, str, str]]] = {}
-    period = policy.trouble_free_period
-    window = policy.recurrence_window
-    count = policy.recurrence_count
-    recur_as = policy.failures_recur_as
-    failed_order = policy.failed_order.test
-    window_text = _days(window)
-    period_text = _days(period)
-
-    def emit(at: datetime, event: LifecycleEvent, ids: tuple[str, ...], detail: str) -> bool:
-        nonlocal stage, anchor, anchor_ids
-        target = _NEXT[stage].get(event)
-        if target is None:
-            if policy.strict:
-                try:
-                    TABLE.step(stage, event)
-                except IllegalTransitionError as exc:
-                    exc.add_note(f"record(s) {_ids(ids)} of client {history.client_id!r}: {detail}")
-                    raise
-            allowed = ", ".join(e.value for e in TABLE.allowed(stage))
-            anomalies.append(
-                Evidence(
-                    f"{_fmt(at)}: {detail}: ignored, {event.value} is not allowed in stage "
-                    f"{stage.value} (allowed there: {allowed})",
-                    ids,
-                )
-            )
-            return False
-        events.append(LifecycleEventRecord(at, event, ids, detail))
-        stage = target
-        anchor = at
-        anchor_ids = ids
-        return True
-
-    def elapse(before: datetime, inclusive: bool) -> None:
-        while stage in _RECOVERABLE and not open_ and anchor is not None:
-            due = anchor + period
-            if due > before or (due == before and not inclusive):
-                return
-            emit(
-                due,
-                _E.trouble_free_period_elapsed,
-                anchor_ids,
-                f"no open complaint and no new problem for {period_text} since {_fmt(anchor)}",
-            )
-
-    def problem(at: datetime, category: ComplaintCategory, rid: str, what: str) -> None:
-        q = recent.get(category)
-        if q is None:
-            q = recent[category] = deque()
-        q.append((at, rid, what))
-        start = at - window
-        while q[0][0] < start:
-            q.popleft()
-        if len(q) >= count:
-            ids = tuple(r for _, r, _ in q)
-            emit(
-                at,
-                _E.problem_recurred,
-                ids,
-                f"{len(q)} {category} problems within {window_text}: "
-                + _grouped((w, r) for _, r, w in q),
-            )
-
-    for at, _prio, rid, _sub, kind, rec in _occurrences(history, as_of, policy):
-        elapse(at, inclusive=False)
-        if kind == _K_OPEN:
-            c: Complaint = rec
-            earlier = tuple(open_)
-            emit(
-                at,
-                _E.complaint_opened,
-                (rid,),
-                f"complaint {rid} opened ({c.category}, {c.severity})",
-            )
-            open_[rid] = c
-            problem(at, c.category, rid, "complaint")
-            if c.client_loss is not None and c.client_loss > 0:
-                emit(
-                    at,
-                    _E.loss_suffered,
-                    (rid,),
-                    f"complaint {rid}: client loss {Money(c.client_loss, c.currency)}",
-                )
-            if earlier:
-                emit(
-                    at,
-                    _E.complaint_opened_while_unresolved,
-                    (rid, *earlier),
-                    f"complaint {rid} opened while {_ids(earlier)} unresolved",
-                )
-            if policy.management_complaints_escalate and c.escalated_to is Escalation.management:
-                emit(
-                    at,
-                    _E.escalation_received,
-                    (rid,),
-                    f"complaint {rid} raised to the client's management",
-                )
-        elif kind == _K_CLOSE:
-            c = rec
-            open_.pop(rid, None)
-            took = _days(at - c.opened_at) if at > c.opened_at else "at once"
-            if c.status is ComplaintStatus.rejected:
-                emit(at, _E.complaint_rejected, (rid,), f"complaint {rid} rejected ({took})")
-            else:
-                emit(at, _E.complaint_resolved, (rid,), f"complaint {rid} resolved ({took})")
-        elif kind == _K_SLA:
-            c = rec
-            if rid in open_:
-                level = _days(at - c.opened_at)
-                emit(
-                    at,
-                    _E.service_level_breached,
-                    (rid,),
-                    f"complaint {rid} ({c.severity}) still open after {level}, "
-                    "past the client's service level",
-                )
-        elif kind == _K_ORDER:
-            o: Order = rec
-            if stage is Stage.lost and policy.reactivate_on_sale and SALE.test(o):
-                emit(at, _E.client_reactivated, (rid,), f"order {rid} placed by a lost client")
-            if not failed_order(o):
-                continue
-            what = (
-                "cancelled order"
-                if policy.cancelled_orders_fail and CANCELLED_ORDER.test(o)
-                else "late order"
-            )
-            emit(at, _E.service_failed, (rid,), f"{what} {rid}")
-            if recur_as is not None:
-                problem(at, recur_as, rid, what)
-        else:
-            i: Interaction = rec
-            event = _PURPOSE_EVENT[i.purpose]
-            if event is _E.relationship_terminated:
-                why = i.reason if i.reason is not None else "no reason recorded"
-                detail = f"interaction {rid} (termination: {why})"
-            else:
-                detail = f"interaction {rid} ({i.purpose})"
-            if emit(at, event, (rid,), detail) and event is _E.relationship_terminated:
-                reasons[rid] = i.reason
-    elapse(as_of, inclusive=True)
-    return _Interpretation(tuple(events), tuple(anomalies), reasons)
+    """Run :data:`MACHINE` over the client's records up to ``as_of``."""
+    run = MACHINE.run(history, as_of=as_of, policy=policy)
+    return _Interpretation(
+        run.events, run.anomalies, dict(run.state.memory.reasons), run.trajectory
+    )
 
 
 def derive_events(
@@ -686,7 +792,8 @@ def derive_events(
             event the stage does not allow.
     """
     the_policy = policy if policy is not None else _DEFAULT_POLICY
-    return _interpret(history, check_as_of(as_of), the_policy).events
+    events = _interpret(history, check_as_of(as_of), the_policy).events
+    return tuple([_new(LifecycleEventRecord, e) for e in events])
 
 
 def replay(
@@ -705,7 +812,8 @@ def replay(
     Raises:
         ValidationError: If ``as_of`` is not timezone-aware.
     """
-    return TABLE.fold(derive_events(history, as_of=as_of, policy=policy))
+    the_policy = policy if policy is not None else _DEFAULT_POLICY
+    return _interpret(history, check_as_of(as_of), the_policy).trajectory
 
 
 _DEFAULT_POLICY = LifecyclePolicy()
@@ -883,7 +991,7 @@ def assess(
     the_policy = policy if policy is not None else _DEFAULT_POLICY
     moment = check_as_of(as_of)
     interpretation = _interpret(history, moment, the_policy)
-    trajectory = TABLE.fold(interpretation.events)
+    trajectory = interpretation.trajectory
     stage = trajectory.state
     entering = trajectory.entering_step()
     loss_reason: LossReason | None = None
@@ -1111,7 +1219,7 @@ def loss_analysis(
     for history in portfolio:
         clients += 1
         interpretation = _interpret(history, moment, the_policy)
-        trajectory = TABLE.fold(interpretation.events)
+        trajectory = interpretation.trajectory
         losses.extend(_losses(history.client_id, trajectory, interpretation.reasons))
     losses.sort(key=lambda x: (x.lost_at, x.client_id, x.episode))
     return LossAnalysis(as_of=moment, clients=clients, losses=tuple(losses))

@@ -524,6 +524,10 @@ class Memory(Protocol):
 _TABLES = ("orders", "interactions", "complaints")
 
 
+def _guard(states: Iterable[Any] | None) -> frozenset[Any] | None:
+    return None if states is None else frozenset(states)
+
+
 @attrs.frozen
 class Trigger:
     """One row of a machine's trigger table: records a rule matches give an occurrence.
@@ -536,12 +540,16 @@ class Trigger:
         at: The record field that holds the occurrence's moment (a complaint's
             ``resolved_at``, say); by default the record's own moment. A record
             whose field is empty gives no occurrence.
+        states: A guard: the occurrence is taken in only while the machine is in
+            one of these states (a sale *while lost*, say); None: in any state.
+            Triggers that share a kind share their guard.
     """
 
     rule: RecordRule
     kind: str
     priority: int
     at: str | None = None
+    states: frozenset[Any] | None = attrs.field(default=None, converter=_guard)
 
 
 class Occurrence(NamedTuple):
@@ -713,7 +721,8 @@ class Emitter(Generic[S, E]):
     An event the current state allows is kept and moves :attr:`state`; one it
     does not allow raises :class:`~relcycle.errors.IllegalTransitionError` when
     ``strict`` (with a note naming the records and the client), and otherwise
-    becomes an anomaly that says what was ignored and what the state allows.
+    becomes an anomaly that says what was ignored and what the state allows
+    (``noun`` is the word for a state in that text: ``"stage"``, ``"rung"``...).
 
     Attributes:
         state: The table's state after the events emitted so far.
@@ -721,12 +730,28 @@ class Emitter(Generic[S, E]):
         anomalies: The events ignored, as evidence.
     """
 
-    __slots__ = ("_client_id", "_next", "_strict", "_table", "anomalies", "events", "state")
+    __slots__ = (
+        "_client_id",
+        "_next",
+        "_noun",
+        "_strict",
+        "_table",
+        "anomalies",
+        "events",
+        "state",
+    )
 
     def __init__(
-        self, table: TransitionTable[S, E], state: S, *, client_id: str, strict: bool
+        self,
+        table: TransitionTable[S, E],
+        state: S,
+        *,
+        client_id: str,
+        strict: bool,
+        noun: str = "state",
     ) -> None:
         self._table = table
+        self._noun = noun
         self._next = table._next
         self._strict = strict
         self._client_id = client_id
@@ -771,7 +796,7 @@ class Emitter(Generic[S, E]):
             self.anomalies.append(
                 Evidence(
                     f"{format_moment(at)}: {detail}: ignored, {_v(event)} is not allowed in "
-                    f"stage {_v(self.state)} (allowed there: {allowed})",
+                    f"{self._noun} {_v(self.state)} (allowed there: {allowed})",
                     record_ids,
                 )
             )
@@ -786,7 +811,8 @@ class Emitter(Generic[S, E]):
 
     def decision(self, memory: M, timers: tuple[Timer, ...]) -> Decision[M]:
         """The :class:`Decision`: the events and anomalies so far, ``memory``, ``timers``."""
-        return Decision(tuple(self.events), memory, timers, tuple(self.anomalies))
+        anomalies = tuple(self.anomalies) if self.anomalies else ()
+        return _new(Decision, (tuple(self.events), memory, timers, anomalies))
 
 
 @attrs.frozen
@@ -808,6 +834,7 @@ class MachineRun(Generic[S, E, M]):
 
 
 _OCC_KEY = itemgetter(0, 1, 2, 3)
+_new = tuple.__new__  # builds a named tuple without its Python-level __new__
 
 
 @attrs.frozen
@@ -840,13 +867,14 @@ class Machine(Generic[S, E, M, P]):
     initial_memory: M
     memory_from_dict: Callable[[Mapping[str, Any]], M]
     timer_kinds: frozenset[str] = frozenset()
-    _by_table: tuple[
-        tuple[str, tuple[tuple[Callable[[Any], bool], str, int, Callable[[Any], Any]], ...]], ...
-    ] = attrs.field(init=False, eq=False, repr=False)
+    _by_table: tuple[_TableTriggers, ...] = attrs.field(init=False, eq=False, repr=False)
+    _guards: Mapping[str, frozenset[Any]] = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         problems: list[str] = []
-        by_table: dict[str, list[tuple[Callable[[Any], bool], str, int, Callable[[Any], Any]]]] = {}
+        by_table: dict[str, list[_Row]] = {}
+        rules: dict[str, list[RecordRule]] = {}
+        guards: dict[str, frozenset[Any] | None] = {}
         given: tuple[object, ...] = self.triggers
         for trigger in given:
             if not isinstance(trigger, Trigger):
@@ -866,6 +894,14 @@ class Machine(Generic[S, E, M, P]):
                 problems.append(f"trigger {trigger!r}: the kind must be a non-empty string")
             if type(trigger.priority) is not int:
                 problems.append(f"trigger {trigger.kind!r}: priority must be an int")
+            if trigger.states is not None:
+                foreign = [x for x in trigger.states if x not in self.table.states]
+                if foreign:
+                    problems.append(
+                        f"trigger {trigger.kind!r}: {foreign!r} are not states of the machine"
+                    )
+            if guards.setdefault(trigger.kind, trigger.states) != trigger.states:
+                problems.append(f"triggers of kind {trigger.kind!r} have different guards")
             moment = _moment_field(table) if trigger.at is None else trigger.at
             if not isinstance(moment, str) or moment not in _record_fields(table):
                 problems.append(
@@ -876,14 +912,21 @@ class Machine(Generic[S, E, M, P]):
             by_table.setdefault(table, []).append(
                 (fn, trigger.kind, trigger.priority, attrgetter(moment))
             )
+            rules.setdefault(table, []).append(rule)
         if not isinstance(self.timer_kinds, frozenset) or not all(
             isinstance(k, str) for k in self.timer_kinds
         ):
             problems.append(f"timer_kinds must be a frozenset of strings, not {self.timer_kinds!r}")
         if problems:
             raise DefinitionError(machine=self.table.name, problems=problems)
+        object.__setattr__(self, "_guards", {k: g for k, g in guards.items() if g is not None})
         object.__setattr__(
-            self, "_by_table", tuple((t, tuple(rows)) for t, rows in by_table.items())
+            self,
+            "_by_table",
+            tuple(
+                _TableTriggers(table, _id_of(table), _any_of(rules[table]), tuple(rows))
+                for table, rows in by_table.items()
+            ),
         )
 
     @property
@@ -915,10 +958,25 @@ class Machine(Generic[S, E, M, P]):
         occ: list[Occurrence] = []
         add = occ.append
         new = tuple.__new__
-        for table, rows in self._by_table:
-            records: Sequence[Any] = getattr(history, table)
-            several = len(rows) > 1
+        for _table, id_of, prefilter, rows in self._by_table:
+            records: Sequence[Any] = getattr(history, _table)
+            if len(rows) == 1:
+                fn, kind, priority, moment_of = rows[0]
+                for record in records:
+                    if fn(record):
+                        at = moment_of(record)
+                        if at is None or at > as_of or (after is not None and at <= after):
+                            continue
+                        add(new(Occurrence, (at, priority, id_of(record), 0, kind, record)))
+                continue
             for record in records:
+                if prefilter is not None and not prefilter(record):
+                    continue
+                # A record's later trigger at the same moment as an earlier one
+                # comes right after it (it takes the earlier one's priority):
+                # ``first`` is the record's first occurrence's (moment, priority),
+                # ``seen`` {moment: (priority, sub)} once it has a second one.
+                first: tuple[datetime, int] | None = None
                 seen: dict[datetime, tuple[int, int]] | None = None
                 for fn, kind, priority, moment_of in rows:
                     if not fn(record):
@@ -927,18 +985,16 @@ class Machine(Generic[S, E, M, P]):
                     if at is None or at > as_of or (after is not None and at <= after):
                         continue
                     sub = 0
-                    if several:
-                        # A record's later trigger at the same moment as an earlier
-                        # one comes right after it (it takes the earlier priority).
+                    if first is None:
+                        first = (at, priority)
+                    else:
                         if seen is None:
-                            seen = {at: (priority, 0)}
-                        elif at in seen:
-                            priority, sub = seen[at]
-                            sub += 1
-                            seen[at] = (priority, sub)
-                        else:
-                            seen[at] = (priority, 0)
-                    add(new(Occurrence, (at, priority, record.id, sub, kind, record)))
+                            seen = {first[0]: (first[1], 0)}
+                        prior = seen.get(at)
+                        if prior is not None:
+                            priority, sub = prior[0], prior[1] + 1
+                        seen[at] = (priority, sub)
+                    add(new(Occurrence, (at, priority, id_of(record), sub, kind, record)))
         occ.sort(key=_OCC_KEY)
         return occ
 
@@ -1036,20 +1092,22 @@ class Machine(Generic[S, E, M, P]):
         anomalies: list[Evidence] = []
         new, step_cls, occ_cls = tuple.__new__, Step, Occurrence
         client_id, current, memory, timers, _ = state
+        guards = self._guards
         n = len(occurrences)
         i = 0
         while True:
             if i < n:
                 occ = occurrences[i]
-                if timers:
-                    t = timers[0]
-                    if (t.at, t.priority, t.key, -1) < occ[:4]:
-                        occ = new(occ_cls, (t.at, t.priority, t.key, -1, t.kind, t))
-                        timers = timers[1:]
-                    else:
-                        i += 1
+                if timers and (
+                    (t := timers[0])[0] < occ[0]
+                    or (t[0] == occ[0] and (t[1], t[2], -1) < (occ[1], occ[2], occ[3]))
+                ):
+                    occ = new(occ_cls, (t.at, t.priority, t.key, -1, t.kind, t))
+                    timers = timers[1:]
                 else:
                     i += 1
+                    if guards and (g := guards.get(occ[4])) is not None and current not in g:
+                        continue  # a guarded trigger outside its states
             elif timers and timers[0].at <= as_of:
                 t = timers[0]
                 occ = new(occ_cls, (t.at, t.priority, t.key, -1, t.kind, t))
@@ -1084,6 +1142,43 @@ class Machine(Generic[S, E, M, P]):
                 anomalies.extend(decision[3])
         final = new(MachineState, (client_id, current, memory, timers, as_of))
         return MachineRun(Trajectory(start, tuple(steps)), final, tuple(events), tuple(anomalies))
+
+
+_Row = tuple[Callable[[Any], bool], str, int, Callable[[Any], Any]]
+
+
+class _TableTriggers(NamedTuple):
+    """A machine's triggers on one table, ready for the runner."""
+
+    table: str
+    id_of: Callable[[Any], str]
+    prefilter: Callable[[Any], bool] | None  # any trigger's rule matches (None: not known)
+    rows: tuple[_Row, ...]  # (test, kind, priority, moment getter)
+
+
+def _id_of(table: str) -> Callable[[Any], str]:
+    from .rules import _ID
+
+    return attrgetter(_ID[table])
+
+
+def _any_of(rules: Sequence[RecordRule]) -> Callable[[Any], bool] | None:
+    """One compiled test for "some trigger's rule matches", when every rule is a Rule.
+
+    Worth it for a table with several triggers, where most records match none
+    (an inquiry, for the lifecycle's six interaction triggers): one call instead
+    of one per trigger.
+    """
+    from functools import reduce
+    from operator import or_
+
+    from .rules import Rule
+
+    checked = [r for r in rules if isinstance(r, Rule)]
+    if len(rules) < 3 or len(checked) < len(rules):
+        return None
+    union: Rule = reduce(or_, checked)
+    return union._fn
 
 
 def _moment_field(table: str) -> str:
