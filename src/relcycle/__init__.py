@@ -14,15 +14,18 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
+    BudgetError,
     ConflictError,
     CurrencyMismatchError,
     DefinitionError,
     DuplicateIdError,
     IllegalTransitionError,
     InputError,
+    OutputError,
     Problem,
     RecordTypeError,
     RelcycleError,
+    StoreError,
     UnknownClientError,
     UsageError,
     ValidationError,
@@ -199,6 +202,7 @@ __version__: str
 __all__ = [
     "DEFAULT_PLAYBOOK",
     "Action",
+    "BudgetError",
     "Channel",
     "Client",
     "ClientHistory",
@@ -237,6 +241,7 @@ __all__ = [
     "NextStep",
     "Order",
     "OrderStatus",
+    "OutputError",
     "Playbook",
     "Portfolio",
     "Problem",
@@ -251,6 +256,7 @@ __all__ = [
     "Severity",
     "Stage",
     "Step",
+    "StoreError",
     "Trajectory",
     "TransitionTable",
     "UnknownClientError",

@@ -32,8 +32,10 @@ from typing import Any, NamedTuple
 
 import attrs
 
+from relcycle._args import checked
+
 from ._vocab import OrderedVocab, Vocab
-from .errors import IllegalTransitionError, RecordTypeError, ValidationError
+from .errors import BudgetError, IllegalTransitionError, RecordTypeError, ValidationError
 from .evidence import Evidence
 from .history import ClientHistory, Portfolio, check_as_of
 from .machine import Trajectory, TransitionTable
@@ -54,6 +56,7 @@ from .model import (
 
 __all__ = [
     "DEFAULT_SERVICE_LEVELS",
+    "EVIDENCE_BUDGET",
     "TABLE",
     "LifecycleAssessment",
     "LifecycleEvent",
@@ -478,6 +481,14 @@ def _occurrences(
 #: An occurrence's sort key: its first four items (the record itself is never compared).
 _OCC_KEY = itemgetter(0, 1, 2, 3)
 
+#: The most record ids one client's lifecycle events may cite in total. An event
+#: cites every record behind it (a complaint opened while 3,000 others are open
+#: cites 3,001), so the evidence of a history grows with the square of the
+#: complaints open at once; past this budget (about 100 MB of evidence) the
+#: assessment raises :class:`~relcycle.errors.BudgetError` naming the client
+#: instead of exhausting memory.
+EVIDENCE_BUDGET = 5_000_000
+
 
 def _interpret(history: ClientHistory, as_of: datetime, policy: LifecyclePolicy) -> _Interpretation:
     """The decider: read the records in order, knowing the stage, and emit events."""
@@ -496,8 +507,16 @@ def _interpret(history: ClientHistory, as_of: datetime, policy: LifecyclePolicy)
     window_text = _days(window)
     period_text = _days(period)
 
+    budget = EVIDENCE_BUDGET
+    cited = 0
+
     def emit(at: datetime, event: LifecycleEvent, ids: tuple[str, ...], detail: str) -> bool:
-        nonlocal stage, anchor, anchor_ids
+        nonlocal stage, anchor, anchor_ids, cited
+        cited += len(ids)
+        if cited > budget:
+            raise BudgetError(
+                client_id=history.client_id, budget=budget, what="record ids cited as evidence"
+            )
         target = _NEXT[stage].get(event)
         if target is None:
             if policy.strict:
@@ -1067,6 +1086,7 @@ def _losses(
     return out
 
 
+@checked
 def loss_analysis(
     portfolio: Portfolio | Iterable[ClientHistory],
     *,

@@ -21,6 +21,8 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
+from relcycle._args import checked
+
 from .errors import CurrencyMismatchError, RecordTypeError, UsageError, ValidationError
 from .history import ClientHistory
 from .model import FrozenMap
@@ -206,6 +208,7 @@ def _as_value(client_id: str, value: object) -> Decimal:
     return number
 
 
+@checked
 def migration_matrix(
     before: Mapping[str, V | None],
     after: Mapping[str, V | None],

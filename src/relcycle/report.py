@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import attrs
 
+from relcycle._args import checked
+
 from . import ladder as _ladder
 from . import lifecycle as _lifecycle
 from ._gc import collector_paused
@@ -735,6 +737,7 @@ def _evaluate(
     return _Moment(ctx, lines, classes, scores)
 
 
+@checked
 def build_report(
     portfolio: Portfolio,
     *,

@@ -37,6 +37,7 @@ from decimal import Decimal
 
 import attrs
 
+from relcycle._args import checked
 from relcycle.errors import UsageError
 from relcycle.history import Portfolio, build_portfolio
 from relcycle.model import (
@@ -200,6 +201,7 @@ class SimulatedHistory:
         return len(self.orders) + len(self.interactions) + len(self.complaints)
 
 
+@checked
 def simulate_portfolio(
     n_clients: int = 200,
     *,

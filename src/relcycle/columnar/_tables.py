@@ -40,6 +40,8 @@ from relcycle.history import ClientHistory, Portfolio
 from relcycle.io import DEFAULT_MAX_PROBLEMS, HistoryTables, RejectedRow, TableCount
 from relcycle.io._load import ExtraColumns
 from relcycle.model import (
+    EARLIEST_YEAR,
+    LATEST_YEAR,
     Channel,
     Client,
     ClientKind,
@@ -833,7 +835,7 @@ def _moments(pl: Any, ctx: _Context, series: Any) -> tuple[Any, Any]:
             # +24:00, year 1800) is left to io's parser (an error, or dateutil's
             # reading of it).
             matched=pl.col("matched")
-            & pl.col("y").is_between(1900, 2199)
+            & pl.col("y").is_between(EARLIEST_YEAR, LATEST_YEAR)
             & pl.col("mo").is_between(1, 12)
             & pl.col("d").is_between(1, 31)
             & (pl.col("h") <= 23)
@@ -1290,6 +1292,10 @@ def _no_constants(name: str) -> Any:
     raise _NotFast
 
 
+#: A JSON escape of a UTF-16 surrogate (``\\ud800``): a lone one is not text.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
 def _read_jsonl(pl: Any, table: str, path: Any) -> _Raw:
     """A JSON Lines file's cells, read line by line exactly as io reads them.
 
@@ -1300,7 +1306,6 @@ def _read_jsonl(pl: Any, table: str, path: Any) -> _Raw:
     order io meets them (sorted within a line).
     """
     import io
-    import json
 
     from relcycle.io._schema import spec
 
@@ -1309,14 +1314,18 @@ def _read_jsonl(pl: Any, table: str, path: Any) -> _Raw:
         text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError:
         raise _NotFast from None
-    loads = json.JSONDecoder(parse_float=str, parse_int=str, parse_constant=_no_constants).decode
+    from relcycle.io._csv import json_lines_decoder
+
+    if _SURROGATE_ESCAPE.search(text):
+        raise _NotFast  # maybe a lone surrogate: io names the cell
+    loads = json_lines_decoder(_no_constants)
     datas: list[Any] = []
     for line in io.StringIO(text, newline=""):
         if not line.strip():
             continue
         try:
             data = loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # also a key twice: io names it
             raise _NotFast from None
         if type(data) is not dict:
             raise _NotFast

@@ -18,7 +18,7 @@ from dateutil import tz as dtz
 
 from relcycle._vocab import Vocab
 from relcycle.errors import UsageError
-from relcycle.model import ContactPerson
+from relcycle.model import EARLIEST_YEAR, LATEST_YEAR, ContactPerson
 
 __all__ = [
     "EARLIEST_YEAR",
@@ -47,11 +47,6 @@ MAX_ADJUSTED_EXPONENT = 20
 MIN_EXPONENT = -18
 MAX_NUMBER_LENGTH = 64
 _SURELY_BOUNDED = 19
-
-#: The years a datetime may have: windows of the lifecycle and the ladder are
-#: computed around every moment, and far from this range they leave the calendar.
-EARLIEST_YEAR = 1900
-LATEST_YEAR = 2199
 
 _BOOLS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
@@ -361,7 +356,7 @@ def parse_contacts(value: object) -> tuple[ContactPerson, ...]:
     if isinstance(value, str):
         try:
             data = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise BadCell("not a JSON array of contact persons") from None
     if not isinstance(data, list | tuple):
         raise BadCell("not a JSON array of contact persons")

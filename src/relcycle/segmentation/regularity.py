@@ -29,6 +29,7 @@ from itertools import pairwise
 
 import attrs
 
+from relcycle._args import checked
 from relcycle._vocab import Vocab
 from relcycle.errors import UsageError
 from relcycle.evidence import Evidence
@@ -109,6 +110,7 @@ class RegularityAssessment:
     evidence: Evidence
 
 
+@checked
 def assess_regularity(
     history: ClientHistory,
     *,

@@ -37,6 +37,7 @@ from decimal import Context, Decimal
 
 import attrs
 
+from relcycle._args import checked
 from relcycle.errors import CurrencyMismatchError, UsageError, ValidationError
 from relcycle.evidence import Evidence
 from relcycle.history import ClientHistory, Portfolio
@@ -118,6 +119,7 @@ class RFMFigures:
         }
 
 
+@checked
 def rfm_figures(
     history: ClientHistory, *, as_of: datetime, tz: tzinfo | str = UTC
 ) -> RFMFigures | None:
@@ -376,6 +378,7 @@ def _scores(
     return result
 
 
+@checked
 def rfm_scores(
     figures_by_client: Mapping[str, RFMFigures],
     *,
