@@ -853,9 +853,14 @@ class TestPythonApi:
 
     @pytest.mark.parametrize(("name", "function"), _api_functions(), ids=lambda v: str(v)[:30])
     def test_every_argument_of_every_function(
-        self, tmp_path: Path, name: str, function: Callable[..., Any]
+        self,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        name: str,
+        function: Callable[..., Any],
     ) -> None:
         """Each argument, given each wrong value: a RelcycleError or a result, never another."""
+        monkeypatch.chdir(tmp_path)  # "x" as a path is a file here, not in the checkout
         good = dict(GOOD_ARGS, source=str(folder(tmp_path)), db_path=str(tmp_path / "x.db"))
         good["dest"] = str(tmp_path / "out")
         params = [
