@@ -1,14 +1,23 @@
 """Coverage-guided fuzzing of relcycle's readers and report with atheris (libFuzzer).
 
 Each input is the bytes of an orders file: JSON Lines when it starts with ``{``
-(after an optional BOM and blanks), CSV otherwise. The harness writes it into a
-scratch folder, then checks what users rely on:
+(after an optional BOM and blanks), an SQLite store when it starts with SQLite's
+magic, CSV otherwise. The harness writes it into a scratch folder, then checks
+what users rely on:
 
 * ``load_history`` returns records or raises ``InputError`` whose problems name the
   file, a line inside it and a non-empty reason — any other exception is a crash;
 * ``relcycle report --format json --output FILE`` (in-process) exits 0 with a
   complete JSON report listing every loaded client, or exits 1/2 leaving no file
-  and no temporary file behind.
+  and no temporary file behind;
+* for a store, also ``relcycle ingest`` into it exits 0 (leaving a store that
+  passes ``PRAGMA integrity_check``), 1 or 2, never with a traceback.
+
+Besides libFuzzer's byte mutations, a custom mutator applies the structure-aware
+mutators of ``mutators.py`` half of the time: JSON-level ones to JSON Lines inputs
+(a key twice, lone surrogates, deep nesting, odd values) and page-level damage to
+stores (truncation, zeroed pages, header fields). ``fuzz/corpus/seed4.db`` is a
+small store made by ``relcycle ingest``.
 
 Run (from the repository root)::
 
@@ -25,15 +34,18 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import random
+import sqlite3
 import sys
 import tempfile
 from pathlib import Path
 
 import atheris
+from mutators import mutate_jsonl, mutate_store
 
 with atheris.instrument_imports():
     from relcycle.cli import main
-    from relcycle.errors import InputError
+    from relcycle.errors import InputError, UsageError
     from relcycle.io import load_history
 
 ZONES = ("UTC", "Europe/Kyiv", "America/St_Johns")
@@ -49,9 +61,53 @@ def _lines(data: bytes) -> int:
     return data.count(b"\n") + data.count(b"\r") + 1
 
 
-def _check(data: bytes) -> None:
-    for old in _IN.iterdir():
+_SQLITE = b"SQLite format 3\x00"
+
+
+def _clear(folder: Path) -> None:
+    for old in folder.iterdir():
         old.unlink()
+
+
+def _check_store(data: bytes) -> None:
+    """A (damaged) store: read, report and ingest into it end cleanly."""
+    _clear(_IN)
+    _clear(_OUT)
+    db = _IN / "store.db"
+    db.write_bytes(data)
+    with contextlib.suppress(InputError, UsageError):
+        load_history(db)
+    out = _OUT / "report.json"
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = main(["report", str(db), "--format", "json", "--output", str(out)])
+    assert code in (0, 1, 2), code
+    assert "Traceback" not in err.getvalue()
+    assert (code == 0) == out.exists()
+    source = _OUT / "src"
+    source.mkdir(exist_ok=True)
+    (source / "orders.csv").write_text(
+        "order_id,client_id,placed_at,amount\nfz1,C1,2024-01-01,1\n", encoding="utf-8"
+    )
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = main(["ingest", str(source), "--db", str(db)])
+    assert code in (0, 1, 2), code
+    assert "Traceback" not in err.getvalue()
+    if code == 0:
+        conn = sqlite3.connect(db)
+        try:
+            assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        finally:
+            conn.close()
+    (source / "orders.csv").unlink()
+    source.rmdir()
+
+
+def _check(data: bytes) -> None:
+    if data.startswith(_SQLITE):
+        _check_store(data)
+        return
+    _clear(_IN)
     head = data.lstrip(b"\xef\xbb\xbf \t\r\n")
     name = "orders.jsonl" if head.startswith(b"{") else "orders.csv"
     zone = ZONES[len(data) % len(ZONES)]
@@ -94,6 +150,17 @@ def test_one_input(data: bytes) -> None:
     _check(data)
 
 
+def custom_mutator(data: bytes, max_size: int, seed: int) -> bytes:
+    """Half of the time a structure-aware mutation, else libFuzzer's own."""
+    rng = random.Random(seed)
+    if rng.random() < 0.5:
+        if data.startswith(_SQLITE):
+            return mutate_store(data, rng)[:max_size]
+        if data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
+            return mutate_jsonl(data, rng)[:max_size]
+    return bytes(atheris.Mutate(data, max_size))
+
+
 if __name__ == "__main__":
-    atheris.Setup(sys.argv, test_one_input)
+    atheris.Setup(sys.argv, test_one_input, custom_mutator=custom_mutator)
     atheris.Fuzz()

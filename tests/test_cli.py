@@ -935,7 +935,16 @@ class TestOutputChoice:
         assert name in err
         assert not target.exists()
 
-    @pytest.mark.parametrize("name", ["report.out", "report"])
+    def test_a_name_without_extension_gets_the_table(
+        self, history: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A name without an extension (a device, a plain name) gets the default table."""
+        target = tmp_path / "report"
+        code, _, err = run(capsys, "report", str(history), "--output", str(target))
+        assert code == 0, err
+        assert target.read_text(encoding="utf-8").startswith("client")
+
+    @pytest.mark.parametrize("name", ["report.out", "report.xlsx"])
     def test_unknown_extension_needs_format(
         self, history: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
     ) -> None:

@@ -10,15 +10,18 @@ import pytest
 import relcycle
 from relcycle import errors
 from relcycle.errors import (
+    BudgetError,
     ConflictError,
     CurrencyMismatchError,
     DefinitionError,
     DuplicateIdError,
     IllegalTransitionError,
     InputError,
+    OutputError,
     Problem,
     RecordTypeError,
     RelcycleError,
+    StoreError,
     UnknownClientError,
     UsageError,
     ValidationError,
@@ -36,6 +39,9 @@ EXAMPLES: list[RelcycleError] = [
     IllegalTransitionError(machine="m", state="s", event="e", allowed=["f", "g"]),
     InputError([Problem("orders.csv", 3, "amount", "-1", "must be >= 0")], truncated=True),
     ConflictError(table="orders", ids=["O2", "O1"]),
+    BudgetError(client_id="C1", budget=10, what="record ids cited as evidence"),
+    StoreError(path="store.db", reason="the store is damaged"),
+    OutputError(path="stdout", reason="No space left on device"),
     UsageError("--as-of needs a time zone"),
 ]
 
@@ -49,6 +55,9 @@ BUILTINS: dict[type, type] = {
     IllegalTransitionError: ValueError,
     InputError: ValueError,
     ConflictError: ValueError,
+    BudgetError: ValueError,
+    StoreError: OSError,
+    OutputError: OSError,
     UsageError: ValueError,
 }
 

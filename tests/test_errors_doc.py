@@ -56,6 +56,9 @@ def _examples() -> dict[str, object]:
         "IllegalTransitionError": errors.IllegalTransitionError(
             machine="m", state="a", event="e", allowed=["f"]
         ),
+        "BudgetError": errors.BudgetError(client_id="C1", budget=10, what="record ids"),
+        "StoreError": errors.StoreError(path="store.db", reason="the store is damaged"),
+        "OutputError": errors.OutputError(path="report.csv", reason="No space left on device"),
         "UsageError": errors.UsageError("bad option"),
     }
 

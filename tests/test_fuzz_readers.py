@@ -9,6 +9,10 @@ then checks what a user relies on:
 * ``load_history`` returns records or raises :class:`~relcycle.errors.InputError`
   whose problems name a file of the source, a line inside it and (for a cell) the
   column — never another exception;
+* the structure-aware mutators of ``fuzz/mutators.py`` (shared with the atheris
+  harness) add JSON-level damage (a key twice, lone surrogates, 100,000 nested
+  brackets) and damaged SQLite stores, which must read, report and take an ingest
+  cleanly;
 * ``relcycle report --output`` (run in-process) exits 0 with a complete report or
   exits 1 with the problems on stderr, no output file and no temporary leftovers;
 * cells that were valid are read exactly: ids keep their leading zeros,
@@ -26,6 +30,9 @@ import csv
 import io
 import json
 import os
+import random
+import sqlite3
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -36,9 +43,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from relcycle.cli import main
-from relcycle.errors import InputError
+from relcycle.errors import InputError, UsageError
 from relcycle.io import LoadResult, load_history
+from relcycle.store import ingest
 from relcycle.testing import COLUMNS, invalid_rows, valid_rows
+
+# the structure-aware mutators are shared with the atheris harness in fuzz/
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "fuzz"))
+from mutators import (
+    JSONL_MUTATIONS,
+    STORE_MUTATIONS,
+    mutate_jsonl,
+    mutate_store,
+)
 
 FAST = int(os.environ.get("RELCYCLE_FUZZ_EXAMPLES", "0"))
 
@@ -403,6 +420,78 @@ class TestMutatedInputs:
         """The same property over many more CSV and JSON Lines examples."""
         files, zone = case
         _check_run(_fresh(tmp_path_factory), files, zone)
+
+
+@st.composite
+def jsonl_structure(draw: st.DrawFn) -> tuple[dict[str, bytes], str, str]:
+    """JSON Lines folders with one JSON-level mutation (mutators.py), and its kind."""
+    tables = draw(histories_as_rows())
+    files = _jsonl_files(tables)
+    name = draw(st.sampled_from(sorted(files)))
+    kind = draw(st.sampled_from(JSONL_MUTATIONS))
+    before = files[name]
+    files[name] = mutate_jsonl(before, random.Random(draw(st.integers(0, 2**32))), kind)
+    return files, draw(st.sampled_from(ZONES)), kind if files[name] != before else "none"
+
+
+#: JSON-level mutations that always make the file invalid (never silently read).
+ALWAYS_BAD = {"duplicate_key", "deep_nesting", "unclosed", "not_an_object", "trailing_text"}
+
+
+class TestStructuredMutations:
+    """The harness's structure-aware mutators: JSON Lines and stores."""
+
+    @_settings(50)
+    @given(case=jsonl_structure())
+    def test_jsonl_structure(
+        self, tmp_path_factory: pytest.TempPathFactory, case: tuple[dict[str, bytes], str, str]
+    ) -> None:
+        """A key twice, lone surrogates, deep nesting: a line problem, never a crash."""
+        files, zone, kind = case
+        outcome = _check_run(_fresh(tmp_path_factory), files, zone)
+        if kind in ALWAYS_BAD:
+            assert isinstance(outcome, InputError), kind
+
+    @_settings(25)
+    @given(
+        kind=st.sampled_from(STORE_MUTATIONS),
+        seed=st.integers(0, 2**32),
+        tables=histories_as_rows(),
+    )
+    def test_damaged_store(
+        self,
+        tmp_path_factory: pytest.TempPathFactory,
+        kind: str,
+        seed: int,
+        tables: dict[str, list[dict[str, str]]],
+    ) -> None:
+        """A damaged store: read, report and ingest end cleanly, or leave it intact."""
+        tmp = _fresh(tmp_path_factory)
+        src = tmp / "src"
+        src.mkdir()
+        for name, data in _csv_files(tables).items():
+            (src / name).write_bytes(data)
+        db = tmp / "store.db"
+        ingest(src, db)
+        conn = sqlite3.connect(db)
+        conn.execute("PRAGMA journal_mode = DELETE")  # one file holds it all
+        conn.close()
+        db.write_bytes(mutate_store(db.read_bytes(), random.Random(seed), kind))
+        with contextlib.suppress(InputError, UsageError):
+            load_history(db)
+        out = tmp / "report.json"
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            code = main(["report", str(db), "--format", "json", "--output", str(out)])
+            assert code in (0, 1, 2)
+            assert (code == 0) == out.exists()
+            code = main(["ingest", str(src), "--db", str(db)])
+        assert code in (0, 1, 2)
+        assert "Traceback" not in err.getvalue()
+        if code == 0:
+            conn = sqlite3.connect(db)
+            assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            conn.close()
 
 
 class TestKnownBadCells:

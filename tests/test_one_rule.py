@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from relcycle.errors import InputError
-from relcycle.history import ClientHistory
+from relcycle.history import ClientHistory, Portfolio
 from relcycle.io import load_history
 from relcycle.ladder import Rung
 from relcycle.ladder import assess as assess_ladder
@@ -72,7 +72,7 @@ class TestRegularBuying:
         """The ladder's "regular repeat orders" and the regularity field use one rule."""
         history = ClientHistory.of("c", [sale("o1", 0), sale("o2", 30), sale("o3", 60)])
         as_of = T0 + timedelta(days=61)
-        row = build_report([history], as_of=as_of).clients[0]
+        row = build_report(Portfolio((history,)), as_of=as_of).clients[0]
         assert row.regularity is Regularity.irregular
         assert row.ladder_rung is Rung.buyer
 

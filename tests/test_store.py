@@ -195,8 +195,8 @@ class TestIngest:
         assert [p.value for p in info.value.problems] == ["B"]
         assert store_counts(db)["clients"] == 0
 
-    def test_users_own_database(self, tmp_path: Path) -> None:
-        """Ingesting into a user's database adds the missing columns and keeps its tables."""
+    def test_users_own_database_is_refused_untouched(self, tmp_path: Path) -> None:
+        """A database relcycle did not create is refused, its tables and bytes unchanged."""
         db = tmp_path / "crm.db"
         conn = sqlite3.connect(db)
         conn.execute(
@@ -206,9 +206,12 @@ class TestIngest:
         conn.execute("CREATE TABLE other (x)")
         conn.commit()
         conn.close()
-        ingest(write(tmp_path / "src", "orders.csv", ORDERS + "1,A,2024-01-02,10\n"), db)
-        loaded = load_history(db)
-        assert sorted(o.order_id for o in loaded.tables.orders) == ["1", "u1"]
+        before = db.read_bytes()
+        with pytest.raises(UsageError, match="not a relcycle store"):
+            ingest(write(tmp_path / "src", "orders.csv", ORDERS + "1,A,2024-01-02,10\n"), db)
+        assert db.read_bytes() == before
+        loaded = load_history(db)  # still readable as a source of its own
+        assert [o.order_id for o in loaded.tables.orders] == ["u1"]
 
     def test_refuses_a_file_that_is_not_a_database(self, tmp_path: Path) -> None:
         """The target must be an SQLite database (or missing, in an existing folder)."""

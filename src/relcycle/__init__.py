@@ -14,15 +14,18 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
+    BudgetError,
     ConflictError,
     CurrencyMismatchError,
     DefinitionError,
     DuplicateIdError,
     IllegalTransitionError,
     InputError,
+    OutputError,
     Problem,
     RecordTypeError,
     RelcycleError,
+    StoreError,
     UnknownClientError,
     UsageError,
     ValidationError,
@@ -231,6 +234,7 @@ __version__: str
 __all__ = [
     "DEFAULT_PLAYBOOK",
     "Action",
+    "BudgetError",
     "Cell",
     "Channel",
     "Client",
@@ -280,6 +284,7 @@ __all__ = [
     "Occurrence",
     "Order",
     "OrderStatus",
+    "OutputError",
     "ParseOptions",
     "Playbook",
     "Portfolio",
@@ -296,6 +301,7 @@ __all__ = [
     "Severity",
     "Stage",
     "Step",
+    "StoreError",
     "Timer",
     "Trajectory",
     "TransitionTable",

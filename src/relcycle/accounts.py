@@ -33,6 +33,8 @@ from typing import Any
 
 import attrs
 
+from relcycle._args import checked
+
 from ._vocab import Vocab
 from .errors import DuplicateIdError, RecordTypeError, UsageError, ValidationError
 from .history import ClientHistory, Portfolio
@@ -442,6 +444,7 @@ def _load_key(load: int, capacity: int) -> Fraction:
     return Fraction(load, capacity)
 
 
+@checked
 def relay_plan(
     clients: Mapping[str, Rung | str],
     managers: Sequence[Manager],
@@ -563,6 +566,7 @@ def relay_plan(
     )
 
 
+@checked
 def guide_plan(
     clients: Mapping[str, Rung | str],
     managers: Sequence[Manager],
@@ -673,6 +677,7 @@ class PlanComparison:
         }
 
 
+@checked
 def compare_plans(
     *plans: AssignmentPlan, current: Mapping[str, str] | None = None
 ) -> PlanComparison:
@@ -921,6 +926,7 @@ def _tallies(contacts: Sequence[ContactCredit], key: Any) -> tuple[Tally, ...]:
     return tuple(sorted(tallies, key=lambda t: (-t.credit, t.key)))
 
 
+@checked
 def contact_value(
     portfolio: Portfolio | Iterable[ClientHistory],
     *,

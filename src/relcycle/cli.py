@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from ._zones import resolve_zone
-from .errors import InputError, RelcycleError, UsageError
+from .errors import InputError, OutputError, RelcycleError, UsageError
 
 if TYPE_CHECKING:
     from .io import LoadResult
@@ -97,8 +97,9 @@ def parse_moment(text: str, zone: tzinfo, *, option: str = "--as-of") -> datetim
     earlier instant. The result carries the fixed UTC offset of that instant.
 
     Raises:
-        UsageError: If the text is not ISO 8601 or names a local time that does
-            not exist in ``zone``.
+        UsageError: If the text is not ISO 8601, names a local time that does
+            not exist in ``zone``, or a year outside the supported years
+            (:data:`relcycle.model.EARLIEST_YEAR` to :data:`relcycle.model.LATEST_YEAR`).
     """
     value = text.strip()
     try:
@@ -108,6 +109,12 @@ def parse_moment(text: str, zone: tzinfo, *, option: str = "--as-of") -> datetim
             f"{option} {text!r}: not an ISO 8601 date or datetime (e.g. 2024-03-31 or "
             "2024-03-31T18:00+02:00)"
         ) from None
+    from .model import EARLIEST_YEAR, LATEST_YEAR
+
+    if not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
+        raise UsageError(
+            f"{option} {text!r}: outside the supported years {EARLIEST_YEAR}-{LATEST_YEAR}"
+        )
     if len(value) == 10:  # a date alone
         moment = datetime.combine(moment.date(), time())
     if moment.tzinfo is None:
@@ -145,20 +152,21 @@ def _progress() -> Callable[[int, int], None] | None:
 
 
 def _emit(text: str | Iterable[str], output: str | None) -> None:
-    """Write ``text`` (or its chunks) to ``--output`` atomically, or to stdout."""
+    """Write ``text`` (or its chunks) to ``--output`` (see ``relcycle._output``), or to stdout."""
     if output is None or output == "-":
-        for chunk in [text] if isinstance(text, str) else text:
-            sys.stdout.write(chunk)
-        sys.stdout.flush()
+        try:
+            for chunk in [text] if isinstance(text, str) else text:
+                sys.stdout.write(chunk)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:  # a full disk behind `> FILE`, a closed terminal
+            _silence_stdout()
+            raise OutputError(path="stdout", reason=exc.strerror or str(exc)) from None
         return
-    from .render import atomic_write
+    from ._output import atomic_write
 
-    target = Path(output)
-    if not target.parent.exists() and str(target.parent):
-        raise UsageError(
-            f"--output {output!r}: the directory {str(target.parent)!r} does not exist"
-        )
-    atomic_write(target, text)
+    atomic_write(output, text)
 
 
 def _render(report: Report, fmt: str, output: str | None, view: Any = None) -> Iterator[str]:
@@ -214,7 +222,8 @@ def _output_choice(args: argparse.Namespace) -> tuple[str, Any]:
 
     Raises:
         UsageError: If ``--format`` and the extension disagree, the extension is
-            unknown without ``--format``, or an output option is wrong.
+            unknown without ``--format``, or an output option is wrong. A name
+            without an extension (``/dev/null``, ``report``) gets the default format.
     """
     from .render.view import View
 
@@ -224,11 +233,13 @@ def _output_choice(args: argparse.Namespace) -> tuple[str, Any]:
         suffix = Path(output).suffix.lower()
         implied = EXTENSIONS.get(suffix)
         if fmt is None:
-            if implied is None:
+            # A name without an extension (a device such as /dev/null, a pipe, a
+            # plain name) gets the default format, as a shell redirection would;
+            # an extension the report does not write is a mistake worth stopping.
+            if implied is None and suffix:
                 known = ", ".join(EXTENSIONS)
                 raise UsageError(
-                    f"--output {output!r}: no format for {suffix or 'a name without extension'}"
-                    f" (known: {known}); give --format"
+                    f"--output {output!r}: no format for {suffix} (known: {known}); give --format"
                 )
             fmt = implied
         elif implied is not None and implied != fmt:
@@ -414,6 +425,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
         raise UsageError("--skip-bad-rows needs --rejects PATH (where the skipped rows go)")
     if not os.path.exists(args.source):
         raise UsageError(f"SOURCE {args.source!r}: no such file or folder")
+    from ._output import check_outputs
+
+    check_outputs(args.source, {"--output": args.output, "--rejects": args.rejects})
     fmt, view = _output_choice(args)
     zone = _zone(args.tz)
     as_of = None if args.as_of is None else parse_moment(args.as_of, zone)
@@ -564,8 +578,19 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     from .render.table import counted
 
     total = counted(result.total_added, "record")
-    print(f"{args.db}: added {total} ({added}); already stored: {unchanged}")
+    print(f"{args.db}: added {total} ({added}); already stored: {unchanged}{_respelled(result)}")
     return 0
+
+
+def _respelled(result: Any) -> str:
+    """The ingest summary's note on records stored with the same values spelled otherwise."""
+    if not result.respelled:
+        return ""
+    from .render.table import counted
+
+    tables = ", ".join(f"{k} {v}" for k, v in result.respelled.items())
+    n = sum(result.respelled.values())
+    return f"; {counted(n, 'record')} ({tables}) spelled differently, same values: kept as stored"
 
 
 # --------------------------------------------------------------------------- check
@@ -819,7 +844,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
-def _silence_stdout() -> None:  # pragma: no cover - only after a broken pipe
+def _silence_stdout() -> None:
+    """Point stdout at the null device, so Python's final flush cannot fail again."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

@@ -13,6 +13,9 @@ it really is, so ``except ValueError`` keeps working::
     ├── IllegalTransitionError (ValueError) an event is not allowed in a state
     ├── InputError (ValueError)             a data source holds bad rows (carries every Problem)
     ├── ConflictError (ValueError)          a store already holds the same id with another payload
+    ├── BudgetError (ValueError)            one client's history needs more than the budget allows
+    ├── StoreError (OSError)                a store is damaged, truncated or cannot be written
+    ├── OutputError (OSError)               an output (a file, stdout) could not be written
     └── UsageError (ValueError)             a command or function was called wrongly
 
 Context is passed keyword-only, kept as attributes a program can read, and
@@ -27,15 +30,18 @@ from typing import Any
 import attrs
 
 __all__ = [
+    "BudgetError",
     "ConflictError",
     "CurrencyMismatchError",
     "DefinitionError",
     "DuplicateIdError",
     "IllegalTransitionError",
     "InputError",
+    "OutputError",
     "Problem",
     "RecordTypeError",
     "RelcycleError",
+    "StoreError",
     "UnknownClientError",
     "UsageError",
     "ValidationError",
@@ -280,6 +286,59 @@ class ConflictError(RelcycleError, ValueError):
             f"table {table!r}: {len(self.ids)} id(s) already stored with a different "
             f"payload: {shown}"
         )
+
+
+class BudgetError(RelcycleError, ValueError):
+    """One client's history would need more than the stated budget to assess.
+
+    Raised instead of exhausting memory (a client with a million complaints open
+    at once); nothing is written.
+
+    Attributes:
+        client_id: The client.
+        budget: The budget that was reached (a count; ``what`` says of what).
+        what: What the budget counts.
+    """
+
+    def __init__(self, *, client_id: str, budget: int, what: str) -> None:
+        self.client_id = client_id
+        self.budget = budget
+        self.what = what
+        super().__init__(
+            f"client {client_id!r}: assessing its history needs more than {budget:,} {what}; "
+            "it is refused rather than exhausting memory (see the reliability page's budgets)"
+        )
+
+
+class StoreError(RelcycleError, OSError):
+    """A store cannot be used: the file is damaged or truncated, or it cannot be written.
+
+    Attributes:
+        path: The store's path, as given.
+        reason: What is wrong (SQLite's own words included).
+    """
+
+    def __init__(self, *, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+class OutputError(RelcycleError, OSError):
+    """An output could not be written (a full disk, a folder without write permission).
+
+    Nothing partial is left behind at a regular file's path; a device or a pipe
+    (and stdout) may have received part of the output.
+
+    Attributes:
+        path: The output's path as given, or ``"stdout"``.
+        reason: What went wrong (the operating system's words).
+    """
+
+    def __init__(self, *, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"cannot write {path}: {reason}")
 
 
 class UsageError(RelcycleError, ValueError):

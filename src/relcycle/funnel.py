@@ -61,7 +61,7 @@ from typing import Any, Literal
 
 import attrs
 
-from relcycle.errors import UsageError
+from relcycle.errors import RecordTypeError, UsageError
 from relcycle.evidence import Evidence
 from relcycle.history import ClientHistory, Portfolio
 from relcycle.machine import (
@@ -418,6 +418,14 @@ def assess_funnel(
         ValidationError: If ``as_of`` is not timezone-aware.
         RecordTypeError: If ``as_of`` is not a datetime.
     """
+    if not isinstance(history, ClientHistory):
+        raise RecordTypeError(
+            record="assess_funnel", field="history", value=history, expected="a ClientHistory"
+        )
+    if policy is not None and not isinstance(policy, FunnelPolicy):
+        raise RecordTypeError(
+            record="assess_funnel", field="policy", value=policy, expected="a FunnelPolicy"
+        )
     run = FUNNEL.run(history, as_of=as_of, policy=FunnelPolicy() if policy is None else policy)
     trajectory = run.trajectory
     episode = _episode(trajectory)
@@ -541,6 +549,13 @@ class FunnelSummary:
 def _assessments(
     portfolio: Portfolio | Iterable[ClientHistory], as_of: datetime, policy: FunnelPolicy | None
 ) -> list[tuple[ClientHistory, FunnelAssessment]]:
+    if not isinstance(portfolio, Iterable):
+        raise RecordTypeError(
+            record="funnel",
+            field="portfolio",
+            value=portfolio,
+            expected="a Portfolio or an iterable of ClientHistory",
+        )
     return [(h, assess_funnel(h, as_of=as_of, policy=policy)) for h in portfolio]
 
 

@@ -22,9 +22,20 @@ from typing import Any
 
 import attrs
 
+from relcycle._args import checked, item_error
+
 from ._repr import HTML_ROWS, count, html_card, short_repr
 from .errors import DuplicateIdError, RecordTypeError, UnknownClientError, ValidationError
-from .model import Client, Complaint, Interaction, Order, Record, record_sort_key
+from .model import (
+    EARLIEST_YEAR,
+    LATEST_YEAR,
+    Client,
+    Complaint,
+    Interaction,
+    Order,
+    Record,
+    record_sort_key,
+)
 
 __all__ = ["ClientHistory", "Portfolio", "build_portfolio"]
 
@@ -52,9 +63,14 @@ def check_as_of(moment: object, name: str = "as_of") -> datetime:
 
     Raises:
         RecordTypeError: If ``moment`` is not a datetime.
-        ValidationError: If it has no time zone.
+        ValidationError: If it has no time zone, or its year is outside
+            :data:`~relcycle.model.EARLIEST_YEAR` - :data:`~relcycle.model.LATEST_YEAR`.
     """
-    if type(moment) is datetime and type(moment.tzinfo) is timezone:
+    if (
+        type(moment) is datetime
+        and type(moment.tzinfo) is timezone
+        and EARLIEST_YEAR <= moment.year <= LATEST_YEAR
+    ):
         return moment  # a fixed offset (UTC too) is always aware: the common case, cheaply
     if not isinstance(moment, datetime):
         raise RecordTypeError(
@@ -66,6 +82,13 @@ def check_as_of(moment: object, name: str = "as_of") -> datetime:
             field=name,
             value=moment,
             reason="the moment has no time zone; give an aware datetime",
+        )
+    if not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
+        raise ValidationError(
+            record="as_of",
+            field=name,
+            value=moment,
+            reason=f"the moment is outside the supported years {EARLIEST_YEAR}-{LATEST_YEAR}",
         )
     return moment
 
@@ -385,6 +408,7 @@ def _what(record: Record) -> str:
     return ""  # pragma: no cover - a history holds only these three kinds
 
 
+@checked
 def build_portfolio(
     *,
     orders: Iterable[Order] = (),
@@ -413,6 +437,8 @@ def build_portfolio(
         known = {}
         dup_clients: list[str] = []
         for client in clients:
+            if type(client) is not Client and not isinstance(client, Client):
+                raise item_error("build_portfolio", "clients", client, "Client")
             if client.client_id in known:
                 dup_clients.append(client.client_id)
             known[client.client_id] = client
@@ -430,16 +456,18 @@ def build_portfolio(
             g = groups[cid] = ([], [], [])
         return g
 
-    for name, field, slot, items in (
-        ("Interaction", "interaction_id", 0, interactions),
-        ("Order", "order_id", 1, orders),
-        ("Complaint", "complaint_id", 2, complaints),
+    for name, field, slot, items, cls in (
+        ("Interaction", "interaction_id", 0, interactions, Interaction),
+        ("Order", "order_id", 1, orders, Order),
+        ("Complaint", "complaint_id", 2, complaints, Complaint),
     ):
         seen: set[str] = set()
         dups: list[str] = []
         unknown_records: list[str] = []
         unknown_clients: list[str] = []
         for record in items:
+            if type(record) is not cls and not isinstance(record, cls):
+                raise item_error("build_portfolio", f"{name.lower()}s", record, name)
             rid = record.id
             if rid in seen:
                 dups.append(rid)

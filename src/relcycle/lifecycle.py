@@ -30,6 +30,8 @@ from typing import Any, NamedTuple
 
 import attrs
 
+from relcycle._args import checked
+
 from ._vocab import OrderedVocab, Vocab
 from .errors import RecordTypeError, UsageError, ValidationError
 from .evidence import Evidence
@@ -70,6 +72,7 @@ from .rules import (
 
 __all__ = [
     "DEFAULT_SERVICE_LEVELS",
+    "EVIDENCE_BUDGET",
     "MACHINE",
     "TABLE",
     "TRIGGERS",
@@ -748,9 +751,18 @@ class _Interpretation:
     trajectory: Trajectory[Stage, LifecycleEvent]
 
 
+#: The most record ids one client's lifecycle events may cite in total. An event
+#: cites every record behind it (a complaint opened while 3,000 others are open
+#: cites 3,001), so the evidence of a history grows with the square of the
+#: complaints open at once; past this budget (about 100 MB of evidence) the
+#: assessment raises :class:`~relcycle.errors.BudgetError` naming the client
+#: instead of exhausting memory.
+EVIDENCE_BUDGET = 5_000_000
+
+
 def _interpret(history: ClientHistory, as_of: datetime, policy: LifecyclePolicy) -> _Interpretation:
     """Run :data:`MACHINE` over the client's records up to ``as_of``."""
-    run = MACHINE.run(history, as_of=as_of, policy=policy)
+    run = MACHINE.run(history, as_of=as_of, policy=policy, evidence_budget=EVIDENCE_BUDGET)
     return _Interpretation(
         run.events, run.anomalies, dict(run.state.memory.reasons), run.trajectory
     )
@@ -1191,6 +1203,7 @@ def _losses(
     return out
 
 
+@checked
 def loss_analysis(
     portfolio: Portfolio | Iterable[ClientHistory],
     *,

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol, TypeVar
 
 import attrs
 
-from .errors import DefinitionError, IllegalTransitionError, UsageError
+from .errors import BudgetError, DefinitionError, IllegalTransitionError, UsageError
 from .evidence import Evidence
 
 if TYPE_CHECKING:
@@ -1005,6 +1005,7 @@ class Machine(Generic[S, E, M, P]):
         as_of: datetime,
         policy: P,
         start: S | None = None,
+        evidence_budget: int | None = None,
     ) -> MachineRun[S, E, M]:
         """Run the machine over a client's records up to ``as_of``.
 
@@ -1013,18 +1014,26 @@ class Machine(Generic[S, E, M, P]):
             as_of: The moment (timezone-aware); later records are ignored.
             policy: The decider's policy.
             start: The table state to start in (the initial state by default).
+            evidence_budget: The most record ids the run's events may cite in all
+                (None: no limit); a guard against one client whose evidence would
+                exhaust memory (a million complaints open at once).
 
         Raises:
             ValidationError: If ``as_of`` is not timezone-aware.
             IllegalTransitionError: If a decision holds an event its state does
                 not allow (a strict decider raises it itself, naming the records).
+            BudgetError: If the events cite more record ids than ``evidence_budget``.
         """
         from .history import check_as_of
 
         moment = check_as_of(as_of)
         state = self.initial_state(history.client_id, start=start)
         return self._advance(
-            state, self.occurrences(history, after=None, as_of=moment), moment, policy
+            state,
+            self.occurrences(history, after=None, as_of=moment),
+            moment,
+            policy,
+            evidence_budget,
         )
 
     def resume(
@@ -1034,6 +1043,7 @@ class Machine(Generic[S, E, M, P]):
         *,
         as_of: datetime,
         policy: P,
+        evidence_budget: int | None = None,
     ) -> MachineRun[S, E, M]:
         """Go on from a saved state with the records known now, up to ``as_of``.
 
@@ -1048,11 +1058,13 @@ class Machine(Generic[S, E, M, P]):
             records: The client's history, or its records.
             as_of: The moment (timezone-aware), not before ``state.as_of``.
             policy: The policy the state was built with.
+            evidence_budget: As for :meth:`run`, for the events of this stretch.
 
         Raises:
             UsageError: If ``as_of`` is before ``state.as_of``, or the records
                 belong to another client.
             ValidationError: If ``as_of`` is not timezone-aware.
+            BudgetError: If the events cite more record ids than ``evidence_budget``.
         """
         from .history import ClientHistory, check_as_of
 
@@ -1074,7 +1086,7 @@ class Machine(Generic[S, E, M, P]):
                 f"the state to client {state.client_id!r}"
             )
         occ = self.occurrences(history, after=state.as_of, as_of=moment)
-        return self._advance(state, occ, moment, policy)
+        return self._advance(state, occ, moment, policy, evidence_budget)
 
     def _advance(
         self,
@@ -1082,8 +1094,10 @@ class Machine(Generic[S, E, M, P]):
         occurrences: list[Occurrence],
         as_of: datetime,
         policy: P,
+        budget: int | None = None,
     ) -> MachineRun[S, E, M]:
         decide = self.decide
+        cited = 0
         nxt = self.table._next
         kinds = self.timer_kinds
         start = state.state
@@ -1118,6 +1132,12 @@ class Machine(Generic[S, E, M, P]):
             decision = decide(
                 new(MachineState, (client_id, current, memory, timers, at)), occ, policy
             )
+            if budget is not None:
+                cited += sum(len(event[2]) for event in decision[0])
+                if cited > budget:
+                    raise BudgetError(
+                        client_id=client_id, budget=budget, what="record ids cited as evidence"
+                    )
             for event in decision[0]:
                 try:
                     target = nxt[current][event[1]]

@@ -21,6 +21,8 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
+from relcycle._args import checked
+
 from ._repr import count, short_repr
 from .errors import CurrencyMismatchError, RecordTypeError, UsageError, ValidationError
 from .history import ClientHistory
@@ -219,6 +221,7 @@ def _as_value(client_id: str, value: object) -> Decimal:
     return number
 
 
+@checked
 def migration_matrix(
     before: Mapping[str, V | None],
     after: Mapping[str, V | None],

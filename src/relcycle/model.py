@@ -28,6 +28,8 @@ from ._vocab import OrderedVocab, Vocab
 from .errors import CurrencyMismatchError, RecordTypeError, ValidationError
 
 __all__ = [
+    "EARLIEST_YEAR",
+    "LATEST_YEAR",
     "Channel",
     "Client",
     "ClientKind",
@@ -224,6 +226,28 @@ def _to_frozenmap(value: Mapping[Any, Any] | None) -> FrozenMap[Any, Any]:
 
 _CURRENCY = re.compile(r"[A-Z]{3}")
 
+#: The years a record's datetime may have (both included). The lifecycle's and the
+#: ladder's windows are computed around every moment; far from this range they
+#: would leave the calendar. Readers, the command line's ``--as-of`` and the
+#: records themselves enforce the same range.
+EARLIEST_YEAR = 1900
+LATEST_YEAR = 2199
+
+#: A lone UTF-16 surrogate (``\ud800`` from a JSON escape): not valid Unicode text,
+#: and no file can be written with it.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _no_surrogate(record: str, field: str, value: str, record_id: str | None) -> None:
+    if not value.isascii() and _SURROGATE.search(value):
+        raise ValidationError(
+            record=record,
+            field=field,
+            value=value,
+            record_id=record_id,
+            reason="contains a lone surrogate (such as \\ud800): not valid Unicode text",
+        )
+
 
 def _type_error(record: str, field: str, value: object, expected: str) -> RecordTypeError:
     return RecordTypeError(record=record, field=field, value=value, expected=expected)
@@ -240,11 +264,15 @@ def _check_id(record: str, field: str, value: object, record_id: str | None = No
             reason="an id must not be empty",
             record_id=record_id,
         )
+    _no_surrogate(record, field, value, record_id)
 
 
-def _check_opt_str(record: str, field: str, value: object) -> None:
-    if value is not None and type(value) is not str:
+def _check_opt_str(record: str, field: str, value: object, record_id: str | None = None) -> None:
+    if value is None:
+        return
+    if type(value) is not str:
         raise _type_error(record, field, value, "a string or None")
+    _no_surrogate(record, field, value, record_id)
 
 
 def _check_moment(record: str, field: str, value: object, record_id: str | None) -> datetime:
@@ -267,6 +295,14 @@ def _check_moment(record: str, field: str, value: object, record_id: str | None)
             record_id=record_id,
             reason="the datetime has no time zone; give an aware datetime "
             "(readers attach the zone given by --tz)",
+        )
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise ValidationError(
+            record=record,
+            field=field,
+            value=value,
+            record_id=record_id,
+            reason=f"the datetime is outside the supported years {EARLIEST_YEAR}-{LATEST_YEAR}",
         )
     if type(value.tzinfo) is timezone:
         return value
@@ -535,6 +571,7 @@ class ContactPerson(_Serializable):
                 value=self.name,
                 reason="a contact person needs a non-empty name",
             )
+        _no_surrogate("ContactPerson", "name", self.name, None)
         for f in ("role", "email", "phone"):
             _check_opt_str("ContactPerson", f, getattr(self, f))
         if self.birthday is not None and (type(self.birthday) is not date):
@@ -586,7 +623,7 @@ class Client(_Serializable):
         _check_id("Client", "client_id", cid)
         _vocab(self, "Client", "kind", ClientKind, self.kind, cid)
         for f in ("name", "industry", "region"):
-            _check_opt_str("Client", f, getattr(self, f))
+            _check_opt_str("Client", f, getattr(self, f), cid)
         if self.account_manager is not None:
             _check_id("Client", "account_manager", self.account_manager, cid)
         if self.since is not None:
@@ -597,6 +634,8 @@ class Client(_Serializable):
         for key, value in self.attributes.items():
             if type(key) is not str or type(value) is not str:
                 raise _type_error("Client", "attributes", {key: value}, "a mapping of str to str")
+            _no_surrogate("Client", "attributes", key, cid)
+            _no_surrogate("Client", key, value, cid)
 
     def _repr_html_(self) -> str:
         from ._repr import html_card
@@ -663,7 +702,7 @@ class Interaction(_Serializable):
             )
         if self.reason is not None and type(self.reason) is not LossReason:
             _vocab(self, "Interaction", "reason", LossReason, self.reason, rid)
-        _check_opt_str("Interaction", "note", self.note)
+        _check_opt_str("Interaction", "note", self.note, rid)
 
     @property
     def id(self) -> str:
@@ -720,7 +759,7 @@ class Order(_Serializable):
         if type(self.status) is not OrderStatus:
             _vocab(self, "Order", "status", OrderStatus, self.status, rid)
         _check_opt_bool("Order", "on_time", self.on_time)
-        _check_opt_str("Order", "product", self.product)
+        _check_opt_str("Order", "product", self.product, rid)
         if self.cost is not None:
             _set(self, "cost", _coerce_decimal("Order", "cost", self.cost, rid, nonnegative=True))
 
@@ -893,7 +932,15 @@ def record_sort_key(record: Record) -> tuple[datetime, int, str]:
     instant come complaint, interaction, order; then by id. The order never depends
     on the order records arrived in.
     """
-    return (record.at, KIND_RANK[record.KIND], record.id)
+    try:
+        return (record.at, KIND_RANK[record.KIND], record.id)
+    except (AttributeError, KeyError):
+        raise RecordTypeError(
+            record="record_sort_key",
+            field="record",
+            value=record,
+            expected="an Order, Interaction or Complaint",
+        ) from None
 
 
 # --------------------------------------------------------------------------- (de)serialization

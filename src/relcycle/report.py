@@ -35,6 +35,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import attrs
 
+from relcycle._args import checked
+
 from . import ladder as _ladder
 from . import lifecycle as _lifecycle
 from . import rules as _rules
@@ -1358,6 +1360,7 @@ def _evaluate(
     return _Moment(ctx, lines, classes, scores, with_records)
 
 
+@checked
 def build_report(
     portfolio: Portfolio,
     *,

@@ -37,6 +37,7 @@ from decimal import Decimal
 
 import attrs
 
+from relcycle._args import checked
 from relcycle._repr import count, short_repr
 from relcycle.errors import UsageError
 from relcycle.history import Portfolio, build_portfolio
@@ -212,6 +213,7 @@ class SimulatedHistory:
         )
 
 
+@checked
 def simulate_portfolio(
     n_clients: int = 200,
     *,

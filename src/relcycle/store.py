@@ -14,10 +14,26 @@ leaves either all of an ingest or none of it, and two ingests at once take turns
 idempotent (records already stored with the same content are skipped) and
 incremental (new records are appended); a record whose id is stored with other
 content is a :class:`~relcycle.errors.ConflictError` and nothing is written.
+A record stored with the same values spelled differently (``1252.570`` for
+``1252.57``, one instant at another UTC offset) is the same record: the stored
+text is kept, and the ingest counts it in :attr:`IngestResult.respelled`.
+
+relcycle writes only its own stores: a store carries ``PRAGMA application_id``
+(:data:`~relcycle.io._sqlite.APPLICATION_ID`) and ``PRAGMA user_version``
+(:data:`SCHEMA_VERSION`). A database without the id is accepted only when it is
+empty or is a store made before the id was written (it has the ``relcycle_meta``
+table and every contract table has relcycle's layout: TEXT columns, the id as
+key); it gets the id on its next write. Any other database is refused with a
+:class:`~relcycle.errors.UsageError` before anything is written, so a foreign
+table is never altered and no id is converted. Reading (:func:`relcycle.io.load_history`,
+:func:`store_counts`) opens the file read-only, so a store without write
+permission can be reported; a damaged or truncated store, or one that cannot be
+written on ingest, is a :class:`~relcycle.errors.StoreError`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from collections import Counter
@@ -28,7 +44,15 @@ from typing import Any
 
 import attrs
 
-from relcycle.errors import ConflictError, DuplicateIdError, InputError, Problem, UsageError
+from relcycle._args import checked
+from relcycle.errors import (
+    ConflictError,
+    DuplicateIdError,
+    InputError,
+    Problem,
+    StoreError,
+    UsageError,
+)
 from relcycle.history import Portfolio
 from relcycle.io import (
     HistoryTables,
@@ -41,13 +65,20 @@ from relcycle.io import (
 )
 from relcycle.io._load import ExtraColumns, Rename
 from relcycle.io._schema import CLIENTS, TABLES, TableSpec
-from relcycle.io._sqlite import create_schema, is_sqlite, quote
+from relcycle.io._sqlite import (
+    APPLICATION_ID,
+    connect_read,
+    create_schema,
+    foreign_schema,
+    is_sqlite,
+    quote,
+)
 from relcycle.io._write import table_rows
 from relcycle.model import FrozenMap
 
 __all__ = ["SCHEMA_VERSION", "IngestResult", "create_store", "ingest", "store_counts"]
 
-#: The version of the store's layout, kept in ``relcycle_meta``.
+#: The version of the store's layout, kept in ``relcycle_meta`` and ``PRAGMA user_version``.
 SCHEMA_VERSION = 1
 
 _BATCH = 500
@@ -65,6 +96,9 @@ class IngestResult:
         unchanged: Records already stored with the same content, per table.
         load: The load result when the ingest read a source (its ``rejects``
             hold the rows skipped with ``skip_bad_rows``), else None.
+        respelled: Of ``unchanged``, the records stored with the same values
+            written differently (``1252.570`` for ``1252.57``, one instant at another
+            UTC offset), per table; the stored text is kept.
     """
 
     db_path: Path
@@ -72,6 +106,7 @@ class IngestResult:
     added: FrozenMap[str, int]
     unchanged: FrozenMap[str, int]
     load: LoadResult | None = None
+    respelled: FrozenMap[str, int] = attrs.field(factory=FrozenMap)
 
     @property
     def total_added(self) -> int:
@@ -81,12 +116,15 @@ class IngestResult:
 
 def _connect(path: Path, timeout: float) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, timeout=timeout)
-    conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
-    if mode is None or str(mode[0]).lower() != "wal":  # pragma: no cover - odd filesystems
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
+        if mode is None or str(mode[0]).lower() != "wal":  # pragma: no cover - odd filesystems
+            raise UsageError(f"{path}: cannot switch the database to WAL mode")
+        conn.execute("PRAGMA synchronous = FULL")
+    except BaseException:
         conn.close()
-        raise UsageError(f"{path}: cannot switch the database to WAL mode")
-    conn.execute("PRAGMA synchronous = FULL")
+        raise
     return conn
 
 
@@ -103,44 +141,106 @@ def _meta(conn: sqlite3.Connection) -> None:
         "source TEXT, clients INTEGER, orders INTEGER, interactions INTEGER, "
         "complaints INTEGER)"
     )
+    # the marker (a store made before it existed gets it on its first write)
+    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def _refuse_foreign(conn: sqlite3.Connection, path: Path) -> None:
+    why = foreign_schema(conn)
+    if why is not None:
+        raise UsageError(
+            f"{path} is an SQLite database that is not a relcycle store ({why}); "
+            "relcycle writes only stores it created: give a new file for --db"
+        )
 
 
 def _check_target(path: Path) -> None:
+    """Refuse, without writing anything, a target that is not a new or relcycle store."""
     if not path.parent.is_dir():
         raise UsageError(f"{path}: the folder {path.parent} does not exist")
-    if path.exists() and (path.is_dir() or (path.stat().st_size > 0 and not is_sqlite(path))):
+    if not path.exists():
+        return
+    if path.is_dir() or (path.stat().st_size > 0 and not is_sqlite(path)):
         raise UsageError(f"{path} exists and is not an SQLite database")
+    if path.stat().st_size == 0:
+        return
+    with _store_errors(path):
+        conn = connect_read(path)
+        try:
+            _refuse_foreign(conn, path)
+            # a damaged store is refused before anything is added to it
+            found = conn.execute("PRAGMA quick_check(1)").fetchone()
+        finally:
+            conn.close()
+    if found is None or found[0] != "ok":
+        raise StoreError(
+            path=str(path),
+            reason=f"the store is damaged (SQLite's quick_check: {found[0] if found else '?'})",
+        )
 
 
+@contextlib.contextmanager
+def _store_errors(path: Path) -> Iterator[None]:
+    """Turn SQLite's errors about the file into :class:`StoreError` naming the store."""
+    try:
+        yield
+    except (sqlite3.Error, UnicodeDecodeError) as exc:  # a damaged schema's text, too
+        text = str(exc)
+        if "readonly" in text or "read-only" in text or "unable to open" in text:
+            reason = f"the store cannot be written ({text}); check the permissions"
+        elif "locked" in text or "busy" in text:
+            reason = f"the store stayed locked by another writer ({text})"
+        else:
+            reason = f"the store is damaged or not a complete SQLite database ({text})"
+        raise StoreError(path=str(path), reason=reason) from None
+
+
+@checked
 def create_store(db_path: str | os.PathLike[str], *, timeout: float = 60.0) -> Path:
-    """Create an empty store (or add the missing tables to a database); return its path.
+    """Create an empty store (or complete an existing one); return its path.
 
     Raises:
-        UsageError: If the path exists and is not an SQLite database.
+        UsageError: If the path exists and is not a relcycle store (another
+            program's SQLite database is never altered; see :func:`ingest`).
+        StoreError: If the store is damaged or cannot be written.
     """
     path = Path(db_path)
     _check_target(path)
-    conn = _connect(path, timeout)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
+    with _store_errors(path):
+        conn = _connect(path, timeout)
         try:
-            create_schema(conn)
-            _meta(conn)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-    finally:
-        conn.close()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                _refuse_foreign(conn, path)
+                create_schema(conn)
+                _meta(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        finally:
+            conn.close()
     return path
 
 
+@checked
 def store_counts(db_path: str | os.PathLike[str]) -> dict[str, int]:
-    """Count the records of each table of a store (in one read snapshot)."""
+    """Count the records of each table of a store (in one read snapshot, read-only).
+
+    Raises:
+        UsageError: If the path is not an SQLite database.
+        StoreError: If the store is damaged.
+    """
     path = Path(db_path)
     if not is_sqlite(path):
         raise UsageError(f"{path} is not an SQLite database")
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+    with _store_errors(path):
+        return _counts(path)
+
+
+def _counts(path: Path) -> dict[str, int]:
+    conn = connect_read(path)
     try:
         conn.execute("BEGIN")
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -172,9 +272,7 @@ def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
 def _same_content(
     spec: TableSpec, stored: dict[str, object], new: dict[str, object], zone: str | tzinfo
 ) -> bool:
-    """Compare a stored row with a new one by meaning (stored text may be a user's own)."""
-    if _clean(stored) == _clean(new):
-        return True
+    """Compare a stored row with a new one by meaning (stored text may be spelled otherwise)."""
     try:
         a = _one_record(spec, stored, zone)
         b = _one_record(spec, new, zone)
@@ -195,6 +293,7 @@ def _one_record(spec: TableSpec, cells: dict[str, object], zone: str | tzinfo) -
     return load_records([], complaints=[row], tz=zone).tables.complaints[0]
 
 
+@checked
 def ingest(
     source: str | os.PathLike[str] | LoadResult | HistoryTables | Portfolio | TablesLike,
     db_path: str | os.PathLike[str],
@@ -233,8 +332,10 @@ def ingest(
         DuplicateIdError: Records given as objects share an id (nothing is written).
         ConflictError: A record's id is already stored with other content (the
             first table with conflicts is reported with all its ids; nothing is written).
-        UsageError: Bad arguments; the target is not an SQLite database.
-        sqlite3.OperationalError: The store stayed locked longer than ``timeout``.
+        UsageError: Bad arguments; the target is not an SQLite database, or is
+            an SQLite database that is not a relcycle store (nothing is written).
+        StoreError: The store is damaged or truncated, cannot be written (no
+            permission), or stayed locked longer than ``timeout``.
     """
     load: LoadResult | None = None
     label = type(source).__name__
@@ -269,17 +370,19 @@ def ingest(
             raise DuplicateIdError(record=spec.name, field=spec.id_column, ids=dups)
         encoded.append((spec, columns, rows))
 
-    conn = _connect(path, timeout)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
+    with _store_errors(path):
+        conn = _connect(path, timeout)
         try:
-            result = _write(conn, path, encoded, tz, label)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-    finally:
-        conn.close()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = _write(conn, path, encoded, tz, label)
+                conn.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise
+        finally:
+            conn.close()
     return attrs.evolve(result, load=load)
 
 
@@ -290,10 +393,12 @@ def _write(
     zone: str | tzinfo,
     label: str,
 ) -> IngestResult:
+    _refuse_foreign(conn, path)  # again, inside the write lock
     create_schema(conn)
     _meta(conn)
     added: dict[str, int] = {}
     unchanged: dict[str, int] = {}
+    respelled: dict[str, int] = {}
     inserts: list[tuple[str, list[str], list[list[str | None]]]] = []
     for spec, columns, rows in encoded:
         table = quote(spec.name)
@@ -330,7 +435,11 @@ def _write(
                     continue  # stored exactly as it would be written now
                 stored = dict(zip(stored_columns, stored_row, strict=True))
                 new: dict[str, object] = dict(zip(columns, row, strict=True))
-                if not _same_content(spec, stored, new, zone):
+                if _clean(stored) == _clean(new):
+                    continue  # the same text in another column order
+                if _same_content(spec, stored, new, zone):
+                    respelled[spec.name] = respelled.get(spec.name, 0) + 1
+                else:
                     conflicts.append(rid)
         if conflicts:
             raise ConflictError(table=spec.name, ids=conflicts)
@@ -357,6 +466,7 @@ def _write(
         sequence=sequence,
         added=FrozenMap(added),
         unchanged=FrozenMap(unchanged),
+        respelled=FrozenMap(respelled),
     )
 
 

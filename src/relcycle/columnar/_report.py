@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from relcycle import lifecycle as _lifecycle
+from relcycle._args import checked
 from relcycle.errors import UsageError
 from relcycle.history import ClientHistory
 from relcycle.report import (
@@ -59,6 +60,7 @@ _MOMENTS = (
 )
 
 
+@checked
 def build_report(
     frames: Frames,
     *,

@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from relcycle.columnar._source import ROW, check_as_of, import_polars, lazy_frame, zone_name
 from relcycle.errors import CurrencyMismatchError, InputError, Problem, RecordTypeError
-from relcycle.io._parse import EARLIEST_YEAR, LATEST_YEAR
-from relcycle.model import OrderStatus
+from relcycle.model import EARLIEST_YEAR, LATEST_YEAR, OrderStatus
 from relcycle.rules import SALE
 
 if TYPE_CHECKING:

@@ -40,8 +40,10 @@ from relcycle.errors import UnknownClientError
 from relcycle.history import ClientHistory, Portfolio
 from relcycle.io import DEFAULT_MAX_PROBLEMS, HistoryTables, RejectedRow, TableCount
 from relcycle.io._load import ExtraColumns, Rename, currency_warning
-from relcycle.io._parse import EARLIEST_YEAR, LATEST_YEAR, ParseOptions
+from relcycle.io._parse import ParseOptions
 from relcycle.model import (
+    EARLIEST_YEAR,
+    LATEST_YEAR,
     Channel,
     Client,
     ClientKind,
@@ -1308,6 +1310,10 @@ def _no_constants(name: str) -> Any:
     raise _NotFast
 
 
+#: A JSON escape of a UTF-16 surrogate (``\\ud800``): a lone one is not text.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
 def _read_jsonl(pl: Any, table: str, path: Any) -> _Raw:
     """A JSON Lines file's cells, read line by line exactly as io reads them.
 
@@ -1318,7 +1324,6 @@ def _read_jsonl(pl: Any, table: str, path: Any) -> _Raw:
     order io meets them (sorted within a line).
     """
     import io
-    import json
 
     from relcycle.io._schema import spec
 
@@ -1327,14 +1332,18 @@ def _read_jsonl(pl: Any, table: str, path: Any) -> _Raw:
         text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError:
         raise _NotFast from None
-    loads = json.JSONDecoder(parse_float=str, parse_int=str, parse_constant=_no_constants).decode
+    from relcycle.io._csv import json_lines_decoder
+
+    if _SURROGATE_ESCAPE.search(text):
+        raise _NotFast  # maybe a lone surrogate: io names the cell
+    loads = json_lines_decoder(_no_constants)
     datas: list[Any] = []
     for line in io.StringIO(text, newline=""):
         if not line.strip():
             continue
         try:
             data = loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # also a key twice: io names it
             raise _NotFast from None
         if type(data) is not dict:
             raise _NotFast

@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import tzinfo
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from relcycle._args import checked
 from relcycle.errors import InputError, Problem, UsageError
 from relcycle.history import Portfolio
 from relcycle.model import Client, Complaint, Interaction, Order
@@ -152,6 +154,7 @@ def _folder_tables(folder: Path, parse: ParseOptions | None = None) -> dict[str,
     return inputs
 
 
+@checked
 def load_history(
     source: str | os.PathLike[str],
     *,
@@ -254,6 +257,7 @@ def load_history(
     return load_tables(inputs, **options)
 
 
+@checked
 def load_records(
     orders: Iterable[Mapping[str, object]],
     *,
@@ -485,6 +489,7 @@ def as_tables(history: HistoryTables | Portfolio | LoadResult | TablesLike) -> H
         ) from None
 
 
+@checked
 def write_history(
     history: HistoryTables | Portfolio | LoadResult | TablesLike,
     dest: str | os.PathLike[str],
@@ -537,32 +542,47 @@ def write_history(
     raise UsageError(f"unknown format {format!r}: use one of {', '.join(FORMATS)}")
 
 
+@checked
 def write_rejects(rejects: Iterable[RejectedRow], path: str | os.PathLike[str]) -> Path:
     """Write rejected rows as CSV: one line per problem, with the row as JSON.
 
-    Columns: ``table, source, line, column, value, reason, row``.
+    Columns: ``table, source, line, column, value, reason, row``. The file is
+    written like a report (:func:`relcycle.render.atomic_write`); text that is not
+    valid Unicode (a lone surrogate read from a JSON escape) is written as its
+    ``\\uXXXX`` escape.
+
+    Raises:
+        UsageError: ``path`` is a folder or its folder does not exist.
+        OutputError: The file cannot be written.
     """
-    out = Path(path)
-    tmp = out.with_name(f".{out.name}.tmp")
-    with tmp.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(["table", "source", "line", "column", "value", "reason", "row"])
-        for reject in rejects:
-            row = json.dumps(dict(reject.row), ensure_ascii=False)
-            for p in reject.problems:
-                writer.writerow(
-                    [
-                        reject.table,
-                        p.source,
-                        "" if p.line is None else p.line,
-                        p.column or "",
-                        "" if p.value is None else p.value,
-                        p.reason,
-                        row,
-                    ]
-                )
-    tmp.replace(out)
-    return out
+    from relcycle._output import atomic_write
+
+    atomic_write(path, _reject_lines(rejects), errors="backslashreplace")
+    return Path(path)
+
+
+def _reject_lines(rejects: Iterable[RejectedRow]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["table", "source", "line", "column", "value", "reason", "row"])
+    for reject in rejects:
+        row = json.dumps(dict(reject.row), ensure_ascii=False)
+        for p in reject.problems:
+            writer.writerow(
+                [
+                    reject.table,
+                    p.source,
+                    "" if p.line is None else p.line,
+                    p.column or "",
+                    "" if p.value is None else p.value,
+                    p.reason,
+                    row,
+                ]
+            )
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    yield buffer.getvalue()
 
 
 _ = fatal  # re-exported for the format modules

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,20 @@ from relcycle.errors import Problem
 
 from ._load import Row, RowError, TableInput, fatal
 
-__all__ = ["csv_table", "decode_problem", "jsonl_table"]
+__all__ = [
+    "CSV_FIELD_LIMIT",
+    "DuplicateKey",
+    "csv_table",
+    "decode_problem",
+    "json_lines_decoder",
+    "json_object",
+    "jsonl_table",
+]
+
+#: The longest CSV cell, in characters: the standard library's ``csv`` limit,
+#: which relcycle does not raise (the limit is process-wide, and a longer cell is
+#: almost always a broken quote swallowing the rest of the file).
+CSV_FIELD_LIMIT = 131_072
 
 
 def decode_problem(path: Path, source: str) -> Problem | None:
@@ -48,6 +61,8 @@ def csv_table(table: str, path: Path) -> TableInput:
     except UnicodeDecodeError as exc:
         raise _decode_fatal(path, source, exc) from None
     except csv.Error as exc:
+        if "field limit" in str(exc):
+            raise fatal(_long_cell(path, source, (), 1)) from None
         raise fatal(Problem(source, 1, None, None, f"malformed CSV header: {exc}")) from None
     if header is None:
         raise fatal(Problem(source, 1, None, None, "the file is empty (no header row)"))
@@ -55,6 +70,7 @@ def csv_table(table: str, path: Path) -> TableInput:
 
     def rows() -> Iterator[Row | RowError]:
         width = len(columns)
+        end = 1
         with path.open(encoding="utf-8-sig", newline="") as fh:
             reader = csv.reader(fh, strict=True)
             it = iter(reader)
@@ -80,6 +96,8 @@ def csv_table(table: str, path: Path) -> TableInput:
             except UnicodeDecodeError as exc:
                 raise _decode_fatal(path, source, exc) from None
             except csv.Error as exc:
+                if "field limit" in str(exc):
+                    raise fatal(_long_cell(path, source, columns, end + 1)) from None
                 raise fatal(
                     Problem(source, reader.line_num, None, None, f"malformed CSV: {exc}")
                 ) from None
@@ -87,6 +105,82 @@ def csv_table(table: str, path: Path) -> TableInput:
     return TableInput(
         table=table, source=source, columns=columns, header_line=1, rows=rows, text_only=True
     )
+
+
+def _long_cell(path: Path, source: str, columns: tuple[str, ...], line: int) -> Problem:
+    """The problem of a cell over :data:`CSV_FIELD_LIMIT` in the record starting at ``line``.
+
+    The csv module stops without saying which cell; the record is scanned again
+    (RFC 4180 quoting) to name the column.
+    """
+    index = 0
+    length = 0
+    quoted = False
+    previous = ""
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        for _ in range(line - 1):
+            fh.readline()
+        while length <= CSV_FIELD_LIMIT:
+            ch = fh.read(1)
+            if not ch:
+                break
+            if quoted:
+                if ch == '"':
+                    quoted = False
+                length += 1
+            elif ch == '"':
+                quoted = True
+                if previous == '"':
+                    length += 1  # a doubled quote inside a quoted cell
+            elif ch == ",":
+                index, length = index + 1, 0
+            elif ch in "\r\n":
+                break
+            else:
+                length += 1
+            previous = ch
+    if not columns:
+        column = f"#{index + 1} of the header"
+    else:
+        column = columns[index] if index < len(columns) else f"#{index + 1}"
+    return Problem(
+        source,
+        line,
+        column,
+        None,
+        f"the cell is longer than {CSV_FIELD_LIMIT:,} characters (the longest relcycle "
+        "reads): most often a quote that is never closed",
+    )
+
+
+class DuplicateKey(ValueError):
+    """A JSON object holds one key twice (``key`` is it)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"the key {key!r} occurs twice in the object")
+        self.key = key
+
+
+def json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook`` for :mod:`json`: a dict, or :class:`DuplicateKey`."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise DuplicateKey(key)
+            seen.add(key)
+    return out
+
+
+def json_lines_decoder(constant: Callable[[str], Any]) -> Callable[[str], Any]:
+    """The ``decode`` of one JSON Lines line: numbers kept as text, keys checked.
+
+    ``constant`` is called for ``NaN`` and ``Infinity`` (and must raise).
+    """
+    return json.JSONDecoder(
+        parse_float=str, parse_int=str, parse_constant=constant, object_pairs_hook=json_object
+    ).decode
 
 
 def _no_constants(name: str) -> Any:
@@ -98,8 +192,11 @@ def jsonl_table(table: str, path: Path) -> TableInput:
 
     Numbers are kept as their text (so ``7`` is the id ``"7"`` and ``12.50`` the
     amount ``12.50``, never a float); ``null`` is an empty cell; blank lines are skipped.
+    A line whose object holds a key twice, or that is nested too deeply for the
+    parser, is a bad row (never the last value silently, never a crash).
     """
     source = path.name
+    loads = json_lines_decoder(_no_constants)
 
     def rows() -> Iterator[Row | RowError]:
         try:
@@ -108,9 +205,24 @@ def jsonl_table(table: str, path: Path) -> TableInput:
                     if not text.strip():
                         continue
                     try:
-                        data = json.loads(
-                            text, parse_float=str, parse_int=str, parse_constant=_no_constants
+                        data = loads(text)
+                    except DuplicateKey as exc:
+                        yield RowError(
+                            source,
+                            number,
+                            {"(line)": text.rstrip("\r\n")},
+                            f"{exc}; keep one",
+                            column=exc.key,
                         )
+                        continue
+                    except RecursionError:
+                        yield RowError(
+                            source,
+                            number,
+                            {"(line)": text[:200]},
+                            "the JSON is nested too deeply to read",
+                        )
+                        continue
                     except ValueError as exc:
                         yield RowError(
                             source, number, {"(line)": text.rstrip("\r\n")}, f"not JSON: {exc}"

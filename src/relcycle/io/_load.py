@@ -70,14 +70,25 @@ _CACHE_LIMIT = 200_000
 
 
 class RowError(Exception):
-    """A row a source could not split into cells (the whole row is bad)."""
+    """A row a source could not split into cells (the whole row is bad).
 
-    def __init__(self, source: str, line: int | None, row: Mapping[str, object], reason: str):
+    ``column`` names the cell at fault when there is one (a JSON key given twice).
+    """
+
+    def __init__(
+        self,
+        source: str,
+        line: int | None,
+        row: Mapping[str, object],
+        reason: str,
+        column: str | None = None,
+    ):
         super().__init__(reason)
         self.source = source
         self.line = line
         self.row = row
         self.reason = reason
+        self.column = column
 
 
 class _Fatal(Exception):
@@ -611,7 +622,7 @@ class _Loader:
         for item in inp.rows():
             read += 1
             if isinstance(item, RowError):
-                problem = Problem(item.source, item.line, None, None, item.reason)
+                problem = Problem(item.source, item.line, item.column, None, item.reason)
                 problem = add(table, problem)
                 if skip:
                     rejects.append(

@@ -20,7 +20,7 @@ from dateutil import tz as dtz
 from relcycle._vocab import Vocab
 from relcycle._zones import resolve_zone as resolve_zone
 from relcycle.errors import UsageError
-from relcycle.model import ContactPerson
+from relcycle.model import EARLIEST_YEAR, LATEST_YEAR, ContactPerson
 
 __all__ = [
     "EARLIEST_YEAR",
@@ -51,11 +51,6 @@ MAX_ADJUSTED_EXPONENT = 20
 MIN_EXPONENT = -18
 MAX_NUMBER_LENGTH = 64
 _SURELY_BOUNDED = 19
-
-#: The years a datetime may have: windows of the lifecycle and the ladder are
-#: computed around every moment, and far from this range they leave the calendar.
-EARLIEST_YEAR = 1900
-LATEST_YEAR = 2199
 
 #: Currency symbols a money cell may carry, and the ISO 4217 codes each may stand for.
 CURRENCY_SYMBOLS: dict[str, frozenset[str]] = {
@@ -519,13 +514,24 @@ def _typed_number(value: object, what: str, *, allow_float: bool) -> Decimal:
 # ---------------------------------------------------------------------- simple kinds
 
 
+#: A lone UTF-16 surrogate (``\ud800`` from a JSON escape): not text that can be written.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _check_text(value: str) -> None:
+    """Refuse text no output can hold: a NUL character or a lone surrogate."""
+    if "\x00" in value:
+        raise BadCell("contains a NUL character")
+    if not value.isascii() and _SURROGATE.search(value):
+        raise BadCell("contains a lone surrogate (such as \\ud800): not valid Unicode text")
+
+
 def parse_id(value: object) -> str:
     """Read an id: text kept verbatim (``007`` stays ``007``), integers as their digits."""
     if type(value) is str:
         if value.isspace():
             raise BadCell("an id must not be empty or blank")
-        if "\x00" in value:
-            raise BadCell("contains a NUL character")
+        _check_text(value)
         return value
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise BadCell(f"an id must be text or an integer, not {type(value).__name__}")
@@ -535,8 +541,7 @@ def parse_id(value: object) -> str:
 def parse_text(value: object) -> str:
     """Read free text verbatim; numbers and booleans from typed sources become text."""
     if type(value) is str:
-        if "\x00" in value:
-            raise BadCell("contains a NUL character")
+        _check_text(value)
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -598,7 +603,7 @@ def parse_contacts(value: object) -> tuple[ContactPerson, ...]:
     if isinstance(value, str):
         try:
             data = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise BadCell("not a JSON array of contact persons") from None
     if not isinstance(data, list | tuple):
         raise BadCell("not a JSON array of contact persons")

@@ -1,20 +1,20 @@
 """Renderers of a :class:`~relcycle.report.Report`: table, JSON, JSON Lines, CSV and HTML.
 
 :func:`render` turns a report into the text of one format; :func:`write_report`
-writes it to a file atomically (a temporary file in the target directory, then
-:func:`os.replace`), so a failed run never leaves a partial output.
+writes it with :func:`atomic_write`: a regular file atomically (a temporary file in
+the target directory, then :func:`os.replace`), so a failed run never leaves a
+partial output; a symbolic link is written through to the file it names; a
+device or FIFO is written in place.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import stat
-import tempfile
-from collections.abc import Iterable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from relcycle._args import checked
+from relcycle._output import atomic_write
 from relcycle.errors import UsageError
 from relcycle.render.view import View
 
@@ -104,50 +104,15 @@ def render(
     return "".join(iter_render(report, fmt, rich=rich, view=view, width=width))
 
 
-def atomic_write(path: str | os.PathLike[str], text: str | Iterable[str]) -> None:
-    """Write ``text`` (UTF-8; a string or chunks of one) to ``path`` atomically.
-
-    The text goes to a temporary file in the target directory, is flushed to disk,
-    then renamed over ``path``; on any failure (also while the chunks are being
-    produced) the temporary file is removed and ``path`` is untouched.
-
-    Raises:
-        OSError: If the directory cannot be written.
-    """
-    target = Path(path)
-    directory = target.parent if str(target.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            if isinstance(text, str):
-                fh.write(text)
-            else:
-                for chunk in text:
-                    fh.write(chunk)
-            fh.flush()
-            os.fsync(fh.fileno())
-        # mkstemp makes the file private (0600); give the report the permissions any
-        # new file gets (or those of the file it replaces), as a plain open() would.
-        os.chmod(tmp, _mode_for(target))
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def _mode_for(target: Path) -> int:
-    """The permission bits a file written at ``target`` should get."""
-    try:
-        return stat.S_IMODE(target.stat().st_mode)
-    except FileNotFoundError:
-        umask = os.umask(0o022)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
+@checked
 def write_report(
     report: Report, path: str | os.PathLike[str], fmt: str = "json", *, view: View | None = None
 ) -> None:
-    """Render ``report`` in format ``fmt`` (with ``view``) and write it to ``path`` atomically."""
+    """Render ``report`` in format ``fmt`` (with ``view``) and write it to ``path``
+    (see :func:`atomic_write`).
+
+    Raises:
+        UsageError: For an unknown format, or a path that is a folder.
+        OutputError: If the file cannot be written.
+    """
     atomic_write(path, iter_render(report, fmt, view=view))

@@ -36,6 +36,7 @@ from decimal import Decimal
 
 import attrs
 
+from relcycle._args import checked
 from relcycle.errors import CurrencyMismatchError, ValidationError
 from relcycle.evidence import Evidence
 from relcycle.history import ClientHistory
@@ -177,6 +178,7 @@ class CostToServe:
         return self.profit is not None and self.profit < 0
 
 
+@checked
 def cost_to_serve(
     history: ClientHistory,
     *,

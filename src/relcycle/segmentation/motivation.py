@@ -39,6 +39,7 @@ from functools import lru_cache
 
 import attrs
 
+from relcycle._args import checked
 from relcycle._vocab import Vocab
 from relcycle.errors import UsageError, ValidationError
 from relcycle.evidence import Evidence
@@ -405,6 +406,7 @@ def motivation_signals(
     )
 
 
+@checked
 def classify_motivation(
     history: ClientHistory,
     *,

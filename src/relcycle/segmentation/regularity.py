@@ -29,6 +29,7 @@ from itertools import pairwise
 
 import attrs
 
+from relcycle._args import checked
 from relcycle._vocab import Vocab
 from relcycle._zones import resolve_zone
 from relcycle.errors import UsageError
@@ -111,6 +112,7 @@ class RegularityAssessment:
     evidence: Evidence
 
 
+@checked
 def assess_regularity(
     history: ClientHistory,
     *,

@@ -37,6 +37,7 @@ from decimal import Context, Decimal
 
 import attrs
 
+from relcycle._args import checked
 from relcycle._zones import resolve_zone
 from relcycle.errors import CurrencyMismatchError, UsageError, ValidationError
 from relcycle.evidence import Evidence
@@ -119,6 +120,7 @@ class RFMFigures:
         }
 
 
+@checked
 def rfm_figures(
     history: ClientHistory, *, as_of: datetime, tz: tzinfo | str = UTC
 ) -> RFMFigures | None:
@@ -377,6 +379,7 @@ def _scores(
     return result
 
 
+@checked
 def rfm_scores(
     figures_by_client: Mapping[str, RFMFigures],
     *,

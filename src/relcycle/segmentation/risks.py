@@ -33,6 +33,7 @@ from typing import Protocol
 
 import attrs
 
+from relcycle._args import checked
 from relcycle._vocab import Vocab
 from relcycle.errors import CurrencyMismatchError, ValidationError
 from relcycle.evidence import Evidence
@@ -260,6 +261,7 @@ def _pct(share: Decimal) -> str:
     return f"{(share * 100).quantize(Decimal('1'))}%"
 
 
+@checked
 def assess_risks(
     history: ClientHistory,
     *,
@@ -429,6 +431,7 @@ class KeyPersonWhatIf:
         return tuple(c.client_id for c in self.clients)
 
 
+@checked
 def key_person_whatif(
     portfolio: Portfolio | Iterable[ClientHistory],
     employee: str,

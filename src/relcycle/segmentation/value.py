@@ -24,6 +24,7 @@ from datetime import datetime
 from decimal import Context, Decimal
 from typing import Literal, cast
 
+from relcycle._args import checked
 from relcycle._vocab import OrderedVocab
 from relcycle.errors import CurrencyMismatchError, UsageError
 from relcycle.history import Portfolio
@@ -53,6 +54,7 @@ def _ranking(values: Mapping[str, Decimal]) -> list[tuple[str, Decimal]]:
     return sorted(values.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
+@checked
 def abc_classes(
     values: Mapping[str, Decimal],
     *,
@@ -93,6 +95,7 @@ def abc_classes(
     return result
 
 
+@checked
 def top_share(values: Mapping[str, Decimal], fraction: Decimal | float = Decimal("0.2")) -> Decimal:
     """The share of the total positive value held by the top ``fraction`` of clients.
 
