@@ -466,20 +466,22 @@ _JS = """
       '<a href="#" data-client="'+esc(r[ID])+'">'+esc(r[ID])+'</a>'+
         (r[NAME]?'<br><small>'+esc(r[NAME])+'</small>':''),
       esc(r[AM]||''),
+      esc(r[CLS]),
+      money(r[REV]),money(r[PROFIT]),
       tag(e.stage[r[STAGE]],D.colours.stage[r[STAGE]])+
         (r[LOSS]?'<br><small>'+esc(r[LOSS])+'</small>':''),
+      r[RISKS].map(function(f){return '<span class="risk">'+esc(words(f))+'</span>';}).join(''),
+      a?'<span class="urg-'+esc(a[3])+'">'+esc(a[1])+'</span><br><small>'+esc(words(a[2]))+
+        ', '+esc(a[3])+'</small>':'',
       tag(e.rung[r[RUNG]],D.colours.rung[r[RUNG]]),
       tag(r[SEG],D.colours.segment[r[SEG]]||'#95a5a6'),
-      esc(r[CLS]),
       esc(words(r[REG])),
       rfm?rfm[0]+''+rfm[1]+rfm[2]+'<br><small>'+esc(rfm[3]||'')+'</small>':'-',
       r[ORD].toLocaleString('en-US'),r[CON].toLocaleString('en-US'),
-      r[OPEN].toLocaleString('en-US'),money(r[REV]),money(r[PROFIT]),
-      r[RISKS].map(function(f){return '<span class="risk">'+esc(words(f))+'</span>';}).join(''),
-      a?'<span class="urg-'+esc(a[3])+'">'+esc(a[1])+'</span>':''
+      r[OPEN].toLocaleString('en-US')
     ];
   }
-  var CELL_CLASS={0:'who',7:'n',8:'n',9:'n',10:'n',11:'n',12:'n',14:'act'};
+  var CELL_CLASS={0:'who',3:'n',4:'n',7:'act',11:'n',12:'n',13:'n',14:'n'};
   function draw(){
     var body=$('clients').tBodies[0],start=page*PAGE,part=view.slice(start,start+PAGE);
     body.innerHTML=part.map(function(r){
@@ -1136,22 +1138,24 @@ def unpack(text: str) -> Any:
     return json.loads(gzip.decompress(base64.b64decode(text)).decode("utf-8"))
 
 
+#: The client table's columns: (label, data field, kind), in the order of the
+#: script's cells(); the decision first (who, value, stage, risks, action).
 _HEADERS: tuple[tuple[str, int, str], ...] = (
     ("client", 0, ""),
     ("manager", 2, ""),
+    ("class", 7, ""),
+    ("revenue", 14, "n"),
+    ("profit", 15, "n"),
     ("stage", 3, ""),
+    ("risks", 16, "desc"),
+    ("first action", 17, ""),
     ("rung", 5, ""),
     ("segment", 6, ""),
-    ("class", 7, ""),
     ("regularity", 8, ""),
     ("RFM", 9, "n"),
     ("orders", 10, "n"),
     ("contacts", 11, "n"),
     ("open complaints", 13, "n"),
-    ("revenue", 14, "n"),
-    ("profit", 15, "n"),
-    ("risks", 16, "desc"),
-    ("first action", 17, ""),
 )
 
 
