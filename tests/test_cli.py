@@ -9,10 +9,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from relcycle.cli import DEMO_OUTPUT, main
+from relcycle.report import FLAT_FIELDS
 from test_report import assert_contract_record
 
 CLIENTS = """client_id,name,kind,account_manager
@@ -102,9 +104,28 @@ class TestReportFormats:
         for line in lines:
             assert_contract_record(json.loads(line))
 
-    def test_csv(self, history: Path, capsys: pytest.CaptureFixture[str]) -> None:
-        """--format csv writes a header and one row per client; nested cells hold JSON."""
+    def test_csv_flat(self, history: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """--format csv is flat: rfm_* columns, lists joined with '; ', evidence spread out."""
         code, out, _ = run(capsys, "report", str(history), "--format", "csv")
+        assert code == 0
+        rows = list(csv.DictReader(io.StringIO(out)))
+        assert tuple(rows[0]) == FLAT_FIELDS
+        _, jsonl, _ = run(capsys, "report", str(history), "--format", "jsonl")
+        for row, line in zip(rows, jsonl.splitlines(), strict=True):
+            record = json.loads(line)
+            assert [row[f"rfm_{k}"] for k in "rfm"] == [
+                "" if record["rfm"][k] is None else str(record["rfm"][k]) for k in "rfm"
+            ]
+            assert row["risks"] == "; ".join(record["risks"])
+            assert row["actions"] == "; ".join(a["id"] for a in record["actions"])
+            stage = record["evidence"]["stage"]
+            assert row["evidence_stage"] == stage["reason"]
+            assert row["evidence_stage_records"] == "; ".join(stage["record_ids"])
+            assert not any(cell.startswith(("{", "[")) for cell in row.values())
+
+    def test_csv_nested(self, history: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """--csv-nested writes the record's fields; nested cells hold JSON."""
+        code, out, _ = run(capsys, "report", str(history), "--format", "csv", "--csv-nested")
         assert code == 0
         rows = list(csv.DictReader(io.StringIO(out)))
         assert len(rows) == 3
@@ -214,6 +235,45 @@ class TestReportFormats:
         assert migrations["compare_to"] == "2025-02-01T00:00:00+00:00"
         for key in ("lifecycle_stage", "ladder_rung", "motivation_segment", "value_class"):
             assert migrations[key]["total"] == 3
+
+    def test_compare_to_per_client_in_every_format(
+        self, history: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """--compare-to: each client's previous verdicts and change in json, jsonl, csv, table."""
+        moments = ("--as-of", "2025-03-31", "--compare-to", "2025-02-01")
+        _, out, _ = run(capsys, "report", str(history), "--format", "json", *moments)
+        c2 = json.loads(out)["clients"][1]
+        assert c2["client_id"] == "c2"
+        assert c2["previous_lifecycle_stage"] == "satisfied"
+        assert c2["lifecycle_stage"] == "lost"
+        assert c2["change"] == "worsened"
+        assert c2["changed"]["lifecycle_stage"] == "worsened"
+        _, out, _ = run(capsys, "report", str(history), "--format", "jsonl", *moments)
+        assert json.loads(out.splitlines()[1]) == c2
+        _, out, _ = run(capsys, "report", str(history), "--format", "csv", *moments)
+        row = list(csv.DictReader(io.StringIO(out)))[1]
+        assert row["previous_lifecycle_stage"] == "satisfied"
+        assert row["change"] == "worsened"
+        _, out, _ = run(capsys, "report", str(history), "--format", "table", *moments)
+        line = next(x for x in out.splitlines() if x.startswith("c2 "))
+        assert "worsened: stage" in line
+        _, out, _ = run(
+            capsys, "report", str(history), "--format", "jsonl", "--as-of", "2025-03-31"
+        )
+        assert json.loads(out.splitlines()[1])["change"] is None
+
+    def test_as_of_before_every_record_warns(
+        self, history: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """--as-of 1990-01-01: exit 0, a warning on stderr and in the JSON summary."""
+        code, out, err = run(
+            capsys, "report", str(history), "--format", "json", "--as-of", "1990-01-01"
+        )
+        assert code == 0
+        assert "relcycle: warning: as_of 1990-01-01T00:00:00+00:00 is before every record" in err
+        assert json.loads(out)["summary"]["warnings"]
+        _, _, err = run(capsys, "report", str(history), "--format", "json")
+        assert err == ""
 
     def test_as_of_before_a_loss(self, history: Path, capsys: pytest.CaptureFixture[str]) -> None:
         """As of a day before the termination, the client is not yet lost."""
@@ -581,3 +641,212 @@ class TestSubprocess:
         assert done.returncode == 0, done.stderr
         assert (tmp_path / DEMO_OUTPUT).stat().st_size > 10_000
         assert "15 clients" in done.stdout
+
+
+class TestOutputChoice:
+    """The format follows the --output extension; a mismatch is a usage error."""
+
+    @pytest.mark.parametrize(
+        ("name", "check"),
+        [
+            ("r.json", lambda t: set(json.loads(t)) == {"as_of", "clients", "summary"}),
+            ("r.jsonl", lambda t: len(t.splitlines()) == 3),
+            ("r.csv", lambda t: t.startswith("client_id,name,")),
+            ("r.html", lambda t: t.lstrip().lower().startswith("<!doctype html")),
+            ("r.txt", lambda t: t.startswith("client ")),
+            ("R.JSON", lambda t: json.loads(t)["clients"]),
+        ],
+    )
+    def test_extension_picks_the_format(
+        self,
+        history: Path,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+        name: str,
+        check: Any,
+    ) -> None:
+        """Without --format, .json/.jsonl/.csv/.html/.txt give that format."""
+        target = tmp_path / name
+        code, _, err = run(capsys, "report", str(history), "--output", str(target))
+        assert code == 0, err
+        assert check(target.read_text(encoding="utf-8"))
+
+    @pytest.mark.parametrize(
+        ("fmt", "name"), [("table", "r.html"), ("json", "r.csv"), ("csv", "r.jsonl")]
+    )
+    def test_mismatch_is_a_usage_error(
+        self, history: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str, name: str
+    ) -> None:
+        """An explicit --format that the extension contradicts: exit 2, nothing written."""
+        target = tmp_path / name
+        code, _, err = run(capsys, "report", str(history), "--format", fmt, "--output", str(target))
+        assert code == 2
+        assert "--format" in err
+        assert name in err
+        assert not target.exists()
+
+    @pytest.mark.parametrize("name", ["report.out", "report"])
+    def test_unknown_extension_needs_format(
+        self, history: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+    ) -> None:
+        """An unknown extension without --format is a usage error naming --format."""
+        target = tmp_path / name
+        code, _, err = run(capsys, "report", str(history), "--output", str(target))
+        assert code == 2
+        assert "give --format" in err
+        assert not target.exists()
+        code, _, err = run(
+            capsys, "report", str(history), "--output", str(target), "--format", "jsonl"
+        )
+        assert code == 0, err
+        assert len(target.read_text(encoding="utf-8").splitlines()) == 3
+
+
+class TestOutputOptions:
+    """--columns, --top, --sort/--desc, the table's width, CSV safety."""
+
+    def test_top_sort_desc(self, history: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """--sort revenue --desc --top 2: the two largest clients by revenue, largest first."""
+        code, out, err = run(
+            capsys,
+            "report",
+            str(history),
+            "--format",
+            "jsonl",
+            "--sort",
+            "revenue",
+            "--desc",
+            "--top",
+            "2",
+        )
+        assert code == 0, err
+        got = [json.loads(line) for line in out.splitlines()]
+        assert [r["client_id"] for r in got] == ["007", "c2"]
+        _, out, _ = run(capsys, "report", str(history), "--format", "jsonl", "--sort", "revenue")
+        assert [json.loads(line)["client_id"] for line in out.splitlines()] == ["c3", "c2", "007"]
+
+    def test_sort_follows_the_stage_severity(
+        self, history: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """--sort lifecycle_stage --desc puts the most severe stage first (not alphabetical)."""
+        _, out, _ = run(
+            capsys,
+            "report",
+            str(history),
+            "--format",
+            "csv",
+            "--sort",
+            "lifecycle_stage",
+            "--desc",
+            "--columns",
+            "client_id,lifecycle_stage",
+        )
+        rows = list(csv.reader(io.StringIO(out)))
+        assert rows[0] == ["client_id", "lifecycle_stage"]
+        assert rows[1] == ["c2", "lost"]
+
+    def test_columns_in_every_format(
+        self, history: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """--columns picks and orders the columns; rfm stands for its four flat columns."""
+        cols = "revenue,client_id,rfm"
+        _, out, _ = run(capsys, "report", str(history), "--format", "csv", "--columns", cols)
+        assert out.splitlines()[0] == "revenue,client_id,rfm_r,rfm_f,rfm_m,rfm_segment"
+        _, out, _ = run(capsys, "report", str(history), "--format", "jsonl", "--columns", cols)
+        assert list(json.loads(out.splitlines()[0])) == ["revenue", "client_id", "rfm"]
+        _, out, _ = run(
+            capsys, "report", str(history), "--format", "json", "--columns", "client_id,rfm_r"
+        )
+        data = json.loads(out)
+        assert list(data["clients"][0]) == ["client_id", "rfm"]
+        assert data["summary"]["clients"] == 3  # the summary is the whole portfolio's
+        _, out, _ = run(capsys, "report", str(history), "--columns", "client_id,name,revenue")
+        assert out.splitlines()[0].split() == ["client", "name", "revenue"]
+        assert "Acme Ltd" in out
+
+    @pytest.mark.parametrize(
+        "argv",
+        [
+            ["--columns", "client_id,bogus"],
+            ["--sort", "bogus"],
+            ["--sort", "rfm"],
+            ["--top", "0"],
+            ["--desc"],
+            ["--format", "json", "--csv-nested"],
+            ["--format", "html", "--top", "3"],
+        ],
+    )
+    def test_bad_options_are_usage_errors(
+        self, history: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
+    ) -> None:
+        """A wrong output option is exit 2 with a message naming the option."""
+        code, out, err = run(capsys, "report", str(history), *argv)
+        assert code == 2
+        assert out == ""
+        assert "--" in err
+
+    def test_table_fits_the_width(
+        self, history: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """At 60 columns the table keeps the priority columns and names the others."""
+        monkeypatch.setenv("COLUMNS", "60")
+        _, out, _ = run(capsys, "report", str(history))
+        lines = out.splitlines()
+        table = lines[: lines.index("")]
+        assert all(len(line) <= 60 for line in table if not line.startswith("("))
+        headers = table[0].split()
+        assert {"client", "stage", "class", "revenue"} <= set(headers)
+        assert "contacts" not in headers
+        assert "choose the columns with --columns" in out
+        monkeypatch.setenv("COLUMNS", "400")
+        _, wide, _ = run(capsys, "report", str(history))
+        assert "--columns" not in wide
+        assert "contacts" in wide.splitlines()[0]
+
+    def test_csv_formulas_are_neutralised(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Cells starting with = + - @ get a leading ' unless --csv-raw-formulas; numbers stay."""
+        clients = 'client_id,name\n"=HYPERLINK(""x"")",@SUM(A1)\n-c2,+1 555\n'
+        orders = (
+            "order_id,client_id,placed_at,amount,currency,discounted,status\n"
+            'o1,"=HYPERLINK(""x"")",2025-01-05,10,USD,false,placed\n'
+            "o2,-c2,2025-01-06,10,USD,false,placed\n"
+        )
+        src = write_history(
+            tmp_path / "h", clients=clients, orders=orders, interactions="", complaints=""
+        )
+        _, out, _ = run(
+            capsys, "report", str(src), "--format", "csv", "--columns", "client_id,name,revenue"
+        )
+        rows = list(csv.reader(io.StringIO(out)))[1:]
+        assert rows == [["'-c2", "'+1 555", "10"], ['\'=HYPERLINK("x")', "'@SUM(A1)", "10"]]
+        _, out, _ = run(
+            capsys,
+            "report",
+            str(src),
+            "--format",
+            "csv",
+            "--columns",
+            "client_id,name",
+            "--csv-raw-formulas",
+        )
+        assert list(csv.reader(io.StringIO(out)))[1] == ["-c2", "+1 555"]
+
+    def test_table_prints_control_characters_inert(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Escape sequences in ids and names are printed as text (\\x1b), plain or rich."""
+        clients = 'client_id,name\n"a\x1b[31mred","b\x1b]0;title\x07"\n'
+        orders = (
+            "order_id,client_id,placed_at,amount,currency,discounted,status\n"
+            'o1,"a\x1b[31mred",2025-01-05,10,USD,false,placed\n'
+        )
+        src = write_history(
+            tmp_path / "h", clients=clients, orders=orders, interactions="", complaints=""
+        )
+        _, out, _ = run(capsys, "report", str(src), "--columns", "client_id,name")
+        assert "\x1b" not in out
+        assert "\x07" not in out
+        assert "a\\x1b[31mred" in out
+        assert "b\\x1b]0;title\\x07" in out

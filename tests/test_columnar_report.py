@@ -113,6 +113,9 @@ class TestEqualsObjectPath:
         got = build_report(_frames(portfolio), compare_to=compare_to)
         assert_same_report(got, want)
         assert got.to_json() == want.to_json()
+        # the per-client comparison is there and equal on both paths
+        assert [c.previous for c in got] == [c.previous for c in want]
+        assert {"worsened", "unchanged"} <= {c.change for c in got}
 
     def test_kept_assessments_equal(self) -> None:
         """With keep_assessments, each line's lifecycle, ladder and motivation are the same."""

@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -26,14 +27,21 @@ from relcycle import (
     ValidationError,
     build_portfolio,
 )
+from relcycle.ladder import Rung
+from relcycle.lifecycle import Stage
 from relcycle.report import (
+    COMPARE_FIELDS,
+    COMPARED,
     FIELDS,
     ClientReport,
+    Previous,
     Report,
     ReportPolicies,
     build_report,
 )
+from relcycle.segmentation.motivation import MotivationSegment
 from relcycle.segmentation.risks import RiskFlag
+from relcycle.segmentation.value import ValueClass
 from relcycle.testing import portfolios
 
 DATA = Path(__file__).parent / "data"
@@ -505,6 +513,154 @@ class TestMigrations:
         """A single-moment report has no migrations key in JSON."""
         assert report.migrations is None
         assert "migrations" not in report.to_dict()
+
+
+class TestWarnings:
+    """A moment before every record is reported, with a warning in the summary."""
+
+    def test_as_of_before_every_record_warns(self) -> None:
+        """as_of before the first record: every client empty, and the summary says why."""
+        report = build_report(small_portfolio(), as_of=datetime(1990, 1, 1, tzinfo=UTC))
+        assert report.summary["revenue"] == "0"
+        (warning,) = report.summary["warnings"]
+        assert "as_of 1990-01-01T00:00:00+00:00 is before every record" in warning
+        from relcycle.render import render
+
+        assert f"warning: {warning}" in render(report, "table")
+
+    def test_compare_to_before_every_record_warns(self) -> None:
+        """compare_to before the first record: every client is new, and a warning says so."""
+        report = build_report(small_portfolio(), compare_to=datetime(1990, 1, 1, tzinfo=UTC))
+        assert {c.change for c in report} == {"new"}
+        (warning,) = report.summary["warnings"]
+        assert warning.startswith("compare_to 1990-01-01")
+
+    @pytest.mark.parametrize("day", [0, 45, 400])
+    def test_no_warning_once_a_record_is_known(self, day: int) -> None:
+        """From the first record's moment on (and after the last) there is no warning."""
+        report = build_report(small_portfolio(), as_of=at(day))
+        assert report.summary["warnings"] == []
+
+
+class TestCompareTo:
+    """With compare_to each client carries its verdicts then and how they moved."""
+
+    def test_previous_verdicts_are_those_at_compare_to(self) -> None:
+        """previous_* are the report's verdicts at compare_to, client by client."""
+        report = build_report(small_portfolio(), as_of=at(210), compare_to=at(45))
+        then = build_report(small_portfolio(), as_of=at(45))
+        for client in report:
+            record = client.to_record()
+            earlier = then[client.client_id]
+            if client.client_id == "007":  # no record by day 45 (nor ever)
+                assert client.previous is not None
+                assert client.previous.new
+                assert client.change == "new"
+                assert all(record[f"previous_{name}"] is None for name in COMPARED)
+                assert record["changed"] == {}
+                continue
+            for name in COMPARED:
+                assert record[f"previous_{name}"] == getattr(earlier, name).value, name
+
+    def test_a_lost_client_worsened(self) -> None:
+        """beta, a customer on day 45 and lost on day 210, is 'worsened' on its stage."""
+        report = build_report(small_portfolio(), as_of=at(210), compare_to=at(45))
+        beta = report["beta"]
+        assert beta.previous is not None
+        assert beta.previous.lifecycle_stage is not Stage.lost
+        assert beta.lifecycle_stage is Stage.lost
+        assert beta.change == "worsened"
+        assert beta.changed is not None
+        assert beta.changed["lifecycle_stage"] == "worsened"
+        assert beta.to_record()["change"] == "worsened"
+
+    def test_without_compare_to_every_compare_field_is_null(self, report: Report) -> None:
+        """A single-moment report has the compare fields, all null."""
+        for client in report:
+            assert client.previous is None
+            assert client.change is None
+            assert client.changed is None
+            record = client.to_record()
+            assert all(record[name] is None for name in COMPARE_FIELDS)
+
+    @pytest.mark.parametrize(
+        ("name", "before", "after", "move"),
+        [
+            ("lifecycle_stage", Stage.satisfied, Stage.escalated, "worsened"),
+            ("lifecycle_stage", Stage.lost, Stage.satisfied, "improved"),
+            ("ladder_rung", Rung.customer, Rung.buyer, "worsened"),
+            ("ladder_rung", Rung.buyer, Rung.advocate, "improved"),
+            ("value_class", ValueClass.A, ValueClass.C, "worsened"),
+            ("value_class", ValueClass.B, ValueClass.A, "improved"),
+            (
+                "motivation_segment",
+                MotivationSegment.novelty,
+                MotivationSegment.stability,
+                "changed",
+            ),
+        ],
+    )
+    def test_moves_follow_the_machines_order(
+        self, report: Report, name: str, before: Any, after: Any, move: str
+    ) -> None:
+        """Stage severity, rung rank and A < B < C say which way a change went."""
+        line = report["acme"]
+        now = attrs.evolve(line, **{name: after})
+        then = {n: getattr(now, n) for n in COMPARED} | {name: before}
+        moved = attrs.evolve(now, previous=Previous(**then))
+        assert moved.changed == {name: move}
+        assert moved.change == move
+        same = attrs.evolve(now, previous=Previous(**{n: getattr(now, n) for n in COMPARED}))
+        assert same.changed == {}
+        assert same.change == "unchanged"
+
+    def test_worsened_wins_over_improved(self, report: Report) -> None:
+        """A client that improved on one verdict and worsened on another is 'worsened'."""
+        line = attrs.evolve(
+            report["acme"], lifecycle_stage=Stage.escalated, value_class=ValueClass.A
+        )
+        then = Previous(
+            lifecycle_stage=Stage.satisfied,
+            ladder_rung=line.ladder_rung,
+            motivation_segment=line.motivation_segment,
+            value_class=ValueClass.C,
+        )
+        moved = attrs.evolve(line, previous=then)
+        assert moved.changed == {"lifecycle_stage": "worsened", "value_class": "improved"}
+        assert moved.change == "worsened"
+
+    @settings(
+        max_examples=25,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(
+        portfolio=portfolios(min_clients=1, max_clients=4, max_records=8),
+        days=st.integers(1, 400),
+    )
+    def test_previous_agrees_with_the_migration_matrices(
+        self, portfolio: Portfolio, days: int
+    ) -> None:
+        """Per-client previous verdicts add up to the migration matrices' counts."""
+        as_of = portfolio.last_moment
+        if as_of is None:
+            return
+        report = build_report(portfolio, compare_to=as_of - timedelta(days=days))
+        assert report.migrations is not None
+        for name in COMPARED:
+            matrix = report.migrations[name]
+            for client in report:
+                assert client.previous is not None
+                before = getattr(client.previous, name)
+                if before is not None:
+                    assert matrix.count(before, getattr(client, name)) >= 1
+            moved = sum(1 for c in report if c.changed and name in c.changed)
+            assert moved == len(matrix.promotions) + len(matrix.demotions)
+        for client in report:
+            changed = client.changed
+            assert changed is not None
+            assert (client.change == "worsened") == ("worsened" in changed.values())
+            assert (client.change == "new") == (client.previous is not None and client.previous.new)
 
 
 class TestOutputs:

@@ -3,6 +3,8 @@
 Commands::
 
     relcycle report SOURCE [--as-of T] [--compare-to T0] [--format FORMAT] [--output PATH]
+                           [--columns A,B] [--top N] [--sort FIELD [--desc]]
+                           [--csv-nested] [--csv-raw-formulas]
                            [--tz ZONE] [--currency CODE] [--skip-bad-rows --rejects PATH]
                            [--engine auto|python|arrow|dask [--workers N] [--scheduler ADDR]]
     relcycle ingest SOURCE --db FILE [--tz ZONE] [--currency CODE]
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import shutil
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, time, timedelta, timezone, tzinfo
@@ -154,11 +157,95 @@ def _emit(text: str | Iterable[str], output: str | None) -> None:
     atomic_write(target, text)
 
 
-def _render(report: Report, fmt: str, output: str | None) -> Iterator[str]:
+def _render(report: Report, fmt: str, output: str | None, view: Any = None) -> Iterator[str]:
     from .render import iter_render
 
-    rich = fmt == "table" and (output is None or output == "-") and sys.stdout.isatty()
-    return iter_render(report, fmt, rich=rich)
+    to_stdout = output is None or output == "-"
+    rich = fmt == "table" and to_stdout and sys.stdout.isatty()
+    # the terminal's width (or $COLUMNS); no limit into a pipe or a file
+    width = (shutil.get_terminal_size((0, 0)).columns or None) if to_stdout else None
+    return iter_render(report, fmt, rich=rich, view=view, width=width)
+
+
+# --------------------------------------------------------------------------- output options
+
+#: The format an ``--output`` file's extension asks for.
+EXTENSIONS: dict[str, str] = {
+    ".txt": "table",
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".csv": "csv",
+    ".html": "html",
+    ".htm": "html",
+}
+
+
+def _add_output_options(report: argparse.ArgumentParser) -> None:
+    """``relcycle report``'s options on what the output shows and how CSV is written."""
+    report.add_argument(
+        "--columns",
+        metavar="A,B,...",
+        help="show these columns, in this order (the CSV header's names; table, csv, json, jsonl)",
+    )
+    report.add_argument("--top", type=int, metavar="N", help="show only the first N clients")
+    report.add_argument(
+        "--sort", metavar="FIELD", help="order the clients by FIELD (default: client id)"
+    )
+    report.add_argument("--desc", action="store_true", help="with --sort: largest first")
+    report.add_argument(
+        "--csv-nested",
+        action="store_true",
+        help="csv: keep rfm, risks, actions, evidence, changed as JSON text in one cell",
+    )
+    report.add_argument(
+        "--csv-raw-formulas",
+        action="store_true",
+        help="csv: write cells starting with = + - @ as they are (no leading ')",
+    )
+
+
+def _output_choice(args: argparse.Namespace) -> tuple[str, Any]:
+    """The format (``--format``, else the ``--output`` extension) and the view.
+
+    Raises:
+        UsageError: If ``--format`` and the extension disagree, the extension is
+            unknown without ``--format``, or an output option is wrong.
+    """
+    from .render.view import View
+
+    fmt: str | None = args.format
+    output: str | None = args.output
+    if output is not None and output != "-":
+        suffix = Path(output).suffix.lower()
+        implied = EXTENSIONS.get(suffix)
+        if fmt is None:
+            if implied is None:
+                known = ", ".join(EXTENSIONS)
+                raise UsageError(
+                    f"--output {output!r}: no format for {suffix or 'a name without extension'}"
+                    f" (known: {known}); give --format"
+                )
+            fmt = implied
+        elif implied is not None and implied != fmt:
+            raise UsageError(
+                f"--format {fmt} does not match --output {output!r} (a {suffix} file is "
+                f"--format {implied}): change one of them"
+            )
+    if args.desc and args.sort is None:
+        raise UsageError("--desc needs --sort FIELD")
+    columns = None
+    if args.columns is not None:
+        columns = tuple(name.strip() for name in args.columns.split(",") if name.strip())
+    view = View(
+        columns=columns,
+        top=args.top,
+        sort=args.sort,
+        descending=args.desc,
+        csv_nested=args.csv_nested,
+        csv_raw_formulas=args.csv_raw_formulas,
+    )
+    return fmt or "table", view
 
 
 # --------------------------------------------------------------------------- report
@@ -227,6 +314,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         raise UsageError("--skip-bad-rows needs --rejects PATH (where the skipped rows go)")
     if not os.path.exists(args.source):
         raise UsageError(f"SOURCE {args.source!r}: no such file or folder")
+    fmt, view = _output_choice(args)
     zone = _zone(args.tz)
     as_of = None if args.as_of is None else parse_moment(args.as_of, zone)
     compare_to = (
@@ -235,7 +323,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         else parse_moment(args.compare_to, zone, option="--compare-to")
     )
     engine = choose_engine(args.engine, args.source)
-    keep = args.format == "html"  # the page explains; other formats stream
+    keep = fmt == "html"  # the page explains; other formats stream
     if engine == "dask":
         report = _dask_report(args, zone, as_of, compare_to)
     else:
@@ -277,7 +365,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
             from .report import build_report
 
             report = build_report(loaded.portfolio, **options)
-    _emit(_render(report, args.format, args.output), args.output)
+    for warning in report.summary.get("warnings", ()):
+        print(f"relcycle: warning: {warning}", file=sys.stderr)
+    _emit(_render(report, fmt, args.output, view), args.output)
     return 0
 
 
@@ -419,8 +509,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--format",
         choices=REPORT_FORMATS,
-        default="table",
-        help="output format (table: a terminal table and the summary)",
+        help="output format (default: the --output extension's, else table: a terminal "
+        "table and the summary)",
     )
     report.add_argument(
         "--output", metavar="PATH", help="write here (atomically) instead of stdout"
@@ -458,6 +548,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ADDRESS",
         help="with --engine dask: use this running cluster instead of a local one",
     )
+    _add_output_options(report)
     report.set_defaults(func=_cmd_report)
 
     ingest = sub.add_parser(

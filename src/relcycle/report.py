@@ -55,17 +55,23 @@ if TYPE_CHECKING:
     import polars
 
 __all__ = [
+    "CHANGES",
+    "COMPARED",
+    "COMPARE_FIELDS",
     "FIELDS",
+    "FLAT_FIELDS",
     "MONEY_FIELDS",
     "NOT_CONTACTS",
     "REQUEST_PURPOSES",
     "ClientReport",
+    "Previous",
     "RFMCell",
     "Report",
     "ReportPolicies",
     "build_report",
     "decimal_text",
     "exact_sum",
+    "flat_record",
 ]
 
 Stage = _lifecycle.Stage
@@ -111,6 +117,37 @@ FIELDS: tuple[str, ...] = (
     "risks",
     "actions",
     "evidence",
+    "previous_lifecycle_stage",
+    "previous_ladder_rung",
+    "previous_motivation_segment",
+    "previous_value_class",
+    "change",
+    "changed",
+)
+
+#: The verdicts ``compare_to`` compares, by contract field name.
+COMPARED: tuple[str, ...] = ("lifecycle_stage", "ladder_rung", "motivation_segment", "value_class")
+
+#: The per-client fields a report with ``compare_to`` fills (null without it).
+COMPARE_FIELDS: tuple[str, ...] = (*(f"previous_{name}" for name in COMPARED), "change", "changed")
+
+#: The values of ``change``, the client's overall movement since ``compare_to``.
+CHANGES: tuple[str, ...] = ("worsened", "improved", "changed", "unchanged", "new")
+
+#: The per-client columns of the flat form (CSV, data frames): :data:`FIELDS` with
+#: ``rfm`` and ``evidence`` spread over columns of their own.
+FLAT_FIELDS: tuple[str, ...] = tuple(
+    part
+    for name in FIELDS
+    for part in (
+        ("rfm_r", "rfm_f", "rfm_m", "rfm_segment")
+        if name == "rfm"
+        else tuple(
+            f"evidence_{k}{s}" for k in ("stage", "rung", "segment") for s in ("", "_records")
+        )
+        if name == "evidence"
+        else (name,)
+    )
 )
 
 #: Fields holding money (decimal strings in JSON, CSV and JSON Lines).
@@ -169,6 +206,64 @@ class RFMCell:
 
 
 @attrs.frozen(kw_only=True)
+class Previous:
+    """A client's verdicts at the report's ``compare_to`` moment.
+
+    A client without any record by then (it became a client later) is *new*: its
+    four verdicts are None.
+
+    Attributes:
+        lifecycle_stage: The lifecycle stage at ``compare_to``.
+        ladder_rung: The ladder rung at ``compare_to``.
+        motivation_segment: The motivation segment at ``compare_to``.
+        value_class: The ABC class of the revenue at ``compare_to`` (across the
+            portfolio as it was then).
+    """
+
+    lifecycle_stage: _lifecycle.Stage | None = None
+    ladder_rung: _ladder.Rung | None = None
+    motivation_segment: _motivation.MotivationSegment | None = None
+    value_class: _value.ValueClass | None = None
+
+    @property
+    def new(self) -> bool:
+        """True when the client had no record at ``compare_to``."""
+        return self.lifecycle_stage is None
+
+    def moves(self, now: ClientReport) -> dict[str, str]:
+        """How each compared verdict moved from here to ``now``; unchanged ones left out.
+
+        A move is ``worsened`` or ``improved`` along the verdict's order (a more
+        severe stage, a lower rung, a later value class is worse) and ``changed``
+        for the motivation segment, which has no order. Empty for a new client.
+
+        Args:
+            now: The client's report line at the report's moment.
+
+        Returns:
+            ``{field: "worsened" | "improved" | "changed"}`` in :data:`COMPARED` order.
+        """
+        moves: dict[str, str] = {}
+        if self.lifecycle_stage is not None and self.lifecycle_stage is not now.lifecycle_stage:
+            worse = now.lifecycle_stage > self.lifecycle_stage  # more severe
+            moves["lifecycle_stage"] = "worsened" if worse else "improved"
+        if self.ladder_rung is not None and self.ladder_rung is not now.ladder_rung:
+            worse = now.ladder_rung < self.ladder_rung  # a lower rung
+            moves["ladder_rung"] = "worsened" if worse else "improved"
+        seg = self.motivation_segment
+        if seg is not None and seg is not now.motivation_segment:
+            moves["motivation_segment"] = "changed"
+        if self.value_class is not None and self.value_class is not now.value_class:
+            worse = now.value_class > self.value_class  # A < B < C
+            moves["value_class"] = "worsened" if worse else "improved"
+        return moves
+
+
+#: The verdicts of a client without any record at ``compare_to``.
+_NEW = Previous()
+
+
+@attrs.frozen(kw_only=True)
 class ClientReport:
     """One client's line of the report: every field of the data contract.
 
@@ -200,6 +295,8 @@ class ClientReport:
             most urgent first.
         evidence: Why the stage, the rung and the segment: keys ``stage``, ``rung``,
             ``segment``.
+        previous: With ``compare_to``: the client's verdicts then (see
+            :attr:`change` and :attr:`changed`); None without a compare moment.
         lifecycle: The full lifecycle assessment (trajectory, explanation).
         ladder: The full ladder assessment.
         motivation: The full motivation assessment.
@@ -234,6 +331,7 @@ class ClientReport:
     risks: tuple[_risks.Risk, ...]
     actions: tuple[_playbook.Action, ...]
     evidence: FrozenMap[str, Evidence]
+    previous: Previous | None = None
     _lc: _lifecycle.LifecycleAssessment | None = attrs.field(
         default=None, eq=False, repr=False, alias="lifecycle"
     )
@@ -303,6 +401,36 @@ class ClientReport:
         """The raised risk flags' values, in flag order."""
         return tuple(r.flag.value for r in self.risks)
 
+    @property
+    def changed(self) -> dict[str, str] | None:
+        """Which compared verdicts moved since ``compare_to``, and which way.
+
+        ``{field: "worsened" | "improved" | "changed"}`` for the fields of
+        :data:`COMPARED` that differ (empty: none moved, or a new client); None
+        without a compare moment. See :meth:`Previous.moves`.
+        """
+        return None if self.previous is None else self.previous.moves(self)
+
+    @property
+    def change(self) -> str | None:
+        """The client's movement since ``compare_to`` in one word (:data:`CHANGES`).
+
+        ``new`` (no record then), ``worsened`` (any verdict got worse, whatever
+        else improved), ``improved`` (something got better, nothing worse),
+        ``changed`` (only the motivation segment changed), ``unchanged``; None
+        without a compare moment.
+        """
+        previous = self.previous
+        if previous is None:
+            return None
+        if previous.new:
+            return "new"
+        moves = previous.moves(self).values()
+        for word in ("worsened", "improved", "changed"):
+            if word in moves:
+                return word
+        return "unchanged"
+
     def explain(self) -> str:
         """Why the client stands where it stands: stage, rung and segment, with record ids."""
         lines = [
@@ -348,7 +476,49 @@ class ClientReport:
             "risks": [r.flag.value for r in self.risks],
             "actions": [a.to_dict() for a in self.actions],
             "evidence": {k: v.to_dict() for k, v in self.evidence.items()},
+            **self._compared(),
         }
+
+    def _compared(self) -> dict[str, Any]:
+        """The :data:`COMPARE_FIELDS` of :meth:`to_record`."""
+        previous = self.previous
+        if previous is None:
+            return dict.fromkeys(COMPARE_FIELDS)
+        out: dict[str, Any] = {}
+        for name in COMPARED:
+            value = getattr(previous, name)
+            out[f"previous_{name}"] = None if value is None else value.value
+        out["change"] = self.change
+        out["changed"] = previous.moves(self)
+        return out
+
+
+def flat_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A :meth:`ClientReport.to_record` in the flat form, keyed by :data:`FLAT_FIELDS`.
+
+    ``rfm`` becomes ``rfm_r``, ``rfm_f``, ``rfm_m``, ``rfm_segment``; each piece of
+    evidence a reason (``evidence_stage``) and its record ids
+    (``evidence_stage_records``, a list); ``actions`` the list of action ids;
+    ``changed`` a list of ``field=direction``. Other values are as in the record.
+    """
+    out: dict[str, Any] = {}
+    for name in FIELDS:
+        value = record[name]
+        if name == "rfm":
+            for key in ("r", "f", "m", "segment"):
+                out[f"rfm_{key}"] = value[key]
+        elif name == "evidence":
+            for key in ("stage", "rung", "segment"):
+                why = value.get(key)
+                out[f"evidence_{key}"] = None if why is None else why["reason"]
+                out[f"evidence_{key}_records"] = None if why is None else list(why["record_ids"])
+        elif name == "actions":
+            out[name] = [a["id"] for a in value]
+        elif name == "changed":
+            out[name] = None if value is None else [f"{k}={v}" for k, v in value.items()]
+        else:
+            out[name] = value
+    return out
 
 
 def _money(amount: Decimal | None, currency: str) -> Money | None:
@@ -465,6 +635,8 @@ class Report:
             for key in MONEY_FIELDS:
                 row[key] = None if row[key] is None else Decimal(row[key])
             row["actions"] = [a["id"] for a in row["actions"]]
+            changed = row["changed"]
+            row["changed"] = None if changed is None else [f"{k}={v}" for k, v in changed.items()]
             rows.append(row)
         return rows
 
@@ -714,6 +886,7 @@ class _Moment:
     lines: list[_Line | None]
     value_classes: Mapping[str, _value.ValueClass]
     scores: Mapping[str, tuple[int, int, int, str]]
+    with_records: int
 
 
 #: One client's cut history with what is already known of it (None: nothing).
@@ -740,7 +913,8 @@ def _evaluate(
         {line.history.client_id: line.figures for line in present if line.figures is not None}
     )
     scores = {cid: (sc.r, sc.f, sc.m, sc.segment) for cid, sc in scored.items()}
-    return _Moment(ctx, lines, classes, scores)
+    with_records = sum(1 for line in present if len(line.history))
+    return _Moment(ctx, lines, classes, scores, with_records)
 
 
 def build_report(
@@ -855,22 +1029,38 @@ def assemble(
     already computed elsewhere (a :class:`Known`, or None).
     """
     with collector_paused():
-        ctx = _Context(as_of, policies, tz)
-        now = _evaluate(items(as_of), total, ctx, keep_assessments, progress)
-        built = []
-        for i, line in enumerate(now.lines):
-            assert line is not None
-            built.append(_client_report(line, now, currency))
-            now.lines[i] = None  # let the line's working data go
-        clients = tuple(built)
-        del built
-        migrations = None
+        warnings: list[str] = []
+        before: dict[str, Previous] | None = None
         if compare_to is not None:
             then_ctx = _Context(compare_to, policies, tz)
             then = _evaluate(items(compare_to), total, then_ctx, False, None)
-            migrations = _migrations(then, now, clients)
+            if total and not then.with_records:
+                warnings.append(
+                    f"compare_to {compare_to.isoformat()} is before every record: "
+                    "every client is 'new' since then"
+                )
+            before = _previous(then)
+            del then
+        ctx = _Context(as_of, policies, tz)
+        now = _evaluate(items(as_of), total, ctx, keep_assessments, progress)
+        if total and not now.with_records:
+            warnings.insert(
+                0,
+                f"as_of {as_of.isoformat()} is before every record: no client has an order, "
+                "interaction or complaint by then, so every verdict is that of an empty "
+                "history and every count and sum is 0",
+            )
+        built = []
+        for i, line in enumerate(now.lines):
+            assert line is not None
+            previous = None if before is None else before.get(line.history.client_id, _NEW)
+            built.append(_client_report(line, now, currency, previous))
+            now.lines[i] = None  # let the line's working data go
+        clients = tuple(built)
+        del built
+        migrations = None if before is None else _migrations(before, clients)
     values = {c.client_id: c.revenue.amount for c in clients}
-    summary = _summary(clients, values, policies, currency, rejected_rows)
+    summary = _summary(clients, values, policies, currency, rejected_rows, warnings)
     return Report(
         as_of=as_of,
         compare_to=compare_to,
@@ -882,7 +1072,9 @@ def assemble(
     )
 
 
-def _client_report(line: _Line, moment: _Moment, currency: str) -> ClientReport:
+def _client_report(
+    line: _Line, moment: _Moment, currency: str, previous: Previous | None
+) -> ClientReport:
     cid = line.history.client_id
     score = moment.scores.get(cid)
     rfm = (
@@ -918,6 +1110,7 @@ def _client_report(line: _Line, moment: _Moment, currency: str) -> ClientReport:
         risks=line.risks,
         actions=line.actions,
         evidence=line.evidence,
+        previous=previous,
         lifecycle=None if kept is None else kept[0],
         ladder=None if kept is None else kept[1],
         motivation=None if kept is None else kept[2],
@@ -926,40 +1119,38 @@ def _client_report(line: _Line, moment: _Moment, currency: str) -> ClientReport:
     )
 
 
-def _migrations(
-    then: _Moment, now: _Moment, clients: Sequence[ClientReport]
-) -> dict[str, MigrationMatrix[Any]]:
-    values = {c.client_id: c.revenue.amount for c in clients}
-    before = {
-        line.history.client_id: line
+def _previous(then: _Moment) -> dict[str, Previous]:
+    """Every client's verdicts at the compare moment, for those with a record by then."""
+    return {
+        line.history.client_id: Previous(
+            lifecycle_stage=line.stage,
+            ladder_rung=line.rung,
+            motivation_segment=line.segment,
+            value_class=then.value_classes[line.history.client_id],
+        )
         for line in then.lines
         if line is not None and len(line.history)
     }
+
+
+def _migrations(
+    before: Mapping[str, Previous], clients: Sequence[ClientReport]
+) -> dict[str, MigrationMatrix[Any]]:
+    values = {c.client_id: c.revenue.amount for c in clients}
+    orders: dict[str, tuple[Any, ...]] = {
+        "lifecycle_stage": tuple(Stage),
+        "ladder_rung": tuple(Rung),
+        "motivation_segment": tuple(MotivationSegment),
+        "value_class": tuple(ValueClass),
+    }
     return {
-        "lifecycle_stage": migration_matrix(
-            {k: v.stage for k, v in before.items()},
-            {c.client_id: c.lifecycle_stage for c in clients},
-            order=tuple(Stage),
+        name: migration_matrix(
+            {k: getattr(v, name) for k, v in before.items()},
+            {c.client_id: getattr(c, name) for c in clients},
+            order=order,
             values=values,
-        ),
-        "ladder_rung": migration_matrix(
-            {k: v.rung for k, v in before.items()},
-            {c.client_id: c.ladder_rung for c in clients},
-            order=tuple(Rung),
-            values=values,
-        ),
-        "motivation_segment": migration_matrix(
-            {k: v.segment for k, v in before.items()},
-            {c.client_id: c.motivation_segment for c in clients},
-            order=tuple(MotivationSegment),
-            values=values,
-        ),
-        "value_class": migration_matrix(
-            {k: then.value_classes[k] for k in before},
-            {c.client_id: c.value_class for c in clients},
-            order=tuple(ValueClass),
-            values=values,
-        ),
+        )
+        for name, order in orders.items()
     }
 
 
@@ -969,6 +1160,7 @@ def _summary(
     policies: ReportPolicies,
     currency: str,
     rejected_rows: int | None,
+    warnings: Sequence[str] = (),
 ) -> dict[str, Any]:
     revenue = exact_sum(c.revenue.amount for c in clients)
     share = _value.top_share(values, fraction=policies.top_fraction)
@@ -992,4 +1184,5 @@ def _summary(
         ),
         "risks": {flag.value: risk_counts.get(flag.value, 0) for flag in RiskFlag},
         "rejected_rows": rejected_rows,
+        "warnings": list(warnings),
     }

@@ -3,9 +3,16 @@
 - JSON: ``{"as_of": ..., "clients": [...], "summary": {...}}`` plus ``"migrations"``
   when the report compares two moments.
 - JSON Lines: one client record per line (no summary).
-- CSV: a header row of the contract's field names, then one client per row.
-  Nested fields (``rfm``, ``risks``, ``actions``, ``evidence``) are JSON text in
-  their cell; ``None`` is an empty cell; money is a decimal string.
+- CSV: a header row, then one client per row, in the flat form by default
+  (:data:`~relcycle.report.FLAT_FIELDS`: ``rfm_r`` ... ``rfm_segment``, evidence
+  as reasons and record ids, lists joined with ``"; "``); with
+  ``View(csv_nested=True)`` the columns are :data:`~relcycle.report.FIELDS` and the
+  nested fields are JSON text in their cell. ``None`` is an empty cell; money is a
+  decimal string. Cells a spreadsheet would run as a formula get a leading ``'``
+  unless ``View(csv_raw_formulas=True)`` (see :func:`~relcycle.render.view.neutralise`).
+
+Each takes a :class:`~relcycle.render.view.View`: which clients, in which order,
+which fields; the JSON summary is always the whole portfolio's.
 """
 
 from __future__ import annotations
@@ -13,14 +20,18 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from relcycle.render.view import View, neutralise
+
 if TYPE_CHECKING:
-    from relcycle.report import Report
+    from relcycle.report import ClientReport, Report
 
 __all__ = [
+    "LIST_SEPARATOR",
     "NESTED_FIELDS",
+    "flat_cell",
     "iter_csv",
     "iter_json",
     "iter_jsonl",
@@ -29,19 +40,33 @@ __all__ = [
     "render_jsonl",
 ]
 
-#: Fields written as JSON text inside a CSV cell.
-NESTED_FIELDS: frozenset[str] = frozenset({"rfm", "risks", "actions", "evidence"})
+#: Fields written as JSON text inside a CSV cell in the nested form.
+NESTED_FIELDS: frozenset[str] = frozenset({"rfm", "risks", "actions", "evidence", "changed"})
+
+#: What joins a list's items in a flat CSV cell.
+LIST_SEPARATOR = "; "
+
+_DEFAULT = View()
 
 
-def iter_json(report: Report) -> Iterator[str]:
+def _records(clients: Sequence[ClientReport], fields: Sequence[str]) -> Iterator[dict[str, Any]]:
+    from relcycle.report import FIELDS
+
+    whole = tuple(fields) == FIELDS
+    for client in clients:
+        record = client.to_record()
+        yield record if whole else {f: record[f] for f in fields}
+
+
+def iter_json(report: Report, view: View = _DEFAULT) -> Iterator[str]:
     """The JSON document in chunks, one client at a time (see :func:`render_json`)."""
     dumps = json.dumps
     yield "{\n"
     yield f' "as_of": {dumps(report.as_of.isoformat())},\n'
     yield ' "clients": ['
     first = True
-    for client in report.clients:
-        yield ("\n  " if first else ",\n  ") + dumps(client.to_record(), ensure_ascii=False)
+    for record in _records(view.clients(report), view.fields()):
+        yield ("\n  " if first else ",\n  ") + dumps(record, ensure_ascii=False)
         first = False
     yield "]" if first else "\n ]"
     yield ',\n "summary": '
@@ -53,48 +78,70 @@ def iter_json(report: Report) -> Iterator[str]:
     yield "\n}\n"
 
 
-def render_json(report: Report) -> str:
+def render_json(report: Report, view: View = _DEFAULT) -> str:
     """The whole report as one JSON document, one client per line.
 
     ``{"as_of": ..., "clients": [...], "summary": {...}}``, plus ``"migrations"``
     when the report compares two moments. The layout keeps a large report fast
     to write (the C encoder does each client) and easy to scan.
     """
-    return "".join(iter_json(report))
+    return "".join(iter_json(report, view))
 
 
-def iter_jsonl(report: Report) -> Iterator[str]:
+def iter_jsonl(report: Report, view: View = _DEFAULT) -> Iterator[str]:
     """One JSON object per client per line, one line at a time."""
     dumps = json.dumps
-    for client in report.clients:
-        yield dumps(client.to_record(), ensure_ascii=False, separators=(",", ":")) + "\n"
+    for record in _records(view.clients(report), view.fields()):
+        yield dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
-def render_jsonl(report: Report) -> str:
+def render_jsonl(report: Report, view: View = _DEFAULT) -> str:
     """One JSON object per client per line."""
-    return "".join(iter_jsonl(report))
+    return "".join(iter_jsonl(report, view))
 
 
-def _cell(field: str, value: Any) -> str:
+def _nested_cell(field: str, value: Any) -> str:
     if value is None:
         return ""
     if field in NESTED_FIELDS:
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return flat_cell(value)
+
+
+def flat_cell(value: Any) -> str:
+    """A value of the flat record as CSV text: lists joined, booleans as words, None empty."""
+    if value is None:
+        return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, list):
+        return LIST_SEPARATOR.join(str(v) for v in value)
     return str(value)
 
 
-def iter_csv(report: Report, *, batch: int = 1000) -> Iterator[str]:
+def iter_csv(report: Report, view: View = _DEFAULT, *, batch: int = 1000) -> Iterator[str]:
     """The CSV text in chunks of ``batch`` clients (the header first)."""
-    from relcycle.report import FIELDS
+    from relcycle.report import flat_record
 
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(FIELDS)
-    for i, client in enumerate(report.clients, start=1):
-        record = client.to_record()
-        writer.writerow([_cell(f, record.get(f)) for f in FIELDS])
+    safe = (lambda cell: cell) if view.csv_raw_formulas else neutralise
+    clients = view.clients(report)
+    if view.csv_nested:
+        fields = view.fields()
+        writer.writerow(fields)
+        rows: Iterator[list[str]] = (
+            [safe(_nested_cell(f, r[f])) for f in fields] for r in _records(clients, fields)
+        )
+    else:
+        fields = view.flat_fields()
+        writer.writerow(fields)
+        rows = (
+            [safe(flat_cell(flat[f])) for f in fields]
+            for flat in (flat_record(c.to_record()) for c in clients)
+        )
+    for i, row in enumerate(rows, start=1):
+        writer.writerow(row)
         if i % batch == 0:
             yield buffer.getvalue()
             buffer.seek(0)
@@ -102,6 +149,6 @@ def iter_csv(report: Report, *, batch: int = 1000) -> Iterator[str]:
     yield buffer.getvalue()
 
 
-def render_csv(report: Report) -> str:
+def render_csv(report: Report, view: View = _DEFAULT) -> str:
     """A header row and one row per client (RFC 4180, CRLF line ends)."""
-    return "".join(iter_csv(report))
+    return "".join(iter_csv(report, view))

@@ -2,67 +2,216 @@
 
 With ``rich`` installed (the ``cli`` extra) and ``rich=True`` the table is drawn
 with rich; otherwise it is plain text in aligned columns, which is also what
-goes into a pipe.
+goes into a pipe. Given a ``width`` the table keeps the columns that fit, most
+wanted first (:data:`PRIORITY`), and says which it left out. Every cell is
+printed inert: control characters (terminal escape sequences) are escaped.
 """
 
 from __future__ import annotations
 
 import io
-import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+
+from relcycle.render.view import View, inert
 
 if TYPE_CHECKING:
     from relcycle.report import ClientReport, Report
 
 __all__ = [
+    "CHANGE_COLUMN",
     "COLUMNS",
     "MOVE_WORDS",
+    "PRIORITY",
+    "change_text",
     "counted",
+    "fit",
     "migration_text",
     "render_summary",
     "render_table",
     "summary_lines",
 ]
 
-#: The table's columns: (header, right-aligned).
-COLUMNS: tuple[tuple[str, bool], ...] = (
-    ("client", False),
-    ("stage", False),
-    ("rung", False),
-    ("segment", False),
-    ("class", False),
-    ("regularity", False),
-    ("rfm", False),
-    ("orders", True),
-    ("contacts", True),
-    ("requests", True),
-    ("open", True),
-    ("revenue", True),
-    ("profit", True),
-    ("risks", False),
+#: The table's default columns: (field, header), in display order.
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("client_id", "client"),
+    ("lifecycle_stage", "stage"),
+    ("ladder_rung", "rung"),
+    ("motivation_segment", "segment"),
+    ("value_class", "class"),
+    ("regularity", "regularity"),
+    ("rfm", "rfm"),
+    ("orders", "orders"),
+    ("contacts", "contacts"),
+    ("requests", "requests"),
+    ("complaints_open", "open"),
+    ("revenue", "revenue"),
+    ("profit", "profit"),
+    ("risks", "risks"),
 )
 
+#: The column added for a report with ``compare_to``: the movement since then.
+CHANGE_COLUMN: tuple[str, str] = ("change", "change")
 
-def _row(c: ClientReport) -> list[str]:
+#: Which columns stay when the table is narrowed to a width, most wanted first;
+#: columns not listed come after, in display order.
+PRIORITY: tuple[str, ...] = (
+    "client_id",
+    "lifecycle_stage",
+    "change",
+    "value_class",
+    "revenue",
+    "risks",
+    "ladder_rung",
+    "complaints_open",
+    "motivation_segment",
+    "orders",
+    "profit",
+    "rfm",
+    "regularity",
+    "requests",
+    "contacts",
+)
+
+#: Columns aligned to the right (numbers).
+_RIGHT = frozenset(
+    {
+        "orders",
+        "contacts",
+        "requests",
+        "complaints_open",
+        "revenue",
+        "cost_to_serve",
+        "profit",
+        "frequency",
+        "recency",
+        "T",
+        "monetary_value",
+        "rfm_r",
+        "rfm_f",
+        "rfm_m",
+    }
+)
+
+#: Short names of the compared fields in the table.
+_SHORT = {
+    "lifecycle_stage": "stage",
+    "ladder_rung": "rung",
+    "motivation_segment": "segment",
+    "value_class": "class",
+}
+
+
+def change_text(c: ClientReport) -> str:
+    """The client's movement since ``compare_to`` in a few words.
+
+    ``worsened: stage, class`` (the fields that moved that way), ``improved: rung``,
+    ``changed: segment``, ``unchanged``, ``new``; ``-`` without a compare moment.
+    """
+    change, changed = c.change, c.changed
+    if change is None or changed is None:
+        return "-"
+    if change in ("new", "unchanged"):
+        return change
+    fields = [_SHORT[k] for k, v in changed.items() if v == change]
+    return f"{change}: {', '.join(fields)}"
+
+
+def _rfm_text(c: ClientReport) -> str:
     rfm = c.rfm
-    rfm_text = "-" if rfm.r is None else f"{rfm.r}{rfm.f}{rfm.m} {rfm.segment}"
-    return [
-        c.client_id,
-        c.lifecycle_stage.value,
-        c.ladder_rung.value + ("" if c.active else " (left)"),
-        c.motivation_segment.value,
-        c.value_class.value,
-        c.regularity.value,
-        rfm_text,
-        str(c.orders),
-        str(c.contacts),
-        str(c.requests),
-        str(c.complaints_open),
-        f"{c.revenue.amount:,.2f}",
-        "-" if c.profit is None else f"{c.profit.amount:,.2f}",
-        ", ".join(c.risk_flags) or "-",
-    ]
+    return "-" if rfm.r is None else f"{rfm.r}{rfm.f}{rfm.m} {rfm.segment}"
+
+
+def _money_cell(value: Any) -> str:
+    return "-" if value is None else f"{value.amount:,.2f}"
+
+
+#: How the table writes its own columns (any other: the flat record's text).
+_CELLS: Mapping[str, Callable[[ClientReport], str]] = {
+    "client_id": lambda c: c.client_id,
+    "lifecycle_stage": lambda c: c.lifecycle_stage.value,
+    "ladder_rung": lambda c: c.ladder_rung.value + ("" if c.active else " (left)"),
+    "motivation_segment": lambda c: c.motivation_segment.value,
+    "value_class": lambda c: c.value_class.value,
+    "regularity": lambda c: c.regularity.value,
+    "rfm": _rfm_text,
+    "orders": lambda c: str(c.orders),
+    "contacts": lambda c: str(c.contacts),
+    "requests": lambda c: str(c.requests),
+    "complaints_open": lambda c: str(c.complaints_open),
+    "revenue": lambda c: _money_cell(c.revenue),
+    "cost_to_serve": lambda c: _money_cell(c.cost_to_serve),
+    "profit": lambda c: _money_cell(c.profit),
+    "risks": lambda c: ", ".join(c.risk_flags) or "-",
+    "change": change_text,
+}
+
+
+def _columns(report: Report, view: View) -> list[tuple[str, str]]:
+    """The (field, header) columns the view asks for."""
+    if view.columns is None:
+        columns = list(COLUMNS)
+        if report.compare_to is not None:
+            columns.append(CHANGE_COLUMN)
+        return columns
+    headers = dict((*COLUMNS, CHANGE_COLUMN))
+    names: list[str] = []
+    for name in view.columns:
+        if name == "evidence":
+            names.extend(f for f in view.flat_fields() if f.startswith("evidence_"))
+        else:
+            names.append(name)
+    return [(n, headers.get(n, n)) for n in dict.fromkeys(names)]
+
+
+def _cells(columns: Sequence[tuple[str, str]]) -> Callable[[ClientReport], list[str]]:
+    """A function giving a client's (inert) cells for ``columns``."""
+    from relcycle.render.formats import flat_cell
+    from relcycle.report import flat_record
+
+    makers = [_CELLS.get(field) for field, _ in columns]
+    if all(m is not None for m in makers):
+        return lambda c: [inert(m(c)) for m in makers if m is not None]
+
+    def row(c: ClientReport) -> list[str]:
+        flat = flat_record(c.to_record())
+        return [
+            inert(m(c) if m is not None else (flat_cell(flat[field]) or "-"))
+            for m, (field, _) in zip(makers, columns, strict=True)
+        ]
+
+    return row
+
+
+def fit(
+    widths: Sequence[int], names: Sequence[str], width: int, *, gap: int, edge: int
+) -> list[int]:
+    """The indexes of the columns that fit in ``width`` characters.
+
+    Columns are taken in :data:`PRIORITY` order (others after, in display order)
+    while they fit; one that does not fit is left out and the next one tried.
+    The first column always stays.
+
+    Args:
+        widths: Each column's width (its widest cell or header).
+        names: Each column's field name.
+        width: The characters available.
+        gap: Characters between two columns.
+        edge: Characters around the table (borders), beside the gaps.
+
+    Returns:
+        The kept columns' indexes, in display order.
+    """
+    rank = {name: i for i, name in enumerate(PRIORITY)}
+    order = sorted(range(len(names)), key=lambda i: (i != 0, rank.get(names[i], len(rank)), i))
+    kept: list[int] = []
+    used = edge
+    for i in order:
+        need = widths[i] + (gap if kept else 0)
+        if not kept or used + need <= width:
+            kept.append(i)
+            used += need
+    return sorted(kept)
 
 
 def counted(count: int, noun: str, plural: str | None = None) -> str:
@@ -103,6 +252,8 @@ def summary_lines(report: Report) -> list[str]:
     lines.append(f"  risks:       {_counts_line(s['risks'])}")
     if s.get("rejected_rows") is not None:
         lines.append(f"  rejected rows (skipped when loading): {s['rejected_rows']}")
+    for warning in s.get("warnings", ()):
+        lines.append(f"  warning: {warning}")
     if report.migrations is not None and report.compare_to is not None:
         lines.append(f"  since {report.compare_to.isoformat()}:")
         for name, matrix in report.migrations.items():
@@ -147,11 +298,7 @@ def render_summary(report: Report) -> str:
 
 
 def _plain(headers: Sequence[tuple[str, bool]], rows: Sequence[Sequence[str]]) -> str:
-    widths = [len(h) for h, _ in headers]
-    for row in rows:
-        for i, cell in enumerate(row):
-            if len(cell) > widths[i]:
-                widths[i] = len(cell)
+    widths = _widths(headers, rows)
 
     def line(cells: Sequence[str]) -> str:
         parts = [
@@ -165,30 +312,65 @@ def _plain(headers: Sequence[tuple[str, bool]], rows: Sequence[Sequence[str]]) -
     return "\n".join(out) + "\n"
 
 
-def render_table(report: Report, *, rich: bool = False) -> str:
+def _widths(headers: Sequence[tuple[str, bool]], rows: Sequence[Sequence[str]]) -> list[int]:
+    widths = [len(h) for h, _ in headers]
+    for row in rows:
+        for i, cell in enumerate(row):
+            if len(cell) > widths[i]:
+                widths[i] = len(cell)
+    return widths
+
+
+def render_table(
+    report: Report, *, rich: bool = False, view: View | None = None, width: int | None = None
+) -> str:
     """The clients as a table, then the summary.
 
     Args:
         report: The report.
         rich: Draw with ``rich`` when it is installed (plain text otherwise).
+        view: Which clients, in which order, which columns (default: all, by id).
+        width: Fit the table in this many characters: the columns that do not
+            fit are left out (most wanted kept, see :data:`PRIORITY`) and a line
+            under the table names them. None: every column, however wide.
     """
-    rows = [_row(c) for c in report.clients]
+    view = View() if view is None else view
+    columns = _columns(report, view)
+    cells = _cells(columns)
+    rows = [cells(c) for c in view.clients(report)]
+    headers = [(header, field in _RIGHT) for field, header in columns]
     if rich:
         try:
             from rich.console import Console
             from rich.table import Table
+            from rich.text import Text
         except ImportError:
             rich = False
+    dropped: list[str] = []
+    if width is not None:
+        widths = _widths(headers, rows)
+        names = [field for field, _ in columns]
+        # plain: two spaces between columns; rich: a border and a space each side
+        kept = fit(widths, names, width, gap=3 if rich else 2, edge=4 if rich else 0)
+        if len(kept) < len(columns):
+            dropped = [columns[i][1] for i in range(len(columns)) if i not in kept]
+            headers = [headers[i] for i in kept]
+            rows = [[row[i] for i in kept] for row in rows]
+    note = ""
+    if dropped:
+        note = (
+            f"(left out to fit {width} columns: {', '.join(dropped)}; "
+            "choose the columns with --columns)\n"
+        )
     if not rich:
-        return _plain(COLUMNS, rows) + "\n" + render_summary(report)
+        return _plain(headers, rows) + note + "\n" + render_summary(report)
     table = Table(title=f"relcycle report as of {report.as_of.isoformat()}")
-    for header, right in COLUMNS:
-        table.add_column(header, justify="right" if right else "left")
+    for header, right in headers:
+        table.add_column(header, justify="right" if right else "left", no_wrap=True)
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(Text(cell) for cell in row))  # Text: no markup in ids and names
     buffer = io.StringIO()
-    width = shutil.get_terminal_size((160, 24)).columns
-    console = Console(file=buffer, force_terminal=True, width=width)
+    console = Console(file=buffer, force_terminal=True, width=width or 100_000)
     console.print(table)
-    console.print(render_summary(report), highlight=False, markup=False)
+    console.print(note + render_summary(report), highlight=False, markup=False, end="")
     return buffer.getvalue()

@@ -1,0 +1,212 @@
+"""What an output shows: which clients, in which order, which columns, how CSV is written.
+
+A :class:`View` is given to :func:`relcycle.render.iter_render`; the command line
+builds one from ``--columns``, ``--top``, ``--sort``, ``--desc``, ``--csv-nested``
+and ``--csv-raw-formulas``. The default view is the whole report, in client id
+order, with every column.
+
+Column names are the report's field names (:data:`~relcycle.report.FIELDS`) or
+those of its flat form (:data:`~relcycle.report.FLAT_FIELDS`, the CSV header):
+``rfm`` stands for ``rfm_r``, ``rfm_f``, ``rfm_m``, ``rfm_segment`` and
+``evidence`` for its six flat columns, and a flat name picks its field in JSON.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from relcycle.errors import UsageError
+
+if TYPE_CHECKING:
+    from relcycle.report import ClientReport, Report
+
+__all__ = ["View", "inert", "neutralise"]
+
+
+def _parent(name: str) -> str:
+    """The field of :data:`~relcycle.report.FIELDS` a flat column belongs to."""
+    if name.startswith("rfm_"):
+        return "rfm"
+    if name.startswith("evidence_"):
+        return "evidence"
+    return name
+
+
+def _known() -> tuple[str, ...]:
+    from relcycle.report import FIELDS, FLAT_FIELDS
+
+    return (*FIELDS, *(f for f in FLAT_FIELDS if f not in FIELDS))
+
+
+def _check(names: Sequence[str], what: str) -> None:
+    known = _known()
+    for name in names:
+        if name not in known:
+            raise UsageError(
+                f"{what}: unknown column {name!r}; the columns are: {', '.join(known)}"
+            )
+
+
+@attrs.frozen(kw_only=True)
+class View:
+    """Which clients and columns an output shows, and how CSV cells are written.
+
+    Attributes:
+        columns: The columns to show, in this order (None: the format's default).
+        top: Show only the first ``top`` clients (after sorting).
+        sort: Order the clients by this column (None: by client id). Vocabularies
+            sort in their own order (stage by severity, rung from ``adversary``
+            up, value class ``A`` < ``B`` < ``C``, ``change`` from ``worsened``),
+            money by amount, lists by length; missing values come last.
+        descending: Sort from the largest down.
+        csv_nested: CSV keeps the nested fields as JSON text in one cell each
+            (the flat form otherwise).
+        csv_raw_formulas: CSV writes cells that a spreadsheet would run as a
+            formula as they are (they get a leading ``'`` otherwise).
+
+    Raises:
+        UsageError: For an unknown column, or ``top`` below 1.
+    """
+
+    columns: tuple[str, ...] | None = attrs.field(
+        default=None, converter=attrs.converters.optional(tuple)
+    )
+    top: int | None = None
+    sort: str | None = None
+    descending: bool = False
+    csv_nested: bool = False
+    csv_raw_formulas: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        if self.columns is not None:
+            if not self.columns:
+                raise UsageError("--columns: name at least one column")
+            _check(self.columns, "--columns")
+        if self.sort is not None:
+            _check([self.sort], "--sort")
+            if self.sort in ("rfm", "evidence"):
+                raise UsageError(
+                    f"--sort {self.sort}: sort by one of its parts, such as "
+                    f"{'rfm_r' if self.sort == 'rfm' else 'evidence_stage'}"
+                )
+        if self.top is not None and (isinstance(self.top, bool) or self.top < 1):
+            raise UsageError(f"--top {self.top!r}: give a number of clients, at least 1")
+
+    @property
+    def is_default(self) -> bool:
+        """True when the view changes nothing (the whole report, every column)."""
+        return self == View()
+
+    def clients(self, report: Report) -> Sequence[ClientReport]:
+        """The report's clients this view shows, in its order."""
+        clients: Sequence[ClientReport] = report.clients
+        if self.sort is not None:
+            key = _sort_key(self.sort)
+            keyed = [(key(c), c) for c in clients]
+            present = [(k, c) for k, c in keyed if k is not None]
+            present.sort(key=lambda kc: kc[0], reverse=self.descending)  # stable
+            clients = [c for _, c in present] + [c for k, c in keyed if k is None]
+        if self.top is not None:
+            clients = clients[: self.top]
+        return clients
+
+    def fields(self) -> tuple[str, ...]:
+        """The record fields (:data:`~relcycle.report.FIELDS`) shown in JSON and nested CSV."""
+        from relcycle.report import FIELDS
+
+        if self.columns is None:
+            return FIELDS
+        return tuple(dict.fromkeys(_parent(name) for name in self.columns))
+
+    def flat_fields(self) -> tuple[str, ...]:
+        """The flat columns (:data:`~relcycle.report.FLAT_FIELDS`) shown in flat CSV."""
+        from relcycle.report import FLAT_FIELDS
+
+        if self.columns is None:
+            return FLAT_FIELDS
+        return tuple(
+            dict.fromkeys(
+                part
+                for name in self.columns
+                for part in ([f for f in FLAT_FIELDS if _parent(f) == name and f != name] or [name])
+            )
+        )
+
+
+def _sort_key(name: str) -> Callable[[ClientReport], Any]:
+    """The value a client sorts by on column ``name`` (None: missing, sorts last)."""
+    from relcycle.ladder import Rung
+    from relcycle.lifecycle import Stage
+    from relcycle.report import CHANGES, MONEY_FIELDS, flat_record
+    from relcycle.segmentation.regularity import Regularity
+    from relcycle.segmentation.value import ValueClass
+
+    orders: dict[str, Sequence[str]] = {
+        "lifecycle_stage": [s.value for s in Stage],
+        "ladder_rung": [r.value for r in Rung],
+        "value_class": [v.value for v in ValueClass],
+        "regularity": [r.value for r in Regularity],
+        "change": CHANGES,
+    }
+    for base in ("lifecycle_stage", "ladder_rung", "value_class"):
+        orders[f"previous_{base}"] = orders[base]
+    rank = {k: {v: i for i, v in enumerate(vs)} for k, vs in orders.items()}.get(name)
+    money = name in MONEY_FIELDS
+
+    def key(client: ClientReport) -> Any:
+        record = client.to_record()
+        value = record[name] if name in record else flat_record(record)[name]
+        if value is None:
+            return None
+        if rank is not None:
+            return rank[value]
+        if money:
+            return Decimal(value)
+        if isinstance(value, list | dict):
+            return len(value)
+        return value
+
+    return key
+
+
+#: A cell that is a plain number: never read as a formula, so left as it is.
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+#: First characters that make a spreadsheet read a cell as a formula (OWASP).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(cell: str) -> str:
+    """``cell`` with a ``'`` in front when a spreadsheet would run it as a formula.
+
+    A cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is
+    prefixed with ``'`` (OWASP's advice against CSV injection); a plain number
+    such as ``-120.50`` cannot be a formula and is left as it is.
+    """
+    if cell.startswith(FORMULA_STARTS) and _NUMBER.fullmatch(cell) is None:
+        return "'" + cell
+    return cell
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+#: Characters a terminal may act on: C0 and C1 controls, DEL, bidirectional
+#: overrides and isolates, line and paragraph separators.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+
+
+def inert(text: str) -> str:
+    r"""``text`` with every control character written as an escape (``\x1b``).
+
+    Terminal escape sequences, line breaks and bidirectional overrides in ids and
+    names are printed as text, not acted on.
+    """
+    return _CONTROL.sub(_escape, text)
