@@ -140,16 +140,19 @@ class TestContent:
         assert first[0] == report["acme"].actions[0].id
         assert data["managers"] == ["m1", "m2"]
 
-    def test_previous_states_and_worsened_marker(self, page: str) -> None:
-        """With compare_to, each row has its stage, rung and class then, and a worsened mark."""
+    def test_previous_states_and_change(self, page: str, report: Report) -> None:
+        """With compare_to, each row has its stage, rung, class and segment then, and the
+        report's one-word change."""
         data = data_of(page)
         rows = {row[0]: row for row in data["rows"]}
         stages = data["enums"]["stage"]
         assert stages[rows["beta"][18][0]] == "satisfied"
         assert rows["beta"][18][2] == "A"
-        assert rows["beta"][19] == 1
-        assert rows["acme"][19] == 0
+        assert rows["beta"][18][3] == report["beta"].previous.motivation_segment.value
+        assert rows["beta"][19] == "worsened"
+        assert rows["acme"][19] == report["acme"].change == "improved"
         assert rows["007"][18] is None  # no record yet at the compare date
+        assert rows["007"][19] == "new"
 
     def test_the_data_block_is_deterministic(self, report: Report) -> None:
         """The same report renders to the same page, byte for byte."""
@@ -484,8 +487,9 @@ _PROBE = """
 (function(){
   var out=document.documentElement,tries=0;
   function note(k,v){window.parent.postMessage([k,String(v)],'*');}
-  URL.createObjectURL=function(blob){blob.text().then(function(t){note('csv',t);});
-    return 'blob:probe';};
+  var downloads=0;
+  URL.createObjectURL=function(blob){var n=++downloads;
+    blob.text().then(function(t){note('csv-'+n,t);});return 'blob:probe';};
   var click=HTMLAnchorElement.prototype.click;
   HTMLAnchorElement.prototype.click=function(){
     if(!this.hasAttribute('download')){return click.call(this);}};
@@ -507,6 +511,7 @@ _PROBE = """
     if(rec){rec.click();note('record',document.getElementById('record').textContent);}
     document.getElementById('detail-close').click();
     note('closed',!document.getElementById('detail').open);
+    document.getElementById('csv').click();
     var sel=document.getElementById('f-class');
     sel.value='A';sel.dispatchEvent(new Event('change'));
     note('shown-a',document.getElementById('shown').textContent);
@@ -538,15 +543,23 @@ def chromium(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="module")
 def demo_report() -> Report:
-    """A simulated portfolio of 300 clients (more than a page of the table), compared."""
+    """A simulated portfolio of 300 clients (more than a page of the table), compared,
+    and a client whose name a spreadsheet would run as a formula."""
     from datetime import timedelta
 
     from relcycle.simulate import simulate_portfolio
 
     sim = simulate_portfolio(300, seed=0)
-    return build_report(
-        sim.portfolio(), as_of=sim.as_of, compare_to=sim.as_of - timedelta(days=182)
+    portfolio = build_portfolio(
+        clients=[*sim.clients, Client(client_id="Z-FORMULA", name='=HYPERLINK("http://x")')],
+        orders=[
+            *sim.orders,
+            Order(order_id="z1", client_id="Z-FORMULA", placed_at=sim.as_of, amount="10"),
+        ],
+        interactions=sim.interactions,
+        complaints=sim.complaints,
     )
+    return build_report(portfolio, as_of=sim.as_of, compare_to=sim.as_of - timedelta(days=182))
 
 
 #: Headless Chromium lays a page out at least this wide, whatever the window size.
@@ -588,7 +601,7 @@ def _probed(binary: str, tmp_path: Path, report: Report, width: int) -> dict[str
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert _console_errors(dom.stderr) == []
     head = dom.stdout[: dom.stdout.index(">", dom.stdout.index("<html"))]
-    return {k: html.unescape(v) for k, v in re.findall(r'data-probe-([a-z-]+)="([^"]*)"', head)}
+    return {k: html.unescape(v) for k, v in re.findall(r'data-probe-([a-z0-9-]+)="([^"]*)"', head)}
 
 
 @pytest.mark.browser
@@ -613,9 +626,13 @@ class TestInChromium:
         assert seen["record"].split()[0] in ("order", "interaction", "complaint")
         class_a = [c for c in demo_report.clients if c.value_class.value == "A"]
         assert seen["shown-a"] == f"{len(class_a)} of {n} clients"
-        lines = list(csv.reader(io.StringIO(seen["csv"])))
+        every = list(csv.reader(io.StringIO(seen["csv-1"])))
+        assert len(every) == n + 1
+        formula = next(row for row in every if row[0] == "Z-FORMULA")
+        assert formula[1] == '\'=HYPERLINK("http://x")'  # inert in a spreadsheet
+        lines = list(csv.reader(io.StringIO(seen["csv-2"])))
         assert lines[0][:4] == ["client_id", "name", "account_manager", "lifecycle_stage"]
-        assert lines[0][-1] == "worsened"
+        assert lines[0][-2:] == ["previous_value_class", "change"]
         assert len(lines) == len(class_a) + 1
         assert {row[7] for row in lines[1:]} == {"A"}
         assert {row[0] for row in lines[1:]} == {c.client_id for c in class_a}

@@ -372,7 +372,7 @@ _JS = """
   var app=document.getElementById('clients-app');
   if(!box||!app){return;}
   var ID=0,NAME=1,AM=2,STAGE=3,LOSS=4,RUNG=5,SEG=6,CLS=7,REG=8,RFM=9,ORD=10,CON=11,REQ=12,
-      OPEN=13,REV=14,PROFIT=15,RISKS=16,ACTS=17,PREV=18,WORSE=19;
+      OPEN=13,REV=14,PROFIT=15,RISKS=16,ACTS=17,PREV=18,CHANGE=19;
   var D,rows,view=[],page=0,PAGE=100,sortCol=-1,asc=true;
   function $(id){return document.getElementById(id);}
   function esc(s){return String(s==null?'':s).replace(/[&<>"']/g,function(c){
@@ -434,7 +434,7 @@ _JS = """
       if(rk==='*'&&!atRisk(r)){return false;}
       if(rk==='-'&&r[RISKS].length){return false;}
       if(rk&&rk!=='*'&&rk!=='-'&&r[RISKS].indexOf(rk)<0){return false;}
-      if(wo&&!r[WORSE]){return false;}
+      if(wo&&r[CHANGE]!=='worsened'){return false;}
       return true;
     });
     if(sortCol>=0){order();}
@@ -496,21 +496,23 @@ _JS = """
     'ladder_rung','motivation_segment','value_class','regularity','rfm_r','rfm_f','rfm_m',
     'rfm_segment','orders','contacts','requests','complaints_open','revenue','profit',
     'currency','risks','first_action'];
+  // as the CSV format: a cell a spreadsheet would run as a formula gets a leading '
+  var NUMBER=/^[+-]?(\\d+(\\.\\d*)?|\\.\\d+)([eE][+-]?\\d+)?$/;
   function csvCell(v){v=v==null?'':String(v);
+    if(/^[=+\\-@\\t\\r]/.test(v)&&!NUMBER.test(v)){v="'"+v;}
     return /[",\\r\\n]/.test(v)?'"'+v.replace(/"/g,'""')+'"':v;}
   function download(){
     var e=D.enums,head=CSV_HEAD.slice(),prev=D.compare_to!=null;
     if(prev){head.push('previous_lifecycle_stage','previous_ladder_rung',
-      'previous_value_class','worsened');}
+      'previous_motivation_segment','previous_value_class','change');}
     var lines=[head.join(',')];
     view.forEach(function(r){
       var rfm=r[RFM]||[null,null,null,null],a=r[ACTS].length?D.actions[r[ACTS][0]][0]:'';
       var out=[r[ID],r[NAME],r[AM],e.stage[r[STAGE]],r[LOSS],e.rung[r[RUNG]],r[SEG],r[CLS],
         r[REG],rfm[0],rfm[1],rfm[2],rfm[3],r[ORD],r[CON],r[REQ],r[OPEN],r[REV],r[PROFIT],
-        D.currency,r[RISKS].join(';'),a];
-      if(prev){var p=r[PREV]||[null,null,null];
-        out.push(p[0]==null?'':e.stage[p[0]],p[1]==null?'':e.rung[p[1]],p[2]||'',
-          r[WORSE]?'true':'false');}
+        D.currency,r[RISKS].join('; '),a];
+      if(prev){var p=r[PREV]||[null,null,null,null];
+        out.push(p[0]==null?'':e.stage[p[0]],p[1]==null?'':e.rung[p[1]],p[3],p[2],r[CHANGE]);}
       lines.push(out.map(csvCell).join(','));
     });
     var blob=new Blob([lines.join('\\r\\n')+'\\r\\n'],{type:'text/csv;charset=utf-8'});
@@ -534,9 +536,9 @@ _JS = """
     h.push('<p><small>account manager '+esc(r[AM]||'-')+' &middot; class '+esc(r[CLS])+
       ' &middot; revenue '+money(r[REV])+' '+esc(D.currency)+
       (r[PROFIT]!=null?' &middot; profit '+money(r[PROFIT]):'')+'</small></p>');
-    if(r[PREV]){var p=r[PREV];h.push('<p><small>on '+esc(D.compare_to)+': '+
-      (p[0]==null?'not yet a client':esc(words(e.stage[p[0]]))+', '+esc(e.rung[p[1]])+
-      ', class '+esc(p[2]))+'</small></p>');}
+    if(D.compare_to!=null){var p=r[PREV];h.push('<p><small>on '+esc(D.compare_to)+': '+
+      (p==null?'not yet a client':esc(words(e.stage[p[0]]))+', '+esc(e.rung[p[1]])+
+      ', '+esc(words(p[3]))+', class '+esc(p[2]))+' ('+esc(r[CHANGE])+')</small></p>');}
     h.push('<p><b>Stage '+esc(words(e.stage[r[STAGE]]))+'</b>'+(w[0]?' since '+esc(w[0]):'')+
       ': '+esc(w[1][0])+' '+recs(w[1][1])+'</p>');
     h.push('<p><b>Rung '+esc(e.rung[r[RUNG]])+'</b>: '+esc(w[2][0])+' '+recs(w[2][1])+'</p>');
@@ -824,27 +826,26 @@ def worsened(report: Report) -> dict[str, list[Change]]:
     """The clients that got worse since ``compare_to``, with what got worse.
 
     Worse: a later (more severe) lifecycle stage, a lower ladder rung, or a lower
-    value class than at ``compare_to``. Read from the report's migration matrices;
-    clients that were not yet clients then are not listed.
+    value class than at ``compare_to`` — the ``worsened`` entries of each client's
+    :attr:`~relcycle.report.ClientReport.changed`. Clients that were not yet
+    clients then are not listed.
 
     Args:
-        report: A report built with ``compare_to``.
+        report: The report (built with ``compare_to`` for a non-empty answer).
 
     Returns:
         ``{client_id: [(field, before, after), ...]}``, empty without ``compare_to``.
     """
-    if report.migrations is None:
-        return {}
     found: dict[str, list[Change]] = {}
-    # (field, +1 when a higher rank is worse)
-    for field, direction in (("lifecycle_stage", 1), ("ladder_rung", -1), ("value_class", 1)):
-        for move in report.migrations[field].moves:
-            before, after = move.before, move.after
-            if before is None or after is None:
-                continue
-            if (after.rank - before.rank) * direction > 0:
-                found.setdefault(move.client_id, []).append(
-                    (field, str(before.value), str(after.value))
+    for c in report.clients:
+        previous = c.previous
+        if previous is None:
+            continue
+        for field, move in previous.moves(c).items():
+            if move == "worsened":
+                before = getattr(previous, field).value
+                found.setdefault(c.client_id, []).append(
+                    (field, str(before), str(getattr(c, field).value))
                 )
     return found
 
@@ -981,6 +982,19 @@ def _path(steps: Sequence[Any]) -> list[list[Any]]:
     ]
 
 
+def _previous(c: ClientReport) -> list[Any] | None:
+    """``[stage rank, rung rank, value class, segment]`` at ``compare_to``, or None."""
+    p = c.previous
+    if p is None or p.lifecycle_stage is None or p.ladder_rung is None:
+        return None
+    return [
+        p.lifecycle_stage.rank,
+        p.ladder_rung.rank,
+        None if p.value_class is None else p.value_class.value,
+        None if p.motivation_segment is None else p.motivation_segment.value,
+    ]
+
+
 def _record_fields(record: Any) -> list[list[str]]:
     """A record's known fields as ``[name, text]`` pairs (its id and client left out)."""
     out = []
@@ -1014,21 +1028,6 @@ def _payload(report: Report, order: Sequence[ClientReport]) -> dict[str, Any]:
     s = report.summary
     stage_order = list(s["lifecycle_stage"])
     rung_order = list(s["ladder_rung"])
-    changes = worsened(report)
-    before: dict[str, list[Any]] = {}
-    if report.migrations is not None:
-        m = report.migrations
-        stage_then = {x.client_id: x.before for x in m["lifecycle_stage"].moves}
-        rung_then = {x.client_id: x.before for x in m["ladder_rung"].moves}
-        class_then = {x.client_id: x.before for x in m["value_class"].moves}
-        for cid, stage in stage_then.items():
-            if stage is not None:
-                rung, cls = rung_then.get(cid), class_then.get(cid)
-                before[cid] = [
-                    stage.rank,
-                    None if rung is None else rung.rank,
-                    None if cls is None else str(cls.value),
-                ]
     actions: dict[str, int] = {}
     action_rows: list[list[str]] = []
     managers: set[str] = set()
@@ -1066,8 +1065,8 @@ def _payload(report: Report, order: Sequence[ClientReport]) -> dict[str, Any]:
                 None if c.profit is None else decimal_text(c.profit.amount),
                 list(c.risk_flags),
                 acts,
-                before.get(c.client_id),
-                1 if c.client_id in changes else 0,
+                _previous(c),
+                c.change,
             ]
         )
         ev = c.evidence
