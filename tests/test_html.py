@@ -128,6 +128,11 @@ class TestContent:
         assert kind == "interaction"
         assert ["purpose", "termination"] in fields
         assert ["reason", "competitor"] in fields
+        order = dict(data["records"]["b1"][1])  # fields as the contract spells them
+        assert order["amount"] == "300.50"
+        assert order["placed_at"] == at(5).isoformat()
+        assert order["discounted"] == "false"
+        assert "client_id" not in order
         lifecycle_path = data["why"][beta][5]
         assert lifecycle_path[-1][2] == "lost"
 

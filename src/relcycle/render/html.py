@@ -996,22 +996,21 @@ def _previous(c: ClientReport) -> list[Any] | None:
 
 
 def _record_fields(record: Any) -> list[list[str]]:
-    """A record's known fields as ``[name, text]`` pairs (its id and client left out)."""
+    """A record's known fields as ``[name, text]`` pairs, in the contract's spelling
+    (ISO 8601 times, decimal money, ``true``/``false``); ids and empty fields left out."""
     out = []
     for name, value in record.to_dict().items():
-        if name == "client_id" or name.endswith("_id") or value is None or value == "":
+        if name.endswith("_id") or value is None or value == "" or value == [] or value == {}:
             continue
-        if isinstance(value, (list, dict)):
-            if not value:
-                continue
-            value = (
-                ", ".join(f"{k}: {v}" for k, v in value.items())
-                if isinstance(value, dict)
-                else ", ".join(map(str, value))
-            )
-        out.append(
-            [name, str(value).replace("T00:00:00", "") if name.endswith("_at") else str(value)]
-        )
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, dict):
+            text = ", ".join(f"{k}: {v}" for k, v in value.items())
+        elif isinstance(value, list):
+            text = ", ".join(map(str, value))
+        else:
+            text = str(value)
+        out.append([name, text])
     return out
 
 
