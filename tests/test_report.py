@@ -33,6 +33,7 @@ from relcycle.report import (
     COMPARE_FIELDS,
     COMPARED,
     FIELDS,
+    FLAT_FIELDS,
     ClientReport,
     Previous,
     Report,
@@ -710,21 +711,75 @@ class TestOutputs:
         assert set(CONTRACT_FIELDS) <= set(FIELDS)
 
     def test_to_pandas(self, report: Report) -> None:
-        """to_pandas gives one row per client, rfm flattened, money as Decimal."""
+        """to_pandas: the flat columns, counts int64, scores Int64, figures and money float64."""
         pd = pytest.importorskip("pandas")
         frame = report.to_pandas()
         assert isinstance(frame, pd.DataFrame)
+        assert tuple(frame.columns) == FLAT_FIELDS
         assert len(frame) == 4
-        assert {"rfm_r", "rfm_segment", "lifecycle_stage", "revenue"} <= set(frame.columns)
-        assert frame.set_index("client_id").loc["acme", "revenue"] == Decimal("8000.00")
+        dtypes = {name: str(dtype) for name, dtype in frame.dtypes.items()}
+        for name in ("orders", "contacts", "requests", "complaints_open"):
+            assert dtypes[name] == "int64", name
+        for name in ("rfm_r", "rfm_f", "rfm_m"):
+            assert dtypes[name] == "Int64", name  # nullable: 007 has no sale
+        for name in ("frequency", "recency", "T", "monetary_value", "revenue", "profit"):
+            assert dtypes[name] == "float64", name
+        acme = frame.set_index("client_id").loc["acme"]
+        assert acme["revenue"] == 8000.0
+        assert acme["orders"] == 8
+        assert pd.isna(frame.set_index("client_id").loc["007", "rfm_r"])
+        assert list(acme["risks"]) == report["acme"].to_record()["risks"]
+
+    def test_to_pandas_exact_money(self, report: Report) -> None:
+        """money="decimal" keeps money as exact Decimal objects."""
+        pytest.importorskip("pandas")
+        frame = report.to_pandas(money="decimal").set_index("client_id")
+        assert frame.loc["beta", "revenue"] == Decimal("750.00")
+        assert isinstance(frame.loc["beta", "revenue"], Decimal)
+        with pytest.raises(UsageError, match="money"):
+            report.to_pandas(money="int")
 
     def test_to_polars(self, report: Report) -> None:
-        """to_polars gives one row per client with the same columns."""
+        """to_polars: the same columns, Int64 counts and scores, Float64 figures and money."""
         pl = pytest.importorskip("polars")
         frame = report.to_polars()
         assert isinstance(frame, pl.DataFrame)
         assert frame.height == 4
-        assert "ladder_rung" in frame.columns
+        assert tuple(frame.columns) == FLAT_FIELDS
+        assert frame.schema["orders"] == pl.Int64
+        assert frame.schema["rfm_r"] == pl.Int64
+        assert frame.schema["T"] == pl.Float64
+        assert frame.schema["revenue"] == pl.Float64
+        assert frame.schema["risks"] == pl.List(pl.String)
+        exact = report.to_polars(money="decimal")
+        assert isinstance(exact.schema["revenue"], pl.Decimal)
+        assert exact.filter(pl.col("client_id") == "beta")["revenue"][0] == Decimal("750.00")
+
+    def test_to_arrow_and_the_c_stream(self, report: Report) -> None:
+        """to_arrow is a typed Table; pyarrow.table(report) and polars.DataFrame(report) work."""
+        pa = pytest.importorskip("pyarrow")
+        pl = pytest.importorskip("polars")
+        table = report.to_arrow()
+        assert table.num_rows == 4
+        assert table.column_names == list(FLAT_FIELDS)
+        assert table.schema.field("orders").type == pa.int64()
+        assert table.schema.field("revenue").type == pa.float64()
+        assert table.schema.field("risks").type == pa.list_(pa.string())
+        assert pa.table(report).equals(table)
+        assert pl.DataFrame(report).equals(pl.from_arrow(table))
+        exact = report.to_arrow(money="decimal")
+        assert pa.types.is_decimal(exact.schema.field("revenue").type)
+        assert exact.column("revenue").to_pylist() == [c.revenue.amount for c in report.clients]
+
+    def test_exact_money_beyond_38_digits(self) -> None:
+        """An amount too long for decimal128 goes to decimal256, still exact."""
+        pytest.importorskip("pyarrow")
+        amount = "1" * 40 + ".25"
+        portfolio = build_portfolio(
+            orders=[Order(order_id="o", client_id="a", placed_at=at(1), amount=amount)]
+        )
+        table = build_report(portfolio).to_arrow(money="decimal")
+        assert table.column("revenue").to_pylist() == [Decimal(amount)]
 
     def test_repr_html(self, report: Report) -> None:
         """_repr_html_ is an HTML fragment without script: key figures, the clients at

@@ -22,6 +22,7 @@ from typing import Any
 
 import attrs
 
+from ._repr import HTML_ROWS, count, html_card, short_repr
 from .errors import DuplicateIdError, RecordTypeError, UnknownClientError, ValidationError
 from .model import Client, Complaint, Interaction, Order, Record, record_sort_key
 
@@ -177,6 +178,34 @@ class ClientHistory:
         lasts.extend(c.resolved_at for c in self.complaints if c.resolved_at is not None)
         return max(lasts) if lasts else None
 
+    def __repr__(self) -> str:
+        return short_repr(
+            f"ClientHistory {self.client_id!r}",
+            count(len(self.orders), "order"),
+            count(len(self.interactions), "interaction"),
+            count(len(self.complaints), "complaint"),
+        )
+
+    def _repr_html_(self) -> str:
+        client = self.client
+        records = list(self.records())
+        latest = records[: -HTML_ROWS - 1 : -1]  # the latest first
+        return html_card(
+            f"Client history {self.client_id}",
+            [
+                ("name", client.name),
+                ("account manager", client.account_manager),
+                ("orders", len(self.orders)),
+                ("interactions", len(self.interactions)),
+                ("complaints", len(self.complaints)),
+                ("first record", _moment_text(self.first_moment)),
+                ("last record", _moment_text(self.last_moment)),
+            ],
+            headers=("moment", "kind", "id", "what"),
+            rows=((_moment_text(r.at), r.KIND, r.id, _what(r)) for r in latest),
+            total=len(records),
+        )
+
     def as_of(self, moment: datetime) -> ClientHistory:
         """The history as it stood at ``moment``: records up to and including it.
 
@@ -295,6 +324,65 @@ class Portfolio:
     def records_count(self) -> int:
         """The number of timed records across all histories."""
         return sum(len(h) for h in self.histories)
+
+    def _totals(self) -> tuple[int, int, int]:
+        orders = interactions = complaints = 0
+        for h in self.histories:
+            orders += len(h.orders)
+            interactions += len(h.interactions)
+            complaints += len(h.complaints)
+        return orders, interactions, complaints
+
+    def __repr__(self) -> str:
+        orders, interactions, complaints = self._totals()
+        return short_repr(
+            "Portfolio",
+            count(len(self), "client"),
+            count(orders, "order"),
+            count(interactions, "interaction"),
+            count(complaints, "complaint"),
+        )
+
+    def _repr_html_(self) -> str:
+        orders, interactions, complaints = self._totals()
+        return html_card(
+            "Portfolio",
+            [
+                ("clients", f"{len(self):,}"),
+                ("orders", f"{orders:,}"),
+                ("interactions", f"{interactions:,}"),
+                ("complaints", f"{complaints:,}"),
+                ("last record", _moment_text(self.last_moment)),
+            ],
+            headers=("client", "name", "orders", "interactions", "complaints", "last record"),
+            rows=(
+                (
+                    h.client_id,
+                    h.client.name,
+                    len(h.orders),
+                    len(h.interactions),
+                    len(h.complaints),
+                    _moment_text(h.last_moment),
+                )
+                for h in self.histories
+            ),
+            total=len(self),
+        )
+
+
+def _moment_text(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat(timespec="minutes")
+
+
+def _what(record: Record) -> str:
+    """A record in a few words for the notebook view."""
+    if isinstance(record, Order):
+        return f"{record.amount} {record.currency}, {record.status.value}"
+    if isinstance(record, Interaction):
+        return f"{record.purpose.value} by {record.channel.value} ({record.direction.value})"
+    if isinstance(record, Complaint):
+        return f"{record.category.value}, {record.severity.value}, {record.status.value}"
+    return ""  # pragma: no cover - a history holds only these three kinds
 
 
 def build_portfolio(

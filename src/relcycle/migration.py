@@ -21,6 +21,7 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
+from ._repr import count, short_repr
 from .errors import CurrencyMismatchError, RecordTypeError, UsageError, ValidationError
 from .history import ClientHistory
 from .model import FrozenMap
@@ -87,6 +88,18 @@ class MigrationMatrix(Generic[V]):
     def total(self) -> int:
         """The number of clients (the portfolio's size)."""
         return len(self.moves)
+
+    def __repr__(self) -> str:
+        return short_repr(
+            "MigrationMatrix",
+            count(len(self.order), "state"),
+            count(self.total, "client"),
+            f"{len(self.promotions):,} up",
+            f"{len(self.demotions):,} down",
+            f"{len(self.stayed):,} stayed",
+            f"{len(self.entered):,} entered",
+            f"{len(self.left):,} left",
+        )
 
     @property
     def total_value(self) -> Decimal:

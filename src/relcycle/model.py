@@ -598,6 +598,12 @@ class Client(_Serializable):
             if type(key) is not str or type(value) is not str:
                 raise _type_error("Client", "attributes", {key: value}, "a mapping of str to str")
 
+    def _repr_html_(self) -> str:
+        from ._repr import html_card
+
+        facts = [(k, v) for k, v in self.to_dict().items() if v not in (None, "", [], {})]
+        return html_card(f"Client {self.client_id}", facts)
+
     @property
     def id(self) -> str:
         """The record's id (``client_id``)."""

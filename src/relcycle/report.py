@@ -37,6 +37,7 @@ import attrs
 from . import ladder as _ladder
 from . import lifecycle as _lifecycle
 from ._gc import collector_paused
+from ._repr import count, html_card, short_repr
 from .errors import CurrencyMismatchError, UsageError
 from .evidence import Evidence
 from .history import ClientHistory, Portfolio, check_as_of
@@ -60,6 +61,7 @@ __all__ = [
     "COMPARE_FIELDS",
     "FIELDS",
     "FLAT_FIELDS",
+    "FRAME_KINDS",
     "MONEY_FIELDS",
     "NOT_CONTACTS",
     "REQUEST_PURPOSES",
@@ -431,6 +433,43 @@ class ClientReport:
                 return word
         return "unchanged"
 
+    def _repr_html_(self) -> str:
+        record = self.to_record()
+        rfm = record["rfm"]
+        facts: list[tuple[str, object]] = [
+            ("name", self.name),
+            ("lifecycle stage", self.lifecycle_stage.value),
+            ("since", None if self.stage_since is None else self.stage_since.isoformat()),
+            ("loss reason", record["loss_reason"]),
+            ("ladder rung", self.ladder_rung.value + ("" if self.active else " (left)")),
+            ("motivation segment", self.motivation_segment.value),
+            ("value class", self.value_class.value),
+            ("regularity", self.regularity.value),
+            (
+                "rfm",
+                None if rfm["r"] is None else f"{rfm['r']}{rfm['f']}{rfm['m']} {rfm['segment']}",
+            ),
+            ("orders", self.orders),
+            ("revenue", f"{record['revenue']} {self.revenue.currency}"),
+            ("profit", record["profit"]),
+            ("open complaints", self.complaints_open),
+            ("risks", ", ".join(self.risk_flags) or "none"),
+        ]
+        if self.previous is not None:
+            facts.append(("change", self.change))
+            facts.extend(
+                (f"previous {name.replace('_', ' ')}", record[f"previous_{name}"])
+                for name in COMPARED
+            )
+        facts.extend((f"why: {key}", str(why)) for key, why in self.evidence.items())
+        return html_card(
+            f"Client {self.client_id}",
+            [(label, value) for label, value in facts if value is not None],
+            headers=("urgency", "who", "action"),
+            rows=((a.urgency, a.who, a.text) for a in self.actions),
+            total=len(self.actions),
+        )
+
     def explain(self) -> str:
         """Why the client stands where it stands: stage, rung and segment, with record ids."""
         lines = [
@@ -624,54 +663,206 @@ class Report:
         """
         return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent, default=_json_default)
 
-    def _frame_rows(self) -> list[dict[str, Any]]:
-        rows = []
-        for c in self.clients:
-            row = c.to_record()
-            rfm = row.pop("rfm")
-            row.pop("evidence")
-            for key in ("r", "f", "m", "segment"):
-                row[f"rfm_{key}"] = rfm[key]
-            for key in MONEY_FIELDS:
-                row[key] = None if row[key] is None else Decimal(row[key])
-            row["actions"] = [a["id"] for a in row["actions"]]
-            changed = row["changed"]
-            row["changed"] = None if changed is None else [f"{k}={v}" for k, v in changed.items()]
-            rows.append(row)
-        return rows
+    def _frame_columns(self, money: str) -> dict[str, list[Any]]:
+        """The flat columns (:data:`FLAT_FIELDS`) as lists, money as ``money`` asks."""
+        if money not in ("float", "decimal"):
+            raise UsageError(f"money={money!r}: choose 'float' or 'decimal'")
+        columns: dict[str, list[Any]] = {name: [] for name in FLAT_FIELDS}
+        appends = [(name, columns[name].append) for name in FLAT_FIELDS]
+        to_money: Callable[[str], Any] = float if money == "float" else Decimal
+        for client in self.clients:
+            flat = flat_record(client.to_record())
+            for name in MONEY_FIELDS:
+                value = flat[name]
+                flat[name] = None if value is None else to_money(value)
+            for name in _FIGURE_FIELDS:
+                value = flat[name]
+                flat[name] = None if value is None else float(value)
+            for name, append in appends:
+                append(flat[name])
+        return columns
 
-    def to_pandas(self) -> Any:
+    def to_pandas(self, *, money: str = "float") -> Any:
         """The clients as a pandas DataFrame, one row per client.
 
-        ``rfm`` is flattened to ``rfm_r``, ``rfm_f``, ``rfm_m``, ``rfm_segment``;
-        money columns hold :class:`~decimal.Decimal` objects; ``risks`` and
-        ``actions`` (by id) hold lists; evidence is left out (see :meth:`to_records`).
+        The columns are those of the flat CSV (:data:`FLAT_FIELDS`), typed:
+        counts (``orders``, ``contacts``, ``requests``, ``complaints_open``) are
+        ``int64``; the RFM scores ``Int64`` (nullable: a client without a sale has
+        none); the lifetimes figures ``frequency``, ``recency``, ``T``,
+        ``monetary_value`` ``float64`` as lifetimes gives them (NaN: no sale);
+        lists (``risks``, ``actions`` by id, the evidence record ids, ``changed``)
+        are lists; vocabularies and text are strings.
+
+        Args:
+            money: ``"float"`` (default): ``revenue``, ``cost_to_serve`` and
+                ``profit`` as ``float64``, ready for arithmetic and plots (a
+                float holds about 15 significant digits: cents are exact up to
+                about 10^13). ``"decimal"``: :class:`~decimal.Decimal` objects,
+                exact to the last digit (object columns). The exact text is in
+                :meth:`to_records`, JSON and CSV either way.
 
         Raises:
             ImportError: If pandas is not installed.
+            UsageError: If ``money`` is neither ``"float"`` nor ``"decimal"``.
         """
         try:
             pd = importlib.import_module("pandas")
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise ImportError("Report.to_pandas() needs pandas: pip install pandas") from exc
-        return pd.DataFrame(self._frame_rows())
+        columns = self._frame_columns(money)
+        series: dict[str, Any] = {}
+        for name, values in columns.items():
+            kind = FRAME_KINDS.get(name, "text")
+            if kind == "money":
+                kind = "figure" if money == "float" else "object"
+            dtype = {
+                "count": "int64",
+                "score": "Int64",
+                "figure": "float64",
+                "list": "object",
+                "object": "object",
+            }.get(kind)
+            series[name] = pd.Series(values, dtype=dtype, name=name)
+        return pd.DataFrame(series, columns=list(columns))
 
-    def to_polars(self) -> polars.DataFrame:
-        """The clients as a polars DataFrame (columns as in :meth:`to_pandas`).
+    def to_polars(self, *, money: str = "float") -> polars.DataFrame:
+        """The clients as a polars DataFrame (columns and types as in :meth:`to_pandas`).
+
+        Counts and RFM scores are ``Int64``, the lifetimes figures ``Float64``,
+        lists ``List(String)``; money ``Float64``, or ``Decimal`` (exact) with
+        ``money="decimal"``.
 
         Raises:
             ImportError: If polars is not installed.
+            UsageError: If ``money`` is neither ``"float"`` nor ``"decimal"``.
         """
         try:
             import polars as pl
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise ImportError("Report.to_polars() needs polars: pip install polars") from exc
-        return pl.DataFrame(self._frame_rows(), infer_schema_length=None)
+        columns = self._frame_columns(money)
+        types: dict[str, Any] = {
+            "text": pl.String,
+            "count": pl.Int64,
+            "score": pl.Int64,
+            "figure": pl.Float64,
+            "list": pl.List(pl.String),
+        }
+        schema: dict[str, Any] = {}
+        for name, values in columns.items():
+            kind = FRAME_KINDS.get(name, "text")
+            if kind == "money":
+                schema[name] = pl.Float64 if money == "float" else pl.Decimal(scale=_scale(values))
+            else:
+                schema[name] = types[kind]
+        return pl.DataFrame(columns, schema=schema)
+
+    def to_arrow(self, *, money: str = "float") -> Any:
+        """The clients as a pyarrow Table (columns and types as in :meth:`to_pandas`).
+
+        Counts and RFM scores are ``int64``, the lifetimes figures ``float64``,
+        lists ``list<string>``; money ``float64``, or ``decimal128`` (exact, with
+        the largest scale of the column; ``decimal256`` beyond 38 digits) with
+        ``money="decimal"``. ``pyarrow.table(report)`` and
+        ``polars.DataFrame(report)`` read the report through
+        :meth:`__arrow_c_stream__` (money as floats).
+
+        Raises:
+            ImportError: If pyarrow is not installed (the ``arrow`` extra).
+            UsageError: If ``money`` is neither ``"float"`` nor ``"decimal"``.
+        """
+        try:
+            pa = importlib.import_module("pyarrow")
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError(
+                "Report.to_arrow() needs pyarrow: pip install 'relcycle[arrow]'"
+            ) from exc
+        columns = self._frame_columns(money)
+        types: dict[str, Any] = {
+            "text": pa.string(),
+            "count": pa.int64(),
+            "score": pa.int64(),
+            "figure": pa.float64(),
+            "list": pa.list_(pa.string()),
+        }
+        arrays = {}
+        for name, values in columns.items():
+            kind = FRAME_KINDS.get(name, "text")
+            if kind == "money":
+                arrays[name] = (
+                    pa.array(values, type=pa.float64())
+                    if money == "float"
+                    else _decimal_array(pa, values)
+                )
+            else:
+                arrays[name] = pa.array(values, type=types[kind])
+        return pa.table(arrays)
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
+        """The Arrow C stream of :meth:`to_arrow` (the Arrow PyCapsule interface).
+
+        Lets ``pyarrow.table(report)``, ``polars.DataFrame(report)`` and other
+        Arrow-aware libraries read the report without a copy through pandas.
+        """
+        stream: object = self.to_arrow().__arrow_c_stream__(requested_schema)
+        return stream
+
+    def __repr__(self) -> str:
+        return short_repr(
+            "Report",
+            f"as of {self.as_of.isoformat()}",
+            count(len(self.clients), "client"),
+            f"revenue {self.summary.get('revenue')} {self.currency}",
+            "" if self.compare_to is None else f"compared with {self.compare_to.isoformat()}",
+        )
 
     def _repr_html_(self) -> str:
         from .render.html import render_fragment
 
         return render_fragment(self)
+
+
+#: The lifetimes figures: floats in data frames, as lifetimes gives them.
+_FIGURE_FIELDS: tuple[str, ...] = ("frequency", "recency", "T", "monetary_value")
+
+#: The kind of each flat column in data frames (absent: ``text``): ``count``,
+#: ``score``, ``figure`` and ``money`` are numbers, ``list`` a list of strings.
+FRAME_KINDS: Mapping[str, str] = {
+    **dict.fromkeys(("orders", "contacts", "requests", "complaints_open"), "count"),
+    **dict.fromkeys(("rfm_r", "rfm_f", "rfm_m"), "score"),
+    **dict.fromkeys(_FIGURE_FIELDS, "figure"),
+    **dict.fromkeys(MONEY_FIELDS, "money"),
+    **dict.fromkeys(
+        (
+            "risks",
+            "actions",
+            "changed",
+            "evidence_stage_records",
+            "evidence_rung_records",
+            "evidence_segment_records",
+        ),
+        "list",
+    ),
+}
+
+
+def _scale(values: Sequence[Decimal | None]) -> int:
+    """The largest number of decimal places among ``values`` (0 for none)."""
+    places = [-int(v.as_tuple().exponent) for v in values if v is not None]
+    return max([0, *places])
+
+
+def _decimal_array(pa: Any, values: Sequence[Decimal | None]) -> Any:
+    """An exact Arrow decimal array: one scale (the largest), enough precision."""
+    scale = _scale(values)
+    digits = [
+        len(v.quantize(Decimal(1).scaleb(-scale), context=_EXACT).as_tuple().digits)
+        for v in values
+        if v is not None
+    ]
+    precision = max([1, scale, *digits])
+    kind = pa.decimal128 if precision <= 38 else pa.decimal256
+    return pa.array(values, type=kind(precision, scale))
 
 
 def _json_default(value: object) -> object:

@@ -47,6 +47,7 @@ from decimal import Decimal
 
 import attrs
 
+from relcycle._repr import count, short_repr
 from relcycle.errors import UsageError
 from relcycle.history import Portfolio, build_portfolio
 from relcycle.model import (
@@ -223,6 +224,17 @@ class SimulatedHistory:
 
     def __len__(self) -> int:
         return len(self.orders) + len(self.interactions) + len(self.complaints)
+
+    def __repr__(self) -> str:
+        return short_repr(
+            "SimulatedHistory",
+            count(len(self.clients), "client"),
+            count(len(self.orders), "order"),
+            count(len(self.interactions), "interaction"),
+            count(len(self.complaints), "complaint"),
+            f"seed {self.seed}",
+            f"{self.start.date().isoformat()} to {self.as_of.date().isoformat()}",
+        )
 
 
 def simulate_portfolio(

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from relcycle._gc import collector_paused
+from relcycle._repr import count, short_repr
 from relcycle.columnar._source import import_polars
 from relcycle.errors import UnknownClientError
 from relcycle.history import ClientHistory, Portfolio
@@ -187,6 +188,17 @@ class Frames:
     def rejected(self) -> int:
         """The number of rows rejected (what a report counts as skipped)."""
         return len(self.rejects)
+
+    def __repr__(self) -> str:
+        return short_repr(
+            "Frames",
+            count(self.clients.height, "client"),
+            count(self.orders.height, "order"),
+            count(self.interactions.height, "interaction"),
+            count(self.complaints.height, "complaint"),
+            count(self.rejected, "rejected row"),
+            f"path {self.path!r}",
+        )
 
     def frame(self, table: str) -> pl.DataFrame:
         """The frame of ``table`` (``clients``, ``orders``, ``interactions``, ``complaints``)."""

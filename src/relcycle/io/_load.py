@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 import attrs
 
+from relcycle._repr import count, short_repr
 from relcycle.errors import InputError, Problem, RecordTypeError, UsageError, ValidationError
 from relcycle.history import Portfolio, build_portfolio
 from relcycle.model import Client, Complaint, FrozenMap, Interaction, Order
@@ -180,6 +181,15 @@ class HistoryTables:
     def __len__(self) -> int:
         return len(self.orders) + len(self.interactions) + len(self.complaints)
 
+    def __repr__(self) -> str:
+        return short_repr(
+            "HistoryTables",
+            "clients inferred" if self.clients is None else count(len(self.clients), "client"),
+            count(len(self.orders), "order"),
+            count(len(self.interactions), "interaction"),
+            count(len(self.complaints), "complaint"),
+        )
+
 
 @attrs.frozen
 class LoadResult:
@@ -215,6 +225,14 @@ class LoadResult:
     def rejected(self) -> int:
         """The number of rows rejected."""
         return len(self.rejects)
+
+    def __repr__(self) -> str:
+        return short_repr(
+            "LoadResult",
+            repr(self.tables),
+            count(self.rejected, "rejected row"),
+            f"from {', '.join(sorted(self.sources.values()))}" if self.sources else "",
+        )
 
 
 # ---------------------------------------------------------------------- parsers per column

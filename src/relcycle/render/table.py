@@ -13,6 +13,7 @@ import io
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from relcycle._repr import count as _count
 from relcycle.render.view import View, inert
 
 if TYPE_CHECKING:
@@ -71,26 +72,6 @@ PRIORITY: tuple[str, ...] = (
     "regularity",
     "requests",
     "contacts",
-)
-
-#: Columns aligned to the right (numbers).
-_RIGHT = frozenset(
-    {
-        "orders",
-        "contacts",
-        "requests",
-        "complaints_open",
-        "revenue",
-        "cost_to_serve",
-        "profit",
-        "frequency",
-        "recency",
-        "T",
-        "monetary_value",
-        "rfm_r",
-        "rfm_f",
-        "rfm_m",
-    }
 )
 
 #: Short names of the compared fields in the table.
@@ -225,7 +206,7 @@ def counted(count: int, noun: str, plural: str | None = None) -> str:
     Returns:
         The count, a space and the noun in the right number.
     """
-    return f"{count} {noun if count == 1 else (plural or noun + 's')}"
+    return _count(count, noun, plural)
 
 
 def _counts_line(counts: Mapping[str, int]) -> str:
@@ -338,7 +319,10 @@ def render_table(
     columns = _columns(report, view)
     cells = _cells(columns)
     rows = [cells(c) for c in view.clients(report)]
-    headers = [(header, field in _RIGHT) for field, header in columns]
+    from relcycle.report import FRAME_KINDS
+
+    numbers = ("count", "score", "figure", "money")
+    headers = [(header, FRAME_KINDS.get(field) in numbers) for field, header in columns]
     if rich:
         try:
             from rich.console import Console
