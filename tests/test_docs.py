@@ -47,6 +47,14 @@ class TestExamples:
         monkeypatch.chdir(tmp_path)  # examples may write files
         _run_markdown(ROOT / page)
 
+    def test_lifetimes_tutorial_runs(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """The pandas -> relcycle -> lifetimes tutorial runs (when lifetimes is installed)."""
+        pytest.importorskip("pandas")
+        pytest.importorskip("pyarrow")
+        pytest.importorskip("lifetimes")
+        monkeypatch.chdir(tmp_path)
+        _run_markdown(ROOT / "docs" / "tutorial-lifetimes.md")
+
 
 class TestReadme:
     def test_ci_runs_the_readme_test_command(self) -> None:

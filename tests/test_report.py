@@ -785,11 +785,16 @@ class TestOutputs:
         assert table.column("revenue").to_pylist() == [Decimal(amount)]
 
     def test_repr_html(self, report: Report) -> None:
-        """_repr_html_ is an HTML fragment with a row per client and no script."""
+        """_repr_html_ is an HTML fragment without script: key figures, the clients at
+        risk, the counts."""
         fragment = report._repr_html_()
         assert fragment.startswith("<div")
         assert "<script" not in fragment
-        assert fragment.count("<tr data-stage=") == 4
+        assert '<section class="kpis">' in fragment
+        at_risk = fragment.split('id="at-risk"')[1].split("</table>")[0]
+        assert at_risk.count("data-client=") == 1  # gamma, the one client at risk
+        assert 'data-client="gamma"' in at_risk
+        assert "lifecycle stage" in fragment  # the counts
 
 
 class TestLifetimesFigures:

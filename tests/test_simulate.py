@@ -12,11 +12,13 @@ import pytest
 from relcycle.errors import UsageError
 from relcycle.io import load_history, write_history
 from relcycle.model import Direction, LossReason, OrderStatus, Purpose
+from relcycle.report import Report, build_report
 from relcycle.simulate import (
     ARCHETYPES,
     DEFAULT_END,
     DEFAULT_START,
     LEAVING_MANAGER,
+    SIZE_SIGMA,
     STORIES,
     SimulatedHistory,
     simulate_portfolio,
@@ -27,6 +29,18 @@ from relcycle.simulate import (
 def sim() -> SimulatedHistory:
     """The default demo portfolio (200 clients, seed 0)."""
     return simulate_portfolio()
+
+
+@pytest.fixture(scope="module")
+def big() -> SimulatedHistory:
+    """A larger demo portfolio (1,000 clients, seed 0), for properties of the mix."""
+    return simulate_portfolio(1000)
+
+
+@pytest.fixture(scope="module")
+def big_report(big: SimulatedHistory) -> Report:
+    """The report of the larger demo portfolio at its end."""
+    return build_report(big.portfolio(), as_of=big.as_of, keep_assessments=False)
 
 
 def of_archetype(sim: SimulatedHistory, archetype: str) -> set[str]:
@@ -82,9 +96,9 @@ class TestShape:
         write_history(sim, tmp_path)
         assert load_history(tmp_path).portfolio == portfolio
 
-    def test_about_ten_orders_per_client(self, sim: SimulatedHistory) -> None:
+    def test_about_ten_orders_per_client(self, big: SimulatedHistory) -> None:
         """Orders average roughly ten per client, so 100k clients make about a million."""
-        assert 8 <= len(sim.orders) / len(sim.clients) <= 16
+        assert 8 <= len(big.orders) / len(big.clients) <= 13
 
     def test_currency_everywhere(self) -> None:
         """Every amount is in the requested currency."""
@@ -145,8 +159,8 @@ class TestSegments:
         assert sum(wanted <= purposes[c] for c in ids) / len(ids) > 0.7
         assert sum(Purpose.referral in purposes[c] for c in ids) / len(ids) > 0.6
 
-    def test_stability_signature(self, sim: SimulatedHistory) -> None:
-        """Stability clients order regularly and contact rarely; the silent one goes late."""
+    def test_stability_signature(self, sim: SimulatedHistory, big: SimulatedHistory) -> None:
+        """Stability clients order regularly and contact rarely; the silent ones go late."""
         ids = of_archetype(sim, "stability")
         inbound = Counter(
             i.client_id
@@ -155,12 +169,13 @@ class TestSegments:
         )
         orders = Counter(o.client_id for o in sim.orders)
         assert sum(inbound[c] for c in ids) < 0.2 * sum(orders[c] for c in ids)
-        silent = {cid for cid, p in sim.profiles.items() if p.story == "silent"}
+        silent = {cid for cid, p in big.profiles.items() if p.story == "silent"}
         assert "C000007" in silent
-        recent = [o for o in sim.orders if o.client_id in silent and o.on_time is not None]
-        recent = [o for o in recent if (sim.as_of - o.placed_at).days < 240]
+        recent = [o for o in big.orders if o.client_id in silent and o.on_time is not None]
+        recent = [o for o in recent if (big.as_of - o.placed_at).days < 240]
+        assert len(recent) >= 30
         assert sum(o.on_time is False for o in recent) / len(recent) > 0.4
-        assert not [c for c in sim.complaints if c.client_id in silent]
+        assert not [c for c in big.complaints if c.client_id in silent]
 
     def test_one_off_and_prospects(self, sim: SimulatedHistory) -> None:
         """One-off buyers order once; prospects never."""
@@ -233,3 +248,71 @@ class TestWithTheLibrary:
     def test_as_of_is_aware(self, sim: SimulatedHistory) -> None:
         """The natural report moment is an aware UTC datetime."""
         assert sim.as_of.tzinfo is UTC
+
+
+class TestMix:
+    """The portfolio's mix matches the source texts (Pareto, a ladder pyramid, attrition)."""
+
+    def test_pareto_concentration(self, big_report: Report) -> None:
+        """The largest 20% of clients hold about 80% of the revenue (the texts: 80-90%)."""
+        assert 0.72 <= big_report.summary["top_share"] <= 0.9
+        classes = big_report.summary["value_class"]
+        assert classes["A"] < 0.3 * len(big_report)  # class A (80% of value) is a minority
+
+    def test_pareto_holds_for_other_seeds(self) -> None:
+        """The concentration is a property of the generator, not of one seed."""
+        for seed in (1, 2):
+            sim = simulate_portfolio(400, seed=seed)
+            share = build_report(sim.portfolio(), keep_assessments=False).summary["top_share"]
+            assert 0.7 <= share <= 0.9, (seed, share)
+
+    def test_ladder_is_a_pyramid(self, big_report: Report) -> None:
+        """Many buyers and customers, fewer advocates, fewer experts still."""
+        rungs = big_report.summary["ladder_rung"]
+        n = len(big_report)
+        assert rungs["buyer"] + rungs["customer"] >= 0.4 * n
+        assert rungs["customer"] > 3 * rungs["advocate"]
+        assert rungs["advocate"] > rungs["expert"] > 0
+        assert rungs["advocate"] < 0.12 * n
+        assert rungs["adversary"] < 0.15 * n
+
+    def test_size_drives_value(self, big: SimulatedHistory, big_report: Report) -> None:
+        """The size attribute is read from the client's size factor: large clients buy more."""
+        size = {c.client_id: c.attributes["size"] for c in big.clients}
+        by_size: dict[str, list[Decimal]] = defaultdict(list)
+        for line in big_report:
+            if line.orders:
+                by_size[size[line.client_id]].append(line.revenue.amount)
+        mean = {k: sum(v, Decimal(0)) / len(v) for k, v in by_size.items()}
+        assert mean["large"] > 2 * mean["medium"] > 2 * mean["small"]
+        assert SIZE_SIGMA > 1  # a heavy tail, not an even spread
+
+    def test_silent_attrition(self, big: SimulatedHistory) -> None:
+        """Some healthy regular clients stop buying without a word (no termination)."""
+        ended = {i.client_id for i in big.interactions if i.purpose is Purpose.termination}
+        last: dict[str, datetime] = {}
+        for o in big.orders:
+            if o.status is not OrderStatus.planned:
+                last[o.client_id] = max(o.placed_at, last.get(o.client_id, o.placed_at))
+        healthy = [
+            cid
+            for cid, p in big.profiles.items()
+            if p.story == "none" and p.archetype in ("lowest_price", "stability") and cid in last
+        ]
+        lapsed = [cid for cid in healthy if (big.as_of - last[cid]).days > 240 and cid not in ended]
+        assert 0.1 * len(healthy) < len(lapsed) < 0.7 * len(healthy)
+
+    def test_bgnbd_and_gamma_gamma_fit_without_a_penalizer(self, big_report: Report) -> None:
+        """lifetimes' BG/NBD and Gamma-Gamma models converge on the report's four figures."""
+        pytest.importorskip("pandas")
+        lifetimes = pytest.importorskip("lifetimes")
+        frame = big_report.to_pandas()
+        frame = frame[frame["frequency"].notna()]
+        bgf = lifetimes.BetaGeoFitter(penalizer_coef=0.0)
+        bgf.fit(frame["frequency"], frame["recency"], frame["T"])
+        params = bgf.params_
+        assert all(0 < params[k] < 1e4 for k in ("r", "alpha", "a", "b")), dict(params)
+        repeat = frame[frame["frequency"] > 0]
+        ggf = lifetimes.GammaGammaFitter(penalizer_coef=0.0)
+        ggf.fit(repeat["frequency"], repeat["monetary_value"].astype(float))
+        assert all(0 < ggf.params_[k] < 1e6 for k in ("p", "q", "v")), dict(ggf.params_)

@@ -574,6 +574,14 @@ class ClientReport:
         return self._mot
 
     @property
+    def history(self) -> ClientHistory | None:
+        """The client's history cut at the report's moment (None if built without it).
+
+        The records behind the evidence ids; the HTML report shows them.
+        """
+        return self._history
+
+    @property
     def risk_flags(self) -> tuple[str, ...]:
         """The raised risk flags' values, in flag order."""
         return tuple(r.flag.value for r in self.risks)

@@ -1,47 +1,62 @@
-"""The HTML report: one self-contained page a manager can open offline.
+"""The HTML report: one self-contained page a manager can open offline and decide from.
 
-The page holds everything inline — styles, a few lines of vanilla JavaScript, and
-the charts as SVG drawn by matplotlib (the ``html`` extra) — so it needs no
-network and no CDN. Without JavaScript the page is still complete: the client
-table is plain HTML and each client's explanation is a ``<details>`` element;
-the script only adds sorting and filtering. Without matplotlib the page shows
+The page holds everything inline — styles, a little vanilla JavaScript, the charts
+as SVG drawn by matplotlib (the ``html`` extra) and the client data — so it needs
+no network and no CDN. It is written to be acted on, top to bottom:
+
+- key figures, each with its change since the compare date (``--compare-to``);
+- the clients at risk (on the way to loss, or with a risk flag), most valuable
+  first (value class, then revenue), each with its first recommended action;
+- with ``--compare-to``, the clients that got worse since then (a more severe
+  stage, a lower rung, a lower value class), most valuable first;
+- the client table: every client, filtered by risk, value class, account manager,
+  stage and segment, sorted by any column, paged, and downloadable as CSV (the
+  filtered rows); a client opens its explanation (why this stage, rung, segment and
+  risks, the recommended actions, the latest moves) whose evidence ids open the
+  records' fields;
+- charts, counts and the migration matrices.
+
+The client table is built in the browser from one data block (compact JSON,
+gzip-compressed and base64-encoded: :func:`pack`), so a report of 20,000 clients
+stays a few megabytes; the key figures, the lists, the charts, the counts and
+the matrices are plain HTML and need no script. Without matplotlib the page shows
 the same figures as tables and says which extra adds the charts.
-
-Sections: key figures; charts (stage distribution, ladder funnel, the
-contacts-vs-orders segment map, the Pareto curve of revenue, loss reasons);
-migration matrices (when the report compares two moments); the client table
-with each client's explanation (why this stage, rung and segment, with the ids
-of the records that decided them).
 """
 
 from __future__ import annotations
 
+import base64
+import gzip
 import html
 import io
+import json
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from relcycle.render.table import migration_text
+from relcycle.report import decimal_text
 
 if TYPE_CHECKING:
     from relcycle.report import ClientReport, Report
 
 __all__ = [
     "CHARTS_EXTRA",
-    "MAX_TABLE_CLIENTS",
+    "MAX_EVIDENCE_IDS",
     "PATH_STEPS",
+    "TOP_CLIENTS",
+    "at_risk",
     "charts_available",
+    "pack",
     "render_fragment",
     "render_html",
+    "unpack",
+    "worsened",
 ]
 
 #: The extra that installs the chart library.
 CHARTS_EXTRA = "relcycle[html]"
-
-#: The client table shows at most this many clients (the most urgent first).
-MAX_TABLE_CLIENTS = 5000
 
 #: Colours of the lifecycle stages, healthy to lost.
 STAGE_COLOURS: tuple[str, ...] = (
@@ -264,8 +279,11 @@ def _percent() -> Any:
 
 # --------------------------------------------------------------------------- page parts
 
+# --------------------------------------------------------------------------- page parts
+
 _CSS = """
-:root{--ink:#1d2129;--muted:#5b616b;--line:#e3e6eb;--bg:#f6f7f9;--card:#fff;--accent:#2e86c1}
+:root{--ink:#1d2129;--muted:#5b616b;--line:#e3e6eb;--bg:#f6f7f9;--card:#fff;--accent:#2e86c1;
+--bad:#9c1f3a;--good:#1e7d46}
 *{box-sizing:border-box}
 body{margin:0;color:var(--ink);background:var(--bg);
 font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
@@ -274,117 +292,361 @@ header h1{margin:0 0 4px;font-size:22px;font-weight:600}
 header p{margin:0;color:#c5d0dc}
 main{padding:20px 32px 40px;max-width:1500px;margin:0 auto}
 h2{font-size:17px;margin:28px 0 12px}
+a{color:var(--accent)}
 .kpis{display:grid;grid-template-columns:repeat(auto-fit,minmax(150px,1fr));gap:12px}
 .kpi{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:12px 14px}
 .kpi b{display:block;font-size:22px;font-weight:600}
 .kpi span{color:var(--muted);font-size:12px}
-.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:16px;align-items:start}
-figure{margin:0;background:var(--card);border:1px solid var(--line);border-radius:8px;padding:12px}
+.kpi i{display:block;font-style:normal;font-size:12px;color:var(--muted)}
+.kpi i.worse{color:var(--bad)}
+.kpi i.better{color:var(--good)}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(420px,100%),1fr));gap:16px;
+align-items:start}
+.grid>*{min-width:0}
+figure{margin:0;background:var(--card);border:1px solid var(--line);border-radius:8px;
+padding:12px;min-width:0}
 figure h3{margin:0 0 6px;font-size:14px}
 figcaption{color:var(--muted);font-size:12px;margin-top:4px}
 svg.chart{width:100%;height:auto;display:block}
 .note{background:#fff8e1;border:1px solid #f2d27a;border-radius:8px;padding:10px 14px}
+.scroll{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;background:var(--card)}
 th,td{padding:5px 8px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
 th{background:#eef1f5;font-weight:600;white-space:nowrap}
-td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
-.counts{display:grid;grid-template-columns:repeat(auto-fit,minmax(220px,1fr));gap:12px;align-items:start}
+td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+.counts{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(220px,100%),1fr));gap:12px;
+align-items:start}
 .counts table{width:100%;border:1px solid var(--line);border-radius:8px}
-.matrices{grid-template-columns:repeat(auto-fit,minmax(560px,1fr))}
-figure{overflow-x:auto}
+.matrices{grid-template-columns:repeat(auto-fit,minmax(min(560px,100%),1fr))}
 .matrix{font-size:12px}
 .matrix th{white-space:normal}
 .matrix td.d{font-weight:600;outline:1px solid #8a8f98}
-.clients-wrap{overflow-x:auto;border:1px solid var(--line);border-radius:8px}
-#clients{width:100%;font-size:13px}
-#clients th[data-key]{cursor:pointer}
-#clients th[aria-sort=ascending]::after{content:" \\25B2"}
-#clients th[aria-sort=descending]::after{content:" \\25BC"}
+.list{width:100%;font-size:13px;border:1px solid var(--line)}
+.list small,.why small{color:var(--muted)}
 .tag{display:inline-block;padding:1px 7px;border-radius:10px;font-size:12px;color:#fff;
 white-space:nowrap}
 .risk{display:inline-block;padding:0 6px;margin:1px;border-radius:4px;font-size:11px;
-background:#fdecea;color:#9c1f3a;border:1px solid #f5c2c0}
-details summary{cursor:pointer;color:var(--accent)}
-td.whycell{position:relative;white-space:nowrap}
-details .why{white-space:normal;font-size:12px}
-details[open] .why{position:absolute;right:4px;top:1.9em;width:min(680px,85vw);z-index:5;
-background:#fff;border:1px solid #c9ced6;border-radius:8px;padding:8px 14px;
-box-shadow:0 8px 28px rgba(20,30,45,.22)}
-details .why p{margin:4px 0}
-details .why ul{margin:2px 0 6px;padding-left:18px}
-details .why .path{color:var(--muted)}
+background:#fdecea;color:var(--bad);border:1px solid #f5c2c0;white-space:nowrap}
+.urg-critical{color:var(--bad);font-weight:600}
+.urg-high{font-weight:600}
+td.act{min-width:280px}
+td.who{white-space:nowrap}
+#clients{width:100%;font-size:13px}
+#clients th[data-col]{cursor:pointer}
+#clients th[aria-sort=ascending]::after{content:" \\25B2"}
+#clients th[aria-sort=descending]::after{content:" \\25BC"}
+.controls{display:flex;gap:8px;flex-wrap:wrap;margin:8px 0 10px;align-items:center}
+.controls input,.controls select,.controls button,.pager button{padding:5px 8px;
+border:1px solid #c9ced6;border-radius:6px;font:inherit;background:#fff;max-width:100%}
+.controls button,.pager button{cursor:pointer}
+.pager{display:flex;gap:8px;align-items:center;margin:8px 0;flex-wrap:wrap}
+dialog{max-width:min(760px,94vw);width:100%;border:1px solid #c9ced6;border-radius:10px;
+padding:16px 20px;box-shadow:0 12px 40px rgba(20,30,45,.3)}
+dialog::backdrop{background:rgba(20,30,45,.35)}
+dialog h3{margin:0 0 8px}
+.why p{margin:6px 0}
+.why ul{margin:2px 0 8px;padding-left:18px}
+.why a.rec{font-family:ui-monospace,monospace;font-size:12px;margin-right:4px}
+#record{margin-top:10px;border-top:1px solid var(--line);padding-top:8px}
+#record table{font-size:12px}
 code{font-size:11px;background:#eef1f5;padding:0 3px;border-radius:3px}
-.controls{display:flex;gap:10px;flex-wrap:wrap;margin:8px 0 10px}
-.controls input,.controls select{padding:5px 8px;border:1px solid #c9ced6;border-radius:6px;
-font:inherit}
 footer{color:var(--muted);font-size:12px;padding:0 32px 30px;max-width:1500px;margin:0 auto}
+@media (max-width:640px){header{padding:16px}main{padding:12px 12px 30px}footer{padding:0 12px 20px}
+.kpi b{font-size:18px}
+.cards thead{display:none}
+.cards,.cards tbody,.cards tr,.cards td{display:block;width:100%}
+.cards tr{border-bottom:2px solid #c9ced6;padding:6px 0}
+.cards td{border:0;padding:2px 10px;text-align:left}
+.cards td[data-label]{display:inline-block;width:auto}
+.cards td[data-label]::before{content:attr(data-label) ": ";color:var(--muted);font-size:12px}
+.cards td.act{min-width:0}}
 """
 
+# The client table is built in the browser from one JSON block (gzip, then base64:
+# the table of 20,000 clients with their explanations and evidence records then
+# weighs a few megabytes instead of tens). Row fields, by position: see _row().
 _JS = """
 (function(){
-  var table=document.getElementById('clients');
-  if(!table){return;}
-  var body=table.tBodies[0];
-  var rows=Array.prototype.slice.call(body.rows);
-  var controls=document.getElementById('controls');
-  if(controls){controls.hidden=false;}
-  var q=document.getElementById('q');
-  var fs=document.getElementById('f-stage');
-  var fg=document.getElementById('f-segment');
-  var shown=document.getElementById('shown');
-  function filter(){
-    var text=(q.value||'').toLowerCase(), st=fs.value, sg=fg.value, n=0;
-    rows.forEach(function(r){
-      var ok=(!text||r.textContent.toLowerCase().indexOf(text)>=0)&&
-        (!st||r.getAttribute('data-stage')===st)&&(!sg||r.getAttribute('data-segment')===sg);
-      r.hidden=!ok; if(ok){n++;}
-    });
-    shown.textContent=n+' shown';
+  'use strict';
+  var box=document.getElementById('relcycle-data');
+  var app=document.getElementById('clients-app');
+  if(!box||!app){return;}
+  var ID=0,NAME=1,AM=2,STAGE=3,LOSS=4,RUNG=5,SEG=6,CLS=7,REG=8,RFM=9,ORD=10,CON=11,REQ=12,
+      OPEN=13,REV=14,PROFIT=15,RISKS=16,ACTS=17,PREV=18,CHANGE=19;
+  var D,rows,view=[],page=0,PAGE=100,sortCol=-1,asc=true;
+  function $(id){return document.getElementById(id);}
+  function esc(s){return String(s==null?'':s).replace(/[&<>"']/g,function(c){
+    return {'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;',"'":'&#39;'}[c];});}
+  function words(s){return String(s).replace(/_/g,' ');}
+  function money(s){if(s==null){return '';}var x=parseFloat(s);
+    return x.toLocaleString('en-US',{minimumFractionDigits:2,maximumFractionDigits:2});}
+  function tag(text,colour){return '<span class="tag" style="background:'+colour+'">'+
+    esc(words(text))+'</span>';}
+  function fail(msg){$('clients-status').textContent=msg;}
+  function unpack(){
+    var bin=atob(box.textContent.trim()),bytes=new Uint8Array(bin.length);
+    for(var i=0;i<bin.length;i++){bytes[i]=bin.charCodeAt(i);}
+    var stream=new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'));
+    return new Response(stream).text().then(JSON.parse);
   }
-  [q,fs,fg].forEach(function(el){el.addEventListener('input',filter);});
-  Array.prototype.forEach.call(table.tHead.rows[0].cells,function(th,col){
-    if(!th.hasAttribute('data-key')){return;}
-    th.addEventListener('click',function(){
-      var asc=th.getAttribute('aria-sort')!=='ascending';
-      Array.prototype.forEach.call(table.tHead.rows[0].cells,function(o){o.removeAttribute('aria-sort');});
-      th.setAttribute('aria-sort',asc?'ascending':'descending');
-      var numeric=th.classList.contains('n')||th.hasAttribute('data-rank');
-      rows.sort(function(a,b){
-        var x=a.cells[col].getAttribute('data-v'), y=b.cells[col].getAttribute('data-v');
-        var c=numeric?(parseFloat(x)-parseFloat(y)):(x<y?-1:(x>y?1:0));
-        return asc?c:-c;
-      });
-      rows.forEach(function(r){body.appendChild(r);});
+  if(typeof DecompressionStream==='undefined'){
+    fail('This browser cannot unpack the client table (it needs DecompressionStream); '+
+      'the JSON, JSON Lines and CSV formats hold every client.');
+    return;
+  }
+  unpack().then(start,function(e){fail('The client table could not be read: '+e);});
+
+  function start(data){
+    D=data;rows=D.rows;
+    var opts=function(sel,values,label){values.forEach(function(v){
+      var o=document.createElement('option');o.value=v;o.textContent=label?label(v):words(v);
+      sel.appendChild(o);});};
+    opts($('f-stage'),D.enums.stage);
+    opts($('f-class'),D.enums.value_class);
+    opts($('f-segment'),D.enums.segment);
+    opts($('f-risk'),D.enums.risk);
+    opts($('f-manager'),D.managers,function(v){return v;});
+    ['q','f-stage','f-class','f-segment','f-risk','f-manager','f-worse'].forEach(function(id){
+      var el=$(id);if(el){el.addEventListener('input',filter);el.addEventListener('change',filter);}
     });
+    $('prev').addEventListener('click',function(){if(page>0){page--;draw();}});
+    $('next').addEventListener('click',function(){
+      if((page+1)*PAGE<view.length){page++;draw();}});
+    $('csv').addEventListener('click',download);
+    Array.prototype.forEach.call(document.querySelectorAll('#clients th[data-col]'),
+      function(th){th.addEventListener('click',function(){sortBy(th);});});
+    $('controls').hidden=false;$('pager').hidden=false;
+    $('clients-status').textContent='';
+    filter();
+  }
+  function atRisk(r){return D.enums.stage[r[STAGE]]!=='lost'&&
+    (r[STAGE]>0||r[RISKS].length>0);}
+  function filter(){
+    var q=$('q').value.toLowerCase(),st=$('f-stage').value,cl=$('f-class').value,
+        sg=$('f-segment').value,rk=$('f-risk').value,am=$('f-manager').value,
+        wo=$('f-worse')&&$('f-worse').checked;
+    view=rows.filter(function(r){
+      if(q&&(r[ID]+' '+(r[NAME]||'')).toLowerCase().indexOf(q)<0){return false;}
+      if(st&&D.enums.stage[r[STAGE]]!==st){return false;}
+      if(cl&&r[CLS]!==cl){return false;}
+      if(sg&&r[SEG]!==sg){return false;}
+      if(am&&r[AM]!==am){return false;}
+      if(rk==='*'&&!atRisk(r)){return false;}
+      if(rk==='-'&&r[RISKS].length){return false;}
+      if(rk&&rk!=='*'&&rk!=='-'&&r[RISKS].indexOf(rk)<0){return false;}
+      if(wo&&r[CHANGE]!=='worsened'){return false;}
+      return true;
+    });
+    if(sortCol>=0){order();}
+    page=0;draw();
+  }
+  function key(r,col){
+    var v=r[col];
+    if(col===RFM){return v?v[0]*100+v[1]*10+v[2]:-1;}
+    if(col===REV||col===PROFIT){return v==null?-Infinity:parseFloat(v);}
+    if(col===RISKS){return v.length;}
+    if(col===ACTS){return v.length?D.actions[v[0]][3]:-1;}
+    return v==null?'':v;
+  }
+  function order(){
+    view.sort(function(a,b){var x=key(a,sortCol),y=key(b,sortCol);
+      var c=x<y?-1:(x>y?1:0);return asc?c:-c;});
+  }
+  function sortBy(th){
+    var col=+th.getAttribute('data-col');
+    asc=(sortCol===col)?!asc:!th.hasAttribute('data-desc');sortCol=col;
+    Array.prototype.forEach.call(document.querySelectorAll('#clients th'),
+      function(o){o.removeAttribute('aria-sort');});
+    th.setAttribute('aria-sort',asc?'ascending':'descending');
+    order();page=0;draw();
+  }
+  function cells(r){
+    var e=D.enums,rfm=r[RFM],a=r[ACTS].length?D.actions[r[ACTS][0]]:null;
+    return [
+      '<a href="#" data-client="'+esc(r[ID])+'">'+esc(r[ID])+'</a>'+
+        (r[NAME]?'<br><small>'+esc(r[NAME])+'</small>':''),
+      esc(r[AM]||''),
+      esc(r[CLS]),
+      money(r[REV]),money(r[PROFIT]),
+      tag(e.stage[r[STAGE]],D.colours.stage[r[STAGE]])+
+        (r[LOSS]?'<br><small>'+esc(r[LOSS])+'</small>':''),
+      r[RISKS].map(function(f){return '<span class="risk">'+esc(words(f))+'</span>';}).join(''),
+      a?'<span class="urg-'+esc(a[3])+'">'+esc(a[1])+'</span><br><small>'+esc(words(a[2]))+
+        ', '+esc(a[3])+'</small>':'',
+      tag(e.rung[r[RUNG]],D.colours.rung[r[RUNG]]),
+      tag(r[SEG],D.colours.segment[r[SEG]]||'#95a5a6'),
+      esc(words(r[REG])),
+      rfm?rfm[0]+''+rfm[1]+rfm[2]+'<br><small>'+esc(rfm[3]||'')+'</small>':'-',
+      r[ORD].toLocaleString('en-US'),r[CON].toLocaleString('en-US'),
+      r[OPEN].toLocaleString('en-US')
+    ];
+  }
+  var CELL_CLASS={0:'who',3:'n',4:'n',7:'act',11:'n',12:'n',13:'n',14:'n'};
+  function draw(){
+    var body=$('clients').tBodies[0],start=page*PAGE,part=view.slice(start,start+PAGE);
+    body.innerHTML=part.map(function(r){
+      return '<tr>'+cells(r).map(function(c,i){
+        return CELL_CLASS[i]?'<td class="'+CELL_CLASS[i]+'">'+c+'</td>':'<td>'+c+'</td>';
+      }).join('')+'</tr>';}).join('');
+    $('shown').textContent=view.length+' of '+rows.length+' clients';
+    $('page').textContent=view.length?('rows '+(start+1)+'-'+(start+part.length)):'no client';
+    $('prev').disabled=page===0;$('next').disabled=start+PAGE>=view.length;
+  }
+  var CSV_HEAD=['client_id','name','account_manager','lifecycle_stage','loss_reason',
+    'ladder_rung','motivation_segment','value_class','regularity','rfm_r','rfm_f','rfm_m',
+    'rfm_segment','orders','contacts','requests','complaints_open','revenue','profit',
+    'currency','risks','first_action'];
+  // as the CSV format: a cell a spreadsheet would run as a formula gets a leading '
+  var NUMBER=/^[+-]?(\\d+(\\.\\d*)?|\\.\\d+)([eE][+-]?\\d+)?$/;
+  function csvCell(v){v=v==null?'':String(v);
+    if(/^[=+\\-@\\t\\r]/.test(v)&&!NUMBER.test(v)){v="'"+v;}
+    return /[",\\r\\n]/.test(v)?'"'+v.replace(/"/g,'""')+'"':v;}
+  function download(){
+    var e=D.enums,head=CSV_HEAD.slice(),prev=D.compare_to!=null;
+    if(prev){head.push('previous_lifecycle_stage','previous_ladder_rung',
+      'previous_motivation_segment','previous_value_class','change');}
+    var lines=[head.join(',')];
+    view.forEach(function(r){
+      var rfm=r[RFM]||[null,null,null,null],a=r[ACTS].length?D.actions[r[ACTS][0]][0]:'';
+      var out=[r[ID],r[NAME],r[AM],e.stage[r[STAGE]],r[LOSS],e.rung[r[RUNG]],r[SEG],r[CLS],
+        r[REG],rfm[0],rfm[1],rfm[2],rfm[3],r[ORD],r[CON],r[REQ],r[OPEN],r[REV],r[PROFIT],
+        D.currency,r[RISKS].join('; '),a];
+      if(prev){var p=r[PREV]||[null,null,null,null];
+        out.push(p[0]==null?'':e.stage[p[0]],p[1]==null?'':e.rung[p[1]],p[3],p[2],r[CHANGE]);}
+      lines.push(out.map(csvCell).join(','));
+    });
+    var blob=new Blob([lines.join('\\r\\n')+'\\r\\n'],{type:'text/csv;charset=utf-8'});
+    var link=document.createElement('a');
+    link.href=URL.createObjectURL(blob);link.download=D.csv_name;
+    document.body.appendChild(link);link.click();
+    setTimeout(function(){URL.revokeObjectURL(link.href);link.remove();},0);
+  }
+
+  // ------------------------------------------------------------------ the detail dialog
+  var index=null;
+  function find(id){
+    if(!index){index={};rows.forEach(function(r,i){index[r[ID]]=i;});}
+    return index[id];
+  }
+  function recs(ids){return ids.map(function(i){
+    return '<a href="#" class="rec" data-rec="'+esc(i)+'">'+esc(i)+'</a>';}).join('');}
+  function explain(i){
+    var r=rows[i],w=D.why[i],e=D.enums,h=[];
+    h.push('<h3>'+esc(r[ID])+(r[NAME]?' &middot; '+esc(r[NAME]):'')+'</h3>');
+    h.push('<p><small>account manager '+esc(r[AM]||'-')+' &middot; class '+esc(r[CLS])+
+      ' &middot; revenue '+money(r[REV])+' '+esc(D.currency)+
+      (r[PROFIT]!=null?' &middot; profit '+money(r[PROFIT]):'')+'</small></p>');
+    if(D.compare_to!=null){var p=r[PREV];h.push('<p><small>on '+esc(D.compare_to)+': '+
+      (p==null?'not yet a client':esc(words(e.stage[p[0]]))+', '+esc(e.rung[p[1]])+
+      ', '+esc(words(p[3]))+', class '+esc(p[2]))+' ('+esc(r[CHANGE])+')</small></p>');}
+    h.push('<p><b>Stage '+esc(words(e.stage[r[STAGE]]))+'</b>'+(w[0]?' since '+esc(w[0]):'')+
+      ': '+esc(w[1][0])+' '+recs(w[1][1])+'</p>');
+    h.push('<p><b>Rung '+esc(e.rung[r[RUNG]])+'</b>: '+esc(w[2][0])+' '+recs(w[2][1])+'</p>');
+    h.push('<p><b>Segment '+esc(words(r[SEG]))+'</b>: '+esc(w[3][0])+' '+recs(w[3][1])+'</p>');
+    w[7].forEach(function(k){h.push('<p><b>'+esc(words(k[0]))+' '+esc(words(k[1]||'-'))+
+      '</b>: '+esc(k[2])+' '+recs(k[3])+'</p>');});
+    [['Lifecycle path (latest changes)',w[5]],['Ladder path (latest changes)',w[6]]]
+      .forEach(function(path){if(!path[1].length){return;}
+        h.push('<p><small>'+path[0]+'</small></p><ul>'+path[1].map(function(s){
+          return '<li>'+esc(s[0])+': '+esc(words(s[1]))+' &rarr; '+esc(words(s[2]))+' ('+
+            esc(words(s[3]))+') '+recs(s[4])+'</li>';}).join('')+'</ul>');});
+    w[4].forEach(function(k){h.push('<p><b>Risk '+esc(words(k[0]))+'</b>: '+esc(k[1])+' '+
+      recs(k[2])+'</p>');});
+    if(r[ACTS].length){h.push('<p><b>Recommended</b></p><ul>'+r[ACTS].map(function(k){
+      var a=D.actions[k];return '<li><span class="urg-'+esc(a[3])+'">'+esc(a[1])+
+        '</span> <small>('+esc(words(a[2]))+', '+esc(a[3])+')</small></li>';}).join('')+
+      '</ul>');}
+    return h.join('');
+  }
+  function showRecord(id){
+    var rec=D.records[id],box=$('record');
+    if(!rec){box.innerHTML='<p>Record '+esc(id)+' is not in this page.</p>';return;}
+    box.innerHTML='<h3>'+esc(rec[0])+' '+esc(id)+'</h3><table>'+rec[1].map(function(f){
+      return '<tr><th>'+esc(words(f[0]))+'</th><td>'+esc(f[1])+'</td></tr>';}).join('')+
+      '</table>';
+    box.scrollIntoView({block:'nearest'});
+  }
+  function open(id){
+    var i=find(id),dlg=$('detail');
+    if(i===undefined){return;}
+    $('detail-body').innerHTML=explain(i);$('record').innerHTML='';
+    if(dlg.showModal){if(!dlg.open){dlg.showModal();}}else{dlg.setAttribute('open','');}
+  }
+  document.addEventListener('click',function(ev){
+    var a=ev.target.closest&&ev.target.closest('a[data-client],a[data-rec],#detail-close');
+    if(!a||!D){return;}
+    ev.preventDefault();
+    if(a.id==='detail-close'){
+      var d=$('detail');if(d.close){d.close();}else{d.removeAttribute('open');}
+    }
+    else if(a.hasAttribute('data-client')){open(a.getAttribute('data-client'));}
+    else{showRecord(a.getAttribute('data-rec'));}
   });
-  filter();
 })();
 """
 
 
+def _troubled(stages: Mapping[str, int]) -> int:
+    return sum(v for k, v in stages.items() if k not in ("satisfied", "lost"))
+
+
+def _delta(now: int, then: int, *, more_is_better: bool) -> str:
+    change = now - then
+    if change == 0:
+        return "<i>no change</i>"
+    better = (change > 0) == more_is_better
+    return f'<i class="{"better" if better else "worse"}">{change:+,}</i>'
+
+
 def _kpis(report: Report) -> str:
+    """The key figures; with ``compare_to``, the change of each count since then."""
     s = report.summary
     stages = s["lifecycle_stage"]
-    troubled = sum(v for k, v in stages.items() if k not in ("satisfied", "lost"))
-    cards = [
-        (f"{s['clients']:,}", "clients"),
-        (f"{Decimal(s['revenue']):,.0f} {s['currency']}", "revenue"),
+    then: dict[str, int] = {}
+    if report.migrations is not None:
+        stage_m = report.migrations["lifecycle_stage"]
+        then_stages = {str(k.value): stage_m.row_total(k) for k in stage_m.order}
+        then = {
+            "clients": stage_m.total - stage_m.row_total(None),
+            "satisfied": then_stages.get("satisfied", 0),
+            "troubled": _troubled(then_stages),
+            "lost": then_stages.get("lost", 0),
+        }
+        cls_m = report.migrations["value_class"]
+        then["A"] = sum(1 for m in cls_m.moves if m.before is not None and m.before.value == "A")
+    cards: list[tuple[str, str, str]] = [
+        (f"{s['clients']:,}", "clients", "clients"),
+        (f"{Decimal(s['revenue']):,.0f} {s['currency']}", "revenue", ""),
         (
             "-" if s.get("top_share") is None else f"{s['top_share']:.0%}",
             f"of revenue held by the top {s['top_fraction']:.0%} of clients",
+            "",
         ),
-        (f"{stages.get('satisfied', 0):,}", "satisfied"),
-        (f"{troubled:,}", "on the way to loss (stages 1-4)"),
-        (f"{stages.get('lost', 0):,}", "lost"),
-        (f"{sum(1 for c in report.clients if c.risks):,}", "with a risk flag"),
+        (f"{s['value_class'].get('A', 0):,}", "class A clients (most of the value)", "A"),
+        (f"{stages.get('satisfied', 0):,}", "satisfied", "satisfied"),
+        (f"{_troubled(stages):,}", "on the way to loss (stages 1-4)", "troubled"),
+        (f"{stages.get('lost', 0):,}", "lost", "lost"),
+        (f"{sum(1 for c in report.clients if c.risks):,}", "with a risk flag", ""),
     ]
     if s.get("rejected_rows") is not None:
-        cards.append((f"{s['rejected_rows']:,}", "input rows rejected"))
-    return (
-        '<section class="kpis">'
-        + "".join(f'<div class="kpi"><b>{_E(v)}</b><span>{_E(t)}</span></div>' for v, t in cards)
-        + "</section>"
-    )
+        cards.append((f"{s['rejected_rows']:,}", "input rows rejected", ""))
+    now = {
+        "clients": s["clients"],
+        "A": s["value_class"].get("A", 0),
+        "satisfied": stages.get("satisfied", 0),
+        "troubled": _troubled(stages),
+        "lost": stages.get("lost", 0),
+    }
+    since = "" if report.compare_to is None else report.compare_to.date().isoformat()
+    parts = []
+    for value, text, key in cards:
+        delta = ""
+        if key and key in then:
+            good = key not in ("troubled", "lost")
+            delta = _delta(now[key], then[key], more_is_better=good)
+            delta = delta.replace("</i>", f" since {_E(since)}</i>")
+        parts.append(f'<div class="kpi"><b>{_E(value)}</b><span>{_E(text)}</span>{delta}</div>')
+    return '<section class="kpis">' + "".join(parts) + "</section>"
 
 
 def _counts_table(title: str, counts: Mapping[str, int]) -> str:
@@ -446,8 +708,9 @@ def _charts(report: Report) -> str:
         _figure(
             "Segment map: contacts vs orders",
             _svg(_segment_map(clients), "segments", size=(6.0, 4.0)),
-            "Each dot is a client, coloured by motivation segment (seed 003 reads the "
-            "segments from the number of contacts and of orders). Log scales.",
+            "Each dot is a client, coloured by its motivation segment; the motivation "
+            "segmentation reads the segments from the number of contacts and of orders. "
+            "Log scales.",
         ),
         _figure(
             "Pareto curve of revenue",
@@ -529,8 +792,8 @@ def _matrix_html(name: str, matrix: Any) -> str:
     caption = migration_text(name, matrix)
     return (
         f"<figure><h3>{_E(name.replace('_', ' '))}</h3>"
-        f'<table class="matrix"><thead><tr><th>before \\ now</th>{head}</tr></thead>'
-        f"<tbody>{''.join(body)}</tbody></table>"
+        f'<div class="scroll"><table class="matrix"><thead><tr><th>before \\ now</th>{head}'
+        f"</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
         f"<figcaption>{_E(caption)}</figcaption></figure>"
     )
 
@@ -540,7 +803,7 @@ def _migrations(report: Report) -> str:
         return (
             '<h2>Migrations</h2><p class="note">Run the report with <code>--compare-to '
             "T0</code> to see how clients moved between stages, rungs, segments and value "
-            "classes since T0.</p>"
+            "classes since T0, and which clients got worse.</p>"
         )
     parts = [_matrix_html(name, m) for name, m in report.migrations.items()]
     return (
@@ -551,177 +814,446 @@ def _migrations(report: Report) -> str:
     )
 
 
-def _ids(ids: Iterable[str]) -> str:
-    shown = list(ids)
-    if not shown:
-        return ""
-    more = ""
-    if len(shown) > 12:
-        more = f" and {len(shown) - 12} more"
-        shown = shown[:12]
-    return " " + " ".join(f"<code>{_E(i)}</code>" for i in shown) + _E(more)
+# --------------------------------------------------------------------------- decisions
+
+#: How many clients the "at risk" and "worsened" lists show.
+TOP_CLIENTS = 20
 
 
-#: The most recent state changes an explanation lists per machine.
-PATH_STEPS = 5
+def _by_value(c: ClientReport) -> tuple[int, Decimal, str]:
+    """Most valuable first: value class, then revenue, then id."""
+    return (c.value_class.rank, -c.revenue.amount, c.client_id)
 
 
-def _path(title: str, steps: Sequence[Any]) -> str:
-    """The latest state changes of a trajectory as a short list."""
-    moves = [s for s in steps if s.source != s.target][-PATH_STEPS:]
-    if not moves:
-        return ""
-    items = "".join(
-        f"<li>{_E(s.at.date().isoformat())}: {_E(str(s.source.value))} &rarr; "
-        f"{_E(str(s.target.value))} ({_E(str(s.event.value).replace('_', ' '))})"
-        f"{_ids(s.record_ids)}</li>"
-        for s in moves
+def at_risk(report: Report) -> list[ClientReport]:
+    """The clients at risk, most valuable first.
+
+    At risk: not lost, and on the way to loss (a lifecycle stage past ``satisfied``)
+    or with a risk flag. Ordered by value class, then revenue (largest first).
+
+    Args:
+        report: The report.
+
+    Returns:
+        The clients at risk, most valuable first.
+    """
+    return sorted(
+        (
+            c
+            for c in report.clients
+            if c.lifecycle_stage.value != "lost" and (c.lifecycle_stage.rank > 0 or c.risks)
+        ),
+        key=_by_value,
     )
-    return f'<p class="path">{_E(title)}</p><ul>{items}</ul>'
 
 
-def _explanation(c: ClientReport) -> str:
-    ev = c.evidence
-    parts = [
-        f"<p><b>Stage {_E(c.lifecycle_stage.value.replace('_', ' '))}</b>"
-        + (f" since {_E(c.stage_since.date().isoformat())}" if c.stage_since else "")
-        + f": {_E(ev['stage'].reason)}{_ids(ev['stage'].record_ids)}</p>",
-        f"<p><b>Rung {_E(c.ladder_rung.value)}</b>: {_E(ev['rung'].reason)}"
-        f"{_ids(ev['rung'].record_ids)}</p>",
-        f"<p><b>Segment {_E(c.motivation_segment.value.replace('_', ' '))}</b>: "
-        f"{_E(ev['segment'].reason)}"
-        f"{_ids(ev['segment'].record_ids)}</p>",
-    ]
-    parts.append(_path("Lifecycle path (latest changes)", c.lifecycle.trajectory.steps))
-    parts.append(_path("Ladder path (latest changes)", c.ladder.trajectory.steps))
-    for risk in c.risks:
-        parts.append(
-            f"<p><b>Risk {_E(risk.flag.value.replace('_', ' '))}</b>: {_E(risk.evidence.reason)}"
-            f"{_ids(risk.evidence.record_ids)}</p>"
+#: A worsening since the compare date: (what, before, after) in words.
+Change = tuple[str, str, str]
+
+
+def worsened(report: Report) -> dict[str, list[Change]]:
+    """The clients that got worse since ``compare_to``, with what got worse.
+
+    Worse: a later (more severe) lifecycle stage, a lower ladder rung, or a lower
+    value class than at ``compare_to`` — the ``worsened`` entries of each client's
+    :attr:`~relcycle.report.ClientReport.changed`. Clients that were not yet
+    clients then are not listed.
+
+    Args:
+        report: The report (built with ``compare_to`` for a non-empty answer).
+
+    Returns:
+        ``{client_id: [(field, before, after), ...]}``, empty without ``compare_to``.
+    """
+    found: dict[str, list[Change]] = {}
+    for c in report.clients:
+        previous = c.previous
+        if previous is None:
+            continue
+        for field, move in previous.moves(c).items():
+            if move == "worsened":
+                before = getattr(previous, field).value
+                found.setdefault(c.client_id, []).append(
+                    (field, str(before), str(getattr(c, field).value))
+                )
+    return found
+
+
+def _client_link(c: ClientReport) -> str:
+    return f'<a href="#" data-client="{_E(c.client_id)}">{_E(c.client_id)}</a>' + (
+        f"<br><small>{_E(c.name)}</small>" if c.name else ""
+    )
+
+
+def _manager(c: ClientReport) -> str | None:
+    history = c.history
+    return None if history is None else history.client.account_manager
+
+
+def _first_action(c: ClientReport) -> str:
+    if not c.actions:
+        return ""
+    a = c.actions[0]
+    return (
+        f'<span class="urg-{_E(a.urgency.value)}">{_E(a.text)}</span>'
+        f"<br><small>{_E(a.who.replace('_', ' '))}, {_E(a.urgency.value)}</small>"
+    )
+
+
+def _money_cell(money: Any) -> str:
+    return "" if money is None else f"{money.amount:,.0f}"
+
+
+def _at_risk_section(report: Report, limit: int) -> str:
+    found = at_risk(report)
+    if not found:
+        return "<h2>Clients at risk</h2><p>No client is at risk.</p>"
+    rows = []
+    for c in found[:limit]:
+        risks = "".join(
+            f'<span class="risk">{_E(f.replace("_", " "))}</span>' for f in c.risk_flags
         )
-    for name, cell in c.columns.items():
-        parts.append(
-            f"<p><b>{_E(name.replace('_', ' '))} {_E(str(cell.value))}</b>: "
-            f"{_E(cell.evidence.reason)}{_ids(cell.evidence.record_ids)}</p>"
+        stage = c.lifecycle_stage
+        rows.append(
+            f'<tr><td class="who">{_client_link(c)}</td>'
+            f'<td data-label="manager">{_E(_manager(c) or "")}</td>'
+            f'<td data-label="class">{_E(c.value_class.value)}</td>'
+            f'<td class="n" data-label="revenue">{_money_cell(c.revenue)}</td>'
+            f'<td class="n" data-label="profit">{_money_cell(c.profit)}</td>'
+            f'<td data-label="stage">{_tag(stage.value, STAGE_COLOURS[stage.rank])}</td>'
+            f'<td data-label="risks">{risks}</td>'
+            f'<td class="act">{_first_action(c)}</td></tr>'
         )
-    if c.actions:
-        items = "".join(f"<li>{_E(a.text)}</li>" for a in c.actions)
-        parts.append(f"<p><b>Recommended</b></p><ul>{items}</ul>")
-    return '<details><summary>why</summary><div class="why">' + "".join(parts) + "</div></details>"
+    more = (
+        f" The {limit} most valuable of {len(found):,} are listed; filter the client table by "
+        "risk for the others."
+        if len(found) > limit
+        else ""
+    )
+    return (
+        "<h2>Clients at risk, most valuable first</h2>"
+        "<p>Clients on the way to loss or with a risk flag, by value class and revenue, with the "
+        f"first recommended action.{_E(more)} Open a client for why.</p>"
+        '<div class="scroll"><table class="list cards" id="at-risk"><thead><tr><th>client</th>'
+        f'<th>manager</th><th>class</th><th class="n">revenue ({_E(report.currency)})</th>'
+        '<th class="n">profit</th><th>stage</th><th>risks</th><th>first action</th></tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+def _worsened_section(report: Report, limit: int) -> str:
+    if report.compare_to is None:
+        return ""
+    since = report.compare_to.date().isoformat()
+    changes = worsened(report)
+    if not changes:
+        return f"<h2>Worsened since {_E(since)}</h2><p>No client got worse.</p>"
+    clients = sorted((report[cid] for cid in changes), key=_by_value)
+    rows = []
+    for c in clients[:limit]:
+        what = "<br>".join(
+            f"{_E(field.replace('_', ' '))}: {_E(b.replace('_', ' '))} &rarr; "
+            f"{_E(a.replace('_', ' '))}"
+            for field, b, a in changes[c.client_id]
+        )
+        rows.append(
+            f'<tr><td class="who">{_client_link(c)}</td>'
+            f'<td data-label="manager">{_E(_manager(c) or "")}</td>'
+            f'<td data-label="class">{_E(c.value_class.value)}</td>'
+            f'<td class="n" data-label="revenue">{_money_cell(c.revenue)}</td>'
+            f"<td>{what}</td>"
+            f'<td class="act">{_first_action(c)}</td></tr>'
+        )
+    more = (
+        f" The {limit} most valuable of {len(clients):,} are listed."
+        if len(clients) > limit
+        else ""
+    )
+    return (
+        f"<h2>Worsened since {_E(since)}</h2>"
+        "<p>Clients whose lifecycle stage is more severe, whose ladder rung is lower or whose "
+        f"value class dropped since {_E(since)}, most valuable first.{_E(more)}</p>"
+        '<div class="scroll"><table class="list cards" id="worsened"><thead><tr><th>client</th>'
+        f'<th>manager</th><th>class</th><th class="n">revenue ({_E(report.currency)})</th>'
+        "<th>what got worse</th><th>first action</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
 
 
 def _tag(text: str, colour: str) -> str:
     return f'<span class="tag" style="background:{colour}">{_E(text.replace("_", " "))}</span>'
 
 
-def _client_rows(clients: Sequence[ClientReport]) -> str:
-    rows = []
-    for c in clients:
-        stage = c.lifecycle_stage
-        rung = c.ladder_rung
-        seg = c.motivation_segment.value
-        rfm = c.rfm
-        profit = "" if c.profit is None else f"{c.profit.amount:,.2f}"
-        cells = [
-            f'<td data-v="{_E(c.client_id)}">{_E(c.client_id)}'
-            + (f"<br><small>{_E(c.name)}</small>" if c.name else "")
-            + "</td>",
-            f'<td data-v="{stage.rank}">{_tag(stage.value, STAGE_COLOURS[stage.rank])}'
-            + (f"<br><small>{_E(c.loss_reason.value)}</small>" if c.loss_reason else "")
-            + "</td>",
-            f'<td data-v="{rung.rank}">{_tag(rung.value, RUNG_COLOURS[rung.rank])}</td>',
-            f'<td data-v="{_E(seg)}">{_tag(seg, SEGMENT_COLOURS.get(seg, "#95a5a6"))}</td>',
-            f'<td data-v="{_E(c.value_class.value)}">{_E(c.value_class.value)}</td>',
-            f'<td data-v="{_E(c.regularity.value)}">'
-            f"{_E(c.regularity.value.replace('_', ' '))}</td>",
-            f'<td data-v="{rfm.r or 0}{rfm.f or 0}{rfm.m or 0}">'
-            + (
-                "-"
-                if rfm.r is None
-                else f"{rfm.r}{rfm.f}{rfm.m}<br><small>{_E(rfm.segment or '')}</small>"
-            )
-            + "</td>",
-            f'<td class="n" data-v="{c.orders}">{c.orders:,}</td>',
-            f'<td class="n" data-v="{c.contacts}">{c.contacts:,}</td>',
-            f'<td class="n" data-v="{c.requests}">{c.requests:,}</td>',
-            f'<td class="n" data-v="{c.complaints_open}">{c.complaints_open:,}</td>',
-            f'<td class="n" data-v="{c.revenue.amount}">{c.revenue.amount:,.2f}</td>',
-            f'<td class="n" data-v="{"" if c.profit is None else c.profit.amount}">{profit}</td>',
-            f'<td data-v="{len(c.risks)}">'
-            + "".join(f'<span class="risk">{_E(f.replace("_", " "))}</span>' for f in c.risk_flags)
-            + "</td>",
-            f'<td class="whycell">{_explanation(c)}</td>',
+# --------------------------------------------------------------------------- the client table
+
+#: The most evidence ids an explanation lists per verdict (the rest are counted).
+MAX_EVIDENCE_IDS = 12
+
+#: The most recent state changes an explanation lists per machine.
+PATH_STEPS = 5
+
+
+def _ids(ids: Sequence[str]) -> list[str]:
+    return list(ids[:MAX_EVIDENCE_IDS])
+
+
+def _path(steps: Sequence[Any]) -> list[list[Any]]:
+    moves = [s for s in steps if s.source != s.target][-PATH_STEPS:]
+    return [
+        [
+            s.at.date().isoformat(),
+            str(s.source.value),
+            str(s.target.value),
+            str(s.event.value),
+            _ids(s.record_ids),
         ]
+        for s in moves
+    ]
+
+
+def _previous(c: ClientReport) -> list[Any] | None:
+    """``[stage rank, rung rank, value class, segment]`` at ``compare_to``, or None."""
+    p = c.previous
+    if p is None or p.lifecycle_stage is None or p.ladder_rung is None:
+        return None
+    return [
+        p.lifecycle_stage.rank,
+        p.ladder_rung.rank,
+        None if p.value_class is None else p.value_class.value,
+        None if p.motivation_segment is None else p.motivation_segment.value,
+    ]
+
+
+def _record_fields(record: Any) -> list[list[str]]:
+    """A record's known fields as ``[name, text]`` pairs, in the contract's spelling
+    (ISO 8601 times, decimal money, ``true``/``false``); ids and empty fields left out."""
+    out = []
+    for name, value in record.to_dict().items():
+        if name.endswith("_id") or value is None or value == "" or value == [] or value == {}:
+            continue
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, dict):
+            text = ", ".join(f"{k}: {v}" for k, v in value.items())
+        elif isinstance(value, list):
+            text = ", ".join(map(str, value))
+        else:
+            text = str(value)
+        out.append([name, text])
+    return out
+
+
+def _record_id(record: Any) -> str:
+    for name in ("order_id", "interaction_id", "complaint_id"):
+        value = getattr(record, name, None)
+        if value is not None:
+            return str(value)
+    raise TypeError(f"not a record: {record!r}")
+
+
+def _payload(report: Report, order: Sequence[ClientReport]) -> dict[str, Any]:
+    """Everything the client table needs, as one JSON-ready dict."""
+    s = report.summary
+    stage_order = list(s["lifecycle_stage"])
+    rung_order = list(s["ladder_rung"])
+    actions: dict[str, int] = {}
+    action_rows: list[list[str]] = []
+    managers: set[str] = set()
+    rows: list[list[Any]] = []
+    why: list[list[Any]] = []
+    records: dict[str, list[Any]] = {}
+    for c in order:
+        manager = _manager(c)
+        if manager:
+            managers.add(manager)
+        acts = []
+        for a in c.actions:
+            if a.id not in actions:
+                actions[a.id] = len(action_rows)
+                action_rows.append([a.id, a.text, a.who, a.urgency.value])
+            acts.append(actions[a.id])
+        rfm = c.rfm
         rows.append(
-            f'<tr data-stage="{_E(stage.value)}" data-segment="{_E(seg)}">{"".join(cells)}</tr>'
+            [
+                c.client_id,
+                c.name,
+                manager,
+                c.lifecycle_stage.rank,
+                None if c.loss_reason is None else c.loss_reason.value,
+                c.ladder_rung.rank,
+                c.motivation_segment.value,
+                c.value_class.value,
+                c.regularity.value,
+                None if rfm.r is None else [rfm.r, rfm.f, rfm.m, rfm.segment],
+                c.orders,
+                c.contacts,
+                c.requests,
+                c.complaints_open,
+                decimal_text(c.revenue.amount),
+                None if c.profit is None else decimal_text(c.profit.amount),
+                list(c.risk_flags),
+                acts,
+                _previous(c),
+                c.change,
+            ]
         )
-    return "\n".join(rows)
+        ev = c.evidence
+        verdicts: list[list[Any]] = [
+            [ev[k].reason, _ids(ev[k].record_ids)] for k in ("stage", "rung", "segment")
+        ]
+        risks: list[list[Any]] = [
+            [r.flag.value, r.evidence.reason, _ids(r.evidence.record_ids)] for r in c.risks
+        ]
+        paths = [_path(c.lifecycle.trajectory.steps), _path(c.ladder.trajectory.steps)]
+        since = None if c.stage_since is None else c.stage_since.date().isoformat()
+        columns: list[list[Any]] = [
+            [
+                name,
+                None if cell.value is None else str(cell.value),
+                cell.evidence.reason,
+                _ids(cell.evidence.record_ids),
+            ]
+            for name, cell in c.columns.items()
+        ]
+        why.append([since, *verdicts, risks, *paths, columns])
+        wanted = {i for part in (*verdicts, *risks, *columns) for i in part[-1]}
+        wanted.update(i for path in paths for step in path for i in step[4])
+        history = c.history
+        if wanted and history is not None:
+            for record in history.records():
+                rid = _record_id(record)
+                if rid in wanted:
+                    records[rid] = [type(record).__name__.lower(), _record_fields(record)]
+    return {
+        "as_of": report.as_of.isoformat(),
+        "compare_to": None if report.compare_to is None else report.compare_to.date().isoformat(),
+        "currency": report.currency,
+        "csv_name": f"relcycle-clients-{report.as_of.date().isoformat()}.csv",
+        "enums": {
+            "stage": stage_order,
+            "rung": rung_order,
+            "segment": list(s["motivation_segment"]),
+            "value_class": list(s["value_class"]),
+            "risk": list(s["risks"]),
+        },
+        "colours": {
+            "stage": list(STAGE_COLOURS[: len(stage_order)]),
+            "rung": list(RUNG_COLOURS[: len(rung_order)]),
+            "segment": dict(SEGMENT_COLOURS),
+        },
+        "managers": sorted(managers),
+        "actions": action_rows,
+        "rows": rows,
+        "why": why,
+        "records": records,
+    }
 
 
-_HEADERS: tuple[tuple[str, str], ...] = (
-    ("client", ""),
-    ("stage", "data-rank"),
-    ("rung", "data-rank"),
-    ("segment", ""),
-    ("class", ""),
-    ("regularity", ""),
-    ("RFM", "data-rank"),
-    ("orders", "n"),
-    ("contacts", "n"),
-    ("requests", "n"),
-    ("open complaints", "n"),
-    ("revenue", "n"),
-    ("profit", "n"),
-    ("risks", "data-rank"),
+def pack(payload: Mapping[str, Any]) -> str:
+    """The page's data block: compact JSON, gzip (no timestamp), then base64.
+
+    Args:
+        payload: The JSON-ready data.
+
+    Returns:
+        ASCII text; the same payload always gives the same text.
+    """
+    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    return base64.b64encode(gzip.compress(text.encode("utf-8"), mtime=0)).decode("ascii")
+
+
+def unpack(text: str) -> Any:
+    """The inverse of :func:`pack` (for tests and tools reading a saved page).
+
+    Args:
+        text: The content of the page's ``relcycle-data`` block.
+
+    Returns:
+        The payload.
+    """
+    return json.loads(gzip.decompress(base64.b64decode(text)).decode("utf-8"))
+
+
+#: The client table's columns: (label, data field, kind), in the order of the
+#: script's cells(); the decision first (who, value, stage, risks, action).
+_HEADERS: tuple[tuple[str, int, str], ...] = (
+    ("client", 0, ""),
+    ("manager", 2, ""),
+    ("class", 7, ""),
+    ("revenue", 14, "n"),
+    ("profit", 15, "n"),
+    ("stage", 3, ""),
+    ("risks", 16, "desc"),
+    ("first action", 17, ""),
+    ("rung", 5, ""),
+    ("segment", 6, ""),
+    ("regularity", 8, ""),
+    ("RFM", 9, "n"),
+    ("orders", 10, "n"),
+    ("contacts", 11, "n"),
+    ("open complaints", 13, "n"),
 )
 
 
-def _urgency_key(c: ClientReport) -> tuple[int, int, Decimal, str]:
-    lost = c.lifecycle_stage.value == "lost"
-    return (int(lost), -c.lifecycle_stage.rank, -c.revenue.amount, c.client_id)
+def _select(ident: str, label: str, every: str, extra: str = "") -> str:
+    return (
+        f'<select id="{ident}" aria-label="{_E(label)}"><option value="">{_E(every)}</option>'
+        f"{extra}</select>"
+    )
 
 
-def _client_table(report: Report, limit: int) -> str:
-    clients = list(report.clients)
-    note = ""
-    if len(clients) > limit:
-        clients = sorted(clients, key=_urgency_key)[:limit]
-        note = (
-            f'<p class="note">The table shows {limit:,} of {len(report.clients):,} clients: '
-            "the furthest along the lifecycle and the largest first. Every client is in "
-            "the JSON, JSON Lines and CSV formats.</p>"
+def _client_table(report: Report) -> str:
+    found = at_risk(report)
+    risky = {c.client_id for c in found}
+    order = found + sorted((c for c in report.clients if c.client_id not in risky), key=_by_value)
+    heads = "".join(
+        f'<th data-col="{col}"'
+        + (' class="n" data-desc' if kind == "n" else " data-desc" if kind == "desc" else "")
+        + f">{_E(label)}</th>"
+        for label, col, kind in _HEADERS
+    )
+    worse = ""
+    if report.compare_to is not None:
+        worse = (
+            '<label><input id="f-worse" type="checkbox"> worsened since '
+            f"{_E(report.compare_to.date().isoformat())}</label>"
         )
-    heads = []
-    for label, kind in _HEADERS:
-        attrs_ = ' data-key="1"'
-        if kind == "n":
-            attrs_ += ' class="n"'
-        elif kind == "data-rank":
-            attrs_ += " data-rank"
-        heads.append(f"<th{attrs_}>{_E(label)}</th>")
-    heads.append("<th>why</th>")
-    stage_opts = "".join(
-        f'<option value="{_E(k)}">{_E(k.replace("_", " "))}</option>'
-        for k in report.summary["lifecycle_stage"]
-    )
-    seg_opts = "".join(
-        f'<option value="{_E(k)}">{_E(k.replace("_", " "))}</option>'
-        for k in report.summary["motivation_segment"]
-    )
     controls = (
         '<div class="controls" id="controls" hidden>'
-        '<input id="q" type="search" placeholder="filter clients..." aria-label="filter">'
-        '<select id="f-stage" aria-label="stage"><option value="">every stage</option>'
-        f"{stage_opts}</select>"
-        '<select id="f-segment" aria-label="segment"><option value="">every segment</option>'
-        f"{seg_opts}</select>"
+        '<input id="q" type="search" placeholder="client id or name" aria-label="search">'
+        + _select(
+            "f-risk",
+            "risk",
+            "any risk or none",
+            '<option value="*">at risk (troubled or flagged)</option>'
+            '<option value="-">no risk flag</option>',
+        )
+        + _select("f-class", "value class", "every value class")
+        + _select("f-manager", "account manager", "every manager")
+        + _select("f-stage", "stage", "every stage")
+        + _select("f-segment", "segment", "every segment")
+        + worse
+        + '<button id="csv" type="button">Download CSV (filtered)</button>'
         '<span id="shown"></span></div>'
     )
+    pager = (
+        '<div class="pager" id="pager" hidden><button id="prev" type="button">previous</button>'
+        '<span id="page"></span><button id="next" type="button">next</button></div>'
+    )
     return (
-        f"<h2>Clients</h2>{note}{controls}"
-        '<div class="clients-wrap"><table id="clients">'
-        f"<thead><tr>{''.join(heads)}</tr></thead>"
-        f"<tbody>\n{_client_rows(clients)}\n</tbody></table></div>"
+        '<h2>Clients</h2><div id="clients-app">'
+        "<p>Every client, at risk and most valuable first; click a column to sort, a client "
+        "for why it stands where it stands and the records behind it.</p>"
+        '<p id="clients-status"><noscript>The client table needs JavaScript; the JSON, JSON '
+        "Lines and CSV formats hold every client.</noscript></p>"
+        f"{controls}"
+        f'<div class="scroll"><table id="clients" class="list"><thead><tr>{heads}</tr></thead>'
+        f"<tbody></tbody></table></div>{pager}"
+        '<script type="application/octet-stream" id="relcycle-data">'
+        f"{pack(_payload(report, order))}</script></div>"
+        '<dialog id="detail" aria-label="client detail"><p style="text-align:right;margin:0">'
+        '<a href="#" id="detail-close">close</a></p><div id="detail-body" class="why"></div>'
+        '<div id="record"></div></dialog>'
     )
 
 
@@ -742,7 +1274,7 @@ def render_html(
     *,
     title: str = "relcycle portfolio report",
     charts: bool | None = None,
-    max_clients: int = MAX_TABLE_CLIENTS,
+    top: int = TOP_CLIENTS,
 ) -> str:
     """Return the report as one self-contained HTML page.
 
@@ -750,10 +1282,10 @@ def render_html(
         report: The report.
         title: The page's title.
         charts: Draw charts (needs matplotlib, the ``html`` extra). None: when installed.
-        max_clients: The most clients the client table lists (the most urgent first).
+        top: How many clients the "at risk" and "worsened" lists show.
 
     Returns:
-        The page: no external resource, works offline, readable without JavaScript.
+        The page: no external resource, works offline.
     """
     if charts is None:
         charts = charts_available()
@@ -770,16 +1302,18 @@ def render_html(
             _header(report, title),
             "<main>",
             _kpis(report),
+            _at_risk_section(report, top),
+            _worsened_section(report, top),
+            _client_table(report),
             "<h2>Portfolio</h2>",
             visual,
             "<h2>Counts</h2>",
             _counts_section(report),
             _columns_section(report, charts),
             _migrations(report),
-            _client_table(report, max_clients),
             "</main>",
             "<footer>Generated by relcycle. Stage, rung and segment carry the ids of the "
-            "records that decided them (open a client's <em>why</em>). Money is exact; "
+            "records that decided them (open a client, then a record id). Money is exact; "
             "<code>frequency</code>, <code>recency</code>, <code>T</code> and "
             "<code>monetary_value</code> follow lifetimes' daily-period definitions."
             "</footer>",
@@ -795,14 +1329,16 @@ def render_html(
     )
 
 
-def render_fragment(report: Report, *, max_clients: int = 50) -> str:
-    """An HTML fragment for notebooks (``Report._repr_html_``): key figures, counts, clients.
+def render_fragment(report: Report, *, top: int = 20) -> str:
+    """An HTML fragment for notebooks (``Report._repr_html_``).
+
+    Key figures, the clients at risk, the clients that got worse, and the counts.
 
     No script and no chart, so it renders in any notebook frontend.
     """
     return (
         '<div class="relcycle-report">'
         f"<p><b>relcycle report</b> as of {_E(report.as_of.isoformat())}</p>"
-        f"{_kpis(report)}{_counts_section(report)}"
-        f"{_client_table(report, max_clients)}</div>"
+        f"{_kpis(report)}{_at_risk_section(report, top)}{_worsened_section(report, top)}"
+        f"{_counts_section(report)}</div>"
     )
