@@ -16,11 +16,12 @@ known), the evidence that decided it, :meth:`~LadderAssessment.explain` and
 The rules (all thresholds in :class:`LadderPolicy`):
 
 - A client starts as a **doubter** (not convinced): contacts but no sales.
-- A sale order (:attr:`~relcycle.model.Order.is_sale`) makes a **buyer**.
-- Regular repeat ordering makes a **customer**: the last ``customer_min_sales``
-  sale orders fall in at least ``customer_min_months`` calendar months (UTC), no
-  gap between them is longer than ``customer_max_gap``, and the longest gap is at
-  most ``customer_gap_ratio`` times the median gap.
+- A sale order (the rule :data:`relcycle.rules.SALE`) makes a **buyer**.
+- Regular repeat ordering makes a **customer**: the purchase days since the last
+  demotion are ``regular`` by the regularity rule of the report
+  (:func:`~relcycle.segmentation.regularity.regular_gaps` with
+  ``policy.regularity``: at least 3 gaps whose coefficient of variation is at most
+  0.5 by default), counted in the assessment's time zone.
 - ``advocate_min_signals`` advocacy contacts (``referral``, ``joint_planning``,
   ``service_exchange``) make a customer an **advocate**.
 - Sustained engagement makes an advocate an **expert**: ``expert_min_engagements``

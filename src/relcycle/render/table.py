@@ -203,15 +203,6 @@ def fit(
     return sorted(kept)
 
 
-def _text(value: object) -> str:
-    """An extra column's value in a table cell (``-`` for None)."""
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return str(value)
-
-
 def counted(count: int, noun: str, plural: str | None = None) -> str:
     """A count and its noun, singular for exactly one: ``1 client``, ``3 clients``.
 
