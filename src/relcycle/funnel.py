@@ -250,17 +250,18 @@ class FunnelPolicy:
     Attributes:
         dormant_days: Days without activity (any trigger) after which a client
             in the funnel is ``dormant`` (default 180).
+        quiet: ``dormant_days`` as a duration (derived, not an argument).
 
     Raises:
         UsageError: If ``dormant_days`` is not a whole number of days >= 1.
     """
 
     dormant_days: int = attrs.field(default=180, validator=_positive_days)
+    #: ``dormant_days`` as a duration (the decider adds it to every activity).
+    quiet: timedelta = attrs.field(init=False, eq=False, repr=False)
 
-    @property
-    def quiet(self) -> timedelta:
-        """``dormant_days`` as a duration."""
-        return timedelta(days=self.dormant_days)
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "quiet", timedelta(days=self.dormant_days))
 
 
 # --------------------------------------------------------------------------- the decider

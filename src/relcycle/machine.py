@@ -1151,7 +1151,9 @@ class Machine(Generic[S, E, M, P]):
                 current = target
             memory = decision[1]
             if decision[2] is not timers:
-                timers = tuple(sorted(decision[2]))
+                scheduled = decision[2]
+                # one timer or none (the common case) needs no sort
+                timers = tuple(scheduled) if len(scheduled) < 2 else tuple(sorted(scheduled))
                 for t in timers:
                     if t.kind not in kinds:
                         raise UsageError(
