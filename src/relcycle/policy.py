@@ -96,7 +96,7 @@ def policies_from_mapping(data: Mapping[str, Any], *, source: str = "policies") 
     """
     from .report import ReportPolicies
 
-    result: ReportPolicies = _read(ReportPolicies, data, (), source)
+    result: ReportPolicies = _read(ReportPolicies, data, (), source, ReportPolicies())
     return result
 
 
@@ -108,12 +108,16 @@ def _bad(source: str, path: tuple[str, ...], value: object, reason: str) -> Vali
     return ValidationError(record=source, field=_where(path), value=value, reason=reason)
 
 
-def _read(tp: Any, value: Any, path: tuple[str, ...], source: str) -> Any:
-    """Convert the TOML ``value`` at ``path`` to the type ``tp``."""
+def _read(tp: Any, value: Any, path: tuple[str, ...], source: str, base: Any = None) -> Any:
+    """Convert the TOML ``value`` at ``path`` to the type ``tp``.
+
+    ``base`` is the value the file changes (the default's), for a table of an
+    attrs class: the keys the table leaves out keep the base's values.
+    """
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin in (typing.Union, types.UnionType):
         (inner,) = (a for a in args if a is not type(None))
-        return None if value == NONE else _read(inner, value, path, source)
+        return None if value == NONE else _read(inner, value, path, source, base)
     if tp is _column_type():
         if not isinstance(value, str):
             raise _bad(source, path, value, "expected a 'MODULE:NAME' string")
@@ -122,7 +126,7 @@ def _read(tp: Any, value: Any, path: tuple[str, ...], source: str) -> Any:
         except UsageError as exc:
             raise _bad(source, path, value, str(exc)) from None
     if attrs.has(tp):
-        return _read_attrs(tp, value, path, source)
+        return _read_attrs(tp, value, path, source, base)
     if origin is not None and isinstance(origin, type) and issubclass(origin, Mapping):
         if not isinstance(value, dict):
             raise _bad(source, path, value, "expected a table")
@@ -146,7 +150,7 @@ def _read(tp: Any, value: Any, path: tuple[str, ...], source: str) -> Any:
     return _read_scalar(tp, value, path, source)
 
 
-def _read_attrs(cls: Any, value: Any, path: tuple[str, ...], source: str) -> Any:
+def _read_attrs(cls: Any, value: Any, path: tuple[str, ...], source: str, base: Any) -> Any:
     if not isinstance(value, dict):
         raise _bad(source, path, value, f"expected a table ({cls.__name__})")
     fields = {f.alias: f for f in attrs.fields(cls) if f.init}
@@ -158,12 +162,13 @@ def _read_attrs(cls: Any, value: Any, path: tuple[str, ...], source: str) -> Any
             f"{', '.join(fields)})"
         )
     hints = typing.get_type_hints(cls)
-    kwargs = {
-        name: _read(hints[fields[name].name], item, (*path, name), source)
-        for name, item in value.items()
-    }
+    kwargs = {}
+    for name, item in value.items():
+        field = fields[name]
+        below = None if base is None else getattr(base, field.name)
+        kwargs[name] = _read(hints[field.name], item, (*path, name), source, below)
     try:
-        return cls(**kwargs)
+        return cls(**kwargs) if base is None else attrs.evolve(base, **kwargs)
     except (RelcycleError, ValueError, TypeError) as exc:
         # a policy refused a value: name its key (``risks.sla[low]``) when it says which
         field = getattr(exc, "field", None)
