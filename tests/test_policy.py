@@ -192,6 +192,14 @@ class TestErrors:
                 "field 'lifecycle.recurrence_count': value 'three': expected an int",
             ),
             (
+                "[lifecycle]\nrecurrence_count = true",
+                "field 'lifecycle.recurrence_count': value True: expected an int",
+            ),
+            (
+                "[lifecycle]\nstrict = 1",
+                "field 'lifecycle.strict': value 1: expected true or false",
+            ),
+            (
                 "[lifecycle]\nrecurrence_window = 1.5",
                 "field 'lifecycle.recurrence_window': value 1.5: expected whole days, an int",
             ),
@@ -350,19 +358,15 @@ _levels = st.dictionaries(st.sampled_from(list(Severity)), _days, max_size=4)
 _window = st.none() | st.integers(1, 1000)
 
 
-def _action(prefix: str) -> st.SearchStrategy[Action]:
-    return st.builds(
-        Action,
-        id=_ids.filter(str.strip).map(lambda s: f"{prefix}.{s}"),
-        text=_text.filter(str.strip),
-        who=_text.filter(str.strip),
-        urgency=st.sampled_from(list(Urgency)),
-    )
-
-
 def _actions(keys: list[str], prefix: str) -> st.SearchStrategy[dict[str, list[Action]]]:
-    return st.dictionaries(
-        st.sampled_from(keys), st.lists(_action(prefix), max_size=2, unique_by=lambda a: a.id)
+    """Actions per key; one id per action (an id names one action in a playbook)."""
+    words = _text.filter(str.strip)
+    fields = st.tuples(words, words, st.sampled_from(list(Urgency)))
+    return st.dictionaries(st.sampled_from(keys), st.lists(fields, max_size=2)).map(
+        lambda table: {
+            key: [Action(f"{prefix}.{key}.{i}", *item) for i, item in enumerate(items)]
+            for key, items in table.items()
+        }
     )
 
 

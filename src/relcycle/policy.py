@@ -178,18 +178,14 @@ def _read_attrs(cls: Any, value: Any, path: tuple[str, ...], source: str, base: 
         raise _bad(source, path, value, str(exc)) from None
 
 
+#: The types TOML holds as they are, and what a wrong value is told it should be.
+_PLAIN: dict[type, str] = {bool: "true or false", int: "an int", str: "a string"}
+
+
 def _read_scalar(tp: Any, value: Any, path: tuple[str, ...], source: str) -> Any:
-    if tp is bool:
-        if type(value) is not bool:
-            raise _bad(source, path, value, "expected true or false")
-        return value
-    if tp is int:
-        if type(value) is not int:
-            raise _bad(source, path, value, "expected an int")
-        return value
-    if tp is str:
-        if type(value) is not str:
-            raise _bad(source, path, value, "expected a string")
+    if tp in _PLAIN:
+        if type(value) is not tp:  # exact: a bool is no int here
+            raise _bad(source, path, value, f"expected {_PLAIN[tp]}")
         return value
     if tp is Decimal:
         if type(value) is not str:
