@@ -247,6 +247,14 @@ class TestErrors:
         with pytest.raises(UsageError, match="not TOML"):
             load_policies(_write(tmp_path, "[lifecycle\n"))
 
+    def test_an_unexported_column_has_no_file_form(self) -> None:
+        def assess(history: Any, *, as_of: datetime, tz: Any) -> relcycle.Cell:
+            raise AssertionError("not called")
+
+        policies = ReportPolicies(columns=(relcycle.Column("local", assess),))
+        with pytest.raises(UsageError, match=r"column 'local'.*does not export it"):
+            policies_to_toml(policies)
+
     def test_part_days_have_no_file_form(self) -> None:
         policies = ReportPolicies(lifecycle=LifecyclePolicy(recurrence_window=timedelta(hours=36)))
         where = r"lifecycle\.recurrence_window: 1 day, 12:00:00 is not whole days"

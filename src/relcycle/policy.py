@@ -249,7 +249,7 @@ def _column_spec(column: Column) -> str:
     """The ``MODULE:NAME`` of a column: the module of its assessor must export it."""
     module_name = getattr(column.assess, "__module__", None)
     module = sys.modules.get(module_name or "")
-    for name, value in vars(module or types.ModuleType("none")).items():
+    for name, value in (vars(module) if module is not None else {}).items():
         if value is column and not name.startswith("_"):
             return f"{module_name}:{name}"
     raise UsageError(
