@@ -246,6 +246,10 @@ class TestErrors:
             load_policies(tmp_path / "missing.toml")
         with pytest.raises(UsageError, match="not TOML"):
             load_policies(_write(tmp_path, "[lifecycle\n"))
+        with pytest.raises(UsageError, match="must be a str or a path"):
+            load_policies(5)  # type: ignore[arg-type]  # never a file descriptor
+        with pytest.raises(UsageError, match="expected ReportPolicies"):
+            policies_to_toml(LifecyclePolicy())  # type: ignore[arg-type]
 
     def test_an_unexported_column_has_no_file_form(self) -> None:
         def assess(history: Any, *, as_of: datetime, tz: Any) -> relcycle.Cell:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import enum
 import importlib
+import os
 import re
 import sys
 import textwrap
@@ -65,18 +66,22 @@ def load_policies(path: str | Path) -> ReportPolicies:
         The policies: the file's values over the defaults.
 
     Raises:
-        UsageError: If the file cannot be read, is not TOML, or holds a key no
-            policy has (the message names it and the known keys).
+        UsageError: If ``path`` is not a path, the file cannot be read or is not
+            TOML, or it holds a key no policy has (the message names it and the
+            known keys).
         ValidationError: If a value has the wrong type or a policy refuses it
             (the message names the key path and the value).
     """
+    if not isinstance(path, (str, os.PathLike)):  # an int would open a file descriptor
+        raise UsageError(f"load_policies: path must be a str or a path, not {path!r:.40}")
     try:
         with open(path, "rb") as handle:
             data = tomllib.load(handle)
-    except OSError as exc:
-        raise UsageError(f"policy file {str(path)!r}: cannot read it: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
+    except tomllib.TOMLDecodeError as exc:  # a ValueError: before the next clause
         raise UsageError(f"policy file {str(path)!r}: not TOML: {exc}") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path, text not UTF-8
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        raise UsageError(f"policy file {str(path)!r}: cannot read it: {reason}") from None
     return policies_from_mapping(data, source=str(path))
 
 
@@ -91,12 +96,14 @@ def policies_from_mapping(data: Mapping[str, Any], *, source: str = "policies") 
         The policies: the document's values over the defaults.
 
     Raises:
-        UsageError: For a key no policy has.
+        UsageError: For a ``data`` that is not a mapping, or a key no policy has.
         ValidationError: For a value of the wrong type or one a policy refuses.
     """
     from .report import ReportPolicies
 
-    result: ReportPolicies = _read(ReportPolicies, data, (), source, ReportPolicies())
+    if not isinstance(data, Mapping):
+        raise UsageError(f"policies: expected a mapping (a TOML document), got {data!r:.40}")
+    result: ReportPolicies = _read(ReportPolicies, dict(data), (), source, ReportPolicies())
     return result
 
 
@@ -275,9 +282,14 @@ def policies_to_toml(policies: ReportPolicies) -> str:
         The TOML text.
 
     Raises:
-        UsageError: If a value has no TOML spelling: a timedelta of part days,
-            a column its module does not export.
+        UsageError: If ``policies`` is not ``ReportPolicies``, or a value has no
+            TOML spelling: a timedelta of part days, a column its module does
+            not export.
     """
+    from .report import ReportPolicies
+
+    if not isinstance(policies, ReportPolicies):
+        raise UsageError(f"policies_to_toml: expected ReportPolicies, got {policies!r:.40}")
     lines = [
         "# relcycle report policies (relcycle report --policy FILE).",
         "# Keys left out keep their defaults; a table of a mapping replaces it whole.",
