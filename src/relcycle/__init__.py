@@ -117,6 +117,10 @@ if TYPE_CHECKING:
         MigrationMatrix,
         migration_matrix,
     )
+    from .policy import (
+        load_policies,
+        policies_to_toml,
+    )
     from .report import (
         Cell,
         ClientReport,
@@ -197,8 +201,10 @@ _LAZY: dict[str, str] = {
     "load_arrow": "io",
     "load_history": "io",
     "load_records": "io",
+    "load_policies": "policy",
     "loss_analysis": "lifecycle",
     "migration_matrix": "migration",
+    "policies_to_toml": "policy",
     "relay_plan": "accounts",
     "rfm_figures": "segmentation",
     "rfm_scores": "segmentation",
@@ -328,9 +334,11 @@ __all__ = [
     "key_person_whatif",
     "load_arrow",
     "load_history",
+    "load_policies",
     "load_records",
     "loss_analysis",
     "migration_matrix",
+    "policies_to_toml",
     "record_sort_key",
     "relay_plan",
     "rfm_figures",

@@ -7,11 +7,12 @@ Commands::
                            [--csv-nested] [--csv-raw-formulas]
                            [--tz ZONE] [--currency CODE] [--skip-bad-rows --rejects PATH]
                            [--engine auto|python|arrow|dask [--workers N] [--scheduler ADDR]]
-                           [--column MODULE:NAME ...]
+                           [--column MODULE:NAME ...] [--policy FILE]
     relcycle ingest SOURCE --db FILE [--tz ZONE] [--currency CODE]
     relcycle check SOURCE [--tz ZONE] [--currency CODE]
     relcycle demo [--clients N] [--seed S] [--out DIR] [--output PATH]
     relcycle diagram lifecycle|ladder|funnel [--format mermaid|dot]
+    relcycle policy --print-defaults [--output FILE]
 
 ``report``, ``ingest`` and ``check`` read a source's own layout with the input
 options ``--map [TABLE.]COLUMN=HEADER`` (repeatable), ``--day-first``,
@@ -37,6 +38,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, time, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import attrs
 
 from . import __version__
 from ._zones import resolve_zone
@@ -396,26 +399,30 @@ def choose_engine(engine: str, source: str) -> str:
     return engine
 
 
-def _columns(specs: Sequence[str]) -> Any:
-    """``ReportPolicies`` with the default columns and those named by ``--column``."""
-    from .report import Column, ReportPolicies
+def _policies(args: argparse.Namespace) -> Any:
+    """``ReportPolicies`` of ``--policy FILE`` (or the defaults) plus the ``--column`` columns."""
+    from .errors import ValidationError
+    from .policy import column_from_spec, load_policies
+    from .report import ReportPolicies
 
-    columns = list(ReportPolicies().columns)
-    for spec in specs:
-        module_name, _, attr = spec.partition(":")
-        if not module_name or not attr:
-            raise UsageError(f"--column {spec!r}: give MODULE:NAME (e.g. mypackage.columns:SCORE)")
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise UsageError(f"--column {spec!r}: cannot import {module_name}: {exc}") from None
-        column = getattr(module, attr, None)
-        if not isinstance(column, Column):
-            raise UsageError(
-                f"--column {spec!r}: {module_name}.{attr} is not a relcycle.report.Column"
-            )
-        columns.append(column)
-    return ReportPolicies(columns=columns)
+    try:
+        policies = ReportPolicies() if args.policy is None else load_policies(args.policy)
+    except ValidationError as exc:  # the policy file is the user's configuration
+        raise UsageError(f"--policy {exc}") from None
+    if not args.column:
+        return policies
+    columns = [*policies.columns, *(column_from_spec(spec) for spec in args.column)]
+    return attrs.evolve(policies, columns=columns)
+
+
+def _cmd_policy(args: argparse.Namespace) -> int:
+    if not args.print_defaults:
+        raise UsageError("policy: give --print-defaults")
+    from .policy import policies_to_toml
+    from .report import ReportPolicies
+
+    _emit(policies_to_toml(ReportPolicies()), args.output)
+    return 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -423,6 +430,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         raise UsageError("--rejects needs --skip-bad-rows")
     if args.skip_bad_rows and not args.rejects:
         raise UsageError("--skip-bad-rows needs --rejects PATH (where the skipped rows go)")
+    policies = _policies(args)  # the policy file first: fail before reading the source
     if not os.path.exists(args.source):
         raise UsageError(f"SOURCE {args.source!r}: no such file or folder")
     from ._output import check_outputs
@@ -439,7 +447,6 @@ def _cmd_report(args: argparse.Namespace) -> int:
     engine = choose_engine(args.engine, args.source)
     keep = fmt == "html"  # the page explains; other formats stream
     read = _input_options(args)
-    policies = _columns(args.column)
     if engine == "dask":
         if read["rename"] or read["parse"] or args.ignore_extra_columns:
             raise UsageError(
@@ -744,9 +751,25 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="MODULE:NAME",
         help="add an extra column: a relcycle.report.Column importable as MODULE:NAME "
-        "(repeatable; the funnel_stage column is always there)",
+        "(repeatable; added to the policies' columns)",
+    )
+    report.add_argument(
+        "--policy",
+        metavar="FILE",
+        help="read thresholds, service levels, cost rates and the playbook from this TOML "
+        "file (see `relcycle policy --print-defaults`)",
     )
     report.set_defaults(func=_cmd_report)
+
+    policy = sub.add_parser(
+        "policy",
+        help="print the report's default policies as a commented TOML policy file",
+        description="Write the defaults of every report policy as a commented TOML file, "
+        "to edit and pass to `relcycle report --policy FILE`.",
+    )
+    policy.add_argument("--print-defaults", action="store_true", help="write the defaults")
+    policy.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
+    policy.set_defaults(func=_cmd_policy)
 
     ingest = sub.add_parser(
         "ingest",
