@@ -39,7 +39,7 @@ from relcycle.errors import CurrencyMismatchError, ValidationError
 from relcycle.evidence import Evidence
 from relcycle.history import ClientHistory, Portfolio
 from relcycle.model import FrozenMap, Severity
-from relcycle.rules import CANCELLED_ORDER, FAILED_ORDER
+from relcycle.rules import CANCELLED_ORDER, FAILED_ORDER, OPEN_COMPLAINT
 
 from ._util import (
     check_as_of,
@@ -345,7 +345,7 @@ def assess_risks(
 
     overdue = []
     for c in view.complaints:
-        if c.is_open_at(as_of):
+        if OPEN_COMPLAINT.test(c, as_of):
             sla = policy.sla_for(history, c.severity)
             if as_of - c.opened_at > sla:
                 overdue.append((c, sla))

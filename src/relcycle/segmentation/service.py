@@ -30,6 +30,7 @@ import attrs
 
 from relcycle.history import ClientHistory, Portfolio
 from relcycle.model import Direction, Purpose
+from relcycle.rules import CLOSED_COMPLAINT, OPEN_COMPLAINT
 
 from ._util import check_as_of
 
@@ -194,9 +195,10 @@ def client_service(
     resolutions = [
         c.resolved_at - c.opened_at
         for c in claims
-        if c.resolved_at is not None and c.resolved_at <= as_of
+        # the rule says closed by as_of; the None test only narrows the type
+        if CLOSED_COMPLAINT.test(c, as_of) and c.resolved_at is not None
     ]
-    open_claims = sum(1 for c in claims if c.is_open_at(as_of))
+    open_claims = sum(1 for c in claims if OPEN_COMPLAINT.test(c, as_of))
     active = any(inside(r.at) for r in view.records())
     stats = ClientServiceStats(
         client_id=history.client_id,
