@@ -137,7 +137,7 @@ class TestMigrationMatrix:
         self, data: dict[str, tuple[Rung | None, Rung | None, int]], direction: bool | None
     ) -> None:
         """Promotions and demotions swap with the direction; together they are the moves."""
-        before, after, values = split(data)
+        before, after, _ = split(data)
         m = migration_matrix(before, after, order=Rung.ordered(), later_is_better=direction)
         up = migration_matrix(before, after, order=Rung.ordered())
         if direction is None:
