@@ -965,7 +965,11 @@ class TestTheLifecycleAsADecider:
         assert by_kind["failed_order"].rule.name == "failed_order"
         assert {"escalation", "ultimatum", "termination", "reactivation"} <= set(by_kind)
         assert MACHINE.table is TABLE
-        assert MACHINE.timer_kinds == {"service_level_due", "trouble_free_period_due"}
+        assert MACHINE.timer_kinds == {
+            "service_level_due",
+            "trouble_free_period_due",
+            "rejection_memory_due",
+        }
 
     def test_the_service_level_and_the_trouble_free_period_are_timers(self) -> None:
         """An open complaint holds its service-level timer; a quiet stage its step-down one."""
