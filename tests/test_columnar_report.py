@@ -179,6 +179,30 @@ class TestFromFiles:
         assert_same_report(got, want)
         assert got["007"].revenue.amount == Decimal("43.25")
 
+    def test_the_clients_own_service_levels(self, tmp_path: Path) -> None:
+        """The clients' ``sla_*`` columns reach the lifecycle on both paths alike."""
+        folder = tmp_path / "sla"
+        folder.mkdir()
+        (folder / "clients.csv").write_text("client_id,sla_medium\nc1,2\nc2,\n", encoding="utf-8")
+        (folder / "complaints.csv").write_text(
+            "complaint_id,client_id,opened_at,severity\n"
+            "k1,c1,2024-03-01,medium\nk2,c2,2024-03-01,medium\n",
+            encoding="utf-8",
+        )
+        (folder / "orders.csv").write_text(
+            "client_id,placed_at,amount\nc1,2024-01-05,10\nc2,2024-01-05,10\n",
+            encoding="utf-8",
+        )
+        as_of = datetime(2024, 3, 4, tzinfo=UTC)
+        want = object_report.build_report(load_history(folder).portfolio, as_of=as_of)
+        got = build_report(read_tables(folder), as_of=as_of)
+        assert_same_report(got, want)
+        # c1 expects 2 days: overdue and voicing; c2 has the default 7 days
+        assert got["c1"].lifecycle_stage.value == "voicing_discontent"
+        assert "overdue_complaint" in got["c1"].risk_flags
+        assert got["c2"].lifecycle_stage.value == "satisfied"
+        assert got["c2"].risk_flags == ()
+
 
 class TestLatestMoment:
     """The default as_of is the object path's, offset included."""

@@ -39,7 +39,7 @@ from relcycle.lifecycle import (
     replay,
 )
 from relcycle.machine import MachineState, TransitionTable
-from relcycle.model import Complaint, Interaction, LossReason, Order, Severity
+from relcycle.model import Client, Complaint, Interaction, LossReason, Order, Severity
 
 ROOT = Path(__file__).resolve().parent.parent
 UTC = UTC
@@ -714,6 +714,152 @@ class TestAssessment:
         assert replay(h, as_of=day(5)) == assess(h, as_of=day(5)).trajectory
 
 
+class TestTheClientsServiceLevels:
+    """One rule of a complaint's service level: the policy's per-client level, the
+    client's own ``sla_*`` attributes, the policy's default."""
+
+    def client(self, **attributes: str) -> Client:
+        """Client C1 with ``attributes``."""
+        return Client(client_id="C1", attributes=attributes)
+
+    def test_the_order_of_the_sources(self) -> None:
+        """Per-client policy first, then the client's attribute, then the default."""
+        own = self.client(sla_high="0.5", sla_low="30")
+        p = LifecyclePolicy(client_service_levels={"C1": {"high": timedelta(days=2)}})
+        assert p.service_level(own, Severity.high) == timedelta(days=2)
+        assert p.service_level(own, Severity.low) == timedelta(days=30)
+        assert p.service_level(own, Severity.medium) == timedelta(days=7)
+        assert p.service_level("C1", Severity.low) == timedelta(days=14)  # an id: no attributes
+        off = LifecyclePolicy(sla_attribute_prefix=None)
+        assert off.service_level(own, Severity.low) == timedelta(days=14)
+
+    def test_the_lifecycle_reads_the_clients_own_level(self) -> None:
+        """A medium complaint open 3 days is past a client's own 2-day level.
+
+        The default level is 7 days: the lifecycle would say ``satisfied``.
+        """
+        records = [complaint("c1", 0, severity="medium")]
+        strict = ClientHistory.of(self.client(sla_medium="2"), records)
+        a = assess(strict, as_of=day(3))
+        assert a.stage is S.voicing_discontent
+        assert a.since == day(2)
+        assert a.overdue is not None
+        assert a.overdue.record_ids == ("c1",)
+        assert "past the client's service level" in a.explain()
+        assert assess(history(*records), as_of=day(3)).stage is S.satisfied
+
+    def test_a_bad_attribute_names_the_client_and_the_attribute(self) -> None:
+        """An attribute that is not a positive number of days is refused once a
+        complaint needs it; a client without complaints never reads it."""
+        bad = self.client(sla_high="soon")
+        with pytest.raises(ValidationError, match=r"attributes\.sla_high") as caught:
+            assess(ClientHistory.of(bad, [complaint("c1", 0)]), as_of=day(3))
+        assert caught.value.record_id == "C1"
+        assert assess(ClientHistory.of(bad, [order("o1", 0)]), as_of=day(3)).stage is S.satisfied
+
+    def test_a_bad_prefix_is_refused(self) -> None:
+        """The attribute prefix is a non-empty string or None."""
+        with pytest.raises(RecordTypeError, match="sla_attribute_prefix"):
+            LifecyclePolicy(sla_attribute_prefix="")
+
+
+class TestSeed000HiddenProblems:
+    """Rejected claims, the complaint's escalation field, and facts absorbed by a
+    worse stage (seed 000)."""
+
+    def claims(self, status: str) -> list[Complaint]:
+        """Five high-severity quality claims a month apart, each closed in 2 days."""
+        return [
+            complaint(f"q{k}", 30 * k, category="quality", severity="high", status=status,
+                      resolved_at=day(30 * k + 2))
+            for k in range(5)
+        ]  # fmt: skip
+
+    def test_rejected_claims_are_not_fixes(self) -> None:
+        """Five rejected high-severity claims do not end in a plain ``satisfied``.
+
+        Each claim after the first was opened while an earlier rejected one was
+        unresolved: the client voiced, then its failures went on. 98 days after
+        the last rejection it has stepped down once, to ``voicing_discontent``,
+        and carries the recurring-problems risk.
+        """
+        a = assess(history(*self.claims("rejected")), as_of=day(220))
+        assert a.stage is S.voicing_discontent
+        assert a.stage_at(day(100)) is S.monitoring_failures
+        text = a.explain()
+        assert "complaint q1 opened while q0 (rejected) unresolved" in text
+        assert "q0 rejected (2 days): not a fix" not in text  # a rejection moves nothing itself
+        from relcycle.segmentation.risks import RiskFlag, assess_risks
+
+        flags = {r.flag for r in assess_risks(history(*self.claims("rejected")), as_of=day(220))}
+        assert RiskFlag.recurring_problems in flags
+
+    def test_resolved_claims_are_fixes(self) -> None:
+        """The same five claims resolved: the client recovers to ``satisfied``."""
+        assert assess(history(*self.claims("resolved")), as_of=day(220)).stage is S.satisfied
+
+    def test_the_rejection_memory_is_a_knob(self) -> None:
+        """A rejection remembered for one day is a fix after that day."""
+        policy = LifecyclePolicy(rejection_memory=timedelta(days=1))
+        a = assess(history(*self.claims("rejected")), as_of=day(220), policy=policy)
+        assert a.stage is S.satisfied
+
+    def test_a_rejected_claim_holds_off_the_recovery(self) -> None:
+        """While a rejected claim is unresolved the client does not step down."""
+        records = [complaint(f"d{k}", k, category="delivery", resolved=k + 1) for k in range(3)] + [
+            complaint("r", 10, status="rejected", resolved_at=day(11))
+        ]
+        policy = LifecyclePolicy(rejection_memory=timedelta(days=200))
+        assert assess(history(*records), as_of=day(150)).stage is S.satisfied
+        held = assess(history(*records), as_of=day(150), policy=policy)
+        assert held.stage is S.recurring_problems
+        assert assess(history(*records), as_of=day(211), policy=policy).stage is S.satisfied
+
+    def test_staff_escalation_means_monitoring_failures(self) -> None:
+        """A complaint the client's staff took up puts the client in stage 2 at once."""
+        h = history(complaint("c1", 0, escalated_to="staff", resolved=1))
+        a = assess(h, as_of=day(5))
+        assert a.stage is S.monitoring_failures
+        assert a.evidence.record_ids == ("c1",)
+        assert "taken up by the client's staff" in a.explain()
+        off = LifecyclePolicy(staff_complaints_monitor=False)
+        assert assess(h, as_of=day(5), policy=off).stage is S.satisfied
+        worse = history(interaction("e", 0, "escalation"), complaint("c1", 1, escalated_to="staff"))
+        assert assess(worse, as_of=day(5)).stage is S.escalated
+
+    def test_explain_keeps_facts_absorbed_by_a_worse_stage(self) -> None:
+        """An 18,000 loss and three recurring complaints after an escalation are explained."""
+        h = history(
+            interaction("e1", 0, "escalation"),
+            complaint("k1", 10, category="quality", resolved=11),
+            complaint("k2", 20, category="quality", resolved=21),
+            complaint(
+                "k3", 30, category="quality", client_loss=Decimal(18000), currency="EUR",
+                resolved=31,
+            ),
+        )  # fmt: skip
+        a = assess(h, as_of=day(40))
+        assert a.stage is S.escalated
+        assert [s.target for s in a.trajectory.transitions] == [S.escalated]
+        text = a.explain()
+        assert (
+            "while escalated, 2026-01-31: 3 quality problems within 60 days: "
+            "complaints k1, k2, k3" in text
+        )
+        assert "while escalated, 2026-01-31: complaint k3: client loss 18,000 EUR" in text
+
+    def test_explain_counts_what_it_does_not_list(self) -> None:
+        """Past five facts of one kind in one stage, the rest are counted."""
+        records: list[Complaint | Interaction | Order] = [interaction("e1", 0, "escalation")]
+        records += [
+            complaint(f"k{n}", 1 + n, client_loss=Decimal(1), resolved=1 + n) for n in range(8)
+        ]
+        text = assess(history(*records), as_of=day(20)).explain()
+        listed = [x for x in text.splitlines() if x.startswith("  while escalated, ")]
+        assert sum(1 for x in listed if "client loss" in x) == 5
+        assert "while escalated: 3 more loss_suffered" in text
+
+
 class TestLossAnalysis:
     def test_losses_with_reasons_paths_and_durations(self) -> None:
         """Each loss has its reason, the path of stages with durations, and counts add up."""
@@ -965,7 +1111,11 @@ class TestTheLifecycleAsADecider:
         assert by_kind["failed_order"].rule.name == "failed_order"
         assert {"escalation", "ultimatum", "termination", "reactivation"} <= set(by_kind)
         assert MACHINE.table is TABLE
-        assert MACHINE.timer_kinds == {"service_level_due", "trouble_free_period_due"}
+        assert MACHINE.timer_kinds == {
+            "service_level_due",
+            "trouble_free_period_due",
+            "rejection_memory_due",
+        }
 
     def test_the_service_level_and_the_trouble_free_period_are_timers(self) -> None:
         """An open complaint holds its service-level timer; a quiet stage its step-down one."""

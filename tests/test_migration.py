@@ -101,15 +101,52 @@ class TestMigrationMatrix:
         assert m.total_value == 0
         assert [x.client_id for x in m.promotions] == ["a"]
 
-    def test_generic_over_lifecycle_stages(self) -> None:
-        """The same function serves the lifecycle: a worse stage is a 'promotion' in its order."""
+    def test_lifecycle_direction_worse_is_later(self) -> None:
+        """In the lifecycle a later stage is worse: escalated -> lost is a demotion."""
         m = migration_matrix(
-            {"a": Stage.satisfied, "b": Stage.escalated},
-            {"a": Stage.lost, "b": Stage.satisfied},
+            {"a": Stage.escalated, "b": Stage.escalated, "c": Stage.ultimatum},
+            {"a": Stage.lost, "b": Stage.satisfied, "c": Stage.ultimatum},
             order=Stage.ordered(),
+            later_is_better=False,
         )
-        assert [x.client_id for x in m.promotions] == ["a"]
-        assert [x.client_id for x in m.demotions] == ["b"]
+        assert [x.client_id for x in m.demotions] == ["a"]
+        assert [x.client_id for x in m.promotions] == ["b"]
+        assert [x.client_id for x in m.moved] == ["a", "b"]
+        data = m.to_dict()
+        assert data["later_is_better"] is False
+        assert [x["client_id"] for x in data["demotions"]] == ["a"]
+        assert data["demotions"][0] == {
+            "client_id": "a",
+            "before": "escalated",
+            "after": "lost",
+            "value": "0",
+        }
+
+    def test_no_direction_has_only_moves(self) -> None:
+        """States without a direction (segments) are neither promoted nor demoted."""
+        m = migration_matrix(
+            {"a": "x", "b": "y"}, {"a": "y", "b": "y"}, order=["x", "y"], later_is_better=None
+        )
+        assert m.promotions == m.demotions == ()
+        assert [x.client_id for x in m.moved] == ["a"]
+        assert m.to_dict()["moved"][0]["client_id"] == "a"
+
+    @settings(max_examples=100)
+    @given(portfolios, st.sampled_from([True, False, None]))
+    def test_moves_partition_whatever_the_direction(
+        self, data: dict[str, tuple[Rung | None, Rung | None, int]], direction: bool | None
+    ) -> None:
+        """Promotions and demotions swap with the direction; together they are the moves."""
+        before, after, _ = split(data)
+        m = migration_matrix(before, after, order=Rung.ordered(), later_is_better=direction)
+        up = migration_matrix(before, after, order=Rung.ordered())
+        if direction is None:
+            assert m.promotions == m.demotions == ()
+        elif direction:
+            assert (m.promotions, m.demotions) == (up.promotions, up.demotions)
+        else:
+            assert (m.promotions, m.demotions) == (up.demotions, up.promotions)
+        assert m.moved == tuple(sorted(up.promotions + up.demotions, key=lambda x: x.client_id))
 
     def test_unknown_state_is_refused(self) -> None:
         """A state outside the order names the client, the side and the value."""

@@ -92,6 +92,36 @@ class TestDefaults:
             "# Thresholds of the dissatisfaction-to-loss lifecycle."
         )
 
+    def test_the_risk_knobs_are_printed_and_read(self, tmp_path: Path) -> None:
+        """The service levels, rejection memory, staff rule and escalation memory are keys."""
+        lines = policies_to_toml(ReportPolicies()).splitlines()
+        for key in (
+            'sla_attribute_prefix = "sla_"',
+            "rejection_memory = 90",
+            "staff_complaints_monitor = true",
+            "escalation_memory_days = 365",
+        ):
+            assert lines[lines.index(key) - 1].startswith("# ")
+        assert not any(line.startswith("sla =") for line in lines)  # one declaration
+        path = _write(
+            tmp_path,
+            """
+            [lifecycle]
+            sla_attribute_prefix = "none"
+            rejection_memory = 30
+            staff_complaints_monitor = false
+            [risks]
+            escalation_memory_days = 200
+            """,
+        )
+        got = load_policies(path)
+        assert got.lifecycle == LifecyclePolicy(
+            sla_attribute_prefix=None,
+            rejection_memory=timedelta(days=30),
+            staff_complaints_monitor=False,
+        )
+        assert got.risks == RiskPolicy(escalation_memory_days=200)
+
     def test_cli_prints_defaults(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         """relcycle policy --print-defaults writes the defaults to stdout or --output."""
         assert main(["policy", "--print-defaults"]) == 0
@@ -214,8 +244,16 @@ class TestErrors:
                 "field 'lifecycle.recurrence_count': value 1: a recurrence needs at least 2",
             ),
             (
-                "[risks.sla]\nlow = 0",
-                "field 'risks.sla[low]'",
+                "[lifecycle.service_levels]\nlow = 0",
+                "field 'lifecycle.service_levels[low]'",
+            ),
+            (
+                "[lifecycle]\nrejection_memory = 0",
+                "field 'lifecycle.rejection_memory': value datetime.timedelta(0): must be",
+            ),
+            (
+                "[risks]\nescalation_memory_days = 0",
+                "field 'risks.escalation_memory_days'",
             ),
             ("[lifecycle.service_levels]\nsevere = 3", "value 'severe': expected one of low"),
             ('abc_cutoffs = ["0.8"]', "field 'abc_cutoffs': value ['0.8']: expected an array of 2"),
@@ -399,7 +437,10 @@ _policies = st.builds(
         trouble_free_period=_days,
         service_levels=_levels,
         client_service_levels=st.dictionaries(_ids, _levels, max_size=2),
+        sla_attribute_prefix=st.none() | _ids,
+        rejection_memory=_days,
         late_orders_fail=st.booleans(),
+        staff_complaints_monitor=st.booleans(),
         failures_recur_as=st.none() | st.sampled_from(list(ComplaintCategory)),
         strict=st.booleans(),
     ),
@@ -433,9 +474,7 @@ _policies = st.builds(
         RiskPolicy,
         key_person_min_share=_share,
         key_person_window_days=_window,
-        sla=_levels,
-        client_sla=st.dictionaries(_ids, _levels, max_size=2),
-        sla_attribute_prefix=st.none() | _ids,
+        escalation_memory_days=st.integers(1, 999),
     ),
     playbook=st.builds(
         Playbook,

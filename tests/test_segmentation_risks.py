@@ -4,21 +4,26 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 from relcycle import lifecycle
-from relcycle.errors import CurrencyMismatchError, ValidationError
+from relcycle.errors import CurrencyMismatchError, UsageError, ValidationError
 from relcycle.evidence import Evidence
 from relcycle.history import ClientHistory, build_portfolio
+from relcycle.lifecycle import LifecyclePolicy
 from relcycle.model import Client, Complaint, Interaction, Order
 from relcycle.segmentation.cost import CostRates
 from relcycle.segmentation.risks import (
+    STAGE_RISKS,
     RiskFlag,
     RiskPolicy,
     assess_risks,
     key_person_whatif,
 )
+from test_lifecycle import histories as lifecycle_histories
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 AS_OF = T0 + timedelta(days=300)
@@ -46,11 +51,14 @@ def sale(n: int, day: int, cid: str = "c1", amount: int = 100, **kw: object) -> 
 
 
 def flags(
-    records: list[Interaction | Order | Complaint], client: Client | str = "c1", **kw: object
+    records: list[Interaction | Order | Complaint],
+    client: Client | str = "c1",
+    as_of: datetime = AS_OF,
+    **kw: object,
 ) -> dict[RiskFlag, Evidence]:
-    """The flags of one client as of AS_OF, by flag."""
+    """The flags of one client as of ``as_of`` (AS_OF), by flag."""
     history = ClientHistory.of(client, records)
-    return {r.flag: r.evidence for r in assess_risks(history, as_of=AS_OF, **kw)}  # type: ignore[arg-type]
+    return {r.flag: r.evidence for r in assess_risks(history, as_of=as_of, **kw)}  # type: ignore[arg-type]
 
 
 def stable_orders(**kw: object) -> list[Order]:
@@ -58,17 +66,13 @@ def stable_orders(**kw: object) -> list[Order]:
     return [sale(i, 130 + 30 * i, **kw) for i in range(6)]
 
 
+def late(n: int, day: float) -> Order:
+    """A delivery of c1 that came late."""
+    return sale(n, int(day), on_time=False, status="delivered")
+
+
 class TestRecurringProblems:
-    """The lifecycle's stage-1 signature becomes a flag."""
-
-    def test_evidence_passed_in(self) -> None:
-        """Evidence given by the caller is the flag's evidence."""
-        ev = Evidence("3 delivery complaints within 60 days", ("k1", "k2", "k3"))
-        assert flags([], recurring_problems=ev)[RiskFlag.recurring_problems] == ev
-
-    def test_counter_example_none(self) -> None:
-        """No evidence, no flag."""
-        assert RiskFlag.recurring_problems not in flags([], recurring_problems=None)
+    """The lifecycle's stage-1 signature and stages 1-2 become the flag."""
 
     def test_from_a_lifecycle_assessment(self) -> None:
         """Three delivery complaints within 60 days, read by the lifecycle, raise the flag."""
@@ -89,6 +93,72 @@ class TestRecurringProblems:
         risks = assess_risks(history, as_of=AS_OF, lifecycle=assessment)
         found = {r.flag: r.evidence for r in risks}
         assert set(found[RiskFlag.recurring_problems].record_ids) >= {"k0", "k1", "k2"}
+
+    def test_the_stage_implies_the_flag(self) -> None:
+        """Three late deliveries in 60 days: the stage and the flag agree after the window.
+
+        70 days after the third late delivery the 60-day signature is gone, but the
+        client is still in ``recurring_problems`` (a trouble-free period is 90
+        days): it carries the flag, with the stage's evidence.
+        """
+        records = [late(0, 150), late(1, 170), late(2, 200)]
+        history = ClientHistory.of("c1", records)
+        as_of = at(270)
+        assessment = lifecycle.assess(history, as_of=as_of)
+        assert assessment.stage is lifecycle.Stage.recurring_problems
+        assert assessment.recurring_problems is None  # the window is past
+        found = {r.flag: r.evidence for r in assess_risks(history, as_of=as_of)}
+        evidence = found[RiskFlag.recurring_problems]
+        assert evidence == assessment.evidence
+        assert set(evidence.record_ids) == {"c1-o0", "c1-o1", "c1-o2"}
+        # and 90 trouble-free days later both are gone
+        later = at(291)
+        assert lifecycle.assess(history, as_of=later).stage is lifecycle.Stage.satisfied
+        assert RiskFlag.recurring_problems not in flags(records, as_of=later)
+
+    def test_a_report_counts_it(self) -> None:
+        """The summary counts the flag of a client in ``recurring_problems``."""
+        from relcycle.report import build_report
+
+        portfolio = build_portfolio(orders=[late(0, 150), late(1, 170), late(2, 200)])
+        report = build_report(portfolio, as_of=at(270))
+        (client,) = report.clients
+        assert client.lifecycle_stage.value == "recurring_problems"
+        assert "recurring_problems" in client.risk_flags
+        assert report.summary["risks"]["recurring_problems"] == 1
+
+    def test_counter_example_none(self) -> None:
+        """No problem, no flag; a lost client carries none of its stage."""
+        assert RiskFlag.recurring_problems not in flags([sale(0, 100)])
+        lost = Interaction(interaction_id="t", client_id="c1", at=at(250), purpose="termination")
+        found = flags([late(0, 150), late(1, 170), late(2, 200), lost])
+        assert RiskFlag.recurring_problems not in found
+        assert RiskFlag.past_escalation not in found
+
+    def test_an_assessment_of_another_client_is_refused(self) -> None:
+        """The lifecycle passed in must be the client's, as of the same moment."""
+        other = lifecycle.assess(ClientHistory.of("c2", []), as_of=AS_OF)
+        with pytest.raises(UsageError, match="c2"):
+            assess_risks(ClientHistory.of("c1", []), as_of=AS_OF, lifecycle=other)
+        earlier = lifecycle.assess(ClientHistory.of("c1", []), as_of=at(10))
+        with pytest.raises(UsageError, match="as of"):
+            assess_risks(ClientHistory.of("c1", []), as_of=AS_OF, lifecycle=earlier)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lifecycle_histories())
+def test_every_stage_that_implies_a_flag_carries_it(drawn: Any) -> None:
+    """Whatever the history, the client's stage's flag is among its flags."""
+    records, as_of = drawn
+    history = ClientHistory.of("C1", records)
+    assessment = lifecycle.assess(history, as_of=as_of)
+    raised = {r.flag for r in assess_risks(history, as_of=as_of, lifecycle=assessment)}
+    implied = STAGE_RISKS[assessment.stage]
+    if implied is not None:
+        assert implied in raised
+    if assessment.stage is lifecycle.Stage.lost:
+        assert RiskFlag.past_escalation not in raised
+    assert (RiskFlag.overdue_complaint in raised) == (assessment.overdue is not None)
 
 
 class TestKeyPerson:
@@ -183,10 +253,32 @@ class TestOverdueComplaint:
         """The client's attribute or the per-client policy overrides the default level."""
         strict = Client(client_id="c1", attributes={"sla_medium": "2"})
         assert RiskFlag.overdue_complaint in flags([self.complaint("medium", 296)], strict)
-        relaxed = RiskPolicy(client_sla={"c1": {"high": timedelta(days=10)}})
+        relaxed = LifecyclePolicy(client_service_levels={"c1": {"high": timedelta(days=10)}})
         assert RiskFlag.overdue_complaint not in flags(
-            [self.complaint("high", 296)], policy=relaxed
+            [self.complaint("high", 296)], lifecycle_policy=relaxed
         )
+
+    def test_one_service_level_for_the_flag_and_the_lifecycle(self) -> None:
+        """The client's own level makes its complaint overdue and moves its stage.
+
+        A medium complaint open 4 days is within the default 7-day level, but
+        this client expects 2 days (``sla_medium``): the flag is raised and the
+        lifecycle has the client voicing its discontent since the level passed.
+        """
+        strict = Client(client_id="c1", attributes={"sla_medium": "2"})
+        history = ClientHistory.of(strict, [self.complaint("medium", 296)])
+        assessment = lifecycle.assess(history, as_of=AS_OF)
+        assert assessment.stage is lifecycle.Stage.voicing_discontent
+        assert assessment.since == at(298)
+        found = {r.flag: r.evidence for r in assess_risks(history, as_of=AS_OF)}
+        assert found[RiskFlag.overdue_complaint] == assessment.overdue
+        assert "SLA 2.0" in found[RiskFlag.overdue_complaint].reason
+        assert RiskFlag.recurring_problems in found  # the stage implies it
+
+    def test_the_level_itself_is_past(self) -> None:
+        """A complaint still open at exactly its level is past it (as the breach timer)."""
+        found = flags([self.complaint("high", 297)])  # open 3 days at AS_OF, level 3 days
+        assert RiskFlag.overdue_complaint in found
 
     def test_bad_client_level(self) -> None:
         """A client attribute that is not a positive number of days is refused."""
@@ -227,6 +319,67 @@ class TestOverdueOrder:
         assert RiskFlag.overdue_order not in flags(stable_orders())
 
 
+class TestPastEscalation:
+    """An escalation is remembered after the client recovered from it."""
+
+    def records(self) -> list[Interaction | Order | Complaint]:
+        """The client's management escalated on day 0; nothing happened since."""
+        return [
+            Interaction(interaction_id="e1", client_id="c1", at=at(0), purpose="escalation"),
+            sale(0, 5),
+        ]
+
+    def test_while_escalated(self) -> None:
+        """An escalated client carries the flag with the escalation's records."""
+        ev = flags(self.records(), as_of=at(50))[RiskFlag.past_escalation]
+        assert ev.record_ids == ("e1",)
+        assert ev.reason.startswith("escalated since 2024-01-01")
+
+    def test_after_a_recovery(self) -> None:
+        """Recovered to satisfied, the client keeps the flag for the memory period.
+
+        The client stepped down from ``escalated`` on day 90 and reached
+        ``satisfied`` on day 360; on day 400 the escalation is 310 days behind
+        it, within the default 365 days.
+        """
+        history = ClientHistory.of("c1", self.records())
+        assessment = lifecycle.assess(history, as_of=at(400))
+        assert assessment.stage is lifecycle.Stage.satisfied
+        found = flags(self.records(), as_of=at(400))
+        ev = found[RiskFlag.past_escalation]
+        assert ev.record_ids == ("e1",)
+        assert "until 2024-03-31" in ev.reason
+        assert "310 days ago; remembered for 365 days" in ev.reason
+        assert "interaction e1 (escalation)" in ev.reason
+
+    def test_memory_ends(self) -> None:
+        """The flag goes when the memory period is over, or sooner with a shorter one."""
+        assert RiskFlag.past_escalation not in flags(self.records(), as_of=at(455))
+        assert RiskFlag.past_escalation in flags(self.records(), as_of=at(454))
+        short = RiskPolicy(escalation_memory_days=200)
+        assert RiskFlag.past_escalation not in flags(self.records(), as_of=at(400), policy=short)
+
+    def test_a_complaint_raised_to_management_and_an_ultimatum(self) -> None:
+        """Every record of the escalation is evidence: the complaint and the ultimatum."""
+        records: list[Interaction | Order | Complaint] = [
+            Complaint(
+                complaint_id="k1",
+                client_id="c1",
+                opened_at=at(0),
+                escalated_to="management",
+                status="resolved",
+                resolved_at=at(2),
+            ),
+            Interaction(interaction_id="u1", client_id="c1", at=at(10), purpose="ultimatum"),
+        ]
+        ev = flags(records, as_of=at(300))[RiskFlag.past_escalation]
+        assert ev.record_ids == ("k1", "u1")
+
+    def test_counter_example_never_escalated(self) -> None:
+        """Problems without an escalation raise no such flag."""
+        assert RiskFlag.past_escalation not in flags([late(0, 150), late(1, 170), late(2, 200)])
+
+
 class TestFlagOrder:
     """Flags come in RiskFlag order."""
 
@@ -235,9 +388,9 @@ class TestFlagOrder:
         records: list[Interaction | Order | Complaint] = [contact(i, "ann") for i in range(5)]
         records.append(sale(0, 100, cost=Decimal(500)))
         records.append(Complaint(complaint_id="k", client_id="c1", opened_at=at(200)))
-        got = list(flags(records, recurring_problems=Evidence("x", ("k",))))
+        got = list(flags(records))
         assert got == [
-            RiskFlag.recurring_problems,
+            RiskFlag.recurring_problems,  # the open complaint breached its level: voicing
             RiskFlag.key_person,
             RiskFlag.overdue_complaint,
             RiskFlag.unprofitable,
@@ -301,18 +454,10 @@ class TestPolicy:
     """The risk policy refuses bad thresholds."""
 
     def test_bad_values(self) -> None:
-        """Shares outside [0, 1], non-positive counts and bad SLAs are refused."""
+        """Shares outside [0, 1] and non-positive counts are refused."""
         with pytest.raises(ValidationError, match="key_person_min_share"):
             RiskPolicy(key_person_min_share=Decimal(2))
         with pytest.raises(ValidationError, match="key_person_min_contacts"):
             RiskPolicy(key_person_min_contacts=0)
-        with pytest.raises(ValidationError, match="sla"):
-            RiskPolicy(sla={"urgent": timedelta(days=1)})
-        with pytest.raises(ValidationError, match="sla"):
-            RiskPolicy(sla={"high": timedelta(0)})
-
-    def test_sla_defaults_and_override(self) -> None:
-        """Given severities replace the defaults; the others keep theirs."""
-        policy = RiskPolicy(sla={"low": timedelta(days=30)})
-        assert policy.sla["low"] == timedelta(days=30)
-        assert policy.sla["critical"] == timedelta(days=1)
+        with pytest.raises(ValidationError, match="escalation_memory_days"):
+            RiskPolicy(escalation_memory_days=0)

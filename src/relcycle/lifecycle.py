@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
 
 import attrs
@@ -42,6 +43,7 @@ from .machine import (
     Machine,
     MachineState,
     Occurrence,
+    Step,
     Timer,
     Trajectory,
     TransitionTable,
@@ -49,9 +51,9 @@ from .machine import (
     format_moment,
 )
 from .model import (
+    Client,
     Complaint,
     ComplaintCategory,
-    Escalation,
     FrozenMap,
     Interaction,
     LossReason,
@@ -64,8 +66,10 @@ from .rules import (
     COMPLAINT,
     FAILED_ORDER,
     LATE_ORDER,
+    MANAGEMENT_COMPLAINT,
     REJECTED_COMPLAINT,
     SALE,
+    STAFF_COMPLAINT,
     Rule,
     f,
 )
@@ -116,8 +120,10 @@ class LifecycleEvent(Vocab):
     of one category recurring within a window), ``loss_suffered`` (the client
     lost money through the supplier), ``complaint_opened_while_unresolved`` and
     ``service_level_breached`` (problems that go on after the client voiced
-    them). Order facts: ``service_failed`` (a late or cancelled order). The
-    client's moves: ``escalation_received``, ``ultimatum_received``,
+    them), ``staff_escalation_received`` (the client's staff took a complaint
+    up: they record the supplier's failures). Order facts: ``service_failed`` (a
+    late or cancelled order). The client's moves: ``escalation_received``,
+    ``ultimatum_received``,
     ``arbitration_opened``, ``arbitration_closed``, ``relationship_terminated``,
     ``client_reactivated``. Time: ``trouble_free_period_elapsed``.
     """
@@ -130,6 +136,7 @@ class LifecycleEvent(Vocab):
     loss_suffered = "loss_suffered"
     complaint_opened_while_unresolved = "complaint_opened_while_unresolved"
     service_level_breached = "service_level_breached"
+    staff_escalation_received = "staff_escalation_received"
     escalation_received = "escalation_received"
     ultimatum_received = "ultimatum_received"
     arbitration_opened = "arbitration_opened"
@@ -171,6 +178,10 @@ def _rows() -> list[tuple[Stage | tuple[Stage, ...], LifecycleEvent, Stage]]:
         rows.append((_below(_S.voicing_discontent), event, _S.voicing_discontent))
         rows.append((_S.voicing_discontent, event, _S.monitoring_failures))
         rows += _stay(event, [s for s in Stage if s >= _S.monitoring_failures])
+    # The client's staff record the supplier's failures: stage 2 at once.
+    event = _E.staff_escalation_received
+    rows.append((_below(_S.monitoring_failures), event, _S.monitoring_failures))
+    rows += _stay(event, [s for s in Stage if s >= _S.monitoring_failures])
     # Stages 3-4: the client's management does not wait for the supplier's stages.
     rows.append((_below(_S.escalated), _E.escalation_received, _S.escalated))
     rows += _stay(_E.escalation_received, (_S.escalated, _S.ultimatum, _S.arbitration))
@@ -237,7 +248,9 @@ def _check_span(field: str, value: object) -> None:
         raise _policy_error(field, value, "must be a positive duration")
 
 
-def _levels(field: str, value: Mapping[Any, Any]) -> FrozenMap[Severity, timedelta]:
+def _levels(
+    field: str, value: Mapping[Any, Any], base: Mapping[Severity, timedelta]
+) -> FrozenMap[Severity, timedelta]:
     if not isinstance(value, Mapping):
         raise RecordTypeError(
             record="LifecyclePolicy",
@@ -245,7 +258,7 @@ def _levels(field: str, value: Mapping[Any, Any]) -> FrozenMap[Severity, timedel
             value=value,
             expected="a mapping of severity to timedelta",
         )
-    levels = dict(DEFAULT_SERVICE_LEVELS)
+    levels = dict(base)
     for key, span in value.items():
         try:
             severity = Severity.parse(key)
@@ -257,7 +270,7 @@ def _levels(field: str, value: Mapping[Any, Any]) -> FrozenMap[Severity, timedel
 
 
 def _to_levels(value: Mapping[Any, Any]) -> FrozenMap[Severity, timedelta]:
-    return _levels("service_levels", value)
+    return _levels("service_levels", value, DEFAULT_SERVICE_LEVELS)
 
 
 def _to_client_levels(
@@ -271,7 +284,7 @@ def _to_client_levels(
             expected="a mapping of client id to service levels",
         )
     return FrozenMap(
-        {cid: _levels(f"client_service_levels[{cid}]", lv) for cid, lv in value.items()}
+        {cid: _levels(f"client_service_levels[{cid}]", lv, {}) for cid, lv in value.items()}
     )
 
 
@@ -290,9 +303,21 @@ class LifecyclePolicy:
         service_levels: How long a complaint of each severity may stay open
             before it is past the service level the client expects (default:
             low 14 days, medium 7, high 3, critical 1). Severities left out keep
-            their defaults.
-        client_service_levels: Per-client overrides of ``service_levels``, by
-            client id (the client, not the supplier, sets the level it expects).
+            their defaults. :meth:`service_level` says which level applies to
+            a client; the lifecycle's breach timer and the ``overdue_complaint``
+            risk both read it.
+        client_service_levels: Per-client levels by client id and severity (the
+            client, not the supplier, sets the level it expects); they come
+            first. Severities left out fall back to the client's own attributes,
+            then to ``service_levels``.
+        sla_attribute_prefix: The client attributes ``<prefix><severity>``
+            (days, decimal: ``sla_high = 2``) are the client's own service levels,
+            read after ``client_service_levels`` (default ``"sla_"``; None: not read).
+        rejection_memory: A rejected complaint (closed without a fix) is not a
+            fix: its problem stays among the client's unresolved ones for this
+            long after the rejection (default 90 days). A complaint opened
+            meanwhile is opened while others are unresolved, and the client does
+            not step down meanwhile.
         late_orders_fail: Orders delivered late (``on_time`` false) are service
             failures (default True).
         cancelled_orders_fail: Cancelled orders are service failures (default True).
@@ -300,9 +325,15 @@ class LifecyclePolicy:
             looking for recurring problems (default ``delivery``); None keeps them
             out of the count.
         management_complaints_escalate: A complaint the client raised to its
-            management (``escalated_to`` = ``management``) counts as an escalation
+            management (``escalated_to`` = ``management``, the rule
+            :data:`~relcycle.rules.MANAGEMENT_COMPLAINT`) counts as an escalation
             at the moment it was opened (default True; the record carries no
             escalation time).
+        staff_complaints_monitor: A complaint the client's staff took up
+            (``escalated_to`` = ``staff``, the rule
+            :data:`~relcycle.rules.STAFF_COMPLAINT`) means its staff record the
+            supplier's failures: the client is in ``monitoring_failures`` (or
+            worse) from the moment it was opened (default True).
         reactivate_on_sale: A lost client that places an order (``placed`` or
             ``delivered``) has come back, even with no ``reactivation`` recorded
             (default True).
@@ -321,10 +352,13 @@ class LifecyclePolicy:
     client_service_levels: FrozenMap[str, FrozenMap[Severity, timedelta]] = attrs.field(
         factory=FrozenMap, converter=_to_client_levels
     )
+    sla_attribute_prefix: str | None = "sla_"
+    rejection_memory: timedelta = timedelta(days=90)
     late_orders_fail: bool = True
     cancelled_orders_fail: bool = True
     failures_recur_as: ComplaintCategory | None = ComplaintCategory.delivery
     management_complaints_escalate: bool = True
+    staff_complaints_monitor: bool = True
     reactivate_on_sale: bool = True
     strict: bool = False
 
@@ -338,6 +372,15 @@ class LifecyclePolicy:
             raise _policy_error("recurrence_count", count, "a recurrence needs at least 2 problems")
         _check_span("recurrence_window", self.recurrence_window)
         _check_span("trouble_free_period", self.trouble_free_period)
+        _check_span("rejection_memory", self.rejection_memory)
+        prefix = self.sla_attribute_prefix
+        if prefix is not None and (type(prefix) is not str or not prefix):
+            raise RecordTypeError(
+                record="LifecyclePolicy",
+                field="sla_attribute_prefix",
+                value=prefix,
+                expected="a non-empty string or None",
+            )
         recur: object = self.failures_recur_as
         if recur is not None and not isinstance(recur, ComplaintCategory):
             try:
@@ -348,6 +391,7 @@ class LifecyclePolicy:
             "late_orders_fail",
             "cancelled_orders_fail",
             "management_complaints_escalate",
+            "staff_complaints_monitor",
             "reactivate_on_sale",
             "strict",
         ):
@@ -367,10 +411,72 @@ class LifecyclePolicy:
         """
         return _FAILURE_RULES[self.cancelled_orders_fail, self.late_orders_fail]
 
-    def service_level(self, client_id: str, severity: Severity) -> timedelta:
-        """How long a complaint of ``severity`` by ``client_id`` may stay open."""
-        levels = self.client_service_levels.get(client_id, self.service_levels)
-        return levels[severity]
+    def service_level(self, client: Client | str, severity: Severity) -> timedelta:
+        """How long a complaint of ``severity`` by ``client`` may stay open: its service level.
+
+        The one rule of a complaint's service level, which the lifecycle's breach
+        timer and the ``overdue_complaint`` risk both follow. The first found of:
+        :attr:`client_service_levels` for the client, the client's own attribute
+        ``<sla_attribute_prefix><severity>`` (days; read when ``client`` is a
+        :class:`~relcycle.model.Client`), :attr:`service_levels`.
+
+        Args:
+            client: The client, or its id (then its attributes are not read).
+            severity: The complaint's severity.
+
+        Raises:
+            ValidationError: If the client's attribute is not a positive number of days.
+        """
+        client_id = client if isinstance(client, str) else client.client_id
+        own = self.client_service_levels.get(client_id)
+        if own is not None and severity in own:
+            return own[severity]
+        if self.sla_attribute_prefix is not None and isinstance(client, Client):
+            name = f"{self.sla_attribute_prefix}{severity.value}"
+            raw = client.attributes.get(name)
+            if raw is not None:
+                return _attribute_days(client_id, name, raw)
+        return self.service_levels[severity]
+
+    def for_client(self, client: Client) -> LifecyclePolicy:
+        """This policy with ``client``'s own service levels (its attributes) folded in.
+
+        The lifecycle's decider knows a client by its id only; :func:`assess`
+        (and every function of this module that runs :data:`MACHINE`) runs it
+        with the policy this returns, so the client's ``sla_*`` attributes set
+        its breach timers. Run :data:`MACHINE` yourself with it too.
+
+        Raises:
+            ValidationError: If one of the client's service-level attributes is
+                not a positive number of days.
+        """
+        prefix = self.sla_attribute_prefix
+        attributes = client.attributes
+        if prefix is None or not attributes:
+            return self
+        if not any(f"{prefix}{severity.value}" in attributes for severity in Severity):
+            return self
+        levels = {severity: self.service_level(client, severity) for severity in Severity}
+        mine = dict(self.client_service_levels)
+        mine[client.client_id] = FrozenMap(levels)
+        return attrs.evolve(self, client_service_levels=mine)
+
+
+def _attribute_days(client_id: str, name: str, raw: str) -> timedelta:
+    """A client's service-level attribute (decimal days) as a timedelta."""
+    try:
+        days = Decimal(raw.strip())
+    except InvalidOperation:
+        days = Decimal(-1)
+    if not days.is_finite() or days <= 0:
+        raise ValidationError(
+            record="Client",
+            field=f"attributes.{name}",
+            value=raw,
+            record_id=client_id,
+            reason="a service level must be a positive number of days",
+        )
+    return timedelta(microseconds=int(days * 86_400_000_000))
 
 
 #: The failure rule of each (cancelled_orders_fail, late_orders_fail) pair.
@@ -461,6 +567,9 @@ _P_INTERACTION = {
     Purpose.termination: 9,
 }
 _P_QUIET = 100
+# A rejected complaint stops counting as unresolved before the records at its
+# moment: a complaint opened exactly then is not opened while it is unresolved.
+_P_FORGET = _P_CLOSE
 _PURPOSE_EVENT = {
     Purpose.reactivation: _E.client_reactivated,
     Purpose.escalation: _E.escalation_received,
@@ -477,6 +586,7 @@ _K_SALE = "sale_while_lost"
 _K_FAILED = "failed_order"
 _K_SLA = "service_level_due"
 _K_QUIET = "trouble_free_period_due"
+_K_FORGET = "rejection_memory_due"
 
 #: The lifecycle's trigger table: which records give which occurrence, when, and
 #: in which order at one moment.
@@ -515,6 +625,8 @@ class LifecycleMemory(NamedTuple):
         anchor_ids: The records of that event.
         reasons: The reason of each termination that took effect, by interaction
             id (None when it gave none).
+        unresolved: The ids of the rejected complaints still counted as
+            unresolved (``LifecyclePolicy.rejection_memory``), oldest first.
     """
 
     open: tuple[str, ...] = ()
@@ -522,6 +634,7 @@ class LifecycleMemory(NamedTuple):
     anchor: datetime | None = None
     anchor_ids: tuple[str, ...] = ()
     reasons: tuple[tuple[str, LossReason | None], ...] = ()
+    unresolved: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (:meth:`from_dict` reads it back)."""
@@ -535,6 +648,7 @@ class LifecycleMemory(NamedTuple):
             "anchor": None if self.anchor is None else self.anchor.isoformat(),
             "anchor_ids": list(self.anchor_ids),
             "reasons": [[rid, None if r is None else r.value] for rid, r in self.reasons],
+            "unresolved": list(self.unresolved),
         }
 
     @classmethod
@@ -562,6 +676,7 @@ class LifecycleMemory(NamedTuple):
                     (str(rid), None if r is None else LossReason.parse(r))
                     for rid, r in data["reasons"]
                 ),
+                unresolved=tuple(str(rid) for rid in data["unresolved"]),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise UsageError(f"not a saved lifecycle memory: {data!r} ({exc})") from None
@@ -620,10 +735,11 @@ def _decide(
     emit: Emitter[Stage, LifecycleEvent] = Emitter(
         TABLE, stage, client_id=client_id, strict=policy.strict, noun="stage"
     )
-    open_, recent, anchor, anchor_ids, reasons = memory
+    open_, recent, anchor, anchor_ids, reasons, unresolved = memory
     if kind == _K_OPEN:
         c: Complaint = rec
-        earlier = open_
+        earlier = (*open_, *unresolved)
+        shown = _ids((*open_, *(f"{x} (rejected)" for x in unresolved))) if earlier else ""
         emit(
             at, _E.complaint_opened, (rid,), f"complaint {rid} opened ({c.category}, {c.severity})"
         )
@@ -645,9 +761,16 @@ def _decide(
                 at,
                 _E.complaint_opened_while_unresolved,
                 (rid, *earlier),
-                f"complaint {rid} opened while {_ids(earlier)} unresolved",
+                f"complaint {rid} opened while {shown} unresolved",
             )
-        if policy.management_complaints_escalate and c.escalated_to is Escalation.management:
+        if policy.staff_complaints_monitor and STAFF_COMPLAINT(c):
+            emit(
+                at,
+                _E.staff_escalation_received,
+                (rid,),
+                f"complaint {rid} taken up by the client's staff",
+            )
+        if policy.management_complaints_escalate and MANAGEMENT_COMPLAINT(c):
             emit(
                 at,
                 _E.escalation_received,
@@ -667,11 +790,22 @@ def _decide(
         timers = tuple([t for t in timers if t[2] != rid or t[3] != _K_SLA])
         took = _days(at - c.opened_at) if at > c.opened_at else "at once"
         if REJECTED_COMPLAINT(c):
-            emit(at, _E.complaint_rejected, (rid,), f"complaint {rid} rejected ({took})")
+            emit(
+                at,
+                _E.complaint_rejected,
+                (rid,),
+                f"complaint {rid} rejected ({took}): not a fix, unresolved for "
+                f"{_days(policy.rejection_memory)}",
+            )
+            unresolved = (*unresolved, rid)
+            forget = _new(Timer, (at + policy.rejection_memory, _P_FORGET, rid, _K_FORGET, ""))
+            timers = (*timers, forget)
         else:
             emit(at, _E.complaint_resolved, (rid,), f"complaint {rid} resolved ({took})")
     elif kind == _K_SLA:
         emit(at, _E.service_level_breached, (rid,), rec.data)
+    elif kind == _K_FORGET:
+        unresolved = tuple([x for x in unresolved if x != rid])
     elif kind == _K_QUIET:
         emit(
             at,
@@ -708,11 +842,12 @@ def _decide(
     if events:
         last = events[-1]
         anchor, anchor_ids = last[0], last[2]
-    # The trouble-free timer: due a period after the latest event, while the stage
-    # can step down and no complaint is open.
+    # The trouble-free timer: due a period after the latest event (and not before
+    # now: a rejection's memory may end after that), while the stage can step
+    # down and no complaint is open or unresolved.
     quiet = (
-        anchor + policy.trouble_free_period
-        if emit.state in _RECOVERABLE and not open_ and anchor is not None
+        max(anchor + policy.trouble_free_period, at)
+        if emit.state in _RECOVERABLE and not open_ and not unresolved and anchor is not None
         else None
     )
     current = None
@@ -725,21 +860,23 @@ def _decide(
             timers = tuple([t for t in timers if t[3] != _K_QUIET])
         if quiet is not None:
             timers = (*timers, _new(Timer, (quiet, _P_QUIET, "", _K_QUIET, "")))
-    memory = _new(LifecycleMemory, (open_, recent, anchor, anchor_ids, reasons))
+    memory = _new(LifecycleMemory, (open_, recent, anchor, anchor_ids, reasons, unresolved))
     return emit.decision(memory, timers)
 
 
 #: The lifecycle as a machine that reads records: :data:`TABLE`, :data:`TRIGGERS`
-#: and the decider (complaints' service levels and the trouble-free period are
-#: its timers). :func:`assess` runs it; save a client's ``MachineRun.state`` and
-#: :meth:`~relcycle.machine.Machine.resume` it with later records.
+#: and the decider (complaints' service levels, rejected complaints' memory and
+#: the trouble-free period are its timers). :func:`assess` runs it; save a
+#: client's ``MachineRun.state`` and :meth:`~relcycle.machine.Machine.resume` it
+#: with later records. The decider knows the client by its id: run it with
+#: ``policy.for_client(client)`` so the client's own service levels count.
 MACHINE: Machine[Stage, LifecycleEvent, LifecycleMemory, LifecyclePolicy] = Machine(
     table=TABLE,
     triggers=TRIGGERS,
     decide=_decide,
     initial_memory=_NEW_MEMORY,
     memory_from_dict=LifecycleMemory.from_dict,
-    timer_kinds=frozenset({_K_SLA, _K_QUIET}),
+    timer_kinds=frozenset({_K_SLA, _K_QUIET, _K_FORGET}),
 )
 
 
@@ -749,6 +886,8 @@ class _Interpretation:
     anomalies: tuple[Evidence, ...]
     reasons: Mapping[str, LossReason | None]
     trajectory: Trajectory[Stage, LifecycleEvent]
+    open: tuple[str, ...]
+    policy: LifecyclePolicy
 
 
 #: The most record ids one client's lifecycle events may cite in total. An event
@@ -761,10 +900,18 @@ EVIDENCE_BUDGET = 5_000_000
 
 
 def _interpret(history: ClientHistory, as_of: datetime, policy: LifecyclePolicy) -> _Interpretation:
-    """Run :data:`MACHINE` over the client's records up to ``as_of``."""
+    """Run :data:`MACHINE` over the client's records up to ``as_of``.
+
+    The client's own service levels count (:meth:`LifecyclePolicy.for_client`)
+    once it has a complaint by ``as_of``: only a complaint reads them.
+    """
+    complaints = history.complaints
+    if complaints and complaints[0].opened_at <= as_of:
+        policy = policy.for_client(history.client)
     run = MACHINE.run(history, as_of=as_of, policy=policy, evidence_budget=EVIDENCE_BUDGET)
+    memory = run.state.memory
     return _Interpretation(
-        run.events, run.anomalies, dict(run.state.memory.reasons), run.trajectory
+        run.events, run.anomalies, dict(memory.reasons), run.trajectory, memory.open, policy
     )
 
 
@@ -856,6 +1003,10 @@ class LifecycleAssessment:
             say), each with its reason.
         episode: The episode number, from 1; a reactivation after ``lost``
             starts the next one.
+        overdue: The complaints open at ``as_of`` past the client's service
+            level (:meth:`LifecyclePolicy.service_level`: their breach timer
+            fell due and they are still open), or None: the ``overdue_complaint``
+            risk.
     """
 
     client_id: str
@@ -868,6 +1019,7 @@ class LifecycleAssessment:
     recurring_problems: Evidence | None
     anomalies: tuple[Evidence, ...] = ()
     episode: int = 1
+    overdue: Evidence | None = None
 
     def next_events(self) -> tuple[LifecycleEvent, ...]:
         """The events that would move the client out of its stage, in the event enum's order.
@@ -888,7 +1040,13 @@ class LifecycleAssessment:
         return self.trajectory.time_in_states(self.as_of)
 
     def explain(self) -> str:
-        """A readable account: the stage, since when, and the path that led there."""
+        """A readable account: the stage, since when, and the path that led there.
+
+        Every decisive fact of the path is kept: a fact that would have moved
+        a client in a milder stage (a recurrence, a client loss, an escalation)
+        but came while the client was already in a worse one is listed under
+        that stage (``while escalated, ...``).
+        """
         head = f"client {self.client_id} as of {_fmt(self.as_of)}: {self.stage.value}"
         if self.since is not None:
             head += f" since {_fmt(self.since)}"
@@ -896,19 +1054,25 @@ class LifecycleAssessment:
             head += f" (reason: {self.loss_reason.value})"
         lines = [head]
         transitions = self.trajectory.transitions
+        absorbed = _absorbed(self.trajectory)
         if not transitions:
             lines.append(f"- {self.evidence.reason}")
         first = True
-        for step in reversed(transitions):
+        for n in range(len(transitions), 0, -1):
+            step = transitions[n - 1]
             lead = "- " if first else "- before that, "
             first = False
             lines.append(f"{lead}{step.target.value} since {_fmt(step.at)}: {step.detail}")
+            lines.extend(_while(step.target, absorbed[n]))
             if step.event is _E.client_reactivated:
                 lines.append("  (a new episode starts here; the earlier one follows)")
         if transitions:
             lines.append(f"- before that, {self.trajectory.initial.value}")
+        lines.extend(_while(self.trajectory.initial, absorbed[0]))
         if self.recurring_problems is not None:
             lines.append(f"risk: {self.recurring_problems.reason}")
+        if self.overdue is not None:
+            lines.append(f"overdue: {self.overdue.reason}")
         lines.extend(f"anomaly: {a.reason}" for a in self.anomalies)
         moves = ", ".join(f"{e.value} -> {_NEXT[self.stage][e].value}" for e in self.next_events())
         lines.append(f"next: {moves or 'nothing'}")
@@ -927,6 +1091,7 @@ class LifecycleAssessment:
             "recurring_problems": (
                 None if self.recurring_problems is None else self.recurring_problems.to_dict()
             ),
+            "overdue": None if self.overdue is None else self.overdue.to_dict(),
             "anomalies": [a.to_dict() for a in self.anomalies],
             "transitions": [
                 {
@@ -940,6 +1105,48 @@ class LifecycleAssessment:
                 for s in self.trajectory.transitions
             ],
         }
+
+
+#: Events that move a client out of some stage, trouble-free periods aside: a
+#: step of one that kept the stage is a decisive fact absorbed by a worse stage.
+_DECISIVE = frozenset(
+    e
+    for e in LifecycleEvent
+    if e is not _E.trouble_free_period_elapsed and any(_NEXT[s].get(e, s) is not s for s in Stage)
+)
+
+#: How many absorbed facts of one kind :meth:`LifecycleAssessment.explain` lists
+#: per stage it was absorbed in (the rest are counted).
+_ABSORBED_SHOWN = 5
+
+
+def _absorbed(
+    trajectory: Trajectory[Stage, LifecycleEvent],
+) -> list[list[Step[Stage, LifecycleEvent]]]:
+    """The decisive steps that kept the stage, per stretch: ``[0]`` before the
+    first transition, ``[n]`` after the n-th."""
+    stretches: list[list[Step[Stage, LifecycleEvent]]] = [[]]
+    for step in trajectory.steps:
+        if step.source is not step.target:
+            stretches.append([])
+        elif step.event in _DECISIVE:
+            stretches[-1].append(step)
+    return stretches
+
+
+def _while(stage: Stage, steps: list[Step[Stage, LifecycleEvent]]) -> list[str]:
+    """The lines of the decisive facts absorbed while in ``stage``."""
+    lines: list[str] = []
+    shown: dict[LifecycleEvent, int] = {}
+    for step in steps:
+        n = shown.get(step.event, 0)
+        shown[step.event] = n + 1
+        if n < _ABSORBED_SHOWN:
+            lines.append(f"  while {stage.value}, {_fmt(step.at)}: {step.detail}")
+    for event, n in shown.items():
+        if n > _ABSORBED_SHOWN:
+            lines.append(f"  while {stage.value}: {n - _ABSORBED_SHOWN} more {event.value}")
+    return lines
 
 
 def _signature(history: ClientHistory, as_of: datetime, policy: LifecyclePolicy) -> Evidence | None:
@@ -979,6 +1186,38 @@ def _signature(history: ClientHistory, as_of: datetime, policy: LifecyclePolicy)
     if not parts:
         return None
     return Evidence("recurring problems: " + "; ".join(parts), ids)
+
+
+def _overdue(
+    history: ClientHistory, as_of: datetime, interpretation: _Interpretation
+) -> Evidence | None:
+    """The complaints open at ``as_of`` whose service-level timer fell due."""
+    still_open = interpretation.open
+    if not still_open:
+        return None
+    breached = {
+        e[2][0] for e in interpretation.events if e[1] is _E.service_level_breached and e[2]
+    }
+    overdue = [rid for rid in still_open if rid in breached]
+    if not overdue:
+        return None
+    by_id = {c.complaint_id: c for c in history.complaints}
+    policy = interpretation.policy
+    parts = []
+    for rid in overdue:
+        c = by_id[rid]
+        level = policy.service_level(history.client_id, c.severity)
+        parts.append(
+            f"{rid} ({c.severity.value}) open {_tenths(as_of - c.opened_at)} days, "
+            f"SLA {_tenths(level)}"
+        )
+    return Evidence("open past the service level: " + "; ".join(parts), overdue)
+
+
+def _tenths(span: timedelta) -> str:
+    """A span in days to one decimal (``4.0``)."""
+    days = Decimal(span.days) + Decimal(span.seconds) / Decimal(86400)
+    return str(days.quantize(Decimal("0.1")))
 
 
 def assess(
@@ -1023,6 +1262,7 @@ def assess(
         evidence = Evidence(reason, entering.record_ids)
     episode = 1 + sum(1 for s in trajectory.steps if s.event is _E.client_reactivated)
     return LifecycleAssessment(
+        overdue=_overdue(history, moment, interpretation),
         client_id=history.client_id,
         as_of=moment,
         stage=stage,

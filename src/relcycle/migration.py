@@ -1,10 +1,13 @@
 """Migration between two dates: where each client was at date A and at date B.
 
 :func:`migration_matrix` is generic: the states can be ladder rungs, lifecycle
-stages, segments or value classes, anything hashable given in an ``order`` (lowest
-first). It counts the clients in each ``(before, after)`` cell, sums their value,
-and lists the clients that moved up (promotions: a later state in ``order``),
-moved down (demotions), entered (absent at A) and left (absent at B). Every
+stages, segments or value classes, anything hashable given in an ``order``. It
+counts the clients in each ``(before, after)`` cell, sums their value, and lists
+the clients that moved to a better state (promotions), to a worse one
+(demotions), entered (absent at A) and left (absent at B). Which way is better
+follows each order's direction (``later_is_better``): a later ladder rung is
+better, a later lifecycle stage (more severe) or value class is worse, and
+motivation segments have no direction (their moves are only ``moved``). Every
 client of the portfolio is in exactly one cell, so the counts always sum to the
 portfolio's size.
 
@@ -74,10 +77,13 @@ class MigrationMatrix(Generic[V]):
     """A matrix of state at date A x state at date B, with counts and values.
 
     Attributes:
-        order: The states, lowest first (rows and columns, before the absent one).
+        order: The states in the order given (rows and columns, before the absent one).
         moves: Every client with its two states, sorted by client id.
         counts: ``{(before, after): number of clients}`` for the non-empty cells.
         values: ``{(before, after): total value}`` for the non-empty cells.
+        later_is_better: True if a later state in ``order`` is better (the
+            ladder's rungs), False if it is worse (the lifecycle's stages, value
+            classes), None if the states have no direction (segments).
     """
 
     order: tuple[V, ...]
@@ -85,6 +91,7 @@ class MigrationMatrix(Generic[V]):
     counts: FrozenMap[tuple[V | None, V | None], int]
     values: FrozenMap[tuple[V | None, V | None], Decimal]
     _rank: Mapping[V, int] = attrs.field(eq=False, repr=False)
+    later_is_better: bool | None = True
 
     @property
     def total(self) -> int:
@@ -124,26 +131,39 @@ class MigrationMatrix(Generic[V]):
         """How many clients are in ``after`` at date B."""
         return sum(n for (_, a), n in self.counts.items() if a == after)
 
-    @property
-    def promotions(self) -> tuple[Move[V], ...]:
-        """Clients present at both dates whose state moved up in ``order``."""
+    def _toward(self, later: bool) -> tuple[Move[V], ...]:
+        """Clients present at both dates whose state moved later (or earlier) in ``order``."""
+        rank = self._rank
         return tuple(
             m
             for m in self.moves
             if m.before is not None
             and m.after is not None
-            and self._rank[m.after] > self._rank[m.before]
+            and m.after != m.before
+            and (rank[m.after] > rank[m.before]) is later
         )
 
     @property
+    def promotions(self) -> tuple[Move[V], ...]:
+        """Clients present at both dates whose state got better (empty without a direction)."""
+        if self.later_is_better is None:
+            return ()
+        return self._toward(self.later_is_better)
+
+    @property
     def demotions(self) -> tuple[Move[V], ...]:
-        """Clients present at both dates whose state moved down in ``order``."""
+        """Clients present at both dates whose state got worse (empty without a direction)."""
+        if self.later_is_better is None:
+            return ()
+        return self._toward(not self.later_is_better)
+
+    @property
+    def moved(self) -> tuple[Move[V], ...]:
+        """Clients present at both dates whose state changed, whichever way."""
         return tuple(
             m
             for m in self.moves
-            if m.before is not None
-            and m.after is not None
-            and self._rank[m.after] < self._rank[m.before]
+            if m.before is not None and m.after is not None and m.before != m.after
         )
 
     @property
@@ -176,8 +196,10 @@ class MigrationMatrix(Generic[V]):
             "values": {
                 _label(b): {_label(a): str(self.value(b, a)) for a in labels} for b in labels
             },
+            "later_is_better": self.later_is_better,
             "promotions": [m.to_dict() for m in self.promotions],
             "demotions": [m.to_dict() for m in self.demotions],
+            "moved": [m.to_dict() for m in self.moved],
             "entered": [m.to_dict() for m in self.entered],
             "left": [m.to_dict() for m in self.left],
         }
@@ -228,6 +250,7 @@ def migration_matrix(
     *,
     order: Sequence[V],
     values: Mapping[str, Decimal] | None = None,
+    later_is_better: bool | None = True,
 ) -> MigrationMatrix[V]:
     """The matrix of state at date A x state at date B over a portfolio.
 
@@ -237,11 +260,16 @@ def migration_matrix(
     Args:
         before: ``{client_id: state at date A}``.
         after: ``{client_id: state at date B}``.
-        order: Every possible state, lowest first (decides promotions and demotions).
+        order: Every possible state, in the order of its machine or vocabulary.
             States equal to an element of ``order`` (a rung's string value, say) are
             normalised to that element.
         values: ``{client_id: value}`` (Decimal or int); every client of the
             portfolio needs one. None: every value is 0.
+        later_is_better: The direction of ``order``: True (default) if a later
+            state is better (rungs, lowest first: a move to a later one is a
+            promotion), False if a later state is worse (lifecycle stages, least
+            severe first; value classes, A first), None if the states have no
+            direction (segments: no promotion or demotion, only ``moved``).
 
     Returns:
         The matrix; its counts sum to the number of clients.
@@ -309,6 +337,7 @@ def migration_matrix(
         counts=FrozenMap(counts),
         values=FrozenMap(sums),
         rank=rank,
+        later_is_better=later_is_better,
     )
 
 

@@ -1596,11 +1596,13 @@ def _migrations(
     before: Mapping[str, Previous], clients: Sequence[ClientReport]
 ) -> dict[str, MigrationMatrix[Any]]:
     values = {c.client_id: c.revenue.amount for c in clients}
-    orders: dict[str, tuple[Any, ...]] = {
-        "lifecycle_stage": tuple(Stage),
-        "ladder_rung": tuple(Rung),
-        "motivation_segment": tuple(MotivationSegment),
-        "value_class": tuple(ValueClass),
+    # Each verdict's order and its direction: a later rung is better; a later
+    # (more severe) stage and a later value class are worse; segments have none.
+    orders: dict[str, tuple[tuple[Any, ...], bool | None]] = {
+        "lifecycle_stage": (tuple(Stage), False),
+        "ladder_rung": (tuple(Rung), True),
+        "motivation_segment": (tuple(MotivationSegment), None),
+        "value_class": (tuple(ValueClass), False),
     }
     return {
         name: migration_matrix(
@@ -1608,8 +1610,9 @@ def _migrations(
             {c.client_id: getattr(c, name) for c in clients},
             order=order,
             values=values,
+            later_is_better=direction,
         )
-        for name, order in orders.items()
+        for name, (order, direction) in orders.items()
     }
 
 

@@ -48,6 +48,7 @@ from relcycle.model import (
     Complaint,
     ComplaintStatus,
     Direction,
+    Escalation,
     Interaction,
     Order,
     OrderStatus,
@@ -65,6 +66,7 @@ __all__ = [
     "FAILED_ORDER",
     "INBOUND",
     "LATE_ORDER",
+    "MANAGEMENT_COMPLAINT",
     "MARKETING_TOUCH",
     "OFFER_CHANGE",
     "OPEN_COMPLAINT",
@@ -76,6 +78,7 @@ __all__ = [
     "REQUEST_PURPOSES",
     "SALE",
     "SALE_STATUSES",
+    "STAFF_COMPLAINT",
     "Expr",
     "Rule",
     "Signal",
@@ -1015,7 +1018,19 @@ REJECTED_COMPLAINT = Rule.define(
     "rejected_complaint",
     "complaints",
     f("status") == ComplaintStatus.rejected,
-    doc="a complaint the supplier rejected",
+    doc="a complaint the supplier rejected: closed without a fix",
+)
+STAFF_COMPLAINT = Rule.define(
+    "staff_complaint",
+    "complaints",
+    f("escalated_to") == Escalation.staff,
+    doc="a complaint the client's staff took up: its staff record the supplier's failures",
+)
+MANAGEMENT_COMPLAINT = Rule.define(
+    "management_complaint",
+    "complaints",
+    f("escalated_to") == Escalation.management,
+    doc="a complaint the client raised to its management",
 )
 
 #: Every rule the library declares, by name.
@@ -1039,5 +1054,7 @@ BUILT_IN: Final[Mapping[str, Rule]] = {
         OPEN_COMPLAINT,
         CLOSED_COMPLAINT,
         REJECTED_COMPLAINT,
+        STAFF_COMPLAINT,
+        MANAGEMENT_COMPLAINT,
     )
 }

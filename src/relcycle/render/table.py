@@ -252,23 +252,25 @@ def summary_lines(report: Report) -> list[str]:
     return lines
 
 
-#: How moves along each field's order read: (to a later value, to an earlier value).
-MOVE_WORDS: Mapping[str, tuple[str, str]] = {
-    "lifecycle_stage": ("worse", "better"),
-    "ladder_rung": ("up", "down"),
-    "motivation_segment": ("changed", "changed"),
-    "value_class": ("fell", "rose"),
+#: How a field's moves read, in the order shown: (the matrix's list, its word).
+#: Promotions are moves to a better value, whichever way the field's order runs.
+MOVE_WORDS: Mapping[str, tuple[tuple[str, str], ...]] = {
+    "lifecycle_stage": (("demotions", "worse"), ("promotions", "better")),
+    "ladder_rung": (("promotions", "up"), ("demotions", "down")),
+    "motivation_segment": (("moved", "changed"),),
+    "value_class": (("demotions", "fell"), ("promotions", "rose")),
 }
 
 
 def migration_text(name: str, matrix: Any) -> str:
     """One line on a migration matrix: how many clients moved which way, entered, left."""
-    later, earlier = MOVE_WORDS.get(name, ("to a later value", "to an earlier value"))
-    ups, downs = len(matrix.promotions), len(matrix.demotions)
-    if later == earlier:
-        parts = [f"{ups + downs} {later}"]
-    else:
-        parts = [f"{ups} {later}", f"{downs} {earlier}"]
+    default = (
+        (("moved", "changed"),)
+        if matrix.later_is_better is None
+        else (("promotions", "better"), ("demotions", "worse"))
+    )
+    words = MOVE_WORDS.get(name, default)
+    parts = [f"{len(getattr(matrix, kind))} {word}" for kind, word in words]
     parts.append(f"{len(matrix.stayed)} unchanged")
     if matrix.entered:
         parts.append(f"{len(matrix.entered)} new")

@@ -60,6 +60,7 @@ from .rfm import (
     rfm_scores,
 )
 from .risks import (
+    STAGE_RISKS,
     ClientAtRisk,
     KeyPersonWhatIf,
     Risk,
@@ -88,6 +89,7 @@ __all__ = [
     "OTHERS",
     "R_VIGNETTE_RFM_SEGMENTS",
     "STAGES",
+    "STAGE_RISKS",
     "Action",
     "AttributeRule",
     "ClientAtRisk",

@@ -552,5 +552,15 @@ DEFAULT_PLAYBOOK = Playbook(
                 "high",
             ),
         ),
+        "past_escalation": (
+            _a(
+                "past_escalation.review",
+                "The client's management has been involved: review the account with it "
+                "regularly until the fix has held, and check that the process behind the "
+                "escalation was changed.",
+                "top_management",
+                "medium",
+            ),
+        ),
     },
 )

@@ -1,10 +1,15 @@
 """Risk flags with evidence, and the key-person what-if.
 
-Flags (:class:`RiskFlag`), each with the records that raised it:
+Flags (:class:`RiskFlag`), each with the records that raised it. One source for
+each risk: the flags that follow the lifecycle read its assessment
+(:func:`relcycle.lifecycle.assess`), and a stage that implies a risk implies its
+flag (:data:`STAGE_RISKS`).
 
-* ``recurring_problems`` - the lifecycle's stage-1 signature (complaints of one
-  category recurring within a window, complaints with a client loss) as found by
-  ``relcycle.lifecycle.assess(...).recurring_problems``; passed in, not recomputed.
+* ``recurring_problems`` - the client is in a stage of recurring problems and
+  discontent (``recurring_problems``, ``voicing_discontent``,
+  ``monitoring_failures``: the stage's evidence), or the lifecycle's stage-1
+  signature (complaints of one category recurring within a window, complaints
+  with a client loss) is found in the window ending at ``as_of``.
 * ``key_person`` - one employee handled at least
   :attr:`~RiskPolicy.key_person_min_share` of the client's contacts whose handler
   is known, over at least :attr:`~RiskPolicy.key_person_min_contacts` such
@@ -13,33 +18,42 @@ Flags (:class:`RiskFlag`), each with the records that raised it:
   least :attr:`~RiskPolicy.silent_min_bad_orders` late (``on_time`` false) or
   cancelled orders and no complaint in the last
   :attr:`~RiskPolicy.silent_window_days` days.
-* ``overdue_complaint`` - a complaint still open at ``as_of`` longer than the
-  service level for its severity. Service levels are the client's (seed 001): the
-  policy's defaults (low 14 days, medium 7, high 3, critical 1) can be overridden
-  per client in :attr:`RiskPolicy.client_sla` or by client attributes
-  ``sla_low``, ``sla_medium``, ``sla_high``, ``sla_critical`` (days, decimal).
+* ``overdue_complaint`` - a complaint still open at ``as_of`` past the client's
+  service level for its severity: the lifecycle's ``overdue`` (its breach timer
+  fell due and the complaint is still open). Service levels are the client's
+  (seed 001), declared once in
+  :meth:`relcycle.lifecycle.LifecyclePolicy.service_level`: per client in the
+  policy, else the client's attributes ``sla_low`` ... ``sla_critical`` (days,
+  decimal), else the policy's defaults (low 14 days, medium 7, high 3, critical 1).
 * ``unprofitable`` - profit below zero (see :mod:`relcycle.segmentation.cost`).
 * ``overdue_order`` - a regular buyer's next order is overdue (see
   :mod:`relcycle.segmentation.regularity`).
+* ``past_escalation`` - the client is escalated, under an ultimatum or in
+  arbitration, or left such a stage less than
+  :attr:`~RiskPolicy.escalation_memory_days` ago (a recovery does not erase an
+  escalation); the evidence is the escalation's records. Not raised for a lost
+  client.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta, tzinfo
-from decimal import Context, Decimal, InvalidOperation
-from typing import Protocol
+from decimal import Context, Decimal
 
 import attrs
 
 from relcycle._args import checked
 from relcycle._vocab import Vocab
-from relcycle.errors import CurrencyMismatchError, ValidationError
+from relcycle.errors import CurrencyMismatchError, UsageError
 from relcycle.evidence import Evidence
 from relcycle.history import ClientHistory, Portfolio
-from relcycle.model import FrozenMap, Severity
-from relcycle.rules import CANCELLED_ORDER, FAILED_ORDER, OPEN_COMPLAINT
+from relcycle.lifecycle import LifecycleAssessment, LifecycleEvent, LifecyclePolicy, Stage
+from relcycle.lifecycle import assess as _assess_lifecycle
+from relcycle.machine import format_moment
+from relcycle.model import FrozenMap
+from relcycle.rules import CANCELLED_ORDER, FAILED_ORDER
 
 from ._util import (
     check_as_of,
@@ -56,6 +70,7 @@ from .motivation import classify_motivation as _classify
 from .regularity import RegularityAssessment, RegularityPolicy, assess_regularity
 
 __all__ = [
+    "STAGE_RISKS",
     "ClientAtRisk",
     "KeyPersonWhatIf",
     "Risk",
@@ -67,7 +82,8 @@ __all__ = [
 
 
 class RiskFlag(Vocab):
-    """A risk a client carries (the contract's ``risks`` values, plus ``overdue_order``)."""
+    """A risk a client carries (the contract's ``risks`` values, plus ``overdue_order``
+    and ``past_escalation``)."""
 
     recurring_problems = "recurring_problems"
     key_person = "key_person"
@@ -75,54 +91,41 @@ class RiskFlag(Vocab):
     overdue_complaint = "overdue_complaint"
     unprofitable = "unprofitable"
     overdue_order = "overdue_order"
+    past_escalation = "past_escalation"
 
 
-_DEFAULT_SLA: FrozenMap[Severity, timedelta] = FrozenMap(
+#: The risk each lifecycle stage implies (None: none). A client in a stage always
+#: carries its flag, with the stage's evidence: stages 1-2 of the source text
+#: (recurring problems, voicing discontent, the client's staff monitoring
+#: failures) are ``recurring_problems``; stages 3-4 (escalated, ultimatum,
+#: arbitration) are ``past_escalation``. ``satisfied`` implies nothing, and a
+#: ``lost`` client carries no live-client risk of its stage.
+STAGE_RISKS: FrozenMap[Stage, RiskFlag | None] = FrozenMap(
     {
-        Severity.low: timedelta(days=14),
-        Severity.medium: timedelta(days=7),
-        Severity.high: timedelta(days=3),
-        Severity.critical: timedelta(days=1),
+        Stage.satisfied: None,
+        Stage.recurring_problems: RiskFlag.recurring_problems,
+        Stage.voicing_discontent: RiskFlag.recurring_problems,
+        Stage.monitoring_failures: RiskFlag.recurring_problems,
+        Stage.escalated: RiskFlag.past_escalation,
+        Stage.ultimatum: RiskFlag.past_escalation,
+        Stage.arbitration: RiskFlag.past_escalation,
+        Stage.lost: None,
     }
 )
 
+#: The stages of an escalation (the client's management involved).
+_ESCALATED = frozenset(s for s, flag in STAGE_RISKS.items() if flag is RiskFlag.past_escalation)
 
-def _sla(
-    value: Mapping[object, timedelta], base: Mapping[Severity, timedelta] = _DEFAULT_SLA
-) -> FrozenMap[Severity, timedelta]:
-    result = dict(base)
-    for key, span in value.items():
-        try:
-            sev = Severity.parse(key)
-        except ValueError as exc:
-            raise ValidationError(
-                record="RiskPolicy", field="sla", value=key, reason=str(exc)
-            ) from None
-        if not isinstance(span, timedelta) or span <= timedelta(0):
-            raise ValidationError(
-                record="RiskPolicy",
-                field=f"sla[{sev.value}]",
-                value=span,
-                reason="expected a positive timedelta",
-            )
-        result[sev] = span
-    return FrozenMap(result)
-
-
-def _client_sla(
-    value: Mapping[str, Mapping[object, timedelta]],
-) -> FrozenMap[str, FrozenMap[Severity, timedelta]]:
-    result: dict[str, FrozenMap[Severity, timedelta]] = {}
-    for cid, levels in value.items():
-        if type(cid) is not str or not isinstance(levels, Mapping):
-            raise ValidationError(
-                record="RiskPolicy",
-                field="client_sla",
-                value={cid: levels},
-                reason="expected a mapping of client id to a mapping of severity to timedelta",
-            )
-        result[cid] = _sla(levels, base={})
-    return FrozenMap(result)
+#: The client's moves that make or continue an escalation: its records are the
+#: ``past_escalation`` risk's evidence.
+_ESCALATION_EVENTS = frozenset(
+    {
+        LifecycleEvent.escalation_received,
+        LifecycleEvent.ultimatum_received,
+        LifecycleEvent.arbitration_opened,
+        LifecycleEvent.arbitration_closed,
+    }
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -136,14 +139,15 @@ class RiskPolicy:
         key_person_window_days: Window of the contacts counted; 365 (None = all).
         silent_window_days: Window of the silent-stable rule; 180.
         silent_min_bad_orders: Late or cancelled orders needed; 2.
-        sla: Resolution service level by severity (defaults: low 14 days, medium 7,
-            high 3, critical 1); keys given replace those defaults.
-        client_sla: Per-client service levels by client id and severity (the
-            client sets the level it expects); they come first.
-        sla_attribute_prefix: Client attributes ``<prefix><severity>`` (days)
-            override the SLA per client; ``"sla_"``. None disables the override.
         whatif_revenue_window_days: Revenue at risk in the what-if is the sales of
             this many days before ``as_of``; 365 (None = all).
+        escalation_memory_days: How long ``past_escalation`` stays raised after
+            the client left its last escalated, ultimatum or arbitration stage
+            (recovered, or lost and won back); 365.
+
+    The service levels of ``overdue_complaint`` are the lifecycle's
+    (:attr:`relcycle.lifecycle.LifecyclePolicy.service_levels`): one
+    declaration for the flag and the lifecycle's breach timers.
     """
 
     key_person_min_share: Decimal = Decimal("0.8")
@@ -151,12 +155,8 @@ class RiskPolicy:
     key_person_window_days: int | None = 365
     silent_window_days: int = 180
     silent_min_bad_orders: int = 2
-    sla: FrozenMap[Severity, timedelta] = attrs.field(factory=FrozenMap, converter=_sla)
-    client_sla: FrozenMap[str, FrozenMap[Severity, timedelta]] = attrs.field(
-        factory=FrozenMap, converter=_client_sla
-    )
-    sla_attribute_prefix: str | None = "sla_"
     whatif_revenue_window_days: int | None = 365
+    escalation_memory_days: int = 365
 
     def __attrs_post_init__(self) -> None:
         object.__setattr__(
@@ -169,37 +169,7 @@ class RiskPolicy:
         positive_int(self, "silent_window_days", self.silent_window_days)
         positive_int(self, "silent_min_bad_orders", self.silent_min_bad_orders)
         opt_days(self, "whatif_revenue_window_days", self.whatif_revenue_window_days)
-
-    def sla_for(self, history: ClientHistory, severity: Severity) -> timedelta:
-        """The client's service level for ``severity``.
-
-        The first found of: :attr:`client_sla` for the client, the client's
-        attribute ``<sla_attribute_prefix><severity>`` (days), :attr:`sla`.
-
-        Raises:
-            ValidationError: If the client's attribute is not a positive number of days.
-        """
-        own = self.client_sla.get(history.client_id)
-        if own is not None and severity in own:
-            return own[severity]
-        if self.sla_attribute_prefix is not None:
-            name = f"{self.sla_attribute_prefix}{severity.value}"
-            raw = history.client.attributes.get(name)
-            if raw is not None:
-                try:
-                    days = Decimal(raw.strip())
-                except InvalidOperation:
-                    days = Decimal(-1)
-                if not days.is_finite() or days <= 0:
-                    raise ValidationError(
-                        record="Client",
-                        field=f"attributes.{name}",
-                        value=raw,
-                        record_id=history.client_id,
-                        reason="a service level must be a positive number of days",
-                    )
-                return timedelta(microseconds=int(days * 86_400_000_000))
-        return self.sla[severity]
+        positive_int(self, "escalation_memory_days", self.escalation_memory_days)
 
 
 @attrs.frozen
@@ -217,13 +187,6 @@ class Risk:
     def to_dict(self) -> dict[str, object]:
         """Return ``{"flag": ..., "evidence": {...}}``."""
         return {"flag": self.flag.value, "evidence": self.evidence.to_dict()}
-
-
-class HasRecurringProblems(Protocol):
-    """Anything with a ``recurring_problems`` evidence (a lifecycle assessment)."""
-
-    @property
-    def recurring_problems(self) -> Evidence | None: ...
 
 
 @attrs.frozen
@@ -267,8 +230,8 @@ def assess_risks(
     *,
     as_of: datetime,
     policy: RiskPolicy | None = None,
-    recurring_problems: Evidence | None = None,
-    lifecycle: HasRecurringProblems | None = None,
+    lifecycle: LifecycleAssessment | None = None,
+    lifecycle_policy: LifecyclePolicy | None = None,
     motivation: MotivationAssessment | None = None,
     motivation_policy: MotivationPolicy | None = None,
     cost: CostToServe | None = None,
@@ -286,9 +249,9 @@ def assess_risks(
         history: The client's history.
         as_of: The moment of the assessment (aware).
         policy: Thresholds; ``RiskPolicy()`` by default.
-        recurring_problems: The lifecycle's stage-1 evidence, or None.
-        lifecycle: A lifecycle assessment; its ``recurring_problems`` is used when
-            ``recurring_problems`` is not given.
+        lifecycle: The client's lifecycle assessment as of ``as_of`` (for
+            ``recurring_problems``, ``overdue_complaint`` and ``past_escalation``).
+        lifecycle_policy: Policy to assess the lifecycle when not given.
         motivation: The client's motivation assessment (for ``silent_stable``).
         motivation_policy: Policy to classify motivation when not given.
         cost: The client's cost-to-serve (for ``unprofitable``).
@@ -299,16 +262,31 @@ def assess_risks(
 
     Returns:
         The flags raised, in :class:`RiskFlag` order; empty when none.
+
+    Raises:
+        UsageError: If ``lifecycle`` is another client's or of another moment.
     """
     check_as_of(as_of)
     policy = RiskPolicy() if policy is None else policy
     view = history.as_of(as_of)
     risks: list[Risk] = []
 
-    if recurring_problems is None and lifecycle is not None:
-        recurring_problems = lifecycle.recurring_problems
-    if recurring_problems is not None:
-        risks.append(Risk(RiskFlag.recurring_problems, recurring_problems))
+    if lifecycle is None:
+        lifecycle = _assess_lifecycle(history, as_of=as_of, policy=lifecycle_policy)
+    elif lifecycle.client_id != history.client_id or lifecycle.as_of != as_of:
+        raise UsageError(
+            f"assess_risks: the lifecycle assessment is of client {lifecycle.client_id!r} "
+            f"as of {lifecycle.as_of.isoformat()}, not of {history.client_id!r} as of "
+            f"{as_of.isoformat()}"
+        )
+    implied = STAGE_RISKS[lifecycle.stage]
+    signature = lifecycle.recurring_problems
+    if implied is RiskFlag.recurring_problems:
+        stage = lifecycle.evidence
+        evidence = stage if signature is None else stage + signature
+        risks.append(Risk(RiskFlag.recurring_problems, evidence))
+    elif signature is not None:
+        risks.append(Risk(RiskFlag.recurring_problems, signature))
 
     holder = _key_person(history, as_of, policy)
     if holder is not None:
@@ -343,27 +321,8 @@ def assess_risks(
                 )
             )
 
-    overdue = []
-    for c in view.complaints:
-        if OPEN_COMPLAINT.test(c, as_of):
-            sla = policy.sla_for(history, c.severity)
-            if as_of - c.opened_at > sla:
-                overdue.append((c, sla))
-    if overdue:
-        parts = [
-            f"{c.complaint_id} ({c.severity.value}) open {_days(as_of - c.opened_at)} "
-            f"days, SLA {_days(sla)}"
-            for c, sla in overdue
-        ]
-        risks.append(
-            Risk(
-                RiskFlag.overdue_complaint,
-                Evidence(
-                    "open past the service level: " + "; ".join(parts),
-                    [c.complaint_id for c, _ in overdue],
-                ),
-            )
-        )
+    if lifecycle.overdue is not None:
+        risks.append(Risk(RiskFlag.overdue_complaint, lifecycle.overdue))
 
     if cost is None:
         cost = cost_to_serve(history, as_of=as_of, rates=rates)
@@ -375,12 +334,53 @@ def assess_risks(
     if regularity.overdue:
         risks.append(Risk(RiskFlag.overdue_order, regularity.evidence))
 
+    escalation = _escalation(lifecycle, as_of, policy)
+    if escalation is not None:
+        risks.append(Risk(RiskFlag.past_escalation, escalation))
+
     return tuple(risks)
 
 
-def _days(span: timedelta) -> str:
-    days = Decimal(span.days) + Decimal(span.seconds) / Decimal(86400)
-    return str(days.quantize(Decimal("0.1")))
+def _escalation(
+    lifecycle: LifecycleAssessment, as_of: datetime, policy: RiskPolicy
+) -> Evidence | None:
+    """The client's latest escalation, if it is on now or ended within the memory."""
+    if lifecycle.stage is Stage.lost:
+        return None
+    steps = lifecycle.trajectory.steps
+    end = len(steps)  # the escalation's steps lie before this index
+    left: tuple[datetime, Stage] | None = None
+    if lifecycle.stage not in _ESCALATED:
+        for k in range(len(steps) - 1, -1, -1):
+            step = steps[k]
+            if step.source in _ESCALATED and step.target not in _ESCALATED:
+                left, end = (step.at, step.target), k
+                break
+        if left is None or as_of - left[0] >= timedelta(days=policy.escalation_memory_days):
+            return None
+    moves: list[str] = []
+    ids: list[str] = []
+    entered = None
+    for k in range(end - 1, -1, -1):
+        step = steps[k]
+        if step.event in _ESCALATION_EVENTS:
+            moves.append(f"{format_moment(step.at)}: {step.detail}")
+            ids[:0] = step.record_ids
+        if step.source not in _ESCALATED and step.target in _ESCALATED:
+            entered = step.at
+            break
+    moves.reverse()
+    # (a trajectory that started escalated has no step into it)
+    since = "" if entered is None else f" since {format_moment(entered)}"
+    if left is None:
+        head = f"{lifecycle.stage.value}{since}"
+    else:
+        days = (as_of - left[0]).days
+        head = (
+            f"escalated{since} until {format_moment(left[0])} ({left[1].value} since, "
+            f"{days} days ago; remembered for {policy.escalation_memory_days} days)"
+        )
+    return Evidence(f"{head}: " + "; ".join(moves), ids)
 
 
 @attrs.frozen(kw_only=True)
