@@ -254,7 +254,7 @@ class TestDecisions:
         page = render_html(build_report(portfolio), charts=False, top=5)
         section = page.split('id="at-risk"')[1].split("</table>")[0]
         assert section.count("data-client=") == 5
-        assert "The 5 most valuable of 30" in page
+        assert "The first 5 of 30" in page
         assert 'data-client="c30"' in section  # the largest first
         assert len(data_of(page)["rows"]) == 30  # the table holds every client
 

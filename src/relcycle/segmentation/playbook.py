@@ -8,6 +8,17 @@ all of it or some keys (:meth:`Playbook.replace`), never code.
 Stage keys are the contract's lifecycle stage names (``satisfied`` ...
 ``lost``, :data:`STAGES`); members of ``relcycle.lifecycle.Stage`` work too, being
 string enums with those values.
+
+**Priority from value** (seed 003: the most valuable clients have a right to
+priority service). An action's urgency in the playbook is that of the stage, risk
+or segment it answers; the report moves it by the client's value class
+(:class:`PriorityPolicy`, the report's ``priority`` policy): by default one step
+up for class ``A``, none for ``B``, one step down for ``C``, within ``low`` ...
+``critical``. So the escalation e-mail of a small price hunter (class ``C``,
+``critical`` -> ``high``) does not outrank the recurring late deliveries of the
+biggest account (class ``A``, ``high`` -> ``critical``). Across clients, actions
+are ordered by this urgency, then value class, then profit (where known), then
+revenue (:func:`relcycle.report.priority_key`).
 """
 
 from __future__ import annotations
@@ -23,8 +34,9 @@ from relcycle.model import FrozenMap
 
 from .motivation import MotivationSegment
 from .risks import RiskFlag
+from .value import ValueClass
 
-__all__ = ["DEFAULT_PLAYBOOK", "STAGES", "Action", "Playbook", "Urgency"]
+__all__ = ["DEFAULT_PLAYBOOK", "STAGES", "Action", "Playbook", "PriorityPolicy", "Urgency"]
 
 #: The lifecycle stage names of the contract, in order of severity.
 STAGES: tuple[str, ...] = (
@@ -46,6 +58,11 @@ class Urgency(OrderedVocab):
     medium = "medium"
     high = "high"
     critical = "critical"
+
+    def shifted(self, steps: int) -> Urgency:
+        """The urgency ``steps`` levels up (down when negative), within low ... critical."""
+        members = tuple(Urgency)
+        return members[max(0, min(len(members) - 1, self.rank + steps))]
 
 
 @attrs.frozen
@@ -255,6 +272,64 @@ class Playbook:
             kind: {k: [a.to_dict() for a in v] for k, v in getattr(self, kind).items()}
             for kind in ("segments", "stages", "risks")
         }
+
+
+_SHIFT_LIMIT = len(Urgency) - 1
+
+
+def _shifts(value: Mapping[Any, int]) -> FrozenMap[ValueClass, int]:
+    result: dict[ValueClass, int] = {}
+    for key, steps in value.items():
+        try:
+            cls = ValueClass.parse(key)
+        except ValueError as exc:
+            raise ValidationError(
+                record="PriorityPolicy", field="value_class_shift", value=key, reason=str(exc)
+            ) from None
+        if type(steps) is not int or not -_SHIFT_LIMIT <= steps <= _SHIFT_LIMIT:
+            raise ValidationError(
+                record="PriorityPolicy",
+                field=f"value_class_shift[{cls.value}]",
+                value=steps,
+                reason=f"expected an int from -{_SHIFT_LIMIT} to {_SHIFT_LIMIT} (urgency steps)",
+            )
+        result[cls] = steps
+    return FrozenMap(result)
+
+
+@attrs.frozen(kw_only=True)
+class PriorityPolicy:
+    """How a client's value class moves the urgency of its actions (see the module docs).
+
+    Attributes:
+        value_class_shift: Urgency steps per value class, added to each action's
+            playbook urgency and kept within low ... critical; a class left out
+            moves nothing. Default ``A = 1``, ``B = 0``, ``C = -1``; all 0 gives
+            the playbook's urgencies unchanged.
+    """
+
+    value_class_shift: FrozenMap[ValueClass, int] = attrs.field(
+        factory=lambda: FrozenMap({ValueClass.A: 1, ValueClass.B: 0, ValueClass.C: -1}),
+        converter=_shifts,
+    )
+
+    def adjust(self, actions: Iterable[Action], value_class: ValueClass) -> tuple[Action, ...]:
+        """A client's actions with urgencies moved by its value class, most urgent first.
+
+        Args:
+            actions: The playbook's actions for the client (:meth:`Playbook.actions`).
+            value_class: The client's value class.
+
+        Returns:
+            The actions, each with its moved urgency, ordered by it (most urgent
+            first; the given order within one urgency).
+        """
+        steps = self.value_class_shift.get(value_class, 0)
+        found = tuple(actions)
+        if not steps:
+            return found
+        moved = [attrs.evolve(a, urgency=a.urgency.shifted(steps)) for a in found]
+        return tuple(sorted(moved, key=lambda a: -a.urgency.rank))
 
 
 def _a(id: str, text: str, who: str, urgency: str) -> Action:
