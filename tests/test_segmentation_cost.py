@@ -126,7 +126,7 @@ class TestCostToServe:
         assert result.unrated_employees == ("", "x")
         assert result.uncosted_ids == ("i2", "i3")
         assert "cost_rates.default_rate" in result.evidence.reason
-        assert "minutes of x and nobody named" in result.evidence.reason
+        assert "minutes of x and unnamed staff" in result.evidence.reason
 
     def test_sales_without_cost_are_listed(self) -> None:
         """A sale without a cost counts no cost of goods and is listed as uncosted."""

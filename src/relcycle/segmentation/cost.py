@@ -297,7 +297,7 @@ def missing_rates_text(missing: Collection[str], employees: Collection[str] = ()
         named = sorted(e for e in employees if e)
         whose = ", ".join(named[:5]) + (f" and {len(named) - 5} more" if len(named) > 5 else "")
         if "" in employees:
-            whose = (whose + " and " if whose else "") + "nobody named"
+            whose = (whose + " and " if whose else "") + "unnamed staff"
         parts.append(
             f"no hourly rate for the minutes of {whose or 'the client'} (set "
             "cost_rates.default_rate, or employee_rates / role_rates for them)"
