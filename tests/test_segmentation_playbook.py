@@ -14,9 +14,11 @@ from relcycle.segmentation.playbook import (
     STAGES,
     Action,
     Playbook,
+    PriorityPolicy,
     Urgency,
 )
 from relcycle.segmentation.risks import RiskFlag
+from relcycle.segmentation.value import ValueClass
 
 
 class TestDefaultPlaybook:
@@ -108,3 +110,44 @@ class TestReplace:
     def test_urgency_strings_accepted(self) -> None:
         """Urgency may be given as its string value."""
         assert Action("x", "Do it.", "me", "high").urgency is Urgency.high  # type: ignore[arg-type]
+
+
+class TestPriority:
+    """PriorityPolicy: the value class moves the urgency of a client's actions."""
+
+    def test_default_moves_a_up_and_c_down(self) -> None:
+        """An escalation is critical for B, high for C; a recurring problem critical for A."""
+        policy = PriorityPolicy()
+        escalated = DEFAULT_PLAYBOOK.actions(stage="escalated")
+        recurring = DEFAULT_PLAYBOOK.actions(stage="recurring_problems")
+        assert {a.urgency for a in policy.adjust(escalated, ValueClass.B)} == {Urgency.critical}
+        assert {a.urgency for a in policy.adjust(escalated, ValueClass.C)} == {Urgency.high}
+        assert {a.urgency for a in policy.adjust(recurring, ValueClass.A)} == {Urgency.critical}
+
+    def test_urgency_stays_within_low_and_critical(self) -> None:
+        assert Urgency.critical.shifted(2) is Urgency.critical
+        assert Urgency.low.shifted(-1) is Urgency.low
+        assert Urgency.medium.shifted(1) is Urgency.high
+
+    def test_order_is_by_the_moved_urgency(self) -> None:
+        """Moved actions stay most urgent first, in the playbook's order within one urgency."""
+        actions = DEFAULT_PLAYBOOK.actions(stage="satisfied", segment="stability")
+        moved = PriorityPolicy(value_class_shift={"A": 2}).adjust(actions, ValueClass.A)
+        ranks = [a.urgency.rank for a in moved]
+        assert ranks == sorted(ranks, reverse=True)
+        assert [a.id for a in moved] == [a.id for a in actions]
+        assert moved[0].urgency is Urgency.critical  # monitor_quality: high + 2
+        unmoved = PriorityPolicy(value_class_shift={"A": 2}).adjust(actions, ValueClass.B)
+        assert unmoved == actions
+
+    @pytest.mark.parametrize(
+        ("shifts", "match"),
+        [
+            ({"D": 1}, "value_class_shift"),
+            ({"A": 4}, r"value_class_shift\[A\]"),
+            ({"A": True}, r"value_class_shift\[A\]"),
+        ],
+    )
+    def test_bad_shifts_name_the_key(self, shifts: dict[str, object], match: str) -> None:
+        with pytest.raises(ValidationError, match=match):
+            PriorityPolicy(value_class_shift=shifts)  # type: ignore[arg-type]

@@ -81,6 +81,7 @@ __all__ = [
     "decimal_text",
     "exact_sum",
     "flat_record",
+    "portfolio_value",
     "priority_key",
 ]
 
@@ -1393,9 +1394,8 @@ class _Moment:
     scores: Mapping[str, tuple[int, int, int, str]]
     with_records: int
     value_basis: _value.ValueClasses
-    #: Clients whose cost is unknown for a missing rate, and the rates and
-    #: employees concerned (for the report's warning).
-    unknown_cost: tuple[int, frozenset[str], frozenset[str]]
+    #: What the report says about unknown costs and the value basis.
+    economics: list[str]
 
 
 #: One client's cut history with what is already known of it (None: nothing).
@@ -1417,24 +1417,17 @@ def _evaluate(
         if progress is not None and (i % step == 0 or i + 1 == total):
             progress(i + 1, total)
     present = [line for line in lines if line is not None]
-    basis = _value.value_classes(
+    basis, economics = portfolio_value(
         {line.history.client_id: line.revenue for line in present},
-        {line.history.client_id: _value.known_profit(line.cost) for line in present},
-        basis=ctx.policies.value_basis,
-        cutoffs=ctx.policies.abc_cutoffs,
-    )
-    missing = [line.cost for line in present if line.cost.missing_rates]
-    unknown_cost = (
-        len(missing),
-        frozenset(rate for c in missing for rate in c.missing_rates),
-        frozenset(e for c in missing for e in c.unrated_employees),
+        [line.cost for line in present],
+        ctx.policies,
     )
     scored = _rfm.rfm_scores(
         {line.history.client_id: line.figures for line in present if line.figures is not None}
     )
     scores = {cid: (sc.r, sc.f, sc.m, sc.segment) for cid, sc in scored.items()}
     with_records = sum(1 for line in present if len(line.history))
-    return _Moment(ctx, lines, basis.classes, scores, with_records, basis, unknown_cost)
+    return _Moment(ctx, lines, basis.classes, scores, with_records, basis, economics)
 
 
 @checked
@@ -1568,7 +1561,7 @@ def assemble(
             del then
         ctx = _Context(as_of, policies, tz)
         now = _evaluate(items(as_of), total, ctx, keep_assessments, progress)
-        warnings.extend(_economics_warnings(now, total))
+        warnings.extend(now.economics)
         if total and not now.with_records:
             warnings.insert(
                 0,
@@ -1601,26 +1594,48 @@ def assemble(
     )
 
 
-def _economics_warnings(moment: _Moment, total: int) -> list[str]:
-    """What the report says about costs left unknown by missing rates, and the value basis.
+def portfolio_value(
+    revenue: Mapping[str, Decimal],
+    costs: Sequence[_cost.CostToServe],
+    policies: ReportPolicies,
+) -> tuple[_value.ValueClasses, list[str]]:
+    """The portfolio's value classes, and what the report says about costs and value.
 
-    A portfolio without any cost data gives no warning (its summary's
-    ``value_basis`` says the classes rank revenue); rates missing for costs the
-    history holds (minutes, marketing touches) do, as does a ``profit`` basis
-    that had to value clients of unknown profit at 0.
+    The one portfolio-wide step of value for every engine (:func:`assemble`,
+    :func:`relcycle.dask.build_report`). A portfolio without any cost data gives
+    no warning (the summary's ``value_basis`` says the classes rank revenue);
+    rates missing for costs the history holds (minutes, marketing touches) give
+    one naming them, and a ``profit`` basis that valued clients of unknown profit
+    at 0 says so.
+
+    Args:
+        revenue: Every client's revenue.
+        costs: Every client's cost-to-serve.
+        policies: The report's policies (``value_basis``, ``abc_cutoffs``).
+
+    Returns:
+        The value classes and the warnings.
     """
+    total = len(costs)
+    basis = _value.value_classes(
+        revenue,
+        {c.client_id: _value.known_profit(c) for c in costs},
+        basis=policies.value_basis,
+        cutoffs=policies.abc_cutoffs,
+    )
     found: list[str] = []
-    unknown, rates, employees = moment.unknown_cost
-    basis = moment.value_basis
-    wanted = moment.context.policies.value_basis
-    if unknown:
+    missing = [c for c in costs if c.missing_rates]
+    wanted = policies.value_basis
+    if missing:
+        rates = {rate for c in missing for rate in c.missing_rates}
+        employees = {e for c in missing for e in c.unrated_employees}
         fallback = (
             "; value classes rank revenue (value_basis = auto)"
             if wanted is _value.ValueBasis.auto and basis.basis is _value.ValueBasis.revenue
             else ""
         )
         found.append(
-            f"cost-to-serve and profit are unknown (null) for {unknown} of "
+            f"cost-to-serve and profit are unknown (null) for {len(missing)} of "
             f"{count(total, 'client')}: {_cost.missing_rates_text(rates, employees)}; "
             f"no unprofitable flag can be raised for them{fallback}"
         )
@@ -1629,7 +1644,7 @@ def _economics_warnings(moment: _Moment, total: int) -> list[str]:
             f"value classes rank profit: {len(basis.unknown)} of {count(total, 'client')} "
             "of unknown profit are valued 0 (class C)"
         )
-    return found
+    return basis, found
 
 
 def _client_report(
