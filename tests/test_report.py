@@ -39,6 +39,7 @@ from relcycle.report import (
     Report,
     ReportPolicies,
     build_report,
+    moved_actions,
     priority_key,
 )
 from relcycle.segmentation.cost import CostRates
@@ -386,7 +387,14 @@ class TestBuildReport:
                 segment=client.motivation_segment.value,
                 risks=client.risk_flags,
             )
-            expected = policies.priority.adjust(found, client.value_class)
+            expected = moved_actions(
+                policies,
+                found,
+                client.value_class,
+                stage=client.lifecycle_stage.value,
+                segment=client.motivation_segment.value,
+                risks=client.risk_flags,
+            )
             assert client.actions == expected
         assert any(client.actions for client in report.clients)
 
@@ -974,6 +982,9 @@ class TestEconomics:
         assert [c.client_id for c in at_risk(report)] == ["big", "hunter"]
         assert [c.client_id for c in View(sort="priority").clients(report)] == ["big", "hunter"]
         assert priority_key(big) < priority_key(hunter)
+        # the standing policy of its segment keeps its urgency: value alone is no alarm
+        monitor = next(a for a in big.actions if a.id == "stability.monitor_quality")
+        assert monitor.urgency.value == "high"
 
     def test_no_shift_keeps_the_playbook_urgency(self) -> None:
         """With every shift 0 the stage decides alone: the escalation comes first."""

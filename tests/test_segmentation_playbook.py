@@ -140,6 +140,30 @@ class TestPriority:
         unmoved = PriorityPolicy(value_class_shift={"A": 2}).adjust(actions, ValueClass.B)
         assert unmoved == actions
 
+    def test_standing_segment_policies_keep_their_urgency(self) -> None:
+        """A satisfied class-A stability client: its feedback action moves, its segment's
+        standing policies (monitor quality: high) do not."""
+        actions = DEFAULT_PLAYBOOK.actions(stage="satisfied", segment="stability")
+        standing = DEFAULT_PLAYBOOK.standing(stage="satisfied", segment="stability")
+        assert standing == {a.id for a in DEFAULT_PLAYBOOK.for_segment("stability")}
+        moved = {
+            a.id: a.urgency
+            for a in PriorityPolicy().adjust(actions, ValueClass.A, standing=standing)
+        }
+        assert moved["stability.monitor_quality"] is Urgency.high
+        assert moved["satisfied.ask_feedback"] is Urgency.medium  # low + 1
+
+    def test_an_action_answering_a_risk_is_not_standing(self) -> None:
+        """An id in the segment's and a risk's actions answers the risk: it moves."""
+        mine = DEFAULT_PLAYBOOK.replace(
+            risks={"unprofitable": DEFAULT_PLAYBOOK.for_segment("lowest_price")[4:]}
+        )
+        assert "lowest_price.let_go_unprofitable" in mine.standing(segment="lowest_price")
+        assert "lowest_price.let_go_unprofitable" not in mine.standing(
+            segment="lowest_price", risks=["unprofitable"]
+        )
+        assert mine.standing(stage="lost") == frozenset()
+
     @pytest.mark.parametrize(
         ("shifts", "match"),
         [

@@ -355,7 +355,14 @@ def _globalize(client: Any, classes: Any, scores: Any, code: str, policies: Any)
     return attrs.evolve(
         client,
         value_class=classes[client.client_id],
-        actions=policies.priority.adjust(client.actions, classes[client.client_id]),
+        actions=_report.moved_actions(
+            policies,
+            client.actions,
+            classes[client.client_id],
+            stage=client.lifecycle_stage.value,
+            segment=client.motivation_segment.value,
+            risks=client.risk_flags,
+        ),
         rfm=cell,
         revenue=money(client.revenue),
         cost_to_serve=money(client.cost_to_serve),

@@ -81,6 +81,7 @@ __all__ = [
     "decimal_text",
     "exact_sum",
     "flat_record",
+    "moved_actions",
     "portfolio_value",
     "priority_key",
 ]
@@ -1647,6 +1648,36 @@ def portfolio_value(
     return basis, found
 
 
+def moved_actions(
+    policies: ReportPolicies,
+    actions: Iterable[_playbook.Action],
+    value_class: _value.ValueClass,
+    *,
+    stage: str,
+    segment: str,
+    risks: Iterable[str],
+) -> tuple[_playbook.Action, ...]:
+    """A client's actions, their urgency moved by its value class (``policies.priority``).
+
+    The actions answering the client's stage and risks move; the standing policies
+    of its segment keep their urgency (see :mod:`relcycle.segmentation.playbook`).
+    Every engine's report gives its clients' actions through this function.
+
+    Args:
+        policies: The report's policies (``priority``, ``playbook``).
+        actions: The playbook's actions for the client.
+        value_class: The client's value class.
+        stage: The client's lifecycle stage name.
+        segment: The client's motivation segment name.
+        risks: The client's risk flags.
+
+    Returns:
+        The actions, most urgent first.
+    """
+    standing = policies.playbook.standing(stage=stage, segment=segment, risks=risks)
+    return policies.priority.adjust(actions, value_class, standing=standing)
+
+
 def _client_report(
     line: _Line, moment: _Moment, currency: str, previous: Previous | None
 ) -> ClientReport:
@@ -1684,7 +1715,14 @@ def _client_report(
         cost_to_serve=_money(line.cost_to_serve, currency),
         profit=_money(line.profit, currency),
         risks=line.risks,
-        actions=moment.context.policies.priority.adjust(line.actions, value_class),
+        actions=moved_actions(
+            moment.context.policies,
+            line.actions,
+            value_class,
+            stage=line.stage.value,
+            segment=line.segment.value,
+            risks=[r.flag.value for r in line.risks],
+        ),
         evidence=line.evidence,
         previous=previous,
         columns=line.columns,

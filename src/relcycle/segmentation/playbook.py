@@ -11,10 +11,13 @@ string enums with those values.
 
 **Priority from value** (seed 003: the most valuable clients have a right to
 priority service). An action's urgency in the playbook is that of the stage, risk
-or segment it answers; the report moves it by the client's value class
-(:class:`PriorityPolicy`, the report's ``priority`` policy): by default one step
-up for class ``A``, none for ``B``, one step down for ``C``, within ``low`` ...
-``critical``. So the escalation e-mail of a small price hunter (class ``C``,
+or segment it answers; the report moves the urgency of the actions that answer
+the client's stage and risks by its value class (:class:`PriorityPolicy`, the
+report's ``priority`` policy): by default one step up for class ``A``, none for
+``B``, one step down for ``C``, within ``low`` ... ``critical``. The standing
+policies of its motivation segment (:meth:`Playbook.standing`: "keep in touch",
+"monitor quality proactively") keep their urgency: a problem-free client is not
+made urgent by its value alone. So the escalation e-mail of a small price hunter (class ``C``,
 ``critical`` -> ``high``) does not outrank the recurring late deliveries of the
 biggest account (class ``A``, ``high`` -> ``critical``). Across clients, actions
 are ordered by this urgency, then value class, then profit (where known), then
@@ -23,7 +26,7 @@ revenue (:func:`relcycle.report.priority_key`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -249,6 +252,25 @@ class Playbook:
                 collected.setdefault(a.id, a)
         return tuple(sorted(collected.values(), key=lambda a: -a.urgency.rank))
 
+    def standing(
+        self, *, stage: str | None = None, segment: str | None = None, risks: Iterable[str] = ()
+    ) -> frozenset[str]:
+        """The ids of a client's actions that come from its segment alone.
+
+        The segment's standing policies, which :class:`PriorityPolicy` leaves at
+        their urgency; an action also answering the stage or a risk is not one.
+
+        Args:
+            stage: The client's lifecycle stage name, if known.
+            segment: The client's motivation segment, if known.
+            risks: The client's risk flags.
+        """
+        if segment is None:
+            return frozenset()
+        answering = {a.id for a in (self.for_stage(stage) if stage is not None else ())}
+        answering.update(a.id for flag in risks for a in self.for_risk(flag))
+        return frozenset(a.id for a in self.for_segment(segment) if a.id not in answering)
+
     def replace(
         self,
         *,
@@ -313,22 +335,33 @@ class PriorityPolicy:
         converter=_shifts,
     )
 
-    def adjust(self, actions: Iterable[Action], value_class: ValueClass) -> tuple[Action, ...]:
+    def adjust(
+        self,
+        actions: Iterable[Action],
+        value_class: ValueClass,
+        *,
+        standing: Collection[str] = frozenset(),
+    ) -> tuple[Action, ...]:
         """A client's actions with urgencies moved by its value class, most urgent first.
 
         Args:
             actions: The playbook's actions for the client (:meth:`Playbook.actions`).
             value_class: The client's value class.
+            standing: The ids of the actions that keep their urgency: the standing
+                policies of the client's segment (:meth:`Playbook.standing`).
 
         Returns:
-            The actions, each with its moved urgency, ordered by it (most urgent
-            first; the given order within one urgency).
+            The actions, the moved ones with their new urgency, ordered by
+            urgency (most urgent first; the given order within one urgency).
         """
         steps = self.value_class_shift.get(value_class, 0)
         found = tuple(actions)
         if not steps:
             return found
-        moved = [attrs.evolve(a, urgency=a.urgency.shifted(steps)) for a in found]
+        moved = [
+            a if a.id in standing else attrs.evolve(a, urgency=a.urgency.shifted(steps))
+            for a in found
+        ]
         return tuple(sorted(moved, key=lambda a: -a.urgency.rank))
 
 
