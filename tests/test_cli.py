@@ -87,7 +87,12 @@ class TestReportFormats:
         code, out, err = run(capsys, "report", str(history), "--format", "json")
         assert code == 0, err
         data = json.loads(out)
-        assert set(data) == {"as_of", "clients", "summary"}
+        assert set(data) == {"as_of", "clients", "summary", "warnings"}
+        # the history's minutes and marketing touch have no rate: said, not costed 0
+        (warning,) = data["warnings"]
+        assert "cost-to-serve and profit are unknown (null) for 2 of 3 clients" in warning
+        assert "minutes of m1, m2 (set cost_rates.default_rate" in warning
+        assert "cost_rates.marketing_per_touch" in warning
         assert [c["client_id"] for c in data["clients"]] == ["007", "c2", "c3"]
         for record in data["clients"]:
             assert_contract_record(record)
@@ -166,7 +171,9 @@ class TestReportFormats:
         assert "007" in out
         assert "lost" in out
         assert "top 20% of clients hold" in out
-        assert err == ""  # no progress when stderr is not a terminal
+        # no progress when stderr is not a terminal: only the warning on missing rates
+        assert err.startswith("relcycle: warning: cost-to-serve and profit are unknown")
+        assert err.count("\n") == 1
 
     def test_summary_counts_agree_in_number(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -287,7 +294,7 @@ class TestReportFormats:
         assert "relcycle: warning: as_of 1990-01-01T00:00:00+00:00 is before every record" in err
         assert json.loads(out)["warnings"]
         _, _, err = run(capsys, "report", str(history), "--format", "json")
-        assert err == ""
+        assert "before every record" not in err
 
     def test_as_of_before_a_loss(self, history: Path, capsys: pytest.CaptureFixture[str]) -> None:
         """As of a day before the termination, the client is not yet lost."""
@@ -779,13 +786,14 @@ class TestRealExports:
             writer.writerows(rows)
         code, out, err = run(capsys, "report", str(history), "--format", "json")
         assert code == 0, err
-        assert err.count("warning") == 1
-        assert "read as USD" in err
-        assert "--currency" in err
+        said = [w for w in err.splitlines() if "read as USD" in w]
+        assert len(said) == 1
+        assert "--currency" in said[0]
         assert "in Python" not in err
-        assert json.loads(out)["warnings"] == [err.strip().removeprefix("relcycle: warning: ")]
+        assert said[0].removeprefix("relcycle: warning: ") in json.loads(out)["warnings"]
         code, out, err = run(capsys, "report", str(history), "--currency", "USD")
-        assert (code, err) == (0, "")
+        assert code == 0
+        assert "read as USD" not in err
 
     def test_ingest_reads_an_export(self, export: Path, capsys: pytest.CaptureFixture[str]) -> None:
         """ingest takes the same input options."""
@@ -908,7 +916,7 @@ class TestOutputChoice:
     @pytest.mark.parametrize(
         ("name", "check"),
         [
-            ("r.json", lambda t: set(json.loads(t)) == {"as_of", "clients", "summary"}),
+            ("r.json", lambda t: {"as_of", "clients", "summary"} <= set(json.loads(t))),
             ("r.jsonl", lambda t: len(t.splitlines()) == 3),
             ("r.csv", lambda t: t.startswith("client_id,name,")),
             ("r.html", lambda t: t.lstrip().lower().startswith("<!doctype html")),

@@ -23,8 +23,10 @@ from relcycle.errors import CurrencyMismatchError, UsageError
 from relcycle.history import Portfolio
 from relcycle.io import as_tables, load_history, write_history
 from relcycle.lifecycle import LifecyclePolicy
+from relcycle.segmentation.cost import CostRates
 from relcycle.segmentation.motivation import MotivationPolicy
 from relcycle.segmentation.regularity import RegularityPolicy
+from relcycle.segmentation.value import ValueBasis
 from relcycle.simulate import simulate_portfolio
 from relcycle.testing import portfolios
 
@@ -47,6 +49,12 @@ def report_policies(draw: st.DrawFn) -> object_report.ReportPolicies | None:
         reactivate_on_sale=draw(st.booleans()),
     )
     return object_report.ReportPolicies(
+        # the rates that make cost-to-serve known, unknown (a rate missing) or partly so
+        cost_rates=CostRates(
+            default_rate=draw(st.sampled_from([None, Decimal(30)])),
+            marketing_per_touch=draw(st.sampled_from([None, Decimal(0), Decimal(5)])),
+        ),
+        value_basis=draw(st.sampled_from(list(ValueBasis))),
         lifecycle=lifecycle,
         motivation=MotivationPolicy(window_days=draw(st.sampled_from([None, 90, 365]))),
         regularity=RegularityPolicy(

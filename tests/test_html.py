@@ -254,7 +254,7 @@ class TestDecisions:
         page = render_html(build_report(portfolio), charts=False, top=5)
         section = page.split('id="at-risk"')[1].split("</table>")[0]
         assert section.count("data-client=") == 5
-        assert "The 5 most valuable of 30" in page
+        assert "The first 5 of 30" in page
         assert 'data-client="c30"' in section  # the largest first
         assert len(data_of(page)["rows"]) == 30  # the table holds every client
 
@@ -679,3 +679,27 @@ class TestInChromium:
         assert _distinct_colours(shot, 0, width) > (50 if charts_available() else 8)
         if window > width:
             assert _distinct_colours(shot, width) == 1  # white: the frame holds it all
+
+
+@pytest.mark.skipif(not charts_available(), reason="needs the html extra (matplotlib)")
+def test_the_pages_shares_agree() -> None:
+    """The Pareto chart's mark and the key-figure tile say the same share (issue 15).
+
+    Seven clients: the top 20% is ceil(1.4) = 2 clients (80% of revenue), not
+    round(1.4) = 1 (50%), in the summary, the tile and the chart alike.
+    """
+    amounts = ["50", "30", "10", "4", "3", "2", "1"]
+    orders = [
+        Order(order_id=f"o{i}", client_id=f"c{i}", placed_at=at(i), amount=a)
+        for i, a in enumerate(amounts)
+    ]
+    report = build_report(build_portfolio(orders=orders))
+    assert report.summary["top_share"] == 0.8
+    page = render_html(report)
+    tile = re.search(r"<b>([^<]*)</b><span>of revenue held by the top ([^<]*) of clients", page)
+    assert tile is not None
+    chart = re.search(r"top (\d+%) hold (\d+%)", page)
+    assert chart is not None
+    assert (tile.group(1), tile.group(2)) == ("80%", "20%")
+    assert (chart.group(2), chart.group(1)) == ("80%", "20%")
+    assert "top 20% of clients hold 80% of revenue" in render(report, "table")

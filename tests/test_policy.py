@@ -27,9 +27,10 @@ from relcycle.render import iter_render
 from relcycle.report import ReportPolicies, build_report
 from relcycle.segmentation import CostRates, RiskFlag
 from relcycle.segmentation.motivation import AttributeRule, MotivationPolicy, MotivationSegment
-from relcycle.segmentation.playbook import STAGES, Action, Playbook, Urgency
+from relcycle.segmentation.playbook import STAGES, Action, Playbook, PriorityPolicy, Urgency
 from relcycle.segmentation.regularity import RegularityPolicy
 from relcycle.segmentation.risks import RiskPolicy
+from relcycle.segmentation.value import ValueBasis, ValueClass
 from test_cli import write_history
 
 AS_OF = "2025-04-01T00:00:00+00:00"
@@ -148,6 +149,10 @@ class TestValues:
             tmp_path,
             """
             top_fraction = "0.1"
+            value_basis = "profit"
+            [priority.value_class_shift]
+            A = 2
+            C = 0
             [lifecycle]
             recurrence_window = 30
             failures_recur_as = "none"
@@ -159,8 +164,13 @@ class TestValues:
             hostile_stages = ["ultimatum"]
             [cost_rates]
             default_rate = "42.50"
+            marketing_per_touch = "2"
             [cost_rates.employee_rates]
             "m 1" = "60"
+            [cost_rates.employee_roles]
+            m2 = "engineer"
+            [cost_rates.role_rates]
+            engineer = "90"
             [motivation]
             window_days = "none"
             [[motivation.attribute_rules]]
@@ -171,6 +181,8 @@ class TestValues:
         )
         got = load_policies(path)
         assert got.top_fraction == Decimal("0.1")
+        assert got.value_basis is ValueBasis.profit
+        assert got.priority == PriorityPolicy(value_class_shift={"A": 2, "C": 0})
         assert got.lifecycle == LifecyclePolicy(
             recurrence_window=timedelta(days=30),
             failures_recur_as=None,
@@ -180,7 +192,11 @@ class TestValues:
         assert got.lifecycle.service_levels[Severity.low] == timedelta(days=14)
         assert got.ladder == LadderPolicy(hostile_stages=frozenset({Stage.ultimatum}))
         assert got.cost_rates == CostRates(
-            default_rate=Decimal("42.50"), employee_rates={"m 1": Decimal("60")}
+            default_rate=Decimal("42.50"),
+            employee_rates={"m 1": Decimal("60")},
+            employee_roles={"m2": "engineer"},
+            role_rates={"engineer": Decimal("90")},
+            marketing_per_touch=Decimal(2),
         )
         assert got.motivation == MotivationPolicy(
             window_days=None, attribute_rules=(AttributeRule("tier", "gold", "belonging"),)
@@ -258,6 +274,12 @@ class TestErrors:
             ("[lifecycle.service_levels]\nsevere = 3", "value 'severe': expected one of low"),
             ('abc_cutoffs = ["0.8"]', "field 'abc_cutoffs': value ['0.8']: expected an array of 2"),
             ("lifecycle = 3", "field 'lifecycle': value 3: expected a table"),
+            ('value_basis = "margin"', "field 'value_basis': value 'margin': expected one of"),
+            (
+                "[priority.value_class_shift]\nA = 5",
+                "field 'priority.value_class_shift[A]': value 5: expected an int from -3 to 3",
+            ),
+            ("[priority.value_class_shift]\nD = 1", "value 'D': expected one of A, B, C"),
             (
                 '[[playbook.stages.lost]]\nid = "x"\ntext = ""\nwho = "a"\nurgency = "low"',
                 "field 'playbook.stages.lost.0.text': value '': must be a non-empty string",
@@ -467,6 +489,7 @@ _policies = st.builds(
         default_rate=st.none() | _money,
         employee_rates=st.dictionaries(_ids, _money, max_size=2),
         employee_roles=st.dictionaries(_ids, _ids, max_size=2),
+        role_rates=st.dictionaries(_ids, _money, max_size=2),
         marketing_per_touch=st.none() | _money,
         currency=st.none() | st.sampled_from(["EUR", "USD"]),
     ),
@@ -483,6 +506,11 @@ _policies = st.builds(
         risks=_actions([f.value for f in RiskFlag], "risk"),
     ),
     top_fraction=_share.filter(lambda d: d > 0),
+    value_basis=st.sampled_from(list(ValueBasis)),
+    priority=st.builds(
+        PriorityPolicy,
+        value_class_shift=st.dictionaries(st.sampled_from(list(ValueClass)), st.integers(-3, 3)),
+    ),
     columns=st.sampled_from([(), (FUNNEL_COLUMN,)]),
 )
 

@@ -16,7 +16,7 @@ from relcycle.errors import UsageError
 from relcycle.render import View, render
 from relcycle.render.table import PRIORITY, fit
 from relcycle.render.view import FORMULA_STARTS, inert, neutralise
-from relcycle.report import FLAT_FIELDS, Report, build_report
+from relcycle.report import FLAT_FIELDS, Report, build_report, priority_key
 
 
 def at(day: int) -> datetime:
@@ -124,6 +124,15 @@ class TestView:
         if field == "revenue":
             amounts = [c.revenue.amount for c in everyone]
             assert amounts == sorted(amounts, reverse=descending)
+
+    def test_sort_priority_is_the_action_first_order(self) -> None:
+        """--sort priority orders as priority_key (most urgent, most valuable first)."""
+        report = hostile_report()
+        shown = View(sort="priority").clients(report)
+        assert list(shown) == sorted(report.clients, key=priority_key)
+        assert list(View(sort="priority", descending=True).clients(report)) == list(shown)[::-1]
+        with pytest.raises(UsageError, match="unknown column 'priorities'"):
+            View(sort="priorities")
 
     def test_missing_values_sort_last(self) -> None:
         """Clients without a value (no sale: no RFM score) come last either way."""

@@ -39,8 +39,12 @@ from relcycle.report import (
     Report,
     ReportPolicies,
     build_report,
+    moved_actions,
+    priority_key,
 )
+from relcycle.segmentation.cost import CostRates
 from relcycle.segmentation.motivation import MotivationSegment
+from relcycle.segmentation.playbook import PriorityPolicy
 from relcycle.segmentation.risks import RiskFlag
 from relcycle.segmentation.value import ValueClass
 from relcycle.testing import portfolios
@@ -374,10 +378,19 @@ class TestBuildReport:
         assert by_id(early)["acme"].orders == 2
 
     def test_actions_come_from_the_playbook(self, report: Report) -> None:
-        """Actions are the playbook's for the client's stage, risks and segment."""
-        playbook = ReportPolicies().playbook
+        """Actions are the playbook's for the client's stage, risks and segment, their
+        urgency moved by the client's value class (the priority policy)."""
+        policies = ReportPolicies()
         for client in report.clients:
-            expected = playbook.actions(
+            found = policies.playbook.actions(
+                stage=client.lifecycle_stage.value,
+                segment=client.motivation_segment.value,
+                risks=client.risk_flags,
+            )
+            expected = moved_actions(
+                policies,
+                found,
+                client.value_class,
                 stage=client.lifecycle_stage.value,
                 segment=client.motivation_segment.value,
                 risks=client.risk_flags,
@@ -536,13 +549,14 @@ class TestWarnings:
         """compare_to before the first record: every client is new, and a warning says so."""
         report = build_report(small_portfolio(), compare_to=datetime(1990, 1, 1, tzinfo=UTC))
         assert {c.change for c in report} == {"new"}
-        (warning,) = report.warnings
+        (warning,) = (w for w in report.warnings if not w.startswith("cost-to-serve"))
         assert warning.startswith("compare_to 1990-01-01")
 
     @pytest.mark.parametrize("day", [0, 45, 400])
     def test_no_warning_once_a_record_is_known(self, day: int) -> None:
         """From the first record's moment on (and after the last) there is no warning."""
-        report = build_report(small_portfolio(), as_of=at(day))
+        priced = ReportPolicies(cost_rates=CostRates(marketing_per_touch=Decimal(5)))
+        report = build_report(small_portfolio(), as_of=at(day), policies=priced)
         assert report.warnings == ()
 
 
@@ -673,7 +687,9 @@ class TestOutputs:
     def test_to_json_round_trips(self, report: Report) -> None:
         """to_json is {"as_of", "clients", "summary"} and parses back to to_records()."""
         data = json.loads(report.to_json())
-        assert set(data) == {"as_of", "clients", "summary"}
+        assert set(data) == {"as_of", "clients", "summary"} | (
+            {"warnings"} if report.warnings else set()
+        )
         assert data["clients"] == report.to_records()
         assert datetime.fromisoformat(data["as_of"]) == report.as_of
 
@@ -888,3 +904,161 @@ class TestInterpreterState:
         with pytest.raises(CurrencyMismatchError):
             build_report(mixed)
         assert gc.isenabled()
+
+
+def _hunter_and_big_account() -> Portfolio:
+    """Issue 15's pair: the biggest account, its deliveries turning late, and a small
+    price hunter (40 inquiries of 45 minutes, 5% margin) who sent one escalation e-mail."""
+    big = [
+        Order(
+            order_id=f"b{k}",
+            client_id="big",
+            placed_at=at(15 * k),
+            amount="20000",
+            cost="15000",
+            status="delivered",
+            on_time=k < 21,  # the last three deliveries late
+        )
+        for k in range(24)
+    ]
+    hunter = [
+        Order(
+            order_id=f"h{k}",
+            client_id="hunter",
+            placed_at=at(40 * k + 3),
+            amount="800",
+            cost="760",
+            discounted=True,
+        )
+        for k in range(9)
+    ]
+    calls = [
+        Interaction(interaction_id=f"i{k}", client_id="hunter", at=at(9 * k + 1), minutes="45")
+        for k in range(40)
+    ]
+    escalation = Interaction(
+        interaction_id="e1", client_id="hunter", at=at(340), purpose="escalation", channel="email"
+    )
+    return build_portfolio(orders=big + hunter, interactions=[*calls, escalation])
+
+
+#: An hourly rate for every minute (the history has no marketing touch).
+RATED = ReportPolicies(cost_rates=CostRates(default_rate=Decimal(40)))
+
+
+class TestEconomics:
+    """Issue 15: cost-to-serve that is not invented, value and priority from it."""
+
+    def test_without_rates_the_price_hunter_has_no_profit_and_a_warning(self) -> None:
+        """No rate for 30 hours of inquiries: profit null (not +360), the rate named."""
+        report = build_report(_hunter_and_big_account(), as_of=at(360))
+        hunter = report["hunter"]
+        assert (hunter.cost_to_serve, hunter.profit) == (None, None)
+        assert hunter.to_record()["profit"] is None
+        assert "unprofitable" not in hunter.risk_flags
+        (warning,) = report.warnings
+        assert "unknown (null) for 1 of 2 clients" in warning
+        assert "set cost_rates.default_rate" in warning
+        assert "cost unknown: no hourly rate" in hunter.explain()
+        assert report["big"].profit is not None  # no minutes: its cost is known
+
+    def test_with_rates_the_price_hunter_is_unprofitable(self) -> None:
+        """At 40 an hour the 1,200 of time eats the 360 of margin: -840 and the flag."""
+        report = build_report(_hunter_and_big_account(), as_of=at(360), policies=RATED)
+        hunter = report["hunter"]
+        assert hunter.profit is not None
+        assert hunter.profit.amount == Decimal(-840)
+        assert "unprofitable" in hunter.risk_flags
+        assert report.warnings == ()
+        assert "profit -840" in hunter.explain()
+
+    def test_the_big_account_outranks_the_price_hunters_escalation(self) -> None:
+        """Class A's late deliveries come before class C's escalation e-mail, everywhere."""
+        from relcycle.render import View
+        from relcycle.render.html import at_risk
+
+        report = build_report(_hunter_and_big_account(), as_of=at(360), policies=RATED)
+        big, hunter = report["big"], report["hunter"]
+        assert (big.value_class, hunter.value_class) == (ValueClass.A, ValueClass.C)
+        assert big.lifecycle_stage is Stage.recurring_problems
+        assert hunter.lifecycle_stage is Stage.escalated
+        assert big.actions[0].urgency.value == "critical"  # high, one up for class A
+        assert hunter.actions[0].urgency.value == "high"  # critical, one down for class C
+        assert [c.client_id for c in at_risk(report)] == ["big", "hunter"]
+        assert [c.client_id for c in View(sort="priority").clients(report)] == ["big", "hunter"]
+        assert priority_key(big) < priority_key(hunter)
+        # the standing policy of its segment keeps its urgency: value alone is no alarm
+        monitor = next(a for a in big.actions if a.id == "stability.monitor_quality")
+        assert monitor.urgency.value == "high"
+
+    def test_no_shift_keeps_the_playbook_urgency(self) -> None:
+        """With every shift 0 the stage decides alone: the escalation comes first."""
+        flat = attrs.evolve(
+            RATED, priority=PriorityPolicy(value_class_shift={"A": 0, "B": 0, "C": 0})
+        )
+        report = build_report(_hunter_and_big_account(), as_of=at(360), policies=flat)
+        assert report["hunter"].actions[0].urgency.value == "critical"
+        assert report["big"].actions[0].urgency.value == "high"
+        from relcycle.render import View
+
+        assert [c.client_id for c in View(sort="priority").clients(report)] == ["hunter", "big"]
+
+
+def _one_off_and_regular() -> Portfolio:
+    """Issue 15: a one-off buyer of 90,000 at a thin margin and a steady regular buyer."""
+    orders = [
+        Order(order_id="x1", client_id="oneoff", placed_at=at(100), amount="90000", cost="89600"),
+        Order(order_id="y1", client_id="big", placed_at=at(10), amount="100000", cost="99000"),
+        Order(order_id="z1", client_id="mid", placed_at=at(20), amount="60000", cost="59500"),
+        *(
+            Order(
+                order_id=f"r{k}",
+                client_id="regular",
+                placed_at=at(15 * k),
+                amount="500",
+                cost="200",
+            )
+            for k in range(24)
+        ),
+    ]
+    return build_portfolio(orders=orders)
+
+
+class TestValueBasis:
+    """Value classes rank profit where every profit is known (value_basis = auto)."""
+
+    def test_auto_ranks_profit_when_every_profit_is_known(self) -> None:
+        """The regular buyer (profit 7,200) is A, the one-off (profit 400) C."""
+        report = build_report(_one_off_and_regular(), as_of=at(360))
+        assert report.summary["value_basis"] == "profit"
+        assert report["regular"].value_class is ValueClass.A
+        assert report["oneoff"].value_class is ValueClass.C
+        assert report.warnings == ()
+
+    def test_revenue_basis_is_the_old_ranking(self) -> None:
+        """On revenue the one-off is A and the regular buyer C."""
+        policies = ReportPolicies(value_basis="revenue")
+        report = build_report(_one_off_and_regular(), as_of=at(360), policies=policies)
+        assert report.summary["value_basis"] == "revenue"
+        assert report["oneoff"].value_class is ValueClass.A
+        assert report["regular"].value_class is ValueClass.C
+
+    def test_auto_falls_back_to_revenue_and_says_so(self) -> None:
+        """One client's profit unknown (minutes without a rate): revenue, with a warning."""
+        portfolio = _one_off_and_regular()
+        call = Interaction(interaction_id="c1", client_id="regular", at=at(5), minutes="30")
+        mixed = build_portfolio(
+            orders=[o for h in portfolio for o in h.orders], interactions=[call]
+        )
+        report = build_report(mixed, as_of=at(360))
+        assert report.summary["value_basis"] == "revenue"
+        assert report["oneoff"].value_class is ValueClass.A
+        (warning,) = report.warnings
+        assert warning.endswith("value classes rank revenue (value_basis = auto)")
+        forced = build_report(mixed, as_of=at(360), policies=ReportPolicies(value_basis="profit"))
+        assert forced["regular"].value_class is ValueClass.C  # unknown profit: valued 0
+        assert "1 of 4 clients of unknown profit are valued 0" in forced.warnings[1]
+
+    def test_a_bad_basis_names_the_field(self) -> None:
+        with pytest.raises(ValidationError, match="value_basis"):
+            ReportPolicies(value_basis="margin")

@@ -108,20 +108,69 @@ class TestCostToServe:
         assert result.revenue == Decimal(100)
         assert "no cost data" in result.evidence.reason
 
-    def test_minutes_without_rate_are_listed(self) -> None:
-        """Minutes without an applicable rate are uncosted and listed."""
+    def test_minutes_without_rate_make_the_cost_unknown(self) -> None:
+        """Minutes without an applicable rate are not a cost of 0: the cost is unknown."""
         rates = CostRates(employee_rates={"boss": Decimal(60)})
         result = cts(
             [
-                sale("o1", 1, "100"),
+                sale("o1", 1, "100", "10"),
                 touch("i1", 2, minutes=30, by="boss"),
                 touch("i2", 3, minutes=30, by="x"),
+                touch("i3", 4, minutes=5),
             ],
             rates=rates,
         )
-        assert result.cost_to_serve == Decimal(30)
-        assert result.profit == Decimal(70)
-        assert result.uncosted_ids == ("o1", "i2")
+        assert (result.cost_to_serve, result.profit) == (None, None)
+        assert not result.unprofitable
+        assert result.missing_rates == ("default_rate",)
+        assert result.unrated_employees == ("", "x")
+        assert result.uncosted_ids == ("i2", "i3")
+        assert "cost_rates.default_rate" in result.evidence.reason
+        assert "minutes of x and unnamed staff" in result.evidence.reason
+
+    def test_sales_without_cost_are_listed(self) -> None:
+        """A sale without a cost counts no cost of goods and is listed as uncosted."""
+        result = cts([sale("o1", 1, "100"), touch("i1", 2, minutes=30, by="boss")])
+        assert (result.cost_to_serve, result.profit) == (Decimal(60), Decimal(40))
+        assert result.uncosted_ids == ("o1",)
+        assert result.missing_rates == ()
+
+    def test_unpriced_marketing_touches_make_the_cost_unknown(self) -> None:
+        """Marketing touches without marketing_per_touch leave the cost unknown; "0" prices them."""
+        records = [sale("o1", 1, "100", "50"), touch("m1", 2, purpose="marketing")]
+        result = cts(records, rates=CostRates(default_rate=Decimal(30)))
+        assert result.profit is None
+        assert result.missing_rates == ("marketing_per_touch",)
+        assert "cost_rates.marketing_per_touch" in result.evidence.reason
+        free = cts(records, rates=CostRates(marketing_per_touch=Decimal(0)))
+        assert (free.cost_to_serve, free.profit) == (Decimal(0), Decimal(50))
+
+
+class TestPriceHunter:
+    """Issue 15: 40 inquiries of 45 minutes and a 5% margin are not a profitable client."""
+
+    def hunter(self) -> list[Order | Interaction]:
+        """Ten discounted orders of 800 at 760, forty 45-minute inquiries by SV01."""
+        orders: list[Order | Interaction] = [
+            sale(f"o{k}", 2 * k, "800", "760", discounted=True) for k in range(10)
+        ]
+        calls = [touch(f"i{k}", 2 * k + 1, minutes=45, by="SV01") for k in range(40)]
+        return orders + calls
+
+    def test_with_rates_it_is_unprofitable(self) -> None:
+        """At 40 an hour the 30 hours (1,200) eat the 400 of margin: a loss of 800."""
+        result = cts(self.hunter(), rates=CostRates(default_rate=Decimal(40)))
+        assert result.cost_to_serve == Decimal(1200)
+        assert result.profit == Decimal(-800)
+        assert result.unprofitable
+
+    def test_without_rates_the_profit_is_unknown_not_400(self) -> None:
+        """With no rates the profit is None (not +400) and the missing rate is named."""
+        result = cts(self.hunter(), rates=CostRates())
+        assert (result.cost_to_serve, result.profit) == (None, None)
+        assert result.missing_rates == ("default_rate",)
+        assert result.unrated_employees == ("SV01",)
+        assert "minutes of SV01" in result.evidence.reason
 
     def test_only_sales_are_revenue(self) -> None:
         """Planned, cancelled and returned orders are not revenue; later orders neither."""

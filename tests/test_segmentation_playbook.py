@@ -14,9 +14,11 @@ from relcycle.segmentation.playbook import (
     STAGES,
     Action,
     Playbook,
+    PriorityPolicy,
     Urgency,
 )
 from relcycle.segmentation.risks import RiskFlag
+from relcycle.segmentation.value import ValueClass
 
 
 class TestDefaultPlaybook:
@@ -108,3 +110,68 @@ class TestReplace:
     def test_urgency_strings_accepted(self) -> None:
         """Urgency may be given as its string value."""
         assert Action("x", "Do it.", "me", "high").urgency is Urgency.high  # type: ignore[arg-type]
+
+
+class TestPriority:
+    """PriorityPolicy: the value class moves the urgency of a client's actions."""
+
+    def test_default_moves_a_up_and_c_down(self) -> None:
+        """An escalation is critical for B, high for C; a recurring problem critical for A."""
+        policy = PriorityPolicy()
+        escalated = DEFAULT_PLAYBOOK.actions(stage="escalated")
+        recurring = DEFAULT_PLAYBOOK.actions(stage="recurring_problems")
+        assert {a.urgency for a in policy.adjust(escalated, ValueClass.B)} == {Urgency.critical}
+        assert {a.urgency for a in policy.adjust(escalated, ValueClass.C)} == {Urgency.high}
+        assert {a.urgency for a in policy.adjust(recurring, ValueClass.A)} == {Urgency.critical}
+
+    def test_urgency_stays_within_low_and_critical(self) -> None:
+        assert Urgency.critical.shifted(2) is Urgency.critical
+        assert Urgency.low.shifted(-1) is Urgency.low
+        assert Urgency.medium.shifted(1) is Urgency.high
+
+    def test_order_is_by_the_moved_urgency(self) -> None:
+        """Moved actions stay most urgent first, in the playbook's order within one urgency."""
+        actions = DEFAULT_PLAYBOOK.actions(stage="satisfied", segment="stability")
+        moved = PriorityPolicy(value_class_shift={"A": 2}).adjust(actions, ValueClass.A)
+        ranks = [a.urgency.rank for a in moved]
+        assert ranks == sorted(ranks, reverse=True)
+        assert [a.id for a in moved] == [a.id for a in actions]
+        assert moved[0].urgency is Urgency.critical  # monitor_quality: high + 2
+        unmoved = PriorityPolicy(value_class_shift={"A": 2}).adjust(actions, ValueClass.B)
+        assert unmoved == actions
+
+    def test_standing_segment_policies_keep_their_urgency(self) -> None:
+        """A satisfied class-A stability client: its feedback action moves, its segment's
+        standing policies (monitor quality: high) do not."""
+        actions = DEFAULT_PLAYBOOK.actions(stage="satisfied", segment="stability")
+        standing = DEFAULT_PLAYBOOK.standing(stage="satisfied", segment="stability")
+        assert standing == {a.id for a in DEFAULT_PLAYBOOK.for_segment("stability")}
+        moved = {
+            a.id: a.urgency
+            for a in PriorityPolicy().adjust(actions, ValueClass.A, standing=standing)
+        }
+        assert moved["stability.monitor_quality"] is Urgency.high
+        assert moved["satisfied.ask_feedback"] is Urgency.medium  # low + 1
+
+    def test_an_action_answering_a_risk_is_not_standing(self) -> None:
+        """An id in the segment's and a risk's actions answers the risk: it moves."""
+        mine = DEFAULT_PLAYBOOK.replace(
+            risks={"unprofitable": DEFAULT_PLAYBOOK.for_segment("lowest_price")[4:]}
+        )
+        assert "lowest_price.let_go_unprofitable" in mine.standing(segment="lowest_price")
+        assert "lowest_price.let_go_unprofitable" not in mine.standing(
+            segment="lowest_price", risks=["unprofitable"]
+        )
+        assert mine.standing(stage="lost") == frozenset()
+
+    @pytest.mark.parametrize(
+        ("shifts", "match"),
+        [
+            ({"D": 1}, "value_class_shift"),
+            ({"A": 4}, r"value_class_shift\[A\]"),
+            ({"A": True}, r"value_class_shift\[A\]"),
+        ],
+    )
+    def test_bad_shifts_name_the_key(self, shifts: dict[str, object], match: str) -> None:
+        with pytest.raises(ValidationError, match=match):
+            PriorityPolicy(value_class_shift=shifts)  # type: ignore[arg-type]

@@ -12,8 +12,18 @@ from hypothesis import strategies as st
 from relcycle.errors import CurrencyMismatchError, UsageError
 from relcycle.history import build_portfolio
 from relcycle.model import Interaction, Order
-from relcycle.segmentation.cost import CostRates
-from relcycle.segmentation.value import ValueClass, abc_classes, client_values, top_share
+from relcycle.segmentation.cost import CostRates, cost_to_serve
+from relcycle.segmentation.value import (
+    ValueBasis,
+    ValueClass,
+    abc_classes,
+    client_values,
+    known_profit,
+    share_text,
+    top_count,
+    top_share,
+    value_classes,
+)
 
 A, B, C = ValueClass.A, ValueClass.B, ValueClass.C
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -137,3 +147,79 @@ class TestClientValues:
             client_values(self.portfolio("EUR"), as_of=T0)
         with pytest.raises(UsageError, match="basis"):
             client_values(self.portfolio(), as_of=T0, basis="margin")  # type: ignore[arg-type]
+
+
+class TestValueClasses:
+    """value_classes: profit where known, revenue otherwise (value_basis)."""
+
+    def test_auto_uses_profit_when_every_profit_is_known(self) -> None:
+        """The one-off 90,000 at a 400 profit falls below the steady 7,200."""
+        revenue = d(oneoff=90000, regular=12000, big=100000)
+        profit = d(oneoff=400, regular=7200, big=1000)
+        found = value_classes(revenue, dict(profit))
+        assert found.basis is ValueBasis.profit
+        assert found.classes["regular"] is A
+        assert found.classes["oneoff"] is C
+        assert found.unknown == ()
+
+    def test_auto_falls_back_to_revenue_with_an_unknown_profit(self) -> None:
+        """One unknown profit: revenue for everyone, the unknown named."""
+        revenue = d(oneoff=90000, regular=12000)
+        found = value_classes(revenue, {"oneoff": Decimal(400), "regular": None})
+        assert found.basis is ValueBasis.revenue
+        assert found.classes == abc_classes(revenue)
+        assert found.unknown == ("regular",)
+
+    def test_profit_basis_values_unknown_at_zero(self) -> None:
+        found = value_classes(d(a=10, b=1000), {"a": Decimal(5), "b": None}, basis="profit")
+        assert (found.basis, found.classes["b"], found.classes["a"]) == (ValueBasis.profit, C, A)
+
+    def test_revenue_basis_ignores_profit(self) -> None:
+        found = value_classes(d(a=10, b=1000), {"a": Decimal(5), "b": Decimal(1)}, basis="revenue")
+        assert (found.basis, found.classes["b"]) == (ValueBasis.revenue, A)
+
+    def test_bad_arguments(self) -> None:
+        with pytest.raises(UsageError, match="basis 'margin'"):
+            value_classes(d(a=1), {"a": None}, basis="margin")
+        with pytest.raises(UsageError, match="a revenue or a profit only"):
+            value_classes(d(a=1), {"b": None})
+
+    def test_known_profit(self) -> None:
+        """No sale and nothing to cost is a profit of 0; a missing rate leaves it unknown."""
+        history = build_portfolio(
+            interactions=[Interaction(interaction_id="i", client_id="p", at=T0, minutes="5")]
+        )["p"]
+        at = T0 + timedelta(days=1)
+        assert known_profit(cost_to_serve(history, as_of=at)) is None
+        empty = build_portfolio(
+            interactions=[Interaction(interaction_id="i", client_id="p", at=T0)]
+        )["p"]
+        assert known_profit(cost_to_serve(empty, as_of=at)) == 0
+
+
+class TestShares:
+    """One rounding rule and one top group for every output."""
+
+    @pytest.mark.parametrize(
+        ("share", "text"),
+        [
+            (Decimal("0.875"), "88%"),
+            (Decimal("0.745"), "75%"),  # half up, not half even
+            (Decimal("0.7449"), "74%"),
+            (0.2, "20%"),
+            (Decimal(1), "100%"),
+            (Decimal(0), "0%"),
+        ],
+    )
+    def test_share_text_rounds_half_up_to_whole_percent(
+        self, share: Decimal | float, text: str
+    ) -> None:
+        assert share_text(share) == text
+
+    def test_top_count_is_the_top_shares_group(self) -> None:
+        """7 clients, top 20%: 2 (ceil), the count top_share adds up."""
+        assert top_count(7, Decimal("0.2")) == 2
+        assert top_count(10, Decimal("0.2")) == 2
+        assert top_count(0, Decimal("0.2")) == 0
+        values = d(a=50, b=30, c=10, d=4, e=3, f=2, g=1)
+        assert top_share(values) == Decimal(80) / Decimal(100)

@@ -205,7 +205,10 @@ def _add_output_options(report: argparse.ArgumentParser) -> None:
     )
     report.add_argument("--top", type=int, metavar="N", help="show only the first N clients")
     report.add_argument(
-        "--sort", metavar="FIELD", help="order the clients by FIELD (default: client id)"
+        "--sort",
+        metavar="FIELD",
+        help="order the clients by FIELD (default: client id), or by 'priority': most "
+        "urgent action first, its urgency moved by the value class, then by value",
     )
     report.add_argument("--desc", action="store_true", help="with --sort: largest first")
     report.add_argument(

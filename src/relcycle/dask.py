@@ -183,7 +183,10 @@ def _report_partition(
         The partition's client reports (value class and RFM cell still local),
         its RFM figures by client, and the currencies of its orders by ``as_of``.
     """
+    import attrs
+
     from relcycle import report as _report
+    from relcycle.segmentation.playbook import PriorityPolicy
     from relcycle.segmentation.rfm import rfm_figures_by_client
 
     parts = {
@@ -197,11 +200,13 @@ def _report_partition(
     _, zone = zone_name(tz)
     portfolio = _load_partition(parts, tz=zone, currency=currency)
     seen = {o.currency for h in portfolio for o in h.orders if o.placed_at <= as_of}
+    # the value classes are the portfolio's: the driver moves the urgencies by them
+    unmoved = attrs.evolve(policies, priority=PriorityPolicy(value_class_shift={}))
     local = _report.build_report(
         portfolio,
         as_of=as_of,
         currency=currency if currency is not None else (min(seen) if len(seen) == 1 else None),
-        policies=policies,
+        policies=unmoved,
         tz=zone,
     )
     figures = rfm_figures_by_client(portfolio, as_of=as_of, tz=zone)
@@ -257,7 +262,6 @@ def build_report(
     from relcycle import report as _report
     from relcycle.errors import CurrencyMismatchError
     from relcycle.segmentation import rfm as _rfm
-    from relcycle.segmentation import value as _value
 
     check_as_of(as_of)
     zone_name(tz)
@@ -311,11 +315,14 @@ def build_report(
         figures.update(figures_part)
     locals_.sort(key=lambda c: c.client_id)
     values = {c.client_id: c.revenue.amount for c in locals_}
-    classes = _value.abc_classes(values, cutoffs=policies.abc_cutoffs)
+    value, warnings = _report.portfolio_value(values, [c.cost for c in locals_], policies)
+    classes = value.classes
     scores = _rfm.rfm_scores(dict(sorted(figures.items())))
-    final = tuple(_globalize(c, classes, scores, code) for c in locals_)
+    final = tuple(_globalize(c, classes, scores, code, policies) for c in locals_)
     summary = _report._summary(final, values, policies, code, None)
+    summary["value_basis"] = value.basis.value
     return _report.Report(
+        warnings=tuple(warnings),
         as_of=as_of,
         compare_to=None,
         currency=code,
@@ -327,8 +334,9 @@ def build_report(
     )
 
 
-def _globalize(client: Any, classes: Any, scores: Any, code: str) -> Any:
-    """A partition's client report with the portfolio-wide value class, RFM cell and currency."""
+def _globalize(client: Any, classes: Any, scores: Any, code: str, policies: Any) -> Any:
+    """A partition's client report with the portfolio-wide value class (and the urgency of
+    its actions moved by it), RFM cell and currency."""
     import attrs
 
     from relcycle import report as _report
@@ -347,6 +355,14 @@ def _globalize(client: Any, classes: Any, scores: Any, code: str) -> Any:
     return attrs.evolve(
         client,
         value_class=classes[client.client_id],
+        actions=_report.moved_actions(
+            policies,
+            client.actions,
+            classes[client.client_id],
+            stage=client.lifecycle_stage.value,
+            segment=client.motivation_segment.value,
+            risks=client.risk_flags,
+        ),
         rfm=cell,
         revenue=money(client.revenue),
         cost_to_serve=money(client.cost_to_serve),

@@ -42,7 +42,7 @@ from . import lifecycle as _lifecycle
 from . import rules as _rules
 from ._gc import collector_paused
 from ._repr import count, html_card, short_repr
-from .errors import CurrencyMismatchError, RecordTypeError, UsageError
+from .errors import CurrencyMismatchError, RecordTypeError, UsageError, ValidationError
 from .evidence import Evidence
 from .history import ClientHistory, Portfolio, check_as_of
 from .migration import MigrationMatrix, migration_matrix
@@ -81,6 +81,9 @@ __all__ = [
     "decimal_text",
     "exact_sum",
     "flat_record",
+    "moved_actions",
+    "portfolio_value",
+    "priority_key",
 ]
 
 Stage = _lifecycle.Stage
@@ -306,6 +309,15 @@ def _columns(given: Iterable[Column]) -> tuple[Column, ...]:
     return columns
 
 
+def _basis(value: object) -> _value.ValueBasis:
+    try:
+        return _value.ValueBasis.parse(value)
+    except ValueError as exc:
+        raise ValidationError(
+            record="ReportPolicies", field="value_basis", value=value, reason=str(exc)
+        ) from None
+
+
 @attrs.frozen(kw_only=True)
 class ReportPolicies:
     """Every threshold the report uses, one immutable bundle.
@@ -324,6 +336,11 @@ class ReportPolicies:
         risks: Thresholds of the risk flags.
         playbook: The recommended actions per motivation segment and lifecycle stage.
         abc_cutoffs: Cumulative value shares closing classes A and B (default 80%, 95%).
+        value_basis: What the value classes rank on: ``revenue``, ``profit`` or
+            ``auto`` (default: profit when every client's profit is known, else
+            revenue; :mod:`relcycle.segmentation.value`).
+        priority: How the value class moves the urgency of a client's actions
+            (:class:`~relcycle.segmentation.playbook.PriorityPolicy`).
         top_fraction: The fraction of clients whose value share the summary gives (20%).
         columns: Extra per-client fields (:class:`Column`), in output order.
             Default: the sales funnel's ``funnel_stage``
@@ -342,6 +359,8 @@ class ReportPolicies:
     risks: _risks.RiskPolicy = attrs.field(factory=_risks.RiskPolicy)
     playbook: _playbook.Playbook = attrs.field(default=_playbook.DEFAULT_PLAYBOOK)
     abc_cutoffs: tuple[Decimal, Decimal] = (Decimal("0.8"), Decimal("0.95"))
+    value_basis: _value.ValueBasis = attrs.field(default=_value.ValueBasis.auto, converter=_basis)
+    priority: _playbook.PriorityPolicy = attrs.field(factory=_playbook.PriorityPolicy)
     top_fraction: Decimal = Decimal("0.2")
     columns: tuple[Column, ...] = attrs.field(factory=_default_columns, converter=_columns)
 
@@ -574,6 +593,15 @@ class ClientReport:
         return self._mot
 
     @property
+    def cost(self) -> _cost.CostToServe:
+        """The client's cost-to-serve with its evidence (the rates missing, if any).
+
+        Computed from the history, the moment and the report's cost rates.
+        """
+        history, ctx = self._source()
+        return _cost.cost_to_serve(history, as_of=ctx.as_of, rates=ctx.policies.cost_rates)
+
+    @property
     def history(self) -> ClientHistory | None:
         """The client's history cut at the report's moment (None if built without it).
 
@@ -654,7 +682,7 @@ class ClientReport:
         )
 
     def explain(self) -> str:
-        """Why the client stands where it stands: stage, rung and segment, with record ids."""
+        """Why the client stands where it stands: stage, rung, segment, cost, with record ids."""
         lines = [
             f"Client {self.client_id}"
             + (f" ({self.name})" if self.name else "")
@@ -663,6 +691,7 @@ class ClientReport:
             "Stage: " + self.lifecycle.explain(),
             "Rung: " + self.ladder.explain(),
             f"Segment: {self.evidence['segment']}",
+            f"Cost: {self.cost.evidence}",
         ]
         lines.extend(f"Risk {r.flag.value}: {r.evidence}" for r in self.risks)
         return "\n".join(lines)
@@ -719,6 +748,32 @@ class ClientReport:
         out["change"] = self.change
         out["changed"] = previous.moves(self)
         return out
+
+
+def priority_key(client: ClientReport) -> tuple[int, int, bool, Decimal, Decimal, str]:
+    """The order of clients in the action-first views: who to serve first.
+
+    Most urgent first (the client's most urgent action, its urgency moved by its
+    value class: :class:`~relcycle.segmentation.playbook.PriorityPolicy`), then
+    value class ``A`` before ``B`` before ``C``, then profit (largest first;
+    unknown after known), then revenue (largest first), then client id.
+
+    Args:
+        client: A client's report line.
+
+    Returns:
+        A sort key; sort ascending.
+    """
+    urgency = max((a.urgency.rank for a in client.actions), default=-1)
+    profit = client.profit
+    return (
+        -urgency,
+        client.value_class.rank,
+        profit is None,
+        Decimal(0) if profit is None else -profit.amount,
+        -client.revenue.amount,
+        client.client_id,
+    )
 
 
 def flat_record(record: Mapping[str, Any], columns: Sequence[str] = ()) -> dict[str, Any]:
@@ -1222,6 +1277,7 @@ class _Line(NamedTuple):
         ]
         | None
     )
+    cost: _cost.CostToServe
 
 
 _NOTHING_KNOWN = Known()
@@ -1321,6 +1377,7 @@ def _assess(
             else _NO_CELLS
         ),
         assessments=(lc, ld, mot) if keep else None,
+        cost=cost,
     )
 
 
@@ -1337,6 +1394,9 @@ class _Moment:
     value_classes: Mapping[str, _value.ValueClass]
     scores: Mapping[str, tuple[int, int, int, str]]
     with_records: int
+    value_basis: _value.ValueClasses
+    #: What the report says about unknown costs and the value basis.
+    economics: list[str]
 
 
 #: One client's cut history with what is already known of it (None: nothing).
@@ -1358,14 +1418,17 @@ def _evaluate(
         if progress is not None and (i % step == 0 or i + 1 == total):
             progress(i + 1, total)
     present = [line for line in lines if line is not None]
-    values = {line.history.client_id: line.revenue for line in present}
-    classes = _value.abc_classes(values, cutoffs=ctx.policies.abc_cutoffs)
+    basis, economics = portfolio_value(
+        {line.history.client_id: line.revenue for line in present},
+        [line.cost for line in present],
+        ctx.policies,
+    )
     scored = _rfm.rfm_scores(
         {line.history.client_id: line.figures for line in present if line.figures is not None}
     )
     scores = {cid: (sc.r, sc.f, sc.m, sc.segment) for cid, sc in scored.items()}
     with_records = sum(1 for line in present if len(line.history))
-    return _Moment(ctx, lines, classes, scores, with_records)
+    return _Moment(ctx, lines, basis.classes, scores, with_records, basis, economics)
 
 
 @checked
@@ -1499,6 +1562,7 @@ def assemble(
             del then
         ctx = _Context(as_of, policies, tz)
         now = _evaluate(items(as_of), total, ctx, keep_assessments, progress)
+        warnings.extend(now.economics)
         if total and not now.with_records:
             warnings.insert(
                 0,
@@ -1517,6 +1581,7 @@ def assemble(
         migrations = None if before is None else _migrations(before, clients)
     values = {c.client_id: c.revenue.amount for c in clients}
     summary = _summary(clients, values, policies, currency, rejected_rows)
+    summary["value_basis"] = now.value_basis.basis.value
     return Report(
         warnings=tuple(warnings),
         as_of=as_of,
@@ -1530,10 +1595,94 @@ def assemble(
     )
 
 
+def portfolio_value(
+    revenue: Mapping[str, Decimal],
+    costs: Sequence[_cost.CostToServe],
+    policies: ReportPolicies,
+) -> tuple[_value.ValueClasses, list[str]]:
+    """The portfolio's value classes, and what the report says about costs and value.
+
+    The one portfolio-wide step of value for every engine (:func:`assemble`,
+    :func:`relcycle.dask.build_report`). A portfolio without any cost data gives
+    no warning (the summary's ``value_basis`` says the classes rank revenue);
+    rates missing for costs the history holds (minutes, marketing touches) give
+    one naming them, and a ``profit`` basis that valued clients of unknown profit
+    at 0 says so.
+
+    Args:
+        revenue: Every client's revenue.
+        costs: Every client's cost-to-serve.
+        policies: The report's policies (``value_basis``, ``abc_cutoffs``).
+
+    Returns:
+        The value classes and the warnings.
+    """
+    total = len(costs)
+    basis = _value.value_classes(
+        revenue,
+        {c.client_id: _value.known_profit(c) for c in costs},
+        basis=policies.value_basis,
+        cutoffs=policies.abc_cutoffs,
+    )
+    found: list[str] = []
+    missing = [c for c in costs if c.missing_rates]
+    wanted = policies.value_basis
+    if missing:
+        rates = {rate for c in missing for rate in c.missing_rates}
+        employees = {e for c in missing for e in c.unrated_employees}
+        fallback = (
+            "; value classes rank revenue (value_basis = auto)"
+            if wanted is _value.ValueBasis.auto and basis.basis is _value.ValueBasis.revenue
+            else ""
+        )
+        found.append(
+            f"cost-to-serve and profit are unknown (null) for {len(missing)} of "
+            f"{count(total, 'client')}: {_cost.missing_rates_text(rates, employees)}; "
+            f"no unprofitable flag can be raised for them{fallback}"
+        )
+    if basis.unknown and wanted is _value.ValueBasis.profit:
+        found.append(
+            f"value classes rank profit: {len(basis.unknown)} of {count(total, 'client')} "
+            "of unknown profit are valued 0 (class C)"
+        )
+    return basis, found
+
+
+def moved_actions(
+    policies: ReportPolicies,
+    actions: Iterable[_playbook.Action],
+    value_class: _value.ValueClass,
+    *,
+    stage: str,
+    segment: str,
+    risks: Iterable[str],
+) -> tuple[_playbook.Action, ...]:
+    """A client's actions, their urgency moved by its value class (``policies.priority``).
+
+    The actions answering the client's stage and risks move; the standing policies
+    of its segment keep their urgency (see :mod:`relcycle.segmentation.playbook`).
+    Every engine's report gives its clients' actions through this function.
+
+    Args:
+        policies: The report's policies (``priority``, ``playbook``).
+        actions: The playbook's actions for the client.
+        value_class: The client's value class.
+        stage: The client's lifecycle stage name.
+        segment: The client's motivation segment name.
+        risks: The client's risk flags.
+
+    Returns:
+        The actions, most urgent first.
+    """
+    standing = policies.playbook.standing(stage=stage, segment=segment, risks=risks)
+    return policies.priority.adjust(actions, value_class, standing=standing)
+
+
 def _client_report(
     line: _Line, moment: _Moment, currency: str, previous: Previous | None
 ) -> ClientReport:
     cid = line.history.client_id
+    value_class = moment.value_classes[cid]
     score = moment.scores.get(cid)
     rfm = (
         RFMCell(r=None, f=None, m=None, segment=None)
@@ -1551,7 +1700,7 @@ def _client_report(
         ladder_rung=line.rung,
         active=line.active,
         motivation_segment=line.segment,
-        value_class=moment.value_classes[cid],
+        value_class=value_class,
         regularity=line.regularity,
         rfm=rfm,
         frequency=None if figures is None else figures.repeat_days,
@@ -1566,7 +1715,14 @@ def _client_report(
         cost_to_serve=_money(line.cost_to_serve, currency),
         profit=_money(line.profit, currency),
         risks=line.risks,
-        actions=line.actions,
+        actions=moved_actions(
+            moment.context.policies,
+            line.actions,
+            value_class,
+            stage=line.stage.value,
+            segment=line.segment.value,
+            risks=[r.flag.value for r in line.risks],
+        ),
         evidence=line.evidence,
         previous=previous,
         columns=line.columns,

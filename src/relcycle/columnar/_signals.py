@@ -435,7 +435,8 @@ def _interactions(pl: Any, frames: Frames, plan: _Plan) -> Any:
     minutes = pl.col("minutes").is_not_null()
     rate = _rate_index(pl, frames, plan)
     priced = plan.policies.cost_rates.marketing_per_touch is not None
-    touch = MARKETING_TOUCH.to_polars() & pl.lit(priced)
+    marketing = MARKETING_TOUCH.to_polars()
+    touch = marketing & pl.lit(priced)
     rows = (
         frames.interactions.lazy()
         .filter(pl.col("at") <= plan.until)
@@ -446,12 +447,14 @@ def _interactions(pl: Any, frames: Frames, plan: _Plan) -> Any:
             "purpose",
             "direction",
             "minutes",
+            "handled_by",
             contact.alias("contact"),
             request.alias("request"),
             rate.alias("rate"),
             (minutes & rate.is_not_null()).alias("timed"),
             (minutes & rate.is_null()).alias("untimed"),
             touch.alias("touch"),
+            (marketing & pl.lit(not priced)).alias("unpriced"),
         )
         .sort(*_model_order(pl, "at", "interaction_id"))
     )
@@ -466,6 +469,8 @@ def _interactions(pl: Any, frames: Frames, plan: _Plan) -> Any:
         pl.col("rate").filter(timed).alias("rates"),
         iid.filter(timed | pl.col("touch")).alias("costed_interaction_ids"),
         iid.filter(pl.col("untimed")).alias("uncosted_interaction_ids"),
+        pl.col("handled_by").fill_null("").filter(pl.col("untimed")).alias("unrated"),
+        iid.filter(pl.col("unpriced")).alias("unpriced_touch_ids"),
         pl.col("touch").sum().alias("touches"),
     )
 
@@ -599,6 +604,7 @@ def _decide(pl: Any, frames: Frames, table: Any, plan: _Plan) -> Iterator[Client
         c_costed_touches = column("costed_interaction_ids")
         c_uncosted_touches = column("uncosted_interaction_ids")
         c_minutes, c_rates, c_touches = column("minutes"), column("rates"), column("touches")
+        c_unrated, c_unpriced = column("unrated"), column("unpriced_touch_ids")
         motivation_ids = [(key, column(name)) for key, name in _MOTIVATION_COLUMNS.items()]
         for i in range(part.height):
             cid: str = ids[i]
@@ -678,10 +684,12 @@ def _decide(pl: Any, frames: Frames, table: Any, plan: _Plan) -> Iterator[Client
             costed_orders: list[str] = c_costed_orders[i] or empty
             costed = costed_orders + (c_costed_touches[i] or empty)
             uncosted: list[str] = empty
-            if costed:  # without cost data nothing is listed as uncosted
+            untimed: list[str] = c_uncosted_touches[i] or empty
+            unpriced: list[str] = c_unpriced[i] or empty
+            if costed or untimed or unpriced:  # without cost data nothing is uncosted
                 with_cost = set(costed_orders)
                 uncosted = [o for o in sale_ids if o not in with_cost]
-                uncosted += c_uncosted_touches[i] or empty
+                uncosted += untimed
             cost = _cost.cost_from_figures(
                 cid,
                 currency=_cost.cost_currency(cid, () if currency is None else (currency,), rates),
@@ -693,6 +701,8 @@ def _decide(pl: Any, frames: Frames, table: Any, plan: _Plan) -> Iterator[Client
                 sale_ids=sale_ids,
                 costed_ids=costed,
                 uncosted_ids=uncosted,
+                unrated_employees=c_unrated[i] or empty,
+                unpriced_touch_ids=unpriced,
             )
             yield ClientSignals(
                 client_id=cid,

@@ -5,8 +5,10 @@ as SVG drawn by matplotlib (the ``html`` extra) and the client data — so it ne
 no network and no CDN. It is written to be acted on, top to bottom:
 
 - key figures, each with its change since the compare date (``--compare-to``);
-- the clients at risk (on the way to loss, or with a risk flag), most valuable
-  first (value class, then revenue), each with its first recommended action;
+- the clients at risk (on the way to loss, or with a risk flag) in priority
+  order (:func:`relcycle.report.priority_key`: most urgent action first, its
+  urgency moved by the value class, then value class, profit, revenue), each with
+  its first recommended action;
 - with ``--compare-to``, the clients that got worse since then (a more severe
   stage, a lower rung, a lower value class), most valuable first;
 - the client table: every client, filtered by risk, value class, account manager,
@@ -36,7 +38,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from relcycle.render.table import migration_text
-from relcycle.report import decimal_text
+from relcycle.report import decimal_text, priority_key
+from relcycle.segmentation.value import share_text, top_count
 
 if TYPE_CHECKING:
     from relcycle.report import ClientReport, Report
@@ -230,7 +233,11 @@ def _jitter(values: Sequence[int], salt: int) -> list[float]:
     ]
 
 
-def _pareto(amounts: Sequence[Decimal], top_fraction: float) -> Callable[[Any], None]:
+def _pareto(
+    amounts: Sequence[Decimal], top_fraction: Decimal, top_share: Decimal
+) -> Callable[[Any], None]:
+    """The Pareto curve; its mark is the summary's top group and share (one computation)."""
+
     def draw(fig: Any) -> None:
         ax = fig.add_subplot()
         ordered = sorted(amounts, reverse=True)
@@ -249,11 +256,11 @@ def _pareto(amounts: Sequence[Decimal], top_fraction: float) -> Callable[[Any], 
         ax.fill_between(xs, ys, color="#2e86c1", alpha=0.12)
         ax.plot([0, 1], [0, 1], color="#8a8f98", linestyle=":", linewidth=1)
         if n and total:
-            k = max(1, round(n * top_fraction))
-            share = float(sum(ordered[:k], Decimal(0)) / total)
+            k = top_count(n, top_fraction)
+            share = float(top_share)
             ax.axvline(k / n, color="#d63b2f", linewidth=1, linestyle="--")
             ax.annotate(
-                f"top {top_fraction:.0%} hold {share:.0%}",
+                f"top {share_text(top_fraction)} hold {share_text(top_share)}",
                 xy=(k / n, share),
                 xytext=(k / n + 0.08, max(0.1, share - 0.25)),
                 arrowprops={"arrowstyle": "->", "color": "#d63b2f"},
@@ -618,8 +625,8 @@ def _kpis(report: Report) -> str:
         (f"{s['clients']:,}", "clients", "clients"),
         (f"{Decimal(s['revenue']):,.0f} {s['currency']}", "revenue", ""),
         (
-            "-" if s.get("top_share") is None else f"{s['top_share']:.0%}",
-            f"of revenue held by the top {s['top_fraction']:.0%} of clients",
+            "-" if s.get("top_share") is None else share_text(s["top_share"]),
+            f"of revenue held by the top {share_text(s['top_fraction'])} of clients",
             "",
         ),
         (f"{s['value_class'].get('A', 0):,}", "class A clients (most of the value)", "A"),
@@ -715,7 +722,11 @@ def _charts(report: Report) -> str:
         _figure(
             "Pareto curve of revenue",
             _svg(
-                _pareto([c.revenue.amount for c in clients], float(s["top_fraction"])),
+                _pareto(
+                    [c.revenue.amount for c in clients],
+                    Decimal(str(s["top_fraction"])),
+                    Decimal(str(s["top_share"])),
+                ),
                 "pareto",
                 size=(6.0, 4.0),
             ),
@@ -826,16 +837,18 @@ def _by_value(c: ClientReport) -> tuple[int, Decimal, str]:
 
 
 def at_risk(report: Report) -> list[ClientReport]:
-    """The clients at risk, most valuable first.
+    """The clients at risk, in priority order: most urgent first, by value.
 
     At risk: not lost, and on the way to loss (a lifecycle stage past ``satisfied``)
-    or with a risk flag. Ordered by value class, then revenue (largest first).
+    or with a risk flag. Ordered by :func:`relcycle.report.priority_key`: the
+    client's most urgent action (its urgency moved by the value class), then value
+    class, profit and revenue.
 
     Args:
         report: The report.
 
     Returns:
-        The clients at risk, most valuable first.
+        The clients at risk, the one to serve first first.
     """
     return sorted(
         (
@@ -843,7 +856,7 @@ def at_risk(report: Report) -> list[ClientReport]:
             for c in report.clients
             if c.lifecycle_stage.value != "lost" and (c.lifecycle_stage.rank > 0 or c.risks)
         ),
-        key=_by_value,
+        key=priority_key,
     )
 
 
@@ -925,15 +938,17 @@ def _at_risk_section(report: Report, limit: int) -> str:
             f'<td class="act">{_first_action(c)}</td></tr>'
         )
     more = (
-        f" The {limit} most valuable of {len(found):,} are listed; filter the client table by "
+        f" The first {limit} of {len(found):,} are listed; filter the client table by "
         "risk for the others."
         if len(found) > limit
         else ""
     )
     return (
-        "<h2>Clients at risk, most valuable first</h2>"
-        "<p>Clients on the way to loss or with a risk flag, by value class and revenue, with the "
-        f"first recommended action.{_E(more)} Open a client for why.</p>"
+        "<h2>Clients at risk, most urgent first</h2>"
+        "<p>Clients on the way to loss or with a risk flag, most urgent first: the urgency of "
+        "an action is that of its stage or risk, moved by the client's value class (the "
+        "report's priority policy); then by value class, profit and revenue. Each with "
+        f"its first recommended action.{_E(more)} Open a client for why.</p>"
         '<div class="scroll"><table class="list cards" id="at-risk"><thead><tr><th>client</th>'
         f'<th>manager</th><th>class</th><th class="n">revenue ({_E(report.currency)})</th>'
         '<th class="n">profit</th><th>stage</th><th>risks</th><th>first action</th></tr></thead>'
@@ -1242,7 +1257,8 @@ def _client_table(report: Report) -> str:
     )
     return (
         '<h2>Clients</h2><div id="clients-app">'
-        "<p>Every client, at risk and most valuable first; click a column to sort, a client "
+        "<p>Every client, at risk (most urgent first) then most valuable first; click a "
+        "column to sort, a client "
         "for why it stands where it stands and the records behind it.</p>"
         '<p id="clients-status"><noscript>The client table needs JavaScript; the JSON, JSON '
         "Lines and CSV formats hold every client.</noscript></p>"

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from relcycle._repr import count as _count
 from relcycle.render.view import View, inert
+from relcycle.segmentation.value import share_text
 
 if TYPE_CHECKING:
     from relcycle.report import ClientReport, Report
@@ -235,8 +236,11 @@ def summary_lines(report: Report) -> list[str]:
     ]
     if s.get("top_share") is not None:
         lines.append(
-            f"  top {s['top_fraction']:.0%} of clients hold {s['top_share']:.1%} of revenue"
+            f"  top {share_text(s['top_fraction'])} of clients hold "
+            f"{share_text(s['top_share'])} of revenue"
         )
+    if s.get("value_basis") is not None:
+        lines.append(f"  value classes rank: {s['value_basis']}")
     lines.append(f"  loss reasons: {_counts_line(s['loss_reasons'])}")
     lines.append(f"  risks:       {_counts_line(s['risks'])}")
     for name, counts in s.get("columns", {}).items():

@@ -9,6 +9,8 @@ Column names are the report's field names (:data:`~relcycle.report.FIELDS`) or
 those of its flat form (:data:`~relcycle.report.FLAT_FIELDS`, the CSV header):
 ``rfm`` stands for ``rfm_r``, ``rfm_f``, ``rfm_m``, ``rfm_segment`` and
 ``evidence`` for its six flat columns, and a flat name picks its field in JSON.
+``--sort priority`` orders the clients as the action-first views do: most urgent
+first, by value (:func:`relcycle.report.priority_key`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,10 @@ from relcycle.errors import UsageError
 if TYPE_CHECKING:
     from relcycle.report import ClientReport, Report
 
-__all__ = ["View", "inert", "neutralise"]
+__all__ = ["PRIORITY_SORT", "View", "inert", "neutralise"]
+
+#: The ``--sort`` name of the action-first order (not a column).
+PRIORITY_SORT = "priority"
 
 
 def _parent(name: str) -> str:
@@ -69,7 +74,10 @@ class View:
     Attributes:
         columns: The columns to show, in this order (None: the format's default).
         top: Show only the first ``top`` clients (after sorting).
-        sort: Order the clients by this column (None: by client id). Vocabularies
+        sort: Order the clients by this column (None: by client id), or by
+            ``priority``: the most urgent action (its urgency moved by the value
+            class), then value class, profit and revenue, as
+            :func:`relcycle.report.priority_key` (``descending`` reverses it). Vocabularies
             sort in their own order (stage by severity, rung from ``adversary``
             up, value class ``A`` < ``B`` < ``C``, ``change`` from ``worsened``),
             money by amount, lists by length; missing values come last.
@@ -101,7 +109,7 @@ class View:
             if not self.columns:
                 raise UsageError("--columns: name at least one column")
             _check(self.columns, "--columns", self.extra)
-        if self.sort is not None:
+        if self.sort is not None and self.sort != PRIORITY_SORT:
             _check([self.sort], "--sort", self.extra)
             if self.sort in ("rfm", "evidence"):
                 raise UsageError(
@@ -119,7 +127,11 @@ class View:
     def clients(self, report: Report) -> Sequence[ClientReport]:
         """The report's clients this view shows, in its order."""
         clients: Sequence[ClientReport] = report.clients
-        if self.sort is not None:
+        if self.sort == PRIORITY_SORT:
+            from relcycle.report import priority_key
+
+            clients = sorted(clients, key=priority_key, reverse=self.descending)
+        elif self.sort is not None:
             key = _sort_key(self.sort, report.columns)
             keyed = [(key(c), c) for c in clients]
             present = [(k, c) for k, c in keyed if k is not None]

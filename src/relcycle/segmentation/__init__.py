@@ -40,6 +40,7 @@ from .playbook import (
     STAGES,
     Action,
     Playbook,
+    PriorityPolicy,
     Urgency,
 )
 from .regularity import (
@@ -77,10 +78,12 @@ from .service import (
     service_stats,
 )
 from .value import (
+    ValueBasis,
     ValueClass,
     abc_classes,
     client_values,
     top_share,
+    value_classes,
 )
 
 __all__ = [
@@ -105,6 +108,7 @@ __all__ = [
     "PlanRow",
     "PlanVsActual",
     "Playbook",
+    "PriorityPolicy",
     "RFMFigures",
     "RFMScore",
     "RFMSegmentRule",
@@ -116,6 +120,7 @@ __all__ = [
     "RiskPolicy",
     "ServiceStats",
     "Urgency",
+    "ValueBasis",
     "ValueClass",
     "abc_classes",
     "assess_regularity",
@@ -131,4 +136,5 @@ __all__ = [
     "rfm_scores",
     "service_stats",
     "top_share",
+    "value_classes",
 ]

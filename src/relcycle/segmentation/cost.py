@@ -20,12 +20,25 @@ Definitions (all money is :class:`~decimal.Decimal`, in the client's one currenc
 * **cost-to-serve** = time cost + marketing cost; **profit** = revenue - cost of
   goods - cost-to-serve.
 
-"No cost data" (cost-to-serve and profit are None) means: no sale of the client
-gives a ``cost``, no interaction has ``minutes`` with a rate that applies, and no
-marketing touch is priced. As soon as one of these exists, cost-to-serve and
-profit are numbers; records that could not be costed (sales without ``cost``,
-minutes without a rate) are listed in :attr:`CostToServe.uncosted_ids` so a
-partial figure is never mistaken for a complete one.
+Cost-to-serve is **unknown** (cost-to-serve and profit are None), never a silent 0,
+in two cases:
+
+* **a rate is missing**: an interaction has ``minutes`` and no hourly rate applies
+  to it (no :attr:`CostRates.employee_rates` entry, no role rate, no
+  :attr:`CostRates.default_rate`), or the client has ``marketing`` touches and
+  :attr:`CostRates.marketing_per_touch` is not set. The time was spent: without
+  its rate its cost is not 0 but not known. :attr:`CostToServe.missing_rates`
+  names the rates to set (``default_rate``, ``marketing_per_touch``) and
+  :attr:`CostToServe.unrated_employees` the employees whose minutes had no rate;
+  the report says so in its warnings and in the client's explanation. A rate of
+  ``"0"`` says that a driver really costs nothing.
+* **no cost data** at all: no sale of the client gives a ``cost``, and it has
+  neither minutes nor marketing touches to price.
+
+Otherwise cost-to-serve and profit are numbers. Sales without a ``cost`` are
+listed in :attr:`CostToServe.uncosted_ids` (their cost of goods counts 0), so a
+partial cost of goods is never mistaken for a complete one. Interactions without
+``minutes`` cost no time: the history holds none for them.
 """
 
 from __future__ import annotations
@@ -52,6 +65,7 @@ __all__ = [
     "cost_from_figures",
     "cost_to_serve",
     "minutes_cost",
+    "missing_rates_text",
 ]
 
 _SIXTY = Decimal(60)
@@ -149,10 +163,16 @@ class CostToServe:
         cost_of_goods: Sum of ``cost`` of the sales that give one (0 when none do).
         time_cost: Cost of the minutes spent, where a rate applies.
         marketing_cost: Cost of the marketing touches, where priced.
-        cost_to_serve: ``time_cost + marketing_cost``, or None with no cost data.
-        profit: ``revenue - cost_of_goods - cost_to_serve``, or None with no cost data.
-        uncosted_ids: Sales without ``cost`` and interactions with minutes but no
-            rate (only when there is cost data: otherwise nothing is costed at all).
+        cost_to_serve: ``time_cost + marketing_cost``, or None when unknown (a rate
+            is missing, or no cost data).
+        profit: ``revenue - cost_of_goods - cost_to_serve``, or None when unknown.
+        uncosted_ids: Sales without ``cost``, then the interactions with minutes but
+            no rate and the unpriced marketing touches (empty without cost data).
+        missing_rates: The :class:`CostRates` fields whose absence leaves the cost
+            unknown, in field order: ``default_rate`` (minutes without a rate),
+            ``marketing_per_touch`` (marketing touches without a price).
+        unrated_employees: The ``handled_by`` ids of minutes without a rate, sorted
+            (``""`` for minutes handled by nobody named).
         evidence: The records costed and the figures.
     """
 
@@ -166,10 +186,12 @@ class CostToServe:
     profit: Decimal | None
     uncosted_ids: tuple[str, ...]
     evidence: Evidence
+    missing_rates: tuple[str, ...] = ()
+    unrated_employees: tuple[str, ...] = ()
 
     @property
     def has_cost_data(self) -> bool:
-        """True when the client has any cost data (profit is a number)."""
+        """True when the client's cost is known (profit is a number)."""
         return self.profit is not None
 
     @property
@@ -222,6 +244,8 @@ def cost_to_serve(
     time_cost = Decimal(0)
     marketing = Decimal(0)
     priced_touches = 0
+    unrated: set[str] = set()
+    unpriced: list[str] = []
     for i in view.interactions:
         if since is not None and i.at < since:
             continue
@@ -229,13 +253,17 @@ def cost_to_serve(
             rate = rates.rate_for(i.handled_by)
             if rate is None:
                 uncosted.append(i.interaction_id)
+                unrated.add(i.handled_by or "")
             else:
                 time_cost += minutes_cost(i.minutes, rate)
                 costed.append(i.interaction_id)
-        if rates.marketing_per_touch is not None and MARKETING_TOUCH.test(i):
-            marketing += rates.marketing_per_touch
-            priced_touches += 1
-            costed.append(i.interaction_id)
+        if MARKETING_TOUCH.test(i):
+            if rates.marketing_per_touch is None:
+                unpriced.append(i.interaction_id)
+            else:
+                marketing += rates.marketing_per_touch
+                priced_touches += 1
+                costed.append(i.interaction_id)
     return cost_from_figures(
         history.client_id,
         currency=currency,
@@ -247,7 +275,36 @@ def cost_to_serve(
         sale_ids=[o.order_id for o in counted],
         costed_ids=costed,
         uncosted_ids=uncosted,
+        unrated_employees=unrated,
+        unpriced_touch_ids=unpriced,
     )
+
+
+def missing_rates_text(missing: Collection[str], employees: Collection[str] = ()) -> str:
+    """Say which cost rates to set, for a warning or an explanation.
+
+    Args:
+        missing: :attr:`CostToServe.missing_rates` (of one client or many).
+        employees: :attr:`CostToServe.unrated_employees` (of one client or many).
+
+    Returns:
+        ``"no hourly rate for the minutes of SV01, SV02 (set cost_rates.default_rate,
+        or employee_rates / role_rates for them); no price for marketing touches (set
+        cost_rates.marketing_per_touch)"``; the names are shown up to five.
+    """
+    parts = []
+    if "default_rate" in missing:
+        named = sorted(e for e in employees if e)
+        whose = ", ".join(named[:5]) + (f" and {len(named) - 5} more" if len(named) > 5 else "")
+        if "" in employees:
+            whose = (whose + " and " if whose else "") + "unnamed staff"
+        parts.append(
+            f"no hourly rate for the minutes of {whose or 'the client'} (set "
+            "cost_rates.default_rate, or employee_rates / role_rates for them)"
+        )
+    if "marketing_per_touch" in missing:
+        parts.append("no price for marketing touches (set cost_rates.marketing_per_touch)")
+    return "; ".join(parts)
 
 
 def minutes_cost(minutes: Decimal, rate: Decimal) -> Decimal:
@@ -297,6 +354,8 @@ def cost_from_figures(
     sale_ids: list[str],
     costed_ids: list[str],
     uncosted_ids: list[str],
+    unrated_employees: Collection[str] = (),
+    unpriced_touch_ids: list[str] | None = None,
 ) -> CostToServe:
     """Cost-to-serve and profit from a client's summed figures (the module docs' rules).
 
@@ -317,23 +376,36 @@ def cost_from_figures(
             priced or a priced marketing touch), each in the model's order.
         uncosted_ids: The sales without a cost, then the interactions with
             minutes but no rate, each in the model's order.
+        unrated_employees: The ``handled_by`` of the minutes without a rate
+            (``""`` for nobody named); any makes the cost unknown.
+        unpriced_touch_ids: The marketing touches left unpriced because
+            :attr:`CostRates.marketing_per_touch` is not set; any makes the cost
+            unknown.
 
     Returns:
         The figures with their evidence.
     """
-    uncosted = uncosted_ids
-    if costed_ids:
-        serve: Decimal | None = time_cost + marketing_cost
-        profit: Decimal | None = revenue - cost_of_goods - time_cost - marketing_cost
+    unpriced = unpriced_touch_ids or []
+    employees = tuple(sorted(set(unrated_employees)))
+    missing = (("default_rate",) if employees else ()) + (
+        ("marketing_per_touch",) if unpriced else ()
+    )
+    uncosted = uncosted_ids + unpriced
+    serve: Decimal | None = None
+    profit: Decimal | None = None
+    if missing:
+        reason = f"revenue {revenue}; cost unknown: {missing_rates_text(missing, employees)}"
+    elif costed_ids:
+        serve = time_cost + marketing_cost
+        profit = revenue - cost_of_goods - time_cost - marketing_cost
         reason = (
             f"revenue {revenue}, cost of goods {cost_of_goods}, time {time_cost}, "
             f"marketing {marketing_cost} ({priced_touches} touches): profit {profit}"
             + (f"; {len(uncosted)} record(s) without cost data" if uncosted else "")
         )
     else:
-        serve = profit = None
         uncosted = []
-        reason = f"revenue {revenue}; no cost data (no order cost, no priced minutes or touches)"
+        reason = f"revenue {revenue}; no cost data (no order cost, no minutes, no touches)"
     if currency is not None:
         reason += f" {currency}"
     return CostToServe(
@@ -347,4 +419,6 @@ def cost_from_figures(
         profit=profit,
         uncosted_ids=tuple(uncosted),
         evidence=Evidence(reason, sale_ids + costed_ids),
+        missing_rates=missing,
+        unrated_employees=employees,
     )

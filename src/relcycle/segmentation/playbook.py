@@ -8,11 +8,25 @@ all of it or some keys (:meth:`Playbook.replace`), never code.
 Stage keys are the contract's lifecycle stage names (``satisfied`` ...
 ``lost``, :data:`STAGES`); members of ``relcycle.lifecycle.Stage`` work too, being
 string enums with those values.
+
+**Priority from value** (seed 003: the most valuable clients have a right to
+priority service). An action's urgency in the playbook is that of the stage, risk
+or segment it answers; the report moves the urgency of the actions that answer
+the client's stage and risks by its value class (:class:`PriorityPolicy`, the
+report's ``priority`` policy): by default one step up for class ``A``, none for
+``B``, one step down for ``C``, within ``low`` ... ``critical``. The standing
+policies of its motivation segment (:meth:`Playbook.standing`: "keep in touch",
+"monitor quality proactively") keep their urgency: a problem-free client is not
+made urgent by its value alone. So the escalation e-mail of a small price hunter (class ``C``,
+``critical`` -> ``high``) does not outrank the recurring late deliveries of the
+biggest account (class ``A``, ``high`` -> ``critical``). Across clients, actions
+are ordered by this urgency, then value class, then profit (where known), then
+revenue (:func:`relcycle.report.priority_key`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -23,8 +37,9 @@ from relcycle.model import FrozenMap
 
 from .motivation import MotivationSegment
 from .risks import RiskFlag
+from .value import ValueClass
 
-__all__ = ["DEFAULT_PLAYBOOK", "STAGES", "Action", "Playbook", "Urgency"]
+__all__ = ["DEFAULT_PLAYBOOK", "STAGES", "Action", "Playbook", "PriorityPolicy", "Urgency"]
 
 #: The lifecycle stage names of the contract, in order of severity.
 STAGES: tuple[str, ...] = (
@@ -46,6 +61,11 @@ class Urgency(OrderedVocab):
     medium = "medium"
     high = "high"
     critical = "critical"
+
+    def shifted(self, steps: int) -> Urgency:
+        """The urgency ``steps`` levels up (down when negative), within low ... critical."""
+        members = tuple(Urgency)
+        return members[max(0, min(len(members) - 1, self.rank + steps))]
 
 
 @attrs.frozen
@@ -232,6 +252,25 @@ class Playbook:
                 collected.setdefault(a.id, a)
         return tuple(sorted(collected.values(), key=lambda a: -a.urgency.rank))
 
+    def standing(
+        self, *, stage: str | None = None, segment: str | None = None, risks: Iterable[str] = ()
+    ) -> frozenset[str]:
+        """The ids of a client's actions that come from its segment alone.
+
+        The segment's standing policies, which :class:`PriorityPolicy` leaves at
+        their urgency; an action also answering the stage or a risk is not one.
+
+        Args:
+            stage: The client's lifecycle stage name, if known.
+            segment: The client's motivation segment, if known.
+            risks: The client's risk flags.
+        """
+        if segment is None:
+            return frozenset()
+        answering = {a.id for a in (self.for_stage(stage) if stage is not None else ())}
+        answering.update(a.id for flag in risks for a in self.for_risk(flag))
+        return frozenset(a.id for a in self.for_segment(segment) if a.id not in answering)
+
     def replace(
         self,
         *,
@@ -255,6 +294,75 @@ class Playbook:
             kind: {k: [a.to_dict() for a in v] for k, v in getattr(self, kind).items()}
             for kind in ("segments", "stages", "risks")
         }
+
+
+_SHIFT_LIMIT = len(Urgency) - 1
+
+
+def _shifts(value: Mapping[Any, int]) -> FrozenMap[ValueClass, int]:
+    result: dict[ValueClass, int] = {}
+    for key, steps in value.items():
+        try:
+            cls = ValueClass.parse(key)
+        except ValueError as exc:
+            raise ValidationError(
+                record="PriorityPolicy", field="value_class_shift", value=key, reason=str(exc)
+            ) from None
+        if type(steps) is not int or not -_SHIFT_LIMIT <= steps <= _SHIFT_LIMIT:
+            raise ValidationError(
+                record="PriorityPolicy",
+                field=f"value_class_shift[{cls.value}]",
+                value=steps,
+                reason=f"expected an int from -{_SHIFT_LIMIT} to {_SHIFT_LIMIT} (urgency steps)",
+            )
+        result[cls] = steps
+    return FrozenMap(result)
+
+
+@attrs.frozen(kw_only=True)
+class PriorityPolicy:
+    """How a client's value class moves the urgency of its actions (see the module docs).
+
+    Attributes:
+        value_class_shift: Urgency steps per value class, added to each action's
+            playbook urgency and kept within low ... critical; a class left out
+            moves nothing. Default ``A = 1``, ``B = 0``, ``C = -1``; all 0 gives
+            the playbook's urgencies unchanged.
+    """
+
+    value_class_shift: FrozenMap[ValueClass, int] = attrs.field(
+        factory=lambda: FrozenMap({ValueClass.A: 1, ValueClass.B: 0, ValueClass.C: -1}),
+        converter=_shifts,
+    )
+
+    def adjust(
+        self,
+        actions: Iterable[Action],
+        value_class: ValueClass,
+        *,
+        standing: Collection[str] = frozenset(),
+    ) -> tuple[Action, ...]:
+        """A client's actions with urgencies moved by its value class, most urgent first.
+
+        Args:
+            actions: The playbook's actions for the client (:meth:`Playbook.actions`).
+            value_class: The client's value class.
+            standing: The ids of the actions that keep their urgency: the standing
+                policies of the client's segment (:meth:`Playbook.standing`).
+
+        Returns:
+            The actions, the moved ones with their new urgency, ordered by
+            urgency (most urgent first; the given order within one urgency).
+        """
+        steps = self.value_class_shift.get(value_class, 0)
+        found = tuple(actions)
+        if not steps:
+            return found
+        moved = [
+            a if a.id in standing else attrs.evolve(a, urgency=a.urgency.shifted(steps))
+            for a in found
+        ]
+        return tuple(sorted(moved, key=lambda a: -a.urgency.rank))
 
 
 def _a(id: str, text: str, who: str, urgency: str) -> Action:

@@ -14,6 +14,24 @@ Rules:
   that crosses 80% is still ``A``), ``B`` while it is below the second, else ``C``;
 * clients with a value of zero or less are ``C`` (an unprofitable client never
   lands in ``A``); when no client has a positive value, every client is ``C``.
+
+**Which value** (:class:`ValueBasis`, the report's ``value_basis`` policy,
+:func:`value_classes`): the seed texts value a client by its profit (a one-off
+buyer of 90,000 at a thin margin is worth less than a steady regular buyer), and
+profit is only known where costs are (:mod:`relcycle.segmentation.cost`):
+
+* ``profit``: classes on profit; a client whose profit is unknown is valued 0
+  (class ``C``) and named as such;
+* ``revenue``: classes on revenue;
+* ``auto`` (the report's default): on profit when every client's profit is known
+  (a client with no sale and nothing to cost counts a profit of 0), else on
+  revenue. The report says in its summary (``value_basis``) which was used, and in
+  its warnings why profit was not.
+
+**Shares in words** (:func:`share_text`): every output that prints a share (the
+summary's top share, the terminal summary, the HTML tiles and charts) rounds it
+with the one function, to whole percent, half up; the top group of
+:func:`top_share` is :func:`top_count` clients everywhere.
 """
 
 from __future__ import annotations
@@ -21,18 +39,31 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from datetime import datetime
-from decimal import Context, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Literal, cast
 
+import attrs
+
 from relcycle._args import checked
-from relcycle._vocab import OrderedVocab
+from relcycle._vocab import OrderedVocab, Vocab
 from relcycle.errors import CurrencyMismatchError, UsageError
 from relcycle.history import Portfolio
 
 from ._util import to_decimal
 from .cost import CostRates, CostToServe, cost_to_serve
 
-__all__ = ["ValueClass", "abc_classes", "client_values", "top_share"]
+__all__ = [
+    "ValueBasis",
+    "ValueClass",
+    "ValueClasses",
+    "abc_classes",
+    "client_values",
+    "known_profit",
+    "share_text",
+    "top_count",
+    "top_share",
+    "value_classes",
+]
 
 _CTX = Context(prec=28)
 
@@ -43,6 +74,14 @@ class ValueClass(OrderedVocab):
     A = "A"
     B = "B"
     C = "C"
+
+
+class ValueBasis(Vocab):
+    """What the ABC classes rank clients by (see the module docs)."""
+
+    revenue = "revenue"
+    profit = "profit"
+    auto = "auto"
 
 
 def _ranking(values: Mapping[str, Decimal]) -> list[tuple[str, Decimal]]:
@@ -119,9 +158,112 @@ def top_share(values: Mapping[str, Decimal], fraction: Decimal | float = Decimal
     total = sum((v for _, v in ranking if v > 0), Decimal(0))
     if not ranking or total <= 0:
         return Decimal(0)
-    k = math.ceil(frac * len(ranking))
+    k = top_count(len(ranking), frac)
     top = sum((v for _, v in ranking[:k] if v > 0), Decimal(0))
     return _CTX.divide(top, total)
+
+
+def top_count(clients: int, fraction: Decimal | float) -> int:
+    """How many clients the top ``fraction`` of ``clients`` is: ``ceil(fraction * clients)``.
+
+    The one count of :func:`top_share`, of the summary and of the HTML Pareto chart.
+
+    Args:
+        clients: How many clients there are.
+        fraction: The top fraction, ``0 < fraction <= 1``.
+
+    Returns:
+        The number of clients in the top group (0 for no clients).
+    """
+    return math.ceil(to_decimal(fraction, name="fraction") * clients)
+
+
+def share_text(share: Decimal | float) -> str:
+    """A share (0.8765) as whole percent, rounded half up (``"88%"``).
+
+    The one rounding of shares in every output: the summary, the terminal
+    summary and the HTML report's tiles and charts.
+
+    Args:
+        share: A share, usually in [0, 1].
+
+    Returns:
+        The percentage text.
+    """
+    number = to_decimal(share, name="share") * 100
+    return f"{number.quantize(Decimal(1), rounding=ROUND_HALF_UP):f}%"
+
+
+def known_profit(cost: CostToServe) -> Decimal | None:
+    """A client's profit for ranking: its profit, 0 with nothing sold and nothing to cost.
+
+    Args:
+        cost: The client's cost-to-serve.
+
+    Returns:
+        :attr:`~relcycle.segmentation.cost.CostToServe.profit`; 0 for a client with
+        no revenue and no missing rate (nothing earned, nothing spent); None when
+        the profit is unknown.
+    """
+    if cost.profit is None and cost.revenue == 0 and not cost.missing_rates:
+        return Decimal(0)
+    return cost.profit
+
+
+@attrs.frozen(kw_only=True)
+class ValueClasses:
+    """The ABC classes of a portfolio and the value they were ranked on.
+
+    Attributes:
+        classes: A class per client id.
+        basis: The basis used: ``revenue`` or ``profit`` (never ``auto``).
+        unknown: The clients whose profit is unknown, sorted (with ``profit``
+            basis they were valued 0; with ``auto`` they made the basis revenue).
+    """
+
+    classes: dict[str, ValueClass]
+    basis: ValueBasis
+    unknown: tuple[str, ...]
+
+
+def value_classes(
+    revenue: Mapping[str, Decimal],
+    profit: Mapping[str, Decimal | None],
+    *,
+    basis: ValueBasis | str = ValueBasis.auto,
+    cutoffs: tuple[Decimal | float, Decimal | float] = (Decimal("0.8"), Decimal("0.95")),
+) -> ValueClasses:
+    """ABC classes on revenue or profit, as ``basis`` says (see the module docs).
+
+    Args:
+        revenue: Every client's revenue.
+        profit: Every client's profit (:func:`known_profit`; None: unknown).
+        basis: ``revenue``, ``profit`` or ``auto``.
+        cutoffs: As :func:`abc_classes`.
+
+    Returns:
+        The classes, the basis used and the clients of unknown profit.
+
+    Raises:
+        UsageError: For an unknown ``basis``, a client in one mapping only, or
+            bad cut-offs.
+    """
+    try:
+        wanted = ValueBasis.parse(basis)
+    except ValueError as exc:
+        raise UsageError(f"value_classes: basis {basis!r}: {exc}") from None
+    if revenue.keys() != profit.keys():
+        odd = sorted(set(revenue).symmetric_difference(profit))
+        raise UsageError(f"value_classes: clients {odd[:5]!r} have a revenue or a profit only")
+    unknown = tuple(sorted(cid for cid, p in profit.items() if p is None))
+    used = wanted
+    if wanted is ValueBasis.auto:
+        used = ValueBasis.revenue if unknown or not profit else ValueBasis.profit
+    if used is ValueBasis.profit:
+        values = {cid: Decimal(0) if p is None else p for cid, p in profit.items()}
+    else:
+        values = dict(revenue)
+    return ValueClasses(classes=abc_classes(values, cutoffs=cutoffs), basis=used, unknown=unknown)
 
 
 def client_values(
