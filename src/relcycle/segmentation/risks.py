@@ -21,6 +21,12 @@ Flags (:class:`RiskFlag`), each with the records that raised it:
 * ``unprofitable`` - profit below zero (see :mod:`relcycle.segmentation.cost`).
 * ``overdue_order`` - a regular buyer's next order is overdue (see
   :mod:`relcycle.segmentation.regularity`).
+* ``activity_after_loss`` - a lost client bought, called or complained after its
+  loss without being won back (trailing orders after a termination, say), as found
+  by ``relcycle.lifecycle.assess(...).activity_after_loss``.
+
+A lost client (its lifecycle stage is ``lost``) carries no live-client flag: only
+``activity_after_loss``. What it was when it left is history, not a risk to act on.
 """
 
 from __future__ import annotations
@@ -75,6 +81,7 @@ class RiskFlag(Vocab):
     overdue_complaint = "overdue_complaint"
     unprofitable = "unprofitable"
     overdue_order = "overdue_order"
+    activity_after_loss = "activity_after_loss"
 
 
 _DEFAULT_SLA: FrozenMap[Severity, timedelta] = FrozenMap(
@@ -288,7 +295,9 @@ def assess_risks(
         policy: Thresholds; ``RiskPolicy()`` by default.
         recurring_problems: The lifecycle's stage-1 evidence, or None.
         lifecycle: A lifecycle assessment; its ``recurring_problems`` is used when
-            ``recurring_problems`` is not given.
+            ``recurring_problems`` is not given. When its ``stage`` is ``lost``,
+            the only flag is ``activity_after_loss`` (from its
+            ``activity_after_loss``): a lost client has no live-client risk.
         motivation: The client's motivation assessment (for ``silent_stable``).
         motivation_policy: Policy to classify motivation when not given.
         cost: The client's cost-to-serve (for ``unprofitable``).
@@ -301,6 +310,10 @@ def assess_risks(
         The flags raised, in :class:`RiskFlag` order; empty when none.
     """
     check_as_of(as_of)
+    stage = getattr(lifecycle, "stage", None)
+    if getattr(stage, "value", stage) == "lost":
+        after: Evidence | None = getattr(lifecycle, "activity_after_loss", None)
+        return () if after is None else (Risk(RiskFlag.activity_after_loss, after),)
     policy = RiskPolicy() if policy is None else policy
     view = history.as_of(as_of)
     risks: list[Risk] = []
