@@ -133,7 +133,8 @@ def assert_contract_record(record: Mapping[str, Any]) -> None:
     assert record["regularity"] in REGULARITIES
     rfm = record["rfm"]
     assert set(rfm) == {"r", "f", "m", "segment"}
-    if record["orders"]:
+    if record["frequency"] is not None:
+        assert record["orders"]
         assert all(rfm[k] in (1, 2, 3, 4, 5) for k in "rfm")
         assert isinstance(rfm["segment"], str)
         assert rfm["segment"]
@@ -144,6 +145,9 @@ def assert_contract_record(record: Mapping[str, Any]) -> None:
         assert record["recency"] <= record["T"]
     else:
         assert rfm == {"r": None, "f": None, "m": None, "segment": None}
+        # only a lost client's sales after its loss are left out of its figures
+        assert not record["orders"] or record["lifecycle_stage"] == "lost"
+    if not record["orders"]:
         assert record["regularity"] == "none"
     for key in ("orders", "contacts", "requests", "complaints_open"):
         assert isinstance(record[key], int), key
