@@ -1145,6 +1145,11 @@ class TestSilentChurn:
         # the same history with m1 still its manager: lapsed
         kept = ClientHistory.of(Client(client_id="C1", account_manager="m1"), records)
         assert assess(kept, as_of=day(500)).loss_reason is LossReason.lapsed
+        # one contact is too thin to say who held the relationship
+        thin = ClientHistory.of(Client(client_id="C1", account_manager="m2"), records[:7])
+        assert assess(thin, as_of=day(500)).loss_reason is LossReason.lapsed
+        few = LifecyclePolicy(manager_left_min_contacts=1)
+        assert assess(thin, as_of=day(500), policy=few).loss_reason is LossReason.manager_left
 
     def test_a_lapsed_client_is_won_back_by_its_next_sale(self) -> None:
         """After a lapse one sale is a win-back: a new episode starts."""

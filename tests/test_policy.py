@@ -421,6 +421,7 @@ _policies = st.builds(
         reactivation_window=_days,
         lapse_after=st.none() | _days,
         lapse_intervals=st.none() | st.decimals(min_value="0.5", max_value=12, places=1),
+        manager_left_min_contacts=st.integers(1, 9),
         strict=st.booleans(),
     ),
     ladder=st.builds(

@@ -332,8 +332,11 @@ class LifecyclePolicy:
             lost, reason ``lapsed`` (default 4, where the regularity rule calls
             an order overdue at 1.5; None: never by this rule). Both rules give
             ``manager_left`` instead when every contact of the episode with a
-            known handler was handled by one employee who is no longer the
-            client's account manager.
+            known handler, at least ``manager_left_min_contacts`` of them, was
+            handled by one employee who is no longer the client's account manager.
+        manager_left_min_contacts: The handled contacts one employee must hold
+            alone for a lapse to count as ``manager_left`` (default 5, the
+            key-person risk's minimum; at least 1).
         regularity: The rule of "regular buying" ``lapse_intervals`` reads
             (:class:`~relcycle.segmentation.regularity.RegularityPolicy`'s
             ``min_gaps`` and ``max_cv``; the report gives it its own).
@@ -361,6 +364,7 @@ class LifecyclePolicy:
     reactivation_window: timedelta = timedelta(days=90)
     lapse_after: timedelta | None = timedelta(days=365)
     lapse_intervals: Decimal | None = Decimal(4)
+    manager_left_min_contacts: int = 5
     regularity: RegularityPolicy = attrs.field(factory=RegularityPolicy)
     strict: bool = False
     #: The time zone whose calendar days make the purchase days of the lapse
@@ -380,13 +384,14 @@ class LifecyclePolicy:
         _check_span("reactivation_window", self.reactivation_window)
         if self.lapse_after is not None:
             _check_span("lapse_after", self.lapse_after)
-        sales = self.reactivation_sales
-        if type(sales) is not int:
-            raise RecordTypeError(
-                record="LifecyclePolicy", field="reactivation_sales", value=sales, expected="an int"
-            )
-        if sales < 1:
-            raise _policy_error("reactivation_sales", sales, "must be at least 1")
+        for name in ("reactivation_sales", "manager_left_min_contacts"):
+            number = getattr(self, name)
+            if type(number) is not int:
+                raise RecordTypeError(
+                    record="LifecyclePolicy", field=name, value=number, expected="an int"
+                )
+            if number < 1:
+                raise _policy_error(name, number, "must be at least 1")
         k: object = self.lapse_intervals
         if k is not None:
             if type(k) is int:
@@ -1037,7 +1042,7 @@ def _interpret(history: ClientHistory, as_of: datetime, policy: LifecyclePolicy)
         if step.event is _E.client_reactivated:
             start = step.at
         elif step.event is _E.relationship_lapsed:
-            reasons[_lapse_key(step.at)] = _lapse_reason(history, start, step.at)[0]
+            reasons[_lapse_key(step.at)] = _lapse_reason(history, start, step.at, policy)[0]
     return _Interpretation(run.events, run.anomalies, reasons, run.trajectory)
 
 
@@ -1047,14 +1052,14 @@ def _lapse_key(at: datetime) -> str:
 
 
 def _lapse_reason(
-    history: ClientHistory, start: datetime | None, at: datetime
+    history: ClientHistory, start: datetime | None, at: datetime, policy: LifecyclePolicy
 ) -> tuple[LossReason, str, tuple[str, ...]]:
     """Why a client lapsed at ``at`` (episode from ``start``): reason, account, record ids.
 
-    ``manager_left`` when every contact of the episode with a known handler was
-    handled by one employee and the client's account manager is now someone
-    else (seed 004: the client leaves with the manager who held it alone);
-    ``lapsed`` otherwise.
+    ``manager_left`` when every contact of the episode with a known handler, at
+    least ``policy.manager_left_min_contacts`` of them, was handled by one
+    employee and the client's account manager is now someone else (seed 004:
+    the client leaves with the manager who held it alone); ``lapsed`` otherwise.
     """
     handled = [
         i
@@ -1063,7 +1068,8 @@ def _lapse_reason(
     ]
     handlers = {i.handled_by for i in handled}
     manager = history.client.account_manager
-    if len(handlers) == 1 and manager is not None and manager not in handlers:
+    enough = len(handled) >= policy.manager_left_min_contacts
+    if enough and len(handlers) == 1 and manager is not None and manager not in handlers:
         (only,) = handlers
         ids = tuple(i.interaction_id for i in handled)
         return (
@@ -1361,7 +1367,7 @@ def assess(
         ids = entering.record_ids
         if stage is Stage.lost and entering.event is _E.relationship_lapsed:
             start = _episode_start(trajectory)
-            loss_reason, why, handled = _lapse_reason(history, start, entering.at)
+            loss_reason, why, handled = _lapse_reason(history, start, entering.at, the_policy)
             reason += f" (reason: {loss_reason.value}{'; ' + why if why else ''})"
             ids = (*ids, *handled)
         elif stage is Stage.lost:
