@@ -72,6 +72,7 @@ from .rules import (
     Rule,
     f,
 )
+from .segmentation._util import nonneg_field, positive_int
 from .segmentation.regularity import RegularityPolicy, regular_gaps
 
 __all__ = [
@@ -384,28 +385,13 @@ class LifecyclePolicy:
         _check_span("reactivation_window", self.reactivation_window)
         if self.lapse_after is not None:
             _check_span("lapse_after", self.lapse_after)
-        for name in ("reactivation_sales", "manager_left_min_contacts"):
-            number = getattr(self, name)
-            if type(number) is not int:
-                raise RecordTypeError(
-                    record="LifecyclePolicy", field=name, value=number, expected="an int"
-                )
-            if number < 1:
-                raise _policy_error(name, number, "must be at least 1")
-        k: object = self.lapse_intervals
-        if k is not None:
-            if type(k) is int:
-                k = Decimal(k)
-                object.__setattr__(self, "lapse_intervals", k)
-            if not isinstance(k, Decimal):
-                raise RecordTypeError(
-                    record="LifecyclePolicy",
-                    field="lapse_intervals",
-                    value=k,
-                    expected="a Decimal, an int or None",
-                )
-            if not k.is_finite() or k <= 0:
+        positive_int(self, "reactivation_sales", self.reactivation_sales)
+        positive_int(self, "manager_left_min_contacts", self.manager_left_min_contacts)
+        if self.lapse_intervals is not None:
+            k = nonneg_field(self, "lapse_intervals", self.lapse_intervals)
+            if not k.is_finite() or k == 0:
                 raise _policy_error("lapse_intervals", k, "must be a positive number")
+            object.__setattr__(self, "lapse_intervals", k)
         if not isinstance(self.regularity, RegularityPolicy):
             raise RecordTypeError(
                 record="LifecyclePolicy",
