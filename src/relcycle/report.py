@@ -1266,13 +1266,13 @@ def _counts_of(history: ClientHistory, as_of: datetime) -> tuple[int, int, int, 
 def _figures_window(lc: _lifecycle.LifecycleAssessment) -> str | None:
     """What a lost or won-back client's regularity and RFM figures count, or None."""
     start = lc.episode_start
-    episode = "" if start is None else f" of the episode won back on {format_moment(start)}"
     if lc.stage is Stage.lost and lc.since is not None:
         lost = format_moment(lc.since)
+        scope = "its sales" if start is None else f"its sales since {format_moment(start)}"
         return (
             f"Figures: over the active life up to the loss on {lost}: regularity as it "
-            f"stood then (the sales{episode}), RFM from the sales up to the loss, observed "
-            f"to {format_moment(lc.as_of)}"
+            f"stood then ({scope}), RFM from the sales up to the loss, observed to "
+            f"{format_moment(lc.as_of)}"
         )
     if start is not None:
         return f"Figures: regularity over the current episode (sales since {format_moment(start)})"
