@@ -47,6 +47,10 @@ def report_policies(draw: st.DrawFn) -> object_report.ReportPolicies | None:
         failures_recur_as=draw(st.sampled_from([None, "delivery", "quality"])),
         management_complaints_escalate=draw(st.booleans()),
         reactivate_on_sale=draw(st.booleans()),
+        reactivation_sales=draw(st.integers(1, 3)),
+        reactivation_window=timedelta(days=draw(st.integers(10, 120))),
+        lapse_after=draw(st.sampled_from([None, timedelta(days=60), timedelta(days=365)])),
+        lapse_intervals=draw(st.sampled_from([None, Decimal(2), Decimal(4)])),
     )
     return object_report.ReportPolicies(
         # the rates that make cost-to-serve known, unknown (a rate missing) or partly so

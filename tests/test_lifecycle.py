@@ -580,12 +580,23 @@ class TestScenarios:
         assert [s.target for s in a.trajectory.transitions] == [S.escalated, S.lost, S.satisfied]
         assert "new episode" in a.explain()
 
-    def test_an_order_after_the_loss_wins_the_client_back(self) -> None:
-        """A lost client that orders again is reactivated (unless the policy says no)."""
-        h = history(interaction("i1", 0, "termination", reason="quality"), order("o1", 50))
-        assert assess(h, as_of=day(60)).stage is S.satisfied
+    def test_orders_after_a_termination_win_the_client_back_by_the_policy(self) -> None:
+        """After a termination, reactivation_sales sales within the window are a win-back."""
+        h = history(
+            interaction("i1", 0, "termination", reason="quality"),
+            order("o1", 50),
+            order("o2", 70),
+            order("o3", 100),
+        )
+        assert assess(h, as_of=day(60)).stage is S.lost
+        back = assess(h, as_of=day(100))
+        assert back.stage is S.satisfied
+        assert back.evidence.record_ids == ("o1", "o2", "o3")
+        assert "3 orders within 90 days after the termination" in back.evidence.reason
+        one = LifecyclePolicy(reactivation_sales=1)
+        assert assess(h, as_of=day(60), policy=one).stage is S.satisfied
         off = LifecyclePolicy(reactivate_on_sale=False)
-        assert assess(h, as_of=day(60), policy=off).stage is S.lost
+        assert assess(h, as_of=day(100), policy=off).stage is S.lost
 
     def test_arbitration_and_its_close(self) -> None:
         """Arbitration is entered from anywhere and its close returns to escalated."""
@@ -650,6 +661,7 @@ class TestAssessment:
             E.arbitration_opened,
             E.trouble_free_period_elapsed,
             E.relationship_terminated,
+            E.relationship_lapsed,
         )
         lost = assess(history(interaction("i1", 0, "termination")), as_of=day(1))
         assert lost.next_events() == (E.client_reactivated,)
@@ -1106,8 +1118,8 @@ class TestTheLifecycleAsADecider:
         """Each trigger names its rule, kind, moment field and guard."""
         by_kind = {t.kind: t for t in TRIGGERS}
         assert by_kind["complaint_closed"].at == "resolved_at"
-        assert by_kind["sale_while_lost"].rule.name == "sale"
-        assert by_kind["sale_while_lost"].states == {Stage.lost}
+        assert by_kind["sale"].rule.name == "sale"
+        assert by_kind["sale"].states is None  # every sale moves the lapse clock
         assert by_kind["failed_order"].rule.name == "failed_order"
         assert {"escalation", "ultimatum", "termination", "reactivation"} <= set(by_kind)
         assert MACHINE.table is TABLE
@@ -1115,6 +1127,7 @@ class TestTheLifecycleAsADecider:
             "service_level_due",
             "trouble_free_period_due",
             "rejection_memory_due",
+            "lapse_due",
         }
 
     def test_the_service_level_and_the_trouble_free_period_are_timers(self) -> None:
@@ -1171,3 +1184,144 @@ class TestTheLifecycleAsADecider:
         events = derive_events(h, as_of=day(200))
         assert all(type(e) is LifecycleEventRecord for e in events)
         assert events == run.events
+
+
+# --------------------------------------------------------------------------- lost means lost
+
+
+def monthly(first: int, count: int, prefix: str = "o") -> list[Order]:
+    """``count`` orders 30 days apart from day ``first``."""
+    return [order(f"{prefix}{n}", first + 30 * n) for n in range(count)]
+
+
+class TestTrailingActivityAfterATermination:
+    def test_trailing_orders_keep_a_terminated_client_lost_and_are_surfaced(self) -> None:
+        """Two orders after a termination are trailing activity: lost, flagged, explained."""
+        h = history(
+            *monthly(0, 6),
+            interaction("t1", 160, "termination", reason="competitor"),
+            order("late1", 170),
+            order("late2", 185),
+        )
+        a = assess(h, as_of=day(200))
+        assert a.stage is S.lost
+        assert a.loss_reason is LossReason.competitor
+        assert a.activity_after_loss is not None
+        assert a.activity_after_loss.record_ids == ("late1", "late2")
+        assert "2 sales (late1, late2)" in a.activity_after_loss.reason
+        assert "still lost" in a.activity_after_loss.reason
+        assert "activity after the loss" in a.explain()
+        assert a.to_dict()["activity_after_loss"]["record_ids"] == ["late1", "late2"]
+
+    def test_sales_spread_wider_than_the_window_do_not_win_back(self) -> None:
+        """Only reactivation_sales sales within reactivation_window count as a win-back."""
+        h = history(
+            interaction("t1", 0, "termination"),
+            order("a", 10),
+            order("b", 80),
+            order("c", 170),
+        )
+        assert assess(h, as_of=day(171)).stage is S.lost
+        wide = LifecyclePolicy(reactivation_window=timedelta(days=180))
+        assert assess(h, as_of=day(171), policy=wide).stage is S.satisfied
+
+    def test_a_recorded_reactivation_still_wins_back_at_once(self) -> None:
+        """An explicit reactivation interaction needs no sale."""
+        h = history(interaction("t1", 0, "termination"), interaction("r1", 40, "reactivation"))
+        a = assess(h, as_of=day(41))
+        assert a.stage is S.satisfied
+        assert a.activity_after_loss is None
+        assert a.episode_start == day(40)
+
+    def test_the_policy_knobs_are_checked(self) -> None:
+        """reactivation_sales, lapse_intervals and lapse_after refuse bad values by name."""
+        with pytest.raises(ValidationError, match="reactivation_sales"):
+            LifecyclePolicy(reactivation_sales=0)
+        with pytest.raises(ValidationError, match="lapse_intervals"):
+            LifecyclePolicy(lapse_intervals=Decimal(0))
+        with pytest.raises(ValidationError, match="lapse_after"):
+            LifecyclePolicy(lapse_after=timedelta(0))
+
+
+class TestSilentChurn:
+    def test_a_regular_client_silent_for_nine_months_has_lapsed(self) -> None:
+        """Four mean gaps without a sale make a regular buyer lost, reason lapsed."""
+        h = history(*monthly(0, 6))  # last sale on day 150, mean gap 30 days
+        assert assess(h, as_of=day(269)).stage is S.satisfied
+        a = assess(h, as_of=day(150 + 270))
+        assert a.stage is S.lost
+        assert a.loss_reason is LossReason.lapsed
+        assert a.since == day(270)  # 4 mean gaps after the last sale
+        assert a.evidence.record_ids == ("o3", "o4", "o5")
+        assert "a regular buyer (6 purchase days, mean gap 30.0 days)" in a.evidence.reason
+        assert "no sale for 4 mean gaps since 2026-05-31" in a.evidence.reason
+        losses = loss_analysis([h], as_of=day(420))
+        assert losses.counts()[LossReason.lapsed] == 1
+
+    def test_an_irregular_client_lapses_after_the_plain_silence(self) -> None:
+        """Without regular buying, only lapse_after applies (365 days by default)."""
+        h = history(order("o1", 0), order("o2", 5), order("o3", 100), order("o4", 101))
+        assert assess(h, as_of=day(101 + 364)).stage is S.satisfied
+        a = assess(h, as_of=day(101 + 365))
+        assert a.stage is S.lost
+        assert a.loss_reason is LossReason.lapsed
+        assert "no sale for 365 days since 2026-04-12" in a.evidence.reason
+
+    def test_the_lapse_rules_can_be_switched_off(self) -> None:
+        """None for both knobs: silence never makes a client lost."""
+        h = history(*monthly(0, 6))
+        off = LifecyclePolicy(lapse_after=None, lapse_intervals=None)
+        assert assess(h, as_of=day(3000), policy=off).stage is S.satisfied
+
+    def test_a_client_whose_only_manager_left_is_lost_with_manager_left(self) -> None:
+        """Every contact handled by one employee who is no longer its manager: manager_left."""
+        from relcycle.model import Client
+
+        records: list[Order | Interaction] = [
+            *monthly(0, 6),
+            *(interaction(f"i{n}", 30 * n + 1, "inquiry", handled_by="m1") for n in range(5)),
+        ]
+        h = ClientHistory.of(Client(client_id="C1", account_manager="m2"), records)
+        a = assess(h, as_of=day(500))
+        assert a.stage is S.lost
+        assert a.loss_reason is LossReason.manager_left
+        assert "its only manager m1" in a.evidence.reason
+        assert "now m2" in a.evidence.reason
+        assert "i0" in a.evidence.record_ids
+        assert loss_analysis([h], as_of=day(500)).losses[0].reason is LossReason.manager_left
+        # the same history with m1 still its manager: lapsed
+        kept = ClientHistory.of(Client(client_id="C1", account_manager="m1"), records)
+        assert assess(kept, as_of=day(500)).loss_reason is LossReason.lapsed
+        # one contact is too thin to say who held the relationship
+        thin = ClientHistory.of(Client(client_id="C1", account_manager="m2"), records[:7])
+        assert assess(thin, as_of=day(500)).loss_reason is LossReason.lapsed
+        few = LifecyclePolicy(manager_left_min_contacts=1)
+        assert assess(thin, as_of=day(500), policy=few).loss_reason is LossReason.manager_left
+
+    def test_a_lapsed_client_is_won_back_by_its_next_sale(self) -> None:
+        """After a lapse one sale is a win-back: a new episode starts."""
+        h = history(*monthly(0, 6), order("back", 600))
+        a = assess(h, as_of=day(601))
+        assert a.stage is S.satisfied
+        assert a.episode == 2
+        assert a.episode_start == day(600)
+        assert "(lost by lapse)" in a.evidence.reason
+
+    def test_the_lapse_is_a_timer_that_survives_a_saved_state(self) -> None:
+        """Resuming a saved state gives the lapse a full replay gives."""
+        h = history(*monthly(0, 6))
+        run = MACHINE.run(h, as_of=day(200), policy=LifecyclePolicy())
+        assert any(t.kind == "lapse_due" for t in run.state.timers)
+        saved = MachineState.from_dict(json.loads(json.dumps(run.state.to_dict())), MACHINE)
+        resumed = MACHINE.resume(saved, h, as_of=day(420), policy=LifecyclePolicy())
+        assert resumed.state.state is S.lost
+        assert resumed.events[-1][1] is E.relationship_lapsed
+
+    def test_purchase_days_are_counted_in_the_given_zone(self) -> None:
+        """The mean gap of the lapse rule counts calendar days in ``tz``."""
+        last = day(119) + timedelta(hours=23)  # 2026-04-30 in UTC, 2026-05-01 in Kyiv
+        late = Order(order_id="o4", client_id="C1", placed_at=last, amount=Decimal(100))
+        h = history(*(order(f"o{n}", 30 * n) for n in range(4)), late)
+        moment = last + timedelta(days=119.5)  # past 4 x 29.75 days, before 4 x 30
+        assert assess(h, as_of=moment).stage is S.lost
+        assert assess(h, as_of=moment, tz="Europe/Kyiv").stage is S.satisfied

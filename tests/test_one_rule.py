@@ -17,6 +17,7 @@ from relcycle.history import ClientHistory, Portfolio
 from relcycle.io import load_history
 from relcycle.ladder import Rung
 from relcycle.ladder import assess as assess_ladder
+from relcycle.lifecycle import LifecyclePolicy
 from relcycle.lifecycle import assess as assess_lifecycle
 from relcycle.model import Order
 from relcycle.report import ReportPolicies, build_report
@@ -96,7 +97,10 @@ class TestRegularBuying:
         history = ClientHistory.of("c", [sale(f"o{i}", d) for i, d in enumerate(days)])
         as_of = T0 + timedelta(days=days[-1])
         policies = ReportPolicies(regularity=RegularityPolicy(min_gaps=min_gaps, max_cv=max_cv))
-        life = assess_lifecycle(history, as_of=as_of)
+        # no silent churn: a lapse (lost, then won back) is a demotion this property
+        # does not cover (a daily buyer pausing four days has lapsed)
+        steady = LifecyclePolicy(lapse_after=None, lapse_intervals=None)
+        life = assess_lifecycle(history, as_of=as_of, policy=steady)
         ladder = assess_ladder(history, as_of=as_of, policy=policies.ladder, lifecycle=life)
         for step in ladder.trajectory.transitions:
             if step.target is Rung.customer:

@@ -71,6 +71,21 @@ class TestDefaults:
         path = _write(tmp_path, policies_to_toml(ReportPolicies()))
         assert load_policies(path) == ReportPolicies()
 
+    def test_the_loss_rules_are_keys(self, tmp_path: Path) -> None:
+        """The win-back and lapse knobs are printed and read back; "none" turns a lapse rule off."""
+        text = policies_to_toml(ReportPolicies())
+        for line in (
+            "reactivation_sales = 3",
+            "reactivation_window = 90",
+            "lapse_after = 365",
+            'lapse_intervals = "4"',
+        ):
+            assert line in text.splitlines()
+        path = _write(tmp_path, '[lifecycle]\nlapse_after = "none"\nlapse_intervals = "2.5"\n')
+        lifecycle = load_policies(path).lifecycle
+        assert lifecycle.lapse_after is None
+        assert lifecycle.lapse_intervals == Decimal("2.5")
+
     def test_every_field_is_a_key(self) -> None:
         """Every field of every policy class is written, found from the classes."""
         written = _flat(tomllib.loads(policies_to_toml(ReportPolicies())))
@@ -464,6 +479,12 @@ _policies = st.builds(
         late_orders_fail=st.booleans(),
         staff_complaints_monitor=st.booleans(),
         failures_recur_as=st.none() | st.sampled_from(list(ComplaintCategory)),
+        reactivate_on_sale=st.booleans(),
+        reactivation_sales=st.integers(1, 9),
+        reactivation_window=_days,
+        lapse_after=st.none() | _days,
+        lapse_intervals=st.none() | st.decimals(min_value="0.5", max_value=12, places=1),
+        manager_left_min_contacts=st.integers(1, 9),
         strict=st.booleans(),
     ),
     ladder=st.builds(

@@ -29,6 +29,7 @@ from relcycle import (
 )
 from relcycle.ladder import Rung
 from relcycle.lifecycle import Stage
+from relcycle.model import LossReason
 from relcycle.report import (
     COMPARE_FIELDS,
     COMPARED,
@@ -68,7 +69,8 @@ RUNGS = ("adversary", "doubter", "buyer", "customer", "advocate", "expert")
 SEGMENTS = ("lowest_price", "novelty", "belonging", "stability", "unclassified")
 VALUE_CLASSES = ("A", "B", "C")
 REGULARITIES = ("regular", "irregular", "one_off", "none")
-LOSS_REASONS = ("competitor", "price", "quality", "service", "manager_left", "other")
+#: The contract's termination reasons, then ``lapsed`` (silent churn, found by the lifecycle).
+LOSS_REASONS = ("competitor", "price", "quality", "service", "manager_left", "other", "lapsed")
 RISK_FLAGS = (
     "recurring_problems",
     "key_person",
@@ -135,7 +137,8 @@ def assert_contract_record(record: Mapping[str, Any]) -> None:
     assert record["regularity"] in REGULARITIES
     rfm = record["rfm"]
     assert set(rfm) == {"r", "f", "m", "segment"}
-    if record["orders"]:
+    if record["frequency"] is not None:
+        assert record["orders"]
         assert all(rfm[k] in (1, 2, 3, 4, 5) for k in "rfm")
         assert isinstance(rfm["segment"], str)
         assert rfm["segment"]
@@ -146,6 +149,9 @@ def assert_contract_record(record: Mapping[str, Any]) -> None:
         assert record["recency"] <= record["T"]
     else:
         assert rfm == {"r": None, "f": None, "m": None, "segment": None}
+        # only a lost client's sales after its loss are left out of its figures
+        assert not record["orders"] or record["lifecycle_stage"] == "lost"
+    if not record["orders"]:
         assert record["regularity"] == "none"
     for key in ("orders", "contacts", "requests", "complaints_open"):
         assert isinstance(record[key], int), key
@@ -379,13 +385,17 @@ class TestBuildReport:
 
     def test_actions_come_from_the_playbook(self, report: Report) -> None:
         """Actions are the playbook's for the client's stage, risks and segment, their
-        urgency moved by the client's value class (the priority policy)."""
+        urgency moved by the client's value class (the priority policy).
+
+        A lost client gets its stage's (win-back) actions and its risks', not its
+        segment's: those are for a live client.
+        """
         policies = ReportPolicies()
         for client in report.clients:
+            lost = client.lifecycle_stage.value == "lost"
+            segment = None if lost else client.motivation_segment.value
             found = policies.playbook.actions(
-                stage=client.lifecycle_stage.value,
-                segment=client.motivation_segment.value,
-                risks=client.risk_flags,
+                stage=client.lifecycle_stage.value, segment=segment, risks=client.risk_flags
             )
             expected = moved_actions(
                 policies,
@@ -1062,3 +1072,164 @@ class TestValueBasis:
     def test_a_bad_basis_names_the_field(self) -> None:
         with pytest.raises(ValidationError, match="value_basis"):
             ReportPolicies(value_basis="margin")
+
+
+# --------------------------------------------------------------------------- lost means lost
+
+
+def _monthly(cid: str, first: int, count: int, amount: str = "1000") -> list[Order]:
+    """``count`` orders of ``cid`` 30 days apart from day ``first``."""
+    return [
+        Order(
+            order_id=f"{cid}-{first + 30 * n}",
+            client_id=cid,
+            placed_at=at(first + 30 * n),
+            amount=amount,
+        )
+        for n in range(count)
+    ]
+
+
+def _contacts(cid: str, days: list[int], handler: str) -> list[Interaction]:
+    return [
+        Interaction(interaction_id=f"{cid}-i{d}", client_id=cid, at=at(d), handled_by=handler)
+        for d in days
+    ]
+
+
+def lost_portfolio() -> Portfolio:
+    """A big monthly buyer that left for a competitor, then placed two trailing orders;
+    the same without trailing orders; small buyers around them."""
+    small = [
+        Order(order_id=f"s{n}-{d}", client_id=f"s{n}", placed_at=at(d), amount="10")
+        for n in range(5)
+        for d in (20 * n, 20 * n + 200)
+    ]
+    trailing = [
+        Order(order_id=f"late-{d}", client_id="left", placed_at=at(d), amount="1000")
+        for d in (350, 360)
+    ]
+    ends = [
+        Interaction(
+            interaction_id=f"{cid}-end",
+            client_id=cid,
+            at=at(340),
+            purpose="termination",
+            reason="competitor",
+        )
+        for cid in ("left", "quiet")
+    ]
+    return build_portfolio(
+        orders=[*_monthly("left", 0, 11), *_monthly("quiet", 0, 11), *trailing, *small],
+        interactions=[
+            *_contacts("left", [1, 31, 61, 91, 121], "m1"),
+            *_contacts("quiet", [1, 31, 61, 91, 121], "m1"),
+            *ends,
+        ],
+    )
+
+
+@pytest.fixture(scope="module")
+def lost() -> Report:
+    return build_report(lost_portfolio(), as_of=at(365))
+
+
+class TestALostClientIsLostEverywhere:
+    def test_trailing_orders_do_not_revive_a_terminated_client(self, lost: Report) -> None:
+        """Two orders after the termination: still lost, with the activity_after_loss flag."""
+        left = lost["left"]
+        assert left.lifecycle_stage is Stage.lost
+        assert left.loss_reason is LossReason.competitor
+        assert left.active is False
+        assert left.risk_flags == ("activity_after_loss",)
+        (risk,) = left.risks
+        assert risk.evidence.record_ids == ("late-350", "late-360")
+        assert lost.summary["risks"]["activity_after_loss"] == 1
+
+    def test_no_live_client_flag_or_action(self, lost: Report) -> None:
+        """No overdue_order, key_person or segment care for a lost client: its win-back."""
+        for cid in ("left", "quiet"):
+            client = lost[cid]
+            assert "overdue_order" not in client.risk_flags
+            assert "key_person" not in client.risk_flags
+            ids = {a.id for a in client.actions}
+            assert "overdue_order.call" not in ids
+            assert "key_person.second_contact" not in ids
+            assert {"lost.loss_reason", "lost.win_back"} <= ids
+            assert all(i.split(".")[0] in {"lost", "activity_after_loss"} for i in ids)
+        assert lost["quiet"].risks == ()
+
+    def test_figures_count_the_active_life_only(self, lost: Report) -> None:
+        """RFM figures count the sales up to the loss; regularity is as it stood then."""
+        left, quiet = lost["left"], lost["quiet"]
+        assert left.frequency == quiet.frequency == 10  # 11 purchase days, not 13
+        assert left.monetary_value == quiet.monetary_value
+        assert left.T == quiet.T == 365
+        assert left.rfm == quiet.rfm
+        assert left.regularity.value == "regular"
+        assert left.revenue.amount == Decimal(13000)  # revenue is still every sale
+        assert "over the active life up to the loss on 2025-12-07" in left.explain()
+
+
+class TestSilentChurnInTheReport:
+    def test_a_regular_client_silent_for_nine_months_is_lost_lapsed(self) -> None:
+        """The lapse rule makes a silent regular buyer lost; the summary counts it."""
+        report = build_report(build_portfolio(orders=_monthly("r", 0, 6)), as_of=at(150 + 270))
+        client = report["r"]
+        assert client.lifecycle_stage is Stage.lost
+        assert client.loss_reason is LossReason.lapsed
+        assert report.summary["loss_reasons"]["lapsed"] == 1
+        assert client.risks == ()
+        assert "lapsed: a regular buyer" in client.evidence["stage"].reason
+
+    def test_a_client_whose_only_manager_left_is_lost_manager_left(self) -> None:
+        """All contacts by m1, m2 its manager now, no order for long: manager_left."""
+        report = build_report(
+            build_portfolio(
+                clients=[Client(client_id="m", account_manager="m2")],
+                orders=_monthly("m", 0, 6),
+                interactions=_contacts("m", [1, 31, 61, 91, 121], "m1"),
+            ),
+            as_of=at(360),
+        )
+        client = report["m"]
+        assert client.loss_reason is LossReason.manager_left
+        assert "its only manager m1" in client.evidence["stage"].reason
+
+
+class TestEpisodes:
+    @staticmethod
+    def won_back() -> Portfolio:
+        """Monthly buyer, lost for a year, won back, monthly again."""
+        return build_portfolio(
+            orders=[*_monthly("w", 0, 6), *_monthly("w", 510, 4)],
+            interactions=[
+                Interaction(
+                    interaction_id="end",
+                    client_id="w",
+                    at=at(160),
+                    purpose="termination",
+                    reason="price",
+                ),
+                Interaction(
+                    interaction_id="back", client_id="w", at=at(500), purpose="reactivation"
+                ),
+            ],
+        )
+
+    def test_a_won_back_client_is_overdue_from_its_current_episode(self) -> None:
+        """Regularity and overdue_order ignore the gap while the client was lost."""
+        report = build_report(self.won_back(), as_of=at(600 + 50))
+        client = report["w"]
+        assert client.lifecycle_stage is Stage.satisfied
+        assert client.regularity.value == "regular"
+        assert "overdue_order" in client.risk_flags
+        (risk,) = [r for r in client.risks if r.flag.value == "overdue_order"]
+        assert risk.evidence.record_ids == ("w-510", "w-540", "w-570", "w-600")
+        assert "current episode" in client.explain()
+
+    def test_a_won_back_client_silent_for_nine_months_lapses(self) -> None:
+        """Nine silent months after the win-back: lost again, reason lapsed."""
+        client = build_report(self.won_back(), as_of=at(600 + 270))["w"]
+        assert client.lifecycle_stage is Stage.lost
+        assert client.loss_reason is LossReason.lapsed

@@ -148,7 +148,8 @@ class TestRecurringProblems:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(lifecycle_histories())
 def test_every_stage_that_implies_a_flag_carries_it(drawn: Any) -> None:
-    """Whatever the history, the client's stage's flag is among its flags."""
+    """Whatever the history, the client's stage's flag is among its flags, the overdue
+    flag is the lifecycle's, and a lost client carries only ``activity_after_loss``."""
     records, as_of = drawn
     history = ClientHistory.of("C1", records)
     assessment = lifecycle.assess(history, as_of=as_of)
@@ -157,8 +158,13 @@ def test_every_stage_that_implies_a_flag_carries_it(drawn: Any) -> None:
     if implied is not None:
         assert implied in raised
     if assessment.stage is lifecycle.Stage.lost:
-        assert RiskFlag.past_escalation not in raised
-    assert (RiskFlag.overdue_complaint in raised) == (assessment.overdue is not None)
+        # a lost client carries no live-client flag, whatever its open complaints
+        assert raised <= {RiskFlag.activity_after_loss}
+        assert (RiskFlag.activity_after_loss in raised) == (
+            assessment.activity_after_loss is not None
+        )
+    else:
+        assert (RiskFlag.overdue_complaint in raised) == (assessment.overdue is not None)
 
 
 class TestKeyPerson:
@@ -313,8 +319,12 @@ class TestOverdueOrder:
     """A regular buyer whose next order is late."""
 
     def test_scenario_and_counter_example(self) -> None:
-        """Monthly orders stopping 90 days ago are overdue; recent ones are not."""
-        old = [sale(i, 60 + 30 * i) for i in range(5)]  # last on day 180
+        """Monthly orders stopping 100 days ago are overdue; recent ones are not.
+
+        (Four mean gaps without a sale would make the client lost, ``lapsed``:
+        see the lifecycle's lapse rule.)
+        """
+        old = [sale(i, 80 + 30 * i) for i in range(5)]  # last on day 200
         assert RiskFlag.overdue_order in flags(old)
         assert RiskFlag.overdue_order not in flags(stable_orders())
 
@@ -323,10 +333,10 @@ class TestPastEscalation:
     """An escalation is remembered after the client recovered from it."""
 
     def records(self) -> list[Interaction | Order | Complaint]:
-        """The client's management escalated on day 0; nothing happened since."""
+        """The client's management escalated on day 0; it went on buying, nothing else."""
         return [
             Interaction(interaction_id="e1", client_id="c1", at=at(0), purpose="escalation"),
-            sale(0, 5),
+            *(sale(k, 5 + 120 * k) for k in range(4)),
         ]
 
     def test_while_escalated(self) -> None:

@@ -409,8 +409,8 @@ class LifecycleView(Protocol):
         """The lifecycle's trajectory."""
 
 
-def _lifecycle_of(history: ClientHistory, as_of: datetime) -> LifecycleView:
-    return cast(LifecycleView, _assess_lifecycle(history, as_of=as_of))
+def _lifecycle_of(history: ClientHistory, as_of: datetime, tz: tzinfo | str) -> LifecycleView:
+    return cast(LifecycleView, _assess_lifecycle(history, as_of=as_of, tz=tz))
 
 
 # --------------------------------------------------------------------------- assessment
@@ -969,7 +969,7 @@ def assess(
     """
     view = history.as_of(as_of)
     if lifecycle is None:
-        lifecycle = _lifecycle_of(history, as_of)
+        lifecycle = _lifecycle_of(history, as_of, tz)
     else:
         other = getattr(lifecycle, "client_id", None)
         if other is not None and other != history.client_id:

@@ -25,8 +25,8 @@ the same moment give the same result in any input order.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from decimal import Context, Decimal, InvalidOperation
 from typing import Any, NamedTuple
 
 import attrs
@@ -34,6 +34,7 @@ import attrs
 from relcycle._args import checked
 
 from ._vocab import OrderedVocab, Vocab
+from ._zones import resolve_zone
 from .errors import RecordTypeError, UsageError, ValidationError
 from .evidence import Evidence
 from .history import ClientHistory, Portfolio, check_as_of
@@ -65,6 +66,7 @@ from .rules import (
     CANCELLED_ORDER,
     COMPLAINT,
     FAILED_ORDER,
+    INBOUND,
     LATE_ORDER,
     MANAGEMENT_COMPLAINT,
     REJECTED_COMPLAINT,
@@ -73,6 +75,8 @@ from .rules import (
     Rule,
     f,
 )
+from .segmentation._util import nonneg_field, positive_int
+from .segmentation.regularity import RegularityPolicy, regular_gaps
 
 __all__ = [
     "DEFAULT_SERVICE_LEVELS",
@@ -125,7 +129,9 @@ class LifecycleEvent(Vocab):
     late or cancelled order). The client's moves: ``escalation_received``,
     ``ultimatum_received``,
     ``arbitration_opened``, ``arbitration_closed``, ``relationship_terminated``,
-    ``client_reactivated``. Time: ``trouble_free_period_elapsed``.
+    ``client_reactivated``. Time: ``trouble_free_period_elapsed``, and
+    ``relationship_lapsed`` (silent churn: no sale for longer than the policy's
+    lapse rules allow).
     """
 
     complaint_opened = "complaint_opened"
@@ -143,6 +149,7 @@ class LifecycleEvent(Vocab):
     arbitration_closed = "arbitration_closed"
     trouble_free_period_elapsed = "trouble_free_period_elapsed"
     relationship_terminated = "relationship_terminated"
+    relationship_lapsed = "relationship_lapsed"
     client_reactivated = "client_reactivated"
 
 
@@ -202,6 +209,7 @@ def _rows() -> list[tuple[Stage | tuple[Stage, ...], LifecycleEvent, Stage]]:
         rows.append((high, _E.trouble_free_period_elapsed, low))
     # The end of an episode, and the start of the next one.
     rows.append((_ACTIVE, _E.relationship_terminated, _S.lost))
+    rows.append((_ACTIVE, _E.relationship_lapsed, _S.lost))
     rows.append((_S.lost, _E.client_reactivated, _S.satisfied))
     return rows
 
@@ -334,9 +342,35 @@ class LifecyclePolicy:
             :data:`~relcycle.rules.STAFF_COMPLAINT`) means its staff record the
             supplier's failures: the client is in ``monitoring_failures`` (or
             worse) from the moment it was opened (default True).
-        reactivate_on_sale: A lost client that places an order (``placed`` or
-            ``delivered``) has come back, even with no ``reactivation`` recorded
-            (default True).
+        reactivate_on_sale: Sales can win a lost client back, even with no
+            ``reactivation`` recorded (default True): a client lost by lapse with
+            its first sale, a client that terminated the relationship with
+            ``reactivation_sales`` sales within ``reactivation_window``. False:
+            only a recorded ``reactivation`` does.
+        reactivation_sales: After a termination, how many sales within
+            ``reactivation_window`` win the client back (default 3, at least 1).
+            Fewer are trailing activity (deliveries still due, a last one-off
+            order): the client stays lost and carries the
+            ``activity_after_loss`` risk flag.
+        reactivation_window: The window of ``reactivation_sales``: the sales
+            counted lie within ``[t - window, t]`` of the latest (default 90 days).
+        lapse_after: Silent churn: an active client with no sale for this long
+            (since its last sale, or since it was won back) is lost, reason
+            ``lapsed`` (default 365 days; None: never by this rule).
+        lapse_intervals: Silent churn of a regular buyer: a client whose purchase
+            days in the current episode are regular (``regularity``'s rule) and
+            that has not bought for this many mean gaps since its last sale is
+            lost, reason ``lapsed`` (default 4, where the regularity rule calls
+            an order overdue at 1.5; None: never by this rule). Both rules give
+            ``manager_left`` instead when every contact of the episode with a
+            known handler, at least ``manager_left_min_contacts`` of them, was
+            handled by one employee who is no longer the client's account manager.
+        manager_left_min_contacts: The handled contacts one employee must hold
+            alone for a lapse to count as ``manager_left`` (default 5, the
+            key-person risk's minimum; at least 1).
+        regularity: The rule of "regular buying" ``lapse_intervals`` reads
+            (:class:`~relcycle.segmentation.regularity.RegularityPolicy`'s
+            ``min_gaps`` and ``max_cv``; the report gives it its own).
         strict: Raise :class:`~relcycle.errors.IllegalTransitionError` on a record
             whose event the client's stage does not allow (an ``arbitration_closed``
             with no arbitration open, say). By default such records are left out
@@ -360,7 +394,16 @@ class LifecyclePolicy:
     management_complaints_escalate: bool = True
     staff_complaints_monitor: bool = True
     reactivate_on_sale: bool = True
+    reactivation_sales: int = 3
+    reactivation_window: timedelta = timedelta(days=90)
+    lapse_after: timedelta | None = timedelta(days=365)
+    lapse_intervals: Decimal | None = Decimal(4)
+    manager_left_min_contacts: int = 5
+    regularity: RegularityPolicy = attrs.field(factory=RegularityPolicy)
     strict: bool = False
+    #: The time zone whose calendar days make the purchase days of the lapse
+    #: rule: set per run by :func:`assess` (its ``tz``), see :meth:`in_zone`.
+    zone: tzinfo = attrs.field(default=UTC, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         count = self.recurrence_count
@@ -380,6 +423,23 @@ class LifecyclePolicy:
                 field="sla_attribute_prefix",
                 value=prefix,
                 expected="a non-empty string or None",
+            )
+        _check_span("reactivation_window", self.reactivation_window)
+        if self.lapse_after is not None:
+            _check_span("lapse_after", self.lapse_after)
+        positive_int(self, "reactivation_sales", self.reactivation_sales)
+        positive_int(self, "manager_left_min_contacts", self.manager_left_min_contacts)
+        if self.lapse_intervals is not None:
+            k = nonneg_field(self, "lapse_intervals", self.lapse_intervals)
+            if not k.is_finite() or k == 0:
+                raise _policy_error("lapse_intervals", k, "must be a positive number")
+            object.__setattr__(self, "lapse_intervals", k)
+        if not isinstance(self.regularity, RegularityPolicy):
+            raise RecordTypeError(
+                record="LifecyclePolicy",
+                field="regularity",
+                value=self.regularity,
+                expected="a RegularityPolicy",
             )
         recur: object = self.failures_recur_as
         if recur is not None and not isinstance(recur, ComplaintCategory):
@@ -459,7 +519,31 @@ class LifecyclePolicy:
         levels = {severity: self.service_level(client, severity) for severity in Severity}
         mine = dict(self.client_service_levels)
         mine[client.client_id] = FrozenMap(levels)
-        return attrs.evolve(self, client_service_levels=mine)
+        found = attrs.evolve(self, client_service_levels=mine)
+        object.__setattr__(found, "zone", self.zone)  # not an init field: evolve drops it
+        return found
+
+    def in_zone(self, tz: tzinfo | str) -> LifecyclePolicy:
+        """This policy with the lapse rule counting purchase days in ``tz``.
+
+        :func:`assess` calls it with its ``tz``; give it to
+        :meth:`MACHINE.run <relcycle.machine.Machine.run>` directly to run the
+        machine in another zone than UTC.
+        """
+        zone = resolve_zone(tz)
+        if zone is self.zone:
+            return self
+        key = (self, zone)
+        found = _ZONED.get(key)
+        if found is None:
+            found = attrs.evolve(self)
+            object.__setattr__(found, "zone", zone)
+            if len(_ZONED) < 256:  # a bounded cache of immutable values
+                _ZONED[key] = found
+        return found
+
+
+_ZONED: dict[tuple[LifecyclePolicy, tzinfo], LifecyclePolicy] = {}
 
 
 def _attribute_days(client_id: str, name: str, raw: str) -> timedelta:
@@ -570,6 +654,7 @@ _P_QUIET = 100
 # A rejected complaint stops counting as unresolved before the records at its
 # moment: a complaint opened exactly then is not opened while it is unresolved.
 _P_FORGET = _P_CLOSE
+_P_LAPSE = 101  # after every record at its moment: a sale then is not silence
 _PURPOSE_EVENT = {
     Purpose.reactivation: _E.client_reactivated,
     Purpose.escalation: _E.escalation_received,
@@ -582,18 +667,27 @@ _PURPOSE_EVENT = {
 # Occurrence kinds: the triggers' and the timers'.
 _K_OPEN = "complaint_opened"
 _K_CLOSE = "complaint_closed"
-_K_SALE = "sale_while_lost"
+_K_SALE = "sale"
 _K_FAILED = "failed_order"
 _K_SLA = "service_level_due"
 _K_QUIET = "trouble_free_period_due"
 _K_FORGET = "rejection_memory_due"
+_K_LAPSE = "lapse_due"
+# How the current loss came about (LifecycleMemory.lost_by).
+_BY_TERMINATION = "termination"
+_BY_LAPSE = "lapse"
+# What a lapse timer checks when it falls due (its data).
+_LAPSE_AFTER = "after"
+_LAPSE_INTERVALS = "intervals"
+#: How many of the latest sales a lapse cites as its evidence.
+_LAPSE_EVIDENCE = 3
 
 #: The lifecycle's trigger table: which records give which occurrence, when, and
 #: in which order at one moment.
 TRIGGERS: tuple[Trigger, ...] = (
     Trigger(COMPLAINT, _K_OPEN, _P_OPEN),
     Trigger(COMPLAINT, _K_CLOSE, _P_CLOSE, at="resolved_at"),
-    Trigger(SALE, _K_SALE, _P_ORDER, states={Stage.lost}),
+    Trigger(SALE, _K_SALE, _P_ORDER),
     Trigger(FAILED_ORDER, _K_FAILED, _P_ORDER),
     *(
         Trigger(
@@ -627,6 +721,14 @@ class LifecycleMemory(NamedTuple):
             id (None when it gave none).
         unresolved: The ids of the rejected complaints still counted as
             unresolved (``LifecyclePolicy.rejection_memory``), oldest first.
+        days: The purchase days of the current episode (in the policy's zone),
+            oldest first: the lapse rule's regularity.
+        silent_since: The latest sale of the episode, or the moment it was won
+            back, whichever is later (None before either): the lapse clock.
+        last_sales: The ids of the episode's latest sales (a lapse's evidence).
+        lost_by: While lost, how: ``"termination"`` or ``"lapse"``; else ``""``.
+        trailing: After a termination, the sales ``(moment, id)`` counted
+            towards a win-back (those in the reactivation window).
     """
 
     open: tuple[str, ...] = ()
@@ -635,6 +737,11 @@ class LifecycleMemory(NamedTuple):
     anchor_ids: tuple[str, ...] = ()
     reasons: tuple[tuple[str, LossReason | None], ...] = ()
     unresolved: tuple[str, ...] = ()
+    days: tuple[date, ...] = ()
+    silent_since: datetime | None = None
+    last_sales: tuple[str, ...] = ()
+    lost_by: str = ""
+    trailing: tuple[tuple[datetime, str], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (:meth:`from_dict` reads it back)."""
@@ -649,6 +756,11 @@ class LifecycleMemory(NamedTuple):
             "anchor_ids": list(self.anchor_ids),
             "reasons": [[rid, None if r is None else r.value] for rid, r in self.reasons],
             "unresolved": list(self.unresolved),
+            "days": [d.isoformat() for d in self.days],
+            "silent_since": None if self.silent_since is None else self.silent_since.isoformat(),
+            "last_sales": list(self.last_sales),
+            "lost_by": self.lost_by,
+            "trailing": [[at.isoformat(), rid] for at, rid in self.trailing],
         }
 
     @classmethod
@@ -661,6 +773,7 @@ class LifecycleMemory(NamedTuple):
         try:
             recent = {ComplaintCategory.parse(k): v for k, v in data["recent"].items()}
             anchor = data["anchor"]
+            silent = data.get("silent_since")
             return cls(
                 open=tuple(str(rid) for rid in data["open"]),
                 recent=tuple(
@@ -677,9 +790,23 @@ class LifecycleMemory(NamedTuple):
                     for rid, r in data["reasons"]
                 ),
                 unresolved=tuple(str(rid) for rid in data["unresolved"]),
+                # states saved before the lapse rules lack these keys
+                days=tuple(date.fromisoformat(d) for d in data.get("days", ())),
+                silent_since=(None if silent is None else datetime.fromisoformat(silent)),
+                last_sales=tuple(str(rid) for rid in data.get("last_sales", ())),
+                lost_by=_lost_by(data.get("lost_by", "")),
+                trailing=tuple(
+                    (datetime.fromisoformat(at), str(rid)) for at, rid in data.get("trailing", ())
+                ),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise UsageError(f"not a saved lifecycle memory: {data!r} ({exc})") from None
+
+
+def _lost_by(value: object) -> str:
+    if value not in ("", _BY_TERMINATION, _BY_LAPSE):
+        raise ValueError(f"lost_by {value!r}")
+    return str(value)
 
 
 _NEW_MEMORY = LifecycleMemory()
@@ -712,6 +839,74 @@ def _recurred(category: ComplaintCategory, q: tuple[_Problem, ...], policy: Life
     )
 
 
+_CTX = Context(prec=34)
+
+
+def _lapse_timer(
+    days: tuple[date, ...], silent_since: datetime | None, policy: LifecyclePolicy
+) -> Timer | None:
+    """The lapse check of an active client: the earlier of the policy's two rules.
+
+    The regular-buyer rule's moment is only a candidate (whether the days are
+    regular is checked when it falls due, once, rather than at every sale).
+    """
+    if silent_since is None:
+        return None
+    best: tuple[datetime, str] | None = None
+    try:
+        if policy.lapse_after is not None:
+            best = (silent_since + policy.lapse_after, _LAPSE_AFTER)
+        k = policy.lapse_intervals
+        if k is not None and len(days) > policy.regularity.min_gaps:
+            mean = _CTX.divide(Decimal((days[-1] - days[0]).days), Decimal(len(days) - 1))
+            span = timedelta(microseconds=int(_CTX.multiply(mean, k) * 86_400_000_000))
+            due = silent_since + span
+            if best is None or due < best[0]:
+                best = (due, _LAPSE_INTERVALS)
+    except OverflowError:  # past the end of the calendar: never
+        pass
+    if best is None:
+        return None
+    return _new(Timer, (best[0], _P_LAPSE, "", _K_LAPSE, best[1]))
+
+
+def _with_lapse(timers: tuple[Timer, ...], lapse: Timer | None) -> tuple[Timer, ...]:
+    """``timers`` with the lapse check replaced by ``lapse`` (None: removed)."""
+    kept = tuple([t for t in timers if t[3] != _K_LAPSE])
+    return kept if lapse is None else (*kept, lapse)
+
+
+def _sale_seen(
+    memory: LifecycleMemory, at: datetime, rid: str, policy: LifecyclePolicy
+) -> LifecycleMemory:
+    """``memory`` after a sale of an active client (the lapse rule's figures)."""
+    day = at.astimezone(policy.zone).date()
+    days = memory.days
+    if not days or days[-1] != day:
+        days = (*days, day)
+    last = (*memory.last_sales[1 - _LAPSE_EVIDENCE :], rid)
+    return memory._replace(days=days, silent_since=at, last_sales=last)
+
+
+def _lapse_detail(memory: LifecycleMemory, policy: LifecyclePolicy, rule: str) -> str | None:
+    """Why a due lapse check makes the client lost, or None if it does not (yet)."""
+    since = memory.silent_since
+    assert since is not None
+    last = memory.last_sales
+    tail = f" (the last: order{'s' if len(last) > 1 else ''} {_ids(last)})" if last else ""
+    if rule == _LAPSE_INTERVALS:
+        found = regular_gaps(memory.days, policy.regularity)
+        if found is not None:
+            return (
+                f"lapsed: a regular buyer ({len(memory.days)} purchase days, mean gap "
+                f"{found[0].quantize(Decimal('0.1'))} days) with no sale for "
+                f"{policy.lapse_intervals} mean gaps since {_fmt(since)}{tail}"
+            )
+        return None
+    assert policy.lapse_after is not None
+    return f"lapsed: no sale for {_days(policy.lapse_after)} since {_fmt(since)}{tail}"
+
+
 def _decide(
     state: MachineState[Stage, LifecycleMemory], occ: Occurrence, policy: LifecyclePolicy
 ) -> Decision[LifecycleMemory]:
@@ -719,8 +914,8 @@ def _decide(
     client_id, stage, memory, timers, _ = state
     at, _prio, rid, _sub, kind, rec = occ
     # The common occurrences that change nothing, answered before any set-up:
-    # a sale when the policy does not reactivate on one, a service level met in
-    # time, an order the policy does not count as failed.
+    # a service level met in time, an order the policy does not count as
+    # failed; a sale of an active client only moves the lapse clock.
     if kind == _K_FAILED:
         if policy.cancelled_orders_fail and CANCELLED_ORDER(rec):
             what = "cancelled order"
@@ -728,14 +923,44 @@ def _decide(
             what = "late order"
         else:
             return _new(Decision, ((), memory, timers, ()))
-    elif (kind == _K_SALE and not policy.reactivate_on_sale) or (
-        kind == _K_SLA and rid not in memory[0]
-    ):
+    elif kind == _K_SLA and rid not in memory[0]:
         return _new(Decision, ((), memory, timers, ()))
+    elif kind == _K_SALE:
+        if stage is not Stage.lost:
+            memory = _sale_seen(memory, at, rid, policy)
+            lapse = _lapse_timer(memory.days, memory.silent_since, policy)
+            return _new(Decision, ((), memory, _with_lapse(timers, lapse), ()))
+        if not policy.reactivate_on_sale:
+            return _new(Decision, ((), memory, timers, ()))
+        if memory.lost_by == _BY_TERMINATION:
+            start = at - policy.reactivation_window
+            trailing = (*[t for t in memory.trailing if t[0] >= start], (at, rid))
+            if len(trailing) < policy.reactivation_sales:
+                # trailing activity, not a win-back (the activity_after_loss flag)
+                return _new(Decision, ((), memory._replace(trailing=trailing), timers, ()))
+            won = tuple(r for _, r in trailing)
+            why = (
+                f"order {rid} placed by a client that terminated the relationship"
+                if len(won) == 1
+                else f"{len(won)} orders within {_days(policy.reactivation_window)} after "
+                f"the termination: {_ids(won)}"
+            )
+        else:
+            won = (rid,)
+            why = f"order {rid} placed by a lost client"
+            if memory.lost_by == _BY_LAPSE:
+                why += " (lost by lapse)"
+    elif kind == _K_LAPSE:
+        lapse_why = _lapse_detail(memory, policy, rec.data)
+        if lapse_why is None:  # not a regular buyer: only the plain rule is left
+            later = _lapse_timer((), memory.silent_since, policy)
+            if later is None or later.at > at:
+                return _new(Decision, ((), memory, _with_lapse(timers, later), ()))
+            lapse_why = _lapse_detail(memory, policy, _LAPSE_AFTER)
     emit: Emitter[Stage, LifecycleEvent] = Emitter(
         TABLE, stage, client_id=client_id, strict=policy.strict, noun="stage"
     )
-    open_, recent, anchor, anchor_ids, reasons, unresolved = memory
+    open_, recent, anchor, anchor_ids, reasons, unresolved = memory[:6]
     if kind == _K_OPEN:
         c: Complaint = rec
         earlier = (*open_, *unresolved)
@@ -814,8 +1039,10 @@ def _decide(
             f"no open complaint and no new problem for {_days(policy.trouble_free_period)} "
             f"since {_fmt(at if anchor is None else anchor)}",
         )
-    elif kind == _K_SALE:  # the trigger's guard: the client is lost
-        emit(at, _E.client_reactivated, (rid,), f"order {rid} placed by a lost client")
+    elif kind == _K_SALE:  # a win-back by sales (the cases above)
+        emit(at, _E.client_reactivated, won, why)
+    elif kind == _K_LAPSE:
+        emit(at, _E.relationship_lapsed, memory.last_sales, str(lapse_why))
     elif kind == _K_FAILED:
         emit(at, _E.service_failed, (rid,), f"{what} {rid}")
         if policy.failures_recur_as is not None:
@@ -842,6 +1069,13 @@ def _decide(
     if events:
         last = events[-1]
         anchor, anchor_ids = last[0], last[2]
+        memory = _episode(memory, events, kind == _K_SALE, policy)
+        lapse = (
+            None
+            if emit.state is Stage.lost
+            else _lapse_timer(memory.days, memory.silent_since, policy)
+        )
+        timers = _with_lapse(timers, lapse)
     # The trouble-free timer: due a period after the latest event (and not before
     # now: a rejection's memory may end after that), while the stage can step
     # down and no complaint is open or unresolved.
@@ -860,8 +1094,31 @@ def _decide(
             timers = tuple([t for t in timers if t[3] != _K_QUIET])
         if quiet is not None:
             timers = (*timers, _new(Timer, (quiet, _P_QUIET, "", _K_QUIET, "")))
-    memory = _new(LifecycleMemory, (open_, recent, anchor, anchor_ids, reasons, unresolved))
+    memory = _new(
+        LifecycleMemory, (open_, recent, anchor, anchor_ids, reasons, unresolved, *memory[6:])
+    )
     return emit.decision(memory, timers)
+
+
+def _episode(
+    memory: LifecycleMemory,
+    events: Iterable[tuple[datetime, LifecycleEvent, tuple[str, ...], str]],
+    sale: bool,
+    policy: LifecyclePolicy,
+) -> LifecycleMemory:
+    """``memory`` after the ends and starts of episodes among ``events``."""
+    for at, event, ids, _ in events:
+        if event is _E.relationship_terminated:
+            memory = memory._replace(lost_by=_BY_TERMINATION, trailing=())
+        elif event is _E.relationship_lapsed:
+            memory = memory._replace(lost_by=_BY_LAPSE, trailing=())
+        elif event is _E.client_reactivated:
+            memory = memory._replace(
+                lost_by="", trailing=(), days=(), last_sales=(), silent_since=at
+            )
+            if sale:  # won back by sales: the last one opens the new episode
+                memory = _sale_seen(memory, at, ids[-1], policy)
+    return memory
 
 
 #: The lifecycle as a machine that reads records: :data:`TABLE`, :data:`TRIGGERS`
@@ -876,7 +1133,7 @@ MACHINE: Machine[Stage, LifecycleEvent, LifecycleMemory, LifecyclePolicy] = Mach
     decide=_decide,
     initial_memory=_NEW_MEMORY,
     memory_from_dict=LifecycleMemory.from_dict,
-    timer_kinds=frozenset({_K_SLA, _K_QUIET, _K_FORGET}),
+    timer_kinds=frozenset({_K_SLA, _K_QUIET, _K_FORGET, _K_LAPSE}),
 )
 
 
@@ -903,20 +1160,67 @@ def _interpret(history: ClientHistory, as_of: datetime, policy: LifecyclePolicy)
     """Run :data:`MACHINE` over the client's records up to ``as_of``.
 
     The client's own service levels count (:meth:`LifecyclePolicy.for_client`)
-    once it has a complaint by ``as_of``: only a complaint reads them.
+    once it has a complaint by ``as_of``: only a complaint reads them. The
+    reasons map each termination's interaction id to its reason, and each lapse
+    to its reason under :func:`_lapse_key` (``lapsed``, or ``manager_left`` when
+    the episode's only manager is gone).
     """
     complaints = history.complaints
     if complaints and complaints[0].opened_at <= as_of:
         policy = policy.for_client(history.client)
     run = MACHINE.run(history, as_of=as_of, policy=policy, evidence_budget=EVIDENCE_BUDGET)
     memory = run.state.memory
-    return _Interpretation(
-        run.events, run.anomalies, dict(memory.reasons), run.trajectory, memory.open, policy
-    )
+    reasons: dict[str, LossReason | None] = dict(memory.reasons)
+    start: datetime | None = None
+    for step in run.trajectory.steps:
+        if step.event is _E.client_reactivated:
+            start = step.at
+        elif step.event is _E.relationship_lapsed:
+            reasons[_lapse_key(step.at)] = _lapse_reason(history, start, step.at, policy)[0]
+    return _Interpretation(run.events, run.anomalies, reasons, run.trajectory, memory.open, policy)
+
+
+def _lapse_key(at: datetime) -> str:
+    """The key of a lapse's reason (no record id: a lapse is a moment, not a record)."""
+    return f"lapse at {at.isoformat()}"
+
+
+def _lapse_reason(
+    history: ClientHistory, start: datetime | None, at: datetime, policy: LifecyclePolicy
+) -> tuple[LossReason, str, tuple[str, ...]]:
+    """Why a client lapsed at ``at`` (episode from ``start``): reason, account, record ids.
+
+    ``manager_left`` when every contact of the episode with a known handler, at
+    least ``policy.manager_left_min_contacts`` of them, was handled by one
+    employee and the client's account manager is now someone else (seed 004:
+    the client leaves with the manager who held it alone); ``lapsed`` otherwise.
+    """
+    handled = [
+        i
+        for i in history.interactions
+        if i.handled_by is not None and i.at <= at and (start is None or i.at >= start)
+    ]
+    handlers = {i.handled_by for i in handled}
+    manager = history.client.account_manager
+    enough = len(handled) >= policy.manager_left_min_contacts
+    if enough and len(handlers) == 1 and manager is not None and manager not in handlers:
+        (only,) = handlers
+        ids = tuple(i.interaction_id for i in handled)
+        return (
+            LossReason.manager_left,
+            f"its only manager {only} (contacts {_ids(ids)}) is no longer its account "
+            f"manager (now {manager})",
+            ids,
+        )
+    return LossReason.lapsed, "", ()
 
 
 def derive_events(
-    history: ClientHistory, *, as_of: datetime, policy: LifecyclePolicy | None = None
+    history: ClientHistory,
+    *,
+    as_of: datetime,
+    policy: LifecyclePolicy | None = None,
+    tz: tzinfo | str = UTC,
 ) -> tuple[LifecycleEventRecord, ...]:
     """The lifecycle events of a client as of a moment (the interpretation layer).
 
@@ -931,7 +1235,10 @@ def derive_events(
     its severity, if still open then. Late or cancelled orders give
     ``service_failed``; interactions with a lifecycle purpose give their event;
     ``trouble_free_period_elapsed`` comes at the moment a trouble-free period
-    ends. Only what is known by ``as_of`` counts (records at ``as_of`` do).
+    ends; ``relationship_lapsed`` when an active client has not bought for
+    longer than the policy's lapse rules allow; a lost client's sales give
+    ``client_reactivated`` as ``policy.reactivate_on_sale`` says. Only what is
+    known by ``as_of`` counts (records at ``as_of`` do).
 
     Records whose event the client's stage does not allow at that moment are left
     out (:func:`assess` lists them as anomalies; with ``policy.strict`` they raise),
@@ -941,6 +1248,8 @@ def derive_events(
         history: The client's history.
         as_of: The moment (timezone-aware).
         policy: The thresholds; :class:`LifecyclePolicy` defaults if None.
+        tz: The time zone whose calendar days the lapse rule's purchase days
+            are counted in (UTC by default; the report passes its own).
 
     Returns:
         The events, oldest first.
@@ -950,13 +1259,17 @@ def derive_events(
         IllegalTransitionError: With ``policy.strict``, at the first record whose
             event the stage does not allow.
     """
-    the_policy = policy if policy is not None else _DEFAULT_POLICY
+    the_policy = (policy if policy is not None else _DEFAULT_POLICY).in_zone(tz)
     events = _interpret(history, check_as_of(as_of), the_policy).events
     return tuple([_new(LifecycleEventRecord, e) for e in events])
 
 
 def replay(
-    history: ClientHistory, *, as_of: datetime, policy: LifecyclePolicy | None = None
+    history: ClientHistory,
+    *,
+    as_of: datetime,
+    policy: LifecyclePolicy | None = None,
+    tz: tzinfo | str = UTC,
 ) -> Trajectory[Stage, LifecycleEvent]:
     """Fold a client's events through :data:`TABLE`: its trajectory as of ``as_of``.
 
@@ -964,6 +1277,8 @@ def replay(
         history: The client's history.
         as_of: The moment (timezone-aware).
         policy: The thresholds; :class:`LifecyclePolicy` defaults if None.
+        tz: The time zone whose calendar days the lapse rule's purchase days
+            are counted in (UTC by default; the report passes its own).
 
     Returns:
         Every step with its moment, stages, event and record ids.
@@ -971,7 +1286,7 @@ def replay(
     Raises:
         ValidationError: If ``as_of`` is not timezone-aware.
     """
-    the_policy = policy if policy is not None else _DEFAULT_POLICY
+    the_policy = (policy if policy is not None else _DEFAULT_POLICY).in_zone(tz)
     return _interpret(history, check_as_of(as_of), the_policy).trajectory
 
 
@@ -1007,6 +1322,10 @@ class LifecycleAssessment:
             level (:meth:`LifecyclePolicy.service_level`: their breach timer
             fell due and they are still open), or None: the ``overdue_complaint``
             risk.
+        activity_after_loss: For a ``lost`` client, its sales, client-initiated
+            contacts and complaints after the loss that did not win it back
+            (trailing orders after a termination, say), or None: the
+            ``activity_after_loss`` risk flag.
     """
 
     client_id: str
@@ -1020,6 +1339,12 @@ class LifecycleAssessment:
     anomalies: tuple[Evidence, ...] = ()
     episode: int = 1
     overdue: Evidence | None = None
+    activity_after_loss: Evidence | None = None
+
+    @property
+    def episode_start(self) -> datetime | None:
+        """When the current episode began (the win-back), or None in the first one."""
+        return _episode_start(self.trajectory)
 
     def next_events(self) -> tuple[LifecycleEvent, ...]:
         """The events that would move the client out of its stage, in the event enum's order.
@@ -1073,6 +1398,8 @@ class LifecycleAssessment:
             lines.append(f"risk: {self.recurring_problems.reason}")
         if self.overdue is not None:
             lines.append(f"overdue: {self.overdue.reason}")
+        if self.activity_after_loss is not None:
+            lines.append(f"risk: {self.activity_after_loss.reason}")
         lines.extend(f"anomaly: {a.reason}" for a in self.anomalies)
         moves = ", ".join(f"{e.value} -> {_NEXT[self.stage][e].value}" for e in self.next_events())
         lines.append(f"next: {moves or 'nothing'}")
@@ -1093,6 +1420,9 @@ class LifecycleAssessment:
             ),
             "overdue": None if self.overdue is None else self.overdue.to_dict(),
             "anomalies": [a.to_dict() for a in self.anomalies],
+            "activity_after_loss": (
+                None if self.activity_after_loss is None else self.activity_after_loss.to_dict()
+            ),
             "transitions": [
                 {
                     "at": s.at.isoformat(),
@@ -1221,7 +1551,11 @@ def _tenths(span: timedelta) -> str:
 
 
 def assess(
-    history: ClientHistory, *, as_of: datetime, policy: LifecyclePolicy | None = None
+    history: ClientHistory,
+    *,
+    as_of: datetime,
+    policy: LifecyclePolicy | None = None,
+    tz: tzinfo | str = UTC,
 ) -> LifecycleAssessment:
     """The lifecycle stage of a client as of a moment, with its evidence.
 
@@ -1229,17 +1563,19 @@ def assess(
         history: The client's history (records after ``as_of`` are ignored).
         as_of: The moment (timezone-aware).
         policy: The thresholds; :class:`LifecyclePolicy` defaults if None.
+        tz: The time zone whose calendar days the lapse rule's purchase days
+            are counted in (UTC by default; the report passes its own).
 
     Returns:
         The assessment: stage, since, trajectory, loss reason, evidence, the
-        stage-1 risk signature, anomalies and episode.
+        stage-1 risk signature, anomalies, episode and activity after a loss.
 
     Raises:
         ValidationError: If ``as_of`` is not timezone-aware.
         IllegalTransitionError: With ``policy.strict``, at the first record whose
             event the stage does not allow.
     """
-    the_policy = policy if policy is not None else _DEFAULT_POLICY
+    the_policy = (policy if policy is not None else _DEFAULT_POLICY).in_zone(tz)
     moment = check_as_of(as_of)
     interpretation = _interpret(history, moment, the_policy)
     trajectory = interpretation.trajectory
@@ -1254,12 +1590,18 @@ def assess(
     else:
         since = entering.at
         reason = f"{stage.value} since {_fmt(entering.at)}: {entering.detail}"
-        if stage is Stage.lost:
+        ids = entering.record_ids
+        if stage is Stage.lost and entering.event is _E.relationship_lapsed:
+            start = _episode_start(trajectory)
+            loss_reason, why, handled = _lapse_reason(history, start, entering.at, the_policy)
+            reason += f" (reason: {loss_reason.value}{'; ' + why if why else ''})"
+            ids = (*ids, *handled)
+        elif stage is Stage.lost:
             recorded = interpretation.reasons.get(entering.record_ids[0])
             loss_reason = recorded if recorded is not None else LossReason.other
             if recorded is None:
                 reason += " (no reason recorded: counted as other)"
-        evidence = Evidence(reason, entering.record_ids)
+        evidence = Evidence(reason, ids)
     episode = 1 + sum(1 for s in trajectory.steps if s.event is _E.client_reactivated)
     return LifecycleAssessment(
         overdue=_overdue(history, moment, interpretation),
@@ -1273,6 +1615,50 @@ def assess(
         recurring_problems=_signature(history, moment, the_policy),
         anomalies=interpretation.anomalies,
         episode=episode,
+        activity_after_loss=(
+            _activity_after_loss(history, since, moment, the_policy)
+            if stage is Stage.lost and since is not None
+            else None
+        ),
+    )
+
+
+def _episode_start(trajectory: Trajectory[Stage, LifecycleEvent]) -> datetime | None:
+    """When the current episode began (its reactivation), None for the first one."""
+    for step in reversed(trajectory.steps):
+        if step.event is _E.client_reactivated:
+            return step.at
+    return None
+
+
+def _activity_after_loss(
+    history: ClientHistory, lost_at: datetime, as_of: datetime, policy: LifecyclePolicy
+) -> Evidence | None:
+    """The sales, client-initiated contacts and complaints of a lost client after its loss."""
+    sales = [o.order_id for o in history.orders if lost_at < o.placed_at <= as_of and SALE.test(o)]
+    inbound = INBOUND.test
+    contacts = [
+        i.interaction_id for i in history.interactions if lost_at < i.at <= as_of and inbound(i)
+    ]
+    complaints = [c.complaint_id for c in history.complaints if lost_at < c.opened_at <= as_of]
+    if not (sales or contacts or complaints):
+        return None
+    parts = [
+        f"{len(found)} {noun}{'s' if len(found) > 1 else ''} ({_ids(found)})"
+        for noun, found in (("sale", sales), ("contact", contacts), ("complaint", complaints))
+        if found
+    ]
+    if not policy.reactivate_on_sale:
+        rule = "only a recorded reactivation wins a client back"
+    else:
+        rule = (
+            f"a recorded reactivation wins a client back, or {policy.reactivation_sales} "
+            f"sale{'s' if policy.reactivation_sales > 1 else ''} within "
+            f"{_days(policy.reactivation_window)} after a termination, or one sale after a lapse"
+        )
+    return Evidence(
+        f"activity after the loss on {_fmt(lost_at)}: {', '.join(parts)}; still lost ({rule})",
+        (*sales, *contacts, *complaints),
     )
 
 
@@ -1303,7 +1689,9 @@ class Loss:
         client_id: The client's id.
         episode: The episode that ended in the loss, from 1.
         lost_at: When the relationship was terminated.
-        reason: The termination's reason (``other`` when none was recorded).
+        reason: The termination's reason (``other`` when none was recorded), or
+            for a lapse ``lapsed`` (``manager_left`` when the episode's only
+            manager is gone).
         reason_recorded: False when the termination gave no reason.
         path: The stages of the episode up to the loss, with their durations.
         trouble_to_loss: From the first step out of ``satisfied`` in the episode
@@ -1421,7 +1809,8 @@ def _losses(
                 for k, (stage, entered) in enumerate(legs[:-1])
             )
             left = next((leg.entered for leg in path if leg.stage is not Stage.satisfied), None)
-            recorded = reasons.get(step.record_ids[0])
+            lapsed = step.event is _E.relationship_lapsed
+            recorded = reasons.get(_lapse_key(step.at) if lapsed else step.record_ids[0])
             pending = Loss(
                 client_id=client_id,
                 episode=episode,
@@ -1449,6 +1838,7 @@ def loss_analysis(
     *,
     as_of: datetime,
     policy: LifecyclePolicy | None = None,
+    tz: tzinfo | str = UTC,
 ) -> LossAnalysis:
     """Every loss in a portfolio up to ``as_of``: reason, path and durations.
 
@@ -1461,11 +1851,13 @@ def loss_analysis(
         portfolio: The clients' histories.
         as_of: The moment (timezone-aware).
         policy: The thresholds; :class:`LifecyclePolicy` defaults if None.
+        tz: The time zone whose calendar days the lapse rule's purchase days
+            are counted in (UTC by default).
 
     Raises:
         ValidationError: If ``as_of`` is not timezone-aware.
     """
-    the_policy = policy if policy is not None else _DEFAULT_POLICY
+    the_policy = (policy if policy is not None else _DEFAULT_POLICY).in_zone(tz)
     moment = check_as_of(as_of)
     losses: list[Loss] = []
     clients = 0

@@ -102,7 +102,12 @@ class Purpose(Vocab):
 
 
 class LossReason(Vocab):
-    """Why a client ended the relationship (``reason`` of a ``termination``)."""
+    """Why a client ended the relationship (``reason`` of a ``termination``).
+
+    ``lapsed`` is the reason the lifecycle gives a client it finds lost by
+    silence (no sale for longer than its policy allows) rather than by a
+    recorded termination.
+    """
 
     competitor = "competitor"
     price = "price"
@@ -110,6 +115,7 @@ class LossReason(Vocab):
     service = "service"
     manager_left = "manager_left"
     other = "other"
+    lapsed = "lapsed"
 
 
 class OrderStatus(Vocab):

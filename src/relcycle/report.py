@@ -45,6 +45,7 @@ from ._repr import count, html_card, short_repr
 from .errors import CurrencyMismatchError, RecordTypeError, UsageError, ValidationError
 from .evidence import Evidence
 from .history import ClientHistory, Portfolio, check_as_of
+from .machine import format_moment
 from .migration import MigrationMatrix, migration_matrix
 from .model import FrozenMap, LossReason, Money, Purpose
 from .rules import CONTACT, OPEN_COMPLAINT, REQUEST
@@ -331,7 +332,8 @@ class ReportPolicies:
             ``regularity`` (a ladder given with the default regularity thresholds
             takes the report's; two different ones are a usage error).
         motivation: Thresholds of the motivation segmentation.
-        regularity: Thresholds of the order-regularity assessment.
+        regularity: Thresholds of the order-regularity assessment (the
+            lifecycle's lapse rule reads them too, as the ladder does).
         cost_rates: The rates that turn contacts and goods costs into cost-to-serve.
         risks: Thresholds of the risk flags.
         playbook: The recommended actions per motivation segment and lifecycle stage.
@@ -365,20 +367,22 @@ class ReportPolicies:
     columns: tuple[Column, ...] = attrs.field(factory=_default_columns, converter=_columns)
 
     def __attrs_post_init__(self) -> None:
-        # One rule of "regular buying" per report: the ladder's customer rung reads
-        # the report's regularity thresholds, so the rung and the regularity field
-        # of a row never disagree.
-        mine, ladders = self.regularity, self.ladder.regularity
-        if (mine.min_gaps, mine.max_cv) == (ladders.min_gaps, ladders.max_cv):
-            return
-        if ladders != _regularity.RegularityPolicy():
-            raise UsageError(
-                "ReportPolicies: ladder.regularity and regularity set different rules of "
-                f"regular buying ({ladders} and {mine}); set regularity only, the ladder "
-                "reads it"
-            )
-        ladder = attrs.evolve(self.ladder, regularity=mine)
-        object.__setattr__(self, "ladder", ladder)
+        # One rule of "regular buying" per report: the ladder's customer rung and
+        # the lifecycle's lapse rule read the report's regularity thresholds, so
+        # the rung, the lapse and the regularity field of a row never disagree.
+        mine = self.regularity
+        for name in ("ladder", "lifecycle"):
+            policy = getattr(self, name)
+            theirs = policy.regularity
+            if (mine.min_gaps, mine.max_cv) == (theirs.min_gaps, theirs.max_cv):
+                continue
+            if theirs != _regularity.RegularityPolicy():
+                raise UsageError(
+                    f"ReportPolicies: {name}.regularity and regularity set different rules "
+                    f"of regular buying ({theirs} and {mine}); set regularity only, the "
+                    f"{name} reads it"
+                )
+            object.__setattr__(self, name, attrs.evolve(policy, regularity=mine))
 
 
 @attrs.frozen(kw_only=True)
@@ -474,8 +478,13 @@ class ClientReport:
         active: False for a lost client (its rung is where it stood when it left).
         motivation_segment: The motivation segment (seed 003).
         value_class: The ABC class of the client's revenue.
-        regularity: How regularly the client orders.
-        rfm: The RFM scores and segment.
+        regularity: How regularly the client orders: for a lost client as it
+            stood when it left (over its last episode up to the loss), for a
+            won-back client over its current episode (since the win-back).
+        rfm: The RFM scores and segment. For a lost client the RFM figures
+            (this and the four below) count the sales of its active life, up to
+            the loss, observed to the report's moment: trailing sales after a
+            termination do not count.
         frequency: lifetimes' ``frequency`` (repeat order days).
         recency: lifetimes' ``recency`` (days between first and last order day).
         T: lifetimes' ``T`` (days between first order day and the report's day).
@@ -487,9 +496,11 @@ class ClientReport:
         revenue: The sum of the sales.
         cost_to_serve: The cost of serving the client, or None without cost data.
         profit: Revenue minus cost of goods and cost-to-serve, or None without cost data.
-        risks: The risk flags raised, each with its evidence.
+        risks: The risk flags raised, each with its evidence. A lost client
+            carries no live-client flag, only ``activity_after_loss``.
         actions: The playbook's actions for the client's stage, risks and segment,
-            most urgent first.
+            most urgent first; a lost client's are its stage's (win-back) and
+            risks', not its segment's.
         evidence: Why the stage, the rung and the segment: keys ``stage``, ``rung``,
             ``segment``.
         previous: With ``compare_to``: the client's verdicts then (see
@@ -559,7 +570,9 @@ class ClientReport:
         """The full lifecycle assessment (trajectory, explanation)."""
         if self._lc is None:
             history, ctx = self._source()
-            found = _lifecycle.assess(history, as_of=ctx.as_of, policy=ctx.policies.lifecycle)
+            found = _lifecycle.assess(
+                history, as_of=ctx.as_of, policy=ctx.policies.lifecycle, tz=ctx.tz
+            )
             object.__setattr__(self, "_lc", found)
             return found
         return self._lc
@@ -693,6 +706,9 @@ class ClientReport:
             f"Segment: {self.evidence['segment']}",
             f"Cost: {self.cost.evidence}",
         ]
+        window = _figures_window(self.lifecycle)
+        if window is not None:
+            lines.append(window)
         lines.extend(f"Risk {r.flag.value}: {r.evidence}" for r in self.risks)
         return "\n".join(lines)
 
@@ -1303,6 +1319,29 @@ def _counts_of(history: ClientHistory, as_of: datetime) -> tuple[int, int, int, 
     return orders, contacts, requests, complaints_open, revenue
 
 
+def _figures_window(lc: _lifecycle.LifecycleAssessment) -> str | None:
+    """What a lost or won-back client's regularity and RFM figures count, or None."""
+    start = lc.episode_start
+    if lc.stage is Stage.lost and lc.since is not None:
+        lost = format_moment(lc.since)
+        scope = "its sales" if start is None else f"its sales since {format_moment(start)}"
+        return (
+            f"Figures: over the active life up to the loss on {lost}: regularity as it "
+            f"stood then ({scope}), RFM from the sales up to the loss, observed to "
+            f"{format_moment(lc.as_of)}"
+        )
+    if start is not None:
+        return f"Figures: regularity over the current episode (sales since {format_moment(start)})"
+    return None
+
+
+def _episode(history: ClientHistory, start: datetime | None) -> ClientHistory:
+    """The client's orders from ``start`` on (the current episode), or the history."""
+    if start is None:
+        return history
+    return attrs.evolve(history, orders=tuple(o for o in history.orders if o.placed_at >= start))
+
+
 #: No extra column (the lines of a report's earlier moment need none).
 _NO_CELLS: FrozenMap[str, Cell] = FrozenMap()
 
@@ -1318,17 +1357,31 @@ def _assess(
     k = _NOTHING_KNOWN if known is None else known
     lc = k.lifecycle
     if lc is None:
-        lc = _lifecycle.assess(history, as_of=as_of, policy=policies.lifecycle)
+        lc = _lifecycle.assess(history, as_of=as_of, policy=policies.lifecycle, tz=tz)
     ld = _ladder.assess(history, as_of=as_of, policy=policies.ladder, lifecycle=lc, tz=tz)
     mot = k.motivation
     if mot is None:
         mot = _motivation.classify_motivation(
             history, as_of=as_of, policy=policies.motivation, tz=tz
         )
+    lost = lc.stage is Stage.lost
+    start = lc.episode_start
     reg = k.regularity
-    if reg is None:
+    if lost or start is not None:
+        # A lost client's regularity as it stood when it left, a won-back client's
+        # over its current episode: never over the gap while it was lost.
+        end = lc.since if lost and lc.since is not None else as_of
+        reg = _regularity.assess_regularity(
+            _episode(history, start), as_of=end, policy=policies.regularity, tz=tz
+        )
+    elif reg is None:
         reg = _regularity.assess_regularity(history, as_of=as_of, policy=policies.regularity, tz=tz)
-    figures = k.figures if k.figures_known else _rfm.rfm_figures(history, as_of=as_of, tz=tz)
+    if lost and lc.since is not None:
+        # A lost client's figures count the sales of its active life (up to the
+        # loss), observed to the report's moment: trailing sales do not count.
+        figures = _rfm.rfm_figures(history.as_of(lc.since), as_of=as_of, tz=tz)
+    else:
+        figures = k.figures if k.figures_known else _rfm.rfm_figures(history, as_of=as_of, tz=tz)
     cost = k.cost
     if cost is None:
         cost = _cost.cost_to_serve(history, as_of=as_of, rates=policies.cost_rates)
@@ -1344,7 +1397,8 @@ def _assess(
     )
     actions = policies.playbook.actions(
         stage=lc.stage.value,
-        segment=mot.segment.value,
+        # a lost client gets the win-back playbook, not its segment's care
+        segment=None if lost else mot.segment.value,
         risks=[r.flag.value for r in risks],
     )
     if k.counts is not None:

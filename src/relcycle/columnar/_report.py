@@ -41,6 +41,7 @@ from relcycle.report import (
     check_moments,
     report_currency,
 )
+from relcycle.rules import SALE
 
 from ._source import import_polars
 
@@ -145,6 +146,7 @@ def build_report(
                             ClientHistory(client=history.client),
                             as_of=moment,
                             policy=policies.lifecycle,
+                            tz=tz,
                         ),
                         recurse=False,
                     )
@@ -185,10 +187,12 @@ def _lifecycle_clients(
 
     Those are the clients with a complaint opened, an interaction with a
     lifecycle purpose (escalation, ultimatum, arbitration and its close,
-    termination, reactivation), or a failed order (cancelled, or late and not
-    planned, as the policy counts them). Every other client's lifecycle has no
-    event: it stays ``satisfied`` with no trajectory, no anomaly and no stage-1
-    signature, which :func:`relcycle.lifecycle.assess` gives for its empty history.
+    termination, reactivation), a failed order (cancelled, or late and not
+    planned, as the policy counts them), or, while a lapse rule is on, a sale
+    (its silence may have made the client lost). Every other client's lifecycle
+    has no event: it stays ``satisfied`` with no trajectory, no anomaly and no
+    stage-1 signature, which :func:`relcycle.lifecycle.assess` gives for its
+    empty history.
     """
     pl = import_polars()
     parts = [
@@ -197,9 +201,12 @@ def _lifecycle_clients(
         .filter((pl.col("at") <= moment) & pl.col("purpose").is_in(_LIFECYCLE_PURPOSES))
         .select("client_id"),
     ]
+    stirring = policy.failed_order
+    if policy.lapse_after is not None or policy.lapse_intervals is not None:
+        stirring = stirring | SALE
     parts.append(
         frames.orders.lazy()
-        .filter((pl.col("placed_at") <= moment) & policy.failed_order.to_polars())
+        .filter((pl.col("placed_at") <= moment) & stirring.to_polars())
         .select("client_id")
     )
     found = pl.concat(parts).unique().collect().to_series().to_list()

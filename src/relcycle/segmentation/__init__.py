@@ -17,74 +17,150 @@ the submodules; their public names are re-exported here:
 
 from __future__ import annotations
 
-from .cost import (
-    CostRates,
-    CostToServe,
-    cost_to_serve,
-)
-from .motivation import (
-    AttributeRule,
-    MotivationAssessment,
-    MotivationPolicy,
-    MotivationSegment,
-    MotivationSignals,
-    classify_motivation,
-)
-from .plan import (
-    PlanRow,
-    PlanVsActual,
-    plan_vs_actual,
-)
-from .playbook import (
-    DEFAULT_PLAYBOOK,
-    STAGES,
-    Action,
-    Playbook,
-    PriorityPolicy,
-    Urgency,
-)
-from .regularity import (
-    Regularity,
-    RegularityAssessment,
-    RegularityPolicy,
-    assess_regularity,
-)
-from .rfm import (
-    DEFAULT_RFM_SEGMENTS,
-    OTHERS,
-    R_VIGNETTE_RFM_SEGMENTS,
-    RFMFigures,
-    RFMScore,
-    RFMSegmentRule,
-    rfm_figures,
-    rfm_figures_by_client,
-    rfm_scores,
-)
-from .risks import (
-    STAGE_RISKS,
-    ClientAtRisk,
-    KeyPersonWhatIf,
-    Risk,
-    RiskFlag,
-    RiskPolicy,
-    assess_risks,
-    key_person_whatif,
-)
-from .service import (
-    ClientServiceStats,
-    DurationStats,
-    ServiceStats,
-    client_service,
-    service_stats,
-)
-from .value import (
-    ValueBasis,
-    ValueClass,
-    abc_classes,
-    client_values,
-    top_share,
-    value_classes,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .cost import (
+        CostRates,
+        CostToServe,
+        cost_to_serve,
+    )
+    from .motivation import (
+        AttributeRule,
+        MotivationAssessment,
+        MotivationPolicy,
+        MotivationSegment,
+        MotivationSignals,
+        classify_motivation,
+    )
+    from .plan import (
+        PlanRow,
+        PlanVsActual,
+        plan_vs_actual,
+    )
+    from .playbook import (
+        DEFAULT_PLAYBOOK,
+        STAGES,
+        Action,
+        Playbook,
+        PriorityPolicy,
+        Urgency,
+    )
+    from .regularity import (
+        Regularity,
+        RegularityAssessment,
+        RegularityPolicy,
+        assess_regularity,
+    )
+    from .rfm import (
+        DEFAULT_RFM_SEGMENTS,
+        OTHERS,
+        R_VIGNETTE_RFM_SEGMENTS,
+        RFMFigures,
+        RFMScore,
+        RFMSegmentRule,
+        rfm_figures,
+        rfm_figures_by_client,
+        rfm_scores,
+    )
+    from .risks import (
+        STAGE_RISKS,
+        ClientAtRisk,
+        KeyPersonWhatIf,
+        Risk,
+        RiskFlag,
+        RiskPolicy,
+        assess_risks,
+        key_person_whatif,
+    )
+    from .service import (
+        ClientServiceStats,
+        DurationStats,
+        ServiceStats,
+        client_service,
+        service_stats,
+    )
+    from .value import (
+        ValueBasis,
+        ValueClass,
+        abc_classes,
+        client_values,
+        top_share,
+        value_classes,
+    )
+
+# The names are loaded on first use (PEP 562), not when the package is imported:
+# the lifecycle reads the regularity rule (relcycle.segmentation.regularity) and
+# the risk flags read the lifecycle, so importing the lifecycle must not import
+# every submodule of this package on the way.
+_LAZY: dict[str, str] = {
+    "Action": "playbook",
+    "AttributeRule": "motivation",
+    "ClientAtRisk": "risks",
+    "ClientServiceStats": "service",
+    "CostRates": "cost",
+    "CostToServe": "cost",
+    "DEFAULT_PLAYBOOK": "playbook",
+    "DEFAULT_RFM_SEGMENTS": "rfm",
+    "DurationStats": "service",
+    "KeyPersonWhatIf": "risks",
+    "MotivationAssessment": "motivation",
+    "MotivationPolicy": "motivation",
+    "MotivationSegment": "motivation",
+    "MotivationSignals": "motivation",
+    "OTHERS": "rfm",
+    "PlanRow": "plan",
+    "PlanVsActual": "plan",
+    "Playbook": "playbook",
+    "PriorityPolicy": "playbook",
+    "RFMFigures": "rfm",
+    "RFMScore": "rfm",
+    "RFMSegmentRule": "rfm",
+    "R_VIGNETTE_RFM_SEGMENTS": "rfm",
+    "Regularity": "regularity",
+    "RegularityAssessment": "regularity",
+    "RegularityPolicy": "regularity",
+    "Risk": "risks",
+    "RiskFlag": "risks",
+    "RiskPolicy": "risks",
+    "STAGES": "playbook",
+    "STAGE_RISKS": "risks",
+    "ServiceStats": "service",
+    "Urgency": "playbook",
+    "ValueBasis": "value",
+    "ValueClass": "value",
+    "abc_classes": "value",
+    "assess_regularity": "regularity",
+    "assess_risks": "risks",
+    "classify_motivation": "motivation",
+    "client_service": "service",
+    "client_values": "value",
+    "cost_to_serve": "cost",
+    "key_person_whatif": "risks",
+    "plan_vs_actual": "plan",
+    "rfm_figures": "rfm",
+    "rfm_figures_by_client": "rfm",
+    "rfm_scores": "rfm",
+    "service_stats": "service",
+    "top_share": "value",
+    "value_classes": "value",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Load a re-exported name from its submodule (PEP 562) and cache it here."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
 
 __all__ = [
     "DEFAULT_PLAYBOOK",

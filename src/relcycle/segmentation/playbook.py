@@ -670,5 +670,15 @@ DEFAULT_PLAYBOOK = Playbook(
                 "medium",
             ),
         ),
+        "activity_after_loss": (
+            _a(
+                "activity_after_loss.clarify",
+                "The lost client still orders or calls: find out whether these are "
+                "deliveries still due or a way back, and record a reactivation if it "
+                "returns.",
+                "account_manager",
+                "medium",
+            ),
+        ),
     },
 )

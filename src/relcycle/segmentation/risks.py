@@ -33,6 +33,12 @@ flag (:data:`STAGE_RISKS`).
   :attr:`~RiskPolicy.escalation_memory_days` ago (a recovery does not erase an
   escalation); the evidence is the escalation's records. Not raised for a lost
   client.
+* ``activity_after_loss`` - a lost client bought, called or complained after its
+  loss without being won back (trailing orders after a termination, say), as found
+  by ``relcycle.lifecycle.assess(...).activity_after_loss``.
+
+A lost client (its lifecycle stage is ``lost``) carries no live-client flag: only
+``activity_after_loss``. What it was when it left is history, not a risk to act on.
 """
 
 from __future__ import annotations
@@ -92,6 +98,7 @@ class RiskFlag(Vocab):
     unprofitable = "unprofitable"
     overdue_order = "overdue_order"
     past_escalation = "past_escalation"
+    activity_after_loss = "activity_after_loss"
 
 
 #: The risk each lifecycle stage implies (None: none). A client in a stage always
@@ -251,6 +258,8 @@ def assess_risks(
         policy: Thresholds; ``RiskPolicy()`` by default.
         lifecycle: The client's lifecycle assessment as of ``as_of`` (for
             ``recurring_problems``, ``overdue_complaint`` and ``past_escalation``).
+            When its ``stage`` is ``lost``, the only flag is
+            ``activity_after_loss``: a lost client has no live-client risk.
         lifecycle_policy: Policy to assess the lifecycle when not given.
         motivation: The client's motivation assessment (for ``silent_stable``).
         motivation_policy: Policy to classify motivation when not given.
@@ -279,6 +288,9 @@ def assess_risks(
             f"as of {lifecycle.as_of.isoformat()}, not of {history.client_id!r} as of "
             f"{as_of.isoformat()}"
         )
+    if lifecycle.stage is Stage.lost:
+        after = lifecycle.activity_after_loss
+        return () if after is None else (Risk(RiskFlag.activity_after_loss, after),)
     implied = STAGE_RISKS[lifecycle.stage]
     signature = lifecycle.recurring_problems
     if implied is RiskFlag.recurring_problems:
