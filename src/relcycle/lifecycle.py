@@ -74,6 +74,7 @@ __all__ = [
     "DEFAULT_SERVICE_LEVELS",
     "EVIDENCE_BUDGET",
     "MACHINE",
+    "PURPOSE_EVENTS",
     "TABLE",
     "TRIGGERS",
     "LifecycleAssessment",
@@ -461,14 +462,19 @@ _P_INTERACTION = {
     Purpose.termination: 9,
 }
 _P_QUIET = 100
-_PURPOSE_EVENT = {
-    Purpose.reactivation: _E.client_reactivated,
-    Purpose.escalation: _E.escalation_received,
-    Purpose.ultimatum: _E.ultimatum_received,
-    Purpose.arbitration: _E.arbitration_opened,
-    Purpose.arbitration_closed: _E.arbitration_closed,
-    Purpose.termination: _E.relationship_terminated,
-}
+#: The interaction purposes the lifecycle reacts to, and the event each one gives
+#: (its interaction triggers: an escalation, an ultimatum, arbitration opened or
+#: closed, a termination, a reactivation).
+PURPOSE_EVENTS: Mapping[Purpose, LifecycleEvent] = FrozenMap(
+    {
+        Purpose.reactivation: _E.client_reactivated,
+        Purpose.escalation: _E.escalation_received,
+        Purpose.ultimatum: _E.ultimatum_received,
+        Purpose.arbitration: _E.arbitration_opened,
+        Purpose.arbitration_closed: _E.arbitration_closed,
+        Purpose.termination: _E.relationship_terminated,
+    }
+)
 
 # Occurrence kinds: the triggers' and the timers'.
 _K_OPEN = "complaint_opened"
@@ -496,7 +502,7 @@ TRIGGERS: tuple[Trigger, ...] = (
             purpose.value,
             _P_INTERACTION[purpose],
         )
-        for purpose in _PURPOSE_EVENT
+        for purpose in PURPOSE_EVENTS
     ),
 )
 
@@ -696,7 +702,7 @@ def _decide(
                 )
     else:
         i: Interaction = rec
-        event = _PURPOSE_EVENT[i.purpose]
+        event = PURPOSE_EVENTS[i.purpose]
         if event is _E.relationship_terminated:
             why = i.reason if i.reason is not None else "no reason recorded"
             detail = f"interaction {rid} (termination: {why})"
