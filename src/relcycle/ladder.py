@@ -5,13 +5,19 @@ A client stands on one rung of a ladder of relationship levels, lowest first
 
     adversary -> doubter -> buyer -> customer -> advocate -> expert
 
-The ladder is a machine as data (:data:`TABLE`, a validated
-:class:`~relcycle.machine.TransitionTable`); :func:`assess` derives a client's
-ladder events from its history and the trajectory of its lifecycle, folds them
-through the table and returns a :class:`LadderAssessment`: the rung, whether the
-client is still active, the whole trajectory (so the rung at any past moment is
-known), the evidence that decided it, :meth:`~LadderAssessment.explain` and
-:meth:`~LadderAssessment.next_step` (the next rung and the competency it needs).
+The ladder is a :class:`~relcycle.machine.Machine` like the lifecycle
+(:data:`MACHINE`): its table (:data:`TABLE`, a validated
+:class:`~relcycle.machine.TransitionTable`), a trigger table over the rule layer
+(:data:`TRIGGERS`: sale orders and interactions), a pure decider over a frozen
+:class:`LadderMemory` with two timers (inactivity, and an advocate's tenure), and
+the lifecycle's moves as inputs (:func:`lifecycle_inputs`, one machine feeding
+another). :func:`assess` runs it and returns a :class:`LadderAssessment`: the
+rung, whether the client is still active, the whole trajectory (so the rung at
+any past moment is known), the evidence that decided it,
+:meth:`~LadderAssessment.explain` and :meth:`~LadderAssessment.next_step` (the
+next rung and the competency it needs). A run's state saves as JSON and
+:meth:`~relcycle.machine.Machine.resume` goes on from it with later records and
+lifecycle moves, with the full replay's result.
 
 The rules (all thresholds in :class:`LadderPolicy`):
 
@@ -22,10 +28,12 @@ The rules (all thresholds in :class:`LadderPolicy`):
   (:func:`~relcycle.segmentation.regularity.regular_gaps` with
   ``policy.regularity``: at least 3 gaps whose coefficient of variation is at most
   0.5 by default), counted in the assessment's time zone.
-- ``advocate_min_signals`` advocacy contacts (``referral``, ``joint_planning``,
+- ``advocate_min_signals`` advocacy contacts (the rule
+  :data:`relcycle.rules.ADVOCACY`: ``referral``, ``joint_planning``,
   ``service_exchange``) make a customer an **advocate**.
 - Sustained engagement makes an advocate an **expert**: ``expert_min_engagements``
-  joint-planning or offer-change contacts spread over ``expert_min_engagement_span``,
+  engagement contacts (:data:`relcycle.rules.ENGAGEMENT`: joint planning or offer
+  change) spread over ``expert_min_engagement_span``,
   ``expert_min_tenure`` since the first sale, and ``expert_min_products`` distinct
   products bought.
 - A lifecycle that turns hostile (a stage in ``hostile_stages``) pulls the client
@@ -34,8 +42,10 @@ The rules (all thresholds in :class:`LadderPolicy`):
 - A lost client (lifecycle stage ``lost``) leaves the active rungs: its rung stays
   what it was and :attr:`LadderAssessment.active` is False. Won back, it starts
   again as a doubter.
-- ``inactivity_period`` without activity steps a buyer or higher down one rung
-  (and again after each further period).
+- ``inactivity_period`` without activity (a sale order, a client-initiated
+  contact by :data:`relcycle.rules.INBOUND`, or an advocacy or engagement
+  contact) steps a buyer or higher down one rung (and again after each further
+  period).
 
 Promotions move one rung at a time; when one record satisfies several rules at
 once (an order that makes a buyer with earlier referrals a customer), the client
@@ -319,11 +329,14 @@ class LadderPolicy:
             never disagree). Default ``RegularityPolicy()``; its window is not used
             (the ladder counts from its last reset).
         advocacy_purposes: Interaction purposes that show advocacy. Default
-            ``referral``, ``joint_planning``, ``service_exchange``.
+            :data:`relcycle.rules.ADVOCACY_PURPOSES`: ``referral``,
+            ``joint_planning``, ``service_exchange`` (:attr:`advocacy` is the rule).
         advocate_min_signals: Advocacy contacts since the last demotion that make a
             customer an advocate. Default 1.
         engagement_purposes: Interaction purposes that show deep engagement (joint
-            planning, offer co-design). Default ``joint_planning``, ``offer_change``.
+            planning, offer co-design). Default
+            :data:`relcycle.rules.ENGAGEMENT_PURPOSES`: ``joint_planning``,
+            ``offer_change`` (:attr:`engagement` is the rule).
         expert_min_engagements: Engagement contacts since the last demotion an
             expert needs. Default 3.
         expert_min_engagement_span: The first and last of them must be at least this
@@ -332,7 +345,8 @@ class LadderPolicy:
         expert_min_products: Distinct products among the client's sale orders.
             Default 3.
         inactivity_period: Without activity (a sale order, a client-initiated
-            interaction, or an advocacy or engagement contact) for this long, a buyer
+            contact (:data:`relcycle.rules.INBOUND`: a marketing touch is not
+            one), or an advocacy or engagement contact) for this long, a buyer
             or higher steps down one rung, and again after each further period.
             Default 180 days.
         hostile_stages: Lifecycle stages (:class:`~relcycle.lifecycle.Stage`
@@ -624,6 +638,9 @@ _RUNGS = Rung.ordered()
 _DOUBTER_RANK = Rung.doubter.rank
 _BUYER_RANK = Rung.buyer.rank
 _EXPERT_RANK = Rung.expert.rank
+# Members as module constants: reading ``Rung.advocate`` goes through the enum
+# class's attribute machinery (a few hundred nanoseconds) on every occurrence.
+_ADVERSARY, _BUYER, _CUSTOMER, _ADVOCATE = Rung.adversary, Rung.buyer, Rung.customer, Rung.advocate
 
 # Occurrence kinds: the lifecycle's moves (an input), the triggers' and the timers'.
 _K_STAGE = "lifecycle_stage"
@@ -858,7 +875,7 @@ def _decide(
             reset_at,
         ) = memory
         touch = (advocacy or engagement or _IS_INBOUND(item)) and active and not hostile
-        if not (advocacy or engagement or rung is Rung.advocate):
+        if not (advocacy or engagement or rung is _ADVOCATE):
             # Nothing the promotions read changes (a reset empties their lists),
             # except the moment, which only an advocate's tenure rule reads.
             if not touch:
@@ -1011,7 +1028,7 @@ def _on_stage(
         memory = _reset(memory._replace(active=True, hostile=False), at)
     hostile = stage in policy.hostile_stages
     if hostile and not memory.hostile:
-        if rung is not Rung.adversary:
+        if rung is not _ADVERSARY:
             rung = _move(
                 events,
                 rung,
@@ -1022,7 +1039,7 @@ def _on_stage(
             )
         memory = _reset(memory._replace(hostile=True), at)
     elif not hostile and memory.hostile:
-        if rung is Rung.adversary:
+        if rung is _ADVERSARY:
             rung = _move(
                 events,
                 rung,
@@ -1056,7 +1073,7 @@ def _timers(
     inactive = None if clock is None else clock + policy.inactivity_period
     first = memory.first_sale
     tenure = None
-    if rung is Rung.advocate and first is not None:
+    if rung is _ADVOCATE and first is not None:
         due = first[0] + policy.expert_min_tenure
         checked = memory.tenure_checked
         if (checked is None or checked < due) and due > now:
@@ -1094,14 +1111,14 @@ def _qualifies(
 ) -> Evidence | None:
     """The evidence that the client qualifies for ``target`` at ``at``, or None."""
     policy = settings.policy
-    if target is Rung.buyer:
+    if target is _BUYER:
         if not memory.sales:
             return None
         placed, oid = memory.sales[0]
         return Evidence(f"sale order {oid} on {_day(placed)}", [oid])
-    if target is Rung.customer:
+    if target is _CUSTOMER:
         return _regular(memory.sales, settings)
-    if target is Rung.advocate:
+    if target is _ADVOCATE:
         need = policy.advocate_min_signals
         if len(memory.advocacy) < need:
             return None
