@@ -42,6 +42,7 @@ from relcycle.model import Complaint, Interaction, Order, OrderStatus
 from relcycle.report import ReportPolicies
 from relcycle.rules import ADVOCACY, ENGAGEMENT
 from relcycle.segmentation import RegularityPolicy
+from relcycle.testing import known_at
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -684,6 +685,21 @@ class TestDiagram:
 
 # --------------------------------------------------------------------------- stateful
 
+#: Interaction purposes the ladder tests draw: its contacts, a marketing touch and
+#: the lifecycle's.
+LADDER_PURPOSES = [
+    "inquiry",
+    "referral",
+    "joint_planning",
+    "offer_change",
+    "service_exchange",
+    "marketing",
+    "feedback",
+    "escalation",
+    "termination",
+    "reactivation",
+]
+
 HOSTILE = sorted(LadderPolicy().hostile_stages)
 
 
@@ -723,16 +739,7 @@ class LadderMachine(RuleBasedStateMachine):
         )
 
     @rule(
-        purpose=st.sampled_from(
-            [
-                "inquiry",
-                "referral",
-                "joint_planning",
-                "offer_change",
-                "service_exchange",
-                "marketing",
-            ]
-        ),
+        purpose=st.sampled_from(LADDER_PURPOSES),
         direction=st.sampled_from(["inbound", "outbound"]),
     )
     def interaction(self, purpose: str, direction: str) -> None:
@@ -784,19 +791,6 @@ TestLadderMachine.settings = settings(
 
 
 # --------------------------------------------------------------------------- the machine
-
-LADDER_PURPOSES = [
-    "inquiry",
-    "referral",
-    "joint_planning",
-    "offer_change",
-    "service_exchange",
-    "marketing",
-    "feedback",
-    "escalation",
-    "termination",
-    "reactivation",
-]
 
 
 @st.composite
@@ -853,18 +847,6 @@ LADDER_POLICIES = [
         regularity=RegularityPolicy(min_gaps=1, max_cv=Decimal(5)),
     ),
 ]
-
-
-def _known_at(records: Sequence[Complaint | Interaction | Order], t: datetime) -> list[object]:
-    """What was known at ``t``: records up to t, resolutions after t undone."""
-    kept: list[object] = []
-    for r in records:
-        if r.at > t:
-            continue
-        if isinstance(r, Complaint) and r.resolved_at is not None and r.resolved_at > t:
-            r = Complaint.from_dict({**r.to_dict(), "status": "open", "resolved_at": None})
-        kept.append(r)
-    return kept
 
 
 class TestMachine:
@@ -973,7 +955,7 @@ class TestMachine:
         policy = LADDER_POLICIES[k]
         settings_ = LadderSettings(policy, tz)
         full_history = ClientHistory.of("c", records)
-        known = ClientHistory.of("c", _known_at(records, t))  # type: ignore[arg-type]
+        known = ClientHistory.of("c", known_at(records, t))
         full_life = assess_lifecycle(full_history, as_of=as_of)
         then_life = assess_lifecycle(known, as_of=t)
         full = MACHINE.run(

@@ -76,6 +76,7 @@ from .machine import (
     Machine,
     MachineState,
     Occurrence,
+    StepView,
     Timer,
     Trajectory,
     TransitionTable,
@@ -439,12 +440,9 @@ def _purpose_rule(name: str, purposes: frozenset[Purpose]) -> Rule:
 # --------------------------------------------------------------------------- lifecycle view
 
 
-class StageStep(Protocol):
-    """What the ladder reads from a lifecycle step (a :class:`~relcycle.machine.Step`)."""
-
-    @property
-    def at(self) -> datetime:
-        """When the step happened."""
+class StageStep(StepView, Protocol):
+    """What the ladder reads from a lifecycle step (a :class:`~relcycle.machine.Step`):
+    its moment, its stages (compared by value) and the records that caused it."""
 
     @property
     def source(self) -> str:
@@ -848,6 +846,13 @@ def _reset(memory: LadderMemory, at: datetime) -> LadderMemory:
     return memory._replace(sales=(), advocacy=(), engagement=(), clock=at, reset_at=at)
 
 
+def _touched(memory: LadderMemory, at: datetime, rid: str) -> LadderMemory:
+    """``memory`` with its activity clock at ``at`` (record ``rid``), if the clock runs."""
+    if not memory.active or memory.hostile:
+        return memory
+    return _new(LadderMemory, (*memory[:8], at, rid, *memory[10:]))
+
+
 def _decide(
     state: MachineState[Rung, LadderMemory], occ: Occurrence, settings: LadderSettings
 ) -> Decision[LadderMemory]:
@@ -855,119 +860,47 @@ def _decide(
     _, rung, memory, timers, _ = state
     at, _, rid, _, kind, item = occ
     # The decider runs for every interaction and sale of every client in a
-    # report: the common paths build the new memory positionally (in the field
-    # order of LadderMemory) rather than with _replace.
+    # report: the common paths build the new memory from slices of the old one
+    # (in LadderMemory's field order) rather than with _replace.
     if kind == _K_INTERACTION:
         advocacy = settings._advocacy(item)
         engagement = settings._engagement(item)
-        (
-            stage,
-            active,
-            hostile,
-            sales,
-            adv,
-            eng,
-            first,
-            products,
-            clock,
-            last,
-            checked,
-            reset_at,
-        ) = memory
-        touch = (advocacy or engagement or _IS_INBOUND(item)) and active and not hostile
-        if not (advocacy or engagement or rung is _ADVOCATE):
-            # Nothing the promotions read changes (a reset empties their lists),
-            # except the moment, which only an advocate's tenure rule reads.
-            if not touch:
-                return _new(Decision, ((), memory, timers, ()))
-            memory = _new(
-                LadderMemory,
-                (
-                    stage,
-                    active,
-                    hostile,
-                    sales,
-                    adv,
-                    eng,
-                    first,
-                    products,
-                    at,
-                    rid,
-                    checked,
-                    reset_at,
+        if advocacy or engagement:
+            contact = (at, rid, item.purpose)
+            memory = _touched(
+                memory._replace(
+                    advocacy=(*memory.advocacy, contact) if advocacy else memory.advocacy,
+                    engagement=(*memory.engagement, contact) if engagement else memory.engagement,
                 ),
+                at,
+                rid,
             )
-            return _new(Decision, ((), memory, _timers(rung, memory, at, settings, timers), ()))
-        if advocacy:
-            adv = (*adv, (at, rid, item.purpose))
-        if engagement:
-            eng = (*eng, (at, rid, item.purpose))
-        if touch:
-            clock, last = at, rid
-        memory = _new(
-            LadderMemory,
-            (
-                stage,
-                active,
-                hostile,
-                sales,
-                adv,
-                eng,
-                first,
-                products,
-                clock,
-                last,
-                checked,
-                reset_at,
-            ),
-        )
+        else:
+            before = memory
+            if _IS_INBOUND(item):
+                memory = _touched(memory, at, rid)
+            if rung is not _ADVOCATE:
+                # Nothing the promotions read has changed (a reset empties their
+                # lists), except the moment, which only an advocate's tenure reads.
+                if memory is before:
+                    return _new(Decision, ((), memory, timers, ()))
+                return _new(Decision, ((), memory, _timers(rung, memory, at, settings, timers), ()))
     elif kind == _K_SALE:
-        (
-            stage,
-            active,
-            hostile,
-            sales,
-            adv,
-            eng,
-            first,
-            products,
-            clock,
-            last,
-            checked,
-            reset_at,
-        ) = memory
+        products = memory.products
         product = item.product
-        if product is not None:
-            for known, _ in products:
-                if known == product:
-                    break
-            else:
-                products = (*products, (product, rid))
-        if active and not hostile:
-            clock, last = at, rid
-        memory = _new(
-            LadderMemory,
-            (
-                stage,
-                active,
-                hostile,
-                (*sales, (at, rid)),
-                adv,
-                eng,
-                first or (at, rid),
-                products,
-                clock,
-                last,
-                checked,
-                reset_at,
-            ),
+        if product is not None and all(known != product for known, _ in products):
+            products = (*products, (product, rid))
+        sales = (*memory.sales, (at, rid))
+        first = memory.first_sale or (at, rid)
+        kept = (memory.advocacy, memory.engagement)
+        memory = _touched(
+            _new(LadderMemory, (*memory[:3], sales, *kept, first, products, *memory[8:])), at, rid
         )
     elif kind == _K_STAGE:
         events: list[_Event] = []
         rung, memory = _on_stage(events, rung, memory, at, item, settings)
-        return _new(
-            Decision, (tuple(events), memory, _timers(rung, memory, at, settings, timers), ())
-        )
+        scheduled = _timers(rung, memory, at, settings, timers)
+        return _new(Decision, (tuple(events), memory, scheduled, ()))
     elif kind == _K_INACTIVE:
         period = settings.policy.inactivity_period
         last = memory.last_activity
