@@ -848,9 +848,11 @@ def _reset(memory: LadderMemory, at: datetime) -> LadderMemory:
 
 def _touched(memory: LadderMemory, at: datetime, rid: str) -> LadderMemory:
     """``memory`` with its activity clock at ``at`` (record ``rid``), if the clock runs."""
-    if not memory.active or memory.hostile:
+    stage, active, hostile, sales, adv, eng, first, products, _, _, checked, reset = memory
+    if not active or hostile:
         return memory
-    return _new(LadderMemory, (*memory[:8], at, rid, *memory[10:]))
+    fields = (stage, active, hostile, sales, adv, eng, first, products, at, rid, checked, reset)
+    return _new(LadderMemory, fields)
 
 
 def _decide(
@@ -867,14 +869,9 @@ def _decide(
         engagement = settings._engagement(item)
         if advocacy or engagement:
             contact = (at, rid, item.purpose)
-            memory = _touched(
-                memory._replace(
-                    advocacy=(*memory.advocacy, contact) if advocacy else memory.advocacy,
-                    engagement=(*memory.engagement, contact) if engagement else memory.engagement,
-                ),
-                at,
-                rid,
-            )
+            adv = (*memory.advocacy, contact) if advocacy else memory.advocacy
+            eng = (*memory.engagement, contact) if engagement else memory.engagement
+            memory = _touched(_new(LadderMemory, (*memory[:4], adv, eng, *memory[6:])), at, rid)
         else:
             before = memory
             if _IS_INBOUND(item):
@@ -888,8 +885,12 @@ def _decide(
     elif kind == _K_SALE:
         products = memory.products
         product = item.product
-        if product is not None and all(known != product for known, _ in products):
-            products = (*products, (product, rid))
+        if product is not None:
+            for known, _ in products:
+                if known == product:
+                    break
+            else:
+                products = (*products, (product, rid))
         sales = (*memory.sales, (at, rid))
         first = memory.first_sale or (at, rid)
         kept = (memory.advocacy, memory.engagement)
