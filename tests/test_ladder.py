@@ -901,6 +901,13 @@ class TestMachine:
         records[1] = contact("m1", 150, "inquiry", direction="inbound")
         assert rung_of(records, 200) is Rung.buyer
 
+    def test_a_record_at_the_tenure_deadline_does_not_skip_the_check(self) -> None:
+        """The tenure timer falls due even when an order that is no sale lands on its
+        moment (the replay before the machine skipped the check then, for good)."""
+        on_the_day = sale("x", 365, status="cancelled")  # the first sale was on day 0
+        assert rung_of([*EXPERT_RECORDS, on_the_day], 400) is Rung.expert
+        assert rung_of([*EXPERT_RECORDS, on_the_day], 400) is rung_of(EXPERT_RECORDS, 400)
+
     def test_the_policys_purposes_are_rules(self) -> None:
         """The default purposes are the rule layer's; others give the same rule over them."""
         assert LadderPolicy().advocacy is ADVOCACY
