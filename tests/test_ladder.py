@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -19,23 +20,29 @@ from relcycle.errors import IllegalTransitionError, UsageError, ValidationError
 from relcycle.history import ClientHistory, build_portfolio
 from relcycle.ladder import (
     COMPETENCIES,
+    MACHINE,
     TABLE,
+    TRIGGERS,
     Competency,
     LadderAssessment,
     LadderEvent,
     LadderPolicy,
+    LadderSettings,
     Rung,
     assess,
     assess_portfolio,
     competency_for,
     ladder_migration,
+    lifecycle_inputs,
 )
 from relcycle.lifecycle import Stage
 from relcycle.lifecycle import assess as assess_lifecycle
-from relcycle.machine import Step, Trajectory
+from relcycle.machine import MachineState, Step, Trajectory, transitions_as_occurrences
 from relcycle.model import Complaint, Interaction, Order, OrderStatus
 from relcycle.report import ReportPolicies
+from relcycle.rules import ADVOCACY, ENGAGEMENT
 from relcycle.segmentation import RegularityPolicy
+from relcycle.testing import known_at
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -678,6 +685,21 @@ class TestDiagram:
 
 # --------------------------------------------------------------------------- stateful
 
+#: Interaction purposes the ladder tests draw: its contacts, a marketing touch and
+#: the lifecycle's.
+LADDER_PURPOSES = [
+    "inquiry",
+    "referral",
+    "joint_planning",
+    "offer_change",
+    "service_exchange",
+    "marketing",
+    "feedback",
+    "escalation",
+    "termination",
+    "reactivation",
+]
+
 HOSTILE = sorted(LadderPolicy().hostile_stages)
 
 
@@ -717,16 +739,7 @@ class LadderMachine(RuleBasedStateMachine):
         )
 
     @rule(
-        purpose=st.sampled_from(
-            [
-                "inquiry",
-                "referral",
-                "joint_planning",
-                "offer_change",
-                "service_exchange",
-                "marketing",
-            ]
-        ),
+        purpose=st.sampled_from(LADDER_PURPOSES),
         direction=st.sampled_from(["inbound", "outbound"]),
     )
     def interaction(self, purpose: str, direction: str) -> None:
@@ -775,3 +788,194 @@ TestLadderMachine.settings = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
+
+
+# --------------------------------------------------------------------------- the machine
+
+
+@st.composite
+def ladder_records(draw: st.DrawFn) -> tuple[list[Complaint | Interaction | Order], datetime]:
+    """Records of client c on a half-day grid (moments often coincide): sales of a few
+    products, the ladder's contacts, lifecycle moves and complaints that turn hostile."""
+    records: list[Complaint | Interaction | Order] = []
+    for k in range(draw(st.integers(0, 28))):
+        kind = draw(st.sampled_from(["sale", "sale", "sale", "order", "contact", "contact"]))
+        day = draw(st.integers(0, 900)) / 2
+        if kind == "sale":
+            records.append(sale(f"o{k}", day, product=draw(st.sampled_from(["a", "b", "c", None]))))
+        elif kind == "order":
+            status = draw(st.sampled_from(["planned", "cancelled", "returned"]))
+            records.append(sale(f"o{k}", day, status=status))
+        elif draw(st.integers(0, 5)) == 0:
+            closed = draw(st.one_of(st.none(), st.integers(0, 60)))
+            records.append(
+                Complaint(
+                    complaint_id=f"c{k}",
+                    client_id="c",
+                    opened_at=d(day),
+                    client_loss=draw(st.sampled_from([None, Decimal(0), Decimal(50)])),
+                    status="open" if closed is None else "resolved",
+                    resolved_at=None if closed is None else d(day + closed),
+                )
+            )
+        else:
+            purpose = draw(st.sampled_from(LADDER_PURPOSES))
+            direction = draw(st.sampled_from(["inbound", "outbound"]))
+            records.append(contact(f"i{k}", day, purpose, direction=direction))
+    return records, d(draw(st.integers(0, 1000)) / 2)
+
+
+LADDER_POLICIES = [
+    LadderPolicy(),
+    LadderPolicy(
+        inactivity_period=timedelta(days=40),
+        advocate_min_signals=2,
+        expert_min_engagements=2,
+        expert_min_engagement_span=timedelta(days=10),
+        expert_min_tenure=timedelta(days=120),
+        expert_min_products=2,
+        regularity=RegularityPolicy(min_gaps=2, max_cv=Decimal("0.9")),
+    ),
+    LadderPolicy(
+        hostile_stages={"voicing_discontent", "escalated"},
+        advocacy_purposes={"referral", "inquiry"},
+        engagement_purposes={"inquiry", "feedback"},
+        expert_min_engagements=1,
+        expert_min_engagement_span=timedelta(0),
+        expert_min_tenure=timedelta(days=30),
+        expert_min_products=1,
+        regularity=RegularityPolicy(min_gaps=1, max_cv=Decimal(5)),
+    ),
+]
+
+
+class TestMachine:
+    def test_the_ladder_is_a_machine(self) -> None:
+        """Its table is TABLE; sales and interactions trigger; the lifecycle is an input."""
+        assert MACHINE.table is TABLE
+        assert {t.rule.name for t in TRIGGERS} == {"sale", "interaction"}
+        assert MACHINE.input_kinds == frozenset(
+            o.kind for o in lifecycle_inputs(life((1, "lost", ["t"])))
+        )
+        assert MACHINE.timer_kinds == {"inactivity_due", "tenure_due"}
+
+    def test_lifecycle_inputs_are_its_moves_in_order(self) -> None:
+        """Each stage change is one input at its moment, in the trajectory's order."""
+        moves = life((5, "escalated", ["e1"]), (5, "ultimatum", ["u1"]), (9, "lost", ["t1"]))
+        inputs = lifecycle_inputs(moves)
+        assert [(o.at, o.record.target) for o in inputs] == [
+            (d(5), Stage.escalated),
+            (d(5), Stage.ultimatum),
+            (d(9), Stage.lost),
+        ]
+        assert sorted(inputs) == list(inputs)
+
+    def test_assess_is_the_machines_run(self) -> None:
+        """assess gives the rung, trajectory and activity of MACHINE.run with the inputs."""
+        h = history(*EXPERT_RECORDS, contact("t1", 400, "termination"))
+        lc = assess_lifecycle(h, as_of=d(420))
+        run = MACHINE.run(h, as_of=d(420), policy=LadderSettings(), inputs=lifecycle_inputs(lc))
+        a = assess(h, as_of=d(420), lifecycle=lc)
+        assert (a.rung, a.active, a.trajectory) == (
+            run.state.state,
+            run.state.memory.active,
+            run.trajectory,
+        )
+        assert a.rung is Rung.expert
+        assert not a.active
+
+    def test_inactivity_is_a_timer_that_activity_moves(self) -> None:
+        """A buyer's state holds the inactivity timer, due a period after the latest activity."""
+        h = history(sale("o1", 0), contact("i1", 50, direction="inbound"))
+        run = MACHINE.run(h, as_of=d(60), policy=LadderSettings(), inputs=())
+        (timer,) = run.state.timers
+        assert (timer.kind, timer.at) == ("inactivity_due", d(50 + 180))
+        later = MACHINE.resume(run.state, h, as_of=d(300), policy=LadderSettings())
+        assert [s.event for s in later.trajectory.steps] == [LadderEvent.went_inactive]
+        assert later.trajectory.steps[0].record_ids == ("i1",)
+
+    def test_an_inbound_marketing_touch_is_not_activity(self) -> None:
+        """Activity is the rule layer's inbound contact: a marketing touch is not a contact."""
+        records = [sale("o1", 0), contact("m1", 150, "marketing", direction="inbound")]
+        assert rung_of(records, 200) is Rung.doubter
+        records[1] = contact("m1", 150, "inquiry", direction="inbound")
+        assert rung_of(records, 200) is Rung.buyer
+
+    def test_a_record_at_the_tenure_deadline_does_not_skip_the_check(self) -> None:
+        """The tenure timer falls due even when an order that is no sale lands on its
+        moment (the replay before the machine skipped the check then, for good)."""
+        on_the_day = sale("x", 365, status="cancelled")  # the first sale was on day 0
+        assert rung_of([*EXPERT_RECORDS, on_the_day], 400) is Rung.expert
+        assert rung_of([*EXPERT_RECORDS, on_the_day], 400) is rung_of(EXPERT_RECORDS, 400)
+
+    def test_the_policys_purposes_are_rules(self) -> None:
+        """The default purposes are the rule layer's; others give the same rule over them."""
+        assert LadderPolicy().advocacy is ADVOCACY
+        assert LadderPolicy().engagement is ENGAGEMENT
+        mine = LadderPolicy(advocacy_purposes={"feedback"}).advocacy
+        assert mine(contact("f", 0, "feedback"))
+        assert not mine(contact("r", 0, "referral"))
+        assert LadderPolicy(advocacy_purposes={"feedback"}).advocacy is mine
+
+    def test_inputs_of_another_kind_are_refused(self) -> None:
+        """An input whose kind the machine does not take raises, naming its kinds."""
+        other = transitions_as_occurrences(
+            life((1, "lost", ["t"])).trajectory, kind="x", priority=0
+        )
+        with pytest.raises(UsageError, match="lifecycle_stage"):
+            MACHINE.run(history(), as_of=d(2), policy=LadderSettings(), inputs=other)
+
+    def test_settings_need_a_ladder_policy(self) -> None:
+        """The decider's settings refuse another policy, and resolve zone names."""
+        with pytest.raises(UsageError, match="LadderPolicy"):
+            LadderSettings(ReportPolicies())  # type: ignore[arg-type]
+        assert LadderSettings(tz="Europe/Berlin").tz.utcoffset(d(0)) == timedelta(hours=1)
+
+    def test_a_saved_memory_is_refused_when_broken(self) -> None:
+        """A memory that is not the ladder's is a UsageError, not a half-read state."""
+        good = MACHINE.run(
+            history(*EXPERT_RECORDS), as_of=d(400), policy=LadderSettings(), inputs=()
+        ).state.to_dict()
+        assert MachineState.from_dict(json.loads(json.dumps(good)), MACHINE).memory.products
+        for broken in ({**good["memory"], "active": "yes"}, {**good["memory"], "sales": [[1]]}):
+            with pytest.raises(UsageError, match="ladder memory"):
+                MachineState.from_dict({**good, "memory": broken}, MACHINE)
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(
+        ladder_records(),
+        st.integers(0, 1000),
+        st.sampled_from(range(len(LADDER_POLICIES))),
+        st.sampled_from(["UTC", "America/New_York"]),
+    )
+    def test_a_saved_state_and_the_later_records_give_the_full_replay(
+        self,
+        drawn: tuple[list[Complaint | Interaction | Order], datetime],
+        half: int,
+        k: int,
+        tz: str,
+    ) -> None:
+        """Run on what was known at t, save as JSON, resume with today's records and the
+        lifecycle's later moves: the full replay's state, steps and verdict."""
+        records, as_of = drawn
+        t = min(d(half / 2), as_of)
+        policy = LADDER_POLICIES[k]
+        settings_ = LadderSettings(policy, tz)
+        full_history = ClientHistory.of("c", records)
+        known = ClientHistory.of("c", known_at(records, t))
+        full_life = assess_lifecycle(full_history, as_of=as_of)
+        then_life = assess_lifecycle(known, as_of=t)
+        full = MACHINE.run(
+            full_history, as_of=as_of, policy=settings_, inputs=lifecycle_inputs(full_life)
+        )
+        then = MACHINE.run(known, as_of=t, policy=settings_, inputs=lifecycle_inputs(then_life))
+        saved = MachineState.from_dict(json.loads(json.dumps(then.state.to_dict())), MACHINE)
+        assert saved == then.state
+        rest = MACHINE.resume(
+            saved, records, as_of=as_of, policy=settings_, inputs=lifecycle_inputs(full_life)
+        )
+        assert rest.state == full.state
+        assert then.trajectory.steps + rest.trajectory.steps == full.trajectory.steps
+        a = assess(full_history, as_of=as_of, policy=policy, lifecycle=full_life, tz=tz)
+        assert (a.rung, a.active) == (rest.state.state, rest.state.memory.active)
+        assert a.trajectory == full.trajectory

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import random
 import re
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -40,6 +39,7 @@ from relcycle.lifecycle import (
 )
 from relcycle.machine import MachineState, TransitionTable
 from relcycle.model import Client, Complaint, Interaction, LossReason, Order, Severity
+from relcycle.testing import known_at
 
 ROOT = Path(__file__).resolve().parent.parent
 UTC = UTC
@@ -978,18 +978,6 @@ def histories(draw: st.DrawFn) -> tuple[list[Complaint | Interaction | Order], d
     return records, as_of
 
 
-def _truncate(records: Sequence[Complaint | Interaction | Order], t: datetime) -> list[Any]:
-    """Only what was known at ``t``: records up to t, resolutions after t undone."""
-    kept: list[Any] = []
-    for r in records:
-        if r.at > t:
-            continue
-        if isinstance(r, Complaint) and r.resolved_at is not None and r.resolved_at > t:
-            r = Complaint.from_dict({**r.to_dict(), "status": "open", "resolved_at": None})
-        kept.append(r)
-    return kept
-
-
 PROPS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -1024,7 +1012,7 @@ class TestProperties:
         records, as_of = drawn
         t = min(day(half / 2), as_of)
         full = assess(ClientHistory.of("C1", records), as_of=as_of)
-        known = assess(ClientHistory.of("C1", _truncate(records, t)), as_of=t)
+        known = assess(ClientHistory.of("C1", known_at(records, t)), as_of=t)
         assert full.stage_at(t) is known.stage
         assert full.trajectory.until(t) == known.trajectory
 
@@ -1048,7 +1036,7 @@ class TestProperties:
             management_complaints_escalate=escalate,
         )
         full = MACHINE.run(ClientHistory.of("C1", records), as_of=as_of, policy=policy)
-        then = MACHINE.run(ClientHistory.of("C1", _truncate(records, t)), as_of=t, policy=policy)
+        then = MACHINE.run(ClientHistory.of("C1", known_at(records, t)), as_of=t, policy=policy)
         saved = MachineState.from_dict(json.loads(json.dumps(then.state.to_dict())), MACHINE)
         assert saved == then.state
         rest = MACHINE.resume(saved, records, as_of=as_of, policy=policy)

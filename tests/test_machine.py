@@ -27,6 +27,7 @@ from relcycle.machine import (
     Trajectory,
     TransitionTable,
     Trigger,
+    transitions_as_occurrences,
 )
 from relcycle.model import Complaint, ComplaintStatus, Interaction, Purpose
 from relcycle.rules import COMPLAINT, OPEN_COMPLAINT, Rule, f
@@ -782,3 +783,100 @@ def test_a_saved_state_and_the_later_records_give_the_full_replay(
     assert first.anomalies + rest.anomalies == full.anomalies
     assert first.events + rest.events == full.events
     assert rest.trajectory.initial is first.state.state
+
+
+# --------------------------------------------------------------------- one machine feeds another
+
+
+class Watch(Vocab):
+    """States of a toy watcher of the desk."""
+
+    quiet = "quiet"
+    alarmed = "alarmed"
+
+
+class WatchEvent(Vocab):
+    """Events of the toy watcher."""
+
+    alarm = "alarm"
+    calm_down = "calm_down"
+
+
+WATCH = TransitionTable.define(
+    name="watch",
+    states=Watch,
+    events=WatchEvent,
+    initial=Watch.quiet,
+    rows=[
+        (Watch.quiet, WatchEvent.alarm, Watch.alarmed),
+        (Watch.alarmed, WatchEvent.calm_down, Watch.quiet),
+    ],
+)
+
+
+def watch_decide(
+    state: MachineState[Watch, DeskMemory], occ: Occurrence, policy: None
+) -> Decision[DeskMemory]:
+    """Alarmed while the desk is overdue; the desk's step is the occurrence's record."""
+    step = occ.record
+    if step.target is Desk.overdue and state.state is Watch.quiet:
+        return Decision(
+            ((occ.at, WatchEvent.alarm, step.record_ids, "desk overdue"),), state.memory, ()
+        )
+    if step.target is not Desk.overdue and state.state is Watch.alarmed:
+        return Decision(
+            ((occ.at, WatchEvent.calm_down, step.record_ids, "desk back"),), state.memory, ()
+        )
+    return Decision((), state.memory, ())
+
+
+WATCH_MACHINE: Machine[Watch, WatchEvent, DeskMemory, None] = Machine(
+    table=WATCH,
+    triggers=(),
+    decide=watch_decide,
+    initial_memory=DeskMemory(),
+    memory_from_dict=DeskMemory.from_dict,
+    input_kinds=frozenset({"desk"}),
+)
+
+
+def test_one_machines_transitions_are_anothers_inputs() -> None:
+    """transitions_as_occurrences turns the desk's state changes into the watcher's inputs."""
+    history = ClientHistory.of(CLIENT, [complaint("c1", 0, 60), complaint("c2", 70)])
+    desk = DESK_MACHINE.run(history, as_of=T0 + 200 * HOUR, policy=DeskPolicy())
+    inputs = transitions_as_occurrences(desk.trajectory, kind="desk", priority=0)
+    assert [(o.record.target, o.key, o.kind) for o in inputs] == [
+        (Desk.busy, "desk", "desk"),
+        (Desk.overdue, "desk", "desk"),
+        (Desk.calm, "desk", "desk"),
+        (Desk.busy, "desk", "desk"),
+        (Desk.overdue, "desk", "desk"),
+    ]
+    watch = WATCH_MACHINE.run(history, as_of=T0 + 200 * HOUR, policy=None, inputs=inputs)
+    assert [(s.at, s.event, s.record_ids) for s in watch.trajectory.steps] == [
+        (T0 + 48 * HOUR, WatchEvent.alarm, ("c1",)),
+        (T0 + 60 * HOUR, WatchEvent.calm_down, ("c1",)),
+        (T0 + 118 * HOUR, WatchEvent.alarm, ("c2",)),
+    ]
+    # inputs after as_of wait; a resumed run takes only those after the saved moment
+    early = WATCH_MACHINE.run(history, as_of=T0 + 50 * HOUR, policy=None, inputs=inputs)
+    assert early.state.state is Watch.alarmed
+    rest = WATCH_MACHINE.resume(early.state, [], as_of=T0 + 200 * HOUR, policy=None, inputs=inputs)
+    assert early.trajectory.steps + rest.trajectory.steps == watch.trajectory.steps
+
+
+def test_inputs_must_be_occurrences_of_a_declared_kind() -> None:
+    history = ClientHistory.of(CLIENT, [complaint("c1", 0)])
+    desk = DESK_MACHINE.run(history, as_of=T0 + 100 * HOUR, policy=DeskPolicy())
+    wrong = transitions_as_occurrences(desk.trajectory, kind="other", priority=0)
+    with pytest.raises(UsageError, match=r"input kinds \(desk\)"):
+        WATCH_MACHINE.run(history, as_of=T0 + 100 * HOUR, policy=None, inputs=wrong)
+    with pytest.raises(UsageError, match="not an occurrence"):
+        WATCH_MACHINE.run(
+            history,
+            as_of=T0 + 100 * HOUR,
+            policy=None,
+            inputs=[desk.trajectory.steps[0]],  # type: ignore[list-item]
+        )
+    with pytest.raises(DefinitionError, match="input_kinds must be a frozenset"):
+        attrs.evolve(WATCH_MACHINE, input_kinds={"desk"})

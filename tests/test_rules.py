@@ -54,6 +54,35 @@ class TestTwoEvaluators:
 
 
 class TestDeclarations:
+    def test_record_tables_come_from_the_schema(self) -> None:
+        """Each record table's class, id field and moment field are the contract schema's."""
+        from relcycle.io._schema import TABLES
+
+        records = [t for t in TABLES if t.time_column is not None]
+        assert dict(rules.RECORD_CLASS) == {t.name: t.record for t in records}
+        assert dict(rules.ID_FIELD) == {t.name: t.id_column for t in records}
+        assert dict(rules.MOMENT_FIELD) == {t.name: t.time_column for t in records}
+
+    @pytest.mark.parametrize(
+        ("purpose", "direction", "wish", "feedback"),
+        [
+            ("wish", "inbound", True, False),
+            ("wish", "outbound", False, False),
+            ("feedback", "inbound", False, True),
+            ("inquiry", "inbound", False, False),
+        ],
+    )
+    def test_wishes_and_feedback_are_the_clients(
+        self, purpose: str, direction: str, wish: bool, feedback: bool
+    ) -> None:
+        """A wish and feedback count when the client initiated them."""
+        from relcycle.model import Interaction
+
+        i = Interaction(
+            interaction_id="i", client_id="c", at=T0, purpose=purpose, direction=direction
+        )  # type: ignore[arg-type]
+        assert (rules.WISH(i), rules.FEEDBACK(i)) == (wish, feedback)
+
     def test_unknown_field_is_refused(self) -> None:
         """A field the table does not have is a DefinitionError naming the table's fields."""
         with pytest.raises(DefinitionError, match="orders has no field 'stauts'"):

@@ -40,6 +40,7 @@ from relcycle.testing import (
     ids,
     interactions,
     invalid_rows,
+    known_at,
     money,
     orders,
     portfolios,
@@ -367,3 +368,25 @@ class TestFromType:
         _hypothesis_setup_hook()
         order = find(st.from_type(Order), lambda o: True, settings=FIND)
         assert isinstance(order, Order)
+
+
+class TestKnownAt:
+    @settings(max_examples=60, deadline=None)
+    @given(histories(max_records=14), st.integers(0, 100))
+    def test_what_was_known_at_a_moment(self, history: ClientHistory, percent: int) -> None:
+        """Later records are left out; a complaint closed later is open, as it was then."""
+        records = list(history.records())
+        if not records:
+            return
+        first, last = records[0].at, records[-1].at
+        moment = first + (last - first) * percent / 100
+        known = known_at(records, moment)
+        assert [r.id for r in known] == [r.id for r in records if r.at <= moment]
+        for before, then in zip([r for r in records if r.at <= moment], known, strict=True):
+            if isinstance(before, Complaint) and before.resolved_at is not None:
+                closed_then = before.resolved_at <= moment
+                assert then == before if closed_then else then.is_open_at(moment)
+                assert isinstance(then, Complaint)
+                assert (then.resolved_at is None) is not closed_then
+            else:
+                assert then is before

@@ -47,6 +47,7 @@ from .ladder import (
     Rung,
     assess_portfolio,
 )
+from .lifecycle import PURPOSE_EVENTS
 from .model import Channel, FrozenMap, Interaction, Purpose
 
 __all__ = [
@@ -711,16 +712,10 @@ def compare_plans(
 
 #: Interaction purposes that are not contacts in the ladder's sense: the client's
 #: management escalating, ultimatums, arbitration and terminations push clients
-#: down, they never earn credit for moving one up.
-DISTRESS_PURPOSES: frozenset[Purpose] = frozenset(
-    {
-        Purpose.escalation,
-        Purpose.ultimatum,
-        Purpose.arbitration,
-        Purpose.arbitration_closed,
-        Purpose.termination,
-    }
-)
+#: down, they never earn credit for moving one up. They are the purposes the
+#: lifecycle reacts to (:data:`relcycle.lifecycle.PURPOSE_EVENTS`) except a
+#: reactivation, which brings a client back.
+DISTRESS_PURPOSES: frozenset[Purpose] = frozenset(PURPOSE_EVENTS) - {Purpose.reactivation}
 
 
 class ContactStatus(Vocab):

@@ -5,13 +5,19 @@ A client stands on one rung of a ladder of relationship levels, lowest first
 
     adversary -> doubter -> buyer -> customer -> advocate -> expert
 
-The ladder is a machine as data (:data:`TABLE`, a validated
-:class:`~relcycle.machine.TransitionTable`); :func:`assess` derives a client's
-ladder events from its history and the trajectory of its lifecycle, folds them
-through the table and returns a :class:`LadderAssessment`: the rung, whether the
-client is still active, the whole trajectory (so the rung at any past moment is
-known), the evidence that decided it, :meth:`~LadderAssessment.explain` and
-:meth:`~LadderAssessment.next_step` (the next rung and the competency it needs).
+The ladder is a :class:`~relcycle.machine.Machine` like the lifecycle
+(:data:`MACHINE`): its table (:data:`TABLE`, a validated
+:class:`~relcycle.machine.TransitionTable`), a trigger table over the rule layer
+(:data:`TRIGGERS`: sale orders and interactions), a pure decider over a frozen
+:class:`LadderMemory` with two timers (inactivity, and an advocate's tenure), and
+the lifecycle's moves as inputs (:func:`lifecycle_inputs`, one machine feeding
+another). :func:`assess` runs it and returns a :class:`LadderAssessment`: the
+rung, whether the client is still active, the whole trajectory (so the rung at
+any past moment is known), the evidence that decided it,
+:meth:`~LadderAssessment.explain` and :meth:`~LadderAssessment.next_step` (the
+next rung and the competency it needs). A run's state saves as JSON and
+:meth:`~relcycle.machine.Machine.resume` goes on from it with later records and
+lifecycle moves, with the full replay's result.
 
 The rules (all thresholds in :class:`LadderPolicy`):
 
@@ -22,10 +28,12 @@ The rules (all thresholds in :class:`LadderPolicy`):
   (:func:`~relcycle.segmentation.regularity.regular_gaps` with
   ``policy.regularity``: at least 3 gaps whose coefficient of variation is at most
   0.5 by default), counted in the assessment's time zone.
-- ``advocate_min_signals`` advocacy contacts (``referral``, ``joint_planning``,
+- ``advocate_min_signals`` advocacy contacts (the rule
+  :data:`relcycle.rules.ADVOCACY`: ``referral``, ``joint_planning``,
   ``service_exchange``) make a customer an **advocate**.
 - Sustained engagement makes an advocate an **expert**: ``expert_min_engagements``
-  joint-planning or offer-change contacts spread over ``expert_min_engagement_span``,
+  engagement contacts (:data:`relcycle.rules.ENGAGEMENT`: joint planning or offer
+  change) spread over ``expert_min_engagement_span``,
   ``expert_min_tenure`` since the first sale, and ``expert_min_products`` distinct
   products bought.
 - A lifecycle that turns hostile (a stage in ``hostile_stages``) pulls the client
@@ -34,8 +42,10 @@ The rules (all thresholds in :class:`LadderPolicy`):
 - A lost client (lifecycle stage ``lost``) leaves the active rungs: its rung stays
   what it was and :attr:`LadderAssessment.active` is False. Won back, it starts
   again as a doubter.
-- ``inactivity_period`` without activity steps a buyer or higher down one rung
-  (and again after each further period).
+- ``inactivity_period`` without activity (a sale order, a client-initiated
+  contact by :data:`relcycle.rules.INBOUND`, or an advocacy or engagement
+  contact) steps a buyer or higher down one rung (and again after each further
+  period).
 
 Promotions move one rung at a time; when one record satisfies several rules at
 once (an order that makes a buyer with earlier referrals a customer), the client
@@ -46,10 +56,11 @@ demotion is never undone by the records that came before it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
-from typing import Any, Protocol, cast
+from functools import lru_cache
+from typing import Any, NamedTuple, Protocol, cast
 
 import attrs
 
@@ -60,19 +71,43 @@ from .evidence import Evidence
 from .history import ClientHistory, Portfolio
 from .lifecycle import Stage
 from .lifecycle import assess as _assess_lifecycle
-from .machine import Step, Trajectory, TransitionTable
+from .machine import (
+    Decision,
+    Machine,
+    MachineState,
+    Occurrence,
+    StepView,
+    Timer,
+    Trajectory,
+    TransitionTable,
+    Trigger,
+    transitions_as_occurrences,
+)
 from .migration import MigrationMatrix, migration_matrix, revenue_between
-from .model import Direction, FrozenMap, Interaction, Order, Purpose
-from .rules import SALE
+from .model import FrozenMap, Purpose
+from .rules import (
+    ADVOCACY,
+    ADVOCACY_PURPOSES,
+    ENGAGEMENT,
+    ENGAGEMENT_PURPOSES,
+    INBOUND,
+    SALE,
+    Rule,
+    f,
+)
 from .segmentation.regularity import RegularityPolicy, regular_gaps
 
 __all__ = [
     "COMPETENCIES",
+    "MACHINE",
     "TABLE",
+    "TRIGGERS",
     "Competency",
     "LadderAssessment",
     "LadderEvent",
+    "LadderMemory",
     "LadderPolicy",
+    "LadderSettings",
     "LifecycleView",
     "NextStep",
     "Rung",
@@ -82,6 +117,7 @@ __all__ = [
     "assess_portfolio",
     "competency_for",
     "ladder_migration",
+    "lifecycle_inputs",
 ]
 
 
@@ -294,11 +330,14 @@ class LadderPolicy:
             never disagree). Default ``RegularityPolicy()``; its window is not used
             (the ladder counts from its last reset).
         advocacy_purposes: Interaction purposes that show advocacy. Default
-            ``referral``, ``joint_planning``, ``service_exchange``.
+            :data:`relcycle.rules.ADVOCACY_PURPOSES`: ``referral``,
+            ``joint_planning``, ``service_exchange`` (:attr:`advocacy` is the rule).
         advocate_min_signals: Advocacy contacts since the last demotion that make a
             customer an advocate. Default 1.
         engagement_purposes: Interaction purposes that show deep engagement (joint
-            planning, offer co-design). Default ``joint_planning``, ``offer_change``.
+            planning, offer co-design). Default
+            :data:`relcycle.rules.ENGAGEMENT_PURPOSES`: ``joint_planning``,
+            ``offer_change`` (:attr:`engagement` is the rule).
         expert_min_engagements: Engagement contacts since the last demotion an
             expert needs. Default 3.
         expert_min_engagement_span: The first and last of them must be at least this
@@ -307,7 +346,8 @@ class LadderPolicy:
         expert_min_products: Distinct products among the client's sale orders.
             Default 3.
         inactivity_period: Without activity (a sale order, a client-initiated
-            interaction, or an advocacy or engagement contact) for this long, a buyer
+            contact (:data:`relcycle.rules.INBOUND`: a marketing touch is not
+            one), or an advocacy or engagement contact) for this long, a buyer
             or higher steps down one rung, and again after each further period.
             Default 180 days.
         hostile_stages: Lifecycle stages (:class:`~relcycle.lifecycle.Stage`
@@ -323,12 +363,11 @@ class LadderPolicy:
 
     regularity: RegularityPolicy = attrs.field(factory=RegularityPolicy)
     advocacy_purposes: frozenset[Purpose] = attrs.field(
-        default=frozenset({Purpose.referral, Purpose.joint_planning, Purpose.service_exchange}),
-        converter=_purposes,
+        default=ADVOCACY_PURPOSES, converter=_purposes
     )
     advocate_min_signals: int = attrs.field(default=1, validator=_positive_int)
     engagement_purposes: frozenset[Purpose] = attrs.field(
-        default=frozenset({Purpose.joint_planning, Purpose.offer_change}), converter=_purposes
+        default=ENGAGEMENT_PURPOSES, converter=_purposes
     )
     expert_min_engagements: int = attrs.field(default=3, validator=_positive_int)
     expert_min_engagement_span: timedelta = attrs.field(
@@ -362,16 +401,48 @@ class LadderPolicy:
                 reason="the lost stage must not be one of the hostile stages",
             )
 
+    @property
+    def advocacy(self) -> Rule:
+        """The record rule of an advocacy contact under this policy.
+
+        :data:`relcycle.rules.ADVOCACY` with the default ``advocacy_purposes``;
+        the same rule over the policy's purposes otherwise.
+        """
+        return _purpose_rule("advocacy", self.advocacy_purposes)
+
+    @property
+    def engagement(self) -> Rule:
+        """The record rule of an engagement contact under this policy.
+
+        :data:`relcycle.rules.ENGAGEMENT` with the default ``engagement_purposes``;
+        the same rule over the policy's purposes otherwise.
+        """
+        return _purpose_rule("engagement", self.engagement_purposes)
+
+
+_PURPOSE_RULES: Mapping[tuple[str, frozenset[Purpose]], Rule] = FrozenMap(
+    {("advocacy", ADVOCACY_PURPOSES): ADVOCACY, ("engagement", ENGAGEMENT_PURPOSES): ENGAGEMENT}
+)
+
+
+@lru_cache(maxsize=64)
+def _purpose_rule(name: str, purposes: frozenset[Purpose]) -> Rule:
+    """The built-in rule ``name`` over ``purposes`` (declared once per set of purposes)."""
+    found = _PURPOSE_RULES.get((name, purposes))
+    if found is not None:
+        return found
+    listed = ", ".join(sorted(p.value for p in purposes)) or "none"
+    return Rule.define(
+        name, "interactions", f("purpose").isin(purposes), doc=f"a contact of purpose {listed}"
+    )
+
 
 # --------------------------------------------------------------------------- lifecycle view
 
 
-class StageStep(Protocol):
-    """What the ladder reads from a lifecycle step (a :class:`~relcycle.machine.Step`)."""
-
-    @property
-    def at(self) -> datetime:
-        """When the step happened."""
+class StageStep(StepView, Protocol):
+    """What the ladder reads from a lifecycle step (a :class:`~relcycle.machine.Step`):
+    its moment, its stages (compared by value) and the records that caused it."""
 
     @property
     def source(self) -> str:
@@ -549,392 +620,581 @@ def _day(moment: datetime | None) -> str:
     return "?" if moment is None else moment.date().isoformat()
 
 
-# --------------------------------------------------------------------------- the replay
+# --------------------------------------------------------------------------- the machine
 
-_DAY = timedelta(days=1)
-_IS_SALE = SALE.test
 _TENTH = Decimal("0.1")
 _HUNDREDTH = Decimal("0.01")
-
-
-def _month(moment: datetime) -> tuple[int, int]:
-    utc = moment.astimezone(UTC)
-    return (utc.year, utc.month)
 
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-# Rungs by rank, and the ranks the replay compares against. The replay compares
+# Rungs by rank, and the ranks the decider compares against. The decider compares
 # plain ints (``rung.rank``) instead of ordered members: it runs once per record.
 _RUNGS = Rung.ordered()
 _DOUBTER_RANK = Rung.doubter.rank
 _BUYER_RANK = Rung.buyer.rank
 _EXPERT_RANK = Rung.expert.rank
+# Members as module constants: reading ``Rung.advocate`` goes through the enum
+# class's attribute machinery (a few hundred nanoseconds) on every occurrence.
+_ADVERSARY, _BUYER, _CUSTOMER, _ADVOCATE = Rung.adversary, Rung.buyer, Rung.customer, Rung.advocate
+
+# Occurrence kinds: the lifecycle's moves (an input), the triggers' and the timers'.
+_K_STAGE = "lifecycle_stage"
+_K_INTERACTION = "interaction"
+_K_SALE = "sale"
+_K_INACTIVE = "inactivity_due"
+_K_TENURE = "tenure_due"
+
+# Same-moment order: the lifecycle's moves first, then interactions, then sale
+# orders (the history's order of kinds), then the timers, which fall due after
+# every record at their moment (an activity on the day the period ends keeps the
+# rung); inactivity before tenure.
+_P_STAGE = 0
+_P_INTERACTION = 1
+_P_SALE = 2
+_P_INACTIVE = 10
+_P_TENURE = 11
+
+_INTERACTION = Rule.define(
+    "interaction",
+    "interactions",
+    True,
+    doc="any interaction (the decider asks the policy's advocacy and engagement rules)",
+)
+
+#: The ladder's trigger table: every interaction (which of them show advocacy or
+#: engagement is the policy's, see :attr:`LadderPolicy.advocacy`), and every
+#: sale order (:data:`relcycle.rules.SALE`). The lifecycle's moves come in as
+#: inputs (:func:`lifecycle_inputs`).
+TRIGGERS: tuple[Trigger, ...] = (
+    Trigger(_INTERACTION, _K_INTERACTION, _P_INTERACTION),
+    Trigger(SALE, _K_SALE, _P_SALE),
+)
+
+_Contact = tuple[datetime, str, Purpose]  # (moment, interaction id, purpose)
+_Sale = tuple[datetime, str]  # (moment, order id)
 
 
-class _Replay:
-    """The mutable fold behind :func:`assess` (private; one per call)."""
-
-    def __init__(self, policy: LadderPolicy, tz: tzinfo = UTC) -> None:
-        self.policy = policy
-        self.tz = tz
-        self.rung = TABLE.initial
-        self.active = True
-        self.hostile = False
-        self.stage: str | None = None
-        self.steps: list[Step[Rung, LadderEvent]] = []
-        # evidence since the last reset (demotion, reconciliation or return)
-        self.sales: list[Order] = []
-        self.advocacy: list[Interaction] = []
-        self.engagement: list[Interaction] = []
-        self.contacts: list[Interaction] = []
-        # relationship-wide facts
-        self.first_sale: Order | None = None
-        self.products: dict[str, str] = {}  # product -> first order id
-        # inactivity clock
-        self.clock: datetime | None = None
-        self.last_activity: str | None = None
-        self.tenure_checked: datetime | None = None
-        self.now: datetime | None = None
-        self.reset_at: datetime | None = None
-        # regular()'s last answer, keyed by (resets so far, sales since the last
-        # reset): the sales list only grows between resets, so equal keys mean the
-        # same sales. Every record of a buyer asks again; most add no sale.
-        self.resets = 0
-        self.regular_cache: tuple[int, int, Evidence | None] | None = None
-
-    # ------------------------------------------------------------------ moves
-
-    def move(self, at: datetime, event: LadderEvent, ids: Sequence[str], detail: str) -> None:
-        target = TABLE.step(self.rung, event)
-        self.steps.append(Step(at, self.rung, target, event, tuple(dict.fromkeys(ids)), detail))
-        self.rung = target
-
-    def reset(self, at: datetime) -> None:
-        self.sales.clear()
-        self.advocacy.clear()
-        self.engagement.clear()
-        self.clock = at
-        self.reset_at = at
-        self.resets += 1
-
-    # ------------------------------------------------------------------ lifecycle
-
-    def on_stage(self, at: datetime, stage: str, ids: Sequence[str]) -> None:
-        policy = self.policy
-        was_lost = self.stage == policy.lost_stage
-        self.stage = stage
-        if stage == policy.lost_stage:
-            if not was_lost:
-                self.move(
-                    at,
-                    LadderEvent.relationship_ended,
-                    ids,
-                    f"the client was lost on {_day(at)}; it leaves the active rungs",
-                )
-                self.active = False
-            return
-        if was_lost:
-            self.move(
-                at,
-                LadderEvent.relationship_resumed,
-                ids,
-                f"the client came back on {_day(at)} (lifecycle {stage}); "
-                "a won-back client starts again as a doubter",
-            )
-            self.active = True
-            self.hostile = False
-            self.reset(at)
-        hostile = stage in policy.hostile_stages
-        if hostile and not self.hostile:
-            self.hostile = True
-            if self.rung is not Rung.adversary:
-                self.move(
-                    at,
-                    LadderEvent.turned_hostile,
-                    ids,
-                    f"the lifecycle turned hostile ({stage}) on {_day(at)}",
-                )
-            self.reset(at)
-        elif not hostile and self.hostile:
-            self.hostile = False
-            if self.rung is Rung.adversary:
-                self.move(
-                    at,
-                    LadderEvent.reconciled,
-                    ids,
-                    f"the lifecycle left its hostile stages ({stage}) on {_day(at)}",
-                )
-            self.reset(at)
-        self.promote(at)
-
-    # ------------------------------------------------------------------ records
-
-    def on_record(self, record: Order | Interaction, at: datetime) -> None:
-        """Take in one record; ``at`` is its moment (``record.at``, already read)."""
-        policy = self.policy
-        if isinstance(record, Order):
-            if not _IS_SALE(record):
-                return
-            if self.first_sale is None:
-                self.first_sale = record
-            if record.product is not None:
-                self.products.setdefault(record.product, record.order_id)
-            self.sales.append(record)
-            self.touch(at, record.order_id)
-        else:
-            purpose = record.purpose
-            self.contacts.append(record)
-            advocacy = purpose in policy.advocacy_purposes
-            engagement = purpose in policy.engagement_purposes
-            if advocacy:
-                self.advocacy.append(record)
-            if engagement:
-                self.engagement.append(record)
-            if record.direction is Direction.inbound or advocacy or engagement:
-                self.touch(at, record.interaction_id)
-            if not (advocacy or engagement) and self.rung is not Rung.advocate:
-                # Nothing the promotions read has changed since they were last
-                # asked (a reset empties their lists), except the moment, which
-                # only an advocate's tenure rule reads: no promotion is possible.
-                return
-        self.promote(at)
-
-    def touch(self, at: datetime, record_id: str) -> None:
-        if self.active and not self.hostile:
-            self.clock = at
-            self.last_activity = record_id
-
-    # ------------------------------------------------------------------ timers
-
-    def advance(self, last: datetime | None, moment: datetime) -> None:
-        """Go from the group of ticks at ``last`` (None: none yet) to the one at ``moment``.
-
-        The timers due at ``last`` fire after its group, then those due before
-        ``moment``; the replay's ``now`` becomes ``moment``. This runs for every
-        group and usually no timer is due yet, so it first asks when the next one is.
-        """
-        due = self.next_due()
-        if due is not None and due < moment:
-            if last is not None:
-                self.timers(last, inclusive=True)
-            self.timers(moment, inclusive=False)
-        self.now = moment
-
-    def next_due(self) -> datetime | None:
-        """When the next timer is due (inactivity or an advocate's tenure); None: none runs."""
-        if not self.active or self.hostile or self.rung.rank < _BUYER_RANK:
-            return None  # the clock runs only for an active, non-hostile buyer or higher
-        inactive_at = None if self.clock is None else self.clock + self.policy.inactivity_period
-        tenure_at = self.tenure_deadline() if self.rung is Rung.advocate else None
-        if inactive_at is None or tenure_at is None:
-            return inactive_at if tenure_at is None else tenure_at
-        return min(inactive_at, tenure_at)
-
-    def timers(self, until: datetime, *, inclusive: bool) -> None:
-        """Fire the inactivity and tenure timers due before (or at) ``until``."""
-        period = self.policy.inactivity_period
-        # Neither timer runs for a lost or hostile client or below buyer.
-        while self.active and not self.hostile and self.rung.rank >= _BUYER_RANK:
-            # the earliest due timer; at equal moments inactivity (kind 0) fires first
-            at: datetime | None = None
-            kind = 0
-            # inactivity: ``period`` after the last activity (or reset)
-            if self.clock is not None:
-                inactive_at = self.clock + period
-                if inactive_at < until or (inclusive and inactive_at == until):
-                    at = inactive_at
-            # tenure: only an advocate waits for it (checked here to spare the call)
-            tenure_at = self.tenure_deadline() if self.rung is Rung.advocate else None
-            if (
-                tenure_at is not None
-                and (tenure_at < until or (inclusive and tenure_at == until))
-                and (at is None or tenure_at < at)
-            ):
-                at, kind = tenure_at, 1
-            if at is None:
-                return
-            self.now = at
-            if kind == 0:
-                last = f" (last activity: {self.last_activity})" if self.last_activity else ""
-                self.move(
-                    at,
-                    LadderEvent.went_inactive,
-                    [self.last_activity] if self.last_activity else [],
-                    f"no activity for {period.days} days up to {_day(at)}{last}",
-                )
-                self.reset(at)
-            else:
-                self.tenure_checked = at
-                self.promote(at)
-
-    def tenure_deadline(self) -> datetime | None:
-        if self.rung is not Rung.advocate or self.first_sale is None:
-            return None
-        if not self.active or self.hostile:
-            return None
-        at = self.first_sale.placed_at + self.policy.expert_min_tenure
-        if self.tenure_checked is not None and self.tenure_checked >= at:
-            return None
-        if self.now is not None and at <= self.now:
-            return None  # already reached when the client became an advocate
-        return at
-
-    # ------------------------------------------------------------------ promotions
-
-    def promote(self, at: datetime) -> None:
-        if not self.active or self.hostile:
-            return
-        while _DOUBTER_RANK <= self.rung.rank < _EXPERT_RANK:
-            target = _RUNGS[self.rung.rank + 1]
-            found = self.qualifies(target, at)
-            if found is None:
-                return
-            self.move(at, _PROMOTION_EVENT[target], found.record_ids, found.reason)
-
-    def qualifies(self, target: Rung, at: datetime) -> Evidence | None:
-        if target is Rung.buyer:
-            if not self.sales:
-                return None
-            order = self.sales[0]
-            return Evidence(f"sale order {order.order_id} on {_day(order.placed_at)}", [order.id])
-        if target is Rung.customer:
-            return self.regular()
-        if target is Rung.advocate:
-            need = self.policy.advocate_min_signals
-            if len(self.advocacy) < need:
-                return None
-            used = self.advocacy[:need]
-            kinds = sorted({i.purpose.value for i in used})
-            return Evidence(
-                f"advocacy: {_plural(need, 'contact')} ({', '.join(kinds)})",
-                [i.id for i in used],
-            )
-        return self.expertise(at)
-
-    def regular(self) -> Evidence | None:
-        if len(self.sales) <= self.policy.regularity.min_gaps:
-            return None  # fewer purchases than the gaps the rule needs: not yet
-        key = (self.resets, len(self.sales))
-        cached = self.regular_cache
-        if cached is not None and cached[:2] == key:
-            return cached[2]
-        found = self._regular()
-        self.regular_cache = (*key, found)
-        return found
-
-    def _regular(self) -> Evidence | None:
-        """The regularity rule (the report's) over the sales since the last reset."""
-        tz = self.tz
-        days = tuple(sorted({o.placed_at.astimezone(tz).date() for o in self.sales}))
-        found = regular_gaps(days, self.policy.regularity)
-        if found is None:
-            return None
-        mean, cv = found
-        return Evidence(
-            f"regular repeat orders: {len(days)} purchase days, mean gap "
-            f"{mean.quantize(_TENTH)} days, cv {cv.quantize(_HUNDREDTH)}",
-            [o.order_id for o in self.sales],
-        )
-
-    def expertise(self, at: datetime) -> Evidence | None:
-        policy = self.policy
-        engagement = self.engagement
-        if len(engagement) < policy.expert_min_engagements:
-            return None
-        span = engagement[-1].at - engagement[0].at
-        if span < policy.expert_min_engagement_span:
-            return None
-        first = self.first_sale
-        if first is None or at - first.placed_at < policy.expert_min_tenure:
-            return None
-        if len(self.products) < policy.expert_min_products:
-            return None
-        products = sorted(self.products)
-        return Evidence(
-            f"deep engagement: {_plural(len(engagement), 'joint-planning/offer contact')} "
-            f"over {span.days} days; client since {_day(first.placed_at)} "
-            f"({(at - first.placed_at).days} days); "
-            f"{_plural(len(products), 'product')} bought ({', '.join(products)})",
-            [i.id for i in engagement] + [first.order_id] + [self.products[p] for p in products],
-        )
-
-    # ------------------------------------------------------------------ what is missing
-
-    def needs(self, at: datetime) -> str:
-        policy = self.policy
-        rung = self.rung
-        if not self.active:
-            return "win the client back: it is lost (a won-back client restarts as a doubter)"
-        if rung is Rung.adversary:
-            return (
-                f"the lifecycle must leave its hostile stages (now {self.stage}): resolve "
-                "the problems with clear facts and figures on the practical value of the offer"
-            )
-        if rung is Rung.doubter:
-            return "a first sale order"
-        if rung is Rung.buyer:
-            rule = policy.regularity
-            days = len({o.placed_at.astimezone(self.tz).date() for o in self.sales})
-            return (
-                f"regular repeat orders: at least {rule.min_gaps + 1} purchase days with "
-                f"even gaps (coefficient of variation at most {rule.max_cv}) "
-                f"(has {_plural(days, 'purchase day')}{self.counted()})"
-            )
-        if rung is Rung.customer:
-            kinds = ", ".join(sorted(p.value for p in policy.advocacy_purposes))
-            return (
-                f"{_plural(policy.advocate_min_signals, 'advocacy contact')} ({kinds}) "
-                f"(has {len(self.advocacy)}{self.counted()})"
-            )
-        if rung is Rung.advocate:
-            span = (self.engagement[-1].at - self.engagement[0].at).days if self.engagement else 0
-            tenure = (at - self.first_sale.placed_at).days if self.first_sale else 0
-            return (
-                f"{policy.expert_min_engagements} joint-planning/offer-change contacts over "
-                f"{policy.expert_min_engagement_span.days} days (has {len(self.engagement)} "
-                f"over {span} days), {policy.expert_min_tenure.days} days since the first sale "
-                f"(has {tenure}), {policy.expert_min_products} products bought "
-                f"(has {len(self.products)})"
-            )
-        return "keep the client engaged: joint planning and deep product knowledge"
-
-    def counted(self) -> str:
-        return "" if self.reset_at is None else f" since {_day(self.reset_at)}"
-
-    def initial_evidence(self, history: ClientHistory) -> Evidence:
-        if self.contacts:
-            return Evidence(
-                f"not convinced yet: {_plural(len(self.contacts), 'contact')} and no sale order",
-                [i.id for i in self.contacts],
-            )
-        if history.orders:
-            return Evidence(
-                "not convinced yet: no sale order (only planned, cancelled or returned ones)",
-                [o.id for o in history.orders],
-            )
-        return Evidence("not convinced yet: no contacts or sale orders on record")
+def _moment(text: object) -> datetime:
+    if not isinstance(text, str):
+        raise TypeError(f"not a moment: {text!r}")
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        raise ValueError(f"not an aware moment: {text!r}")
+    return moment
 
 
-def _ticks(
-    history: ClientHistory, life_steps: Sequence[StageStep]
-) -> list[tuple[datetime, int, int, int, Any]]:
-    """Lifecycle steps and records merged in time order (lifecycle first at a moment).
+def _maybe(text: object) -> datetime | None:
+    return None if text is None else _moment(text)
 
-    Records at one moment come in the library's total order (interactions before
-    orders, then by id; complaints do not move the ladder): each kind's tuple is
-    already sorted by (moment, id), so its index breaks ties. The first four
-    items of a tick are unique, so sorting never compares the items themselves.
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"not a text: {value!r}")
+    return value
+
+
+def _flag(value: object) -> bool:
+    if type(value) is not bool:
+        raise TypeError(f"not true or false: {value!r}")
+    return value
+
+
+class LadderMemory(NamedTuple):
+    """What the ladder's decider remembers between occurrences (frozen).
+
+    Attributes:
+        stage: The lifecycle stage last seen (its value); None before the first move.
+        active: False while the client is lost.
+        hostile: True while the lifecycle is in a hostile stage.
+        sales: The sale orders since the last reset (a demotion, reconciliation
+            or return) as ``(moment, order id)``, oldest first.
+        advocacy: The advocacy contacts since the last reset, as ``(moment,
+            interaction id, purpose)``.
+        engagement: The engagement contacts since the last reset, likewise.
+        first_sale: The client's first sale order ``(moment, order id)`` (the
+            whole relationship: tenure counts from it).
+        products: Each product bought and the id of its first sale order, in the
+            order first bought (the whole relationship).
+        clock: When the inactivity period last started: the latest activity, or
+            the last reset.
+        last_activity: The id of the record of the latest activity.
+        tenure_checked: When the tenure timer last fell due.
+        reset_at: When the evidence was last reset.
     """
-    ticks: list[tuple[datetime, int, int, int, Any]] = [
-        (step.at, 0, 0, n, step) for n, step in enumerate(life_steps)
-    ]
-    ticks.extend([(r.at, 1, 0, n, r) for n, r in enumerate(history.interactions)])
-    ticks.extend([(r.placed_at, 1, 1, n, r) for n, r in enumerate(history.orders)])
-    ticks.sort()
-    return ticks
+
+    stage: str | None = None
+    active: bool = True
+    hostile: bool = False
+    sales: tuple[_Sale, ...] = ()
+    advocacy: tuple[_Contact, ...] = ()
+    engagement: tuple[_Contact, ...] = ()
+    first_sale: _Sale | None = None
+    products: tuple[tuple[str, str], ...] = ()
+    clock: datetime | None = None
+    last_activity: str | None = None
+    tenure_checked: datetime | None = None
+    reset_at: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (:meth:`from_dict` reads it back)."""
+        first = self.first_sale
+        return {
+            "stage": self.stage,
+            "active": self.active,
+            "hostile": self.hostile,
+            "sales": [[at.isoformat(), oid] for at, oid in self.sales],
+            "advocacy": [[at.isoformat(), iid, p.value] for at, iid, p in self.advocacy],
+            "engagement": [[at.isoformat(), iid, p.value] for at, iid, p in self.engagement],
+            "first_sale": None if first is None else [first[0].isoformat(), first[1]],
+            "products": [[product, oid] for product, oid in self.products],
+            "clock": _iso(self.clock),
+            "last_activity": self.last_activity,
+            "tenure_checked": _iso(self.tenure_checked),
+            "reset_at": _iso(self.reset_at),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LadderMemory:
+        """The memory of :meth:`to_dict`.
+
+        Raises:
+            UsageError: If ``data`` is not a saved ladder memory.
+        """
+        try:
+            stage, first, last = data["stage"], data["first_sale"], data["last_activity"]
+            return cls(
+                stage=None if stage is None else _text(stage),
+                active=_flag(data["active"]),
+                hostile=_flag(data["hostile"]),
+                sales=tuple((_moment(at), _text(oid)) for at, oid in data["sales"]),
+                advocacy=tuple(
+                    (_moment(at), _text(iid), Purpose(p)) for at, iid, p in data["advocacy"]
+                ),
+                engagement=tuple(
+                    (_moment(at), _text(iid), Purpose(p)) for at, iid, p in data["engagement"]
+                ),
+                first_sale=None if first is None else (_moment(first[0]), _text(first[1])),
+                products=tuple((_text(p), _text(oid)) for p, oid in data["products"]),
+                clock=_maybe(data["clock"]),
+                last_activity=None if last is None else _text(last),
+                tenure_checked=_maybe(data["tenure_checked"]),
+                reset_at=_maybe(data["reset_at"]),
+            )
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise UsageError(f"not a saved ladder memory: {data!r} ({exc})") from None
+
+
+_NEW_MEMORY = LadderMemory()
+_new = tuple.__new__  # builds a named tuple without its Python-level __new__
+_IS_INBOUND = INBOUND.test
+
+
+@attrs.frozen
+class LadderSettings:
+    """What the ladder's decider reads besides its state: the thresholds and a calendar.
+
+    It is the ``policy`` argument of :data:`MACHINE`'s ``run`` and ``resume``.
+
+    Attributes:
+        policy: The thresholds of the rules.
+        tz: The time zone whose calendar days the regularity rule counts (a
+            tzinfo or an IANA name; the report passes its own).
+
+    Raises:
+        UsageError: If ``policy`` is not a :class:`LadderPolicy` or ``tz`` is not
+            a known zone.
+    """
+
+    policy: LadderPolicy = attrs.field(factory=LadderPolicy)
+    tz: tzinfo = attrs.field(default=UTC, converter=resolve_zone)
+    _advocacy: Callable[..., bool] = attrs.field(init=False, eq=False, repr=False)
+    _engagement: Callable[..., bool] = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.policy, LadderPolicy):
+            raise UsageError(f"LadderSettings: policy must be a LadderPolicy, not {self.policy!r}")
+        object.__setattr__(self, "_advocacy", self.policy.advocacy.test)
+        object.__setattr__(self, "_engagement", self.policy.engagement.test)
+
+
+_Event = tuple[datetime, LadderEvent, tuple[str, ...], str]
+
+
+def _move(
+    events: list[_Event],
+    rung: Rung,
+    at: datetime,
+    event: LadderEvent,
+    ids: Iterable[str],
+    detail: str,
+) -> Rung:
+    """Emit ``event`` (checked against :data:`TABLE`) and return the rung it leads to."""
+    target = TABLE.step(rung, event)
+    events.append((at, event, tuple(dict.fromkeys(ids)), detail))
+    return target
+
+
+def _reset(memory: LadderMemory, at: datetime) -> LadderMemory:
+    """Forget the evidence for promotions; the inactivity period starts again."""
+    return memory._replace(sales=(), advocacy=(), engagement=(), clock=at, reset_at=at)
+
+
+def _touched(memory: LadderMemory, at: datetime, rid: str) -> LadderMemory:
+    """``memory`` with its activity clock at ``at`` (record ``rid``), if the clock runs."""
+    stage, active, hostile, sales, adv, eng, first, products, _, _, checked, reset = memory
+    if not active or hostile:
+        return memory
+    fields = (stage, active, hostile, sales, adv, eng, first, products, at, rid, checked, reset)
+    return _new(LadderMemory, fields)
+
+
+def _decide(
+    state: MachineState[Rung, LadderMemory], occ: Occurrence, settings: LadderSettings
+) -> Decision[LadderMemory]:
+    """The ladder's decider: one occurrence, knowing the rung, gives events."""
+    _, rung, memory, timers, _ = state
+    at, _, rid, _, kind, item = occ
+    # The decider runs for every interaction and sale of every client in a
+    # report: the common paths build the new memory from slices of the old one
+    # (in LadderMemory's field order) rather than with _replace.
+    if kind == _K_INTERACTION:
+        advocacy = settings._advocacy(item)
+        engagement = settings._engagement(item)
+        if advocacy or engagement:
+            contact = (at, rid, item.purpose)
+            adv = (*memory.advocacy, contact) if advocacy else memory.advocacy
+            eng = (*memory.engagement, contact) if engagement else memory.engagement
+            memory = _touched(_new(LadderMemory, (*memory[:4], adv, eng, *memory[6:])), at, rid)
+        else:
+            before = memory
+            if _IS_INBOUND(item):
+                memory = _touched(memory, at, rid)
+            if rung is not _ADVOCATE:
+                # Nothing the promotions read has changed (a reset empties their
+                # lists), except the moment, which only an advocate's tenure reads.
+                if memory is before:
+                    return _new(Decision, ((), memory, timers, ()))
+                return _new(Decision, ((), memory, _timers(rung, memory, at, settings, timers), ()))
+    elif kind == _K_SALE:
+        products = memory.products
+        product = item.product
+        if product is not None:
+            for known, _ in products:
+                if known == product:
+                    break
+            else:
+                products = (*products, (product, rid))
+        sales = (*memory.sales, (at, rid))
+        first = memory.first_sale or (at, rid)
+        kept = (memory.advocacy, memory.engagement)
+        memory = _touched(
+            _new(LadderMemory, (*memory[:3], sales, *kept, first, products, *memory[8:])), at, rid
+        )
+    elif kind == _K_STAGE:
+        events: list[_Event] = []
+        rung, memory = _on_stage(events, rung, memory, at, item, settings)
+        scheduled = _timers(rung, memory, at, settings, timers)
+        return _new(Decision, (tuple(events), memory, scheduled, ()))
+    elif kind == _K_INACTIVE:
+        period = settings.policy.inactivity_period
+        last = memory.last_activity
+        event = (
+            at,
+            LadderEvent.went_inactive,
+            (last,) if last else (),
+            f"no activity for {period.days} days up to {_day(at)}"
+            + (f" (last activity: {last})" if last else ""),
+        )
+        rung = TABLE.step(rung, LadderEvent.went_inactive)
+        memory = _reset(memory, at)
+        return _new(Decision, ((event,), memory, _timers(rung, memory, at, settings, timers), ()))
+    else:  # _K_TENURE: an advocate's year since the first sale is complete
+        memory = memory._replace(tenure_checked=at)
+    found: list[_Event] = []
+    rung = _promote(found, rung, memory, at, settings)
+    scheduled = _timers(rung, memory, at, settings, timers)
+    return _new(Decision, (tuple(found) if found else (), memory, scheduled, ()))
+
+
+def _on_stage(
+    events: list[_Event],
+    rung: Rung,
+    memory: LadderMemory,
+    at: datetime,
+    step: StageStep,
+    settings: LadderSettings,
+) -> tuple[Rung, LadderMemory]:
+    """The lifecycle moved to ``step.target``: leave, return, turn hostile or reconcile."""
+    policy = settings.policy
+    stage = str(step.target)
+    ids = tuple(step.record_ids)
+    was_lost = memory.stage == policy.lost_stage
+    memory = memory._replace(stage=stage)
+    if stage == policy.lost_stage:
+        if not was_lost:
+            rung = _move(
+                events,
+                rung,
+                at,
+                LadderEvent.relationship_ended,
+                ids,
+                f"the client was lost on {_day(at)}; it leaves the active rungs",
+            )
+            memory = memory._replace(active=False)
+        return rung, memory
+    if was_lost:
+        rung = _move(
+            events,
+            rung,
+            at,
+            LadderEvent.relationship_resumed,
+            ids,
+            f"the client came back on {_day(at)} (lifecycle {stage}); "
+            "a won-back client starts again as a doubter",
+        )
+        memory = _reset(memory._replace(active=True, hostile=False), at)
+    hostile = stage in policy.hostile_stages
+    if hostile and not memory.hostile:
+        if rung is not _ADVERSARY:
+            rung = _move(
+                events,
+                rung,
+                at,
+                LadderEvent.turned_hostile,
+                ids,
+                f"the lifecycle turned hostile ({stage}) on {_day(at)}",
+            )
+        memory = _reset(memory._replace(hostile=True), at)
+    elif not hostile and memory.hostile:
+        if rung is _ADVERSARY:
+            rung = _move(
+                events,
+                rung,
+                at,
+                LadderEvent.reconciled,
+                ids,
+                f"the lifecycle left its hostile stages ({stage}) on {_day(at)}",
+            )
+        memory = _reset(memory._replace(hostile=False), at)
+    return _promote(events, rung, memory, at, settings), memory
+
+
+def _timers(
+    rung: Rung,
+    memory: LadderMemory,
+    now: datetime,
+    settings: LadderSettings,
+    current: tuple[Timer, ...],
+) -> tuple[Timer, ...]:
+    """The timers the state calls for (``current`` itself when they are the same).
+
+    Neither runs for a lost or hostile client or below buyer. Inactivity falls
+    due ``inactivity_period`` after the latest activity (or reset); an advocate's
+    tenure falls due ``expert_min_tenure`` after its first sale, unless that moment
+    has passed or was already checked.
+    """
+    if not memory.active or memory.hostile or rung.rank < _BUYER_RANK:
+        return ()
+    policy = settings.policy
+    clock = memory.clock
+    inactive = None if clock is None else clock + policy.inactivity_period
+    first = memory.first_sale
+    tenure = None
+    if rung is _ADVOCATE and first is not None:
+        due = first[0] + policy.expert_min_tenure
+        checked = memory.tenure_checked
+        if (checked is None or checked < due) and due > now:
+            tenure = due
+    if tenure is None:
+        if inactive is None:
+            return ()
+        if len(current) == 1 and current[0][0] == inactive and current[0][3] == _K_INACTIVE:
+            return current
+        return (_new(Timer, (inactive, _P_INACTIVE, "", _K_INACTIVE, "")),)
+    timers: tuple[Timer, ...] = (_new(Timer, (tenure, _P_TENURE, "", _K_TENURE, "")),)
+    if inactive is not None:  # soonest first, as the runner keeps them
+        inactivity = _new(Timer, (inactive, _P_INACTIVE, "", _K_INACTIVE, ""))
+        timers = tuple(sorted((inactivity, *timers)))
+    return current if timers == current else timers
+
+
+def _promote(
+    events: list[_Event], rung: Rung, memory: LadderMemory, at: datetime, settings: LadderSettings
+) -> Rung:
+    """Climb one rung at a time while the next rung's rule holds (never while hostile or lost)."""
+    if not memory.active or memory.hostile:
+        return rung
+    while _DOUBTER_RANK <= rung.rank < _EXPERT_RANK:
+        target = _RUNGS[rung.rank + 1]
+        found = _qualifies(target, memory, at, settings)
+        if found is None:
+            return rung
+        rung = _move(events, rung, at, _PROMOTION_EVENT[target], found.record_ids, found.reason)
+    return rung
+
+
+def _qualifies(
+    target: Rung, memory: LadderMemory, at: datetime, settings: LadderSettings
+) -> Evidence | None:
+    """The evidence that the client qualifies for ``target`` at ``at``, or None."""
+    policy = settings.policy
+    if target is _BUYER:
+        if not memory.sales:
+            return None
+        placed, oid = memory.sales[0]
+        return Evidence(f"sale order {oid} on {_day(placed)}", [oid])
+    if target is _CUSTOMER:
+        return _regular(memory.sales, settings)
+    if target is _ADVOCATE:
+        need = policy.advocate_min_signals
+        if len(memory.advocacy) < need:
+            return None
+        used = memory.advocacy[:need]
+        kinds = sorted({purpose.value for _, _, purpose in used})
+        return Evidence(
+            f"advocacy: {_plural(need, 'contact')} ({', '.join(kinds)})",
+            [iid for _, iid, _ in used],
+        )
+    return _expertise(memory, at, policy)
+
+
+def _regular(sales: tuple[_Sale, ...], settings: LadderSettings) -> Evidence | None:
+    """The regularity rule (the report's) over the sales since the last reset."""
+    rule = settings.policy.regularity
+    if len(sales) <= rule.min_gaps:
+        return None  # fewer purchases than the gaps the rule needs: not yet
+    tz = settings.tz
+    days = tuple(sorted({placed.astimezone(tz).date() for placed, _ in sales}))
+    found = regular_gaps(days, rule)
+    if found is None:
+        return None
+    mean, cv = found
+    return Evidence(
+        f"regular repeat orders: {len(days)} purchase days, mean gap "
+        f"{mean.quantize(_TENTH)} days, cv {cv.quantize(_HUNDREDTH)}",
+        [oid for _, oid in sales],
+    )
+
+
+def _expertise(memory: LadderMemory, at: datetime, policy: LadderPolicy) -> Evidence | None:
+    engagement = memory.engagement
+    if len(engagement) < policy.expert_min_engagements:
+        return None
+    span = engagement[-1][0] - engagement[0][0]
+    if span < policy.expert_min_engagement_span:
+        return None
+    first = memory.first_sale
+    if first is None or at - first[0] < policy.expert_min_tenure:
+        return None
+    if len(memory.products) < policy.expert_min_products:
+        return None
+    first_order = dict(memory.products)
+    products = sorted(first_order)
+    return Evidence(
+        f"deep engagement: {_plural(len(engagement), 'joint-planning/offer contact')} "
+        f"over {span.days} days; client since {_day(first[0])} "
+        f"({(at - first[0]).days} days); "
+        f"{_plural(len(products), 'product')} bought ({', '.join(products)})",
+        [iid for _, iid, _ in engagement] + [first[1]] + [first_order[p] for p in products],
+    )
+
+
+#: The ladder as a machine: :data:`TABLE`, :data:`TRIGGERS`, a pure decider over a
+#: frozen :class:`LadderMemory` with two timers (inactivity, and an advocate's
+#: tenure), and the lifecycle's moves as inputs (:func:`lifecycle_inputs`). Its
+#: ``policy`` argument is a :class:`LadderSettings`. :func:`assess` runs it; save a
+#: client's ``MachineRun.state`` and :meth:`~relcycle.machine.Machine.resume` it
+#: with later records and the lifecycle's later moves.
+MACHINE: Machine[Rung, LadderEvent, LadderMemory, LadderSettings] = Machine(
+    table=TABLE,
+    triggers=TRIGGERS,
+    decide=_decide,
+    initial_memory=_NEW_MEMORY,
+    memory_from_dict=LadderMemory.from_dict,
+    timer_kinds=frozenset({_K_INACTIVE, _K_TENURE}),
+    input_kinds=frozenset({_K_STAGE}),
+)
+
+
+def lifecycle_inputs(lifecycle: LifecycleView) -> tuple[Occurrence, ...]:
+    """The lifecycle's moves as inputs of :data:`MACHINE` (its stage changes, in order).
+
+    Pass them as ``inputs`` to ``MACHINE.run`` or ``MACHINE.resume``: each stage
+    change is taken in before the client's records at the same moment. This is
+    :func:`relcycle.machine.transitions_as_occurrences` with the ladder's kind and
+    priority; a machine of your own can read the lifecycle (or any machine) the
+    same way.
+
+    Args:
+        lifecycle: The client's lifecycle assessment, or a lifecycle
+            :class:`~relcycle.machine.MachineRun` (anything with a ``trajectory``).
+    """
+    return transitions_as_occurrences(lifecycle.trajectory, kind=_K_STAGE, priority=_P_STAGE)
+
+
+def _needs(rung: Rung, memory: LadderMemory, at: datetime, settings: LadderSettings) -> str:
+    """What the client's records still lack for the next rung, in words."""
+    policy = settings.policy
+    counted = "" if memory.reset_at is None else f" since {_day(memory.reset_at)}"
+    if not memory.active:
+        return "win the client back: it is lost (a won-back client restarts as a doubter)"
+    if rung is Rung.adversary:
+        return (
+            f"the lifecycle must leave its hostile stages (now {memory.stage}): resolve "
+            "the problems with clear facts and figures on the practical value of the offer"
+        )
+    if rung is Rung.doubter:
+        return "a first sale order"
+    if rung is Rung.buyer:
+        rule = policy.regularity
+        tz = settings.tz
+        days = len({placed.astimezone(tz).date() for placed, _ in memory.sales})
+        return (
+            f"regular repeat orders: at least {rule.min_gaps + 1} purchase days with "
+            f"even gaps (coefficient of variation at most {rule.max_cv}) "
+            f"(has {_plural(days, 'purchase day')}{counted})"
+        )
+    if rung is Rung.customer:
+        kinds = ", ".join(sorted(p.value for p in policy.advocacy_purposes))
+        return (
+            f"{_plural(policy.advocate_min_signals, 'advocacy contact')} ({kinds}) "
+            f"(has {len(memory.advocacy)}{counted})"
+        )
+    if rung is Rung.advocate:
+        engagement = memory.engagement
+        span = (engagement[-1][0] - engagement[0][0]).days if engagement else 0
+        first = memory.first_sale
+        tenure = (at - first[0]).days if first else 0
+        return (
+            f"{policy.expert_min_engagements} joint-planning/offer-change contacts over "
+            f"{policy.expert_min_engagement_span.days} days (has {len(engagement)} "
+            f"over {span} days), {policy.expert_min_tenure.days} days since the first sale "
+            f"(has {tenure}), {policy.expert_min_products} products bought "
+            f"(has {len(memory.products)})"
+        )
+    return "keep the client engaged: joint planning and deep product knowledge"
+
+
+def _initial_evidence(view: ClientHistory) -> Evidence:
+    """Why a client that never moved is a doubter."""
+    if view.interactions:
+        return Evidence(
+            f"not convinced yet: {_plural(len(view.interactions), 'contact')} and no sale order",
+            [i.id for i in view.interactions],
+        )
+    if view.orders:
+        return Evidence(
+            "not convinced yet: no sale order (only planned, cancelled or returned ones)",
+            [o.id for o in view.orders],
+        )
+    return Evidence("not convinced yet: no contacts or sale orders on record")
 
 
 def assess(
@@ -946,6 +1206,9 @@ def assess(
     tz: tzinfo | str = UTC,
 ) -> LadderAssessment:
     """Where ``history``'s client stands on the ladder as of ``as_of``, and why.
+
+    Runs :data:`MACHINE` over the client's records with the lifecycle's moves as
+    inputs (:func:`lifecycle_inputs`).
 
     Args:
         history: The client's history (records after ``as_of`` are ignored).
@@ -988,45 +1251,29 @@ def assess(
             f"the lifecycle trajectory starts in stage {trajectory.initial!r}; "
             "the ladder needs one that starts outside the hostile and lost stages"
         )
-    life_steps = [s for s in trajectory.steps if s.at <= as_of and s.source != s.target]
-
-    replay = _Replay(policy, resolve_zone(tz))
-    replay.stage = str(trajectory.initial)
-    # Ticks at one moment form a group: timers due before the moment fire first,
-    # then the group's ticks, then the timers due at the moment.
-    moment: datetime | None = None  # the current group's moment (its first tick's)
-    for at, kind, _, _, item in _ticks(view, life_steps):
-        if at != moment:
-            replay.advance(moment, at)
-            moment = at
-        if kind == 0:
-            replay.on_stage(moment, str(item.target), tuple(item.record_ids))
-        else:
-            replay.on_record(item, at)
-    if moment is not None:
-        replay.timers(moment, inclusive=True)
-    replay.timers(as_of, inclusive=True)
-
-    traj: Trajectory[Rung, LadderEvent] = Trajectory(TABLE.initial, tuple(replay.steps))
+    settings = LadderSettings(policy, tz)
+    run = MACHINE.run(view, as_of=as_of, policy=settings, inputs=lifecycle_inputs(lifecycle))
+    traj = run.trajectory
+    rung, memory = run.state.state, run.state.memory
     entering = traj.entering_step()
     if entering is None:
-        evidence = replay.initial_evidence(view)
+        evidence = _initial_evidence(view)
     else:
         evidence = Evidence(entering.detail, entering.record_ids)
     inactive_since: datetime | None = None
-    if not replay.active:
-        ended = next(s for s in reversed(replay.steps) if s.event is LadderEvent.relationship_ended)
+    active = memory.active
+    if not active:
+        ended = next(s for s in reversed(traj.steps) if s.event is LadderEvent.relationship_ended)
         inactive_since = ended.at
         evidence = evidence + Evidence(ended.detail, ended.record_ids)
-    rung = replay.rung
-    target = None if rung is Rung.expert else Rung.ordered()[rung.rank + 1]
-    if not replay.active:
+    target = None if rung is Rung.expert else _RUNGS[rung.rank + 1]
+    if not active:
         target = Rung.doubter
     return LadderAssessment(
         client_id=history.client_id,
         as_of=as_of,
         rung=rung,
-        active=replay.active,
+        active=active,
         since=traj.since(),
         inactive_since=inactive_since,
         trajectory=traj,
@@ -1034,8 +1281,8 @@ def assess(
         next_step_info=NextStep(
             source=rung,
             target=target,
-            competency=Competency.facts_and_figures if not replay.active else COMPETENCIES[rung],
-            needs=replay.needs(as_of),
+            competency=Competency.facts_and_figures if not active else COMPETENCIES[rung],
+            needs=_needs(rung, memory, as_of, settings),
         ),
     )
 

@@ -82,6 +82,7 @@ __all__ = [
     "DEFAULT_SERVICE_LEVELS",
     "EVIDENCE_BUDGET",
     "MACHINE",
+    "PURPOSE_EVENTS",
     "TABLE",
     "TRIGGERS",
     "LifecycleAssessment",
@@ -655,14 +656,19 @@ _P_QUIET = 100
 # moment: a complaint opened exactly then is not opened while it is unresolved.
 _P_FORGET = _P_CLOSE
 _P_LAPSE = 101  # after every record at its moment: a sale then is not silence
-_PURPOSE_EVENT = {
-    Purpose.reactivation: _E.client_reactivated,
-    Purpose.escalation: _E.escalation_received,
-    Purpose.ultimatum: _E.ultimatum_received,
-    Purpose.arbitration: _E.arbitration_opened,
-    Purpose.arbitration_closed: _E.arbitration_closed,
-    Purpose.termination: _E.relationship_terminated,
-}
+#: The interaction purposes the lifecycle reacts to, and the event each one gives
+#: (its interaction triggers: an escalation, an ultimatum, arbitration opened or
+#: closed, a termination, a reactivation).
+PURPOSE_EVENTS: Mapping[Purpose, LifecycleEvent] = FrozenMap(
+    {
+        Purpose.reactivation: _E.client_reactivated,
+        Purpose.escalation: _E.escalation_received,
+        Purpose.ultimatum: _E.ultimatum_received,
+        Purpose.arbitration: _E.arbitration_opened,
+        Purpose.arbitration_closed: _E.arbitration_closed,
+        Purpose.termination: _E.relationship_terminated,
+    }
+)
 
 # Occurrence kinds: the triggers' and the timers'.
 _K_OPEN = "complaint_opened"
@@ -700,7 +706,7 @@ TRIGGERS: tuple[Trigger, ...] = (
             purpose.value,
             _P_INTERACTION[purpose],
         )
-        for purpose in _PURPOSE_EVENT
+        for purpose in PURPOSE_EVENTS
     ),
 )
 
@@ -1057,7 +1063,7 @@ def _decide(
                 )
     else:
         i: Interaction = rec
-        event = _PURPOSE_EVENT[i.purpose]
+        event = PURPOSE_EVENTS[i.purpose]
         if event is _E.relationship_terminated:
             why = i.reason if i.reason is not None else "no reason recorded"
             detail = f"interaction {rid} (termination: {why})"

@@ -23,8 +23,15 @@ frozen :class:`MachineState` that can be saved (:meth:`MachineState.to_dict`)
 and resumed (:meth:`Machine.resume`) with the same result as a full replay::
 
     records --triggers--> occurrences --decide--> events --table.step--> state
-                              ^                                            |
-                              +------------ timers (due moment, kind) -----+
+                              ^   ^                                        |
+                              |   +------------ timers (due moment, kind) -+
+    another machine's --------+
+    transitions (inputs)
+
+One machine feeds another through :func:`transitions_as_occurrences`: the
+transitions of the first machine's trajectory become occurrences of a kind the
+second declares in its ``input_kinds``, given to :meth:`Machine.run` and
+:meth:`Machine.resume` as ``inputs`` (the ladder reads the lifecycle this way).
 """
 
 from __future__ import annotations
@@ -55,11 +62,14 @@ __all__ = [
     "Occurrence",
     "RecordRule",
     "Step",
+    "StepView",
     "Timer",
     "Trajectory",
+    "TrajectoryView",
     "TransitionTable",
     "Trigger",
     "format_moment",
+    "transitions_as_occurrences",
 ]
 
 S = TypeVar("S", bound=Enum)
@@ -478,6 +488,31 @@ def _step_at(step: Step[S, E]) -> datetime:
     return step.at
 
 
+class StepView(Protocol):
+    """What :func:`transitions_as_occurrences` reads of a step (a :class:`Step` is one)."""
+
+    @property
+    def at(self) -> datetime:
+        """When the step happened."""
+
+    @property
+    def source(self) -> object:
+        """The state before."""
+
+    @property
+    def target(self) -> object:
+        """The state after."""
+
+
+class TrajectoryView(Protocol):
+    """What :func:`transitions_as_occurrences` reads of a trajectory (a
+    :class:`Trajectory` is one): its steps, in order."""
+
+    @property
+    def steps(self) -> Sequence[StepView]:
+        """The steps, in order."""
+
+
 # --------------------------------------------------------------------------- deciders
 
 M = TypeVar("M", bound="Memory")
@@ -553,7 +588,8 @@ class Trigger:
 
 
 class Occurrence(NamedTuple):
-    """Something the decider must take in: a record a trigger matched, or a due timer.
+    """Something the decider must take in: a record a trigger matched, a due timer,
+    or an input (another machine's transition, see :func:`transitions_as_occurrences`).
 
     Occurrences are taken in the order of their first four fields: moment,
     priority, key (the record's id, or the timer's key), then ``sub`` (-1 for a
@@ -567,8 +603,8 @@ class Occurrence(NamedTuple):
         sub: -1 for a timer; for a record, the position of its trigger among the
             record's occurrences at that moment.
         kind: The trigger's (or timer's) kind.
-        record: The record (an order, interaction or complaint), or the
-            :class:`Timer` that fell due.
+        record: The record (an order, interaction or complaint), the
+            :class:`Timer` that fell due, or an input's step.
     """
 
     at: datetime
@@ -577,6 +613,37 @@ class Occurrence(NamedTuple):
     sub: int
     kind: str
     record: Any
+
+
+def transitions_as_occurrences(
+    trajectory: TrajectoryView, *, kind: str, priority: int
+) -> tuple[Occurrence, ...]:
+    """Another machine's transitions as occurrences: how one machine feeds another.
+
+    Every step of ``trajectory`` that changed its state becomes an
+    :class:`Occurrence` of ``kind`` at the step's moment, with the step itself
+    as its ``record``; its key is ``kind`` and its ``sub`` the step's position,
+    so steps at one moment keep their order. ``priority`` places them among the
+    receiving machine's own occurrences at the same moment (lower comes first).
+    Give them to :meth:`Machine.run` or :meth:`Machine.resume` as ``inputs``; the
+    receiving machine lists ``kind`` in its ``input_kinds``. The ladder reads
+    the lifecycle this way (:func:`relcycle.ladder.lifecycle_inputs`).
+
+    Args:
+        trajectory: The other machine's trajectory (a :class:`Trajectory`, or
+            anything with steps that have ``at``, ``source`` and ``target``).
+        kind: The occurrence kind, as the receiving decider knows it.
+        priority: The order among occurrences at the same moment.
+
+    Returns:
+        The occurrences, in the trajectory's order.
+    """
+    new = tuple.__new__
+    return tuple(
+        new(Occurrence, (step.at, priority, kind, n, kind, step))
+        for n, step in enumerate(trajectory.steps)
+        if step.source != step.target
+    )
 
 
 class Timer(NamedTuple):
@@ -859,6 +926,10 @@ class Machine(Generic[S, E, M, P]):
         initial_memory: The memory of a client with no occurrence yet.
         memory_from_dict: Reads a memory back from its ``to_dict()``.
         timer_kinds: The kinds of timers the decider schedules.
+        input_kinds: The kinds of the occurrences the machine takes from
+            outside its records (another machine's transitions, see
+            :func:`transitions_as_occurrences`), given to :meth:`run` and
+            :meth:`resume` as ``inputs``.
     """
 
     table: TransitionTable[S, E]
@@ -867,6 +938,7 @@ class Machine(Generic[S, E, M, P]):
     initial_memory: M
     memory_from_dict: Callable[[Mapping[str, Any]], M]
     timer_kinds: frozenset[str] = frozenset()
+    input_kinds: frozenset[str] = frozenset()
     _by_table: tuple[_TableTriggers, ...] = attrs.field(init=False, eq=False, repr=False)
     _guards: Mapping[str, frozenset[Any]] = attrs.field(init=False, eq=False, repr=False)
 
@@ -908,7 +980,7 @@ class Machine(Generic[S, E, M, P]):
                     f"trigger {trigger.kind!r}: {trigger.at!r} is not a field of {table}"
                 )
                 continue
-            fn = getattr(rule, "_fn", None) or rule  # a Rule's compiled test, if it has one
+            fn = _test_of(rule)
             by_table.setdefault(table, []).append(
                 (fn, trigger.kind, trigger.priority, attrgetter(moment))
             )
@@ -917,6 +989,10 @@ class Machine(Generic[S, E, M, P]):
             isinstance(k, str) for k in self.timer_kinds
         ):
             problems.append(f"timer_kinds must be a frozenset of strings, not {self.timer_kinds!r}")
+        if not isinstance(self.input_kinds, frozenset) or not all(
+            isinstance(k, str) for k in self.input_kinds
+        ):
+            problems.append(f"input_kinds must be a frozenset of strings, not {self.input_kinds!r}")
         if problems:
             raise DefinitionError(machine=self.table.name, problems=problems)
         object.__setattr__(self, "_guards", {k: g for k, g in guards.items() if g is not None})
@@ -1006,6 +1082,7 @@ class Machine(Generic[S, E, M, P]):
         policy: P,
         start: S | None = None,
         evidence_budget: int | None = None,
+        inputs: Iterable[Occurrence] = (),
     ) -> MachineRun[S, E, M]:
         """Run the machine over a client's records up to ``as_of``.
 
@@ -1017,9 +1094,15 @@ class Machine(Generic[S, E, M, P]):
             evidence_budget: The most record ids the run's events may cite in all
                 (None: no limit); a guard against one client whose evidence would
                 exhaust memory (a million complaints open at once).
+            inputs: Occurrences from outside the records, of the machine's
+                ``input_kinds`` (another machine's transitions, from
+                :func:`transitions_as_occurrences`); those after ``as_of`` are
+                left out, the others are taken in order with the records'.
 
         Raises:
             ValidationError: If ``as_of`` is not timezone-aware.
+            UsageError: If an input is not an :class:`Occurrence` of one of the
+                machine's ``input_kinds``.
             IllegalTransitionError: If a decision holds an event its state does
                 not allow (a strict decider raises it itself, naming the records).
             BudgetError: If the events cite more record ids than ``evidence_budget``.
@@ -1028,13 +1111,10 @@ class Machine(Generic[S, E, M, P]):
 
         moment = check_as_of(as_of)
         state = self.initial_state(history.client_id, start=start)
-        return self._advance(
-            state,
-            self.occurrences(history, after=None, as_of=moment),
-            moment,
-            policy,
-            evidence_budget,
-        )
+        occ = self.occurrences(history, after=None, as_of=moment)
+        if inputs:
+            self._take_inputs(occ, inputs, after=None, as_of=moment)
+        return self._advance(state, occ, moment, policy, evidence_budget)
 
     def resume(
         self,
@@ -1044,6 +1124,7 @@ class Machine(Generic[S, E, M, P]):
         as_of: datetime,
         policy: P,
         evidence_budget: int | None = None,
+        inputs: Iterable[Occurrence] = (),
     ) -> MachineRun[S, E, M]:
         """Go on from a saved state with the records known now, up to ``as_of``.
 
@@ -1059,10 +1140,13 @@ class Machine(Generic[S, E, M, P]):
             as_of: The moment (timezone-aware), not before ``state.as_of``.
             policy: The policy the state was built with.
             evidence_budget: As for :meth:`run`, for the events of this stretch.
+            inputs: As for :meth:`run`; only those after ``state.as_of`` are
+                taken in (the other machine's whole trajectory will do).
 
         Raises:
-            UsageError: If ``as_of`` is before ``state.as_of``, or the records
-                belong to another client.
+            UsageError: If ``as_of`` is before ``state.as_of``, the records
+                belong to another client, or an input is not an
+                :class:`Occurrence` of one of the machine's ``input_kinds``.
             ValidationError: If ``as_of`` is not timezone-aware.
             BudgetError: If the events cite more record ids than ``evidence_budget``.
         """
@@ -1086,7 +1170,30 @@ class Machine(Generic[S, E, M, P]):
                 f"the state to client {state.client_id!r}"
             )
         occ = self.occurrences(history, after=state.as_of, as_of=moment)
+        if inputs:
+            self._take_inputs(occ, inputs, after=state.as_of, as_of=moment)
         return self._advance(state, occ, moment, policy, evidence_budget)
+
+    def _take_inputs(
+        self,
+        occ: list[Occurrence],
+        inputs: Iterable[Occurrence],
+        *,
+        after: datetime | None,
+        as_of: datetime,
+    ) -> None:
+        """Add the inputs in ``(after, as_of]`` to the records' occurrences, in order."""
+        kinds = self.input_kinds
+        for o in inputs:
+            if type(o) is not Occurrence or o.kind not in kinds:
+                known = ", ".join(sorted(kinds)) or "none"
+                raise UsageError(
+                    f"machine {self.name!r}: input {o!r} is not an occurrence of one of "
+                    f"its input kinds ({known})"
+                )
+            if o.at <= as_of and (after is None or o.at > after):
+                occ.append(o)
+        occ.sort(key=_OCC_KEY)
 
     def _advance(
         self,
@@ -1179,9 +1286,16 @@ class _TableTriggers(NamedTuple):
 
 
 def _id_of(table: str) -> Callable[[Any], str]:
-    from .rules import _ID
+    from .rules import ID_FIELD
 
-    return attrgetter(_ID[table])
+    return attrgetter(ID_FIELD[table])
+
+
+def _test_of(rule: RecordRule) -> Callable[[Any], bool]:
+    """The fastest way to ask ``rule``: a :class:`~relcycle.rules.Rule`'s compiled test."""
+    from .rules import Rule
+
+    return rule.test if isinstance(rule, Rule) else rule
 
 
 def _any_of(rules: Sequence[RecordRule]) -> Callable[[Any], bool] | None:
@@ -1200,16 +1314,16 @@ def _any_of(rules: Sequence[RecordRule]) -> Callable[[Any], bool] | None:
     if len(rules) < 3 or len(checked) < len(rules):
         return None
     union: Rule = reduce(or_, checked)
-    return union._fn
+    return union.test
 
 
 def _moment_field(table: str) -> str:
-    from .rules import _MOMENT
+    from .rules import MOMENT_FIELD
 
-    return _MOMENT[table]
+    return MOMENT_FIELD[table]
 
 
 def _record_fields(table: str) -> frozenset[str]:
-    from .rules import _RECORD_CLASS
+    from .rules import RECORD_CLASS
 
-    return frozenset(a.name for a in attrs.fields(_RECORD_CLASS[table]))
+    return frozenset(a.name for a in attrs.fields(RECORD_CLASS[table]))

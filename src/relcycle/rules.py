@@ -45,17 +45,17 @@ import attrs
 from relcycle._zones import resolve_zone
 from relcycle.errors import DefinitionError, UsageError
 from relcycle.model import (
-    Complaint,
     ComplaintStatus,
     Direction,
     Escalation,
-    Interaction,
-    Order,
+    FrozenMap,
     OrderStatus,
     Purpose,
 )
 
 __all__ = [
+    "ADVOCACY",
+    "ADVOCACY_PURPOSES",
     "AS_OF",
     "BUILT_IN",
     "CANCELLED_ORDER",
@@ -63,15 +63,21 @@ __all__ = [
     "COMPLAINT",
     "CONTACT",
     "DISCOUNTED_SALE",
+    "ENGAGEMENT",
+    "ENGAGEMENT_PURPOSES",
     "FAILED_ORDER",
+    "FEEDBACK",
+    "ID_FIELD",
     "INBOUND",
     "LATE_ORDER",
     "MANAGEMENT_COMPLAINT",
     "MARKETING_TOUCH",
+    "MOMENT_FIELD",
     "OFFER_CHANGE",
     "OPEN_COMPLAINT",
     "PARTNERSHIP",
     "PLANNED_ORDER",
+    "RECORD_CLASS",
     "REFERRAL",
     "REJECTED_COMPLAINT",
     "REQUEST",
@@ -79,6 +85,7 @@ __all__ = [
     "SALE",
     "SALE_STATUSES",
     "STAFF_COMPLAINT",
+    "WISH",
     "Expr",
     "Rule",
     "Signal",
@@ -90,11 +97,35 @@ __all__ = [
 
 TableName = Literal["orders", "interactions", "complaints"]
 
-_RECORD_CLASS: Final[Mapping[str, type[Any]]] = {
-    "orders": Order,
-    "interactions": Interaction,
-    "complaints": Complaint,
-}
+
+def _record_tables() -> dict[str, tuple[type[Any], str, str]]:
+    """``{table: (record class, id field, moment field)}`` of the record tables, from
+    the contract's one schema."""
+    from relcycle.io._schema import spec
+
+    found: dict[str, tuple[type[Any], str, str]] = {}
+    for table in ("orders", "interactions", "complaints"):
+        s = spec(table)
+        assert s.time_column is not None  # every record table has one
+        found[table] = (s.record, s.id_column, s.time_column)
+    return found
+
+
+#: The record class of each table a rule can read (from the contract's schema).
+RECORD_CLASS: Final[Mapping[str, type[Any]]] = FrozenMap(
+    {t: cls for t, (cls, _, _) in _record_tables().items()}
+)
+
+#: The field that holds the id of each table's records (its id column in the schema).
+ID_FIELD: Final[Mapping[str, str]] = FrozenMap(
+    {t: field for t, (_, field, _) in _record_tables().items()}
+)
+
+#: The field that holds the moment of each table's records (its time column in the
+#: schema): the moment signals count from and a trigger reads unless it names another.
+MOMENT_FIELD: Final[Mapping[str, str]] = FrozenMap(
+    {t: field for t, (_, _, field) in _record_tables().items()}
+)
 
 
 def _kinds(table: str) -> Mapping[str, tuple[str, Any]]:
@@ -562,7 +593,7 @@ class Rule:
             DefinitionError: For an unknown table or field, or a constant that is not
                 of the field's type (an unknown vocabulary value, say).
         """
-        if table not in _RECORD_CLASS:
+        if table not in RECORD_CLASS:
             raise DefinitionError(
                 machine="rules",
                 kind="rule set",
@@ -649,10 +680,8 @@ class Rule:
 
 SignalKind = Literal["count", "ids", "sum", "first", "last", "days"]
 
-_MOMENT = {"orders": "placed_at", "interactions": "at", "complaints": "opened_at"}
-_ID = {"orders": "order_id", "interactions": "interaction_id", "complaints": "complaint_id"}
-_MOMENTS = {table: attrgetter(name) for table, name in _MOMENT.items()}
-_IDS = {table: attrgetter(name) for table, name in _ID.items()}
+_MOMENTS = {table: attrgetter(name) for table, name in MOMENT_FIELD.items()}
+_IDS = {table: attrgetter(name) for table, name in ID_FIELD.items()}
 
 
 @attrs.frozen
@@ -776,7 +805,7 @@ class Signal:
         from relcycle.columnar._source import import_polars
 
         pl = import_polars()
-        moment = pl.col(_MOMENT[self.rule.table])
+        moment = pl.col(MOMENT_FIELD[self.rule.table])
         cond = (moment <= pl.lit(as_of.astimezone(UTC))) & self.rule.to_polars(as_of=as_of)
         if self.window is not None:
             start = (as_of - timedelta(days=self.window)).astimezone(UTC)
@@ -809,7 +838,7 @@ class SignalSet:
     def __attrs_post_init__(self) -> None:
         by_table = {
             table: tuple((n, s) for n, s in self.signals.items() if s.rule.table == table)
-            for table in _MOMENT
+            for table in MOMENT_FIELD
         }
         object.__setattr__(self, "_by_table", by_table)
         scanners = {table: _scanner(table, mine) for table, mine in by_table.items() if mine}
@@ -863,7 +892,7 @@ class SignalSet:
                 continue
             where = signal.to_polars(as_of=as_of)
             if signal.kind == "ids":
-                found.append(pl.col(_ID[table]).filter(where).alias(prefix + name))
+                found.append(pl.col(ID_FIELD[table]).filter(where).alias(prefix + name))
             elif signal.kind == "count":
                 found.append(where.sum().alias(prefix + name))
         return found
@@ -878,7 +907,7 @@ def _scanner(table: str, signals: Sequence[tuple[str, Signal]]) -> Callable[...,
     comparisons are the costly part of a scan).
     """
     consts: list[Any] = []
-    moment = _MOMENT[table]
+    moment = MOMENT_FIELD[table]
     windows: dict[int | None, int] = {}
     for _, signal in signals:
         windows.setdefault(signal.window, len(windows))
@@ -899,7 +928,7 @@ def _scanner(table: str, signals: Sequence[tuple[str, Signal]]) -> Callable[...,
         condition = signal.rule.expr._py(consts, table)
         body.append(f"        if w{windows[signal.window]} and {condition}:")
         # an ids signal files the id itself; the others file the record
-        item = f"r.{_ID[table]}" if signal.kind == "ids" else "r"
+        item = f"r.{ID_FIELD[table]}" if signal.kind == "ids" else "r"
         body.append(f"            a{j}({item})")
     namespace: dict[str, Any] = {f"_c{i}": c for i, c in enumerate(consts)}
     exec(compile("\n".join(body), f"<signals of {table}>", "exec"), namespace)  # our own trees
@@ -922,6 +951,16 @@ SALE_STATUSES: Final = frozenset({OrderStatus.placed, OrderStatus.delivered})
 
 #: The inbound purposes that count as requests (motivation segmentation).
 REQUEST_PURPOSES: Final = frozenset({Purpose.inquiry, Purpose.offer_change, Purpose.wish})
+
+#: The purposes of contacts that show advocacy (the ladder's advocate rung): a
+#: referral, joint planning, an exchange of services.
+ADVOCACY_PURPOSES: Final = frozenset(
+    {Purpose.referral, Purpose.joint_planning, Purpose.service_exchange}
+)
+
+#: The purposes of contacts that show deep engagement (the ladder's expert rung):
+#: joint planning and offer co-design.
+ENGAGEMENT_PURPOSES: Final = frozenset({Purpose.joint_planning, Purpose.offer_change})
 
 SALE = Rule.define(
     "sale",
@@ -995,6 +1034,30 @@ REFERRAL = Rule.define(
     f("purpose") == Purpose.referral,
     doc="the client recommended the supplier",
 )
+WISH = Rule.define(
+    "wish",
+    "interactions",
+    INBOUND.expr & (f("purpose") == Purpose.wish),
+    doc="a wish the client voiced",
+)
+FEEDBACK = Rule.define(
+    "feedback",
+    "interactions",
+    INBOUND.expr & (f("purpose") == Purpose.feedback),
+    doc="feedback the client gave",
+)
+ADVOCACY = Rule.define(
+    "advocacy",
+    "interactions",
+    f("purpose").isin(ADVOCACY_PURPOSES),
+    doc="a contact that shows advocacy: a referral, joint planning, an exchange of services",
+)
+ENGAGEMENT = Rule.define(
+    "engagement",
+    "interactions",
+    f("purpose").isin(ENGAGEMENT_PURPOSES),
+    doc="a contact that shows deep engagement: joint planning or a request to change the offer",
+)
 PLANNED_ORDER = Rule.define(
     "planned_order",
     "orders",
@@ -1050,6 +1113,10 @@ BUILT_IN: Final[Mapping[str, Rule]] = {
         OFFER_CHANGE,
         PARTNERSHIP,
         REFERRAL,
+        WISH,
+        FEEDBACK,
+        ADVOCACY,
+        ENGAGEMENT,
         COMPLAINT,
         OPEN_COMPLAINT,
         CLOSED_COMPLAINT,

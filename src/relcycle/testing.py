@@ -35,7 +35,7 @@ from ._hypothesis_hook import _hypothesis_setup_hook as _hypothesis_setup_hook
 
 # isort: split
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any, TypeVar
@@ -80,6 +80,7 @@ __all__ = [
     "ids",
     "interactions",
     "invalid_rows",
+    "known_at",
     "money",
     "orders",
     "portfolios",
@@ -1232,6 +1233,35 @@ def invalid_rows(table: str) -> st.SearchStrategy[tuple[dict[str, str], str, str
 
 
 # --------------------------------------------------------------------------- from_type
+
+
+def known_at(
+    records: Iterable[Interaction | Order | Complaint], moment: datetime
+) -> list[Interaction | Order | Complaint]:
+    """The records as they were known at ``moment``, for tests that save and resume.
+
+    Records after ``moment`` are left out, and a complaint resolved (or
+    rejected) after it is open again, as it was then. Run a machine on these as
+    of ``moment``, save its state, resume it with all the records: a
+    :class:`~relcycle.machine.Machine` must give the full replay's result.
+
+    Args:
+        records: A client's records.
+        moment: The moment (timezone-aware).
+    """
+    kept: list[Interaction | Order | Complaint] = []
+    for record in records:
+        if record.at > moment:
+            continue
+        if (
+            isinstance(record, Complaint)
+            and record.resolved_at is not None
+            and record.resolved_at > moment
+        ):
+            kept.append(attrs.evolve(record, status=ComplaintStatus.open, resolved_at=None))
+        else:
+            kept.append(record)
+    return kept
 
 
 def _register() -> None:

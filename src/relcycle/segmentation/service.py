@@ -5,9 +5,12 @@ on them, and motivates clients to give feedback in any form. Definitions, for a
 period ``since <= moment <= as_of`` (``since`` None = from the start):
 
 * **claims**: complaints opened in the period;
-* **wishes**: client-initiated (``inbound``) interactions with purpose ``wish``;
-* **requests**: inbound interactions with purpose ``inquiry`` or ``offer_change``;
-* **feedback**: inbound interactions with purpose ``feedback``;
+* **wishes**: client-initiated (``inbound``) interactions with purpose ``wish``
+  (the rule :data:`relcycle.rules.WISH`);
+* **requests**: inbound interactions with purpose ``inquiry`` or ``offer_change``
+  (:data:`relcycle.rules.REQUEST` except wishes);
+* **feedback**: inbound interactions with purpose ``feedback``
+  (:data:`relcycle.rules.FEEDBACK`);
 * a client **gave feedback** when it made at least one claim, wish or feedback
   contact in the period (feedback "in any form");
 * **response time** of a claim, wish, request or feedback: the time to the
@@ -29,12 +32,17 @@ from decimal import Context, Decimal
 import attrs
 
 from relcycle.history import ClientHistory, Portfolio
-from relcycle.model import Direction, Purpose
-from relcycle.rules import CLOSED_COMPLAINT, OPEN_COMPLAINT
+from relcycle.model import Direction
+from relcycle.rules import CLOSED_COMPLAINT, FEEDBACK, OPEN_COMPLAINT, REQUEST, WISH
 
 from ._util import check_as_of
 
 __all__ = ["ClientServiceStats", "DurationStats", "ServiceStats", "client_service", "service_stats"]
+
+#: The service department's requests: the rule of a request, wishes aside (they
+#: are counted on their own).
+_SERVICE_REQUEST = REQUEST & ~WISH
+_IS_WISH, _IS_REQUEST, _IS_FEEDBACK = WISH.test, _SERVICE_REQUEST.test, FEEDBACK.test
 
 
 @attrs.frozen(kw_only=True)
@@ -171,13 +179,13 @@ def client_service(
     counts = {"wish": 0, "request": 0, "feedback": 0}
     items: list[tuple[str, datetime]] = []
     for i in view.interactions:
-        if not inside(i.at) or i.direction is not Direction.inbound:
+        if not inside(i.at):
             continue
-        if i.purpose is Purpose.wish:
+        if _IS_WISH(i):
             counts["wish"] += 1
-        elif i.purpose in (Purpose.inquiry, Purpose.offer_change):
+        elif _IS_REQUEST(i):
             counts["request"] += 1
-        elif i.purpose is Purpose.feedback:
+        elif _IS_FEEDBACK(i):
             counts["feedback"] += 1
         else:
             continue
