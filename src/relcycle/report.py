@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import attrs
 
-from relcycle._args import checked
+from relcycle._args import checked, unchecked
 
 from . import ladder as _ladder
 from . import lifecycle as _lifecycle
@@ -1247,6 +1247,35 @@ def _counts_of(history: ClientHistory, as_of: datetime) -> tuple[int, int, int, 
     return orders, contacts, requests, complaints_open, revenue
 
 
+#: The segmentations the report calls per client, without their argument checks
+#: (the report passes its own, already checked values).
+_classify_motivation = unchecked(_motivation.classify_motivation)
+_assess_regularity = unchecked(_regularity.assess_regularity)
+_rfm_figures = unchecked(_rfm.rfm_figures)
+_cost_to_serve = unchecked(_cost.cost_to_serve)
+_assess_risks = unchecked(_risks.assess_risks)
+
+#: The policies of :class:`ReportPolicies` the segmentations above read, and their kinds.
+_POLICY_KINDS: tuple[tuple[str, type], ...] = (
+    ("lifecycle", _lifecycle.LifecyclePolicy),
+    ("ladder", _ladder.LadderPolicy),
+    ("motivation", _motivation.MotivationPolicy),
+    ("regularity", _regularity.RegularityPolicy),
+    ("cost_rates", _cost.CostRates),
+    ("risks", _risks.RiskPolicy),
+)
+
+
+def _check_policies(policies: ReportPolicies) -> None:
+    """Check once per report what the segmentations' wrappers would check per client."""
+    for name, kind in _POLICY_KINDS:
+        value = getattr(policies, name)
+        if not isinstance(value, kind):
+            raise RecordTypeError(
+                record="ReportPolicies", field=name, value=value, expected=f"a {kind.__name__}"
+            )
+
+
 #: No extra column (the lines of a report's earlier moment need none).
 _NO_CELLS: FrozenMap[str, Cell] = FrozenMap()
 
@@ -1266,17 +1295,15 @@ def _assess(
     ld = _ladder.assess(history, as_of=as_of, policy=policies.ladder, lifecycle=lc, tz=tz)
     mot = k.motivation
     if mot is None:
-        mot = _motivation.classify_motivation(
-            history, as_of=as_of, policy=policies.motivation, tz=tz
-        )
+        mot = _classify_motivation(history, as_of=as_of, policy=policies.motivation, tz=tz)
     reg = k.regularity
     if reg is None:
-        reg = _regularity.assess_regularity(history, as_of=as_of, policy=policies.regularity, tz=tz)
-    figures = k.figures if k.figures_known else _rfm.rfm_figures(history, as_of=as_of, tz=tz)
+        reg = _assess_regularity(history, as_of=as_of, policy=policies.regularity, tz=tz)
+    figures = k.figures if k.figures_known else _rfm_figures(history, as_of=as_of, tz=tz)
     cost = k.cost
     if cost is None:
-        cost = _cost.cost_to_serve(history, as_of=as_of, rates=policies.cost_rates)
-    risks = _risks.assess_risks(
+        cost = _cost_to_serve(history, as_of=as_of, rates=policies.cost_rates)
+    risks = _assess_risks(
         history,
         as_of=as_of,
         lifecycle=lc,
@@ -1483,7 +1510,12 @@ def assemble(
     so both give the same report. ``items(moment)`` yields, in client id order,
     each of the ``total`` clients' histories cut at ``moment`` with the verdicts
     already computed elsewhere (a :class:`Known`, or None).
+
+    Raises:
+        RecordTypeError: If a policy of ``policies`` is not of its kind (the
+            segmentations run per client without their argument checks).
     """
+    _check_policies(policies)
     with collector_paused():
         warnings: list[str] = []
         before: dict[str, Previous] | None = None
