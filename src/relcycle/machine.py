@@ -486,9 +486,15 @@ P = TypeVar("P")
 
 def format_moment(moment: datetime) -> str:
     """A moment as it is written in evidence: a date at midnight UTC, else to the minute."""
-    if moment.utcoffset() == timedelta(0) and moment.time() == datetime.min.time():
+    if (
+        not (moment.hour or moment.minute or moment.second or moment.microsecond)
+        and moment.utcoffset() == _NO_OFFSET
+    ):
         return moment.date().isoformat()
     return moment.isoformat(timespec="minutes")
+
+
+_NO_OFFSET = timedelta(0)
 
 
 class RecordRule(Protocol):
@@ -977,7 +983,13 @@ class Machine(Generic[S, E, M, P]):
         from .history import check_as_of
 
         moment = check_as_of(as_of)
-        state = self.initial_state(history.client_id, start=start)
+        state = (
+            _new(
+                MachineState, (history.client_id, self.table.initial, self.initial_memory, (), None)
+            )
+            if start is None
+            else self.initial_state(history.client_id, start=start)
+        )
         return self._advance(
             state,
             self.occurrences(history, after=None, as_of=moment),
