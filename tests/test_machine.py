@@ -617,6 +617,55 @@ def test_a_run_takes_records_and_timers_in_order() -> None:
     assert run.trajectory.state is Desk.overdue
 
 
+@attrs.frozen
+class PurposeIs:
+    """A record rule written by hand (not a relcycle.rules.Rule): an interaction's purpose."""
+
+    purpose: Purpose
+    name: str = "purpose is"
+    table: str = "interactions"
+    reads_as_of: bool = False
+
+    def __call__(self, record: Any) -> bool:
+        """True if the interaction has the purpose."""
+        return bool(record.purpose == self.purpose)
+
+
+def test_a_hand_written_record_rule_triggers_like_a_rule() -> None:
+    """The compiled trigger table calls a rule that is not a Rule; the run is the same."""
+    by_hand = Machine(
+        table=DESK,
+        triggers=(
+            Trigger(COMPLAINT, "opened", priority=2),
+            Trigger(COMPLAINT, "closed", priority=1, at="resolved_at"),
+            Trigger(PurposeIs(Purpose.termination), "shut", priority=5),
+            Trigger(PurposeIs(Purpose.reactivation), "reopen", priority=0),
+        ),
+        decide=desk_decide,
+        initial_memory=DeskMemory(),
+        memory_from_dict=DeskMemory.from_dict,
+        timer_kinds=frozenset({"overdue"}),
+    )
+    history = ClientHistory.of(
+        CLIENT,
+        [
+            contact("i1", 1, Purpose.termination),
+            contact("i2", 5, Purpose.reactivation),
+            contact("i3", 6, Purpose.inquiry),
+            complaint("c1", 8, 8),
+        ],
+    )
+    as_of = T0 + 100 * HOUR
+    expected = DESK_MACHINE.run(history, as_of=as_of, policy=DeskPolicy())
+    assert by_hand.run(history, as_of=as_of, policy=DeskPolicy()) == expected
+    assert moves(expected) == [
+        (1, "shut", "closed", "i1"),
+        (5, "reopened", "calm", "i2"),
+        (8, "opened", "busy", "c1"),
+        (8, "cleared", "calm", "c1"),
+    ]
+
+
 def test_a_strict_decider_raises_naming_the_records() -> None:
     history = ClientHistory.of(CLIENT, [complaint("c1", 0), contact("i1", 1, Purpose.termination)])
     with pytest.raises(IllegalTransitionError, match="'shut' is not allowed in state 'busy'") as e:

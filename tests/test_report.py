@@ -484,6 +484,13 @@ class TestArguments:
         with pytest.raises(RecordTypeError, match="compare_to"):
             build_report(small_portfolio(), as_of=at(50), compare_to="2025-03-01")  # type: ignore[arg-type]
 
+    @pytest.mark.parametrize("name", ["lifecycle", "motivation", "cost_rates", "risks"])
+    def test_a_policy_of_the_wrong_kind_is_refused_naming_it(self, name: str) -> None:
+        """A policy that is not of its kind is a RecordTypeError naming the field, as soon
+        as the policies are made."""
+        with pytest.raises(RecordTypeError, match=f"ReportPolicies: field '{name}'"):
+            ReportPolicies(**{name: "strict"})  # type: ignore[arg-type]
+
     def test_compare_to_must_be_earlier(self) -> None:
         """compare_to at or after as_of is a usage error."""
         with pytest.raises(UsageError, match="compare_to"):

@@ -232,6 +232,18 @@ _QUIET_PRIORITY = 0
 #: The stages the dormancy timer runs in.
 _TIMED = frozenset(AIDA)
 
+#: The stages that end an episode.
+_ENDED = frozenset((FunnelStage.dormant, FunnelStage.lost))
+
+#: The ``(stage, event)`` pairs of :data:`TABLE` that lead into a timed stage
+#: (the decider's lookup, instead of a step through the table per record).
+_TIMED_AFTER = frozenset(
+    (source, event) for source, event, target in TABLE.rows if target in _TIMED
+)
+
+#: Builds a named tuple without its Python-level ``__new__`` (the decider runs per record).
+_new = tuple.__new__
+
 
 # --------------------------------------------------------------------------- policy
 
@@ -317,7 +329,7 @@ def decide(
     # folds it through TABLE.step, which would raise on a missing row). The
     # decider runs for every record of every client in a report: it builds
     # the Decision directly.
-    at, key, kind = occurrence.at, occurrence.key, occurrence.kind
+    at, _, key, _, kind, _ = occurrence
     if kind == _QUIET:
         since = state.memory.last_at
         assert since is not None  # the timer is set with the memory
@@ -325,9 +337,9 @@ def decide(
         return Decision(((at, FunnelEvent.went_quiet, (key,), detail),), state.memory, ())
     event = _EVENT_OF[kind]
     timers: tuple[Timer, ...] = ()
-    if TABLE.step(state.state, event) in _TIMED:
-        timers = (Timer(at + policy.quiet, _QUIET_PRIORITY, key, _QUIET),)
-    return Decision(((at, event, (key,), kind),), FunnelMemory(key, at), timers)
+    if (state.state, event) in _TIMED_AFTER:
+        timers = (_new(Timer, (at + policy.quiet, _QUIET_PRIORITY, key, _QUIET, "")),)
+    return _new(Decision, (((at, event, (key,), kind),), FunnelMemory(key, at), timers, ()))
 
 
 #: The funnel machine: :data:`TABLE`, :data:`TRIGGERS` and :func:`decide`.
@@ -381,10 +393,14 @@ def _episode(
     trajectory: Trajectory[FunnelStage, FunnelEvent],
 ) -> dict[FunnelStage, Step[FunnelStage, FunnelEvent]]:
     episode: dict[FunnelStage, Step[FunnelStage, FunnelEvent]] = {}
-    for step in trajectory.transitions:
-        if step.target in (FunnelStage.dormant, FunnelStage.lost):
+    ended = _ENDED
+    for step in trajectory.steps:
+        _, source, target, *_ = step
+        if source is target:
+            continue
+        if target in ended:
             episode = {}
-        episode[step.target] = step
+        episode[target] = step
     return episode
 
 
@@ -453,8 +469,11 @@ class _FunnelCell:
     policy: FunnelPolicy
 
     def __call__(self, history: ClientHistory, *, as_of: datetime, tz: tzinfo) -> Cell:
-        found = assess_funnel(history, as_of=as_of, policy=self.policy)
-        return Cell(found.stage.value, found.evidence)
+        # What assess_funnel gives for the stage and its evidence, without the
+        # assessment around them (the report keeps only the cell).
+        trajectory = FUNNEL.run(history, as_of=as_of, policy=self.policy).trajectory
+        stage = trajectory.state
+        return Cell(stage.value, _evidence(stage, _episode(trajectory)))
 
 
 def funnel_column(policy: FunnelPolicy | None = None) -> Column:

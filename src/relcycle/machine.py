@@ -40,7 +40,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from enum import Enum
-from operator import attrgetter, itemgetter
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol, TypeVar
 
 import attrs
@@ -521,9 +521,15 @@ P = TypeVar("P")
 
 def format_moment(moment: datetime) -> str:
     """A moment as it is written in evidence: a date at midnight UTC, else to the minute."""
-    if moment.utcoffset() == timedelta(0) and moment.time() == datetime.min.time():
+    if (
+        not (moment.hour or moment.minute or moment.second or moment.microsecond)
+        and moment.utcoffset() == _NO_OFFSET
+    ):
         return moment.date().isoformat()
     return moment.isoformat(timespec="minutes")
+
+
+_NO_OFFSET = timedelta(0)
 
 
 class RecordRule(Protocol):
@@ -939,13 +945,12 @@ class Machine(Generic[S, E, M, P]):
     memory_from_dict: Callable[[Mapping[str, Any]], M]
     timer_kinds: frozenset[str] = frozenset()
     input_kinds: frozenset[str] = frozenset()
-    _by_table: tuple[_TableTriggers, ...] = attrs.field(init=False, eq=False, repr=False)
+    _scan: _Scan = attrs.field(init=False, eq=False, repr=False)
     _guards: Mapping[str, frozenset[Any]] = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         problems: list[str] = []
-        by_table: dict[str, list[_Row]] = {}
-        rules: dict[str, list[RecordRule]] = {}
+        by_table: dict[str, list[tuple[Trigger, str]]] = {}
         guards: dict[str, frozenset[Any] | None] = {}
         given: tuple[object, ...] = self.triggers
         for trigger in given:
@@ -980,11 +985,7 @@ class Machine(Generic[S, E, M, P]):
                     f"trigger {trigger.kind!r}: {trigger.at!r} is not a field of {table}"
                 )
                 continue
-            fn = _test_of(rule)
-            by_table.setdefault(table, []).append(
-                (fn, trigger.kind, trigger.priority, attrgetter(moment))
-            )
-            rules.setdefault(table, []).append(rule)
+            by_table.setdefault(table, []).append((trigger, moment))
         if not isinstance(self.timer_kinds, frozenset) or not all(
             isinstance(k, str) for k in self.timer_kinds
         ):
@@ -996,14 +997,7 @@ class Machine(Generic[S, E, M, P]):
         if problems:
             raise DefinitionError(machine=self.table.name, problems=problems)
         object.__setattr__(self, "_guards", {k: g for k, g in guards.items() if g is not None})
-        object.__setattr__(
-            self,
-            "_by_table",
-            tuple(
-                _TableTriggers(table, _id_of(table), _any_of(rules[table]), tuple(rows))
-                for table, rows in by_table.items()
-            ),
-        )
+        object.__setattr__(self, "_scan", _compile_scan(self.table.name, by_table))
 
     @property
     def name(self) -> str:
@@ -1032,45 +1026,7 @@ class Machine(Generic[S, E, M, P]):
             as_of: Leave out occurrences after this moment.
         """
         occ: list[Occurrence] = []
-        add = occ.append
-        new = tuple.__new__
-        for _table, id_of, prefilter, rows in self._by_table:
-            records: Sequence[Any] = getattr(history, _table)
-            if len(rows) == 1:
-                fn, kind, priority, moment_of = rows[0]
-                for record in records:
-                    if fn(record):
-                        at = moment_of(record)
-                        if at is None or at > as_of or (after is not None and at <= after):
-                            continue
-                        add(new(Occurrence, (at, priority, id_of(record), 0, kind, record)))
-                continue
-            for record in records:
-                if prefilter is not None and not prefilter(record):
-                    continue
-                # A record's later trigger at the same moment as an earlier one
-                # comes right after it (it takes the earlier one's priority):
-                # ``first`` is the record's first occurrence's (moment, priority),
-                # ``seen`` {moment: (priority, sub)} once it has a second one.
-                first: tuple[datetime, int] | None = None
-                seen: dict[datetime, tuple[int, int]] | None = None
-                for fn, kind, priority, moment_of in rows:
-                    if not fn(record):
-                        continue
-                    at = moment_of(record)
-                    if at is None or at > as_of or (after is not None and at <= after):
-                        continue
-                    sub = 0
-                    if first is None:
-                        first = (at, priority)
-                    else:
-                        if seen is None:
-                            seen = {first[0]: (first[1], 0)}
-                        prior = seen.get(at)
-                        if prior is not None:
-                            priority, sub = prior[0], prior[1] + 1
-                        seen[at] = (priority, sub)
-                    add(new(Occurrence, (at, priority, id_of(record), sub, kind, record)))
+        self._scan(history, after, as_of, occ.append)
         occ.sort(key=_OCC_KEY)
         return occ
 
@@ -1110,7 +1066,13 @@ class Machine(Generic[S, E, M, P]):
         from .history import check_as_of
 
         moment = check_as_of(as_of)
-        state = self.initial_state(history.client_id, start=start)
+        state = (
+            _new(
+                MachineState, (history.client_id, self.table.initial, self.initial_memory, (), None)
+            )
+            if start is None
+            else self.initial_state(history.client_id, start=start)
+        )
         occ = self.occurrences(history, after=None, as_of=moment)
         if inputs:
             self._take_inputs(occ, inputs, after=None, as_of=moment)
@@ -1211,7 +1173,8 @@ class Machine(Generic[S, E, M, P]):
         steps: list[Step[S, E]] = []
         events: list[tuple[datetime, E, tuple[str, ...], str]] = []
         anomalies: list[Evidence] = []
-        new, step_cls, occ_cls = tuple.__new__, Step, Occurrence
+        add_step, add_event = steps.append, events.append
+        new, step_cls, occ_cls, state_cls = tuple.__new__, Step, Occurrence, MachineState
         client_id, current, memory, timers, _ = state
         guards = self._guards
         n = len(occurrences)
@@ -1235,9 +1198,8 @@ class Machine(Generic[S, E, M, P]):
                 timers = timers[1:]
             else:
                 break
-            at = occ[0]
             decision = decide(
-                new(MachineState, (client_id, current, memory, timers, at)), occ, policy
+                new(state_cls, (client_id, current, memory, timers, occ[0])), occ, policy
             )
             if budget is not None:
                 cited += sum(len(event[2]) for event in decision[0])
@@ -1245,76 +1207,122 @@ class Machine(Generic[S, E, M, P]):
                     raise BudgetError(
                         client_id=client_id, budget=budget, what="record ids cited as evidence"
                     )
-            for event in decision[0]:
+            emitted, memory, scheduled, ignored = decision
+            for event in emitted:
+                at, kind_of_event, ids, detail = event
                 try:
-                    target = nxt[current][event[1]]
+                    target = nxt[current][kind_of_event]
                 except KeyError:
-                    self.table.step(current, event[1])  # raises the IllegalTransitionError
+                    self.table.step(current, kind_of_event)  # raises the IllegalTransitionError
                     raise  # pragma: no cover - step() always raises here
-                steps.append(
-                    new(step_cls, (event[0], current, target, event[1], event[2], event[3]))
-                )
-                events.append(event)
+                add_step(new(step_cls, (at, current, target, kind_of_event, ids, detail)))
+                add_event(event)
                 current = target
-            memory = decision[1]
-            if decision[2] is not timers:
-                scheduled = decision[2]
+            if scheduled is not timers:
                 # one timer or none (the common case) needs no sort
                 timers = tuple(scheduled) if len(scheduled) < 2 else tuple(sorted(scheduled))
                 for t in timers:
-                    if t.kind not in kinds:
+                    if t[3] not in kinds:
                         raise UsageError(
                             f"machine {self.name!r}: the decider scheduled a timer of kind "
                             f"{t.kind!r}, not one of its timer kinds"
                         )
-            if decision[3]:
-                anomalies.extend(decision[3])
+            if ignored:
+                anomalies.extend(ignored)
         final = new(MachineState, (client_id, current, memory, timers, as_of))
         return MachineRun(Trajectory(start, tuple(steps)), final, tuple(events), tuple(anomalies))
 
 
-_Row = tuple[Callable[[Any], bool], str, int, Callable[[Any], Any]]
+#: A machine's compiled trigger table: ``scan(history, after, as_of, add)``
+#: calls ``add`` with every occurrence the triggers find, table by table.
+_Scan = Callable[[Any, "datetime | None", datetime, Callable[[Occurrence], None]], None]
 
 
-class _TableTriggers(NamedTuple):
-    """A machine's triggers on one table, ready for the runner."""
+def _compile_scan(name: str, by_table: Mapping[str, list[tuple[Trigger, str]]]) -> _Scan:
+    """Compile a machine's trigger table into one function (the runner's hot loop).
 
-    table: str
-    id_of: Callable[[Any], str]
-    prefilter: Callable[[Any], bool] | None  # any trigger's rule matches (None: not known)
-    rows: tuple[_Row, ...]  # (test, kind, priority, moment getter)
-
-
-def _id_of(table: str) -> Callable[[Any], str]:
-    from .rules import ID_FIELD
-
-    return attrgetter(ID_FIELD[table])
-
-
-def _test_of(rule: RecordRule) -> Callable[[Any], bool]:
-    """The fastest way to ask ``rule``: a :class:`~relcycle.rules.Rule`'s compiled test."""
-    from .rules import Rule
-
-    return rule.test if isinstance(rule, Rule) else rule
-
-
-def _any_of(rules: Sequence[RecordRule]) -> Callable[[Any], bool] | None:
-    """One compiled test for "some trigger's rule matches", when every rule is a Rule.
-
-    Worth it for a table with several triggers, where most records match none
-    (an inquiry, for the lifecycle's six interaction triggers): one call instead
-    of one per trigger.
+    Each trigger's rule is written inline (a :class:`~relcycle.rules.Rule` as
+    its compiled expression, any other record rule as a call), so a record costs
+    one pass through straight-line tests instead of a call per trigger. A
+    record's first occurrence is added at once; a later trigger of the same
+    record goes through :func:`_later`, which gives it the priority of an
+    earlier occurrence at the same moment (see :class:`Occurrence`).
     """
-    from functools import reduce
-    from operator import or_
+    from .rules import ID_FIELD, Rule
 
-    from .rules import Rule
+    consts: list[Any] = []
 
-    checked = [r for r in rules if isinstance(r, Rule)]
-    if len(rules) < 3 or len(checked) < len(rules):
-        return None
-    union: Rule = reduce(or_, checked)
-    return union.test
+    def const(value: object) -> str:
+        consts.append(value)
+        return f"_c{len(consts) - 1}"
+
+    lines = ["def scan(history, after, as_of_, add):"]
+    for table, rows in by_table.items():
+        key = f"r.{ID_FIELD[table]}"
+        lines.append(f"    for r in history.{table}:")
+        if len(rows) > 1:
+            lines.append("        n = 0")
+        for i, (trigger, moment) in enumerate(rows):
+            rule = trigger.rule
+            test = rule.expr._py(consts, table) if isinstance(rule, Rule) else f"{const(rule)}(r)"
+            kind, priority = const(trigger.kind), const(trigger.priority)
+            occ = f"_new(_Occ, (at, {priority}, {key}, 0, {kind}, r))"
+            lines += [
+                f"        if {test}:",
+                f"            at = r.{moment}",
+                "            if at is not None and at <= as_of_ and (after is None or at > after):",
+            ]
+            if len(rows) == 1:
+                lines.append(f"                add({occ})")
+                continue
+            first = [
+                f"                add({occ})",
+                f"                n, first_at, first_priority, seen = 1, at, {priority}, None",
+            ]
+            if i == 0:
+                lines += first
+                continue
+            lines.append("                if n:")
+            lines.append(
+                f"                    seen = _later(seen, first_at, first_priority, at, "
+                f"{priority}, {key}, {kind}, r, add)"
+            )
+            lines.append("                else:")
+            lines += ["    " + line for line in first]
+    lines.append("    return None")
+    namespace: dict[str, Any] = {f"_c{i}": c for i, c in enumerate(consts)}
+    namespace.update(_new=tuple.__new__, _Occ=Occurrence, _later=_later)
+    exec(compile("\n".join(lines), f"<triggers of {name}>", "exec"), namespace)  # our own text
+    scan: _Scan = namespace["scan"]
+    return scan
+
+
+def _later(
+    seen: dict[datetime, tuple[int, int]] | None,
+    first_at: datetime,
+    first_priority: int,
+    at: datetime,
+    priority: int,
+    key: str,
+    kind: str,
+    record: Any,
+    add: Callable[[Occurrence], None],
+) -> dict[datetime, tuple[int, int]]:
+    """Add a record's second or later occurrence.
+
+    A record's later trigger at the same moment as an earlier one comes right
+    after it (it takes the earlier one's priority); ``seen`` is
+    ``{moment: (priority, sub)}`` of the record's occurrences so far.
+    """
+    if seen is None:
+        seen = {first_at: (first_priority, 0)}
+    sub = 0
+    prior = seen.get(at)
+    if prior is not None:
+        priority, sub = prior[0], prior[1] + 1
+    seen[at] = (priority, sub)
+    add(_new(Occurrence, (at, priority, key, sub, kind, record)))
+    return seen
 
 
 def _moment_field(table: str) -> str:

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import attrs
 
-from relcycle._args import checked
+from relcycle._args import checked, unchecked
 
 from . import ladder as _ladder
 from . import lifecycle as _lifecycle
@@ -367,6 +367,7 @@ class ReportPolicies:
     columns: tuple[Column, ...] = attrs.field(factory=_default_columns, converter=_columns)
 
     def __attrs_post_init__(self) -> None:
+        _check_policies(self)
         # One rule of "regular buying" per report: the ladder's customer rung and
         # the lifecycle's lapse rule read the report's regularity thresholds, so
         # the rung, the lapse and the regularity field of a row never disagree.
@@ -1342,6 +1343,36 @@ def _episode(history: ClientHistory, start: datetime | None) -> ClientHistory:
     return attrs.evolve(history, orders=tuple(o for o in history.orders if o.placed_at >= start))
 
 
+#: The segmentations the report calls per client, without their argument checks
+#: (the report passes its own, already checked values).
+_classify_motivation = unchecked(_motivation.classify_motivation)
+_assess_regularity = unchecked(_regularity.assess_regularity)
+_rfm_figures = unchecked(_rfm.rfm_figures)
+_cost_to_serve = unchecked(_cost.cost_to_serve)
+_assess_risks = unchecked(_risks.assess_risks)
+
+#: The policies of :class:`ReportPolicies` the segmentations above read, and their kinds.
+_POLICY_KINDS: tuple[tuple[str, type], ...] = (
+    ("lifecycle", _lifecycle.LifecyclePolicy),
+    ("ladder", _ladder.LadderPolicy),
+    ("motivation", _motivation.MotivationPolicy),
+    ("regularity", _regularity.RegularityPolicy),
+    ("cost_rates", _cost.CostRates),
+    ("risks", _risks.RiskPolicy),
+)
+
+
+def _check_policies(policies: ReportPolicies) -> None:
+    """Check, when the policies are made, what the segmentations' wrappers would check
+    per client (the report calls them without their checks)."""
+    for name, kind in _POLICY_KINDS:
+        value = getattr(policies, name)
+        if not isinstance(value, kind):
+            raise RecordTypeError(
+                record="ReportPolicies", field=name, value=value, expected=f"a {kind.__name__}"
+            )
+
+
 #: No extra column (the lines of a report's earlier moment need none).
 _NO_CELLS: FrozenMap[str, Cell] = FrozenMap()
 
@@ -1361,9 +1392,7 @@ def _assess(
     ld = _ladder.assess(history, as_of=as_of, policy=policies.ladder, lifecycle=lc, tz=tz)
     mot = k.motivation
     if mot is None:
-        mot = _motivation.classify_motivation(
-            history, as_of=as_of, policy=policies.motivation, tz=tz
-        )
+        mot = _classify_motivation(history, as_of=as_of, policy=policies.motivation, tz=tz)
     lost = lc.stage is Stage.lost
     start = lc.episode_start
     reg = k.regularity
@@ -1371,21 +1400,21 @@ def _assess(
         # A lost client's regularity as it stood when it left, a won-back client's
         # over its current episode: never over the gap while it was lost.
         end = lc.since if lost and lc.since is not None else as_of
-        reg = _regularity.assess_regularity(
+        reg = _assess_regularity(
             _episode(history, start), as_of=end, policy=policies.regularity, tz=tz
         )
     elif reg is None:
-        reg = _regularity.assess_regularity(history, as_of=as_of, policy=policies.regularity, tz=tz)
+        reg = _assess_regularity(history, as_of=as_of, policy=policies.regularity, tz=tz)
     if lost and lc.since is not None:
         # A lost client's figures count the sales of its active life (up to the
         # loss), observed to the report's moment: trailing sales do not count.
-        figures = _rfm.rfm_figures(history.as_of(lc.since), as_of=as_of, tz=tz)
+        figures = _rfm_figures(history.as_of(lc.since), as_of=as_of, tz=tz)
     else:
-        figures = k.figures if k.figures_known else _rfm.rfm_figures(history, as_of=as_of, tz=tz)
+        figures = k.figures if k.figures_known else _rfm_figures(history, as_of=as_of, tz=tz)
     cost = k.cost
     if cost is None:
-        cost = _cost.cost_to_serve(history, as_of=as_of, rates=policies.cost_rates)
-    risks = _risks.assess_risks(
+        cost = _cost_to_serve(history, as_of=as_of, rates=policies.cost_rates)
+    risks = _assess_risks(
         history,
         as_of=as_of,
         lifecycle=lc,
@@ -1600,6 +1629,10 @@ def assemble(
     so both give the same report. ``items(moment)`` yields, in client id order,
     each of the ``total`` clients' histories cut at ``moment`` with the verdicts
     already computed elsewhere (a :class:`Known`, or None).
+
+    Raises:
+        RecordTypeError: If a policy of ``policies`` is not of its kind (the
+            segmentations run per client without their argument checks).
     """
     with collector_paused():
         warnings: list[str] = []

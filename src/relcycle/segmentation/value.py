@@ -40,6 +40,7 @@ import math
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Context, Decimal
+from operator import itemgetter
 from typing import Literal, cast
 
 import attrs
@@ -90,7 +91,10 @@ def _ranking(values: Mapping[str, Decimal]) -> list[tuple[str, Decimal]]:
             raise UsageError(
                 f"values: client {cid!r}: expected a Decimal, got {type(v).__name__} {v!r}"
             )
-    return sorted(values.items(), key=lambda kv: (-kv[1], kv[0]))
+    # highest value first, ties by client id: sort by id, then (stably) by value
+    ranking = sorted(values.items(), key=itemgetter(0))
+    ranking.sort(key=itemgetter(1), reverse=True)
+    return ranking
 
 
 @checked
