@@ -21,6 +21,7 @@ from relcycle.funnel import FUNNEL_COLUMN
 from relcycle.io import load_history
 from relcycle.ladder import LadderPolicy
 from relcycle.lifecycle import LifecyclePolicy, Stage
+from relcycle.losses import LossPolicy
 from relcycle.model import ComplaintCategory, Purpose, Severity
 from relcycle.policy import load_policies, policies_from_mapping, policies_to_toml
 from relcycle.render import iter_render
@@ -133,6 +134,8 @@ class TestValues:
             "m 1" = "60"
             [motivation]
             window_days = "none"
+            [losses]
+            window_days = 180
             [[motivation.attribute_rules]]
             name = "tier"
             value = "gold"
@@ -156,6 +159,7 @@ class TestValues:
             window_days=None, attribute_rules=(AttributeRule("tier", "gold", "belonging"),)
         )
         assert got.risks == RiskPolicy()
+        assert got.losses == LossPolicy(window_days=180)
         assert got.playbook == ReportPolicies().playbook
 
     def test_a_playbook_table_replaces_the_mapping(self, tmp_path: Path) -> None:
@@ -220,6 +224,7 @@ class TestErrors:
             ("[lifecycle.service_levels]\nsevere = 3", "value 'severe': expected one of low"),
             ('abc_cutoffs = ["0.8"]', "field 'abc_cutoffs': value ['0.8']: expected an array of 2"),
             ("lifecycle = 3", "field 'lifecycle': value 3: expected a table"),
+            ("[losses]\nwindow_days = 0", "field 'losses.window_days': value 0: must be > 0"),
             (
                 '[[playbook.stages.lost]]\nid = "x"\ntext = ""\nwho = "a"\nurgency = "low"',
                 "field 'playbook.stages.lost.0.text': value '': must be a non-empty string",
@@ -443,6 +448,7 @@ _policies = st.builds(
         stages=_actions(list(STAGES), "stage"),
         risks=_actions([f.value for f in RiskFlag], "risk"),
     ),
+    losses=st.builds(LossPolicy, window_days=st.integers(1, 3650)),
     top_fraction=_share.filter(lambda d: d > 0),
     columns=st.sampled_from([(), (FUNNEL_COLUMN,)]),
 )
