@@ -9,18 +9,15 @@ its customer rung reads the report's rule of regular buying. So the client-base
 stage is not a second set of rules: it is read from the ladder's rung and the
 regularity verdict, first match wins:
 
-========== ==================================================================
-stage      when
-========== ==================================================================
-``lost``   the ladder says the client left its active rungs (the lifecycle is ``lost``)
-``partner`` the rung is ``advocate`` or ``expert``
-``regular`` the rung is ``customer``, or the client buys ``regular`` by the
-           regularity rule (a regular buyer the lifecycle made an adversary
-           still orders predictably)
-``new``    the rung is ``buyer``, or the client has a sale (``one_off`` or
-           ``irregular``) but stands on a lower rung
-``none``   no sale: not in the client base yet (regularity ``none``)
-========== ==================================================================
+- ``lost``: the ladder says the client left its active rungs (the lifecycle is
+  ``lost``);
+- ``partner``: the rung is ``advocate`` or ``expert``;
+- ``regular``: the rung is ``customer``, or the client buys ``regular`` by the
+  regularity rule (a regular buyer the lifecycle made an adversary still orders
+  predictably);
+- ``new``: the rung is ``buyer``, or the client has a sale (``one_off`` or
+  ``irregular``) but stands on a lower rung;
+- ``none``: no sale, not in the client base yet (regularity ``none``).
 
 The evidence is that of the verdict the stage was read from: the ladder's (its
 rung and the records that put it there) or the regularity's (the sales counted).
