@@ -59,6 +59,7 @@ def report_policies(draw: st.DrawFn) -> object_report.ReportPolicies | None:
             min_gaps=draw(st.integers(1, 4)),
             max_cv=draw(st.sampled_from(["0.3", "0.5", "1"])),
         ),
+        losses=LossPolicy(window_days=draw(st.sampled_from([365, 30, 1]))),
     )
 
 
