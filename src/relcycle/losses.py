@@ -33,6 +33,7 @@ from typing import Protocol
 
 import attrs
 
+from relcycle._repr import count
 from relcycle.evidence import Evidence
 from relcycle.history import ClientHistory
 from relcycle.model import LossReason, Money
@@ -169,7 +170,7 @@ def assess_loss(
     text = (
         f"lost ({reason.value}) on {lost_at.date().isoformat()}: "
         f"{Money(revenue, currency)} of sales in the {window} days before "
-        f"({len(sales)} sale{'' if len(sales) == 1 else 's'})"
+        f"({count(len(sales), 'sale')})"
     )
     if manager is not None:
         who = "manager who left" if reason is LossReason.manager_left else "manager"

@@ -35,6 +35,7 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from relcycle._repr import count
 from relcycle.render.table import migration_text
 from relcycle.report import decimal_text
 
@@ -697,7 +698,7 @@ def _losses_section(report: Report) -> str:
         return head + "<p>No client is lost.</p>"
     currency = report.currency
     return (
-        f"{head}<p>{losses['clients']:,} lost client{'' if losses['clients'] == 1 else 's'}: "
+        f"{head}<p>{_E(count(losses['clients'], 'lost client'))}: "
         f"{Decimal(losses['lost_revenue']):,.0f} {_E(currency)} of sales in the "
         f"{losses['window_days']} days before each loss, by loss reason, motivation segment "
         "and the manager who held the client when it left.</p>"
