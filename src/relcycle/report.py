@@ -864,8 +864,10 @@ class Report:
         compare_to: The earlier moment of the migration matrices, or None.
         currency: The one currency of every money figure.
         clients: One :class:`ClientReport` per client, sorted by client id.
-        summary: Counts per stage, rung, segment, value class, regularity, risk flag
-            and loss reason; the top-20% value share; totals; rejected rows.
+        summary: Counts per stage, rung, segment, value class, regularity, risk flag,
+            loss reason and client-base stage; the loss analysis (``losses``: lost
+            clients and lost revenue per reason, segment and manager); the top-20%
+            value share; totals; rejected rows.
         migrations: With ``compare_to``: migration matrices of the stage, the rung,
             the motivation segment and the value class, by contract field name.
         rejected_rows: Rows skipped when the history was loaded with
