@@ -279,3 +279,20 @@ class TestReport:
         text = report["left"].explain()
         assert "Loss: lost (manager_left)" in text
         assert "manager who left: kate" in text
+
+
+def test_lost_revenue_keeps_every_digit() -> None:
+    """Thirty-digit amounts add exactly, as the report's revenue does."""
+    big = "123456789012345678901234567.891"
+    history = ClientHistory(
+        client=Client(client_id="x"),
+        orders=tuple(
+            Order(order_id=f"o{i}", client_id="x", placed_at=at(i), amount=big) for i in range(3)
+        ),
+        interactions=(
+            Interaction(interaction_id="t", client_id="x", at=at(5), purpose="termination"),
+        ),
+    )
+    loss = assess_loss(history, lifecycle=assess(history, as_of=at(9)), currency="EUR")
+    assert loss is not None
+    assert loss.lost_revenue == Decimal("370370367037037036703703703.673")
