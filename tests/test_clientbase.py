@@ -153,3 +153,10 @@ class TestOutputs:
         view = View(sort="client_stage", columns=("client_id", "client_stage"))
         order = [c.client_stage.value for c in view.clients(report)]
         assert order == ["none", "new", "regular", "regular", "partner", "lost"]
+
+
+def test_a_lost_client_says_where_it_left_from() -> None:
+    """A lost regular client's stage is lost; the evidence says it left as a customer."""
+    found = build_report(stages_portfolio(), as_of=AS_OF)["lost"]
+    assert found.client_stage is ClientStage.lost
+    assert found.evidence["client_stage"].reason.startswith("left the client base as a customer: ")

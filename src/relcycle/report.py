@@ -644,7 +644,10 @@ class ClientReport:
             ("lifecycle stage", self.lifecycle_stage.value),
             ("since", None if self.stage_since is None else self.stage_since.isoformat()),
             ("loss reason", record["loss_reason"]),
-            ("lost revenue", record["lost_revenue"]),
+            (
+                "lost revenue",
+                None if self.lost_revenue is None else str(self.lost_revenue),
+            ),
             ("loss manager", self.loss_manager),
             ("ladder rung", self.ladder_rung.value + ("" if self.active else " (left)")),
             ("client stage", self.client_stage.value),
