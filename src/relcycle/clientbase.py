@@ -85,7 +85,8 @@ def client_stage(
     """
     rung = ladder.rung
     if not ladder.active:
-        return ClientStageAssessment(ClientStage.lost, _because("lost: ", ladder.evidence))
+        lead = f"left the client base as a {rung.value}: "
+        return ClientStageAssessment(ClientStage.lost, _because(lead, ladder.evidence))
     by_rung = STAGE_OF_RUNG.get(rung)
     if by_rung is ClientStage.partner or by_rung is ClientStage.regular:
         return ClientStageAssessment(by_rung, _because(f"{rung.value}: ", ladder.evidence))
