@@ -96,7 +96,7 @@ def portfolio() -> Portfolio:
 def _loss(portfolio: Portfolio, cid: str, policy: LossPolicy | None = None) -> LossFigures | None:
     history = portfolio[cid].as_of(AS_OF)
     lifecycle = assess(history, as_of=AS_OF)
-    return assess_loss(history, lifecycle=lifecycle, currency="USD", policy=policy)
+    return assess_loss(history, lifecycle=lifecycle, policy=policy)
 
 
 class TestAssessLoss:
@@ -111,7 +111,7 @@ class TestAssessLoss:
         ids = loss.evidence.record_ids
         assert ids[0] == "price-t"
         assert [i for i in ids if i.startswith("price-o")] == [f"price-o{i}" for i in range(2, 14)]
-        assert "12,000 USD" in loss.evidence.reason
+        assert "12,000 of sales in the 365 days before (12 sales)" in loss.evidence.reason
 
     def test_the_window_is_a_policy_knob(self, portfolio: Portfolio) -> None:
         loss = _loss(portfolio, "price", LossPolicy(window_days=90))
@@ -149,7 +149,7 @@ class TestAssessLoss:
                 ),
             ),
         )  # fmt: skip
-        loss = assess_loss(history, lifecycle=assess(history, as_of=at(9)), currency="EUR")
+        loss = assess_loss(history, lifecycle=assess(history, as_of=at(9)))
         assert loss is not None
         assert loss.manager is None
         assert loss.lost_revenue == 0
@@ -170,7 +170,7 @@ class TestAssessLoss:
                 ),
             ),
         )  # fmt: skip
-        loss = assess_loss(history, lifecycle=assess(history, as_of=at(9)), currency="EUR")
+        loss = assess_loss(history, lifecycle=assess(history, as_of=at(9)))
         assert loss is not None
         assert loss.manager == "amy"
 
@@ -293,6 +293,6 @@ def test_lost_revenue_keeps_every_digit() -> None:
             Interaction(interaction_id="t", client_id="x", at=at(5), purpose="termination"),
         ),
     )
-    loss = assess_loss(history, lifecycle=assess(history, as_of=at(9)), currency="EUR")
+    loss = assess_loss(history, lifecycle=assess(history, as_of=at(9)))
     assert loss is not None
     assert loss.lost_revenue == Decimal("370370367037037036703703703.673")

@@ -349,6 +349,7 @@ def _globalize(client: Any, classes: Any, scores: Any, code: str) -> Any:
         value_class=classes[client.client_id],
         rfm=cell,
         revenue=money(client.revenue),
+        lost_revenue=money(client.lost_revenue),
         cost_to_serve=money(client.cost_to_serve),
         profit=money(client.profit),
     )

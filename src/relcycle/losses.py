@@ -36,7 +36,7 @@ import attrs
 from relcycle._repr import count
 from relcycle.evidence import Evidence
 from relcycle.history import ClientHistory
-from relcycle.model import LossReason, Money
+from relcycle.model import LossReason
 from relcycle.rules import SALE, Signal, SignalSet
 from relcycle.segmentation._util import positive_int
 
@@ -143,7 +143,6 @@ def assess_loss(
     history: ClientHistory,
     *,
     lifecycle: _Lifecycle,
-    currency: str,
     policy: LossPolicy | None = None,
 ) -> LossFigures | None:
     """The loss figures of a lost client (None for a client that is not lost).
@@ -152,7 +151,6 @@ def assess_loss(
         history: The client's history (cut at the assessment's moment).
         lifecycle: The client's lifecycle assessment at that moment
             (:func:`relcycle.lifecycle.assess`).
-        currency: The currency the evidence writes the lost revenue in.
         policy: The window; :class:`LossPolicy` defaults if None.
 
     Returns:
@@ -169,7 +167,7 @@ def assess_loss(
     manager, how, manager_ids = _manager(history, lost_at, window)
     text = (
         f"lost ({reason.value}) on {lost_at.date().isoformat()}: "
-        f"{Money(revenue, currency)} of sales in the {window} days before "
+        f"{revenue:,} of sales in the {window} days before "
         f"({count(len(sales), 'sale')})"
     )
     if manager is not None:

@@ -1241,7 +1241,6 @@ class _Context:
     as_of: datetime
     policies: ReportPolicies
     tz: tzinfo
-    currency: str
 
 
 @attrs.frozen(kw_only=True)
@@ -1374,7 +1373,7 @@ def _assess(
     else:
         orders, contacts, requests, complaints_open, revenue = _counts_of(history, as_of)
     base = _clientbase.client_stage(ladder=ld, regularity=reg)
-    loss = _losses.assess_loss(history, lifecycle=lc, currency=ctx.currency, policy=policies.losses)
+    loss = _losses.assess_loss(history, lifecycle=lc, policy=policies.losses)
     evidence = {
         "stage": lc.evidence,
         "rung": ld.evidence,
@@ -1578,7 +1577,7 @@ def assemble(
         warnings: list[str] = []
         before: dict[str, Previous] | None = None
         if compare_to is not None:
-            then_ctx = _Context(compare_to, policies, tz, currency)
+            then_ctx = _Context(compare_to, policies, tz)
             then = _evaluate(items(compare_to), total, then_ctx, False, None, columns=False)
             if total and not then.with_records:
                 warnings.append(
@@ -1587,7 +1586,7 @@ def assemble(
                 )
             before = _previous(then)
             del then
-        ctx = _Context(as_of, policies, tz, currency)
+        ctx = _Context(as_of, policies, tz)
         now = _evaluate(items(as_of), total, ctx, keep_assessments, progress)
         if total and not now.with_records:
             warnings.insert(
