@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,6 +15,7 @@ from relcycle.clientbase import STAGE_OF_RUNG, ClientStage, client_stage
 from relcycle.ladder import Rung
 from relcycle.ladder import assess as assess_ladder
 from relcycle.render import View, render
+from relcycle.render.html import unpack
 from relcycle.report import FLAT_FIELDS, Report, build_report
 from relcycle.segmentation.regularity import assess_regularity
 
@@ -148,6 +150,17 @@ class TestOutputs:
         )
         page = render(report, "html")
         assert "client-base stage" in page
+        # each client's explanation (built in the browser) carries its stage and records
+        block = re.search(r'id="relcycle-data">([^<]*)</script>', page)
+        assert block is not None
+        data = unpack(block.group(1))
+        rows = {row[0]: i for i, row in enumerate(data["rows"])}
+        (base,) = data["why"][rows["partner"]][8]
+        assert base[:2] == ["client_base", "partner"]
+        assert "partner-ref" in base[3]
+        assert "partner-ref" in data["records"]
+        lost = data["why"][rows["lost"]][8]
+        assert [k[:2] for k in lost] == [["client_base", "lost"], ["loss", "quality"]]
 
     def test_sort_by_stage_follows_the_stages_order(self, report: Report) -> None:
         view = View(sort="client_stage", columns=("client_id", "client_stage"))

@@ -544,6 +544,8 @@ _JS = """
       ': '+esc(w[1][0])+' '+recs(w[1][1])+'</p>');
     h.push('<p><b>Rung '+esc(e.rung[r[RUNG]])+'</b>: '+esc(w[2][0])+' '+recs(w[2][1])+'</p>');
     h.push('<p><b>Segment '+esc(words(r[SEG]))+'</b>: '+esc(w[3][0])+' '+recs(w[3][1])+'</p>');
+    w[8].forEach(function(k){h.push('<p><b>'+esc(words(k[0]))+' '+esc(words(k[1]))+
+      '</b>: '+esc(k[2])+' '+recs(k[3])+'</p>');});
     w[7].forEach(function(k){h.push('<p><b>'+esc(words(k[0]))+' '+esc(words(k[1]||'-'))+
       '</b>: '+esc(k[2])+' '+recs(k[3])+'</p>');});
     [['Lifecycle path (latest changes)',w[5]],['Ladder path (latest changes)',w[6]]]
@@ -1143,12 +1145,12 @@ def _payload(report: Report, order: Sequence[ClientReport]) -> dict[str, Any]:
         paths = [_path(c.lifecycle.trajectory.steps), _path(c.ladder.trajectory.steps)]
         since = None if c.stage_since is None else c.stage_since.date().isoformat()
         base, loss = ev["client_stage"], ev.get("loss")
-        columns: list[list[Any]] = [
-            ["client_stage", c.client_stage.value, base.reason, _ids(base.record_ids)]
+        more: list[list[Any]] = [
+            ["client_base", c.client_stage.value, base.reason, _ids(base.record_ids)]
         ]
         if loss is not None and c.loss_reason is not None:
-            columns.append(["loss", c.loss_reason.value, loss.reason, _ids(loss.record_ids)])
-        columns += [
+            more.append(["loss", c.loss_reason.value, loss.reason, _ids(loss.record_ids)])
+        columns: list[list[Any]] = [
             [
                 name,
                 None if cell.value is None else str(cell.value),
@@ -1157,8 +1159,8 @@ def _payload(report: Report, order: Sequence[ClientReport]) -> dict[str, Any]:
             ]
             for name, cell in c.columns.items()
         ]
-        why.append([since, *verdicts, risks, *paths, columns])
-        wanted = {i for part in (*verdicts, *risks, *columns) for i in part[-1]}
+        why.append([since, *verdicts, risks, *paths, columns, more])
+        wanted = {i for part in (*verdicts, *risks, *columns, *more) for i in part[-1]}
         wanted.update(i for path in paths for step in path for i in step[4])
         history = c.history
         if wanted and history is not None:
