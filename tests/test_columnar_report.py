@@ -23,12 +23,17 @@ from relcycle.errors import CurrencyMismatchError, UsageError
 from relcycle.history import Portfolio
 from relcycle.io import as_tables, load_history, write_history
 from relcycle.lifecycle import LifecyclePolicy
+from relcycle.losses import LossPolicy
 from relcycle.segmentation.cost import CostRates
 from relcycle.segmentation.motivation import MotivationPolicy
 from relcycle.segmentation.regularity import RegularityPolicy
 from relcycle.segmentation.value import ValueBasis
 from relcycle.simulate import simulate_portfolio
 from relcycle.testing import portfolios
+from test_clientbase import AS_OF as STAGES_AS_OF
+from test_clientbase import stages_portfolio
+from test_losses import AS_OF as LOSSES_AS_OF
+from test_losses import losses_portfolio
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -66,6 +71,7 @@ def report_policies(draw: st.DrawFn) -> object_report.ReportPolicies | None:
             min_gaps=draw(st.integers(1, 4)),
             max_cv=draw(st.sampled_from(["0.3", "0.5", "1"])),
         ),
+        losses=LossPolicy(window_days=draw(st.sampled_from([365, 30, 1]))),
     )
 
 
@@ -148,6 +154,25 @@ class TestEqualsObjectPath:
         # the per-client comparison is there and equal on both paths
         assert [c.previous for c in got] == [c.previous for c in want]
         assert {"worsened", "unchanged"} <= {c.change for c in got}
+
+    @pytest.mark.parametrize(
+        "policies", [None, object_report.ReportPolicies(losses=LossPolicy(window_days=30))]
+    )
+    def test_losses_and_client_stages(self, policies: object_report.ReportPolicies | None) -> None:
+        """The hand-made losses (price, manager_left) and client-base stages: the same JSON,
+        byte for byte, with the default and a narrower loss window."""
+        for portfolio, as_of in (
+            (losses_portfolio(), LOSSES_AS_OF),
+            (stages_portfolio(), STAGES_AS_OF),
+        ):
+            kwargs: dict[str, Any] = {"as_of": as_of}
+            if policies is not None:
+                kwargs["policies"] = policies
+            want = object_report.build_report(portfolio, **kwargs)
+            got = build_report(_frames(portfolio), **kwargs)
+            assert_same_report(got, want)
+            assert got.to_json() == want.to_json()
+            assert any(c.lost_revenue is not None for c in got)
 
     def test_kept_assessments_equal(self) -> None:
         """With keep_assessments, each line's lifecycle, ladder and motivation are the same."""

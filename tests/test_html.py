@@ -55,7 +55,9 @@ class TestSelfContained:
         assert '<link rel="stylesheet"' not in page
         assert "@import" not in page
         assert "url(http" not in page
-        assert "cdn" not in page.lower()
+        # the compressed data block is base64: any three letters can occur in it by chance
+        text = re.sub(r'id="relcycle-data">[^<]*</script>', "", page)
+        assert "cdn" not in text.lower()
 
     def test_one_document(self, page: str) -> None:
         """One HTML document with its style and script inline."""

@@ -21,6 +21,7 @@ from relcycle.funnel import FUNNEL_COLUMN
 from relcycle.io import load_history
 from relcycle.ladder import LadderPolicy
 from relcycle.lifecycle import LifecyclePolicy, Stage
+from relcycle.losses import LossPolicy
 from relcycle.model import ComplaintCategory, Purpose, Severity
 from relcycle.policy import load_policies, policies_from_mapping, policies_to_toml
 from relcycle.render import iter_render
@@ -188,6 +189,8 @@ class TestValues:
             engineer = "90"
             [motivation]
             window_days = "none"
+            [losses]
+            window_days = 180
             [[motivation.attribute_rules]]
             name = "tier"
             value = "gold"
@@ -217,6 +220,7 @@ class TestValues:
             window_days=None, attribute_rules=(AttributeRule("tier", "gold", "belonging"),)
         )
         assert got.risks == RiskPolicy()
+        assert got.losses == LossPolicy(window_days=180)
         assert got.playbook == ReportPolicies().playbook
 
     def test_a_playbook_table_replaces_the_mapping(self, tmp_path: Path) -> None:
@@ -295,6 +299,7 @@ class TestErrors:
                 "field 'priority.value_class_shift[A]': value 5: expected an int from -3 to 3",
             ),
             ("[priority.value_class_shift]\nD = 1", "value 'D': expected one of A, B, C"),
+            ("[losses]\nwindow_days = 0", "field 'losses.window_days': value 0: must be > 0"),
             (
                 '[[playbook.stages.lost]]\nid = "x"\ntext = ""\nwho = "a"\nurgency = "low"',
                 "field 'playbook.stages.lost.0.text': value '': must be a non-empty string",
@@ -526,6 +531,7 @@ _policies = st.builds(
         stages=_actions(list(STAGES), "stage"),
         risks=_actions([f.value for f in RiskFlag], "risk"),
     ),
+    losses=st.builds(LossPolicy, window_days=st.integers(1, 3650)),
     top_fraction=_share.filter(lambda d: d > 0),
     value_basis=st.sampled_from(list(ValueBasis)),
     priority=st.builds(

@@ -365,6 +365,7 @@ def _globalize(client: Any, classes: Any, scores: Any, code: str, policies: Any)
         ),
         rfm=cell,
         revenue=money(client.revenue),
+        lost_revenue=money(client.lost_revenue),
         cost_to_serve=money(client.cost_to_serve),
         profit=money(client.profit),
     )

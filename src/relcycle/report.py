@@ -37,8 +37,10 @@ import attrs
 
 from relcycle._args import checked, unchecked
 
+from . import clientbase as _clientbase
 from . import ladder as _ladder
 from . import lifecycle as _lifecycle
+from . import losses as _losses
 from . import rules as _rules
 from ._gc import collector_paused
 from ._repr import count, html_card, short_repr
@@ -93,6 +95,7 @@ MotivationSegment = _motivation.MotivationSegment
 ValueClass = _value.ValueClass
 Regularity = _regularity.Regularity
 RiskFlag = _risks.RiskFlag
+ClientStage = _clientbase.ClientStage
 
 #: Inbound interactions with these purposes count as the client's ``requests`` (the
 #: rule :data:`relcycle.rules.REQUEST`, which motivation segmentation reads too).
@@ -107,7 +110,10 @@ FIELDS: tuple[str, ...] = (
     "name",
     "lifecycle_stage",
     "loss_reason",
+    "lost_revenue",
+    "loss_manager",
     "ladder_rung",
+    "client_stage",
     "motivation_segment",
     "value_class",
     "regularity",
@@ -144,6 +150,10 @@ COMPARE_FIELDS: tuple[str, ...] = (*(f"previous_{name}" for name in COMPARED), "
 #: The values of ``change``, the client's overall movement since ``compare_to``.
 CHANGES: tuple[str, ...] = ("worsened", "improved", "changed", "unchanged", "new")
 
+#: The keys of a client's ``evidence``: why its lifecycle stage, rung, motivation
+#: segment and client-base stage; ``loss`` (lost clients only) its loss figures.
+EVIDENCE_KEYS: tuple[str, ...] = ("stage", "rung", "segment", "client_stage", "loss")
+
 #: The per-client columns of the flat form (CSV, data frames): :data:`FIELDS` with
 #: ``rfm`` and ``evidence`` spread over columns of their own.
 FLAT_FIELDS: tuple[str, ...] = tuple(
@@ -152,16 +162,14 @@ FLAT_FIELDS: tuple[str, ...] = tuple(
     for part in (
         ("rfm_r", "rfm_f", "rfm_m", "rfm_segment")
         if name == "rfm"
-        else tuple(
-            f"evidence_{k}{s}" for k in ("stage", "rung", "segment") for s in ("", "_records")
-        )
+        else tuple(f"evidence_{k}{s}" for k in EVIDENCE_KEYS for s in ("", "_records"))
         if name == "evidence"
         else (name,)
     )
 )
 
 #: Fields holding money (decimal strings in JSON, CSV and JSON Lines).
-MONEY_FIELDS: tuple[str, ...] = ("revenue", "cost_to_serve", "profit")
+MONEY_FIELDS: tuple[str, ...] = ("lost_revenue", "revenue", "cost_to_serve", "profit")
 
 
 #: An extra column's name: a lowercase identifier.
@@ -337,6 +345,7 @@ class ReportPolicies:
         cost_rates: The rates that turn contacts and goods costs into cost-to-serve.
         risks: Thresholds of the risk flags.
         playbook: The recommended actions per motivation segment and lifecycle stage.
+        losses: The window of a lost client's lost revenue and loss manager.
         abc_cutoffs: Cumulative value shares closing classes A and B (default 80%, 95%).
         value_basis: What the value classes rank on: ``revenue``, ``profit`` or
             ``auto`` (default: profit when every client's profit is known, else
@@ -360,6 +369,7 @@ class ReportPolicies:
     cost_rates: _cost.CostRates = attrs.field(factory=_cost.CostRates)
     risks: _risks.RiskPolicy = attrs.field(factory=_risks.RiskPolicy)
     playbook: _playbook.Playbook = attrs.field(default=_playbook.DEFAULT_PLAYBOOK)
+    losses: _losses.LossPolicy = attrs.field(factory=_losses.LossPolicy)
     abc_cutoffs: tuple[Decimal, Decimal] = (Decimal("0.8"), Decimal("0.95"))
     value_basis: _value.ValueBasis = attrs.field(default=_value.ValueBasis.auto, converter=_basis)
     priority: _playbook.PriorityPolicy = attrs.field(factory=_playbook.PriorityPolicy)
@@ -475,7 +485,13 @@ class ClientReport:
         lifecycle_stage: The lifecycle stage as of the report's moment.
         stage_since: When the client entered that stage (None: from the start).
         loss_reason: For a lost client, why it left; else None.
+        lost_revenue: For a lost client, its sales in the window before the loss
+            (:attr:`ReportPolicies.losses`); else None.
+        loss_manager: For a lost client, the manager who held it when it left
+            (for ``manager_left``: the manager who left; see :mod:`relcycle.losses`),
+            None when unknown or not lost.
         ladder_rung: The rung of the relationship ladder.
+        client_stage: The client-base stage of seed 004 (:mod:`relcycle.clientbase`).
         active: False for a lost client (its rung is where it stood when it left).
         motivation_segment: The motivation segment (seed 003).
         value_class: The ABC class of the client's revenue.
@@ -502,8 +518,9 @@ class ClientReport:
         actions: The playbook's actions for the client's stage, risks and segment,
             most urgent first; a lost client's are its stage's (win-back) and
             risks', not its segment's.
-        evidence: Why the stage, the rung and the segment: keys ``stage``, ``rung``,
-            ``segment``.
+        evidence: Why the stage, the rung, the segment and the client-base stage:
+            keys ``stage``, ``rung``, ``segment``, ``client_stage``; for a lost
+            client also ``loss`` (its lost revenue and manager) (:data:`EVIDENCE_KEYS`).
         previous: With ``compare_to``: the client's verdicts then (see
             :attr:`change` and :attr:`changed`); None without a compare moment.
         columns: The extra columns' cells (:attr:`ReportPolicies.columns`), by
@@ -522,7 +539,10 @@ class ClientReport:
     lifecycle_stage: _lifecycle.Stage
     stage_since: datetime | None
     loss_reason: LossReason | None
+    lost_revenue: Money | None
+    loss_manager: str | None
     ladder_rung: _ladder.Rung
+    client_stage: _clientbase.ClientStage
     active: bool
     motivation_segment: _motivation.MotivationSegment
     value_class: _value.ValueClass
@@ -666,7 +686,13 @@ class ClientReport:
             ("lifecycle stage", self.lifecycle_stage.value),
             ("since", None if self.stage_since is None else self.stage_since.isoformat()),
             ("loss reason", record["loss_reason"]),
+            (
+                "lost revenue",
+                None if self.lost_revenue is None else str(self.lost_revenue),
+            ),
+            ("loss manager", self.loss_manager),
             ("ladder rung", self.ladder_rung.value + ("" if self.active else " (left)")),
+            ("client stage", self.client_stage.value),
             ("motivation segment", self.motivation_segment.value),
             ("value class", self.value_class.value),
             ("regularity", self.regularity.value),
@@ -706,10 +732,13 @@ class ClientReport:
             "Rung: " + self.ladder.explain(),
             f"Segment: {self.evidence['segment']}",
             f"Cost: {self.cost.evidence}",
+            f"Client-base stage: {self.client_stage.value}: {self.evidence['client_stage']}",
         ]
         window = _figures_window(self.lifecycle)
         if window is not None:
             lines.append(window)
+        if "loss" in self.evidence:
+            lines.append(f"Loss: {self.evidence['loss']}")
         lines.extend(f"Risk {r.flag.value}: {r.evidence}" for r in self.risks)
         return "\n".join(lines)
 
@@ -726,7 +755,10 @@ class ClientReport:
             "name": self.name,
             "lifecycle_stage": self.lifecycle_stage.value,
             "loss_reason": None if self.loss_reason is None else self.loss_reason.value,
+            "lost_revenue": _amount(self.lost_revenue),
+            "loss_manager": self.loss_manager,
             "ladder_rung": self.ladder_rung.value,
+            "client_stage": self.client_stage.value,
             "motivation_segment": self.motivation_segment.value,
             "value_class": self.value_class.value,
             "regularity": self.regularity.value,
@@ -810,7 +842,7 @@ def flat_record(record: Mapping[str, Any], columns: Sequence[str] = ()) -> dict[
             for key in ("r", "f", "m", "segment"):
                 out[f"rfm_{key}"] = value[key]
         elif name == "evidence":
-            for key in ("stage", "rung", "segment"):
+            for key in EVIDENCE_KEYS:
                 why = value.get(key)
                 out[f"evidence_{key}"] = None if why is None else why["reason"]
                 out[f"evidence_{key}_records"] = None if why is None else list(why["record_ids"])
@@ -850,6 +882,49 @@ def exact_sum(values: Iterable[Decimal]) -> Decimal:
     return total
 
 
+#: The key of the clients whose loss manager is unknown in ``summary["losses"]["by_manager"]``.
+UNKNOWN_MANAGER = "(unknown)"
+
+
+def _loss_summary(lost: Sequence[ClientReport], policies: ReportPolicies) -> dict[str, Any]:
+    """``summary["losses"]``: the lost clients and their lost revenue, in total and per
+    loss reason, per motivation segment and per loss manager.
+
+    Every reason and segment is listed (zeros included); managers are those of
+    the lost clients, the largest lost revenue first (then by id), an unknown
+    manager as :data:`UNKNOWN_MANAGER`, last.
+    """
+    groups: dict[str, dict[str, list[Decimal]]] = {"reason": {}, "segment": {}, "manager": {}}
+    for c in lost:
+        amount = Decimal(0) if c.lost_revenue is None else c.lost_revenue.amount
+        assert c.loss_reason is not None
+        keys = {
+            "reason": c.loss_reason.value,
+            "segment": c.motivation_segment.value,
+            "manager": UNKNOWN_MANAGER if c.loss_manager is None else c.loss_manager,
+        }
+        for group, key in keys.items():
+            groups[group].setdefault(key, []).append(amount)
+
+    def cell(amounts: Sequence[Decimal]) -> dict[str, Any]:
+        return {"clients": len(amounts), "lost_revenue": decimal_text(exact_sum(amounts))}
+
+    def listed(group: str, order: Iterable[str]) -> dict[str, dict[str, Any]]:
+        return {key: cell(groups[group].get(key, [])) for key in order}
+
+    managers = groups["manager"]
+    by_total = {m: exact_sum(a) for m, a in managers.items()}
+    ranked = sorted(managers, key=lambda m: (m == UNKNOWN_MANAGER, -by_total[m], m))
+    every = [Decimal(0) if c.lost_revenue is None else c.lost_revenue.amount for c in lost]
+    return {
+        "window_days": policies.losses.window_days,
+        **cell(every),
+        "by_reason": listed("reason", LossReason),
+        "by_segment": listed("segment", MotivationSegment),
+        "by_manager": listed("manager", ranked),
+    }
+
+
 def _counts(values: Iterable[str], order: Iterable[str]) -> dict[str, int]:
     counter = Counter(values)
     return {key: counter.get(key, 0) for key in order}
@@ -864,8 +939,10 @@ class Report:
         compare_to: The earlier moment of the migration matrices, or None.
         currency: The one currency of every money figure.
         clients: One :class:`ClientReport` per client, sorted by client id.
-        summary: Counts per stage, rung, segment, value class, regularity, risk flag
-            and loss reason; the top-20% value share; totals; rejected rows.
+        summary: Counts per stage, rung, segment, value class, regularity, risk flag,
+            loss reason and client-base stage; the loss analysis (``losses``: lost
+            clients and lost revenue per reason, segment and manager); the top-20%
+            value share; totals; rejected rows.
         migrations: With ``compare_to``: migration matrices of the stage, the rung,
             the motivation segment and the value class, by contract field name.
         rejected_rows: Rows skipped when the history was loaded with
@@ -1153,9 +1230,7 @@ FRAME_KINDS: Mapping[str, str] = {
             "risks",
             "actions",
             "changed",
-            "evidence_stage_records",
-            "evidence_rung_records",
-            "evidence_segment_records",
+            *(f"evidence_{key}_records" for key in EVIDENCE_KEYS),
         ),
         "list",
     ),
@@ -1270,7 +1345,9 @@ class _Line(NamedTuple):
     stage: _lifecycle.Stage
     since: datetime | None
     loss_reason: LossReason | None
+    loss: _losses.LossFigures | None
     rung: _ladder.Rung
+    client_stage: _clientbase.ClientStage
     active: bool
     segment: _motivation.MotivationSegment
     regularity: _regularity.Regularity
@@ -1434,12 +1511,24 @@ def _assess(
         orders, contacts, requests, complaints_open, revenue = k.counts
     else:
         orders, contacts, requests, complaints_open, revenue = _counts_of(history, as_of)
+    base = _clientbase.client_stage(ladder=ld, regularity=reg)
+    loss = _losses.assess_loss(history, lifecycle=lc, policy=policies.losses)
+    evidence = {
+        "stage": lc.evidence,
+        "rung": ld.evidence,
+        "segment": mot.evidence,
+        "client_stage": base.evidence,
+    }
+    if loss is not None:
+        evidence["loss"] = loss.evidence
     return _Line(
         history=history,
         stage=lc.stage,
         since=lc.since,
         loss_reason=lc.loss_reason,
+        loss=loss,
         rung=ld.rung,
+        client_stage=base.stage,
         active=ld.active,
         segment=mot.segment,
         regularity=reg.regularity,
@@ -1453,7 +1542,7 @@ def _assess(
         profit=cost.profit,
         risks=tuple(risks),
         actions=tuple(actions),
-        evidence=FrozenMap({"stage": lc.evidence, "rung": ld.evidence, "segment": mot.evidence}),
+        evidence=FrozenMap(evidence),
         columns=(
             FrozenMap({c.name: c.cell(history, as_of=as_of, tz=tz) for c in policies.columns})
             if columns and policies.columns
@@ -1784,7 +1873,10 @@ def _client_report(
         lifecycle_stage=line.stage,
         stage_since=line.since,
         loss_reason=line.loss_reason,
+        lost_revenue=None if line.loss is None else Money(line.loss.lost_revenue, currency),
+        loss_manager=None if line.loss is None else line.loss.manager,
         ladder_rung=line.rung,
+        client_stage=line.client_stage,
         active=line.active,
         motivation_segment=line.segment,
         value_class=value_class,
@@ -1886,6 +1978,8 @@ def _summary(
         "loss_reasons": _counts(
             (c.loss_reason.value for c in lost if c.loss_reason is not None), LossReason
         ),
+        "losses": _loss_summary(lost, policies),
+        "client_stage": _counts((c.client_stage.value for c in clients), ClientStage),
         "risks": {flag.value: risk_counts.get(flag.value, 0) for flag in RiskFlag},
         "rejected_rows": rejected_rows,
         "columns": {

@@ -35,7 +35,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from decimal import Decimal
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
 from enum import Enum
 from operator import attrgetter
 from typing import Any, Final, Literal
@@ -736,7 +736,8 @@ class Signal:
 
     @classmethod
     def sum(cls, rule: Rule, field: str, window: int | None = None) -> Signal:
-        """The exact sum of ``field`` over the records that match (missing values skipped)."""
+        """The exact sum of ``field`` over the records that match (missing values skipped;
+        no digit is rounded away, however many the sum needs)."""
         return cls("sum", rule, window, field)
 
     @classmethod
@@ -785,7 +786,11 @@ class Signal:
             field = self.field
             assert field is not None
             values = [getattr(r, field) for r in matched]
-            return sum((v for v in values if v is not None), Decimal(0))
+            total = Decimal(0)
+            for v in values:
+                if v is not None:
+                    total = _EXACT.add(total, v)
+            return total
         getter = _MOMENTS[table]
         if kind == "first":
             return getter(matched[0]) if matched else None
@@ -896,6 +901,10 @@ class SignalSet:
             elif signal.kind == "count":
                 found.append(where.sum().alias(prefix + name))
         return found
+
+
+#: Adds amounts exactly, however many digits the sum needs (no 28-digit rounding).
+_EXACT: Final = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 
 
 def _scanner(table: str, signals: Sequence[tuple[str, Signal]]) -> Callable[..., None]:

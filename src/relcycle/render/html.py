@@ -37,6 +37,7 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from relcycle._repr import count
 from relcycle.render.table import migration_text
 from relcycle.report import decimal_text, priority_key
 from relcycle.segmentation.value import share_text, top_count
@@ -550,6 +551,8 @@ _JS = """
       ': '+esc(w[1][0])+' '+recs(w[1][1])+'</p>');
     h.push('<p><b>Rung '+esc(e.rung[r[RUNG]])+'</b>: '+esc(w[2][0])+' '+recs(w[2][1])+'</p>');
     h.push('<p><b>Segment '+esc(words(r[SEG]))+'</b>: '+esc(w[3][0])+' '+recs(w[3][1])+'</p>');
+    w[8].forEach(function(k){h.push('<p><b>'+esc(words(k[0]))+' '+esc(words(k[1]))+
+      '</b>: '+esc(k[2])+' '+recs(k[3])+'</p>');});
     w[7].forEach(function(k){h.push('<p><b>'+esc(words(k[0]))+' '+esc(words(k[1]||'-'))+
       '</b>: '+esc(k[2])+' '+recs(k[3])+'</p>');});
     [['Lifecycle path (latest changes)',w[5]],['Ladder path (latest changes)',w[6]]]
@@ -675,10 +678,45 @@ def _counts_section(report: Report) -> str:
         _counts_table("motivation segment", s["motivation_segment"]),
         _counts_table("value class", s["value_class"]),
         _counts_table("regularity", s["regularity"]),
+        _counts_table("client-base stage", s["client_stage"]),
         _counts_table("loss reason", s["loss_reasons"]),
         _counts_table("risk flag", s["risks"]),
     ]
     return '<section class="counts">' + "".join(parts) + "</section>"
+
+
+def _loss_table(title: str, cells: Mapping[str, Mapping[str, Any]], currency: str) -> str:
+    rows = "".join(
+        f'<tr><td>{_E(k.replace("_", " "))}</td><td class="n">{v["clients"]:,}</td>'
+        f'<td class="n">{Decimal(v["lost_revenue"]):,.0f}</td></tr>'
+        for k, v in cells.items()
+        if v["clients"]
+    )
+    return (
+        f'<div class="scroll"><table><thead><tr><th>{_E(title)}</th><th class="n">clients</th>'
+        f'<th class="n">lost revenue ({_E(currency)})</th></tr></thead>'
+        f"<tbody>{rows}</tbody></table></div>"
+    )
+
+
+def _losses_section(report: Report) -> str:
+    """What we lost and why: lost clients and lost revenue per reason, segment, manager."""
+    losses = report.summary["losses"]
+    head = "<h2>What we lost and why</h2>"
+    if not losses["clients"]:
+        return head + "<p>No client is lost.</p>"
+    currency = report.currency
+    return (
+        f"{head}<p>{_E(count(losses['clients'], 'lost client'))}: "
+        f"{Decimal(losses['lost_revenue']):,.0f} {_E(currency)} of sales in the "
+        f"{losses['window_days']} days before each loss, by loss reason, motivation segment "
+        "and the manager who held the client when it left.</p>"
+        '<section class="grid">'
+        + _loss_table("loss reason", losses["by_reason"], currency)
+        + _loss_table("motivation segment", losses["by_segment"], currency)
+        + _loss_table("manager", losses["by_manager"], currency)
+        + "</section>"
+    )
 
 
 def _figure(title: str, svg: str, caption: str) -> str:
@@ -1121,6 +1159,12 @@ def _payload(report: Report, order: Sequence[ClientReport]) -> dict[str, Any]:
         ]
         paths = [_path(c.lifecycle.trajectory.steps), _path(c.ladder.trajectory.steps)]
         since = None if c.stage_since is None else c.stage_since.date().isoformat()
+        base, loss = ev["client_stage"], ev.get("loss")
+        more: list[list[Any]] = [
+            ["client_base", c.client_stage.value, base.reason, _ids(base.record_ids)]
+        ]
+        if loss is not None and c.loss_reason is not None:
+            more.append(["loss", c.loss_reason.value, loss.reason, _ids(loss.record_ids)])
         columns: list[list[Any]] = [
             [
                 name,
@@ -1130,8 +1174,8 @@ def _payload(report: Report, order: Sequence[ClientReport]) -> dict[str, Any]:
             ]
             for name, cell in c.columns.items()
         ]
-        why.append([since, *verdicts, risks, *paths, columns])
-        wanted = {i for part in (*verdicts, *risks, *columns) for i in part[-1]}
+        why.append([since, *verdicts, risks, *paths, columns, more])
+        wanted = {i for part in (*verdicts, *risks, *columns, *more) for i in part[-1]}
         wanted.update(i for path in paths for step in path for i in step[4])
         history = c.history
         if wanted and history is not None:
@@ -1325,6 +1369,7 @@ def render_html(
             visual,
             "<h2>Counts</h2>",
             _counts_section(report),
+            _losses_section(report),
             _columns_section(report, charts),
             _migrations(report),
             "</main>",
@@ -1356,5 +1401,5 @@ def render_fragment(report: Report, *, top: int = 20) -> str:
         '<div class="relcycle-report">'
         f"<p><b>relcycle report</b> as of {_E(report.as_of.isoformat())}</p>"
         f"{_kpis(report)}{_at_risk_section(report, top)}{_worsened_section(report, top)}"
-        f"{_counts_section(report)}</div>"
+        f"{_counts_section(report)}{_losses_section(report)}</div>"
     )

@@ -32,6 +32,7 @@ __all__ = [
     "change_text",
     "counted",
     "fit",
+    "loss_lines",
     "migration_text",
     "render_summary",
     "render_table",
@@ -43,6 +44,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("client_id", "client"),
     ("lifecycle_stage", "stage"),
     ("ladder_rung", "rung"),
+    ("client_stage", "base"),
     ("motivation_segment", "segment"),
     ("value_class", "class"),
     ("regularity", "regularity"),
@@ -77,6 +79,7 @@ PRIORITY: tuple[str, ...] = (
     "regularity",
     "requests",
     "contacts",
+    "client_stage",
 )
 
 #: Short names of the compared fields in the table.
@@ -117,6 +120,7 @@ _CELLS: Mapping[str, Callable[[ClientReport], str]] = {
     "client_id": lambda c: c.client_id,
     "lifecycle_stage": lambda c: c.lifecycle_stage.value,
     "ladder_rung": lambda c: c.ladder_rung.value + ("" if c.active else " (left)"),
+    "client_stage": lambda c: c.client_stage.value,
     "motivation_segment": lambda c: c.motivation_segment.value,
     "value_class": lambda c: c.value_class.value,
     "regularity": lambda c: c.regularity.value,
@@ -233,6 +237,7 @@ def summary_lines(report: Report) -> list[str]:
         f"  segments:    {_counts_line(s['motivation_segment'])}",
         f"  value class: {_counts_line(s['value_class'])}",
         f"  regularity:  {_counts_line(s['regularity'])}",
+        f"  client base: {_counts_line(s['client_stage'])}",
     ]
     if s.get("top_share") is not None:
         lines.append(
@@ -242,6 +247,7 @@ def summary_lines(report: Report) -> list[str]:
     if s.get("value_basis") is not None:
         lines.append(f"  value classes rank: {s['value_basis']}")
     lines.append(f"  loss reasons: {_counts_line(s['loss_reasons'])}")
+    lines.extend(loss_lines(s["losses"], s["currency"]))
     lines.append(f"  risks:       {_counts_line(s['risks'])}")
     for name, counts in s.get("columns", {}).items():
         lines.append(f"  {name.replace('_', ' ')}: {_counts_line(counts)}")
@@ -253,6 +259,28 @@ def summary_lines(report: Report) -> list[str]:
         lines.append(f"  since {report.compare_to.isoformat()}:")
         for name, matrix in report.migrations.items():
             lines.append(f"    {name.replace('_', ' ')}: {migration_text(name, matrix)}")
+    return lines
+
+
+def loss_lines(losses: Mapping[str, Any], currency: str) -> list[str]:
+    """The loss analysis (``summary["losses"]``) as lines of text: what was lost and why."""
+    lines = [
+        f"  lost: {counted(losses['clients'], 'client')}, {_money(losses['lost_revenue'])} "
+        f"{currency} of sales in the {losses['window_days']} days before each loss"
+    ]
+    if not losses["clients"]:
+        return lines
+    for label, key in (
+        ("reason", "by_reason"),
+        ("segment", "by_segment"),
+        ("manager", "by_manager"),
+    ):
+        parts = [
+            f"{name} {cell['clients']} ({_money(cell['lost_revenue'])})"
+            for name, cell in losses[key].items()
+            if cell["clients"]
+        ]
+        lines.append(f"    by {label}: {', '.join(parts)}")
     return lines
 
 

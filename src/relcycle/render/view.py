@@ -8,7 +8,7 @@ order, with every column.
 Column names are the report's field names (:data:`~relcycle.report.FIELDS`) or
 those of its flat form (:data:`~relcycle.report.FLAT_FIELDS`, the CSV header):
 ``rfm`` stands for ``rfm_r``, ``rfm_f``, ``rfm_m``, ``rfm_segment`` and
-``evidence`` for its six flat columns, and a flat name picks its field in JSON.
+``evidence`` for its flat columns, and a flat name picks its field in JSON.
 ``--sort priority`` orders the clients as the action-first views do: most urgent
 first, by value (:func:`relcycle.report.priority_key`).
 """
@@ -164,6 +164,7 @@ class View:
 
 def _sort_key(name: str, columns: Sequence[str] = ()) -> Callable[[ClientReport], Any]:
     """The value a client sorts by on column ``name`` (None: missing, sorts last)."""
+    from relcycle.clientbase import ClientStage
     from relcycle.ladder import Rung
     from relcycle.lifecycle import Stage
     from relcycle.report import CHANGES, MONEY_FIELDS, flat_record
@@ -175,6 +176,7 @@ def _sort_key(name: str, columns: Sequence[str] = ()) -> Callable[[ClientReport]
         "ladder_rung": [r.value for r in Rung],
         "value_class": [v.value for v in ValueClass],
         "regularity": [r.value for r in Regularity],
+        "client_stage": [s.value for s in ClientStage],
         "change": CHANGES,
     }
     for base in ("lifecycle_stage", "ladder_rung", "value_class"):
