@@ -55,7 +55,7 @@ def losses_portfolio() -> Portfolio:
         ),
         *monthly("left", 0, 6, "250.50"),
         *monthly("owner", 0, 2, "99.99"),
-        *monthly("live", 0, 10),
+        *monthly("live", 120, 10),  # still buying: last sale 30 days before AS_OF
     ]
     interactions = [
         Interaction(
