@@ -17,6 +17,7 @@ from relcycle.errors import RecordTypeError, ValidationError
 from relcycle.history import ClientHistory
 from relcycle.lifecycle import assess
 from relcycle.losses import LossFigures, LossPolicy, assess_loss, lost_revenue_signals
+from relcycle.model import LossReason
 from relcycle.render import render
 from relcycle.report import Report, ReportPolicies, build_report
 
@@ -112,6 +113,23 @@ class TestAssessLoss:
         assert ids[0] == "price-t"
         assert [i for i in ids if i.startswith("price-o")] == [f"price-o{i}" for i in range(2, 14)]
         assert "12,000 of sales in the 365 days before (12 sales)" in loss.evidence.reason
+
+    def test_a_lapsed_client_lost_the_year_before_it_went_silent(self) -> None:
+        """A lapse comes a silent year after the last sale: the lost revenue is the year
+        up to that sale, not the empty year before the lapse."""
+        orders = [
+            Order(order_id=f"q{i}", client_id="quiet", placed_at=at(40 * i), amount="500")
+            for i in range(8)  # days 0..280
+        ] + [Order(order_id="q8", client_id="quiet", placed_at=at(290), amount="500")]
+        history = ClientHistory.of("quiet", orders)
+        as_of = at(700)
+        lifecycle = assess(history, as_of=as_of)
+        assert lifecycle.loss_reason is LossReason.lapsed
+        loss = assess_loss(history, lifecycle=lifecycle)
+        assert loss is not None
+        assert loss.lost_at == lifecycle.since
+        assert loss.lost_revenue == Decimal("4500")  # all nine sales lie within 365 days of day 290
+        assert "up to its last sale on 2024-10-17, when it went silent" in loss.evidence.reason
 
     def test_the_window_is_a_policy_knob(self, portfolio: Portfolio) -> None:
         loss = _loss(portfolio, "price", LossPolicy(window_days=90))

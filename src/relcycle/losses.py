@@ -30,13 +30,14 @@ import functools
 from collections import Counter
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 import attrs
 
 from relcycle._repr import count
 from relcycle.evidence import Evidence
 from relcycle.history import ClientHistory
+from relcycle.machine import Trajectory
 from relcycle.model import LossReason
 from relcycle.rules import SALE, Signal, SignalSet
 from relcycle.segmentation._util import positive_int
@@ -93,6 +94,9 @@ class _Lifecycle(Protocol):
 
     @property
     def evidence(self) -> Evidence: ...
+
+    @property
+    def trajectory(self) -> Trajectory[Any, Any]: ...
 
 
 @attrs.frozen(kw_only=True)
@@ -164,13 +168,22 @@ def assess_loss(
     if reason is None or lost_at is None:
         return None
     window = (LossPolicy() if policy is None else policy).window_days
-    found = lost_revenue_signals(window).evaluate({"orders": history.orders}, as_of=lost_at)
+    # A client lost by silence (a lapse) was lost when it stopped buying: its
+    # trailing window ends at its last sale, not at the lapse, which comes a
+    # silent year (or several missed cycles) later with nothing in the window.
+    end = _silence_start(history, lifecycle, lost_at)
+    found = lost_revenue_signals(window).evaluate({"orders": history.orders}, as_of=end)
     revenue: Decimal = found["lost_revenue"]
     sales: list[str] = found["sales"]
-    manager, how, manager_ids = _manager(history, lost_at, window)
+    manager, how, manager_ids = _manager(history, end, window)
+    before = (
+        "before"
+        if end == lost_at
+        else f"up to its last sale on {end.date().isoformat()}, when it went silent"
+    )
     text = (
         f"lost ({reason.value}) on {lost_at.date().isoformat()}: "
-        f"{revenue:,} of sales in the {window} days before "
+        f"{revenue:,} of sales in the {window} days {before} "
         f"({count(len(sales), 'sale')})"
     )
     if manager is not None:
@@ -186,3 +199,17 @@ def assess_loss(
         manager=manager,
         evidence=Evidence(text, (*lifecycle.evidence.record_ids, *sales, *manager_ids)),
     )
+
+
+def _silence_start(history: ClientHistory, lifecycle: _Lifecycle, lost_at: datetime) -> datetime:
+    """Where a loss's trailing window ends: the last sale before a lapse, else the loss."""
+    from relcycle.lifecycle import LifecycleEvent
+
+    lapse = LifecycleEvent.relationship_lapsed
+    if not any(s.at == lost_at and s.event is lapse for s in lifecycle.trajectory.steps):
+        return lost_at
+    last = None
+    for order in history.orders:
+        if order.placed_at <= lost_at and SALE(order):
+            last = order.placed_at if last is None or order.placed_at > last else last
+    return lost_at if last is None else last

@@ -709,7 +709,8 @@ def _losses_section(report: Report) -> str:
     return (
         f"{head}<p>{_E(count(losses['clients'], 'lost client'))}: "
         f"{Decimal(losses['lost_revenue']):,.0f} {_E(currency)} of sales in the "
-        f"{losses['window_days']} days before each loss, by loss reason, motivation segment "
+        f"{losses['window_days']} days before each loss (for a client lost by silence, "
+        "before it went silent), by loss reason, motivation segment "
         "and the manager who held the client when it left.</p>"
         '<section class="grid">'
         + _loss_table("loss reason", losses["by_reason"], currency)

@@ -266,7 +266,8 @@ def loss_lines(losses: Mapping[str, Any], currency: str) -> list[str]:
     """The loss analysis (``summary["losses"]``) as lines of text: what was lost and why."""
     lines = [
         f"  lost: {counted(losses['clients'], 'client')}, {_money(losses['lost_revenue'])} "
-        f"{currency} of sales in the {losses['window_days']} days before each loss"
+        f"{currency} of sales in the {losses['window_days']} days before each loss "
+        "(a lapse: before the client went silent)"
     ]
     if not losses["clients"]:
         return lines
