@@ -38,7 +38,6 @@ import attrs
 from relcycle._zones import resolve_zone
 from relcycle.errors import CurrencyMismatchError
 from relcycle.history import check_as_of
-from relcycle.model import Client
 from relcycle.rules import (
     CONTACT,
     MARKETING_TOUCH,
@@ -541,6 +540,8 @@ def _decide(pl: Any, frames: Frames, table: Any, plan: _Plan) -> Iterator[Client
     The table's lists become Python lists a chunk of clients at a time, so the
     memory held stays bounded by the chunk, not by the portfolio.
     """
+    from ._tables import clients_by_id
+
     flagged = pl.any_horizontal(
         pl.col(c).fill_null(False) for c in ("odd", "revenue_risky", "cogs_risky")
     )
@@ -555,7 +556,7 @@ def _decide(pl: Any, frames: Frames, table: Any, plan: _Plan) -> Iterator[Client
     rates = policies.cost_rates
     per_touch = rates.marketing_per_touch
     rate_values = plan.rates
-    clients = _clients(frames) if mot_policy.attribute_rules else {}
+    clients = clients_by_id(frames) if mot_policy.attribute_rules else {}
     regularity_from_days = _regularity.regularity_from_days
     empty: list[Any] = []
     # Sums repeat across clients (no cost: 0; one sale of a common price): the
@@ -727,14 +728,6 @@ def _currencies(pl: Any, frames: Frames, client_id: str, plan: _Plan) -> list[st
         .to_list()
     )
     return found
-
-
-def _clients(frames: Frames) -> dict[str, Client]:
-    """Every client as a :class:`~relcycle.model.Client` (for the attribute rules)."""
-    from ._tables import _clients as clients_of
-    from ._tables import _Moments
-
-    return {c.client_id: c for c in clients_of(frames.clients, _Moments())}
 
 
 _Exact = tuple[
