@@ -52,6 +52,23 @@ class TestTwoEvaluators:
             assert [negated(r) for r in records] == [not rule(r) for r in records]
             assert _polars_matches(negated, records, T0) == [not rule(r) for r in records]
 
+    @settings(max_examples=25, deadline=None)
+    @given(data=st.data(), as_of=MOMENTS)
+    def test_inlined_source_is_the_rule(self, data: st.DataObject, as_of: datetime) -> None:
+        """Rules inlined together through one constants list test what each rule tests."""
+        table_rules: dict[str, list[Rule]] = {}
+        for rule in BUILT_IN.values():
+            table_rules.setdefault(rule.table, []).append(rule)
+        for table, mine in table_rules.items():
+            consts: list[object] = [object()]  # a caller's own constant comes first
+            sources = [rule.python_source(consts) for rule in mine]
+            namespace = {f"_c{i}": c for i, c in enumerate(consts)}
+            code = f"lambda r, as_of: ({', '.join(sources)},)"
+            tests = eval(compile(code, "<test>", "eval"), namespace)
+            records = data.draw(st.lists(STRATEGY[table](), min_size=1, max_size=8))
+            for record in records:
+                assert list(tests(record, as_of)) == [rule(record, as_of=as_of) for rule in mine]
+
 
 class TestDeclarations:
     def test_record_tables_come_from_the_schema(self) -> None:

@@ -29,7 +29,8 @@ trigger          records                                                event
 ``touch``        any interaction not matched below (a marketing touch,  ``touched``
                  a first contact, a call, a complaint call)
 ``inquiry``      inbound ``inquiry``, ``wish`` or ``reactivation``      ``inquired``
-``negotiation``  interactions ``offer_change`` or ``joint_planning``    ``considered``
+``negotiation``  ``offer_change`` or ``joint_planning``                 ``considered``
+                 (``rules.ENGAGEMENT``)
 ``quote``        a planned order (``rules.PLANNED_ORDER``): a quote     ``considered``
 ``sale``         sales: orders placed or delivered (``rules.SALE``)     ``bought``
 ``termination``  interactions with purpose ``termination``              ``terminated``
@@ -76,9 +77,9 @@ from relcycle.machine import (
     Trigger,
     format_moment,
 )
-from relcycle.model import Direction, FrozenMap, Purpose
+from relcycle.model import FrozenMap, Purpose
 from relcycle.report import Cell, Column
-from relcycle.rules import OFFER_CHANGE, PLANNED_ORDER, SALE, Rule, f
+from relcycle.rules import ENGAGEMENT, INBOUND, PLANNED_ORDER, REQUEST, SALE, Rule, f
 from relcycle.segmentation.plan import period_label
 
 __all__ = [
@@ -183,23 +184,19 @@ _TERMINATION = Rule.define(
     f("purpose") == Purpose.termination,
     doc="the client ends the relationship",
 )
-_NEGOTIATION = Rule.define(
-    "negotiation",
-    "interactions",
-    OFFER_CHANGE.expr | (f("purpose") == Purpose.joint_planning),
-    doc="a request to change the offer, or joint planning",
-)
+#: A negotiation is the rule layer's deep engagement (joint planning or a request
+#: to change the offer); an inquiry is a client's request other than that, or a
+#: reactivation the client asked for.
 _INQUIRY = Rule.define(
     "inquiry",
     "interactions",
-    (f("direction") == Direction.inbound)
-    & f("purpose").isin({Purpose.inquiry, Purpose.wish, Purpose.reactivation}),
+    (REQUEST.expr & ~ENGAGEMENT.expr) | (INBOUND.expr & (f("purpose") == Purpose.reactivation)),
     doc="the client asks: an inbound inquiry, wish or reactivation",
 )
 _TOUCH = Rule.define(
     "touch",
     "interactions",
-    ~(_TERMINATION.expr | _NEGOTIATION.expr | _INQUIRY.expr),
+    ~(_TERMINATION.expr | ENGAGEMENT.expr | _INQUIRY.expr),
     doc="any other interaction: a marketing touch, a first contact, a call",
 )
 
@@ -209,7 +206,7 @@ _TOUCH = Rule.define(
 TRIGGERS: tuple[Trigger, ...] = (
     Trigger(_TOUCH, "touch", priority=1),
     Trigger(_INQUIRY, "inquiry", priority=2),
-    Trigger(_NEGOTIATION, "negotiation", priority=3),
+    Trigger(ENGAGEMENT, "negotiation", priority=3),
     Trigger(PLANNED_ORDER, "quote", priority=3),
     Trigger(SALE, "sale", priority=4),
     Trigger(_TERMINATION, "termination", priority=5),

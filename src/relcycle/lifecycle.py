@@ -643,31 +643,26 @@ _P_CLOSE = 1
 _P_OPEN = 2
 _P_SLA = 3
 _P_ORDER = 4
-_P_INTERACTION = {
-    Purpose.reactivation: _P_REACTIVATION,
-    Purpose.escalation: 5,
-    Purpose.ultimatum: 6,
-    Purpose.arbitration: 7,
-    Purpose.arbitration_closed: 8,
-    Purpose.termination: 9,
-}
 _P_QUIET = 100
 # A rejected complaint stops counting as unresolved before the records at its
 # moment: a complaint opened exactly then is not opened while it is unresolved.
 _P_FORGET = _P_CLOSE
 _P_LAPSE = 101  # after every record at its moment: a sale then is not silence
+# The lifecycle's interaction triggers, each declared once: the purpose, the
+# event it gives, and its same-moment priority.
+_PURPOSE_TRIGGERS: tuple[tuple[Purpose, LifecycleEvent, int], ...] = (
+    (Purpose.reactivation, _E.client_reactivated, _P_REACTIVATION),
+    (Purpose.escalation, _E.escalation_received, 5),
+    (Purpose.ultimatum, _E.ultimatum_received, 6),
+    (Purpose.arbitration, _E.arbitration_opened, 7),
+    (Purpose.arbitration_closed, _E.arbitration_closed, 8),
+    (Purpose.termination, _E.relationship_terminated, 9),
+)
 #: The interaction purposes the lifecycle reacts to, and the event each one gives
 #: (its interaction triggers: an escalation, an ultimatum, arbitration opened or
 #: closed, a termination, a reactivation).
 PURPOSE_EVENTS: Mapping[Purpose, LifecycleEvent] = FrozenMap(
-    {
-        Purpose.reactivation: _E.client_reactivated,
-        Purpose.escalation: _E.escalation_received,
-        Purpose.ultimatum: _E.ultimatum_received,
-        Purpose.arbitration: _E.arbitration_opened,
-        Purpose.arbitration_closed: _E.arbitration_closed,
-        Purpose.termination: _E.relationship_terminated,
-    }
+    {purpose: event for purpose, event, _ in _PURPOSE_TRIGGERS}
 )
 
 # Occurrence kinds: the triggers' and the timers'.
@@ -704,9 +699,9 @@ TRIGGERS: tuple[Trigger, ...] = (
                 doc=f"an interaction of purpose {purpose.value}",
             ),
             purpose.value,
-            _P_INTERACTION[purpose],
+            priority,
         )
-        for purpose in PURPOSE_EVENTS
+        for purpose, _, priority in _PURPOSE_TRIGGERS
     ),
 )
 

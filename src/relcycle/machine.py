@@ -1242,7 +1242,8 @@ def _compile_scan(name: str, by_table: Mapping[str, list[tuple[Trigger, str]]]) 
     """Compile a machine's trigger table into one function (the runner's hot loop).
 
     Each trigger's rule is written inline (a :class:`~relcycle.rules.Rule` as
-    its compiled expression, any other record rule as a call), so a record costs
+    its :meth:`~relcycle.rules.Rule.python_source`, any other record rule as a
+    call), so a record costs
     one pass through straight-line tests instead of a call per trigger. A
     record's first occurrence is added at once; a later trigger of the same
     record goes through :func:`_later`, which gives it the priority of an
@@ -1264,7 +1265,7 @@ def _compile_scan(name: str, by_table: Mapping[str, list[tuple[Trigger, str]]]) 
             lines.append("        n = 0")
         for i, (trigger, moment) in enumerate(rows):
             rule = trigger.rule
-            test = rule.expr._py(consts, table) if isinstance(rule, Rule) else f"{const(rule)}(r)"
+            test = rule.python_source(consts) if isinstance(rule, Rule) else f"{const(rule)}(r)"
             kind, priority = const(trigger.kind), const(trigger.priority)
             occ = f"_new(_Occ, (at, {priority}, {key}, 0, {kind}, r))"
             lines += [

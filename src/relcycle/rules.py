@@ -644,6 +644,28 @@ class Rule:
         """
         return self._fn
 
+    def python_source(self, consts: list[Any]) -> str:
+        """The rule's condition as one Python expression, for inlining in generated code.
+
+        This is the source :meth:`define` compiles into the rule's test; code that
+        scans records with several rules at once (a signal set's scanner, a
+        machine's trigger table) writes it inline instead of calling the rule.
+        The expression reads the record as ``r`` and, for a rule that reads the
+        moment, the moment as ``as_of``. Its constants are appended to
+        ``consts`` and named by their position there, ``_c0``, ``_c1``, ...: the
+        caller compiles the source in a namespace holding
+        ``{f"_c{i}": c for i, c in enumerate(consts)}``, and several rules (and
+        the caller's own constants, named the same way) can share one list.
+
+        Args:
+            consts: The constants of the code being generated; extended in place.
+
+        Returns:
+            The condition, a self-contained expression (safe to combine with
+            ``and``/``or``/``not``).
+        """
+        return self.expr._py(consts, self.table)
+
     def select(self, records: Iterable[Any], as_of: datetime | None = None) -> tuple[Any, ...]:
         """The records that match, in their order."""
         fn = self._fn
@@ -934,7 +956,7 @@ def _scanner(table: str, signals: Sequence[tuple[str, Signal]]) -> Callable[...,
     for window, k in windows.items():
         body.append(f"        w{k} = True" if window is None else f"        w{k} = m > s{k}")
     for j, (_, signal) in enumerate(signals):
-        condition = signal.rule.expr._py(consts, table)
+        condition = signal.rule.python_source(consts)
         body.append(f"        if w{windows[signal.window]} and {condition}:")
         # an ids signal files the id itself; the others file the record
         item = f"r.{ID_FIELD[table]}" if signal.kind == "ids" else "r"

@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
 __all__ = ["build_report"]
 
-#: Interaction purposes the lifecycle reacts to (its ``_P_INTERACTION`` keys).
+#: Interaction purposes the lifecycle reacts to (its ``PURPOSE_EVENTS`` keys).
 _LIFECYCLE_PURPOSES = tuple(p.value for p in _lifecycle.PURPOSE_EVENTS)
 
 #: The columns holding each table's moments, and their offsets.

@@ -38,19 +38,19 @@ import attrs
 from relcycle._zones import resolve_zone
 from relcycle.errors import CurrencyMismatchError
 from relcycle.history import check_as_of
-from relcycle.model import Client
 from relcycle.rules import (
     CONTACT,
     MARKETING_TOUCH,
     OPEN_COMPLAINT,
     REQUEST,
     SALE,
+    Signal,
 )
 from relcycle.segmentation import cost as _cost
 from relcycle.segmentation import motivation as _motivation
 from relcycle.segmentation import regularity as _regularity
 from relcycle.segmentation import rfm as _rfm
-from relcycle.segmentation._util import day_of, sales, window_start
+from relcycle.segmentation._util import day_of, sales
 
 from ._source import import_polars
 
@@ -212,8 +212,16 @@ class _Plan:
         self.motivation = _motivation.motivation_signal_set(policies.motivation.window_days)
         self.mot_regularity = policies.motivation.windowed_regularity()
         self.until = pl.lit(as_of.astimezone(UTC))
-        self.reg_start = _start(pl, as_of, policies.regularity.window_days)
-        self.mot_start = _start(pl, as_of, policies.motivation.window_days)
+        #: Every sale by ``as_of`` (the sales the per-client figures read).
+        self.sales = Signal.ids(SALE).to_polars(as_of=as_of)
+        #: The sales in the motivation window: the filter of the motivation
+        #: segmentation's declared ``sales_value`` signal.
+        self.mot_sales = self.motivation.signals["sales_value"].to_polars(as_of=as_of)
+        self.mot_window = policies.motivation.window_days is not None
+        #: The sales in the regularity window (the days the regularity rules count).
+        reg_days = policies.regularity.window_days
+        self.reg_sales = Signal.days(SALE, reg_days).to_polars(as_of=as_of)
+        self.reg_window = reg_days is not None
         self.day = _day_function(pl, tz)
         #: The hourly rates met, by the index :func:`_rate_index` gives.
         self.rates: list[Decimal] = []
@@ -228,17 +236,6 @@ class _Plan:
         if self._as_of_day is None:
             self._as_of_day = day_of(self.as_of, self.tz)
         return self._as_of_day
-
-
-def _start(pl: Any, as_of: datetime, days: int | None) -> Any:
-    """The start (exclusive) of a window as a UTC literal; None without a window."""
-    start = window_start(as_of, days)  # the object path's own arithmetic (wall clock)
-    return None if start is None else pl.lit(start.astimezone(UTC))
-
-
-def _after(pl: Any, column: str, start: Any) -> Any:
-    """``column > start`` (true for every row without a window)."""
-    return pl.lit(True) if start is None else pl.col(column) > start
 
 
 def _day_function(pl: Any, tz: tzinfo) -> Callable[[Any], Any]:
@@ -355,7 +352,7 @@ def _sale_rows(pl: Any, frames: Frames, plan: _Plan) -> Any:
     cost, cost_scale, cost_odd = _money(pl, "cost")
     return (
         frames.orders.lazy()
-        .filter((pl.col("placed_at") <= plan.until) & SALE.to_polars())
+        .filter(plan.sales)
         .select(
             "client_id",
             "order_id",
@@ -364,8 +361,8 @@ def _sale_rows(pl: Any, frames: Frames, plan: _Plan) -> Any:
             "status",
             "discounted",
             plan.day(pl.col("placed_at")).alias("day"),
-            _after(pl, "placed_at", plan.reg_start).alias("in_reg"),
-            _after(pl, "placed_at", plan.mot_start).alias("in_mot"),
+            plan.reg_sales.alias("in_reg"),
+            plan.mot_sales.alias("in_mot"),
             value.alias("value"),
             scale.alias("scale"),
             cost.alias("cost_value"),
@@ -396,9 +393,9 @@ def _sales(pl: Any, rows: Any, plan: _Plan) -> Any:
         *_sum_aggs(pl, plan, "revenue", "value", "scale", pl.lit(True)),
         *_sum_aggs(pl, plan, "cogs", "cost_value", "cost_scale", has_cost),
     ]
-    if plan.reg_start is not None:
+    if plan.reg_window:
         aggs.append(oid.filter(pl.col("in_reg")).alias("reg_ids"))
-    if plan.mot_start is not None:
+    if plan.mot_window:
         aggs += _sum_aggs(pl, plan, "mot_value", "value", "scale", in_mot)
     return rows.group_by("client_id").agg(aggs)
 
@@ -411,9 +408,9 @@ def _days(pl: Any, rows: Any, plan: _Plan) -> Any:
         pl.col("day_sum").alias("day_sums"),
         pl.col("day_places").alias("day_places"),
     ]
-    if plan.reg_start is not None:
+    if plan.reg_window:
         aggs.append(pl.col("day").filter(pl.col("in_reg")).alias("reg_days"))
-    if plan.mot_start is not None:
+    if plan.mot_window:
         aggs.append(pl.col("day").filter(pl.col("in_mot")).alias("mot_days"))
     return (
         rows.group_by("client_id", "day")
@@ -541,6 +538,8 @@ def _decide(pl: Any, frames: Frames, table: Any, plan: _Plan) -> Iterator[Client
     The table's lists become Python lists a chunk of clients at a time, so the
     memory held stays bounded by the chunk, not by the portfolio.
     """
+    from ._tables import clients_by_id
+
     flagged = pl.any_horizontal(
         pl.col(c).fill_null(False) for c in ("odd", "revenue_risky", "cogs_risky")
     )
@@ -555,7 +554,7 @@ def _decide(pl: Any, frames: Frames, table: Any, plan: _Plan) -> Iterator[Client
     rates = policies.cost_rates
     per_touch = rates.marketing_per_touch
     rate_values = plan.rates
-    clients = _clients(frames) if mot_policy.attribute_rules else {}
+    clients = clients_by_id(frames) if mot_policy.attribute_rules else {}
     regularity_from_days = _regularity.regularity_from_days
     empty: list[Any] = []
     # Sums repeat across clients (no cost: 0; one sale of a common price): the
@@ -717,24 +716,12 @@ def _decide(pl: Any, frames: Frames, table: Any, plan: _Plan) -> Iterator[Client
 def _currencies(pl: Any, frames: Frames, client_id: str, plan: _Plan) -> list[str]:
     """The currencies of a client's sales by ``as_of`` (for the error naming them)."""
     found: list[str] = (
-        frames.orders.filter(
-            (pl.col("client_id") == client_id)
-            & (pl.col("placed_at") <= plan.until)
-            & SALE.to_polars()
-        )
+        frames.orders.filter((pl.col("client_id") == client_id) & plan.sales)
         .get_column("currency")
         .unique()
         .to_list()
     )
     return found
-
-
-def _clients(frames: Frames) -> dict[str, Client]:
-    """Every client as a :class:`~relcycle.model.Client` (for the attribute rules)."""
-    from ._tables import _clients as clients_of
-    from ._tables import _Moments
-
-    return {c.client_id: c for c in clients_of(frames.clients, _Moments())}
 
 
 _Exact = tuple[

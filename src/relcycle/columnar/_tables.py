@@ -561,6 +561,11 @@ def _records(frame: pl.DataFrame, table: str, moments: _Moments) -> tuple[list[A
     return records, c["client_id"]
 
 
+def clients_by_id(frames: Frames) -> dict[str, Client]:
+    """Every client of the clients frame as a :class:`~relcycle.model.Client`, by id."""
+    return {c.client_id: c for c in _clients(frames.clients, _Moments())}
+
+
 def _clients(frame: pl.DataFrame, moments: _Moments) -> list[Client]:
     frame = frame.sort("client_id")
     sinces = moments.column(frame.get_column("since"), frame.get_column("since_offset"))
