@@ -38,7 +38,15 @@ from relcycle.lifecycle import (
     replay,
 )
 from relcycle.machine import MachineState, TransitionTable
-from relcycle.model import Client, Complaint, Interaction, LossReason, Order, Severity
+from relcycle.model import (
+    TERMINATION_REASONS,
+    Client,
+    Complaint,
+    Interaction,
+    LossReason,
+    Order,
+    Severity,
+)
 from relcycle.testing import known_at
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -967,7 +975,9 @@ def histories(draw: st.DrawFn) -> tuple[list[Complaint | Interaction | Order], d
         elif kind == "interaction":
             purpose = draw(st.sampled_from(PURPOSES))
             reason = (
-                draw(st.sampled_from([None, *LossReason])) if purpose == "termination" else None
+                draw(st.sampled_from([None, *TERMINATION_REASONS]))
+                if purpose == "termination"
+                else None
             )
             records.append(interaction(f"i{k}", at, purpose, reason=reason))
         else:
