@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from relcycle.cli import DEMO_OUTPUT, main
+from relcycle.cli import DEMO_COMPARE, DEMO_OUTPUT, main
 from relcycle.report import FLAT_FIELDS
 from test_report import assert_contract_record
 
@@ -614,6 +614,42 @@ class TestDemo:
         assert len(records) == 20
         for record in records:
             assert_contract_record(record)
+
+    def test_demo_shows_economics_and_out_writes_its_policy(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """The demo prices its supplier's time; --out's policy.toml gives the same report."""
+        from relcycle.render import render
+        from relcycle.report import ReportPolicies, build_report
+        from relcycle.simulate import simulate_portfolio
+
+        out_dir = tmp_path / "demo-data"
+        argv = ["demo", "--clients", "40", "--seed", "2", "--out", str(out_dir)]
+        code, out, err = run(capsys, *argv, "--output", str(tmp_path / "demo.html"))
+        assert code == 0, err
+        assert "warning" not in out  # cost-to-serve is known for every client
+        assert "value classes rank: profit" in out
+        assert "unprofitable" in out
+        policy = out_dir / "policy.toml"
+        assert 'default_rate = "50"' in policy.read_text(encoding="utf-8").splitlines()
+        # the command the demo prints reproduces its report from the written files
+        command = err.split("`")[1].split()
+        assert command[:5] == ["relcycle", "report", str(out_dir), "--policy", str(policy)]
+        code, got, err = run(capsys, *command[1:], "--format", "json")
+        assert code == 0, err
+        sim = simulate_portfolio(40, seed=2)
+        report = build_report(
+            sim.portfolio(),
+            as_of=sim.as_of,
+            compare_to=sim.as_of - DEMO_COMPARE,
+            policies=ReportPolicies(cost_rates=sim.cost_rates),
+        )
+        assert json.loads(got) == json.loads(render(report, "json"))
+        assert all(c["profit"] is not None for c in json.loads(got)["clients"])
+        # without the policy the rates are unknown, and the report says so
+        code, plain, err = run(capsys, "report", str(out_dir), "--format", "json")
+        assert code == 0, err
+        assert any("cost-to-serve" in w for w in json.loads(plain)["warnings"])
 
 
 class TestDiagram:

@@ -56,6 +56,7 @@ def report_policies(draw: st.DrawFn) -> object_report.ReportPolicies | None:
         reactivation_window=timedelta(days=draw(st.integers(10, 120))),
         lapse_after=draw(st.sampled_from([None, timedelta(days=60), timedelta(days=365)])),
         lapse_intervals=draw(st.sampled_from([None, Decimal(2), Decimal(4)])),
+        lapse_min_silence=draw(st.sampled_from([None, timedelta(days=30), timedelta(days=90)])),
     )
     return object_report.ReportPolicies(
         # the rates that make cost-to-serve known, unknown (a rate missing) or partly so

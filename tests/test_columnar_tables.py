@@ -571,6 +571,28 @@ class TestBadInput:
         (tmp_path / "orders.csv").write_text(text, encoding="utf-8")
         assert_like_io(tmp_path)
 
+    def test_lapsed_is_no_termination_reason(self, tmp_path: Path) -> None:
+        """``reason=lapsed`` is refused as io refuses it (file, line, column, value)."""
+        (tmp_path / "orders.csv").write_text(
+            "client_id,placed_at,amount\n1,2024-01-01,1\n", encoding="utf-8"
+        )
+        (tmp_path / "interactions.csv").write_text(
+            "client_id,at,purpose,reason\n1,2024-01-02,termination,price\n"
+            "1,2024-02-02,termination,lapsed\n",
+            encoding="utf-8",
+        )
+        with pytest.raises(InputError) as got:
+            read_tables(tmp_path)
+        (problem,) = got.value.problems
+        assert (problem.source, problem.line, problem.column, problem.value) == (
+            "interactions.csv",
+            3,
+            "reason",
+            "lapsed",
+        )
+        assert "not one of: competitor, price" in problem.reason
+        assert_like_io(tmp_path)
+
     def test_daylight_saving_gap(self, tmp_path: Path) -> None:
         """A local time skipped by a DST change is io's error (and io's reject)."""
         (tmp_path / "orders.csv").write_text(

@@ -417,6 +417,14 @@ BAD_CASES = [
         "not one of",
     ),
     (
+        "lapsed is no termination reason",
+        "interactions.csv",
+        "client_id,at,purpose,reason\nA,2024-01-02,termination,Lapsed\n",
+        2,
+        "reason",
+        "not one of: competitor, price, quality, service, manager_left, other (lapsed is",
+    ),
+    (
         "negative minutes",
         "interactions.csv",
         "client_id,at,minutes\nA,2024-01-02,-5\n",

@@ -38,7 +38,15 @@ from relcycle.lifecycle import (
     replay,
 )
 from relcycle.machine import MachineState, TransitionTable
-from relcycle.model import Client, Complaint, Interaction, LossReason, Order, Severity
+from relcycle.model import (
+    TERMINATION_REASONS,
+    Client,
+    Complaint,
+    Interaction,
+    LossReason,
+    Order,
+    Severity,
+)
 from relcycle.testing import known_at
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -967,7 +975,9 @@ def histories(draw: st.DrawFn) -> tuple[list[Complaint | Interaction | Order], d
         elif kind == "interaction":
             purpose = draw(st.sampled_from(PURPOSES))
             reason = (
-                draw(st.sampled_from([None, *LossReason])) if purpose == "termination" else None
+                draw(st.sampled_from([None, *TERMINATION_REASONS]))
+                if purpose == "termination"
+                else None
             )
             records.append(interaction(f"i{k}", at, purpose, reason=reason))
         else:
@@ -1229,6 +1239,8 @@ class TestTrailingActivityAfterATermination:
             LifecyclePolicy(lapse_intervals=Decimal(0))
         with pytest.raises(ValidationError, match="lapse_after"):
             LifecyclePolicy(lapse_after=timedelta(0))
+        with pytest.raises(ValidationError, match="lapse_min_silence"):
+            LifecyclePolicy(lapse_min_silence=timedelta(days=-1))
 
 
 class TestSilentChurn:
@@ -1254,6 +1266,32 @@ class TestSilentChurn:
         assert a.stage is S.lost
         assert a.loss_reason is LossReason.lapsed
         assert "no sale for 365 days since 2026-04-12" in a.evidence.reason
+
+    def test_a_daily_buyer_pausing_a_few_days_has_not_lapsed(self) -> None:
+        """The regular-buyer rule waits for lapse_min_silence (90 days) however short the gap."""
+        h = history(*(order(f"d{n}", n) for n in range(30)))  # daily, last sale on day 29
+        for pause in (4, 30, 89):
+            assert assess(h, as_of=day(29 + pause)).stage is S.satisfied
+        a = assess(h, as_of=day(29 + 90))
+        assert a.stage is S.lost
+        assert a.loss_reason is LossReason.lapsed
+        assert a.since == day(29 + 90)
+        assert "a regular buyer (30 purchase days, mean gap 1.0 days)" in a.evidence.reason
+        assert "no sale for 90 days (the floor lapse_min_silence; 4 mean gaps" in a.evidence.reason
+
+    def test_the_lapse_floor_is_a_knob(self) -> None:
+        """lapse_min_silence moves the floor; None removes it (4 mean gaps alone)."""
+        h = history(*(order(f"d{n}", n) for n in range(30)))
+        week = LifecyclePolicy(lapse_min_silence=timedelta(days=7))
+        assert assess(h, as_of=day(29 + 6), policy=week).stage is S.satisfied
+        assert assess(h, as_of=day(29 + 7), policy=week).stage is S.lost
+        none = LifecyclePolicy(lapse_min_silence=None)
+        assert assess(h, as_of=day(29 + 3), policy=none).stage is S.satisfied
+        lost = assess(h, as_of=day(29 + 4), policy=none)
+        assert lost.since == day(29 + 4)
+        assert "no sale for 4 mean gaps since" in lost.evidence.reason
+        # a gap long enough that 4 of them pass the floor: the floor changes nothing
+        assert assess(history(*monthly(0, 6)), as_of=day(269)).stage is S.satisfied
 
     def test_the_lapse_rules_can_be_switched_off(self) -> None:
         """None for both knobs: silence never makes a client lost."""

@@ -33,7 +33,7 @@ from relcycle.lifecycle import (
     derive_events,
 )
 from relcycle.machine import MachineRun, MachineState
-from relcycle.model import Complaint, Interaction, LossReason, Order, Severity
+from relcycle.model import TERMINATION_REASONS, Complaint, Interaction, LossReason, Order, Severity
 
 UTC = UTC
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -169,7 +169,7 @@ class GrowingHistory(RuleBasedStateMachine):
             )
         )
 
-    @rule(purpose=st.sampled_from(PURPOSES), reason=st.sampled_from([None, *LossReason]))
+    @rule(purpose=st.sampled_from(PURPOSES), reason=st.sampled_from([None, *TERMINATION_REASONS]))
     def lifecycle_interaction(self, purpose: str, reason: LossReason | None) -> None:
         """The client escalates, sends an ultimatum, sues, settles or leaves."""
         self.records.append(

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from relcycle.errors import CurrencyMismatchError, RecordTypeError, ValidationError
 from relcycle.model import (
+    TERMINATION_REASONS,
     Channel,
     Client,
     ClientKind,
@@ -196,6 +197,25 @@ class TestValidation:
         """An unknown vocabulary word is refused with the allowed words listed."""
         with pytest.raises(ValidationError, match="not one of: placed, delivered"):
             make(Order, status="shipped")
+
+    def test_lapsed_is_not_a_termination_reason(self) -> None:
+        """``lapsed`` is the lifecycle's verdict on silence: no interaction records it."""
+        for value in ("lapsed", LossReason.lapsed):
+            with pytest.raises(ValidationError) as info:
+                make(Interaction, purpose="termination", reason=value)
+            assert (info.value.field, info.value.value, info.value.record_id) == (
+                "reason",
+                "lapsed",
+                "I1",
+            )
+            assert "not one of: competitor, price, quality, service, manager_left, other" in str(
+                info.value
+            )
+            assert "lapsed is a verdict relcycle derives" in str(info.value)
+        contract = ["competitor", "price", "quality", "service", "manager_left", "other"]
+        assert [r.value for r in TERMINATION_REASONS] == contract
+        kept = make(Interaction, purpose="termination", reason="manager_left")
+        assert kept.reason is LossReason.manager_left
 
     def test_naive_datetime_message_explains_the_time_zone(self) -> None:
         """A naive datetime is refused with a hint that it needs a zone."""

@@ -80,12 +80,18 @@ class TestDefaults:
             "reactivation_window = 90",
             "lapse_after = 365",
             'lapse_intervals = "4"',
+            "lapse_min_silence = 90",
         ):
             assert line in text.splitlines()
-        path = _write(tmp_path, '[lifecycle]\nlapse_after = "none"\nlapse_intervals = "2.5"\n')
+        path = _write(
+            tmp_path,
+            '[lifecycle]\nlapse_after = "none"\nlapse_intervals = "2.5"\n'
+            'lapse_min_silence = "none"\n',
+        )
         lifecycle = load_policies(path).lifecycle
         assert lifecycle.lapse_after is None
         assert lifecycle.lapse_intervals == Decimal("2.5")
+        assert lifecycle.lapse_min_silence is None
 
     def test_every_field_is_a_key(self) -> None:
         """Every field of every policy class is written, found from the classes."""
@@ -489,6 +495,7 @@ _policies = st.builds(
         reactivation_window=_days,
         lapse_after=st.none() | _days,
         lapse_intervals=st.none() | st.decimals(min_value="0.5", max_value=12, places=1),
+        lapse_min_silence=st.none() | _days,
         manager_left_min_contacts=st.integers(1, 9),
         strict=st.booleans(),
     ),

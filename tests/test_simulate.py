@@ -17,6 +17,8 @@ from relcycle.simulate import (
     ARCHETYPES,
     DEFAULT_END,
     DEFAULT_START,
+    DEMO_HOURLY_RATE,
+    DEMO_MARKETING_PER_TOUCH,
     LEAVING_MANAGER,
     SIZE_SIGMA,
     STORIES,
@@ -110,6 +112,24 @@ class TestShape:
         """Sales carry costs and contacts carry minutes, for cost-to-serve."""
         assert all(o.cost is not None for o in sim.orders if o.status is not OrderStatus.planned)
         assert all(i.minutes is not None and i.handled_by for i in sim.interactions)
+
+    def test_the_supplier_has_cost_rates(self) -> None:
+        """cost_rates price every simulated client's minutes and touches, in its currency."""
+        from relcycle.report import ReportPolicies
+
+        eur = simulate_portfolio(30, currency="EUR")
+        rates = eur.cost_rates
+        assert (rates.default_rate, rates.marketing_per_touch, rates.currency) == (
+            DEMO_HOURLY_RATE,
+            DEMO_MARKETING_PER_TOUCH,
+            "EUR",
+        )
+        report = build_report(
+            eur.portfolio(), as_of=eur.as_of, policies=ReportPolicies(cost_rates=rates)
+        )
+        assert not report.warnings
+        assert all(c.profit is not None for c in report.clients)
+        assert report.summary["risks"]["unprofitable"] > 0
 
     def test_planned_orders(self, sim: SimulatedHistory) -> None:
         """Some regular clients have planned orders, for plan-vs-actual."""

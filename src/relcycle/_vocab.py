@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 from functools import cached_property
 from typing import Any, NoReturn, Self
 
-__all__ = ["OrderedVocab", "Vocab"]
+__all__ = ["OrderedVocab", "Vocab", "refusal"]
+
+
+def refusal(allowed: Iterable[Vocab], value: object) -> str:
+    """Why ``value`` is refused where only the ``allowed`` members are accepted.
+
+    The allowed values; and for a member of their vocabulary left out of them
+    (a verdict relcycle derives, such as the loss reason ``lapsed``), that it is
+    no input value.
+    """
+    members = tuple(allowed)
+    text = f"not one of: {', '.join(m.value for m in members)}"
+    if members and isinstance(value, str):
+        word = value.strip().lower()
+        if word not in members and any(word == m.value for m in type(members[0])):
+            text += f" ({word} is a verdict relcycle derives, not an input value)"
+    return text
 
 
 class Vocab(StrEnum):

@@ -72,6 +72,10 @@ DEMO_OUTPUT = "relcycle-demo-report.html"
 #: The demo report's migration matrices compare with the portfolio this long before its end.
 DEMO_COMPARE = timedelta(days=182)
 
+#: The policy file ``relcycle demo --out DIR`` writes to DIR: the report's policies
+#: with the simulated supplier's cost rates.
+DEMO_POLICY = "policy.toml"
+
 #: The output formats of ``relcycle report``.
 REPORT_FORMATS = ("table", "json", "jsonl", "csv", "html")
 
@@ -643,7 +647,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .render.table import render_summary
-    from .report import build_report
+    from .report import ReportPolicies, build_report
 
     if args.clients < 1:
         raise UsageError("--clients must be at least 1")
@@ -651,17 +655,34 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     simulated = simulate_portfolio(args.clients, seed=args.seed)
     portfolio = simulated.portfolio()
+    # the simulated supplier's own cost rates: the report shows profit
+    policies = ReportPolicies(cost_rates=simulated.cost_rates)
+    as_of, compare_to = simulated.as_of, simulated.as_of - DEMO_COMPARE
+    again = None
     if args.out is not None:
+        from ._output import atomic_write
         from .io import write_history
+        from .policy import policies_to_toml
 
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         write_history(portfolio, out)
+        atomic_write(str(out / DEMO_POLICY), policies_to_toml(policies))
+        again = shlex.join(
+            [
+                "relcycle",
+                "report",
+                str(out),
+                "--policy",
+                str(out / DEMO_POLICY),
+                "--as-of",
+                as_of.isoformat(),
+                "--compare-to",
+                compare_to.isoformat(),
+            ]
+        )
     report = build_report(
-        portfolio,
-        as_of=simulated.as_of,
-        compare_to=simulated.as_of - DEMO_COMPARE,
-        progress=_progress(),
+        portfolio, as_of=as_of, compare_to=compare_to, policies=policies, progress=_progress()
     )
     from .render.html import render_html
 
@@ -669,6 +690,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     _emit(render_html(report, title="relcycle demo portfolio"), output)
     sys.stdout.write(render_summary(report))
     print(f"relcycle: wrote {output}", file=sys.stderr)
+    if again is not None:
+        print(
+            f"relcycle: wrote the history and {DEMO_POLICY} to {args.out}; "
+            f"`{again}` gives this report",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -366,6 +366,10 @@ class LifecyclePolicy:
             ``manager_left`` instead when every contact of the episode with a
             known handler, at least ``manager_left_min_contacts`` of them, was
             handled by one employee who is no longer the client's account manager.
+        lapse_min_silence: The floor of the regular-buyer rule: however short its
+            mean gap, a regular buyer is not lost by ``lapse_intervals`` before
+            this much silence (default 90 days, a business quarter: a daily buyer
+            pausing four days has not left; None: no floor).
         manager_left_min_contacts: The handled contacts one employee must hold
             alone for a lapse to count as ``manager_left`` (default 5, the
             key-person risk's minimum; at least 1).
@@ -399,6 +403,7 @@ class LifecyclePolicy:
     reactivation_window: timedelta = timedelta(days=90)
     lapse_after: timedelta | None = timedelta(days=365)
     lapse_intervals: Decimal | None = Decimal(4)
+    lapse_min_silence: timedelta | None = timedelta(days=90)
     manager_left_min_contacts: int = 5
     regularity: RegularityPolicy = attrs.field(factory=RegularityPolicy)
     strict: bool = False
@@ -428,6 +433,8 @@ class LifecyclePolicy:
         _check_span("reactivation_window", self.reactivation_window)
         if self.lapse_after is not None:
             _check_span("lapse_after", self.lapse_after)
+        if self.lapse_min_silence is not None:
+            _check_span("lapse_min_silence", self.lapse_min_silence)
         positive_int(self, "reactivation_sales", self.reactivation_sales)
         positive_int(self, "manager_left_min_contacts", self.manager_left_min_contacts)
         if self.lapse_intervals is not None:
@@ -857,10 +864,8 @@ def _lapse_timer(
     try:
         if policy.lapse_after is not None:
             best = (silent_since + policy.lapse_after, _LAPSE_AFTER)
-        k = policy.lapse_intervals
-        if k is not None and len(days) > policy.regularity.min_gaps:
-            mean = _CTX.divide(Decimal((days[-1] - days[0]).days), Decimal(len(days) - 1))
-            span = timedelta(microseconds=int(_CTX.multiply(mean, k) * 86_400_000_000))
+        span = _intervals_span(days, policy)
+        if span is not None:
             due = silent_since + span
             if best is None or due < best[0]:
                 best = (due, _LAPSE_INTERVALS)
@@ -869,6 +874,24 @@ def _lapse_timer(
     if best is None:
         return None
     return _new(Timer, (best[0], _P_LAPSE, "", _K_LAPSE, best[1]))
+
+
+def _intervals_span(days: tuple[date, ...], policy: LifecyclePolicy) -> timedelta | None:
+    """The silence the regular-buyer rule allows: ``lapse_intervals`` mean gaps, floored.
+
+    None when the rule is off or there are too few purchase days to be regular.
+    The floor is ``lapse_min_silence``.
+
+    Raises:
+        OverflowError: If the span is beyond what a timedelta holds.
+    """
+    k = policy.lapse_intervals
+    if k is None or len(days) <= policy.regularity.min_gaps:
+        return None
+    mean = _CTX.divide(Decimal((days[-1] - days[0]).days), Decimal(len(days) - 1))
+    span = timedelta(microseconds=int(_CTX.multiply(mean, k) * 86_400_000_000))
+    floor = policy.lapse_min_silence
+    return span if floor is None or span >= floor else floor
 
 
 def _with_lapse(timers: tuple[Timer, ...], lapse: Timer | None) -> tuple[Timer, ...]:
@@ -898,10 +921,14 @@ def _lapse_detail(memory: LifecycleMemory, policy: LifecyclePolicy, rule: str) -
     if rule == _LAPSE_INTERVALS:
         found = regular_gaps(memory.days, policy.regularity)
         if found is not None:
+            floor = policy.lapse_min_silence
+            silence = f"{policy.lapse_intervals} mean gaps"
+            if floor is not None and _intervals_span(memory.days, policy) == floor:
+                silence = f"{_days(floor)} (the floor lapse_min_silence; {silence} are shorter)"
             return (
                 f"lapsed: a regular buyer ({len(memory.days)} purchase days, mean gap "
                 f"{found[0].quantize(Decimal('0.1'))} days) with no sale for "
-                f"{policy.lapse_intervals} mean gaps since {_fmt(since)}{tail}"
+                f"{silence} since {_fmt(since)}{tail}"
             )
         return None
     assert policy.lapse_after is not None

@@ -20,16 +20,17 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
-from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar, cast, overload
+from typing import Any, ClassVar, Final, Generic, Protocol, Self, TypeVar, cast, overload
 
 import attrs
 
-from ._vocab import OrderedVocab, Vocab
+from ._vocab import OrderedVocab, Vocab, refusal
 from .errors import CurrencyMismatchError, RecordTypeError, ValidationError
 
 __all__ = [
     "EARLIEST_YEAR",
     "LATEST_YEAR",
+    "TERMINATION_REASONS",
     "Channel",
     "Client",
     "ClientKind",
@@ -116,6 +117,15 @@ class LossReason(Vocab):
     manager_left = "manager_left"
     other = "other"
     lapsed = "lapsed"
+
+
+#: The reasons a ``termination`` interaction can record (the contract's
+#: ``reason`` values): every :class:`LossReason` but ``lapsed``, the lifecycle's
+#: verdict on silence, which no record states. :class:`Interaction` and the
+#: readers refuse any other value.
+TERMINATION_REASONS: Final[tuple[LossReason, ...]] = tuple(
+    r for r in LossReason if r is not LossReason.lapsed
+)
 
 
 class OrderStatus(Vocab):
@@ -670,7 +680,8 @@ class Interaction(_Serializable):
             ``reactivation`` drive the lifecycle.
         handled_by: The supplier's employee who handled it.
         minutes: Time the supplier spent on it, for cost-to-serve (``>= 0``).
-        reason: For a ``termination``, why the client left.
+        reason: For a ``termination``, why the client left: one of
+            :data:`TERMINATION_REASONS` (``lapsed`` is refused: no record states it).
         note: Free text.
     """
 
@@ -706,8 +717,17 @@ class Interaction(_Serializable):
                 "minutes",
                 _coerce_decimal("Interaction", "minutes", self.minutes, rid, nonnegative=True),
             )
-        if self.reason is not None and type(self.reason) is not LossReason:
-            _vocab(self, "Interaction", "reason", LossReason, self.reason, rid)
+        if self.reason is not None:
+            if type(self.reason) is not LossReason:
+                _vocab(self, "Interaction", "reason", LossReason, self.reason, rid)
+            if self.reason not in TERMINATION_REASONS:
+                raise ValidationError(
+                    record="Interaction",
+                    field="reason",
+                    value=self.reason.value,
+                    record_id=rid,
+                    reason=refusal(TERMINATION_REASONS, self.reason),
+                )
         _check_opt_str("Interaction", "note", self.note, rid)
 
     @property

@@ -10,8 +10,10 @@ referrals, joint planning over a long tenure). Several account managers and
 service staff handle the contacts; some clients are handled by one manager alone
 (key-person risk), and when manager ``AM03`` leaves, those of its clients who
 depended on it alone leave too (loss reason ``manager_left``). Interactions carry
-minutes and orders carry costs, for cost-to-serve; some clients have planned
-orders, for plan-vs-actual.
+minutes and orders carry costs, for cost-to-serve, and the simulated supplier
+comes with its own cost rates (:attr:`SimulatedHistory.cost_rates`: an hourly
+rate and a price per marketing touch), so its report shows profit; some clients
+have planned orders, for plan-vs-actual.
 
 The mix follows the source texts. Each client has a size, a lognormal factor
 (:data:`SIZE_SIGMA`) on every order it places, so value is concentrated the way
@@ -69,11 +71,14 @@ from relcycle.model import (
     Purpose,
     Severity,
 )
+from relcycle.segmentation.cost import CostRates
 
 __all__ = [
     "ARCHETYPES",
     "DEFAULT_END",
     "DEFAULT_START",
+    "DEMO_HOURLY_RATE",
+    "DEMO_MARKETING_PER_TOUCH",
     "LEAVING_MANAGER",
     "SIZE_SIGMA",
     "STORIES",
@@ -113,6 +118,14 @@ STORIES: tuple[str, ...] = (
     "key_person",  # handled by one manager alone (leaves if that manager is AM03)
 )
 _STORY_WEIGHTS = (64, 5, 5, 3, 2, 0.5, 8, 1.5, 4, 2, 5)
+
+#: The simulated supplier's hourly rate of an employee's time (managers, service
+#: and marketing staff alike), in the history's currency: a loaded cost of a
+#: mid-size B2B supplier's staff. :attr:`SimulatedHistory.cost_rates` holds it.
+DEMO_HOURLY_RATE = Decimal(50)
+#: What one marketing touch (a ``marketing`` interaction) costs the simulated
+#: supplier, in the history's currency.
+DEMO_MARKETING_PER_TOUCH = Decimal(10)
 
 #: The account manager who leaves the supplier during the period.
 LEAVING_MANAGER = "AM03"
@@ -202,6 +215,7 @@ class SimulatedHistory:
         as_of: The end of the simulated period (the natural report moment).
         start: The start of the simulated period.
         seed: The seed it was generated from.
+        currency: The currency of every amount.
         profiles: Each client's :class:`ClientProfile`, by client id.
     """
 
@@ -212,7 +226,23 @@ class SimulatedHistory:
     as_of: datetime
     start: datetime
     seed: int
+    currency: str
     profiles: FrozenMap[str, ClientProfile] = attrs.field(eq=False, repr=False)
+
+    @property
+    def cost_rates(self) -> CostRates:
+        """The simulated supplier's cost rates, for cost-to-serve and profit.
+
+        Every minute of an interaction costs :data:`DEMO_HOURLY_RATE` an hour and
+        every marketing touch :data:`DEMO_MARKETING_PER_TOUCH`, in
+        :attr:`currency`. Pass them as ``ReportPolicies(cost_rates=...)``;
+        ``relcycle demo`` does, and its ``--out`` writes them to ``policy.toml``.
+        """
+        return CostRates(
+            default_rate=DEMO_HOURLY_RATE,
+            marketing_per_touch=DEMO_MARKETING_PER_TOUCH,
+            currency=self.currency,
+        )
 
     def portfolio(self) -> Portfolio:
         """The history as a :class:`~relcycle.history.Portfolio`."""
@@ -289,6 +319,7 @@ def simulate_portfolio(
         as_of=end,
         start=start,
         seed=seed,
+        currency=currency,
         profiles=FrozenMap(profiles),
     )
 

@@ -47,6 +47,7 @@ from dateutil import tz
 from .errors import UsageError
 from .history import ClientHistory, Portfolio, build_portfolio
 from .model import (
+    TERMINATION_REASONS,
     Channel,
     Client,
     ClientKind,
@@ -57,7 +58,6 @@ from .model import (
     Direction,
     Escalation,
     Interaction,
-    LossReason,
     Money,
     Order,
     OrderStatus,
@@ -560,7 +560,7 @@ def _interactions(
     purposes: tuple[Purpose, ...],
 ) -> Interaction:
     purpose = draw(st.sampled_from(purposes))
-    reason = draw(st.sampled_from(LossReason)) if purpose is Purpose.termination else None
+    reason = draw(st.sampled_from(TERMINATION_REASONS)) if purpose is Purpose.termination else None
     return Interaction(
         interaction_id=draw(ids("I")),
         client_id=client_id if client_id is not None else draw(ids("C")),
@@ -1092,9 +1092,12 @@ _RESOLUTION = "resolution"
 _Corruption = tuple[str, st.SearchStrategy[str], str]
 
 
-def _words_outside(vocab: type[Any]) -> st.SearchStrategy[str]:
-    values = {m.value for m in vocab}
-    return st.sampled_from([w for w in _BAD_WORDS if w not in values])
+def _words_outside(allowed: Iterable[Any]) -> st.SearchStrategy[str]:
+    """Words an input of the ``allowed`` members refuses (a vocabulary, or part of one)."""
+    members = tuple(allowed)
+    values = {m.value for m in members}
+    left_out = [m.value for m in type(members[0]) if m.value not in values]  # lapsed
+    return st.sampled_from([*left_out, *(w for w in _BAD_WORDS if w not in values)])
 
 
 def _corruptions(table: str) -> list[_Corruption]:
@@ -1135,7 +1138,7 @@ def _corruptions(table: str) -> list[_Corruption]:
             ("purpose", _words_outside(Purpose), _VOCAB),
             ("minutes", bad_number, _NUMBER),
             ("minutes", negative, _NEGATIVE_REASON),
-            ("reason", _words_outside(LossReason), _VOCAB),
+            ("reason", _words_outside(TERMINATION_REASONS), _VOCAB),
         ]
     return [
         *common,

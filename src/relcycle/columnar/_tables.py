@@ -996,7 +996,7 @@ def _normalize(pl: Any, ctx: _Context, raw: _Raw) -> tuple[Any, list[str]]:
             _check_text(series, is_id=col.kind == "id")
             out[name] = series.alias(name)
         elif col.kind == "vocab":
-            parse = vocab_parser(col.vocab)
+            parse = vocab_parser(col.vocab, col.values)
             keys, values = _unique_map(series, lambda v, p=parse: p(v).value)
             mapped = _mapped(pl, series, keys, values, pl.String)
             out[name] = mapped if default is None else mapped.fill_null(default)

@@ -577,7 +577,9 @@ class _Loader:
                 continue
             if col.name not in position:
                 continue
-            parser = vocab_parser(col.vocab) if col.kind == "vocab" else by_kind[col.kind]
+            parser = (
+                vocab_parser(col.vocab, col.values) if col.kind == "vocab" else by_kind[col.kind]
+            )
             cache: dict[object, Any] | None = None if col.kind == "contacts" else {}
             plan.append((position[col.name], col.name, parser, cache, col.required))
         extras: list[tuple[int, str]] = []

@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 from dateutil import tz as dtz
 
-from relcycle._vocab import Vocab
+from relcycle._vocab import Vocab, refusal
 from relcycle._zones import resolve_zone as resolve_zone
 from relcycle.errors import UsageError
 from relcycle.model import EARLIEST_YEAR, LATEST_YEAR, ContactPerson
@@ -577,12 +577,18 @@ def parse_currency(value: object) -> str:
     raise BadCell("not an ISO 4217 currency code (three letters such as EUR)")
 
 
-def vocab_parser(cls: type[Vocab]) -> Callable[[object], Vocab]:
-    """A parser for a vocabulary: its values, case-insensitive, surrounding blanks ignored."""
-    table: dict[str, Vocab] = {}
-    for member in cls:
-        table[member.value] = member
-    allowed = ", ".join(m.value for m in cls)
+def vocab_parser(
+    cls: type[Vocab], members: tuple[Vocab, ...] | None = None
+) -> Callable[[object], Vocab]:
+    """A parser for a vocabulary: its values, case-insensitive, surrounding blanks ignored.
+
+    Args:
+        cls: The vocabulary.
+        members: The members an input may hold (None: all of them); a column's
+            ``values``.
+    """
+    allowed = tuple(cls) if members is None else members
+    table: dict[str, Vocab] = {member.value: member for member in allowed}
 
     def parse(value: object) -> Vocab:
         if isinstance(value, str):
@@ -591,7 +597,7 @@ def vocab_parser(cls: type[Vocab]) -> Callable[[object], Vocab]:
                 found = table.get(value.strip().lower())
             if found is not None:
                 return found
-        raise BadCell(f"not one of: {allowed}")
+        raise BadCell(refusal(allowed, value))
 
     parse.__name__ = f"parse_{cls.__name__}"
     return parse

@@ -8,6 +8,7 @@ from typing import Any, Final
 import attrs
 
 from relcycle.model import (
+    TERMINATION_REASONS,
     Channel,
     Client,
     ClientKind,
@@ -37,12 +38,15 @@ class Column:
             ``currency``, ``contacts`` or ``vocab``.
         required: True when every row needs a value.
         vocab: The vocabulary of a ``vocab`` column.
+        values: The members of ``vocab`` an input may hold, when not all of
+            them (the loss reasons a termination records: not ``lapsed``).
     """
 
     name: str
     kind: str
     required: bool = False
     vocab: Any = None
+    values: tuple[Any, ...] | None = None
 
 
 @attrs.frozen
@@ -77,8 +81,8 @@ class TableSpec:
         return tuple(c.name for c in self.columns if c.required)
 
 
-def _v(name: str, vocab: Any) -> Column:
-    return Column(name, "vocab", vocab=vocab)
+def _v(name: str, vocab: Any, values: tuple[Any, ...] | None = None) -> Column:
+    return Column(name, "vocab", vocab=vocab, values=values)
 
 
 CLIENTS = TableSpec(
@@ -133,7 +137,7 @@ INTERACTIONS = TableSpec(
         _v("purpose", Purpose),
         Column("handled_by", "id"),
         Column("minutes", "number"),
-        _v("reason", LossReason),
+        _v("reason", LossReason, TERMINATION_REASONS),
         Column("note", "text"),
     ),
     time_column="at",
