@@ -131,6 +131,53 @@ class TestAssessLoss:
         assert loss.lost_revenue == Decimal("4500")  # all nine sales lie within 365 days of day 290
         assert "up to its last sale on 2024-10-17, when it went silent" in loss.evidence.reason
 
+    def test_a_lost_client_keeps_the_segment_it_left_with(self) -> None:
+        """A price hunter (discounted orders, many inquiries) terminates; a year and a half
+        later its window holds nothing, yet the report and the loss analysis per segment
+        show the segment it left with, not ``unclassified``."""
+        orders = [
+            Order(
+                order_id=f"d{i}",
+                client_id="hunter",
+                placed_at=at(30 * i),
+                amount="400",
+                discounted=True,
+            )
+            for i in range(8)
+        ]
+        interactions = [
+            Interaction(interaction_id=f"q{i}", client_id="hunter", at=at(30 * i + 5))
+            for i in range(8)
+        ]
+        # a marketing mailer is not the manager the client was lost with
+        interactions += [
+            Interaction(
+                interaction_id=f"m{i}",
+                client_id="hunter",
+                at=at(30 * i + 9),
+                purpose="marketing",
+                direction="outbound",
+                handled_by="mailer",
+            )
+            for i in range(7)
+        ]
+        interactions.append(
+            Interaction(
+                interaction_id="t",
+                client_id="hunter",
+                at=at(230),
+                purpose="termination",
+                reason="price",
+            )
+        )
+        portfolio = build_portfolio(orders=orders, interactions=interactions)
+        report = build_report(portfolio, as_of=at(800))
+        (client,) = report.clients
+        assert client.lifecycle_stage.value == "lost"
+        assert client.motivation_segment.value == "lowest_price"
+        assert report.summary["losses"]["by_segment"]["lowest_price"]["clients"] == 1
+        assert client.loss_manager is None
+
     def test_the_window_is_a_policy_knob(self, portfolio: Portfolio) -> None:
         loss = _loss(portfolio, "price", LossPolicy(window_days=90))
         assert loss is not None

@@ -392,10 +392,10 @@ class TestBuildReport:
         """
         policies = ReportPolicies()
         for client in report.clients:
-            lost = client.lifecycle_stage.value == "lost"
-            segment = None if lost else client.motivation_segment.value
             found = policies.playbook.actions(
-                stage=client.lifecycle_stage.value, segment=segment, risks=client.risk_flags
+                stage=client.lifecycle_stage.value,
+                segment=client.motivation_segment.value,
+                risks=client.risk_flags,
             )
             expected = moved_actions(
                 policies,

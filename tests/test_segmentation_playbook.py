@@ -72,6 +72,19 @@ class TestActions:
         ids = [a.id for a in actions]
         assert ids.count("recurring_problems.root_cause") == 1
 
+    def test_a_lost_client_gets_no_segment_care(self) -> None:
+        """A lost client's actions are its stage's (win-back) and its risks', not its
+        segment's; none of them is a standing segment policy."""
+        live = DEFAULT_PLAYBOOK.actions(stage="satisfied", segment="stability")
+        assert any(a.id.startswith("stability.") for a in live)
+        lost = DEFAULT_PLAYBOOK.actions(
+            stage="lost", segment="stability", risks=["activity_after_loss"]
+        )
+        assert lost == DEFAULT_PLAYBOOK.actions(stage="lost", risks=["activity_after_loss"])
+        assert not any(a.id.startswith("stability.") for a in lost)
+        assert "activity_after_loss.clarify" in {a.id for a in lost}
+        assert DEFAULT_PLAYBOOK.standing(stage="lost", segment="stability") == frozenset()
+
     def test_nothing_known(self) -> None:
         """No stage, segment or risk: no actions; unknown lookups are empty."""
         assert DEFAULT_PLAYBOOK.actions() == ()

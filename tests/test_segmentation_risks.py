@@ -186,6 +186,24 @@ class TestKeyPerson:
         records = [contact(i, "ann") for i in range(4)] + [contact(i + 4, None) for i in range(9)]
         assert RiskFlag.key_person not in flags(records)
 
+    def test_marketing_touches_hold_no_client(self) -> None:
+        """A mailer who sent the client ten marketing touches is not its key person: only
+        contacts count (the rule layer's HANDLED_CONTACT)."""
+        touches = [
+            Interaction(
+                interaction_id=f"m{i}",
+                client_id="c1",
+                at=at(200 + i),
+                purpose="marketing",
+                direction="outbound",
+                handled_by="mailer",
+            )
+            for i in range(10)
+        ]
+        assert RiskFlag.key_person not in flags(touches)
+        ev = flags(touches + [contact(i, "ann") for i in range(5)])[RiskFlag.key_person]
+        assert ev.reason.startswith("ann handled 5 of 5 contacts")
+
     def test_window(self) -> None:
         """Contacts older than the window are not counted."""
         records = [contact(i, "ann", day=-200) for i in range(5)]

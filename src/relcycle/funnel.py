@@ -79,7 +79,7 @@ from relcycle.machine import (
 )
 from relcycle.model import FrozenMap, Purpose
 from relcycle.report import Cell, Column
-from relcycle.rules import ENGAGEMENT, INBOUND, PLANNED_ORDER, REQUEST, SALE, Rule, f
+from relcycle.rules import ENGAGEMENT, INBOUND, PLANNED_ORDER, REQUEST, SALE, TERMINATION, Rule, f
 from relcycle.segmentation.plan import period_label
 
 __all__ = [
@@ -178,12 +178,6 @@ TABLE: TransitionTable[FunnelStage, FunnelEvent] = TransitionTable.define(
 
 # --------------------------------------------------------------------------- triggers
 
-_TERMINATION = Rule.define(
-    "termination",
-    "interactions",
-    f("purpose") == Purpose.termination,
-    doc="the client ends the relationship",
-)
 #: A negotiation is the rule layer's deep engagement (joint planning or a request
 #: to change the offer); an inquiry is a client's request other than that, or a
 #: reactivation the client asked for.
@@ -196,7 +190,7 @@ _INQUIRY = Rule.define(
 _TOUCH = Rule.define(
     "touch",
     "interactions",
-    ~(_TERMINATION.expr | ENGAGEMENT.expr | _INQUIRY.expr),
+    ~(TERMINATION.expr | ENGAGEMENT.expr | _INQUIRY.expr),
     doc="any other interaction: a marketing touch, a first contact, a call",
 )
 
@@ -209,7 +203,7 @@ TRIGGERS: tuple[Trigger, ...] = (
     Trigger(ENGAGEMENT, "negotiation", priority=3),
     Trigger(PLANNED_ORDER, "quote", priority=3),
     Trigger(SALE, "sale", priority=4),
-    Trigger(_TERMINATION, "termination", priority=5),
+    Trigger(TERMINATION, "termination", priority=5),
 )
 
 #: The event each occurrence kind gives.

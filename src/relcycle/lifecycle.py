@@ -66,6 +66,7 @@ from .rules import (
     CANCELLED_ORDER,
     COMPLAINT,
     FAILED_ORDER,
+    HANDLED_CONTACT,
     INBOUND,
     LATE_ORDER,
     MANAGEMENT_COMPLAINT,
@@ -73,7 +74,7 @@ from .rules import (
     SALE,
     STAFF_COMPLAINT,
     Rule,
-    f,
+    purpose_rule,
 )
 from .segmentation._util import nonneg_field, positive_int
 from .segmentation.regularity import RegularityPolicy, regular_gaps
@@ -698,16 +699,7 @@ TRIGGERS: tuple[Trigger, ...] = (
     Trigger(SALE, _K_SALE, _P_ORDER),
     Trigger(FAILED_ORDER, _K_FAILED, _P_ORDER),
     *(
-        Trigger(
-            Rule.define(
-                f"{purpose.value}_interaction",
-                "interactions",
-                f("purpose") == purpose,
-                doc=f"an interaction of purpose {purpose.value}",
-            ),
-            purpose.value,
-            priority,
-        )
+        Trigger(purpose_rule(purpose), purpose.value, priority)
         for purpose, _, priority in _PURPOSE_TRIGGERS
     ),
 )
@@ -1226,7 +1218,7 @@ def _lapse_reason(
     handled = [
         i
         for i in history.interactions
-        if i.handled_by is not None and i.at <= at and (start is None or i.at >= start)
+        if HANDLED_CONTACT(i) and i.at <= at and (start is None or i.at >= start)
     ]
     handlers = {i.handled_by for i in handled}
     manager = history.client.account_manager

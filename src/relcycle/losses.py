@@ -39,10 +39,10 @@ from relcycle.evidence import Evidence
 from relcycle.history import ClientHistory
 from relcycle.machine import Trajectory
 from relcycle.model import LossReason
-from relcycle.rules import SALE, Signal, SignalSet
+from relcycle.rules import HANDLED_CONTACT, SALE, Signal, SignalSet
 from relcycle.segmentation._util import positive_int
 
-__all__ = ["LossFigures", "LossPolicy", "assess_loss", "lost_revenue_signals"]
+__all__ = ["LossFigures", "LossPolicy", "active_until", "assess_loss", "lost_revenue_signals"]
 
 
 @attrs.frozen(kw_only=True)
@@ -130,7 +130,7 @@ def _manager(
     handled = [
         i
         for i in history.interactions
-        if i.handled_by is not None and start < i.at < lost_at  # the model's order
+        if HANDLED_CONTACT(i) and start < i.at < lost_at  # the model's order
     ]
     if handled:
         counts = Counter(i.handled_by for i in handled)
@@ -171,7 +171,8 @@ def assess_loss(
     # A client lost by silence (a lapse) was lost when it stopped buying: its
     # trailing window ends at its last sale, not at the lapse, which comes a
     # silent year (or several missed cycles) later with nothing in the window.
-    end = _silence_start(history, lifecycle, lost_at)
+    end = active_until(history, lifecycle)
+    assert end is not None
     found = lost_revenue_signals(window).evaluate({"orders": history.orders}, as_of=end)
     revenue: Decimal = found["lost_revenue"]
     sales: list[str] = found["sales"]
@@ -201,10 +202,24 @@ def assess_loss(
     )
 
 
-def _silence_start(history: ClientHistory, lifecycle: _Lifecycle, lost_at: datetime) -> datetime:
-    """Where a loss's trailing window ends: the last sale before a lapse, else the loss."""
+def active_until(history: ClientHistory, lifecycle: _Lifecycle) -> datetime | None:
+    """When a lost client's active life ended (None for a client that is not lost).
+
+    The loss moment for a termination; for a lapse (silent churn), the client's
+    last sale before it, when it went silent: the lapse itself comes a silent
+    year (or several missed cycles) later. Its lost revenue counts the window
+    before this moment, and the report classifies its motivation segment as it
+    stood then.
+
+    Args:
+        history: The client's history.
+        lifecycle: The client's lifecycle assessment.
+    """
     from relcycle.lifecycle import LifecycleEvent
 
+    lost_at = lifecycle.since
+    if lifecycle.loss_reason is None or lost_at is None:
+        return None
     lapse = LifecycleEvent.relationship_lapsed
     if not any(s.at == lost_at and s.event is lapse for s in lifecycle.trajectory.steps):
         return lost_at

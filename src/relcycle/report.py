@@ -1405,8 +1405,9 @@ def _figures_window(lc: _lifecycle.LifecycleAssessment) -> str | None:
         scope = "its sales" if start is None else f"its sales since {format_moment(start)}"
         return (
             f"Figures: over the active life up to the loss on {lost}: regularity as it "
-            f"stood then ({scope}), RFM from the sales up to the loss, observed to "
-            f"{format_moment(lc.as_of)}"
+            f"stood then ({scope}), motivation segment as it stood when the client left "
+            f"(its last sale, for a lapse), RFM from the sales up to the loss, observed "
+            f"to {format_moment(lc.as_of)}"
         )
     if start is not None:
         return f"Figures: regularity over the current episode (sales since {format_moment(start)})"
@@ -1467,10 +1468,16 @@ def _assess(
     if lc is None:
         lc = _lifecycle.assess(history, as_of=as_of, policy=policies.lifecycle, tz=tz)
     ld = _ladder.assess(history, as_of=as_of, policy=policies.ladder, lifecycle=lc, tz=tz)
-    mot = k.motivation
-    if mot is None:
-        mot = _classify_motivation(history, as_of=as_of, policy=policies.motivation, tz=tz)
     lost = lc.stage is Stage.lost
+    until = _losses.active_until(history, lc) if lost else None
+    mot = k.motivation
+    if until is not None:
+        # A lost client's segment as it stood when its active life ended: at the
+        # report's moment its window holds nothing (or its trailing orders), and
+        # the loss analysis per segment would read "unclassified".
+        mot = _classify_motivation(history, as_of=until, policy=policies.motivation, tz=tz)
+    elif mot is None:
+        mot = _classify_motivation(history, as_of=as_of, policy=policies.motivation, tz=tz)
     start = lc.episode_start
     reg = k.regularity
     if lost or start is not None:
@@ -1502,10 +1509,7 @@ def _assess(
         tz=tz,
     )
     actions = policies.playbook.actions(
-        stage=lc.stage.value,
-        # a lost client gets the win-back playbook, not its segment's care
-        segment=None if lost else mot.segment.value,
-        risks=[r.flag.value for r in risks],
+        stage=lc.stage.value, segment=mot.segment.value, risks=[r.flag.value for r in risks]
     )
     if k.counts is not None:
         orders, contacts, requests, complaints_open, revenue = k.counts

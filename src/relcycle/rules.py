@@ -67,6 +67,7 @@ __all__ = [
     "ENGAGEMENT_PURPOSES",
     "FAILED_ORDER",
     "FEEDBACK",
+    "HANDLED_CONTACT",
     "ID_FIELD",
     "INBOUND",
     "LATE_ORDER",
@@ -76,6 +77,7 @@ __all__ = [
     "OFFER_CHANGE",
     "OPEN_COMPLAINT",
     "PARTNERSHIP",
+    "PARTNERSHIP_PURPOSES",
     "PLANNED_ORDER",
     "RECORD_CLASS",
     "REFERRAL",
@@ -85,6 +87,7 @@ __all__ = [
     "SALE",
     "SALE_STATUSES",
     "STAFF_COMPLAINT",
+    "TERMINATION",
     "WISH",
     "Expr",
     "Rule",
@@ -92,6 +95,7 @@ __all__ = [
     "SignalSet",
     "TableName",
     "f",
+    "purpose_rule",
     "resolve_zone",
 ]
 
@@ -983,11 +987,12 @@ SALE_STATUSES: Final = frozenset({OrderStatus.placed, OrderStatus.delivered})
 #: The inbound purposes that count as requests (motivation segmentation).
 REQUEST_PURPOSES: Final = frozenset({Purpose.inquiry, Purpose.offer_change, Purpose.wish})
 
+#: The purposes of a partnership: joint planning, an exchange of services.
+PARTNERSHIP_PURPOSES: Final = frozenset({Purpose.joint_planning, Purpose.service_exchange})
+
 #: The purposes of contacts that show advocacy (the ladder's advocate rung): a
 #: referral, joint planning, an exchange of services.
-ADVOCACY_PURPOSES: Final = frozenset(
-    {Purpose.referral, Purpose.joint_planning, Purpose.service_exchange}
-)
+ADVOCACY_PURPOSES: Final = frozenset({Purpose.referral, *PARTNERSHIP_PURPOSES})
 
 #: The purposes of contacts that show deep engagement (the ladder's expert rung):
 #: joint planning and offer co-design.
@@ -1056,7 +1061,7 @@ OFFER_CHANGE = Rule.define(
 PARTNERSHIP = Rule.define(
     "partnership",
     "interactions",
-    f("purpose").isin({Purpose.joint_planning, Purpose.service_exchange}),
+    f("purpose").isin(PARTNERSHIP_PURPOSES),
     doc="a proposal of joint planning or of exchanging services",
 )
 REFERRAL = Rule.define(
@@ -1088,6 +1093,40 @@ ENGAGEMENT = Rule.define(
     "interactions",
     f("purpose").isin(ENGAGEMENT_PURPOSES),
     doc="a contact that shows deep engagement: joint planning or a request to change the offer",
+)
+_BY_PURPOSE: dict[Purpose, Rule] = {}
+
+
+def purpose_rule(purpose: Purpose) -> Rule:
+    """The rule "an interaction of purpose ``purpose``", one per purpose.
+
+    Named ``<purpose>_interaction``; the lifecycle's interaction triggers and
+    :data:`TERMINATION` are these rules.
+
+    Raises:
+        UsageError: If ``purpose`` is not a :class:`~relcycle.model.Purpose`.
+    """
+    if not isinstance(purpose, Purpose):
+        raise UsageError(f"purpose_rule: {purpose!r} is not a Purpose")
+    found = _BY_PURPOSE.get(purpose)
+    if found is None:
+        found = _BY_PURPOSE[purpose] = Rule.define(
+            f"{purpose.value}_interaction",
+            "interactions",
+            f("purpose") == purpose,
+            doc=f"an interaction of purpose {purpose.value}",
+        )
+    return found
+
+
+#: The client ends the relationship (an interaction of purpose ``termination``).
+TERMINATION = purpose_rule(Purpose.termination)
+HANDLED_CONTACT = Rule.define(
+    "handled_contact",
+    "interactions",
+    CONTACT.expr & f("handled_by").not_null(),
+    doc="a contact an employee of the supplier handled (``handled_by`` known): who holds "
+    "the client (the key person, the loss manager, a lapse's only manager)",
 )
 PLANNED_ORDER = Rule.define(
     "planned_order",
@@ -1154,5 +1193,7 @@ BUILT_IN: Final[Mapping[str, Rule]] = {
         REJECTED_COMPLAINT,
         STAFF_COMPLAINT,
         MANAGEMENT_COMPLAINT,
+        HANDLED_CONTACT,
+        TERMINATION,
     )
 }

@@ -33,6 +33,7 @@ import attrs
 
 from relcycle._vocab import OrderedVocab
 from relcycle.errors import ValidationError
+from relcycle.lifecycle import Stage
 from relcycle.model import FrozenMap
 
 from .motivation import MotivationSegment
@@ -41,17 +42,9 @@ from .value import ValueClass
 
 __all__ = ["DEFAULT_PLAYBOOK", "STAGES", "Action", "Playbook", "PriorityPolicy", "Urgency"]
 
-#: The lifecycle stage names of the contract, in order of severity.
-STAGES: tuple[str, ...] = (
-    "satisfied",
-    "recurring_problems",
-    "voicing_discontent",
-    "monitoring_failures",
-    "escalated",
-    "ultimatum",
-    "arbitration",
-    "lost",
-)
+#: The lifecycle stage names of the contract, in order of severity (the
+#: lifecycle's :class:`~relcycle.lifecycle.Stage`).
+STAGES: tuple[str, ...] = tuple(stage.value for stage in Stage)
 
 
 class Urgency(OrderedVocab):
@@ -157,6 +150,11 @@ def _risks(value: Mapping[Any, Iterable[Action]]) -> FrozenMap[str, tuple[Action
 _MAX_ANSWERS = 4096
 
 
+def _ended(stage: str | None) -> bool:
+    """Whether the relationship has ended (the lifecycle's ``lost``): no segment care."""
+    return stage is not None and str(stage) == Stage.lost.value
+
+
 @attrs.frozen
 class Playbook:
     """Actions per motivation segment, per lifecycle stage and per risk flag.
@@ -217,8 +215,10 @@ class Playbook:
     ) -> tuple[Action, ...]:
         """The actions for a client: its stage's, its risks', then its segment's.
 
-        Duplicates (same id) are kept once; the result is ordered by urgency, most
-        urgent first, and keeps the stage/risks/segment order within one urgency.
+        A ``lost`` client gets its stage's (win-back) and its risks' actions only:
+        its segment's care is for a live client. Duplicates (same id) are kept
+        once; the result is ordered by urgency, most urgent first, and keeps the
+        stage/risks/segment order within one urgency.
 
         Args:
             stage: The client's lifecycle stage name, if known.
@@ -227,7 +227,7 @@ class Playbook:
         """
         key = (
             None if stage is None else str(stage),
-            None if segment is None else str(segment),
+            None if segment is None or _ended(stage) else str(segment),
             tuple(str(flag) for flag in risks),
         )
         found = self._answers.get(key)
@@ -265,7 +265,7 @@ class Playbook:
             segment: The client's motivation segment, if known.
             risks: The client's risk flags.
         """
-        if segment is None:
+        if segment is None or _ended(stage):
             return frozenset()
         answering = {a.id for a in (self.for_stage(stage) if stage is not None else ())}
         answering.update(a.id for flag in risks for a in self.for_risk(flag))

@@ -59,7 +59,7 @@ from relcycle.lifecycle import LifecycleAssessment, LifecycleEvent, LifecyclePol
 from relcycle.lifecycle import assess as _assess_lifecycle
 from relcycle.machine import format_moment
 from relcycle.model import FrozenMap
-from relcycle.rules import CANCELLED_ORDER, FAILED_ORDER
+from relcycle.rules import CANCELLED_ORDER, FAILED_ORDER, HANDLED_CONTACT
 
 from ._util import (
     check_as_of,
@@ -212,7 +212,7 @@ def _key_person(history: ClientHistory, as_of: datetime, policy: RiskPolicy) -> 
     handled = [
         i
         for i in history.as_of(as_of).interactions
-        if i.handled_by is not None and (start is None or i.at > start)
+        if HANDLED_CONTACT(i) and (start is None or i.at > start)
     ]
     if len(handled) < policy.key_person_min_contacts:
         return None
@@ -486,14 +486,16 @@ def key_person_whatif(
             handlers = {
                 i.handled_by
                 for i in history.as_of(as_of).interactions
-                if i.handled_by is not None and in_window(i.at, kp_start, as_of)
+                if HANDLED_CONTACT(i) and in_window(i.at, kp_start, as_of)
             }
             if handlers <= {employee}:
                 reason = "sole_manager"
                 ids = tuple(
                     i.interaction_id
                     for i in history.as_of(as_of).interactions
-                    if i.handled_by == employee and in_window(i.at, kp_start, as_of)
+                    if i.handled_by == employee
+                    and HANDLED_CONTACT(i)
+                    and in_window(i.at, kp_start, as_of)
                 )
                 share = Decimal(1) if ids else None
                 text = f"{employee} is the account manager and nobody else handled a contact"
