@@ -1483,16 +1483,16 @@ def _assess(
     if lost or start is not None:
         # A lost client's regularity as it stood when it left, a won-back client's
         # over its current episode: never over the gap while it was lost.
-        end = lc.since if lost and lc.since is not None else as_of
+        end = until if until is not None else as_of
         reg = _assess_regularity(
             _episode(history, start), as_of=end, policy=policies.regularity, tz=tz
         )
     elif reg is None:
         reg = _assess_regularity(history, as_of=as_of, policy=policies.regularity, tz=tz)
-    if lost and lc.since is not None:
+    if until is not None:
         # A lost client's figures count the sales of its active life (up to the
         # loss), observed to the report's moment: trailing sales do not count.
-        figures = _rfm_figures(history.as_of(lc.since), as_of=as_of, tz=tz)
+        figures = _rfm_figures(history.as_of(until), as_of=as_of, tz=tz)
     else:
         figures = k.figures if k.figures_known else _rfm_figures(history, as_of=as_of, tz=tz)
     cost = k.cost
