@@ -133,12 +133,12 @@ def _table(
         raise fatal(Problem(where, None, None, None, f"cannot read the table: {exc}")) from None
 
     def rows() -> Iterator[Row | RowError]:
-        where = "" if clients is None else " WHERE client_id BETWEEN ? AND ?"
+        only = "" if clients is None else " WHERE client_id BETWEEN ? AND ?"
         order = "rowid" if clients is None else "client_id, rowid"
         if with_rowid:
-            sql = f"SELECT rowid, * FROM {quote(name)}{where} ORDER BY {order}"
+            sql = f"SELECT rowid, * FROM {quote(name)}{only} ORDER BY {order}"
         else:
-            sql = f"SELECT NULL, * FROM {quote(name)}{where}"
+            sql = f"SELECT NULL, * FROM {quote(name)}{only}"
         try:
             cursor = conn.execute(sql, () if clients is None else clients)
             for number, values in enumerate(cursor, start=1):
