@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from relcycle import store
 from relcycle.cli import main
 from relcycle.errors import InputError, UsageError
 from relcycle.history import ClientHistory, Portfolio
@@ -118,7 +119,9 @@ class TestStoredPortfolio:
             read_store(db)
         assert chunked.value.problems == whole.value.problems
 
-    def test_a_record_of_a_missing_client_is_refused(self, tmp_path: Path) -> None:
+    def test_a_record_of_a_missing_client_is_refused(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         """A record naming a client missing from the store's clients table: same problem."""
         db = tmp_path / "h.db"
         ingest(build_portfolio_of(("A", "2024-01-02", "9.99")), db)
@@ -132,10 +135,9 @@ class TestStoredPortfolio:
         conn.close()
         with pytest.raises(InputError) as whole:
             load_history(db)
+        monkeypatch.setattr(store, "CHUNK", 1)  # Z's chunk holds no client row
         with pytest.raises(InputError) as chunked:
-            with read_store(db) as stored:
-                stored._chunk = 1
-                stored._scan(100)
+            read_store(db)
         assert chunked.value.problems == whole.value.problems
         assert "no such client in the clients table" in str(whole.value)
 
@@ -172,10 +174,17 @@ class TestTemporaryStore:
 
     def test_the_folder_goes_when_the_report_fails(self, tmp_path: Path) -> None:
         loaded = self._loaded(tmp_path)
-        with pytest.raises(RuntimeError), spilled(loaded) as stored:  # type: ignore[arg-type]
-            where = stored._path.parent
-            raise RuntimeError("the report failed")
-        assert not where.exists()
+        seen: list[Path] = []
+
+        def fail() -> None:
+            with spilled(loaded) as stored:  # type: ignore[arg-type]
+                seen.append(stored._path.parent)
+                raise RuntimeError("the report failed")
+
+        with pytest.raises(RuntimeError):
+            fail()
+        assert seen
+        assert not seen[0].exists()
 
     def test_the_cli_leaves_no_temporary_store(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -547,7 +547,7 @@ class StoredPortfolio:
         tz: str | tzinfo,
         currency: str | None,
         extra_columns: ExtraColumns,
-        chunk: int = CHUNK,
+        chunk: int | None = None,
     ) -> None:
         self._conn = conn
         self._path = path
@@ -556,7 +556,7 @@ class StoredPortfolio:
             "currency": currency,
             "extra_columns": extra_columns,
         }
-        self._chunk = chunk
+        self._chunk = CHUNK if chunk is None else chunk
         names = {
             str(r[0]).lower()
             for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
