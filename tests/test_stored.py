@@ -75,8 +75,11 @@ class TestStoredPortfolio:
         with tempfile.TemporaryDirectory() as folder:
             db = _store(portfolio, Path(folder))
             with read_store(db) as stored:
-                from_store = build_report(stored, as_of=as_of, currency="EUR")
-                from_memory = build_report(portfolio, as_of=as_of, currency="EUR")
+                first = portfolio.histories[0].first_moment
+                compare_to = None if first is None or first >= as_of else first
+                options = {"as_of": as_of, "currency": "EUR", "compare_to": compare_to}
+                from_store = build_report(stored, **options)  # type: ignore[arg-type]
+                from_memory = build_report(portfolio, **options)  # type: ignore[arg-type]
                 assert from_store.to_json() == from_memory.to_json()
                 for line in from_store:
                     # the line keeps no history: it looks its client up again
@@ -253,6 +256,8 @@ class TestMemory:
             assert len(alive) <= 1  # at most the last client's (a one-entry memo)
             assert report["C00007"].history is not None  # looked up again
             assert len(report["C00007"].history.orders) == 4
+        with pytest.raises(UsageError, match="closed"):
+            report["C00007"].cost  # noqa: B018 - the store it looks the history up in is closed
 
     def test_memory_per_client_does_not_grow_with_its_records(self, tmp_path: Path) -> None:
         """The report's memory per extra client stays within a line's size.

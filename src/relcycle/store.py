@@ -557,6 +557,7 @@ class StoredPortfolio:
             "extra_columns": extra_columns,
         }
         self._chunk = CHUNK if chunk is None else chunk
+        self._closed = False
         names = {
             str(r[0]).lower()
             for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
@@ -608,7 +609,10 @@ class StoredPortfolio:
         return {code for code, first in self._currencies.items() if first <= as_of}
 
     def close(self) -> None:
-        """Close the store (end the read snapshot)."""
+        """Close the store (end the read snapshot); reading it again is a UsageError."""
+        if self._closed:
+            return
+        self._closed = True
         with contextlib.suppress(sqlite3.Error):
             self._conn.execute("ROLLBACK")
         self._conn.close()
@@ -625,6 +629,12 @@ class StoredPortfolio:
     # ------------------------------------------------------------ reading
 
     def _read(self, first: str, last: str) -> LoadResult:
+        if self._closed:
+            raise UsageError(
+                f"{self._path.name}: the stored portfolio is closed; a report built from it "
+                "looks its histories up there (explanations, assessments): use them before "
+                "closing it"
+            )
         try:
             inputs = sqlite_tables(self._conn, self._path.name, (first, last))
         except _Fatal as exc:
