@@ -39,7 +39,7 @@ import sqlite3
 import tempfile
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
@@ -570,6 +570,7 @@ class StoredPortfolio:
         union = " UNION ".join(f"SELECT client_id FROM {quote(t)}" for t in self._tables)
         self._ids: list[str] = [str(r[0]) for r in conn.execute(union)] if union else []
         self._last: datetime | None = None
+        self._last_known = False
         self._currencies: dict[str, datetime] = {}
         self.warnings: tuple[str, ...] = ()
 
@@ -601,7 +602,15 @@ class StoredPortfolio:
 
     @property
     def last_moment(self) -> datetime | None:
-        """The latest moment of any record (as :attr:`Portfolio.last_moment`)."""
+        """The latest moment of any record (as ``Portfolio.last_moment``).
+
+        Of equal instants written at different offsets, the one the histories
+        give first in client id order, as in memory (one pass over the store,
+        made once, unless the opening check already made it).
+        """
+        if not self._last_known:
+            self._last = _last_of(self)
+            self._last_known = True
         return self._last
 
     def currencies(self, as_of: datetime) -> set[str]:
@@ -664,13 +673,12 @@ class StoredPortfolio:
                     break
                 continue
             defaulted += sum(_defaulted(w) for w in part.warnings)
-            tables = part.tables
-            for order in tables.orders:
+            for order in part.tables.orders:
                 at = order.placed_at
                 first = firsts.get(order.currency)
                 if first is None or at < first:
                     firsts[order.currency] = at
-            last = _latest(last, tables)
+            last = _last_of(part.portfolio, last)
         if problems:
             truncated = len(problems) > max_problems
             by_table = {spec.name: i for i, spec in enumerate(TABLES)}
@@ -679,6 +687,7 @@ class StoredPortfolio:
             )
             raise InputError(problems[:max_problems], truncated=truncated)
         self._last = last
+        self._last_known = True
         if defaulted and self._options["currency"] is None:
             self.warnings = (currency_warning(defaulted, DEFAULT_CURRENCY),)
 
@@ -687,17 +696,14 @@ def _defaulted(warning: str) -> int:
     return int(warning.split(" ", 1)[0])
 
 
-def _latest(last: datetime | None, tables: HistoryTables) -> datetime | None:
-    """The latest moment of ``tables``' records and ``last`` (as ``Portfolio.last_moment``)."""
-    moments: list[datetime] = [] if last is None else [last]
-    for records in (tables.orders, tables.interactions):
-        if records:
-            moments.append(max(r.at for r in records))
-    for c in tables.complaints:
-        moments.append(c.opened_at)
-        if c.resolved_at is not None:
-            moments.append(c.resolved_at)
-    return max(moments) if moments else None
+def _last_of(histories: Iterable[ClientHistory], last: datetime | None = None) -> datetime | None:
+    """``Portfolio.last_moment`` of ``histories`` (after ``last``, the running one):
+    the first of equal instants is kept, so the offset is the one memory gives."""
+    for history in histories:
+        moment = history.last_moment
+        if moment is not None and (last is None or moment > last):
+            last = moment
+    return last
 
 
 @checked
@@ -773,7 +779,6 @@ def spilled(
     with tempfile.TemporaryDirectory(prefix="relcycle-") as folder:
         path = Path(folder) / "history.db"
         _write_all(path, tables)
-        last = _latest(None, tables)
         firsts: dict[str, datetime] = {}
         for order in tables.orders:
             first = firsts.get(order.currency)
@@ -787,7 +792,6 @@ def spilled(
         except BaseException:
             conn.close()
             raise
-        portfolio._last = last
         portfolio._currencies = firsts
         with portfolio:
             yield portfolio
