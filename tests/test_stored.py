@@ -10,8 +10,13 @@ from __future__ import annotations
 
 import gc
 import json
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
 import tempfile
+import time
 import tracemalloc
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +34,7 @@ from relcycle.store import StoredPortfolio, ingest, read_store, spilled
 from relcycle.testing import portfolios
 
 AS_OF = datetime(2024, 6, 30, tzinfo=UTC)
+SRC = str(Path(__file__).resolve().parent.parent / "src")
 
 
 def _store(portfolio: Portfolio, folder: Path) -> Path:
@@ -209,6 +215,33 @@ class TestTemporaryStore:
         )
         assert main(["report", str(tmp_path / "in"), "--currency", "EUR"]) != 0
         assert list(temp.iterdir()) == []
+
+
+class TestTerminated:
+    def test_a_terminated_report_removes_its_temporary_store(self, tmp_path: Path) -> None:
+        """SIGTERM while the report reads its temporary store: the folder is removed."""
+        temp = tmp_path / "temp"
+        temp.mkdir()
+        folder = _orders_folder(tmp_path / "in", 3000, 3)
+        env = dict(os.environ, TMPDIR=str(temp))
+        env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
+        out = tmp_path / "r.jsonl"
+        command = [sys.executable, "-m", "relcycle", "report", str(folder), "--output", str(out)]
+        proc = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(6000):  # wait for the store (at most a minute)
+                if list(temp.glob("relcycle-*/history.db")) or proc.poll() is not None:
+                    break
+                time.sleep(0.01)
+            assert proc.poll() is None, "the report ended before its store was seen"
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=120) == 128 + signal.SIGTERM
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert list(temp.iterdir()) == []
+        assert not out.exists()
 
 
 class TestCommandLine:

@@ -524,9 +524,29 @@ def _python_portfolio(
     warnings = loaded.warnings
     _warn(warnings)
     rejected = _write_rejects(args, loaded)
-    with spilled(loaded, tz=zone, currency=args.currency) as portfolio:
+    with _terminate_cleanly(), spilled(loaded, tz=zone, currency=args.currency) as portfolio:
         del loaded  # ``spilled`` emptied its tables: the records are in the store now
         yield portfolio, rejected, warnings
+
+
+@contextlib.contextmanager
+def _terminate_cleanly() -> Iterator[None]:
+    """Turn SIGTERM into an exit that runs the cleanups (the temporary store is removed)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminated(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _write_rejects(args: argparse.Namespace, loaded: Any) -> int | None:
