@@ -28,6 +28,7 @@ usage error. No traceback reaches the user for bad data. Results go to stdout (o
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import re
@@ -462,64 +463,141 @@ def _cmd_report(args: argparse.Namespace) -> int:
                 "--ignore-extra-columns, or use --engine python"
             )
         report = _dask_report(args, zone, as_of, compare_to, policies)
-    else:
-        if engine == "arrow":
-            from .columnar import read_tables
+    elif engine == "arrow":
+        from .columnar import read_tables
 
-            loaded: Any = read_tables(
-                args.source,
-                tz=zone,
-                currency=args.currency,
-                skip_bad_rows=args.skip_bad_rows,
-                **read,
-            )
-        else:
-            loaded = _load(args.source, zone, args.currency, args.skip_bad_rows, read)
+        loaded: Any = read_tables(
+            args.source,
+            tz=zone,
+            currency=args.currency,
+            skip_bad_rows=args.skip_bad_rows,
+            **read,
+        )
         _warn(loaded.warnings)
-        rejected_count: int | None = None
-        if args.skip_bad_rows:
-            from .io import write_rejects
+        rejected = _write_rejects(args, loaded)
+        options = _report_options(args, rejected, as_of, compare_to, zone, keep, policies)
+        from .columnar import build_report as columnar_report
 
-            write_rejects(loaded.rejects, args.rejects)
-            rejected_count = loaded.rejected
-            if rejected_count:
-                from .render.table import counted
-
-                print(
-                    f"relcycle: skipped {counted(rejected_count, 'bad row')}; see {args.rejects}",
-                    file=sys.stderr,
-                )
-        options: dict[str, Any] = {
-            "as_of": as_of,
-            "compare_to": compare_to,
-            "currency": args.currency,
-            "tz": zone,
-            "rejected_rows": rejected_count,
-            "progress": _progress(),
-            "keep_assessments": keep,
-            "policies": policies,
-        }
-        if engine == "arrow":
-            from .columnar import build_report as columnar_report
-
-            report = columnar_report(loaded, **options)
-        else:
+        report = _with_load_warnings(columnar_report(loaded, **options), loaded.warnings)
+    else:
+        with _python_portfolio(args, zone, read) as (portfolio, rejected, warnings):
+            options = _report_options(args, rejected, as_of, compare_to, zone, keep, policies)
             from .report import build_report
 
-            report = build_report(loaded.portfolio, **options)
-        if loaded.warnings:
-            import attrs
-
-            # what loading assumed (said when it loaded) travels with the report
-            assumed = tuple(_PYTHON_HINT.sub("", w) for w in loaded.warnings)
-            report = attrs.evolve(report, warnings=(*assumed, *report.warnings))
-            _warn(report.warnings[len(assumed) :])
-        else:
-            _warn(report.warnings)
+            report = _with_load_warnings(build_report(portfolio, **options), warnings)
+            # rendered while the portfolio is open: the HTML page looks histories up
+            _emit(_render(report, fmt, args.output, view), args.output)
+        return 0
     if engine == "dask":
         _warn(report.warnings)
     _emit(_render(report, fmt, args.output, view), args.output)
     return 0
+
+
+@contextlib.contextmanager
+def _python_portfolio(
+    args: argparse.Namespace, zone: tzinfo, read: dict[str, Any]
+) -> Iterator[tuple[Any, int | None, tuple[str, ...]]]:
+    """The python engine's portfolio, read client by client from a store.
+
+    A relcycle store is read as it is (checked first, then client by client);
+    any other source is loaded (every check and message of the loader), its
+    rows written to a temporary store, and the loaded records let go. The
+    temporary store's folder is removed however the report ends. Yields the
+    portfolio, what stands for the load's rejects (see :func:`_report_options`)
+    and the load's warnings.
+    """
+    from .store import is_store, read_store, spilled
+
+    plain = not (args.skip_bad_rows or read["rename"] or read["parse"])
+    if plain and is_store(args.source):
+        with read_store(
+            args.source,
+            tz=zone,
+            currency=args.currency,
+            extra_columns=read["extra_columns"],
+        ) as stored:
+            _warn(stored.warnings)
+            yield stored, None, stored.warnings
+        return
+    loaded = _load(args.source, zone, args.currency, args.skip_bad_rows, read)
+    warnings = loaded.warnings
+    _warn(warnings)
+    rejected = _write_rejects(args, loaded)
+    with _terminate_cleanly(), spilled(loaded, tz=zone, currency=args.currency) as portfolio:
+        del loaded  # ``spilled`` emptied its tables: the records are in the store now
+        yield portfolio, rejected, warnings
+
+
+@contextlib.contextmanager
+def _terminate_cleanly() -> Iterator[None]:
+    """Turn SIGTERM into an exit that runs the cleanups (the temporary store is removed)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminated(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _write_rejects(args: argparse.Namespace, loaded: Any) -> int | None:
+    if not args.skip_bad_rows:
+        return None
+    from .io import write_rejects
+
+    write_rejects(loaded.rejects, args.rejects)
+    if loaded.rejected:
+        from .render.table import counted
+
+        print(
+            f"relcycle: skipped {counted(loaded.rejected, 'bad row')}; see {args.rejects}",
+            file=sys.stderr,
+        )
+    return int(loaded.rejected)
+
+
+def _report_options(
+    args: argparse.Namespace,
+    rejected: int | None,
+    as_of: datetime | None,
+    compare_to: datetime | None,
+    zone: tzinfo,
+    keep: bool,
+    policies: Any,
+) -> dict[str, Any]:
+    """The report's keywords; ``rejected``: the rows skipped (None: no --skip-bad-rows)."""
+    return {
+        "as_of": as_of,
+        "compare_to": compare_to,
+        "currency": args.currency,
+        "tz": zone,
+        "rejected_rows": rejected,
+        "progress": _progress(),
+        "keep_assessments": keep,
+        "policies": policies,
+    }
+
+
+def _with_load_warnings(report: Report, warnings: tuple[str, ...]) -> Report:
+    """The report carrying what loading assumed (said when it loaded); its own warnings said."""
+    if not warnings:
+        _warn(report.warnings)
+        return report
+    import attrs
+
+    assumed = tuple(_PYTHON_HINT.sub("", w) for w in warnings)
+    report = attrs.evolve(report, warnings=(*assumed, *report.warnings))
+    _warn(report.warnings[len(assumed) :])
+    return report
 
 
 def _dask_report(

@@ -59,6 +59,7 @@ from .segmentation import rfm as _rfm
 from .segmentation import risks as _risks
 from .segmentation import value as _value
 from .segmentation._util import sales as _sales
+from .store import StoredPortfolio
 
 if TYPE_CHECKING:
     import polars
@@ -577,14 +578,20 @@ class ClientReport:
         default=None, eq=False, repr=False, alias="history"
     )
     _context: _Context | None = attrs.field(default=None, eq=False, repr=False, alias="context")
+    #: Where the history is found again when the line does not keep it: the
+    #: portfolio's lookup by client id (a dict in memory, a query on a store).
+    _lookup: Callable[[str], ClientHistory] | None = attrs.field(
+        default=None, eq=False, repr=False, alias="lookup"
+    )
 
     def _source(self) -> tuple[ClientHistory, _Context]:
-        if self._history is None or self._context is None:
+        history = self.history
+        if history is None or self._context is None:
             raise UsageError(
                 f"client {self.client_id!r}: the report line was built without its "
                 "assessments or the history to compute them from"
             )
-        return self._history, self._context
+        return history, self._context
 
     @property
     def lifecycle(self) -> _lifecycle.LifecycleAssessment:
@@ -639,8 +646,12 @@ class ClientReport:
     def history(self) -> ClientHistory | None:
         """The client's history cut at the report's moment (None if built without it).
 
-        The records behind the evidence ids; the HTML report shows them.
+        The records behind the evidence ids; the HTML report shows them. A
+        report keeps a way to find the history again (the portfolio it was
+        built from), not the history itself: it is looked up on each use.
         """
+        if self._history is None and self._lookup is not None and self._context is not None:
+            return self._lookup(self.client_id).as_of(self._context.as_of)
         return self._history
 
     @property
@@ -1267,7 +1278,11 @@ def _json_default(value: object) -> object:
 # --------------------------------------------------------------------------- building
 
 
-def _report_currency(portfolio: Portfolio, as_of: datetime, currency: str | None) -> str:
+def _report_currency(
+    portfolio: Portfolio | StoredPortfolio, as_of: datetime, currency: str | None
+) -> str:
+    if isinstance(portfolio, StoredPortfolio):
+        return report_currency(portfolio.currencies(as_of), currency)
     seen: set[str] = set()
     for history in portfolio:
         for order in history.orders:
@@ -1341,7 +1356,7 @@ class _Line(NamedTuple):
     build than a frozen attrs class.
     """
 
-    history: ClientHistory
+    history: ClientHistory | None
     stage: _lifecycle.Stage
     since: datetime | None
     loss_reason: LossReason | None
@@ -1372,6 +1387,11 @@ class _Line(NamedTuple):
         | None
     )
     cost: _cost.CostToServe
+    #: Set by :func:`_evaluate`, which lets go of ``history`` when the report
+    #: can look it up again.
+    client_id: str = ""
+    name: str | None = None
+    records: int = 0
 
 
 _NOTHING_KNOWN = Known()
@@ -1586,30 +1606,40 @@ def _evaluate(
     keep: bool,
     progress: Callable[[int, int], None] | None,
     columns: bool = True,
+    drop: bool = False,
 ) -> _Moment:
     lines: list[_Line | None] = []
     step = max(1, total // 100)
     for i, (history, known) in enumerate(items):
-        lines.append(_assess(history, ctx, keep, known, columns))
+        line = _assess(history, ctx, keep, known, columns)
+        if line is not None:
+            # the line keeps what it needs of the history (dropped if it can be looked up)
+            line = line._replace(
+                history=None if drop else history,
+                client_id=history.client_id,
+                name=history.client.name,
+                records=len(history),
+            )
+        lines.append(line)
         if progress is not None and (i % step == 0 or i + 1 == total):
             progress(i + 1, total)
     present = [line for line in lines if line is not None]
     basis, economics = portfolio_value(
-        {line.history.client_id: line.revenue for line in present},
+        {line.client_id: line.revenue for line in present},
         [line.cost for line in present],
         ctx.policies,
     )
     scored = _rfm.rfm_scores(
-        {line.history.client_id: line.figures for line in present if line.figures is not None}
+        {line.client_id: line.figures for line in present if line.figures is not None}
     )
     scores = {cid: (sc.r, sc.f, sc.m, sc.segment) for cid, sc in scored.items()}
-    with_records = sum(1 for line in present if len(line.history))
+    with_records = sum(1 for line in present if line.records)
     return _Moment(ctx, lines, basis.classes, scores, with_records, basis, economics)
 
 
 @checked
 def build_report(
-    portfolio: Portfolio,
+    portfolio: Portfolio | StoredPortfolio,
     *,
     as_of: datetime | None = None,
     compare_to: datetime | None = None,
@@ -1623,7 +1653,9 @@ def build_report(
     """Evaluate every client of ``portfolio`` as of a moment.
 
     Args:
-        portfolio: The client histories.
+        portfolio: The client histories: a :class:`~relcycle.history.Portfolio`,
+            or a :class:`~relcycle.store.StoredPortfolio` read client by client
+            (the report then holds one history at a time).
         as_of: The moment (aware). Default: the latest moment in the portfolio
             (:attr:`~relcycle.history.Portfolio.last_moment`).
         compare_to: An earlier moment; when given, the report carries migration
@@ -1680,6 +1712,7 @@ def build_report(
         rejected_rows=rejected_rows,
         progress=progress,
         keep_assessments=keep_assessments,
+        lookup=portfolio.__getitem__,
     )
 
 
@@ -1714,6 +1747,7 @@ def assemble(
     rejected_rows: int | None,
     progress: Callable[[int, int], None] | None,
     keep_assessments: bool,
+    lookup: Callable[[str], ClientHistory] | None = None,
 ) -> Report:
     """Build the report from every client's cut history and what is known of it.
 
@@ -1721,7 +1755,10 @@ def assemble(
     (:func:`relcycle.columnar.build_report`): both give it the same histories,
     so both give the same report. ``items(moment)`` yields, in client id order,
     each of the ``total`` clients' histories cut at ``moment`` with the verdicts
-    already computed elsewhere (a :class:`Known`, or None).
+    already computed elsewhere (a :class:`Known`, or None). With ``lookup``
+    (the full history of a client id) no report line keeps its client's
+    history: it looks it up again when asked (explanations, the HTML page), so
+    the report holds one history at a time.
 
     Raises:
         RecordTypeError: If a policy of ``policies`` is not of its kind (the
@@ -1732,7 +1769,9 @@ def assemble(
         before: dict[str, Previous] | None = None
         if compare_to is not None:
             then_ctx = _Context(compare_to, policies, tz)
-            then = _evaluate(items(compare_to), total, then_ctx, False, None, columns=False)
+            then = _evaluate(
+                items(compare_to), total, then_ctx, False, None, columns=False, drop=True
+            )
             if total and not then.with_records:
                 warnings.append(
                     f"compare_to {compare_to.isoformat()} is before every record: "
@@ -1741,7 +1780,9 @@ def assemble(
             before = _previous(then)
             del then
         ctx = _Context(as_of, policies, tz)
-        now = _evaluate(items(as_of), total, ctx, keep_assessments, progress)
+        now = _evaluate(
+            items(as_of), total, ctx, keep_assessments, progress, drop=lookup is not None
+        )
         warnings.extend(now.economics)
         if total and not now.with_records:
             warnings.insert(
@@ -1753,8 +1794,8 @@ def assemble(
         built = []
         for i, line in enumerate(now.lines):
             assert line is not None
-            previous = None if before is None else before.get(line.history.client_id, _NEW)
-            built.append(_client_report(line, now, currency, previous))
+            previous = None if before is None else before.get(line.client_id, _NEW)
+            built.append(_client_report(line, now, currency, previous, lookup))
             now.lines[i] = None  # let the line's working data go
         clients = tuple(built)
         del built
@@ -1859,9 +1900,13 @@ def moved_actions(
 
 
 def _client_report(
-    line: _Line, moment: _Moment, currency: str, previous: Previous | None
+    line: _Line,
+    moment: _Moment,
+    currency: str,
+    previous: Previous | None,
+    lookup: Callable[[str], ClientHistory] | None = None,
 ) -> ClientReport:
-    cid = line.history.client_id
+    cid = line.client_id
     value_class = moment.value_classes[cid]
     score = moment.scores.get(cid)
     rfm = (
@@ -1873,7 +1918,7 @@ def _client_report(
     kept = line.assessments
     return ClientReport(
         client_id=cid,
-        name=line.history.client.name,
+        name=line.name,
         lifecycle_stage=line.stage,
         stage_since=line.since,
         loss_reason=line.loss_reason,
@@ -1913,6 +1958,7 @@ def _client_report(
         ladder=None if kept is None else kept[1],
         motivation=None if kept is None else kept[2],
         history=line.history,
+        lookup=lookup,
         context=moment.context,
     )
 
@@ -1920,14 +1966,14 @@ def _client_report(
 def _previous(then: _Moment) -> dict[str, Previous]:
     """Every client's verdicts at the compare moment, for those with a record by then."""
     return {
-        line.history.client_id: Previous(
+        line.client_id: Previous(
             lifecycle_stage=line.stage,
             ladder_rung=line.rung,
             motivation_segment=line.segment,
-            value_class=then.value_classes[line.history.client_id],
+            value_class=then.value_classes[line.client_id],
         )
         for line in then.lines
-        if line is not None and len(line.history)
+        if line is not None and line.records
     }
 
 

@@ -36,9 +36,11 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import tempfile
+from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from datetime import tzinfo
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +55,9 @@ from relcycle.errors import (
     StoreError,
     UsageError,
 )
-from relcycle.history import Portfolio
+from relcycle.history import ClientHistory, Portfolio
 from relcycle.io import (
+    DEFAULT_MAX_PROBLEMS,
     HistoryTables,
     LoadResult,
     ParseOptions,
@@ -63,7 +66,14 @@ from relcycle.io import (
     load_history,
     load_records,
 )
-from relcycle.io._load import ExtraColumns, Rename
+from relcycle.io._load import (
+    DEFAULT_CURRENCY,
+    ExtraColumns,
+    Rename,
+    _Fatal,
+    currency_warning,
+    load_tables,
+)
 from relcycle.io._schema import CLIENTS, TABLES, TableSpec
 from relcycle.io._sqlite import (
     APPLICATION_ID,
@@ -72,11 +82,22 @@ from relcycle.io._sqlite import (
     foreign_schema,
     is_sqlite,
     quote,
+    sqlite_tables,
 )
 from relcycle.io._write import table_rows
 from relcycle.model import FrozenMap
 
-__all__ = ["SCHEMA_VERSION", "IngestResult", "create_store", "ingest", "store_counts"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "IngestResult",
+    "StoredPortfolio",
+    "create_store",
+    "ingest",
+    "is_store",
+    "read_store",
+    "spilled",
+    "store_counts",
+]
 
 #: The version of the store's layout, kept in ``relcycle_meta`` and ``PRAGMA user_version``.
 SCHEMA_VERSION = 1
@@ -493,3 +514,310 @@ def _check_references(conn: sqlite3.Connection, path: Path) -> None:
             )
     if problems:
         raise InputError(problems[:100], truncated=len(problems) > 100)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+#: Clients read per query when a store is read client by client.
+CHUNK = 2000
+
+
+class StoredPortfolio:
+    """A store's histories, read client by client: the portfolio without loading it all.
+
+    It behaves like a :class:`~relcycle.history.Portfolio` where
+    :func:`~relcycle.report.build_report` needs one (``len``, iteration in client
+    id order, ``[client_id]``, ``in``, :attr:`last_moment`), but holds only the
+    client ids: each iteration reads the store again, :data:`CHUNK` clients per
+    query through the ``client_id`` indexes, and rebuilds their records with the
+    loader (so they equal what :func:`relcycle.io.load_history` gives). Memory
+    grows with the largest chunk, not with the store. Every read is in the one
+    snapshot opened with the portfolio, so an ingest meanwhile is not seen.
+
+    Open it with :func:`read_store` (which validates every row first, as
+    :func:`~relcycle.io.load_history` does) and close it (it is a context manager).
+    """
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        path: Path,
+        *,
+        tz: str | tzinfo,
+        currency: str | None,
+        extra_columns: ExtraColumns,
+        chunk: int | None = None,
+    ) -> None:
+        self._conn = conn
+        self._path = path
+        self._options: dict[str, Any] = {
+            "tz": tz,
+            "currency": currency,
+            "extra_columns": extra_columns,
+        }
+        self._chunk = CHUNK if chunk is None else chunk
+        self._closed = False
+        names = {
+            str(r[0]).lower()
+            for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        self._tables = [spec.name for spec in TABLES if spec.name in names]
+        self._clients_given = (
+            "clients" in names
+            and conn.execute("SELECT 1 FROM clients LIMIT 1").fetchone() is not None
+        )
+        union = " UNION ".join(f"SELECT client_id FROM {quote(t)}" for t in self._tables)
+        self._ids: list[str] = [str(r[0]) for r in conn.execute(union)] if union else []
+        self._last: datetime | None = None
+        self._last_known = False
+        self._currencies: dict[str, datetime] = {}
+        self.warnings: tuple[str, ...] = ()
+
+    # ------------------------------------------------------------ the portfolio's protocol
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __iter__(self) -> Iterator[ClientHistory]:
+        ids, step = self._ids, self._chunk
+        for start in range(0, len(ids), step):
+            yield from self._read(ids[start], ids[min(start + step, len(ids)) - 1]).portfolio
+
+    def __getitem__(self, client_id: str) -> ClientHistory:
+        if client_id not in self:
+            raise KeyError(client_id)
+        return self._read(client_id, client_id).portfolio[client_id]
+
+    def __contains__(self, client_id: object) -> bool:
+        if not isinstance(client_id, str):
+            return False
+        at = bisect_left(self._ids, client_id)
+        return at < len(self._ids) and self._ids[at] == client_id
+
+    @property
+    def client_ids(self) -> tuple[str, ...]:
+        """The client ids, sorted."""
+        return tuple(self._ids)
+
+    @property
+    def last_moment(self) -> datetime | None:
+        """The latest moment of any record (as ``Portfolio.last_moment``).
+
+        Of equal instants written at different offsets, the one the histories
+        give first in client id order, as in memory (one pass over the store,
+        made once, unless the opening check already made it).
+        """
+        if not self._last_known:
+            self._last = _last_of(self)
+            self._last_known = True
+        return self._last
+
+    def currencies(self, as_of: datetime) -> set[str]:
+        """The currencies of the orders placed by ``as_of``."""
+        return {code for code, first in self._currencies.items() if first <= as_of}
+
+    def close(self) -> None:
+        """Close the store (end the read snapshot); reading it again is a UsageError."""
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(sqlite3.Error):
+            self._conn.execute("ROLLBACK")
+        self._conn.close()
+
+    def __enter__(self) -> StoredPortfolio:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<StoredPortfolio {self._path.name}: {len(self)} clients>"
+
+    # ------------------------------------------------------------ reading
+
+    def _read(self, first: str, last: str) -> LoadResult:
+        if self._closed:
+            raise UsageError(
+                f"{self._path.name}: the stored portfolio is closed; a report built from it "
+                "looks its histories up there (explanations, assessments): use them before "
+                "closing it"
+            )
+        try:
+            inputs = sqlite_tables(self._conn, self._path.name, (first, last))
+        except _Fatal as exc:
+            raise InputError(exc.problems) from None
+        return load_tables(
+            inputs,
+            missing_orders=Problem(
+                self._path.name, None, None, None, "no orders table in the database"
+            ),
+            clients_given=self._clients_given,
+            **self._options,
+        )
+
+    def _scan(self, max_problems: int) -> None:
+        """Read every chunk once: check every row, note the last moment and currencies."""
+        problems: list[Problem] = []
+        defaulted = 0
+        last: datetime | None = None
+        firsts = self._currencies
+        ids, step = self._ids, self._chunk
+        for start in range(0, len(ids), step):
+            try:
+                part = self._read(ids[start], ids[min(start + step, len(ids)) - 1])
+            except InputError as exc:
+                problems.extend(exc.problems)
+                if len(problems) >= max_problems:
+                    break
+                continue
+            defaulted += sum(_defaulted(w) for w in part.warnings)
+            for order in part.tables.orders:
+                at = order.placed_at
+                first = firsts.get(order.currency)
+                if first is None or at < first:
+                    firsts[order.currency] = at
+            last = _last_of(part.portfolio, last)
+        if problems:
+            truncated = len(problems) > max_problems
+            by_table = {spec.name: i for i, spec in enumerate(TABLES)}
+            problems.sort(
+                key=lambda p: (by_table.get(p.source.rpartition(":")[2], 9), p.source, p.line or 0)
+            )
+            raise InputError(problems[:max_problems], truncated=truncated)
+        self._last = last
+        self._last_known = True
+        if defaulted and self._options["currency"] is None:
+            self.warnings = (currency_warning(defaulted, DEFAULT_CURRENCY),)
+
+
+def _defaulted(warning: str) -> int:
+    return int(warning.split(" ", 1)[0])
+
+
+def _last_of(histories: Iterable[ClientHistory], last: datetime | None = None) -> datetime | None:
+    """``Portfolio.last_moment`` of ``histories`` (after ``last``, the running one):
+    the first of equal instants is kept, so the offset is the one memory gives."""
+    for history in histories:
+        moment = history.last_moment
+        if moment is not None and (last is None or moment > last):
+            last = moment
+    return last
+
+
+@checked
+def read_store(
+    db_path: str | os.PathLike[str],
+    *,
+    tz: str | tzinfo = "UTC",
+    currency: str | None = None,
+    extra_columns: ExtraColumns = "error",
+    max_problems: int = DEFAULT_MAX_PROBLEMS,
+) -> StoredPortfolio:
+    """Open a store as a :class:`StoredPortfolio`, read client by client.
+
+    Every row is checked first, as :func:`relcycle.io.load_history` checks it (the
+    same problems are raised), one chunk of clients at a time; then the portfolio
+    reads the store again each time it is iterated. Close it when done.
+
+    Raises:
+        UsageError: If the path is not a relcycle store.
+        InputError: The store holds bad rows (every one is listed, up to the cap).
+        StoreError: If the store is damaged.
+    """
+    path = Path(db_path)
+    if not is_sqlite(path):
+        raise UsageError(f"{path} is not an SQLite database")
+    with _store_errors(path):
+        conn = connect_read(path)
+        try:
+            why = foreign_schema(conn)
+            if why is not None:
+                raise UsageError(f"{path} is not a relcycle store ({why})")
+            conn.execute("BEGIN")
+            portfolio = StoredPortfolio(
+                conn, path, tz=tz, currency=currency, extra_columns=extra_columns
+            )
+            portfolio._scan(max_problems)
+        except BaseException:
+            conn.close()
+            raise
+    return portfolio
+
+
+def is_store(path: str | os.PathLike[str]) -> bool:
+    """True when ``path`` is an SQLite file carrying relcycle's store marker."""
+    p = Path(path)
+    if not p.is_file() or not is_sqlite(p):
+        return False
+    try:
+        conn = connect_read(p)
+        try:
+            return int(conn.execute("PRAGMA application_id").fetchone()[0]) == APPLICATION_ID
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return False
+
+
+@contextlib.contextmanager
+def spilled(
+    load: LoadResult, *, tz: str | tzinfo = "UTC", currency: str | None = None
+) -> Iterator[StoredPortfolio]:
+    """The records of ``load`` as a :class:`StoredPortfolio` in a temporary store.
+
+    The records are written in one transaction to a store in a new temporary
+    folder, then ``load`` lets go of them (its ``tables`` are emptied), so a
+    caller that keeps no other reference to them holds only one client's
+    records at a time while it reads the portfolio. The folder is removed when
+    the block ends, whether it ends well or by an exception.
+    """
+    tables = load.tables
+    object.__setattr__(load, "tables", HistoryTables(clients=None))
+    object.__setattr__(load, "_portfolio", None)
+    with tempfile.TemporaryDirectory(prefix="relcycle-") as folder:
+        path = Path(folder) / "history.db"
+        _write_all(path, tables)
+        firsts: dict[str, datetime] = {}
+        for order in tables.orders:
+            first = firsts.get(order.currency)
+            if first is None or order.placed_at < first:
+                firsts[order.currency] = order.placed_at
+        del tables
+        conn = connect_read(path)
+        try:
+            conn.execute("BEGIN")
+            portfolio = StoredPortfolio(conn, path, tz=tz, currency=currency, extra_columns="error")
+        except BaseException:
+            conn.close()
+            raise
+        portfolio._currencies = firsts
+        with portfolio:
+            yield portfolio
+
+
+def _write_all(path: Path, tables: HistoryTables) -> None:
+    """Write every record of ``tables`` to a new store, in one transaction."""
+    conn = _connect(path, 60.0)
+    try:
+        conn.execute("PRAGMA synchronous = OFF")  # a temporary store: no crash to survive
+        conn.execute("BEGIN IMMEDIATE")
+        create_schema(conn)
+        _meta(conn)
+        for spec in TABLES:
+            records = getattr(tables, spec.name)
+            if not records:
+                continue
+            columns, rows = table_rows(spec, records)
+            table = quote(spec.name)
+            have = {str(r[1]) for r in conn.execute(f"PRAGMA table_info({table})")}
+            for name in columns:
+                if name not in have:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {quote(name)} TEXT")
+            cols = ", ".join(quote(c) for c in columns)
+            marks = ", ".join("?" * len(columns))
+            conn.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", rows)
+        conn.execute("COMMIT")
+    finally:
+        conn.close()

@@ -380,6 +380,7 @@ def load_tables(
     missing_orders: Problem | None = None,
     parse: ParseOptions | None = None,
     rename: Rename | None = None,
+    clients_given: bool = False,
 ) -> LoadResult:
     """Validate the rows of up to four tables and build the records and portfolio.
 
@@ -397,6 +398,9 @@ def load_tables(
         missing_orders: The problem to report when there is no orders table.
         parse: How cells are written (see :class:`ParseOptions`).
         rename: The source's headers of contract columns (see :data:`Rename`).
+        clients_given: The rows are a part of a source whose clients table is
+            not empty (a range of a store's clients): records must name a client
+            of ``inputs["clients"]`` even when that part holds no client row.
 
     Raises:
         InputError: With every problem found (up to ``max_problems``); with
@@ -431,6 +435,7 @@ def load_tables(
         skip=skip_bad_rows,
         extra_columns=extra_columns,
         collector=_Collector(strict=not skip_bad_rows, cap=max_problems),
+        clients_given=clients_given,
     )
     try:
         return loader.run(inputs)
@@ -457,7 +462,9 @@ class _Loader:
         skip: bool,
         extra_columns: ExtraColumns,
         collector: _Collector,
+        clients_given: bool = False,
     ) -> None:
+        self.clients_given = clients_given
         self.parsers = parsers
         self.by_kind = _column_parsers(parsers)
         self.currency = currency or DEFAULT_CURRENCY
@@ -477,7 +484,11 @@ class _Loader:
             if table_input is None:
                 continue
             outs[spec.name] = self._table(spec, table_input)
-            if spec.name == "clients" and outs["clients"].count.read == 0:
+            if (
+                spec.name == "clients"
+                and outs["clients"].count.read == 0
+                and not self.clients_given
+            ):
                 self.known_clients = None
         problems = self.collector.all()
         if problems and not self.skip:
@@ -485,7 +496,7 @@ class _Loader:
         clients_out = outs.get("clients")
         clients = (
             tuple(clients_out.records)
-            if clients_out is not None and clients_out.count.read > 0
+            if clients_out is not None and (clients_out.count.read > 0 or self.clients_given)
             else None
         )
         tables = HistoryTables(

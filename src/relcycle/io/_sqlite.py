@@ -85,11 +85,15 @@ def _text_of(data: bytes) -> str:
     return data.decode("utf-8", "surrogateescape")
 
 
-def sqlite_tables(conn: sqlite3.Connection, source: str) -> dict[str, TableInput]:
+def sqlite_tables(
+    conn: sqlite3.Connection, source: str, clients: tuple[str, str] | None = None
+) -> dict[str, TableInput]:
     """The contract tables of an open database, read lazily.
 
     Call it inside a read transaction (``BEGIN``) and finish reading before it
-    ends: every table is then read from one consistent snapshot.
+    ends: every table is then read from one consistent snapshot. ``clients``
+    (first, last) reads only the rows of the client ids in that range (through
+    the store's ``client_id`` indexes), each table in client id order.
     """
     try:
         names = {
@@ -106,11 +110,17 @@ def sqlite_tables(conn: sqlite3.Connection, source: str) -> dict[str, TableInput
     for spec in TABLES:
         actual = names.get(spec.name)
         if actual is not None:
-            out[spec.name] = _table(conn, source, spec, actual)
+            out[spec.name] = _table(conn, source, spec, actual, clients)
     return out
 
 
-def _table(conn: sqlite3.Connection, source: str, spec: TableSpec, name: str) -> TableInput:
+def _table(
+    conn: sqlite3.Connection,
+    source: str,
+    spec: TableSpec,
+    name: str,
+    clients: tuple[str, str] | None = None,
+) -> TableInput:
     where = f"{source}:{spec.name}"
     try:
         columns = tuple(str(r[1]) for r in conn.execute(f"PRAGMA table_info({quote(name)})"))
@@ -123,12 +133,14 @@ def _table(conn: sqlite3.Connection, source: str, spec: TableSpec, name: str) ->
         raise fatal(Problem(where, None, None, None, f"cannot read the table: {exc}")) from None
 
     def rows() -> Iterator[Row | RowError]:
+        only = "" if clients is None else " WHERE client_id BETWEEN ? AND ?"
+        order = "rowid" if clients is None else "client_id, rowid"
         if with_rowid:
-            sql = f"SELECT rowid, * FROM {quote(name)} ORDER BY rowid"
+            sql = f"SELECT rowid, * FROM {quote(name)}{only} ORDER BY {order}"
         else:
-            sql = f"SELECT NULL, * FROM {quote(name)}"
+            sql = f"SELECT NULL, * FROM {quote(name)}{only}"
         try:
-            cursor = conn.execute(sql)
+            cursor = conn.execute(sql, () if clients is None else clients)
             for number, values in enumerate(cursor, start=1):
                 rowid = values[0] if with_rowid else number
                 cells = values[1:]
