@@ -16,7 +16,9 @@ Two cases per N:
   ``relcycle.lifecycle.EVIDENCE_BUDGET``: the expected outcome is exit 1 with
   the ``BudgetError`` naming the client, and what is measured is how fast and in
   how much memory it comes;
-- ``noisy``: one client with N orders (a few cancelled, returned or late), N
+- ``noisy``: one client with N orders (one in a thousand cancelled, returned or
+  late: more would again be quadratic evidence, each failure recurring with all
+  the others of its window), N
   interactions of varied purposes (inquiries, offer changes, planning, service,
   wishes, feedback, referrals, marketing, escalations; no termination) and N/100
   complaints as above: a history whose evidence stays linear, which the report
@@ -112,14 +114,16 @@ def write_complaints(folder: Path, n: int) -> None:
 
 
 def write_orders(folder: Path, n: int) -> None:
-    """``n`` orders of one client over the span, a few cancelled or returned."""
+    """``n`` orders of one client over the span, one in a thousand failed."""
     with (folder / "orders.csv").open("w", encoding="utf-8") as fh:
         fh.write("order_id,client_id,placed_at,amount,currency,status,on_time,cost\n")
         for i in range(n):
-            status = ("delivered", "placed", "cancelled", "returned")[0 if i % 17 else i % 4]
+            # one in a thousand late, cancelled or returned: each such failure is a
+            # problem that recurs with every other one in the recurrence window
+            status = ("delivered", "placed", "cancelled", "returned")[0 if i % 997 else i % 4]
             cents = 5_000 + (i * 7919) % 500_000
             cost = cents * 7 // 10
-            on_time = "" if i % 5 else ("true", "false")[i % 2]
+            on_time = "" if i % 5 else ("false" if i % 1000 == 5 else "true")
             fh.write(
                 f"O{i:08d},C1,{_moment(_day(i, n), (i * 53) % 86_000)},"
                 f"{cents // 100}.{cents % 100:02d},USD,{status},{on_time},"
