@@ -58,7 +58,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
-from decimal import Decimal
+from decimal import Decimal, getcontext
 from functools import lru_cache
 from typing import Any, NamedTuple, Protocol, cast
 
@@ -635,6 +635,8 @@ def _plural(n: int, word: str) -> str:
 _RUNGS = Rung.ordered()
 _DOUBTER_RANK = Rung.doubter.rank
 _BUYER_RANK = Rung.buyer.rank
+_CUSTOMER_RANK = Rung.customer.rank
+_ADVOCATE_RANK = Rung.advocate.rank
 _EXPERT_RANK = Rung.expert.rank
 # Members as module constants: reading ``Rung.advocate`` goes through the enum
 # class's attribute machinery (a few hundred nanoseconds) on every occurrence.
@@ -714,10 +716,14 @@ class LadderMemory(NamedTuple):
         active: False while the client is lost.
         hostile: True while the lifecycle is in a hostile stage.
         sales: The sale orders since the last reset (a demotion, reconciliation
-            or return) as ``(moment, order id)``, oldest first.
-        advocacy: The advocacy contacts since the last reset, as ``(moment,
-            interaction id, purpose)``.
-        engagement: The engagement contacts since the last reset, likewise.
+            or return) as ``(moment, order id)``, oldest first, while a promotion
+            reads them: below customer, active and not hostile.
+        advocacy: The first ``advocate_min_signals`` advocacy contacts since the
+            last reset, as ``(moment, interaction id, purpose)``, while a
+            promotion reads them: below advocate, active and not hostile.
+        engagement: The engagement contacts since the last reset, likewise,
+            while below expert. (What no promotion reads before the next reset
+            is not kept: one client's records cost constant memory and time each.)
         first_sale: The client's first sale order ``(moment, order id)`` (the
             whole relationship: tenure counts from it).
         products: Each product bought and the id of its first sale order, in the
@@ -869,8 +875,13 @@ def _decide(
         engagement = settings._engagement(item)
         if advocacy or engagement:
             contact = (at, rid, item.purpose)
-            adv = (*memory.advocacy, contact) if advocacy else memory.advocacy
-            eng = (*memory.engagement, contact) if engagement else memory.engagement
+            # Only what a promotion can still read is kept (see _counts), so one
+            # client's contacts cost constant time each, not a copy of them all.
+            adv, eng = memory.advocacy, memory.engagement
+            if advocacy and _counts(rung, memory, _ADVOCATE_RANK, settings) > len(adv):
+                adv = (*adv, contact)
+            if engagement and _counts(rung, memory, _EXPERT_RANK, settings) > 0:
+                eng = (*eng, contact)
             memory = _touched(_new(LadderMemory, (*memory[:4], adv, eng, *memory[6:])), at, rid)
         else:
             before = memory
@@ -891,7 +902,9 @@ def _decide(
                     break
             else:
                 products = (*products, (product, rid))
-        sales = (*memory.sales, (at, rid))
+        sales = memory.sales
+        if _counts(rung, memory, _CUSTOMER_RANK, settings):
+            sales = (*sales, (at, rid))
         first = memory.first_sale or (at, rid)
         kept = (memory.advocacy, memory.engagement)
         memory = _touched(
@@ -921,6 +934,24 @@ def _decide(
     rung = _promote(found, rung, memory, at, settings)
     scheduled = _timers(rung, memory, at, settings, timers)
     return _new(Decision, (tuple(found) if found else (), memory, scheduled, ()))
+
+
+def _counts(rung: Rung, memory: LadderMemory, target: int, settings: LadderSettings) -> int:
+    """How many more records the promotion to the rung of rank ``target`` reads (0: none).
+
+    Sales are read by the promotions to buyer and customer, advocacy contacts (the
+    first ``advocate_min_signals``) by the promotion to advocate, engagement
+    contacts (all of them) by the promotion to expert. Once the rung is at the
+    target or above, or while the client is lost or hostile, none is read before
+    the next reset (every way back down, out of hostility or out of a loss resets
+    them), so none is kept: the decider then costs constant time per record
+    instead of a copy of every earlier record.
+    """
+    if not memory.active or memory.hostile or rung.rank >= target:
+        return 0
+    if target == _ADVOCATE_RANK:
+        return settings.policy.advocate_min_signals
+    return 1
 
 
 def _on_stage(
@@ -1065,14 +1096,42 @@ def _qualifies(
     return _expertise(memory, at, policy)
 
 
+#: The buyer last asked about: ``(sales, zone, rule, decimal context, purchase
+#: days, the rule's answer)``. A buyer's promotion is asked at each of its sales and contacts,
+#: each time over all its sales since the last reset; with this a contact (the
+#: same sales) or a sale on a purchase day already counted costs no work, and a
+#: sale on a new day only adds that day, so one buyer's records cost about
+#: constant time each rather than a pass over all its sales.
+_LAST_BUYER: tuple[Any, ...] = ((), None, None, None, (), None)
+
+
 def _regular(sales: tuple[_Sale, ...], settings: LadderSettings) -> Evidence | None:
     """The regularity rule (the report's) over the sales since the last reset."""
     rule = settings.policy.regularity
     if len(sales) <= rule.min_gaps:
         return None  # fewer purchases than the gaps the rule needs: not yet
+    global _LAST_BUYER
     tz = settings.tz
-    days = tuple(sorted({placed.astimezone(tz).date() for placed, _ in sales}))
-    found = regular_gaps(days, rule)
+    context = getcontext()
+    arithmetic = (context.prec, context.rounding)  # regular_gaps' figures depend on it
+    last_sales, last_tz, last_rule, last_arithmetic, days, found = _LAST_BUYER
+    same = last_tz is tz and last_rule is rule and last_arithmetic == arithmetic
+    if last_sales is not sales or not same:
+        day = sales[-1][0].astimezone(tz).date()
+        if (
+            same
+            and len(last_sales) == len(sales) - 1
+            and days
+            and day >= days[-1]
+            and sales[:-1] == last_sales
+        ):
+            if day != days[-1]:  # a new purchase day: the rule's answer may change
+                days = (*days, day)
+                found = regular_gaps(days, rule)
+        else:
+            days = tuple(sorted({placed.astimezone(tz).date() for placed, _ in sales}))
+            found = regular_gaps(days, rule)
+        _LAST_BUYER = (sales, tz, rule, arithmetic, days, found)
     if found is None:
         return None
     mean, cv = found

@@ -206,7 +206,7 @@ def regularity_from_days(
         )
     gaps = tuple([(b - a).days for a, b in pairwise(days)])
     context = getcontext()
-    mean, cv, text = _gap_figures(gaps, context.prec, context.rounding)
+    mean, cv, text = _figures(gaps, context.prec, context.rounding)
     regular = _is_regular(len(gaps), cv, policy)
     if not regular:
         why = (
@@ -263,8 +263,22 @@ def regular_gaps(days: Sequence[date], policy: RegularityPolicy) -> tuple[Decima
         return None
     gaps = tuple([(b - a).days for a, b in pairwise(days)])
     context = getcontext()
-    mean, cv, _ = _gap_figures(gaps, context.prec, context.rounding)
+    mean, cv, _ = _figures(gaps, context.prec, context.rounding)
     return (mean, cv) if _is_regular(len(gaps), cv, policy) else None
+
+
+#: The longest gap tuples whose figures are cached. Clients share short ones;
+#: a long one is one client's, and a buyer of thousands of purchase days asks for
+#: each longer prefix in turn (the ladder, at every new purchase day): caching
+#: those would keep 4,096 of them, memory growing with the square of the days.
+_CACHED_GAPS = 64
+
+
+def _figures(gaps: tuple[int, ...], prec: int, rounding: str) -> tuple[Decimal, Decimal, str]:
+    """:func:`_gap_figures`, cached for short gap tuples only."""
+    if len(gaps) > _CACHED_GAPS:
+        return _gap_figures.__wrapped__(gaps, prec, rounding)
+    return _gap_figures(gaps, prec, rounding)
 
 
 @lru_cache(maxsize=4096)
