@@ -102,7 +102,7 @@ def build_report(
         ValidationError: If a moment is not timezone-aware.
         RecordTypeError: If a moment is not a datetime.
     """
-    from ._signals import iter_client_signals
+    from ._signals import iter_client_rows
     from ._tables import histories
 
     policies = ReportPolicies() if policies is None else policies
@@ -126,7 +126,7 @@ def build_report(
     total = frames.clients.height
 
     def items(moment: datetime) -> Iterator[Item]:
-        signals = iter_client_signals(frames, as_of=moment, tz=tz, policies=policies)
+        signals = iter_client_rows(frames, as_of=moment, tz=tz, policies=policies)
         stirred = _lifecycle_clients(frames, moment, policies.lifecycle)
         # The calm clients' assessment, field by field (None: not needed yet).
         calm: dict[str, Any] | None = None
@@ -155,15 +155,7 @@ def build_report(
                 lifecycle = _lifecycle.LifecycleAssessment(**calm)
             yield (
                 cut,
-                Known(
-                    lifecycle=lifecycle,
-                    regularity=found.regularity,
-                    motivation=found.motivation,
-                    cost=found.cost,
-                    figures=found.figures,
-                    figures_known=True,
-                    counts=found.counts,
-                ),
+                Known(lifecycle=lifecycle, cost=found.cost, counts=found.counts, rest=found.rest),
             )
 
     return assemble(
