@@ -10,7 +10,9 @@ keeping one implementation of every rule:
   each client by the model's total order, counting, summing, collecting ids and
   purchase days — runs in polars (:mod:`relcycle.columnar._signals`);
 - the per-client decisions (regularity, motivation, cost-to-serve, RFM figures)
-  run the object path's own decision code on those small per-client values;
+  run the object path's own decision code on those small per-client values
+  (the regularity, motivation and figures only when the report reads them:
+  not for a lost client, whose are decided as they stood when it left);
 - the two state machines and the risk flags run per client over the client's
   records, rebuilt from its sorted slices; a client with nothing the lifecycle
   reacts to (no complaint, no lifecycle contact, no failed order by the moment)
