@@ -1256,6 +1256,23 @@ def _initial_evidence(view: ClientHistory) -> Evidence:
     return Evidence("not convinced yet: no contacts or sale orders on record")
 
 
+#: The settings last built, with the policy and zone they were built from: a
+#: report assesses every client with one policy and zone, and building the
+#: settings (a zone lookup, the rules' tests) would cost every client a few µs.
+_last_settings: tuple[LadderPolicy, tzinfo | str, LadderSettings] | None = None
+
+
+def _settings(policy: LadderPolicy, tz: tzinfo | str) -> LadderSettings:
+    """``LadderSettings(policy, tz)``, the last one again when both are the same objects."""
+    global _last_settings
+    last = _last_settings
+    if last is not None and last[0] is policy and last[1] is tz:
+        return last[2]
+    settings = LadderSettings(policy, tz)
+    _last_settings = (policy, tz, settings)
+    return settings
+
+
 def assess(
     history: ClientHistory,
     *,
@@ -1310,7 +1327,7 @@ def assess(
             f"the lifecycle trajectory starts in stage {trajectory.initial!r}; "
             "the ladder needs one that starts outside the hostile and lost stages"
         )
-    settings = LadderSettings(policy, tz)
+    settings = _settings(policy, tz)
     run = MACHINE.run(view, as_of=as_of, policy=settings, inputs=lifecycle_inputs(lifecycle))
     traj = run.trajectory
     rung, memory = run.state.state, run.state.memory

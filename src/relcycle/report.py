@@ -1337,7 +1337,10 @@ class Known:
     Each piece left None is computed from the history, exactly as
     :func:`build_report` computes it; ``counts`` is ``(orders, contacts,
     requests, complaints_open, revenue)``. ``figures`` is used only when
-    ``figures_known`` is True (None is a valid answer: no sales).
+    ``figures_known`` is True (None is a valid answer: no sales). ``rest``, if
+    given, decides the regularity, motivation and figures when the report needs
+    them (not for a lost client, whose are decided as they stood when it left);
+    it takes the place of those three fields.
     """
 
     lifecycle: _lifecycle.LifecycleAssessment | None = None
@@ -1347,6 +1350,17 @@ class Known:
     figures: _rfm.RFMFigures | None = None
     figures_known: bool = False
     counts: tuple[int, int, int, int, Decimal] | None = None
+    rest: (
+        Callable[
+            [],
+            tuple[
+                _regularity.RegularityAssessment,
+                _motivation.MotivationAssessment,
+                _rfm.RFMFigures | None,
+            ],
+        ]
+        | None
+    ) = None
 
 
 class _Line(NamedTuple):
@@ -1490,7 +1504,10 @@ def _assess(
     ld = _ladder.assess(history, as_of=as_of, policy=policies.ladder, lifecycle=lc, tz=tz)
     lost = lc.stage is Stage.lost
     until = _losses.active_until(history, lc) if lost else None
-    mot = k.motivation
+    mot, reg, figures, figures_known = k.motivation, k.regularity, k.figures, k.figures_known
+    if k.rest is not None and until is None:
+        reg, mot, figures = k.rest()
+        figures_known = True
     if until is not None:
         # A lost client's segment as it stood when its active life ended: at the
         # report's moment its window holds nothing (or its trailing orders), and
@@ -1499,7 +1516,6 @@ def _assess(
     elif mot is None:
         mot = _classify_motivation(history, as_of=as_of, policy=policies.motivation, tz=tz)
     start = lc.episode_start
-    reg = k.regularity
     if lost or start is not None:
         # A lost client's regularity as it stood when it left, a won-back client's
         # over its current episode: never over the gap while it was lost.
@@ -1514,7 +1530,7 @@ def _assess(
         # loss), observed to the report's moment: trailing sales do not count.
         figures = _rfm_figures(history.as_of(until), as_of=as_of, tz=tz)
     else:
-        figures = k.figures if k.figures_known else _rfm_figures(history, as_of=as_of, tz=tz)
+        figures = figures if figures_known else _rfm_figures(history, as_of=as_of, tz=tz)
     cost = k.cost
     if cost is None:
         cost = _cost_to_serve(history, as_of=as_of, rates=policies.cost_rates)

@@ -10,7 +10,9 @@ keeping one implementation of every rule:
   each client by the model's total order, counting, summing, collecting ids and
   purchase days — runs in polars (:mod:`relcycle.columnar._signals`);
 - the per-client decisions (regularity, motivation, cost-to-serve, RFM figures)
-  run the object path's own decision code on those small per-client values;
+  run the object path's own decision code on those small per-client values
+  (the regularity, motivation and figures only when the report reads them:
+  not for a lost client, whose are decided as they stood when it left);
 - the two state machines and the risk flags run per client over the client's
   records, rebuilt from its sorted slices; a client with nothing the lifecycle
   reacts to (no complaint, no lifecycle contact, no failed order by the moment)
@@ -102,7 +104,7 @@ def build_report(
         ValidationError: If a moment is not timezone-aware.
         RecordTypeError: If a moment is not a datetime.
     """
-    from ._signals import iter_client_signals
+    from ._signals import iter_client_rows
     from ._tables import histories
 
     policies = ReportPolicies() if policies is None else policies
@@ -126,7 +128,7 @@ def build_report(
     total = frames.clients.height
 
     def items(moment: datetime) -> Iterator[Item]:
-        signals = iter_client_signals(frames, as_of=moment, tz=tz, policies=policies)
+        signals = iter_client_rows(frames, as_of=moment, tz=tz, policies=policies)
         stirred = _lifecycle_clients(frames, moment, policies.lifecycle)
         # The calm clients' assessment, field by field (None: not needed yet).
         calm: dict[str, Any] | None = None
@@ -155,15 +157,7 @@ def build_report(
                 lifecycle = _lifecycle.LifecycleAssessment(**calm)
             yield (
                 cut,
-                Known(
-                    lifecycle=lifecycle,
-                    regularity=found.regularity,
-                    motivation=found.motivation,
-                    cost=found.cost,
-                    figures=found.figures,
-                    figures_known=True,
-                    counts=found.counts,
-                ),
+                Known(lifecycle=lifecycle, cost=found.cost, counts=found.counts, rest=found.rest),
             )
 
     return assemble(

@@ -31,7 +31,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal, getcontext
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import attrs
 
@@ -191,11 +192,61 @@ def iter_client_signals(
 
     check_as_of(as_of)
     policies = ReportPolicies() if policies is None else policies
-    pl = import_polars()
+    import_polars()  # a missing extra is named before anything else
     zone_ = resolve_zone(tz)
-    plan = _Plan(pl, as_of, zone_, policies)
+    rows = iter_client_rows(frames, as_of=as_of, tz=zone_, policies=policies)
+    return (row.signals() for row in rows)
+
+
+def iter_client_rows(
+    frames: Frames, *, as_of: datetime, tz: tzinfo, policies: ReportPolicies
+) -> Iterator[_Row]:
+    """:func:`iter_client_signals` with each client's regularity, motivation and
+    RFM figures decided only when asked for (:meth:`_Row.rest`).
+
+    The report asks for them only for the clients whose verdicts read them: a
+    lost client's are decided again at the end of its active life.
+    """
+    pl = import_polars()
+    plan = _Plan(pl, as_of, tz, policies)
     table = _per_client(pl, frames, plan)
     return _decide(pl, frames, table, plan)
+
+
+#: A client's regularity, motivation and RFM figures (None: no sale).
+_Rest = tuple[
+    _regularity.RegularityAssessment, _motivation.MotivationAssessment, "_rfm.RFMFigures | None"
+]
+
+
+class _Row(NamedTuple):
+    """One client's signals, the costlier half of them decided when asked for."""
+
+    client_id: str
+    cost: _cost.CostToServe
+    counts: tuple[int, int, int, int, Decimal]
+    #: Decides the client's regularity, motivation and RFM figures.
+    rest: Callable[[], _Rest]
+
+    def signals(self) -> ClientSignals:
+        """The client's :class:`ClientSignals`, every field decided."""
+        reg, mot, figures = self.rest()
+        return ClientSignals(
+            client_id=self.client_id,
+            regularity=reg,
+            motivation=mot,
+            cost=self.cost,
+            figures=figures,
+            counts=self.counts,
+        )
+
+
+def _known(
+    reg: _regularity.RegularityAssessment,
+    mot: _motivation.MotivationAssessment,
+    figures: _rfm.RFMFigures | None,
+) -> _Rest:
+    return reg, mot, figures
 
 
 class _Plan:
@@ -532,7 +583,7 @@ def _complaints(pl: Any, frames: Frames, plan: _Plan) -> Any:
 _MOTIVATION_COLUMNS: Mapping[str, str] = {key: f"m_{key}" for key in _motivation.SIGNAL_KEYS}
 
 
-def _decide(pl: Any, frames: Frames, table: Any, plan: _Plan) -> Iterator[ClientSignals]:
+def _decide(pl: Any, frames: Frames, table: Any, plan: _Plan) -> Iterator[_Row]:
     """Run the decision functions per client on the per-client table, in its order.
 
     The table's lists become Python lists a chunk of clients at a time, so the
@@ -605,24 +656,24 @@ def _decide(pl: Any, frames: Frames, table: Any, plan: _Plan) -> Iterator[Client
         c_minutes, c_rates, c_touches = column("minutes"), column("rates"), column("touches")
         c_unrated, c_unpriced = column("unrated"), column("unpriced_touch_ids")
         motivation_ids = [(key, column(name)) for key, name in _MOTIVATION_COLUMNS.items()]
-        for i in range(part.height):
-            cid: str = ids[i]
-            contacts = c_contacts[i] or 0
-            requests = c_requests[i] or 0
-            complaints_open = c_open[i] or 0
-            found = exact.get(cid)
-            if found is not None:
-                yield ClientSignals(
-                    client_id=cid,
-                    regularity=found[0],
-                    motivation=found[1],
-                    cost=found[2],
-                    figures=found[3],
-                    counts=(found[5], contacts, requests, complaints_open, found[4]),
-                )
-                continue
-            sale_ids: list[str] = c_sales[i] or empty
-            as_of_day = plan.day_of_as_of() if sale_ids else None
+
+        def rest(
+            i: int,
+            cid: str,
+            sale_ids: list[str],
+            currency: str | None,
+            as_of_day: date | None,
+            c_reg_ids: list[Any] = c_reg_ids,
+            c_reg_days: list[Any] = c_reg_days,
+            c_mot_ids: list[Any] = c_mot_ids,
+            c_mot_days: list[Any] = c_mot_days,
+            c_mot_sum: list[Any] = c_mot_sum,
+            c_mot_places: list[Any] = c_mot_places,
+            c_days: list[Any] = c_days,
+            c_day_sums: list[Any] = c_day_sums,
+            c_day_places: list[Any] = c_day_places,
+            motivation_ids: list[tuple[str, list[Any]]] = motivation_ids,
+        ) -> _Rest:
             reg_days: list[date] = c_reg_days[i] or empty
             reg = regularity_from_days(
                 cid,
@@ -650,12 +701,6 @@ def _decide(pl: Any, frames: Frames, table: Any, plan: _Plan) -> Iterator[Client
             mot = _motivation.motivation_from_signals(
                 cid, signals, as_of=as_of, policy=mot_policy, client=clients.get(cid)
             )
-            currency: str | None = c_lo[i]
-            if currency != c_hi[i]:  # as rfm_figures refuses them (before cost-to-serve)
-                raise CurrencyMismatchError(
-                    currencies=_currencies(pl, frames, cid, plan),
-                    context=f"the RFM figures of client {cid!r}",
-                )
             figures: _rfm.RFMFigures | None = None
             if sale_ids:
                 assert as_of_day is not None
@@ -667,6 +712,30 @@ def _decide(pl: Any, frames: Frames, table: Any, plan: _Plan) -> Iterator[Client
                     as_of_day=as_of_day,
                     currency=currency,
                     order_ids=tuple(sale_ids),
+                )
+            return reg, mot, figures
+
+        for i in range(part.height):
+            cid: str = ids[i]
+            contacts = c_contacts[i] or 0
+            requests = c_requests[i] or 0
+            complaints_open = c_open[i] or 0
+            found = exact.get(cid)
+            if found is not None:
+                yield _Row(
+                    cid,
+                    found[2],
+                    (found[5], contacts, requests, complaints_open, found[4]),
+                    partial(_known, found[0], found[1], found[3]),
+                )
+                continue
+            sale_ids: list[str] = c_sales[i] or empty
+            as_of_day = plan.day_of_as_of() if sale_ids else None
+            currency: str | None = c_lo[i]
+            if currency != c_hi[i]:  # as rfm_figures refuses them (before cost-to-serve)
+                raise CurrencyMismatchError(
+                    currencies=_currencies(pl, frames, cid, plan),
+                    context=f"the RFM figures of client {cid!r}",
                 )
             revenue = exact_(c_revenue[i], c_revenue_places[i])
             time_cost = Decimal(0)
@@ -703,13 +772,11 @@ def _decide(pl: Any, frames: Frames, table: Any, plan: _Plan) -> Iterator[Client
                 unrated_employees=c_unrated[i] or empty,
                 unpriced_touch_ids=unpriced,
             )
-            yield ClientSignals(
-                client_id=cid,
-                regularity=reg,
-                motivation=mot,
-                cost=cost,
-                figures=figures,
-                counts=(len(sale_ids), contacts, requests, complaints_open, revenue),
+            yield _Row(
+                cid,
+                cost,
+                (len(sale_ids), contacts, requests, complaints_open, revenue),
+                partial(rest, i, cid, sale_ids, currency, as_of_day),
             )
 
 

@@ -39,7 +39,7 @@ from functools import lru_cache
 
 import attrs
 
-from relcycle._args import checked
+from relcycle._args import checked, unchecked
 from relcycle._vocab import Vocab
 from relcycle.errors import UsageError, ValidationError
 from relcycle.evidence import Evidence
@@ -358,6 +358,9 @@ def motivation_signal_set(window_days: int | None) -> SignalSet:
     )
 
 
+_assess_regularity = unchecked(assess_regularity)
+
+
 def _signals(
     history: ClientHistory, as_of: datetime, policy: MotivationPolicy, tz: tzinfo | str
 ) -> MotivationSignals:
@@ -368,7 +371,10 @@ def _signals(
     )
     ids = {key: found[key] for key in SIGNAL_KEYS}
     value: Decimal = found["sales_value"]
-    regularity = assess_regularity(history, as_of=as_of, policy=policy.windowed_regularity(), tz=tz)
+    # this function's own arguments, checked by its caller (no per-client checks again)
+    regularity = _assess_regularity(
+        history, as_of=as_of, policy=policy.windowed_regularity(), tz=tz
+    )
     return motivation_signals(ids, sales_value=value, regularity=regularity)
 
 
