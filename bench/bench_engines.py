@@ -1,9 +1,11 @@
 """Benchmark: ``relcycle report --engine python`` vs ``--engine arrow`` by input size.
 
 Dev tool, never run by the test suite. It times the whole command (start-up,
-reading, the report, writing JSON Lines to a file), each run a fresh process,
-engines round-robin, and checks that both engines write the same bytes. The
-crossover is what ``--engine auto`` uses (``relcycle.cli.ARROW_FROM_BYTES``).
+reading, the report, writing JSON Lines to a file) and reads its peak resident
+memory, each run a fresh process, engines round-robin, and checks that both
+engines write the same bytes. What ``--engine auto`` picks
+(:func:`relcycle.cli.choose_engine`) follows these figures: the engine that is
+faster *and* not heavier on memory for the kind and size of input.
 
 Inputs: simulated demo histories (``relcycle.simulate``, all four tables) of
 several sizes, and CDNOW x N order logs (orders only), written once into the
@@ -12,13 +14,14 @@ cache directory (``$RELCYCLE_BENCH_DATA`` or ``bench/.data/``).
 Usage::
 
     python bench/bench_engines.py [--reps 3] [--demo 500,2000,8000] [--cdnow 1,10]
+        [--tree OLD --tree NEW]
 """
 
 from __future__ import annotations
 
 import argparse
 import filecmp
-import resource
+import os
 import statistics
 import subprocess
 import sys
@@ -63,16 +66,26 @@ def size_of(folder: Path) -> int:
     return sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
 
 
-def run(python: str, folder: Path, engine: str, out: Path) -> tuple[float, float]:
-    """One ``relcycle report`` run: wall and CPU seconds of the child process."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+def run(
+    python: str, folder: Path, engine: str, out: Path, tree: Path | None = None
+) -> tuple[float, float, float]:
+    """One ``relcycle report`` run: wall and CPU seconds and peak RSS (MiB) of the child.
+
+    With ``tree``, the child imports relcycle from ``tree/src`` (``PYTHONPATH``).
+    """
+    env = dict(os.environ)
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree / "src")
     start = time.perf_counter()
     cmd = [python, "-m", "relcycle", "report", str(folder), "--format", "jsonl"]
-    subprocess.run([*cmd, "--output", str(out), "--engine", engine], check=True)
+    child = subprocess.Popen([*cmd, "--output", str(out), "--engine", engine], env=env)
+    _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} --engine {engine}: exit code {child.returncode}")
+    cpu = usage.ru_utime + usage.ru_stime
+    return wall, cpu, usage.ru_maxrss / 1024  # Linux: KiB
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,6 +97,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache-dir", type=Path, default=None)
     ap.add_argument("--source", type=Path, default=None, help="CDNOW_master.txt")
     ap.add_argument("--python", default=sys.executable, help="interpreter with relcycle[arrow]")
+    ap.add_argument(
+        "--tree",
+        action="append",
+        type=Path,
+        default=[],
+        help="a checkout to run (its src first on PYTHONPATH); repeat to compare trees "
+        "side by side (default: the installed relcycle)",
+    )
     args = ap.parse_args(argv)
     cache = args.cache_dir or make_bench_data.default_cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
@@ -93,25 +114,37 @@ def main(argv: list[str] | None = None) -> int:
         for n in args.cdnow.split(",")
         if n
     ]
-    print("| input | MiB | python wall s | arrow wall s | arrow/python wall | CPU | same output |")
-    print("|---|---|---|---|---|---|---|")
+    trees: list[Path | None] = list(args.tree) or [None]
+    print(
+        "| input | tree | MiB | python wall s | arrow wall s | arrow/python wall | CPU "
+        "| python peak MiB | arrow peak MiB | arrow/python peak | same output |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for name, folder in inputs:
-            times: dict[str, list[tuple[float, float]]] = {e: [] for e in ENGINES}
+            runs = [(k, e) for k in range(len(trees)) for e in ENGINES]
+            times: dict[tuple[int, str], list[tuple[float, float, float]]] = {r: [] for r in runs}
             for rep in range(args.reps):
-                order = ENGINES if rep % 2 == 0 else ENGINES[::-1]
-                for engine in order:
-                    out = Path(tmp) / f"{engine}.jsonl"
-                    times[engine].append(run(args.python, folder, engine, out))
-            same = filecmp.cmp(Path(tmp) / "python.jsonl", Path(tmp) / "arrow.jsonl", shallow=False)
-            wall = {e: statistics.median(t[0] for t in times[e]) for e in ENGINES}
-            cpu = {e: statistics.median(t[1] for t in times[e]) for e in ENGINES}
-            print(
-                f"| {name} | {size_of(folder) / 2**20:.1f} | {wall['python']:.2f} "
-                f"| {wall['arrow']:.2f} | {wall['arrow'] / wall['python']:.2f} "
-                f"| {cpu['arrow'] / cpu['python']:.2f} | {'yes' if same else 'NO'} |",
-                flush=True,
+                for k, engine in runs if rep % 2 == 0 else runs[::-1]:
+                    out = Path(tmp) / f"{k}-{engine}.jsonl"
+                    times[k, engine].append(run(args.python, folder, engine, out, trees[k]))
+            first = Path(tmp) / "0-python.jsonl"
+            same = all(
+                filecmp.cmp(first, Path(tmp) / f"{k}-{e}.jsonl", shallow=False) for k, e in runs
             )
+            for k, tree in enumerate(trees):
+                wall = {e: statistics.median(t[0] for t in times[k, e]) for e in ENGINES}
+                cpu = {e: statistics.median(t[1] for t in times[k, e]) for e in ENGINES}
+                peak = {e: statistics.median(t[2] for t in times[k, e]) for e in ENGINES}
+                print(
+                    f"| {name} | {'installed' if tree is None else tree.name} "
+                    f"| {size_of(folder) / 2**20:.1f} | {wall['python']:.2f} "
+                    f"| {wall['arrow']:.2f} | {wall['arrow'] / wall['python']:.2f} "
+                    f"| {cpu['arrow'] / cpu['python']:.2f} | {peak['python']:.0f} "
+                    f"| {peak['arrow']:.0f} | {peak['arrow'] / peak['python']:.2f} "
+                    f"| {'yes' if same else 'NO'} |",
+                    flush=True,
+                )
     return 0
 
 

@@ -463,31 +463,38 @@ def _cmd_report(args: argparse.Namespace) -> int:
                 "--ignore-extra-columns, or use --engine python"
             )
         report = _dask_report(args, zone, as_of, compare_to, policies)
-    elif engine == "arrow":
-        from .columnar import read_tables
-
-        loaded: Any = read_tables(
-            args.source,
-            tz=zone,
-            currency=args.currency,
-            skip_bad_rows=args.skip_bad_rows,
-            **read,
-        )
-        _warn(loaded.warnings)
-        rejected = _write_rejects(args, loaded)
-        options = _report_options(args, rejected, as_of, compare_to, zone, keep, policies)
-        from .columnar import build_report as columnar_report
-
-        report = _with_load_warnings(columnar_report(loaded, **options), loaded.warnings)
     else:
-        with _python_portfolio(args, zone, read) as (portfolio, rejected, warnings):
-            options = _report_options(args, rejected, as_of, compare_to, zone, keep, policies)
-            from .report import build_report
+        with _scratch(keep) as spill_dir:
+            if engine == "arrow":
+                from .columnar import build_report as columnar_report
+                from .columnar import read_tables
 
-            report = _with_load_warnings(build_report(portfolio, **options), warnings)
-            # rendered while the portfolio is open: the HTML page looks histories up
-            _emit(_render(report, fmt, args.output, view), args.output)
-        return 0
+                loaded: Any = read_tables(
+                    args.source,
+                    tz=zone,
+                    currency=args.currency,
+                    skip_bad_rows=args.skip_bad_rows,
+                    **read,
+                )
+                _warn(loaded.warnings)
+                rejected = _write_rejects(args, loaded)
+                options = _report_options(args, rejected, as_of, compare_to, zone, keep, policies)
+                report = _with_load_warnings(
+                    columnar_report(loaded, spill_dir=spill_dir, **options), loaded.warnings
+                )
+                del loaded  # the lines are in the spill: the tables can go before writing
+                _emit(_render(report, fmt, args.output, view), args.output)
+                return 0
+            with _python_portfolio(args, zone, read) as (portfolio, rejected, warnings):
+                options = _report_options(args, rejected, as_of, compare_to, zone, keep, policies)
+                from .report import build_report
+
+                report = _with_load_warnings(
+                    build_report(portfolio, spill_dir=spill_dir, **options), warnings
+                )
+                # rendered while the portfolio is open: the HTML page looks histories up
+                _emit(_render(report, fmt, args.output, view), args.output)
+            return 0
     if engine == "dask":
         _warn(report.warnings)
     _emit(_render(report, fmt, args.output, view), args.output)
@@ -527,6 +534,23 @@ def _python_portfolio(
     with _terminate_cleanly(), spilled(loaded, tz=zone, currency=args.currency) as portfolio:
         del loaded  # ``spilled`` emptied its tables: the records are in the store now
         yield portfolio, rejected, warnings
+
+
+@contextlib.contextmanager
+def _scratch(keep: bool) -> Iterator[str | None]:
+    """A temporary folder for the report's lines (None: the HTML page keeps them in memory).
+
+    The python and arrow engines write each client's line there as it is
+    assessed, so the report holds a few figures per client while it is built and
+    written, not every line; the folder is removed however the report ends.
+    """
+    if keep:
+        yield None
+        return
+    import tempfile
+
+    with _terminate_cleanly(), tempfile.TemporaryDirectory(prefix="relcycle-report-") as folder:
+        yield folder
 
 
 @contextlib.contextmanager

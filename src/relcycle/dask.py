@@ -210,7 +210,7 @@ def _report_partition(
         tz=zone,
     )
     figures = rfm_figures_by_client(portfolio, as_of=as_of, tz=zone)
-    return local.clients, figures, seen
+    return tuple(local.clients), figures, seen
 
 
 def build_report(
@@ -319,7 +319,10 @@ def build_report(
     classes = value.classes
     scores = _rfm.rfm_scores(dict(sorted(figures.items())))
     final = tuple(_globalize(c, classes, scores, code, policies) for c in locals_)
-    summary = _report._summary(final, values, policies, code, None)
+    tally = _report._Tally(policies)
+    for client in final:
+        tally.add_client(client)
+    summary = tally.summary(classes, values, code, None)
     summary["value_basis"] = value.basis.value
     return _report.Report(
         warnings=tuple(warnings),

@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar, overload
 
 import attrs
 
@@ -44,6 +45,7 @@ from . import losses as _losses
 from . import rules as _rules
 from ._gc import collector_paused
 from ._repr import count, html_card, short_repr
+from ._spill import Spill
 from .errors import CurrencyMismatchError, RecordTypeError, UsageError, ValidationError
 from .evidence import Evidence
 from .history import ClientHistory, Portfolio, check_as_of
@@ -174,6 +176,8 @@ MONEY_FIELDS: tuple[str, ...] = ("lost_revenue", "revenue", "cost_to_serve", "pr
 
 
 #: An extra column's name: a lowercase identifier.
+_T = TypeVar("_T")
+
 _COLUMN_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 #: JSON scalars an extra column's value may be.
@@ -897,43 +901,166 @@ def exact_sum(values: Iterable[Decimal]) -> Decimal:
 UNKNOWN_MANAGER = "(unknown)"
 
 
-def _loss_summary(lost: Sequence[ClientReport], policies: ReportPolicies) -> dict[str, Any]:
-    """``summary["losses"]``: the lost clients and their lost revenue, in total and per
-    loss reason, per motivation segment and per loss manager.
+class _Tally:
+    """The summary's counts and sums, fed one client at a time (:meth:`add`).
 
-    Every reason and segment is listed (zeros included); managers are those of
-    the lost clients, the largest lost revenue first (then by id), an unknown
-    manager as :data:`UNKNOWN_MANAGER`, last.
+    The one summary of every engine: :func:`assemble` feeds it each line as it
+    is assessed (so the report need not hold its lines), :func:`relcycle.dask.build_report`
+    each client report. The value classes and revenues are portfolio-wide and
+    come in at :meth:`summary`.
     """
-    groups: dict[str, dict[str, list[Decimal]]] = {"reason": {}, "segment": {}, "manager": {}}
-    for c in lost:
-        amount = Decimal(0) if c.lost_revenue is None else c.lost_revenue.amount
-        assert c.loss_reason is not None
+
+    def __init__(self, policies: ReportPolicies) -> None:
+        self.policies = policies
+        self.clients = 0
+        self.stage: Counter[str] = Counter()
+        self.rung: Counter[str] = Counter()
+        self.segment: Counter[str] = Counter()
+        self.regularity: Counter[str] = Counter()
+        self.client_stage: Counter[str] = Counter()
+        self.risks: Counter[str] = Counter()
+        self.columns: dict[str, Counter[str]] = {
+            column.name: Counter() for column in policies.columns if column.values
+        }
+        # the lost clients: how many and their lost revenue, per reason, segment, manager
+        self.lost: list[Any] = [0, Decimal(0)]
+        self.losses: dict[str, dict[str, list[Any]]] = {"reason": {}, "segment": {}, "manager": {}}
+
+    def add(
+        self,
+        *,
+        stage: _lifecycle.Stage,
+        rung: _ladder.Rung,
+        segment: _motivation.MotivationSegment,
+        regularity: _regularity.Regularity,
+        client_stage: _clientbase.ClientStage,
+        loss_reason: LossReason | None,
+        lost_revenue: Decimal | None,
+        loss_manager: str | None,
+        risks: Iterable[_risks.Risk],
+        columns: Mapping[str, Cell],
+    ) -> None:
+        """Count one client."""
+        self.clients += 1
+        self.stage[stage.value] += 1
+        self.rung[rung.value] += 1
+        self.segment[segment.value] += 1
+        self.regularity[regularity.value] += 1
+        self.client_stage[client_stage.value] += 1
+        for risk in risks:
+            self.risks[risk.flag.value] += 1
+        for name, counter in self.columns.items():
+            counter[str(columns[name].value)] += 1
+        if loss_reason is None:
+            return
+        amount = Decimal(0) if lost_revenue is None else lost_revenue
+        add = _EXACT.add
+        self.lost[0] += 1
+        self.lost[1] = add(self.lost[1], amount)
         keys = {
-            "reason": c.loss_reason.value,
-            "segment": c.motivation_segment.value,
-            "manager": UNKNOWN_MANAGER if c.loss_manager is None else c.loss_manager,
+            "reason": loss_reason.value,
+            "segment": segment.value,
+            "manager": UNKNOWN_MANAGER if loss_manager is None else loss_manager,
         }
         for group, key in keys.items():
-            groups[group].setdefault(key, []).append(amount)
+            cell = self.losses[group].setdefault(key, [0, Decimal(0)])
+            cell[0] += 1
+            cell[1] = add(cell[1], amount)
 
-    def cell(amounts: Sequence[Decimal]) -> dict[str, Any]:
-        return {"clients": len(amounts), "lost_revenue": decimal_text(exact_sum(amounts))}
+    def add_line(self, line: _Line) -> None:
+        """Count one client from its report line."""
+        self.add(
+            stage=line.stage,
+            rung=line.rung,
+            segment=line.segment,
+            regularity=line.regularity,
+            client_stage=line.client_stage,
+            loss_reason=line.loss_reason,
+            lost_revenue=None if line.loss is None else line.loss.lost_revenue,
+            loss_manager=None if line.loss is None else line.loss.manager,
+            risks=line.risks,
+            columns=line.columns,
+        )
 
-    def listed(group: str, order: Iterable[str]) -> dict[str, dict[str, Any]]:
-        return {key: cell(groups[group].get(key, [])) for key in order}
+    def add_client(self, client: ClientReport) -> None:
+        """Count one client from its :class:`ClientReport`."""
+        self.add(
+            stage=client.lifecycle_stage,
+            rung=client.ladder_rung,
+            segment=client.motivation_segment,
+            regularity=client.regularity,
+            client_stage=client.client_stage,
+            loss_reason=client.loss_reason,
+            lost_revenue=None if client.lost_revenue is None else client.lost_revenue.amount,
+            loss_manager=client.loss_manager,
+            risks=client.risks,
+            columns=client.columns,
+        )
 
-    managers = groups["manager"]
-    by_total = {m: exact_sum(a) for m, a in managers.items()}
-    ranked = sorted(managers, key=lambda m: (m == UNKNOWN_MANAGER, -by_total[m], m))
-    every = [Decimal(0) if c.lost_revenue is None else c.lost_revenue.amount for c in lost]
-    return {
-        "window_days": policies.losses.window_days,
-        **cell(every),
-        "by_reason": listed("reason", LossReason),
-        "by_segment": listed("segment", MotivationSegment),
-        "by_manager": listed("manager", ranked),
-    }
+    def _losses(self) -> dict[str, Any]:
+        """``summary["losses"]``: the lost clients and their lost revenue, in total and
+        per loss reason, per motivation segment and per loss manager.
+
+        Every reason and segment is listed (zeros included); managers are those of
+        the lost clients, the largest lost revenue first (then by id), an unknown
+        manager as :data:`UNKNOWN_MANAGER`, last.
+        """
+
+        def cell(found: Sequence[Any]) -> dict[str, Any]:
+            return {"clients": found[0], "lost_revenue": decimal_text(found[1])}
+
+        def listed(group: str, order: Iterable[str]) -> dict[str, dict[str, Any]]:
+            return {key: cell(self.losses[group].get(key, (0, Decimal(0)))) for key in order}
+
+        managers = self.losses["manager"]
+        ranked = sorted(managers, key=lambda m: (m == UNKNOWN_MANAGER, -managers[m][1], m))
+        return {
+            "window_days": self.policies.losses.window_days,
+            **cell(self.lost),
+            "by_reason": listed("reason", LossReason),
+            "by_segment": listed("segment", MotivationSegment),
+            "by_manager": listed("manager", ranked),
+        }
+
+    def summary(
+        self,
+        classes: Mapping[str, _value.ValueClass],
+        values: Mapping[str, Decimal],
+        currency: str,
+        rejected_rows: int | None,
+    ) -> dict[str, Any]:
+        """The report's summary, given every client's value class and revenue."""
+        policies = self.policies
+        share = _value.top_share(values, fraction=policies.top_fraction)
+        return {
+            "clients": self.clients,
+            "currency": currency,
+            "revenue": decimal_text(exact_sum(values.values())),
+            "lifecycle_stage": _counted(self.stage, Stage),
+            "ladder_rung": _counted(self.rung, Rung),
+            "motivation_segment": _counted(self.segment, MotivationSegment),
+            "value_class": _counts((c.value for c in classes.values()), ValueClass),
+            "regularity": _counted(self.regularity, Regularity),
+            "top_share": float(round(share, 4)),
+            "top_fraction": float(policies.top_fraction),
+            "loss_reasons": {
+                key: cell[0]
+                for key, cell in ((k, self.losses["reason"].get(k, (0,))) for k in LossReason)
+            },
+            "losses": self._losses(),
+            "client_stage": _counted(self.client_stage, ClientStage),
+            "risks": {flag.value: self.risks.get(flag.value, 0) for flag in RiskFlag},
+            "rejected_rows": rejected_rows,
+            "columns": {
+                column.name: _counted(self.columns[column.name], column.values)
+                for column in policies.columns
+                if column.values
+            },
+        }
+
+
+def _counted(counter: Mapping[str, int], order: Iterable[str]) -> dict[str, int]:
+    return {key: counter.get(key, 0) for key in order}
 
 
 def _counts(values: Iterable[str], order: Iterable[str]) -> dict[str, int]:
@@ -949,7 +1076,9 @@ class Report:
         as_of: The moment every client is evaluated at.
         compare_to: The earlier moment of the migration matrices, or None.
         currency: The one currency of every money figure.
-        clients: One :class:`ClientReport` per client, sorted by client id.
+        clients: One :class:`ClientReport` per client, sorted by client id: a
+            tuple, or with ``spill_dir`` a read-only sequence that reads them back
+            from its file.
         summary: Counts per stage, rung, segment, value class, regularity, risk flag,
             loss reason and client-base stage; the loss analysis (``losses``: lost
             clients and lost revenue per reason, segment and manager); the top-20%
@@ -969,7 +1098,7 @@ class Report:
     as_of: datetime
     compare_to: datetime | None
     currency: str
-    clients: tuple[ClientReport, ...]
+    clients: Sequence[ClientReport]
     summary: Mapping[str, Any]
     migrations: Mapping[str, MigrationMatrix[Any]] | None = None
     rejected_rows: int | None = None
@@ -978,7 +1107,13 @@ class Report:
     _index: Mapping[str, ClientReport] = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        object.__setattr__(self, "_index", {c.client_id: c for c in self.clients})
+        clients = self.clients
+        index: Mapping[str, ClientReport] = (
+            _StoredIndex(clients)
+            if isinstance(clients, _StoredClients)
+            else {c.client_id: c for c in clients}
+        )
+        object.__setattr__(self, "_index", index)
 
     def __len__(self) -> int:
         return len(self.clients)
@@ -1374,13 +1509,13 @@ class _Line(NamedTuple):
     stage: _lifecycle.Stage
     since: datetime | None
     loss_reason: LossReason | None
-    loss: _losses.LossFigures | None
+    loss: _losses.LossFigures | _LossCell | None
     rung: _ladder.Rung
     client_stage: _clientbase.ClientStage
     active: bool
     segment: _motivation.MotivationSegment
     regularity: _regularity.Regularity
-    figures: _rfm.RFMFigures | None
+    figures: _rfm.RFMFigures | _FiguresCell | None
     orders: int
     contacts: int
     requests: int
@@ -1400,12 +1535,174 @@ class _Line(NamedTuple):
         ]
         | None
     )
-    cost: _cost.CostToServe
+    #: None once the portfolio's value step has read it (:func:`_evaluate`).
+    cost: _cost.CostToServe | None
     #: Set by :func:`_evaluate`, which lets go of ``history`` when the report
     #: can look it up again.
     client_id: str = ""
     name: str | None = None
     records: int = 0
+
+
+class _FiguresCell(NamedTuple):
+    """What a report line reads of its :class:`~relcycle.segmentation.rfm.RFMFigures`."""
+
+    repeat_days: int
+    span_days: int
+    age_days: int
+    mean_repeat_value: Decimal
+
+
+class _LossCell(NamedTuple):
+    """What a report line reads of its :class:`~relcycle.losses.LossFigures`."""
+
+    lost_revenue: Decimal
+    manager: str | None
+
+
+def _slim(line: _Line, history: ClientHistory | None) -> _Line:
+    """The line as the report keeps it: its client's id, name and record count, the
+    history only if it cannot be looked up again, and of its figures, its loss and
+    its cost only what the report's fields read (the portfolio-wide steps read the
+    rest before)."""
+    figures, loss = line.figures, line.loss
+    return line._replace(
+        history=history,
+        figures=None if figures is None else _FiguresCell(*_figures(figures)),
+        loss=None if loss is None else _LossCell(loss.lost_revenue, loss.manager),
+        cost=None,
+    )
+
+
+def _figures(f: _rfm.RFMFigures | _FiguresCell) -> tuple[int, int, int, Decimal]:
+    return f.repeat_days, f.span_days, f.age_days, f.mean_repeat_value
+
+
+def _restored(cls: type[_T], **fields: Any) -> _T:
+    """An instance of a frozen attrs class from the field values it was built with
+    (already validated and converted then: a line read back from its spill)."""
+    made = object.__new__(cls)
+    for name, value in fields.items():
+        object.__setattr__(made, name, value)
+    return made
+
+
+def _packed(line: _Line, actions: dict[_playbook.Action, int]) -> tuple[Any, ...]:
+    """A line as plain values (strings, numbers, moments), quick to pickle.
+
+    ``actions`` numbers the playbook's actions as they are met (a report has a
+    few dozen): a line keeps their numbers, :func:`_unpacked` the same list.
+    """
+    loss_reason = line.loss_reason
+    return (
+        line.client_id,
+        line.name,
+        line.records,
+        line.stage.value,
+        line.since,
+        None if loss_reason is None else loss_reason.value,
+        None if line.loss is None else (line.loss.lost_revenue, line.loss.manager),
+        line.rung.value,
+        line.client_stage.value,
+        line.active,
+        line.segment.value,
+        line.regularity.value,
+        None if line.figures is None else _figures(line.figures),
+        line.orders,
+        line.contacts,
+        line.requests,
+        line.complaints_open,
+        line.revenue,
+        line.cost_to_serve,
+        line.profit,
+        line.risks or None,
+        tuple(actions.setdefault(a, len(actions)) for a in line.actions),
+        tuple((k, e.reason, e.record_ids) for k, e in line.evidence.items()),
+        tuple(
+            (k, c.value, c.evidence.reason, c.evidence.record_ids) for k, c in line.columns.items()
+        )
+        or None,
+        line.assessments,
+        line.history,
+    )
+
+
+_STAGES = {m.value: m for m in _lifecycle.Stage}
+_RUNGS = {m.value: m for m in _ladder.Rung}
+_CLIENT_STAGES = {m.value: m for m in _clientbase.ClientStage}
+_SEGMENTS = {m.value: m for m in _motivation.MotivationSegment}
+_REGULARITIES = {m.value: m for m in _regularity.Regularity}
+_LOSS_REASONS = {m.value: m for m in LossReason}
+
+
+def _unpacked(row: tuple[Any, ...], actions: Sequence[_playbook.Action]) -> _Line:
+    """The line :func:`_packed` packed."""
+    (
+        client_id,
+        name,
+        records,
+        stage,
+        since,
+        loss_reason,
+        loss,
+        rung,
+        client_stage,
+        active,
+        segment,
+        regularity,
+        figures,
+        orders,
+        contacts,
+        requests,
+        complaints_open,
+        revenue,
+        cost_to_serve,
+        profit,
+        risks,
+        action_numbers,
+        evidence,
+        columns,
+        assessments,
+        history,
+    ) = row
+    return _Line(
+        history=history,
+        stage=_STAGES[stage],
+        since=since,
+        loss_reason=None if loss_reason is None else _LOSS_REASONS[loss_reason],
+        loss=None if loss is None else _LossCell(*loss),
+        rung=_RUNGS[rung],
+        client_stage=_CLIENT_STAGES[client_stage],
+        active=active,
+        segment=_SEGMENTS[segment],
+        regularity=_REGULARITIES[regularity],
+        figures=None if figures is None else _FiguresCell(*figures),
+        orders=orders,
+        contacts=contacts,
+        requests=requests,
+        complaints_open=complaints_open,
+        revenue=revenue,
+        cost_to_serve=cost_to_serve,
+        profit=profit,
+        risks=risks or (),
+        actions=tuple(actions[n] for n in action_numbers),
+        evidence=FrozenMap(
+            {k: _restored(Evidence, reason=r, record_ids=ids) for k, r, ids in evidence}
+        ),
+        columns=_NO_CELLS
+        if columns is None
+        else FrozenMap(
+            {
+                k: _restored(Cell, value=v, evidence=_restored(Evidence, reason=r, record_ids=ids))
+                for k, v, r, ids in columns
+            }
+        ),
+        assessments=assessments,
+        cost=None,
+        client_id=client_id,
+        name=name,
+        records=records,
+    )
 
 
 _NOTHING_KNOWN = Known()
@@ -1595,20 +1892,32 @@ def _assess(
 
 @attrs.frozen
 class _Moment:
-    """The lines of every client at one moment, plus the portfolio-wide verdicts.
+    """The portfolio-wide verdicts at one moment, and what they were made from.
 
-    ``lines`` is a list so the report can let go of each line once it has
-    built the client's :class:`ClientReport` from it.
+    The lines themselves went to the sink :func:`_evaluate` was given (a list,
+    a :class:`~relcycle._spill.Spill`, or nowhere): only the figures of the
+    portfolio-wide steps stay, a few per client.
     """
 
     context: _Context
-    lines: list[_Line | None]
     value_classes: Mapping[str, _value.ValueClass]
     scores: Mapping[str, tuple[int, int, int, str]]
     with_records: int
     value_basis: _value.ValueClasses
     #: What the report says about unknown costs and the value basis.
     economics: list[str]
+    #: Every client's revenue, in client order.
+    revenue: Mapping[str, Decimal]
+    #: With ``verdicts=True``: every client's stage, rung and segment, and
+    #: whether it had a record by then (for the migrations).
+    verdicts: Mapping[str, _Verdicts] | None
+
+
+class _Verdicts(NamedTuple):
+    stage: _lifecycle.Stage
+    rung: _ladder.Rung
+    segment: _motivation.MotivationSegment
+    records: bool
 
 
 #: One client's cut history with what is already known of it (None: nothing).
@@ -1621,36 +1930,59 @@ def _evaluate(
     ctx: _Context,
     keep: bool,
     progress: Callable[[int, int], None] | None,
+    *,
     columns: bool = True,
     drop: bool = False,
+    sink: Callable[[_Line], object] | None = None,
+    tally: _Tally | None = None,
+    verdicts: bool = False,
 ) -> _Moment:
-    lines: list[_Line | None] = []
+    """Assess every client at one moment; each line goes to ``sink`` and ``tally``."""
+    revenue: dict[str, Decimal] = {}
+    profits: dict[str, Decimal | None] = {}
+    unrated = _MissingRates(0, set(), set())
+    figures: dict[str, _rfm.RFMFigures] = {}
+    seen: dict[str, _Verdicts] | None = {} if verdicts else None
+    with_records = 0
     step = max(1, total // 100)
+    known_profit = _value.known_profit
     for i, (history, known) in enumerate(items):
         line = _assess(history, ctx, keep, known, columns)
-        if line is not None:
-            # the line keeps what it needs of the history (dropped if it can be looked up)
-            line = line._replace(
-                history=None if drop else history,
-                client_id=history.client_id,
-                name=history.client.name,
-                records=len(history),
+        cid = history.client_id
+        records = len(history)
+        cost = line.cost
+        assert cost is not None  # _assess always costs the client
+        revenue[cid] = line.revenue
+        profits[cid] = known_profit(cost)
+        if cost.missing_rates:
+            unrated = unrated._replace(clients=unrated.clients + 1)
+            unrated.rates.update(cost.missing_rates)
+            unrated.employees.update(cost.unrated_employees)
+        found = line.figures
+        if found is not None:
+            assert isinstance(found, _rfm.RFMFigures)  # as _assess made it
+            figures[cid] = found
+        if records:
+            with_records += 1
+        if seen is not None:
+            seen[cid] = _Verdicts(line.stage, line.rung, line.segment, bool(records))
+        if tally is not None:
+            tally.add_line(line)
+        if sink is not None:
+            # the line keeps what it needs of the history (dropped if it can be
+            # looked up), not its cost (only the value step read it)
+            sink(
+                _slim(
+                    line._replace(client_id=cid, name=history.client.name, records=records),
+                    None if drop else history,
+                )
             )
-        lines.append(line)
         if progress is not None and (i % step == 0 or i + 1 == total):
             progress(i + 1, total)
-    present = [line for line in lines if line is not None]
-    basis, economics = portfolio_value(
-        {line.client_id: line.revenue for line in present},
-        [line.cost for line in present],
-        ctx.policies,
-    )
-    scored = _rfm.rfm_scores(
-        {line.client_id: line.figures for line in present if line.figures is not None}
-    )
+    basis, economics = _portfolio_value(revenue, profits, unrated, len(revenue), ctx.policies)
+    scored = _rfm.rfm_scores(figures)
     scores = {cid: (sc.r, sc.f, sc.m, sc.segment) for cid, sc in scored.items()}
-    with_records = sum(1 for line in present if line.records)
-    return _Moment(ctx, lines, basis.classes, scores, with_records, basis, economics)
+    return _Moment(ctx, basis.classes, scores, with_records, basis, economics, revenue, seen)
 
 
 @checked
@@ -1665,6 +1997,7 @@ def build_report(
     rejected_rows: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     keep_assessments: bool = True,
+    spill_dir: str | os.PathLike[str] | None = None,
 ) -> Report:
     """Evaluate every client of ``portfolio`` as of a moment.
 
@@ -1690,6 +2023,14 @@ def build_report(
             False keeps only the contract's fields and evidence (a large portfolio
             then needs much less memory); the full assessments are computed again
             when asked for.
+        spill_dir: An existing folder: each client's line is written to a
+            temporary file there as it is assessed, and the report reads its
+            clients back from it when they are asked for, so the report holds a
+            few figures per client (its value class, RFM scores, revenue) instead
+            of its lines. The file is removed when the report is let go. The
+            report is the same, field for field; ``report.clients`` is then a
+            read-only sequence rather than a tuple, and each access builds the
+            client's line again (iterate it once where you can).
 
     Returns:
         The :class:`Report`.
@@ -1729,6 +2070,7 @@ def build_report(
         progress=progress,
         keep_assessments=keep_assessments,
         lookup=portfolio.__getitem__,
+        spill_dir=spill_dir,
     )
 
 
@@ -1764,6 +2106,7 @@ def assemble(
     progress: Callable[[int, int], None] | None,
     keep_assessments: bool,
     lookup: Callable[[str], ClientHistory] | None = None,
+    spill_dir: str | os.PathLike[str] | None = None,
 ) -> Report:
     """Build the report from every client's cut history and what is known of it.
 
@@ -1774,7 +2117,8 @@ def assemble(
     already computed elsewhere (a :class:`Known`, or None). With ``lookup``
     (the full history of a client id) no report line keeps its client's
     history: it looks it up again when asked (explanations, the HTML page), so
-    the report holds one history at a time.
+    the report holds one history at a time. With ``spill_dir`` the lines are
+    kept in a file there, not in memory (see :func:`build_report`).
 
     Raises:
         RecordTypeError: If a policy of ``policies`` is not of its kind (the
@@ -1786,18 +2130,43 @@ def assemble(
         if compare_to is not None:
             then_ctx = _Context(compare_to, policies, tz)
             then = _evaluate(
-                items(compare_to), total, then_ctx, False, None, columns=False, drop=True
+                items(compare_to), total, then_ctx, False, None, columns=False, verdicts=True
             )
             if total and not then.with_records:
                 warnings.append(
                     f"compare_to {compare_to.isoformat()} is before every record: "
                     "every client is 'new' since then"
                 )
-            before = _previous(then)
+            assert then.verdicts is not None
+            before = {
+                cid: Previous(
+                    lifecycle_stage=v.stage,
+                    ladder_rung=v.rung,
+                    motivation_segment=v.segment,
+                    value_class=then.value_classes[cid],
+                )
+                for cid, v in then.verdicts.items()
+                if v.records
+            }
             del then
         ctx = _Context(as_of, policies, tz)
+        tally = _Tally(policies)
+        lines: list[_Line | None] = []
+        spill = None if spill_dir is None else Spill(spill_dir)
+        sink: Callable[[_Line], object] = lines.append
+        actions: dict[_playbook.Action, int] = {}
+        if spill is not None:
+            sink = lambda line: spill.append(line.client_id, _packed(line, actions))  # noqa: E731
         now = _evaluate(
-            items(as_of), total, ctx, keep_assessments, progress, drop=lookup is not None
+            items(as_of),
+            total,
+            ctx,
+            keep_assessments,
+            progress,
+            drop=lookup is not None,
+            sink=sink,
+            tally=tally,
+            verdicts=before is not None,
         )
         warnings.extend(now.economics)
         if total and not now.with_records:
@@ -1807,17 +2176,33 @@ def assemble(
                 "interaction or complaint by then, so every verdict is that of an empty "
                 "history and every count and sum is 0",
             )
-        built = []
-        for i, line in enumerate(now.lines):
-            assert line is not None
-            previous = None if before is None else before.get(line.client_id, _NEW)
-            built.append(_client_report(line, now, currency, previous, lookup))
-            now.lines[i] = None  # let the line's working data go
-        clients = tuple(built)
-        del built
-        migrations = None if before is None else _migrations(before, clients)
-    values = {c.client_id: c.revenue.amount for c in clients}
-    summary = _summary(clients, values, policies, currency, rejected_rows)
+        clients: Sequence[ClientReport]
+        if spill is None:
+            built = []
+            for i, line in enumerate(lines):
+                assert line is not None
+                previous = None if before is None else before.get(line.client_id, _NEW)
+                built.append(_client_report(line, now, currency, previous, lookup))
+                lines[i] = None  # let the line's working data go
+            clients = tuple(built)
+            del built
+        else:
+            spill.seal()
+            clients = _StoredClients(spill, tuple(actions), now, currency, before, lookup)
+        migrations = None
+        if before is not None:
+            assert now.verdicts is not None
+            after = {
+                cid: Previous(
+                    lifecycle_stage=v.stage,
+                    ladder_rung=v.rung,
+                    motivation_segment=v.segment,
+                    value_class=now.value_classes[cid],
+                )
+                for cid, v in now.verdicts.items()
+            }
+            migrations = _migrations(before, after, now.revenue)
+    summary = tally.summary(now.value_classes, now.revenue, currency, rejected_rows)
     summary["value_basis"] = now.value_basis.basis.value
     return Report(
         warnings=tuple(warnings),
@@ -1830,6 +2215,91 @@ def assemble(
         rejected_rows=rejected_rows,
         columns=tuple(c.name for c in policies.columns),
     )
+
+
+class _StoredClients(Sequence[ClientReport]):
+    """A report's clients read back from the lines in a :class:`Spill`.
+
+    Each access builds the client's :class:`ClientReport` from its line and the
+    portfolio-wide verdicts, exactly as :func:`assemble` builds them in memory.
+    """
+
+    def __init__(
+        self,
+        spill: Spill,
+        actions: Sequence[_playbook.Action],
+        moment: _Moment,
+        currency: str,
+        before: Mapping[str, Previous] | None,
+        lookup: Callable[[str], ClientHistory] | None,
+    ) -> None:
+        self._spill = spill
+        self._actions = actions
+        self._moment = moment
+        self._currency = currency
+        self._before = before
+        self._lookup = lookup
+
+    def _build(self, row: tuple[Any, ...]) -> ClientReport:
+        line = _unpacked(row, self._actions)
+        before = self._before
+        previous = None if before is None else before.get(line.client_id, _NEW)
+        return _client_report(line, self._moment, self._currency, previous, self._lookup)
+
+    def __len__(self) -> int:
+        return len(self._spill)
+
+    @overload
+    def __getitem__(self, index: int) -> ClientReport: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[ClientReport, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> ClientReport | tuple[ClientReport, ...]:
+        positions = range(len(self._spill))
+        if isinstance(index, slice):
+            chosen = positions[index]
+            if chosen.step == 1:
+                return tuple(map(self._build, self._spill.rows(chosen.start, chosen.stop)))
+            return tuple(self._build(self._spill.at(pos)) for pos in chosen)
+        return self._build(self._spill.at(positions[index]))  # IndexError out of range
+
+    def __iter__(self) -> Iterator[ClientReport]:
+        return map(self._build, self._spill.rows())
+
+    def find(self, client_id: str) -> ClientReport | None:
+        """The line of ``client_id``, or None."""
+        line = self._spill.find(client_id)
+        return None if line is None else self._build(line)
+
+    def client_ids(self) -> Iterator[str]:
+        """Every client id, in order."""
+        return self._spill.keys()
+
+    def __repr__(self) -> str:
+        return f"<{len(self):,} client reports in {self._spill.path.name}>"
+
+
+class _StoredIndex(Mapping[str, ClientReport]):
+    """:class:`Report`'s lookup by client id over :class:`_StoredClients`."""
+
+    def __init__(self, clients: _StoredClients) -> None:
+        self._clients = clients
+
+    def __getitem__(self, client_id: str) -> ClientReport:
+        found = self._clients.find(client_id) if isinstance(client_id, str) else None
+        if found is None:
+            raise KeyError(client_id)
+        return found
+
+    def __contains__(self, client_id: object) -> bool:
+        return isinstance(client_id, str) and self._clients.find(client_id) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return self._clients.client_ids()
+
+    def __len__(self) -> int:
+        return len(self._clients)
 
 
 def portfolio_value(
@@ -1854,27 +2324,51 @@ def portfolio_value(
     Returns:
         The value classes and the warnings.
     """
-    total = len(costs)
-    basis = _value.value_classes(
+    missing = [c for c in costs if c.missing_rates]
+    return _portfolio_value(
         revenue,
         {c.client_id: _value.known_profit(c) for c in costs},
-        basis=policies.value_basis,
-        cutoffs=policies.abc_cutoffs,
+        _MissingRates(
+            len(missing),
+            {rate for c in missing for rate in c.missing_rates},
+            {e for c in missing for e in c.unrated_employees},
+        ),
+        len(costs),
+        policies,
+    )
+
+
+class _MissingRates(NamedTuple):
+    """How many clients' costs lack a rate, which rates and whose minutes."""
+
+    clients: int
+    rates: set[str]
+    employees: set[str]
+
+
+def _portfolio_value(
+    revenue: Mapping[str, Decimal],
+    profits: Mapping[str, Decimal | None],
+    missing: _MissingRates,
+    total: int,
+    policies: ReportPolicies,
+) -> tuple[_value.ValueClasses, list[str]]:
+    """:func:`portfolio_value` of every client's revenue and known profit."""
+    basis = _value.value_classes(
+        revenue, profits, basis=policies.value_basis, cutoffs=policies.abc_cutoffs
     )
     found: list[str] = []
-    missing = [c for c in costs if c.missing_rates]
     wanted = policies.value_basis
-    if missing:
-        rates = {rate for c in missing for rate in c.missing_rates}
-        employees = {e for c in missing for e in c.unrated_employees}
+    if missing.clients:
         fallback = (
             "; value classes rank revenue (value_basis = auto)"
             if wanted is _value.ValueBasis.auto and basis.basis is _value.ValueBasis.revenue
             else ""
         )
         found.append(
-            f"cost-to-serve and profit are unknown (null) for {len(missing)} of "
-            f"{count(total, 'client')}: {_cost.missing_rates_text(rates, employees)}; "
+            f"cost-to-serve and profit are unknown (null) for {missing.clients} of "
+            f"{count(total, 'client')}: "
+            f"{_cost.missing_rates_text(missing.rates, missing.employees)}; "
             f"no unprofitable flag can be raised for them{fallback}"
         )
     if basis.unknown and wanted is _value.ValueBasis.profit:
@@ -1979,24 +2473,11 @@ def _client_report(
     )
 
 
-def _previous(then: _Moment) -> dict[str, Previous]:
-    """Every client's verdicts at the compare moment, for those with a record by then."""
-    return {
-        line.client_id: Previous(
-            lifecycle_stage=line.stage,
-            ladder_rung=line.rung,
-            motivation_segment=line.segment,
-            value_class=then.value_classes[line.client_id],
-        )
-        for line in then.lines
-        if line is not None and line.records
-    }
-
-
 def _migrations(
-    before: Mapping[str, Previous], clients: Sequence[ClientReport]
+    before: Mapping[str, Previous],
+    after: Mapping[str, Previous],
+    values: Mapping[str, Decimal],
 ) -> dict[str, MigrationMatrix[Any]]:
-    values = {c.client_id: c.revenue.amount for c in clients}
     # Each verdict's order and its direction: a later rung is better; a later
     # (more severe) stage and a later value class are worse; segments have none.
     orders: dict[str, tuple[tuple[Any, ...], bool | None]] = {
@@ -2008,51 +2489,10 @@ def _migrations(
     return {
         name: migration_matrix(
             {k: getattr(v, name) for k, v in before.items()},
-            {c.client_id: getattr(c, name) for c in clients},
+            {k: getattr(v, name) for k, v in after.items()},
             order=order,
             values=values,
             later_is_better=direction,
         )
         for name, (order, direction) in orders.items()
-    }
-
-
-def _summary(
-    clients: Sequence[ClientReport],
-    values: Mapping[str, Decimal],
-    policies: ReportPolicies,
-    currency: str,
-    rejected_rows: int | None,
-) -> dict[str, Any]:
-    revenue = exact_sum(c.revenue.amount for c in clients)
-    share = _value.top_share(values, fraction=policies.top_fraction)
-    lost = [c for c in clients if c.loss_reason is not None]
-    risk_counts = Counter(flag for c in clients for flag in c.risk_flags)
-    return {
-        "clients": len(clients),
-        "currency": currency,
-        "revenue": decimal_text(revenue),
-        "lifecycle_stage": _counts((c.lifecycle_stage.value for c in clients), Stage),
-        "ladder_rung": _counts((c.ladder_rung.value for c in clients), Rung),
-        "motivation_segment": _counts(
-            (c.motivation_segment.value for c in clients), MotivationSegment
-        ),
-        "value_class": _counts((c.value_class.value for c in clients), ValueClass),
-        "regularity": _counts((c.regularity.value for c in clients), Regularity),
-        "top_share": float(round(share, 4)),
-        "top_fraction": float(policies.top_fraction),
-        "loss_reasons": _counts(
-            (c.loss_reason.value for c in lost if c.loss_reason is not None), LossReason
-        ),
-        "losses": _loss_summary(lost, policies),
-        "client_stage": _counts((c.client_stage.value for c in clients), ClientStage),
-        "risks": {flag.value: risk_counts.get(flag.value, 0) for flag in RiskFlag},
-        "rejected_rows": rejected_rows,
-        "columns": {
-            column.name: _counts(
-                (str(c.columns[column.name].value) for c in clients), column.values
-            )
-            for column in policies.columns
-            if column.values
-        },
     }

@@ -24,6 +24,7 @@ keeping one implementation of every rule:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING, Any
@@ -75,6 +76,7 @@ def build_report(
     rejected_rows: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     keep_assessments: bool = False,
+    spill_dir: str | os.PathLike[str] | None = None,
 ) -> Report:
     """Evaluate every client of ``frames`` as of a moment: the portfolio report.
 
@@ -92,6 +94,9 @@ def build_report(
         progress: Called as ``progress(done, total)`` while clients are evaluated.
         keep_assessments: Keep each client's full assessments in its line
             (default False here: they are computed again when asked for).
+        spill_dir: An existing folder for the report's lines (see
+            :func:`relcycle.report.build_report`): the report then holds a few
+            figures per client, not its lines.
 
     Returns:
         The :class:`~relcycle.report.Report`.
@@ -171,7 +176,32 @@ def build_report(
         rejected_rows=rejected_rows,
         progress=progress,
         keep_assessments=keep_assessments,
+        # a spilled line keeps no history: it is found again in the frames
+        lookup=None if spill_dir is None else _lookup(frames),
+        spill_dir=spill_dir,
     )
+
+
+def _lookup(frames: Frames) -> Callable[[str], ClientHistory]:
+    """One client's full history, built from the frames' rows of that client."""
+    from ._tables import histories
+
+    pl = import_polars()
+
+    def lookup(client_id: str) -> ClientHistory:
+        mine = pl.col("client_id") == client_id
+        only = attrs.evolve(
+            frames,
+            clients=frames.clients.filter(mine),
+            orders=frames.orders.filter(mine),
+            interactions=frames.interactions.filter(mine),
+            complaints=frames.complaints.filter(mine),
+        )
+        for history in histories(only):
+            return history
+        raise KeyError(client_id)
+
+    return lookup
 
 
 def _lifecycle_clients(
