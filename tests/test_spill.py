@@ -88,6 +88,15 @@ class TestSameReport:
         assert any(c.loss_reason is not None for c in memory)  # the losses were summed
         assert any(c.change == "worsened" for c in spilled)
 
+    def test_a_spilled_report_makes_the_same_frame(self, tmp_path: Path) -> None:
+        """``to_polars`` and ``to_arrow`` read the spilled lines: the same table."""
+        pytest.importorskip("polars")
+        portfolio = simulate_portfolio(n_clients=40, seed=6).portfolio()
+        memory = build_report(portfolio, keep_assessments=False)
+        spilled = build_report(portfolio, keep_assessments=False, spill_dir=tmp_path)
+        assert spilled.to_polars().equals(memory.to_polars())
+        assert spilled.to_arrow().equals(memory.to_arrow())
+
     def test_the_columnar_path_spills_the_same_report(self, tmp_path: Path) -> None:
         """The arrow engine's spilled report equals the python one; explanations look
         the client up in the tables."""

@@ -1941,7 +1941,10 @@ def _evaluate(
     revenue: dict[str, Decimal] = {}
     profits: dict[str, Decimal | None] = {}
     unrated = _MissingRates(0, set(), set())
-    figures: dict[str, _rfm.RFMFigures] = {}
+    # the RFM measures of the clients with sales (not their figures: every sale id)
+    recency: dict[str, int] = {}
+    frequency: dict[str, int] = {}
+    monetary: dict[str, Decimal] = {}
     seen: dict[str, _Verdicts] | None = {} if verdicts else None
     with_records = 0
     step = max(1, total // 100)
@@ -1961,7 +1964,9 @@ def _evaluate(
         found = line.figures
         if found is not None:
             assert isinstance(found, _rfm.RFMFigures)  # as _assess made it
-            figures[cid] = found
+            recency[cid] = found.days_since_last
+            frequency[cid] = found.purchase_days
+            monetary[cid] = found.total_value
         if records:
             with_records += 1
         if seen is not None:
@@ -1980,8 +1985,14 @@ def _evaluate(
         if progress is not None and (i % step == 0 or i + 1 == total):
             progress(i + 1, total)
     basis, economics = _portfolio_value(revenue, profits, unrated, len(revenue), ctx.policies)
-    scored = _rfm.rfm_scores(figures)
-    scores = {cid: (sc.r, sc.f, sc.m, sc.segment) for cid, sc in scored.items()}
+    scored = _rfm._rfm_cells(recency, frequency, monetary)
+    del recency, frequency, monetary
+    others = _rfm.OTHERS
+    scores = {
+        cid: (r, f, m, others if rule is None else rule.name)
+        for cid, (r, f, m, rule) in scored.items()
+    }
+    del scored
     return _Moment(ctx, basis.classes, scores, with_records, basis, economics, revenue, seen)
 
 

@@ -380,6 +380,45 @@ def _scores(
 
 
 @checked
+def _rfm_cells(
+    recency: Mapping[str, int],
+    frequency: Mapping[str, int],
+    monetary: Mapping[str, Decimal],
+    *,
+    segments: Sequence[RFMSegmentRule] = DEFAULT_RFM_SEGMENTS,
+    bins: int = 5,
+) -> dict[str, tuple[int, int, int, RFMSegmentRule | None]]:
+    """The scores and matched rule of :func:`rfm_scores`, from the three measures alone.
+
+    What :func:`rfm_scores` computes, without the figures objects and the
+    evidence: for a portfolio-wide step that keeps a few numbers per client.
+
+    Args:
+        recency: Days since the last purchase day, by client id.
+        frequency: Purchase days, by client id (the same clients).
+        monetary: Total value of the sales counted, by client id (the same clients).
+        segments: The rule table, evaluated in order.
+        bins: The number of score bins.
+
+    Returns:
+        ``(r, f, m, rule)`` by client id, in the order of ``recency``; ``rule``
+        None when no rule matched (segment ``"Others"``).
+    """
+    rules = tuple(segments)
+    r = _scores(recency, bins, higher_is_better=False)
+    f = _scores(frequency, bins, higher_is_better=True)
+    m = _scores(monetary, bins, higher_is_better=True)
+    return {
+        cid: (
+            r[cid],
+            f[cid],
+            m[cid],
+            next((rule for rule in rules if rule.matches(r[cid], f[cid], m[cid])), None),
+        )
+        for cid in recency
+    }
+
+
 def rfm_scores(
     figures_by_client: Mapping[str, RFMFigures],
     *,
@@ -424,34 +463,28 @@ def rfm_scores(
     currencies = {fig.currency for fig in figures_by_client.values()}
     if len(currencies) > 1:
         raise CurrencyMismatchError(currencies=currencies, context="RFM monetary scores")
-    rules = tuple(segments)
-    r = _scores(
-        {c: f.days_since_last for c, f in figures_by_client.items()}, bins, higher_is_better=False
-    )
-    f = _scores(
+    cells = _rfm_cells(
+        {c: f.days_since_last for c, f in figures_by_client.items()},
         {c: fig.purchase_days for c, fig in figures_by_client.items()},
-        bins,
-        higher_is_better=True,
-    )
-    m = _scores(
-        {c: fig.total_value for c, fig in figures_by_client.items()}, bins, higher_is_better=True
+        {c: fig.total_value for c, fig in figures_by_client.items()},
+        segments=segments,
+        bins=bins,
     )
     result: dict[str, RFMScore] = {}
     for cid, fig in figures_by_client.items():
-        matched = next((rule for rule in rules if rule.matches(r[cid], f[cid], m[cid])), None)
-        name = matched.name if matched is not None else OTHERS
+        r, f, m, matched = cells[cid]
         why = (
-            f"r={r[cid]} ({fig.days_since_last} days since the last purchase), "
-            f"f={f[cid]} ({fig.purchase_days} purchase days), "
-            f"m={m[cid]} (total {fig.total_value} {fig.currency}) among {len(r)} clients: "
+            f"r={r} ({fig.days_since_last} days since the last purchase), "
+            f"f={f} ({fig.purchase_days} purchase days), "
+            f"m={m} (total {fig.total_value} {fig.currency}) among {len(cells)} clients: "
             + (f"rule {matched}" if matched is not None else "no rule matched")
         )
         result[cid] = RFMScore(
             client_id=cid,
-            r=r[cid],
-            f=f[cid],
-            m=m[cid],
-            segment=name,
+            r=r,
+            f=f,
+            m=m,
+            segment=OTHERS if matched is None else matched.name,
             rule=matched,
             evidence=Evidence(why, fig.order_ids),
         )
