@@ -22,7 +22,10 @@ every client, not only the RFM figures — on the same orders:
 - ``report``: the columnar path, :func:`relcycle.columnar.read_tables` then
   :func:`relcycle.columnar.build_report`;
 - ``report-python``: the object path, :func:`relcycle.io.load_history` then
-  :func:`relcycle.report.build_report` (no extra needed).
+  :func:`relcycle.report.build_report` (no extra needed);
+- ``command``: the main job as a user runs it, ``relcycle report DIR --format
+  jsonl --output FILE`` (the default engine) in a child process, its own CPU time
+  and peak RSS.
 
 The first repetition's results are checked against each other: frequency, recency
 and T must be equal for every client, monetary_value within 1e-9 relative.
@@ -64,6 +67,8 @@ END_DAY = date(1998, 6, 30)
 AS_OF = datetime(1998, 6, 30, 23, 59, 59, 999999, tzinfo=UTC)
 TOOLS = ("relcycle", "polars", "duckdb", "lifetimes")
 REPORTS = ("report", "report-python")
+#: The main job as a user runs it: ``relcycle report`` (default engine), a child process.
+COMMAND = "command"
 
 
 # --------------------------------------------------------------------------- the tools
@@ -176,6 +181,40 @@ def run_report(path: Path) -> Any:
     return build_report(read_tables(history_folder(path)), as_of=AS_OF)
 
 
+class _Command:
+    """What ``relcycle report DIR --format jsonl`` wrote, and the child's own usage."""
+
+    def __init__(
+        self, records: list[dict[str, Any]], seconds: float, cpu: float, peak_mb: float
+    ) -> None:
+        self.records = records
+        self.seconds = seconds
+        self.cpu = cpu
+        self.peak_mb = peak_mb
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+
+def run_command(path: Path) -> _Command:
+    """``relcycle report`` as a user types it (the default engine), JSON Lines to a file;
+    CPU and peak RSS are the child's (``os.wait4``)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "report.jsonl"
+        command = [sys.executable, "-m", "relcycle", "report", str(history_folder(path))]
+        command += ["--format", "jsonl", "--output", str(out), "--as-of", AS_OF.isoformat()]
+        start = time.perf_counter()
+        child = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - start
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"relcycle report: exit code {os.waitstatus_to_exitcode(status)}")
+        keep = ("client_id", "frequency", "recency", "T", "monetary_value")
+        with out.open(encoding="utf-8") as fh:
+            records = [{k: r[k] for k in keep} for r in map(json.loads, fh)]
+    return _Command(records, seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+
+
 def run_report_python(path: Path) -> Any:
     from relcycle.io import load_history
     from relcycle.report import build_report
@@ -192,6 +231,15 @@ def to_polars(tool: str, result: Any) -> Any:
             "client_id": [c.client_id for c in result if c.frequency is not None],
             **{
                 name: [float(getattr(c, name)) for c in result if c.frequency is not None]
+                for name in ("frequency", "recency", "T", "monetary_value")
+            },
+        }
+    if tool == COMMAND:
+        kept = [r for r in result.records if r["frequency"] is not None]
+        result = {
+            "client_id": [r["client_id"] for r in kept],
+            **{
+                name: [float(r[name]) for r in kept]
                 for name in ("frequency", "recency", "T", "monetary_value")
             },
         }
@@ -213,6 +261,7 @@ def worker(tool: str, path: Path, out: Path | None) -> None:
         "lifetimes": run_lifetimes,
         "report": run_report,
         "report-python": run_report_python,
+        COMMAND: run_command,
     }[tool]
     before = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
@@ -222,6 +271,8 @@ def worker(tool: str, path: Path, out: Path | None) -> None:
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     rows = len(result)
     peak_mb = after.ru_maxrss / 1024  # Linux: KiB
+    if isinstance(result, _Command):  # the work was the child's
+        seconds, cpu, peak_mb = result.seconds, result.cpu, result.peak_mb
     if out is not None:
         to_polars(tool, result).write_parquet(out)
     figures: dict[str, Any] = {
@@ -508,7 +559,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--tools",
         default=",".join(TOOLS),
-        help=f"comma-separated, from {', '.join(TOOLS + REPORTS)} (default: the first four)",
+        help=f"comma-separated, from {', '.join((*TOOLS, *REPORTS, COMMAND))} "
+        "(default: the first four)",
     )
     ap.add_argument("--cache-dir", type=Path, default=None)
     ap.add_argument("--source", type=Path, default=None, help="CDNOW_master.txt")
@@ -519,7 +571,7 @@ def main(argv: list[str] | None = None) -> int:
         "--dask-report", action="store_true", help="the full report on a Dask LocalCluster"
     )
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--worker", choices=TOOLS + REPORTS, help=argparse.SUPPRESS)
+    ap.add_argument("--worker", choices=(*TOOLS, *REPORTS, COMMAND), help=argparse.SUPPRESS)
     ap.add_argument("--input", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
