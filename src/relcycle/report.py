@@ -175,9 +175,9 @@ FLAT_FIELDS: tuple[str, ...] = tuple(
 MONEY_FIELDS: tuple[str, ...] = ("lost_revenue", "revenue", "cost_to_serve", "profit")
 
 
-#: An extra column's name: a lowercase identifier.
 _T = TypeVar("_T")
 
+#: An extra column's name: a lowercase identifier.
 _COLUMN_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 #: JSON scalars an extra column's value may be.
