@@ -88,6 +88,24 @@ class TestSameReport:
         assert any(c.loss_reason is not None for c in memory)  # the losses were summed
         assert any(c.change == "worsened" for c in spilled)
 
+    def test_a_spilled_report_sorts_as_the_report(self, tmp_path: Path) -> None:
+        """``--sort``/``--top`` views pick the same clients, in the same order."""
+        from relcycle.render.view import View
+
+        portfolio = simulate_portfolio(n_clients=60, seed=9).portfolio()
+        memory = build_report(portfolio, keep_assessments=False)
+        spilled = build_report(portfolio, keep_assessments=False, spill_dir=tmp_path)
+        for view in (
+            View(sort="priority"),
+            View(sort="revenue", descending=True, top=7),
+            View(sort="cost_to_serve", top=50),
+            View(top=3),
+        ):
+            shown = view.clients(spilled)
+            assert list(shown) == list(view.clients(memory))
+            assert len(shown) == len(view.clients(memory))
+            assert list(shown[1:3]) == list(view.clients(memory)[1:3])
+
     def test_a_spilled_report_makes_the_same_frame(self, tmp_path: Path) -> None:
         """``to_polars`` and ``to_arrow`` read the spilled lines: the same table."""
         pytest.importorskip("polars")

@@ -16,9 +16,9 @@ first, by value (:func:`relcycle.report.priority_key`).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import attrs
 
@@ -125,21 +125,28 @@ class View:
         return self == View()
 
     def clients(self, report: Report) -> Sequence[ClientReport]:
-        """The report's clients this view shows, in its order."""
+        """The report's clients this view shows, in its order.
+
+        Sorting keeps each client's sort key and position, not the client: the
+        clients are read from the report as they are shown (a report whose lines
+        are in a file holds one at a time).
+        """
         clients: Sequence[ClientReport] = report.clients
+        positions: list[int] | None = None
         if self.sort == PRIORITY_SORT:
             from relcycle.report import priority_key
 
-            clients = sorted(clients, key=priority_key, reverse=self.descending)
+            keys = [priority_key(c) for c in clients]
+            positions = sorted(range(len(keys)), key=keys.__getitem__, reverse=self.descending)
         elif self.sort is not None:
             key = _sort_key(self.sort, report.columns)
-            keyed = [(key(c), c) for c in clients]
-            present = [(k, c) for k, c in keyed if k is not None]
-            present.sort(key=lambda kc: kc[0], reverse=self.descending)  # stable
-            clients = [c for _, c in present] + [c for k, c in keyed if k is None]
-        if self.top is not None:
-            clients = clients[: self.top]
-        return clients
+            keyed = [key(c) for c in clients]
+            present = [i for i, k in enumerate(keyed) if k is not None]
+            present.sort(key=keyed.__getitem__, reverse=self.descending)  # stable
+            positions = present + [i for i, k in enumerate(keyed) if k is None]
+        if positions is None:
+            return clients if self.top is None else clients[: self.top]
+        return _Picked(clients, positions if self.top is None else positions[: self.top])
 
     def fields(self, report: Report) -> tuple[str, ...]:
         """The record fields (:attr:`~relcycle.report.Report.fields`) shown in JSON and
@@ -160,6 +167,32 @@ class View:
                 for part in ([f for f in every if _parent(f) == name and f != name] or [name])
             )
         )
+
+
+class _Picked(Sequence["ClientReport"]):
+    """The clients at ``positions`` of ``clients``, read when asked for."""
+
+    def __init__(self, clients: Sequence[ClientReport], positions: Sequence[int]) -> None:
+        self._clients = clients
+        self._positions = positions
+
+    def __len__(self) -> int:
+        return len(self._positions)
+
+    @overload
+    def __getitem__(self, index: int) -> ClientReport: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> _Picked: ...
+
+    def __getitem__(self, index: int | slice) -> ClientReport | _Picked:
+        if isinstance(index, slice):
+            return _Picked(self._clients, self._positions[index])
+        return self._clients[self._positions[index]]
+
+    def __iter__(self) -> Iterator[ClientReport]:
+        clients = self._clients
+        return (clients[i] for i in self._positions)
 
 
 def _sort_key(name: str, columns: Sequence[str] = ()) -> Callable[[ClientReport], Any]:
