@@ -52,6 +52,7 @@ def _same(spilled: Report, memory: Report) -> None:
         assert spilled[client.client_id].explain() == client.explain()
     assert "no such client" not in spilled
     assert 7 not in spilled
+    assert memory.clients[-1] in spilled.clients  # a sequence of client reports
     with pytest.raises(KeyError):
         spilled["no such client"]
 
@@ -153,9 +154,11 @@ class TestTheFile:
             if done > 1:
                 raise RuntimeError("stop")
 
-        with pytest.raises(RuntimeError, match="stop"):
+        with pytest.raises(RuntimeError, match="stop") as caught:
             build_report(portfolio, spill_dir=tmp_path, progress=failing)
-        gc.collect()
+        # removed at once, even while the traceback (and the frame holding the
+        # spill) is still alive: a caller that keeps the exception keeps no file
+        assert caught.traceback
         assert list(tmp_path.iterdir()) == []
 
     def test_a_folder_that_is_not_there_is_named(self, tmp_path: Path) -> None:

@@ -116,6 +116,10 @@ class Spill:
         found = self._db.execute("SELECT row FROM rows WHERE key = ?", (key,)).fetchone()
         return None if found is None else pickle.loads(found[0])
 
+    def __contains__(self, key: object) -> bool:
+        found = self._db.execute("SELECT 1 FROM rows WHERE key = ?", (key,)).fetchone()
+        return found is not None
+
     def keys(self) -> Iterator[str]:
         """Every key, in position order."""
         for start in range(0, self._count, CHUNK):

@@ -373,11 +373,11 @@ def choose_engine(engine: str, source: str) -> str:
 
     ``auto`` picks the engine that is faster *and* not heavier on memory for
     the input, measured side by side (``bench/bench_engines.py``, figures in
-    ``bench/README.md``). No input measured gives that to ``arrow``: it is
-    faster on most (0.6 to 0.9 times the python engine's time, from 2,000
-    simulated clients to CDNOW x100) but needs 2.3 to 3.7 times its peak memory
-    on every one, while the python engine's memory stays bounded (its portfolio
-    and its lines in temporary files). So ``auto`` is ``python``, whatever the
+    ``bench/README.md``). No input measured gives that to ``arrow``: from 2,000
+    simulated clients to CDNOW x10 it takes 0.54 to 1.22 times the python
+    engine's time (faster on the smaller inputs, slower on CDNOW x10) and 2.3 to
+    3.9 times its peak memory on every one, while the python engine keeps its
+    portfolio and its lines in temporary files. So ``auto`` is ``python``, whatever the
     ``source``; ``--engine arrow`` is the choice when time matters more than
     memory.
 

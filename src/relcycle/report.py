@@ -2168,17 +2168,22 @@ def assemble(
         actions: dict[_playbook.Action, int] = {}
         if spill is not None:
             sink = lambda line: spill.append(line.client_id, _packed(line, actions))  # noqa: E731
-        now = _evaluate(
-            items(as_of),
-            total,
-            ctx,
-            keep_assessments,
-            progress,
-            drop=lookup is not None,
-            sink=sink,
-            tally=tally,
-            verdicts=before is not None,
-        )
+        try:
+            now = _evaluate(
+                items(as_of),
+                total,
+                ctx,
+                keep_assessments,
+                progress,
+                drop=lookup is not None,
+                sink=sink,
+                tally=tally,
+                verdicts=before is not None,
+            )
+        except BaseException:
+            if spill is not None:
+                spill.close()  # a half-written spill goes now, not when collected
+            raise
         warnings.extend(now.economics)
         if total and not now.with_records:
             warnings.insert(
@@ -2287,6 +2292,10 @@ class _StoredClients(Sequence[ClientReport]):
         """Every client id, in order."""
         return self._spill.keys()
 
+    def has(self, client_id: str) -> bool:
+        """True if the spill holds the line of ``client_id`` (nothing built)."""
+        return client_id in self._spill
+
     def __repr__(self) -> str:
         return f"<{len(self):,} client reports in {self._spill.path.name}>"
 
@@ -2304,7 +2313,7 @@ class _StoredIndex(Mapping[str, ClientReport]):
         return found
 
     def __contains__(self, client_id: object) -> bool:
-        return isinstance(client_id, str) and self._clients.find(client_id) is not None
+        return isinstance(client_id, str) and self._clients.has(client_id)
 
     def __iter__(self) -> Iterator[str]:
         return self._clients.client_ids()
