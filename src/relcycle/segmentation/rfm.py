@@ -379,7 +379,6 @@ def _scores(
     return result
 
 
-@checked
 def _rfm_cells(
     recency: Mapping[str, int],
     frequency: Mapping[str, int],
@@ -419,6 +418,7 @@ def _rfm_cells(
     }
 
 
+@checked
 def rfm_scores(
     figures_by_client: Mapping[str, RFMFigures],
     *,
