@@ -784,6 +784,23 @@ class TestSkipBadRows:
         assert [o.order_id for o in result.tables.orders] == ["Y"]
         assert sorted(r.line or 0 for r in result.rejects) == [2, 3]
 
+    def test_duplicates_after_a_duplicate_reject_their_own_rows(self, tmp_path: Path) -> None:
+        """A second duplicated id, first seen after the first duplicate, rejects its own rows."""
+        write(
+            tmp_path,
+            "orders.csv",
+            "order_id,client_id,placed_at,amount\nX,A,2024-01-02,1\nW,A,2024-01-02,1\n"
+            "X,A,2024-01-03,2\nY,A,2024-01-04,3\nZ,A,2024-01-05,4\nY,A,2024-01-06,5\n",
+        )
+        result = load_history(tmp_path, skip_bad_rows=True)
+        assert [o.order_id for o in result.tables.orders] == ["W", "Z"]
+        assert [(r.line, r.problems[0].reason) for r in result.rejects] == [
+            (2, "duplicate id (also at orders.csv:4)"),
+            (4, "duplicate id (also at orders.csv:2)"),
+            (5, "duplicate id (also at orders.csv:7)"),
+            (7, "duplicate id (also at orders.csv:5)"),
+        ]
+
     def test_duplicate_of_a_bad_row_rejects_both_rows(self, tmp_path: Path) -> None:
         """A bad row and a good row sharing its id are both rejected, each naming the other."""
         write(

@@ -18,20 +18,21 @@ import sys
 import tempfile
 import time
 import tracemalloc
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from relcycle import store
 from relcycle.cli import main
 from relcycle.errors import InputError, UsageError
-from relcycle.history import ClientHistory, Portfolio
+from relcycle.history import ClientHistory, Portfolio, build_portfolio, last_moment_of
 from relcycle.io import load_history
 from relcycle.report import build_report
 from relcycle.store import StoredPortfolio, ingest, read_store, spilled
-from relcycle.testing import portfolios
+from relcycle.testing import complaints, interactions, orders, portfolios
 
 AS_OF = datetime(2024, 6, 30, tzinfo=UTC)
 SRC = str(Path(__file__).resolve().parent.parent / "src")
@@ -330,3 +331,56 @@ def build_portfolio_of(*orders: tuple[str, str, str]) -> Portfolio:
         for i, (c, t, a) in enumerate(orders)
     ]
     return load_records(rows).portfolio
+
+
+class TestLastMomentOfRecords:
+    """The temporary store's last moment, found from the loaded records in one pass."""
+
+    @staticmethod
+    def _tied_times() -> st.SearchStrategy[datetime]:
+        # two instants, each written at several offsets: ties between kinds and clients
+        instants = (datetime(2024, 3, 1, 12, tzinfo=UTC), datetime(2024, 3, 2, 9, tzinfo=UTC))
+        offsets = (UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5)))
+        return st.tuples(st.sampled_from(instants), st.sampled_from(offsets)).map(
+            lambda pair: pair[0].astimezone(pair[1])
+        )
+
+    @settings(max_examples=150, deadline=None)
+    @given(data=st.data())
+    def test_the_same_moment_and_offset_as_the_portfolio(self, data: st.DataObject) -> None:
+        """Equal instants at other offsets: the portfolio's choice, offset included."""
+        times = self._tied_times()
+        client = st.sampled_from(("A", "B", "C"))
+        records = {
+            "orders": data.draw(
+                st.lists(
+                    client.flatmap(lambda c: orders(client_id=c, times=times)),
+                    max_size=6,
+                    unique_by=lambda r: r.id,
+                )
+            ),
+            "interactions": data.draw(
+                st.lists(
+                    client.flatmap(lambda c: interactions(client_id=c, times=times)),
+                    max_size=6,
+                    unique_by=lambda r: r.id,
+                )
+            ),
+            "complaints": data.draw(
+                st.lists(
+                    client.flatmap(lambda c: complaints(client_id=c, times=times)),
+                    max_size=6,
+                    unique_by=lambda r: r.id,
+                )
+            ),
+        }
+        expected = build_portfolio(**records).last_moment
+        found = last_moment_of(**records)
+        assert found == expected
+        if expected is not None:
+            assert found is not None
+            assert found.utcoffset() == expected.utcoffset()
+            assert found.tzinfo == expected.tzinfo
+
+    def test_no_records_no_moment(self) -> None:
+        assert last_moment_of() is None

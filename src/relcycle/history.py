@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import heapq
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from operator import attrgetter
 from typing import Any
@@ -406,6 +406,49 @@ def _what(record: Record) -> str:
     if isinstance(record, Complaint):
         return f"{record.category.value}, {record.severity.value}, {record.status.value}"
     return ""  # pragma: no cover - a history holds only these three kinds
+
+
+def last_moment_of(
+    *,
+    orders: Sequence[Order] = (),
+    interactions: Sequence[Interaction] = (),
+    complaints: Sequence[Complaint] = (),
+) -> datetime | None:
+    """:attr:`Portfolio.last_moment` of the portfolio these records make, without making it.
+
+    One pass finds the latest instant; the histories of the few clients with a
+    record at that instant are then built, and their :attr:`Portfolio.last_moment`
+    is the answer: of equal instants written at different offsets, the one the
+    portfolio gives (the first such client in id order, and within it the
+    history's own choice). The records are iterated three times.
+    """
+    tables = (interactions, orders, complaints)
+    latest: datetime | None = None
+    for table in tables:
+        for record in table:
+            at = record.at
+            if latest is None or at > latest:
+                latest = at
+    for complaint in complaints:
+        resolved = complaint.resolved_at
+        if resolved is not None and (latest is None or resolved > latest):
+            latest = resolved
+    if latest is None:
+        return None
+    tied: dict[str, list[Interaction | Order | Complaint]] = {}
+    for table in tables:
+        for record in table:
+            if record.at == latest or (
+                isinstance(record, Complaint) and record.resolved_at == latest
+            ):
+                tied[record.client_id] = []
+    for table in tables:
+        for record in table:
+            mine = tied.get(record.client_id)
+            if mine is not None:
+                mine.append(record)
+    histories = tuple(ClientHistory.of(cid, tied[cid]) for cid in sorted(tied))
+    return Portfolio(histories).last_moment
 
 
 @checked

@@ -55,7 +55,7 @@ from relcycle.errors import (
     StoreError,
     UsageError,
 )
-from relcycle.history import ClientHistory, Portfolio
+from relcycle.history import ClientHistory, Portfolio, last_moment_of
 from relcycle.io import (
     DEFAULT_MAX_PROBLEMS,
     HistoryTables,
@@ -784,6 +784,10 @@ def spilled(
             first = firsts.get(order.currency)
             if first is None or order.placed_at < first:
                 firsts[order.currency] = order.placed_at
+        # found here, while the records are in memory, not by reading the store again
+        last = last_moment_of(
+            orders=tables.orders, interactions=tables.interactions, complaints=tables.complaints
+        )
         del tables
         conn = connect_read(path)
         try:
@@ -793,6 +797,7 @@ def spilled(
             conn.close()
             raise
         portfolio._currencies = firsts
+        portfolio._last, portfolio._last_known = last, True
         with portfolio:
             yield portfolio
 

@@ -609,14 +609,18 @@ class _Loader:
         text_only = inp.text_only
         default_currency = self.currency if "currency" in known_names else None
         prefix = spec.id_prefix
+        # generated id (its first form, the record's own string) -> rows that gave it
         occurrences: dict[str, int] = {}
         cls = spec.record
         check_refs = not is_clients and self.known_clients is not None
         known = self.known_clients if self.known_clients is not None else set()
-        # id -> index of its record; where each record came from, as an int: the
-        # line for sources with lines, else the row's 0-based index (dict rows)
-        first_seen: dict[str, int] = {}
+        # id -> its record (no int per record: at scale these maps set the load's
+        # peak memory); where each record came from, as an int: the line for
+        # sources with lines, else the row's 0-based index (dict rows)
+        first_seen: dict[str, Any] = {}
         origins = array("q")
+        # id(record) -> index in ``records``, made at the first duplicate only
+        positions: dict[int, int] | None = None
         base_source = inp.source
         dup_reported: set[str] = set()
         # id -> where a bad row carrying it was (source, line, index in rejects or -1)
@@ -709,10 +713,15 @@ class _Loader:
                         key = "\x1f".join(
                             [_key_text(cells[i]) if i >= 0 else "" for i in key_index]
                         )
-                    digest = blake2b(key.encode(), digest_size=6).hexdigest()
-                    n = occurrences.get(digest, 0) + 1
-                    occurrences[digest] = n
-                    kw[id_column] = f"{prefix}-{digest}" if n == 1 else f"{prefix}-{digest}-{n}"
+                    generated = f"{prefix}-{blake2b(key.encode(), digest_size=6).hexdigest()}"
+                    n = occurrences.get(generated, 0) + 1
+                    if n == 1:
+                        occurrences[generated] = 1
+                        kw[id_column] = generated
+                    else:
+                        # keyed by the first record's id string: no string of its own
+                        occurrences[generated] = n
+                        kw[id_column] = f"{generated}-{n}"
                 if bad is None and default_currency is not None and "currency" not in kw:
                     kw["currency"] = default_currency
                     if any(name in kw for name in money_columns):
@@ -742,7 +751,9 @@ class _Loader:
             if rid is None:
                 pass
             elif rid in first_seen:
-                first_index = first_seen[rid]
+                if positions is None:
+                    positions = {id(r): i for i, r in enumerate(records)}
+                first_index = positions[id(first_seen[rid])]
                 origin = origins[first_index]
                 if line is None:
                     first_source, first_line = f"{base_source}[{origin}]", None
@@ -807,7 +818,9 @@ class _Loader:
                             earlier, problems=(*earlier.problems, p0)
                         )
             elif bad is None:
-                first_seen[rid] = len(records)
+                if positions is not None:
+                    positions[id(record)] = len(records)
+                first_seen[rid] = record
                 origins.append(read - 1 if line is None else line)
                 append(record)
             else:
