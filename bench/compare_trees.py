@@ -12,7 +12,9 @@ the ratio of runs next to each other means anything)::
     done
 
 It prints the best of three timings per client, in µs, for the default report
-and for ``ReportPolicies(columns=())``.
+and for ``ReportPolicies(columns=())``. A third argument ``arrow`` times the
+columnar engine instead (``relcycle.columnar.read_tables`` once, then
+``relcycle.columnar.build_report``).
 """
 
 from __future__ import annotations
@@ -21,20 +23,30 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from relcycle.io import load_history
 from relcycle.report import ReportPolicies, build_report
 
 
-def per_client(folder: Path, as_of: datetime, policies: ReportPolicies | None) -> float:
+def per_client(
+    folder: Path, as_of: datetime, policies: ReportPolicies | None, engine: str = "python"
+) -> float:
     """The best of three ``build_report`` runs, process CPU µs per client."""
-    loaded = load_history(folder)
-    portfolio = getattr(loaded, "portfolio", loaded)
+    if engine == "arrow":
+        from relcycle.columnar import build_report as build
+        from relcycle.columnar import read_tables
+
+        source: Any = read_tables(folder)
+    else:
+        build = build_report
+        loaded = load_history(folder)
+        source = getattr(loaded, "portfolio", loaded)
     best = float("inf")
     clients = 1
     for _ in range(3):
         start = time.process_time()
-        report = build_report(portfolio, as_of=as_of, policies=policies)
+        report = build(source, as_of=as_of, policies=policies)
         best = min(best, time.process_time() - start)
         clients = max(1, len(report.clients))
     return best / clients * 1e6
@@ -43,8 +55,9 @@ def per_client(folder: Path, as_of: datetime, policies: ReportPolicies | None) -
 def main() -> None:
     """Time both variants of the report on the folder and moment given."""
     folder, moment = Path(sys.argv[1]), datetime.fromisoformat(sys.argv[2])
-    default = per_client(folder, moment, None)
-    bare = per_client(folder, moment, ReportPolicies(columns=()))
+    engine = sys.argv[3] if len(sys.argv) > 3 else "python"
+    default = per_client(folder, moment, None, engine)
+    bare = per_client(folder, moment, ReportPolicies(columns=()), engine)
     print(f"default {default:.0f} µs, columns=() {bare:.0f} µs per client")
 
 

@@ -37,7 +37,7 @@ trigger          records                                                event
 ===============  =====================================================  ==============
 
 Cancelled and returned orders and complaints give nothing. Every occurrence is
-activity: the decider (:func:`decide`) schedules the ``quiet`` timer
+activity: the decider (:data:`DECIDER`, data) schedules the ``quiet`` timer
 :attr:`FunnelPolicy.dormant_days` after it (a later activity replaces it); when
 the timer falls due (before a record at the same moment), the client is
 ``dormant`` (``went_quiet``). A lost client has no timer.
@@ -53,8 +53,8 @@ touch to a lost client leaves it lost. See :data:`TABLE`, or run
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta, tzinfo
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 from enum import StrEnum
 from statistics import median
@@ -67,11 +67,13 @@ from relcycle.evidence import Evidence
 from relcycle.history import ClientHistory, Portfolio
 from relcycle.machine import (
     Decision,
+    Inactivity,
+    LastActivity,
+    LookupDecider,
     Machine,
     MachineState,
     Occurrence,
     Step,
-    Timer,
     Trajectory,
     TransitionTable,
     Trigger,
@@ -84,6 +86,7 @@ from relcycle.segmentation.plan import period_label
 
 __all__ = [
     "AIDA",
+    "DECIDER",
     "FUNNEL",
     "FUNNEL_COLUMN",
     "TABLE",
@@ -216,24 +219,8 @@ _EVENT_OF: Mapping[str, FunnelEvent] = {
     "termination": FunnelEvent.terminated,
 }
 
-#: The dormancy timer's kind; it comes before a record at the same moment.
-_QUIET = "quiet"
-_QUIET_PRIORITY = 0
-
-#: The stages the dormancy timer runs in.
-_TIMED = frozenset(AIDA)
-
 #: The stages that end an episode.
 _ENDED = frozenset((FunnelStage.dormant, FunnelStage.lost))
-
-#: The ``(stage, event)`` pairs of :data:`TABLE` that lead into a timed stage
-#: (the decider's lookup, instead of a step through the table per record).
-_TIMED_AFTER = frozenset(
-    (source, event) for source, event, target in TABLE.rows if target in _TIMED
-)
-
-#: Builds a named tuple without its Python-level ``__new__`` (the decider runs per record).
-_new = tuple.__new__
 
 
 # --------------------------------------------------------------------------- policy
@@ -253,94 +240,54 @@ class FunnelPolicy:
     Attributes:
         dormant_days: Days without activity (any trigger) after which a client
             in the funnel is ``dormant`` (default 180).
-        quiet: ``dormant_days`` as a duration (derived, not an argument).
 
     Raises:
         UsageError: If ``dormant_days`` is not a whole number of days >= 1.
     """
 
     dormant_days: int = attrs.field(default=180, validator=_positive_days)
-    #: ``dormant_days`` as a duration (the decider adds it to every activity).
-    quiet: timedelta = attrs.field(init=False, eq=False, repr=False)
-
-    def __attrs_post_init__(self) -> None:
-        object.__setattr__(self, "quiet", timedelta(days=self.dormant_days))
 
 
 # --------------------------------------------------------------------------- the decider
 
+#: What the funnel's decider remembers: the client's latest activity.
+FunnelMemory = LastActivity
 
-@attrs.frozen
-class FunnelMemory:
-    """What the funnel's decider remembers: the client's latest activity.
-
-    Attributes:
-        last_id: The id of the record of the latest activity (None: none yet).
-        last_at: Its moment.
-    """
-
-    last_id: str | None = None
-    last_at: datetime | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (:meth:`from_dict` reads it back)."""
-        return {
-            "last_id": self.last_id,
-            "last_at": None if self.last_at is None else self.last_at.isoformat(),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> FunnelMemory:
-        """The memory of :meth:`to_dict`.
-
-        Raises:
-            UsageError: If ``data`` is not a saved funnel memory.
-        """
-        try:
-            last_id, last_at = data["last_id"], data["last_at"]
-            moment = None if last_at is None else datetime.fromisoformat(last_at)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise UsageError(f"not a saved funnel memory: {data!r} ({exc})") from None
-        if (last_id is None) != (moment is None) or not isinstance(last_id, str | None):
-            raise UsageError(f"not a saved funnel memory: {data!r}")
-        return cls(last_id, moment)
+#: The funnel's decider, as data: each occurrence gives its event
+#: (:data:`TRIGGERS`); after every activity that leaves the client in an AIDA
+#: stage the ``quiet`` timer is set :attr:`FunnelPolicy.dormant_days` later (a
+#: later activity replaces it; a lost client has none); falling due, before a
+#: record at the same moment, it gives ``went_quiet``.
+DECIDER: LookupDecider[FunnelStage, FunnelEvent] = LookupDecider(
+    TABLE,
+    _EVENT_OF,
+    Inactivity(
+        kind="quiet", event=FunnelEvent.went_quiet, states=AIDA, days="dormant_days", priority=0
+    ),
+)
 
 
 def decide(
-    state: MachineState[FunnelStage, FunnelMemory], occurrence: Occurrence, policy: FunnelPolicy
-) -> Decision[FunnelMemory]:
-    """The funnel's pure decider: one occurrence in, events with their evidence out.
+    state: MachineState[FunnelStage, LastActivity], occurrence: Occurrence, policy: FunnelPolicy
+) -> Decision[LastActivity]:
+    """The funnel's pure decider: one occurrence in, its event with its evidence out.
 
-    A record's occurrence gives its event (:data:`TRIGGERS`) and, unless the
-    client is now lost, (re)schedules the dormancy timer ``dormant_days`` after
-    it; the timer falling due gives ``went_quiet``.
+    :data:`DECIDER` as a function: a record's occurrence gives its event
+    (:data:`TRIGGERS`) and, unless the client is now lost, (re)schedules the
+    dormancy timer ``dormant_days`` after it; the timer falling due gives
+    ``went_quiet``.
     """
-    # Every (stage, event) pair is a row of TABLE, so each occurrence gives
-    # exactly its one event and no Emitter is needed to check it (the runner
-    # folds it through TABLE.step, which would raise on a missing row). The
-    # decider runs for every record of every client in a report: it builds
-    # the Decision directly.
-    at, _, key, _, kind, _ = occurrence
-    if kind == _QUIET:
-        since = state.memory.last_at
-        assert since is not None  # the timer is set with the memory
-        detail = f"no activity for {policy.dormant_days} days after {format_moment(since)}"
-        return Decision(((at, FunnelEvent.went_quiet, (key,), detail),), state.memory, ())
-    event = _EVENT_OF[kind]
-    timers: tuple[Timer, ...] = ()
-    if (state.state, event) in _TIMED_AFTER:
-        timers = (_new(Timer, (at + policy.quiet, _QUIET_PRIORITY, key, _QUIET, "")),)
-    return _new(Decision, (((at, event, (key,), kind),), FunnelMemory(key, at), timers, ()))
+    return DECIDER(state, occurrence, policy)
 
 
-#: The funnel machine: :data:`TABLE`, :data:`TRIGGERS` and :func:`decide`.
-FUNNEL: Machine[FunnelStage, FunnelEvent, FunnelMemory, FunnelPolicy] = Machine(
+#: The funnel machine: :data:`TABLE`, :data:`TRIGGERS` and :data:`DECIDER`.
+FUNNEL: Machine[FunnelStage, FunnelEvent, LastActivity, FunnelPolicy] = Machine(
     table=TABLE,
     triggers=TRIGGERS,
-    decide=decide,
-    initial_memory=FunnelMemory(),
-    memory_from_dict=FunnelMemory.from_dict,
-    timer_kinds=frozenset({_QUIET}),
+    decide=DECIDER,
+    initial_memory=LastActivity(),
+    memory_from_dict=LastActivity.from_dict,
+    timer_kinds=frozenset({"quiet"}),
 )
 
 
@@ -381,11 +328,11 @@ class FunnelAssessment:
 
 
 def _episode(
-    trajectory: Trajectory[FunnelStage, FunnelEvent],
+    steps: Iterable[Step[FunnelStage, FunnelEvent]],
 ) -> dict[FunnelStage, Step[FunnelStage, FunnelEvent]]:
     episode: dict[FunnelStage, Step[FunnelStage, FunnelEvent]] = {}
     ended = _ENDED
-    for step in trajectory.steps:
+    for step in steps:
         _, source, target, *_ = step
         if source is target:
             continue
@@ -436,7 +383,7 @@ def assess_funnel(
         )
     run = FUNNEL.run(history, as_of=as_of, policy=FunnelPolicy() if policy is None else policy)
     trajectory = run.trajectory
-    episode = _episode(trajectory)
+    episode = _episode(trajectory.steps)
     stage = trajectory.state
     return FunnelAssessment(
         client_id=history.client_id,
@@ -464,7 +411,55 @@ class _FunnelCell:
         # assessment around them (the report keeps only the cell).
         trajectory = FUNNEL.run(history, as_of=as_of, policy=self.policy).trajectory
         stage = trajectory.state
-        return Cell(stage.value, _evidence(stage, _episode(trajectory)))
+        return Cell(stage.value, _evidence(stage, _episode(trajectory.steps)))
+
+    def over_tables(
+        self, frames: Any, *, as_of: datetime, tz: tzinfo
+    ) -> tuple[Cell, Iterator[tuple[str, Cell]]]:
+        """Every client's cell, the funnel folded over the tables (the columnar engine).
+
+        The steps come from :func:`relcycle.columnar.machine_steps` (the same
+        machine, folded over all clients at once); only each client's current
+        episode (the steps that changed the stage, from the last one into
+        ``dormant`` or ``lost``) becomes Python objects, for its evidence.
+        """
+        import polars as pl
+
+        from relcycle.columnar import machine_steps
+
+        steps = machine_steps(FUNNEL, frames, as_of=as_of, policy=self.policy)
+        position = pl.int_range(pl.len()).over("client_id")
+        entered_end = pl.when(pl.col("target").is_in([s.value for s in _ENDED])).then("n")
+        episodes = (
+            steps.lazy()
+            .filter(pl.col("source") != pl.col("target"))
+            .with_columns(position.alias("n"))
+            .filter(pl.col("n") >= entered_end.max().over("client_id").fill_null(0))
+            .group_by("client_id", maintain_order=True)
+            .agg("at", "at_offset", "source", "target", "event", "record_id", "detail")
+            .collect()
+        )
+        unaware = FunnelStage.unaware
+        return Cell(unaware.value, _evidence(unaware, {})), _cells(episodes.iter_rows())
+
+
+def _moment(instant: datetime, offset: int) -> datetime:
+    """A UTC instant in the time zone of its UTC offset (seconds)."""
+    return instant.astimezone(UTC if offset == 0 else timezone(timedelta(seconds=offset)))
+
+
+def _cells(rows: Iterator[tuple[Any, ...]]) -> Iterator[tuple[str, Cell]]:
+    """The cells of :meth:`_FunnelCell.over_tables`, one client's episode per row."""
+    stage_of, event_of = FunnelStage, FunnelEvent
+    for cid, ats, offsets, sources, targets, events, ids, details in rows:
+        episode = [
+            Step(_moment(at, off), stage_of(src), stage_of(tgt), event_of(ev), (rid,), text)
+            for at, off, src, tgt, ev, rid, text in zip(
+                ats, offsets, sources, targets, events, ids, details, strict=True
+            )
+        ]
+        stage = episode[-1].target
+        yield cid, Cell(stage.value, _evidence(stage, _episode(episode)))
 
 
 def funnel_column(policy: FunnelPolicy | None = None) -> Column:

@@ -47,6 +47,7 @@ import attrs
 
 from .errors import BudgetError, DefinitionError, IllegalTransitionError, UsageError
 from .evidence import Evidence
+from .model import FrozenMap
 
 if TYPE_CHECKING:
     from .history import ClientHistory
@@ -55,6 +56,9 @@ if TYPE_CHECKING:
 __all__ = [
     "Decision",
     "Emitter",
+    "Inactivity",
+    "LastActivity",
+    "LookupDecider",
     "Machine",
     "MachineRun",
     "MachineState",
@@ -910,6 +914,202 @@ _OCC_KEY = itemgetter(0, 1, 2, 3)
 _new = tuple.__new__  # builds a named tuple without its Python-level __new__
 
 
+# --------------------------------------------------------------------------- deciders as data
+
+
+@attrs.frozen
+class LastActivity:
+    """The memory of a :class:`LookupDecider`: the client's latest activity.
+
+    Attributes:
+        last_id: The id of the record of the latest activity (None: none yet).
+        last_at: Its moment.
+    """
+
+    last_id: str | None = None
+    last_at: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (:meth:`from_dict` reads it back)."""
+        return {
+            "last_id": self.last_id,
+            "last_at": None if self.last_at is None else self.last_at.isoformat(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LastActivity:
+        """The memory of :meth:`to_dict`.
+
+        Raises:
+            UsageError: If ``data`` is not a saved last-activity memory.
+        """
+        try:
+            last_id, last_at = data["last_id"], data["last_at"]
+            moment = None if last_at is None else datetime.fromisoformat(last_at)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UsageError(f"not a saved last-activity memory: {data!r} ({exc})") from None
+        if (last_id is None) != (moment is None) or not isinstance(last_id, str | None):
+            raise UsageError(f"not a saved last-activity memory: {data!r}")
+        if moment is not None and moment.tzinfo is None:
+            raise UsageError(f"not a saved last-activity memory: {data!r} (a naive moment)")
+        return cls(last_id, moment)
+
+
+def _frozen_states(states: Iterable[Any]) -> frozenset[Any]:
+    return frozenset(states)
+
+
+def _frozen_events(events: Mapping[str, Any]) -> Mapping[str, Any]:
+    return FrozenMap(events)
+
+
+@attrs.frozen(kw_only=True)
+class Inactivity(Generic[S, E]):
+    """A timer declared as data: ``days`` after the latest activity, while in ``states``.
+
+    After every record occurrence that leaves the client in one of ``states``,
+    the timer is set (again) ``days`` after it; any later record occurrence
+    replaces or cancels it. Falling due, it gives ``event``, citing the record
+    of the latest activity, with ``detail`` (a template of ``{days}`` and
+    ``{since}``, the latest activity's moment as :func:`format_moment` writes it).
+
+    Attributes:
+        kind: The timer's occurrence kind.
+        event: The event it gives.
+        states: The states it runs in.
+        days: The name of the policy's attribute holding the number of days.
+        priority: Its order among occurrences at the same moment (lower first).
+        detail: The event's detail, a template of ``{days}`` and ``{since}``.
+    """
+
+    kind: str
+    event: E
+    states: frozenset[S] = attrs.field(converter=_frozen_states)
+    days: str
+    priority: int = 0
+    detail: str = "no activity for {days} days after {since}"
+
+    def delay(self, policy: object) -> tuple[int, timedelta]:
+        """The number of days ``policy`` gives, and that as a duration.
+
+        Raises:
+            UsageError: If the policy has no such attribute, or it is not a
+                whole number of days >= 1.
+        """
+        days = getattr(policy, self.days, None)
+        if type(days) is not int or days < 1:
+            raise UsageError(
+                f"timer {self.kind!r}: the policy's {self.days!r} must be a whole number "
+                f"of days >= 1, got {days!r} from {policy!r}"
+            )
+        return days, timedelta(days=days)
+
+
+@attrs.frozen
+class LookupDecider(Generic[S, E]):
+    """A decider declared as data: each occurrence kind gives one event.
+
+    The decider of a :class:`Machine` whose every record occurrence gives one
+    event (``events[kind]``, allowed in every state: the table must have the
+    row), with at most one :class:`Inactivity` timer. Being data, it is run per
+    client by the runner like any decider and also folded over whole tables by
+    the columnar engine (see :doc:`design`, "Machines as deciders"). Its memory
+    is a :class:`LastActivity` (give ``initial_memory=LastActivity()`` and
+    ``memory_from_dict=LastActivity.from_dict`` to the machine).
+
+    Attributes:
+        table: The machine's transition table.
+        events: The event of each record occurrence kind (a trigger's kind).
+        timer: The inactivity timer (None: none).
+
+    Raises:
+        DefinitionError: If an event is not one of the table's, an event is not
+            allowed in some state, or the timer's states or event do not fit the
+            table.
+    """
+
+    table: TransitionTable[S, E]
+    events: Mapping[str, E] = attrs.field(converter=_frozen_events)
+    timer: Inactivity[S, E] | None = None
+    _armed: frozenset[tuple[S, E]] = attrs.field(init=False, eq=False, repr=False)
+    _cache: list[Any] = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        table = self.table
+        problems: list[str] = []
+        for kind, event in self.events.items():
+            if event not in table.events:
+                problems.append(f"occurrence kind {kind!r}: {event!r} is not an event of the table")
+                continue
+            missing = [_v(s) for s in table.states if event not in table._next[s]]
+            if missing:
+                problems.append(
+                    f"occurrence kind {kind!r}: event {_v(event)!r} has no row in "
+                    f"{', '.join(missing)} (a lookup decider's events are allowed everywhere)"
+                )
+        timer = self.timer
+        if timer is not None:
+            if timer.event not in table.events:
+                problems.append(
+                    f"timer {timer.kind!r}: {timer.event!r} is not an event of the table"
+                )
+            foreign = [s for s in timer.states if s not in table.states]
+            if foreign:
+                problems.append(f"timer {timer.kind!r}: {foreign!r} are not states of the table")
+            elif timer.event in table.events:
+                missing = [_v(s) for s in timer.states if timer.event not in table._next[s]]
+                if missing:
+                    problems.append(
+                        f"timer {timer.kind!r}: event {_v(timer.event)!r} has no row in "
+                        f"{', '.join(missing)}"
+                    )
+            if timer.kind in self.events:
+                problems.append(f"timer {timer.kind!r}: the kind is also a record occurrence's")
+            if type(timer.priority) is not int:
+                problems.append(f"timer {timer.kind!r}: priority must be an int")
+        if problems:
+            raise DefinitionError(machine=table.name, problems=problems)
+        states = frozenset(() if timer is None else timer.states)
+        armed = frozenset(
+            (s, e)
+            for s in table.states
+            for e in set(self.events.values())
+            if table._next[s].get(e) in states
+        )
+        object.__setattr__(self, "_armed", armed)
+        object.__setattr__(self, "_cache", [None, 0, None])
+
+    @property
+    def armed(self) -> frozenset[tuple[S, E]]:
+        """The ``(state, event)`` pairs after which the timer is set."""
+        return self._armed
+
+    def __call__(
+        self, state: MachineState[S, LastActivity], occurrence: Occurrence, policy: object
+    ) -> Decision[LastActivity]:
+        """Decide one occurrence (the machine's ``decide``)."""
+        # Runs for every record of every client in a report: the tuples are
+        # built without their Python-level constructors.
+        at, _, key, _, kind, _ = occurrence
+        timer = self.timer
+        if timer is not None:
+            cache = self._cache
+            if cache[0] is not policy:
+                cache[1], cache[2] = timer.delay(policy)
+                cache[0] = policy
+            if kind == timer.kind:
+                since = state.memory.last_at
+                assert since is not None  # the timer is set with the memory
+                detail = timer.detail.format(days=cache[1], since=format_moment(since))
+                return _new(Decision, (((at, timer.event, (key,), detail),), state.memory, (), ()))
+        event = self.events[kind]
+        timers: tuple[Timer, ...] = ()
+        if (state.state, event) in self._armed:
+            assert timer is not None
+            timers = (_new(Timer, (at + self._cache[2], timer.priority, key, timer.kind, "")),)
+        return _new(Decision, (((at, event, (key,), kind),), LastActivity(key, at), timers, ()))
+
+
 @attrs.frozen
 class Machine(Generic[S, E, M, P]):
     """A machine that reads records: a table, a trigger table and a pure decider.
@@ -994,6 +1194,20 @@ class Machine(Generic[S, E, M, P]):
             isinstance(k, str) for k in self.input_kinds
         ):
             problems.append(f"input_kinds must be a frozenset of strings, not {self.input_kinds!r}")
+        decider = self.decide
+        if isinstance(decider, LookupDecider):
+            if decider.table is not self.table:
+                problems.append("the lookup decider's table is not the machine's")
+            unknown = sorted(
+                {t.kind for t in given if isinstance(t, Trigger)} - set(decider.events)
+            )
+            if unknown:
+                problems.append(
+                    f"the lookup decider gives no event for the trigger kinds {', '.join(unknown)}"
+                )
+            timer = decider.timer
+            if timer is not None and timer.kind not in self.timer_kinds:
+                problems.append(f"the lookup decider's timer {timer.kind!r} is not in timer_kinds")
         if problems:
             raise DefinitionError(machine=self.table.name, problems=problems)
         object.__setattr__(self, "_guards", {k: g for k, g in guards.items() if g is not None})

@@ -32,7 +32,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar, overload
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar, overload, runtime_checkable
 
 import attrs
 
@@ -83,6 +83,7 @@ __all__ = [
     "RFMCell",
     "Report",
     "ReportPolicies",
+    "TableAssessor",
     "build_report",
     "decimal_text",
     "exact_sum",
@@ -234,6 +235,30 @@ class Assessor(Protocol):
         ...  # pragma: no cover - a protocol
 
 
+@runtime_checkable
+class TableAssessor(Assessor, Protocol):
+    """An :class:`Assessor` that can also assess every client at once, over tables.
+
+    The columnar engine (:func:`relcycle.columnar.build_report`) calls
+    :meth:`over_tables` once instead of the assessor once per client; the
+    python engine calls the assessor. Both must give the same cells (the
+    funnel's column, :data:`relcycle.funnel.FUNNEL_COLUMN`, is one: it folds its
+    machine over the tables with :func:`relcycle.columnar.machine_steps`).
+    """
+
+    def over_tables(
+        self, frames: Any, *, as_of: datetime, tz: tzinfo
+    ) -> tuple[Cell, Iterator[tuple[str, Cell]]]:
+        """Every client's cell as of ``as_of``, from the columnar engine's frames.
+
+        Returns:
+            The cell of a client with no record by ``as_of``, and the cells of
+            the other clients as ``(client_id, cell)`` pairs in client id order
+            (a client left out gets the first).
+        """
+        ...  # pragma: no cover - a protocol
+
+
 def _check_column_name(_: object, __: attrs.Attribute[str], name: str) -> None:
     if not isinstance(name, str) or not _COLUMN_NAME.fullmatch(name):
         raise UsageError(
@@ -290,15 +315,23 @@ class Column:
             UsageError: If the assessor returns something else than a :class:`Cell`,
                 or a value outside :attr:`values`.
         """
-        found = self.assess(history, as_of=as_of, tz=tz)
+        return self.check(self.assess(history, as_of=as_of, tz=tz), history.client_id)
+
+    def check(self, found: object, client_id: str) -> Cell:
+        """``found``, if it is a :class:`Cell` this column can hold.
+
+        Raises:
+            UsageError: If ``found`` is not a :class:`Cell`, or its value is
+                outside :attr:`values`.
+        """
         if not isinstance(found, Cell):
             raise UsageError(
-                f"column {self.name!r}: client {history.client_id!r}: the assessor "
+                f"column {self.name!r}: client {client_id!r}: the assessor "
                 f"returned {found!r}, not a Cell"
             )
         if self.values and found.value not in self.values:
             raise UsageError(
-                f"column {self.name!r}: client {history.client_id!r}: value "
+                f"column {self.name!r}: client {client_id!r}: value "
                 f"{found.value!r} is not one of {', '.join(self.values)}"
             )
         return found
@@ -1475,7 +1508,8 @@ class Known:
     ``figures_known`` is True (None is a valid answer: no sales). ``rest``, if
     given, decides the regularity, motivation and figures when the report needs
     them (not for a lost client, whose are decided as they stood when it left);
-    it takes the place of those three fields.
+    it takes the place of those three fields. ``cells`` holds extra columns'
+    cells by column name (see :class:`TableAssessor`).
     """
 
     lifecycle: _lifecycle.LifecycleAssessment | None = None
@@ -1496,6 +1530,7 @@ class Known:
         ]
         | None
     ) = None
+    cells: Mapping[str, Cell] | None = None
 
 
 class _Line(NamedTuple):
@@ -1880,13 +1915,26 @@ def _assess(
         risks=tuple(risks),
         actions=tuple(actions),
         evidence=FrozenMap(evidence),
-        columns=(
-            FrozenMap({c.name: c.cell(history, as_of=as_of, tz=tz) for c in policies.columns})
-            if columns and policies.columns
-            else _NO_CELLS
-        ),
+        columns=(_cells(history, ctx, k.cells) if columns and policies.columns else _NO_CELLS),
         assessments=(lc, ld, mot) if keep else None,
         cost=cost,
+    )
+
+
+def _cells(
+    history: ClientHistory, ctx: _Context, known: Mapping[str, Cell] | None
+) -> FrozenMap[str, Cell]:
+    """The extra columns' cells: those known (checked), the others assessed."""
+    as_of, tz, cid = ctx.as_of, ctx.tz, history.client_id
+    return FrozenMap(
+        {
+            c.name: (
+                c.cell(history, as_of=as_of, tz=tz)
+                if known is None or c.name not in known
+                else c.check(known[c.name], cid)
+            )
+            for c in ctx.policies.columns
+        }
     )
 
 

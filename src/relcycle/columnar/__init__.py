@@ -10,6 +10,9 @@ the tests hold the two paths equal.
   :func:`build_report` returns the :class:`relcycle.report.Report` of
   :func:`relcycle.report.build_report`; :func:`client_signals` gives every
   client's regularity, motivation, cost-to-serve, RFM figures and counts.
+- A machine over whole tables: :func:`machine_steps` folds a machine whose
+  decider is data (:class:`relcycle.machine.LookupDecider`) over every client
+  at once and gives the steps :meth:`relcycle.machine.Machine.run` takes.
 - lifetimes' RFM figures for tens of millions of orders: :func:`rfm_summary`
   and :func:`rfm_frame` scan a CSV/Parquet file in batches (memory bounded by
   the number of clients, not of orders) or take any object exposing
@@ -18,6 +21,7 @@ the tests hold the two paths equal.
 
 from __future__ import annotations
 
+from relcycle.columnar._fold import STEP_COLUMNS, machine_steps
 from relcycle.columnar._report import build_report
 from relcycle.columnar._rfm import RFM_COLUMNS, mean_repeat_value, rfm_frame, rfm_summary
 from relcycle.columnar._scores import rfm_scores
@@ -33,6 +37,7 @@ from relcycle.columnar._tables import (
 
 __all__ = [
     "RFM_COLUMNS",
+    "STEP_COLUMNS",
     "ClientSignals",
     "Frames",
     "build_report",
@@ -41,6 +46,7 @@ __all__ = [
     "frames_from_tables",
     "histories",
     "iter_client_signals",
+    "machine_steps",
     "mean_repeat_value",
     "read_tables",
     "rfm_frame",

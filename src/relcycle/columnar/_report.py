@@ -36,10 +36,12 @@ from relcycle._args import checked
 from relcycle.errors import UsageError
 from relcycle.history import ClientHistory
 from relcycle.report import (
+    Cell,
     Item,
     Known,
     Report,
     ReportPolicies,
+    TableAssessor,
     assemble,
     check_moments,
     report_currency,
@@ -135,6 +137,17 @@ def build_report(
     def items(moment: datetime) -> Iterator[Item]:
         signals = iter_client_rows(frames, as_of=moment, tz=tz, policies=policies)
         stirred = _lifecycle_clients(frames, moment, policies.lifecycle)
+        # The extra columns that assess all clients at once, over the tables
+        # (only the report's moment has extra columns).
+        tabled = (
+            [
+                _Tabled(c.name, *c.assess.over_tables(frames, as_of=moment, tz=tz))
+                for c in policies.columns
+                if isinstance(c.assess, TableAssessor)
+            ]
+            if moment == as_of
+            else []
+        )
         # The calm clients' assessment, field by field (None: not needed yet).
         calm: dict[str, Any] | None = None
         # Both come in client id order, one client at a time (bounded memory).
@@ -162,8 +175,16 @@ def build_report(
                 lifecycle = _lifecycle.LifecycleAssessment(**calm)
             yield (
                 cut,
-                Known(lifecycle=lifecycle, cost=found.cost, counts=found.counts, rest=found.rest),
+                Known(
+                    lifecycle=lifecycle,
+                    cost=found.cost,
+                    counts=found.counts,
+                    rest=found.rest,
+                    cells={t.name: t.cell(cid) for t in tabled} if tabled else None,
+                ),
             )
+        for t in tabled:
+            t.finish()
 
     return assemble(
         items,
@@ -180,6 +201,37 @@ def build_report(
         lookup=None if spill_dir is None else _lookup(frames),
         spill_dir=spill_dir,
     )
+
+
+class _Tabled:
+    """An extra column assessed over the tables, read client by client in id order."""
+
+    __slots__ = ("empty", "name", "pending", "rest")
+
+    def __init__(self, name: str, empty: Cell, cells: Iterator[tuple[str, Cell]]) -> None:
+        self.name, self.empty, self.rest = name, empty, cells
+        self.pending = next(cells, None)
+
+    def cell(self, client_id: str) -> Cell:
+        """The client's cell (the clients are asked for in client id order)."""
+        pending = self.pending
+        if pending is None or pending[0] != client_id:
+            if pending is not None and pending[0] < client_id:
+                raise UsageError(
+                    f"column {self.name!r}: over_tables gave client {pending[0]!r} out of "
+                    "client id order, or a client the tables do not hold"
+                )
+            return self.empty
+        self.pending = next(self.rest, None)
+        return pending[1]
+
+    def finish(self) -> None:
+        """Check that every cell given was taken (none out of order or of a stranger)."""
+        if self.pending is not None:
+            raise UsageError(
+                f"column {self.name!r}: over_tables gave client {self.pending[0]!r} out of "
+                "client id order, or a client the tables do not hold"
+            )
 
 
 def _lookup(frames: Frames) -> Callable[[str], ClientHistory]:

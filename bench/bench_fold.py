@@ -1,0 +1,112 @@
+"""A machine folded over tables against the same machine run client by client.
+
+The funnel (``relcycle.funnel.FUNNEL``, a decider declared as data) over every
+client of a history: ``relcycle.columnar.machine_steps`` (one fold over the
+tables) against ``Machine.run`` on each client's history (the runner, what the
+python engine does), in one process, alternating, best of ``--reps``. It checks
+that both give the same steps, then prints process CPU seconds and their ratio.
+It also times the report column built on the fold (``over_tables``: the fold
+and each client's current episode as Python objects) against the column's
+per-client assessor.
+
+    python bench/bench_fold.py --demo 20000
+    python bench/bench_fold.py --folder DIR --as-of 1998-06-30T23:59:59+00:00
+
+``DIR`` holds contract tables (``orders.csv``, ...), for instance the CDNOW order
+log of ``make_bench_data.py``. Needs the ``arrow`` extra.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from relcycle.columnar import histories, machine_steps, read_tables
+from relcycle.funnel import FUNNEL, FUNNEL_COLUMN, FunnelPolicy
+
+
+def _cpu(fn: Any) -> tuple[float, Any]:
+    start = time.process_time()
+    out = fn()
+    return time.process_time() - start, out
+
+
+def main() -> None:
+    """Time the fold and the runner on the same frames, side by side."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--demo", type=int, help="simulate this many demo clients")
+    parser.add_argument("--folder", type=Path, help="a folder of contract tables")
+    parser.add_argument("--as-of", default="2026-06-30T00:00:00+00:00")
+    parser.add_argument("--reps", type=int, default=3)
+    args = parser.parse_args()
+    if args.folder is None:
+        from relcycle.io import write_history
+        from relcycle.simulate import simulate_portfolio
+
+        folder = Path(tempfile.mkdtemp())
+        write_history(simulate_portfolio(args.demo or 20_000, seed=3).portfolio(), folder)
+    else:
+        folder = args.folder
+    frames = read_tables(folder)
+    as_of = datetime.fromisoformat(args.as_of)
+    policy = FunnelPolicy()
+    stories = list(histories(frames))  # built once, outside the timings
+
+    def fold() -> Any:
+        return machine_steps(FUNNEL, frames, as_of=as_of, policy=policy)
+
+    def run() -> list[Any]:
+        return [FUNNEL.run(h, as_of=as_of, policy=policy).trajectory.steps for h in stories]
+
+    assessor: Any = FUNNEL_COLUMN.assess
+
+    def cells_folded() -> tuple[Any, list[Any]]:
+        empty, cells = assessor.over_tables(frames, as_of=as_of, tz=UTC)
+        return empty, list(cells)
+
+    def cells_run() -> list[Any]:
+        return [assessor(h.as_of(as_of), as_of=as_of, tz=UTC) for h in stories]
+
+    best: dict[str, float] = {}
+    outputs: dict[str, Any] = {}
+    for _ in range(args.reps):
+        for name, fn in (
+            ("fold", fold),
+            ("runner", run),
+            ("column over tables", cells_folded),
+            ("column per client", cells_run),
+        ):
+            spent, outputs[name] = _cpu(fn)
+            best[name] = min(best.get(name, float("inf")), spent)
+    steps = outputs["fold"]
+    want = [
+        (h.client_id, s.at, s.source.value, s.target.value, s.event.value, s.record_ids[0])
+        for h, run_steps in zip(stories, outputs["runner"], strict=True)
+        for s in run_steps
+    ]
+    got = [(c, at, src, tgt, ev, rid) for c, at, _, src, tgt, ev, rid, _ in steps.iter_rows()]
+    assert got == want, "the fold and the runner disagree"
+    empty, folded = outputs["column over tables"]
+    found = dict(folded)
+    cells = [found.get(h.client_id, empty) for h in stories]
+    assert cells == outputs["column per client"], "the column's two ways disagree"
+    print(f"{len(stories):,} clients, {steps.height:,} steps, as of {as_of.isoformat()}")
+    print(
+        f"fold   {best['fold']:8.3f} s CPU   runner {best['runner']:8.3f} s CPU   "
+        f"runner / fold {best['runner'] / best['fold']:.1f}x"
+    )
+    print(
+        f"column over tables {best['column over tables']:8.3f} s   per client "
+        f"{best['column per client']:8.3f} s   ratio "
+        f"{best['column per client'] / best['column over tables']:.1f}x   "
+        f"({best['column over tables'] / len(stories) * 1e6:.0f} vs "
+        f"{best['column per client'] / len(stories) * 1e6:.0f} µs per client)"
+    )
+
+
+if __name__ == "__main__":
+    main()
