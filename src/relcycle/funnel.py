@@ -223,6 +223,11 @@ _EVENT_OF: Mapping[str, FunnelEvent] = {
 _ENDED = frozenset((FunnelStage.dormant, FunnelStage.lost))
 
 
+#: Builds a named tuple without its Python-level ``__new__`` (the report's column
+#: builds the steps of every client's episode).
+_new = tuple.__new__
+
+
 # --------------------------------------------------------------------------- policy
 
 
@@ -435,8 +440,9 @@ class _FunnelCell:
             .filter(pl.col("source") != pl.col("target"))
             .with_columns(position.alias("n"))
             .filter(pl.col("n") >= entered_end.max().over("client_id").fill_null(0))
-            .group_by("client_id", maintain_order=True)
-            .agg("at", "at_offset", "source", "target", "event", "record_id", "detail")
+            .select(
+                "client_id", "at", "at_offset", "source", "target", "event", "record_id", "detail"
+            )
             .collect()
         )
         unaware = FunnelStage.unaware
@@ -448,18 +454,31 @@ def _moment(instant: datetime, offset: int) -> datetime:
     return instant.astimezone(UTC if offset == 0 else timezone(timedelta(seconds=offset)))
 
 
+_STAGE_OF = {s.value: s for s in FunnelStage}
+_EVENT_NAMED = {e.value: e for e in FunnelEvent}
+
+
 def _cells(rows: Iterator[tuple[Any, ...]]) -> Iterator[tuple[str, Cell]]:
-    """The cells of :meth:`_FunnelCell.over_tables`, one client's episode per row."""
-    stage_of, event_of = FunnelStage, FunnelEvent
-    for cid, ats, offsets, sources, targets, events, ids, details in rows:
-        episode = [
-            Step(_moment(at, off), stage_of(src), stage_of(tgt), event_of(ev), (rid,), text)
-            for at, off, src, tgt, ev, rid, text in zip(
-                ats, offsets, sources, targets, events, ids, details, strict=True
-            )
-        ]
-        stage = episode[-1].target
-        yield cid, Cell(stage.value, _evidence(stage, _episode(episode)))
+    """The cells of :meth:`_FunnelCell.over_tables` from the episodes' steps, client by client."""
+    stage_of, event_of, new, step = _STAGE_OF, _EVENT_NAMED, _new, Step
+    current: str | None = None
+    episode: list[Step[FunnelStage, FunnelEvent]] = []
+    for cid, at, off, src, tgt, ev, rid, text in rows:
+        if cid != current:
+            if current is not None:
+                yield current, _cell(episode)
+            current, episode = cid, []
+        target = stage_of[tgt]
+        episode.append(
+            new(step, (_moment(at, off), stage_of[src], target, event_of[ev], (rid,), text))
+        )
+    if current is not None:
+        yield current, _cell(episode)
+
+
+def _cell(steps: list[Step[FunnelStage, FunnelEvent]]) -> Cell:
+    stage = steps[-1].target
+    return Cell(stage.value, _evidence(stage, _episode(steps)))
 
 
 def funnel_column(policy: FunnelPolicy | None = None) -> Column:

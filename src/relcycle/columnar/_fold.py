@@ -143,6 +143,13 @@ def _compile(machine: Machine[Any, Any, Any, Any], decider: LookupDecider[Any, A
     return compiled
 
 
+def _from_us(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _aware(instant: datetime, offset: int) -> datetime:
     zone: Any = UTC if offset == 0 else timezone(timedelta(seconds=offset))
     return instant.astimezone(zone)
@@ -377,14 +384,20 @@ def machine_steps(
         # the timer's sentence names the activity it followed (the row before it)
         where = (trig == len(triggers)).arg_true()
         activity = where - 1
+        # one sentence per distinct moment (and offset) of the activity it followed
+        since = occ.select(
+            pl.col("at").gather(activity).dt.epoch("us").alias("us"),
+            pl.col("at_offset").gather(activity).alias("offset"),
+        )
+        sentences = since.unique()
         texts = [
-            timer.detail.format(days=days, since=format_moment(_aware(at, offset)))
-            for at, offset in zip(
-                occ.get_column("at").gather(activity).to_list(),
-                occ.get_column("at_offset").gather(activity).to_list(),
-                strict=True,
-            )
+            timer.detail.format(days=days, since=format_moment(_aware(_from_us(us), offset)))
+            for us, offset in sentences.iter_rows()
         ]
+        detail_of_since = sentences.with_columns(pl.Series("text", texts, dtype=pl.String))
+        texts = since.join(
+            detail_of_since, on=["us", "offset"], how="left", maintain_order="left"
+        ).get_column("text")
         detail = detail.scatter(where, texts)
     steps = pl.DataFrame(
         {
