@@ -270,7 +270,8 @@ def machine_steps(
     Returns:
         A polars DataFrame with the columns :data:`STEP_COLUMNS`: the client,
         the step's moment (UTC) and its UTC offset in seconds, the states before
-        and after and the event (their values), the record id it cites, and
+        and after and the event (their values, as ``polars.Enum`` columns of the
+        table's states and events), the record id it cites, and
         the detail (the trigger's kind, or the timer's sentence), sorted by
         client id and then in the order the steps were taken. A client with no
         step has no row (it is in the machine's initial state).
@@ -302,13 +303,15 @@ def machine_steps(
     timer = decider.timer
     days = 0 if timer is None else timer.delay(policy)[0]
     occ = _occurrences(pl, machine, compiled, frames, moment)
+    states = pl.Enum([str(s.value) for s in machine.table.states])
+    events = pl.Enum([str(e.value) for e in machine.table.events])
     schema = {
         "client_id": pl.String,
         "at": pl.Datetime("us", "UTC"),
         "at_offset": pl.Int32,
-        "source": pl.String,
-        "target": pl.String,
-        "event": pl.String,
+        "source": states,
+        "target": states,
+        "event": events,
         "record_id": pl.String,
         "detail": pl.String,
     }
@@ -377,7 +380,7 @@ def machine_steps(
         # a timer row is a step only where the timer was set: in one of its states
         armed = [i for i, s in enumerate(compiled.states) if s in timer.states]
         occ = occ.filter((pl.col("trig") != len(triggers)) | pl.col("before").is_in(armed))
-    names = pl.Series([str(s.value) for s in compiled.states], dtype=pl.String)
+    names = pl.Series([str(s.value) for s in compiled.states], dtype=states)
     trig = occ.get_column("trig")
     detail = pl.Series(detail_of, dtype=pl.String).gather(trig)
     if timer is not None:
@@ -406,7 +409,7 @@ def machine_steps(
             "at_offset": occ.get_column("at_offset"),
             "source": names.gather(occ.get_column("before")),
             "target": names.gather(occ.get_column("after")),
-            "event": pl.Series(event_of, dtype=pl.String).gather(trig),
+            "event": pl.Series(event_of, dtype=events).gather(trig),
             "record_id": occ.get_column("key"),
             "detail": detail,
         }
