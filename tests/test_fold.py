@@ -405,3 +405,11 @@ def test_a_table_assessor_out_of_client_order_is_an_error() -> None:
     policies = ReportPolicies(columns=(Column("mine", _Shuffled()), FUNNEL_COLUMN))
     with pytest.raises(UsageError, match="'mine': over_tables gave client 'a' out of"):
         build_report(frames_from_tables(as_tables(portfolio)), policies=policies)
+
+
+def test_a_timer_without_its_days_in_the_policy_is_refused_when_run() -> None:
+    """The runner refuses a policy that does not give the timer's days, by name (None too)."""
+    history = ClientHistory.of("c1", [_order("o1", 0)])
+    for policy in (None, CarePolicy(forget_days=0)):
+        with pytest.raises(UsageError, match="'forget_days' must be a whole number"):
+            care_machine().run(history, as_of=datetime(2025, 1, 1, tzinfo=UTC), policy=policy)

@@ -916,6 +916,9 @@ _new = tuple.__new__  # builds a named tuple without its Python-level __new__
 
 # --------------------------------------------------------------------------- deciders as data
 
+#: No policy seen yet (a lookup decider's memo starts with it; None is a policy).
+_NO_POLICY = object()
+
 
 @attrs.frozen
 class LastActivity:
@@ -1032,7 +1035,7 @@ class LookupDecider(Generic[S, E]):
     events: Mapping[str, E] = attrs.field(converter=_frozen_events)
     timer: Inactivity[S, E] | None = None
     _armed: frozenset[tuple[S, E]] = attrs.field(init=False, eq=False, repr=False)
-    _cache: list[Any] = attrs.field(init=False, eq=False, repr=False)
+    _memo: list[tuple[Any, int, timedelta]] = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         table = self.table
@@ -1077,7 +1080,7 @@ class LookupDecider(Generic[S, E]):
             if table._next[s].get(e) in states
         )
         object.__setattr__(self, "_armed", armed)
-        object.__setattr__(self, "_cache", [None, 0, None])
+        object.__setattr__(self, "_memo", [(_NO_POLICY, 0, timedelta(0))])
 
     @property
     def armed(self) -> frozenset[tuple[S, E]]:
@@ -1093,20 +1096,23 @@ class LookupDecider(Generic[S, E]):
         at, _, key, _, kind, _ = occurrence
         timer = self.timer
         if timer is not None:
-            cache = self._cache
-            if cache[0] is not policy:
-                cache[1], cache[2] = timer.delay(policy)
-                cache[0] = policy
+            # The policy's delay, worked out once per policy. The memo is one
+            # tuple replaced whole, so threads sharing the decider never read a
+            # delay of another policy.
+            memo = self._memo[0]
+            if memo[0] is not policy:
+                memo = (policy, *timer.delay(policy))
+                self._memo[0] = memo
             if kind == timer.kind:
                 since = state.memory.last_at
                 assert since is not None  # the timer is set with the memory
-                detail = timer.detail.format(days=cache[1], since=format_moment(since))
+                detail = timer.detail.format(days=memo[1], since=format_moment(since))
                 return _new(Decision, (((at, timer.event, (key,), detail),), state.memory, (), ()))
         event = self.events[kind]
         timers: tuple[Timer, ...] = ()
         if (state.state, event) in self._armed:
             assert timer is not None
-            timers = (_new(Timer, (at + self._cache[2], timer.priority, key, timer.kind, "")),)
+            timers = (_new(Timer, (at + memo[2], timer.priority, key, timer.kind, "")),)
         return _new(Decision, (((at, event, (key,), kind),), LastActivity(key, at), timers, ()))
 
 
