@@ -182,6 +182,23 @@ class TestTemporaryStore:
             assert stored.last_moment == datetime(2024, 2, 3, tzinfo=UTC)
         assert not where.exists()
 
+    def test_the_moment_and_currencies_come_from_the_load_not_a_second_pass(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The default moment and the currencies of a temporary store are known from
+        the loaded records: asking for them reads nothing from the store."""
+        loaded = self._loaded(tmp_path)
+
+        def second_pass(*_: object, **__: object) -> None:
+            raise AssertionError("the store was read again for its last moment")
+
+        monkeypatch.setattr(store, "_last_of", second_pass)
+        with spilled(loaded) as stored:  # type: ignore[arg-type]
+            monkeypatch.setattr(StoredPortfolio, "__iter__", second_pass)
+            assert stored.last_moment == datetime(2024, 2, 3, tzinfo=UTC)
+            assert stored.currencies(datetime(2024, 1, 31, tzinfo=UTC)) == {"USD"}
+            assert stored.currencies(datetime(2024, 1, 1, tzinfo=UTC)) == set()
+
     def test_the_folder_goes_when_the_report_fails(self, tmp_path: Path) -> None:
         loaded = self._loaded(tmp_path)
         seen: list[Path] = []
