@@ -908,6 +908,27 @@ class TestInterpreterState:
         finally:
             gc.enable()
 
+    def test_the_summary_is_built_with_the_collector_paused(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The portfolio-wide summary runs while the collector is still paused: a full
+        collection there would walk every line of a report held in memory."""
+        import gc
+
+        from relcycle.segmentation import value
+
+        seen: list[bool] = []
+        top_share = value.top_share
+
+        def watched(*args: Any, **kwargs: Any) -> Any:
+            seen.append(gc.isenabled())
+            return top_share(*args, **kwargs)
+
+        monkeypatch.setattr(value, "top_share", watched)
+        build_report(small_portfolio())
+        assert seen == [False]
+        assert gc.isenabled()
+
     def test_collector_is_restored_after_an_error(self) -> None:
         """A report that fails still leaves the collector enabled."""
         import gc

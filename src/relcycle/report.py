@@ -2266,8 +2266,10 @@ def assemble(
                 for cid, v in now.verdicts.items()
             }
             migrations = _migrations(before, after, now.revenue)
-    summary = tally.summary(now.value_classes, now.revenue, currency, rejected_rows)
-    summary["value_basis"] = now.value_basis.basis.value
+        # still paused: the summary allocates, and a full collection now would
+        # walk every object of the report (a tenth of a second per 5,000 clients)
+        summary = tally.summary(now.value_classes, now.revenue, currency, rejected_rows)
+        summary["value_basis"] = now.value_basis.basis.value
     return Report(
         warnings=tuple(warnings),
         as_of=as_of,
