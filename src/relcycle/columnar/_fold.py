@@ -30,7 +30,7 @@ event maps once per machine (a machine whose events compose into more than
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
 import attrs
@@ -40,6 +40,7 @@ from relcycle.machine import LookupDecider, Machine, format_moment
 from relcycle.rules import ID_FIELD, MOMENT_FIELD, Rule
 
 from ._source import import_polars
+from ._tables import _Moments
 
 if TYPE_CHECKING:
     import polars as pl
@@ -141,18 +142,6 @@ def _compile(machine: Machine[Any, Any, Any, Any], decider: LookupDecider[Any, A
     )
     _COMPILED[id(machine)] = (machine, compiled)
     return compiled
-
-
-def _from_us(us: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=us)
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _aware(instant: datetime, offset: int) -> datetime:
-    zone: Any = UTC if offset == 0 else timezone(timedelta(seconds=offset))
-    return instant.astimezone(zone)
 
 
 def _occurrences(
@@ -389,17 +378,14 @@ def machine_steps(
         activity = where - 1
         # one sentence per distinct moment (and offset) of the activity it followed
         since = occ.select(
-            pl.col("at").gather(activity).dt.epoch("us").alias("us"),
-            pl.col("at_offset").gather(activity).alias("offset"),
+            pl.col("at").gather(activity), pl.col("at_offset").gather(activity).alias("offset")
         )
         sentences = since.unique()
-        texts = [
-            timer.detail.format(days=days, since=format_moment(_aware(_from_us(us), offset)))
-            for us, offset in sentences.iter_rows()
-        ]
+        moments = _Moments().column(sentences.get_column("at"), sentences.get_column("offset"))
+        texts = [timer.detail.format(days=days, since=format_moment(moment)) for moment in moments]
         detail_of_since = sentences.with_columns(pl.Series("text", texts, dtype=pl.String))
         texts = since.join(
-            detail_of_since, on=["us", "offset"], how="left", maintain_order="left"
+            detail_of_since, on=["at", "offset"], how="left", maintain_order="left"
         ).get_column("text")
         detail = detail.scatter(where, texts)
     steps = pl.DataFrame(
