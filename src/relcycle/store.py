@@ -37,6 +37,7 @@ import contextlib
 import os
 import sqlite3
 import tempfile
+import time
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -135,11 +136,30 @@ class IngestResult:
         return sum(self.added.values())
 
 
+def _wal(conn: sqlite3.Connection, timeout: float) -> Any:
+    """Switch to WAL mode, waiting up to ``timeout`` seconds for another writer.
+
+    SQLite answers "database is locked" at once, without its busy handler, when
+    a new database's journal mode changes while another connection holds a lock
+    on it (two ingests creating one store at the same moment): the switch is
+    tried again until the time is up.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return conn.execute("PRAGMA journal_mode = WAL").fetchone()
+        except sqlite3.OperationalError as exc:
+            text = str(exc)
+            if ("locked" not in text and "busy" not in text) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
+
+
 def _connect(path: Path, timeout: float) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, timeout=timeout)
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
+        mode = _wal(conn, timeout)
         if mode is None or str(mode[0]).lower() != "wal":  # pragma: no cover - odd filesystems
             raise UsageError(f"{path}: cannot switch the database to WAL mode")
         conn.execute("PRAGMA synchronous = FULL")
