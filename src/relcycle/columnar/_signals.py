@@ -72,6 +72,9 @@ _QUANTA = tuple(Decimal(1).scaleb(-k) for k in range(_SCALE + 1))
 _DECIMALS_KEPT = 1 << 16
 #: Clients decided per chunk of the per-client table.
 _CHUNK = 20_000
+#: The most clients one per-client table holds (a larger portfolio is read in
+#: runs of client ids: the table's lists cost a few KB per client).
+CLIENTS_PER_PASS = 100_000
 
 
 @attrs.frozen(kw_only=True)
@@ -166,10 +169,11 @@ def iter_client_signals(
 ) -> Iterator[ClientSignals]:
     """:func:`client_signals` one client at a time, in client id order.
 
-    The polars work and the argument checks run at the call; the per-client
-    decisions run as the iterator is consumed, a chunk of clients at a time
-    (a client whose sales are in two currencies raises when it is reached, as
-    on the object path).
+    The argument checks and the polars work of the first run of clients (at
+    most :data:`CLIENTS_PER_PASS`, all of a smaller portfolio) happen at the
+    call. The per-client decisions, and the polars work of later runs, happen as
+    the iterator is consumed. A client whose sales are in two currencies raises
+    when it is reached, as on the object path.
 
     Args:
         frames: The normalized frames (:mod:`relcycle.columnar._tables`).
@@ -209,8 +213,42 @@ def iter_client_rows(
     """
     pl = import_polars()
     plan = _Plan(pl, as_of, tz, policies)
-    table = _per_client(pl, frames, plan)
-    return _decide(pl, frames, table, plan)
+    parts = _parts(pl, frames)
+    first = next(parts)
+    # the first pass's polars work runs at the call, the others as the rows are read
+    return _passes(pl, first, _per_client(pl, first, plan), parts, plan)
+
+
+def _parts(pl: Any, frames: Frames) -> Iterator[Frames]:
+    """``frames`` in runs of at most :data:`CLIENTS_PER_PASS` clients, in client id order.
+
+    Each run holds the clients of a range of ids and their records, so the
+    per-client table (a few KB per client) is built for one run at a time.
+    """
+    n = frames.clients.height
+    if n <= CLIENTS_PER_PASS:
+        yield frames
+        return
+    ids = frames.clients.get_column("client_id").sort()
+    for start in range(0, n, CLIENTS_PER_PASS):
+        lo, hi = ids[start], ids[min(start + CLIENTS_PER_PASS, n) - 1]
+        inside = pl.col("client_id").is_between(pl.lit(lo), pl.lit(hi), closed="both")
+        yield attrs.evolve(
+            frames,
+            clients=frames.clients.filter(inside),
+            orders=frames.orders.filter(inside),
+            interactions=frames.interactions.filter(inside),
+            complaints=frames.complaints.filter(inside),
+        )
+
+
+def _passes(
+    pl: Any, first: Frames, table: Any, rest: Iterator[Frames], plan: _Plan
+) -> Iterator[_Row]:
+    yield from _decide(pl, first, table, plan)
+    del table
+    for part in rest:
+        yield from _decide(pl, part, _per_client(pl, part, plan), plan)
 
 
 #: A client's regularity, motivation and RFM figures (None: no sale).
