@@ -157,27 +157,29 @@ class TestEqualsObjectPath:
         assert {"worsened", "unchanged"} <= {c.change for c in got}
 
     def test_a_portfolio_read_in_runs_of_clients(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        """A portfolio larger than one per-client table (read in runs of client ids, the
-        last run short) gives the report of one pass, byte for byte."""
-        from relcycle.columnar import _signals
+        """A portfolio larger than one run (read in runs of client ids, the last run
+        short: signals, histories, the lifecycle's client set and the funnel column's
+        fold each per run) gives the report of one pass, byte for byte."""
+        from relcycle import funnel
+        from relcycle.columnar import _tables
 
         portfolio = simulate_portfolio(120, seed=2).portfolio()
         as_of = portfolio.last_moment
         assert as_of is not None
         want = object_report.build_report(portfolio, compare_to=as_of - timedelta(days=90))
-        monkeypatch.setattr(_signals, "CLIENTS_PER_PASS", 7)
-        passes: list[int] = []
-        parts = _signals._parts
+        monkeypatch.setattr(_tables, "CLIENTS_PER_PASS", 7)
+        folded: list[int] = []
+        cls = type(funnel.FUNNEL_COLUMN.assess)
+        over_tables = cls.over_tables
 
-        def counted(pl: Any, frames: Any) -> Any:
-            for part in parts(pl, frames):
-                passes.append(part.clients.height)
-                yield part
+        def counted(self: Any, frames: Any, **kwargs: Any) -> Any:
+            folded.append(frames.clients.height)
+            return over_tables(self, frames, **kwargs)
 
-        monkeypatch.setattr(_signals, "_parts", counted)
+        monkeypatch.setattr(cls, "over_tables", counted)
         got = build_report(_frames(portfolio), compare_to=as_of - timedelta(days=90))
         assert got.to_json() == want.to_json()
-        assert passes[:18] == [7] * 17 + [1]  # 120 clients: 17 runs of 7, then 1
+        assert folded == [7] * 17 + [1]  # 120 clients: 17 runs of 7, then 1
 
     @pytest.mark.parametrize(
         "policies", [None, object_report.ReportPolicies(losses=LossPolicy(window_days=30))]

@@ -13,8 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from relcycle.columnar import _tables
 from relcycle.columnar._tables import (
     Frames,
+    client_runs,
     frames_from_result,
     frames_from_tables,
     histories,
@@ -76,6 +78,52 @@ class TestFramesFromTables:
         assert [h.client_id for h in got] == sorted(portfolio.client_ids)
         assert tuple(got) == portfolio.histories
         assert tuple(histories(frames, batch=2)) == portfolio.histories
+
+    @SETTINGS
+    @given(portfolios(max_clients=6, max_records=8), st.integers(1, 4))
+    def test_runs_of_clients_partition_the_frames(self, portfolio: Portfolio, size: int) -> None:
+        """client_runs() cuts the frames into ranges of client ids, in order, each run
+        with every record of its clients and nothing else; histories() read in
+        runs are those of one pass."""
+        frames = frames_from_tables(HistoryTables.from_portfolio(portfolio))
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(_tables, "CLIENTS_PER_PASS", size)
+            runs = list(client_runs(frames))
+            in_runs = tuple(histories(frames, batch=2))
+        ids = sorted(portfolio.client_ids)
+        assert [r.clients.height for r in runs] == [
+            len(ids[i : i + size]) for i in range(0, len(ids), size)
+        ] or (not ids and len(runs) == 1)
+        assert [c for r in runs for c in r.clients.get_column("client_id").sort()] == ids
+        for table in ("orders", "interactions", "complaints"):
+            assert sum(r.frame(table).height for r in runs) == frames.frame(table).height
+            for run in runs:
+                mine = set(run.clients.get_column("client_id"))
+                assert set(run.frame(table).get_column("client_id")) <= mine
+        assert in_runs == portfolio.histories
+
+    def test_unknown_client_between_runs(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A record of a client missing from the clients table is refused even when
+        its id falls between two runs of clients (it belongs to no run)."""
+        from relcycle.columnar import build_report
+        from relcycle.errors import UnknownClientError
+        from relcycle.simulate import simulate_portfolio
+
+        tables = HistoryTables.from_portfolio(simulate_portfolio(3, seed=2).portfolio())
+        assert tables.clients is not None
+        frames = frames_from_tables(
+            HistoryTables(
+                clients=tables.clients[:1] + tables.clients[2:],
+                orders=tables.orders,
+                interactions=tables.interactions,
+                complaints=tables.complaints,
+            )
+        )
+        monkeypatch.setattr(_tables, "CLIENTS_PER_PASS", 1)
+        with pytest.raises(UnknownClientError):
+            list(histories(frames))
+        with pytest.raises(UnknownClientError):
+            build_report(frames)
 
     def test_unknown_client(self) -> None:
         """A record of a client missing from a given clients table is refused."""

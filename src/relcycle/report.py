@@ -240,8 +240,10 @@ class TableAssessor(Assessor, Protocol):
     """An :class:`Assessor` that can also assess every client at once, over tables.
 
     The columnar engine (:func:`relcycle.columnar.build_report`) calls
-    :meth:`over_tables` once instead of the assessor once per client; the
-    python engine calls the assessor. Both must give the same cells (the
+    :meth:`over_tables` once per run of clients (a range of client ids with all
+    their records: the whole portfolio up to 100,000 clients) instead of the
+    assessor once per client; the python engine calls the assessor. Both must
+    give the same cells (the
     funnel's column, :data:`relcycle.funnel.FUNNEL_COLUMN`, is one: it folds its
     machine over the tables with :func:`relcycle.columnar.machine_steps`).
     """
@@ -249,7 +251,8 @@ class TableAssessor(Assessor, Protocol):
     def over_tables(
         self, frames: Any, *, as_of: datetime, tz: tzinfo
     ) -> tuple[Cell, Iterator[tuple[str, Cell]]]:
-        """Every client's cell as of ``as_of``, from the columnar engine's frames.
+        """Every client's cell as of ``as_of``, from the columnar engine's frames
+        (those of one run of clients).
 
         Returns:
             The cell of a client with no record by ``as_of``, and the cells of

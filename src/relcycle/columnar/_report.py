@@ -17,6 +17,9 @@ keeping one implementation of every rule:
   records, rebuilt from its sorted slices; a client with nothing the lifecycle
   reacts to (no complaint, no lifecycle contact, no failed order by the moment)
   skips the lifecycle replay, whose answer is then known ("satisfied");
+- a portfolio larger than 100,000 clients is read in runs of client ids
+  (:func:`relcycle.columnar._tables.client_runs`): the sorted records,
+  per-client tables and folds of one run are held at a time;
 - the portfolio-wide steps (ABC classes, RFM quintiles, the summary, migration
   matrices) and the assembly are :func:`relcycle.report.assemble`, shared with
   the object path.
@@ -112,7 +115,7 @@ def build_report(
         RecordTypeError: If a moment is not a datetime.
     """
     from ._signals import iter_client_rows
-    from ._tables import histories
+    from ._tables import check_clients, client_runs, histories
 
     policies = ReportPolicies() if policies is None else policies
     if as_of is None:
@@ -133,58 +136,61 @@ def build_report(
     )
     code = report_currency(seen, currency)
     total = frames.clients.height
+    check_clients(frames)  # a run of clients holds only the records of its clients
 
     def items(moment: datetime) -> Iterator[Item]:
-        signals = iter_client_rows(frames, as_of=moment, tz=tz, policies=policies)
-        stirred = _lifecycle_clients(frames, moment, policies.lifecycle)
-        # The extra columns that assess all clients at once, over the tables
-        # (only the report's moment has extra columns).
-        tabled = (
-            [
-                _Tabled(c.name, *c.assess.over_tables(frames, as_of=moment, tz=tz))
-                for c in policies.columns
-                if isinstance(c.assess, TableAssessor)
-            ]
-            if moment == as_of
-            else []
-        )
         # The calm clients' assessment, field by field (None: not needed yet).
         calm: dict[str, Any] | None = None
-        # Both come in client id order, one client at a time (bounded memory).
-        for history, found in zip(histories(frames), signals, strict=True):
-            cid = history.client_id
-            if found.client_id != cid:  # pragma: no cover - both sort the clients frame
-                raise AssertionError(f"signals of {found.client_id!r} met history of {cid!r}")
-            cut = history.as_of(moment)
-            lifecycle = None
-            if cid not in stirred:
-                # Nothing the lifecycle reacts to: its assessment of the empty
-                # history, which differs between such clients by client id only.
-                if calm is None:
-                    calm = attrs.asdict(
-                        _lifecycle.assess(
-                            ClientHistory(client=history.client),
-                            as_of=moment,
-                            policy=policies.lifecycle,
-                            tz=tz,
-                        ),
-                        recurse=False,
-                    )
-                # attrs.evolve, without looking the fields up again for every client
-                calm["client_id"] = cid
-                lifecycle = _lifecycle.LifecycleAssessment(**calm)
-            yield (
-                cut,
-                Known(
-                    lifecycle=lifecycle,
-                    cost=found.cost,
-                    counts=found.counts,
-                    rest=found.rest,
-                    cells={t.name: t.cell(cid) for t in tabled} if tabled else None,
-                ),
+        # The portfolio in runs of client ids: a run's sorted records, per-client
+        # tables, folds and client sets are held while its clients are assessed.
+        for run in client_runs(frames):
+            signals = iter_client_rows(run, as_of=moment, tz=tz, policies=policies)
+            stirred = _lifecycle_clients(run, moment, policies.lifecycle)
+            # The extra columns that assess a run's clients at once, over its
+            # tables (only the report's moment has extra columns).
+            tabled = (
+                [
+                    _Tabled(c.name, *c.assess.over_tables(run, as_of=moment, tz=tz))
+                    for c in policies.columns
+                    if isinstance(c.assess, TableAssessor)
+                ]
+                if moment == as_of
+                else []
             )
-        for t in tabled:
-            t.finish()
+            for history, found in zip(histories(run), signals, strict=True):
+                cid = history.client_id
+                if found.client_id != cid:  # pragma: no cover - both sort the clients frame
+                    raise AssertionError(f"signals of {found.client_id!r} met history of {cid!r}")
+                cut = history.as_of(moment)
+                lifecycle = None
+                if cid not in stirred:
+                    # Nothing the lifecycle reacts to: its assessment of the empty
+                    # history, which differs between such clients by client id only.
+                    if calm is None:
+                        calm = attrs.asdict(
+                            _lifecycle.assess(
+                                ClientHistory(client=history.client),
+                                as_of=moment,
+                                policy=policies.lifecycle,
+                                tz=tz,
+                            ),
+                            recurse=False,
+                        )
+                    # attrs.evolve, without looking the fields up again for every client
+                    calm["client_id"] = cid
+                    lifecycle = _lifecycle.LifecycleAssessment(**calm)
+                yield (
+                    cut,
+                    Known(
+                        lifecycle=lifecycle,
+                        cost=found.cost,
+                        counts=found.counts,
+                        rest=found.rest,
+                        cells={t.name: t.cell(cid) for t in tabled} if tabled else None,
+                    ),
+                )
+            for t in tabled:
+                t.finish()
 
     return assemble(
         items,

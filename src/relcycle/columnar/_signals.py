@@ -54,6 +54,7 @@ from relcycle.segmentation import rfm as _rfm
 from relcycle.segmentation._util import day_of, sales
 
 from ._source import import_polars
+from ._tables import client_runs
 
 if TYPE_CHECKING:
     from relcycle.report import ReportPolicies
@@ -72,9 +73,6 @@ _QUANTA = tuple(Decimal(1).scaleb(-k) for k in range(_SCALE + 1))
 _DECIMALS_KEPT = 1 << 16
 #: Clients decided per chunk of the per-client table.
 _CHUNK = 20_000
-#: The most clients one per-client table holds (a larger portfolio is read in
-#: runs of client ids: the table's lists cost a few KB per client).
-CLIENTS_PER_PASS = 100_000
 
 
 @attrs.frozen(kw_only=True)
@@ -170,9 +168,9 @@ def iter_client_signals(
     """:func:`client_signals` one client at a time, in client id order.
 
     The argument checks and the polars work of the first run of clients (at
-    most :data:`CLIENTS_PER_PASS`, all of a smaller portfolio) happen at the
-    call. The per-client decisions, and the polars work of later runs, happen as
-    the iterator is consumed. A client whose sales are in two currencies raises
+    most 100,000, all of a smaller portfolio: a range of client ids) happen at
+    the call. The per-client decisions, and the polars work of later runs,
+    happen as the iterator is consumed. A client whose sales are in two currencies raises
     when it is reached, as on the object path.
 
     Args:
@@ -213,33 +211,10 @@ def iter_client_rows(
     """
     pl = import_polars()
     plan = _Plan(pl, as_of, tz, policies)
-    parts = _parts(pl, frames)
+    parts = client_runs(frames)
     first = next(parts)
     # the first pass's polars work runs at the call, the others as the rows are read
     return _passes(pl, first, _per_client(pl, first, plan), parts, plan)
-
-
-def _parts(pl: Any, frames: Frames) -> Iterator[Frames]:
-    """``frames`` in runs of at most :data:`CLIENTS_PER_PASS` clients, in client id order.
-
-    Each run holds the clients of a range of ids and their records, so the
-    per-client table (a few KB per client) is built for one run at a time.
-    """
-    n = frames.clients.height
-    if n <= CLIENTS_PER_PASS:
-        yield frames
-        return
-    ids = frames.clients.get_column("client_id").sort()
-    for start in range(0, n, CLIENTS_PER_PASS):
-        lo, hi = ids[start], ids[min(start + CLIENTS_PER_PASS, n) - 1]
-        inside = pl.col("client_id").is_between(pl.lit(lo), pl.lit(hi), closed="both")
-        yield attrs.evolve(
-            frames,
-            clients=frames.clients.filter(inside),
-            orders=frames.orders.filter(inside),
-            interactions=frames.interactions.filter(inside),
-            complaints=frames.complaints.filter(inside),
-        )
 
 
 def _passes(

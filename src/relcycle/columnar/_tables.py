@@ -617,14 +617,47 @@ def _slices(client_ids: list[str]) -> dict[str, tuple[int, int]]:
 #: How many clients :func:`histories` builds at a time (bounds the memory it holds).
 HISTORIES_BATCH = 10_000
 
+#: The most clients the columnar engine's table work covers at once: a larger
+#: portfolio is read in runs of client ids (:func:`client_runs`), so its sorted
+#: copies, per-client tables and folds cost one run's memory, not the portfolio's.
+CLIENTS_PER_PASS = 100_000
+
+
+def client_runs(frames: Frames) -> Iterator[Frames]:
+    """``frames`` in runs of at most :data:`CLIENTS_PER_PASS` clients, in client id order.
+
+    Each run holds the clients of a range of ids and every record of theirs (a
+    record of a client missing from the clients frame belongs to no run: callers
+    that must refuse those check the whole frames first). A portfolio of at most
+    that many clients is one run: ``frames`` itself, not a copy.
+    """
+    size = max(1, CLIENTS_PER_PASS)
+    n = frames.clients.height
+    if n <= size:
+        yield frames
+        return
+    pl = import_polars()
+    ids = frames.clients.get_column("client_id").sort()
+    for start in range(0, n, size):
+        lo, hi = ids[start], ids[min(start + size, n) - 1]
+        inside = pl.col("client_id").is_between(pl.lit(lo), pl.lit(hi), closed="both")
+        yield attrs.evolve(
+            frames,
+            clients=frames.clients.filter(inside),
+            orders=frames.orders.filter(inside),
+            interactions=frames.interactions.filter(inside),
+            complaints=frames.complaints.filter(inside),
+        )
+
 
 def histories(frames: Frames, *, batch: int = HISTORIES_BATCH) -> Iterator[ClientHistory]:
     """Every client's history, in client id order, built from client-sorted slices.
 
-    Each kind of record is sorted once by (client id, moment, id), so each
-    client's records come in the model's order. Records are built with the
-    model's constructors (which validate them), ``batch`` clients at a time: a
-    caller that does not keep the histories holds one batch of records at most.
+    Each kind of record is sorted by (client id, moment, id), one run of clients
+    at a time (:func:`client_runs`), so each client's records come in the model's
+    order. Records are built with the model's constructors (which validate them),
+    ``batch`` clients at a time: a caller that does not keep the histories holds
+    one run's sorted records and one batch of records at most.
 
     Args:
         frames: The frames.
@@ -632,17 +665,26 @@ def histories(frames: Frames, *, batch: int = HISTORIES_BATCH) -> Iterator[Clien
 
     Raises:
         UnknownClientError: A record refers to a client missing from the clients
-            frame while ``clients_given`` is True.
+            frame while ``clients_given`` is True (before any history is given).
+    """
+    check_clients(frames)
+    moments = _Moments()
+    step = max(1, batch)
+    for run in client_runs(frames):
+        yield from _run_histories(run, moments, step)
+
+
+def check_clients(frames: Frames) -> None:
+    """Refuse records of clients missing from the clients frame.
+
+    Raises:
+        UnknownClientError: Naming the records and their client ids.
     """
     pl = import_polars()
-    moments = _Moments()
-    clients = _clients(frames.clients, moments)
-    ids = frames.clients.get_column("client_id")
-    tables = ("interactions", "orders", "complaints")
-    ordered: dict[str, Any] = {}
-    for table in tables:
+    ids = frames.clients.get_column("client_id").implode()
+    for table in _RECORD_TABLES:
         frame = frames.frame(table)
-        strays = frame.filter(~pl.col("client_id").is_in(ids.implode()))
+        strays = frame.filter(~pl.col("client_id").is_in(ids))
         if strays.height:
             id_col = _KEYS[table][0]
             raise UnknownClientError(
@@ -650,17 +692,25 @@ def histories(frames: Frames, *, batch: int = HISTORIES_BATCH) -> Iterator[Clien
                 record_ids=strays.get_column(id_col).to_list(),
                 client_ids=strays.get_column("client_id").to_list(),
             )
-        ordered[table] = _sort_records(frame, table)
+
+
+#: The record tables, in the order :func:`histories` builds them.
+_RECORD_TABLES = ("interactions", "orders", "complaints")
+
+
+def _run_histories(frames: Frames, moments: _Moments, step: int) -> Iterator[ClientHistory]:
+    """The histories of one run of clients (:func:`histories`)."""
+    clients = _clients(frames.clients, moments)
+    ordered = {table: _sort_records(frames.frame(table), table) for table in _RECORD_TABLES}
     inferred = not frames.clients_given
-    starts = dict.fromkeys(tables, 0)
+    starts = dict.fromkeys(_RECORD_TABLES, 0)
     none = (0, 0)
-    step = max(1, batch)
     for first in range(0, len(clients), step):
         chunk = clients[first : first + step]
         last = chunk[-1].client_id
         built: list[tuple[list[Any], dict[str, tuple[int, int]]]] = []
         with collector_paused():
-            for table in tables:
+            for table in _RECORD_TABLES:
                 frame = ordered[table]
                 start = starts[table]
                 end = int(frame.get_column("client_id").search_sorted(last, side="right"))
