@@ -369,8 +369,13 @@ class TestReadRows:
             assert len(set(ids)) == len(rows)
             assert all(i.startswith("o-") for i in ids)
 
-    def test_cdnow_style_log(self, tmp_path: Path) -> None:
-        """A client_id,placed_at,amount log with ISO dates takes the fast path."""
+    @pytest.mark.parametrize("per_slice", [200_000, 1000, 7])
+    def test_cdnow_style_log(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, per_slice: int
+    ) -> None:
+        """A client_id,placed_at,amount log with ISO dates takes the fast path, its
+        generated ids io's, however many rows are hashed at a time."""
+        monkeypatch.setattr(_tables, "_HASHED_PER_SLICE", per_slice)
         shutil.copy(DATA / "cdnow_sample_orders.csv", tmp_path / "orders.csv")
         got = assert_reads_like_io(tmp_path, fast=True)
         assert not got.clients_given
