@@ -886,6 +886,51 @@ class TestProperties:
         json.loads(report.to_json())
 
 
+class TestMovedActionsMemo:
+    """A report asks for each line's actions moved by its value class through a memo."""
+
+    @pytest.mark.parametrize("kept", [4096, 1])
+    def test_the_memo_gives_what_each_line_asks(
+        self, monkeypatch: pytest.MonkeyPatch, kept: int
+    ) -> None:
+        """Every line's actions, through the memo (also when it holds one entry), are
+        those moved_actions gives for the line's own arguments."""
+        from relcycle import report as report_module
+        from relcycle.simulate import simulate_portfolio
+
+        portfolio = simulate_portfolio(300, seed=5).portfolio()
+        asked: list[tuple[Any, ...]] = []
+        direct = report_module.moved_actions
+
+        def spy(policies: Any, actions: Any, value_class: Any, **kw: Any) -> Any:
+            asked.append((tuple(actions), value_class, kw["stage"], kw["segment"]))
+            return direct(policies, actions, value_class, **kw)
+
+        monkeypatch.setattr(report_module, "_MOVED_KEPT", kept)
+        monkeypatch.setattr(report_module, "moved_actions", spy)
+        memo = build_report(portfolio, keep_assessments=False)
+        lines = list(memo)
+        assert len(asked) < len(lines)  # lines with the same arguments share one answer
+        # each line's actions equal a direct call with its own arguments
+        monkeypatch.setattr(report_module, "_moved", _unmemoised)
+        direct_report = build_report(portfolio, keep_assessments=False)
+        assert [c.actions for c in lines] == [c.actions for c in direct_report]
+        assert {c.value_class for c in lines} == set(ValueClass)
+
+
+def _unmemoised(moment: Any, line: Any, value_class: Any) -> Any:
+    from relcycle.report import moved_actions
+
+    return moved_actions(
+        moment.context.policies,
+        line.actions,
+        value_class,
+        stage=line.stage.value,
+        segment=line.segment.value,
+        risks=[r.flag.value for r in line.risks],
+    )
+
+
 class TestInterpreterState:
     """build_report pauses the cyclic garbage collector for speed and always restores it."""
 

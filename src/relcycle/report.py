@@ -1962,6 +1962,11 @@ class _Moment:
     #: With ``verdicts=True``: every client's stage, rung and segment, and
     #: whether it had a record by then (for the migrations).
     verdicts: Mapping[str, _Verdicts] | None
+    #: :func:`moved_actions` of the lines built so far, by their arguments (a
+    #: pure function with few distinct arguments in a report; bounded).
+    moved: dict[tuple[Any, ...], tuple[_playbook.Action, ...]] = attrs.field(
+        factory=dict, init=False, eq=False, repr=False
+    )
 
 
 class _Verdicts(NamedTuple):
@@ -2482,6 +2487,31 @@ def moved_actions(
     return policies.priority.adjust(actions, value_class, standing=standing)
 
 
+#: The most argument sets a report's memo of :func:`moved_actions` keeps.
+_MOVED_KEPT = 4096
+
+
+def _moved(moment: _Moment, line: _Line, value_class: _value.ValueClass) -> tuple[Any, ...]:
+    """:func:`moved_actions` of a line, from the moment's memo when it was asked before."""
+    flags = tuple([r.flag.value for r in line.risks])
+    key = (line.actions, value_class, line.stage, line.segment, flags)
+    memo = moment.moved
+    found = memo.get(key)
+    if found is None:
+        found = moved_actions(
+            moment.context.policies,
+            line.actions,
+            value_class,
+            stage=line.stage.value,
+            segment=line.segment.value,
+            risks=flags,
+        )
+        if len(memo) >= _MOVED_KEPT:
+            memo.clear()
+        memo[key] = found
+    return found
+
+
 def _client_report(
     line: _Line,
     moment: _Moment,
@@ -2526,14 +2556,7 @@ def _client_report(
         cost_to_serve=_money(line.cost_to_serve, currency),
         profit=_money(line.profit, currency),
         risks=line.risks,
-        actions=moved_actions(
-            moment.context.policies,
-            line.actions,
-            value_class,
-            stage=line.stage.value,
-            segment=line.segment.value,
-            risks=[r.flag.value for r in line.risks],
-        ),
+        actions=_moved(moment, line, value_class),
         evidence=line.evidence,
         previous=previous,
         columns=line.columns,
