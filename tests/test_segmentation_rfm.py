@@ -371,3 +371,30 @@ class TestSegmentRules:
             RFMSegmentRule("X", (1,), (1, 5), (1, 5))  # type: ignore[arg-type]
         with pytest.raises(ValidationError, match="name"):
             RFMSegmentRule(" ", (1, 5), (1, 5), (1, 5))
+
+
+class TestPortfolioCells:
+    """The report's portfolio-wide RFM step keeps one shared cell per distinct score."""
+
+    def test_clients_with_equal_scores_share_one_cell(self) -> None:
+        """Equal scores give one tuple object; the scores are those of rfm_scores' rule:
+        1 + floor(bins * worse / n), ties sharing the lowest score of their block."""
+        from relcycle.segmentation.rfm import _rfm_cells
+
+        rng = random.Random(4)
+        ids = [f"c{i:04d}" for i in range(2000)]
+        recency = {c: rng.randint(0, 30) for c in ids}
+        frequency = {c: rng.randint(1, 6) for c in ids}
+        monetary = {c: Decimal(rng.randint(1, 50)) for c in ids}
+        cells = _rfm_cells(recency, frequency, monetary)
+        assert list(cells) == ids
+        by_scores: dict[tuple[int, int, int], set[int]] = {}
+        for cell in cells.values():
+            by_scores.setdefault(cell[:3], set()).add(id(cell))
+        assert all(len(objects) == 1 for objects in by_scores.values())
+        n = len(ids)
+        for cid in ids:
+            worse_r = sum(1 for v in recency.values() if v > recency[cid])
+            worse_f = sum(1 for v in frequency.values() if v < frequency[cid])
+            assert cells[cid][0] == 1 + (5 * worse_r) // n
+            assert cells[cid][1] == 1 + (5 * worse_f) // n

@@ -2044,11 +2044,16 @@ def _evaluate(
     scored = _rfm._rfm_cells(recency, frequency, monetary)
     del recency, frequency, monetary
     others = _rfm.OTHERS
-    scores = {
-        cid: (r, f, m, others if rule is None else rule.name)
-        for cid, (r, f, m, rule) in scored.items()
-    }
-    del scored
+    # one named cell per distinct cell (clients with the same scores share it)
+    named: dict[int, tuple[int, int, int, str]] = {}
+    scores: dict[str, tuple[int, int, int, str]] = {}
+    for cid, cell in scored.items():
+        shared = named.get(id(cell))
+        if shared is None:
+            r, f, m, rule = cell
+            shared = named[id(cell)] = (r, f, m, others if rule is None else rule.name)
+        scores[cid] = shared
+    del scored, named
     return _Moment(ctx, basis.classes, scores, with_records, basis, economics, revenue, seen)
 
 

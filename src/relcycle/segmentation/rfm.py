@@ -362,21 +362,18 @@ class RFMScore:
         return {"r": self.r, "f": self.f, "m": self.m, "segment": self.segment}
 
 
-def _scores(
-    values: Mapping[str, Decimal | int], bins: int, *, higher_is_better: bool
-) -> dict[str, int]:
+def _scores(values: Sequence[Decimal | int], bins: int, *, higher_is_better: bool) -> list[int]:
     """Quantile scores: ``1 + floor(bins * worse / n)``, ``worse`` = clients strictly worse.
 
-    Tied values share a score; the result depends on the values only, never on
-    the order clients come in.
+    One score per value, in the order given (a list: a portfolio-wide step keeps
+    one small int per client, not a dict entry). Tied values share a score; the
+    result depends on the values only, never on the order clients come in.
     """
-    ordered = sorted(values.values())
+    ordered = sorted(values)
     n = len(ordered)
-    result: dict[str, int] = {}
-    for cid, v in values.items():
-        worse = bisect_left(ordered, v) if higher_is_better else n - bisect_right(ordered, v)
-        result[cid] = 1 + (bins * worse) // n
-    return result
+    if higher_is_better:
+        return [1 + (bins * bisect_left(ordered, v)) // n for v in values]
+    return [1 + (bins * (n - bisect_right(ordered, v))) // n for v in values]
 
 
 def _rfm_cells(
@@ -391,6 +388,8 @@ def _rfm_cells(
 
     What :func:`rfm_scores` computes, without the figures objects and the
     evidence: for a portfolio-wide step that keeps a few numbers per client.
+    Clients with the same three scores share one cell (one tuple object), so
+    the result costs a dict entry per client.
 
     Args:
         recency: Days since the last purchase day, by client id.
@@ -404,18 +403,19 @@ def _rfm_cells(
         None when no rule matched (segment ``"Others"``).
     """
     rules = tuple(segments)
-    r = _scores(recency, bins, higher_is_better=False)
-    f = _scores(frequency, bins, higher_is_better=True)
-    m = _scores(monetary, bins, higher_is_better=True)
-    return {
-        cid: (
-            r[cid],
-            f[cid],
-            m[cid],
-            next((rule for rule in rules if rule.matches(r[cid], f[cid], m[cid])), None),
-        )
-        for cid in recency
-    }
+    ids = list(recency)
+    r = _scores(list(recency.values()), bins, higher_is_better=False)
+    f = _scores([frequency[cid] for cid in ids], bins, higher_is_better=True)
+    m = _scores([monetary[cid] for cid in ids], bins, higher_is_better=True)
+    cells: dict[tuple[int, int, int], tuple[int, int, int, RFMSegmentRule | None]] = {}
+    result: dict[str, tuple[int, int, int, RFMSegmentRule | None]] = {}
+    for cid, scores in zip(ids, zip(r, f, m, strict=True), strict=True):
+        cell = cells.get(scores)
+        if cell is None:
+            matched = next((rule for rule in rules if rule.matches(*scores)), None)
+            cell = cells[scores] = (*scores, matched)
+        result[cid] = cell
+    return result
 
 
 @checked
