@@ -243,9 +243,9 @@ class TableAssessor(Assessor, Protocol):
     :meth:`over_tables` once per run of clients (a range of client ids with all
     their records: the whole portfolio up to 100,000 clients) instead of the
     assessor once per client; the python engine calls the assessor. Both must
-    give the same cells (the
-    funnel's column, :data:`relcycle.funnel.FUNNEL_COLUMN`, is one: it folds its
-    machine over the tables with :func:`relcycle.columnar.machine_steps`).
+    give the same cells (the funnel's column, :data:`relcycle.funnel.FUNNEL_COLUMN`,
+    is one: it folds its machine over the tables with
+    :func:`relcycle.columnar.machine_steps`).
     """
 
     def over_tables(

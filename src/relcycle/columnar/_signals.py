@@ -170,8 +170,8 @@ def iter_client_signals(
     The argument checks and the polars work of the first run of clients (at
     most 100,000, all of a smaller portfolio: a range of client ids) happen at
     the call. The per-client decisions, and the polars work of later runs,
-    happen as the iterator is consumed. A client whose sales are in two currencies raises
-    when it is reached, as on the object path.
+    happen as the iterator is consumed. A client whose sales are in two
+    currencies raises when it is reached, as on the object path.
 
     Args:
         frames: The normalized frames (:mod:`relcycle.columnar._tables`).
