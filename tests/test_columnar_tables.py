@@ -91,9 +91,12 @@ class TestFramesFromTables:
             runs = list(client_runs(frames))
             in_runs = tuple(histories(frames, batch=2))
         ids = sorted(portfolio.client_ids)
-        assert [r.clients.height for r in runs] == [
-            len(ids[i : i + size]) for i in range(0, len(ids), size)
-        ] or (not ids and len(runs) == 1)
+        if ids:
+            assert [r.clients.height for r in runs] == [
+                len(ids[i : i + size]) for i in range(0, len(ids), size)
+            ]
+        else:
+            assert len(runs) == 1  # the empty frames themselves
         assert [c for r in runs for c in r.clients.get_column("client_id").sort()] == ids
         for table in ("orders", "interactions", "complaints"):
             assert sum(r.frame(table).height for r in runs) == frames.frame(table).height
@@ -119,11 +122,17 @@ class TestFramesFromTables:
                 complaints=tables.complaints,
             )
         )
+        missing = tables.clients[1].client_id
+        theirs = sorted(
+            r.id for r in (*tables.orders, *tables.interactions) if r.client_id == missing
+        )
+        assert theirs  # the missing client has records, between the other two's runs
         monkeypatch.setattr(_tables, "CLIENTS_PER_PASS", 1)
-        with pytest.raises(UnknownClientError):
-            list(histories(frames))
-        with pytest.raises(UnknownClientError):
-            build_report(frames)
+        for attempt in (lambda: list(histories(frames)), lambda: build_report(frames)):
+            with pytest.raises(UnknownClientError) as refused:
+                attempt()
+            assert refused.value.client_ids == (missing,)
+            assert set(refused.value.record_ids) <= set(theirs)
 
     def test_unknown_client(self) -> None:
         """A record of a client missing from a given clients table is refused."""

@@ -115,7 +115,7 @@ def build_report(
         RecordTypeError: If a moment is not a datetime.
     """
     from ._signals import iter_client_rows
-    from ._tables import check_clients, client_runs, histories
+    from ._tables import _Moments, check_clients, client_runs, run_histories
 
     policies = ReportPolicies() if policies is None else policies
     if as_of is None:
@@ -136,7 +136,10 @@ def build_report(
     )
     code = report_currency(seen, currency)
     total = frames.clients.height
-    check_clients(frames)  # a run of clients holds only the records of its clients
+    # Once for the whole frames: a record of a client missing from the clients
+    # frame belongs to no run of clients.
+    check_clients(frames)
+    moments = _Moments()  # the UTC offsets' zones, shared by every run
 
     def items(moment: datetime) -> Iterator[Item]:
         # The calm clients' assessment, field by field (None: not needed yet).
@@ -157,7 +160,7 @@ def build_report(
                 if moment == as_of
                 else []
             )
-            for history, found in zip(histories(run), signals, strict=True):
+            for history, found in zip(run_histories(run, moments), signals, strict=True):
                 cid = history.client_id
                 if found.client_id != cid:  # pragma: no cover - both sort the clients frame
                     raise AssertionError(f"signals of {found.client_id!r} met history of {cid!r}")

@@ -669,9 +669,8 @@ def histories(frames: Frames, *, batch: int = HISTORIES_BATCH) -> Iterator[Clien
     """
     check_clients(frames)
     moments = _Moments()
-    step = max(1, batch)
     for run in client_runs(frames):
-        yield from _run_histories(run, moments, step)
+        yield from run_histories(run, moments, batch=batch)
 
 
 def check_clients(frames: Frames) -> None:
@@ -698,8 +697,12 @@ def check_clients(frames: Frames) -> None:
 _RECORD_TABLES = ("interactions", "orders", "complaints")
 
 
-def _run_histories(frames: Frames, moments: _Moments, step: int) -> Iterator[ClientHistory]:
-    """The histories of one run of clients (:func:`histories`)."""
+def run_histories(
+    frames: Frames, moments: _Moments, *, batch: int = HISTORIES_BATCH
+) -> Iterator[ClientHistory]:
+    """The histories of one run of clients (:func:`histories` without its check of
+    the clients, for a caller that checked the whole frames and made the run)."""
+    step = max(1, batch)
     clients = _clients(frames.clients, moments)
     ordered = {table: _sort_records(frames.frame(table), table) for table in _RECORD_TABLES}
     inferred = not frames.clients_given
