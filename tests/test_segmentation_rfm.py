@@ -398,3 +398,67 @@ class TestPortfolioCells:
             worse_f = sum(1 for v in frequency.values() if v < frequency[cid])
             assert cells[cid][0] == 1 + (5 * worse_r) // n
             assert cells[cid][1] == 1 + (5 * worse_f) // n
+
+
+class TestOneScoreRule:
+    """The score rule and the segment rules are declared once and compiled to polars:
+    the compiled expression gives the Python evaluation's scores and segments."""
+
+    @settings(max_examples=80, deadline=None)
+    @given(
+        values=st.lists(st.integers(min_value=0, max_value=12), min_size=1, max_size=60),
+        bins=st.integers(min_value=1, max_value=9),
+        which=st.sampled_from(range(3)),
+    )
+    def test_polars_rank_equals_python_scores(
+        self, values: list[int], bins: int, which: int
+    ) -> None:
+        pl = pytest.importorskip("polars")
+        from relcycle.segmentation.rfm import RFM_SCORES
+
+        rule = RFM_SCORES[which]
+        expected = rule.scores(values, bins)
+        n = len(values)
+        for value, score in zip(values, expected, strict=True):
+            worse = sum(1 for v in values if (v < value if rule.higher_is_better else v > value))
+            assert score == 1 + (bins * worse) // n
+        frame = pl.DataFrame({"v": values}, schema={"v": pl.Int64})
+        got = frame.select(rule.to_polars(pl.col("v"), bins).alias("s"))["s"].to_list()
+        assert got == expected
+
+    def test_polars_rank_on_decimal_money(self) -> None:
+        """m scores a Decimal column (the summary's total value) as it scores Decimals."""
+        pl = pytest.importorskip("polars")
+        from relcycle.segmentation.rfm import RFM_SCORES
+
+        values = [Decimal(x) for x in ("10.00", "2.50", "10.00", "0.01", "99.99", "2.50")]
+        frame = pl.DataFrame({"v": values}, schema={"v": pl.Decimal(12, 2)})
+        got = frame.select(RFM_SCORES[2].to_polars(pl.col("v"), 5).alias("s"))["s"].to_list()
+        assert got == RFM_SCORES[2].scores(values, 5) == [3, 1, 3, 1, 5, 1]
+
+    @settings(max_examples=40, deadline=None)
+    @given(
+        boxes=st.lists(
+            st.tuples(*[st.tuples(st.integers(1, 5), st.integers(0, 4))] * 3),
+            min_size=0,
+            max_size=6,
+        )
+    )
+    def test_segment_chain_equals_first_match(
+        self, boxes: list[tuple[tuple[int, int], ...]]
+    ) -> None:
+        pl = pytest.importorskip("polars")
+        from relcycle.segmentation.rfm import OTHERS, segment_to_polars
+
+        rules = [
+            RFMSegmentRule(f"s{i}", *[(lo, min(5, lo + width)) for lo, width in box])
+            for i, box in enumerate(boxes)
+        ]
+        triples = [(r, f, m) for r in range(1, 6) for f in range(1, 6) for m in range(1, 6)]
+        frame = pl.DataFrame(triples, schema=["r", "f", "m"], orient="row")
+        chain = segment_to_polars(rules, pl.col("r"), pl.col("f"), pl.col("m"))
+        got = frame.with_columns(chain.alias("segment"))["segment"].to_list()
+        expected = [
+            next((rule.name for rule in rules if rule.matches(*t)), OTHERS) for t in triples
+        ]
+        assert got == expected

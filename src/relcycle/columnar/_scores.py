@@ -42,12 +42,14 @@ def rfm_scores(
 ) -> Any:
     """Score every client of an RFM summary 1..``bins`` and name its segment.
 
-    The columnar twin of :func:`relcycle.segmentation.rfm.rfm_scores`, with the same
-    rules: a client's score on a measure is ``1 + floor(bins * w / n)``, ``n`` the
-    number of clients and ``w`` the number of clients strictly worse on it (ties
-    share a score); r measures days since the last purchase day (fewer is better),
-    f the purchase days, m the total value. The segment is the first rule of
-    ``segments`` whose ranges hold the three scores, else ``"Others"``.
+    :func:`relcycle.segmentation.rfm.rfm_scores` over a table: the same
+    declarations (:data:`~relcycle.segmentation.rfm.RFM_SCORES` and the segment
+    rules), compiled to polars. A client's score on a measure is
+    ``1 + floor(bins * w / n)``, ``n`` the number of clients and ``w`` the number
+    of clients strictly worse on it (ties share a score); r measures days since
+    the last purchase day (fewer is better), f the purchase days, m the total
+    value. The segment is the first rule of ``segments`` whose ranges hold the
+    three scores, else ``"Others"``.
 
     Args:
         summary: What :func:`rfm_summary` returns (a pyarrow Table; a polars
@@ -63,7 +65,7 @@ def rfm_scores(
         CurrencyMismatchError: If the summary holds two currencies.
         UsageError: If ``bins`` is not a positive int or a column is missing.
     """
-    from relcycle.segmentation.rfm import DEFAULT_RFM_SEGMENTS, OTHERS
+    from relcycle.segmentation.rfm import DEFAULT_RFM_SEGMENTS, RFM_SCORES, segment_to_polars
 
     pl = import_polars()
     if type(bins) is not int or bins < 1:
@@ -76,23 +78,14 @@ def rfm_scores(
     if len(currencies) > 1:
         raise CurrencyMismatchError(currencies=currencies, context="RFM monetary scores")
     rules = tuple(DEFAULT_RFM_SEGMENTS if segments is None else segments)
-    n = pl.len()
-
-    def score(worse: Any) -> Any:
-        return (1 + (bins * worse) // n).cast(pl.Int64)
-
-    since_last = pl.col("T") - pl.col("recency")
-    r = score(n - since_last.rank("max"))
-    f = score(pl.col("purchase_days").rank("min") - 1)
-    m = score(pl.col("total_value").rank("min") - 1)
-    scored = frame.select(pl.col("client_id"), r.alias("r"), f.alias("f"), m.alias("m"))
-    segment: Any = None
-    for rule in rules:
-        cond = (
-            pl.col("r").is_between(*rule.recency)
-            & pl.col("f").is_between(*rule.frequency)
-            & pl.col("m").is_between(*rule.monetary)
-        )
-        segment = (pl.when(cond) if segment is None else segment.when(cond)).then(pl.lit(rule.name))
-    segment = pl.lit(OTHERS) if segment is None else segment.otherwise(pl.lit(OTHERS))
+    # lifetimes' columns: T - recency is the days since the last purchase day.
+    measures = (pl.col("T") - pl.col("recency"), pl.col("purchase_days"), pl.col("total_value"))
+    scored = frame.select(
+        pl.col("client_id"),
+        *(
+            rule.to_polars(measure, bins).alias(name)
+            for name, rule, measure in zip("rfm", RFM_SCORES, measures, strict=True)
+        ),
+    )
+    segment = segment_to_polars(rules, pl.col("r"), pl.col("f"), pl.col("m"))
     return scored.with_columns(segment.cast(pl.String).alias("segment")).to_arrow()

@@ -34,6 +34,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, tzinfo
 from decimal import Context, Decimal
+from typing import Any
 
 import attrs
 
@@ -48,7 +49,9 @@ from ._util import check_as_of, day_of, one_currency, sales
 __all__ = [
     "DEFAULT_RFM_SEGMENTS",
     "OTHERS",
+    "RFM_SCORES",
     "R_VIGNETTE_RFM_SEGMENTS",
+    "QuantileScore",
     "RFMFigures",
     "RFMScore",
     "RFMSegmentRule",
@@ -56,6 +59,7 @@ __all__ = [
     "rfm_figures_by_client",
     "rfm_from_days",
     "rfm_scores",
+    "segment_to_polars",
 ]
 
 _CTX = Context(prec=34)
@@ -280,6 +284,14 @@ class RFMSegmentRule:
             and self.monetary[0] <= m <= self.monetary[1]
         )
 
+    def to_polars(self, r: Any, f: Any, m: Any) -> Any:
+        """:meth:`matches` compiled to a polars expression over three score expressions."""
+        return (
+            r.is_between(*self.recency)
+            & f.is_between(*self.frequency)
+            & m.is_between(*self.monetary)
+        )
+
     def __str__(self) -> str:
         def rng(b: tuple[int, int]) -> str:
             return str(b[0]) if b[0] == b[1] else f"{b[0]}-{b[1]}"
@@ -362,18 +374,71 @@ class RFMScore:
         return {"r": self.r, "f": self.f, "m": self.m, "segment": self.segment}
 
 
-def _scores(values: Sequence[Decimal | int], bins: int, *, higher_is_better: bool) -> list[int]:
-    """Quantile scores: ``1 + floor(bins * worse / n)``, ``worse`` = clients strictly worse.
+@attrs.frozen
+class QuantileScore:
+    """The score rule of one RFM measure, declared once for both engines.
 
-    One score per value, in the order given (a list: a portfolio-wide step keeps
-    one small int per client, not a dict entry). Tied values share a score; the
-    result depends on the values only, never on the order clients come in.
+    A client's score is ``1 + floor(bins * worse / n)``: ``n`` is the number of
+    clients scored together and ``worse`` the number of them strictly worse on
+    the measure. Tied clients share a score (the lowest of their block), so a
+    score depends on the values only, never on the order clients come in.
+    :meth:`scores` evaluates the rule over Python values; :meth:`to_polars`
+    compiles it to a polars expression over a column. The scores of
+    :func:`rfm_scores`, of the report's RFM field and of
+    :func:`relcycle.columnar.rfm_scores` all come from :data:`RFM_SCORES`.
+
+    Attributes:
+        measure: What is measured, in words (for documentation and errors).
+        higher_is_better: True if a higher value is better (frequency, money);
+            False if a lower one is (days since the last purchase).
     """
-    ordered = sorted(values)
-    n = len(ordered)
-    if higher_is_better:
-        return [1 + (bins * bisect_left(ordered, v)) // n for v in values]
-    return [1 + (bins * (n - bisect_right(ordered, v))) // n for v in values]
+
+    measure: str
+    higher_is_better: bool
+
+    def scores(self, values: Sequence[Decimal | int], bins: int) -> list[int]:
+        """One score per value, in the order given.
+
+        A list, not a dict: a portfolio-wide step keeps one small int per client.
+        """
+        ordered = sorted(values)
+        n = len(ordered)
+        if self.higher_is_better:
+            return [1 + (bins * bisect_left(ordered, v)) // n for v in values]
+        return [1 + (bins * (n - bisect_right(ordered, v))) // n for v in values]
+
+    def to_polars(self, value: Any, bins: int) -> Any:
+        """The same rule as a polars expression over ``value`` (all rows scored together)."""
+        from relcycle.columnar._source import import_polars
+
+        pl = import_polars()
+        n = pl.len().cast(pl.Int64)
+        if self.higher_is_better:
+            worse = value.rank("min").cast(pl.Int64) - 1
+        else:
+            worse = n - value.rank("max").cast(pl.Int64)
+        return 1 + (bins * worse) // n
+
+
+#: The three measures' score rules, in the order r, f, m.
+RFM_SCORES: tuple[QuantileScore, QuantileScore, QuantileScore] = (
+    QuantileScore("days since the last purchase day", higher_is_better=False),
+    QuantileScore("purchase days", higher_is_better=True),
+    QuantileScore("total value of the sales counted", higher_is_better=True),
+)
+
+
+def segment_to_polars(rules: Sequence[RFMSegmentRule], r: Any, f: Any, m: Any) -> Any:
+    """The segment name of the first rule matching the scores, else :data:`OTHERS`,
+    as a polars expression: each rule's :meth:`RFMSegmentRule.to_polars` in order."""
+    from relcycle.columnar._source import import_polars
+
+    pl = import_polars()
+    chain: Any = None
+    for rule in rules:
+        cond = rule.to_polars(r, f, m)
+        chain = (pl.when(cond) if chain is None else chain.when(cond)).then(pl.lit(rule.name))
+    return pl.lit(OTHERS) if chain is None else chain.otherwise(pl.lit(OTHERS))
 
 
 def _rfm_cells(
@@ -404,9 +469,10 @@ def _rfm_cells(
     """
     rules = tuple(segments)
     ids = list(recency)
-    r = _scores(list(recency.values()), bins, higher_is_better=False)
-    f = _scores([frequency[cid] for cid in ids], bins, higher_is_better=True)
-    m = _scores([monetary[cid] for cid in ids], bins, higher_is_better=True)
+    r_score, f_score, m_score = RFM_SCORES
+    r = r_score.scores(list(recency.values()), bins)
+    f = f_score.scores([frequency[cid] for cid in ids], bins)
+    m = m_score.scores([monetary[cid] for cid in ids], bins)
     cells: dict[tuple[int, int, int], tuple[int, int, int, RFMSegmentRule | None]] = {}
     result: dict[str, tuple[int, int, int, RFMSegmentRule | None]] = {}
     for cid, scores in zip(ids, zip(r, f, m, strict=True), strict=True):
