@@ -6,7 +6,7 @@ import csv
 import math
 import random
 from datetime import UTC, datetime, timedelta, timezone
-from decimal import Decimal
+from decimal import Context, Decimal
 from pathlib import Path
 
 import pytest
@@ -462,3 +462,74 @@ class TestOneScoreRule:
             next((rule.name for rule in rules if rule.matches(*t)), OTHERS) for t in triples
         ]
         assert got == expected
+
+
+class TestLifetimesFiguresDeclaredOnce:
+    """lifetimes' four figures are one declaration (LIFETIMES_FIGURES): the object path
+    evaluates it, the columnar summary compiles it to polars."""
+
+    @settings(max_examples=80, deadline=None)
+    @given(
+        offsets=st.lists(st.integers(0, 3000), min_size=1, max_size=8, unique=True),
+        extra=st.integers(0, 400),
+        cents=st.lists(st.integers(0, 10**9), min_size=8, max_size=8),
+    )
+    def test_polars_compile_equals_python(
+        self, offsets: list[int], extra: int, cents: list[int]
+    ) -> None:
+        pl = pytest.importorskip("polars")
+        from relcycle.segmentation.rfm import LIFETIMES_FIGURES, rfm_from_days
+
+        start = datetime(2001, 1, 1).date()
+        days = [start + timedelta(days=d) for d in sorted(offsets)]
+        values = [Decimal(c) / 100 for c in cents[: len(days)]]
+        as_of_day = days[-1] + timedelta(days=extra)
+        fig = rfm_from_days(
+            "c", days, values, as_of_day=as_of_day, currency="USD", order_ids=("o",)
+        )
+        repeat = sum(values[1:], Decimal(0))
+        assert fig.lifetimes() == {
+            "frequency": len(days) - 1,
+            "recency": (days[-1] - days[0]).days,
+            "T": (as_of_day - days[0]).days,
+            "monetary_value": (
+                Context(prec=34).divide(repeat, Decimal(len(days) - 1))
+                if len(days) > 1
+                else Decimal(0)
+            ),
+        }
+        frame = pl.DataFrame(
+            {
+                "purchase_days": [len(days)],
+                "first_day": [days[0]],
+                "last_day": [days[-1]],
+                "repeat_value": [float(repeat)],
+            }
+        )
+        inputs = {name: pl.col(name) for name in frame.columns}
+        inputs["as_of_day"] = pl.lit(as_of_day)
+        got = frame.select(
+            *(figure.to_polars(inputs).alias(name) for name, figure in LIFETIMES_FIGURES.items())
+        ).row(0, named=True)
+        assert {k: got[k] for k in ("frequency", "recency", "T")} == {
+            k: v for k, v in fig.lifetimes().items() if k != "monetary_value"
+        }
+        assert got["monetary_value"] == pytest.approx(float(fig.mean_repeat_value))
+
+    def test_mean_repeat_value_is_the_declared_mean(self) -> None:
+        from relcycle.columnar import mean_repeat_value as columnar_mean
+        from relcycle.segmentation.rfm import mean_repeat_value
+
+        assert columnar_mean is mean_repeat_value
+        assert mean_repeat_value(Decimal("10"), 3) == Decimal("3.333333333333333333333333333333333")
+        assert mean_repeat_value(Decimal("0"), 0) == 0
+
+    def test_a_figure_mixing_days_and_numbers_is_refused(self) -> None:
+        from relcycle.segmentation.rfm import _FIRST_DAY, _PURCHASE_DAYS
+
+        with pytest.raises(UsageError, match="a day minus a number"):
+            _FIRST_DAY - _PURCHASE_DAYS
+        with pytest.raises(UsageError, match="a day minus a number"):
+            _FIRST_DAY - 1
+        with pytest.raises(UsageError, match="a mean of days"):
+            _PURCHASE_DAYS.mean_or_zero(_FIRST_DAY)

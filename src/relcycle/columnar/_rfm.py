@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta, tzinfo
-from decimal import Context, Decimal
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
@@ -15,6 +14,7 @@ from relcycle.columnar._source import ROW, check_as_of, import_polars, lazy_fram
 from relcycle.errors import CurrencyMismatchError, InputError, Problem, RecordTypeError
 from relcycle.model import EARLIEST_YEAR, LATEST_YEAR, OrderStatus
 from relcycle.rules import SALE
+from relcycle.segmentation.rfm import LIFETIMES_FIGURES, mean_repeat_value
 
 if TYPE_CHECKING:
     import polars as pl
@@ -65,7 +65,6 @@ def result_schema(pa: Any, *, scale: int, large_strings: bool = False) -> Any:
 _STATUSES = tuple(s.value for s in OrderStatus)
 _MAX_PROBLEMS = 50
 _EXACT = 2**53  # integers below this are exact in a float64
-_CTX = Context(prec=34)
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _NAIVE = re.compile(r"\d{4}-\d{2}-\d{2}([T ])\d{2}:\d{2}(:\d{2})?(\.\d+)?")
@@ -468,29 +467,46 @@ def _raise_problems(pl: Any, lf: Any, plan: _Plan, source_name: str, has_row: bo
 
 
 def _figures(pl: Any, plan: _Plan, *, currency: str) -> list[Any]:
-    """From the per-client aggregates to lifetimes' figures (and the exact extras)."""
+    """From the per-client aggregates to lifetimes' figures (and the exact extras).
+
+    The four figures are :data:`~relcycle.segmentation.rfm.LIFETIMES_FIGURES`
+    compiled to polars, the declaration the object path evaluates.
+    """
     scale = plan.scale
     unit = 10**scale
     repeat = pl.col("total_value") - pl.col("_first_value")
-    freq = pl.col("purchase_days") - 1
     cur = pl.col("_cur_lo").fill_null(currency) if plan.currency is not None else pl.lit(currency)
     extra = [pl.col("_bad")]
     if plan.currency is not None:
         extra += [pl.col("_cur_lo"), pl.col("_cur_hi")]
+    inputs = {
+        "purchase_days": pl.col("purchase_days"),
+        "first_day": pl.col("first_day"),
+        "last_day": pl.col("last_day"),
+        "as_of_day": pl.lit(plan.as_of_day),
+        # the repeat sum as an exact integer of 10**-scale units, in float64
+        "repeat_value": (repeat.cast(pl.Decimal(38, scale)) * unit)
+        .cast(pl.Int128)
+        .cast(pl.Float64),
+    }
+
+    def divide(units: Any, count: Any) -> Any:
+        # repeat / (count * 10**scale) with both sides exact integers in float64 is
+        # the correctly rounded mean; the rare huge sums are redone by _exact_means.
+        return units / (count.cast(pl.Float64) * float(unit))
+
+    figures = [
+        LIFETIMES_FIGURES[name].to_polars(inputs, divide).cast(dtype).alias(name)
+        for name, dtype in (
+            ("frequency", pl.Int64),
+            ("recency", pl.Int64),
+            ("T", pl.Int64),
+            ("monetary_value", pl.Float64),
+        )
+    ]
     return [
         pl.col("client_id"),
-        freq.cast(pl.Int64).alias("frequency"),
-        (pl.col("last_day") - pl.col("first_day")).dt.total_days().cast(pl.Int64).alias("recency"),
-        (pl.lit(plan.as_of_day) - pl.col("first_day")).dt.total_days().cast(pl.Int64).alias("T"),
-        # repeat / (freq * 10**scale) with both sides exact integers in float64 is the
-        # correctly rounded mean; the rare huge sums are redone by _exact_means.
-        pl.when(freq > 0)
-        .then(
-            (repeat.cast(pl.Decimal(38, scale)) * unit).cast(pl.Int128).cast(pl.Float64)
-            / (freq.cast(pl.Float64) * float(unit))
-        )
-        .otherwise(0.0)
-        .alias("monetary_value"),
+        *figures,
         pl.col("purchase_days").cast(pl.Int64),
         pl.col("total_value").cast(pl.Decimal(38, scale)),
         repeat.cast(pl.Decimal(38, scale)).alias("repeat_value"),
@@ -578,18 +594,3 @@ def rfm_summary(
     """
     frame = rfm_frame(orders, as_of=as_of, tz=tz, currency=currency, sort=sort)
     return frame.to_arrow()
-
-
-def mean_repeat_value(repeat_value: Decimal, frequency: int) -> Decimal:
-    """The object path's exact ``mean_repeat_value`` from a summary row's figures.
-
-    Args:
-        repeat_value: The row's ``repeat_value`` (the repeat days' exact sum).
-        frequency: The row's ``frequency``.
-
-    Returns:
-        ``repeat_value / frequency`` to 34 significant digits (0 when
-        ``frequency`` is 0), equal to :attr:`RFMFigures.mean_repeat_value
-        <relcycle.segmentation.rfm.RFMFigures.mean_repeat_value>`.
-    """
-    return _CTX.divide(repeat_value, Decimal(frequency)) if frequency else Decimal(0)

@@ -43,18 +43,22 @@ from relcycle._zones import resolve_zone
 from relcycle.errors import CurrencyMismatchError, UsageError, ValidationError
 from relcycle.evidence import Evidence
 from relcycle.history import ClientHistory, Portfolio
+from relcycle.model import FrozenMap
 
 from ._util import check_as_of, day_of, one_currency, sales
 
 __all__ = [
     "DEFAULT_RFM_SEGMENTS",
+    "LIFETIMES_FIGURES",
     "OTHERS",
     "RFM_SCORES",
     "R_VIGNETTE_RFM_SEGMENTS",
+    "Figure",
     "QuantileScore",
     "RFMFigures",
     "RFMScore",
     "RFMSegmentRule",
+    "mean_repeat_value",
     "rfm_figures",
     "rfm_figures_by_client",
     "rfm_from_days",
@@ -122,6 +126,198 @@ class RFMFigures:
             "T": self.age_days,
             "monetary_value": self.mean_repeat_value,
         }
+
+
+class Figure:
+    """One of lifetimes' figures, declared once as a small expression over a client's
+    purchase-day aggregates, for both engines.
+
+    The inputs are ``purchase_days`` (the number of distinct purchase days),
+    ``first_day``, ``last_day``, ``as_of_day`` (calendar days) and
+    ``repeat_value`` (the sum of the sales of the days after the first). A figure
+    is built from them with ``-`` (days between two days, or a count minus a
+    number) and :meth:`mean_or_zero`. :data:`LIFETIMES_FIGURES` holds lifetimes'
+    four figures; :func:`rfm_from_days` evaluates them in Python (compiled once
+    into one function) and :func:`relcycle.columnar.rfm_summary` compiles them
+    to polars expressions (:meth:`to_polars`).
+    """
+
+    __slots__ = ()
+
+    def __sub__(self, other: Figure | int) -> Figure:
+        return _Minus(self, other if isinstance(other, Figure) else _Number(other))
+
+    def mean_or_zero(self, count: Figure) -> Figure:
+        """``self / count`` (exact), or 0 when ``count`` is 0."""
+        return _MeanOrZero(self, count)
+
+    @property
+    def is_day(self) -> bool:
+        """True if the figure is a calendar day (an input day), not a number."""
+        return False
+
+    def _py(self) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def to_polars(self, inputs: Mapping[str, Any], divide: Any = None) -> Any:
+        """The figure as a polars expression.
+
+        Args:
+            inputs: A polars expression for each input the figure reads.
+            divide: ``divide(numerator, count)``, the engine's exact division
+                for :meth:`mean_or_zero` (its numerator's encoding is the
+                engine's); ``numerator / count`` when None.
+        """
+        raise NotImplementedError  # pragma: no cover - abstract
+
+
+class _Input(Figure):
+    __slots__ = ("_day", "name")
+
+    def __init__(self, name: str, *, day: bool = False) -> None:
+        self.name = name
+        self._day = day
+
+    @property
+    def is_day(self) -> bool:
+        return self._day
+
+    def _py(self) -> str:
+        return self.name
+
+    def to_polars(self, inputs: Mapping[str, Any], divide: Any = None) -> Any:
+        return inputs[self.name]
+
+
+class _Number(Figure):
+    __slots__ = ("value",)
+
+    def __init__(self, value: int) -> None:
+        if type(value) is not int:
+            raise UsageError(f"Figure: only an int can be taken from a figure, not {value!r}")
+        self.value = value
+
+    def _py(self) -> str:
+        return repr(self.value)
+
+    def to_polars(self, inputs: Mapping[str, Any], divide: Any = None) -> Any:
+        from relcycle.columnar._source import import_polars
+
+        return import_polars().lit(self.value)
+
+
+class _Minus(Figure):
+    __slots__ = ("left", "right")
+
+    def __init__(self, left: Figure, right: Figure) -> None:
+        if left.is_day != right.is_day:
+            raise UsageError("Figure: a day minus a number (or the reverse) is not a figure")
+        self.left, self.right = left, right
+
+    def _py(self) -> str:
+        diff = f"({self.left._py()} - {self.right._py()})"
+        return f"{diff}.days" if self.left.is_day else diff
+
+    def to_polars(self, inputs: Mapping[str, Any], divide: Any = None) -> Any:
+        diff = self.left.to_polars(inputs, divide) - self.right.to_polars(inputs, divide)
+        return diff.dt.total_days() if self.left.is_day else diff
+
+
+class _MeanOrZero(Figure):
+    __slots__ = ("count", "total")
+
+    def __init__(self, total: Figure, count: Figure) -> None:
+        if total.is_day or count.is_day:
+            raise UsageError("Figure: a mean of days is not a figure")
+        self.total, self.count = total, count
+
+    def _py(self) -> str:
+        count = self.count._py()
+        return f"(_divide({self.total._py()}, _Decimal({count})) if {count} else _ZERO)"
+
+    def to_polars(self, inputs: Mapping[str, Any], divide: Any = None) -> Any:
+        from relcycle.columnar._source import import_polars
+
+        pl = import_polars()
+        total = self.total.to_polars(inputs, divide)
+        count = self.count.to_polars(inputs, divide)
+        mean = total / count if divide is None else divide(total, count)
+        return pl.when(count != 0).then(mean).otherwise(0)
+
+
+_PURCHASE_DAYS = _Input("purchase_days")
+_FIRST_DAY = _Input("first_day", day=True)
+_LAST_DAY = _Input("last_day", day=True)
+_AS_OF_DAY = _Input("as_of_day", day=True)
+_REPEAT_VALUE = _Input("repeat_value")
+_FREQUENCY = _PURCHASE_DAYS - 1
+
+#: lifetimes' four figures (``summary_data_from_transaction_data``, daily
+#: periods) under lifetimes' names, declared once: ``frequency`` the purchase
+#: days after the first, ``recency`` the days from the first to the last
+#: purchase day, ``T`` the days from the first purchase day to the day of the
+#: moment, ``monetary_value`` the mean of the repeat days' sums (0 without one).
+LIFETIMES_FIGURES: Mapping[str, Figure] = FrozenMap(
+    {
+        "frequency": _FREQUENCY,
+        "recency": _LAST_DAY - _FIRST_DAY,
+        "T": _AS_OF_DAY - _FIRST_DAY,
+        "monetary_value": _REPEAT_VALUE.mean_or_zero(_FREQUENCY),
+    }
+)
+
+
+def _compile_figures(figures: Mapping[str, Figure]) -> Any:
+    """One Python function of the inputs giving every figure, in ``figures``' order."""
+    body = ", ".join(figure._py() for figure in figures.values())
+    source = (
+        "def figures(purchase_days, first_day, last_day, as_of_day, repeat_value):\n"
+        f"    return ({body},)\n"
+    )
+    scope: dict[str, Any] = {"_divide": _CTX.divide, "_Decimal": Decimal, "_ZERO": Decimal(0)}
+    exec(compile(source, "<relcycle lifetimes figures>", "exec"), scope)
+    return scope["figures"]
+
+
+_lifetimes = _compile_figures(LIFETIMES_FIGURES)
+
+
+def _compile_mean() -> Any:
+    """``LIFETIMES_FIGURES["monetary_value"]`` alone, as a function of the repeat
+    sum and the number of repeat days (one less than the purchase days)."""
+    mean = LIFETIMES_FIGURES["monetary_value"]._py()
+    source = (
+        "def mean(repeat_value, frequency):\n"
+        "    purchase_days = frequency + 1\n"
+        f"    return {mean}\n"
+    )
+    scope: dict[str, Any] = {"_divide": _CTX.divide, "_Decimal": Decimal, "_ZERO": Decimal(0)}
+    exec(compile(source, "<relcycle lifetimes mean>", "exec"), scope)
+    return scope["mean"]
+
+
+def mean_repeat_value(repeat_value: Decimal, frequency: int) -> Decimal:
+    """lifetimes' exact ``monetary_value`` from the repeat days' sum and their number.
+
+    ``LIFETIMES_FIGURES["monetary_value"]`` evaluated alone, as
+    :func:`rfm_from_days` evaluates it: ``repeat_value / frequency`` to 34
+    significant digits, 0 when ``frequency`` is 0. It is also
+    ``relcycle.columnar.mean_repeat_value``, which gives the object path's
+    :attr:`RFMFigures.mean_repeat_value` from a summary row's ``repeat_value``
+    and ``frequency``.
+
+    Args:
+        repeat_value: The repeat days' exact sum.
+        frequency: The number of repeat days.
+
+    Returns:
+        The mean (a Decimal).
+    """
+    value: Decimal = _MEAN(repeat_value, frequency)
+    return value
+
+
+_MEAN = _compile_mean()
 
 
 @checked
@@ -192,14 +388,13 @@ def rfm_from_days(
         The figures.
     """
     first, last = days[0], days[-1]
-    repeat = len(days) - 1
     repeat_sum = sum(day_values[1:], Decimal(0))
-    mean = _CTX.divide(repeat_sum, Decimal(repeat)) if repeat else Decimal(0)
+    repeat, span, age, mean = _lifetimes(len(days), first, last, as_of_day, repeat_sum)
     return RFMFigures(
         client_id=client_id,
         repeat_days=repeat,
-        span_days=(last - first).days,
-        age_days=(as_of_day - first).days,
+        span_days=span,
+        age_days=age,
         mean_repeat_value=mean,
         purchase_days=len(days),
         total_value=sum(day_values, Decimal(0)),
