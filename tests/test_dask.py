@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -159,6 +159,74 @@ class TestBuildReport:
         # The portfolio-wide parts really are portfolio-wide: several classes and scores.
         assert len({c.value_class for c in got.clients}) == 3
         assert len({c.rfm.r for c in got.clients if c.rfm.r is not None}) >= 4
+
+    def test_a_lost_client_scored_on_its_active_life(self, client: Any, tmp_path: Path) -> None:
+        """A client that ended the relationship and then placed one big order (a
+        trailing order, not a win-back) is scored on its sales up to the loss, as
+        every engine scores it; every other client's quantile scores depend on it.
+
+        The partitions used to score sales up to the moment, with a rule of their
+        own: the client was r=5, m=5 here and every other client's r and m moved.
+        """
+        from relcycle.history import ClientHistory, Portfolio
+        from relcycle.model import Client, Interaction, Order
+
+        start = datetime(2023, 1, 1, tzinfo=UTC)
+        histories = []
+        for k in range(6):
+            cid = f"c{k}"
+            records: list[Any] = [
+                Order(
+                    order_id=f"{cid}-o{j}",
+                    client_id=cid,
+                    placed_at=start + timedelta(days=30 * j + k),
+                    amount=Decimal(100 + 10 * k),
+                )
+                for j in range(k + 1)
+            ]
+            if k == 0:
+                records.append(
+                    Interaction(
+                        interaction_id="end",
+                        client_id=cid,
+                        at=start + timedelta(days=10),
+                        purpose="termination",
+                    )
+                )
+                records.append(
+                    Order(
+                        order_id="c0-late",
+                        client_id=cid,
+                        placed_at=start + timedelta(days=300),
+                        amount=Decimal(100000),
+                    )
+                )
+            histories.append(ClientHistory.of(Client(client_id=cid), records))
+        portfolio = Portfolio(tuple(histories))
+        as_of = start + timedelta(days=400)
+        expected = build_report(portfolio, as_of=as_of)
+        write_history(portfolio, tmp_path, format="parquet")
+        tables = {
+            name: dd.read_parquet(tmp_path / f"{name}.parquet")
+            for name in ("orders", "interactions", "clients")
+        }
+        got = rdask.build_report(tables.pop("orders"), as_of=as_of, npartitions=2, **tables)
+        lost = expected.clients[0]
+        assert lost.lifecycle_stage.value == "lost"
+        assert (lost.rfm.r, lost.rfm.m, lost.rfm.segment) == (1, 1, "Lost")
+        assert [c.rfm for c in got.clients] == [c.rfm for c in expected.clients]
+        assert got == expected
+
+    def test_a_moment_before_every_record_is_said(self, client: Any, history_folder: Path) -> None:
+        """The report's warnings are assemble's own: a moment before every record."""
+        as_of = datetime(1990, 1, 1, tzinfo=UTC)
+        expected = build_report(load_history(history_folder).portfolio, as_of=as_of)
+        orders = dd.read_parquet(history_folder / "orders.parquet")
+        clients = dd.read_parquet(history_folder / "clients.parquet")
+        got = rdask.build_report(orders, as_of=as_of, clients=clients, npartitions=3)
+        assert "is before every record" in got.warnings[0]
+        assert got.warnings == expected.warnings
+        assert got == expected
 
     def test_orders_alone(self, client: Any, history_folder: Path) -> None:
         """A plain transaction log works too (clients inferred)."""

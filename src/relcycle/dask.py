@@ -176,18 +176,18 @@ def _report_partition(
     tz: tzinfo | str,
     currency: str | None,
     policies: Any,
-) -> tuple[tuple[Any, ...], dict[str, Any], set[str]]:
+) -> tuple[list[Any], Any, set[str]]:
     """Every per-client verdict of one partition of whole clients.
 
-    Returns:
-        The partition's client reports (value class and RFM cell still local),
-        its RFM figures by client, and the currencies of its orders by ``as_of``.
-    """
-    import attrs
+    The pass :func:`relcycle.report.assemble` makes over a portfolio, over this
+    partition's clients: their report lines and what the portfolio-wide steps
+    read of them (revenues, profits, the RFM measures the lines' figures give).
 
+    Returns:
+        The partition's report lines, what the pass gathered for the
+        portfolio-wide steps, and the currencies of its orders by ``as_of``.
+    """
     from relcycle import report as _report
-    from relcycle.segmentation.playbook import PriorityPolicy
-    from relcycle.segmentation.rfm import rfm_figures_by_client
 
     parts = {
         "orders": orders,
@@ -196,21 +196,20 @@ def _report_partition(
         "clients": clients,
     }
     if all(frame is None or len(frame) == 0 for frame in parts.values()):
-        return (), {}, set()
+        return [], _report._Gathered(), set()
     _, zone = zone_name(tz)
     portfolio = _load_partition(parts, tz=zone, currency=currency)
-    seen = {o.currency for h in portfolio for o in h.orders if o.placed_at <= as_of}
-    # the value classes are the portfolio's: the driver moves the urgencies by them
-    unmoved = attrs.evolve(policies, priority=PriorityPolicy(value_class_shift={}))
-    local = _report.build_report(
-        portfolio,
-        as_of=as_of,
-        currency=currency if currency is not None else (min(seen) if len(seen) == 1 else None),
-        policies=unmoved,
-        tz=zone,
+    seen = _report._currencies(portfolio, as_of)
+    lines: list[Any] = []
+    gathered = _report._gather(
+        ((history.as_of(as_of), None) for history in portfolio),
+        len(portfolio),
+        _report._Context(as_of, policies, zone),
+        True,
+        None,
+        sink=lines.append,
     )
-    figures = rfm_figures_by_client(portfolio, as_of=as_of, tz=zone)
-    return tuple(local.clients), figures, seen
+    return lines, gathered, seen
 
 
 def build_report(
@@ -260,8 +259,6 @@ def build_report(
     dd, _, _ = _import()
     dask = importlib.import_module("dask")
     from relcycle import report as _report
-    from relcycle.errors import CurrencyMismatchError
-    from relcycle.segmentation import rfm as _rfm
 
     check_as_of(as_of)
     zone_name(tz)
@@ -301,74 +298,23 @@ def build_report(
             for i in range(n)
         ]
     )
-    seen: set[str] = set().union(*(p[2] for p in parts))
-    if currency is None:
-        if len(seen) > 1:
-            raise CurrencyMismatchError(currencies=seen, context="the report's orders")
-        code = next(iter(seen)) if seen else "USD"
-    else:
-        code = currency
-    figures: dict[str, Any] = {}
-    locals_: list[Any] = []
-    for clients_part, figures_part, _ in parts:
-        locals_.extend(clients_part)
-        figures.update(figures_part)
-    locals_.sort(key=lambda c: c.client_id)
-    values = {c.client_id: c.revenue.amount for c in locals_}
-    value, warnings = _report.portfolio_value(values, [c.cost for c in locals_], policies)
-    classes = value.classes
-    scores = _rfm.rfm_scores(dict(sorted(figures.items())))
-    final = tuple(_globalize(c, classes, scores, code, policies) for c in locals_)
+    code = _report.report_currency(set().union(*(p[2] for p in parts)), currency)
+    # the portfolio-wide steps, the summary and the report: assemble's own
+    _, zone = zone_name(tz)
+    now = _report._finish(
+        _report._Gathered.merged(p[1] for p in parts), _report._Context(as_of, policies, zone)
+    )
+    lines = sorted((line for p in parts for line in p[0]), key=lambda line: line.client_id)
+    del parts
     tally = _report._Tally(policies)
-    for client in final:
-        tally.add_client(client)
-    summary = tally.summary(classes, values, code, None)
-    summary["value_basis"] = value.basis.value
-    return _report.Report(
-        warnings=tuple(warnings),
-        as_of=as_of,
+    for line in lines:
+        tally.add_line(line)
+    return _report._finished(
+        now,
+        tally,
+        tuple(_report._client_report(line, now, code, None, None) for line in lines),
+        total=len(lines),
         compare_to=None,
         currency=code,
-        clients=final,
-        summary=summary,
-        migrations=None,
         rejected_rows=None,
-        columns=tuple(c.name for c in policies.columns),
-    )
-
-
-def _globalize(client: Any, classes: Any, scores: Any, code: str, policies: Any) -> Any:
-    """A partition's client report with the portfolio-wide value class (and the urgency of
-    its actions moved by it), RFM cell and currency."""
-    import attrs
-
-    from relcycle import report as _report
-    from relcycle.model import Money
-
-    score = scores.get(client.client_id)
-    cell = (
-        _report.RFMCell(r=None, f=None, m=None, segment=None)
-        if score is None
-        else _report.RFMCell(r=score.r, f=score.f, m=score.m, segment=score.segment)
-    )
-
-    def money(m: Any) -> Any:
-        return None if m is None else Money(m.amount, code)
-
-    return attrs.evolve(
-        client,
-        value_class=classes[client.client_id],
-        actions=_report.moved_actions(
-            policies,
-            client.actions,
-            classes[client.client_id],
-            stage=client.lifecycle_stage.value,
-            segment=client.motivation_segment.value,
-            risks=client.risk_flags,
-        ),
-        rfm=cell,
-        revenue=money(client.revenue),
-        lost_revenue=money(client.lost_revenue),
-        cost_to_serve=money(client.cost_to_serve),
-        profit=money(client.profit),
     )

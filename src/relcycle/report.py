@@ -941,9 +941,9 @@ class _Tally:
     """The summary's counts and sums, fed one client at a time (:meth:`add`).
 
     The one summary of every engine: :func:`assemble` feeds it each line as it
-    is assessed (so the report need not hold its lines), :func:`relcycle.dask.build_report`
-    each client report. The value classes and revenues are portfolio-wide and
-    come in at :meth:`summary`.
+    is assessed (so the report need not hold its lines), and
+    :func:`relcycle.dask.build_report` each partition's lines. The value classes
+    and revenues are portfolio-wide and come in at :meth:`summary`.
     """
 
     def __init__(self, policies: ReportPolicies) -> None:
@@ -1016,21 +1016,6 @@ class _Tally:
             loss_manager=None if line.loss is None else line.loss.manager,
             risks=line.risks,
             columns=line.columns,
-        )
-
-    def add_client(self, client: ClientReport) -> None:
-        """Count one client from its :class:`ClientReport`."""
-        self.add(
-            stage=client.lifecycle_stage,
-            rung=client.ladder_rung,
-            segment=client.motivation_segment,
-            regularity=client.regularity,
-            client_stage=client.client_stage,
-            loss_reason=client.loss_reason,
-            lost_revenue=None if client.lost_revenue is None else client.lost_revenue.amount,
-            loss_manager=client.loss_manager,
-            risks=client.risks,
-            columns=client.columns,
         )
 
     def _losses(self) -> dict[str, Any]:
@@ -1452,15 +1437,20 @@ def _json_default(value: object) -> object:
 def _report_currency(
     portfolio: Portfolio | StoredPortfolio, as_of: datetime, currency: str | None
 ) -> str:
+    return report_currency(_currencies(portfolio, as_of), currency)
+
+
+def _currencies(portfolio: Portfolio | StoredPortfolio, as_of: datetime) -> set[str]:
+    """The currencies of the orders placed by ``as_of``."""
     if isinstance(portfolio, StoredPortfolio):
-        return report_currency(portfolio.currencies(as_of), currency)
+        return set(portfolio.currencies(as_of))
     seen: set[str] = set()
     for history in portfolio:
         for order in history.orders:
             if order.placed_at > as_of:
                 break
             seen.add(order.currency)
-    return report_currency(seen, currency)
+    return seen
 
 
 def report_currency(seen: Iterable[str], currency: str | None) -> str:
@@ -1980,7 +1970,51 @@ class _Verdicts(NamedTuple):
 Item = tuple[ClientHistory, Known | None]
 
 
-def _evaluate(
+@attrs.define
+class _Gathered:
+    """What one pass over the clients keeps for the portfolio-wide steps, by client
+    id in client order: a few figures per client, not the lines."""
+
+    revenue: dict[str, Decimal] = attrs.field(factory=dict)
+    profits: dict[str, Decimal | None] = attrs.field(factory=dict)
+    unrated: _MissingRates = attrs.field(factory=lambda: _MissingRates(0, set(), set()))
+    # the RFM measures of the clients with sales (not their figures: every sale id)
+    recency: dict[str, int] = attrs.field(factory=dict)
+    frequency: dict[str, int] = attrs.field(factory=dict)
+    monetary: dict[str, Decimal] = attrs.field(factory=dict)
+    with_records: int = 0
+    verdicts: dict[str, _Verdicts] | None = None
+
+    @classmethod
+    def merged(cls, parts: Iterable[_Gathered]) -> _Gathered:
+        """The passes over disjoint sets of clients as one pass over them all, in
+        client id order (the order one pass over the whole portfolio takes)."""
+        parts = list(parts)
+        whole = cls(verdicts={} if any(p.verdicts is not None for p in parts) else None)
+        rates: set[str] = set()
+        employees: set[str] = set()
+        unrated = 0
+        for part in parts:
+            unrated += part.unrated.clients
+            rates |= part.unrated.rates
+            employees |= part.unrated.employees
+            whole.with_records += part.with_records
+            for name in ("revenue", "profits", "recency", "frequency", "monetary", "verdicts"):
+                mine, theirs = getattr(whole, name), getattr(part, name)
+                if mine is not None and theirs is not None:
+                    for cid in theirs:
+                        if cid in mine:
+                            raise UsageError(f"client {cid!r} was assessed in two parts")
+                    mine.update(theirs)
+        for name in ("revenue", "profits", "recency", "frequency", "monetary", "verdicts"):
+            found = getattr(whole, name)
+            if found is not None:
+                setattr(whole, name, dict(sorted(found.items())))
+        whole.unrated = _MissingRates(unrated, rates, employees)
+        return whole
+
+
+def _gather(
     items: Iterable[Item],
     total: int,
     ctx: _Context,
@@ -1992,16 +2026,13 @@ def _evaluate(
     sink: Callable[[_Line], object] | None = None,
     tally: _Tally | None = None,
     verdicts: bool = False,
-) -> _Moment:
+) -> _Gathered:
     """Assess every client at one moment; each line goes to ``sink`` and ``tally``."""
-    revenue: dict[str, Decimal] = {}
-    profits: dict[str, Decimal | None] = {}
-    unrated = _MissingRates(0, set(), set())
-    # the RFM measures of the clients with sales (not their figures: every sale id)
-    recency: dict[str, int] = {}
-    frequency: dict[str, int] = {}
-    monetary: dict[str, Decimal] = {}
-    seen: dict[str, _Verdicts] | None = {} if verdicts else None
+    found_ = _Gathered(verdicts={} if verdicts else None)
+    revenue, profits = found_.revenue, found_.profits
+    unrated = found_.unrated
+    recency, frequency, monetary = found_.recency, found_.frequency, found_.monetary
+    seen = found_.verdicts
     with_records = 0
     step = max(1, total // 100)
     known_profit = _value.known_profit
@@ -2040,9 +2071,22 @@ def _evaluate(
             )
         if progress is not None and (i % step == 0 or i + 1 == total):
             progress(i + 1, total)
-    basis, economics = _portfolio_value(revenue, profits, unrated, len(revenue), ctx.policies)
-    scored = _rfm._rfm_cells(recency, frequency, monetary)
-    del recency, frequency, monetary
+    found_.unrated = unrated
+    found_.with_records = with_records
+    return found_
+
+
+def _finish(gathered: _Gathered, ctx: _Context) -> _Moment:
+    """The portfolio-wide steps (value classes, RFM scores) over what a pass gathered.
+
+    It empties the RFM measures of ``gathered`` as it scores them.
+    """
+    g = gathered
+    basis, economics = _portfolio_value(
+        g.revenue, g.profits, g.unrated, len(g.revenue), ctx.policies
+    )
+    scored = _rfm._rfm_cells(g.recency, g.frequency, g.monetary)
+    g.recency, g.frequency, g.monetary = {}, {}, {}
     others = _rfm.OTHERS
     # one named cell per distinct cell (clients with the same scores share it)
     named: dict[int, tuple[int, int, int, str]] = {}
@@ -2054,7 +2098,39 @@ def _evaluate(
             shared = named[id(cell)] = (r, f, m, others if rule is None else rule.name)
         scores[cid] = shared
     del scored, named
-    return _Moment(ctx, basis.classes, scores, with_records, basis, economics, revenue, seen)
+    return _Moment(
+        ctx, basis.classes, scores, g.with_records, basis, economics, g.revenue, g.verdicts
+    )
+
+
+def _evaluate(
+    items: Iterable[Item],
+    total: int,
+    ctx: _Context,
+    keep: bool,
+    progress: Callable[[int, int], None] | None,
+    *,
+    columns: bool = True,
+    drop: bool = False,
+    sink: Callable[[_Line], object] | None = None,
+    tally: _Tally | None = None,
+    verdicts: bool = False,
+) -> _Moment:
+    """Assess every client at one moment (:func:`_gather`), then the portfolio-wide
+    steps (:func:`_finish`); each line goes to ``sink`` and ``tally``."""
+    gathered = _gather(
+        items,
+        total,
+        ctx,
+        keep,
+        progress,
+        columns=columns,
+        drop=drop,
+        sink=sink,
+        tally=tally,
+        verdicts=verdicts,
+    )
+    return _finish(gathered, ctx)
 
 
 @checked
@@ -2245,14 +2321,6 @@ def assemble(
             if spill is not None:
                 spill.close()  # a half-written spill goes now, not when collected
             raise
-        warnings.extend(now.economics)
-        if total and not now.with_records:
-            warnings.insert(
-                0,
-                f"as_of {as_of.isoformat()} is before every record: no client has an order, "
-                "interaction or complaint by then, so every verdict is that of an empty "
-                "history and every count and sum is 0",
-            )
         clients: Sequence[ClientReport]
         if spill is None:
             built = []
@@ -2281,18 +2349,69 @@ def assemble(
             migrations = _migrations(before, after, now.revenue)
         # still paused: the summary allocates, and a full collection now would
         # walk every object of the report (a tenth of a second per 5,000 clients)
-        summary = tally.summary(now.value_classes, now.revenue, currency, rejected_rows)
-        summary["value_basis"] = now.value_basis.basis.value
+        return _finished(
+            now,
+            tally,
+            clients,
+            total=total,
+            compare_to=compare_to,
+            currency=currency,
+            rejected_rows=rejected_rows,
+            warnings=warnings,
+            migrations=migrations,
+        )
+
+
+def _finished(
+    now: _Moment,
+    tally: _Tally,
+    clients: Sequence[ClientReport],
+    *,
+    total: int,
+    compare_to: datetime | None,
+    currency: str,
+    rejected_rows: int | None,
+    warnings: Sequence[str] = (),
+    migrations: Mapping[str, MigrationMatrix[Any]] | None = None,
+) -> Report:
+    """The :class:`Report` of the clients assessed and scored at one moment.
+
+    The last step of :func:`assemble` and of :func:`relcycle.dask.build_report`:
+    the warnings about the portfolio-wide steps (unknown costs, the value basis,
+    a moment before every record), the summary of ``tally``, and the report.
+
+    Args:
+        now: The portfolio-wide verdicts at the report's moment (:func:`_finish`).
+        tally: The summary's counts, fed every client's line.
+        clients: The clients' reports, in client id order.
+        total: The number of clients.
+        compare_to: The compared moment, or None.
+        currency: The report's currency.
+        rejected_rows: The rows the readers skipped, or None.
+        warnings: The warnings said before (the compared moment's).
+        migrations: The migrations since ``compare_to``, or None.
+    """
+    ctx = now.context
+    said = [*warnings, *now.economics]
+    if total and not now.with_records:
+        said.insert(
+            0,
+            f"as_of {ctx.as_of.isoformat()} is before every record: no client has an order, "
+            "interaction or complaint by then, so every verdict is that of an empty "
+            "history and every count and sum is 0",
+        )
+    summary = tally.summary(now.value_classes, now.revenue, currency, rejected_rows)
+    summary["value_basis"] = now.value_basis.basis.value
     return Report(
-        warnings=tuple(warnings),
-        as_of=as_of,
+        warnings=tuple(said),
+        as_of=ctx.as_of,
         compare_to=compare_to,
         currency=currency,
         clients=clients,
         summary=summary,
         migrations=migrations,
         rejected_rows=rejected_rows,
-        columns=tuple(c.name for c in policies.columns),
+        columns=tuple(c.name for c in ctx.policies.columns),
     )
 
 
