@@ -1351,3 +1351,70 @@ class TestSilentChurn:
         moment = last + timedelta(days=119.5)  # past 4 x 29.75 days, before 4 x 30
         assert assess(h, as_of=moment).stage is S.lost
         assert assess(h, as_of=moment, tz="Europe/Kyiv").stage is S.satisfied
+
+
+class TestMovingTriggers:
+    """moving_triggers(policy) names the records that can give a client an event: a
+    client with none of them by a moment has the empty history's lifecycle then.
+    (The columnar engine replays only the clients these triggers find.)"""
+
+    @settings(
+        max_examples=120,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(data=st.data())
+    def test_a_client_without_them_has_the_empty_history_s_lifecycle(
+        self, data: st.DataObject
+    ) -> None:
+        from relcycle.history import ClientHistory
+        from relcycle.lifecycle import moving_triggers
+        from relcycle.rules import MOMENT_FIELD
+        from relcycle.testing import portfolios
+
+        portfolio = data.draw(portfolios(min_clients=1, max_clients=4, max_records=10))
+        policy = LifecyclePolicy(
+            late_orders_fail=data.draw(st.booleans()),
+            cancelled_orders_fail=data.draw(st.booleans()),
+            reactivate_on_sale=data.draw(st.booleans()),
+            lapse_after=data.draw(st.sampled_from([None, timedelta(days=60)])),
+            lapse_intervals=data.draw(st.sampled_from([None, Decimal(2)])),
+        )
+        triggers = moving_triggers(policy)
+        last = portfolio.last_moment or datetime(2020, 1, 1, tzinfo=UTC)
+        as_of = last + timedelta(days=data.draw(st.integers(-400, 400)))
+        for history in portfolio:
+            moved = any(
+                trigger.rule(record, as_of)
+                and getattr(record, trigger.at or MOMENT_FIELD[trigger.rule.table]) is not None
+                and getattr(record, trigger.at or MOMENT_FIELD[trigger.rule.table]) <= as_of
+                for trigger in triggers
+                for record in getattr(history, trigger.rule.table)
+            )
+            if moved:
+                continue
+            got = assess(history, as_of=as_of, policy=policy)
+            empty = assess(ClientHistory(client=history.client), as_of=as_of, policy=policy)
+            assert got == empty, history.client_id
+
+    def test_what_is_left_out(self) -> None:
+        """A sale moves no one while no lapse rule is on; a failed order only as counted."""
+        from relcycle.lifecycle import TRIGGERS, moving_triggers
+
+        kinds = [t.kind for t in moving_triggers(LifecyclePolicy())]
+        assert "sale" in kinds
+        assert "complaint_closed" not in kinds
+        quiet = LifecyclePolicy(lapse_after=None, lapse_intervals=None, late_orders_fail=False)
+        found = {t.kind: t for t in moving_triggers(quiet)}
+        assert "sale" not in found
+        late = Order(
+            order_id="o1",
+            client_id="c",
+            placed_at=datetime(2024, 1, 1, tzinfo=UTC),
+            amount="1",
+            on_time=False,
+        )
+        assert not found["failed_order"].rule(late)
+        assert [t.kind for t in TRIGGERS if t.kind not in ("sale", "complaint_closed")] == list(
+            found
+        )

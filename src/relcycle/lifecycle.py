@@ -98,6 +98,7 @@ __all__ = [
     "assess",
     "derive_events",
     "loss_analysis",
+    "moving_triggers",
     "replay",
 ]
 
@@ -705,6 +706,37 @@ TRIGGERS: tuple[Trigger, ...] = (
 )
 
 _Problem = tuple[datetime, str, str]  # (moment, record id, what: "complaint", "late order"...)
+
+
+def moving_triggers(policy: LifecyclePolicy) -> tuple[Trigger, ...]:
+    """The triggers whose records can give a client an event under ``policy``.
+
+    A client with no record these triggers match by a moment has the lifecycle
+    of an empty history then: ``satisfied``, no trajectory, no anomaly. The
+    columnar engine compiles them to find the clients it must replay. They are
+    :data:`TRIGGERS` less what the decider answers with no event:
+
+    * a complaint's close (it follows the complaint's opening, which is kept);
+    * a sale, while no lapse rule is on (a sale of a client that was never lost
+      only keeps the lapse rule's figures);
+    * a failed order the policy does not count (the failed-order trigger keeps
+      ``policy.failed_order``'s orders only).
+
+    Args:
+        policy: The lifecycle's policy.
+
+    Returns:
+        The triggers, in :data:`TRIGGERS`' order.
+    """
+    lapses = policy.lapse_after is not None or policy.lapse_intervals is not None
+    found: list[Trigger] = []
+    for trigger in TRIGGERS:
+        if trigger.kind == _K_CLOSE or (trigger.kind == _K_SALE and not lapses):
+            continue
+        if trigger.kind == _K_FAILED:
+            trigger = attrs.evolve(trigger, rule=policy.failed_order)
+        found.append(trigger)
+    return tuple(found)
 
 
 class LifecycleMemory(NamedTuple):

@@ -49,7 +49,7 @@ from relcycle.report import (
     check_moments,
     report_currency,
 )
-from relcycle.rules import SALE
+from relcycle.rules import MOMENT_FIELD, Rule
 
 from ._source import import_polars
 
@@ -57,9 +57,6 @@ if TYPE_CHECKING:
     from ._tables import Frames
 
 __all__ = ["build_report"]
-
-#: Interaction purposes the lifecycle reacts to (its ``PURPOSE_EVENTS`` keys).
-_LIFECYCLE_PURPOSES = tuple(p.value for p in _lifecycle.PURPOSE_EVENTS)
 
 #: The columns holding each table's moments, and their offsets.
 _MOMENTS = (
@@ -270,30 +267,29 @@ def _lifecycle_clients(
 ) -> frozenset[str]:
     """The clients with something the lifecycle reacts to by ``moment``.
 
-    Those are the clients with a complaint opened, an interaction with a
-    lifecycle purpose (escalation, ultimatum, arbitration and its close,
-    termination, reactivation), a failed order (cancelled, or late and not
-    planned, as the policy counts them), or, while a lapse rule is on, a sale
-    (its silence may have made the client lost). Every other client's lifecycle
-    has no event: it stays ``satisfied`` with no trajectory, no anomaly and no
-    stage-1 signature, which :func:`relcycle.lifecycle.assess` gives for its
-    empty history.
+    Those are the clients with a record one of
+    :func:`relcycle.lifecycle.moving_triggers` matches by ``moment`` (its rule
+    compiled to polars, at the trigger's moment field). Every other client's
+    lifecycle has no event: it stays ``satisfied`` with no trajectory, no anomaly
+    and no stage-1 signature, which :func:`relcycle.lifecycle.assess` gives for
+    its empty history.
     """
     pl = import_polars()
+    # one filter per table and moment field: the triggers' rules or'ed together
+    wanted: dict[tuple[str, str], Any] = {}
+    for trigger in _lifecycle.moving_triggers(policy):
+        rule = trigger.rule
+        if not isinstance(rule, Rule):  # pragma: no cover - the lifecycle's are rules
+            raise AssertionError(f"the lifecycle's trigger {trigger.kind!r} is not a Rule")
+        key = (rule.table, trigger.at or MOMENT_FIELD[rule.table])
+        test = rule.to_polars(as_of=moment)
+        wanted[key] = test if key not in wanted else wanted[key] | test
     parts = [
-        frames.complaints.lazy().filter(pl.col("opened_at") <= moment).select("client_id"),
-        frames.interactions.lazy()
-        .filter((pl.col("at") <= moment) & pl.col("purpose").is_in(_LIFECYCLE_PURPOSES))
-        .select("client_id"),
+        getattr(frames, table).lazy().filter((pl.col(field) <= moment) & test).select("client_id")
+        for (table, field), test in wanted.items()
     ]
-    stirring = policy.failed_order
-    if policy.lapse_after is not None or policy.lapse_intervals is not None:
-        stirring = stirring | SALE
-    parts.append(
-        frames.orders.lazy()
-        .filter((pl.col("placed_at") <= moment) & stirring.to_polars())
-        .select("client_id")
-    )
+    if not parts:
+        return frozenset()
     found = pl.concat(parts).unique().collect().to_series().to_list()
     return frozenset(found)
 
