@@ -23,10 +23,12 @@ from relcycle.errors import (
     ValidationError,
 )
 from relcycle.history import build_portfolio
+from relcycle.io import load_history
 from relcycle.model import Order
 from relcycle.segmentation.rfm import (
     R_VIGNETTE_RFM_SEGMENTS,
     RFMFigures,
+    rfm_figures,
     rfm_figures_by_client,
 )
 from relcycle.segmentation.rfm import rfm_scores as object_rfm_scores
@@ -299,6 +301,27 @@ class TestRules:
         orders = [o("a", "c1", at(0), "1"), o("b", "c1", at(2), "2")]
         got = rows_of(rfm_summary(table_of(orders, status=False), as_of=at(3)))
         assert got["c1"]["frequency"] == 1
+
+    def test_an_empty_status_is_the_record_default(self, tmp_path: Path) -> None:
+        """An empty status cell is the Order default (placed: a sale), as io reads it."""
+        path = tmp_path / "orders.csv"
+        path.write_text(
+            "client_id,placed_at,amount,status\n"
+            "c1,2024-01-01,1,\nc1,2024-01-03,2,cancelled\nc1,2024-01-05,4,\n",
+            encoding="utf-8",
+        )
+        as_of = datetime(2024, 2, 1, tzinfo=UTC)
+        got = rows_of(rfm_summary(path, as_of=as_of))["c1"]
+        history = load_history(tmp_path).portfolio["c1"]
+        want = rfm_figures(history, as_of=as_of)
+        assert want is not None
+        assert [o.status.value for o in history.orders] == ["placed", "cancelled", "placed"]
+        assert (got["frequency"], got["recency"], got["T"]) == (1, 4, 31)
+        assert (got["frequency"], got["recency"], got["T"]) == (
+            want.repeat_days,
+            want.span_days,
+            want.age_days,
+        )
 
     def test_more_decimal_places_than_the_sample_are_kept_exactly(self) -> None:
         """An amount with more decimals than the first rows' is summed exactly."""

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from relcycle.columnar._source import ROW, check_as_of, import_polars, lazy_frame, zone_name
 from relcycle.errors import CurrencyMismatchError, InputError, Problem, RecordTypeError
+from relcycle.io._schema import spec
 from relcycle.model import EARLIEST_YEAR, LATEST_YEAR, OrderStatus
 from relcycle.rules import SALE
 from relcycle.segmentation.rfm import LIFETIMES_FIGURES, mean_repeat_value
@@ -262,21 +263,24 @@ class _Plan:
         self.problems_exprs.append(("amount", araw.is_null(), "the amount is missing"))
         self.problems_exprs.append(("amount", amount < 0, "must be >= 0"))
 
-        # status: optional; only sales count.
+        # status: optional; only sales count. A row without one has the record
+        # class's default status, as io reads it.
+        default_status = pl.lit(spec("orders").default("status"))
         if "status" in schema:
-            status = pl.col("status")
+            given = pl.col("status")
             if schema["status"] != pl.String:
-                status = status.cast(pl.String)
-            # a missing status is the default one, placed: a sale
-            sale = SALE.to_polars(columns={"status": status})
-            self.keep = self.keep & (status.is_null() | sale)
+                given = given.cast(pl.String)
             self.problems_exprs.append(
                 (
                     "status",
-                    status.is_not_null() & ~status.is_in(_STATUSES),
+                    given.is_not_null() & ~given.is_in(_STATUSES),
                     "unknown status (allowed: " + ", ".join(_STATUSES) + ")",
                 )
             )
+            status = given.fill_null(default_status)
+        else:
+            status = default_status
+        self.keep = self.keep & SALE.to_polars(columns={"status": status})
         self.currency = pl.col("currency").cast(pl.String) if "currency" in schema else None
 
     def bad(self) -> Any:

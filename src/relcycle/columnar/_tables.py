@@ -1005,16 +1005,6 @@ def _plain(value: object) -> str:
     return str(value)
 
 
-def _default(table: str, name: str) -> Any:
-    from relcycle.io._schema import spec
-
-    field = attrs.fields_dict(spec(table).record)[name]
-    default: Any = field.default
-    if default is attrs.NOTHING or isinstance(default, attrs.Factory):  # type: ignore[arg-type]
-        return None
-    return default.value if hasattr(default, "value") else default
-
-
 def _normalize(pl: Any, ctx: _Context, raw: _Raw) -> tuple[Any, list[str]]:
     """The normalized frame of one table read by the fast path, and its unknown columns.
 
@@ -1044,7 +1034,7 @@ def _normalize(pl: Any, ctx: _Context, raw: _Raw) -> tuple[Any, list[str]]:
             series = nulls
         if col.required and series.null_count():
             raise _NotFast
-        default = None if name == s.id_column else _default(raw.table, name)
+        default = None if name == s.id_column else s.default(name)
         if col.kind in ("id", "text"):
             _check_text(series, is_id=col.kind == "id")
             out[name] = series.alias(name)

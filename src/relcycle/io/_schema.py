@@ -80,6 +80,15 @@ class TableSpec:
         """The columns every source of this table must have."""
         return tuple(c.name for c in self.columns if c.required)
 
+    def default(self, name: str) -> Any:
+        """The value a row without column ``name`` gets: the record class's default
+        for the field (a vocabulary member as its text), or None when it has none."""
+        field = attrs.fields_dict(self.record)[name]
+        default: Any = field.default
+        if default is attrs.NOTHING or isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+            return None
+        return default.value if hasattr(default, "value") else default
+
 
 def _v(name: str, vocab: Any, values: tuple[Any, ...] | None = None) -> Column:
     return Column(name, "vocab", vocab=vocab, values=values)
