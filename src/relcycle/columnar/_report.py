@@ -49,7 +49,7 @@ from relcycle.report import (
     check_moments,
     report_currency,
 )
-from relcycle.rules import MOMENT_FIELD, Rule
+from relcycle.rules import ID_FIELD, MOMENT_FIELD, Rule
 
 from ._source import import_polars
 
@@ -58,11 +58,11 @@ if TYPE_CHECKING:
 
 __all__ = ["build_report"]
 
-#: The columns holding each table's moments, and their offsets.
-_MOMENTS = (
-    ("interactions", "at", "interaction_id"),
-    ("orders", "placed_at", "order_id"),
-    ("complaints", "opened_at", "complaint_id"),
+#: Each record table's moment and id columns, in the order
+#: ``Portfolio.last_moment`` looks at the tables (interactions, orders, complaints).
+_MOMENTS = tuple(
+    (table, MOMENT_FIELD[table], ID_FIELD[table])
+    for table in ("interactions", "orders", "complaints")
 )
 
 

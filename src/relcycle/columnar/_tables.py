@@ -41,24 +41,17 @@ from relcycle.history import ClientHistory, Portfolio
 from relcycle.io import DEFAULT_MAX_PROBLEMS, HistoryTables, RejectedRow, TableCount
 from relcycle.io._load import ExtraColumns, Rename, currency_warning
 from relcycle.io._parse import ParseOptions
+from relcycle.io._schema import spec as _spec
 from relcycle.model import (
+    _CLOSED,  # the statuses of a closed complaint
     EARLIEST_YEAR,
     LATEST_YEAR,
-    Channel,
     Client,
     ClientKind,
     Complaint,
-    ComplaintCategory,
-    ComplaintStatus,
-    Direction,
-    Escalation,
     FrozenMap,
     Interaction,
-    LossReason,
     Order,
-    OrderStatus,
-    Purpose,
-    Severity,
 )
 
 if TYPE_CHECKING:
@@ -106,11 +99,16 @@ FRAME_COLUMNS: Mapping[str, tuple[tuple[str, str], ...]] = {
     table: _frame_columns(table) for table in ("clients", "orders", "interactions", "complaints")
 }
 
-#: The id column and the time column of each record frame.
+
+def _keys(table: str) -> tuple[str, str]:
+    s = _spec(table)
+    assert s.time_column is not None  # every record table has one
+    return s.id_column, s.time_column
+
+
+#: The id column and the time column of each record frame (the contract's schema).
 _KEYS: Mapping[str, tuple[str, str]] = {
-    "orders": ("order_id", "placed_at"),
-    "interactions": ("interaction_id", "at"),
-    "complaints": ("complaint_id", "opened_at"),
+    table: _keys(table) for table in ("orders", "interactions", "complaints")
 }
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -451,20 +449,10 @@ def _lists(frame: pl.DataFrame, table: str, moments: _Moments) -> dict[str, list
     return out
 
 
+#: The vocabulary of each vocabulary column of a record frame (the contract's schema).
 _VOCABS: Mapping[str, Mapping[str, Any]] = {
-    "orders": {"status": OrderStatus},
-    "interactions": {
-        "channel": Channel,
-        "direction": Direction,
-        "purpose": Purpose,
-        "reason": LossReason,
-    },
-    "complaints": {
-        "category": ComplaintCategory,
-        "severity": Severity,
-        "status": ComplaintStatus,
-        "escalated_to": Escalation,
-    },
+    table: {c.name: c.vocab for c in _spec(table).columns if c.kind == "vocab"}
+    for table in ("orders", "interactions", "complaints")
 }
 
 
@@ -1196,7 +1184,7 @@ def _inferred_clients(pl: Any, record_frames: list[Any]) -> Any:
     n = len(ids)
     columns = {name: pl.Series(name, [None] * n, dtype=dtype) for name, dtype in schema.items()}
     columns["client_id"] = ids.alias("client_id")
-    columns["kind"] = pl.Series("kind", ["company"] * n, dtype=pl.String)
+    columns["kind"] = pl.Series("kind", [_spec("clients").default("kind")] * n, dtype=pl.String)
     return pl.DataFrame(columns)
 
 
@@ -1218,7 +1206,7 @@ def _fast(pl: Any, ctx: _Context, raws: Mapping[str, _Raw]) -> Frames:
         frames[table] = frame
     complaints = frames["complaints"]
     if complaints.height:
-        closed = complaints.get_column("status").is_in(["resolved", "rejected"])
+        closed = complaints.get_column("status").is_in([m.value for m in _CLOSED])
         resolved = complaints.get_column("resolved_at")
         if (closed & resolved.is_null()).any() or (~closed & resolved.is_not_null()).any():
             raise _NotFast
