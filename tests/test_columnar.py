@@ -502,3 +502,28 @@ class TestAgreesWithObjectPath:
         for cid, s in object_rfm_scores(expected, bins=3).items():
             assert (scores[cid]["r"], scores[cid]["f"], scores[cid]["m"]) == (s.r, s.f, s.m)
             assert scores[cid]["segment"] == s.segment
+
+
+class TestResultSchema:
+    """The RFM result's columns are declared once: the Arrow schema and the Spark
+    recipe's DDL list the same columns, in the order rfm_summary returns them."""
+
+    def test_arrow_schema_and_spark_ddl_agree_with_the_result(self) -> None:
+        from relcycle.columnar._rfm import result_schema
+        from relcycle.spark import RFM_DECIMAL_SCALE, RFM_SPARK_SCHEMA
+
+        schema = result_schema(pa, scale=RFM_DECIMAL_SCALE)
+        got = rfm_summary(table_of([o("a", "c1", at(0), "1")]), as_of=at(1))
+        assert got.column_names == list(RFM_COLUMNS) == schema.names
+        ddl = dict(part.split(" ") for part in RFM_SPARK_SCHEMA.split(", "))
+        assert list(ddl) == schema.names
+        spark = {
+            pa.string(): "string",
+            pa.int64(): "long",
+            pa.float64(): "double",
+            pa.date32(): "date",
+            pa.decimal128(38, RFM_DECIMAL_SCALE): f"decimal(38,{RFM_DECIMAL_SCALE})",
+        }
+        assert ddl == {field.name: spark[field.type] for field in schema}
+        scale = got.schema.field("total_value").type.scale
+        assert got.cast(result_schema(pa, scale=scale)).schema == result_schema(pa, scale=scale)

@@ -23,7 +23,7 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from relcycle.columnar import rfm_frame
-from relcycle.columnar._rfm import result_schema
+from relcycle.columnar._rfm import result_schema, spark_ddl
 from relcycle.columnar._source import check_as_of, import_polars, zone_name
 from relcycle.errors import RecordTypeError, UsageError
 
@@ -32,13 +32,9 @@ __all__ = ["RFM_DECIMAL_SCALE", "RFM_SPARK_SCHEMA", "rfm_group", "rfm_summary"]
 #: The scale of ``total_value`` and ``repeat_value`` in the Spark result.
 RFM_DECIMAL_SCALE = 9
 
-#: The result schema, as a Spark DDL string.
-RFM_SPARK_SCHEMA = (
-    "client_id string, frequency long, recency long, T long, monetary_value double, "
-    f"purchase_days long, total_value decimal(38,{RFM_DECIMAL_SCALE}), "
-    f"repeat_value decimal(38,{RFM_DECIMAL_SCALE}), first_day date, last_day date, "
-    "currency string"
-)
+#: The result schema, as a Spark DDL string (from the columns :func:`rfm_summary`
+#: declares).
+RFM_SPARK_SCHEMA = spark_ddl(scale=RFM_DECIMAL_SCALE)
 
 _BUCKET = "__relcycle_bucket"
 

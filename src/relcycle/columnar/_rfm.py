@@ -24,20 +24,26 @@ if TYPE_CHECKING:
 
 __all__ = ["RFM_COLUMNS", "mean_repeat_value", "rfm_frame", "rfm_summary"]
 
-#: The columns of :func:`rfm_summary`'s result, in order.
-RFM_COLUMNS: tuple[str, ...] = (
-    "client_id",
-    "frequency",
-    "recency",
-    "T",
-    "monetary_value",
-    "purchase_days",
-    "total_value",
-    "repeat_value",
-    "first_day",
-    "last_day",
-    "currency",
+#: The columns of :func:`rfm_summary`'s result, in order, with their kinds: one
+#: declaration that the Arrow schema (:func:`result_schema`), the Spark recipe's
+#: DDL and the figures' casts read.
+RFM_RESULT: tuple[tuple[str, str], ...] = (
+    ("client_id", "text"),
+    ("frequency", "int"),
+    ("recency", "int"),
+    ("T", "int"),
+    ("monetary_value", "float"),
+    ("purchase_days", "int"),
+    ("total_value", "decimal"),
+    ("repeat_value", "decimal"),
+    ("first_day", "date"),
+    ("last_day", "date"),
+    ("currency", "text"),
 )
+
+#: The columns of :func:`rfm_summary`'s result, in order.
+RFM_COLUMNS: tuple[str, ...] = tuple(name for name, _ in RFM_RESULT)
+_KIND = dict(RFM_RESULT)
 
 
 def result_schema(pa: Any, *, scale: int, large_strings: bool = False) -> Any:
@@ -45,22 +51,26 @@ def result_schema(pa: Any, *, scale: int, large_strings: bool = False) -> Any:
 
     Dask and Spark ask each partition or group for a fixed schema in advance.
     """
-    dec = pa.decimal128(38, scale)
-    text = pa.large_string() if large_strings else pa.string()
     types = {
-        "client_id": text,
-        "frequency": pa.int64(),
-        "recency": pa.int64(),
-        "T": pa.int64(),
-        "monetary_value": pa.float64(),
-        "purchase_days": pa.int64(),
-        "total_value": dec,
-        "repeat_value": dec,
-        "first_day": pa.date32(),
-        "last_day": pa.date32(),
-        "currency": text,
+        "text": pa.large_string() if large_strings else pa.string(),
+        "int": pa.int64(),
+        "float": pa.float64(),
+        "decimal": pa.decimal128(38, scale),
+        "date": pa.date32(),
     }
-    return pa.schema([(name, types[name]) for name in RFM_COLUMNS])
+    return pa.schema([(name, types[kind]) for name, kind in RFM_RESULT])
+
+
+def spark_ddl(*, scale: int) -> str:
+    """The Spark DDL string of RFM results, decimals at ``scale`` (the Spark recipe's)."""
+    types = {
+        "text": "string",
+        "int": "long",
+        "float": "double",
+        "decimal": f"decimal(38,{scale})",
+        "date": "date",
+    }
+    return ", ".join(f"{name} {types[kind]}" for name, kind in RFM_RESULT)
 
 
 _STATUSES = tuple(s.value for s in OrderStatus)
@@ -499,14 +509,10 @@ def _figures(pl: Any, plan: _Plan, *, currency: str) -> list[Any]:
         # the correctly rounded mean; the rare huge sums are redone by _exact_means.
         return units / (count.cast(pl.Float64) * float(unit))
 
+    dtypes = {"int": pl.Int64, "float": pl.Float64}
     figures = [
-        LIFETIMES_FIGURES[name].to_polars(inputs, divide).cast(dtype).alias(name)
-        for name, dtype in (
-            ("frequency", pl.Int64),
-            ("recency", pl.Int64),
-            ("T", pl.Int64),
-            ("monetary_value", pl.Float64),
-        )
+        figure.to_polars(inputs, divide).cast(dtypes[_KIND[name]]).alias(name)
+        for name, figure in LIFETIMES_FIGURES.items()
     ]
     return [
         pl.col("client_id"),
