@@ -10,11 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from relcycle.errors import InputError, RecordTypeError, ValidationError
 from relcycle.io import load_arrow, load_history, write_history
 from relcycle.report import build_report
 from relcycle.simulate import simulate_portfolio
+from relcycle.testing import portfolios
 
 pa = pytest.importorskip("pyarrow")
 pacsv = pytest.importorskip("pyarrow.csv")
@@ -24,6 +27,7 @@ distributed = pytest.importorskip("distributed")
 
 import relcycle.dask as rdask  # noqa: E402
 from relcycle.columnar import RFM_COLUMNS, rfm_summary  # noqa: E402
+from test_columnar_report import report_policies  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
 CDNOW = DATA / "cdnow_sample_orders.csv"
@@ -235,3 +239,47 @@ class TestBuildReport:
         expected = build_report(load_arrow(orders.compute()).portfolio, as_of=as_of)
         got = rdask.build_report(orders, as_of=as_of, npartitions=2)
         assert got == expected
+
+
+class TestRandomPortfolios:
+    """Random histories, moments and policies: the Dask report equals the object path's.
+
+    Run on the synchronous scheduler (the partitions and the driver's steps are
+    the same code; the LocalCluster tests above cover the cluster)."""
+
+    # dask's parquet reader calls reset_index(inplace=True) on an empty table, which
+    # pandas 3.1 deprecates: dask's warning, not relcycle's
+    @pytest.mark.filterwarnings("ignore:The inplace keyword in DataFrame.reset_index")
+    @settings(
+        max_examples=25,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(
+        portfolio=portfolios(min_clients=1, max_clients=6, max_records=10, currency="USD"),
+        policies=report_policies(),
+        data=st.data(),
+    )
+    def test_equals_object_path(self, portfolio: Any, policies: Any, data: st.DataObject) -> None:
+        import tempfile
+
+        import dask
+
+        last = portfolio.last_moment or datetime(2020, 1, 1, tzinfo=UTC)
+        as_of = last + timedelta(days=data.draw(st.integers(-500, 400)))
+        npartitions = data.draw(st.integers(1, 3))
+        kwargs: dict[str, Any] = {} if policies is None else {"policies": policies}
+        want = build_report(portfolio, as_of=as_of, **kwargs)
+        with tempfile.TemporaryDirectory() as folder:
+            written = {p.stem: p for p in write_history(portfolio, folder, format="parquet")}
+            tables = {name: dd.read_parquet(path) for name, path in written.items()}
+            with dask.config.set(scheduler="synchronous"):
+                got = rdask.build_report(
+                    tables.pop("orders"), as_of=as_of, npartitions=npartitions, **kwargs, **tables
+                )
+        assert [c.client_id for c in got.clients] == [c.client_id for c in want.clients]
+        for mine, theirs in zip(got.clients, want.clients, strict=True):
+            assert mine.to_record() == theirs.to_record(), mine.client_id
+        assert got.warnings == want.warnings
+        assert got.summary == want.summary
+        assert got == want
