@@ -273,7 +273,9 @@ class TestRandomPortfolios:
         with tempfile.TemporaryDirectory() as folder:
             written = {p.stem: p for p in write_history(portfolio, folder, format="parquet")}
             tables = {name: dd.read_parquet(path) for name, path in written.items()}
-            with dask.config.set(scheduler="synchronous"):
+            # the tasks shuffle: with the module's LocalCluster client alive, dask
+            # would pick the p2p shuffle, which needs the cluster's workers
+            with dask.config.set({"scheduler": "synchronous", "dataframe.shuffle.method": "tasks"}):
                 got = rdask.build_report(
                     tables.pop("orders"), as_of=as_of, npartitions=npartitions, **kwargs, **tables
                 )
