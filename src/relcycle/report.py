@@ -2003,8 +2003,8 @@ class _Gathered:
                 mine, theirs = getattr(whole, name), getattr(part, name)
                 if mine is not None and theirs is not None:
                     for cid in theirs:
-                        if cid in mine:
-                            raise UsageError(f"client {cid!r} was assessed in two parts")
+                        if cid in mine:  # pragma: no cover - parts hold disjoint clients
+                            raise AssertionError(f"client {cid!r} was assessed in two parts")
                     mine.update(theirs)
         for name in ("revenue", "profits", "recency", "frequency", "monetary", "verdicts"):
             found = getattr(whole, name)
@@ -2028,11 +2028,11 @@ def _gather(
     verdicts: bool = False,
 ) -> _Gathered:
     """Assess every client at one moment; each line goes to ``sink`` and ``tally``."""
-    found_ = _Gathered(verdicts={} if verdicts else None)
-    revenue, profits = found_.revenue, found_.profits
-    unrated = found_.unrated
-    recency, frequency, monetary = found_.recency, found_.frequency, found_.monetary
-    seen = found_.verdicts
+    gathered = _Gathered(verdicts={} if verdicts else None)
+    revenue, profits = gathered.revenue, gathered.profits
+    unrated = gathered.unrated
+    recency, frequency, monetary = gathered.recency, gathered.frequency, gathered.monetary
+    seen = gathered.verdicts
     with_records = 0
     step = max(1, total // 100)
     known_profit = _value.known_profit
@@ -2071,9 +2071,9 @@ def _gather(
             )
         if progress is not None and (i % step == 0 or i + 1 == total):
             progress(i + 1, total)
-    found_.unrated = unrated
-    found_.with_records = with_records
-    return found_
+    gathered.unrated = unrated
+    gathered.with_records = with_records
+    return gathered
 
 
 def _finish(gathered: _Gathered, ctx: _Context) -> _Moment:
@@ -2511,8 +2511,9 @@ def portfolio_value(
 ) -> tuple[_value.ValueClasses, list[str]]:
     """The portfolio's value classes, and what the report says about costs and value.
 
-    The one portfolio-wide step of value for every engine (:func:`assemble`,
-    :func:`relcycle.dask.build_report`). A portfolio without any cost data gives
+    The portfolio-wide step of value every engine's report takes (:func:`assemble`
+    runs it on the figures its pass gathers, for :func:`relcycle.dask.build_report`
+    too), for callers with their own revenues and costs. A portfolio without any cost data gives
     no warning (the summary's ``value_basis`` says the classes rank revenue);
     rates missing for costs the history holds (minutes, marketing touches) give
     one naming them, and a ``profit`` basis that valued clients of unknown profit
