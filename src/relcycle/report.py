@@ -1563,9 +1563,9 @@ class _Line(NamedTuple):
         ]
         | None
     )
-    #: None once the portfolio's value step has read it (:func:`_evaluate`).
+    #: None once the portfolio's value step has read it (:func:`_gather`).
     cost: _cost.CostToServe | None
-    #: Set by :func:`_evaluate`, which lets go of ``history`` when the report
+    #: Set by :func:`_gather`, which lets go of ``history`` when the report
     #: can look it up again.
     client_id: str = ""
     name: str | None = None
@@ -1935,7 +1935,7 @@ def _cells(
 class _Moment:
     """The portfolio-wide verdicts at one moment, and what they were made from.
 
-    The lines themselves went to the sink :func:`_evaluate` was given (a list,
+    The lines themselves went to the sink :func:`_gather` was given (a list,
     a :class:`~relcycle._spill.Spill`, or nowhere): only the figures of the
     portfolio-wide steps stay, a few per client.
     """
@@ -2103,36 +2103,6 @@ def _finish(gathered: _Gathered, ctx: _Context) -> _Moment:
     )
 
 
-def _evaluate(
-    items: Iterable[Item],
-    total: int,
-    ctx: _Context,
-    keep: bool,
-    progress: Callable[[int, int], None] | None,
-    *,
-    columns: bool = True,
-    drop: bool = False,
-    sink: Callable[[_Line], object] | None = None,
-    tally: _Tally | None = None,
-    verdicts: bool = False,
-) -> _Moment:
-    """Assess every client at one moment (:func:`_gather`), then the portfolio-wide
-    steps (:func:`_finish`); each line goes to ``sink`` and ``tally``."""
-    gathered = _gather(
-        items,
-        total,
-        ctx,
-        keep,
-        progress,
-        columns=columns,
-        drop=drop,
-        sink=sink,
-        tally=tally,
-        verdicts=verdicts,
-    )
-    return _finish(gathered, ctx)
-
-
 @checked
 def build_report(
     portfolio: Portfolio | StoredPortfolio,
@@ -2277,8 +2247,11 @@ def assemble(
         before: dict[str, Previous] | None = None
         if compare_to is not None:
             then_ctx = _Context(compare_to, policies, tz)
-            then = _evaluate(
-                items(compare_to), total, then_ctx, False, None, columns=False, verdicts=True
+            then = _finish(
+                _gather(
+                    items(compare_to), total, then_ctx, False, None, columns=False, verdicts=True
+                ),
+                then_ctx,
             )
             if total and not then.with_records:
                 warnings.append(
@@ -2306,16 +2279,19 @@ def assemble(
         if spill is not None:
             sink = lambda line: spill.append(line.client_id, _packed(line, actions))  # noqa: E731
         try:
-            now = _evaluate(
-                items(as_of),
-                total,
+            now = _finish(
+                _gather(
+                    items(as_of),
+                    total,
+                    ctx,
+                    keep_assessments,
+                    progress,
+                    drop=lookup is not None,
+                    sink=sink,
+                    tally=tally,
+                    verdicts=before is not None,
+                ),
                 ctx,
-                keep_assessments,
-                progress,
-                drop=lookup is not None,
-                sink=sink,
-                tally=tally,
-                verdicts=before is not None,
             )
         except BaseException:
             if spill is not None:
