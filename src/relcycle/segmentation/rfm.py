@@ -274,9 +274,14 @@ def _compile_figures(figures: Mapping[str, Figure]) -> Any:
         "def figures(purchase_days, first_day, last_day, as_of_day, repeat_value):\n"
         f"    return ({body},)\n"
     )
+    return _compiled(source, "figures")
+
+
+def _compiled(source: str, name: str) -> Any:
+    """The function ``name`` that ``source`` defines, with what a figure's Python reads."""
     scope: dict[str, Any] = {"_divide": _CTX.divide, "_Decimal": Decimal, "_ZERO": Decimal(0)}
-    exec(compile(source, "<relcycle lifetimes figures>", "exec"), scope)
-    return scope["figures"]
+    exec(compile(source, f"<relcycle lifetimes {name}>", "exec"), scope)
+    return scope[name]
 
 
 _lifetimes = _compile_figures(LIFETIMES_FIGURES)
@@ -291,9 +296,7 @@ def _compile_mean() -> Any:
         "    purchase_days = frequency + 1\n"
         f"    return {mean}\n"
     )
-    scope: dict[str, Any] = {"_divide": _CTX.divide, "_Decimal": Decimal, "_ZERO": Decimal(0)}
-    exec(compile(source, "<relcycle lifetimes mean>", "exec"), scope)
-    return scope["mean"]
+    return _compiled(source, "mean")
 
 
 def mean_repeat_value(repeat_value: Decimal, frequency: int) -> Decimal:
