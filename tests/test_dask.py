@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from relcycle.errors import InputError, RecordTypeError, ValidationError
+from relcycle.errors import InputError, RecordTypeError, UsageError, ValidationError
 from relcycle.io import load_arrow, load_history, write_history
 from relcycle.report import build_report
 from relcycle.simulate import simulate_portfolio
@@ -239,6 +239,58 @@ class TestBuildReport:
         expected = build_report(load_arrow(orders.compute()).portfolio, as_of=as_of)
         got = rdask.build_report(orders, as_of=as_of, npartitions=2)
         assert got == expected
+
+
+class TestProblemsNameTheInputRow:
+    """A bad row is named by its place in the input, not in a shuffled partition."""
+
+    def test_a_csv_file_read_in_blocks(self, client: Any, orders: Any, tmp_path: Path) -> None:
+        """The CDNOW sample, rows shuffled, read in many blocks: one client's bad
+        rows, spread over the file, are named by their lines, exactly as the
+        object path names them, and the message is the object path's."""
+        frame = orders.astype(str)
+        target = frame["client_id"].value_counts().index[0]  # the busiest client
+        rows = frame.index[frame["client_id"] == target]
+        assert len(rows) >= 5
+        frame.loc[rows[::2], "amount"] = "-1"  # every other one of its orders
+        folder = tmp_path / "bad"
+        folder.mkdir()
+        frame.to_csv(folder / "orders.csv", index=False)
+        with pytest.raises(InputError) as single:
+            load_history(folder)
+        lines = {f"orders.csv:{row + 2}:" for row in rows[::2]}
+        assert {line.split(" ")[0] for line in str(single.value).splitlines()[1:]} == lines
+        table = dd.read_csv(
+            folder / "orders.csv", dtype=str, blocksize=20_000, keep_default_na=False
+        )
+        assert table.npartitions >= 5
+        with pytest.raises(InputError) as got:
+            rdask.build_report(
+                table, as_of=END, npartitions=3, sources={"orders": ("orders.csv", 1)}
+            )
+        assert str(got.value) == str(single.value)
+
+    def test_a_frame_names_its_rows(self, client: Any) -> None:
+        """Without ``sources``, a row is named by its 1-based place in the frame
+        (as :func:`relcycle.io.load_arrow` names a frame's rows)."""
+        frame = pd.DataFrame(
+            {
+                "client_id": [f"c{i % 5}" for i in range(40)],
+                "placed_at": ["2024-01-01"] * 40,
+                "amount": ["1"] * 39 + ["x"],
+            }
+        )
+        with pytest.raises(InputError, match=r"(?m)^orders:40: column amount: value 'x'"):
+            rdask.build_report(
+                dd.from_pandas(frame, npartitions=4, sort=False), as_of=END, npartitions=3
+            )
+
+    def test_sources_are_checked(self, orders: Any) -> None:
+        """A sources entry that is not (name, lines before the first row) is refused."""
+        table = dd.from_pandas(orders, npartitions=2)
+        for bad in ({"order": ("orders.csv", 1)}, {"orders": ("orders.csv", -1)}):
+            with pytest.raises(UsageError, match="sources"):
+                rdask.build_report(table, as_of=END, sources=bad)
 
 
 class TestRandomPortfolios:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import logging
 import os
 import re
 import shlex
@@ -635,26 +636,41 @@ def _dask_report(
     if not folder.is_dir():
         raise UsageError(f"--engine dask reads a folder of CSV or Parquet tables, not {folder}")
     tables: dict[str, Any] = {}
+    sources: dict[str, tuple[str, int]] = {}  # problems name a file's row or line
     for name in ("orders", "interactions", "complaints", "clients"):
         csv, parquet = folder / f"{name}.csv", folder / f"{name}.parquet"
         if parquet.exists():
             tables[name] = dd.read_parquet(parquet)
+            sources[name] = (parquet.name, 0)
         elif csv.exists():
             tables[name] = dd.read_csv(csv, dtype=str, keep_default_na=False, na_values=[""])
+            sources[name] = (csv.name, 1)
     if "orders" not in tables:
         raise UsageError(f"{folder}: no orders.csv or orders.parquet")
     if args.scheduler:
         client = distributed.Client(args.scheduler)
         cluster = None
     else:
+        # The cluster's own log lines (a shuffle's start, a task that failed with
+        # the input's problems, which relcycle reports itself) stay off stderr.
         cluster = distributed.LocalCluster(
-            n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=args.workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.CRITICAL,
         )
         client = distributed.Client(cluster)
     try:
         orders = tables.pop("orders")
         report: Report = dask_report(
-            orders, as_of=as_of, currency=args.currency, tz=zone, policies=policies, **tables
+            orders,
+            as_of=as_of,
+            currency=args.currency,
+            tz=zone,
+            policies=policies,
+            sources=sources,
+            **tables,
         )
     finally:
         client.close()

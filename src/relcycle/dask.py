@@ -24,6 +24,7 @@ reference (module and function name), not by value. See the "scale" page.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -36,6 +37,7 @@ __all__ = ["RFM_DECIMAL_SCALE", "build_report", "rfm_partition", "rfm_summary"]
 
 _TABLES = ("orders", "interactions", "complaints", "clients")
 _PART = "__relcycle_part"
+_ROW = "__relcycle_row"
 
 #: The scale of ``total_value`` and ``repeat_value`` in the Dask result: every
 #: partition must return the same dtype, whatever scale its amounts were read at.
@@ -146,24 +148,38 @@ def _with_part(frame: Any, buckets: int) -> Any:
     return frame.assign(**{_PART: keys.astype("int64")})
 
 
-def _load_partition(parts: dict[str, Any], *, tz: tzinfo | str, currency: str | None) -> Any:
-    """The portfolio of one partition's rows (relcycle.io's Arrow loader)."""
-    pa = importlib.import_module("pyarrow")
-    from relcycle.io import load_arrow
+def _numbered(frame: Any) -> Any:
+    """``frame`` with each row's 1-based number in the whole frame (a scan over the
+    partitions, in the same graph as the rest: the input is read once)."""
+    return frame.assign(**{_ROW: frame.assign(**{_ROW: 1})[_ROW].cumsum()})
 
-    tables = {
-        name: pa.Table.from_pandas(frame.drop(columns=[_PART]), preserve_index=False)
-        for name, frame in parts.items()
-        if frame is not None
-    }
-    return load_arrow(
-        tables.pop("orders"),
-        interactions=tables.get("interactions"),
-        complaints=tables.get("complaints"),
-        clients=tables.get("clients"),
-        tz=tz,
-        currency=currency or "USD",
-    ).portfolio
+
+def _load_partition(
+    parts: dict[str, Any],
+    *,
+    tz: tzinfo | str,
+    currency: str | None,
+    sources: Mapping[str, tuple[str, int]],
+) -> Any:
+    """The portfolio of one partition's rows (relcycle.io's Arrow loader).
+
+    The rows are taken in their input order, and problems name them by their
+    place in the input (``sources``), not in the partition.
+    """
+    pa = importlib.import_module("pyarrow")
+    from relcycle.io import _arrow_inputs
+    from relcycle.io._load import load_tables
+
+    tables: dict[str, tuple[object | None, str | None, Any]] = {}
+    for name, frame in parts.items():
+        if frame is None:
+            continue
+        frame = frame.sort_values(_ROW, kind="stable")
+        source, before = sources.get(name, (name, 0))
+        numbers = (frame[_ROW].astype("int64") + before).tolist()
+        table = pa.Table.from_pandas(frame.drop(columns=[_PART, _ROW]), preserve_index=False)
+        tables[name] = (table, source, numbers)
+    return load_tables(_arrow_inputs(tables, None), tz=tz, currency=currency or "USD").portfolio
 
 
 def _report_partition(
@@ -176,6 +192,7 @@ def _report_partition(
     tz: tzinfo | str,
     currency: str | None,
     policies: Any,
+    sources: Mapping[str, tuple[str, int]],
 ) -> tuple[list[Any], Any, set[str]]:
     """Every per-client verdict of one partition of whole clients.
 
@@ -198,7 +215,7 @@ def _report_partition(
     if all(frame is None or len(frame) == 0 for frame in parts.values()):
         return [], _report._Gathered(), set()
     _, zone = zone_name(tz)
-    portfolio = _load_partition(parts, tz=zone, currency=currency)
+    portfolio = _load_partition(parts, tz=zone, currency=currency, sources=sources)
     seen = _report._currencies(portfolio, as_of)
     lines: list[Any] = []
     gathered = _report._gather(
@@ -223,6 +240,7 @@ def build_report(
     policies: Any | None = None,
     tz: tzinfo | str = "UTC",
     npartitions: int | None = None,
+    sources: Mapping[str, tuple[str, int]] | None = None,
 ) -> Any:
     """The portfolio report of :func:`relcycle.report.build_report`, computed on Dask.
 
@@ -245,6 +263,14 @@ def build_report(
             documented defaults).
         tz: The time zone of calendar days and of naive times.
         npartitions: The number of client partitions (default: the orders').
+        sources: How problems name each table's rows, by table: the name of its
+            source and the lines before its first row. A row is named
+            ``source:N``, N being its 1-based place in the table's frame plus
+            those lines: ``{"orders": ("orders.csv", 1)}`` names a row of a CSV
+            file with a header by its line (as the other engines do, for files
+            without line breaks inside cells). Default: the table's name and
+            the row's 1-based place (``orders:2499``), as
+            :func:`relcycle.io.load_arrow` names a frame's rows.
 
     Returns:
         A :class:`relcycle.report.Report` equal to the single-process one.
@@ -274,12 +300,26 @@ def build_report(
             raise RecordTypeError(
                 record=name, field=name, value=frame, expected="a dask DataFrame or None"
             )
+    for name, named in (sources or {}).items():
+        if (
+            name not in frames
+            or not isinstance(named, tuple)
+            or len(named) != 2
+            or not isinstance(named[0], str)
+            or type(named[1]) is not int
+            or named[1] < 0
+        ):
+            raise UsageError(
+                f"sources: {name!r}: {named!r} is not (a source name, lines before the "
+                f"first row >= 0) for one of the tables {', '.join(frames)}"
+            )
     n = npartitions or orders.npartitions
     delayed: dict[str, list[Any]] = {}
     for name, frame in frames.items():
         if frame is None:
             delayed[name] = [None] * n
             continue
+        frame = _numbered(frame)
         keyed = frame.map_partitions(_with_part, n, meta=frame._meta.assign(**{_PART: 0}))
         delayed[name] = list(keyed.shuffle(on=_PART, npartitions=n).to_delayed())
     task = dask.delayed(_report_partition, pure=True)
@@ -294,6 +334,7 @@ def build_report(
                 tz=tz,
                 currency=currency,
                 policies=policies,
+                sources=dict(sources or {}),
             )
             for i in range(n)
         ]

@@ -357,23 +357,10 @@ def load_arrow(
         InputError: The data holds problems.
         UsageError: pyarrow is missing, or an argument is not a dataframe.
     """
-    from ._arrow import arrow_table
-
     frames = {"orders": orders, "interactions": interactions, "complaints": complaints}
     frames["clients"] = clients
-    inputs = {}
-    try:
-        for name, frame in frames.items():
-            if frame is not None:
-                inputs[name] = arrow_table(name, frame, parse)
-    except Exception as exc:
-        from ._load import _Fatal
-
-        if isinstance(exc, _Fatal):
-            raise InputError(exc.problems) from None
-        raise
     return load_tables(
-        inputs,
+        _arrow_inputs({name: (frame, None, None) for name, frame in frames.items()}, parse),
         tz=tz,
         currency=currency,
         skip_bad_rows=skip_bad_rows,
@@ -382,6 +369,31 @@ def load_arrow(
         rename=rename,
         parse=parse,
     )
+
+
+def _arrow_inputs(
+    frames: Mapping[str, tuple[object | None, str | None, Any]], parse: ParseOptions | None
+) -> dict[str, TableInput]:
+    """The tables of :func:`load_arrow`: by name, ``(frame, source, numbers)``.
+
+    A None frame is left out; ``source`` and ``numbers`` name the rows as
+    :func:`relcycle.io._arrow.arrow_table` says (None: the table and its 1-based rows).
+
+    Raises:
+        InputError: A frame that cannot be read as its table (a float money column).
+        UsageError: pyarrow is missing, or a frame is not a dataframe.
+    """
+    from ._arrow import arrow_table
+    from ._load import _Fatal
+
+    inputs = {}
+    try:
+        for name, (frame, source, numbers) in frames.items():
+            if frame is not None:
+                inputs[name] = arrow_table(name, frame, parse, source=source, numbers=numbers)
+    except _Fatal as exc:
+        raise InputError(exc.problems) from None
+    return inputs
 
 
 def _headers(path: Path) -> dict[str, tuple[str, ...]]:

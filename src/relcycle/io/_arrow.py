@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,11 @@ def _check_types(table: str, source: str, arrow: Any, parse: ParseOptions | None
 
 
 def _from_arrow(
-    table: str, source: str, arrow: Any, parse: ParseOptions | None = None
+    table: str,
+    source: str,
+    arrow: Any,
+    parse: ParseOptions | None = None,
+    numbers: Sequence[int] | None = None,
 ) -> TableInput:
     _check_types(table, source, arrow, parse)
     columns = tuple(str(name) for name in arrow.column_names)
@@ -57,8 +61,8 @@ def _from_arrow(
         for batch in arrow.to_batches(max_chunksize=65536):
             data = [col.to_pylist() for col in batch.columns]
             for values in zip(*data, strict=True):
+                yield (source, number + 1 if numbers is None else numbers[number], values)
                 number += 1
-                yield (source, number, values)
 
     return TableInput(table=table, source=source, columns=columns, header_line=None, rows=rows)
 
@@ -77,8 +81,20 @@ def parquet_table(table: str, path: Path, parse: ParseOptions | None = None) -> 
     return _from_arrow(table, path.name, arrow, parse)
 
 
-def arrow_table(table: str, frame: object, parse: ParseOptions | None = None) -> TableInput:
-    """A table from any object with ``__arrow_c_stream__`` (polars, pandas, pyarrow, ...)."""
+def arrow_table(
+    table: str,
+    frame: object,
+    parse: ParseOptions | None = None,
+    *,
+    source: str | None = None,
+    numbers: Sequence[int] | None = None,
+) -> TableInput:
+    """A table from any object with ``__arrow_c_stream__`` (polars, pandas, pyarrow, ...).
+
+    Problems name its rows ``source:number``: by default the table's name and the
+    1-based row; ``source`` and ``numbers`` (one per row) name the rows of a frame
+    that is a part of a larger input (a Dask partition: the file and its lines).
+    """
     pa = require_pyarrow("reading dataframes")
     if not hasattr(frame, "__arrow_c_stream__"):
         raise UsageError(
@@ -89,4 +105,6 @@ def arrow_table(table: str, frame: object, parse: ParseOptions | None = None) ->
         arrow = pa.table(frame)
     except Exception as exc:
         raise UsageError(f"{table}: cannot read the dataframe through Arrow: {exc}") from None
-    return _from_arrow(table, table, arrow, parse)
+    if numbers is not None and len(numbers) != arrow.num_rows:
+        raise UsageError(f"{table}: {len(numbers)} row numbers for {arrow.num_rows} rows")
+    return _from_arrow(table, table if source is None else source, arrow, parse, numbers)
