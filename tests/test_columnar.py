@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 import math
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -204,6 +204,28 @@ class TestCdnow:
         assert got.to_arrow().equals(summary)
 
 
+class _Nameless(tzinfo):
+    """A tz-database zone's rules under no name (polars cannot convert to it)."""
+
+    def __init__(self, key: str) -> None:
+        self._zone = ZoneInfo(key)
+
+    def utcoffset(self, dt: datetime | None) -> timedelta | None:
+        return self._zone.utcoffset(None if dt is None else dt.replace(tzinfo=None))
+
+    def dst(self, dt: datetime | None) -> timedelta | None:
+        return self._zone.dst(None if dt is None else dt.replace(tzinfo=None))
+
+    def tzname(self, dt: datetime | None) -> str | None:
+        return self._zone.tzname(None if dt is None else dt.replace(tzinfo=None))
+
+    def fromutc(self, dt: datetime) -> datetime:
+        return self._zone.fromutc(dt.replace(tzinfo=self._zone)).replace(tzinfo=self)
+
+    def __repr__(self) -> str:
+        return f"_Nameless({self._zone.key!r})"
+
+
 class TestRules:
     """The lifetimes rules, as the object path applies them."""
 
@@ -263,9 +285,17 @@ class TestRules:
         # c2: 22:00 UTC is midnight in Kyiv (UTC+2): Mar 2, the same day as the second.
         assert (got["c2"]["purchase_days"], got["c2"]["total_value"]) == (1, Decimal(9))
 
-    def test_naive_timestamps_are_wall_clock_times_in_tz(self) -> None:
+    @pytest.mark.parametrize(
+        "kyiv",
+        [
+            ZoneInfo("Europe/Kyiv"),
+            _Nameless("Europe/Kyiv"),  # no name polars knows: asked in Python
+            timezone(timedelta(hours=5, minutes=45)),  # not a whole hour
+        ],
+        ids=["zoneinfo", "nameless", "offset"],
+    )
+    def test_naive_timestamps_are_wall_clock_times_in_tz(self, kyiv: tzinfo) -> None:
         """Naive times read in tz as datetime does (fold=0), even in DST gaps and folds."""
-        kyiv = ZoneInfo("Europe/Kyiv")
         walls = [
             datetime(2024, 3, 30, 12, 0),
             datetime(2024, 3, 31, 3, 30),  # does not exist in Kyiv (03:00 -> 04:00)
@@ -284,7 +314,7 @@ class TestRules:
                 expected = rfm_figures_by_client(
                     build_portfolio(orders=orders), as_of=as_of, tz=kyiv
                 )
-                got = rfm_summary(frame, as_of=as_of, tz="Europe/Kyiv")
+                got = rfm_summary(frame, as_of=as_of, tz=kyiv)
                 assert_same_as_objects(got, expected)
 
     def test_a_client_is_in_one_currency(self) -> None:
@@ -459,12 +489,22 @@ class TestErrors:
 
 # --------------------------------------------------------------------------- property
 
-ZONES = ("UTC", "Europe/Kyiv", "America/New_York", "Asia/Kolkata")
+#: Names, fixed offsets of any minutes, and a zone polars has no name for:
+#: every zone the object path takes.
+ZONES: tuple[tzinfo | str, ...] = (
+    "UTC",
+    "Europe/Kyiv",
+    "America/New_York",
+    "Asia/Kolkata",
+    timezone(timedelta(hours=5, minutes=45)),
+    timezone(-timedelta(hours=3, minutes=30)),
+    _Nameless("America/New_York"),
+)
 STATUSES = ("placed", "delivered", "cancelled", "returned", "planned")
 
 
 @st.composite
-def order_sets(draw: st.DrawFn) -> tuple[list[Order], datetime, str]:
+def order_sets(draw: st.DrawFn) -> tuple[list[Order], datetime, tzinfo | str]:
     """Random orders of a few clients over a few weeks, an as_of and a zone."""
     n = draw(st.integers(min_value=0, max_value=40))
     orders = []
@@ -490,7 +530,9 @@ class TestAgreesWithObjectPath:
 
     @settings(max_examples=60, deadline=None)
     @given(order_sets(), st.sampled_from(("text", "decimal")))
-    def test_random_order_sets(self, case: tuple[list[Order], datetime, str], amount: str) -> None:
+    def test_random_order_sets(
+        self, case: tuple[list[Order], datetime, tzinfo | str], amount: str
+    ) -> None:
         """Every field of every client equals rfm_figures_by_client."""
         orders, as_of, tz = case
         expected = rfm_figures_by_client(build_portfolio(orders=orders), as_of=as_of, tz=tz)

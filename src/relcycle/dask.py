@@ -28,9 +28,10 @@ from collections.abc import Mapping
 from datetime import datetime, tzinfo
 from typing import Any
 
+from relcycle._zones import resolve_zone
 from relcycle.columnar import rfm_frame
 from relcycle.columnar._rfm import result_schema
-from relcycle.columnar._source import check_as_of, import_polars, zone_name
+from relcycle.columnar._source import check_as_of, import_polars
 from relcycle.errors import RecordTypeError, UsageError
 
 __all__ = ["RFM_DECIMAL_SCALE", "build_report", "rfm_partition", "rfm_summary"]
@@ -124,7 +125,7 @@ def rfm_summary(
     """
     dd, pd, pa = _import()
     check_as_of(as_of)
-    zone_name(tz)
+    resolve_zone(tz)
     import_polars()
     if not isinstance(orders, dd.DataFrame):
         raise RecordTypeError(
@@ -214,7 +215,7 @@ def _report_partition(
     }
     if all(frame is None or len(frame) == 0 for frame in parts.values()):
         return [], _report._Gathered(), set()
-    _, zone = zone_name(tz)
+    zone = resolve_zone(tz)
     portfolio = _load_partition(parts, tz=zone, currency=currency, sources=sources)
     seen = _report._currencies(portfolio, as_of)
     lines: list[Any] = []
@@ -287,7 +288,7 @@ def build_report(
     from relcycle import report as _report
 
     check_as_of(as_of)
-    zone_name(tz)
+    resolve_zone(tz)
     policies = _report.ReportPolicies() if policies is None else policies
     frames = {
         "orders": orders,
@@ -341,7 +342,7 @@ def build_report(
     )
     code = _report.report_currency(set().union(*(p[2] for p in parts)), currency)
     # the portfolio-wide steps, the summary and the report: assemble's own
-    _, zone = zone_name(tz)
+    zone = resolve_zone(tz)
     now = _report._finish(
         _report._Gathered.merged(p[1] for p in parts), _report._Context(as_of, policies, zone)
     )

@@ -22,9 +22,10 @@ import importlib
 from datetime import datetime, tzinfo
 from typing import Any
 
+from relcycle._zones import resolve_zone
 from relcycle.columnar import rfm_frame
 from relcycle.columnar._rfm import result_schema, spark_ddl
-from relcycle.columnar._source import check_as_of, import_polars, zone_name
+from relcycle.columnar._source import check_as_of, import_polars
 from relcycle.errors import RecordTypeError, UsageError
 
 __all__ = ["RFM_DECIMAL_SCALE", "RFM_SPARK_SCHEMA", "rfm_group", "rfm_summary"]
@@ -100,7 +101,7 @@ def rfm_summary(
         ValidationError: If ``as_of`` is not timezone-aware.
     """
     check_as_of(as_of)
-    zone_name(tz)
+    resolve_zone(tz)
     import_polars()
     try:
         sql = importlib.import_module("pyspark.sql")

@@ -6,11 +6,19 @@ Private; see :func:`relcycle.columnar.rfm_summary`.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, tzinfo
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
-from relcycle.columnar._source import ROW, check_as_of, import_polars, lazy_frame, zone_name
+from relcycle._zones import resolve_zone
+from relcycle.columnar._source import (
+    ROW,
+    check_as_of,
+    day_of_instant,
+    import_polars,
+    instant_of_wall_time,
+    lazy_frame,
+)
 from relcycle.errors import CurrencyMismatchError, InputError, Problem, RecordTypeError
 from relcycle.io._schema import spec
 from relcycle.model import EARLIEST_YEAR, LATEST_YEAR, OrderStatus
@@ -120,7 +128,6 @@ class _Plan:
         *,
         sample: str | None,
         as_of: datetime,
-        zname: str,
         zone: tzinfo,
         scale: int | None,
         general_moments: bool,
@@ -153,7 +160,6 @@ class _Plan:
         # placed_at: the day in the zone, and whether the order is on or before as_of.
         raw = pl.col("placed_at")
         ptype = schema["placed_at"]
-        as_of_utc = as_of.astimezone(UTC).replace(tzinfo=None)
         if ptype == pl.String:
             if general_moments or sample is None:
                 kind = "general"
@@ -208,34 +214,18 @@ class _Plan:
                 f"the datetime is outside the supported years {EARLIEST_YEAR}-{LATEST_YEAR}",
             )
         )
+        until = pl.lit(as_of.astimezone(UTC)).dt.cast_time_unit("us")
         if ptype == pl.Date:
             day = moment
             keep = moment <= pl.lit(as_of_day)
         elif ptype.time_zone is not None:
-            day = moment.dt.convert_time_zone(zname).dt.date() if zname != "UTC" else None
-            if day is None:
-                day = moment.dt.convert_time_zone("UTC").dt.date()
-            keep = moment.dt.convert_time_zone("UTC") <= pl.lit(as_of_utc).dt.replace_time_zone(
-                "UTC"
-            )
+            instant = moment if ptype.time_zone == "UTC" else moment.dt.convert_time_zone("UTC")
+            day = day_of_instant(pl, zone)(instant)
+            keep = instant <= until
         else:
             # A naive time is a wall-clock time in the zone: its day is its date.
             day = moment.dt.date()
-            if zname == "UTC":
-                keep = moment <= pl.lit(as_of_utc)
-            else:
-                # Ambiguous wall times take the earlier instant and skipped ones are
-                # read with the offset before the jump, as datetime does (fold=0).
-                instant = moment.dt.replace_time_zone(
-                    zname, ambiguous="earliest", non_existent="null"
-                ).fill_null(
-                    (moment + timedelta(hours=1)).dt.replace_time_zone(
-                        zname, ambiguous="earliest", non_existent="null"
-                    )
-                )
-                keep = instant.dt.convert_time_zone("UTC") <= pl.lit(
-                    as_of_utc
-                ).dt.replace_time_zone("UTC")
+            keep = instant_of_wall_time(pl, zone)(moment.dt.cast_time_unit("us")) <= until
         self.day = day
         self.keep = keep
 
@@ -334,7 +324,7 @@ def rfm_frame(
     """:func:`rfm_summary` as a polars DataFrame (the same columns, no copy to Arrow)."""
     pl = import_polars()
     check_as_of(as_of)
-    zname, zone = zone_name(tz)
+    zone = resolve_zone(tz)
     lf, source_name, has_row = lazy_frame(orders, columns={})
     schema = lf.collect_schema()
     missing = [c for c in ("client_id", "placed_at", "amount") if c not in schema]
@@ -350,7 +340,6 @@ def rfm_frame(
             schema,
             sample=sample,
             as_of=as_of,
-            zname=zname,
             zone=zone,
             scale=scale,
             general_moments=general,
@@ -576,7 +565,8 @@ def rfm_summary(
             ``status`` and ``currency``; other columns are ignored.
         as_of: The moment of observation (aware datetime).
         tz: The time zone whose calendar days are the periods (IANA name or
-            tzinfo); UTC by default.
+            tzinfo: any zone the object path takes, a fixed offset of any
+            minutes included); UTC by default.
         currency: The currency of orders without a ``currency`` column.
         sort: Sort the rows by ``client_id`` (as the object path orders clients).
             Off by default: the rows are in no particular order, and sorting

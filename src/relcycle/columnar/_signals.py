@@ -29,7 +29,7 @@ the object path itself, so rounding never differs.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal, getcontext
 from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -53,7 +53,7 @@ from relcycle.segmentation import regularity as _regularity
 from relcycle.segmentation import rfm as _rfm
 from relcycle.segmentation._util import day_of, sales
 
-from ._source import import_polars
+from ._source import day_of_instant, import_polars
 from ._tables import client_runs
 
 if TYPE_CHECKING:
@@ -286,7 +286,7 @@ class _Plan:
         reg_days = policies.regularity.window_days
         self.reg_sales = Signal.days(SALE, reg_days).to_polars(as_of=as_of)
         self.reg_window = reg_days is not None
-        self.day = _day_function(pl, tz)
+        self.day = day_of_instant(pl, tz)
         #: The hourly rates met, by the index :func:`_rate_index` gives.
         self.rates: list[Decimal] = []
         self._as_of_day: date | None = None
@@ -300,35 +300,6 @@ class _Plan:
         if self._as_of_day is None:
             self._as_of_day = day_of(self.as_of, self.tz)
         return self._as_of_day
-
-
-def _day_function(pl: Any, tz: tzinfo) -> Callable[[Any], Any]:
-    """A function from a UTC instant expression to its calendar day in ``tz``."""
-    if isinstance(tz, timezone):
-        offset = tz.utcoffset(None)
-        if not offset:
-            return lambda e: e.dt.date()
-        micros = offset // timedelta(microseconds=1)
-        return lambda e: (e + pl.duration(microseconds=micros)).dt.date()
-    name = getattr(tz, "key", None) or getattr(tz, "zone", None)
-    if isinstance(name, str) and _polars_knows(pl, name):
-        return lambda e: e.dt.convert_time_zone(name).dt.date()
-
-    def days(series: Any) -> Any:
-        # A zone polars does not know: each distinct instant's day, in Python.
-        uniq = series.unique().drop_nulls()
-        found = pl.Series([v.astimezone(tz).date() for v in uniq.to_list()], dtype=pl.Date)
-        return series.replace_strict(uniq, found, default=None, return_dtype=pl.Date)
-
-    return lambda e: e.map_batches(days, return_dtype=pl.Date)
-
-
-def _polars_knows(pl: Any, name: str) -> bool:
-    try:
-        pl.select(pl.lit(datetime(2000, 1, 1, tzinfo=UTC)).dt.convert_time_zone(name))
-    except Exception:  # polars raises its own error types for unknown zones
-        return False
-    return True
 
 
 # ---------------------------------------------------------------------- exact sums

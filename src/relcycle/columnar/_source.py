@@ -7,12 +7,11 @@ lazily by the callers of these helpers.
 from __future__ import annotations
 
 import os
-from datetime import UTC, timedelta, timezone, tzinfo
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
-from relcycle._zones import resolve_zone
 from relcycle.errors import RecordTypeError, UsageError
 from relcycle.history import check_as_of as check_as_of
 
@@ -36,32 +35,83 @@ def import_polars() -> Any:
     return polars
 
 
-def zone_name(tz: tzinfo | str) -> tuple[str, tzinfo]:
-    """Return an IANA (or ``Etc/GMT``) zone name polars accepts, and the tzinfo itself.
+def day_of_instant(pl: Any, tz: tzinfo) -> Callable[[Any], Any]:
+    """The calendar day in ``tz`` of a UTC instant, as a function of polars expressions.
 
-    Raises:
-        UsageError: For an unknown name or a tzinfo without a name polars knows.
+    The one polars form of :func:`relcycle.segmentation._util.day_of`
+    (``moment.astimezone(tz).date()``), for every zone the object path takes: a
+    fixed offset (any number of minutes) is added, a zone polars knows is
+    converted to, and a zone it does not know is asked in Python, once per
+    distinct instant.
     """
-    tz = resolve_zone(tz)
-    if isinstance(tz, ZoneInfo):
-        return tz.key, tz
-    if tz is UTC:
-        return "UTC", tz
     if isinstance(tz, timezone):
         offset = tz.utcoffset(None)
-        if offset == timedelta(0):
-            return "UTC", tz
-        hours, rest = divmod(offset, timedelta(hours=1))
-        if rest == timedelta(0) and -14 <= hours <= 12:
-            # POSIX-style names: Etc/GMT-2 is two hours *ahead* of UTC.
-            return f"Etc/GMT{-hours:+d}", tz
-        raise UsageError(f"tz: a fixed offset of {offset} has no zone name; give an IANA name")
-    if isinstance(tz, tzinfo):
-        key = getattr(tz, "key", None) or getattr(tz, "zone", None)
-        if isinstance(key, str):
-            return zone_name(key)
-        raise UsageError(f"tz: {tz!r} has no IANA name; give a ZoneInfo or an IANA name")
-    raise RecordTypeError(record="tz", field="tz", value=tz, expected="a tzinfo or an IANA name")
+        if not offset:
+            return lambda e: e.dt.date()
+        micros = offset // timedelta(microseconds=1)
+        return lambda e: (e + pl.duration(microseconds=micros)).dt.date()
+    name = _polars_name(pl, tz)
+    if name is not None:
+        return lambda e: e.dt.convert_time_zone(name).dt.date()
+
+    def days(series: Any) -> Any:
+        uniq = series.unique().drop_nulls()
+        found = pl.Series([v.astimezone(tz).date() for v in uniq.to_list()], dtype=pl.Date)
+        return series.replace_strict(uniq, found, default=None, return_dtype=pl.Date)
+
+    return lambda e: e.map_batches(days, return_dtype=pl.Date)
+
+
+def instant_of_wall_time(pl: Any, tz: tzinfo) -> Callable[[Any], Any]:
+    """The UTC instant of a naive wall-clock time in ``tz``, as a function of polars
+    expressions (a ``Datetime("us", "UTC")`` expression).
+
+    It reads the time as ``wall.replace(tzinfo=tz)`` does (``fold=0``): an
+    ambiguous time is the earlier instant, a time skipped by a clock change is
+    read with the offset before the change. Every zone the object path takes.
+    """
+    if isinstance(tz, timezone):
+        offset = tz.utcoffset(None) or timedelta(0)
+        micros = offset // timedelta(microseconds=1)
+        return lambda e: (e - pl.duration(microseconds=micros)).dt.replace_time_zone("UTC")
+    name = _polars_name(pl, tz)
+    if name is not None:
+
+        def known(e: Any) -> Any:
+            earlier = e.dt.replace_time_zone(name, ambiguous="earliest", non_existent="null")
+            # a skipped time, an hour later, is the instant the offset before the jump gives
+            later = (e + timedelta(hours=1)).dt.replace_time_zone(
+                name, ambiguous="earliest", non_existent="null"
+            )
+            return earlier.fill_null(later).dt.convert_time_zone("UTC")
+
+        return known
+
+    def instants(series: Any) -> Any:
+        uniq = series.unique().drop_nulls()
+        found = pl.Series(
+            [v.replace(tzinfo=tz).astimezone(UTC) for v in uniq.to_list()],
+            dtype=pl.Datetime("us", "UTC"),
+        )
+        return series.replace_strict(
+            uniq, found, default=None, return_dtype=pl.Datetime("us", "UTC")
+        )
+
+    return lambda e: e.map_batches(instants, return_dtype=pl.Datetime("us", "UTC"))
+
+
+def _polars_name(pl: Any, tz: tzinfo) -> str | None:
+    """The zone's IANA name if polars knows it, else None."""
+    if tz is UTC:
+        return "UTC"
+    name = getattr(tz, "key", None) or getattr(tz, "zone", None)
+    if not isinstance(name, str):
+        return None
+    try:
+        pl.select(pl.lit(datetime(2000, 1, 1, tzinfo=UTC)).dt.convert_time_zone(name))
+    except Exception:  # polars raises its own error types for unknown zones
+        return None
+    return name
 
 
 def lazy_frame(source: object, *, columns: dict[str, Any]) -> tuple[pl.LazyFrame, str, bool]:
