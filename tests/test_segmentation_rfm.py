@@ -464,6 +464,53 @@ class TestOneScoreRule:
         assert got == expected
 
 
+class TestScoreMeasuresDeclaredOnce:
+    """The measures the scores rank are declared with the score rules
+    (QuantileScore.figure): the object path evaluates them, the columnar scores
+    compile them over a summary's columns."""
+
+    @settings(max_examples=60, deadline=None)
+    @given(
+        offsets=st.lists(st.integers(0, 3000), min_size=1, max_size=8, unique=True),
+        extra=st.integers(0, 400),
+        cents=st.lists(st.integers(0, 10**9), min_size=8, max_size=8),
+    )
+    def test_python_and_polars_measures(
+        self, offsets: list[int], extra: int, cents: list[int]
+    ) -> None:
+        pl = pytest.importorskip("polars")
+        from relcycle.segmentation.rfm import MEASURE_INPUTS, RFM_SCORES, rfm_from_days
+
+        start = datetime(2001, 1, 1).date()
+        days = [start + timedelta(days=d) for d in sorted(offsets)]
+        values = [Decimal(c) / 100 for c in cents[: len(days)]]
+        as_of_day = days[-1] + timedelta(days=extra)
+        fig = rfm_from_days(
+            "c", days, values, as_of_day=as_of_day, currency="USD", order_ids=("o",)
+        )
+        # what the three measures are: days since the last purchase day, the
+        # purchase days, the total value
+        expected = ((as_of_day - days[-1]).days, len(days), sum(values, Decimal(0)))
+        assert fig.rfm_measures() == expected
+        assert fig.days_since_last == expected[0]
+        summary = {"T": fig.age_days, "recency": fig.span_days}
+        summary |= {"purchase_days": fig.purchase_days, "total_value": fig.total_value}
+        frame = pl.DataFrame({k: [summary[k]] for k in MEASURE_INPUTS})
+        inputs = {name: pl.col(name) for name in MEASURE_INPUTS}
+        got = frame.select(
+            *(s.figure.to_polars(inputs).alias(str(i)) for i, s in enumerate(RFM_SCORES))
+        ).row(0)
+        assert got == expected
+
+    def test_a_measure_is_a_number(self) -> None:
+        from relcycle.segmentation.rfm import _FIRST_DAY, QuantileScore
+
+        with pytest.raises(UsageError, match="a Figure of a number"):
+            QuantileScore("first day", higher_is_better=True, figure=_FIRST_DAY)
+        with pytest.raises(UsageError, match="a Figure of a number"):
+            QuantileScore("days", higher_is_better=True, figure="T - recency")  # type: ignore[arg-type]
+
+
 class TestLifetimesFiguresDeclaredOnce:
     """lifetimes' four figures are one declaration (LIFETIMES_FIGURES): the object path
     evaluates it, the columnar summary compiles it to polars."""

@@ -2051,9 +2051,7 @@ def _gather(
         found = line.figures
         if found is not None:
             assert isinstance(found, _rfm.RFMFigures)  # as _assess made it
-            recency[cid] = found.days_since_last
-            frequency[cid] = found.purchase_days
-            monetary[cid] = found.total_value
+            recency[cid], frequency[cid], monetary[cid] = found.rfm_measures()
         if records:
             with_records += 1
         if seen is not None:

@@ -16,8 +16,6 @@ if TYPE_CHECKING:
 
 __all__ = ["rfm_scores"]
 
-_NEEDED = ("client_id", "recency", "T", "purchase_days", "total_value", "currency")
-
 
 def _frame(pl: Any, summary: object) -> Any:
     if isinstance(summary, pl.DataFrame):
@@ -65,26 +63,31 @@ def rfm_scores(
         CurrencyMismatchError: If the summary holds two currencies.
         UsageError: If ``bins`` is not a positive int or a column is missing.
     """
-    from relcycle.segmentation.rfm import DEFAULT_RFM_SEGMENTS, RFM_SCORES, segment_to_polars
+    from relcycle.segmentation.rfm import (
+        DEFAULT_RFM_SEGMENTS,
+        MEASURE_INPUTS,
+        RFM_SCORES,
+        segment_to_polars,
+    )
 
     pl = import_polars()
     if type(bins) is not int or bins < 1:
         raise UsageError(f"rfm_scores: bins must be a positive int, got {bins!r}")
     frame = _frame(pl, summary)
-    missing = [c for c in _NEEDED if c not in frame.columns]
+    missing = [c for c in ("client_id", *MEASURE_INPUTS, "currency") if c not in frame.columns]
     if missing:
         raise UsageError(f"rfm_scores: the summary lacks the columns {', '.join(missing)}")
     currencies = set(frame["currency"].unique().drop_nulls().to_list())
     if len(currencies) > 1:
         raise CurrencyMismatchError(currencies=currencies, context="RFM monetary scores")
     rules = tuple(DEFAULT_RFM_SEGMENTS if segments is None else segments)
-    # lifetimes' columns: T - recency is the days since the last purchase day.
-    measures = (pl.col("T") - pl.col("recency"), pl.col("purchase_days"), pl.col("total_value"))
+    # the measures' declarations, over the summary's columns
+    inputs = {name: pl.col(name) for name in MEASURE_INPUTS}
     scored = frame.select(
         pl.col("client_id"),
         *(
-            rule.to_polars(measure, bins).alias(name)
-            for name, rule, measure in zip("rfm", RFM_SCORES, measures, strict=True)
+            rule.to_polars(rule.figure.to_polars(inputs), bins).alias(name)
+            for name, rule in zip("rfm", RFM_SCORES, strict=True)
         ),
     )
     segment = segment_to_polars(rules, pl.col("r"), pl.col("f"), pl.col("m"))

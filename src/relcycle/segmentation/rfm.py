@@ -50,6 +50,7 @@ from ._util import check_as_of, day_of, one_currency, sales
 __all__ = [
     "DEFAULT_RFM_SEGMENTS",
     "LIFETIMES_FIGURES",
+    "MEASURE_INPUTS",
     "OTHERS",
     "RFM_SCORES",
     "R_VIGNETTE_RFM_SEGMENTS",
@@ -110,8 +111,18 @@ class RFMFigures:
 
     @property
     def days_since_last(self) -> int:
-        """Days from the last purchase day to the day of ``as_of`` (``T - recency``)."""
-        return self.age_days - self.span_days
+        """Days from the last purchase day to the day of ``as_of`` (``T - recency``):
+        the r measure of :data:`RFM_SCORES`."""
+        days: int = self.rfm_measures()[0]
+        return days
+
+    def rfm_measures(self) -> tuple[int, int, Decimal]:
+        """The three measures :data:`RFM_SCORES` scores (r, f, m), as their
+        declarations (:attr:`QuantileScore.figure`) compute them from these figures."""
+        measures: tuple[int, int, Decimal] = _MEASURES(
+            self.age_days, self.span_days, self.purchase_days, self.total_value
+        )
+        return measures
 
     def lifetimes(self) -> dict[str, int | Decimal]:
         """The four figures under lifetimes' names.
@@ -589,10 +600,20 @@ class QuantileScore:
         measure: What is measured, in words (for documentation and errors).
         higher_is_better: True if a higher value is better (frequency, money);
             False if a lower one is (days since the last purchase).
+        figure: The measure itself, a :class:`Figure` over the columns of an RFM
+            summary (``T``, ``recency``, ``purchase_days``, ``total_value``):
+            :meth:`RFMFigures.rfm_measures` evaluates it in Python and
+            :func:`relcycle.columnar.rfm_scores` compiles it to polars.
     """
 
     measure: str
     higher_is_better: bool
+    figure: Figure = attrs.field(kw_only=True)
+
+    @figure.validator
+    def _a_number(self, attribute: attrs.Attribute[Figure], value: object) -> None:
+        if not isinstance(value, Figure) or value.is_day:
+            raise UsageError(f"QuantileScore: figure must be a Figure of a number, not {value!r}")
 
     def scores(self, values: Sequence[Decimal | int], bins: int) -> list[int]:
         """One score per value, in the order given.
@@ -618,12 +639,32 @@ class QuantileScore:
         return 1 + (bins * worse) // n
 
 
-#: The three measures' score rules, in the order r, f, m.
+#: The inputs of the score measures: an RFM summary's columns.
+MEASURE_INPUTS = ("T", "recency", "purchase_days", "total_value")
+
+#: The three measures' score rules, in the order r, f, m: days since the last
+#: purchase day (lifetimes' ``T - recency``), the purchase days, the total value.
 RFM_SCORES: tuple[QuantileScore, QuantileScore, QuantileScore] = (
-    QuantileScore("days since the last purchase day", higher_is_better=False),
-    QuantileScore("purchase days", higher_is_better=True),
-    QuantileScore("total value of the sales counted", higher_is_better=True),
+    QuantileScore(
+        "days since the last purchase day",
+        higher_is_better=False,
+        figure=_Input("T") - _Input("recency"),
+    ),
+    QuantileScore("purchase days", higher_is_better=True, figure=_PURCHASE_DAYS),
+    QuantileScore(
+        "total value of the sales counted", higher_is_better=True, figure=_Input("total_value")
+    ),
 )
+
+
+def _compile_measures() -> Any:
+    """The three measures of :data:`RFM_SCORES` as one Python function of the inputs."""
+    body = ", ".join(score.figure._py() for score in RFM_SCORES)
+    source = f"def measures({', '.join(MEASURE_INPUTS)}):\n    return ({body},)\n"
+    return _compiled(source, "measures")
+
+
+_MEASURES = _compile_measures()
 
 
 def segment_to_polars(rules: Sequence[RFMSegmentRule], r: Any, f: Any, m: Any) -> Any:
@@ -727,20 +768,22 @@ def rfm_scores(
     currencies = {fig.currency for fig in figures_by_client.values()}
     if len(currencies) > 1:
         raise CurrencyMismatchError(currencies=currencies, context="RFM monetary scores")
+    measures = {c: fig.rfm_measures() for c, fig in figures_by_client.items()}
     cells = _rfm_cells(
-        {c: f.days_since_last for c, f in figures_by_client.items()},
-        {c: fig.purchase_days for c, fig in figures_by_client.items()},
-        {c: fig.total_value for c, fig in figures_by_client.items()},
+        {c: m[0] for c, m in measures.items()},
+        {c: m[1] for c, m in measures.items()},
+        {c: m[2] for c, m in measures.items()},
         segments=segments,
         bins=bins,
     )
     result: dict[str, RFMScore] = {}
     for cid, fig in figures_by_client.items():
         r, f, m, matched = cells[cid]
+        since, days, total = measures[cid]
         why = (
-            f"r={r} ({fig.days_since_last} days since the last purchase), "
-            f"f={f} ({fig.purchase_days} purchase days), "
-            f"m={m} (total {fig.total_value} {fig.currency}) among {len(cells)} clients: "
+            f"r={r} ({since} days since the last purchase), "
+            f"f={f} ({days} purchase days), "
+            f"m={m} (total {total} {fig.currency}) among {len(cells)} clients: "
             + (f"rule {matched}" if matched is not None else "no rule matched")
         )
         result[cid] = RFMScore(
