@@ -180,6 +180,36 @@ class TestSignals:
         got = frame.filter(signal.to_polars(as_of=as_of)).get_column("order_id").to_list()
         assert got == signal.evaluate(records, as_of=as_of)
 
+    @settings(max_examples=40, deadline=None)
+    @given(
+        table=st.sampled_from(sorted(STRATEGY)),
+        data=st.data(),
+        shift=st.sampled_from([timedelta(0), timedelta(microseconds=1), timedelta(hours=-2)]),
+    )
+    def test_the_as_of_cut_is_the_histories(
+        self, table: str, data: st.DataObject, shift: timedelta
+    ) -> None:
+        """known_at keeps the records ClientHistory.as_of keeps: moment <= as_of, a
+        record at as_of itself included (as_of in any zone)."""
+        from relcycle.history import build_portfolio
+
+        ident = rules.ID_FIELD[table]
+        records = data.draw(
+            st.lists(
+                STRATEGY[table](client_id="a"),
+                min_size=1,
+                max_size=8,
+                unique_by=lambda r: getattr(r, ident),
+            )
+        )
+        moment = getattr(data.draw(st.sampled_from(records)), rules.MOMENT_FIELD[table])
+        as_of = (moment + shift).astimezone(timezone(timedelta(hours=-5)))
+        (history,) = build_portfolio(**{table: records}).histories
+        kept = getattr(history.as_of(as_of), table)
+        frame = _frame(table, _record_columns(table, list(getattr(history, table))))
+        got = frame.filter(rules.known_at(table, as_of))
+        assert got.get_column(ident).to_list() == [getattr(r, ident) for r in kept]
+
     @pytest.mark.parametrize("window", [0, -3, 1.5])
     def test_bad_window(self, window: object) -> None:
         with pytest.raises(DefinitionError, match="positive whole number of days"):

@@ -95,6 +95,7 @@ __all__ = [
     "SignalSet",
     "TableName",
     "f",
+    "known_at",
     "purpose_rule",
     "resolve_zone",
 ]
@@ -710,6 +711,24 @@ _MOMENTS = {table: attrgetter(name) for table, name in MOMENT_FIELD.items()}
 _IDS = {table: attrgetter(name) for table, name in ID_FIELD.items()}
 
 
+def known_at(table: str, as_of: datetime, field: str | None = None) -> Any:
+    """A record of ``table`` counts at ``as_of`` when its moment is at or before it
+    (:meth:`relcycle.history.ClientHistory.as_of`, :meth:`Signal.evaluate`): that
+    cut as a polars boolean expression over a frame of the table (UTC instants).
+
+    Args:
+        table: The record table (``orders``, ``interactions``, ``complaints``).
+        as_of: The moment (aware).
+        field: Another moment field of the record to cut on (a complaint's
+            ``resolved_at``); default the table's moment (:data:`MOMENT_FIELD`).
+    """
+    from relcycle.columnar._source import import_polars
+
+    pl = import_polars()
+    moment = MOMENT_FIELD[table] if field is None else field
+    return pl.col(moment) <= pl.lit(as_of.astimezone(UTC))
+
+
 @attrs.frozen
 class Signal:
     """A per-client aggregate of the records a rule matches, as of a moment.
@@ -837,7 +856,7 @@ class Signal:
 
         pl = import_polars()
         moment = pl.col(MOMENT_FIELD[self.rule.table])
-        cond = (moment <= pl.lit(as_of.astimezone(UTC))) & self.rule.to_polars(as_of=as_of)
+        cond = known_at(self.rule.table, as_of) & self.rule.to_polars(as_of=as_of)
         if self.window is not None:
             start = (as_of - timedelta(days=self.window)).astimezone(UTC)
             cond = cond & (moment > pl.lit(start))

@@ -37,7 +37,7 @@ import attrs
 
 from relcycle.errors import UsageError
 from relcycle.machine import LookupDecider, Machine, format_moment
-from relcycle.rules import ID_FIELD, MOMENT_FIELD, Rule
+from relcycle.rules import ID_FIELD, MOMENT_FIELD, Rule, known_at
 
 from ._source import import_polars
 from ._tables import _Moments
@@ -162,12 +162,13 @@ def _occurrences(
         by_table.setdefault(trigger.rule.table, []).append(trigger)
     codes = {id(t): i for i, t in enumerate(machine.triggers)}
     parts = []
-    limit = pl.lit(as_of.astimezone(UTC))
     for table, triggers in by_table.items():
         frame = frames.frame(table).lazy()
         moments = [MOMENT_FIELD[table] if t.at is None else t.at for t in triggers]
         matched = [
-            (t.rule.to_polars() & pl.col(m).is_not_null() & (pl.col(m) <= limit)).alias(f"_m{i}")
+            (t.rule.to_polars() & pl.col(m).is_not_null() & known_at(table, as_of, m)).alias(
+                f"_m{i}"
+            )
             for i, (t, m) in enumerate(zip(triggers, moments, strict=True))
         ]
         marks = [pl.col(f"_m{i}") for i in range(len(triggers))]

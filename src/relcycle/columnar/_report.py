@@ -49,7 +49,7 @@ from relcycle.report import (
     check_moments,
     report_currency,
 )
-from relcycle.rules import ID_FIELD, MOMENT_FIELD, Rule
+from relcycle.rules import ID_FIELD, MOMENT_FIELD, Rule, known_at
 
 from ._source import import_polars
 
@@ -125,7 +125,7 @@ def build_report(
     pl = import_polars()
     seen = (
         frames.orders.lazy()
-        .filter(pl.col("placed_at") <= as_of)
+        .filter(known_at("orders", as_of))
         .select(pl.col("currency").unique())
         .collect()
         .to_series()

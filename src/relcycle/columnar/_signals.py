@@ -46,6 +46,7 @@ from relcycle.rules import (
     REQUEST,
     SALE,
     Signal,
+    known_at,
 )
 from relcycle.segmentation import cost as _cost
 from relcycle.segmentation import motivation as _motivation
@@ -275,7 +276,6 @@ class _Plan:
         #: The motivation segmentation's declared signals (compiled per table).
         self.motivation = _motivation.motivation_signal_set(policies.motivation.window_days)
         self.mot_regularity = policies.motivation.windowed_regularity()
-        self.until = pl.lit(as_of.astimezone(UTC))
         #: Every sale by ``as_of`` (the sales the per-client figures read).
         self.sales = Signal.ids(SALE).to_polars(as_of=as_of)
         #: The sales in the motivation window: the filter of the motivation
@@ -471,7 +471,7 @@ def _interactions(pl: Any, frames: Frames, plan: _Plan) -> Any:
     touch = marketing & pl.lit(priced)
     rows = (
         frames.interactions.lazy()
-        .filter(pl.col("at") <= plan.until)
+        .filter(known_at("interactions", plan.as_of))
         .select(
             "client_id",
             "interaction_id",
@@ -543,7 +543,7 @@ def _complaints(pl: Any, frames: Frames, plan: _Plan) -> Any:
     """Per client: complaints open at ``as_of`` and those opened in the motivation window."""
     return (
         frames.complaints.lazy()
-        .filter(pl.col("opened_at") <= plan.until)
+        .filter(known_at("complaints", plan.as_of))
         .select(
             "client_id",
             "complaint_id",
