@@ -774,6 +774,43 @@ class TestRealExports:
         assert clients["BETA"]["revenue"] == "2000"
         assert clients["ACME"]["currency"] == "EUR"
 
+    @pytest.mark.parametrize(("delimiter", "flag"), [(";", "';'"), ("\t", "tab"), ("|", "'|'")])
+    def test_a_delimited_export(
+        self, tmp_path: Path, delimiter: str, flag: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A spreadsheet's semicolon (tab, bar) export: without --delimiter the one
+        problem names the flag; with it, both engines read it as the comma file."""
+        import shlex
+
+        pytest.importorskip("polars")
+
+        folder = tmp_path / "semi"
+        folder.mkdir()
+        rows = [line.split(",", 2) for line in CRM_EXPORT.splitlines()]
+        text = "\n".join(delimiter.join(cell.strip('"') for cell in row) for row in rows)
+        (folder / "orders.csv").write_text(text + "\n", encoding="utf-8")
+        code, _, err = run(capsys, "report", str(folder), *CRM_FLAGS)
+        assert code == 1
+        assert err.splitlines()[1].endswith(f"read the file with --delimiter {flag}")
+        outs = []
+        for engine in ("python", "arrow"):
+            flags = [*CRM_FLAGS, "--delimiter", *shlex.split(flag), "--engine", engine]
+            code, out, err = run(capsys, "report", str(folder), *flags, "--format", "json")
+            assert code == 0, err
+            outs.append(json.loads(out)["clients"])
+        assert outs[0] == outs[1]
+        assert {c["client_id"]: c["revenue"] for c in outs[0]} == {
+            "ACME": "2180.50",
+            "BETA": "2000",
+        }
+
+    def test_a_bad_delimiter_is_a_usage_error(
+        self, export: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        code, _, err = run(capsys, "check", str(export), "--delimiter", ";;")
+        assert code == 2
+        assert "delimiter ';;'" in err
+
     def test_engines_agree_on_an_export(
         self, export: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:

@@ -98,6 +98,82 @@ class TestDecimalComma:
         assert one_order(f"{grouped},{cents}", ParseOptions(decimal_comma=True)).amount == value
 
 
+#: An export's rows, with every delimiter and a quote inside cells.
+DELIMITED = (
+    ("order_id", "client_id", "placed_at", "amount", "product"),
+    ("o1", "ACME", "2026-02-03", "1200.50", "a;b|c\td,e"),
+    ("o2", "BETA", "2026-03-15", "980", 'say "hi"'),
+)
+
+
+class TestDelimiter:
+    """A CSV export whose cells are separated by ';', a tab or '|' is read with
+    ParseOptions(delimiter=...), quoting as RFC 4180 says; a file read with the
+    wrong delimiter is an error that names the right one."""
+
+    @staticmethod
+    def _write(folder: Path, delimiter: str, rows: Any) -> Path:
+        import csv
+
+        folder.mkdir()
+        with (folder / "orders.csv").open("w", encoding="utf-8", newline="") as fh:
+            csv.writer(fh, delimiter=delimiter).writerows(rows)
+        return folder
+
+    @pytest.mark.parametrize("delimiter", [";", "\t", "|"])
+    def test_reads_as_the_comma_file(self, tmp_path: Path, delimiter: str) -> None:
+        comma = load_history(self._write(tmp_path / "comma", ",", DELIMITED), currency="EUR")
+        other = load_history(
+            self._write(tmp_path / "other", delimiter, DELIMITED),
+            currency="EUR",
+            parse=ParseOptions(delimiter=delimiter),
+        )
+        assert other.tables.orders == comma.tables.orders
+        assert other.tables.orders[0].product == "a;b|c\td,e"
+
+    @pytest.mark.parametrize(
+        ("written", "given", "named"),
+        [
+            (";", ",", "--delimiter ';'"),
+            ("\t", ",", "--delimiter tab"),
+            (",", ";", "--delimiter ','"),
+        ],
+    )
+    def test_the_wrong_delimiter_names_the_right_one(
+        self, tmp_path: Path, written: str, given: str, named: str
+    ) -> None:
+        folder = self._write(tmp_path / "x", written, DELIMITED)
+        with pytest.raises(InputError) as info:
+            load_history(folder, currency="EUR", parse=ParseOptions(delimiter=given))
+        (problem,) = info.value.problems
+        assert (problem.source, problem.line) == ("orders.csv", 1)
+        assert named in problem.reason
+        assert f"ParseOptions(delimiter={written!r})" in problem.reason
+
+    def test_the_mapping_is_proposed_from_the_cells(self, tmp_path: Path) -> None:
+        """suggest_mapping reads the headers with the delimiter given."""
+        rows = [["Customer ID", "Order Date", "Total"], ["ACME", "03/02/2026", "1200,50"]]
+        folder = self._write(tmp_path / "crm", ";", rows)
+        assert suggest_mapping(folder) == {}
+        assert suggest_mapping(folder, parse=ParseOptions(delimiter=";")) == CRM_RENAME
+
+    def test_a_long_cell_is_named_by_its_column(self, tmp_path: Path) -> None:
+        rows = [list(DELIMITED[0]), ["o1", "ACME", "2026-02-03", "1", '"' + "x" * 140_000]]
+        folder = tmp_path / "long"
+        folder.mkdir()
+        text = "\n".join(";".join(row) for row in rows) + "\n"
+        (folder / "orders.csv").write_text(text, encoding="utf-8")
+        with pytest.raises(InputError) as info:
+            load_history(folder, currency="EUR", parse=ParseOptions(delimiter=";"))
+        (problem,) = info.value.problems
+        assert (problem.line, problem.column) == (2, "product")
+
+    @pytest.mark.parametrize("delimiter", ["", ",,", '"', "x", "\n", ";;"])
+    def test_bad_delimiters_are_refused(self, delimiter: str) -> None:
+        with pytest.raises(UsageError, match="delimiter"):
+            ParseOptions(delimiter=delimiter)
+
+
 class TestCurrencyMarkers:
     @pytest.mark.parametrize(
         ("text", "currency", "value", "parse"),

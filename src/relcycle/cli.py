@@ -311,10 +311,22 @@ def _add_input_options(parser: argparse.ArgumentParser) -> None:
         help="accept floating-point money (Parquet float columns), rounded half-even to N places",
     )
     group.add_argument(
+        "--delimiter",
+        default=",",
+        metavar="CHAR",
+        type=_delimiter,
+        help="the character between a CSV file's cells: ',' (default), ';', '|' or tab",
+    )
+    group.add_argument(
         "--ignore-extra-columns",
         action="store_true",
         help="leave unknown columns of orders, interactions and complaints out",
     )
+
+
+def _delimiter(text: str) -> str:
+    """``--delimiter``: one character, or ``tab`` (a tab is awkward to type in a shell)."""
+    return "\t" if text.strip().lower() in ("tab", "\\t") else text
 
 
 def _input_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -327,6 +339,7 @@ def _input_options(args: argparse.Namespace) -> dict[str, Any]:
         date_format=args.date_format,
         decimal_comma=args.decimal_comma,
         money_places=args.money_places,
+        delimiter=args.delimiter,
     )
     return {
         "rename": parse_map_flags(args.map) or None,
@@ -446,8 +459,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
         if read["rename"] or read["parse"] or args.ignore_extra_columns:
             raise UsageError(
                 "--engine dask reads the contract's columns and forms only: drop --map, "
-                "--day-first, --date-format, --decimal-comma, --money-places and "
-                "--ignore-extra-columns, or use --engine python"
+                "--day-first, --date-format, --decimal-comma, --money-places, --delimiter "
+                "and --ignore-extra-columns, or use --engine python"
             )
         report = _dask_report(args, zone, as_of, compare_to, policies)
     else:
@@ -727,7 +740,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
         result = load_history(args.source, tz=zone, currency=args.currency, **read)
     except InputError as exc:
         _say(f"relcycle: {exc}")
-        proposal = suggest_mapping(args.source, rename=read["rename"])
+        proposal = suggest_mapping(args.source, rename=read["rename"], parse=read["parse"])
         if proposal:
             print(
                 "relcycle: these headers look like contract columns; to read them so, "

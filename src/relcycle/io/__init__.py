@@ -105,7 +105,7 @@ def _file_table(table: str, path: Path, parse: ParseOptions | None = None) -> Ta
 
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        return csv_table(table, path)
+        return csv_table(table, path, "," if parse is None else parse.delimiter)
     if suffix == ".jsonl":
         return jsonl_table(table, path)
     if suffix == ".parquet":
@@ -396,7 +396,7 @@ def _arrow_inputs(
     return inputs
 
 
-def _headers(path: Path) -> dict[str, tuple[str, ...]]:
+def _headers(path: Path, parse: ParseOptions | None = None) -> dict[str, tuple[str, ...]]:
     """The headers of each table of a source (keys of the first rows of JSON Lines)."""
     from ._load import _Fatal
     from ._sqlite import connect_read, is_sqlite, sqlite_tables
@@ -420,7 +420,7 @@ def _headers(path: Path) -> dict[str, tuple[str, ...]]:
     out: dict[str, tuple[str, ...]] = {}
     for table, file in files.items():
         try:
-            inp = _file_table(table, file)
+            inp = _file_table(table, file, parse)
         except _Fatal:
             continue
         if inp.columns is not None:
@@ -438,7 +438,10 @@ def _headers(path: Path) -> dict[str, tuple[str, ...]]:
 
 
 def suggest_mapping(
-    source: str | os.PathLike[str], *, rename: Rename | None = None
+    source: str | os.PathLike[str],
+    *,
+    rename: Rename | None = None,
+    parse: ParseOptions | None = None,
 ) -> dict[str, dict[str, str]]:
     """The column mapping a source seems to need: what ``relcycle check`` proposes.
 
@@ -452,6 +455,7 @@ def suggest_mapping(
         source: The folder or file.
         rename: A mapping already given: the headers it reads and their columns
             are not proposed again.
+        parse: How the source is written (a CSV file's ``delimiter``).
 
     Returns:
         ``{table: {contract column: header}}``, ready for ``rename=`` (empty when
@@ -467,7 +471,7 @@ def suggest_mapping(
         raise UsageError(f"{path}: no such file or folder")
     given = check_rename(rename or {})
     headers: dict[str, tuple[str, ...]] = {}
-    for table, names in _headers(path).items():
+    for table, names in _headers(path, parse).items():
         mapped = {
             column: header
             for column, header in {**given.get("*", {}), **given.get(table, {})}.items()

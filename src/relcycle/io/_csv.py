@@ -51,28 +51,47 @@ def _nul_free(text: str) -> bool:
     return "\x00" not in text
 
 
-def csv_table(table: str, path: Path) -> TableInput:
-    """A table from a CSV file (UTF-8 with or without BOM, LF or CRLF, RFC 4180 quoting)."""
+def csv_table(table: str, path: Path, delimiter: str = ",") -> TableInput:
+    """A table from a CSV file (UTF-8 with or without BOM, LF or CRLF, RFC 4180 quoting).
+
+    ``delimiter`` separates the cells (``,`` by default). A header that is one
+    cell holding another delimiter is an error that names the option to read it
+    with, never read as one column.
+    """
     source = path.name
     try:
         with path.open(encoding="utf-8-sig", newline="") as fh:
-            reader = csv.reader(fh, strict=True)
+            reader = csv.reader(fh, delimiter=delimiter, strict=True)
             header = next(reader, None)
     except UnicodeDecodeError as exc:
         raise _decode_fatal(path, source, exc) from None
     except csv.Error as exc:
         if "field limit" in str(exc):
-            raise fatal(_long_cell(path, source, (), 1)) from None
+            raise fatal(_long_cell(path, source, (), 1, delimiter)) from None
         raise fatal(Problem(source, 1, None, None, f"malformed CSV header: {exc}")) from None
     if header is None:
         raise fatal(Problem(source, 1, None, None, "the file is empty (no header row)"))
     columns = tuple(name.strip() for name in header)
+    if len(columns) == 1:
+        other = _other_delimiter(columns[0], delimiter)
+        if other is not None:
+            raise fatal(
+                Problem(
+                    source,
+                    1,
+                    None,
+                    columns[0],
+                    f"the header is one cell, and {_NAMES[other]} separate its names: "
+                    f"read the file with --delimiter {_FLAG[other]} "
+                    f"(ParseOptions(delimiter={other!r}) in Python)",
+                )
+            )
 
     def rows() -> Iterator[Row | RowError]:
         width = len(columns)
         end = 1
         with path.open(encoding="utf-8-sig", newline="") as fh:
-            reader = csv.reader(fh, strict=True)
+            reader = csv.reader(fh, delimiter=delimiter, strict=True)
             it = iter(reader)
             try:
                 next(it)
@@ -97,7 +116,7 @@ def csv_table(table: str, path: Path) -> TableInput:
                 raise _decode_fatal(path, source, exc) from None
             except csv.Error as exc:
                 if "field limit" in str(exc):
-                    raise fatal(_long_cell(path, source, columns, end + 1)) from None
+                    raise fatal(_long_cell(path, source, columns, end + 1, delimiter)) from None
                 raise fatal(
                     Problem(source, reader.line_num, None, None, f"malformed CSV: {exc}")
                 ) from None
@@ -107,7 +126,21 @@ def csv_table(table: str, path: Path) -> TableInput:
     )
 
 
-def _long_cell(path: Path, source: str, columns: tuple[str, ...], line: int) -> Problem:
+_NAMES = {",": "commas", ";": "semicolons", "\t": "tabs", "|": "bars"}
+_FLAG = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}
+
+
+def _other_delimiter(header: str, delimiter: str) -> str | None:
+    """The delimiter that splits a one-cell ``header`` into names, if one does."""
+    for other in _NAMES:
+        if other != delimiter and other in header:
+            return other
+    return None
+
+
+def _long_cell(
+    path: Path, source: str, columns: tuple[str, ...], line: int, delimiter: str = ","
+) -> Problem:
     """The problem of a cell over :data:`CSV_FIELD_LIMIT` in the record starting at ``line``.
 
     The csv module stops without saying which cell; the record is scanned again
@@ -132,7 +165,7 @@ def _long_cell(path: Path, source: str, columns: tuple[str, ...], line: int) -> 
                 quoted = True
                 if previous == '"':
                     length += 1  # a doubled quote inside a quoted cell
-            elif ch == ",":
+            elif ch == delimiter:
                 index, length = index + 1, 0
             elif ch in "\r\n":
                 break

@@ -100,6 +100,11 @@ class BadCell(ValueError):
         self.reason = reason
 
 
+#: The CSV cell delimiters relcycle reads: the contract's comma, and the
+#: semicolon, tab and bar of spreadsheet and CRM exports.
+DELIMITERS = (",", ";", "\t", "|")
+
+
 @attrs.frozen
 class ParseOptions:
     """How the cells of a source are written, when not in the contract's plain form.
@@ -128,6 +133,9 @@ class ParseOptions:
             this many decimal places (the float's shortest decimal form, its
             ``repr``, is rounded: ``2.675`` gives ``2.68``); without it a float
             money value is an error.
+        delimiter: The character between the cells of a CSV file: ``,`` (the
+            contract's), or ``;`` (what spreadsheets write where the decimal
+            point is a comma), a tab, ``|``. Quoting stays RFC 4180's (``"``).
 
     Raises:
         UsageError: For a bad combination or value.
@@ -137,6 +145,7 @@ class ParseOptions:
     date_format: str | None = None
     decimal_comma: bool = False
     money_places: int | None = None
+    delimiter: str = ","
 
     def __attrs_post_init__(self) -> None:
         if self.date_format is not None:
@@ -147,6 +156,12 @@ class ParseOptions:
                 )
             if self.day_first:
                 raise UsageError("give a date format or day-first dates, not both")
+        if self.delimiter not in DELIMITERS:
+            raise UsageError(
+                f"delimiter {self.delimiter!r}: give one of "
+                + ", ".join(repr(d) for d in DELIMITERS)
+                + " (--delimiter, 'tab' for a tab)"
+            )
         if self.money_places is not None and (
             isinstance(self.money_places, bool)
             or not isinstance(self.money_places, int)
