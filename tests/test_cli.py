@@ -804,6 +804,27 @@ class TestRealExports:
             "BETA": "2000",
         }
 
+    def test_a_windows_export(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """A cp1252 export: without --encoding the problem names the option; with
+        it, both engines read the accented names."""
+        pytest.importorskip("polars")
+        folder = tmp_path / "win"
+        folder.mkdir()
+        text = CRM_EXPORT.replace("ACME", "Café Crème").replace("BETA", "Müller")
+        (folder / "orders.csv").write_bytes(text.encode("cp1252"))
+        code, _, err = run(capsys, "check", str(folder), *CRM_FLAGS)
+        assert code == 1
+        assert "orders.csv:2: not valid UTF-8 (byte 0xe9" in err
+        assert "--encoding cp1252" in err
+        outs = []
+        for engine in ("python", "arrow"):
+            flags = [*CRM_FLAGS, "--encoding", "cp1252", "--engine", engine, "--format", "json"]
+            code, out, err = run(capsys, "report", str(folder), *flags)
+            assert code == 0, err
+            outs.append(json.loads(out)["clients"])
+        assert outs[0] == outs[1]
+        assert [c["client_id"] for c in outs[0]] == ["Café Crème", "Müller"]
+
     def test_a_bad_delimiter_is_a_usage_error(
         self, export: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:

@@ -174,6 +174,65 @@ class TestDelimiter:
             ParseOptions(delimiter=delimiter)
 
 
+class TestEncoding:
+    """A CSV or JSON Lines file in another encoding than UTF-8 (a Windows
+    spreadsheet's cp1252) is read with ParseOptions(encoding=...); read as UTF-8
+    it fails on its first such byte, naming the line and the option."""
+
+    TEXT = (
+        "order_id,client_id,placed_at,amount,product\n"
+        "o1,Café Crème,2026-02-03,12.50,Gâteau « maison »\n"
+        "o2,Müller & Söhne,2026-02-04,3,Œuvre \u2013 n°2\n"  # an en dash
+    )
+
+    @pytest.mark.parametrize("suffix", ["csv", "jsonl"])
+    def test_reads_as_the_utf8_file(self, tmp_path: Path, suffix: str) -> None:
+        import csv
+        import io
+        import json
+
+        text = self.TEXT
+        if suffix == "jsonl":
+            rows = csv.DictReader(io.StringIO(text))
+            text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        utf8, cp = tmp_path / "utf8", tmp_path / "cp"
+        for folder, codec in ((utf8, "utf-8"), (cp, "cp1252")):
+            folder.mkdir()
+            (folder / f"orders.{suffix}").write_bytes(text.encode(codec))
+        want = load_history(utf8, currency="EUR").tables.orders
+        got = load_history(cp, currency="EUR", parse=ParseOptions(encoding="cp1252"))
+        assert got.tables.orders == want
+        assert want[1].client_id == "Müller & Söhne"
+
+    def test_read_as_utf8_names_the_line_and_the_option(self, tmp_path: Path) -> None:
+        (tmp_path / "orders.csv").write_bytes(self.TEXT.encode("cp1252"))
+        with pytest.raises(InputError) as info:
+            load_history(tmp_path, currency="EUR")
+        (problem,) = info.value.problems
+        assert (problem.source, problem.line) == ("orders.csv", 2)
+        assert problem.reason.startswith("not valid UTF-8 (byte 0xe9")
+        assert "--encoding cp1252" in problem.reason
+
+    def test_a_byte_the_encoding_lacks(self, tmp_path: Path) -> None:
+        """cp1252 leaves 0x81 undefined: an error naming the encoding and the line."""
+        data = b"client_id,placed_at,amount\nA,2026-02-03,1\nB\x81,2026-02-03,1\n"
+        (tmp_path / "orders.csv").write_bytes(data)
+        with pytest.raises(InputError) as info:
+            load_history(tmp_path, currency="EUR", parse=ParseOptions(encoding="cp1252"))
+        (problem,) = info.value.problems
+        assert problem.line == 3
+        assert problem.reason.startswith("not valid cp1252 (byte 0x81")
+
+    def test_names_are_canonical(self) -> None:
+        assert ParseOptions(encoding="UTF8") == ParseOptions()
+        assert ParseOptions(encoding="latin-1").encoding == "iso8859-1"
+
+    @pytest.mark.parametrize("name", ["klingon", "rot13", "base64", "", 8])
+    def test_unknown_or_non_text_encodings_are_refused(self, name: object) -> None:
+        with pytest.raises(UsageError, match="not a text encoding"):
+            ParseOptions(encoding=name)  # type: ignore[arg-type]
+
+
 class TestCurrencyMarkers:
     @pytest.mark.parametrize(
         ("text", "currency", "value", "parse"),

@@ -318,6 +318,13 @@ def _add_input_options(parser: argparse.ArgumentParser) -> None:
         help="the character between a CSV file's cells: ',' (default), ';', '|' or tab",
     )
     group.add_argument(
+        "--encoding",
+        default="utf-8",
+        metavar="NAME",
+        help="the text encoding of CSV and JSON Lines files: utf-8 (default), or "
+        "another such as cp1252 (spreadsheets saved on Windows)",
+    )
+    group.add_argument(
         "--ignore-extra-columns",
         action="store_true",
         help="leave unknown columns of orders, interactions and complaints out",
@@ -340,6 +347,7 @@ def _input_options(args: argparse.Namespace) -> dict[str, Any]:
         decimal_comma=args.decimal_comma,
         money_places=args.money_places,
         delimiter=args.delimiter,
+        encoding=args.encoding,
     )
     return {
         "rename": parse_map_flags(args.map) or None,
@@ -459,8 +467,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
         if read["rename"] or read["parse"] or args.ignore_extra_columns:
             raise UsageError(
                 "--engine dask reads the contract's columns and forms only: drop --map, "
-                "--day-first, --date-format, --decimal-comma, --money-places, --delimiter "
-                "and --ignore-extra-columns, or use --engine python"
+                "--day-first, --date-format, --decimal-comma, --money-places, --delimiter, "
+                "--encoding and --ignore-extra-columns, or use --engine python"
             )
         report = _dask_report(args, zone, as_of, compare_to, policies)
     else:

@@ -103,11 +103,12 @@ class TablesLike(Protocol):
 def _file_table(table: str, path: Path, parse: ParseOptions | None = None) -> TableInput:
     from ._csv import csv_table, jsonl_table
 
+    parse = parse or ParseOptions()
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        return csv_table(table, path, "," if parse is None else parse.delimiter)
+        return csv_table(table, path, parse.delimiter, parse.encoding)
     if suffix == ".jsonl":
-        return jsonl_table(table, path)
+        return jsonl_table(table, path, parse.encoding)
     if suffix == ".parquet":
         from ._arrow import parquet_table
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 from collections.abc import Callable, Iterator, Mapping
@@ -28,22 +29,42 @@ __all__ = [
 CSV_FIELD_LIMIT = 131_072
 
 
-def decode_problem(path: Path, source: str) -> Problem | None:
-    """Find the first byte that is not UTF-8 and name its line, or return None."""
+def text_encoding(encoding: str) -> str:
+    """The codec a text file is opened with: UTF-8 with or without a BOM, or ``encoding``."""
+    return "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+
+
+def decode_problem(path: Path, source: str, encoding: str = "utf-8") -> Problem | None:
+    """Find the first byte that is not text in ``encoding`` and name its line, or None."""
     data = path.read_bytes()
     try:
-        data.decode("utf-8-sig")
+        data.decode(text_encoding(encoding))
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         bad = data[exc.start : exc.start + 1]
+        utf8 = codecs.lookup(encoding).name == "utf-8"
+        hint = (
+            ": save the file as UTF-8, or name its encoding with --encoding, such as "
+            "--encoding cp1252 for a spreadsheet saved on Windows in Western Europe or the "
+            "Americas (ParseOptions(encoding='cp1252') in Python)"
+            if utf8
+            else ""
+        )
         return Problem(
-            source, line, None, None, f"not valid UTF-8 (byte 0x{bad.hex()} at offset {exc.start})"
+            source,
+            line,
+            None,
+            None,
+            f"not valid {'UTF-8' if utf8 else encoding} (byte 0x{bad.hex()} at offset "
+            f"{exc.start}){hint}",
         )
     return None
 
 
-def _decode_fatal(path: Path, source: str, exc: UnicodeDecodeError) -> Exception:
-    problem = decode_problem(path, source) or Problem(source, None, None, None, str(exc))
+def _decode_fatal(path: Path, source: str, exc: UnicodeDecodeError, encoding: str) -> Exception:
+    problem = decode_problem(path, source, encoding) or Problem(
+        source, None, None, None, str(exc)
+    )
     return fatal(problem)
 
 
@@ -51,23 +72,27 @@ def _nul_free(text: str) -> bool:
     return "\x00" not in text
 
 
-def csv_table(table: str, path: Path, delimiter: str = ",") -> TableInput:
+def csv_table(
+    table: str, path: Path, delimiter: str = ",", encoding: str = "utf-8"
+) -> TableInput:
     """A table from a CSV file (UTF-8 with or without BOM, LF or CRLF, RFC 4180 quoting).
 
-    ``delimiter`` separates the cells (``,`` by default). A header that is one
+    ``delimiter`` separates the cells (``,`` by default); ``encoding`` names
+    another text encoding than UTF-8. A header that is one
     cell holding another delimiter is an error that names the option to read it
     with, never read as one column.
     """
     source = path.name
+    codec = text_encoding(encoding)
     try:
-        with path.open(encoding="utf-8-sig", newline="") as fh:
+        with path.open(encoding=codec, newline="") as fh:
             reader = csv.reader(fh, delimiter=delimiter, strict=True)
             header = next(reader, None)
     except UnicodeDecodeError as exc:
-        raise _decode_fatal(path, source, exc) from None
+        raise _decode_fatal(path, source, exc, encoding) from None
     except csv.Error as exc:
         if "field limit" in str(exc):
-            raise fatal(_long_cell(path, source, (), 1, delimiter)) from None
+            raise fatal(_long_cell(path, source, (), 1, delimiter, codec)) from None
         raise fatal(Problem(source, 1, None, None, f"malformed CSV header: {exc}")) from None
     if header is None:
         raise fatal(Problem(source, 1, None, None, "the file is empty (no header row)"))
@@ -90,7 +115,7 @@ def csv_table(table: str, path: Path, delimiter: str = ",") -> TableInput:
     def rows() -> Iterator[Row | RowError]:
         width = len(columns)
         end = 1
-        with path.open(encoding="utf-8-sig", newline="") as fh:
+        with path.open(encoding=codec, newline="") as fh:
             reader = csv.reader(fh, delimiter=delimiter, strict=True)
             it = iter(reader)
             try:
@@ -113,10 +138,12 @@ def csv_table(table: str, path: Path, delimiter: str = ",") -> TableInput:
                             f"the row has {n} field(s), the header has {width}",
                         )
             except UnicodeDecodeError as exc:
-                raise _decode_fatal(path, source, exc) from None
+                raise _decode_fatal(path, source, exc, encoding) from None
             except csv.Error as exc:
                 if "field limit" in str(exc):
-                    raise fatal(_long_cell(path, source, columns, end + 1, delimiter)) from None
+                    raise fatal(
+                        _long_cell(path, source, columns, end + 1, delimiter, codec)
+                    ) from None
                 raise fatal(
                     Problem(source, reader.line_num, None, None, f"malformed CSV: {exc}")
                 ) from None
@@ -139,7 +166,12 @@ def _other_delimiter(header: str, delimiter: str) -> str | None:
 
 
 def _long_cell(
-    path: Path, source: str, columns: tuple[str, ...], line: int, delimiter: str = ","
+    path: Path,
+    source: str,
+    columns: tuple[str, ...],
+    line: int,
+    delimiter: str = ",",
+    codec: str = "utf-8-sig",
 ) -> Problem:
     """The problem of a cell over :data:`CSV_FIELD_LIMIT` in the record starting at ``line``.
 
@@ -150,7 +182,7 @@ def _long_cell(
     length = 0
     quoted = False
     previous = ""
-    with path.open(encoding="utf-8-sig", newline="") as fh:
+    with path.open(encoding=codec, newline="") as fh:
         for _ in range(line - 1):
             fh.readline()
         while length <= CSV_FIELD_LIMIT:
@@ -220,7 +252,7 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not allowed (numbers must be finite)")
 
 
-def jsonl_table(table: str, path: Path) -> TableInput:
+def jsonl_table(table: str, path: Path, encoding: str = "utf-8") -> TableInput:
     """A table from a JSON Lines file: one JSON object per line, keys are columns.
 
     Numbers are kept as their text (so ``7`` is the id ``"7"`` and ``12.50`` the
@@ -230,10 +262,11 @@ def jsonl_table(table: str, path: Path) -> TableInput:
     """
     source = path.name
     loads = json_lines_decoder(_no_constants)
+    codec = text_encoding(encoding)
 
     def rows() -> Iterator[Row | RowError]:
         try:
-            with path.open(encoding="utf-8-sig", newline="") as fh:
+            with path.open(encoding=codec, newline="") as fh:
                 for number, text in enumerate(fh, start=1):
                     if not text.strip():
                         continue
@@ -285,6 +318,6 @@ def jsonl_table(table: str, path: Path) -> TableInput:
                         continue
                     yield (source, number, cells)
         except UnicodeDecodeError as exc:
-            raise _decode_fatal(path, source, exc) from None
+            raise _decode_fatal(path, source, exc, encoding) from None
 
     return TableInput(table=table, source=source, columns=None, header_line=None, rows=rows)

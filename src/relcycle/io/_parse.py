@@ -7,6 +7,7 @@ Every parser takes one non-empty cell value and returns the domain value, or rai
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from collections.abc import Callable
@@ -105,6 +106,21 @@ class BadCell(ValueError):
 DELIMITERS = (",", ";", "\t", "|")
 
 
+def _codec_name(name: object) -> str:
+    """The codec's canonical name (``latin-1`` is ``iso8859-1``), or a usage error."""
+    try:
+        if not isinstance(name, str):
+            raise LookupError(name)
+        info = codecs.lookup(name)
+        "".encode(info.name)  # a text encoding, not a bytes-to-bytes codec
+    except LookupError:
+        raise UsageError(
+            f"encoding {name!r}: not a text encoding Python knows "
+            "(give one such as 'utf-8', 'cp1252' or 'latin-1'; --encoding)"
+        ) from None
+    return info.name
+
+
 @attrs.frozen
 class ParseOptions:
     """How the cells of a source are written, when not in the contract's plain form.
@@ -136,6 +152,11 @@ class ParseOptions:
         delimiter: The character between the cells of a CSV file: ``,`` (the
             contract's), or ``;`` (what spreadsheets write where the decimal
             point is a comma), a tab, ``|``. Quoting stays RFC 4180's (``"``).
+        encoding: The text encoding of CSV and JSON Lines files: UTF-8 (the
+            contract's; a BOM is skipped) or any codec Python knows, such as
+            ``cp1252``, what spreadsheets on Windows save in Western Europe and
+            the Americas. A byte the encoding does not define is an error
+            naming its line.
 
     Raises:
         UsageError: For a bad combination or value.
@@ -146,6 +167,7 @@ class ParseOptions:
     decimal_comma: bool = False
     money_places: int | None = None
     delimiter: str = ","
+    encoding: str = attrs.field(default="utf-8", converter=_codec_name)
 
     def __attrs_post_init__(self) -> None:
         if self.date_format is not None:
