@@ -334,6 +334,18 @@ class TestCommandLine:
         assert "--as-of" in capsys.readouterr().err
         assert not out.exists()
 
+    def test_dask_refuses_a_json_lines_table(self, tmp_path: Path, capsys: Any) -> None:
+        """--engine dask reads CSV and Parquet: a JSON Lines table is a usage error
+        naming the file (it used to be left out without a word)."""
+        pytest.importorskip("distributed")
+        (tmp_path / "orders.csv").write_text("client_id,placed_at,amount\nA,2024-01-01,1\n")
+        (tmp_path / "interactions.jsonl").write_text("")
+        out = tmp_path / "d.json"
+        argv = ["report", str(tmp_path), "--engine", "dask", "--as-of", "2024-06-01"]
+        assert main([*argv, "--output", str(out)]) == 2
+        assert "interactions.jsonl: --engine dask reads CSV and Parquet" in capsys.readouterr().err
+        assert not out.exists()
+
     def test_dask_equals_python(self, folder: Path, tmp_path: Path) -> None:
         """--engine dask (a local cluster) writes the same JSON as --engine python."""
         pytest.importorskip("distributed")

@@ -187,6 +187,36 @@ class TestCsv:
         with pytest.raises(UsageError, match="more than one file"):
             load_history(tmp_path)
 
+    @pytest.mark.parametrize("table", ["orders", "interactions", "complaints", "clients"])
+    @pytest.mark.parametrize(
+        ("suffix", "todo"),
+        [
+            (".xlsx", "export the sheet as CSV"),
+            (".xls", "export the sheet as CSV"),
+            (".ods", "export the sheet as CSV"),
+            (".tsv", "--delimiter tab"),
+            (".txt", "--delimiter"),
+            (".json", "name it .jsonl"),
+            (".csv.gz", "decompress"),
+        ],
+    )
+    def test_a_table_in_a_file_type_not_read(
+        self, tmp_path: Path, table: str, suffix: str, todo: str
+    ) -> None:
+        """interactions.xlsx beside orders.csv is refused, not left out in silence,
+        on both engines, saying what to do."""
+        write(tmp_path, "orders.csv", "client_id,placed_at,amount\nA,2026-01-01,1\n")
+        write(tmp_path, f"{table}{suffix}", "")
+        with pytest.raises(UsageError, match=f"{table}{suffix}: relcycle reads the {table} table"):
+            load_history(tmp_path)
+        with pytest.raises(UsageError, match=todo):
+            load_history(tmp_path)
+        pytest.importorskip("polars")
+        from relcycle.columnar import read_tables
+
+        with pytest.raises(UsageError, match=f"{table}{suffix}"):
+            read_tables(tmp_path)
+
 
 class TestGeneratedIds:
     def test_identical_rows_are_distinct_records(self, tmp_path: Path) -> None:

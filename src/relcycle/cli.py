@@ -656,16 +656,22 @@ def _dask_report(
     folder = Path(args.source)
     if not folder.is_dir():
         raise UsageError(f"--engine dask reads a folder of CSV or Parquet tables, not {folder}")
+    from .io import table_files
+
     tables: dict[str, Any] = {}
     sources: dict[str, tuple[str, int]] = {}  # problems name a file's row or line
-    for name in ("orders", "interactions", "complaints", "clients"):
-        csv, parquet = folder / f"{name}.csv", folder / f"{name}.parquet"
-        if parquet.exists():
-            tables[name] = dd.read_parquet(parquet)
-            sources[name] = (parquet.name, 0)
-        elif csv.exists():
-            tables[name] = dd.read_csv(csv, dtype=str, keep_default_na=False, na_values=[""])
-            sources[name] = (csv.name, 1)
+    for name, file in table_files(folder).items():
+        if file.suffix == ".parquet":
+            tables[name] = dd.read_parquet(file)
+            sources[name] = (file.name, 0)
+        elif file.suffix == ".csv":
+            tables[name] = dd.read_csv(file, dtype=str, keep_default_na=False, na_values=[""])
+            sources[name] = (file.name, 1)
+        else:
+            raise UsageError(
+                f"{file}: --engine dask reads CSV and Parquet tables, not JSON Lines; "
+                "use --engine python or arrow, or write the table as CSV or Parquet"
+            )
     if "orders" not in tables:
         raise UsageError(f"{folder}: no orders.csv or orders.parquet")
     if args.scheduler:

@@ -1452,20 +1452,14 @@ def _read_jsonl(pl: Any, table: str, path: Any) -> _Raw:
 
 
 def _folder(path: Any) -> dict[str, Any] | None:
-    """The file of each table in a folder, or None when io must judge the folder."""
-    from relcycle.io._schema import TABLES
+    """The file of each table in a folder (io's), or None when io must judge the folder."""
+    from relcycle.errors import UsageError
+    from relcycle.io import table_files
 
-    found: dict[str, Any] = {}
-    for s in TABLES:
-        files = [
-            path / f"{s.name}{suffix}"
-            for suffix in (".csv", ".jsonl", ".parquet")
-            if (path / f"{s.name}{suffix}").is_file()
-        ]
-        if len(files) > 1:
-            return None
-        if files:
-            found[s.name] = files[0]
+    try:
+        found = table_files(path)
+    except UsageError:
+        return None  # io's path raises the same error
     return found if "orders" in found else None
 
 

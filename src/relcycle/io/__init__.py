@@ -63,6 +63,7 @@ __all__ = [
     "load_history",
     "load_records",
     "suggest_mapping",
+    "table_files",
     "write_history",
     "write_rejects",
 ]
@@ -116,7 +117,32 @@ def _file_table(table: str, path: Path, parse: ParseOptions | None = None) -> Ta
     raise UsageError(f"{path}: unknown file type {path.suffix!r} (use .csv, .jsonl or .parquet)")
 
 
-def _folder_tables(folder: Path, parse: ParseOptions | None = None) -> dict[str, TableInput]:
+#: Data files a folder may hold a table in that relcycle does not read, and what
+#: to do instead (a file of one of these types named after a table is an error,
+#: never left out in silence).
+_UNREAD = {
+    ".xlsx": "export the sheet as CSV (UTF-8)",
+    ".xlsm": "export the sheet as CSV (UTF-8)",
+    ".xls": "export the sheet as CSV (UTF-8)",
+    ".ods": "export the sheet as CSV (UTF-8)",
+    ".numbers": "export the sheet as CSV (UTF-8)",
+    ".tsv": "name it .csv and read it with --delimiter tab",
+    ".txt": "name it .csv, and give its --delimiter if it is not a comma",
+    ".json": "write one JSON object per line and name it .jsonl",
+    ".csv.gz": "decompress it",
+    ".zip": "unpack it",
+}
+
+
+def table_files(folder: Path) -> dict[str, Path]:
+    """The file of each contract table in ``folder``, by table name.
+
+    A table is read from ``TABLE.csv``, ``TABLE.jsonl`` or ``TABLE.parquet``.
+
+    Raises:
+        UsageError: Two files for one table, or a table in a file type relcycle
+            does not read (``orders.xlsx``: the message says what to do).
+    """
     found: dict[str, Path] = {}
     for spec in TABLES:
         paths = [
@@ -127,8 +153,20 @@ def _folder_tables(folder: Path, parse: ParseOptions | None = None) -> dict[str,
                 f"{folder}: more than one file for table {spec.name}: "
                 f"{', '.join(p.name for p in paths)}; keep one"
             )
+        for suffix, todo in _UNREAD.items():
+            if (folder / f"{spec.name}{suffix}").is_file():
+                raise UsageError(
+                    f"{folder / (spec.name + suffix)}: relcycle reads the {spec.name} table "
+                    f"from {spec.name}.csv, .jsonl or .parquet: {todo}, or move the file "
+                    "out of the folder"
+                )
         if paths:
             found[spec.name] = paths[0]
+    return found
+
+
+def _folder_tables(folder: Path, parse: ParseOptions | None = None) -> dict[str, TableInput]:
+    found = table_files(folder)
     if "orders" not in found:
         raise InputError(
             [
@@ -403,13 +441,10 @@ def _headers(path: Path, parse: ParseOptions | None = None) -> dict[str, tuple[s
     from ._sqlite import connect_read, is_sqlite, sqlite_tables
 
     if path.is_dir():
-        found = {}
-        for spec in TABLES:
-            for suffix in _SUFFIXES:
-                if (path / f"{spec.name}{suffix}").is_file():
-                    found[spec.name] = path / f"{spec.name}{suffix}"
-                    break
-        files = found
+        try:
+            files = table_files(path)
+        except UsageError:
+            return {}  # the load itself says what is wrong with the folder
     elif is_sqlite(path):
         conn = connect_read(path)
         try:
