@@ -239,21 +239,27 @@ def _write_rows(folder: Path, table: str, rows: list[dict[str, str]]) -> None:
 
 @st.composite
 def csv_texts(draw: st.DrawFn) -> str:
-    """Orders as CSV text in the spellings files come in (quoting, line ends, blank lines)."""
+    """Orders as CSV text in the spellings files come in (quoting, line ends, blank
+    lines, a spreadsheet's rows of empty cells and trailing columns without a name)."""
     rows = draw(st.lists(valid_rows("orders"), min_size=1, max_size=5))
     columns = list(rows[0])
+    nameless = draw(st.integers(0, 2))  # trailing columns without a name
     buffer = io.StringIO()
     quoting = draw(st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL, csv.QUOTE_NONNUMERIC]))
     end = draw(st.sampled_from(["\n", "\r\n", "\r"]))
     writer = csv.writer(buffer, quoting=quoting, lineterminator=end)
-    writer.writerow(columns)
+    writer.writerow(columns + [""] * nameless)
     for row in rows:
-        cells = [row[c] for c in columns]
+        cells = [row[c] for c in columns] + [""] * nameless
+        if nameless and draw(st.integers(0, 9)) == 0:
+            cells[-1] = "x"  # a value under no name: a problem of the row
         if draw(st.integers(0, 9)) == 0:
             cells = cells[: draw(st.integers(0, len(cells) - 1))]  # a ragged row
         writer.writerow(cells)
         if draw(st.integers(0, 5)) == 0:
             buffer.write(end)  # a blank line
+        if draw(st.integers(0, 5)) == 0:
+            writer.writerow([""] * (len(columns) + nameless))  # a row of empty cells
     text = buffer.getvalue()
     if draw(st.booleans()):
         text = text.rstrip("\r\n")

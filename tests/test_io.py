@@ -218,6 +218,43 @@ class TestCsv:
             read_tables(tmp_path)
 
 
+class TestSpreadsheetLeftovers:
+    """What spreadsheets leave in a CSV export: rows of empty cells are blank lines;
+    trailing columns without a name are left out when they hold nothing (and the
+    load says so), and a value under no name is a problem of its row."""
+
+    HEADER = "client_id,placed_at,amount,,\n"
+
+    def test_rows_of_empty_cells_are_skipped(self, tmp_path: Path) -> None:
+        write(tmp_path, "orders.csv", 'client_id,placed_at,amount\nA,2026-01-01,1\n,,\n"","",""\n')
+        result = load_history(tmp_path, currency="EUR")
+        assert result.counts["orders"].read == 1
+        assert result.warnings == ()
+
+    def test_empty_columns_without_a_name_are_left_out_and_said(self, tmp_path: Path) -> None:
+        write(tmp_path, "orders.csv", self.HEADER + "A,2026-01-01,1,,\nB,2026-01-02,2,,\n")
+        result = load_history(tmp_path, currency="EUR")
+        assert [o.client_id for o in result.tables.orders] == ["A", "B"]
+        assert result.warnings == (
+            "orders.csv: 2 column(s) without a name (#4, #5) left out: they hold no value "
+            "in the rows loaded",
+        )
+
+    def test_a_value_under_no_name_is_a_problem(self, tmp_path: Path) -> None:
+        write(tmp_path, "orders.csv", self.HEADER + "A,2026-01-01,1,,\nB,2026-01-02,2,,7\n")
+        problem = one_problem(tmp_path, currency="EUR")
+        assert (problem.line, problem.column, problem.value) == (3, "#5", "7")
+        assert "without a name holds a value" in problem.reason
+        result = load_history(tmp_path, currency="EUR", skip_bad_rows=True)
+        assert [o.client_id for o in result.tables.orders] == ["A"]
+        assert [r.line for r in result.rejects] == [3]
+        assert "in the rows loaded" in result.warnings[0]
+
+    def test_a_named_column_twice_is_still_refused(self, tmp_path: Path) -> None:
+        write(tmp_path, "orders.csv", "client_id,placed_at,amount,amount\nA,2026-01-01,1,1\n")
+        assert one_problem(tmp_path, currency="EUR").reason == "the column occurs twice"
+
+
 class TestGeneratedIds:
     def test_identical_rows_are_distinct_records(self, tmp_path: Path) -> None:
         """Two identical id-less rows are two orders with different ids."""

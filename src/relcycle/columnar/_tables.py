@@ -1302,7 +1302,7 @@ def _read_csv(pl: Any, table: str, path: Any) -> _Raw:
     except UnicodeDecodeError:
         raise _NotFast from None
     columns = tuple(name.strip() for name in header_text.split(","))
-    if len(set(columns)) != len(columns):
+    if len(set(columns)) != len(columns) or "" in columns:  # io reads nameless columns
         raise _NotFast
     if end < 0 or end == len(data) - 1:  # a header without rows
         frame = pl.DataFrame({name: pl.Series(name, [], dtype=pl.String) for name in columns})

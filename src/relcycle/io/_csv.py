@@ -62,9 +62,7 @@ def decode_problem(path: Path, source: str, encoding: str = "utf-8") -> Problem 
 
 
 def _decode_fatal(path: Path, source: str, exc: UnicodeDecodeError, encoding: str) -> Exception:
-    problem = decode_problem(path, source, encoding) or Problem(
-        source, None, None, None, str(exc)
-    )
+    problem = decode_problem(path, source, encoding) or Problem(source, None, None, None, str(exc))
     return fatal(problem)
 
 
@@ -72,9 +70,7 @@ def _nul_free(text: str) -> bool:
     return "\x00" not in text
 
 
-def csv_table(
-    table: str, path: Path, delimiter: str = ",", encoding: str = "utf-8"
-) -> TableInput:
+def csv_table(table: str, path: Path, delimiter: str = ",", encoding: str = "utf-8") -> TableInput:
     """A table from a CSV file (UTF-8 with or without BOM, LF or CRLF, RFC 4180 quoting).
 
     ``delimiter`` separates the cells (``,`` by default); ``encoding`` names
@@ -125,10 +121,10 @@ def csv_table(
                     start = end + 1
                     end = reader.line_num
                     n = len(cells)
+                    if not any(cells):
+                        continue  # a blank line, or a row of empty cells (",,,")
                     if n == width:
                         yield (source, start, cells)
-                    elif n == 0:
-                        continue  # a blank line
                     else:
                         cut = dict(zip(columns, cells, strict=False))
                         yield RowError(

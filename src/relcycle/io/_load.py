@@ -470,6 +470,8 @@ class _Loader:
         self.currency = currency or DEFAULT_CURRENCY
         self.currency_given = currency is not None
         self.defaulted = 0
+        #: Sources whose columns without a name were left out (all their cells empty).
+        self.nameless: list[str] = []
         self.skip = skip
         self.extra_columns = extra_columns
         self.collector = collector
@@ -518,9 +520,12 @@ class _Loader:
             ),
             sources=FrozenMap({name: inp.source for name, inp in inputs.items()}),
             warnings=(
-                (currency_warning(self.defaulted, self.currency),)
-                if self.defaulted and not self.currency_given
-                else ()
+                *self.nameless,
+                *(
+                    (currency_warning(self.defaulted, self.currency),)
+                    if self.defaulted and not self.currency_given
+                    else ()
+                ),
             ),
         )
 
@@ -534,6 +539,8 @@ class _Loader:
                 continue
             seen: set[str] = set()
             for name in inp.columns:
+                if not name:
+                    continue  # a column without a name: its cells must be empty (rows)
                 if name in seen:
                     reason = "the column occurs twice"
                     if name in inp.labels:
@@ -543,10 +550,6 @@ class _Loader:
                         )
                     problems.append(Problem(inp.source, inp.header_line, name, None, reason))
                 seen.add(name)
-                if not name:
-                    problems.append(
-                        Problem(inp.source, inp.header_line, name, None, "a column has no name")
-                    )
             for name in spec.required:
                 if name not in seen:
                     problems.append(
@@ -603,6 +606,9 @@ class _Loader:
                     else:
                         ignored.append(name)
         parse_cells = _compile(plan)
+        # Columns without a name (a spreadsheet's trailing empty columns): left out
+        # when every cell is empty, each filled cell a problem of its row.
+        nameless = [i for i, name in enumerate(header or ()) if not name]
         mapping_extras: list[str] = []
         id_index = position.get(id_column, -1) if not is_clients else -1
         key_index = [position.get(n, -1) for n in spec.names if n != id_column]
@@ -664,6 +670,18 @@ class _Loader:
             else:
                 cells = row  # type: ignore[assignment]
             kw, errors = parse_cells(cells)
+            if nameless:
+                for i in nameless:
+                    if cells[i] not in (None, ""):
+                        errors = [
+                            *(errors or ()),
+                            (
+                                f"#{i + 1}",
+                                cells[i],
+                                "a column without a name holds a value: name the column "
+                                "in the header, or delete it",
+                            ),
+                        ]
             if parsers.marked:
                 errors = _check_markers(
                     kw, errors, money_columns, self.currency_given, self.currency, cells, position
@@ -840,8 +858,12 @@ class _Loader:
         if is_clients:
             self.known_clients = {r.client_id for r in records} if skip else valid_ids
         rejects.sort(key=lambda r: (r.source, r.line or 0))
-        if mapping_extras:
-            pass
+        if nameless:
+            numbers = ", ".join(f"#{i + 1}" for i in nameless)
+            self.nameless.append(
+                f"{base_source}: {len(nameless)} column(s) without a name ({numbers}) left "
+                "out: they hold no value in the rows loaded"
+            )
         return _TableOut(
             records=records,
             rejects=rejects,
