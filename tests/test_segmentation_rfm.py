@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import math
 import random
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Context, Decimal
 from pathlib import Path
 
@@ -464,30 +464,34 @@ class TestOneScoreRule:
         assert got == expected
 
 
+@st.composite
+def purchase_days(draw: st.DrawFn) -> tuple[list[date], list[Decimal], date, RFMFigures]:
+    """A client's purchase days and their sums, a moment's day, and its figures."""
+    from relcycle.segmentation.rfm import rfm_from_days
+
+    offsets = draw(st.lists(st.integers(0, 3000), min_size=1, max_size=8, unique=True))
+    start = date(2001, 1, 1)
+    days = [start + timedelta(days=d) for d in sorted(offsets)]
+    values = [Decimal(draw(st.integers(0, 10**9))) / 100 for _ in days]
+    as_of_day = days[-1] + timedelta(days=draw(st.integers(0, 400)))
+    fig = rfm_from_days("c", days, values, as_of_day=as_of_day, currency="USD", order_ids=("o",))
+    return days, values, as_of_day, fig
+
+
 class TestScoreMeasuresDeclaredOnce:
     """The measures the scores rank are declared with the score rules
     (QuantileScore.figure): the object path evaluates them, the columnar scores
     compile them over a summary's columns."""
 
     @settings(max_examples=60, deadline=None)
-    @given(
-        offsets=st.lists(st.integers(0, 3000), min_size=1, max_size=8, unique=True),
-        extra=st.integers(0, 400),
-        cents=st.lists(st.integers(0, 10**9), min_size=8, max_size=8),
-    )
+    @given(case=purchase_days())
     def test_python_and_polars_measures(
-        self, offsets: list[int], extra: int, cents: list[int]
+        self, case: tuple[list[date], list[Decimal], date, RFMFigures]
     ) -> None:
         pl = pytest.importorskip("polars")
-        from relcycle.segmentation.rfm import MEASURE_INPUTS, RFM_SCORES, rfm_from_days
+        from relcycle.segmentation.rfm import MEASURE_INPUTS, RFM_SCORES
 
-        start = datetime(2001, 1, 1).date()
-        days = [start + timedelta(days=d) for d in sorted(offsets)]
-        values = [Decimal(c) / 100 for c in cents[: len(days)]]
-        as_of_day = days[-1] + timedelta(days=extra)
-        fig = rfm_from_days(
-            "c", days, values, as_of_day=as_of_day, currency="USD", order_ids=("o",)
-        )
+        days, values, as_of_day, fig = case
         # what the three measures are: days since the last purchase day, the
         # purchase days, the total value
         expected = ((as_of_day - days[-1]).days, len(days), sum(values, Decimal(0)))
@@ -516,24 +520,14 @@ class TestLifetimesFiguresDeclaredOnce:
     evaluates it, the columnar summary compiles it to polars."""
 
     @settings(max_examples=80, deadline=None)
-    @given(
-        offsets=st.lists(st.integers(0, 3000), min_size=1, max_size=8, unique=True),
-        extra=st.integers(0, 400),
-        cents=st.lists(st.integers(0, 10**9), min_size=8, max_size=8),
-    )
+    @given(case=purchase_days())
     def test_polars_compile_equals_python(
-        self, offsets: list[int], extra: int, cents: list[int]
+        self, case: tuple[list[date], list[Decimal], date, RFMFigures]
     ) -> None:
         pl = pytest.importorskip("polars")
-        from relcycle.segmentation.rfm import LIFETIMES_FIGURES, rfm_from_days
+        from relcycle.segmentation.rfm import LIFETIMES_FIGURES
 
-        start = datetime(2001, 1, 1).date()
-        days = [start + timedelta(days=d) for d in sorted(offsets)]
-        values = [Decimal(c) / 100 for c in cents[: len(days)]]
-        as_of_day = days[-1] + timedelta(days=extra)
-        fig = rfm_from_days(
-            "c", days, values, as_of_day=as_of_day, currency="USD", order_ids=("o",)
-        )
+        days, values, as_of_day, fig = case
         repeat = sum(values[1:], Decimal(0))
         assert fig.lifetimes() == {
             "frequency": len(days) - 1,
