@@ -825,6 +825,39 @@ class TestRealExports:
         assert outs[0] == outs[1]
         assert [c["client_id"] for c in outs[0]] == ["Café Crème", "Müller"]
 
+    def test_status_words_of_a_crm(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """--map-value reads a CRM's status words; both engines agree, and a
+        malformed flag is a usage error."""
+        pytest.importorskip("polars")
+        folder = tmp_path / "crm"
+        folder.mkdir()
+        (folder / "orders.csv").write_text(
+            "client_id,placed_at,amount,status\nA,2026-01-05,10,Completed\n"
+            "A,2026-02-05,20,Canceled\nB,2026-02-06,5,completed\n",
+            encoding="utf-8",
+        )
+        code, _, err = run(capsys, "check", str(folder))
+        assert code == 1
+        assert "--map-value orders.status SPELLING VALUE" in err
+        flags = ["--map-value", "orders.status", "Completed", "delivered"]
+        flags += ["--map-value", "orders.status", "canceled", "cancelled", "--currency", "EUR"]
+        outs = []
+        for engine in ("python", "arrow"):
+            argv = [*flags, "--engine", engine, "--format", "json"]
+            code, out, err = run(capsys, "report", str(folder), *argv)
+            assert code == 0, err
+            outs.append(json.loads(out)["clients"])
+        assert outs[0] == outs[1]
+        assert {c["client_id"]: (c["orders"], c["revenue"]) for c in outs[0]} == {
+            "A": (1, "10"),  # the cancelled order is no sale
+            "B": (1, "5"),
+        }
+        code, _, err = run(capsys, "check", str(folder), "--map-value", "status", "a", "placed")
+        assert code == 2
+        assert "TABLE.COLUMN" in err
+
     def test_a_bad_delimiter_is_a_usage_error(
         self, export: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:

@@ -233,6 +233,86 @@ class TestEncoding:
             ParseOptions(encoding=name)  # type: ignore[arg-type]
 
 
+#: A CRM's status words.
+SPELLINGS = {"orders": {"status": {"Completed": "delivered", "Canceled": "CANCELLED"}}}
+
+
+class TestValueSpellings:
+    """A CRM's own words for a column of fixed values (``Completed``, the US
+    ``Canceled``) are read as the contract's values with ParseOptions(values=...);
+    without it the problem names the option."""
+
+    def test_spellings_are_read_as_their_values(self) -> None:
+        parse = ParseOptions(values=SPELLINGS)
+        assert one_order("1", parse, status=" completed ").status.value == "delivered"
+        assert one_order("1", parse, status="CANCELED").status.value == "cancelled"
+        assert one_order("1", parse, status="returned").status.value == "returned"
+
+    def test_every_table(self, tmp_path: Path) -> None:
+        """Interactions' purposes and complaints' severities read the same way."""
+        rows = {
+            "interactions": [
+                {"client_id": "A", "at": "2026-02-03", "purpose": "Demande", "direction": "In"}
+            ],
+            "complaints": [
+                {
+                    "client_id": "A",
+                    "opened_at": "2026-02-03",
+                    "severity": "Grave",
+                    "category": "quality",
+                }
+            ],
+        }
+        values = {
+            "interactions": {"purpose": {"Demande": "inquiry"}, "direction": {"In": "inbound"}},
+            "complaints": {"severity": {"grave": "high"}},
+        }
+        loaded = load_records(
+            [{"client_id": "A", "placed_at": "2026-02-03", "amount": "1"}],
+            **rows,
+            currency="EUR",
+            parse=ParseOptions(values=values),
+        ).tables
+        assert loaded.interactions[0].purpose.value == "inquiry"
+        assert loaded.interactions[0].direction.value == "inbound"
+        assert loaded.complaints[0].severity.value == "high"
+
+    def test_an_unknown_spelling_names_the_option(self) -> None:
+        row = {"client_id": "A", "placed_at": "2026-02-03", "amount": "1", "status": "Completed"}
+        with pytest.raises(InputError) as info:
+            load_records([row], currency="EUR")
+        (problem,) = info.value.problems
+        assert (problem.column, problem.value) == ("status", "Completed")
+        reason = problem.reason
+        assert reason.startswith("not one of: placed, delivered, cancelled, returned, planned")
+        assert "--map-value orders.status SPELLING VALUE" in reason
+
+    @pytest.mark.parametrize(
+        ("values", "match"),
+        [
+            ({"order": {"status": {"a": "placed"}}}, "'order' is not a table"),
+            ({"orders": {"amount": {"a": "1"}}}, "orders.amount is not a column of fixed values"),
+            ({"orders": {"status": {"a": "shipped"}}}, "which is not one of"),
+            ({"orders": {"status": {" ": "placed"}}}, "non-blank"),
+            ({"orders": {"status": {"Done": "placed", "done": "delivered"}}}, "read as both"),
+            # lapsed is a verdict relcycle derives, never an input value
+            ({"interactions": {"reason": {"quiet": "lapsed"}}}, "which is not one of"),
+            ({"orders": ["status"]}, "not a mapping of columns"),
+        ],
+    )
+    def test_bad_spellings_are_refused(self, values: Any, match: str) -> None:
+        with pytest.raises(UsageError, match=match):
+            ParseOptions(values=values)
+
+    def test_options_stay_values(self) -> None:
+        """The spellings are frozen: equal options are equal and hash alike."""
+        a, b = ParseOptions(values=SPELLINGS), ParseOptions(values=SPELLINGS)
+        assert a == b
+        assert hash(a) == hash(b)
+        assert a != ParseOptions()
+        assert ParseOptions(values={}).is_default
+
+
 class TestCurrencyMarkers:
     @pytest.mark.parametrize(
         ("text", "currency", "value", "parse"),

@@ -325,6 +325,15 @@ def _add_input_options(parser: argparse.ArgumentParser) -> None:
         "another such as cp1252 (spreadsheets saved on Windows)",
     )
     group.add_argument(
+        "--map-value",
+        nargs=3,
+        action="append",
+        default=[],
+        metavar=("TABLE.COLUMN", "SPELLING", "VALUE"),
+        help="read SPELLING in a column of fixed values as VALUE, e.g. "
+        "--map-value orders.status Completed delivered (repeatable)",
+    )
+    group.add_argument(
         "--ignore-extra-columns",
         action="store_true",
         help="leave unknown columns of orders, interactions and complaints out",
@@ -334,6 +343,20 @@ def _add_input_options(parser: argparse.ArgumentParser) -> None:
 def _delimiter(text: str) -> str:
     """``--delimiter``: one character, or ``tab`` (a tab is awkward to type in a shell)."""
     return "\t" if text.strip().lower() in ("tab", "\\t") else text
+
+
+def _value_flags(flags: list[list[str]]) -> dict[str, dict[str, dict[str, str]]]:
+    """``--map-value TABLE.COLUMN SPELLING VALUE`` flags as ``ParseOptions.values``."""
+    values: dict[str, dict[str, dict[str, str]]] = {}
+    for where, spelling, value in flags:
+        table, dot, column = where.partition(".")
+        if not dot or not table or not column:
+            raise UsageError(
+                f"--map-value {where!r}: name the column as TABLE.COLUMN, "
+                "e.g. --map-value orders.status Completed delivered"
+            )
+        values.setdefault(table, {}).setdefault(column, {})[spelling] = value
+    return values
 
 
 def _input_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -348,6 +371,7 @@ def _input_options(args: argparse.Namespace) -> dict[str, Any]:
         money_places=args.money_places,
         delimiter=args.delimiter,
         encoding=args.encoding,
+        values=_value_flags(args.map_value),
     )
     return {
         "rename": parse_map_flags(args.map) or None,
@@ -468,7 +492,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
             raise UsageError(
                 "--engine dask reads the contract's columns and forms only: drop --map, "
                 "--day-first, --date-format, --decimal-comma, --money-places, --delimiter, "
-                "--encoding and --ignore-extra-columns, or use --engine python"
+                "--encoding, --map-value and --ignore-extra-columns, or use --engine python"
             )
         report = _dask_report(args, zone, as_of, compare_to, policies)
     else:

@@ -592,7 +592,14 @@ class _Loader:
             if col.name not in position:
                 continue
             parser = (
-                vocab_parser(col.vocab, col.values) if col.kind == "vocab" else by_kind[col.kind]
+                vocab_parser(
+                    col.vocab,
+                    col.values,
+                    self.parsers.spellings.get(table, {}).get(col.name),
+                    f"{table}.{col.name}",
+                )
+                if col.kind == "vocab"
+                else by_kind[col.kind]
             )
             cache: dict[object, Any] | None = None if col.kind == "contacts" else {}
             plan.append((position[col.name], col.name, parser, cache, col.required))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import codecs
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timezone, tzinfo
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
@@ -21,7 +21,7 @@ from dateutil import tz as dtz
 from relcycle._vocab import Vocab, refusal
 from relcycle._zones import resolve_zone as resolve_zone
 from relcycle.errors import UsageError
-from relcycle.model import EARLIEST_YEAR, LATEST_YEAR, ContactPerson
+from relcycle.model import EARLIEST_YEAR, LATEST_YEAR, ContactPerson, FrozenMap
 
 __all__ = [
     "EARLIEST_YEAR",
@@ -121,6 +121,56 @@ def _codec_name(name: object) -> str:
     return info.name
 
 
+def _spellings(given: object) -> FrozenMap[str, FrozenMap[str, FrozenMap[str, str]]]:
+    """``ParseOptions.values`` checked against the contract and frozen."""
+    from ._schema import TABLES
+
+    def refuse(what: str) -> UsageError:
+        return UsageError(f"values: {what} (--map-value TABLE.COLUMN SPELLING VALUE)")
+
+    if not isinstance(given, Mapping):
+        raise refuse(f"{given!r} is not a mapping of tables")
+    specs = {spec.name: spec for spec in TABLES}
+    out: dict[str, FrozenMap[str, FrozenMap[str, str]]] = {}
+    for table, columns in given.items():
+        if table not in specs:
+            raise refuse(f"{table!r} is not a table (one of {', '.join(specs)})")
+        vocab = {c.name: c for c in specs[table].columns if c.kind == "vocab"}
+        if not isinstance(columns, Mapping):
+            raise refuse(f"{table}: {columns!r} is not a mapping of columns")
+        frozen: dict[str, FrozenMap[str, str]] = {}
+        for column, spellings in columns.items():
+            col = vocab.get(column)
+            if col is None:
+                raise refuse(
+                    f"{table}.{column} is not a column of fixed values "
+                    f"(those of {table}: {', '.join(vocab) or 'none'})"
+                )
+            allowed = [m.value for m in (col.values or tuple(col.vocab))]
+            if not isinstance(spellings, Mapping):
+                raise refuse(f"{table}.{column}: {spellings!r} is not a mapping of spellings")
+            read: dict[str, str] = {}
+            for spelling, value in spellings.items():
+                word = spelling.strip().lower() if isinstance(spelling, str) else ""
+                if not word:
+                    raise refuse(f"{table}.{column}: a spelling must be a non-blank text")
+                target = value.strip().lower() if isinstance(value, str) else value
+                if target not in allowed:
+                    raise refuse(
+                        f"{table}.{column}: {spelling!r} is read as {value!r}, which is not "
+                        f"one of: {', '.join(allowed)}"
+                    )
+                if read.get(word, target) != target:
+                    raise refuse(
+                        f"{table}.{column}: {spelling!r} is read as both "
+                        f"{read[word]!r} and {target!r}"
+                    )
+                read[word] = target
+            frozen[column] = FrozenMap(read)
+        out[table] = FrozenMap(frozen)
+    return FrozenMap(out)
+
+
 @attrs.frozen
 class ParseOptions:
     """How the cells of a source are written, when not in the contract's plain form.
@@ -157,6 +207,12 @@ class ParseOptions:
             ``cp1252``, what spreadsheets on Windows save in Western Europe and
             the Americas. A byte the encoding does not define is an error
             naming its line.
+        values: Other spellings of a vocabulary column's values, by table and
+            column: ``{"orders": {"status": {"Completed": "delivered",
+            "Canceled": "cancelled"}}}``. A spelling is matched as the contract's
+            values are (case-insensitive, surrounding blanks ignored); it must
+            name a value the column accepts. Held as read-only mappings, with
+            each spelling in lower case.
 
     Raises:
         UsageError: For a bad combination or value.
@@ -168,6 +224,9 @@ class ParseOptions:
     money_places: int | None = None
     delimiter: str = ","
     encoding: str = attrs.field(default="utf-8", converter=_codec_name)
+    values: Mapping[str, Mapping[str, Mapping[str, str]]] = attrs.field(
+        factory=FrozenMap, converter=_spellings
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.date_format is not None:
@@ -344,6 +403,7 @@ class Parsers:
         "fmt",
         "marked",
         "places",
+        "spellings",
         "zone",
         "zone_is_utc",
         "zone_name",
@@ -358,6 +418,7 @@ class Parsers:
         self.fmt = opts.date_format
         self.decimal_comma = opts.decimal_comma
         self.places = opts.money_places
+        self.spellings = opts.values
         self.marked = False
 
     # ------------------------------------------------------------------ datetimes
@@ -615,7 +676,10 @@ def parse_currency(value: object) -> str:
 
 
 def vocab_parser(
-    cls: type[Vocab], members: tuple[Vocab, ...] | None = None
+    cls: type[Vocab],
+    members: tuple[Vocab, ...] | None = None,
+    spellings: Mapping[str, str] | None = None,
+    column: str | None = None,
 ) -> Callable[[object], Vocab]:
     """A parser for a vocabulary: its values, case-insensitive, surrounding blanks ignored.
 
@@ -623,9 +687,20 @@ def vocab_parser(
         cls: The vocabulary.
         members: The members an input may hold (None: all of them); a column's
             ``values``.
+        spellings: Other spellings of the values (lower case, as
+            :attr:`ParseOptions.values` holds them).
+        column: ``TABLE.COLUMN``, to name the option a refusal points at.
     """
     allowed = tuple(cls) if members is None else members
     table: dict[str, Vocab] = {member.value: member for member in allowed}
+    for spelling, value in (spellings or {}).items():
+        table[spelling] = cls(value)
+    hint = (
+        ""
+        if column is None
+        else f"; read another spelling as one of them with --map-value {column} SPELLING "
+        "VALUE (ParseOptions(values=...) in Python)"
+    )
 
     def parse(value: object) -> Vocab:
         if isinstance(value, str):
@@ -634,7 +709,7 @@ def vocab_parser(
                 found = table.get(value.strip().lower())
             if found is not None:
                 return found
-        raise BadCell(refusal(allowed, value))
+        raise BadCell(refusal(allowed, value) + hint)
 
     parse.__name__ = f"parse_{cls.__name__}"
     return parse
