@@ -178,7 +178,8 @@ class ParseOptions:
     One object configures every reader (CSV, JSON Lines, Parquet, SQLite, rows,
     dataframes) and both engines; the default reads the contract's forms only.
     On the command line these are ``--day-first``, ``--date-format``,
-    ``--decimal-comma`` and ``--money-places``.
+    ``--decimal-comma``, ``--money-places``, ``--delimiter``, ``--encoding``
+    and ``--map-value``.
 
     Attributes:
         day_first: Read text dates written ``DD/MM/YYYY`` (also with ``.`` or
