@@ -334,6 +334,31 @@ class TestCommandLine:
         assert "--as-of" in capsys.readouterr().err
         assert not out.exists()
 
+    def test_dask_reads_a_csv_as_io_does(self, tmp_path: Path, capfd: Any) -> None:
+        """Blank lines and rows of empty cells keep the file's line numbers in a
+        problem, and the currency the load assumed is said, on every engine."""
+        pytest.importorskip("distributed")
+        rows = "client_id,placed_at,amount\nA,2024-01-01,1\n\n,,\nB,2024-01-02,{}\n"
+        (tmp_path / "orders.csv").write_text(rows.format("x"), encoding="utf-8")
+        engines = ("python", "arrow", "dask")
+        argv = ["report", str(tmp_path), "--as-of", "2024-06-01", "--workers", "1"]
+        errors = []
+        for engine in engines:
+            assert main([*argv, "--engine", engine]) == 1
+            errors.append(capfd.readouterr().err)
+        assert errors[1:] == errors[:-1]
+        assert "orders.csv:5: column amount: value 'x'" in errors[0]
+        (tmp_path / "orders.csv").write_text(rows.format("3"), encoding="utf-8")
+        reports = []
+        for engine in engines:
+            out = tmp_path / f"{engine}.json"
+            code = main([*argv, "--engine", engine, "--format", "json", "--output", str(out)])
+            assert code == 0
+            reports.append(out.read_text(encoding="utf-8"))
+            assert "2 row(s) have no currency" in capfd.readouterr().err
+        assert reports[1:] == reports[:-1]
+        assert json.loads(reports[0])["warnings"][0].startswith("2 row(s) have no currency")
+
     def test_dask_refuses_a_json_lines_table(self, tmp_path: Path, capsys: Any) -> None:
         """--engine dask reads CSV and Parquet: a JSON Lines table is a usage error
         naming the file (it used to be left out without a word)."""

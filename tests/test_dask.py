@@ -285,6 +285,29 @@ class TestProblemsNameTheInputRow:
                 dd.from_pandas(frame, npartitions=4, sort=False), as_of=END, npartitions=3
             )
 
+    def test_the_default_currency_is_said_once_for_all_partitions(self, client: Any) -> None:
+        """Orders without a currency, over several partitions: one warning counting
+        every row read in USD, as load_history says it."""
+        frame = pd.DataFrame(
+            {
+                "client_id": [f"c{i % 7}" for i in range(40)],
+                "placed_at": ["2024-01-01"] * 40,
+                "amount": ["1"] * 40,
+            }
+        )
+        got = rdask.build_report(
+            dd.from_pandas(frame, npartitions=4, sort=False), as_of=END, npartitions=3
+        )
+        loaded = load_arrow(frame)
+        assert loaded.defaulted_currency == 40
+        assert got.warnings == (
+            *loaded.warnings,
+            *build_report(loaded.portfolio, as_of=END).warnings,
+        )
+        assert got.warnings[0].startswith("40 row(s) have no currency")
+        named = rdask.build_report(dd.from_pandas(frame, npartitions=2), as_of=END, currency="USD")
+        assert not any("no currency" in w for w in named.warnings)
+
     def test_sources_are_checked(self, orders: Any) -> None:
         """A sources entry that is not (name, lines before the first row) is refused."""
         table = dd.from_pandas(orders, npartitions=2)

@@ -528,6 +528,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
                 _emit(_render(report, fmt, args.output, view), args.output)
             return 0
     if engine == "dask":
+        # the load's assumptions are in the report, worded for Python callers
+        report = attrs.evolve(
+            report, warnings=tuple(_PYTHON_HINT.sub("", w) for w in report.warnings)
+        )
         _warn(report.warnings)
     _emit(_render(report, fmt, args.output, view), args.output)
     return 0
@@ -689,7 +693,9 @@ def _dask_report(
             tables[name] = dd.read_parquet(file)
             sources[name] = (file.name, 0)
         elif file.suffix == ".csv":
-            tables[name] = dd.read_csv(file, dtype=str, keep_default_na=False, na_values=[""])
+            tables[name] = dd.read_csv(
+                file, dtype=str, keep_default_na=False, na_values=[""], skip_blank_lines=False
+            )
             sources[name] = (file.name, 1)
         else:
             raise UsageError(

@@ -28,11 +28,14 @@ from collections.abc import Mapping
 from datetime import datetime, tzinfo
 from typing import Any
 
+import attrs
+
 from relcycle._zones import resolve_zone
 from relcycle.columnar import rfm_frame
 from relcycle.columnar._rfm import result_schema
 from relcycle.columnar._source import check_as_of, import_polars
 from relcycle.errors import RecordTypeError, UsageError
+from relcycle.io._load import DEFAULT_CURRENCY, currency_warning
 
 __all__ = ["RFM_DECIMAL_SCALE", "build_report", "rfm_partition", "rfm_summary"]
 
@@ -162,7 +165,7 @@ def _load_partition(
     currency: str | None,
     sources: Mapping[str, tuple[str, int]],
 ) -> Any:
-    """The portfolio of one partition's rows (relcycle.io's Arrow loader).
+    """The load of one partition's rows (relcycle.io's Arrow loader).
 
     The rows are taken in their input order, and problems name them by their
     place in the input (``sources``), not in the partition.
@@ -177,10 +180,13 @@ def _load_partition(
             continue
         frame = frame.sort_values(_ROW, kind="stable")
         source, before = sources.get(name, (name, 0))
+        if before:  # a text file: a row of empty cells is a blank line, as io reads it
+            cells = frame.drop(columns=[_PART, _ROW])
+            frame = frame[~(cells.isna() | (cells == "")).all(axis=1)]
         numbers = (frame[_ROW].astype("int64") + before).tolist()
         table = pa.Table.from_pandas(frame.drop(columns=[_PART, _ROW]), preserve_index=False)
         tables[name] = (table, source, numbers)
-    return load_tables(_arrow_inputs(tables, None), tz=tz, currency=currency or "USD").portfolio
+    return load_tables(_arrow_inputs(tables, None), tz=tz, currency=currency)
 
 
 def _report_partition(
@@ -194,7 +200,7 @@ def _report_partition(
     currency: str | None,
     policies: Any,
     sources: Mapping[str, tuple[str, int]],
-) -> tuple[list[Any], Any, set[str]]:
+) -> tuple[list[Any], Any, set[str], int]:
     """Every per-client verdict of one partition of whole clients.
 
     The pass :func:`relcycle.report.assemble` makes over a portfolio, over this
@@ -203,7 +209,8 @@ def _report_partition(
 
     Returns:
         The partition's report lines, what the pass gathered for the
-        portfolio-wide steps, and the currencies of its orders by ``as_of``.
+        portfolio-wide steps, the currencies of its orders by ``as_of``, and
+        how many of its rows were read in the default currency.
     """
     from relcycle import report as _report
 
@@ -214,9 +221,10 @@ def _report_partition(
         "clients": clients,
     }
     if all(frame is None or len(frame) == 0 for frame in parts.values()):
-        return [], _report._Gathered(), set()
+        return [], _report._Gathered(), set(), 0
     zone = resolve_zone(tz)
-    portfolio = _load_partition(parts, tz=zone, currency=currency, sources=sources)
+    loaded = _load_partition(parts, tz=zone, currency=currency, sources=sources)
+    portfolio = loaded.portfolio
     seen = _report._currencies(portfolio, as_of)
     lines: list[Any] = []
     gathered = _report._gather(
@@ -227,7 +235,7 @@ def _report_partition(
         None,
         sink=lines.append,
     )
-    return lines, gathered, seen
+    return lines, gathered, seen, loaded.defaulted_currency
 
 
 def build_report(
@@ -269,9 +277,12 @@ def build_report(
             ``source:N``, N being its 1-based place in the table's frame plus
             those lines: ``{"orders": ("orders.csv", 1)}`` names a row of a CSV
             file with a header by its line (as the other engines do, for files
-            without line breaks inside cells). Default: the table's name and
-            the row's 1-based place (``orders:2499``), as
-            :func:`relcycle.io.load_arrow` names a frame's rows.
+            without line breaks inside cells; read it with
+            ``skip_blank_lines=False`` so that blank lines keep their numbers).
+            A table with lines before its first row is a text file: a row whose
+            cells are all empty is a blank line, skipped as io skips it.
+            Default: the table's name and the row's 1-based place
+            (``orders:2499``), as :func:`relcycle.io.load_arrow` names a frame's rows.
 
     Returns:
         A :class:`relcycle.report.Report` equal to the single-process one.
@@ -341,6 +352,7 @@ def build_report(
         ]
     )
     code = _report.report_currency(set().union(*(p[2] for p in parts)), currency)
+    defaulted = sum(p[3] for p in parts)
     # the portfolio-wide steps, the summary and the report: assemble's own
     zone = resolve_zone(tz)
     now = _report._finish(
@@ -351,7 +363,7 @@ def build_report(
     tally = _report._Tally(policies)
     for line in lines:
         tally.add_line(line)
-    return _report._finished(
+    report = _report._finished(
         now,
         tally,
         tuple(_report._client_report(line, now, code, None, None) for line in lines),
@@ -359,4 +371,10 @@ def build_report(
         compare_to=None,
         currency=code,
         rejected_rows=None,
+    )
+    if not defaulted:
+        return report
+    # what loading assumed comes first, as relcycle report puts it
+    return attrs.evolve(
+        report, warnings=(currency_warning(defaulted, DEFAULT_CURRENCY), *report.warnings)
     )

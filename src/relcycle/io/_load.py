@@ -232,6 +232,9 @@ class LoadResult:
         sources: The source name of each table that was present.
         warnings: What the load assumed that the caller should know (rows read
             in the default currency because neither they nor the caller named one).
+        defaulted_currency: How many rows were read in the default currency
+            (USD) because neither they nor the caller named one (what the
+            warning counts; a Dask report adds its partitions' counts up).
     """
 
     tables: HistoryTables
@@ -240,6 +243,7 @@ class LoadResult:
     ignored_columns: FrozenMap[str, tuple[str, ...]] = attrs.field(factory=FrozenMap)
     sources: FrozenMap[str, str] = attrs.field(factory=FrozenMap)
     warnings: tuple[str, ...] = ()
+    defaulted_currency: int = 0
     _portfolio: Portfolio | None = attrs.field(default=None, eq=False, repr=False)
 
     @property
@@ -527,6 +531,7 @@ class _Loader:
                     else ()
                 ),
             ),
+            defaulted_currency=0 if self.currency_given else self.defaulted,
         )
 
     # ------------------------------------------------------------------ columns
