@@ -255,6 +255,30 @@ class TestSpreadsheetLeftovers:
         assert one_problem(tmp_path, currency="EUR").reason == "the column occurs twice"
 
 
+class TestTextFrames:
+    """A frame holding a text file's cells (a Dask partition of a CSV file) reads
+    its rows of empty cells as blank lines, as the CSV reader does, and names
+    rows by the numbers given; any other frame reads every row."""
+
+    def test_blank_rows_of_a_text_frame(self) -> None:
+        pa = pytest.importorskip("pyarrow")
+        from relcycle.io import _arrow_inputs
+        from relcycle.io._load import load_tables
+
+        table = pa.table(
+            {
+                "client_id": ["A", None, "", "B"],
+                "placed_at": ["2026-01-01", None, "", "2026-01-02"],
+                "amount": ["1", None, "", "x"],
+            }
+        )
+        for text, lines in ((True, [7]), (False, [4, 5, 7])):
+            inputs = _arrow_inputs({"orders": (table, "orders.csv", [2, 4, 5, 7], text)}, None)
+            with pytest.raises(InputError) as info:
+                load_tables(inputs, currency="EUR")
+            assert sorted({p.line for p in info.value.problems}) == lines
+
+
 class TestGeneratedIds:
     def test_identical_rows_are_distinct_records(self, tmp_path: Path) -> None:
         """Two identical id-less rows are two orders with different ids."""

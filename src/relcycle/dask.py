@@ -174,18 +174,16 @@ def _load_partition(
     from relcycle.io import _arrow_inputs
     from relcycle.io._load import load_tables
 
-    tables: dict[str, tuple[object | None, str | None, Any]] = {}
+    tables: dict[str, tuple[object | None, str | None, Any, bool]] = {}
     for name, frame in parts.items():
         if frame is None:
             continue
         frame = frame.sort_values(_ROW, kind="stable")
         source, before = sources.get(name, (name, 0))
-        if before:  # a text file: a row of empty cells is a blank line, as io reads it
-            cells = frame.drop(columns=[_PART, _ROW])
-            frame = frame[~(cells.isna() | (cells == "")).all(axis=1)]
         numbers = (frame[_ROW].astype("int64") + before).tolist()
         table = pa.Table.from_pandas(frame.drop(columns=[_PART, _ROW]), preserve_index=False)
-        tables[name] = (table, source, numbers)
+        # lines before the first row: a text file, whose rows of empty cells are blank
+        tables[name] = (table, source, numbers, before > 0)
     return load_tables(_arrow_inputs(tables, None), tz=tz, currency=currency)
 
 

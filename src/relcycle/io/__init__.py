@@ -399,7 +399,7 @@ def load_arrow(
     frames = {"orders": orders, "interactions": interactions, "complaints": complaints}
     frames["clients"] = clients
     return load_tables(
-        _arrow_inputs({name: (frame, None, None) for name, frame in frames.items()}, parse),
+        _arrow_inputs({name: (frame, None, None, False) for name, frame in frames.items()}, parse),
         tz=tz,
         currency=currency,
         skip_bad_rows=skip_bad_rows,
@@ -411,12 +411,13 @@ def load_arrow(
 
 
 def _arrow_inputs(
-    frames: Mapping[str, tuple[object | None, str | None, Any]], parse: ParseOptions | None
+    frames: Mapping[str, tuple[object | None, str | None, Any, bool]], parse: ParseOptions | None
 ) -> dict[str, TableInput]:
-    """The tables of :func:`load_arrow`: by name, ``(frame, source, numbers)``.
+    """The tables of :func:`load_arrow`: by name, ``(frame, source, numbers, text)``.
 
-    A None frame is left out; ``source`` and ``numbers`` name the rows as
-    :func:`relcycle.io._arrow.arrow_table` says (None: the table and its 1-based rows).
+    A None frame is left out; ``source``, ``numbers`` and ``text`` name the rows
+    and read blank ones as :func:`relcycle.io._arrow.arrow_table` says (None,
+    None, False: the table, its 1-based rows, every row read).
 
     Raises:
         InputError: A frame that cannot be read as its table (a float money column).
@@ -427,9 +428,11 @@ def _arrow_inputs(
 
     inputs = {}
     try:
-        for name, (frame, source, numbers) in frames.items():
+        for name, (frame, source, numbers, text) in frames.items():
             if frame is not None:
-                inputs[name] = arrow_table(name, frame, parse, source=source, numbers=numbers)
+                inputs[name] = arrow_table(
+                    name, frame, parse, source=source, numbers=numbers, text=text
+                )
     except _Fatal as exc:
         raise InputError(exc.problems) from None
     return inputs

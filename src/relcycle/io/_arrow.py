@@ -8,7 +8,7 @@ from typing import Any
 
 from relcycle.errors import Problem, UsageError
 
-from ._load import Row, RowError, TableInput, fatal
+from ._load import Row, RowError, TableInput, blank_row, fatal
 from ._parse import ParseOptions
 
 __all__ = ["arrow_table", "parquet_table", "require_pyarrow"]
@@ -52,6 +52,7 @@ def _from_arrow(
     arrow: Any,
     parse: ParseOptions | None = None,
     numbers: Sequence[int] | None = None,
+    text: bool = False,
 ) -> TableInput:
     _check_types(table, source, arrow, parse)
     columns = tuple(str(name) for name in arrow.column_names)
@@ -61,7 +62,8 @@ def _from_arrow(
         for batch in arrow.to_batches(max_chunksize=65536):
             data = [col.to_pylist() for col in batch.columns]
             for values in zip(*data, strict=True):
-                yield (source, number + 1 if numbers is None else numbers[number], values)
+                if not (text and blank_row(values)):
+                    yield (source, number + 1 if numbers is None else numbers[number], values)
                 number += 1
 
     return TableInput(table=table, source=source, columns=columns, header_line=None, rows=rows)
@@ -88,12 +90,15 @@ def arrow_table(
     *,
     source: str | None = None,
     numbers: Sequence[int] | None = None,
+    text: bool = False,
 ) -> TableInput:
     """A table from any object with ``__arrow_c_stream__`` (polars, pandas, pyarrow, ...).
 
     Problems name its rows ``source:number``: by default the table's name and the
     1-based row; ``source`` and ``numbers`` (one per row) name the rows of a frame
     that is a part of a larger input (a Dask partition: the file and its lines).
+    ``text``: the frame holds a text file's cells (strings, None when empty),
+    whose rows of empty cells are blank lines, skipped as the CSV reader skips them.
     """
     pa = require_pyarrow("reading dataframes")
     if not hasattr(frame, "__arrow_c_stream__"):
@@ -107,4 +112,4 @@ def arrow_table(
         raise UsageError(f"{table}: cannot read the dataframe through Arrow: {exc}") from None
     if numbers is not None and len(numbers) != arrow.num_rows:
         raise UsageError(f"{table}: {len(numbers)} row numbers for {arrow.num_rows} rows")
-    return _from_arrow(table, table if source is None else source, arrow, parse, numbers)
+    return _from_arrow(table, table if source is None else source, arrow, parse, numbers, text)

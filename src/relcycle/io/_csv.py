@@ -11,7 +11,7 @@ from typing import Any
 
 from relcycle.errors import Problem
 
-from ._load import Row, RowError, TableInput, fatal
+from ._load import Row, RowError, TableInput, blank_row, fatal
 
 __all__ = [
     "CSV_FIELD_LIMIT",
@@ -121,8 +121,8 @@ def csv_table(table: str, path: Path, delimiter: str = ",", encoding: str = "utf
                     start = end + 1
                     end = reader.line_num
                     n = len(cells)
-                    if not any(cells):
-                        continue  # a blank line, or a row of empty cells (",,,")
+                    if blank_row(cells):
+                        continue
                     if n == width:
                         yield (source, start, cells)
                     else:

@@ -91,6 +91,13 @@ class RowError(Exception):
         self.column = column
 
 
+def blank_row(cells: Sequence[object]) -> bool:
+    """True for a row of a text file whose cells are all empty (``""`` or None):
+    a blank line, or what a spreadsheet writes for an empty row (``,,,``). Such
+    a row holds nothing, and every reader of text skips it."""
+    return not any(cells)
+
+
 class _Fatal(Exception):
     def __init__(self, problems: Sequence[Problem]) -> None:
         super().__init__("fatal input problem")

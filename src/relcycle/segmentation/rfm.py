@@ -119,8 +119,12 @@ class RFMFigures:
     def rfm_measures(self) -> tuple[int, int, Decimal]:
         """The three measures :data:`RFM_SCORES` scores (r, f, m), as their
         declarations (:attr:`QuantileScore.figure`) compute them from these figures."""
+        lifetimes = self.lifetimes()  # the summary's names of the figures
         measures: tuple[int, int, Decimal] = _MEASURES(
-            self.age_days, self.span_days, self.purchase_days, self.total_value
+            T=lifetimes["T"],
+            recency=lifetimes["recency"],
+            purchase_days=self.purchase_days,
+            total_value=self.total_value,
         )
         return measures
 
