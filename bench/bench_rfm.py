@@ -24,8 +24,10 @@ every client, not only the RFM figures — on the same orders:
 - ``report-python``: the object path, :func:`relcycle.io.load_history` then
   :func:`relcycle.report.build_report` (no extra needed);
 - ``command``: the main job as a user runs it, ``relcycle report DIR --format
-  jsonl --output FILE`` (the default engine) in a child process, its own CPU time
-  and peak RSS.
+  jsonl --output FILE`` (the default engine, which assesses the clients in one
+  worker process per CPU) in a child process: its wall time, the CPU time of
+  it and its workers, and the peak RSS of the largest;
+- ``command-one-process``: the same with ``--workers 1``.
 
 The first repetition's results are checked against each other: frequency, recency
 and T must be equal for every client, monetary_value within 1e-9 relative.
@@ -69,6 +71,9 @@ TOOLS = ("relcycle", "polars", "duckdb", "lifetimes")
 REPORTS = ("report", "report-python")
 #: The main job as a user runs it: ``relcycle report`` (default engine), a child process.
 COMMAND = "command"
+#: The same in one process (``--workers 1``): the python engine before it used the CPUs.
+COMMAND_ONE = "command-one-process"
+COMMANDS = (COMMAND, COMMAND_ONE)
 
 
 # --------------------------------------------------------------------------- the tools
@@ -196,13 +201,15 @@ class _Command:
         return len(self.records)
 
 
-def run_command(path: Path) -> _Command:
+def run_command(path: Path, *options: str) -> _Command:
     """``relcycle report`` as a user types it (the default engine), JSON Lines to a file;
-    CPU and peak RSS are the child's (``os.wait4``)."""
+    CPU and peak RSS are the child's and its worker processes' (``os.wait4``: CPU
+    summed, the peak of the largest)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "report.jsonl"
         command = [sys.executable, "-m", "relcycle", "report", str(history_folder(path))]
         command += ["--format", "jsonl", "--output", str(out), "--as-of", AS_OF.isoformat()]
+        command += options
         start = time.perf_counter()
         child = subprocess.Popen(command, stderr=subprocess.DEVNULL)
         _, status, usage = os.wait4(child.pid, 0)
@@ -234,7 +241,7 @@ def to_polars(tool: str, result: Any) -> Any:
                 for name in ("frequency", "recency", "T", "monetary_value")
             },
         }
-    if tool == COMMAND:
+    if tool in COMMANDS:
         kept = [r for r in result.records if r["frequency"] is not None]
         result = {
             "client_id": [r["client_id"] for r in kept],
@@ -262,6 +269,7 @@ def worker(tool: str, path: Path, out: Path | None) -> None:
         "report": run_report,
         "report-python": run_report_python,
         COMMAND: run_command,
+        COMMAND_ONE: lambda path: run_command(path, "--workers", "1"),
     }[tool]
     before = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
@@ -559,7 +567,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--tools",
         default=",".join(TOOLS),
-        help=f"comma-separated, from {', '.join((*TOOLS, *REPORTS, COMMAND))} "
+        help=f"comma-separated, from {', '.join((*TOOLS, *REPORTS, *COMMANDS))} "
         "(default: the first four)",
     )
     ap.add_argument("--cache-dir", type=Path, default=None)
@@ -571,7 +579,7 @@ def main(argv: list[str] | None = None) -> int:
         "--dask-report", action="store_true", help="the full report on a Dask LocalCluster"
     )
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--worker", choices=(*TOOLS, *REPORTS, COMMAND), help=argparse.SUPPRESS)
+    ap.add_argument("--worker", choices=(*TOOLS, *REPORTS, *COMMANDS), help=argparse.SUPPRESS)
     ap.add_argument("--input", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)

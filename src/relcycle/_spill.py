@@ -16,7 +16,7 @@ import pickle
 import sqlite3
 import tempfile
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,11 @@ class Spill:
         self._count = 0
         self._sealed = False
 
+    @staticmethod
+    def encode(row: Any) -> bytes:
+        """``row`` as the spill keeps it (for :meth:`extend`, in another process)."""
+        return pickle.dumps(row, pickle.HIGHEST_PROTOCOL)
+
     def append(self, key: str, row: Any) -> None:
         """Add ``row`` at the next position, findable by ``key``."""
         if self._sealed:
@@ -75,6 +80,17 @@ class Spill:
         self._count += 1
         if len(self._pending) >= CHUNK:
             self._flush()
+
+    def extend(self, rows: Iterable[tuple[str, bytes]]) -> None:
+        """Add rows already encoded (:meth:`encode`), as ``(key, bytes)``, in order."""
+        if self._sealed:
+            raise ValueError("the spill is sealed: no more rows")
+        pending = self._pending
+        for key, blob in rows:
+            pending.append((self._count, key, blob))
+            self._count += 1
+            if len(pending) >= CHUNK:
+                self._flush()
 
     def _flush(self) -> None:
         try:

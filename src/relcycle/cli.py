@@ -6,7 +6,7 @@ Commands::
                            [--columns A,B] [--top N] [--sort FIELD [--desc]]
                            [--csv-nested] [--csv-raw-formulas]
                            [--tz ZONE] [--currency CODE] [--skip-bad-rows --rejects PATH]
-                           [--engine auto|python|arrow|dask [--workers N] [--scheduler ADDR]]
+                           [--engine auto|python|arrow|dask] [--workers N] [--scheduler ADDR]
                            [--column MODULE:NAME ...] [--policy FILE]
     relcycle ingest SOURCE --db FILE [--tz ZONE] [--currency CODE]
     relcycle check SOURCE [--tz ZONE] [--currency CODE]
@@ -498,6 +498,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
     else:
         with _scratch(keep) as spill_dir:
             if engine == "arrow":
+                if args.workers is not None and args.workers > 1:
+                    raise UsageError(
+                        f"--workers {args.workers}: the arrow engine runs in one process; "
+                        "worker processes apply to the python and dask engines"
+                    )
                 from .columnar import build_report as columnar_report
                 from .columnar import read_tables
 
@@ -521,8 +526,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
                 options = _report_options(args, rejected, as_of, compare_to, zone, keep, policies)
                 from .report import build_report
 
+                workers = _cpus() if args.workers is None else args.workers
                 report = _with_load_warnings(
-                    build_report(portfolio, spill_dir=spill_dir, **options), warnings
+                    build_report(portfolio, spill_dir=spill_dir, workers=workers, **options),
+                    warnings,
                 )
                 # rendered while the portfolio is open: the HTML page looks histories up
                 _emit(_render(report, fmt, args.output, view), args.output)
@@ -535,6 +542,24 @@ def _cmd_report(args: argparse.Namespace) -> int:
         _warn(report.warnings)
     _emit(_render(report, fmt, args.output, view), args.output)
     return 0
+
+
+def _cpus() -> int:
+    """The CPUs this process may run on (the python engine's default ``--workers``)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"not a whole number of 1 or more: {text!r}")
+    return value
 
 
 @contextlib.contextmanager
@@ -711,7 +736,7 @@ def _dask_report(
         # The cluster's own log lines (a shuffle's start, a task that failed with
         # the input's problems, which relcycle reports itself) stay off stderr.
         cluster = distributed.LocalCluster(
-            n_workers=args.workers,
+            n_workers=2 if args.workers is None else args.workers,
             threads_per_worker=1,
             processes=True,
             dashboard_address=None,
@@ -925,10 +950,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument(
         "--workers",
-        type=int,
-        default=2,
+        type=_positive_int,
+        default=None,
         metavar="N",
-        help="with --engine dask: worker processes of the local cluster (2)",
+        help="processes that assess the clients: with the python engine (default: the "
+        "machine's CPUs; 1 assesses them in this process), or the local cluster's with "
+        "--engine dask (2)",
     )
     report.add_argument(
         "--scheduler",

@@ -61,7 +61,8 @@ from .segmentation import rfm as _rfm
 from .segmentation import risks as _risks
 from .segmentation import value as _value
 from .segmentation._util import sales as _sales
-from .store import StoredPortfolio
+from .store import CHUNK as _STORE_CHUNK
+from .store import StoredPart, StoredPortfolio
 
 if TYPE_CHECKING:
     import polars
@@ -1003,6 +1004,33 @@ class _Tally:
             cell[0] += 1
             cell[1] = add(cell[1], amount)
 
+    def merge(self, other: _Tally) -> None:
+        """Count the clients ``other`` counted (a pass over other clients, with the same policies).
+
+        The counts are those of counting every client here; the loss sums are
+        exact, so they do not depend on how the clients were split.
+        """
+        self.clients += other.clients
+        for mine, theirs in (
+            (self.stage, other.stage),
+            (self.rung, other.rung),
+            (self.segment, other.segment),
+            (self.regularity, other.regularity),
+            (self.client_stage, other.client_stage),
+            (self.risks, other.risks),
+            *((self.columns[name], counter) for name, counter in other.columns.items()),
+        ):
+            for key, n in theirs.items():
+                mine[key] += n
+        add = _EXACT.add
+        self.lost[0] += other.lost[0]
+        self.lost[1] = add(self.lost[1], other.lost[1])
+        for group, cells in other.losses.items():
+            for key, (n, amount) in cells.items():
+                cell = self.losses[group].setdefault(key, [0, Decimal(0)])
+                cell[0] += n
+                cell[1] = add(cell[1], amount)
+
     def add_line(self, line: _Line) -> None:
         """Count one client from its report line."""
         self.add(
@@ -1615,11 +1643,26 @@ def _restored(cls: type[_T], **fields: Any) -> _T:
     return made
 
 
-def _packed(line: _Line, actions: dict[_playbook.Action, int]) -> tuple[Any, ...]:
+def _action_numbers(playbook: _playbook.Playbook) -> dict[_playbook.Action, int]:
+    """Every action of ``playbook``, numbered: by stage, then by risk, then by segment.
+
+    A line's actions are the playbook's (:meth:`~relcycle.segmentation.playbook.Playbook.actions`),
+    so :func:`_packed` keeps their numbers, and the numbering depends on the
+    policies alone: every process of a report numbers them alike.
+    """
+    numbers: dict[_playbook.Action, int] = {}
+    for table in (playbook.stages, playbook.risks, playbook.segments):
+        for actions in table.values():
+            for action in actions:
+                numbers.setdefault(action, len(numbers))
+    return numbers
+
+
+def _packed(line: _Line, actions: Mapping[_playbook.Action, int]) -> tuple[Any, ...]:
     """A line as plain values (strings, numbers, moments), quick to pickle.
 
-    ``actions`` numbers the playbook's actions as they are met (a report has a
-    few dozen): a line keeps their numbers, :func:`_unpacked` the same list.
+    ``actions`` numbers the playbook's actions (:func:`_action_numbers`): a line
+    keeps their numbers, :func:`_unpacked` reads them from the same list.
     """
     loss_reason = line.loss_reason
     return (
@@ -1644,7 +1687,7 @@ def _packed(line: _Line, actions: dict[_playbook.Action, int]) -> tuple[Any, ...
         line.cost_to_serve,
         line.profit,
         line.risks or None,
-        tuple(actions.setdefault(a, len(actions)) for a in line.actions),
+        tuple([actions[a] for a in line.actions]),
         tuple((k, e.reason, e.record_ids) for k, e in line.evidence.items()),
         tuple(
             (k, c.value, c.evidence.reason, c.evidence.record_ids) for k, c in line.columns.items()
@@ -2074,6 +2117,181 @@ def _gather(
     return gathered
 
 
+#: What a worker's pass sends back of each line (see :func:`_assess_part`).
+_NO_LINES, _LINES, _PACKED_LINES = 0, 1, 2
+
+
+def _assess_part(
+    part: StoredPart,
+    moment: datetime,
+    policies: ReportPolicies,
+    tz: tzinfo,
+    keep: bool,
+    columns: bool,
+    lines: int,
+    verdicts: bool,
+) -> tuple[list[Any], _Tally | None, _Gathered]:
+    """One worker's pass (:class:`_Workers`): a run of a store's clients, as :func:`_gather`.
+
+    ``lines`` says what comes back of the lines: nothing (``_NO_LINES``), the
+    lines (``_LINES``: the driver counts and keeps them), or each line as its
+    client id and the bytes a :class:`~relcycle._spill.Spill` keeps, with the
+    run's tally (``_PACKED_LINES``: the driver only copies them).
+    """
+    with collector_paused():
+        histories = part.read()
+        found: list[Any] = []
+        tally = None
+        sink: Callable[[_Line], object] | None = None
+        if lines == _LINES:
+            sink = found.append
+        elif lines == _PACKED_LINES:
+            tally = _Tally(policies)
+            numbers, encode, add = _action_numbers(policies.playbook), Spill.encode, found.append
+
+            def sink(line: _Line) -> None:
+                add((line.client_id, encode(_packed(line, numbers))))
+
+        gathered = _gather(
+            ((history.as_of(moment), None) for history in histories),
+            len(histories),
+            _Context(moment, policies, tz),
+            keep,
+            None,
+            columns=columns,
+            drop=True,
+            sink=sink,
+            tally=tally,
+            verdicts=verdicts,
+        )
+    return found, tally, gathered
+
+
+class _Workers:
+    """Worker processes that make :func:`_gather`'s pass over a store's runs of clients.
+
+    Each run (a :class:`~relcycle.store.StoredPart`) is read and assessed in a
+    worker; the driver takes the runs back in client id order and feeds their
+    lines to the tally and the sink exactly as one pass over the whole
+    portfolio does, so the report is the same. Lines bound for a spill file
+    come back as its rows with the run's tally, and are copied there. A few
+    runs are in flight at a time, so the driver holds the lines of those runs
+    only.
+    """
+
+    def __init__(
+        self, parts: Sequence[StoredPart], workers: int, policies: ReportPolicies, tz: tzinfo
+    ) -> None:
+        import multiprocessing
+        import pickle
+        from concurrent.futures import ProcessPoolExecutor
+
+        for what, value in (("the policies", policies), ("the time zone", tz)):
+            try:
+                pickle.dumps(value)
+            except Exception as exc:  # any pickling failure says the same
+                raise UsageError(
+                    f"workers={workers}: {what} cannot be sent to worker processes "
+                    f"({type(exc).__name__}: {exc}); define columns, rules and zones at "
+                    "module level, or use workers=1"
+                ) from None
+        self._parts = tuple(parts)
+        self._size = min(workers, len(self._parts))
+        self._pool = ProcessPoolExecutor(
+            max_workers=self._size, mp_context=multiprocessing.get_context("spawn")
+        )
+
+    def close(self) -> None:
+        """Stop the workers (runs not started are dropped)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def gather(
+        self,
+        moment: datetime,
+        total: int,
+        ctx: _Context,
+        keep: bool,
+        progress: Callable[[int, int], None] | None,
+        *,
+        columns: bool = True,
+        sink: Callable[[_Line], object] | None = None,
+        tally: _Tally | None = None,
+        verdicts: bool = False,
+        spill: Spill | None = None,
+    ) -> _Gathered:
+        """:func:`_gather` over every run, in client id order.
+
+        With ``spill`` (``sink`` then only writes lines there) the runs' lines
+        are copied to it as the workers encoded them.
+        """
+        from collections import deque
+        from concurrent.futures.process import BrokenProcessPool
+
+        mode = (
+            _PACKED_LINES
+            if spill is not None
+            else _LINES
+            if sink is not None or tally is not None
+            else _NO_LINES
+        )
+        pending: deque[Any] = deque()
+        todo = iter(self._parts)
+        found: list[_Gathered] = []
+        step = max(1, total // 100)
+        done = 0
+
+        def submit() -> None:
+            part = next(todo, None)
+            if part is not None:
+                pending.append(
+                    self._pool.submit(
+                        _assess_part,
+                        part,
+                        moment,
+                        ctx.policies,
+                        ctx.tz,
+                        keep,
+                        columns,
+                        mode,
+                        verdicts,
+                    )
+                )
+
+        for _ in range(2 * self._size):
+            submit()
+        while pending:
+            try:
+                part_lines, part_tally, gathered = pending.popleft().result()
+            except BrokenProcessPool as exc:
+                raise UsageError(
+                    f"a worker process of the report stopped abruptly ({exc}). A program "
+                    "that starts workers needs an `if __name__ == '__main__':` guard and a "
+                    "file (not code read from stdin), since each worker starts it again "
+                    "(Python's spawn start method); a worker killed for lack of memory stops "
+                    "so too. Use workers=1 (--workers 1)"
+                ) from None
+            submit()
+            found.append(gathered)
+            count = len(gathered.revenue)
+            if spill is not None:
+                spill.extend(part_lines)
+                if tally is not None and part_tally is not None:
+                    tally.merge(part_tally)
+            else:
+                for line in part_lines:
+                    if tally is not None:
+                        tally.add_line(line)
+                    if sink is not None:
+                        sink(line)
+            if progress is not None:
+                # as often as one pass calls it: at every step-th client and the last
+                for i in range(done, done + count):
+                    if i % step == 0 or i + 1 == total:
+                        progress(i + 1, total)
+            done += count
+        return _Gathered.merged(found)
+
+
 def _finish(gathered: _Gathered, ctx: _Context) -> _Moment:
     """The portfolio-wide steps (value classes, RFM scores) over what a pass gathered.
 
@@ -2114,6 +2332,7 @@ def build_report(
     progress: Callable[[int, int], None] | None = None,
     keep_assessments: bool = True,
     spill_dir: str | os.PathLike[str] | None = None,
+    workers: int = 1,
 ) -> Report:
     """Evaluate every client of ``portfolio`` as of a moment.
 
@@ -2147,6 +2366,15 @@ def build_report(
             report is the same, field for field; ``report.clients`` is then a
             read-only sequence rather than a tuple, and each access builds the
             client's line again (iterate it once where you can).
+        workers: How many processes assess the clients (1: this one). With
+            more, ``portfolio`` must be a
+            :class:`~relcycle.store.StoredPortfolio`: its clients are split into
+            runs of :data:`relcycle.store.CHUNK`, each run read and assessed in
+            a worker process (started with ``spawn``), and the lines taken back
+            in client id order, so the report is the same, byte for byte. A
+            portfolio of one run is assessed here. ``policies``, ``tz`` and the
+            policies' columns are sent to the workers, so they must pickle
+            (module-level objects do).
 
     Returns:
         The :class:`Report`.
@@ -2155,12 +2383,18 @@ def build_report(
         CurrencyMismatchError: If the orders by ``as_of`` hold several currencies,
             or another currency than ``currency``: one report never adds two
             currencies (convert first, or report each currency separately).
-        UsageError: If the portfolio has no records and no ``as_of`` is given, or
-            ``compare_to`` is not before ``as_of``.
+        UsageError: If the portfolio has no records and no ``as_of`` is given,
+            ``compare_to`` is not before ``as_of``, ``workers`` is not a whole
+            number of 1 or more, or workers are asked of an in-memory portfolio
+            or of policies that cannot be pickled; or a worker process stopped
+            abruptly.
+        StoreError: With workers: if the store was written while they read it.
         ValidationError: If a moment is not timezone-aware.
         RecordTypeError: If a moment is not a datetime.
     """
     policies = ReportPolicies() if policies is None else policies
+    if type(workers) is not int or workers < 1:
+        raise UsageError(f"workers must be a whole number of 1 or more, not {workers!r}")
     if as_of is None:
         as_of = portfolio.last_moment
         if as_of is None:
@@ -2174,20 +2408,36 @@ def build_report(
         for full in portfolio:
             yield full.as_of(moment), None
 
-    return assemble(
-        items,
-        len(portfolio),
-        as_of=as_of,
-        compare_to=compare_to,
-        currency=code,
-        policies=policies,
-        tz=tz,
-        rejected_rows=rejected_rows,
-        progress=progress,
-        keep_assessments=keep_assessments,
-        lookup=portfolio.__getitem__,
-        spill_dir=spill_dir,
-    )
+    pool = None
+    if workers > 1:
+        if not isinstance(portfolio, StoredPortfolio):
+            raise UsageError(
+                f"workers={workers} reads the portfolio in worker processes: give a "
+                "StoredPortfolio (relcycle.store.read_store, or ingest the records into a "
+                "store first), or use workers=1"
+            )
+        parts = portfolio.parts(_STORE_CHUNK)
+        if len(parts) > 1:
+            pool = _Workers(parts, workers, policies, tz)
+    try:
+        return assemble(
+            items,
+            len(portfolio),
+            as_of=as_of,
+            compare_to=compare_to,
+            currency=code,
+            policies=policies,
+            tz=tz,
+            rejected_rows=rejected_rows,
+            progress=progress,
+            keep_assessments=keep_assessments,
+            lookup=portfolio.__getitem__,
+            spill_dir=spill_dir,
+            workers=pool,
+        )
+    finally:
+        if pool is not None:
+            pool.close()
 
 
 def check_moments(as_of: datetime, compare_to: datetime | None) -> None:
@@ -2223,6 +2473,7 @@ def assemble(
     keep_assessments: bool,
     lookup: Callable[[str], ClientHistory] | None = None,
     spill_dir: str | os.PathLike[str] | None = None,
+    workers: _Workers | None = None,
 ) -> Report:
     """Build the report from every client's cut history and what is known of it.
 
@@ -2234,22 +2485,63 @@ def assemble(
     (the full history of a client id) no report line keeps its client's
     history: it looks it up again when asked (explanations, the HTML page), so
     the report holds one history at a time. With ``spill_dir`` the lines are
-    kept in a file there, not in memory (see :func:`build_report`).
+    kept in a file there, not in memory (see :func:`build_report`). With
+    ``workers`` (which needs ``lookup``) the clients are assessed in worker
+    processes, and ``items`` is not read.
 
     Raises:
         RecordTypeError: If a policy of ``policies`` is not of its kind (the
             segmentations run per client without their argument checks).
     """
+    drop = lookup is not None
+
+    def gather(
+        moment: datetime,
+        ctx: _Context,
+        keep: bool,
+        progress: Callable[[int, int], None] | None,
+        *,
+        columns: bool = True,
+        sink: Callable[[_Line], object] | None = None,
+        tally: _Tally | None = None,
+        verdicts: bool = False,
+        spill: Spill | None = None,
+    ) -> _Gathered:
+        # ``spill``: where ``sink`` writes the lines (workers then write them there)
+        if workers is not None:
+            assert drop  # a worker's lines cannot carry their histories back
+            return workers.gather(
+                moment,
+                total,
+                ctx,
+                keep,
+                progress,
+                columns=columns,
+                sink=sink,
+                tally=tally,
+                verdicts=verdicts,
+                spill=spill,
+            )
+        return _gather(
+            items(moment),
+            total,
+            ctx,
+            keep,
+            progress,
+            columns=columns,
+            drop=drop,
+            sink=sink,
+            tally=tally,
+            verdicts=verdicts,
+        )
+
     with collector_paused():
         warnings: list[str] = []
         before: dict[str, Previous] | None = None
         if compare_to is not None:
             then_ctx = _Context(compare_to, policies, tz)
             then = _finish(
-                _gather(
-                    items(compare_to), total, then_ctx, False, None, columns=False, verdicts=True
-                ),
-                then_ctx,
+                gather(compare_to, then_ctx, False, None, columns=False, verdicts=True), then_ctx
             )
             if total and not then.with_records:
                 warnings.append(
@@ -2273,21 +2565,20 @@ def assemble(
         lines: list[_Line | None] = []
         spill = None if spill_dir is None else Spill(spill_dir)
         sink: Callable[[_Line], object] = lines.append
-        actions: dict[_playbook.Action, int] = {}
+        actions = _action_numbers(policies.playbook)
         if spill is not None:
             sink = lambda line: spill.append(line.client_id, _packed(line, actions))  # noqa: E731
         try:
             now = _finish(
-                _gather(
-                    items(as_of),
-                    total,
+                gather(
+                    as_of,
                     ctx,
                     keep_assessments,
                     progress,
-                    drop=lookup is not None,
                     sink=sink,
                     tally=tally,
                     verdicts=before is not None,
+                    spill=spill,
                 ),
                 ctx,
             )

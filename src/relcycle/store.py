@@ -91,6 +91,7 @@ from relcycle.model import FrozenMap
 __all__ = [
     "SCHEMA_VERSION",
     "IngestResult",
+    "StoredPart",
     "StoredPortfolio",
     "create_store",
     "ingest",
@@ -664,18 +665,38 @@ class StoredPortfolio:
                 "looks its histories up there (explanations, assessments): use them before "
                 "closing it"
             )
-        try:
-            inputs = sqlite_tables(self._conn, self._path.name, (first, last))
-        except _Fatal as exc:
-            raise InputError(exc.problems) from None
-        return load_tables(
-            inputs,
-            missing_orders=Problem(
-                self._path.name, None, None, None, "no orders table in the database"
-            ),
-            clients_given=self._clients_given,
-            **self._options,
+        return _load_range(
+            self._conn, self._path.name, first, last, self._clients_given, self._options
         )
+
+    def parts(self, size: int = CHUNK) -> list[StoredPart]:
+        """The portfolio as consecutive runs of at most ``size`` clients, in client id order.
+
+        Each part can be read in another process (:meth:`StoredPart.read`), so
+        that the clients of one store are assessed by several processes at once
+        (``build_report(..., workers=N)``).
+
+        Raises:
+            UsageError: If the portfolio is closed, or ``size`` is not a positive int.
+        """
+        if type(size) is not int or size < 1:
+            raise UsageError(f"parts: size must be a positive int, not {size!r}")
+        if self._closed:
+            raise UsageError(f"{self._path.name}: the stored portfolio is closed")
+        mark = _ingest_mark(self._conn)
+        ids = self._ids
+        return [
+            StoredPart(
+                path=str(self._path.resolve()),
+                first=ids[start],
+                last=ids[min(start + size, len(ids)) - 1],
+                count=min(size, len(ids) - start),
+                clients_given=self._clients_given,
+                options=dict(self._options),
+                mark=mark,
+            )
+            for start in range(0, len(ids), size)
+        ]
 
     def _scan(self, max_problems: int) -> None:
         """Read every chunk once: check every row, note the last moment and currencies."""
@@ -710,6 +731,92 @@ class StoredPortfolio:
         self._last_known = True
         if defaulted and self._options["currency"] is None:
             self.warnings = (currency_warning(defaulted, DEFAULT_CURRENCY),)
+
+
+def _load_range(
+    conn: sqlite3.Connection,
+    name: str,
+    first: str,
+    last: str,
+    clients_given: bool,
+    options: dict[str, Any],
+) -> LoadResult:
+    """The records of the clients ``first`` to ``last`` (ids, inclusive), through the loader."""
+    try:
+        inputs = sqlite_tables(conn, name, (first, last))
+    except _Fatal as exc:
+        raise InputError(exc.problems) from None
+    return load_tables(
+        inputs,
+        missing_orders=Problem(name, None, None, None, "no orders table in the database"),
+        clients_given=clients_given,
+        **options,
+    )
+
+
+def _ingest_mark(conn: sqlite3.Connection) -> int:
+    """The number of the store's last ingest (0: none): what changes when it is written."""
+    try:
+        found = conn.execute("SELECT max(sequence) FROM relcycle_ingests").fetchone()
+    except sqlite3.OperationalError:  # a store made before the ingest log
+        return 0
+    return 0 if found is None or found[0] is None else int(found[0])
+
+
+@attrs.frozen(kw_only=True)
+class StoredPart:
+    """A run of consecutive clients of a store, readable in another process.
+
+    Made by :meth:`StoredPortfolio.parts`; it holds no connection, only what
+    opens one (the store's path and the portfolio's reading options), so it can
+    be sent to a worker process.
+
+    Attributes:
+        path: The store's file.
+        first: The first client id of the run.
+        last: The last client id of the run (inclusive).
+        count: How many clients the run holds.
+        clients_given: Whether the store's ``clients`` table lists the clients.
+        options: The portfolio's reading options (zone, currency, extra columns).
+        mark: The store's last ingest when the portfolio was opened: a part read
+            after another ingest is refused, since the portfolio's checks were
+            made on the store as it was.
+    """
+
+    path: str
+    first: str
+    last: str
+    count: int
+    clients_given: bool
+    options: dict[str, Any] = attrs.field(eq=False)
+    mark: int
+
+    def read(self) -> Portfolio:
+        """The histories of the run's clients, read as the portfolio reads them.
+
+        Raises:
+            StoreError: If the store was written since the portfolio was opened.
+            InputError: If a row is bad (the store changed: the portfolio checked it).
+        """
+        path = Path(self.path)
+        with _store_errors(path):
+            conn = connect_read(path)
+        try:
+            with _store_errors(path):
+                conn.execute("BEGIN")
+                mark = _ingest_mark(conn)
+            if mark != self.mark:
+                raise StoreError(
+                    path=self.path,
+                    reason="the store was written (an ingest) while the report read it; "
+                    "run the report again",
+                )
+            with _store_errors(path):
+                return _load_range(
+                    conn, path.name, self.first, self.last, self.clients_given, self.options
+                ).portfolio
+        finally:
+            conn.close()
 
 
 def _defaulted(warning: str) -> int:
