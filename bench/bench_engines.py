@@ -1,5 +1,8 @@
 """Benchmark: ``relcycle report --engine python`` vs ``--engine arrow`` by input size.
 
+The python engine runs twice: by default (its worker processes, one per CPU)
+and with ``--workers 1`` (``python-1``, one process).
+
 Dev tool, never run by the test suite. It times the whole command (start-up,
 reading, the report, writing JSON Lines to a file) and reads its peak resident
 memory, each run a fresh process, engines round-robin, and checks that both
@@ -34,7 +37,14 @@ sys.path.insert(0, str(HERE))
 
 import make_bench_data  # noqa: E402
 
-ENGINES = ("python", "arrow")
+#: ``python`` is the default python engine (worker processes, one per CPU);
+#: ``python-1`` the same with ``--workers 1`` (one process).
+ENGINES = ("python", "arrow", "python-1")
+_OPTIONS = {
+    "python": ["--engine", "python"],
+    "arrow": ["--engine", "arrow"],
+    "python-1": ["--engine", "python", "--workers", "1"],
+}
 
 
 def demo_folder(cache: Path, clients: int) -> Path:
@@ -78,12 +88,12 @@ def run(
         env["PYTHONPATH"] = str(tree / "src")
     start = time.perf_counter()
     cmd = [python, "-m", "relcycle", "report", str(folder), "--format", "jsonl"]
-    child = subprocess.Popen([*cmd, "--output", str(out), "--engine", engine], env=env)
-    _, status, usage = os.wait4(child.pid, 0)
+    child = subprocess.Popen([*cmd, "--output", str(out), *_OPTIONS[engine]], env=env)
+    _, status, usage = os.wait4(child.pid, 0)  # CPU: the child's and its workers'
     wall = time.perf_counter() - start
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} --engine {engine}: exit code {child.returncode}")
+        raise SystemExit(f"{' '.join(cmd)} {engine}: exit code {child.returncode}")
     cpu = usage.ru_utime + usage.ru_stime
     return wall, cpu, usage.ru_maxrss / 1024  # Linux: KiB
 
@@ -117,9 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     trees: list[Path | None] = list(args.tree) or [None]
     print(
         "| input | tree | MiB | python wall s | arrow wall s | arrow/python wall | CPU "
-        "| python peak MiB | arrow peak MiB | arrow/python peak | same output |"
+        "| python peak MiB | arrow peak MiB | arrow/python peak | python-1 wall s "
+        "| python/python-1 wall | CPU | same output |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for name, folder in inputs:
             runs = [(k, e) for k in range(len(trees)) for e in ENGINES]
@@ -142,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"| {wall['arrow']:.2f} | {wall['arrow'] / wall['python']:.2f} "
                     f"| {cpu['arrow'] / cpu['python']:.2f} | {peak['python']:.0f} "
                     f"| {peak['arrow']:.0f} | {peak['arrow'] / peak['python']:.2f} "
+                    f"| {wall['python-1']:.2f} | {wall['python'] / wall['python-1']:.2f} "
+                    f"| {cpu['python'] / cpu['python-1']:.2f} "
                     f"| {'yes' if same else 'NO'} |",
                     flush=True,
                 )

@@ -59,8 +59,23 @@ class TestSameReport:
         two_calls: list[tuple[int, int]] = []
         options = {"spill_dir": tmp_path if spill else None, "keep_assessments": not spill}
         one = build_report(stored, workers=1, progress=lambda *a: one_calls.append(a), **options)
-        two = build_report(stored, workers=2, progress=lambda *a: two_calls.append(a), **options)
-        assert _bytes(two) == _bytes(one)
+        pools: list[int] = []
+        started = report_module._pool
+
+        def counted(workers: int) -> object:
+            pools.append(workers)
+            return started(workers)
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(report_module, "_pool", counted)
+            two = build_report(
+                stored, workers=2, progress=lambda *a: two_calls.append(a), **options
+            )
+            assert pools == [2]  # the clients were assessed by two workers
+            assert _bytes(two) == _bytes(one)
+        # a report whose lines are in a file is written by its workers too (JSON
+        # Lines and JSON: one pool each); one in memory is written here
+        assert pools == ([2, 2, 2] if spill else [2])
         # the runs' tallies merged: lost clients and their exact lost revenue included
         assert one.summary["losses"]["clients"] > 0
         assert two_calls == one_calls

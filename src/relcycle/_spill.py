@@ -136,11 +136,12 @@ class Spill:
         found = self._db.execute("SELECT 1 FROM rows WHERE key = ?", (key,)).fetchone()
         return found is not None
 
-    def keys(self) -> Iterator[str]:
-        """Every key, in position order."""
-        for start in range(0, self._count, CHUNK):
+    def keys(self, start: int = 0, stop: int | None = None) -> Iterator[str]:
+        """The keys from position ``start`` to ``stop`` (default: every key), in order."""
+        stop = self._count if stop is None else min(stop, self._count)
+        for low in range(start, stop, CHUNK):
             query = "SELECT key FROM rows WHERE pos >= ? AND pos < ? ORDER BY pos"
-            for (key,) in self._db.execute(query, (start, start + CHUNK)).fetchall():
+            for (key,) in self._db.execute(query, (low, min(low + CHUNK, stop))).fetchall():
                 yield key
 
     def rows(self, start: int = 0, stop: int | None = None) -> Iterator[Any]:
@@ -152,3 +153,17 @@ class Spill:
             chunk = self._db.execute(query, (low, min(low + CHUNK, stop))).fetchall()
             for (blob,) in chunk:
                 yield loads(blob)
+
+
+def read_rows(path: str | os.PathLike[str], start: int, stop: int) -> list[Any]:
+    """The rows from ``start`` to ``stop`` of a sealed spill, read in another process.
+
+    The spill's own process keeps the file until it closes the spill; a worker
+    it started reads a run of rows here (read-only).
+    """
+    db = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        query = "SELECT row FROM rows WHERE pos >= ? AND pos < ? ORDER BY pos"
+        return [pickle.loads(blob) for (blob,) in db.execute(query, (start, stop)).fetchall()]
+    finally:
+        db.close()

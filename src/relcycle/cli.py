@@ -944,9 +944,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--engine",
         choices=ENGINES,
         default="auto",
-        help="python: the object path, bounded memory; arrow: the columnar path (the arrow "
-        "extra), usually faster, 2-4x the memory; dask: a Dask cluster (the dask extra); "
-        "auto (default): the faster engine that is not heavier on memory, measured: python",
+        help="python: the object path, bounded memory, in worker processes (--workers); "
+        "arrow: the columnar path (the arrow extra), in one process, 2-4x the memory; dask: "
+        "a Dask cluster (the dask extra); auto (default): the faster engine that is not "
+        "heavier on memory, measured: python",
     )
     report.add_argument(
         "--workers",

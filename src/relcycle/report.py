@@ -2117,6 +2117,25 @@ def _gather(
     return gathered
 
 
+def _pool(workers: int) -> Any:
+    """A pool of ``workers`` processes started with ``spawn`` (see :class:`_Workers`)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+
+
+def _stopped(exc: BaseException) -> UsageError:
+    """The error of a worker process that stopped abruptly."""
+    return UsageError(
+        f"a worker process of the report stopped abruptly ({exc}). A program "
+        "that starts workers needs an `if __name__ == '__main__':` guard and a "
+        "file (not code read from stdin), since each worker starts it again "
+        "(Python's spawn start method); a worker killed for lack of memory stops "
+        "so too. Use workers=1 (--workers 1)"
+    )
+
+
 #: What a worker's pass sends back of each line (see :func:`_assess_part`).
 _NO_LINES, _LINES, _PACKED_LINES = 0, 1, 2
 
@@ -2182,9 +2201,7 @@ class _Workers:
     def __init__(
         self, parts: Sequence[StoredPart], workers: int, policies: ReportPolicies, tz: tzinfo
     ) -> None:
-        import multiprocessing
         import pickle
-        from concurrent.futures import ProcessPoolExecutor
 
         for what, value in (("the policies", policies), ("the time zone", tz)):
             try:
@@ -2196,10 +2213,8 @@ class _Workers:
                     "module level, or use workers=1"
                 ) from None
         self._parts = tuple(parts)
-        self._size = min(workers, len(self._parts))
-        self._pool = ProcessPoolExecutor(
-            max_workers=self._size, mp_context=multiprocessing.get_context("spawn")
-        )
+        self.size = min(workers, len(self._parts))
+        self._pool = _pool(self.size)
 
     def close(self) -> None:
         """Stop the workers (runs not started are dropped)."""
@@ -2257,19 +2272,13 @@ class _Workers:
                     )
                 )
 
-        for _ in range(2 * self._size):
+        for _ in range(2 * self.size):
             submit()
         while pending:
             try:
                 part_lines, part_tally, gathered = pending.popleft().result()
             except BrokenProcessPool as exc:
-                raise UsageError(
-                    f"a worker process of the report stopped abruptly ({exc}). A program "
-                    "that starts workers needs an `if __name__ == '__main__':` guard and a "
-                    "file (not code read from stdin), since each worker starts it again "
-                    "(Python's spawn start method); a worker killed for lack of memory stops "
-                    "so too. Use workers=1 (--workers 1)"
-                ) from None
+                raise _stopped(exc) from None
             submit()
             found.append(gathered)
             count = len(gathered.revenue)
@@ -2598,7 +2607,15 @@ def assemble(
             del built
         else:
             spill.seal()
-            clients = _StoredClients(spill, tuple(actions), now, currency, before, lookup)
+            clients = _StoredClients(
+                spill,
+                tuple(actions),
+                now,
+                currency,
+                before,
+                lookup,
+                workers=1 if workers is None else workers.size,
+            )
         migrations = None
         if before is not None:
             assert now.verdicts is not None
@@ -2680,6 +2697,28 @@ def _finished(
     )
 
 
+def _encode_run(
+    path: str,
+    start: int,
+    stop: int,
+    actions: Sequence[_playbook.Action],
+    moment: _Moment,
+    currency: str,
+    before: Mapping[str, Previous] | None,
+    encode: Callable[[ClientReport], str],
+) -> str:
+    """A worker's run of :meth:`_StoredClients.encoded`: the lines ``start`` to ``stop``."""
+    from ._spill import read_rows
+
+    with collector_paused():
+        texts = []
+        for row in read_rows(path, start, stop):
+            line = _unpacked(row, actions)
+            previous = None if before is None else before.get(line.client_id, _NEW)
+            texts.append(encode(_client_report(line, moment, currency, previous, None)))
+        return "".join(texts)
+
+
 class _StoredClients(Sequence[ClientReport]):
     """A report's clients read back from the lines in a :class:`Spill`.
 
@@ -2695,8 +2734,10 @@ class _StoredClients(Sequence[ClientReport]):
         currency: str,
         before: Mapping[str, Previous] | None,
         lookup: Callable[[str], ClientHistory] | None,
+        workers: int = 1,
     ) -> None:
         self._spill = spill
+        self._workers = workers
         self._actions = actions
         self._moment = moment
         self._currency = currency
@@ -2729,6 +2770,72 @@ class _StoredClients(Sequence[ClientReport]):
 
     def __iter__(self) -> Iterator[ClientReport]:
         return map(self._build, self._spill.rows())
+
+    def encoded(self, encode: Callable[[ClientReport], str]) -> Iterator[str]:
+        """``encode`` of every client, in order: in worker processes when the report had them.
+
+        A report built with ``workers`` encodes its lines (a writer's
+        JSON of each client, say) in as many processes, a run of
+        :data:`relcycle.store.CHUNK` lines each; each run's text comes back in
+        order. ``encode`` must pickle then (a module-level function, or a
+        :func:`functools.partial` of one).
+        """
+        runs = range(0, len(self), _STORE_CHUNK)
+        if self._workers < 2 or len(runs) < 2:
+            yield from map(encode, self)
+            return
+        from collections import deque
+        from concurrent.futures.process import BrokenProcessPool
+
+        moment, before, spill = self._moment, self._before, self._spill
+        path = str(spill.path)
+        size = min(self._workers, len(runs))
+        pool = _pool(size)
+        pending: deque[Any] = deque()
+        todo = iter(runs)
+
+        def submit() -> None:
+            start = next(todo, None)
+            if start is None:
+                return
+            stop = start + _STORE_CHUNK
+            keys = list(spill.keys(start, stop))
+            # the portfolio-wide verdicts of the run's clients only
+            part = attrs.evolve(
+                moment,
+                value_classes={k: moment.value_classes[k] for k in keys},
+                scores={k: moment.scores[k] for k in keys if k in moment.scores},
+                revenue={},
+                verdicts=None,
+                value_basis=attrs.evolve(moment.value_basis, classes={}, unknown=()),
+            )
+            mine = None if before is None else {k: before[k] for k in keys if k in before}
+            pending.append(
+                pool.submit(
+                    _encode_run,
+                    path,
+                    start,
+                    stop,
+                    tuple(self._actions),
+                    part,
+                    self._currency,
+                    mine,
+                    encode,
+                )
+            )
+
+        try:
+            for _ in range(2 * size):
+                submit()
+            while pending:
+                try:
+                    text = pending.popleft().result()
+                except BrokenProcessPool as exc:
+                    raise _stopped(exc) from None
+                submit()
+                yield text
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def find(self, client_id: str) -> ClientReport | None:
         """The line of ``client_id``, or None."""

@@ -20,9 +20,10 @@ which fields; the JSON summary is always the whole portfolio's.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from relcycle.render.view import View, neutralise
@@ -51,13 +52,44 @@ LIST_SEPARATOR = "; "
 _DEFAULT = View()
 
 
-def _records(clients: Sequence[ClientReport], fields: Sequence[str]) -> Iterator[dict[str, Any]]:
+def _shown(fields: Sequence[str]) -> tuple[str, ...] | None:
+    """The fields a record keeps: None for all of a report without extra columns."""
     from relcycle.report import FIELDS
 
-    whole = tuple(fields) == FIELDS
+    return None if tuple(fields) == FIELDS else tuple(fields)
+
+
+def _record(client: ClientReport, fields: tuple[str, ...] | None) -> dict[str, Any]:
+    record = client.to_record()
+    return record if fields is None else {f: record[f] for f in fields}
+
+
+def _records(clients: Sequence[ClientReport], fields: Sequence[str]) -> Iterator[dict[str, Any]]:
+    shown = _shown(fields)
     for client in clients:
-        record = client.to_record()
-        yield record if whole else {f: record[f] for f in fields}
+        yield _record(client, shown)
+
+
+def _jsonl_line(client: ClientReport, fields: tuple[str, ...] | None) -> str:
+    """A client's line of JSON Lines."""
+    return json.dumps(_record(client, fields), ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+def _json_item(client: ClientReport, fields: tuple[str, ...] | None) -> str:
+    """A client's item of the JSON document's ``clients`` list, after a comma."""
+    return ",\n  " + json.dumps(_record(client, fields), ensure_ascii=False)
+
+
+def _encoded(
+    clients: Sequence[ClientReport], encode: Callable[[ClientReport], str]
+) -> Iterator[str]:
+    """``encode`` of every client in order; by the report's worker processes if it has them.
+
+    A report whose lines are in a file and that was built by worker processes
+    encodes them there too, a run of clients per chunk of text.
+    """
+    encoded = getattr(clients, "encoded", None)
+    return encoded(encode) if encoded is not None else map(encode, clients)
 
 
 def iter_json(report: Report, view: View = _DEFAULT) -> Iterator[str]:
@@ -67,9 +99,12 @@ def iter_json(report: Report, view: View = _DEFAULT) -> Iterator[str]:
     yield f' "as_of": {dumps(report.as_of.isoformat())},\n'
     yield ' "clients": ['
     first = True
-    for record in _records(view.clients(report), view.fields(report)):
-        yield ("\n  " if first else ",\n  ") + dumps(record, ensure_ascii=False)
-        first = False
+    encode = functools.partial(_json_item, fields=_shown(view.fields(report)))
+    for text in _encoded(view.clients(report), encode):
+        if first and text:
+            text = text[1:]  # the first item has no comma before it
+            first = False
+        yield text
     yield "]" if first else "\n ]"
     yield ',\n "summary": '
     yield dumps(dict(report.summary), ensure_ascii=False, indent=1).replace("\n", "\n ")
@@ -94,9 +129,8 @@ def render_json(report: Report, view: View = _DEFAULT) -> str:
 
 def iter_jsonl(report: Report, view: View = _DEFAULT) -> Iterator[str]:
     """One JSON object per client per line, one line at a time."""
-    dumps = json.dumps
-    for record in _records(view.clients(report), view.fields(report)):
-        yield dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+    encode = functools.partial(_jsonl_line, fields=_shown(view.fields(report)))
+    return _encoded(view.clients(report), encode)
 
 
 def render_jsonl(report: Report, view: View = _DEFAULT) -> str:
