@@ -2509,40 +2509,15 @@ def assemble(
         ctx: _Context,
         keep: bool,
         progress: Callable[[int, int], None] | None,
-        *,
-        columns: bool = True,
-        sink: Callable[[_Line], object] | None = None,
-        tally: _Tally | None = None,
-        verdicts: bool = False,
-        spill: Spill | None = None,
+        **options: Any,
     ) -> _Gathered:
-        # ``spill``: where ``sink`` writes the lines (workers then write them there)
+        """The pass over every client at ``moment``: :func:`_gather`'s options, and
+        ``spill``, where the ``sink`` writes (workers then write there themselves)."""
         if workers is not None:
             assert drop  # a worker's lines cannot carry their histories back
-            return workers.gather(
-                moment,
-                total,
-                ctx,
-                keep,
-                progress,
-                columns=columns,
-                sink=sink,
-                tally=tally,
-                verdicts=verdicts,
-                spill=spill,
-            )
-        return _gather(
-            items(moment),
-            total,
-            ctx,
-            keep,
-            progress,
-            columns=columns,
-            drop=drop,
-            sink=sink,
-            tally=tally,
-            verdicts=verdicts,
-        )
+            return workers.gather(moment, total, ctx, keep, progress, **options)
+        options.pop("spill", None)
+        return _gather(items(moment), total, ctx, keep, progress, drop=drop, **options)
 
     with collector_paused():
         warnings: list[str] = []
