@@ -7,6 +7,8 @@ a worker's failure must reach the caller as the single process would raise it.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta, tzinfo
@@ -19,7 +21,8 @@ from relcycle.cli import main
 from relcycle.errors import StoreError, UsageError
 from relcycle.evidence import Evidence
 from relcycle.history import ClientHistory
-from relcycle.render.formats import render_json, render_jsonl
+from relcycle.render.formats import render_csv, render_json, render_jsonl
+from relcycle.render.view import View
 from relcycle.report import Cell, Column, ReportPolicies, build_report
 from relcycle.simulate import simulate_portfolio
 from relcycle.store import StoredPortfolio, ingest, read_store
@@ -44,8 +47,13 @@ def stored(store: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[StoredPortf
         yield portfolio
 
 
-def _bytes(report: report_module.Report) -> tuple[str, str]:
-    return render_jsonl(report), render_json(report)
+def _bytes(report: report_module.Report) -> tuple[str, ...]:
+    return (
+        render_jsonl(report),
+        render_json(report),
+        render_csv(report),
+        render_csv(report, View(csv_nested=True, csv_raw_formulas=True)),
+    )
 
 
 class TestSameReport:
@@ -74,8 +82,8 @@ class TestSameReport:
             assert pools == [2]  # the clients were assessed by two workers
             assert _bytes(two) == _bytes(one)
         # a report whose lines are in a file is written by its workers too (JSON
-        # Lines and JSON: one pool each); one in memory is written here
-        assert pools == ([2, 2, 2] if spill else [2])
+        # Lines, JSON and two CSV forms: one pool each); one in memory is written here
+        assert pools == ([2, 2, 2, 2, 2] if spill else [2])
         # the runs' tallies merged: lost clients and their exact lost revenue included
         assert one.summary["losses"]["clients"] > 0
         assert two_calls == one_calls
@@ -183,15 +191,20 @@ class TestCommandLine:
         db = tmp_path / "h.db"
         ingest(folder, db)
         for source in (folder, db):
-            written = []
-            for workers in ("1", "2"):
-                out = tmp_path / f"{source.name}-{workers}.jsonl"
-                args = ["report", str(source), "--workers", workers, "--output", str(out)]
-                assert main(args) == 0
-                written.append(out.read_bytes())
-            assert written[0] == written[1]
-            assert len(written[0].splitlines()) == 30
-            assert json.loads(written[0].splitlines()[0])["client_id"]
+            for suffix in ("jsonl", "csv"):
+                written = []
+                for workers in ("1", "2"):
+                    out = tmp_path / f"{source.name}-{workers}.{suffix}"
+                    args = ["report", str(source), "--workers", workers, "--output", str(out)]
+                    assert main(args) == 0
+                    written.append(out.read_bytes())
+                assert written[0] == written[1]
+                text = written[0].decode("utf-8")
+                if suffix == "jsonl":
+                    assert [json.loads(line)["client_id"] for line in text.splitlines()]
+                    assert len(text.splitlines()) == 30
+                else:
+                    assert len(list(csv.reader(io.StringIO(text)))) == 31  # and the header
 
     def test_workers_do_not_apply_to_the_arrow_engine(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -2383,7 +2383,8 @@ def build_report(
             in client id order, so the report is the same, byte for byte. A
             portfolio of one run is assessed here. ``policies``, ``tz`` and the
             policies' columns are sent to the workers, so they must pickle
-            (module-level objects do).
+            (module-level objects do). With ``spill_dir``, writing the report
+            as JSON Lines, JSON or CSV encodes its lines in as many processes.
 
     Returns:
         The :class:`Report`.

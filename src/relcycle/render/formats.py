@@ -157,35 +157,52 @@ def flat_cell(value: Any) -> str:
     return str(value)
 
 
-def iter_csv(report: Report, view: View = _DEFAULT, *, batch: int = 1000) -> Iterator[str]:
-    """The CSV text in chunks of ``batch`` clients (the header first)."""
+def _csv_row(
+    client: ClientReport,
+    fields: tuple[str, ...],
+    nested: frozenset[str] | None,
+    columns: tuple[str, ...],
+    raw: bool,
+) -> str:
+    """A client's CSV row: the nested form with ``nested`` (its JSON-text fields), else
+    the flat form; cells that start like a formula neutralised unless ``raw``."""
     from relcycle.report import flat_record
 
+    if nested is not None:
+        record = _record(client, _shown(fields))
+        cells = [_nested_cell(f, record[f], nested) for f in fields]
+    else:
+        flat = flat_record(client.to_record(), columns)
+        cells = [flat_cell(flat[f]) for f in fields]
+    if not raw:
+        cells = [neutralise(cell) for cell in cells]
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerow(cells)
+    return buffer.getvalue()
+
+
+def iter_csv(report: Report, view: View = _DEFAULT, *, batch: int = 1000) -> Iterator[str]:
+    """The CSV text in chunks of about ``batch`` clients (the header first)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    safe = (lambda cell: cell) if view.csv_raw_formulas else neutralise
-    clients = view.clients(report)
+    columns = tuple(report.columns)
     if view.csv_nested:
-        fields = view.fields(report)
-        nested = NESTED_FIELDS | {f"{name}_evidence" for name in report.columns}
-        writer.writerow(fields)
-        rows: Iterator[list[str]] = (
-            [safe(_nested_cell(f, r[f], nested)) for f in fields] for r in _records(clients, fields)
-        )
+        fields = tuple(view.fields(report))
+        nested: frozenset[str] | None = NESTED_FIELDS | {f"{name}_evidence" for name in columns}
     else:
-        fields = view.flat_fields(report)
-        writer.writerow(fields)
-        rows = (
-            [safe(flat_cell(flat[f])) for f in fields]
-            for flat in (flat_record(c.to_record(), report.columns) for c in clients)
-        )
-    for i, row in enumerate(rows, start=1):
-        writer.writerow(row)
+        fields = tuple(view.flat_fields(report))
+        nested = None
+    writer.writerow(fields)
+    encode = functools.partial(
+        _csv_row, fields=fields, nested=nested, columns=columns, raw=view.csv_raw_formulas
+    )
+    chunk = [buffer.getvalue()]
+    for i, text in enumerate(_encoded(view.clients(report), encode), start=1):
+        chunk.append(text)
         if i % batch == 0:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()
+            yield "".join(chunk)
+            chunk = []
+    yield "".join(chunk)
 
 
 def render_csv(report: Report, view: View = _DEFAULT) -> str:
