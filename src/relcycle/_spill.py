@@ -147,12 +147,8 @@ class Spill:
     def rows(self, start: int = 0, stop: int | None = None) -> Iterator[Any]:
         """The rows from position ``start`` to ``stop`` (default: the end), in order."""
         stop = self._count if stop is None else min(stop, self._count)
-        loads = pickle.loads
         for low in range(start, stop, CHUNK):
-            query = "SELECT row FROM rows WHERE pos >= ? AND pos < ? ORDER BY pos"
-            chunk = self._db.execute(query, (low, min(low + CHUNK, stop))).fetchall()
-            for (blob,) in chunk:
-                yield loads(blob)
+            yield from _rows(self._db, low, min(low + CHUNK, stop))
 
 
 def read_rows(path: str | os.PathLike[str], start: int, stop: int) -> list[Any]:
@@ -163,7 +159,12 @@ def read_rows(path: str | os.PathLike[str], start: int, stop: int) -> list[Any]:
     """
     db = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
     try:
-        query = "SELECT row FROM rows WHERE pos >= ? AND pos < ? ORDER BY pos"
-        return [pickle.loads(blob) for (blob,) in db.execute(query, (start, stop)).fetchall()]
+        return _rows(db, start, stop)
     finally:
         db.close()
+
+
+def _rows(db: sqlite3.Connection, start: int, stop: int) -> list[Any]:
+    """The rows at positions ``start`` to ``stop`` of a spill's file, in order."""
+    query = "SELECT row FROM rows WHERE pos >= ? AND pos < ? ORDER BY pos"
+    return [pickle.loads(blob) for (blob,) in db.execute(query, (start, stop)).fetchall()]

@@ -2687,12 +2687,24 @@ def _encode_run(
     from ._spill import read_rows
 
     with collector_paused():
-        texts = []
-        for row in read_rows(path, start, stop):
-            line = _unpacked(row, actions)
-            previous = None if before is None else before.get(line.client_id, _NEW)
-            texts.append(encode(_client_report(line, moment, currency, previous, None)))
-        return "".join(texts)
+        return "".join(
+            encode(_report_of(row, actions, moment, currency, before, None))
+            for row in read_rows(path, start, stop)
+        )
+
+
+def _report_of(
+    row: tuple[Any, ...],
+    actions: Sequence[_playbook.Action],
+    moment: _Moment,
+    currency: str,
+    before: Mapping[str, Previous] | None,
+    lookup: Callable[[str], ClientHistory] | None,
+) -> ClientReport:
+    """The :class:`ClientReport` of a line read back from a spill (:func:`_packed`)."""
+    line = _unpacked(row, actions)
+    previous = None if before is None else before.get(line.client_id, _NEW)
+    return _client_report(line, moment, currency, previous, lookup)
 
 
 class _StoredClients(Sequence[ClientReport]):
@@ -2721,10 +2733,9 @@ class _StoredClients(Sequence[ClientReport]):
         self._lookup = lookup
 
     def _build(self, row: tuple[Any, ...]) -> ClientReport:
-        line = _unpacked(row, self._actions)
-        before = self._before
-        previous = None if before is None else before.get(line.client_id, _NEW)
-        return _client_report(line, self._moment, self._currency, previous, self._lookup)
+        return _report_of(
+            row, self._actions, self._moment, self._currency, self._before, self._lookup
+        )
 
     def __len__(self) -> int:
         return len(self._spill)

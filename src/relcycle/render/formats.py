@@ -182,7 +182,8 @@ def _csv_row(
 
 
 def iter_csv(report: Report, view: View = _DEFAULT, *, batch: int = 1000) -> Iterator[str]:
-    """The CSV text in chunks of about ``batch`` clients (the header first)."""
+    """The CSV text in chunks (the header first): ``batch`` clients each, or, when the
+    report's workers encode the rows, ``batch`` of their runs."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     columns = tuple(report.columns)
