@@ -30,6 +30,7 @@ from relcycle.cli import main
 from relcycle.errors import InputError, UsageError
 from relcycle.history import ClientHistory, Portfolio, build_portfolio, last_moment_of
 from relcycle.io import load_history
+from relcycle.io._sqlite import foreign_schema
 from relcycle.report import build_report
 from relcycle.store import StoredPortfolio, ingest, read_store, spilled
 from relcycle.testing import complaints, interactions, orders, portfolios
@@ -181,6 +182,31 @@ class TestTemporaryStore:
             assert list(stored) == expected
             assert stored.last_moment == datetime(2024, 2, 3, tzinfo=UTC)
         assert not where.exists()
+
+    def test_the_store_is_indexed_after_its_rows_go_in(self, tmp_path: Path) -> None:
+        """The temporary store is written before its indexes are built; it is a
+        store relcycle accepts, its ids are unique and its clients' records indexed."""
+        loaded = self._loaded(tmp_path)
+        with spilled(loaded) as stored:  # type: ignore[arg-type]
+            path = stored._path
+            assert store.is_store(path)
+            conn = sqlite3.connect(path)
+            try:
+                assert foreign_schema(conn) is None
+                indexes = {
+                    str(r[0])
+                    for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+                }
+                assert {"relcycle_orders_id", "relcycle_orders_client"} <= indexes
+                order_id = conn.execute("SELECT order_id FROM orders LIMIT 1").fetchone()[0]
+                with pytest.raises(sqlite3.IntegrityError):
+                    conn.execute(
+                        "INSERT INTO orders (order_id, client_id, placed_at, amount) "
+                        "VALUES (?, 'Z', '2024-01-01', '1')",
+                        (order_id,),
+                    )
+            finally:
+                conn.close()
 
     def test_the_moment_and_currencies_come_from_the_load_not_a_second_pass(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -79,6 +79,8 @@ from relcycle.io._schema import CLIENTS, TABLES, TableSpec
 from relcycle.io._sqlite import (
     APPLICATION_ID,
     connect_read,
+    create_bulk_schema,
+    create_indexes,
     create_schema,
     foreign_schema,
     is_sqlite,
@@ -297,7 +299,9 @@ def _counts(path: Path) -> dict[str, int]:
         conn.close()
 
 
-def _encoded(spec: TableSpec, records: Sequence[Any]) -> tuple[list[str], list[list[str | None]]]:
+def _encoded(
+    spec: TableSpec, records: Sequence[Any]
+) -> tuple[list[str], list[Sequence[str | None]]]:
     columns, rows = table_rows(spec, records)
     return columns, list(rows)
 
@@ -399,7 +403,7 @@ def ingest(
         tables = as_tables(source)
     path = Path(db_path)
     _check_target(path)
-    encoded: list[tuple[TableSpec, list[str], list[list[str | None]]]] = []
+    encoded: list[tuple[TableSpec, list[str], list[Sequence[str | None]]]] = []
     for spec in TABLES:
         records = getattr(tables, spec.name)
         if records is None:
@@ -431,7 +435,7 @@ def ingest(
 def _write(
     conn: sqlite3.Connection,
     path: Path,
-    encoded: list[tuple[TableSpec, list[str], list[list[str | None]]]],
+    encoded: list[tuple[TableSpec, list[str], list[Sequence[str | None]]]],
     zone: str | tzinfo,
     label: str,
 ) -> IngestResult:
@@ -441,7 +445,7 @@ def _write(
     added: dict[str, int] = {}
     unchanged: dict[str, int] = {}
     respelled: dict[str, int] = {}
-    inserts: list[tuple[str, list[str], list[list[str | None]]]] = []
+    inserts: list[tuple[str, list[str], list[Sequence[str | None]]]] = []
     for spec, columns, rows in encoded:
         table = quote(spec.name)
         have = {str(r[1]) for r in conn.execute(f"PRAGMA table_info({table})")}
@@ -930,12 +934,16 @@ def spilled(
 
 
 def _write_all(path: Path, tables: HistoryTables) -> None:
-    """Write every record of ``tables`` to a new store, in one transaction."""
+    """Write every record of ``tables`` to a new store, in one transaction.
+
+    The loader has checked the ids (none twice in a table), so the rows go in
+    before the indexes are built (see :func:`~relcycle.io._sqlite.create_bulk_schema`).
+    """
     conn = _connect(path, 60.0)
     try:
         conn.execute("PRAGMA synchronous = OFF")  # a temporary store: no crash to survive
         conn.execute("BEGIN IMMEDIATE")
-        create_schema(conn)
+        create_bulk_schema(conn)
         _meta(conn)
         for spec in TABLES:
             records = getattr(tables, spec.name)
@@ -950,6 +958,7 @@ def _write_all(path: Path, tables: HistoryTables) -> None:
             cols = ", ".join(quote(c) for c in columns)
             marks = ", ".join("?" * len(columns))
             conn.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", rows)
+        create_indexes(conn)
         conn.execute("COMMIT")
     finally:
         conn.close()
