@@ -218,6 +218,49 @@ class TestCsv:
             read_tables(tmp_path)
 
 
+class TestLoaderCollector:
+    """The loader pauses the cyclic garbage collector while it builds its records
+    (they all live on: a collection would walk them again and again), and gives it
+    back as it found it, whether the load ends well or not."""
+
+    def test_the_records_are_built_with_the_collector_paused(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        import gc
+
+        from relcycle.model import Order
+
+        seen: list[bool] = []
+        post_init = Order.__attrs_post_init__
+
+        def watched(self: Order) -> None:
+            seen.append(gc.isenabled())
+            post_init(self)
+
+        monkeypatch.setattr(Order, "__attrs_post_init__", watched)
+        loaded = load_records([{"client_id": "A", "placed_at": "2024-01-02", "amount": "10"}])
+        assert len(loaded.tables.orders) == 1
+        assert seen == [False]
+        assert gc.isenabled()
+
+    def test_the_collector_is_enabled_again_after_bad_input(self) -> None:
+        import gc
+
+        with pytest.raises(InputError):
+            load_records([{"client_id": "A", "placed_at": "2024-01-02", "amount": "-5"}])
+        assert gc.isenabled()
+
+    def test_a_collector_switched_off_stays_off(self) -> None:
+        import gc
+
+        gc.disable()
+        try:
+            load_records([{"client_id": "A", "placed_at": "2024-01-02", "amount": "10"}])
+            assert not gc.isenabled()
+        finally:
+            gc.enable()
+
+
 class TestSpreadsheetLeftovers:
     """What spreadsheets leave in a CSV export: rows of empty cells are blank lines;
     trailing columns without a name are left out when they hold nothing (and the

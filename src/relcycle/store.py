@@ -938,10 +938,14 @@ def _write_all(path: Path, tables: HistoryTables) -> None:
 
     The loader has checked the ids (none twice in a table), so the rows go in
     before the indexes are built (see :func:`~relcycle.io._sqlite.create_bulk_schema`).
+    The file is new and temporary, and only read once it is written: it has no
+    journal (neither WAL nor rollback: each page is written once, not to the
+    log first), and no crash to survive.
     """
-    conn = _connect(path, 60.0)
+    conn = sqlite3.connect(path, isolation_level=None)
     try:
-        conn.execute("PRAGMA synchronous = OFF")  # a temporary store: no crash to survive
+        conn.execute("PRAGMA journal_mode = OFF")
+        conn.execute("PRAGMA synchronous = OFF")
         conn.execute("BEGIN IMMEDIATE")
         create_bulk_schema(conn)
         _meta(conn)

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import attrs
 
+from relcycle._gc import collector_paused
 from relcycle._repr import count, short_repr
 from relcycle.errors import InputError, Problem, RecordTypeError, UsageError, ValidationError
 from relcycle.history import Portfolio, build_portfolio
@@ -449,7 +450,9 @@ def load_tables(
         clients_given=clients_given,
     )
     try:
-        return loader.run(inputs)
+        # a table of records that all live on: a collection would walk them again and again
+        with collector_paused():
+            return loader.run(inputs)
     except _Fatal as exc:
         raise InputError(exc.problems) from None
     except _Stop:
