@@ -192,17 +192,8 @@ def create_schema(conn: sqlite3.Connection) -> None:
         for col in spec.columns:
             if col.name.lower() not in have:
                 conn.execute(f"ALTER TABLE {quote(spec.name)} ADD COLUMN {quote(col.name)} TEXT")
-        if spec.name in existing:
-            # a table made elsewhere: make its ids unique (ours have them as primary keys)
-            conn.execute(
-                f"CREATE UNIQUE INDEX IF NOT EXISTS {quote('relcycle_' + spec.name + '_id')} "
-                f"ON {quote(spec.name)} ({quote(spec.id_column)})"
-            )
-        if spec is not CLIENTS:
-            conn.execute(
-                f"CREATE INDEX IF NOT EXISTS {quote('relcycle_' + spec.name + '_client')} "
-                f"ON {quote(spec.name)} (client_id)"
-            )
+        # a table made elsewhere: make its ids unique (ours have them as primary keys)
+        _index(conn, spec, ids=spec.name in existing)
 
 
 def create_bulk_schema(conn: sqlite3.Connection) -> None:
@@ -225,15 +216,21 @@ def create_indexes(conn: sqlite3.Connection) -> None:
         sqlite3.IntegrityError: If a table holds an id twice.
     """
     for spec in TABLES:
+        _index(conn, spec, ids=True)
+
+
+def _index(conn: sqlite3.Connection, spec: TableSpec, *, ids: bool) -> None:
+    """relcycle's index of a table's client ids, and with ``ids`` its unique id index."""
+    if ids:
         conn.execute(
             f"CREATE UNIQUE INDEX IF NOT EXISTS {quote('relcycle_' + spec.name + '_id')} "
             f"ON {quote(spec.name)} ({quote(spec.id_column)})"
         )
-        if spec is not CLIENTS:
-            conn.execute(
-                f"CREATE INDEX IF NOT EXISTS {quote('relcycle_' + spec.name + '_client')} "
-                f"ON {quote(spec.name)} (client_id)"
-            )
+    if spec is not CLIENTS:
+        conn.execute(
+            f"CREATE INDEX IF NOT EXISTS {quote('relcycle_' + spec.name + '_client')} "
+            f"ON {quote(spec.name)} (client_id)"
+        )
 
 
 def foreign_schema(conn: sqlite3.Connection) -> str | None:
