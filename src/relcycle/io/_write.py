@@ -27,18 +27,21 @@ __all__ = ["encode", "table_rows", "write_csv", "write_jsonl", "write_parquet"]
 
 
 def encode(value: object) -> str | None:
-    """The contract text of one value (None for "not known")."""
+    """The contract text of one value (None for "not known").
+
+    The rules are the column encoders' (:data:`_COLUMN_ENCODERS`), chosen by the
+    value's type rather than by its column's kind.
+    """
     if value is None:
         return None
     if isinstance(value, str):
-        return value.value if isinstance(value, Enum) else value
+        return _words([value])[0] if isinstance(value, Enum) else value
     if isinstance(value, bool):
-        return "true" if value else "false"
+        return _flags([value])[0]
     if isinstance(value, Decimal):
-        # plain digits, never an exponent (1E-7 is written 0.0000001): every tool reads it
-        return format(value.copy_abs() if value.is_zero() else value, "f")
+        return _decimals([value])[0]
     if isinstance(value, datetime):
-        return value.isoformat()
+        return _moments([value])[0]
     if isinstance(value, tuple):  # contact persons
         return json.dumps([p.to_dict() for p in value], ensure_ascii=False, sort_keys=True)
     return str(value)
@@ -109,6 +112,7 @@ def _moments(values: list[datetime | None]) -> list[str | None]:
 
 
 def _decimals(values: list[Decimal | None]) -> list[str | None]:
+    # plain digits, never an exponent (1E-7 is written 0.0000001): every tool reads it
     return [None if v is None else format(v.copy_abs() if v.is_zero() else v, "f") for v in values]
 
 
