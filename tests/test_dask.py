@@ -308,6 +308,74 @@ class TestProblemsNameTheInputRow:
         named = rdask.build_report(dd.from_pandas(frame, npartitions=2), as_of=END, currency="USD")
         assert not any("no currency" in w for w in named.warnings)
 
+    def test_every_partitions_problems_are_said(self, client: Any) -> None:
+        """Bad rows of clients put in different partitions: every one is named, in
+        the input's order, as one process's load names them (the first partition
+        to fail used to hide the others'); a table's own problem is said once."""
+        frame = pd.DataFrame(
+            {
+                "client_id": [f"c{i % 10}" for i in range(40)],
+                "placed_at": ["2024-01-01"] * 40,
+                "amount": ["x" if i in (4, 16, 32, 35) else "1" for i in range(40)],
+            }
+        )
+        # not a column of the contract: a problem of the table, in every partition
+        unknown = frame.assign(note="?")
+        for table, problems in ((frame, 4), (unknown, 1)):
+            with pytest.raises(InputError) as single:
+                load_arrow(table)
+            assert len(single.value.problems) == problems
+            with pytest.raises(InputError) as got:
+                rdask.build_report(
+                    dd.from_pandas(table, npartitions=4, sort=False), as_of=END, npartitions=5
+                )
+            assert str(got.value) == str(single.value)
+
+    def test_a_duplicate_id_of_different_clients_is_refused(self, client: Any) -> None:
+        """An id that rows of different clients share is refused whichever partitions
+        the clients land in, with the problems the single-process loader names (it
+        used to pass when the clients were put in different partitions, and the
+        report counted the order once for each client)."""
+        ids = [f"O{i}" for i in range(30)]
+        ids[11] = ids[25] = ids[3]  # three clients' rows
+        frame = pd.DataFrame(
+            {
+                "order_id": ids,
+                "client_id": [f"c{i}" for i in range(30)],
+                "placed_at": ["2024-01-01"] * 30,
+                "amount": ["1"] * 30,
+            }
+        )
+        interactions = pd.DataFrame(
+            {
+                "interaction_id": [17, 4, 17],  # integer ids, read as their digits
+                "client_id": ["c1", "c2", "c3"],
+                "at": ["2024-01-02"] * 3,
+                "channel": ["email"] * 3,
+                "purpose": ["inquiry"] * 3,
+                "direction": ["inbound"] * 3,
+            }
+        )
+        with pytest.raises(InputError) as single:
+            load_arrow(frame, interactions=interactions)
+        assert len(single.value.problems) == 5
+        for npartitions in (1, 4, 7):
+            with pytest.raises(InputError) as got:
+                rdask.build_report(
+                    dd.from_pandas(frame, npartitions=3, sort=False),
+                    interactions=dd.from_pandas(interactions, npartitions=2, sort=False),
+                    as_of=END,
+                    npartitions=npartitions,
+                )
+            assert str(got.value) == str(single.value)
+        with pytest.raises(InputError, match=r"(?m)^orders.csv:5: .*\(also at orders.csv:13\)$"):
+            rdask.build_report(
+                dd.from_pandas(frame, npartitions=3, sort=False),
+                as_of=END,
+                npartitions=7,
+                sources={"orders": ("orders.csv", 1)},
+            )
+
     def test_sources_are_checked(self, orders: Any) -> None:
         """A sources entry that is not (name, lines before the first row) is refused."""
         table = dd.from_pandas(orders, npartitions=2)

@@ -24,7 +24,7 @@ reference (module and function name), not by value. See the "scale" page.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -34,14 +34,22 @@ from relcycle._zones import resolve_zone
 from relcycle.columnar import rfm_frame
 from relcycle.columnar._rfm import result_schema
 from relcycle.columnar._source import check_as_of, import_polars
-from relcycle.errors import RecordTypeError, UsageError
-from relcycle.io._load import DEFAULT_CURRENCY, currency_warning
+from relcycle.errors import InputError, Problem, RecordTypeError, UsageError
+from relcycle.io._load import (
+    DEFAULT_CURRENCY,
+    DEFAULT_MAX_PROBLEMS,
+    currency_warning,
+    duplicate_id,
+)
+from relcycle.io._parse import BadCell, parse_id
+from relcycle.io._schema import TABLES
 
 __all__ = ["RFM_DECIMAL_SCALE", "build_report", "rfm_partition", "rfm_summary"]
 
 _TABLES = ("orders", "interactions", "complaints", "clients")
 _PART = "__relcycle_part"
 _ROW = "__relcycle_row"
+_ID = "__relcycle_id"
 
 #: The scale of ``total_value`` and ``repeat_value`` in the Dask result: every
 #: partition must return the same dtype, whatever scale its amounts were read at.
@@ -158,6 +166,80 @@ def _numbered(frame: Any) -> Any:
     return frame.assign(**{_ROW: frame.assign(**{_ROW: 1})[_ROW].cumsum()})
 
 
+def _id_text(value: object) -> str | None:
+    """A row's id as the loader reads it (:func:`~relcycle.io._parse.parse_id`), or
+    None when the row has none (an empty cell: the loader generates one) or one
+    the loader refuses (its own problem, not a duplicate)."""
+    if value is None or (type(value) is str and not value):
+        return None
+    try:
+        return parse_id(value)
+    except BadCell:
+        return None
+
+
+def _id_rows(frame: Any, column: str) -> Any:
+    """The rows of one partition that name an id: ``(id, row number)``."""
+    pd = importlib.import_module("pandas")
+    ids = pd.Series([_id_text(v) for v in frame[column].tolist()], dtype=object)
+    rows = pd.DataFrame({_ID: ids, _ROW: frame[_ROW].to_numpy(dtype="int64")})
+    return rows[rows[_ID].notna()]
+
+
+def _repeated(rows: Any) -> Any:
+    """The rows of ``rows`` (all of an id's rows in one partition) whose id repeats."""
+    return rows[rows[_ID].duplicated(keep=False)]
+
+
+def _refused(
+    errors: Sequence[InputError],
+    found: Mapping[str, list[Any]],
+    sources: Mapping[str, tuple[str, int]],
+) -> InputError | None:
+    """Every problem of the input, as one process's load names them, or None.
+
+    ``errors`` are the partitions' load problems, ``found`` holds by table the
+    rows (``(id, row number)`` frames) whose id another row of the table has
+    too, wherever their clients were put. A partition sees only the duplicates
+    among its own clients: each duplicate id is named from ``found`` instead,
+    every row of it (the first names the second, every later one the first).
+    Problems are in the loader's order (table by table, row by row), each once,
+    up to the loader's cap.
+    """
+    problems: list[Problem] = []
+    duplicated: set[tuple[str, int, str]] = set()
+    for spec in TABLES:
+        source, before = sources.get(spec.name, (spec.name, 0))
+        rows: dict[str, list[int]] = {}
+        for part in found.get(spec.name, ()):
+            for rid, row in zip(part[_ID].tolist(), part[_ROW].tolist(), strict=True):
+                rows.setdefault(rid, []).append(int(row) + before)
+        column = spec.id_column
+        for rid, lines in rows.items():
+            first, second, *rest = sorted(lines)
+            problems.append(duplicate_id(source, first, column, rid, source, second))
+            problems.extend(
+                duplicate_id(source, line, column, rid, source, first) for line in (second, *rest)
+            )
+            duplicated.update((source, line, column) for line in lines)
+    seen = set(problems)
+    for error in errors:
+        for problem in error.problems:
+            if problem.line is not None and (problem.source, problem.line, problem.column) in (
+                duplicated
+            ):
+                continue  # named from every partition's rows above
+            if problem not in seen:  # a table's problem (a missing column) in each partition
+                seen.add(problem)
+                problems.append(problem)
+    if not problems:
+        return None
+    rank = {sources.get(t.name, (t.name, 0))[0]: n for n, t in enumerate(TABLES)}
+    problems.sort(key=lambda p: (rank.get(p.source, len(rank)), p.source, p.line or 0))
+    truncated = any(e.truncated for e in errors) or len(problems) > DEFAULT_MAX_PROBLEMS
+    return InputError(problems[:DEFAULT_MAX_PROBLEMS], truncated=truncated)
+
+
 def _load_partition(
     parts: dict[str, Any],
     *,
@@ -198,7 +280,7 @@ def _report_partition(
     currency: str | None,
     policies: Any,
     sources: Mapping[str, tuple[str, int]],
-) -> tuple[list[Any], Any, set[str], int]:
+) -> tuple[list[Any], Any, set[str], int, InputError | None]:
     """Every per-client verdict of one partition of whole clients.
 
     The pass :func:`relcycle.report.assemble` makes over a portfolio, over this
@@ -207,8 +289,11 @@ def _report_partition(
 
     Returns:
         The partition's report lines, what the pass gathered for the
-        portfolio-wide steps, the currencies of its orders by ``as_of``, and
-        how many of its rows were read in the default currency.
+        portfolio-wide steps, the currencies of its orders by ``as_of``, how
+        many of its rows were read in the default currency, and the load's
+        problems (None: none). A partition with bad rows returns its problems
+        rather than raising them, so that the driver says every partition's
+        (:func:`_refused`), as one process's load does.
     """
     from relcycle import report as _report
 
@@ -219,9 +304,12 @@ def _report_partition(
         "clients": clients,
     }
     if all(frame is None or len(frame) == 0 for frame in parts.values()):
-        return [], _report._Gathered(), set(), 0
+        return [], _report._Gathered(), set(), 0, None
     zone = resolve_zone(tz)
-    loaded = _load_partition(parts, tz=zone, currency=currency, sources=sources)
+    try:
+        loaded = _load_partition(parts, tz=zone, currency=currency, sources=sources)
+    except InputError as exc:
+        return [], None, set(), 0, exc
     portfolio = loaded.portfolio
     seen = _report._currencies(portfolio, as_of)
     lines: list[Any] = []
@@ -233,7 +321,7 @@ def _report_partition(
         None,
         sink=lines.append,
     )
-    return lines, gathered, seen, loaded.defaulted_currency
+    return lines, gathered, seen, loaded.defaulted_currency, None
 
 
 def build_report(
@@ -324,17 +412,27 @@ def build_report(
                 f"first row >= 0) for one of the tables {', '.join(frames)}"
             )
     n = npartitions or orders.npartitions
+    pd = importlib.import_module("pandas")
+    id_meta = pd.DataFrame({_ID: pd.Series([], dtype=object), _ROW: pd.Series([], dtype="int64")})
     delayed: dict[str, list[Any]] = {}
-    for name, frame in frames.items():
+    # A partition finds the duplicate ids of its own clients; the ids of
+    # different clients are checked across partitions, shuffled by id.
+    repeated: dict[str, list[Any]] = {}
+    for spec in TABLES:
+        name, frame = spec.name, frames[spec.name]
         if frame is None:
             delayed[name] = [None] * n
             continue
         frame = _numbered(frame)
         keyed = frame.map_partitions(_with_part, n, meta=frame._meta.assign(**{_PART: 0}))
         delayed[name] = list(keyed.shuffle(on=_PART, npartitions=n).to_delayed())
+        if name != "clients" and spec.id_column in frame.columns:
+            ids = frame.map_partitions(_id_rows, spec.id_column, meta=id_meta)
+            by_id = ids.shuffle(on=_ID, npartitions=n)
+            repeated[name] = list(by_id.map_partitions(_repeated, meta=id_meta).to_delayed())
     task = dask.delayed(_report_partition, pure=True)
-    parts = dask.compute(
-        *[
+    parts, found = dask.compute(
+        [
             task(
                 delayed["orders"][i],
                 delayed["interactions"][i],
@@ -347,8 +445,12 @@ def build_report(
                 sources=dict(sources or {}),
             )
             for i in range(n)
-        ]
+        ],
+        repeated,
     )
+    refused = _refused([p[4] for p in parts if p[4] is not None], found, sources or {})
+    if refused is not None:
+        raise refused
     code = _report.report_currency(set().union(*(p[2] for p in parts)), currency)
     defaulted = sum(p[3] for p in parts)
     # the portfolio-wide steps, the summary and the report: assemble's own

@@ -799,24 +799,12 @@ class _Loader:
                     first_source, first_line = f"{base_source}[{origin}]", None
                 else:
                     first_source, first_line = source, origin
-                p = Problem(
-                    source,
-                    line,
-                    id_column,
-                    rid,
-                    f"duplicate id (also at {_where(first_source, first_line)})",
-                )
+                p = duplicate_id(source, line, id_column, rid, first_source, first_line)
                 p = add(table, p)
                 bad = [p] if bad is None else [*bad, p]
                 if rid not in dup_reported:
                     dup_reported.add(rid)
-                    p0 = Problem(
-                        first_source,
-                        first_line,
-                        id_column,
-                        rid,
-                        f"duplicate id (also at {_where(source, line)})",
-                    )
+                    p0 = duplicate_id(first_source, first_line, id_column, rid, source, line)
                     p0 = add(table, p0)
                     if skip:
                         dead.add(first_index)
@@ -833,24 +821,12 @@ class _Loader:
             elif rid in bad_seen:
                 # The id's first row was bad itself (it is not among the records).
                 first_source, first_line, reject_index = bad_seen[rid]
-                p = Problem(
-                    source,
-                    line,
-                    id_column,
-                    rid,
-                    f"duplicate id (also at {_where(first_source, first_line)})",
-                )
+                p = duplicate_id(source, line, id_column, rid, first_source, first_line)
                 p = add(table, p)
                 bad = [p] if bad is None else [*bad, p]
                 if rid not in dup_reported:
                     dup_reported.add(rid)
-                    p0 = Problem(
-                        first_source,
-                        first_line,
-                        id_column,
-                        rid,
-                        f"duplicate id (also at {_where(source, line)})",
-                    )
+                    p0 = duplicate_id(first_source, first_line, id_column, rid, source, line)
                     p0 = add(table, p0)
                     if reject_index >= 0:
                         earlier = rejects[reject_index]
@@ -996,6 +972,17 @@ def _key_text(value: object) -> str:
 
 def _where(source: str, line: int | None) -> str:
     return source if line is None else f"{source}:{line}"
+
+
+def duplicate_id(
+    source: str, line: int | None, column: str, rid: str, other: str, other_line: int | None
+) -> Problem:
+    """The problem of a row whose id ``rid`` another row (``other:other_line``) has too.
+
+    Each row of a duplicate id gets one: the first row names the second, every
+    later row names the first.
+    """
+    return Problem(source, line, column, rid, f"duplicate id (also at {_where(other, other_line)})")
 
 
 def _unknown_column(spec: TableSpec, source: str, line: int | None, name: str) -> Problem:
