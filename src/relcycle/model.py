@@ -320,9 +320,15 @@ def _check_moment(record: str, field: str, value: object, record_id: str | None)
             record_id=record_id,
             reason=f"the datetime is outside the supported years {EARLIEST_YEAR}-{LATEST_YEAR}",
         )
+    return pinned(value)
+
+
+def pinned(value: datetime) -> datetime:
+    """An aware datetime with the fixed UTC offset its zone has at that instant
+    (itself when its zone is already a fixed offset): the form every record keeps."""
     if type(value.tzinfo) is timezone:
         return value
-    return value.replace(tzinfo=timezone(offset), fold=0)
+    return value.replace(tzinfo=timezone(value.utcoffset()), fold=0)  # type: ignore[arg-type]
 
 
 def _coerce_decimal(

@@ -7,7 +7,8 @@ import hashlib
 import shlex
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import datetime, tzinfo
+from datetime import date, datetime, tzinfo
+from decimal import Decimal
 from typing import Any, Literal
 
 import attrs
@@ -68,6 +69,13 @@ DEFAULT_CURRENCY = "USD"
 Row = tuple[str, int | None, Sequence[object] | Mapping[str, object]]
 
 _CACHE_LIMIT = 200_000
+
+#: The types of typed cells (besides text) a column's cache keeps, keyed by
+#: value. Only Arrow columns give them (JSON and SQLite give text, numbers and
+#: booleans), and one Arrow column has one time zone and one decimal scale, so
+#: equal cells there are equal in every digit: they share one parsed value, as
+#: equal texts do (a Parquet file's amounts and moments, one object each).
+_CACHED_TYPES = (datetime, date, Decimal)
 
 
 class RowError(Exception):
@@ -933,6 +941,7 @@ def _compile(
         "_error": _error,
         "_REQUIRED": _REQUIRED,
         "LIMIT": _CACHE_LIMIT,
+        "TYPED": _CACHED_TYPES,
     }
     lines = ["def parse_cells(cells):", "    kw = {}", "    errors = None"]
     for i, (index, name, parser, cache, required) in enumerate(plan):
@@ -945,7 +954,10 @@ def _compile(
         else:
             lines.append("        pass")
         if cache is not None:
-            lines.append(f"    elif type(raw) is str and (v := c{i}.get(raw)) is not None:")
+            lines.append(
+                f"    elif ((t := type(raw)) is str or t in TYPED)"
+                f" and (v := c{i}.get(raw)) is not None:"
+            )
             lines.append(f"        kw[{name!r}] = v")
         lines.append("    else:")
         lines.append("        try:")
@@ -955,7 +967,7 @@ def _compile(
         lines.append("        else:")
         lines.append(f"            kw[{name!r}] = v")
         if cache is not None:
-            lines.append(f"            if type(raw) is str and len(c{i}) < LIMIT:")
+            lines.append(f"            if (t is str or t in TYPED) and len(c{i}) < LIMIT:")
             lines.append(f"                c{i}[raw] = v")
     lines.append("    return kw, errors")
     exec(compile("\n".join(lines), f"<relcycle row parser {id(plan):x}>", "exec"), namespace)

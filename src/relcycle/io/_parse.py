@@ -21,7 +21,7 @@ from dateutil import tz as dtz
 from relcycle._vocab import Vocab, refusal
 from relcycle._zones import resolve_zone as resolve_zone
 from relcycle.errors import UsageError
-from relcycle.model import EARLIEST_YEAR, LATEST_YEAR, ContactPerson, FrozenMap
+from relcycle.model import EARLIEST_YEAR, LATEST_YEAR, ContactPerson, FrozenMap, pinned
 
 __all__ = [
     "EARLIEST_YEAR",
@@ -511,9 +511,11 @@ class Parsers:
                 f"the datetime is outside the supported years "
                 f"{EARLIEST_YEAR}-{LATEST_YEAR}: {dt.isoformat()}"
             )
+        # The offset is pinned here as the records pin it (pinned), so that a
+        # column's cache holds the records' own value: equal cells share it.
         zone = dt.tzinfo
         if zone is not None and (type(zone) is timezone or dt.utcoffset() is not None):
-            return dt
+            return pinned(dt)
         if self.zone_is_utc:
             return dt.replace(tzinfo=UTC)
         aware = dt.replace(tzinfo=self.zone, fold=0)
@@ -522,7 +524,7 @@ class Parsers:
                 f"the local datetime {dt.isoformat()} does not exist in time zone "
                 f"{self.zone_name} (clocks were put forward then); give the offset explicitly"
             )
-        return aware
+        return pinned(aware)
 
     # ------------------------------------------------------------------ numbers
 
