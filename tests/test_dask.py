@@ -376,6 +376,58 @@ class TestProblemsNameTheInputRow:
                 sources={"orders": ("orders.csv", 1)},
             )
 
+    def test_an_export_read_with_its_own_headers_and_forms(self, client: Any) -> None:
+        """``rename``, ``parse`` and ``extra_columns`` read a CRM's frame as
+        :func:`load_arrow` reads it: the partitions follow the mapped client
+        column, the report equals one process's, and a duplicate of the mapped
+        id column is named by the frame's header."""
+        from relcycle.io import ParseOptions
+
+        frame = pd.DataFrame(
+            {
+                "Nr": [f"N{i}" for i in range(40)],
+                "Kunde": [f"k{i % 9}" for i in range(40)],
+                "Datum": [f"{1 + i % 28:02d}.03.2024" for i in range(40)],
+                "Betrag": [f"{i},50" for i in range(40)],
+                "Status": ["erledigt" if i % 5 else "storniert" for i in range(40)],
+                "Region": ["Nord"] * 40,
+            }
+        )
+        options: dict[str, Any] = {
+            "rename": {"orders": {"order_id": "Nr", "client_id": "Kunde", "status": "Status"}}
+        }
+        options["rename"]["*"] = {"placed_at": "Datum", "amount": "Betrag"}
+        options["parse"] = ParseOptions(
+            day_first=True,
+            decimal_comma=True,
+            values={"orders": {"status": {"erledigt": "delivered", "storniert": "cancelled"}}},
+        )
+        options["extra_columns"] = "ignore"
+        moment = datetime(2024, 6, 30, tzinfo=UTC)
+        single = build_report(load_arrow(frame, currency="EUR", **options).portfolio, as_of=moment)
+        got = rdask.build_report(
+            dd.from_pandas(frame, npartitions=3, sort=False),
+            as_of=moment,
+            currency="EUR",
+            npartitions=4,
+            **options,
+        )
+        assert got.to_json() == single.to_json()
+        assert {c.client_id for c in got.clients} == {f"k{i}" for i in range(9)}
+        frame.loc[33, "Nr"] = "N2"  # clients k6 and k2
+        with pytest.raises(InputError) as one:
+            load_arrow(frame, currency="EUR", **options)
+        with pytest.raises(InputError) as dask:
+            rdask.build_report(
+                dd.from_pandas(frame, npartitions=3, sort=False),
+                as_of=moment,
+                currency="EUR",
+                npartitions=4,
+                **options,
+            )
+        assert str(dask.value) == str(one.value)
+        assert "orders:3: column Nr: value 'N2': duplicate id (also at orders:34)" in str(one.value)
+
     def test_sources_are_checked(self, orders: Any) -> None:
         """A sources entry that is not (name, lines before the first row) is refused."""
         table = dd.from_pandas(orders, npartitions=2)

@@ -488,13 +488,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     keep = fmt == "html"  # the page explains; other formats stream
     read = _input_options(args)
     if engine == "dask":
-        if read["rename"] or read["parse"] or args.ignore_extra_columns:
-            raise UsageError(
-                "--engine dask reads the contract's columns and forms only: drop --map, "
-                "--day-first, --date-format, --decimal-comma, --money-places, --delimiter, "
-                "--encoding, --map-value and --ignore-extra-columns, or use --engine python"
-            )
-        report = _dask_report(args, zone, as_of, compare_to, policies)
+        report = _dask_report(args, zone, as_of, compare_to, policies, read)
     else:
         with _scratch(keep) as spill_dir:
             if engine == "arrow":
@@ -685,14 +679,32 @@ def _with_load_warnings(report: Report, warnings: tuple[str, ...]) -> Report:
     return report
 
 
+def _undecodable(files: Iterable[Path], encoding: str) -> Exception:
+    """The problem of the first of ``files`` that holds a byte ``encoding`` does not
+    define, named by its file and line as the other engines' reader names it."""
+    from .io._csv import decode_problem
+
+    for file in files:
+        problem = decode_problem(file, file.name, encoding)
+        if problem is not None:
+            return InputError([problem])
+    return UsageError(f"a CSV file is not valid {encoding} text")
+
+
 def _dask_report(
     args: argparse.Namespace,
     zone: tzinfo,
     as_of: datetime | None,
     compare_to: datetime | None,
     policies: Any,
+    read: dict[str, Any],
 ) -> Report:
-    """``relcycle report --engine dask``: the report on a Dask cluster."""
+    """``relcycle report --engine dask``: the report on a Dask cluster.
+
+    The input options (``read``: ``--map``, the parse options,
+    ``--ignore-extra-columns``) apply as on the other engines; ``--delimiter``
+    and ``--encoding`` are also how the CSV files are split into cells.
+    """
     if as_of is None:
         raise UsageError(
             "--engine dask needs --as-of (a distributed table has no cheap latest moment)"
@@ -709,18 +721,31 @@ def _dask_report(
     folder = Path(args.source)
     if not folder.is_dir():
         raise UsageError(f"--engine dask reads a folder of CSV or Parquet tables, not {folder}")
-    from .io import table_files
+    from .io import ParseOptions, table_files
+    from .io._csv import text_encoding
 
+    parse: ParseOptions = read["parse"] or ParseOptions()
     tables: dict[str, Any] = {}
     sources: dict[str, tuple[str, int]] = {}  # problems name a file's row or line
+    csv_files: dict[str, Path] = {}
     for name, file in table_files(folder).items():
         if file.suffix == ".parquet":
             tables[name] = dd.read_parquet(file)
             sources[name] = (file.name, 0)
         elif file.suffix == ".csv":
-            tables[name] = dd.read_csv(
-                file, dtype=str, keep_default_na=False, na_values=[""], skip_blank_lines=False
-            )
+            csv_files[name] = file
+            try:  # dask reads the file's first rows here
+                tables[name] = dd.read_csv(
+                    file,
+                    dtype=str,
+                    keep_default_na=False,
+                    na_values=[""],
+                    skip_blank_lines=False,
+                    sep=parse.delimiter,
+                    encoding=text_encoding(parse.encoding),
+                )
+            except UnicodeDecodeError:
+                raise _undecodable([file], parse.encoding) from None
             sources[name] = (file.name, 1)
         else:
             raise UsageError(
@@ -752,8 +777,11 @@ def _dask_report(
             tz=zone,
             policies=policies,
             sources=sources,
+            **read,
             **tables,
         )
+    except UnicodeDecodeError:
+        raise _undecodable(csv_files.values(), parse.encoding) from None
     finally:
         client.close()
         if cluster is not None:

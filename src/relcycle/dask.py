@@ -38,10 +38,14 @@ from relcycle.errors import InputError, Problem, RecordTypeError, UsageError
 from relcycle.io._load import (
     DEFAULT_CURRENCY,
     DEFAULT_MAX_PROBLEMS,
+    ExtraColumns,
+    Rename,
+    check_read_options,
     currency_warning,
     duplicate_id,
 )
-from relcycle.io._parse import BadCell, parse_id
+from relcycle.io._parse import BadCell, ParseOptions, parse_id
+from relcycle.io._rename import check_rename
 from relcycle.io._schema import TABLES
 
 __all__ = ["RFM_DECIMAL_SCALE", "build_report", "rfm_partition", "rfm_summary"]
@@ -152,10 +156,28 @@ def rfm_summary(
 # --------------------------------------------------------------------------- the full report
 
 
-def _with_part(frame: Any, buckets: int) -> Any:
-    """Add the partition number of each row: a stable hash of its client id."""
+def _source_column(table: str, columns: Sequence[str], rename: Rename, column: str) -> str | None:
+    """The frame's column read as the contract's ``column`` (the column mapping's
+    header, as the loader reads it), or None when the frame has none."""
+    explicit = rename.get(table, {})
+    everywhere = rename.get("*", {})
+    if column in explicit:
+        header = explicit[column]
+    elif column in everywhere and everywhere[column] in columns:
+        header = everywhere[column]
+    else:
+        header = column
+    return header if header in columns else None
+
+
+def _with_part(frame: Any, buckets: int, column: str | None) -> Any:
+    """Add the partition number of each row: a stable hash of its client id (in
+    ``column``; without one, every row goes to the first partition, whose load
+    then says the column is missing)."""
     pd = importlib.import_module("pandas")
-    ids = frame["client_id"].astype(object).where(frame["client_id"].notna(), "")
+    if column is None:
+        return frame.assign(**{_PART: 0})
+    ids = frame[column].astype(object).where(frame[column].notna(), "")
     keys = pd.util.hash_array(ids.astype(str).to_numpy(dtype=object)) % buckets
     return frame.assign(**{_PART: keys.astype("int64")})
 
@@ -193,28 +215,31 @@ def _repeated(rows: Any) -> Any:
 
 def _refused(
     errors: Sequence[InputError],
-    found: Mapping[str, list[Any]],
+    found: Mapping[str, tuple[str, list[Any]]],
     sources: Mapping[str, tuple[str, int]],
 ) -> InputError | None:
     """Every problem of the input, as one process's load names them, or None.
 
-    ``errors`` are the partitions' load problems, ``found`` holds by table the
-    rows (``(id, row number)`` frames) whose id another row of the table has
-    too, wherever their clients were put. A partition sees only the duplicates
-    among its own clients: each duplicate id is named from ``found`` instead,
-    every row of it (the first names the second, every later one the first).
+    ``errors`` are the partitions' load problems, ``found`` holds by table its
+    id column (the frame's header) and the rows (``(id, row number)`` frames)
+    whose id another row of the table has too, wherever their clients were put.
+    A partition sees only the duplicates among its own clients: each duplicate
+    id is named from ``found`` instead, every row of it (the first names the
+    second, every later one the first).
     Problems are in the loader's order (table by table, row by row), each once,
     up to the loader's cap.
     """
     problems: list[Problem] = []
     duplicated: set[tuple[str, int, str]] = set()
     for spec in TABLES:
+        if spec.name not in found:
+            continue
+        column, parts = found[spec.name]
         source, before = sources.get(spec.name, (spec.name, 0))
         rows: dict[str, list[int]] = {}
-        for part in found.get(spec.name, ()):
+        for part in parts:
             for rid, row in zip(part[_ID].tolist(), part[_ROW].tolist(), strict=True):
                 rows.setdefault(rid, []).append(int(row) + before)
-        column = spec.id_column
         for rid, lines in rows.items():
             first, second, *rest = sorted(lines)
             problems.append(duplicate_id(source, first, column, rid, source, second))
@@ -246,8 +271,10 @@ def _load_partition(
     tz: tzinfo | str,
     currency: str | None,
     sources: Mapping[str, tuple[str, int]],
+    read: Mapping[str, Any],
 ) -> Any:
-    """The load of one partition's rows (relcycle.io's Arrow loader).
+    """The load of one partition's rows (relcycle.io's Arrow loader, with the
+    ``read`` options: ``rename``, ``parse`` and ``extra_columns``).
 
     The rows are taken in their input order, and problems name them by their
     place in the input (``sources``), not in the partition.
@@ -266,7 +293,8 @@ def _load_partition(
         table = pa.Table.from_pandas(frame.drop(columns=[_PART, _ROW]), preserve_index=False)
         # lines before the first row: a text file, whose rows of empty cells are blank
         tables[name] = (table, source, numbers, before > 0)
-    return load_tables(_arrow_inputs(tables, None), tz=tz, currency=currency)
+    parse = read.get("parse")
+    return load_tables(_arrow_inputs(tables, parse), tz=tz, currency=currency, **read)
 
 
 def _report_partition(
@@ -280,6 +308,7 @@ def _report_partition(
     currency: str | None,
     policies: Any,
     sources: Mapping[str, tuple[str, int]],
+    read: Mapping[str, Any],
 ) -> tuple[list[Any], Any, set[str], int, InputError | None]:
     """Every per-client verdict of one partition of whole clients.
 
@@ -307,7 +336,7 @@ def _report_partition(
         return [], _report._Gathered(), set(), 0, None
     zone = resolve_zone(tz)
     try:
-        loaded = _load_partition(parts, tz=zone, currency=currency, sources=sources)
+        loaded = _load_partition(parts, tz=zone, currency=currency, sources=sources, read=read)
     except InputError as exc:
         return [], None, set(), 0, exc
     portfolio = loaded.portfolio
@@ -336,6 +365,9 @@ def build_report(
     tz: tzinfo | str = "UTC",
     npartitions: int | None = None,
     sources: Mapping[str, tuple[str, int]] | None = None,
+    rename: Rename | None = None,
+    parse: ParseOptions | None = None,
+    extra_columns: ExtraColumns = "error",
 ) -> Any:
     """The portfolio report of :func:`relcycle.report.build_report`, computed on Dask.
 
@@ -369,6 +401,13 @@ def build_report(
             cells are all empty is a blank line, skipped as io skips it.
             Default: the table's name and the row's 1-based place
             (``orders:2499``), as :func:`relcycle.io.load_arrow` names a frame's rows.
+        rename: The frames' headers of contract columns, as for
+            :func:`relcycle.io.load_arrow` (a CRM export's own column names).
+        parse: How the cells are written (day-first dates, a date format, a
+            decimal comma, float money's places, other spellings of fixed
+            values), as for :func:`relcycle.io.load_arrow`.
+        extra_columns: ``"ignore"`` to read a frame's columns that are not the
+            contract's as if absent (default ``"error"``).
 
     Returns:
         A :class:`relcycle.report.Report` equal to the single-process one.
@@ -386,6 +425,10 @@ def build_report(
 
     check_as_of(as_of)
     resolve_zone(tz)
+    check_read_options(currency=currency, parse=parse, extra_columns=extra_columns)
+    mapped = check_rename(rename) if rename else {}
+    read: dict[str, Any] = {"rename": mapped or None, "parse": parse}
+    read["extra_columns"] = extra_columns
     policies = _report.ReportPolicies() if policies is None else policies
     frames = {
         "orders": orders,
@@ -417,19 +460,23 @@ def build_report(
     delayed: dict[str, list[Any]] = {}
     # A partition finds the duplicate ids of its own clients; the ids of
     # different clients are checked across partitions, shuffled by id.
-    repeated: dict[str, list[Any]] = {}
+    repeated: dict[str, tuple[str, list[Any]]] = {}
     for spec in TABLES:
         name, frame = spec.name, frames[spec.name]
         if frame is None:
             delayed[name] = [None] * n
             continue
+        columns = [str(c) for c in frame.columns]
         frame = _numbered(frame)
-        keyed = frame.map_partitions(_with_part, n, meta=frame._meta.assign(**{_PART: 0}))
+        by = _source_column(name, columns, mapped, "client_id")
+        keyed = frame.map_partitions(_with_part, n, by, meta=frame._meta.assign(**{_PART: 0}))
         delayed[name] = list(keyed.shuffle(on=_PART, npartitions=n).to_delayed())
-        if name != "clients" and spec.id_column in frame.columns:
-            ids = frame.map_partitions(_id_rows, spec.id_column, meta=id_meta)
+        id_column = _source_column(name, columns, mapped, spec.id_column)
+        if name != "clients" and id_column is not None:
+            ids = frame.map_partitions(_id_rows, id_column, meta=id_meta)
             by_id = ids.shuffle(on=_ID, npartitions=n)
-            repeated[name] = list(by_id.map_partitions(_repeated, meta=id_meta).to_delayed())
+            checked = by_id.map_partitions(_repeated, meta=id_meta)
+            repeated[name] = (id_column, list(checked.to_delayed()))
     task = dask.delayed(_report_partition, pure=True)
     parts, found = dask.compute(
         [
@@ -443,6 +490,7 @@ def build_report(
                 currency=currency,
                 policies=policies,
                 sources=dict(sources or {}),
+                read=read,
             )
             for i in range(n)
         ],

@@ -381,6 +381,18 @@ class _Stop(Exception):
 # ---------------------------------------------------------------------- the engine
 
 
+def check_read_options(
+    *, currency: str | None, parse: ParseOptions | None, extra_columns: ExtraColumns
+) -> None:
+    """Refuse a bad ``currency``, ``parse`` or ``extra_columns`` of a load (UsageError)."""
+    if currency is not None:
+        check_currency(currency)
+    if parse is not None and not isinstance(parse, ParseOptions):
+        raise UsageError(f"parse must be a ParseOptions, not {type(parse).__name__}")
+    if extra_columns not in ("error", "ignore"):
+        raise UsageError(f"extra_columns must be 'error' or 'ignore', not {extra_columns!r}")
+
+
 def currency_warning(rows: int, currency: str) -> str:
     """The warning of a load that read ``rows`` rows in the default ``currency``."""
     return (
@@ -429,12 +441,7 @@ def load_tables(
         UsageError: For a bad ``tz``, ``currency`` or ``extra_columns``.
     """
     zone = resolve_zone(tz)
-    if currency is not None:
-        check_currency(currency)
-    if parse is not None and not isinstance(parse, ParseOptions):
-        raise UsageError(f"parse must be a ParseOptions, not {type(parse).__name__}")
-    if extra_columns not in ("error", "ignore"):
-        raise UsageError(f"extra_columns must be 'error' or 'ignore', not {extra_columns!r}")
+    check_read_options(currency=currency, parse=parse, extra_columns=extra_columns)
     if max_problems < 1:
         raise UsageError("max_problems must be at least 1")
     unknown_tables = sorted(set(inputs) - {s.name for s in TABLES})
