@@ -1293,6 +1293,22 @@ class TestSilentChurn:
         # a gap long enough that 4 of them pass the floor: the floor changes nothing
         assert assess(history(*monthly(0, 6)), as_of=day(269)).stage is S.satisfied
 
+    def test_the_lapse_moment_is_exact_in_any_decimal_context(self) -> None:
+        """k mean gaps are counted exactly: gaps of 3, 4 and 3 days (mean 10/3), 3
+        of them make 10 days to the microsecond, also under a caller's truncating
+        decimal context (it used to give 9 days 23:59:59.999999 there)."""
+        from decimal import ROUND_DOWN, localcontext
+
+        h = history(order("a", 0), order("b", 3), order("c", 7), order("d", 10))
+        policy = LifecyclePolicy(lapse_intervals=Decimal(3), lapse_min_silence=None)
+        usual = assess(h, as_of=day(40), policy=policy)
+        with localcontext() as context:
+            context.rounding = ROUND_DOWN
+            truncated = assess(h, as_of=day(40), policy=policy)
+        assert usual.stage is S.lost
+        assert usual.since == truncated.since == day(20)
+        assert usual.evidence.reason == truncated.evidence.reason
+
     def test_the_lapse_rules_can_be_switched_off(self) -> None:
         """None for both knobs: silence never makes a client lost."""
         h = history(*monthly(0, 6))

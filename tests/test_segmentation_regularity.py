@@ -126,3 +126,61 @@ class TestRegularity:
             assert first.regularity is expected
         else:
             assert first.regularity in (Regularity.regular, Regularity.irregular)
+
+
+class TestExactFigures:
+    """The figures and the rule come from integers: exact on a tie, and the same
+    whatever decimal context the caller runs in."""
+
+    @settings(max_examples=150, deadline=None)
+    @given(
+        st.lists(st.integers(1, 400), min_size=1, max_size=14),
+        st.integers(0, 900),
+        st.sampled_from(["0.5", "0.25", "0.3", "1"]),
+        st.sampled_from(["1.5", "1.2", "2"]),
+    )
+    def test_the_rule_is_the_exact_one(
+        self, gaps: list[int], after: int, max_cv: str, factor: str
+    ) -> None:
+        """Regular exactly when the gaps' coefficient of variation (population
+        standard deviation over the mean, from exact fractions) is at most
+        ``max_cv``; overdue exactly when the days since the last purchase exceed
+        the exact mean gap times ``overdue_factor``."""
+        from fractions import Fraction
+
+        days = [sum(gaps[:i]) for i in range(len(gaps) + 1)]
+        policy = RegularityPolicy(
+            min_gaps=2, max_cv=Decimal(max_cv), overdue_factor=Decimal(factor)
+        )
+        found = assess(days, days[-1] + after, policy=policy)
+        mean = Fraction(sum(gaps), len(gaps))
+        variance = sum((g - mean) ** 2 for g in gaps) / len(gaps)
+        regular = len(gaps) >= 2 and variance <= (Fraction(max_cv) * mean) ** 2
+        assert (found.regularity is Regularity.regular) == regular
+        if regular:
+            assert found.overdue == (after > mean * Fraction(factor))
+        assert found.mean_gap is not None
+        assert abs(Fraction(found.mean_gap) - mean) < Fraction(1, 10**25)
+
+    def test_a_tie_is_regular(self) -> None:
+        """Gaps 1 and 3: mean 2, standard deviation 1, cv exactly 0.5 = max_cv."""
+        found = assess([0, 1, 4], 5, policy=RegularityPolicy(min_gaps=2))
+        assert found.regularity is Regularity.regular
+        assert found.cv == Decimal("0.5")
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.lists(st.integers(1, 400), min_size=2, max_size=14), st.integers(0, 900))
+    def test_the_callers_decimal_context_changes_nothing(self, gaps: list[int], after: int) -> None:
+        """A caller's narrow, truncating decimal context gives the same verdict,
+        figures and evidence as the default one (the figures used to be partly
+        computed in it: a mean gap of 30.67 days read 30.6 under ROUND_DOWN)."""
+        from decimal import ROUND_DOWN, localcontext
+
+        days = [sum(gaps[:i]) for i in range(len(gaps) + 1)]
+        policy = RegularityPolicy(min_gaps=2)
+        usual = assess(days, days[-1] + after, policy=policy)
+        with localcontext() as context:
+            context.prec = 6
+            context.rounding = ROUND_DOWN
+            narrow = assess(days, days[-1] + after, policy=policy)
+        assert narrow == usual

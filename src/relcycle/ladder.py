@@ -58,7 +58,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
-from decimal import Decimal, getcontext
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any, NamedTuple, Protocol, cast
 
@@ -95,7 +95,7 @@ from .rules import (
     Rule,
     f,
 )
-from .segmentation.regularity import RegularityPolicy, regular_gaps
+from .segmentation.regularity import RegularityPolicy, cv_text, mean_gap_text, regular_gaps
 
 __all__ = [
     "COMPETENCIES",
@@ -622,9 +622,6 @@ def _day(moment: datetime | None) -> str:
 
 # --------------------------------------------------------------------------- the machine
 
-_TENTH = Decimal("0.1")
-_HUNDREDTH = Decimal("0.01")
-
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
@@ -1096,13 +1093,13 @@ def _qualifies(
     return _expertise(memory, at, policy)
 
 
-#: The buyer last asked about: ``(sales, zone, rule, decimal context, purchase
-#: days, the rule's answer)``. A buyer's promotion is asked at each of its sales and contacts,
+#: The buyer last asked about: ``(sales, zone, rule, purchase days, the rule's
+#: answer)``. A buyer's promotion is asked at each of its sales and contacts,
 #: each time over all its sales since the last reset; with this a contact (the
 #: same sales) or a sale on a purchase day already counted costs no work, and a
 #: sale on a new day only adds that day, so one buyer's records cost about
 #: constant time each rather than a pass over all its sales.
-_LAST_BUYER: tuple[Any, ...] = ((), None, None, None, (), None)
+_LAST_BUYER: tuple[Any, ...] = ((), None, None, (), None)
 
 
 def _regular(sales: tuple[_Sale, ...], settings: LadderSettings) -> Evidence | None:
@@ -1112,10 +1109,8 @@ def _regular(sales: tuple[_Sale, ...], settings: LadderSettings) -> Evidence | N
         return None  # fewer purchases than the gaps the rule needs: not yet
     global _LAST_BUYER
     tz = settings.tz
-    context = getcontext()
-    arithmetic = (context.prec, context.rounding)  # regular_gaps' figures depend on it
-    last_sales, last_tz, last_rule, last_arithmetic, days, found = _LAST_BUYER
-    same = last_tz is tz and last_rule is rule and last_arithmetic == arithmetic
+    last_sales, last_tz, last_rule, days, found = _LAST_BUYER
+    same = last_tz is tz and last_rule is rule
     if last_sales is not sales or not same:
         day = sales[-1][0].astimezone(tz).date()
         if (
@@ -1131,13 +1126,13 @@ def _regular(sales: tuple[_Sale, ...], settings: LadderSettings) -> Evidence | N
         else:
             days = tuple(sorted({placed.astimezone(tz).date() for placed, _ in sales}))
             found = regular_gaps(days, rule)
-        _LAST_BUYER = (sales, tz, rule, arithmetic, days, found)
+        _LAST_BUYER = (sales, tz, rule, days, found)
     if found is None:
         return None
     mean, cv = found
     return Evidence(
         f"regular repeat orders: {len(days)} purchase days, mean gap "
-        f"{mean.quantize(_TENTH)} days, cv {cv.quantize(_HUNDREDTH)}",
+        f"{mean_gap_text(mean)} days, cv {cv_text(cv)}",
         [oid for _, oid in sales],
     )
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from decimal import Context, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
 
 import attrs
@@ -77,7 +77,7 @@ from .rules import (
     purpose_rule,
 )
 from .segmentation._util import nonneg_field, positive_int
-from .segmentation.regularity import RegularityPolicy, regular_gaps
+from .segmentation.regularity import RegularityPolicy, mean_gap_text, regular_gaps
 
 __all__ = [
     "DEFAULT_SERVICE_LEVELS",
@@ -871,9 +871,6 @@ def _recurred(category: ComplaintCategory, q: tuple[_Problem, ...], policy: Life
     )
 
 
-_CTX = Context(prec=34)
-
-
 def _lapse_timer(
     days: tuple[date, ...], silent_since: datetime | None, policy: LifecyclePolicy
 ) -> Timer | None:
@@ -912,8 +909,11 @@ def _intervals_span(days: tuple[date, ...], policy: LifecyclePolicy) -> timedelt
     k = policy.lapse_intervals
     if k is None or len(days) <= policy.regularity.min_gaps:
         return None
-    mean = _CTX.divide(Decimal((days[-1] - days[0]).days), Decimal(len(days) - 1))
-    span = timedelta(microseconds=int(_CTX.multiply(mean, k) * 86_400_000_000))
+    # k mean gaps, in whole microseconds (rounded down), from integers: exact,
+    # whatever the decimal context
+    times, per = k.as_integer_ratio()
+    span_days = (days[-1] - days[0]).days
+    span = timedelta(microseconds=span_days * times * 86_400_000_000 // (per * (len(days) - 1)))
     floor = policy.lapse_min_silence
     return span if floor is None or span >= floor else floor
 
@@ -951,7 +951,7 @@ def _lapse_detail(memory: LifecycleMemory, policy: LifecyclePolicy, rule: str) -
                 silence = f"{_days(floor)} (the floor lapse_min_silence; {silence} are shorter)"
             return (
                 f"lapsed: a regular buyer ({len(memory.days)} purchase days, mean gap "
-                f"{found[0].quantize(Decimal('0.1'))} days) with no sale for "
+                f"{mean_gap_text(found[0])} days) with no sale for "
                 f"{silence} since {_fmt(since)}{tail}"
             )
         return None

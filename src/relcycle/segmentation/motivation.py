@@ -67,7 +67,13 @@ from ._util import (
     positive_int,
     share_field,
 )
-from .regularity import Regularity, RegularityAssessment, RegularityPolicy, assess_regularity
+from .regularity import (
+    Regularity,
+    RegularityAssessment,
+    RegularityPolicy,
+    assess_regularity,
+    cv_text,
+)
 
 __all__ = [
     "AttributeRule",
@@ -572,5 +578,5 @@ def _small_orders(s: MotivationSignals, p: MotivationPolicy) -> bool:
 
 
 def _two_places(value: Decimal | None) -> str:
-    """A coefficient of variation for people: two decimal places."""
-    return "n/a" if value is None else f"{value:.2f}"
+    """A coefficient of variation for people: two decimal places (regularity's form)."""
+    return "n/a" if value is None else cv_text(value)

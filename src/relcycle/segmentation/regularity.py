@@ -23,9 +23,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from decimal import ROUND_HALF_UP, Context, Decimal, getcontext
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal
 from functools import lru_cache
 from itertools import pairwise
+from typing import NamedTuple
 
 import attrs
 
@@ -43,6 +44,8 @@ __all__ = [
     "RegularityAssessment",
     "RegularityPolicy",
     "assess_regularity",
+    "cv_text",
+    "mean_gap_text",
     "regular_gaps",
     "regularity_from_days",
 ]
@@ -205,10 +208,9 @@ def regularity_from_days(
             evidence=Evidence(f"one purchase day ({days[0]})" + _window_text(policy), record_ids),
         )
     gaps = tuple([(b - a).days for a, b in pairwise(days)])
-    context = getcontext()
-    mean, cv, text = _figures(gaps, context.prec, context.rounding)
-    regular = _is_regular(len(gaps), cv, policy)
-    if not regular:
+    figures = _figures(gaps)
+    mean, cv, text = figures.mean, figures.cv, figures.text
+    if not _is_regular(figures, policy):
         why = (
             f"fewer than {policy.min_gaps} gaps"
             if len(gaps) < policy.min_gaps
@@ -227,7 +229,9 @@ def regularity_from_days(
         )
     step = int(mean.to_integral_value(rounding=ROUND_HALF_UP))
     next_expected = days[-1] + timedelta(days=step)
-    overdue = Decimal(since_last) > mean * policy.overdue_factor
+    # since_last > (S / n) * factor, in integers: exact, whatever the decimal context
+    factor, per = policy.overdue_factor.as_integer_ratio()
+    overdue = since_last * figures.n * per > figures.total * factor
     text += f": regular; next order expected {next_expected}"
     if overdue:
         text += f", overdue ({since_last} days since the last purchase)"
@@ -244,9 +248,18 @@ def regularity_from_days(
     )
 
 
-def _is_regular(gaps: int, cv: Decimal, policy: RegularityPolicy) -> bool:
-    """The rule of regular buying: enough gaps, and even enough."""
-    return gaps >= policy.min_gaps and cv <= policy.max_cv
+def _is_regular(figures: _Gaps, policy: RegularityPolicy) -> bool:
+    """The rule of regular buying: enough gaps, and even enough.
+
+    ``cv <= max_cv`` is decided exactly, in integers: with ``n`` gaps of sum
+    ``S`` and sum of squares ``Q``, ``cv = sqrt(nQ - S²) / S``, so for
+    ``max_cv = a / b`` the rule is ``(nQ - S²) b² <= a² S²`` (a tie is a tie,
+    whatever the decimal context).
+    """
+    if figures.n < policy.min_gaps:
+        return False
+    a, b = policy.max_cv.as_integer_ratio()
+    return figures.spread * b * b <= a * a * figures.total * figures.total
 
 
 def regular_gaps(days: Sequence[date], policy: RegularityPolicy) -> tuple[Decimal, Decimal] | None:
@@ -261,10 +274,18 @@ def regular_gaps(days: Sequence[date], policy: RegularityPolicy) -> tuple[Decima
     """
     if len(days) <= policy.min_gaps:
         return None
-    gaps = tuple([(b - a).days for a, b in pairwise(days)])
-    context = getcontext()
-    mean, cv, _ = _figures(gaps, context.prec, context.rounding)
-    return (mean, cv) if _is_regular(len(gaps), cv, policy) else None
+    figures = _figures(tuple([(b - a).days for a, b in pairwise(days)]))
+    return (figures.mean, figures.cv) if _is_regular(figures, policy) else None
+
+
+def mean_gap_text(mean: Decimal) -> str:
+    """A mean gap for people: days to one decimal place, rounded half even."""
+    return str(mean.quantize(_TENTH, rounding=ROUND_HALF_EVEN))
+
+
+def cv_text(cv: Decimal) -> str:
+    """A coefficient of variation for people: two decimal places, rounded half even."""
+    return str(cv.quantize(_HUNDREDTH, rounding=ROUND_HALF_EVEN))
 
 
 #: The longest gap tuples whose figures are cached. Clients share short ones;
@@ -274,31 +295,50 @@ def regular_gaps(days: Sequence[date], policy: RegularityPolicy) -> tuple[Decima
 _CACHED_GAPS = 64
 
 
-def _figures(gaps: tuple[int, ...], prec: int, rounding: str) -> tuple[Decimal, Decimal, str]:
+class _Gaps(NamedTuple):
+    """The figures of a client's gaps (day counts between purchase days)."""
+
+    #: The number of gaps.
+    n: int
+    #: Their sum ``S``.
+    total: int
+    #: ``nQ - S²`` (``Q``: the sum of their squares): ``n²`` times their variance.
+    spread: int
+    #: ``S / n``, to 34 significant digits.
+    mean: Decimal
+    #: ``sqrt(nQ - S²) / S`` (the population standard deviation over the mean),
+    #: to 34 significant digits; 0 when every gap is the same.
+    cv: Decimal
+    #: The figures for people (the evidence's start).
+    text: str
+
+
+_TENTH = Decimal("0.1")
+_HUNDREDTH = Decimal("0.01")
+
+
+def _figures(gaps: tuple[int, ...]) -> _Gaps:
     """:func:`_gap_figures`, cached for short gap tuples only."""
     if len(gaps) > _CACHED_GAPS:
-        return _gap_figures.__wrapped__(gaps, prec, rounding)
-    return _gap_figures(gaps, prec, rounding)
+        return _gap_figures.__wrapped__(gaps)
+    return _gap_figures(gaps)
 
 
 @lru_cache(maxsize=4096)
-def _gap_figures(gaps: tuple[int, ...], prec: int, rounding: str) -> tuple[Decimal, Decimal, str]:
-    """The mean gap, the coefficient of variation and their text, for a tuple of gaps.
+def _gap_figures(gaps: tuple[int, ...]) -> _Gaps:
+    """The figures of a tuple of gaps, from integers (exact sums, then a fixed
+    34-digit context), so they do not depend on the caller's decimal context.
 
     Many clients share their gaps (``(7,)``, ``(30, 31)``), so the figures are
-    computed once per tuple. Parts of the arithmetic use the current decimal
-    context (as they always did), so its precision and rounding are part of the key.
+    computed once per tuple.
     """
-    del prec, rounding  # only part of the cache key
-    n = Decimal(len(gaps))
-    mean = _CTX.divide(Decimal(sum(gaps)), n)
-    variance = _CTX.divide(sum((Decimal(g) - mean) ** 2 for g in gaps), n)
-    cv = _CTX.divide(_CTX.sqrt(variance), mean) if mean > 0 else Decimal(0)
-    text = (
-        f"{len(gaps) + 1} purchase days, {len(gaps)} gaps, mean gap "
-        f"{mean.quantize(Decimal('0.1'))} days, cv {cv.quantize(Decimal('0.01'))}"
-    )
-    return mean, cv, text
+    n = len(gaps)
+    total = sum(gaps)
+    spread = n * sum([g * g for g in gaps]) - total * total
+    mean = _CTX.divide(Decimal(total), Decimal(n))
+    cv = _CTX.divide(_CTX.sqrt(Decimal(spread)), Decimal(total)) if spread else Decimal(0)
+    text = f"{n + 1} purchase days, {n} gaps, mean gap {mean_gap_text(mean)} days, cv {cv_text(cv)}"
+    return _Gaps(n, total, spread, mean, cv, text)
 
 
 def _window_text(policy: RegularityPolicy) -> str:
