@@ -6,8 +6,10 @@ dicts where a portfolio is) raises :class:`~relcycle.errors.RecordTypeError`
 naming the function and the argument, instead of an ``AttributeError`` or a
 ``TypeError`` from deep inside. The accepted types are read from the function's
 own annotations (resolved on the first call), so the check and the signature
-cannot disagree. Only the argument itself is checked (an iterable is checked to be
-an iterable, not item by item: the functions check items as they read them).
+cannot disagree. Only the argument itself is checked (an iterable is checked to
+be an iterable, not item by item: the functions check items as they read them).
+The function then computes in relcycle's own decimal context
+(:mod:`relcycle._decimal`), whatever context the caller has set.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ import os
 import types
 import typing
 from collections.abc import Callable
+from decimal import localcontext
 from typing import Any, TypeVar, cast
 
+from relcycle._decimal import CONTEXT
 from relcycle.errors import RecordTypeError
 
 __all__ = ["checked", "item_error"]
@@ -225,7 +229,8 @@ def checked(func: F) -> F:
                 signature.bind(*args, **kwargs)
             except TypeError as exc:
                 raise refuse("(arguments)", kwargs, f"a call that fits: {exc}") from None
-        return func(*args, **kwargs)
+        with localcontext(CONTEXT):  # relcycle's arithmetic, whatever the caller's context
+            return func(*args, **kwargs)
 
     return cast(F, wrapper)
 

@@ -29,6 +29,7 @@ from typing import Final
 
 import attrs
 
+from relcycle._decimal import in_own_context
 from relcycle._vocab import Vocab
 from relcycle.evidence import Evidence
 from relcycle.ladder import LadderAssessment, Rung
@@ -70,6 +71,7 @@ class ClientStageAssessment:
     evidence: Evidence
 
 
+@in_own_context
 def client_stage(
     *, ladder: LadderAssessment, regularity: RegularityAssessment
 ) -> ClientStageAssessment:

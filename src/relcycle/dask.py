@@ -30,6 +30,7 @@ from typing import Any
 
 import attrs
 
+from relcycle._decimal import in_own_context
 from relcycle._zones import resolve_zone
 from relcycle.columnar import rfm_frame
 from relcycle.columnar._rfm import result_schema
@@ -297,6 +298,7 @@ def _load_partition(
     return load_tables(_arrow_inputs(tables, parse), tz=tz, currency=currency, **read)
 
 
+@in_own_context
 def _report_partition(
     orders: Any,
     interactions: Any,

@@ -55,7 +55,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 from enum import StrEnum
 from statistics import median
 from typing import Any, Literal
@@ -502,8 +502,14 @@ FUNNEL_COLUMN: Column = funnel_column()
 # --------------------------------------------------------------------------- a portfolio
 
 
+#: The arithmetic of the funnel's ratios: fixed, not the caller's decimal context.
+_CTX = Context(prec=28, rounding=ROUND_HALF_EVEN)
+
+
 def _ratio(part: int, whole: int) -> Decimal | None:
-    return None if whole == 0 else (Decimal(part) / Decimal(whole)).quantize(Decimal("0.0001"))
+    if whole == 0:
+        return None
+    return _CTX.quantize(_CTX.divide(Decimal(part), Decimal(whole)), Decimal("0.0001"))
 
 
 @attrs.frozen(kw_only=True)

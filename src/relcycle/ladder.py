@@ -64,6 +64,7 @@ from typing import Any, NamedTuple, Protocol, cast
 
 import attrs
 
+from ._decimal import in_own_context
 from ._vocab import OrderedVocab, Vocab
 from ._zones import resolve_zone
 from .errors import UsageError, ValidationError
@@ -1268,6 +1269,7 @@ def _settings(policy: LadderPolicy, tz: tzinfo | str) -> LadderSettings:
     return settings
 
 
+@in_own_context
 def assess(
     history: ClientHistory,
     *,
@@ -1358,6 +1360,7 @@ def assess(
     )
 
 
+@in_own_context
 def assess_portfolio(
     portfolio: Portfolio | Iterable[ClientHistory],
     *,
@@ -1381,6 +1384,7 @@ def assess_portfolio(
     return result
 
 
+@in_own_context
 def ladder_migration(
     portfolio: Portfolio | Iterable[ClientHistory],
     *,

@@ -32,6 +32,7 @@ from typing import Any, NamedTuple
 import attrs
 
 from relcycle._args import checked
+from relcycle._decimal import in_own_context
 
 from ._vocab import OrderedVocab, Vocab
 from ._zones import resolve_zone
@@ -1267,6 +1268,7 @@ def _lapse_reason(
     return LossReason.lapsed, "", ()
 
 
+@in_own_context
 def derive_events(
     history: ClientHistory,
     *,
@@ -1316,6 +1318,7 @@ def derive_events(
     return tuple([_new(LifecycleEventRecord, e) for e in events])
 
 
+@in_own_context
 def replay(
     history: ClientHistory,
     *,
@@ -1602,6 +1605,7 @@ def _tenths(span: timedelta) -> str:
     return str(days.quantize(Decimal("0.1")))
 
 
+@in_own_context
 def assess(
     history: ClientHistory,
     *,

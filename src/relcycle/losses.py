@@ -34,6 +34,7 @@ from typing import Any, Protocol
 
 import attrs
 
+from relcycle._decimal import in_own_context
 from relcycle._repr import count
 from relcycle.evidence import Evidence
 from relcycle.history import ClientHistory
@@ -146,6 +147,7 @@ def _manager(
     return None, "", ()
 
 
+@in_own_context
 def assess_loss(
     history: ClientHistory,
     *,

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar, overload, 
 import attrs
 
 from relcycle._args import checked, unchecked
+from relcycle._decimal import in_own_context
 
 from . import clientbase as _clientbase
 from . import ladder as _ladder
@@ -1823,13 +1824,19 @@ def _episode(history: ClientHistory, start: datetime | None) -> ClientHistory:
     return attrs.evolve(history, orders=tuple(o for o in history.orders if o.placed_at >= start))
 
 
-#: The segmentations the report calls per client, without their argument checks
-#: (the report passes its own, already checked values).
+#: The segmentations and assessments the report calls per client, without their
+#: argument checks (the report passes its own, already checked values) and
+#: without entering relcycle's decimal context again (the report's entry points
+#: and its workers have entered it).
 _classify_motivation = unchecked(_motivation.classify_motivation)
 _assess_regularity = unchecked(_regularity.assess_regularity)
 _rfm_figures = unchecked(_rfm.rfm_figures)
 _cost_to_serve = unchecked(_cost.cost_to_serve)
 _assess_risks = unchecked(_risks.assess_risks)
+_assess_lifecycle = unchecked(_lifecycle.assess)
+_assess_ladder = unchecked(_ladder.assess)
+_client_stage = unchecked(_clientbase.client_stage)
+_assess_loss = unchecked(_losses.assess_loss)
 
 #: The policies of :class:`ReportPolicies` the segmentations above read, and their kinds.
 _POLICY_KINDS: tuple[tuple[str, type], ...] = (
@@ -1868,8 +1875,8 @@ def _assess(
     k = _NOTHING_KNOWN if known is None else known
     lc = k.lifecycle
     if lc is None:
-        lc = _lifecycle.assess(history, as_of=as_of, policy=policies.lifecycle, tz=tz)
-    ld = _ladder.assess(history, as_of=as_of, policy=policies.ladder, lifecycle=lc, tz=tz)
+        lc = _assess_lifecycle(history, as_of=as_of, policy=policies.lifecycle, tz=tz)
+    ld = _assess_ladder(history, as_of=as_of, policy=policies.ladder, lifecycle=lc, tz=tz)
     lost = lc.stage is Stage.lost
     until = _losses.active_until(history, lc) if lost else None
     mot, reg, figures, figures_known = k.motivation, k.regularity, k.figures, k.figures_known
@@ -1919,8 +1926,8 @@ def _assess(
         orders, contacts, requests, complaints_open, revenue = k.counts
     else:
         orders, contacts, requests, complaints_open, revenue = _counts_of(history, as_of)
-    base = _clientbase.client_stage(ladder=ld, regularity=reg)
-    loss = _losses.assess_loss(history, lifecycle=lc, policy=policies.losses)
+    base = _client_stage(ladder=ld, regularity=reg)
+    loss = _assess_loss(history, lifecycle=lc, policy=policies.losses)
     evidence = {
         "stage": lc.evidence,
         "rung": ld.evidence,
@@ -2140,6 +2147,7 @@ def _stopped(exc: BaseException) -> UsageError:
 _NO_LINES, _LINES, _PACKED_LINES = 0, 1, 2
 
 
+@in_own_context
 def _assess_part(
     part: StoredPart,
     moment: datetime,
@@ -2673,6 +2681,7 @@ def _finished(
     )
 
 
+@in_own_context
 def _encode_run(
     path: str,
     start: int,
