@@ -381,6 +381,32 @@ class TestCommandLine:
         )
         assert dask == python
 
+    def test_dask_says_nothing_when_dasks_port_is_taken(self, folder: Path, tmp_path: Path) -> None:
+        """Another cluster or notebook holds dask's dashboard port (8787): the local
+        cluster takes another, quietly (it used to warn on stderr)."""
+        import socket
+        import warnings
+
+        pytest.importorskip("distributed")
+        holder = socket.socket()
+        try:
+            holder.bind(("", 8787))
+        except OSError:
+            holder.close()
+            pytest.skip("port 8787 is taken on this machine already")
+        holder.listen()
+        out = tmp_path / "d.json"
+        argv = ["report", str(folder), "--engine", "dask", "--workers", "1"]
+        argv += ["--as-of", "2026-06-01T00:00:00+00:00", "--output", str(out)]
+        try:
+            with warnings.catch_warnings(record=True) as said:
+                warnings.simplefilter("always")
+                assert main(argv) == 0
+        finally:
+            holder.close()
+        assert not [w for w in said if "8787" in str(w.message)]
+        assert out.exists()
+
     @staticmethod
     def _bad_folder(tmp_path: Path) -> Path:
         folder = tmp_path / "bad"

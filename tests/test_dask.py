@@ -42,7 +42,7 @@ def client() -> Iterator[Any]:
             n_workers=2,
             processes=True,
             threads_per_worker=1,
-            dashboard_address=None,
+            dashboard_address=":0",  # a free port, whatever else runs here
             worker_dashboard_address=None,
         ) as cluster,
         distributed.Client(cluster) as dask_client,

@@ -760,11 +760,13 @@ def _dask_report(
     else:
         # The cluster's own log lines (a shuffle's start, a task that failed with
         # the input's problems, which relcycle reports itself) stay off stderr.
+        # Its HTTP server takes a free port: on dask's own (8787, which None also
+        # means) it would warn whenever another cluster or notebook holds it.
         cluster = distributed.LocalCluster(
             n_workers=2 if args.workers is None else args.workers,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",
             silence_logs=logging.CRITICAL,
         )
         client = distributed.Client(cluster)
