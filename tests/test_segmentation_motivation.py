@@ -100,6 +100,20 @@ class TestNovelty:
         assert result.rule == "novelty"
         assert "o0" in result.evidence.record_ids
 
+    def test_the_sentence_reads_as_people_write(self) -> None:
+        """One sale is "1 sale", and the mean is in the amounts' own places (it read
+        ``(mean 291.6033333333333333333333333)`` for three sales, ``only 1 sales``)."""
+        records = [contact(i, "offer_change") for i in range(4)] + [sale(0, 120, "20.50")]
+        reason = classify(records).evidence.reason  # type: ignore[attr-defined]
+        assert reason == "4 offer changes but only 1 sale in 365 days (mean 20.50)"
+        records += [sale(1, 130, "100.01"), sale(2, 140, "774.80")]
+        reason = classify(records).evidence.reason  # type: ignore[attr-defined]
+        assert reason == "4 offer changes but only 3 sales in 365 days (mean 298.44)"
+        yen = [contact(i, "offer_change") for i in range(4)]
+        yen += [sale(0, 120, "1000", currency="JPY"), sale(1, 130, "1001", currency="JPY")]
+        reason = classify(yen).evidence.reason  # type: ignore[attr-defined]
+        assert reason == "4 offer changes but only 2 sales in 365 days (mean 1000)"  # half even
+
     def test_counter_example_many_orders(self) -> None:
         """Offer changes followed by many orders are not novelty."""
         records = [contact(i, "offer_change") for i in range(4)]

@@ -65,6 +65,7 @@ from typing import Any, NamedTuple, Protocol, cast
 import attrs
 
 from ._decimal import in_own_context
+from ._repr import count
 from ._vocab import OrderedVocab, Vocab
 from ._zones import resolve_zone
 from .errors import UsageError, ValidationError
@@ -624,10 +625,6 @@ def _day(moment: datetime | None) -> str:
 # --------------------------------------------------------------------------- the machine
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
 # Rungs by rank, and the ranks the decider compares against. The decider compares
 # plain ints (``rung.rank``) instead of ordered members: it runs once per record.
 _RUNGS = Rung.ordered()
@@ -1088,7 +1085,7 @@ def _qualifies(
         used = memory.advocacy[:need]
         kinds = sorted({purpose.value for _, _, purpose in used})
         return Evidence(
-            f"advocacy: {_plural(need, 'contact')} ({', '.join(kinds)})",
+            f"advocacy: {count(need, 'contact')} ({', '.join(kinds)})",
             [iid for _, iid, _ in used],
         )
     return _expertise(memory, at, policy)
@@ -1153,10 +1150,10 @@ def _expertise(memory: LadderMemory, at: datetime, policy: LadderPolicy) -> Evid
     first_order = dict(memory.products)
     products = sorted(first_order)
     return Evidence(
-        f"deep engagement: {_plural(len(engagement), 'joint-planning/offer contact')} "
+        f"deep engagement: {count(len(engagement), 'joint-planning/offer contact')} "
         f"over {span.days} days; client since {_day(first[0])} "
         f"({(at - first[0]).days} days); "
-        f"{_plural(len(products), 'product')} bought ({', '.join(products)})",
+        f"{count(len(products), 'product')} bought ({', '.join(products)})",
         [iid for _, iid, _ in engagement] + [first[1]] + [first_order[p] for p in products],
     )
 
@@ -1214,12 +1211,12 @@ def _needs(rung: Rung, memory: LadderMemory, at: datetime, settings: LadderSetti
         return (
             f"regular repeat orders: at least {rule.min_gaps + 1} purchase days with "
             f"even gaps (coefficient of variation at most {rule.max_cv}) "
-            f"(has {_plural(days, 'purchase day')}{counted})"
+            f"(has {count(days, 'purchase day')}{counted})"
         )
     if rung is Rung.customer:
         kinds = ", ".join(sorted(p.value for p in policy.advocacy_purposes))
         return (
-            f"{_plural(policy.advocate_min_signals, 'advocacy contact')} ({kinds}) "
+            f"{count(policy.advocate_min_signals, 'advocacy contact')} ({kinds}) "
             f"(has {len(memory.advocacy)}{counted})"
         )
     if rung is Rung.advocate:
@@ -1241,7 +1238,7 @@ def _initial_evidence(view: ClientHistory) -> Evidence:
     """Why a client that never moved is a doubter."""
     if view.interactions:
         return Evidence(
-            f"not convinced yet: {_plural(len(view.interactions), 'contact')} and no sale order",
+            f"not convinced yet: {count(len(view.interactions), 'contact')} and no sale order",
             [i.id for i in view.interactions],
         )
     if view.orders:

@@ -34,12 +34,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
-from decimal import Context, Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 from functools import lru_cache
 
 import attrs
 
 from relcycle._args import checked, unchecked
+from relcycle._repr import count
 from relcycle._vocab import Vocab
 from relcycle.errors import UsageError, ValidationError
 from relcycle.evidence import Evidence
@@ -98,7 +99,7 @@ class MotivationSegment(Vocab):
     unclassified = "unclassified"
 
 
-_CTX = Context(prec=28)
+_CTX = Context(prec=28, rounding=ROUND_HALF_EVEN)
 
 
 @attrs.frozen
@@ -507,8 +508,9 @@ def motivation_from_signals(
         return done(
             MotivationSegment.belonging,
             "belonging",
-            f"{s.offer_changes} offer changes, {s.partnership} joint planning/service "
-            f"exchange proposals and {s.referrals} referrals{window}",
+            f"{count(s.offer_changes, 'offer change')}, "
+            f"{count(s.partnership, 'joint planning/service exchange proposal')} and "
+            f"{count(s.referrals, 'referral')}{window}",
             "offer_changes",
             "partnership",
             "referrals",
@@ -521,8 +523,8 @@ def motivation_from_signals(
         return done(
             MotivationSegment.lowest_price,
             "lowest_price",
-            f"{s.requests} requests and {s.discounted_sales} of {s.sales} sales at a "
-            f"discount{window}",
+            f"{count(s.requests, 'request')} and {s.discounted_sales} of "
+            f"{count(s.sales, 'sale')} at a discount{window}",
             "requests",
             "discounted",
         )
@@ -536,8 +538,9 @@ def motivation_from_signals(
         return done(
             MotivationSegment.novelty,
             "novelty",
-            f"{s.offer_changes} offer changes but only {s.sales} sales{window}"
-            + (f" (mean {mean})" if mean is not None else ""),
+            f"{count(s.offer_changes, 'offer change')} but only "
+            f"{count(s.sales, 'sale')}{window}"
+            + (f" (mean {_amount_text(mean, s.sales_value)})" if mean is not None else ""),
             "offer_changes",
             "sales",
         )
@@ -549,9 +552,9 @@ def motivation_from_signals(
         return done(
             MotivationSegment.stability,
             "stability",
-            f"regular demand ({s.sales} sales, cv {_two_places(s.regularity.cv)}), "
-            f"{s.inbound_contacts} client-initiated contacts and {s.complaints} "
-            f"complaints{window}",
+            f"regular demand ({count(s.sales, 'sale')}, cv {_two_places(s.regularity.cv)}), "
+            f"{count(s.inbound_contacts, 'client-initiated contact')} and "
+            f"{count(s.complaints, 'complaint')}{window}",
             "sales",
             "inbound",
             "complaints",
@@ -559,10 +562,11 @@ def motivation_from_signals(
     return done(
         MotivationSegment.unclassified,
         "unclassified",
-        f"no rule matched: {s.requests} requests, {s.offer_changes} offer changes, "
-        f"{s.partnership} partnership proposals, {s.referrals} referrals, {s.sales} sales "
-        f"({s.discounted_sales} discounted), {s.complaints} complaints, "
-        f"{s.regularity.regularity.value} demand{window}",
+        f"no rule matched: {count(s.requests, 'request')}, "
+        f"{count(s.offer_changes, 'offer change')}, "
+        f"{count(s.partnership, 'partnership proposal')}, {count(s.referrals, 'referral')}, "
+        f"{count(s.sales, 'sale')} ({s.discounted_sales} discounted), "
+        f"{count(s.complaints, 'complaint')}, {s.regularity.regularity.value} demand{window}",
     )
 
 
@@ -575,6 +579,14 @@ def _small_orders(s: MotivationSignals, p: MotivationPolicy) -> bool:
         return True
     mean = s.mean_order
     return mean is None or mean <= p.novelty_max_mean_order
+
+
+def _amount_text(mean: Decimal, total: Decimal) -> str:
+    """A mean amount for people: in the decimal places of the amounts it is the
+    mean of (``44.93``, ``291.60``; a whole yen stays whole), rounded half even."""
+    exponent = total.as_tuple().exponent
+    places = min(exponent, 0) if isinstance(exponent, int) else 0  # a sum is finite
+    return str(_CTX.quantize(mean, Decimal(1).scaleb(places)))
 
 
 def _two_places(value: Decimal | None) -> str:
