@@ -114,6 +114,17 @@ class TestNovelty:
         reason = classify(yen).evidence.reason  # type: ignore[attr-defined]
         assert reason == "4 offer changes but only 2 sales in 365 days (mean 1000)"  # half even
 
+    def test_no_rule_names_the_demand_in_words(self) -> None:
+        """The unclassified sentence says "no sale" or "one purchase day", not the
+        regularity's values ("none demand", "one_off demand")."""
+        reason = classify([contact(0, "inquiry")]).evidence.reason  # type: ignore[attr-defined]
+        assert reason == (
+            "no rule matched: 1 request, 0 offer changes, 0 partnership proposals, "
+            "0 referrals, 0 sales (0 discounted), 0 complaints, no sale in 365 days"
+        )
+        reason = classify([sale(0, 120)]).evidence.reason  # type: ignore[attr-defined]
+        assert reason.endswith("1 sale (0 discounted), 0 complaints, one purchase day in 365 days")
+
     def test_counter_example_many_orders(self) -> None:
         """Offer changes followed by many orders are not novelty."""
         records = [contact(i, "offer_change") for i in range(4)]

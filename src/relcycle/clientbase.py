@@ -99,11 +99,10 @@ def client_stage(
     if by_rung is ClientStage.new:
         return ClientStageAssessment(by_rung, _because("buyer: ", ladder.evidence))
     if regularity.regularity is not Regularity.none:
-        return ClientStageAssessment(
-            ClientStage.new,
-            _because(f"has bought ({regularity.regularity.value}): ", regularity.evidence),
-        )
-    return ClientStageAssessment(ClientStage.none, _because("no sale yet: ", regularity.evidence))
+        lead = "has bought once: " if regularity.regularity is Regularity.one_off else ""
+        return ClientStageAssessment(ClientStage.new, _because(lead, regularity.evidence))
+    # the regularity's own words: "no sale" (in its window, if it has one)
+    return ClientStageAssessment(ClientStage.none, regularity.evidence)
 
 
 def _because(lead: str, evidence: Evidence) -> Evidence:

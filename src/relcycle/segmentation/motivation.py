@@ -566,7 +566,7 @@ def motivation_from_signals(
         f"{count(s.offer_changes, 'offer change')}, "
         f"{count(s.partnership, 'partnership proposal')}, {count(s.referrals, 'referral')}, "
         f"{count(s.sales, 'sale')} ({s.discounted_sales} discounted), "
-        f"{count(s.complaints, 'complaint')}, {s.regularity.regularity.value} demand{window}",
+        f"{count(s.complaints, 'complaint')}, {_DEMAND[s.regularity.regularity]}{window}",
     )
 
 
@@ -579,6 +579,15 @@ def _small_orders(s: MotivationSignals, p: MotivationPolicy) -> bool:
         return True
     mean = s.mean_order
     return mean is None or mean <= p.novelty_max_mean_order
+
+
+#: The regularity of the window's sales, in the unclassified sentence.
+_DEMAND = {
+    Regularity.regular: "regular demand",
+    Regularity.irregular: "irregular demand",
+    Regularity.one_off: "one purchase day",
+    Regularity.none: "no sale",
+}
 
 
 def _amount_text(mean: Decimal, total: Decimal) -> str:

@@ -31,6 +31,7 @@ from typing import NamedTuple
 import attrs
 
 from relcycle._args import checked
+from relcycle._repr import count
 from relcycle._vocab import Vocab
 from relcycle._zones import resolve_zone
 from relcycle.errors import UsageError
@@ -337,7 +338,10 @@ def _gap_figures(gaps: tuple[int, ...]) -> _Gaps:
     spread = n * sum([g * g for g in gaps]) - total * total
     mean = _CTX.divide(Decimal(total), Decimal(n))
     cv = _CTX.divide(_CTX.sqrt(Decimal(spread)), Decimal(total)) if spread else Decimal(0)
-    text = f"{n + 1} purchase days, {n} gaps, mean gap {mean_gap_text(mean)} days, cv {cv_text(cv)}"
+    text = (
+        f"{n + 1} purchase days, {count(n, 'gap')}, mean gap {mean_gap_text(mean)} days, "
+        f"cv {cv_text(cv)}"
+    )
     return _Gaps(n, total, spread, mean, cv, text)
 
 
