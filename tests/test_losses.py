@@ -112,7 +112,8 @@ class TestAssessLoss:
         ids = loss.evidence.record_ids
         assert ids[0] == "price-t"
         assert [i for i in ids if i.startswith("price-o")] == [f"price-o{i}" for i in range(2, 14)]
-        assert "12,000 of sales in the 365 days before (12 sales)" in loss.evidence.reason
+        # in the currency of the sales, as the summary's loss line says it
+        assert "12,000 USD of sales in the 365 days before (12 sales)" in loss.evidence.reason
 
     def test_a_lapsed_client_lost_the_year_before_it_went_silent(self) -> None:
         """A lapse comes a silent year after the last sale: the lost revenue is the year

@@ -147,6 +147,18 @@ def _manager(
     return None, "", ()
 
 
+def _currency_of(history: ClientHistory, sales: list[str]) -> str:
+    """`` USD``: the currency of the sales counted, as the summary's loss line
+    names it ("13,702.98 USD of sales"); empty without a sale."""
+    if not sales:
+        return ""
+    last = sales[-1]
+    for order in reversed(history.orders):  # the last sale counted is near the end
+        if order.order_id == last:
+            return f" {order.currency}"
+    return ""  # pragma: no cover - the signal's ids are the history's own
+
+
 @in_own_context
 def assess_loss(
     history: ClientHistory,
@@ -186,7 +198,7 @@ def assess_loss(
     )
     text = (
         f"lost ({reason.value}) on {lost_at.date().isoformat()}: "
-        f"{revenue:,} of sales in the {window} days {before} "
+        f"{revenue:,}{_currency_of(history, sales)} of sales in the {window} days {before} "
         f"({count(len(sales), 'sale')})"
     )
     if manager is not None:
