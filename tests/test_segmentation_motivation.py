@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from relcycle.errors import ValidationError
@@ -345,3 +345,103 @@ class TestProperties:
             result.rule,
             result.evidence,
         )
+
+
+class TestExactRatios:
+    """The rules' ratios are decided exactly, from the counts and the sum."""
+
+    @settings(max_examples=200, deadline=None)
+    @example(  # 2 of 3 sales at a discount, against 2/3 rounded up to 28 digits
+        requests=8,
+        offer_changes=0,
+        inbound=0,
+        sales=3,
+        discounted=2,
+        complaints=0,
+        cents=100,
+        share="0.6666666666666666666666666667",
+        per_sale="0.5",
+        mean_cap="500",
+    )
+    @given(
+        requests=st.integers(0, 8),
+        offer_changes=st.integers(0, 8),
+        inbound=st.integers(0, 8),
+        sales=st.integers(0, 9),
+        discounted=st.integers(0, 9),
+        complaints=st.integers(0, 4),
+        cents=st.integers(0, 10**7),
+        share=st.sampled_from(["0.75", "0.5", "0.6666666666666666666666666667", "1"]),
+        per_sale=st.sampled_from(["0.5", "0.25", "0.3333333333333333333333333333", "1"]),
+        mean_cap=st.sampled_from(["500", "99.99", "33.33"]),
+    )
+    def test_the_segment_is_the_exact_rules(
+        self,
+        requests: int,
+        offer_changes: int,
+        inbound: int,
+        sales: int,
+        discounted: int,
+        complaints: int,
+        cents: int,
+        share: str,
+        per_sale: str,
+        mean_cap: str,
+    ) -> None:
+        """Lowest price, novelty and stability read ``discounted / sales``, the mean
+        sale and the contacts and complaints per sale as exact fractions: a share of
+        2 of 3 is below a threshold of 0.666…667 (it used to be equal to it, both
+        rounded to 28 digits)."""
+        from fractions import Fraction
+
+        from relcycle.segmentation.motivation import motivation_from_signals, motivation_signals
+        from relcycle.segmentation.regularity import regularity_from_days
+
+        discounted = min(discounted, sales)
+        ids = {
+            "contacts": [f"c{i}" for i in range(requests + offer_changes)],
+            "inbound": [f"i{i}" for i in range(inbound)],
+            "requests": [f"r{i}" for i in range(requests)],
+            "offer_changes": [f"x{i}" for i in range(offer_changes)],
+            "partnership": [],
+            "referrals": [],
+            "sales": [f"o{i}" for i in range(sales)],
+            "discounted": [f"o{i}" for i in range(discounted)],
+            "complaints": [f"q{i}" for i in range(complaints)],
+        }
+        value = Decimal(cents).scaleb(-2)
+        days = tuple(date(2024, 1, 1) + timedelta(days=30 * i) for i in range(sales))
+        as_of_day = date(2025, 1, 1) if days else None
+        policy = MotivationPolicy(
+            lowest_price_min_discounted_share=Decimal(share),
+            stability_max_contacts_per_order=Decimal(per_sale),
+            stability_max_complaints_per_order=Decimal(per_sale),
+            novelty_max_mean_order=Decimal(mean_cap),
+        )
+        regularity = regularity_from_days(
+            "c1", days, ids["sales"], as_of_day=as_of_day, policy=policy.windowed_regularity()
+        )
+        signals = motivation_signals(ids, sales_value=value, regularity=regularity)
+        got = motivation_from_signals("c1", signals, as_of=AS_OF, policy=policy).segment
+        p = policy
+        ratio = Fraction(share)
+        if (
+            requests >= p.lowest_price_min_requests
+            and sales > 0
+            and Fraction(discounted, sales) >= ratio
+        ):
+            expected = MotivationSegment.lowest_price
+        elif (
+            offer_changes >= p.novelty_min_offer_changes
+            and sales <= p.novelty_max_orders
+            and offer_changes > sales
+            and (sales == 0 or Fraction(value) / sales <= Fraction(mean_cap))
+        ):
+            expected = MotivationSegment.novelty
+        elif regularity.regularity.value == "regular" and (
+            inbound <= Fraction(per_sale) * sales and complaints <= Fraction(per_sale) * sales
+        ):
+            expected = MotivationSegment.stability
+        else:
+            expected = MotivationSegment.unclassified
+        assert got is expected

@@ -518,7 +518,7 @@ def motivation_from_signals(
     if (
         s.requests >= p.lowest_price_min_requests
         and s.sales > 0
-        and s.discounted_share >= p.lowest_price_min_discounted_share
+        and _at_least(s.discounted_sales, s.sales, p.lowest_price_min_discounted_share)
     ):
         return done(
             MotivationSegment.lowest_price,
@@ -546,8 +546,8 @@ def motivation_from_signals(
         )
     if (
         s.regularity.regularity is Regularity.regular
-        and s.inbound_contacts <= p.stability_max_contacts_per_order * s.sales
-        and s.complaints <= p.stability_max_complaints_per_order * s.sales
+        and _at_most(s.inbound_contacts, s.sales, p.stability_max_contacts_per_order)
+        and _at_most(s.complaints, s.sales, p.stability_max_complaints_per_order)
     ):
         return done(
             MotivationSegment.stability,
@@ -573,12 +573,29 @@ def motivation_from_signals(
 def _small_orders(s: MotivationSignals, p: MotivationPolicy) -> bool:
     """True when the mean sale is within ``p.novelty_max_mean_order`` (or unchecked).
 
-    Asked only once the other novelty conditions hold: the mean is a division.
+    Asked only once the other novelty conditions hold.
     """
-    if p.novelty_max_mean_order is None:
+    if p.novelty_max_mean_order is None or not s.sales:
         return True
-    mean = s.mean_order
-    return mean is None or mean <= p.novelty_max_mean_order
+    return _at_most(s.sales_value, s.sales, p.novelty_max_mean_order)
+
+
+# The rules' ratios, decided exactly in integers (``part / whole`` against a
+# threshold ``a / b``), whatever the decimal context: the form a compiled rule
+# takes too (design, "Exact figures before figures over tables").
+
+
+def _at_least(part: int, whole: int, threshold: Decimal) -> bool:
+    """``part / whole >= threshold`` for ``whole > 0``."""
+    a, b = threshold.as_integer_ratio()
+    return part * b >= a * whole
+
+
+def _at_most(part: int | Decimal, whole: int, threshold: Decimal) -> bool:
+    """``part <= threshold * whole`` (a mean of ``part`` over ``whole`` within ``threshold``)."""
+    a, b = threshold.as_integer_ratio()
+    p, q = part.as_integer_ratio()
+    return p * b <= a * whole * q
 
 
 #: The regularity of the window's sales, in the unclassified sentence.
