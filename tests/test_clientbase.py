@@ -105,6 +105,25 @@ class TestClientStage:
         assert ev["prospect"].record_ids == ()
         assert ev["prospect"].reason == "no sale"  # it read "no sale yet: no sale"
 
+    def test_a_one_off_buyer_off_the_buyer_rung_has_bought_once(self) -> None:
+        """A client with one sale that escalated is an adversary, not a buyer: it is
+        new, and its evidence says it bought once (it read "has bought (one_off)")."""
+        history = build_portfolio(
+            orders=monthly("once", 1, first=100),
+            interactions=[
+                Interaction(
+                    interaction_id="once-e", client_id="once", at=at(125), purpose="escalation"
+                )
+            ],
+        )["once"]
+        found = client_stage(
+            ladder=assess_ladder(history, as_of=AS_OF),
+            regularity=assess_regularity(history, as_of=AS_OF),
+        )
+        assert found.stage is ClientStage.new
+        assert found.evidence.reason == "has bought once: one purchase day (2024-04-10)"
+        assert found.evidence.record_ids == ("once-o0",)
+
     def test_the_function_reads_the_two_verdicts(self) -> None:
         history = stages_portfolio()["regular"]
         found = client_stage(

@@ -44,9 +44,10 @@ from relcycle.io._load import (
     check_read_options,
     currency_warning,
     duplicate_id,
+    in_load_order,
 )
 from relcycle.io._parse import BadCell, ParseOptions, parse_id
-from relcycle.io._rename import check_rename
+from relcycle.io._rename import check_rename, mapped_headers
 from relcycle.io._schema import TABLES
 
 __all__ = ["RFM_DECIMAL_SCALE", "build_report", "rfm_partition", "rfm_summary"]
@@ -157,17 +158,13 @@ def rfm_summary(
 # --------------------------------------------------------------------------- the full report
 
 
-def _source_column(table: str, columns: Sequence[str], rename: Rename, column: str) -> str | None:
-    """The frame's column read as the contract's ``column`` (the column mapping's
-    header, as the loader reads it), or None when the frame has none."""
-    explicit = rename.get(table, {})
-    everywhere = rename.get("*", {})
-    if column in explicit:
-        header = explicit[column]
-    elif column in everywhere and everywhere[column] in columns:
-        header = everywhere[column]
-    else:
-        header = column
+def _source_column(
+    table: str, columns: Sequence[str], rename: Mapping[str, Mapping[str, str]], column: str
+) -> str | None:
+    """The frame's column read as the contract's ``column`` (the loader's reading of
+    the column mapping, :func:`~relcycle.io._rename.mapped_headers`), or None
+    when the frame has none."""
+    header = mapped_headers(table, columns, rename).get(column, column)
     return header if header in columns else None
 
 
@@ -230,7 +227,8 @@ def _refused(
     Problems are in the loader's order (table by table, row by row), each once,
     up to the loader's cap.
     """
-    problems: list[Problem] = []
+    tables = {sources.get(t.name, (t.name, 0))[0]: t.name for t in TABLES}
+    per_table: dict[str, list[Problem]] = {}
     duplicated: set[tuple[str, int, str]] = set()
     for spec in TABLES:
         if spec.name not in found:
@@ -241,14 +239,15 @@ def _refused(
         for part in parts:
             for rid, row in zip(part[_ID].tolist(), part[_ROW].tolist(), strict=True):
                 rows.setdefault(rid, []).append(int(row) + before)
+        named = per_table.setdefault(spec.name, [])
         for rid, lines in rows.items():
             first, second, *rest = sorted(lines)
-            problems.append(duplicate_id(source, first, column, rid, source, second))
-            problems.extend(
+            named.append(duplicate_id(source, first, column, rid, source, second))
+            named.extend(
                 duplicate_id(source, line, column, rid, source, first) for line in (second, *rest)
             )
             duplicated.update((source, line, column) for line in lines)
-    seen = set(problems)
+    seen = {p for named in per_table.values() for p in named}
     for error in errors:
         for problem in error.problems:
             if problem.line is not None and (problem.source, problem.line, problem.column) in (
@@ -257,11 +256,10 @@ def _refused(
                 continue  # named from every partition's rows above
             if problem not in seen:  # a table's problem (a missing column) in each partition
                 seen.add(problem)
-                problems.append(problem)
+                per_table.setdefault(tables.get(problem.source, problem.source), []).append(problem)
+    problems = in_load_order(per_table)
     if not problems:
         return None
-    rank = {sources.get(t.name, (t.name, 0))[0]: n for n, t in enumerate(TABLES)}
-    problems.sort(key=lambda p: (rank.get(p.source, len(rank)), p.source, p.line or 0))
     truncated = any(e.truncated for e in errors) or len(problems) > DEFAULT_MAX_PROBLEMS
     return InputError(problems[:DEFAULT_MAX_PROBLEMS], truncated=truncated)
 
@@ -429,8 +427,7 @@ def build_report(
     resolve_zone(tz)
     check_read_options(currency=currency, parse=parse, extra_columns=extra_columns)
     mapped = check_rename(rename) if rename else {}
-    read: dict[str, Any] = {"rename": mapped or None, "parse": parse}
-    read["extra_columns"] = extra_columns
+    read = {"rename": mapped or None, "parse": parse, "extra_columns": extra_columns}
     policies = _report.ReportPolicies() if policies is None else policies
     frames = {
         "orders": orders,

@@ -363,15 +363,19 @@ class _Collector:
         return problem
 
     def all(self) -> list[Problem]:
-        out: list[Problem] = []
-        for spec in TABLES:
-            found = self.per_table.get(spec.name, [])
-            found.sort(key=lambda p: (p.source, p.line or 0))
+        return in_load_order(self.per_table)
+
+
+def in_load_order(per_table: Mapping[str, Iterable[Problem]]) -> list[Problem]:
+    """Problems by table in the order a load gives them: table by table (the
+    contract's tables first), row by row within each."""
+    out: list[Problem] = []
+    for spec in TABLES:
+        out.extend(sorted(per_table.get(spec.name, ()), key=lambda p: (p.source, p.line or 0)))
+    for name, found in per_table.items():
+        if name not in {s.name for s in TABLES}:
             out.extend(found)
-        for name, found in self.per_table.items():
-            if name not in {s.name for s in TABLES}:
-                out.extend(found)
-        return out
+    return out
 
 
 class _Stop(Exception):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 
 import attrs
 
@@ -19,7 +19,14 @@ from relcycle.errors import Problem, UsageError
 from ._load import Rename, Row, RowError, TableInput, _Fatal
 from ._schema import TABLES, spec
 
-__all__ = ["apply_rename", "check_rename", "map_flags", "parse_map_flags", "propose_mapping"]
+__all__ = [
+    "apply_rename",
+    "check_rename",
+    "map_flags",
+    "mapped_headers",
+    "parse_map_flags",
+    "propose_mapping",
+]
 
 _TABLE_NAMES = tuple(s.name for s in TABLES)
 
@@ -128,11 +135,9 @@ def apply_rename(inputs: Mapping[str, TableInput], rename: Rename) -> dict[str, 
     out: dict[str, TableInput] = {}
     used: set[str] = set()
     for table, inp in inputs.items():
-        names = set(spec(table).names)
         explicit = checked.get(table, {})
-        wanted = {c: h for c, h in everywhere.items() if c in names and c not in explicit}
         if inp.columns is None:
-            wanted.update(explicit)
+            wanted = mapped_headers(table, None, checked)
             used.update(c for c in everywhere if c in wanted)
             out[table] = attrs.evolve(
                 _rename_keys(inp, {h: c for c, h in wanted.items()}), labels=wanted
@@ -151,9 +156,8 @@ def apply_rename(inputs: Mapping[str, TableInput], rename: Rename) -> dict[str, 
                         f"the columns are: {', '.join(inp.columns)}",
                     )
                 )
-        wanted = {c: h for c, h in wanted.items() if h in headers}
-        used.update(wanted)
-        wanted.update(explicit)
+        wanted = mapped_headers(table, headers, checked)
+        used.update(c for c in wanted if c not in explicit)
         by_header = {h: c for c, h in wanted.items()}
         out[table] = attrs.evolve(
             inp,
@@ -186,6 +190,28 @@ def apply_rename(inputs: Mapping[str, TableInput], rename: Rename) -> dict[str, 
     if problems:
         raise _Fatal(problems)
     return out
+
+
+def mapped_headers(
+    table: str, headers: Collection[str] | None, checked: Mapping[str, Mapping[str, str]]
+) -> dict[str, str]:
+    """The source's header each mapped contract column of ``table`` is read from.
+
+    ``checked`` is a checked mapping (:func:`check_rename`): the table's own
+    mapping, then the ``"*"`` mapping for the table's columns it does not map
+    itself, where the source has that header (``headers``; None: rows keyed by
+    name, every ``"*"`` header taken). A column left out is read from a header
+    of its own name.
+    """
+    names = set(spec(table).names)
+    explicit = checked.get(table, {})
+    wanted = {
+        c: h
+        for c, h in checked.get("*", {}).items()
+        if c in names and c not in explicit and (headers is None or h in headers)
+    }
+    wanted.update(explicit)
+    return wanted
 
 
 def _rename_keys(inp: TableInput, by_source: Mapping[str, str]) -> TableInput:

@@ -34,12 +34,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
-from decimal import ROUND_HALF_EVEN, Context, Decimal
+from decimal import Decimal
 from functools import lru_cache
 
 import attrs
 
 from relcycle._args import checked, unchecked
+from relcycle._decimal import CONTEXT
 from relcycle._repr import count
 from relcycle._vocab import Vocab
 from relcycle.errors import UsageError, ValidationError
@@ -99,7 +100,9 @@ class MotivationSegment(Vocab):
     unclassified = "unclassified"
 
 
-_CTX = Context(prec=28, rounding=ROUND_HALF_EVEN)
+#: relcycle's decimal context, an instance of its own (flags are set on the
+#: context a method is called on): the signals' ratios read it outside a report too.
+_CTX = CONTEXT.copy()
 
 
 @attrs.frozen

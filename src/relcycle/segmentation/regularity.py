@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from itertools import pairwise
 from typing import NamedTuple
@@ -31,6 +31,7 @@ from typing import NamedTuple
 import attrs
 
 from relcycle._args import checked
+from relcycle._decimal import CONTEXT
 from relcycle._repr import count
 from relcycle._vocab import Vocab
 from relcycle._zones import resolve_zone
@@ -51,7 +52,10 @@ __all__ = [
     "regularity_from_days",
 ]
 
-_CTX = Context(prec=34)
+#: The figures' arithmetic: relcycle's context (not ``decimal.DefaultContext``,
+#: which a program can change) with 34 digits, an instance of its own.
+_CTX = CONTEXT.copy()
+_CTX.prec = 34
 
 
 class Regularity(Vocab):
