@@ -295,10 +295,25 @@ class TestRules:
         ids=["zoneinfo", "nameless", "offset"],
     )
     def test_naive_timestamps_are_wall_clock_times_in_tz(self, kyiv: tzinfo) -> None:
-        """Naive times read in tz as datetime does (fold=0), even in DST gaps and folds."""
+        """Naive times read in tz as the readers read them: an ambiguous one is the
+        earlier instant (fold=0), one the zone skips is refused, naming the cell."""
+        gap = datetime(2024, 3, 31, 3, 30)  # does not exist in Kyiv (03:00 -> 04:00)
+        skipped = pl.DataFrame({"client_id": ["c1"], "placed_at": [gap], "amount": ["1"]})
+        if isinstance(kyiv, timezone):  # a fixed offset skips no time
+            assert rfm_summary(skipped, as_of=at(1000), tz=kyiv).num_rows == 1
+        else:
+            with pytest.raises(InputError) as caught:
+                rfm_summary(skipped, as_of=at(1000), tz=kyiv)
+            (problem,) = caught.value.problems
+            assert (problem.line, problem.column, problem.value) == (
+                1,
+                "placed_at",
+                "2024-03-31 03:30:00.000000",
+            )
+            assert "does not exist in time zone" in problem.reason
         walls = [
             datetime(2024, 3, 30, 12, 0),
-            datetime(2024, 3, 31, 3, 30),  # does not exist in Kyiv (03:00 -> 04:00)
+            datetime(2024, 3, 31, 4, 30),  # just after Kyiv's clocks went forward
             datetime(2024, 10, 27, 3, 30),  # happens twice in Kyiv (04:00 -> 03:00)
             datetime(2024, 10, 28, 0, 10),
         ]

@@ -25,12 +25,14 @@ from relcycle.errors import InputError
 from relcycle.io import load_history, load_records
 from relcycle.report import build_report
 
-#: Zones with DST in both hemispheres, a 30-minute shift (Lord Howe), a change
-#: at midnight (Santiago), a -03:30 zone (St John's) and one without DST.
+#: Zones with DST in both hemispheres, a 30-minute shift (Lord Howe), a
+#: two-hour one (Troll), a change at midnight (Santiago), a -03:30 zone (St
+#: John's) and one without DST.
 ZONES = (
     "Europe/Kyiv",
     "America/New_York",
     "Australia/Lord_Howe",
+    "Antarctica/Troll",
     "America/Santiago",
     "America/St_Johns",
     "Asia/Kolkata",
@@ -170,6 +172,83 @@ class TestLocalTimesNearChanges:
         ).tables.orders
         assert order.placed_at.utcoffset() == timedelta(hours=3)
         assert order.placed_at == datetime(2024, 10, 27, 0, 30, tzinfo=UTC)
+
+
+class TestColumnarRFMReadsLocalTimesAsTheReaders:
+    """``rfm_summary`` reads a local time near a DST change as the readers do: a
+    skipped one is refused with the readers' reason, any other is cut at ``as_of``
+    at its instant to the microsecond (in every form of zone and of column)."""
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(case=local_times_near_changes(), form=st.sampled_from(["text", "datetime"]))
+    def test_gap_refused_else_cut_at_the_instant(
+        self, case: tuple[str, datetime], form: str
+    ) -> None:
+        pl = pytest.importorskip("polars")
+        from dateutil import tz as dtz
+
+        from relcycle.columnar import rfm_summary
+
+        name, wall = case
+        zone = ZoneInfo(name)
+        cell: object = wall.isoformat() if form == "text" else wall
+        frame = pl.DataFrame({"client_id": ["C"], "placed_at": [cell], "amount": ["1"]})
+        # a zone polars knows by name, and one it does not (asked in Python)
+        for tz in (name, dtz.gettz(name)):
+            if not _exists(wall, zone):
+                with pytest.raises(InputError) as caught:
+                    rfm_summary(frame, as_of=datetime(2031, 1, 1, tzinfo=UTC), tz=tz)
+                (problem,) = caught.value.problems
+                with pytest.raises(InputError) as read:
+                    load_records(
+                        [{"client_id": "C", "placed_at": wall.isoformat(), "amount": "1"}],
+                        tz=name,
+                    )
+                assert (problem.column, problem.reason) == (
+                    "placed_at",
+                    read.value.problems[0].reason.replace(f" {wall.isoformat()}", ""),
+                )
+                continue
+            instant = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
+            at = rfm_summary(frame, as_of=instant, tz=tz)
+            before = rfm_summary(frame, as_of=instant - timedelta(microseconds=1), tz=tz)
+            assert (at.num_rows, before.num_rows) == (1, 0), (name, wall, tz)
+
+    def test_thirty_minute_and_two_hour_gaps(self) -> None:
+        """Lord Howe skips 02:00-02:30 and Troll 01:00-03:00: both refused, by cell."""
+        pl = pytest.importorskip("polars")
+        from relcycle.columnar import rfm_summary
+
+        for zone, wall in (
+            ("Australia/Lord_Howe", "2023-10-01T02:15:00"),
+            ("Antarctica/Troll", "2023-03-26T01:30:00"),
+            ("Antarctica/Troll", "2023-03-26T02:30:00"),
+        ):
+            frame = pl.DataFrame(
+                {"client_id": ["C", "C"], "placed_at": ["2023-01-02", wall], "amount": ["1", "2"]}
+            )
+            with pytest.raises(InputError) as caught:
+                rfm_summary(frame, as_of=datetime(2024, 1, 1, tzinfo=UTC), tz=zone)
+            (problem,) = caught.value.problems
+            assert (problem.line, problem.column, problem.value) == (2, "placed_at", wall)
+            assert f"does not exist in time zone {zone}" in problem.reason
+
+    def test_mixed_forms_and_a_bad_amount_name_only_the_amount(self) -> None:
+        """A valid time in another form than the first row's is not called 'not ISO
+        8601' because another row has a bad amount."""
+        pl = pytest.importorskip("polars")
+        from relcycle.columnar import rfm_summary
+
+        frame = pl.DataFrame(
+            {
+                "client_id": ["C", "C", "D"],
+                "placed_at": ["2024-01-01T10:00:00", "2024-03-31T02:30:00+01:00", "2024-02-01"],
+                "amount": ["1", "2", "-3"],
+            }
+        )
+        with pytest.raises(InputError) as caught:
+            rfm_summary(frame, as_of=datetime(2024, 6, 1, tzinfo=UTC), tz="Europe/Berlin")
+        assert [(p.line, p.column, p.value) for p in caught.value.problems] == [(3, "amount", "-3")]
 
 
 class TestOffsets:

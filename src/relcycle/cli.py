@@ -128,21 +128,19 @@ def parse_moment(text: str, zone: tzinfo, *, option: str = "--as-of") -> datetim
     if moment.tzinfo is None:
         from dateutil import tz as dtz
 
+        from .io._parse import zone_name
+
         local = moment.replace(tzinfo=zone, fold=0)
         if not dtz.datetime_exists(local):
             raise UsageError(
                 f"{option} {text!r}: this local time does not exist in time zone "
-                f"{_zone_name(zone)} (a daylight-saving gap); write it with an explicit "
+                f"{zone_name(zone)} (a daylight-saving gap); write it with an explicit "
                 "UTC offset, such as +02:00"
             )
         offset = local.utcoffset()
         assert offset is not None
         moment = moment.replace(tzinfo=timezone(offset) if offset else UTC)
     return moment
-
-
-def _zone_name(zone: tzinfo) -> str:
-    return str(getattr(zone, "key", None) or getattr(zone, "_filename", None) or zone)
 
 
 def _progress() -> Callable[[int, int], None] | None:

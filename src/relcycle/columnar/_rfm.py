@@ -6,9 +6,11 @@ Private; see :func:`relcycle.columnar.rfm_summary`.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timezone, tzinfo
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, NoReturn, cast
+
+from dateutil import tz as dtz
 
 from relcycle._zones import resolve_zone
 from relcycle.columnar._source import (
@@ -20,6 +22,7 @@ from relcycle.columnar._source import (
     lazy_frame,
 )
 from relcycle.errors import CurrencyMismatchError, InputError, Problem, RecordTypeError
+from relcycle.io._parse import gap_reason, zone_name
 from relcycle.io._schema import spec
 from relcycle.model import EARLIEST_YEAR, LATEST_YEAR, OrderStatus
 from relcycle.rules import SALE
@@ -92,14 +95,27 @@ _FRACTION = re.compile(r"\.(\d+)")
 
 
 def _parse_moment(text: str, zone: tzinfo) -> datetime | None:
-    """One ISO 8601 text as an aware UTC datetime (a naive one is read in ``zone``)."""
+    """One ISO 8601 text as an aware UTC datetime (a naive one is read in ``zone``);
+    None if it is not ISO 8601 or names a local time ``zone`` skips (:func:`_skipped`)."""
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zone)
+        if not dtz.datetime_exists(moment):
+            return None
     return moment.astimezone(UTC)
+
+
+def _skipped(text: str, zone: tzinfo) -> bool:
+    """Whether an ISO 8601 text names a local time that does not exist in ``zone``
+    (a daylight-saving gap), which the readers refuse."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return moment.tzinfo is None and not dtz.datetime_exists(moment.replace(tzinfo=zone))
 
 
 def _general_parser(zone: tzinfo) -> Any:
@@ -118,6 +134,19 @@ def _general_parser(zone: tzinfo) -> Any:
     return parse
 
 
+def _skipped_texts(zone: tzinfo) -> Any:
+    """A batch function: which texts name a local time ``zone`` skips (each distinct
+    text asked once)."""
+    pl = import_polars()
+
+    def skipped(series: Any) -> Any:
+        uniq = series.unique().drop_nulls()
+        flags = pl.Series([_skipped(t, zone) for t in uniq.to_list()], dtype=pl.Boolean)
+        return series.replace_strict(uniq, flags, default=False, return_dtype=pl.Boolean)
+
+    return skipped
+
+
 class _Plan:
     """The expressions of one run: how each column is read, checked and filtered."""
 
@@ -133,6 +162,10 @@ class _Plan:
         general_moments: bool,
     ) -> None:
         self.problems_exprs: list[tuple[str, Any, str]] = []  # (column, bad-expr, reason)
+        self.general_moments = general_moments
+        # A local time the zone skips is refused, as the readers refuse it (a
+        # fixed offset skips none).
+        gap = None if isinstance(zone, timezone) else gap_reason(zone_name(zone))
         as_of_day = as_of.astimezone(zone).date()
         self.as_of_day = as_of_day
 
@@ -189,13 +222,12 @@ class _Plan:
                     _general_parser(zone), return_dtype=pl.Datetime("us", "UTC")
                 )
                 ptype = pl.Datetime("us", "UTC")
-            self.problems_exprs.append(
-                (
-                    "placed_at",
-                    raw.is_not_null() & moment.is_null(),
-                    "not an ISO 8601 date or datetime",
-                )
-            )
+            unread = raw.is_not_null() & moment.is_null()
+            if kind == "general" and gap is not None:
+                skipped = raw.map_batches(_skipped_texts(zone), return_dtype=pl.Boolean)
+                self.problems_exprs.append(("placed_at", skipped, gap))
+                unread = unread & ~skipped
+            self.problems_exprs.append(("placed_at", unread, "not an ISO 8601 date or datetime"))
         elif ptype == pl.Date or isinstance(ptype, pl.Datetime):
             moment = raw
         else:
@@ -218,6 +250,11 @@ class _Plan:
         if ptype == pl.Date:
             day = moment
             keep = moment <= pl.lit(as_of_day)
+            if gap is not None:  # a date is its midnight, which may be skipped
+                local = instant_of_wall_time(pl, zone)(moment.cast(pl.Datetime("us")))
+                self.problems_exprs.append(
+                    ("placed_at", moment.is_not_null() & local.is_null(), gap)
+                )
         elif ptype.time_zone is not None:
             instant = moment if ptype.time_zone == "UTC" else moment.dt.convert_time_zone("UTC")
             day = day_of_instant(pl, zone)(instant)
@@ -225,7 +262,12 @@ class _Plan:
         else:
             # A naive time is a wall-clock time in the zone: its day is its date.
             day = moment.dt.date()
-            keep = instant_of_wall_time(pl, zone)(moment.dt.cast_time_unit("us")) <= until
+            local = instant_of_wall_time(pl, zone)(moment.dt.cast_time_unit("us"))
+            keep = local <= until
+            if gap is not None:
+                self.problems_exprs.append(
+                    ("placed_at", moment.is_not_null() & local.is_null(), gap)
+                )
         self.day = day
         self.keep = keep
 
@@ -421,9 +463,11 @@ def _retry(pl: Any, lf: Any, plan: _Plan, zone: tzinfo) -> tuple[bool, int | Non
         if not hits.height:
             continue
         if column == "placed_at" and reason.startswith("not an ISO"):
-            if any(_parse_moment(t, zone) is None for t in hits["p"].to_list()):
-                return None
-            general = True
+            # mixed forms: a rerun parses each text; one it cannot parse is named then
+            if not plan.general_moments and any(
+                _parse_moment(t, zone) is not None or _skipped(t, zone) for t in hits["p"].to_list()
+            ):
+                general = True
         elif column == "amount" and reason.startswith("more than"):
             most = (
                 lf.select(
@@ -436,11 +480,9 @@ def _retry(pl: Any, lf: Any, plan: _Plan, zone: tzinfo) -> tuple[bool, int | Non
                 .collect()
                 .item()
             )
-            if most > 30:
-                return None
-            scale = int(most)
-        else:
-            return None
+            if most <= 30 and most != plan.scale:
+                scale = int(most)
+        # any other problem is the data's: the rerun (if any) names it too
     return (general, scale) if general or scale is not None else None
 
 

@@ -66,9 +66,10 @@ def instant_of_wall_time(pl: Any, tz: tzinfo) -> Callable[[Any], Any]:
     """The UTC instant of a naive wall-clock time in ``tz``, as a function of polars
     expressions (a ``Datetime("us", "UTC")`` expression).
 
-    It reads the time as ``wall.replace(tzinfo=tz)`` does (``fold=0``): an
-    ambiguous time is the earlier instant, a time skipped by a clock change is
-    read with the offset before the change. Every zone the object path takes.
+    It reads the time as the readers do (``wall.replace(tzinfo=tz)``, ``fold=0``):
+    an ambiguous time is the earlier instant. A time skipped by a clock change has
+    no instant: it is null, which the readers refuse (:func:`relcycle.io._parse.gap_reason`).
+    Every zone the object path takes.
     """
     if isinstance(tz, timezone):
         offset = tz.utcoffset(None) or timedelta(0)
@@ -76,23 +77,19 @@ def instant_of_wall_time(pl: Any, tz: tzinfo) -> Callable[[Any], Any]:
         return lambda e: (e - pl.duration(microseconds=micros)).dt.replace_time_zone("UTC")
     name = _polars_name(pl, tz)
     if name is not None:
+        return lambda e: e.dt.replace_time_zone(
+            name, ambiguous="earliest", non_existent="null"
+        ).dt.convert_time_zone("UTC")
 
-        def known(e: Any) -> Any:
-            earlier = e.dt.replace_time_zone(name, ambiguous="earliest", non_existent="null")
-            # a skipped time, an hour later, is the instant the offset before the jump gives
-            later = (e + timedelta(hours=1)).dt.replace_time_zone(
-                name, ambiguous="earliest", non_existent="null"
-            )
-            return earlier.fill_null(later).dt.convert_time_zone("UTC")
+    from dateutil import tz as dtz
 
-        return known
+    def at(wall: datetime) -> datetime | None:
+        aware = wall.replace(tzinfo=tz)
+        return aware.astimezone(UTC) if dtz.datetime_exists(aware) else None
 
     def instants(series: Any) -> Any:
         uniq = series.unique().drop_nulls()
-        found = pl.Series(
-            [v.replace(tzinfo=tz).astimezone(UTC) for v in uniq.to_list()],
-            dtype=pl.Datetime("us", "UTC"),
-        )
+        found = pl.Series([at(v) for v in uniq.to_list()], dtype=pl.Datetime("us", "UTC"))
         return series.replace_strict(
             uniq, found, default=None, return_dtype=pl.Datetime("us", "UTC")
         )

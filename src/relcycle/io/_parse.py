@@ -325,7 +325,18 @@ def check_currency(code: object) -> str:
     return code
 
 
-def _zone_name(zone: tzinfo) -> str:
+def gap_reason(zone_name: str, wall: str | None = None) -> str:
+    """Why a local time skipped by a clock change is refused (``wall``: the time, if
+    the message is for one cell)."""
+    shown = "" if wall is None else f" {wall}"
+    return (
+        f"the local datetime{shown} does not exist in time zone {zone_name} "
+        "(clocks were put forward then); give the offset explicitly"
+    )
+
+
+def zone_name(zone: tzinfo) -> str:
+    """A zone's name as the readers' messages give it."""
     name = getattr(zone, "key", None) or getattr(zone, "_filename", None)
     return str(name) if name else str(zone)
 
@@ -413,7 +424,7 @@ class Parsers:
     def __init__(self, zone: tzinfo, options: ParseOptions | None = None) -> None:
         self.zone = zone
         self.zone_is_utc = zone is UTC
-        self.zone_name = _zone_name(zone)
+        self.zone_name = zone_name(zone)
         opts = options or ParseOptions()
         self.day_first = opts.day_first
         self.fmt = opts.date_format
@@ -520,10 +531,7 @@ class Parsers:
             return dt.replace(tzinfo=UTC)
         aware = dt.replace(tzinfo=self.zone, fold=0)
         if not dtz.datetime_exists(aware):
-            raise BadCell(
-                f"the local datetime {dt.isoformat()} does not exist in time zone "
-                f"{self.zone_name} (clocks were put forward then); give the offset explicitly"
-            )
+            raise BadCell(gap_reason(self.zone_name, dt.isoformat()))
         return pinned(aware)
 
     # ------------------------------------------------------------------ numbers
