@@ -83,3 +83,40 @@ def test_assessments_and_segmentations_are_the_same() -> None:
     for prec, rounding in ODD:
         with callers_context(prec, rounding):
             assert verdicts() == usual
+
+
+def test_a_changed_default_context_changes_no_ratio() -> None:
+    """``decimal.DefaultContext`` is a program's to change (new threads start from
+    it): relcycle's ratios do not read it. Before, the plan's attainment, the
+    feedback share and the key-person share were divided in a context made from
+    it at each call, so a truncating default turned 2/3 into 0.666…6."""
+    from datetime import timedelta
+    from decimal import Decimal, DefaultContext
+
+    from relcycle.segmentation import PlanRow, service_stats
+
+    row = PlanRow(
+        key=None,
+        period="2024",
+        planned=Decimal(3),
+        actual=Decimal(2),
+        planned_orders=1,
+        actual_orders=1,
+        planned_ids=("p",),
+        actual_ids=("a",),
+    )
+    portfolio = SIM.portfolio()
+    since = SIM.as_of - timedelta(days=30)
+
+    def ratios() -> tuple[object, ...]:
+        stats = service_stats(portfolio, as_of=SIM.as_of, since=since)
+        return (row.attainment, stats.feedback_share)
+
+    usual = ratios()
+    assert usual[0] == Decimal("0.6666666666666666666666666667")
+    saved = DefaultContext.rounding
+    DefaultContext.rounding = ROUND_DOWN
+    try:
+        assert ratios() == usual
+    finally:
+        DefaultContext.rounding = saved

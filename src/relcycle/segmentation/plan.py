@@ -19,11 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime, tzinfo
-from decimal import Context, Decimal
+from decimal import Decimal
 from typing import Literal
 
 import attrs
 
+from relcycle._decimal import CONTEXT
 from relcycle._zones import resolve_zone
 from relcycle.errors import CurrencyMismatchError, UsageError
 from relcycle.history import ClientHistory, Portfolio
@@ -33,6 +34,11 @@ from relcycle.rules import PLANNED_ORDER, SALE
 from ._util import check_as_of
 
 __all__ = ["PlanRow", "PlanVsActual", "period_label", "plan_vs_actual"]
+
+
+#: The ratio's arithmetic: relcycle's context (not ``decimal.DefaultContext``,
+#: which a program can change), an instance of its own.
+_CTX = CONTEXT.copy()
 
 Grouping = Literal["client", "manager", "portfolio"]
 Period = Literal["month", "quarter", "year"]
@@ -66,7 +72,7 @@ class PlanRow:
     @property
     def attainment(self) -> Decimal | None:
         """``actual / planned``; None when nothing was planned."""
-        return Context(prec=28).divide(self.actual, self.planned) if self.planned else None
+        return _CTX.divide(self.actual, self.planned) if self.planned else None
 
     @property
     def gap(self) -> Decimal:

@@ -33,12 +33,13 @@ from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, tzinfo
-from decimal import Context, Decimal
+from decimal import Decimal
 from typing import Any
 
 import attrs
 
 from relcycle._args import checked
+from relcycle._decimal import CONTEXT
 from relcycle._zones import resolve_zone
 from relcycle.errors import CurrencyMismatchError, UsageError, ValidationError
 from relcycle.evidence import Evidence
@@ -67,7 +68,10 @@ __all__ = [
     "segment_to_polars",
 ]
 
-_CTX = Context(prec=34)
+#: The mean repeat value's arithmetic: relcycle's context (not
+#: ``decimal.DefaultContext``, which a program can change) with 34 digits.
+_CTX = CONTEXT.copy()
+_CTX.prec = 34
 
 #: The segment name of a client no rule matched (as in the R ``rfm`` package).
 OTHERS = "Others"

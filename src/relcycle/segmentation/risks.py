@@ -46,11 +46,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta, tzinfo
-from decimal import Context, Decimal
+from decimal import Decimal
 
 import attrs
 
 from relcycle._args import checked
+from relcycle._decimal import CONTEXT
 from relcycle._vocab import Vocab
 from relcycle.errors import CurrencyMismatchError, UsageError
 from relcycle.evidence import Evidence
@@ -85,6 +86,11 @@ __all__ = [
     "assess_risks",
     "key_person_whatif",
 ]
+
+
+#: The ratio's arithmetic: relcycle's context (not ``decimal.DefaultContext``,
+#: which a program can change), an instance of its own.
+_CTX = CONTEXT.copy()
 
 
 class RiskFlag(Vocab):
@@ -220,7 +226,7 @@ def _key_person(history: ClientHistory, as_of: datetime, policy: RiskPolicy) -> 
     # the most frequent handler; ties by employee id (deterministic)
     employee, n = min(counts.items(), key=lambda kv: (-kv[1], kv[0] or ""))
     assert employee is not None
-    share = Context(prec=28).divide(Decimal(n), Decimal(len(handled)))
+    share = _CTX.divide(Decimal(n), Decimal(len(handled)))
     if share < policy.key_person_min_share:
         return None
     ids = tuple(i.interaction_id for i in handled if i.handled_by == employee)

@@ -27,10 +27,11 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from decimal import Context, Decimal
+from decimal import Decimal
 
 import attrs
 
+from relcycle._decimal import CONTEXT
 from relcycle.history import ClientHistory, Portfolio
 from relcycle.model import Direction
 from relcycle.rules import CLOSED_COMPLAINT, FEEDBACK, OPEN_COMPLAINT, REQUEST, WISH
@@ -38,6 +39,11 @@ from relcycle.rules import CLOSED_COMPLAINT, FEEDBACK, OPEN_COMPLAINT, REQUEST, 
 from ._util import check_as_of
 
 __all__ = ["ClientServiceStats", "DurationStats", "ServiceStats", "client_service", "service_stats"]
+
+
+#: The ratio's arithmetic: relcycle's context (not ``decimal.DefaultContext``,
+#: which a program can change), an instance of its own.
+_CTX = CONTEXT.copy()
 
 #: The service department's requests: the rule of a request, wishes aside (they
 #: are counted on their own).
@@ -150,7 +156,7 @@ class ServiceStats:
         """Share of active clients that gave feedback (0 with no active client)."""
         if not self.active_clients:
             return Decimal(0)
-        return Context(prec=28).divide(Decimal(self.feedback_clients), Decimal(self.active_clients))
+        return _CTX.divide(Decimal(self.feedback_clients), Decimal(self.active_clients))
 
 
 def _answer(outbound: Sequence[datetime], moment: datetime) -> timedelta | None:

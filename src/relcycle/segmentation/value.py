@@ -39,13 +39,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Context, Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from operator import itemgetter
 from typing import Literal, cast
 
 import attrs
 
 from relcycle._args import checked
+from relcycle._decimal import CONTEXT
 from relcycle._vocab import OrderedVocab, Vocab
 from relcycle.errors import CurrencyMismatchError, UsageError
 from relcycle.history import Portfolio
@@ -66,7 +67,9 @@ __all__ = [
     "value_classes",
 ]
 
-_CTX = Context(prec=28)
+#: The shares' arithmetic: relcycle's context (not ``decimal.DefaultContext``,
+#: which a program can change), an instance of its own.
+_CTX = CONTEXT.copy()
 
 
 class ValueClass(OrderedVocab):
