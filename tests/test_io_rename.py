@@ -277,6 +277,12 @@ class TestValueSpellings:
         assert loaded.interactions[0].direction.value == "inbound"
         assert loaded.complaints[0].severity.value == "high"
 
+    def test_a_contract_value_may_name_itself(self) -> None:
+        """``Delivered -> delivered`` changes nothing and is accepted (a CRM's
+        capitalised list of spellings may include the contract's own words)."""
+        parse = ParseOptions(values={"orders": {"status": {"Delivered": "delivered"}}})
+        assert one_order("1", parse, status="DELIVERED").status.value == "delivered"
+
     def test_an_unknown_spelling_names_the_option(self) -> None:
         row = {"client_id": "A", "placed_at": "2026-02-03", "amount": "1", "status": "Completed"}
         with pytest.raises(InputError) as info:
@@ -298,6 +304,10 @@ class TestValueSpellings:
             # lapsed is a verdict relcycle derives, never an input value
             ({"interactions": {"reason": {"quiet": "lapsed"}}}, "which is not one of"),
             ({"orders": ["status"]}, "not a mapping of columns"),
+            # a contract value keeps its meaning: mapping it would change the
+            # rows already written in the contract's words
+            ({"orders": {"status": {"Placed": "delivered"}}}, "the contract's own value 'placed'"),
+            ({"complaints": {"severity": {" HIGH ": "low"}}}, "own value 'high'"),
         ],
     )
     def test_bad_spellings_are_refused(self, values: Any, match: str) -> None:

@@ -160,6 +160,12 @@ def _spellings(given: object) -> FrozenMap[str, FrozenMap[str, FrozenMap[str, st
                         f"{table}.{column}: {spelling!r} is read as {value!r}, which is not "
                         f"one of: {', '.join(allowed)}"
                     )
+                if word in allowed and target != word:
+                    raise refuse(
+                        f"{table}.{column}: {spelling!r} is the contract's own value "
+                        f"{word!r}, so it cannot be read as {value!r} (the rows that "
+                        "mean it would change meaning)"
+                    )
                 if read.get(word, target) != target:
                     raise refuse(
                         f"{table}.{column}: {spelling!r} is read as both "
@@ -212,8 +218,9 @@ class ParseOptions:
             column: ``{"orders": {"status": {"Completed": "delivered",
             "Canceled": "cancelled"}}}``. A spelling is matched as the contract's
             values are (case-insensitive, surrounding blanks ignored); it must
-            name a value the column accepts. Held as read-only mappings, with
-            each spelling in lower case.
+            name a value the column accepts, and a contract value cannot be read
+            as another one. Held as read-only mappings, with each spelling in
+            lower case.
 
     Raises:
         UsageError: For a bad combination or value.
