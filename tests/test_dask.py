@@ -376,6 +376,30 @@ class TestProblemsNameTheInputRow:
                 sources={"orders": ("orders.csv", 1)},
             )
 
+    def test_rows_without_an_id_are_not_duplicates(self, client: Any) -> None:
+        """Empty and missing id cells name no id (the loader's ``names_id``): the
+        loader generates each row's id, on every partition as in one process."""
+        frame = pd.DataFrame(
+            {
+                "order_id": ["", None, "", None, "O1", ""],
+                "client_id": ["c1", "c2", "c3", "c4", "c5", "c1"],
+                "placed_at": ["2024-01-01", "2024-01-02", "2024-01-01", "2024-01-02"]
+                + ["2024-01-03", "2024-02-01"],
+                "amount": ["1", "2", "3", "4", "5", "6"],
+            }
+        )
+        as_of = END.replace(year=2024)
+        loaded = load_arrow(frame, currency="USD").portfolio
+        expected = build_report(loaded, as_of=as_of, currency="USD")
+        for npartitions in (1, 3):
+            got = rdask.build_report(
+                dd.from_pandas(frame, npartitions=2, sort=False),
+                as_of=as_of,
+                currency="USD",
+                npartitions=npartitions,
+            )
+            assert got == expected
+
     def test_an_export_read_with_its_own_headers_and_forms(self, client: Any) -> None:
         """``rename``, ``parse`` and ``extra_columns`` read a CRM's frame as
         :func:`load_arrow` reads it: the partitions follow the mapped client

@@ -46,7 +46,7 @@ from relcycle.io._load import (
     duplicate_id,
     in_load_order,
 )
-from relcycle.io._parse import BadCell, ParseOptions, parse_id
+from relcycle.io._parse import BadCell, ParseOptions, names_id, parse_id
 from relcycle.io._rename import check_rename, mapped_headers
 from relcycle.io._schema import TABLES
 
@@ -188,9 +188,9 @@ def _numbered(frame: Any) -> Any:
 
 def _id_text(value: object) -> str | None:
     """A row's id as the loader reads it (:func:`~relcycle.io._parse.parse_id`), or
-    None when the row has none (an empty cell: the loader generates one) or one
-    the loader refuses (its own problem, not a duplicate)."""
-    if value is None or (type(value) is str and not value):
+    None when the row has none (:func:`~relcycle.io._parse.names_id`: the loader
+    generates one) or one the loader refuses (its own problem, not a duplicate)."""
+    if not names_id(value):
         return None
     try:
         return parse_id(value)
@@ -201,7 +201,9 @@ def _id_text(value: object) -> str | None:
 def _id_rows(frame: Any, column: str) -> Any:
     """The rows of one partition that name an id: ``(id, row number)``."""
     pd = importlib.import_module("pandas")
-    ids = pd.Series([_id_text(v) for v in frame[column].tolist()], dtype=object)
+    # a null is None, as the loader gets it from Arrow (pandas gives NA or NaN)
+    cells = frame[column].astype(object).where(frame[column].notna(), None).tolist()
+    ids = pd.Series([_id_text(v) for v in cells], dtype=object)
     rows = pd.DataFrame({_ID: ids, _ROW: frame[_ROW].to_numpy(dtype="int64")})
     return rows[rows[_ID].notna()]
 

@@ -26,6 +26,7 @@ from ._parse import (
     Parsers,
     check_currency,
     make_parsers,
+    names_id,
     parse_bool,
     parse_contacts,
     parse_currency,
@@ -756,7 +757,7 @@ class _Loader:
                     kw["contacts"] = kw.pop("contact_persons")
             else:
                 raw_id = cells[id_index] if id_index >= 0 else None
-                if raw_id is not None and raw_id != "":
+                if names_id(raw_id):
                     # The id cell is checked on every row, so a duplicate is found
                     # even when the row has other bad cells.
                     try:

@@ -642,6 +642,12 @@ def _check_text(value: str) -> None:
         raise BadCell("contains a lone surrogate (such as \\ud800): not valid Unicode text")
 
 
+def names_id(cell: object) -> bool:
+    """Whether a record's id cell names an id: an empty or missing cell does not
+    (the loader then generates the record's id from its cells)."""
+    return cell is not None and cell != ""
+
+
 def parse_id(value: object) -> str:
     """Read an id: text kept verbatim (``007`` stays ``007``), integers as their digits."""
     if type(value) is str:
