@@ -331,6 +331,30 @@ class TestProblemsNameTheInputRow:
                 )
             assert str(got.value) == str(single.value)
 
+    def test_more_problems_than_the_cap_are_the_loaders_first(self, client: Any) -> None:
+        """More bad rows than the loader names (its cap) spread over partitions: the
+        problems said are the first ones of the input, as one process says them,
+        and the error says there are more. (Each partition stops at the cap, but the
+        input's first problems are among each partition's first ones.)"""
+        n = 400
+        bad = set(random.Random(7).sample(range(n), 260))
+        frame = pd.DataFrame(
+            {
+                "client_id": [f"c{i % 37}" for i in range(n)],
+                "placed_at": ["2024-01-01"] * n,
+                "amount": ["x" if i in bad else "1" for i in range(n)],
+            }
+        )
+        with pytest.raises(InputError) as single:
+            load_arrow(frame)
+        assert single.value.truncated
+        with pytest.raises(InputError) as got:
+            rdask.build_report(
+                dd.from_pandas(frame, npartitions=3, sort=False), as_of=END, npartitions=6
+            )
+        assert got.value.truncated
+        assert str(got.value) == str(single.value)
+
     def test_a_duplicate_id_of_different_clients_is_refused(self, client: Any) -> None:
         """An id that rows of different clients share is refused whichever partitions
         the clients land in, with the problems the single-process loader names (it
@@ -383,8 +407,7 @@ class TestProblemsNameTheInputRow:
             {
                 "order_id": ["", None, "", None, "O1", ""],
                 "client_id": ["c1", "c2", "c3", "c4", "c5", "c1"],
-                "placed_at": ["2024-01-01", "2024-01-02", "2024-01-01", "2024-01-02"]
-                + ["2024-01-03", "2024-02-01"],
+                "placed_at": [f"2024-0{1 + i // 5}-0{1 + i % 3}" for i in range(6)],
                 "amount": ["1", "2", "3", "4", "5", "6"],
             }
         )
