@@ -456,6 +456,61 @@ class TestErrors:
         }
         assert all(p.source == "orders.csv" for p in info.value.problems)
 
+    def test_cells_are_refused_with_the_readers_reasons(self, tmp_path: Path) -> None:
+        """Every refused cell carries the reason ``load_history`` gives for it (a
+        bad time, amount or status; a missing cell; a year out of range)."""
+        path = self.write(
+            tmp_path,
+            "c1,2024-01-01,10,placed\n"
+            "c1,2024-01-02,-5,placed\n"
+            "c2,yesterday,3,placed\n"
+            "c3,2024-02-30,abc,placed\n"
+            "c4,2024-01-02,1,shipped\n"
+            "c5,1850-01-02,,delivered\n",
+        )
+        with pytest.raises(InputError) as summary:
+            rfm_summary(path, as_of=at(0))
+        with pytest.raises(InputError) as loaded:
+            load_history(tmp_path, currency="USD")
+        assert len(summary.value.problems) == len(loaded.value.problems) == 7
+        for got, read in zip(summary.value.problems, loaded.value.problems, strict=True):
+            assert (got.source, got.line, got.column, got.value) == (
+                read.source,
+                read.line,
+                read.column,
+                read.value,
+            )
+            # the readers' status reason ends with a hint at --map-value, which
+            # rfm_summary does not take
+            assert read.reason.startswith(got.reason), (got, read)
+            assert got.reason == read.reason or got.column == "status"
+
+    def test_forms_the_readers_accept_are_read(self, tmp_path: Path) -> None:
+        """A status in capitals or with blanks and an amount with thousands separators
+        are what the readers read them as (they used to be refused here): the same
+        figures as the object path on the loaded history."""
+        path = self.write(
+            tmp_path,
+            'c1,2024-01-01,"1,227.78",Delivered\n'
+            "c1,2024-01-05,10, PLACED \n"
+            "c1,2024-01-09,7,Cancelled\n"
+            'c2,2024-01-03,"12,000.50",delivered\n',
+        )
+        loaded = load_history(tmp_path, currency="USD").portfolio
+        expected = rfm_figures_by_client(loaded, as_of=at(30))
+        assert_same_as_objects(rfm_summary(path, as_of=at(30)), expected)
+        assert rows_of(rfm_summary(path, as_of=at(30)))["c1"]["total_value"] == Decimal("1237.78")
+
+    def test_an_amount_with_a_currency_marker_is_named(self, tmp_path: Path) -> None:
+        """A marker the readers check against the row's currency is refused here with
+        a reason that says to write the number alone."""
+        path = self.write(tmp_path, "c1,2024-01-01,10,placed\nc1,2024-01-02,12 EUR,placed\n")
+        with pytest.raises(InputError) as info:
+            rfm_summary(path, as_of=at(0))
+        (problem,) = info.value.problems
+        assert (problem.line, problem.column, problem.value) == (3, "amount", "12 EUR")
+        assert "currency marker ('EUR')" in problem.reason
+
     def test_blank_client_ids_are_refused(self) -> None:
         """An id of spaces is no id, as in the object path."""
         frame = pl.DataFrame(

@@ -6,11 +6,13 @@ Private; see :func:`relcycle.columnar.rfm_summary`.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timezone, tzinfo
+from decimal import Decimal
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
-from dateutil import tz as dtz
+import attrs
 
 from relcycle._zones import resolve_zone
 from relcycle.columnar._source import (
@@ -22,7 +24,15 @@ from relcycle.columnar._source import (
     lazy_frame,
 )
 from relcycle.errors import CurrencyMismatchError, InputError, Problem, RecordTypeError
-from relcycle.io._parse import gap_reason, zone_name
+from relcycle.io._load import REQUIRED
+from relcycle.io._parse import (
+    BadCell,
+    Marked,
+    Parsers,
+    make_parsers,
+    negative_reason,
+    vocab_parser,
+)
 from relcycle.io._schema import spec
 from relcycle.model import EARLIEST_YEAR, LATEST_YEAR, OrderStatus
 from relcycle.rules import SALE
@@ -94,39 +104,21 @@ _AWARE = re.compile(r"\d{4}-\d{2}-\d{2}([T ])\d{2}:\d{2}(:\d{2})?(\.\d+)?(Z|[+-]
 _FRACTION = re.compile(r"\.(\d+)")
 
 
-def _parse_moment(text: str, zone: tzinfo) -> datetime | None:
-    """One ISO 8601 text as an aware UTC datetime (a naive one is read in ``zone``);
-    None if it is not ISO 8601 or names a local time ``zone`` skips (:func:`_skipped`)."""
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zone)
-        if not dtz.datetime_exists(moment):
-            return None
-    return moment.astimezone(UTC)
-
-
-def _skipped(text: str, zone: tzinfo) -> bool:
-    """Whether an ISO 8601 text names a local time that does not exist in ``zone``
-    (a daylight-saving gap), which the readers refuse."""
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return False
-    return moment.tzinfo is None and not dtz.datetime_exists(moment.replace(tzinfo=zone))
-
-
 def _general_parser(zone: tzinfo) -> Any:
-    """A batch function parsing any ISO 8601 texts (each distinct text parsed once)."""
+    """A batch function reading each distinct time text with the readers' own parser
+    (null: refused, see :func:`_moment_reason`)."""
     pl = import_polars()
+    parsers = make_parsers(zone)
+
+    def instant(text: str) -> datetime | None:
+        try:
+            return parsers.parse_datetime(text).astimezone(UTC)
+        except BadCell:
+            return None
 
     def parse(series: Any) -> Any:
         uniq = series.unique().drop_nulls()
-        parsed = pl.Series(
-            [_parse_moment(t, zone) for t in uniq.to_list()], dtype=pl.Datetime("us", "UTC")
-        )
+        parsed = pl.Series([instant(t) for t in uniq.to_list()], dtype=pl.Datetime("us", "UTC"))
         return series.replace_strict(
             uniq, parsed, default=None, return_dtype=pl.Datetime("us", "UTC")
         )
@@ -134,17 +126,112 @@ def _general_parser(zone: tzinfo) -> Any:
     return parse
 
 
-def _skipped_texts(zone: tzinfo) -> Any:
-    """A batch function: which texts name a local time ``zone`` skips (each distinct
-    text asked once)."""
+def _moment_reason(zone: tzinfo) -> Callable[[str], str]:
+    """Why a time is refused: the readers' reason (not ISO 8601, a day that does not
+    exist, a local time the zone skips, a year outside the supported ones)."""
+    parsers = make_parsers(zone)
+
+    def reason(text: str) -> str:
+        try:
+            parsers.parse_datetime(text)
+        except BadCell as exc:
+            return exc.reason
+        return _NOT_A_MOMENT  # pragma: no cover - only refused texts are asked
+
+    return reason
+
+
+@attrs.frozen
+class _General:
+    """Which columns a run reads value by value with the readers' own parsers,
+    instead of the fast polars forms (which accept only the contract's plain forms)."""
+
+    moments: bool = False
+    amounts: bool = False
+    statuses: bool = False
+
+
+#: The fast forms' reasons: a rerun reads such a column as the readers do.
+_NOT_A_MOMENT = "not an ISO 8601 date or datetime"
+_NOT_A_NUMBER = "not a decimal number"
+_UNKNOWN_STATUS = "unknown status (allowed: " + ", ".join(_STATUSES) + ")"
+
+
+def _read_amount(parsers: Parsers, text: str) -> Decimal | str:
+    """An amount text as the readers read it, or why it is refused here."""
+    try:
+        found = parsers.money(text)
+    except BadCell as exc:
+        return exc.reason
+    if isinstance(found, Marked):
+        return (
+            f"the amount has a currency marker ({found.marker!r}): write the number alone "
+            "(the currency goes in the currency column)"
+        )
+    return found
+
+
+def _amount_reader(zone: tzinfo, scale: int) -> Any:
+    """A batch function reading each distinct amount text with the readers' parser
+    (null: refused, see :func:`_amount_reason`)."""
     pl = import_polars()
+    parsers = make_parsers(zone)
 
-    def skipped(series: Any) -> Any:
+    def read(series: Any) -> Any:
         uniq = series.unique().drop_nulls()
-        flags = pl.Series([_skipped(t, zone) for t in uniq.to_list()], dtype=pl.Boolean)
-        return series.replace_strict(uniq, flags, default=False, return_dtype=pl.Boolean)
+        found = [_read_amount(parsers, t) for t in uniq.to_list()]
+        values = pl.Series(
+            [v if isinstance(v, Decimal) else None for v in found], dtype=pl.Decimal(38, scale)
+        )
+        return series.replace_strict(uniq, values, default=None, return_dtype=pl.Decimal(38, scale))
 
-    return skipped
+    return read
+
+
+def _amount_reason(zone: tzinfo) -> Callable[[str], str]:
+    """Why an amount text is refused: the readers' reason."""
+    parsers = make_parsers(zone)
+
+    def reason(text: str) -> str:
+        found = _read_amount(parsers, text)
+        return found if isinstance(found, str) else _NOT_A_NUMBER
+
+    return reason
+
+
+def _status_parser() -> Callable[[object], Any]:
+    """The readers' parser of the orders' status column (the contract's schema)."""
+    (column,) = [c for c in spec("orders").columns if c.name == "status"]
+    return vocab_parser(column.vocab, column.values)
+
+
+def _status_reader() -> Any:
+    """A batch function reading each distinct status text with the readers' parser
+    (null: refused)."""
+    pl = import_polars()
+    parse = _status_parser()
+
+    def value(text: str) -> str | None:
+        try:
+            return str(parse(text).value)
+        except BadCell:
+            return None
+
+    def read(series: Any) -> Any:
+        uniq = series.unique().drop_nulls()
+        values = pl.Series([value(t) for t in uniq.to_list()], dtype=pl.String)
+        return series.replace_strict(uniq, values, default=None, return_dtype=pl.String)
+
+    return read
+
+
+def _status_reason(text: str) -> str:
+    """Why a status text is refused: the readers' reason."""
+    try:
+        _status_parser()(text)
+    except BadCell as exc:
+        return exc.reason
+    return _UNKNOWN_STATUS  # pragma: no cover - only refused texts are asked
 
 
 class _Plan:
@@ -159,13 +246,17 @@ class _Plan:
         as_of: datetime,
         zone: tzinfo,
         scale: int | None,
-        general_moments: bool,
+        general: _General,
     ) -> None:
-        self.problems_exprs: list[tuple[str, Any, str]] = []  # (column, bad-expr, reason)
-        self.general_moments = general_moments
+        # (column, bad-expr, reason): a reason is a text, or says why a cell's value
+        # is refused (the readers' own reason, which may name the value)
+        self.problems_exprs: list[tuple[str, Any, str | Callable[[str], str]]] = []
+        self.general = general
+        general_moments = general.moments
         # A local time the zone skips is refused, as the readers refuse it (a
         # fixed offset skips none).
-        gap = None if isinstance(zone, timezone) else gap_reason(zone_name(zone))
+        gap = not isinstance(zone, timezone)
+        moment_reason = _moment_reason(zone)
         as_of_day = as_of.astimezone(zone).date()
         self.as_of_day = as_of_day
 
@@ -222,12 +313,12 @@ class _Plan:
                     _general_parser(zone), return_dtype=pl.Datetime("us", "UTC")
                 )
                 ptype = pl.Datetime("us", "UTC")
-            unread = raw.is_not_null() & moment.is_null()
-            if kind == "general" and gap is not None:
-                skipped = raw.map_batches(_skipped_texts(zone), return_dtype=pl.Boolean)
-                self.problems_exprs.append(("placed_at", skipped, gap))
-                unread = unread & ~skipped
-            self.problems_exprs.append(("placed_at", unread, "not an ISO 8601 date or datetime"))
+            # a fast form that does not fit is a rerun's cue (it reads the texts as
+            # the readers do, and names a refused one with their reason)
+            unread_why = moment_reason if kind == "general" else _NOT_A_MOMENT
+            self.problems_exprs.append(
+                ("placed_at", raw.is_not_null() & moment.is_null(), unread_why)
+            )
         elif ptype == pl.Date or isinstance(ptype, pl.Datetime):
             moment = raw
         else:
@@ -237,23 +328,23 @@ class _Plan:
                 value=str(ptype),
                 expected="a timestamp, a date or ISO 8601 text",
             )
-        self.problems_exprs.append(("placed_at", raw.is_null(), "the order time is missing"))
+        self.problems_exprs.append(("placed_at", raw.is_null(), REQUIRED))
         # the readers' supported years (io's one range), for every input type
         self.problems_exprs.append(
             (
                 "placed_at",
                 ~moment.dt.year().is_between(EARLIEST_YEAR, LATEST_YEAR).fill_null(True),
-                f"the datetime is outside the supported years {EARLIEST_YEAR}-{LATEST_YEAR}",
+                moment_reason,
             )
         )
         until = pl.lit(as_of.astimezone(UTC)).dt.cast_time_unit("us")
         if ptype == pl.Date:
             day = moment
             keep = moment <= pl.lit(as_of_day)
-            if gap is not None:  # a date is its midnight, which may be skipped
+            if gap:  # a date is its midnight, which may be skipped
                 local = instant_of_wall_time(pl, zone)(moment.cast(pl.Datetime("us")))
                 self.problems_exprs.append(
-                    ("placed_at", moment.is_not_null() & local.is_null(), gap)
+                    ("placed_at", moment.is_not_null() & local.is_null(), moment_reason)
                 )
         elif ptype.time_zone is not None:
             instant = moment if ptype.time_zone == "UTC" else moment.dt.convert_time_zone("UTC")
@@ -264,9 +355,9 @@ class _Plan:
             day = moment.dt.date()
             local = instant_of_wall_time(pl, zone)(moment.dt.cast_time_unit("us"))
             keep = local <= until
-            if gap is not None:
+            if gap:
                 self.problems_exprs.append(
-                    ("placed_at", moment.is_not_null() & local.is_null(), gap)
+                    ("placed_at", moment.is_not_null() & local.is_null(), moment_reason)
                 )
         self.day = day
         self.keep = keep
@@ -282,15 +373,17 @@ class _Plan:
             amount = araw.cast(pl.Decimal(38, 0))
         elif atype == pl.String:
             self.scale = 2 if scale is None else scale
-            amount = araw.str.to_decimal(scale=self.scale)
             digits = (araw.str.len_bytes() - araw.str.find(".", literal=True) - 1).fill_null(0)
-            self.problems_exprs.append(
-                (
-                    "amount",
-                    araw.is_not_null() & amount.is_null(),
-                    "not a decimal number",
+            if general.amounts:
+                # each distinct text read by the readers' own parser
+                amount = araw.map_batches(
+                    _amount_reader(zone, self.scale), return_dtype=pl.Decimal(38, self.scale)
                 )
-            )
+                why: str | Callable[[str], str] = _amount_reason(zone)
+            else:
+                amount = araw.str.to_decimal(scale=self.scale)
+                why = _NOT_A_NUMBER
+            self.problems_exprs.append(("amount", araw.is_not_null() & amount.is_null(), why))
             self.problems_exprs.append(
                 ("amount", digits > self.scale, f"more than {self.scale} decimal places")
             )
@@ -302,8 +395,8 @@ class _Plan:
                 expected="a decimal, an integer or decimal text (never a float)",
             )
         self.amount = amount
-        self.problems_exprs.append(("amount", araw.is_null(), "the amount is missing"))
-        self.problems_exprs.append(("amount", amount < 0, "must be >= 0"))
+        self.problems_exprs.append(("amount", araw.is_null(), REQUIRED))
+        self.problems_exprs.append(("amount", amount < 0, negative_reason("the amount")))
 
         # status: optional; only sales count. A row without one has the record
         # class's default status, as io reads it.
@@ -312,13 +405,17 @@ class _Plan:
             given = pl.col("status")
             if schema["status"] != pl.String:
                 given = given.cast(pl.String)
-            self.problems_exprs.append(
-                (
-                    "status",
-                    given.is_not_null() & ~given.is_in(_STATUSES),
-                    "unknown status (allowed: " + ", ".join(_STATUSES) + ")",
+            if general.statuses:
+                # each distinct text read by the readers' own parser (any case, blanks)
+                read = given.map_batches(_status_reader(), return_dtype=pl.String)
+                self.problems_exprs.append(
+                    ("status", given.is_not_null() & read.is_null(), _status_reason)
                 )
-            )
+                given = read
+            else:
+                self.problems_exprs.append(
+                    ("status", given.is_not_null() & ~given.is_in(_STATUSES), _UNKNOWN_STATUS)
+                )
             status = given.fill_null(default_status)
         else:
             status = default_status
@@ -375,28 +472,22 @@ def rfm_frame(
             [Problem(source_name, None, c, None, "a required column is missing") for c in missing]
         )
     sample, scale = _sample(pl, lf, schema)
-    general = False
+    general = _General()
     for _attempt in range(3):
         plan = _Plan(
-            pl,
-            schema,
-            sample=sample,
-            as_of=as_of,
-            zone=zone,
-            scale=scale,
-            general_moments=general,
+            pl, schema, sample=sample, as_of=as_of, zone=zone, scale=scale, general=general
         )
         result = _run(pl, lf, plan, currency=currency)
         if not result["_bad"].any():
             break
-        # A problem may only mean the fast guesses were wrong: mixed time formats
-        # (parse them one by one) or more decimal places than the sample showed.
+        # A problem may only mean the fast guesses were wrong: mixed time formats,
+        # amounts or statuses in forms the readers also accept (read them one by
+        # one, as the readers do), or more decimal places than the sample showed.
         retry = _retry(pl, lf, plan, zone)
         if retry is None:
             _raise_problems(pl, lf, plan, source_name, has_row)
-        general = general or retry[0]
-        scale = retry[1] if retry[1] is not None else scale
-    else:  # pragma: no cover - each retry fixes one cause
+        general, scale = retry
+    else:  # pragma: no cover - a rerun reads every column generally, then fails or passes
         _raise_problems(pl, lf, plan, source_name, has_row)
     if result.select((pl.col("client_id").str.strip_chars() == "").any()).item():
         plan.problems_exprs.append(plan.blank_id)
@@ -448,27 +539,33 @@ def _run(pl: Any, lf: Any, plan: _Plan, *, currency: str) -> Any:
     return query.collect(engine="streaming")
 
 
-def _retry(pl: Any, lf: Any, plan: _Plan, zone: tzinfo) -> tuple[bool, int | None] | None:
-    """Whether a rerun can fix the problems: (parse times generally, new scale), or None."""
+def _retry(pl: Any, lf: Any, plan: _Plan, zone: tzinfo) -> tuple[_General, int | None] | None:
+    """How a rerun reads the columns (and at which scale), or None if it cannot
+    change the outcome (the problems are the data's, as the readers name them)."""
     bad = lf.select(
         pl.col("placed_at").cast(pl.String).alias("p"),
         pl.col("amount").cast(pl.String).alias("a"),
         *[e.fill_null(False).alias(f"_{i}") for i, (_, e, _) in enumerate(plan.problems_exprs)],
     ).filter(pl.any_horizontal(pl.col(r"^_\d+$")))
     rows = bad.head(10_000).collect()
-    general = False
-    scale: int | None = None
+    general = plan.general
+    scale: int | None = plan.scale
     for i, (column, _, reason) in enumerate(plan.problems_exprs):
         hits = rows.filter(pl.col(f"_{i}"))
         if not hits.height:
             continue
-        if column == "placed_at" and reason.startswith("not an ISO"):
-            # mixed forms: a rerun parses each text; one it cannot parse is named then
-            if not plan.general_moments and any(
-                _parse_moment(t, zone) is not None or _skipped(t, zone) for t in hits["p"].to_list()
-            ):
-                general = True
-        elif column == "amount" and reason.startswith("more than"):
+        if reason is _NOT_A_MOMENT:
+            # mixed forms, or a bad text: a rerun reads each text as the readers do
+            general = attrs.evolve(general, moments=True)
+        elif reason is _NOT_A_NUMBER or reason is _UNKNOWN_STATUS:
+            # another form the readers accept, or a bad value: a rerun reads the
+            # column as the readers do, and names a bad value with their reason
+            general = attrs.evolve(
+                general,
+                amounts=general.amounts or reason is _NOT_A_NUMBER,
+                statuses=general.statuses or reason is _UNKNOWN_STATUS,
+            )
+        elif column == "amount" and isinstance(reason, str) and reason.startswith("more than"):
             most = (
                 lf.select(
                     (
@@ -483,7 +580,9 @@ def _retry(pl: Any, lf: Any, plan: _Plan, zone: tzinfo) -> tuple[bool, int | Non
             if most <= 30 and most != plan.scale:
                 scale = int(most)
         # any other problem is the data's: the rerun (if any) names it too
-    return (general, scale) if general or scale is not None else None
+    if general == plan.general and scale == plan.scale:
+        return None
+    return general, scale
 
 
 def _raise_problems(pl: Any, lf: Any, plan: _Plan, source_name: str, has_row: bool) -> NoReturn:
@@ -507,7 +606,8 @@ def _raise_problems(pl: Any, lf: Any, plan: _Plan, source_name: str, has_row: bo
         for i, (column, _, reason) in enumerate(plan.problems_exprs):
             if rec[f"_{i}"]:
                 value = rec.get(f"raw_{column}")
-                problems.append(Problem(source_name, rec[ROW], column, value, reason))
+                why = reason if isinstance(reason, str) else reason(value)
+                problems.append(Problem(source_name, rec[ROW], column, value, why))
     raise InputError(problems[:_MAX_PROBLEMS], truncated=rows.height > _MAX_PROBLEMS)
 
 
@@ -604,7 +704,12 @@ def rfm_summary(
             per the data contract: ``client_id``, ``placed_at`` (timestamp, date
             or ISO 8601 text; naive values are wall-clock times in ``tz``),
             ``amount`` (decimal, integer or decimal text; never float); optional
-            ``status`` and ``currency``; other columns are ignored.
+            ``status`` and ``currency``; other columns are ignored. Text cells
+            are read as :func:`relcycle.io.load_history` reads them (a status in
+            any case, an amount with thousands separators, any ISO 8601 form),
+            by fast polars forms and, for cells those do not fit, the readers'
+            own parsers; an amount with a currency marker is refused (write
+            the currency in its column).
         as_of: The moment of observation (aware datetime).
         tz: The time zone whose calendar days are the periods (IANA name or
             tzinfo: any zone the object path takes, a fixed offset of any
@@ -626,8 +731,8 @@ def rfm_summary(
 
     Raises:
         InputError: Bad rows (missing or unparseable cells, negative amounts,
-            unknown statuses), each named by source, line and column; nothing
-            is returned.
+            unknown statuses, local times the zone skips), each named by source,
+            line and column with the readers' reason; nothing is returned.
         CurrencyMismatchError: A client's sales are in two currencies.
         RecordTypeError: A column has a type that cannot hold its values
             (a float amount, say).

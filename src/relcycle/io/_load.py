@@ -890,7 +890,8 @@ class _Loader:
         )
 
 
-_REQUIRED = "a value is required (the cell is empty)"
+#: Why an empty cell of a required column is refused.
+REQUIRED = "a value is required (the cell is empty)"
 
 _Errors = list[tuple[str, object, str]]
 
@@ -951,7 +952,7 @@ def _compile(
     namespace: dict[str, Any] = {
         "BadCell": BadCell,
         "_error": _error,
-        "_REQUIRED": _REQUIRED,
+        "_REQUIRED": REQUIRED,
         "LIMIT": _CACHE_LIMIT,
         "TYPED": _CACHED_TYPES,
     }

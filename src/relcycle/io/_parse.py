@@ -332,6 +332,11 @@ def check_currency(code: object) -> str:
     return code
 
 
+def negative_reason(what: str) -> str:
+    """Why a negative number is refused (``what``: "the amount", ...)."""
+    return f"{what} must be >= 0 (a negative number is refused)"
+
+
 def gap_reason(zone_name: str, wall: str | None = None) -> str:
     """Why a local time skipped by a clock change is refused (``wall``: the time, if
     the message is for one cell)."""
@@ -374,7 +379,7 @@ def _number(text: str, what: str) -> Decimal:
             value = Decimal(s[1:])
             if value == 0:
                 return _bounded(value, what)
-            raise BadCell(f"{what} must be >= 0 (a negative number is refused)")
+            raise BadCell(negative_reason(what))
         if _non_ascii_digit(s):
             raise BadCell(f"{what} contains non-ASCII digits: write the number with 0-9")
         low = s.lower().lstrip("+-")
@@ -604,13 +609,13 @@ def _typed_number(value: object, what: str, *, allow_float: bool) -> Decimal:
         raise BadCell(f"a boolean is not {what}")
     if isinstance(value, int):
         if value < 0:
-            raise BadCell(f"{what} must be >= 0 (a negative number is refused)")
+            raise BadCell(negative_reason(what))
         return _bounded(Decimal(value), what)
     if isinstance(value, Decimal):
         if not value.is_finite():
             raise BadCell(f"{what} must be a finite number, not {value}")
         if value < 0:
-            raise BadCell(f"{what} must be >= 0 (a negative number is refused)")
+            raise BadCell(negative_reason(what))
         return _bounded(value.copy_abs() if value == 0 else value, what)
     if isinstance(value, float):
         if not allow_float:
