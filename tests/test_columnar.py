@@ -12,7 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from relcycle.errors import (
@@ -501,15 +501,47 @@ class TestErrors:
         assert_same_as_objects(rfm_summary(path, as_of=at(30)), expected)
         assert rows_of(rfm_summary(path, as_of=at(30)))["c1"]["total_value"] == Decimal("1237.78")
 
-    def test_an_amount_with_a_currency_marker_is_named(self, tmp_path: Path) -> None:
-        """A marker the readers check against the row's currency is refused here with
-        a reason that says to write the number alone."""
-        path = self.write(tmp_path, "c1,2024-01-01,10,placed\nc1,2024-01-02,12 EUR,placed\n")
-        with pytest.raises(InputError) as info:
-            rfm_summary(path, as_of=at(0))
-        (problem,) = info.value.problems
-        assert (problem.line, problem.column, problem.value) == (3, "amount", "12 EUR")
-        assert "currency marker ('EUR')" in problem.reason
+    def test_currency_markers_and_codes_as_the_readers_read_them(self, tmp_path: Path) -> None:
+        """A marked amount counts when its marker is the row's currency (the row's
+        code, else the default); otherwise it is refused, as is a currency that is
+        not a code, each with the readers' reason."""
+        (tmp_path / "orders.csv").write_text(
+            "client_id,placed_at,amount,currency\n"
+            "c1,2024-01-01,12.50 EUR, eur\n"
+            "c2,2024-01-01,$7,\n",
+            encoding="utf-8",
+        )
+        loaded = load_history(tmp_path, currency="USD").portfolio
+        got = rfm_summary(tmp_path / "orders.csv", as_of=at(30), currency="USD")
+        assert_same_as_objects(got, rfm_figures_by_client(loaded, as_of=at(30)))
+        rows = rows_of(got)
+        assert (rows["c1"]["currency"], rows["c1"]["total_value"]) == ("EUR", Decimal("12.50"))
+        assert (rows["c2"]["currency"], rows["c2"]["total_value"]) == ("USD", Decimal(7))
+        (tmp_path / "orders.csv").write_text(
+            "client_id,placed_at,amount,currency\n"
+            "c1,2024-01-01,12 EUR,USD\n"
+            "c2,2024-01-01,€3,\n"
+            "c3,2024-01-01,4,euro\n",
+            encoding="utf-8",
+        )
+        with pytest.raises(InputError) as summary:
+            rfm_summary(tmp_path / "orders.csv", as_of=at(30), currency="USD")
+        with pytest.raises(InputError) as read:
+            load_history(tmp_path, currency="USD")
+        assert summary.value.problems == read.value.problems
+        assert len(read.value.problems) == 3
+
+    def test_more_bad_cells_than_the_cap_are_the_readers_first(self, tmp_path: Path) -> None:
+        """The first problems the readers name (their cap, 100), and that there are more."""
+        self.write(tmp_path, "".join(f"c{i},2024-01-01,-{i + 1},placed\n" for i in range(150)))
+        with pytest.raises(InputError) as summary:
+            rfm_summary(tmp_path / "orders.csv", as_of=at(0))
+        with pytest.raises(InputError) as read:
+            load_history(tmp_path, currency="USD")
+        assert summary.value.problems == read.value.problems
+        assert len(summary.value.problems) == 100
+        assert summary.value.truncated
+        assert read.value.truncated
 
     def test_blank_client_ids_are_refused(self) -> None:
         """An id of spaces is no id, as in the object path."""
@@ -614,6 +646,90 @@ class TestAgreesWithObjectPath:
         for cid, s in object_rfm_scores(expected, bins=3).items():
             assert (scores[cid]["r"], scores[cid]["f"], scores[cid]["m"]) == (s.r, s.f, s.m)
             assert scores[cid]["segment"] == s.segment
+
+
+@st.composite
+def spelled_cells(draw: st.DrawFn) -> tuple[str, str, str]:
+    """An order's time, amount and status as an export may spell them: forms the
+    readers accept and forms they refuse."""
+    day = date(2024, 3, 1) + timedelta(days=draw(st.integers(-40, 40)))
+    hour, minute = draw(st.integers(0, 23)), draw(st.sampled_from((0, 15, 30, 59)))
+    when = draw(
+        st.sampled_from(
+            (
+                day.isoformat(),
+                f"{day}T{hour:02d}:{minute:02d}:00",
+                f"{day} {hour:02d}:{minute:02d}",
+                f"{day}T{hour:02d}:{minute:02d}:00Z",
+                f"{day}T{hour:02d}:{minute:02d}:00+05:30",
+                f"{day}T{hour:02d}:{minute:02d}:00.250000",
+                "2024-02-30",
+                "yesterday",
+            )
+        )
+    )
+    units = draw(st.integers(0, 3_000_000))
+    cents = draw(st.integers(0, 99))
+    amount = draw(
+        st.sampled_from(
+            (
+                f"{units}.{cents:02d}",
+                str(units),
+                f"{units:,}.{cents:02d}",
+                f"{units}.{cents:02d}5",
+                f" {units} ",
+                f"-{units + 1}",
+                "abc",
+                f"{units} EUR",
+            )
+        )
+    )
+    word = draw(st.sampled_from((*STATUSES, "shipped")))
+    status = draw(st.sampled_from((word, word.upper(), f" {word.title()} ", "")))
+    return when, amount, status
+
+
+class TestReadsAsTheReaders:
+    """A property: ``rfm_summary`` on a CSV export accepts what ``load_history``
+    accepts, refuses the same cells with the same reasons, and gives the object
+    path's figures (its own fast forms only speed up what the readers define)."""
+
+    @settings(
+        max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    )
+    @given(
+        rows=st.lists(
+            st.tuples(st.sampled_from(("c1", "c2", "007")), spelled_cells()),
+            min_size=1,
+            max_size=12,
+        ),
+        tz=st.sampled_from(("UTC", "Europe/Kyiv", "America/New_York")),
+    )
+    def test_random_spellings(
+        self, tmp_path_factory: pytest.TempPathFactory, rows: list[Any], tz: str
+    ) -> None:
+        folder = tmp_path_factory.mktemp("export")
+        with (folder / "orders.csv").open("w", encoding="utf-8", newline="") as out:
+            writer = csv.writer(out, lineterminator="\n")
+            writer.writerow(("client_id", "placed_at", "amount", "status"))
+            writer.writerows((cid, *cells) for cid, cells in rows)
+        as_of = datetime(2024, 3, 20, tzinfo=UTC)
+        refused: list[Any] = []
+        try:
+            loaded = load_history(folder, tz=tz, currency="USD").portfolio
+        except InputError as error:
+            refused = list(error.problems)
+        if refused:
+            with pytest.raises(InputError) as summary:
+                rfm_summary(folder / "orders.csv", as_of=as_of, tz=tz)
+            got = [(p.line, p.column, p.value) for p in summary.value.problems]
+            assert got == [(p.line, p.column, p.value) for p in refused]
+            for mine, theirs in zip(summary.value.problems, refused, strict=True):
+                # the readers' status reason ends with a hint at --map-value
+                assert theirs.reason.startswith(mine.reason)
+            return
+        expected = rfm_figures_by_client(loaded, as_of=as_of, tz=tz)
+        assert_same_as_objects(rfm_summary(folder / "orders.csv", as_of=as_of, tz=tz), expected)
 
 
 class TestResultSchema:

@@ -6,7 +6,7 @@ Private; see :func:`relcycle.columnar.rfm_summary`.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timezone, tzinfo
 from decimal import Decimal
 from fractions import Fraction
@@ -24,13 +24,14 @@ from relcycle.columnar._source import (
     lazy_frame,
 )
 from relcycle.errors import CurrencyMismatchError, InputError, Problem, RecordTypeError
-from relcycle.io._load import REQUIRED
+from relcycle.io._load import DEFAULT_MAX_PROBLEMS, REQUIRED, marker_reason
 from relcycle.io._parse import (
     BadCell,
     Marked,
     Parsers,
     make_parsers,
     negative_reason,
+    parse_currency,
     vocab_parser,
 )
 from relcycle.io._schema import spec
@@ -95,7 +96,6 @@ def spark_ddl(*, scale: int) -> str:
 
 
 _STATUSES = tuple(s.value for s in OrderStatus)
-_MAX_PROBLEMS = 50
 _EXACT = 2**53  # integers below this are exact in a float64
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -104,39 +104,45 @@ _AWARE = re.compile(r"\d{4}-\d{2}-\d{2}([T ])\d{2}:\d{2}(:\d{2})?(\.\d+)?(Z|[+-]
 _FRACTION = re.compile(r"\.(\d+)")
 
 
-def _general_parser(zone: tzinfo) -> Any:
-    """A batch function reading each distinct time text with the readers' own parser
-    (null: refused, see :func:`_moment_reason`)."""
-    pl = import_polars()
-    parsers = make_parsers(zone)
+#: Why a cell is refused: a text, or a function of the cell's text and its row
+#: (``raw_<column>`` texts) giving the readers' own reason.
+_Why = str | Callable[[str, Mapping[str, Any]], str]
 
-    def instant(text: str) -> datetime | None:
+
+def _distinct(read: Callable[[str], object], dtype: Any) -> Any:
+    """A batch function: ``read`` of each distinct text of a column, asked once per
+    batch (a None is a null)."""
+    pl = import_polars()
+
+    def batch(series: Any) -> Any:
+        uniq = series.unique().drop_nulls()
+        values = pl.Series([read(t) for t in uniq.to_list()], dtype=dtype)
+        return series.replace_strict(uniq, values, default=None, return_dtype=dtype)
+
+    return batch
+
+
+def _or_none(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``parse``, with None for a text the readers refuse."""
+
+    def read(text: str) -> Any:
         try:
-            return parsers.parse_datetime(text).astimezone(UTC)
+            return parse(text)
         except BadCell:
             return None
 
-    def parse(series: Any) -> Any:
-        uniq = series.unique().drop_nulls()
-        parsed = pl.Series([instant(t) for t in uniq.to_list()], dtype=pl.Datetime("us", "UTC"))
-        return series.replace_strict(
-            uniq, parsed, default=None, return_dtype=pl.Datetime("us", "UTC")
-        )
-
-    return parse
+    return read
 
 
-def _moment_reason(zone: tzinfo) -> Callable[[str], str]:
-    """Why a time is refused: the readers' reason (not ISO 8601, a day that does not
-    exist, a local time the zone skips, a year outside the supported ones)."""
-    parsers = make_parsers(zone)
+def _refusal(parse: Callable[[str], object]) -> Callable[[str, Mapping[str, Any]], str]:
+    """Why ``parse`` (one of the readers' parsers) refuses a cell: their reason."""
 
-    def reason(text: str) -> str:
+    def reason(text: str, row: Mapping[str, Any]) -> str:
         try:
-            parsers.parse_datetime(text)
+            parse(text)
         except BadCell as exc:
             return exc.reason
-        return _NOT_A_MOMENT  # pragma: no cover - only refused texts are asked
+        raise AssertionError(f"{text!r} is read, not refused")  # pragma: no cover
 
     return reason
 
@@ -157,81 +163,46 @@ _NOT_A_NUMBER = "not a decimal number"
 _UNKNOWN_STATUS = "unknown status (allowed: " + ", ".join(_STATUSES) + ")"
 
 
-def _read_amount(parsers: Parsers, text: str) -> Decimal | str:
-    """An amount text as the readers read it, or why it is refused here."""
-    try:
-        found = parsers.money(text)
-    except BadCell as exc:
-        return exc.reason
-    if isinstance(found, Marked):
-        return (
-            f"the amount has a currency marker ({found.marker!r}): write the number alone "
-            "(the currency goes in the currency column)"
-        )
-    return found
-
-
-def _amount_reader(zone: tzinfo, scale: int) -> Any:
-    """A batch function reading each distinct amount text with the readers' parser
-    (null: refused, see :func:`_amount_reason`)."""
-    pl = import_polars()
-    parsers = make_parsers(zone)
-
-    def read(series: Any) -> Any:
-        uniq = series.unique().drop_nulls()
-        found = [_read_amount(parsers, t) for t in uniq.to_list()]
-        values = pl.Series(
-            [v if isinstance(v, Decimal) else None for v in found], dtype=pl.Decimal(38, scale)
-        )
-        return series.replace_strict(uniq, values, default=None, return_dtype=pl.Decimal(38, scale))
-
-    return read
-
-
-def _amount_reason(zone: tzinfo) -> Callable[[str], str]:
-    """Why an amount text is refused: the readers' reason."""
-    parsers = make_parsers(zone)
-
-    def reason(text: str) -> str:
-        found = _read_amount(parsers, text)
-        return found if isinstance(found, str) else _NOT_A_NUMBER
-
-    return reason
-
-
 def _status_parser() -> Callable[[object], Any]:
     """The readers' parser of the orders' status column (the contract's schema)."""
     (column,) = [c for c in spec("orders").columns if c.name == "status"]
     return vocab_parser(column.vocab, column.values)
 
 
-def _status_reader() -> Any:
-    """A batch function reading each distinct status text with the readers' parser
-    (null: refused)."""
-    pl = import_polars()
-    parse = _status_parser()
+def _amount(parsers: Parsers) -> Callable[[str], Decimal]:
+    """An amount text as the readers read it (a marked one: its number; the marker
+    is checked against the row's currency apart, :func:`_marker_codes`)."""
 
-    def value(text: str) -> str | None:
-        try:
-            return str(parse(text).value)
-        except BadCell:
-            return None
-
-    def read(series: Any) -> Any:
-        uniq = series.unique().drop_nulls()
-        values = pl.Series([value(t) for t in uniq.to_list()], dtype=pl.String)
-        return series.replace_strict(uniq, values, default=None, return_dtype=pl.String)
+    def read(text: str) -> Decimal:
+        found = parsers.money(text)
+        return found.amount if isinstance(found, Marked) else found
 
     return read
 
 
-def _status_reason(text: str) -> str:
-    """Why a status text is refused: the readers' reason."""
-    try:
-        _status_parser()(text)
-    except BadCell as exc:
-        return exc.reason
-    return _UNKNOWN_STATUS  # pragma: no cover - only refused texts are asked
+def _marker_codes(parsers: Parsers) -> Callable[[str], str | None]:
+    """The currency codes an amount's marker may stand for (``/``-joined), or None."""
+
+    def read(text: str) -> str | None:
+        found = parsers.money(text)
+        return "/".join(sorted(found.codes)) if isinstance(found, Marked) else None
+
+    return read
+
+
+def _marker_refusal(parsers: Parsers, default: str) -> Callable[[str, Mapping[str, Any]], str]:
+    """Why a marked amount is refused: its marker is not the row's currency (the
+    readers' reason, :func:`relcycle.io._load.marker_reason`)."""
+
+    def reason(text: str, row: Mapping[str, Any]) -> str:
+        found = parsers.money(text)
+        assert isinstance(found, Marked)
+        cell = row.get("raw_currency")
+        code = None if cell is None else _or_none(parse_currency)(cell)
+        currency = default if code is None else code
+        return marker_reason(found, currency, in_row=code is not None, given=True)
+
+    return reason
 
 
 class _Plan:
@@ -247,16 +218,16 @@ class _Plan:
         zone: tzinfo,
         scale: int | None,
         general: _General,
+        currency: str,
     ) -> None:
-        # (column, bad-expr, reason): a reason is a text, or says why a cell's value
-        # is refused (the readers' own reason, which may name the value)
-        self.problems_exprs: list[tuple[str, Any, str | Callable[[str], str]]] = []
+        self.problems_exprs: list[tuple[str, Any, _Why]] = []  # (column, bad-expr, why)
         self.general = general
         general_moments = general.moments
+        parsers = make_parsers(zone)
         # A local time the zone skips is refused, as the readers refuse it (a
         # fixed offset skips none).
         gap = not isinstance(zone, timezone)
-        moment_reason = _moment_reason(zone)
+        moment_reason = _refusal(parsers.parse_datetime)
         as_of_day = as_of.astimezone(zone).date()
         self.as_of_day = as_of_day
 
@@ -310,7 +281,11 @@ class _Plan:
                 ptype = pl.Datetime("us", "UTC")
             else:
                 moment = raw.map_batches(
-                    _general_parser(zone), return_dtype=pl.Datetime("us", "UTC")
+                    _distinct(
+                        _or_none(lambda text: parsers.parse_datetime(text).astimezone(UTC)),
+                        pl.Datetime("us", "UTC"),
+                    ),
+                    return_dtype=pl.Datetime("us", "UTC"),
                 )
                 ptype = pl.Datetime("us", "UTC")
             # a fast form that does not fit is a rerun's cue (it reads the texts as
@@ -362,7 +337,18 @@ class _Plan:
         self.day = day
         self.keep = keep
 
+        # currency: optional; each distinct code read by the readers' parser.
+        self.currency: Any = None
+        if "currency" in schema:
+            cell = pl.col("currency").cast(pl.String)
+            self.currency = cell.map_batches(
+                _distinct(_or_none(parse_currency), pl.String), return_dtype=pl.String
+            )
+        # a marker's check comes last in its row, as the readers make it
+        marker: tuple[str, Any, _Why] | None = None
+
         # amount: an exact decimal >= 0.
+        self.digits: Any = None
         araw = pl.col("amount")
         atype = schema["amount"]
         if isinstance(atype, pl.Decimal):
@@ -373,20 +359,37 @@ class _Plan:
             amount = araw.cast(pl.Decimal(38, 0))
         elif atype == pl.String:
             self.scale = 2 if scale is None else scale
-            digits = (araw.str.len_bytes() - araw.str.find(".", literal=True) - 1).fill_null(0)
             if general.amounts:
-                # each distinct text read by the readers' own parser
+                # each distinct text read by the readers' own parser; a currency
+                # marker must be the row's currency, as the readers check it
+                dtype = pl.Decimal(38, self.scale)
                 amount = araw.map_batches(
-                    _amount_reader(zone, self.scale), return_dtype=pl.Decimal(38, self.scale)
+                    _distinct(_or_none(_amount(parsers)), dtype), return_dtype=dtype
                 )
-                why: str | Callable[[str], str] = _amount_reason(zone)
+                self.problems_exprs.append(
+                    ("amount", araw.is_not_null() & amount.is_null(), _refusal(parsers.money))
+                )
+                codes = araw.map_batches(
+                    _distinct(_or_none(_marker_codes(parsers)), pl.String),
+                    return_dtype=pl.String,
+                )
+                row_currency = (
+                    pl.lit(currency) if self.currency is None else self.currency.fill_null(currency)
+                )
+                agrees = codes.is_null() | codes.str.split("/").list.contains(row_currency)
+                marker = ("amount", ~agrees, _marker_refusal(parsers, currency))
+                # places of the number only (a marker may hold a point: '1.50 EUR')
+                digits = araw.str.extract(r"\.(\d+)", 1).str.len_bytes().fill_null(0)
             else:
                 amount = araw.str.to_decimal(scale=self.scale)
-                why = _NOT_A_NUMBER
-            self.problems_exprs.append(("amount", araw.is_not_null() & amount.is_null(), why))
+                self.problems_exprs.append(
+                    ("amount", araw.is_not_null() & amount.is_null(), _NOT_A_NUMBER)
+                )
+                digits = (araw.str.len_bytes() - araw.str.find(".", literal=True) - 1).fill_null(0)
             self.problems_exprs.append(
                 ("amount", digits > self.scale, f"more than {self.scale} decimal places")
             )
+            self.digits = digits
         else:
             raise RecordTypeError(
                 record="orders",
@@ -398,6 +401,12 @@ class _Plan:
         self.problems_exprs.append(("amount", araw.is_null(), REQUIRED))
         self.problems_exprs.append(("amount", amount < 0, negative_reason("the amount")))
 
+        if self.currency is not None:
+            cell = pl.col("currency").cast(pl.String)
+            self.problems_exprs.append(
+                ("currency", cell.is_not_null() & self.currency.is_null(), _refusal(parse_currency))
+            )
+
         # status: optional; only sales count. A row without one has the record
         # class's default status, as io reads it.
         default_status = pl.lit(spec("orders").default("status"))
@@ -407,9 +416,13 @@ class _Plan:
                 given = given.cast(pl.String)
             if general.statuses:
                 # each distinct text read by the readers' own parser (any case, blanks)
-                read = given.map_batches(_status_reader(), return_dtype=pl.String)
+                parse = _status_parser()
+                read = given.map_batches(
+                    _distinct(_or_none(lambda text: str(parse(text).value)), pl.String),
+                    return_dtype=pl.String,
+                )
                 self.problems_exprs.append(
-                    ("status", given.is_not_null() & read.is_null(), _status_reason)
+                    ("status", given.is_not_null() & read.is_null(), _refusal(parse))
                 )
                 given = read
             else:
@@ -420,7 +433,8 @@ class _Plan:
         else:
             status = default_status
         self.keep = self.keep & SALE.to_polars(columns={"status": status})
-        self.currency = pl.col("currency").cast(pl.String) if "currency" in schema else None
+        if marker is not None:
+            self.problems_exprs.append(marker)
 
     def bad(self) -> Any:
         """One boolean expression: the row breaks a rule."""
@@ -475,7 +489,14 @@ def rfm_frame(
     general = _General()
     for _attempt in range(3):
         plan = _Plan(
-            pl, schema, sample=sample, as_of=as_of, zone=zone, scale=scale, general=general
+            pl,
+            schema,
+            sample=sample,
+            as_of=as_of,
+            zone=zone,
+            scale=scale,
+            general=general,
+            currency=currency,
         )
         result = _run(pl, lf, plan, currency=currency)
         if not result["_bad"].any():
@@ -566,17 +587,7 @@ def _retry(pl: Any, lf: Any, plan: _Plan, zone: tzinfo) -> tuple[_General, int |
                 statuses=general.statuses or reason is _UNKNOWN_STATUS,
             )
         elif column == "amount" and isinstance(reason, str) and reason.startswith("more than"):
-            most = (
-                lf.select(
-                    (
-                        pl.col("amount").str.len_bytes()
-                        - pl.col("amount").str.find(".", literal=True)
-                        - 1
-                    ).max()
-                )
-                .collect()
-                .item()
-            )
+            most = lf.select(plan.digits.max()).collect().item()
             if most <= 30 and most != plan.scale:
                 scale = int(most)
         # any other problem is the data's: the rerun (if any) names it too
@@ -590,15 +601,16 @@ def _raise_problems(pl: Any, lf: Any, plan: _Plan, source_name: str, has_row: bo
     raw_cols = [
         pl.col(c).cast(pl.String).alias(f"raw_{c}") for c in ("client_id", "placed_at", "amount")
     ]
-    if "status" in lf.collect_schema():
-        raw_cols.append(pl.col("status").cast(pl.String).alias("raw_status"))
+    for optional in ("status", "currency"):
+        if optional in lf.collect_schema():
+            raw_cols.append(pl.col(optional).cast(pl.String).alias(f"raw_{optional}"))
     flags = [e.fill_null(False).alias(f"_{i}") for i, (_, e, _) in enumerate(plan.problems_exprs)]
     # Rows count from 1; in a CSV file line 1 is the header.
     rows = (
         lf.with_row_index(ROW, offset=2 if has_row else 1)
         .select(pl.col(ROW), *raw_cols, *flags)
         .filter(pl.any_horizontal(pl.col(r"^_\d+$")))
-        .head(_MAX_PROBLEMS + 1)
+        .head(DEFAULT_MAX_PROBLEMS + 1)
         .collect()
     )
     problems: list[Problem] = []
@@ -606,9 +618,11 @@ def _raise_problems(pl: Any, lf: Any, plan: _Plan, source_name: str, has_row: bo
         for i, (column, _, reason) in enumerate(plan.problems_exprs):
             if rec[f"_{i}"]:
                 value = rec.get(f"raw_{column}")
-                why = reason if isinstance(reason, str) else reason(value)
+                why = reason if isinstance(reason, str) else reason(value, rec)
                 problems.append(Problem(source_name, rec[ROW], column, value, why))
-    raise InputError(problems[:_MAX_PROBLEMS], truncated=rows.height > _MAX_PROBLEMS)
+    # the readers' cap: the first problems, and whether there are more
+    truncated = rows.height > DEFAULT_MAX_PROBLEMS or len(problems) > DEFAULT_MAX_PROBLEMS
+    raise InputError(problems[:DEFAULT_MAX_PROBLEMS], truncated=truncated)
 
 
 def _figures(pl: Any, plan: _Plan, *, currency: str) -> list[Any]:
@@ -708,8 +722,8 @@ def rfm_summary(
             are read as :func:`relcycle.io.load_history` reads them (a status in
             any case, an amount with thousands separators, any ISO 8601 form),
             by fast polars forms and, for cells those do not fit, the readers'
-            own parsers; an amount with a currency marker is refused (write
-            the currency in its column).
+            own parsers (a currency marker on an amount must be the row's
+            currency, as there).
         as_of: The moment of observation (aware datetime).
         tz: The time zone whose calendar days are the periods (IANA name or
             tzinfo: any zone the object path takes, a fixed offset of any

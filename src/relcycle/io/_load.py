@@ -922,22 +922,30 @@ def _check_markers(
         if currency in value.codes:
             kw[name] = value.amount
             continue
-        if "currency" in kw:
-            whose = f"the row's currency is {currency}"
-        elif given:
-            whose = f"the currency given for rows without one is {currency}"
-        else:
-            whose = (
-                f"the row has no currency and none was given (read as {currency}, the "
-                "default): name it with --currency CODE (currency= in Python)"
-            )
-        errors = _error(
-            errors,
-            name,
-            cells[position[name]],
-            f"the amount is marked {value.marker!r} ({'/'.join(sorted(value.codes))}) but {whose}",
-        )
+        reason = marker_reason(value, currency, in_row="currency" in kw, given=given)
+        errors = _error(errors, name, cells[position[name]], reason)
     return errors
+
+
+def marker_reason(value: Marked, currency: str, *, in_row: bool, given: bool) -> str:
+    """Why a marked amount is refused: its marker is not the row's currency.
+
+    Args:
+        value: The marked amount.
+        currency: The row's currency.
+        in_row: True if the row names its currency, False if it is the default.
+        given: True if the caller named the default currency.
+    """
+    if in_row:
+        whose = f"the row's currency is {currency}"
+    elif given:
+        whose = f"the currency given for rows without one is {currency}"
+    else:
+        whose = (
+            f"the row has no currency and none was given (read as {currency}, the "
+            "default): name it with --currency CODE (currency= in Python)"
+        )
+    return f"the amount is marked {value.marker!r} ({'/'.join(sorted(value.codes))}) but {whose}"
 
 
 def _compile(
