@@ -699,7 +699,10 @@ class TestReadsAsTheReaders:
     )
     @given(
         rows=st.lists(
-            st.tuples(st.sampled_from(("c1", "c2", "007")), spelled_cells()),
+            st.tuples(
+                st.sampled_from(("c1", "c2", "007", "ACME Corp", "Müller", " ", "\x1c", "")),
+                spelled_cells(),
+            ),
             min_size=1,
             max_size=12,
         ),

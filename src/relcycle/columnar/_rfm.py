@@ -32,6 +32,7 @@ from relcycle.io._parse import (
     make_parsers,
     negative_reason,
     parse_currency,
+    parse_id,
     vocab_parser,
 )
 from relcycle.io._schema import spec
@@ -132,6 +133,19 @@ def _or_none(parse: Callable[[str], Any]) -> Callable[[str], Any]:
             return None
 
     return read
+
+
+def _refuses(parse: Callable[[str], object]) -> Callable[[str], bool | None]:
+    """True if ``parse`` refuses a text (None if it reads it: a null flag)."""
+
+    def refused(text: str) -> bool | None:
+        try:
+            parse(text)
+        except BadCell:
+            return True
+        return None
+
+    return refused
 
 
 def _refusal(parse: Callable[[str], object]) -> Callable[[str, Mapping[str, Any]], str]:
@@ -244,13 +258,15 @@ class _Plan:
                 )
             cid = cid.cast(pl.String)
         self.cid = cid
-        self.problems_exprs.append(("client_id", cid.is_null(), "the client id is missing"))
-        self.problems_exprs.append(
-            ("client_id", cid.str.len_bytes() == 0, "an id must not be empty")
+        self.problems_exprs.append(("client_id", cid.is_null() | (cid == ""), REQUIRED))
+        # Only an id with a character outside printable ASCII or a blank can be one
+        # the readers refuse (blank, a NUL, a lone surrogate): those, and only
+        # those, are asked of their parse_id, each distinct id once.
+        unusual = pl.when(cid.str.contains(r"[^!-~]")).then(cid)
+        refused = unusual.map_batches(
+            _distinct(_refuses(parse_id), pl.Boolean), return_dtype=pl.Boolean
         )
-        # Ids of blanks only are rare and costly to test per row: rfm_frame tests the
-        # result's ids (one per client) and then diagnoses with this expression.
-        self.blank_id = ("client_id", cid.str.strip_chars() == "", "an id must not be blank")
+        self.problems_exprs.append(("client_id", refused.fill_null(False), _refusal(parse_id)))
 
         # placed_at: the day in the zone, and whether the order is on or before as_of.
         raw = pl.col("placed_at")
@@ -509,9 +525,6 @@ def rfm_frame(
             _raise_problems(pl, lf, plan, source_name, has_row)
         general, scale = retry
     else:  # pragma: no cover - a rerun reads every column generally, then fails or passes
-        _raise_problems(pl, lf, plan, source_name, has_row)
-    if result.select((pl.col("client_id").str.strip_chars() == "").any()).item():
-        plan.problems_exprs.append(plan.blank_id)
         _raise_problems(pl, lf, plan, source_name, has_row)
     if plan.currency is not None:
         mixed = result.filter(pl.col("_cur_lo") != pl.col("_cur_hi"))
