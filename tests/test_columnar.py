@@ -23,7 +23,7 @@ from relcycle.errors import (
     ValidationError,
 )
 from relcycle.history import build_portfolio
-from relcycle.io import load_history
+from relcycle.io import load_history, load_records
 from relcycle.model import Order
 from relcycle.segmentation.rfm import (
     R_VIGNETTE_RFM_SEGMENTS,
@@ -542,6 +542,32 @@ class TestErrors:
         assert len(summary.value.problems) == 100
         assert summary.value.truncated
         assert read.value.truncated
+
+    @pytest.mark.parametrize(
+        "written",
+        [
+            "2199-12-31T23:00:00-05:00",  # 2200 in UTC: the readers take the year as written
+            "1900-01-01T00:30:00+01:00",  # 1899 in UTC
+            "2200-01-01T01:00:00+05:00",
+            "1899-12-31T23:00:00",
+        ],
+    )
+    def test_the_supported_years_are_those_of_the_time_as_written(self, written: str) -> None:
+        """A time at the edge of the supported years is accepted or refused as the
+        readers do it: by its year as written, not its year in UTC."""
+        frame = pl.DataFrame({"client_id": ["c1"], "placed_at": [written], "amount": ["1"]})
+        as_of = datetime(2199, 12, 31, tzinfo=UTC)
+        refused: list[str] = []
+        try:
+            load_records([{"client_id": "c1", "placed_at": written, "amount": "1"}])
+        except InputError as read:
+            refused = [p.reason for p in read.problems]
+        if refused:
+            with pytest.raises(InputError) as summary:
+                rfm_summary(frame, as_of=as_of)
+            assert [p.reason for p in summary.value.problems] == refused
+        else:
+            rfm_summary(frame, as_of=as_of)  # read (the order may lie after as_of)
 
     def test_blank_client_ids_are_refused(self) -> None:
         """An id of spaces is no id, as in the object path."""
