@@ -711,7 +711,7 @@ _MOMENTS = {table: attrgetter(name) for table, name in MOMENT_FIELD.items()}
 _IDS = {table: attrgetter(name) for table, name in ID_FIELD.items()}
 
 
-def known_at(table: str, as_of: datetime, field: str | None = None) -> Any:
+def known_at(table: str, as_of: datetime, field: str | None = None, *, instant: Any = None) -> Any:
     """A record of ``table`` counts at ``as_of`` when its moment is at or before it
     (:meth:`relcycle.history.ClientHistory.as_of`, :meth:`Signal.evaluate`): that
     cut as a polars boolean expression over a frame of the table (UTC instants).
@@ -721,12 +721,15 @@ def known_at(table: str, as_of: datetime, field: str | None = None) -> Any:
         as_of: The moment (aware).
         field: Another moment field of the record to cut on (a complaint's
             ``resolved_at``); default the table's moment (:data:`MOMENT_FIELD`).
+        instant: The moment as an expression of UTC instants, when the frame
+            holds it in another form (``rfm_summary`` reads it from text).
     """
     from relcycle.columnar._source import import_polars
 
     pl = import_polars()
-    moment = MOMENT_FIELD[table] if field is None else field
-    return pl.col(moment) <= pl.lit(as_of.astimezone(UTC))
+    if instant is None:
+        instant = pl.col(MOMENT_FIELD[table] if field is None else field)
+    return instant <= pl.lit(as_of.astimezone(UTC)).dt.cast_time_unit("us")
 
 
 @attrs.frozen

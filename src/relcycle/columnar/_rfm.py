@@ -37,7 +37,7 @@ from relcycle.io._parse import (
 )
 from relcycle.io._schema import spec
 from relcycle.model import EARLIEST_YEAR, LATEST_YEAR, OrderStatus
-from relcycle.rules import SALE
+from relcycle.rules import SALE, known_at
 from relcycle.segmentation.rfm import LIFETIMES_FIGURES, mean_repeat_value
 
 if TYPE_CHECKING:
@@ -345,9 +345,10 @@ class _Plan:
                     moment_reason,
                 )
             )
-        until = pl.lit(as_of.astimezone(UTC)).dt.cast_time_unit("us")
         if ptype == pl.Date:
             day = moment
+            # known_at for a date (its midnight in the zone): at or before as_of
+            # exactly when the date is at or before as_of's date there
             keep = moment <= pl.lit(as_of_day)
             if gap:  # a date is its midnight, which may be skipped
                 local = instant_of_wall_time(pl, zone)(moment.cast(pl.Datetime("us")))
@@ -357,12 +358,12 @@ class _Plan:
         elif ptype.time_zone is not None:
             instant = moment if ptype.time_zone == "UTC" else moment.dt.convert_time_zone("UTC")
             day = day_of_instant(pl, zone)(instant)
-            keep = instant <= until
+            keep = known_at("orders", as_of, instant=instant)
         else:
             # A naive time is a wall-clock time in the zone: its day is its date.
             day = moment.dt.date()
             local = instant_of_wall_time(pl, zone)(moment.dt.cast_time_unit("us"))
-            keep = local <= until
+            keep = known_at("orders", as_of, instant=local)
             if gap:
                 self.problems_exprs.append(
                     ("placed_at", moment.is_not_null() & local.is_null(), moment_reason)
