@@ -202,7 +202,7 @@ class TestColumnarRFMReadsLocalTimesAsTheReaders:
                 with pytest.raises(InputError) as read:
                     load_records(
                         [{"client_id": "C", "placed_at": wall.isoformat(), "amount": "1"}],
-                        tz=name,
+                        tz=tz,
                     )
                 assert (problem.column, problem.reason) == (
                     "placed_at",
