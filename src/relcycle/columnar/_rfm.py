@@ -36,7 +36,7 @@ from relcycle.io._parse import (
     vocab_parser,
 )
 from relcycle.io._schema import spec
-from relcycle.model import EARLIEST_YEAR, LATEST_YEAR, OrderStatus
+from relcycle.model import EARLIEST_YEAR, LATEST_YEAR
 from relcycle.rules import SALE, known_at
 from relcycle.segmentation.rfm import LIFETIMES_FIGURES, mean_repeat_value
 
@@ -96,7 +96,14 @@ def spark_ddl(*, scale: int) -> str:
     return ", ".join(f"{name} {types[kind]}" for name, kind in RFM_RESULT)
 
 
-_STATUSES = tuple(s.value for s in OrderStatus)
+def _status_column() -> Any:
+    """The orders' status column of the contract's schema."""
+    (column,) = [c for c in spec("orders").columns if c.name == "status"]
+    return column
+
+
+#: The status values the contract writes (the fast form compares them as written).
+_STATUSES = tuple(m.value for m in (_status_column().values or tuple(_status_column().vocab)))
 _EXACT = 2**53  # integers below this are exact in a float64
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -183,7 +190,7 @@ _UNKNOWN_STATUS = "unknown status (allowed: " + ", ".join(_STATUSES) + ")"
 
 def _status_parser() -> Callable[[object], Any]:
     """The readers' parser of the orders' status column (the contract's schema)."""
-    (column,) = [c for c in spec("orders").columns if c.name == "status"]
+    column = _status_column()
     return vocab_parser(column.vocab, column.values)
 
 
@@ -594,17 +601,18 @@ def _run(pl: Any, lf: Any, plan: _Plan, *, currency: str) -> Any:
 def _retry(pl: Any, lf: Any, plan: _Plan, zone: tzinfo) -> tuple[_General, int | None] | None:
     """How a rerun reads the columns (and at which scale), or None if it cannot
     change the outcome (the problems are the data's, as the readers name them)."""
-    bad = lf.select(
-        pl.col("placed_at").cast(pl.String).alias("p"),
-        pl.col("amount").cast(pl.String).alias("a"),
-        *[e.fill_null(False).alias(f"_{i}") for i, (_, e, _) in enumerate(plan.problems_exprs)],
-    ).filter(pl.any_horizontal(pl.col(r"^_\d+$")))
-    rows = bad.head(10_000).collect()
+    # which problems occur anywhere (and the most decimal places), in one pass
+    found = lf.select(
+        *[
+            e.fill_null(False).any().alias(f"_{i}")
+            for i, (_, e, _) in enumerate(plan.problems_exprs)
+        ],
+        *([] if plan.digits is None else [plan.digits.max().alias("_digits")]),
+    ).collect()
     general = plan.general
     scale: int | None = plan.scale
     for i, (column, _, reason) in enumerate(plan.problems_exprs):
-        hits = rows.filter(pl.col(f"_{i}"))
-        if not hits.height:
+        if not found[f"_{i}"].item():
             continue
         if reason is _NOT_A_MOMENT:
             # mixed forms, or a bad text: a rerun reads each text as the readers do
@@ -618,7 +626,7 @@ def _retry(pl: Any, lf: Any, plan: _Plan, zone: tzinfo) -> tuple[_General, int |
                 statuses=general.statuses or reason is _UNKNOWN_STATUS,
             )
         elif column == "amount" and isinstance(reason, str) and reason.startswith("more than"):
-            most = lf.select(plan.digits.max()).collect().item()
+            most = found["_digits"].item()
             if most <= 30 and most != plan.scale:
                 scale = int(most)
         # any other problem is the data's: the rerun (if any) names it too
