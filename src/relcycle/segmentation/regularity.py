@@ -23,18 +23,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from functools import lru_cache
-from itertools import pairwise
-from typing import NamedTuple
 
 import attrs
 
 from relcycle._args import checked
 from relcycle._decimal import CONTEXT
-from relcycle._repr import count
 from relcycle._vocab import Vocab
 from relcycle._zones import resolve_zone
+from relcycle.decisions import (
+    Case,
+    DecisionList,
+    day_input,
+    days_input,
+    lit,
+    plural,
+    ratio_text,
+    round_half_up,
+    sqrt_ratio_text,
+    text,
+)
 from relcycle.errors import UsageError
 from relcycle.evidence import Evidence
 from relcycle.history import ClientHistory
@@ -49,6 +58,7 @@ __all__ = [
     "cv_text",
     "mean_gap_text",
     "regular_gaps",
+    "regularity_decision",
     "regularity_from_days",
 ]
 
@@ -169,7 +179,8 @@ def regularity_from_days(
 
     :func:`assess_regularity` collects the inputs from a history; the columnar
     path collects the same inputs from tables and calls this function, so both
-    paths share one implementation of the rules.
+    paths share one implementation of the rules. The rules themselves are the
+    declared decision :func:`regularity_decision`, which also compiles to polars.
 
     Args:
         client_id: The client.
@@ -185,93 +196,163 @@ def regularity_from_days(
     Raises:
         UsageError: If there are purchase days but no ``as_of_day``.
     """
-    if not days:
-        return RegularityAssessment(
-            client_id=client_id,
-            regularity=Regularity.none,
-            purchase_days=(),
-            mean_gap=None,
-            cv=None,
-            next_expected=None,
-            overdue=False,
-            days_since_last=None,
-            evidence=Evidence("no sale" + _window_text(policy)),
-        )
-    if as_of_day is None:
+    if days and as_of_day is None:
         raise UsageError("regularity_from_days: as_of_day is needed when there are purchase days")
-    since_last = (as_of_day - days[-1]).days
-    if len(days) == 1:
-        return RegularityAssessment(
-            client_id=client_id,
-            regularity=Regularity.one_off,
-            purchase_days=days,
-            mean_gap=None,
-            cv=None,
-            next_expected=None,
-            overdue=False,
-            days_since_last=since_last,
-            evidence=Evidence(f"one purchase day ({days[0]})" + _window_text(policy), record_ids),
-        )
-    gaps = tuple([(b - a).days for a, b in pairwise(days)])
-    figures = _figures(gaps)
-    mean, cv, text = figures.mean, figures.cv, figures.text
-    if not _is_regular(figures, policy):
-        why = (
-            f"fewer than {policy.min_gaps} gaps"
-            if len(gaps) < policy.min_gaps
-            else f"cv above {policy.max_cv}"
-        )
-        return RegularityAssessment(
-            client_id=client_id,
-            regularity=Regularity.irregular,
-            purchase_days=days,
-            mean_gap=mean,
-            cv=cv,
-            next_expected=None,
-            overdue=False,
-            days_since_last=since_last,
-            evidence=Evidence(f"{text}: irregular ({why})" + _window_text(policy), record_ids),
-        )
-    step = int(mean.to_integral_value(rounding=ROUND_HALF_UP))
-    next_expected = days[-1] + timedelta(days=step)
-    # since_last > (S / n) * factor, in integers: exact, whatever the decimal context
-    factor, per = policy.overdue_factor.as_integer_ratio()
-    overdue = since_last * figures.n * per > figures.total * factor
-    text += f": regular; next order expected {next_expected}"
-    if overdue:
-        text += f", overdue ({since_last} days since the last purchase)"
+    verdict, why, next_expected, overdue, since_last, n, total, spread = regularity_decision(
+        policy
+    ).function(days, as_of_day)
+    mean, cv = _decimal_figures(n, total, spread) if n > 0 else (None, None)
     return RegularityAssessment(
         client_id=client_id,
-        regularity=Regularity.regular,
+        regularity=_REGULARITY[verdict],
         purchase_days=days,
         mean_gap=mean,
         cv=cv,
         next_expected=next_expected,
         overdue=overdue,
         days_since_last=since_last,
-        evidence=Evidence(text + _window_text(policy), record_ids),
+        evidence=Evidence(why, record_ids if days else ()),
     )
 
 
-def _is_regular(figures: _Gaps, policy: RegularityPolicy) -> bool:
-    """The rule of regular buying: enough gaps, and even enough.
+_REGULARITY = {r.value: r for r in Regularity}
 
-    ``cv <= max_cv`` is decided exactly, in integers: with ``n`` gaps of sum
-    ``S`` and sum of squares ``Q``, ``cv = sqrt(nQ - S²) / S``, so for
-    ``max_cv = a / b`` the rule is ``(nQ - S²) b² <= a² S²`` (a tie is a tie,
-    whatever the decimal context).
+
+@lru_cache(maxsize=64)
+def regularity_decision(policy: RegularityPolicy) -> DecisionList:
+    """The regularity rules of ``policy``, declared once (:mod:`relcycle.decisions`).
+
+    Its inputs are ``days`` (the distinct purchase days counted, oldest first)
+    and ``as_of_day`` (the day of the moment); its outputs, in order:
+    ``regularity`` (the verdict's value), ``evidence`` (the sentence),
+    ``next_expected``, ``overdue``, ``days_since_last``, and the integers the
+    figures are computed from: ``gaps`` (n), ``gap_sum`` (S) and ``spread``
+    (``nQ - S²``, Q the sum of the squared gaps). Its named values are the
+    rule of regular buying alone (``regular``) and ``gaps``, ``gap_sum`` and
+    ``spread`` (:func:`regular_gaps` asks them). :func:`regularity_from_days`
+    evaluates it in Python; :func:`relcycle.columnar.regularity_frame` compiles
+    it to polars (:meth:`~relcycle.decisions.DecisionList.over`).
+
+    Every figure is an integer and every comparison exact: ``cv <= max_cv`` for
+    ``max_cv = a / b`` is ``(nQ - S²) b² <= a² S²``, "overdue" is
+    ``days since · n · d > S · f`` for ``overdue_factor = f / d``, the next
+    order is due ``S / n`` days (rounded half up) after the last purchase day,
+    and the printed mean gap and cv are rounded half even to one and two places.
     """
-    if figures.n < policy.min_gaps:
-        return False
+    days = days_input("days")
+    today = day_input("as_of_day")
+    n_days = days.count().named("purchase days")
+    n = (n_days - 1).named("n")
+    total = (days.last() - days.first()).named("S")
+    spread = (n * days.gap_squares() - total * total).named("nQ - S²")
     a, b = policy.max_cv.as_integer_ratio()
-    return figures.spread * b * b <= a * a * figures.total * figures.total
+    factor, per = policy.overdue_factor.as_integer_ratio()
+    regular = ((n >= policy.min_gaps) & (spread * (b * b) <= (a * a) * total * total)).named(
+        "regular"
+    )
+    since = (today - days.last()).named("days since the last")
+    overdue = (since * n * per > total * factor).named("overdue")
+    next_expected = (days.last() + round_half_up(total, n)).named("next expected")
+    window = _window_text(policy)
+    figures = text(
+        n_days,
+        " purchase days, ",
+        plural(n, "gap"),
+        ", mean gap ",
+        ratio_text(total, n, 1),
+        " days, cv ",
+        sqrt_ratio_text(spread, total, 2),
+    ).named("figures")
+    none = lit(None, "date")
+    counts = {"gaps": n, "gap_sum": total, "spread": spread}
+    empty = {"gaps": 0, "gap_sum": 0, "spread": 0}
+    return DecisionList.define(
+        "regularity",
+        inputs=(days, today),
+        outputs={
+            "regularity": "text",
+            "evidence": "text",
+            "next_expected": "date",
+            "overdue": "bool",
+            "days_since_last": "int",
+            "gaps": "int",
+            "gap_sum": "int",
+            "spread": "int",
+        },
+        cases=[
+            Case(
+                n_days == 0,
+                regularity="none",
+                evidence="no sale" + window,
+                next_expected=None,
+                overdue=False,
+                days_since_last=None,
+                **empty,
+            ),
+            Case(
+                n_days == 1,
+                regularity="one_off",
+                evidence=text("one purchase day (", days.first(), ")", window),
+                next_expected=none,
+                overdue=False,
+                days_since_last=since,
+                **empty,
+            ),
+            Case(
+                n < policy.min_gaps,
+                regularity="irregular",
+                evidence=text(figures, f": irregular (fewer than {policy.min_gaps} gaps)", window),
+                next_expected=none,
+                overdue=False,
+                days_since_last=since,
+                **counts,
+            ),
+            Case(
+                ~regular,
+                regularity="irregular",
+                evidence=text(figures, f": irregular (cv above {policy.max_cv})", window),
+                next_expected=none,
+                overdue=False,
+                days_since_last=since,
+                **counts,
+            ),
+            Case(
+                overdue,
+                regularity="regular",
+                evidence=text(
+                    figures,
+                    ": regular; next order expected ",
+                    next_expected,
+                    ", overdue (",
+                    since,
+                    " days since the last purchase)",
+                    window,
+                ),
+                next_expected=next_expected,
+                overdue=True,
+                days_since_last=since,
+                **counts,
+            ),
+            Case(
+                None,
+                regularity="regular",
+                evidence=text(figures, ": regular; next order expected ", next_expected, window),
+                next_expected=next_expected,
+                overdue=False,
+                days_since_last=since,
+                **counts,
+            ),
+        ],
+        values={"regular": regular, "gaps": n, "gap_sum": total, "spread": spread},
+    )
 
 
 def regular_gaps(days: Sequence[date], policy: RegularityPolicy) -> tuple[Decimal, Decimal] | None:
     """``(mean gap, cv)`` of purchase days the rule calls regular, else None.
 
-    The decision :func:`regularity_from_days` makes, without building an
-    assessment: the ladder asks it at every sale of a buyer.
+    The decision :func:`regularity_from_days` makes (the named value ``regular``
+    of :func:`regularity_decision`), without building an assessment: the ladder
+    asks it at every sale of a buyer.
 
     Args:
         days: Distinct purchase days, oldest first.
@@ -279,8 +360,10 @@ def regular_gaps(days: Sequence[date], policy: RegularityPolicy) -> tuple[Decima
     """
     if len(days) <= policy.min_gaps:
         return None
-    figures = _figures(tuple([(b - a).days for a, b in pairwise(days)]))
-    return (figures.mean, figures.cv) if _is_regular(figures, policy) else None
+    regular, n, total, spread = regularity_decision(policy).value(
+        "regular", "gaps", "gap_sum", "spread"
+    )(days, None)
+    return _decimal_figures(n, total, spread) if regular else None
 
 
 def mean_gap_text(mean: Decimal) -> str:
@@ -293,60 +376,18 @@ def cv_text(cv: Decimal) -> str:
     return str(cv.quantize(_HUNDREDTH, rounding=ROUND_HALF_EVEN))
 
 
-#: The longest gap tuples whose figures are cached. Clients share short ones;
-#: a long one is one client's, and a buyer of thousands of purchase days asks for
-#: each longer prefix in turn (the ladder, at every new purchase day): caching
-#: those would keep 4,096 of them, memory growing with the square of the days.
-_CACHED_GAPS = 64
-
-
-class _Gaps(NamedTuple):
-    """The figures of a client's gaps (day counts between purchase days)."""
-
-    #: The number of gaps.
-    n: int
-    #: Their sum ``S``.
-    total: int
-    #: ``nQ - S²`` (``Q``: the sum of their squares): ``n²`` times their variance.
-    spread: int
-    #: ``S / n``, to 34 significant digits.
-    mean: Decimal
-    #: ``sqrt(nQ - S²) / S`` (the population standard deviation over the mean),
-    #: to 34 significant digits; 0 when every gap is the same.
-    cv: Decimal
-    #: The figures for people (the evidence's start).
-    text: str
-
-
 _TENTH = Decimal("0.1")
 _HUNDREDTH = Decimal("0.01")
 
 
-def _figures(gaps: tuple[int, ...]) -> _Gaps:
-    """:func:`_gap_figures`, cached for short gap tuples only."""
-    if len(gaps) > _CACHED_GAPS:
-        return _gap_figures.__wrapped__(gaps)
-    return _gap_figures(gaps)
-
-
 @lru_cache(maxsize=4096)
-def _gap_figures(gaps: tuple[int, ...]) -> _Gaps:
-    """The figures of a tuple of gaps, from integers (exact sums, then a fixed
-    34-digit context), so they do not depend on the caller's decimal context.
-
-    Many clients share their gaps (``(7,)``, ``(30, 31)``), so the figures are
-    computed once per tuple.
-    """
-    n = len(gaps)
-    total = sum(gaps)
-    spread = n * sum([g * g for g in gaps]) - total * total
+def _decimal_figures(n: int, total: int, spread: int) -> tuple[Decimal, Decimal]:
+    """The mean gap ``S / n`` and the cv ``sqrt(nQ - S²) / S`` (0 when every gap is
+    the same) to 34 significant digits, from the exact integers, in relcycle's own
+    context (not the caller's). Many clients share them (one gap of 7 days)."""
     mean = _CTX.divide(Decimal(total), Decimal(n))
     cv = _CTX.divide(_CTX.sqrt(Decimal(spread)), Decimal(total)) if spread else Decimal(0)
-    text = (
-        f"{n + 1} purchase days, {count(n, 'gap')}, mean gap {mean_gap_text(mean)} days, "
-        f"cv {cv_text(cv)}"
-    )
-    return _Gaps(n, total, spread, mean, cv, text)
+    return mean, cv
 
 
 def _window_text(policy: RegularityPolicy) -> str:

@@ -1,0 +1,1157 @@
+"""Per-client decisions, each declared once and evaluated by two engines.
+
+A **decision** is a first-match list of cases over a client's inputs — the
+distinct days it bought on, the day of the moment — whose outputs are a
+verdict, its figures and the evidence sentence. Like a record rule
+(:mod:`relcycle.rules`), it is an expression tree, declared once::
+
+    days = days_input("days")
+    n = days.count()
+    ONE_OFF = DecisionList.define(
+        "buying",
+        inputs=(days,),
+        outputs={"verdict": "text", "evidence": "text"},
+        cases=[
+            Case(n == 0, verdict="none", evidence="no sale"),
+            Case(n == 1, verdict="one_off", evidence=text("bought on ", days.first())),
+            Case(None, verdict="repeat", evidence=text(plural(n, "purchase day"))),
+        ],
+    )
+
+and evaluated two ways, neither holding a copy of it:
+
+- ``decision(days=...)`` is the pure-Python evaluator: the tree is compiled
+  once into one Python function (an ``if`` per case), so asking a decision
+  costs about what the hand-written test it replaces cost;
+- :meth:`DecisionList.over` compiles the same tree for polars: each aggregate and
+  named value becomes a column computed once, and each output one ``when/then``
+  chain over the cases, so every client of a table is decided at once.
+
+The values are integers (exact: Python's integers, polars' ``Int128``),
+booleans, calendar days and texts. Figures that are ratios are never computed
+as floats or decimals: a comparison of ratios is written in integers
+(``a * d <= c * b``), and a ratio is printed by :func:`ratio_text` (rounded half
+even to a number of places) or :func:`sqrt_ratio_text` (the square root of an
+integer over another), both exact, so the two engines print the same digits
+whatever the caller's decimal context.
+
+A case's condition and outputs count only for the clients the cases before it
+did not take (Python does not evaluate them for the others; polars computes
+them for every row and keeps the matching case's), so a case may read the
+first purchase day once an earlier case has handled clients without one. The
+last case has no condition (``Case(None, ...)``): every client gets a verdict.
+
+Limits of the polars side: integers are ``Int128``, which wraps silently past
+about 1.7·10³⁸, and :func:`sqrt_ratio_text` is exact for a radicand times
+``100**places`` below 2¹⁰⁰. A decision over figures that can grow that large
+must be refused by its caller (:func:`relcycle.columnar.regularity_frame` refuses
+a ``max_cv`` with more than 11 decimal places). A day plus a number of days
+past year 9999 raises ``OverflowError`` in Python; the records' years
+(1900 to 2199) keep the built-in decisions far from it.
+
+The regularity rules (:mod:`relcycle.segmentation.regularity`) are declared
+this way.
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import date, timedelta
+from itertools import pairwise
+from typing import Any, Final, Literal
+
+import attrs
+
+from relcycle.errors import DefinitionError, UsageError
+
+__all__ = [
+    "Case",
+    "DayInput",
+    "DaysInput",
+    "DecisionList",
+    "IntInput",
+    "Kind",
+    "Value",
+    "day_input",
+    "days_input",
+    "grouped",
+    "int_input",
+    "lit",
+    "plural",
+    "ratio_text",
+    "round_half_up",
+    "sqrt_ratio_text",
+    "text",
+]
+
+#: The kinds of value a decision computes.
+Kind = Literal["int", "bool", "date", "text"]
+
+_KINDS: Final = ("int", "bool", "date", "text")
+
+
+def _problem(problem: str) -> DefinitionError:
+    return DefinitionError(machine="decisions", kind="decision list", problems=[problem])
+
+
+class _Build:
+    """The state of one Python compilation: constants and the aggregates' locals."""
+
+    def __init__(self) -> None:
+        self.consts: list[Any] = []
+        #: ``{aggregate key: (local name, its Python source)}``, in first-use order.
+        self.locals: dict[tuple[str, str], tuple[str, str]] = {}
+
+    def const(self, value: object) -> str:
+        self.consts.append(value)
+        return f"_c{len(self.consts) - 1}"
+
+    def local(self, key: tuple[str, str], source: str) -> str:
+        found = self.locals.get(key)
+        if found is None:
+            found = (f"_a{len(self.locals)}", source)
+            self.locals[key] = found
+        return found[0]
+
+
+class _PlEnv:
+    """The state of one polars compilation: the inputs' expressions, and the
+    intermediate columns (aggregates, named values) computed once before the
+    outputs read them."""
+
+    def __init__(self, inputs: Mapping[str, Any]) -> None:
+        self.inputs = dict(inputs)
+        #: ``{key: (column name, expression)}``, each reading only earlier ones.
+        self.temps: dict[object, tuple[str, Any]] = {}
+
+    def temp(self, pl: Any, key: object, build: Callable[[], Any]) -> Any:
+        found = self.temps.get(key)
+        if found is None:
+            expr = build()  # may add the temps it reads first
+            found = (f"__decision_{len(self.temps)}", expr)
+            self.temps[key] = found
+        return pl.col(found[0])
+
+
+class Value:
+    """A value of a decision (build them from inputs, :func:`lit` and the operators).
+
+    Integers take ``+``, ``-``, ``*`` and ``//``; a day minus a day is the
+    number of days between them, a day plus an integer the day that many days
+    later. Comparisons (``==``, ``!=``, ``<``, ``<=``, ``>``, ``>=``) of two
+    integers or two days make booleans, which ``&``, ``|`` and ``~`` combine.
+    """
+
+    __slots__ = ("kind",)
+
+    kind: Kind
+
+    # operators ------------------------------------------------------------
+
+    def __add__(self, other: object) -> Value:
+        return _arith("+", self, other)
+
+    def __radd__(self, other: object) -> Value:
+        return _arith("+", _value(other), self)
+
+    def __sub__(self, other: object) -> Value:
+        return _arith("-", self, other)
+
+    def __rsub__(self, other: object) -> Value:
+        return _arith("-", _value(other), self)
+
+    def __mul__(self, other: object) -> Value:
+        return _arith("*", self, other)
+
+    def __rmul__(self, other: object) -> Value:
+        return _arith("*", _value(other), self)
+
+    def __floordiv__(self, other: object) -> Value:
+        return _arith("//", self, other)
+
+    def __eq__(self, other: object) -> Value:  # type: ignore[override]
+        return _compare("==", self, other)
+
+    def __ne__(self, other: object) -> Value:  # type: ignore[override]
+        return _compare("!=", self, other)
+
+    def __lt__(self, other: object) -> Value:
+        return _compare("<", self, other)
+
+    def __le__(self, other: object) -> Value:
+        return _compare("<=", self, other)
+
+    def __gt__(self, other: object) -> Value:
+        return _compare(">", self, other)
+
+    def __ge__(self, other: object) -> Value:
+        return _compare(">=", self, other)
+
+    def __and__(self, other: object) -> Value:
+        return _Logic("and", (_boolean(self), _boolean(_value(other))))
+
+    def __or__(self, other: object) -> Value:
+        return _Logic("or", (_boolean(self), _boolean(_value(other))))
+
+    def __invert__(self) -> Value:
+        return _Not(_boolean(self))
+
+    def named(self, name: str) -> Value:
+        """The same value, called ``name`` where a decision is described."""
+        return _Named(self, name)
+
+    def __bool__(self) -> bool:
+        raise UsageError(
+            "a decision's value has no truth value while it is declared: combine "
+            "conditions with &, | and ~ (not and/or/not)"
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    # the compilers --------------------------------------------------------
+
+    def _py(self, b: _Build) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _pl(self, pl: Any, env: _PlEnv) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _text(self) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _inputs(self) -> Iterable[str]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class _Named(Value):
+    __slots__ = ("name", "value")
+
+    def __init__(self, value: Value, name: str) -> None:
+        self.value, self.name, self.kind = value, name, value.kind
+
+    def __repr__(self) -> str:
+        return f"{self.value!r}.named({self.name!r})"
+
+    def _py(self, b: _Build) -> str:
+        return self.value._py(b)
+
+    def _pl(self, pl: Any, env: _PlEnv) -> Any:
+        return env.temp(pl, ("named", id(self)), lambda: self.value._pl(pl, env))
+
+    def _text(self) -> str:
+        return self.name
+
+    def _inputs(self) -> Iterable[str]:
+        return self.value._inputs()
+
+
+def _value(value: object) -> Value:
+    if isinstance(value, Value):
+        return value
+    return lit(value)
+
+
+def _boolean(value: Value) -> Value:
+    if value.kind != "bool":
+        raise _problem(f"{value._text()} is {value.kind}, not a condition")
+    return value
+
+
+class _Lit(Value):
+    __slots__ = ("value",)
+
+    def __init__(self, value: object, kind: Kind) -> None:
+        self.value = value
+        self.kind = kind
+
+    def __repr__(self) -> str:
+        return f"lit({self.value!r})"
+
+    def _py(self, b: _Build) -> str:
+        if self.value is None or isinstance(self.value, bool | int):
+            return repr(self.value)
+        return b.const(self.value)
+
+    def _pl(self, pl: Any, env: _PlEnv) -> Any:
+        dtype = _dtype(pl, self.kind)
+        return pl.lit(self.value, dtype=dtype)
+
+    def _text(self) -> str:
+        return repr(self.value)
+
+    def _inputs(self) -> Iterable[str]:
+        return ()
+
+
+def lit(value: object, kind: Kind | None = None) -> Value:
+    """A constant: an integer, a boolean, a day or a text (``None`` needs its ``kind``).
+
+    Raises:
+        DefinitionError: For a value of another type, or ``None`` without a kind.
+    """
+    if kind is not None:
+        if kind not in _KINDS:
+            raise _problem(f"unknown kind {kind!r}: one of {', '.join(_KINDS)}")
+        if value is not None and _kind_of(value) != kind:
+            raise _problem(f"{value!r} is not of kind {kind}")
+        return _Lit(value, kind)
+    if value is None:
+        raise _problem("lit(None) needs its kind: lit(None, 'date')")
+    return _Lit(value, _kind_of(value))
+
+
+def _kind_of(value: object) -> Kind:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, date) and not hasattr(value, "hour"):
+        return "date"
+    if isinstance(value, str):
+        return "text"
+    raise _problem(f"{value!r} ({type(value).__name__}) is not an integer, boolean, day or text")
+
+
+def _dtype(pl: Any, kind: Kind) -> Any:
+    return {"int": pl.Int128, "bool": pl.Boolean, "date": pl.Date, "text": pl.String}[kind]
+
+
+class DayInput(Value):
+    """An input that is one calendar day, or missing (``None``)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.kind = "date"
+
+    def __repr__(self) -> str:
+        return f"day_input({self.name!r})"
+
+    def _py(self, b: _Build) -> str:
+        return self.name
+
+    def _pl(self, pl: Any, env: _PlEnv) -> Any:
+        return env.inputs[self.name]
+
+    def _text(self) -> str:
+        return self.name
+
+    def _inputs(self) -> Iterable[str]:
+        return (self.name,)
+
+
+class IntInput(Value):
+    """An input that is an integer (a count, a sum of days)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.kind = "int"
+
+    def __repr__(self) -> str:
+        return f"int_input({self.name!r})"
+
+    def _py(self, b: _Build) -> str:
+        return self.name
+
+    def _pl(self, pl: Any, env: _PlEnv) -> Any:
+        return env.inputs[self.name].cast(pl.Int128)
+
+    def _text(self) -> str:
+        return self.name
+
+    def _inputs(self) -> Iterable[str]:
+        return (self.name,)
+
+
+class DaysInput:
+    """An input that is distinct calendar days, oldest first (a tuple; a polars list).
+
+    Its aggregates are values: :meth:`count`, :meth:`first`, :meth:`last`,
+    :meth:`gap_squares`.
+    """
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"days_input({self.name!r})"
+
+    def count(self) -> Value:
+        """How many days."""
+        return _Agg(self.name, "count", "int")
+
+    def first(self) -> Value:
+        """The oldest day (missing when there is none)."""
+        return _Agg(self.name, "first", "date")
+
+    def last(self) -> Value:
+        """The latest day (missing when there is none)."""
+        return _Agg(self.name, "last", "date")
+
+    def gap_squares(self) -> Value:
+        """The sum of the squares of the gaps (days between consecutive days); 0
+        with fewer than two days. The gaps' sum is ``last() - first()``."""
+        return _Agg(self.name, "gap_squares", "int")
+
+
+def days_input(name: str) -> DaysInput:
+    """Declare an input of distinct days, oldest first, named ``name``."""
+    _check_name(name)
+    return DaysInput(name)
+
+
+def int_input(name: str) -> IntInput:
+    """Declare an integer input named ``name``."""
+    _check_name(name)
+    return IntInput(name)
+
+
+def day_input(name: str) -> DayInput:
+    """Declare an input of one day (or ``None``), named ``name``."""
+    _check_name(name)
+    return DayInput(name)
+
+
+def _check_name(name: object) -> None:
+    if (
+        not isinstance(name, str)
+        or not name.isidentifier()
+        or name.startswith("_")
+        or keyword.iskeyword(name)
+        or hasattr(builtins, name)
+    ):
+        raise UsageError(
+            f"{name!r}: an input's name is an identifier not starting with _, "
+            "and not a Python keyword or built-in name"
+        )
+
+
+def _gap_squares(days: Sequence[date]) -> int:
+    return sum([(b - a).days ** 2 for a, b in pairwise(days)])
+
+
+class _Agg(Value):
+    __slots__ = ("name", "op")
+
+    def __init__(self, name: str, op: str, kind: Kind) -> None:
+        self.name = name
+        self.op = op
+        self.kind = kind
+
+    def __repr__(self) -> str:
+        return f"days_input({self.name!r}).{self.op}()"
+
+    def _py(self, b: _Build) -> str:
+        d = self.name
+        source = {
+            "count": f"len({d})",
+            "first": f"({d}[0] if {d} else None)",
+            "last": f"({d}[-1] if {d} else None)",
+            "gap_squares": f"_gap_squares({d})",
+        }[self.op]
+        return b.local((d, self.op), source)
+
+    def _pl(self, pl: Any, env: _PlEnv) -> Any:
+        return env.temp(pl, (self.name, self.op), lambda: self._agg(pl, env.inputs[self.name]))
+
+    def _agg(self, pl: Any, days: Any) -> Any:
+        if self.op == "count":
+            return days.list.len().fill_null(0).cast(pl.Int128)
+        if self.op == "first":
+            return days.list.first()
+        if self.op == "last":
+            return days.list.last()
+        gap = pl.element().dt.total_days().cast(pl.Int128)
+        return days.list.diff().list.eval(gap * gap).list.sum().fill_null(0).cast(pl.Int128)
+
+    def _text(self) -> str:
+        return f"{self.name}.{self.op}()"
+
+    def _inputs(self) -> Iterable[str]:
+        return (self.name,)
+
+
+_ARITH_KINDS: Final[Mapping[tuple[str, str, str], Kind]] = {
+    ("+", "int", "int"): "int",
+    ("-", "int", "int"): "int",
+    ("*", "int", "int"): "int",
+    ("//", "int", "int"): "int",
+    ("-", "date", "date"): "int",
+    ("+", "date", "int"): "date",
+}
+
+
+def _arith(op: str, left: object, right: object) -> Value:
+    a, b = _value(left), _value(right)
+    kind = _ARITH_KINDS.get((op, a.kind, b.kind))
+    if kind is None:
+        raise _problem(f"{a._text()} {op} {b._text()}: {op} does not take {a.kind} and {b.kind}")
+    return _Arith(op, a, b, kind)
+
+
+class _Arith(Value):
+    __slots__ = ("a", "b", "op")
+
+    def __init__(self, op: str, a: Value, b: Value, kind: Kind) -> None:
+        self.op, self.a, self.b, self.kind = op, a, b, kind
+
+    def __repr__(self) -> str:
+        return f"({self.a!r} {self.op} {self.b!r})"
+
+    def _py(self, b: _Build) -> str:
+        x, y = self.a._py(b), self.b._py(b)
+        if self.a.kind == "date" and self.b.kind == "date":
+            return f"({x} - {y}).days"
+        if self.a.kind == "date":
+            return f"({x} + _timedelta(days={y}))"
+        return f"({x} {self.op} {y})"
+
+    def _pl(self, pl: Any, env: _PlEnv) -> Any:
+        x, y = self.a._pl(pl, env), self.b._pl(pl, env)
+        if self.a.kind == "date" and self.b.kind == "date":
+            return (x - y).dt.total_days().cast(pl.Int128)
+        if self.a.kind == "date":
+            return x + pl.duration(days=y.cast(pl.Int64))
+        if self.op == "+":
+            return x + y
+        if self.op == "-":
+            return x - y
+        if self.op == "*":
+            return x * y
+        return x // y
+
+    def _text(self) -> str:
+        return f"({self.a._text()} {self.op} {self.b._text()})"
+
+    def _inputs(self) -> Iterable[str]:
+        return (*self.a._inputs(), *self.b._inputs())
+
+
+def _compare(op: str, left: object, right: object) -> Value:
+    a, b = _value(left), _value(right)
+    if a.kind != b.kind or a.kind not in ("int", "date", "text"):
+        raise _problem(f"{a._text()} {op} {b._text()}: cannot compare {a.kind} with {b.kind}")
+    if a.kind == "text" and op not in ("==", "!="):
+        raise _problem(f"{a._text()} {op} {b._text()}: texts are only compared for equality")
+    return _Compare(op, a, b)
+
+
+class _Compare(Value):
+    __slots__ = ("a", "b", "op")
+
+    def __init__(self, op: str, a: Value, b: Value) -> None:
+        self.op, self.a, self.b, self.kind = op, a, b, "bool"
+
+    def __repr__(self) -> str:
+        return f"({self.a!r} {self.op} {self.b!r})"
+
+    def _py(self, b: _Build) -> str:
+        return f"({self.a._py(b)} {self.op} {self.b._py(b)})"
+
+    def _pl(self, pl: Any, env: _PlEnv) -> Any:
+        x, y = self.a._pl(pl, env), self.b._pl(pl, env)
+        op = self.op
+        return (
+            x == y
+            if op == "=="
+            else x != y
+            if op == "!="
+            else x < y
+            if op == "<"
+            else x <= y
+            if op == "<="
+            else x > y
+            if op == ">"
+            else x >= y
+        )
+
+    def _text(self) -> str:
+        return f"{self.a._text()} {self.op} {self.b._text()}"
+
+    def _inputs(self) -> Iterable[str]:
+        return (*self.a._inputs(), *self.b._inputs())
+
+
+class _Logic(Value):
+    __slots__ = ("op", "parts")
+
+    def __init__(self, op: str, parts: tuple[Value, ...]) -> None:
+        self.op, self.parts, self.kind = op, parts, "bool"
+
+    def __repr__(self) -> str:
+        return f" {'&' if self.op == 'and' else '|'} ".join(map(repr, self.parts))
+
+    def _py(self, b: _Build) -> str:
+        return "(" + f" {self.op} ".join(p._py(b) for p in self.parts) + ")"
+
+    def _pl(self, pl: Any, env: _PlEnv) -> Any:
+        found = self.parts[0]._pl(pl, env)
+        for part in self.parts[1:]:
+            found = found & part._pl(pl, env) if self.op == "and" else found | part._pl(pl, env)
+        return found
+
+    def _text(self) -> str:
+        return "(" + f" {self.op} ".join(p._text() for p in self.parts) + ")"
+
+    def _inputs(self) -> Iterable[str]:
+        return [name for p in self.parts for name in p._inputs()]
+
+
+class _Not(Value):
+    __slots__ = ("part",)
+
+    def __init__(self, part: Value) -> None:
+        self.part, self.kind = part, "bool"
+
+    def __repr__(self) -> str:
+        return f"~{self.part!r}"
+
+    def _py(self, b: _Build) -> str:
+        return f"(not {self.part._py(b)})"
+
+    def _pl(self, pl: Any, env: _PlEnv) -> Any:
+        return ~self.part._pl(pl, env)
+
+    def _text(self) -> str:
+        return f"not {self.part._text()}"
+
+    def _inputs(self) -> Iterable[str]:
+        return self.part._inputs()
+
+
+# ----------------------------------------------------------------- exact figures
+
+
+def _int(value: object, what: str) -> Value:
+    found = _value(value)
+    if found.kind != "int":
+        raise _problem(f"{what}: {found._text()} is {found.kind}, not an integer")
+    return found
+
+
+def _places(places: object) -> int:
+    if isinstance(places, bool) or not isinstance(places, int) or not 0 <= places <= 6:
+        raise _problem(f"places must be an integer from 0 to 6, not {places!r}")
+    return places
+
+
+class _Call(Value):
+    """A value computed by one named helper from integer arguments (both engines
+    have the helper: Python's here, polars' in :func:`_pl_helper`)."""
+
+    __slots__ = ("args", "fn", "places")
+
+    def __init__(self, fn: str, args: tuple[Value, ...], kind: Kind, places: int = 0) -> None:
+        self.fn, self.args, self.kind, self.places = fn, args, kind, places
+
+    def __repr__(self) -> str:
+        return f"{self.fn}({', '.join(map(repr, self.args))}, places={self.places})"
+
+    def _py(self, b: _Build) -> str:
+        args = ", ".join(a._py(b) for a in self.args)
+        return f"_{self.fn}({args}, {self.places})"
+
+    def _pl(self, pl: Any, env: _PlEnv) -> Any:
+        return _pl_helper(pl, self.fn, [a._pl(pl, env) for a in self.args], self.places)
+
+    def _text(self) -> str:
+        return f"{self.fn}({', '.join(a._text() for a in self.args)})"
+
+    def _inputs(self) -> Iterable[str]:
+        return [name for a in self.args for name in a._inputs()]
+
+
+def round_half_up(numerator: object, denominator: object) -> Value:
+    """``numerator / denominator`` rounded to an integer, halves up (for ratios ≥ 0
+    with a positive denominator)."""
+    args = (_int(numerator, "round_half_up"), _int(denominator, "round_half_up"))
+    return _Call("half_up", args, "int")
+
+
+def ratio_text(numerator: object, denominator: object, places: int) -> Value:
+    """``numerator / denominator`` (≥ 0, positive denominator) as a text with
+    ``places`` decimal places, rounded half even: ``ratio_text(7, 2, 1)`` is
+    ``"3.5"``, ``ratio_text(1, 8, 2)`` is ``"0.12"``."""
+    args = (_int(numerator, "ratio_text"), _int(denominator, "ratio_text"))
+    return _Call("ratio_text", args, "text", _places(places))
+
+
+def sqrt_ratio_text(radicand: object, denominator: object, places: int) -> Value:
+    """``sqrt(radicand) / denominator`` (radicand ≥ 0, positive denominator) as a
+    text with ``places`` decimal places, rounded half even, exactly (an integer
+    square root, not a float's)."""
+    args = (_int(radicand, "sqrt_ratio_text"), _int(denominator, "sqrt_ratio_text"))
+    return _Call("sqrt_ratio_text", args, "text", _places(places))
+
+
+def grouped(number: object) -> Value:
+    """A non-negative integer as a text with thousands separators: ``2,345``."""
+    return _Call("grouped", (_int(number, "grouped"),), "text")
+
+
+def _decimal_text(scaled: int, places: int) -> str:
+    if not places:
+        return str(scaled)
+    unit = 10**places
+    return f"{scaled // unit}.{scaled % unit:0{places}d}"
+
+
+def _half_up(numerator: int, denominator: int, places: int) -> int:
+    return (2 * numerator + denominator) // (2 * denominator)
+
+
+def _ratio_text(numerator: int, denominator: int, places: int) -> str:
+    q, r = divmod(numerator * 10**places, denominator)
+    if 2 * r > denominator or (2 * r == denominator and q % 2):
+        q += 1
+    return _decimal_text(q, places)
+
+
+def _sqrt_ratio_text(radicand: int, denominator: int, places: int) -> str:
+    scaled = radicand * 100**places
+    q = math.isqrt(scaled) // denominator
+    # q <= sqrt(scaled) / d < q + 1; the half is q + 1/2: compare squares
+    twice = (2 * q + 1) ** 2 * denominator * denominator
+    if twice < 4 * scaled or (twice == 4 * scaled and q % 2):
+        q += 1
+    return _decimal_text(q, places)
+
+
+def _grouped(number: int, places: int) -> str:
+    return f"{number:,}"
+
+
+_HELPERS: Final[Mapping[str, Callable[..., Any]]] = {
+    "_half_up": _half_up,
+    "_ratio_text": _ratio_text,
+    "_sqrt_ratio_text": _sqrt_ratio_text,
+    "_grouped": _grouped,
+    "_gap_squares": _gap_squares,
+    "_timedelta": timedelta,
+}
+
+
+def _pl_decimal_text(pl: Any, scaled: Any, places: int) -> Any:
+    if not places:
+        return scaled.cast(pl.String)
+    unit = pl.lit(10**places, dtype=pl.Int128)
+    return pl.concat_str(
+        (scaled // unit).cast(pl.String),
+        pl.lit("."),
+        (scaled % unit).cast(pl.String).str.zfill(places),
+    )
+
+
+def _pl_isqrt(pl: Any, n: Any) -> Any:
+    """The integer square root of an ``Int128`` expression below 2**100: a float
+    root (off by less than one there) corrected by comparing squares."""
+    s = n.cast(pl.Float64).sqrt().floor().cast(pl.Int128)
+    s = pl.when(s * s > n).then(s - 1).otherwise(s)
+    return pl.when((s + 1) * (s + 1) <= n).then(s + 1).otherwise(s)
+
+
+def _pl_helper(pl: Any, fn: str, args: list[Any], places: int) -> Any:
+    one = pl.lit(1, dtype=pl.Int128)
+    two = pl.lit(2, dtype=pl.Int128)
+    if fn == "half_up":
+        num, den = args
+        return (two * num + den) // (two * den)
+    if fn == "ratio_text":
+        num, den = args
+        scaled = num * pl.lit(10**places, dtype=pl.Int128)
+        q, r = scaled // den, scaled % den
+        up = (two * r > den) | ((two * r == den) & (q % two == one))
+        return _pl_decimal_text(pl, q + up.cast(pl.Int128), places)
+    if fn == "sqrt_ratio_text":
+        radicand, den = args
+        scaled = radicand * pl.lit(100**places, dtype=pl.Int128)
+        q = _pl_isqrt(pl, scaled) // den
+        twice = (two * q + one) * (two * q + one) * den * den
+        four = pl.lit(4, dtype=pl.Int128) * scaled
+        up = (twice < four) | ((twice == four) & (q % two == one))
+        return _pl_decimal_text(pl, q + up.cast(pl.Int128), places)
+    assert fn == "grouped"
+    (number,) = args
+    # 1234567 -> "7654321" -> "765,432,1" -> "1,234,567"
+    return (
+        number.cast(pl.String)
+        .str.reverse()
+        .str.replace_all(r"(\d{3})", "${1},")
+        .str.strip_suffix(",")
+        .str.reverse()
+    )
+
+
+class _Text(Value):
+    __slots__ = ("parts",)
+
+    def __init__(self, parts: tuple[Value, ...]) -> None:
+        self.parts, self.kind = parts, "text"
+
+    def __repr__(self) -> str:
+        return f"text({', '.join(map(repr, self.parts))})"
+
+    def _py(self, b: _Build) -> str:
+        pieces = []
+        for part in self.parts:
+            source = part._py(b)
+            if part.kind == "text":
+                pieces.append(source)
+            elif part.kind == "date":
+                pieces.append(f"{source}.isoformat()")
+            else:
+                pieces.append(f"str({source})")
+        return "(" + " + ".join(pieces) + ")" if pieces else "''"
+
+    def _pl(self, pl: Any, env: _PlEnv) -> Any:
+        if not self.parts:
+            return pl.lit("")
+        return pl.concat_str([p._pl(pl, env).cast(pl.String) for p in self.parts])
+
+    def _text(self) -> str:
+        return f"text({', '.join(p._text() for p in self.parts)})"
+
+    def _inputs(self) -> Iterable[str]:
+        return [name for p in self.parts for name in p._inputs()]
+
+
+def text(*parts: object) -> Value:
+    """A text made of ``parts``: texts as they are, integers in digits (no
+    separators: see :func:`grouped`), days as ``YYYY-MM-DD``.
+
+    Raises:
+        DefinitionError: For a boolean part.
+    """
+    values = tuple(_value(p) for p in parts)
+    for v in values:
+        if v.kind == "bool":
+            raise _problem(f"text(): {v._text()} is a condition, not a text")
+    return _Text(values)
+
+
+def plural(number: object, noun: str, plural_noun: str | None = None) -> Value:
+    """``1 gap``, ``2,345 gaps``: a count with separators and its noun in the right number."""
+    n = _int(number, "plural")
+    many = plural_noun or noun + "s"
+    return _Text((grouped(n), _Choose(n == 1, lit(f" {noun}"), lit(f" {many}"))))
+
+
+class _Choose(Value):
+    """``then`` where ``cond`` holds, else ``otherwise`` (one of two texts)."""
+
+    __slots__ = ("cond", "otherwise", "then")
+
+    def __init__(self, cond: Value, then: Value, otherwise: Value) -> None:
+        self.cond, self.then, self.otherwise, self.kind = cond, then, otherwise, then.kind
+
+    def __repr__(self) -> str:
+        return f"({self.then!r} if {self.cond!r} else {self.otherwise!r})"
+
+    def _py(self, b: _Build) -> str:
+        return f"({self.then._py(b)} if {self.cond._py(b)} else {self.otherwise._py(b)})"
+
+    def _pl(self, pl: Any, env: _PlEnv) -> Any:
+        return (
+            pl.when(self.cond._pl(pl, env))
+            .then(self.then._pl(pl, env))
+            .otherwise(self.otherwise._pl(pl, env))
+        )
+
+    def _text(self) -> str:
+        return f"({self.then._text()} if {self.cond._text()} else {self.otherwise._text()})"
+
+    def _inputs(self) -> Iterable[str]:
+        return (*self.cond._inputs(), *self.then._inputs(), *self.otherwise._inputs())
+
+
+# --------------------------------------------------------------------- decisions
+
+
+class Case:
+    """One case of a decision: its condition (None: always) and its outputs.
+
+    ``Case(n == 1, verdict="one_off", evidence=text(...))``; an output may be a
+    :class:`Value` or a constant (``None`` for a missing value).
+
+    Attributes:
+        when: The condition, or None for the last case.
+        then: The outputs by name.
+    """
+
+    __slots__ = ("then", "when")
+
+    when: Value | None
+    then: Mapping[str, Value]
+
+    def __init__(self, when: Value | None, /, **then: object) -> None:
+        self.when = None if when is None else _boolean(_value(when))
+        self.then = {k: v if isinstance(v, Value) else _Raw(v) for k, v in then.items()}
+
+    def __repr__(self) -> str:
+        outs = ", ".join(f"{k}={v._text()}" for k, v in self.then.items())
+        return f"Case({'None' if self.when is None else self.when._text()}, {outs})"
+
+
+class _Raw(Value):
+    """An output constant whose kind is the output's (``None`` included)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+        self.kind = "text"
+
+    def _text(self) -> str:
+        return repr(self.value)
+
+    def _inputs(self) -> Iterable[str]:
+        return ()
+
+
+@attrs.frozen(eq=False, repr=False)
+class DecisionList:
+    """A first-match list of cases over a client's inputs (build one with :meth:`define`).
+
+    Call it with the inputs by name: ``decision(days=(...), as_of_day=d)``
+    returns the outputs as a tuple, in the order of ``outputs``.
+
+    Attributes:
+        name: The decision's name (in errors and documentation).
+        inputs: The inputs' names, in the order the compiled function takes them.
+        outputs: The outputs' names and kinds, in order.
+        cases: The cases, in order.
+        values: Named values the decision exposes on their own (:meth:`value`).
+    """
+
+    name: str
+    inputs: tuple[str, ...]
+    outputs: Mapping[str, Kind]
+    cases: tuple[Case, ...]
+    values: Mapping[str, Value]
+    _fn: Callable[..., tuple[Any, ...]]
+    #: The compiled values, by the tuple of names asked for (filled on demand).
+    _value_fns: dict[tuple[str, ...], Callable[..., Any]]
+
+    @classmethod
+    def define(
+        cls,
+        name: str,
+        *,
+        inputs: Sequence[DaysInput | DayInput | IntInput],
+        outputs: Mapping[str, Kind],
+        cases: Sequence[Case],
+        values: Mapping[str, Value] | None = None,
+    ) -> DecisionList:
+        """Declare a decision; its cases are checked and compiled to Python once.
+
+        Args:
+            name: The decision's name.
+            inputs: Its inputs (:func:`days_input`, :func:`day_input`, :func:`int_input`).
+            outputs: Each output's name and kind, in order.
+            cases: The cases, first match wins; the last has no condition.
+            values: Named values to evaluate on their own (a verdict's
+                condition another module asks, say).
+
+        Raises:
+            DefinitionError: If a case is unconditional before the last, the last
+                has a condition, a case misses an output or gives an unknown one,
+                an output has the wrong kind, or a value reads an undeclared input.
+        """
+        names = tuple(i.name for i in inputs)
+        problems: list[str] = []
+        if len(set(names)) != len(names):
+            problems.append(f"inputs named twice: {', '.join(names)}")
+        for out, kind in outputs.items():
+            if kind not in _KINDS:
+                problems.append(f"output {out!r}: unknown kind {kind!r}")
+        if not cases:
+            problems.append("no case")
+        for n, case in enumerate(cases):
+            last = n == len(cases) - 1
+            if case.when is None and not last:
+                problems.append(f"case {n + 1} has no condition but is not the last")
+            if case.when is not None and last:
+                problems.append("the last case has a condition: end with Case(None, ...)")
+            missing = [o for o in outputs if o not in case.then]
+            extra = [o for o in case.then if o not in outputs]
+            if missing:
+                problems.append(f"case {n + 1} does not give {', '.join(missing)}")
+            if extra:
+                problems.append(f"case {n + 1} gives unknown outputs {', '.join(extra)}")
+            for out, value in case.then.items():
+                if out in outputs and not isinstance(value, _Raw) and value.kind != outputs[out]:
+                    problems.append(f"case {n + 1}: {out} is {value.kind}, declared {outputs[out]}")
+                if out in outputs and isinstance(value, _Raw) and value.value is not None:
+                    try:
+                        if _kind_of(value.value) != outputs[out]:
+                            problems.append(
+                                f"case {n + 1}: {out} = {value.value!r} is not {outputs[out]}"
+                            )
+                    except DefinitionError as e:
+                        problems.extend(e.problems)
+        named = dict(values or {})
+        read = [
+            name
+            for case in cases
+            for v in (case.when, *case.then.values())
+            if v is not None
+            for name in v._inputs()
+        ] + [name for v in named.values() for name in v._inputs()]
+        unknown = sorted(set(read) - set(names))
+        if unknown:
+            problems.append(f"reads undeclared inputs {', '.join(unknown)}")
+        if problems:
+            raise DefinitionError(machine=name, kind="decision list", problems=problems)
+        fn = _compile_cases(name, names, outputs, tuple(cases))
+        value_fns: dict[tuple[str, ...], Callable[..., Any]] = {}
+        return cls(
+            name=name,
+            inputs=names,
+            outputs=dict(outputs),
+            cases=tuple(cases),
+            values=named,
+            fn=fn,
+            value_fns=value_fns,
+        )
+
+    def __call__(self, **inputs: Any) -> tuple[Any, ...]:
+        """The outputs of the first case that matches ``inputs`` (pure Python)."""
+        try:
+            args = [inputs[n] for n in self.inputs]
+        except KeyError as e:
+            raise UsageError(f"decision {self.name!r}: input {e.args[0]!r} not given") from None
+        return self._fn(*args)
+
+    @property
+    def function(self) -> Callable[..., tuple[Any, ...]]:
+        """The compiled decision, taking the inputs positionally (for hot loops)."""
+        return self._fn
+
+    def value(self, *names: str) -> Callable[..., Any]:
+        """The named values ``names`` compiled into one function of the inputs
+        (taken positionally): it returns the value, or a tuple of them in the
+        order asked for several. Compiled once per tuple of names."""
+        found = self._value_fns.get(names)
+        if found is None:
+            unknown = [n for n in names if n not in self.values]
+            if unknown or not names:
+                raise UsageError(
+                    f"decision {self.name!r} has no value named {', '.join(map(repr, unknown))}"
+                    if unknown
+                    else f"decision {self.name!r}: name a value"
+                )
+            found = _compile_values(self.name, names, self.inputs, self.values)
+            self._value_fns[names] = found
+        return found
+
+    def over(self, frame: Any, columns: Mapping[str, Any]) -> Any:
+        """Decide every row of a polars frame: the frame with the outputs added.
+
+        The aggregates and named values are computed once each, as columns of
+        their own (dropped at the end); each output is then one ``when/then``
+        chain over the cases.
+
+        Args:
+            frame: A polars ``LazyFrame`` (or ``DataFrame``), one row per client.
+            columns: A polars expression over ``frame`` for each input: a
+                ``list[date]`` (sorted, distinct days) for a days input, a
+                ``Date`` for a day, an integer for an integer.
+
+        Returns:
+            A ``LazyFrame``: ``frame``'s columns, then the outputs in order
+            (integers as ``Int64``, days as ``Date``).
+
+        Raises:
+            UsageError: If an input has no expression.
+        """
+        from relcycle.columnar._source import import_polars
+
+        pl = import_polars()
+        missing = [n for n in self.inputs if n not in columns]
+        if missing:
+            raise UsageError(f"decision {self.name!r}: no column for {', '.join(missing)}")
+        env = _PlEnv(columns)
+        outputs: list[Any] = []
+        for out, kind in self.outputs.items():
+            dtype = _dtype(pl, kind)
+            chain: Any = None
+            for case in self.cases:
+                value = case.then[out]
+                expr = (
+                    pl.lit(value.value, dtype=dtype)
+                    if isinstance(value, _Raw)
+                    else value._pl(pl, env)
+                )
+                if case.when is None:
+                    chain = expr if chain is None else chain.otherwise(expr)
+                else:
+                    cond = case.when._pl(pl, env).fill_null(False)
+                    chain = (pl.when if chain is None else chain.when)(cond).then(expr)
+            outputs.append((chain.cast(pl.Int64) if kind == "int" else chain).alias(out))
+        lazy = frame.lazy()
+        for name, expr in env.temps.values():
+            lazy = lazy.with_columns(expr.alias(name))
+        temps = [name for name, _ in env.temps.values()]
+        return lazy.with_columns(outputs).drop(temps)
+
+    def describe(self) -> str:
+        """The cases in words, one per line (for documentation and explanations)."""
+        lines = []
+        for case in self.cases:
+            cond = "otherwise" if case.when is None else f"when {case.when._text()}"
+            outs = ", ".join(f"{k} = {v._text()}" for k, v in case.then.items())
+            lines.append(f"{cond}: {outs}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<DecisionList {self.name!r}: {len(self.cases)} cases>"
+
+
+def _compile_cases(
+    name: str, inputs: tuple[str, ...], outputs: Mapping[str, Kind], cases: tuple[Case, ...]
+) -> Callable[..., tuple[Any, ...]]:
+    b = _Build()
+    body: list[str] = []
+    for case in cases:
+        values = []
+        for out in outputs:
+            value = case.then[out]
+            values.append(
+                (repr(value.value) if value.value is None else b.const(value.value))
+                if isinstance(value, _Raw)
+                else value._py(b)
+            )
+        result = "(" + ", ".join(values) + ",)"
+        if case.when is None:
+            body.append(f"    return {result}")
+        else:
+            body.append(f"    if {case.when._py(b)}:\n        return {result}")
+    return _function(name, inputs, b, body)  # type: ignore[no-any-return]
+
+
+def _compile_values(
+    name: str, keys: tuple[str, ...], inputs: tuple[str, ...], values: Mapping[str, Value]
+) -> Callable[..., Any]:
+    b = _Build()
+    sources = [values[key]._py(b) for key in keys]
+    result = sources[0] if len(sources) == 1 else "(" + ", ".join(sources) + ",)"
+    return _function(f"{name}.{'/'.join(keys)}", inputs, b, [f"    return {result}"])  # type: ignore[no-any-return]
+
+
+def _function(name: str, inputs: tuple[str, ...], b: _Build, body: list[str]) -> Any:
+    # The aggregates are computed once, on entry: each is cheap (a length, an
+    # item) or linear in the days (the gap squares), and every case may read it.
+    head = [f"    {local} = {source}" for local, source in b.locals.values()]
+    code = f"def _decide({', '.join(inputs)}):\n" + "\n".join(head + body) + "\n"
+    namespace: dict[str, Any] = dict(_HELPERS)
+    namespace.update({f"_c{i}": c for i, c in enumerate(b.consts)})
+    exec(compile(code, f"<decision {name}>", "exec"), namespace)  # our own tree, checked
+    return namespace["_decide"]

@@ -1,0 +1,353 @@
+"""Tests for relcycle.decisions: one declaration, the same answers in Python and polars."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from relcycle.decisions import (
+    Case,
+    DecisionList,
+    day_input,
+    days_input,
+    grouped,
+    int_input,
+    lit,
+    plural,
+    ratio_text,
+    round_half_up,
+    sqrt_ratio_text,
+    text,
+)
+from relcycle.errors import DefinitionError, UsageError
+from relcycle.history import Portfolio, build_portfolio
+from relcycle.model import Client, Order, OrderStatus
+from relcycle.segmentation.regularity import (
+    RegularityPolicy,
+    assess_regularity,
+    regularity_decision,
+)
+from relcycle.testing import portfolios
+
+pl = pytest.importorskip("polars")
+
+from relcycle.columnar import REGULARITY_COLUMNS, regularity_frame  # noqa: E402
+from test_columnar_signals import TZS, as_of_moments, frames_of  # noqa: E402
+
+SETTINGS = settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+#: Wide enough that no figure here is rounded: the reference for the exact helpers.
+WIDE = Context(prec=200)
+
+A = int_input("a")
+B = int_input("b")
+
+#: Every helper, on integer inputs: the figures a decision prints.
+FIGURES = DecisionList.define(
+    "figures",
+    inputs=(A, B),
+    outputs={
+        "ratio0": "text",
+        "ratio1": "text",
+        "ratio3": "text",
+        "root2": "text",
+        "root0": "text",
+        "half_up": "int",
+        "grouped": "text",
+        "plural": "text",
+    },
+    cases=[
+        Case(
+            None,
+            ratio0=ratio_text(A, B, 0),
+            ratio1=ratio_text(A, B, 1),
+            ratio3=ratio_text(A, B, 3),
+            root2=sqrt_ratio_text(A, B, 2),
+            root0=sqrt_ratio_text(A, B, 0),
+            half_up=round_half_up(A, B),
+            grouped=grouped(A),
+            plural=plural(A, "gap"),
+        )
+    ],
+)
+
+
+def python_and_polars(
+    decision: DecisionList, rows: list[dict[str, Any]]
+) -> tuple[list[Any], list[Any]]:
+    """Each row decided by the Python function and by the polars compilation."""
+    by_python = [decision(**row) for row in rows]
+    frame = pl.DataFrame(
+        {name: [row[name] for row in rows] for name in decision.inputs},
+        schema={
+            name: (pl.List(pl.Date) if isinstance(rows[0][name], tuple) else None)
+            for name in decision.inputs
+        },
+    )
+    columns = {name: pl.col(name) for name in decision.inputs}
+    decided = decision.over(frame, columns).select(list(decision.outputs)).collect()
+    by_polars = [tuple(r) for r in decided.iter_rows()]
+    return by_python, by_polars
+
+
+def portfolios_example() -> Portfolio:
+    """One client with five sales at even gaps."""
+    orders = [
+        Order(
+            order_id=f"o{k}",
+            client_id="c1",
+            placed_at=datetime(2024, 1, 1, tzinfo=UTC) + timedelta(days=20 * k),
+            amount=Decimal("10.00"),
+            currency="EUR",
+            status=OrderStatus.delivered,
+        )
+        for k in range(5)
+    ]
+    return build_portfolio(clients=[Client(client_id="c1", name="One")], orders=orders)
+
+
+class TestExactFigures:
+    """Ratios and roots are printed exactly, the same digits in both engines."""
+
+    @SETTINGS
+    @given(
+        pairs=st.lists(
+            st.tuples(
+                st.integers(0, 10**18) | st.integers(0, 2_000),
+                st.integers(1, 10**6) | st.integers(1, 40),
+            ),
+            min_size=1,
+            max_size=30,
+        )
+    )
+    def test_helpers_equal_wide_decimals_and_polars(self, pairs: list[tuple[int, int]]) -> None:
+        rows = [{"a": a, "b": b} for a, b in pairs]
+        by_python, by_polars = python_and_polars(FIGURES, rows)
+        assert by_python == by_polars
+        for (a, b), got in zip(pairs, by_python, strict=True):
+            ratio = WIDE.divide(Decimal(a), Decimal(b))
+            root = WIDE.divide(WIDE.sqrt(Decimal(a)), Decimal(b))
+            assert got[0] == str(ratio.quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+            assert got[1] == str(ratio.quantize(Decimal("0.1"), rounding=ROUND_HALF_EVEN))
+            assert got[2] == str(ratio.quantize(Decimal("0.001"), rounding=ROUND_HALF_EVEN))
+            assert got[3] == str(root.quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN))
+            assert got[4] == str(root.quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+            assert got[5] == int(ratio.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+            assert got[6] == f"{a:,}"
+            assert got[7] == f"{a:,} gap" + ("" if a == 1 else "s")
+
+    def test_ties_round_half_even(self) -> None:
+        """A ratio or root exactly on a half goes to the even digit, not up."""
+        rows = [{"a": 25, "b": 10}, {"a": 35, "b": 10}, {"a": 1, "b": 8}, {"a": 1, "b": 4}]
+        by_python, by_polars = python_and_polars(FIGURES, rows)
+        assert by_python == by_polars
+        assert [r[1] for r in by_python] == ["2.5", "3.5", "0.1", "0.2"]
+        assert [r[0] for r in by_python] == ["2", "4", "0", "0"]
+        # sqrt(1) / 8 = 0.125 -> 0.12; sqrt(1) / 4 = 0.25 -> 0.25 (two places: no tie)
+        assert [r[3] for r in by_python[2:]] == ["0.12", "0.25"]
+        # half up is half up: 2.5 -> 3, 3.5 -> 4
+        assert [r[5] for r in by_python[:2]] == [3, 4]
+
+
+class TestDecisions:
+    """First match wins, outputs are evaluated only for the case that matched."""
+
+    DAYS = days_input("days")
+    TODAY = day_input("today")
+
+    def decision(self) -> DecisionList:
+        n = self.DAYS.count()
+        return DecisionList.define(
+            "buying",
+            inputs=(self.DAYS, self.TODAY),
+            outputs={"verdict": "text", "evidence": "text", "since": "int", "next": "date"},
+            cases=[
+                Case(n == 0, verdict="none", evidence="no sale", since=None, next=None),
+                Case(
+                    # reads the first day: only reached with at least one
+                    (self.TODAY - self.DAYS.first() > 30) & (n == 1),
+                    verdict="lapsed",
+                    evidence=text("one sale on ", self.DAYS.first()),
+                    since=self.TODAY - self.DAYS.last(),
+                    next=lit(None, "date"),
+                ),
+                Case(
+                    None,
+                    verdict="active",
+                    evidence=text(plural(n, "day"), ", the last ", self.DAYS.last()),
+                    since=self.TODAY - self.DAYS.last(),
+                    next=self.DAYS.last() + round_half_up(self.DAYS.last() - self.DAYS.first(), n),
+                ),
+            ],
+        )
+
+    @SETTINGS
+    @given(
+        rows=st.lists(
+            st.tuples(
+                st.lists(st.dates(date(1900, 1, 1), date(2199, 12, 31)), max_size=6, unique=True),
+                st.integers(0, 400),
+            ),
+            min_size=1,
+            max_size=20,
+        )
+    )
+    def test_python_equals_polars(self, rows: list[tuple[list[date], int]]) -> None:
+        decision = self.decision()
+        inputs = []
+        for days, later in rows:
+            ordered = tuple(sorted(days))
+            today = (ordered[-1] if ordered else date(2000, 1, 1)) + timedelta(days=later)
+            inputs.append({"days": ordered, "today": today})
+        by_python, by_polars = python_and_polars(decision, inputs)
+        assert by_python == by_polars
+        for row, got in zip(inputs, by_python, strict=True):
+            days = row["days"]
+            if not days:
+                assert got == ("none", "no sale", None, None)
+            elif len(days) == 1 and (row["today"] - days[0]).days > 30:
+                assert got[0] == "lapsed"
+            else:
+                assert got[0] == "active"
+                assert got[1].endswith(days[-1].isoformat())
+
+    def test_describe_names_named_values(self) -> None:
+        n = self.DAYS.count().named("sales")
+        decision = DecisionList.define(
+            "d",
+            inputs=(self.DAYS,),
+            outputs={"verdict": "text"},
+            cases=[Case(n == 0, verdict="none"), Case(None, verdict="some")],
+        )
+        assert (
+            decision.describe() == "when sales == 0: verdict = 'none'\notherwise: verdict = 'some'"
+        )
+
+    @pytest.mark.parametrize(
+        ("cases", "message"),
+        [
+            ([], "no case"),
+            ([Case(None, verdict="a"), Case(None, verdict="b")], "case 1 has no condition"),
+            ([Case(A == 1, verdict="a")], "the last case has a condition"),
+            ([Case(None)], "case 1 does not give verdict"),
+            ([Case(None, verdict="a", other=1)], "unknown outputs other"),
+            ([Case(None, verdict=A + 1)], "verdict is int, declared text"),
+            ([Case(None, verdict=1)], "verdict = 1 is not text"),
+            ([Case(None, verdict=text(B))], "reads undeclared inputs b"),
+        ],
+    )
+    def test_bad_definitions_are_refused_by_name(self, cases: list[Case], message: str) -> None:
+        with pytest.raises(DefinitionError, match=message) as e:
+            DecisionList.define("mine", inputs=(A,), outputs={"verdict": "text"}, cases=cases)
+        assert "decision list 'mine' is badly defined" in str(e.value)
+
+    def test_bad_values_are_refused_where_declared(self) -> None:
+        with pytest.raises(DefinitionError, match="cannot compare int with date"):
+            _ = A < self.TODAY
+        with pytest.raises(DefinitionError, match="texts are only compared for equality"):
+            _ = text("a") < text("b")
+        with pytest.raises(DefinitionError, match="is a condition, not a text"):
+            text(A == 1)
+        with pytest.raises(DefinitionError, match=r"\+ does not take date and date"):
+            _ = self.TODAY + self.TODAY
+        with pytest.raises(DefinitionError, match="needs its kind"):
+            lit(None)
+        with pytest.raises(DefinitionError, match="places must be an integer from 0 to 6"):
+            ratio_text(A, B, 7)
+        with pytest.raises(UsageError, match="no truth value"):
+            bool(A == 1)
+        for name in ("_x", "len", "str", "class", "1a"):
+            with pytest.raises(UsageError, match="an input's name"):
+                int_input(name)
+
+    def test_missing_inputs_are_named(self) -> None:
+        decision = DecisionList.define(
+            "mine", inputs=(A,), outputs={"v": "int"}, cases=[Case(None, v=A)]
+        )
+        assert decision(a=3) == (3,)
+        with pytest.raises(UsageError, match="input 'a' not given"):
+            decision(b=3)
+        with pytest.raises(UsageError, match="no column for a"):
+            decision.over(pl.DataFrame({"b": [1]}), {})
+        with pytest.raises(UsageError, match="has no value named 'x'"):
+            decision.value("x")
+
+
+class TestRegularityDeclaredOnce:
+    """The regularity rules: one declaration, the object path's answers over tables."""
+
+    @SETTINGS
+    @given(data=st.data(), portfolio=portfolios(max_clients=5, max_records=12), tz=TZS)
+    def test_regularity_frame_equals_assess_regularity(
+        self, data: Any, portfolio: Portfolio, tz: tzinfo
+    ) -> None:
+        policy = data.draw(
+            st.builds(
+                RegularityPolicy,
+                min_gaps=st.integers(1, 4),
+                max_cv=st.sampled_from([Decimal(0), Decimal("0.3"), Decimal("0.5"), Decimal(2)]),
+                overdue_factor=st.sampled_from([Decimal(0), Decimal(1), Decimal("1.5")]),
+                window_days=st.none() | st.sampled_from([1, 30, 365]),
+            )
+        )
+        as_of: datetime = data.draw(as_of_moments(portfolio))
+        frame = regularity_frame(frames_of(portfolio, 3), as_of=as_of, policy=policy, tz=tz)
+        assert frame.columns == list(REGULARITY_COLUMNS)
+        assert frame.get_column("client_id").to_list() == sorted(h.client_id for h in portfolio)
+        for row, history in zip(
+            frame.iter_rows(named=True), sorted(portfolio, key=lambda h: h.client_id), strict=True
+        ):
+            a = assess_regularity(history, as_of=as_of, policy=policy, tz=tz)
+            assert row == {
+                "client_id": history.client_id,
+                "regularity": a.regularity.value,
+                "purchase_days": len(a.purchase_days),
+                "days_since_last": a.days_since_last,
+                "next_expected": a.next_expected,
+                "overdue": a.overdue,
+                "evidence": a.evidence.reason,
+                "record_ids": list(a.evidence.record_ids),
+            }
+
+    def test_exact_threshold_is_regular_in_both_engines(self) -> None:
+        """Gaps whose cv is exactly the threshold: regular (a tie is a tie), both ways."""
+        # gaps 10, 30, 10, 30: mean 20, population sd 10, cv exactly 0.5
+        start = date(2024, 1, 1)
+        days = tuple(start + timedelta(days=d) for d in (0, 10, 40, 50, 80))
+        today = days[-1] + timedelta(days=31)
+        decision = regularity_decision(RegularityPolicy())
+        by_python, by_polars = python_and_polars(decision, [{"days": days, "as_of_day": today}])
+        assert by_python == by_polars
+        verdict, evidence, next_expected, overdue, since, n, total, spread = by_python[0]
+        assert (verdict, next_expected, overdue, since) == ("regular", date(2024, 4, 10), True, 31)
+        assert evidence == (
+            "5 purchase days, 4 gaps, mean gap 20.0 days, cv 0.50: regular; next order "
+            "expected 2024-04-10, overdue (31 days since the last purchase)"
+        )
+        assert (n, total, spread) == (4, 80, 4 * 2000 - 80 * 80)
+        # just above the threshold: irregular
+        decision = regularity_decision(RegularityPolicy(max_cv=Decimal("0.49")))
+        by_python, by_polars = python_and_polars(decision, [{"days": days, "as_of_day": today}])
+        assert by_python == by_polars
+        assert by_python[0][:2] == (
+            "irregular",
+            "5 purchase days, 4 gaps, mean gap 20.0 days, cv 0.50: irregular (cv above 0.49)",
+        )
+
+    def test_a_threshold_too_fine_for_int128_is_refused(self) -> None:
+        frames = frames_of(portfolios_example(), 0)
+        moment = datetime(2024, 6, 1, tzinfo=UTC)
+        policy = RegularityPolicy(max_cv=Decimal("0.333333333333"))
+        with pytest.raises(UsageError, match=r"max_cv 0\.333333333333 has more decimal places"):
+            regularity_frame(frames, as_of=moment, policy=policy)
+        fine = RegularityPolicy(max_cv=Decimal("0.33333333333"))
+        assert regularity_frame(frames, as_of=moment, policy=fine).height == 1
