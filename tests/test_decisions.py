@@ -27,6 +27,13 @@ from relcycle.decisions import (
 from relcycle.errors import DefinitionError, UsageError
 from relcycle.history import Portfolio, build_portfolio
 from relcycle.model import Client, Order, OrderStatus
+from relcycle.segmentation.motivation import (
+    SIGNAL_KEYS,
+    AttributeRule,
+    MotivationPolicy,
+    MotivationSegment,
+    motivation_decision,
+)
 from relcycle.segmentation.regularity import (
     RegularityPolicy,
     assess_regularity,
@@ -351,3 +358,80 @@ class TestRegularityDeclaredOnce:
             regularity_frame(frames, as_of=moment, policy=policy)
         fine = RegularityPolicy(max_cv=Decimal("0.33333333333"))
         assert regularity_frame(frames, as_of=moment, policy=fine).height == 1
+
+
+class TestMotivationDeclaredOnce:
+    """The motivation rules: one declaration, the same verdicts in Python and polars."""
+
+    @SETTINGS
+    @given(data=st.data())
+    def test_python_equals_polars(self, data: Any) -> None:
+        segments = st.sampled_from([s.value for s in MotivationSegment])
+        rules = data.draw(
+            st.lists(
+                st.builds(
+                    AttributeRule,
+                    st.sampled_from(["industry", "tier"]),
+                    st.sampled_from(["retail", "a", ""]),
+                    segments,
+                ),
+                max_size=2,
+            )
+        )
+        policy = MotivationPolicy(
+            window_days=data.draw(st.none() | st.sampled_from([30, 365])),
+            attribute_rules=rules,
+            belonging_min_offer_changes=data.draw(st.integers(0, 3)),
+            belonging_min_partnership=data.draw(st.integers(0, 2)),
+            lowest_price_min_requests=data.draw(st.integers(0, 6)),
+            lowest_price_min_discounted_share=data.draw(
+                st.sampled_from([Decimal(0), Decimal("0.75"), Decimal("0.333")])
+            ),
+            novelty_min_offer_changes=data.draw(st.integers(0, 3)),
+            novelty_max_orders=data.draw(st.integers(0, 4)),
+            novelty_max_mean_order=data.draw(
+                st.none() | st.sampled_from([Decimal(0), Decimal("10.5"), Decimal("33.333")])
+            ),
+            stability_max_contacts_per_order=data.draw(
+                st.sampled_from([Decimal(0), Decimal("0.5"), Decimal(1)])
+            ),
+        )
+        decision = motivation_decision(policy)
+        counts = st.integers(0, 3) | st.integers(0, 5_000)
+        rows = []
+        for _ in range(data.draw(st.integers(1, 12))):
+            row: dict[str, Any] = {
+                name: data.draw(st.none() | st.sampled_from(["retail", "a", "b", ""]))
+                for name in decision.inputs
+                if name.startswith("attribute_")
+            }
+            for name in (
+                "offer_changes",
+                "partnership",
+                "referrals",
+                "requests",
+                "sales",
+                "discounted",
+                "inbound",
+                "complaints",
+            ):
+                row[name] = data.draw(counts)
+            row["discounted"] = min(row["discounted"], row["sales"])
+            row["value_units"] = data.draw(st.integers(0, 10**12))
+            row["value_places"] = data.draw(st.integers(0, 6))
+            row["demand"] = data.draw(st.sampled_from(["regular", "irregular", "one_off", "none"]))
+            row["gap_sum"] = data.draw(st.integers(1, 5_000))
+            row["spread"] = data.draw(st.integers(0, 10**9))
+            rows.append(row)
+        by_python, by_polars = python_and_polars(decision, rows)
+        assert by_python == by_polars
+        for row, (segment, rule, evidence, keys) in zip(rows, by_python, strict=True):
+            assert segment in {s.value for s in MotivationSegment}
+            if rule == "novelty" and row["sales"]:
+                # the mean sale, in the places of the amounts, rounded half even
+                mean = WIDE.divide(
+                    Decimal(row["value_units"]).scaleb(-row["value_places"]), Decimal(row["sales"])
+                )
+                places = Decimal(1).scaleb(-row["value_places"])
+                assert evidence.endswith(f"(mean {mean.quantize(places, ROUND_HALF_EVEN)})")
+            assert all(k in SIGNAL_KEYS for k in keys.split(",") if k)

@@ -74,17 +74,21 @@ __all__ = [
     "DecisionList",
     "IntInput",
     "Kind",
+    "TextInput",
     "Value",
     "day_input",
     "days_input",
     "grouped",
     "int_input",
     "lit",
+    "lookup",
     "plural",
+    "pow10",
     "ratio_text",
     "round_half_up",
     "sqrt_ratio_text",
     "text",
+    "text_input",
 ]
 
 #: The kinds of value a decision computes.
@@ -369,6 +373,31 @@ class IntInput(Value):
         return (self.name,)
 
 
+class TextInput(Value):
+    """An input that is a text, or missing (``None``)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.kind = "text"
+
+    def __repr__(self) -> str:
+        return f"text_input({self.name!r})"
+
+    def _py(self, b: _Build) -> str:
+        return self.name
+
+    def _pl(self, pl: Any, env: _PlEnv) -> Any:
+        return env.inputs[self.name]
+
+    def _text(self) -> str:
+        return self.name
+
+    def _inputs(self) -> Iterable[str]:
+        return (self.name,)
+
+
 class DaysInput:
     """An input that is distinct calendar days, oldest first (a tuple; a polars list).
 
@@ -412,6 +441,12 @@ def int_input(name: str) -> IntInput:
     """Declare an integer input named ``name``."""
     _check_name(name)
     return IntInput(name)
+
+
+def text_input(name: str) -> TextInput:
+    """Declare a text input (or ``None``) named ``name``."""
+    _check_name(name)
+    return TextInput(name)
 
 
 def day_input(name: str) -> DayInput:
@@ -657,10 +692,17 @@ class _Call(Value):
 
     def _py(self, b: _Build) -> str:
         args = ", ".join(a._py(b) for a in self.args)
+        if self.fn == "grouped":  # inline: one of the commonest parts of a sentence
+            return f"format({args}, ',')"
+        if self.places < 0:  # the places are the last argument
+            return f"_{self.fn}({args})"
         return f"_{self.fn}({args}, {self.places})"
 
     def _pl(self, pl: Any, env: _PlEnv) -> Any:
-        return _pl_helper(pl, self.fn, [a._pl(pl, env) for a in self.args], self.places)
+        args = [a._pl(pl, env) for a in self.args]
+        if self.places < 0:
+            return _pl_helper(pl, self.fn, args[:-1], args[-1])
+        return _pl_helper(pl, self.fn, args, self.places)
 
     def _text(self) -> str:
         return f"{self.fn}({', '.join(a._text() for a in self.args)})"
@@ -676,12 +718,63 @@ def round_half_up(numerator: object, denominator: object) -> Value:
     return _Call("half_up", args, "int")
 
 
-def ratio_text(numerator: object, denominator: object, places: int) -> Value:
+def ratio_text(numerator: object, denominator: object, places: int | Value) -> Value:
     """``numerator / denominator`` (≥ 0, positive denominator) as a text with
     ``places`` decimal places, rounded half even: ``ratio_text(7, 2, 1)`` is
-    ``"3.5"``, ``ratio_text(1, 8, 2)`` is ``"0.12"``."""
+    ``"3.5"``, ``ratio_text(1, 8, 2)`` is ``"0.12"``.
+
+    ``places`` may be a value (an integer from 0 to 18 per client: a mean
+    amount in the places of the amounts it is the mean of)."""
     args = (_int(numerator, "ratio_text"), _int(denominator, "ratio_text"))
+    if isinstance(places, Value):
+        return _Call("ratio_text", (*args, _int(places, "ratio_text")), "text", -1)
     return _Call("ratio_text", args, "text", _places(places))
+
+
+def pow10(exponent: object) -> Value:
+    """``10 ** exponent`` for an integer exponent from 0 to 36."""
+    return _Call("pow10", (_int(exponent, "pow10"),), "int")
+
+
+def lookup(value: object, mapping: Mapping[str, str]) -> Value:
+    """The text ``mapping`` gives for a text value (missing for one it does not name).
+
+    Raises:
+        DefinitionError: If ``value`` is not a text, or ``mapping`` maps
+            anything but texts to texts.
+    """
+    found = _value(value)
+    if found.kind != "text":
+        raise _problem(f"lookup(): {found._text()} is {found.kind}, not a text")
+    table = dict(mapping)
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in table.items()):
+        raise _problem("lookup(): the mapping maps texts to texts")
+    return _Lookup(found, table)
+
+
+class _Lookup(Value):
+    __slots__ = ("mapping", "value")
+
+    def __init__(self, value: Value, mapping: dict[str, str]) -> None:
+        self.value, self.mapping, self.kind = value, mapping, "text"
+
+    def __repr__(self) -> str:
+        return f"lookup({self.value!r}, {self.mapping!r})"
+
+    def _py(self, b: _Build) -> str:
+        return f"{b.const(self.mapping)}.get({self.value._py(b)})"
+
+    def _pl(self, pl: Any, env: _PlEnv) -> Any:
+        keys = list(self.mapping)
+        return self.value._pl(pl, env).replace_strict(
+            keys, [self.mapping[k] for k in keys], default=None, return_dtype=pl.String
+        )
+
+    def _text(self) -> str:
+        return f"lookup({self.value._text()})"
+
+    def _inputs(self) -> Iterable[str]:
+        return self.value._inputs()
 
 
 def sqrt_ratio_text(radicand: object, denominator: object, places: int) -> Value:
@@ -702,6 +795,10 @@ def _decimal_text(scaled: int, places: int) -> str:
         return str(scaled)
     unit = 10**places
     return f"{scaled // unit}.{scaled % unit:0{places}d}"
+
+
+def _pow10(exponent: int, places: int) -> int:
+    return int(10**exponent)
 
 
 def _half_up(numerator: int, denominator: int, places: int) -> int:
@@ -731,6 +828,7 @@ def _grouped(number: int, places: int) -> str:
 
 _HELPERS: Final[Mapping[str, Callable[..., Any]]] = {
     "_half_up": _half_up,
+    "_pow10": _pow10,
     "_ratio_text": _ratio_text,
     "_sqrt_ratio_text": _sqrt_ratio_text,
     "_grouped": _grouped,
@@ -739,14 +837,27 @@ _HELPERS: Final[Mapping[str, Callable[..., Any]]] = {
 }
 
 
-def _pl_decimal_text(pl: Any, scaled: Any, places: int) -> Any:
-    if not places:
-        return scaled.cast(pl.String)
-    unit = pl.lit(10**places, dtype=pl.Int128)
-    return pl.concat_str(
-        (scaled // unit).cast(pl.String),
-        pl.lit("."),
-        (scaled % unit).cast(pl.String).str.zfill(places),
+def _pl_decimal_text(pl: Any, scaled: Any, places: Any) -> Any:
+    if isinstance(places, int):
+        if not places:
+            return scaled.cast(pl.String)
+        unit = pl.lit(10**places, dtype=pl.Int128)
+        return pl.concat_str(
+            (scaled // unit).cast(pl.String),
+            pl.lit("."),
+            (scaled % unit).cast(pl.String).str.zfill(places),
+        )
+    unit = pl.lit(10, dtype=pl.Int128).pow(places)
+    return (
+        pl.when(places == 0)
+        .then(scaled.cast(pl.String))
+        .otherwise(
+            pl.concat_str(
+                (scaled // unit).cast(pl.String),
+                pl.lit("."),
+                (scaled % unit).cast(pl.String).str.zfill(places.cast(pl.Int64)),
+            )
+        )
     )
 
 
@@ -758,15 +869,23 @@ def _pl_isqrt(pl: Any, n: Any) -> Any:
     return pl.when((s + 1) * (s + 1) <= n).then(s + 1).otherwise(s)
 
 
-def _pl_helper(pl: Any, fn: str, args: list[Any], places: int) -> Any:
+def _pl_helper(pl: Any, fn: str, args: list[Any], places: Any) -> Any:
     one = pl.lit(1, dtype=pl.Int128)
     two = pl.lit(2, dtype=pl.Int128)
     if fn == "half_up":
         num, den = args
         return (two * num + den) // (two * den)
+    if fn == "pow10":
+        (exponent,) = args
+        return pl.lit(10, dtype=pl.Int128).pow(exponent)
     if fn == "ratio_text":
         num, den = args
-        scaled = num * pl.lit(10**places, dtype=pl.Int128)
+        unit = (
+            pl.lit(10**places, dtype=pl.Int128)
+            if isinstance(places, int)
+            else pl.lit(10, dtype=pl.Int128).pow(places)
+        )
+        scaled = num * unit
         q, r = scaled // den, scaled % den
         up = (two * r > den) | ((two * r == den) & (q % two == one))
         return _pl_decimal_text(pl, q + up.cast(pl.Int128), places)
@@ -945,7 +1064,7 @@ class DecisionList:
         cls,
         name: str,
         *,
-        inputs: Sequence[DaysInput | DayInput | IntInput],
+        inputs: Sequence[DaysInput | DayInput | IntInput | TextInput],
         outputs: Mapping[str, Kind],
         cases: Sequence[Case],
         values: Mapping[str, Value] | None = None,
@@ -954,7 +1073,8 @@ class DecisionList:
 
         Args:
             name: The decision's name.
-            inputs: Its inputs (:func:`days_input`, :func:`day_input`, :func:`int_input`).
+            inputs: Its inputs (:func:`days_input`, :func:`day_input`,
+                :func:`int_input`, :func:`text_input`).
             outputs: Each output's name and kind, in order.
             cases: The cases, first match wins; the last has no condition.
             values: Named values to evaluate on their own (a verdict's
@@ -1063,7 +1183,7 @@ class DecisionList:
             frame: A polars ``LazyFrame`` (or ``DataFrame``), one row per client.
             columns: A polars expression over ``frame`` for each input: a
                 ``list[date]`` (sorted, distinct days) for a days input, a
-                ``Date`` for a day, an integer for an integer.
+                ``Date`` for a day, an integer for an integer, a ``String`` for a text.
 
         Returns:
             A ``LazyFrame``: ``frame``'s columns, then the outputs in order

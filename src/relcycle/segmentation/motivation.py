@@ -34,15 +34,26 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
-from decimal import Decimal
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
 from functools import lru_cache
 
 import attrs
 
 from relcycle._args import checked, unchecked
 from relcycle._decimal import CONTEXT
-from relcycle._repr import count
 from relcycle._vocab import Vocab
+from relcycle.decisions import (
+    Case,
+    DecisionList,
+    int_input,
+    lookup,
+    plural,
+    pow10,
+    ratio_text,
+    sqrt_ratio_text,
+    text,
+    text_input,
+)
 from relcycle.errors import UsageError, ValidationError
 from relcycle.evidence import Evidence
 from relcycle.history import ClientHistory
@@ -74,7 +85,7 @@ from .regularity import (
     RegularityAssessment,
     RegularityPolicy,
     assess_regularity,
-    cv_text,
+    regularity_decision,
 )
 
 __all__ = [
@@ -84,6 +95,7 @@ __all__ = [
     "MotivationSegment",
     "MotivationSignals",
     "classify_motivation",
+    "motivation_decision",
     "motivation_from_signals",
     "motivation_signal_set",
     "motivation_signals",
@@ -168,7 +180,7 @@ def _rules(value: Iterable[AttributeRule]) -> tuple[AttributeRule, ...]:
     return rules
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, cache_hash=True)
 class MotivationPolicy:
     """Thresholds of the motivation rules (counts are per window).
 
@@ -483,141 +495,257 @@ def motivation_from_signals(
     s = signals
     if policy.attribute_rules and client is None:
         raise UsageError("motivation_from_signals: attribute rules need the client")
-    window = "" if policy.window_days is None else f" in {policy.window_days} days"
-
-    def done(
-        segment: MotivationSegment, rule: str, reason: str, *keys: str
-    ) -> MotivationAssessment:
-        record_ids = [rid for k in keys for rid in s.ids[k]]
-        return MotivationAssessment(
-            client_id=client_id,
-            as_of=as_of,
-            segment=segment,
-            rule=rule,
-            evidence=Evidence(reason, record_ids),
-            signals=s,
-        )
-
-    for rule in policy.attribute_rules:
-        assert client is not None
-        if rule.matches_client(client):
-            return done(rule.segment, f"attribute:{rule.name}={rule.value}", f"user rule: {rule}")
-    p = policy
-    if (
-        s.offer_changes >= p.belonging_min_offer_changes
-        and s.partnership >= p.belonging_min_partnership
-        and s.referrals >= p.belonging_min_referrals
-    ):
-        return done(
-            MotivationSegment.belonging,
-            "belonging",
-            f"{count(s.offer_changes, 'offer change')}, "
-            f"{count(s.partnership, 'joint planning/service exchange proposal')} and "
-            f"{count(s.referrals, 'referral')}{window}",
-            "offer_changes",
-            "partnership",
-            "referrals",
-        )
-    if (
-        s.requests >= p.lowest_price_min_requests
-        and s.sales > 0
-        and _at_least(s.discounted_sales, s.sales, p.lowest_price_min_discounted_share)
-    ):
-        return done(
-            MotivationSegment.lowest_price,
-            "lowest_price",
-            f"{count(s.requests, 'request')} and {s.discounted_sales} of "
-            f"{count(s.sales, 'sale')} at a discount{window}",
-            "requests",
-            "discounted",
-        )
-    if (
-        s.offer_changes >= p.novelty_min_offer_changes
-        and s.sales <= p.novelty_max_orders
-        and s.offer_changes > s.sales
-        and _small_orders(s, p)
-    ):
-        mean = s.mean_order
-        return done(
-            MotivationSegment.novelty,
-            "novelty",
-            f"{count(s.offer_changes, 'offer change')} but only "
-            f"{count(s.sales, 'sale')}{window}"
-            + (f" (mean {_amount_text(mean, s.sales_value)})" if mean is not None else ""),
-            "offer_changes",
-            "sales",
-        )
-    if (
-        s.regularity.regularity is Regularity.regular
-        and _at_most(s.inbound_contacts, s.sales, p.stability_max_contacts_per_order)
-        and _at_most(s.complaints, s.sales, p.stability_max_complaints_per_order)
-    ):
-        return done(
-            MotivationSegment.stability,
-            "stability",
-            f"regular demand ({count(s.sales, 'sale')}, cv {_two_places(s.regularity.cv)}), "
-            f"{count(s.inbound_contacts, 'client-initiated contact')} and "
-            f"{count(s.complaints, 'complaint')}{window}",
-            "sales",
-            "inbound",
-            "complaints",
-        )
-    return done(
-        MotivationSegment.unclassified,
-        "unclassified",
-        f"no rule matched: {count(s.requests, 'request')}, "
-        f"{count(s.offer_changes, 'offer change')}, "
-        f"{count(s.partnership, 'partnership proposal')}, {count(s.referrals, 'referral')}, "
-        f"{count(s.sales, 'sale')} ({s.discounted_sales} discounted), "
-        f"{count(s.complaints, 'complaint')}, {_DEMAND[s.regularity.regularity]}{window}",
+    demand = s.regularity
+    if demand.regularity is Regularity.regular:
+        # the figures of the stability sentence, from the regularity declaration
+        spread, gap_sum = regularity_decision(policy.windowed_regularity()).value(
+            "spread", "gap_sum"
+        )(demand.purchase_days, None)
+    else:
+        spread, gap_sum = 0, 0
+    units, places = _units(s.sales_value)
+    attributes = [_attribute(rule, client) for rule in policy.attribute_rules]
+    segment, rule, why, keys = motivation_decision(policy).function(
+        *attributes,
+        s.offer_changes,
+        s.partnership,
+        s.referrals,
+        s.requests,
+        s.sales,
+        s.discounted_sales,
+        s.inbound_contacts,
+        s.complaints,
+        units,
+        places,
+        demand.regularity.value,
+        spread,
+        gap_sum,
+    )
+    return MotivationAssessment(
+        client_id=client_id,
+        as_of=as_of,
+        segment=_SEGMENTS[segment],
+        rule=rule,
+        evidence=Evidence(why, [rid for k in keys.split(",") if k for rid in s.ids[k]]),
+        signals=s,
     )
 
 
-def _small_orders(s: MotivationSignals, p: MotivationPolicy) -> bool:
-    """True when the mean sale is within ``p.novelty_max_mean_order`` (or unchecked).
-
-    Asked only once the other novelty conditions hold.
-    """
-    if p.novelty_max_mean_order is None or not s.sales:
-        return True
-    return _at_most(s.sales_value, s.sales, p.novelty_max_mean_order)
+_SEGMENTS = {m.value: m for m in MotivationSegment}
 
 
-# The rules' ratios, decided exactly in integers (``part / whole`` against a
-# threshold ``a / b``), whatever the decimal context: the form a compiled rule
-# takes too (design, "Exact figures before figures over tables").
+def _attribute(rule: AttributeRule, client: Client | None) -> str | None:
+    """The client's text an attribute rule compares (None: the client has none)."""
+    assert client is not None
+    if rule.name in ("industry", "region", "kind"):
+        own = getattr(client, rule.name)
+        return None if own is None else str(own)
+    found = client.attributes.get(rule.name)
+    return found if isinstance(found, str) else None
 
 
-def _at_least(part: int, whole: int, threshold: Decimal) -> bool:
-    """``part / whole >= threshold`` for ``whole > 0``."""
-    a, b = threshold.as_integer_ratio()
-    return part * b >= a * whole
+def _units(value: Decimal) -> tuple[int, int]:
+    """A finite decimal as ``(units, places)``: ``value = units / 10**places``, places >= 0."""
+    written = str(value)
+    if "E" not in written:  # plain digits (the usual sum): read them
+        dot = written.find(".")
+        if dot < 0:
+            return int(written), 0
+        return int(written[:dot] + written[dot + 1 :]), len(written) - dot - 1
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int)  # a sum of amounts is finite
+    if exponent >= 0:
+        return int(value), 0
+    return int(_EXACT.scaleb(value, -exponent)), -exponent
 
 
-def _at_most(part: int | Decimal, whole: int, threshold: Decimal) -> bool:
-    """``part <= threshold * whole`` (a mean of ``part`` over ``whole`` within ``threshold``)."""
-    a, b = threshold.as_integer_ratio()
-    p, q = part.as_integer_ratio()
-    return p * b <= a * whole * q
+#: Scales a decimal by a power of ten without rounding, however many digits it has.
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 
 
 #: The regularity of the window's sales, in the unclassified sentence.
-_DEMAND = {
-    Regularity.regular: "regular demand",
-    Regularity.irregular: "irregular demand",
-    Regularity.one_off: "one purchase day",
-    Regularity.none: "no sale",
+_DEMAND_TEXT = {
+    Regularity.regular.value: "regular demand",
+    Regularity.irregular.value: "irregular demand",
+    Regularity.one_off.value: "one purchase day",
+    Regularity.none.value: "no sale",
 }
 
 
-def _amount_text(mean: Decimal, total: Decimal) -> str:
-    """A mean amount for people: in the decimal places of the amounts it is the
-    mean of (``44.93``, ``291.60``; a whole yen stays whole), rounded half even."""
-    exponent = total.as_tuple().exponent
-    places = min(exponent, 0) if isinstance(exponent, int) else 0  # a sum is finite
-    return str(_CTX.quantize(mean, Decimal(1).scaleb(places)))
+@lru_cache(maxsize=16)
+def motivation_decision(policy: MotivationPolicy) -> DecisionList:
+    """The motivation rules of ``policy``, declared once (:mod:`relcycle.decisions`).
 
-
-def _two_places(value: Decimal | None) -> str:
-    """A coefficient of variation for people: two decimal places (regularity's form)."""
-    return "n/a" if value is None else cv_text(value)
+    Its inputs, in order: one text per attribute rule (``attribute_0``, ...:
+    the client's attribute or field the rule compares, None when it has none),
+    then the window's counts ``offer_changes``, ``partnership``, ``referrals``,
+    ``requests``, ``sales``, ``discounted``, ``inbound``, ``complaints``, the
+    sales' sum as ``value_units / 10**value_places``, and the window's demand:
+    its regularity verdict's value (``demand``) and, for a regular one, the
+    ``spread`` and ``gap_sum`` of :func:`~relcycle.segmentation.regularity.regularity_decision`.
+    Its outputs: ``segment`` (the segment's value), ``rule`` (the rule's name),
+    ``evidence`` (the sentence) and ``keys`` (the signals whose record ids the
+    evidence cites, comma-separated). The first case that matches wins, in the
+    order of the module docs; every ratio is compared in integers.
+    """
+    p = policy
+    attributes = [text_input(f"attribute_{i}") for i in range(len(p.attribute_rules))]
+    offer_changes = int_input("offer_changes")
+    partnership = int_input("partnership")
+    referrals = int_input("referrals")
+    requests = int_input("requests")
+    sales = int_input("sales")
+    discounted = int_input("discounted")
+    inbound = int_input("inbound")
+    complaints = int_input("complaints")
+    units = int_input("value_units")
+    places = int_input("value_places")
+    demand = text_input("demand")
+    spread = int_input("spread")
+    gap_sum = int_input("gap_sum")
+    window = "" if p.window_days is None else f" in {p.window_days} days"
+    cases: list[Case] = [
+        Case(
+            attribute == rule.value,
+            segment=rule.segment.value,
+            rule=f"attribute:{rule.name}={rule.value}",
+            evidence=f"user rule: {rule}",
+            keys="",
+        )
+        for attribute, rule in zip(attributes, p.attribute_rules, strict=True)
+    ]
+    share, per = p.lowest_price_min_discounted_share.as_integer_ratio()
+    contacts, contacts_per = p.stability_max_contacts_per_order.as_integer_ratio()
+    complained, complained_per = p.stability_max_complaints_per_order.as_integer_ratio()
+    novelty = (
+        (offer_changes >= p.novelty_min_offer_changes)
+        & (sales <= p.novelty_max_orders)
+        & (offer_changes > sales)
+    )
+    if p.novelty_max_mean_order is not None:
+        # the mean sale within the bound: units / 10**places <= bound * sales
+        most, most_per = p.novelty_max_mean_order.as_integer_ratio()
+        novelty = novelty & ((sales == 0) | (units * most_per <= most * sales * pow10(places)))
+    novelty_text = (
+        plural(offer_changes, "offer change"),
+        " but only ",
+        plural(sales, "sale"),
+        window,
+    )
+    cases += [
+        Case(
+            (offer_changes >= p.belonging_min_offer_changes)
+            & (partnership >= p.belonging_min_partnership)
+            & (referrals >= p.belonging_min_referrals),
+            segment="belonging",
+            rule="belonging",
+            evidence=text(
+                plural(offer_changes, "offer change"),
+                ", ",
+                plural(partnership, "joint planning/service exchange proposal"),
+                " and ",
+                plural(referrals, "referral"),
+                window,
+            ),
+            keys="offer_changes,partnership,referrals",
+        ),
+        Case(
+            (requests >= p.lowest_price_min_requests)
+            & (sales > 0)
+            & (discounted * per >= share * sales),
+            segment="lowest_price",
+            rule="lowest_price",
+            evidence=text(
+                plural(requests, "request"),
+                " and ",
+                discounted,
+                " of ",
+                plural(sales, "sale"),
+                " at a discount",
+                window,
+            ),
+            keys="requests,discounted",
+        ),
+        Case(
+            novelty & (sales > 0),
+            segment="novelty",
+            rule="novelty",
+            # the mean sale in the places of the amounts, rounded half even
+            evidence=text(
+                *novelty_text, " (mean ", ratio_text(units, sales * pow10(places), places), ")"
+            ),
+            keys="offer_changes,sales",
+        ),
+        Case(
+            novelty,
+            segment="novelty",
+            rule="novelty",
+            evidence=text(*novelty_text),
+            keys="offer_changes,sales",
+        ),
+        Case(
+            (demand == "regular")
+            & (inbound * contacts_per <= contacts * sales)
+            & (complaints * complained_per <= complained * sales),
+            segment="stability",
+            rule="stability",
+            evidence=text(
+                "regular demand (",
+                plural(sales, "sale"),
+                ", cv ",
+                sqrt_ratio_text(spread, gap_sum, 2),
+                "), ",
+                plural(inbound, "client-initiated contact"),
+                " and ",
+                plural(complaints, "complaint"),
+                window,
+            ),
+            keys="sales,inbound,complaints",
+        ),
+        Case(
+            None,
+            segment="unclassified",
+            rule="unclassified",
+            evidence=text(
+                "no rule matched: ",
+                plural(requests, "request"),
+                ", ",
+                plural(offer_changes, "offer change"),
+                ", ",
+                plural(partnership, "partnership proposal"),
+                ", ",
+                plural(referrals, "referral"),
+                ", ",
+                plural(sales, "sale"),
+                " (",
+                discounted,
+                " discounted), ",
+                plural(complaints, "complaint"),
+                ", ",
+                lookup(demand, _DEMAND_TEXT),
+                window,
+            ),
+            keys="",
+        ),
+    ]
+    return DecisionList.define(
+        "motivation",
+        inputs=(
+            *attributes,
+            offer_changes,
+            partnership,
+            referrals,
+            requests,
+            sales,
+            discounted,
+            inbound,
+            complaints,
+            units,
+            places,
+            demand,
+            spread,
+            gap_sum,
+        ),
+        outputs={"segment": "text", "rule": "text", "evidence": "text", "keys": "text"},
+        cases=cases,
+    )

@@ -77,7 +77,7 @@ class Regularity(Vocab):
     none = "none"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, cache_hash=True)
 class RegularityPolicy:
     """Thresholds of the regularity rules.
 
