@@ -1,4 +1,4 @@
-"""A decision list over tables against the same decisions client by client, and pandas.
+"""Decision lists over tables against the same decisions client by client, and pandas.
 
 The regularity rules (``relcycle.segmentation.regularity.regularity_decision``,
 one declaration) for every client of a history, three ways, in one process,
@@ -14,6 +14,10 @@ alternating, best of ``--reps``, process CPU seconds:
 
 It checks that the first two give the same verdicts, sentences and record ids,
 and counts the clients whose pandas verdict differs (a float cv on a tie).
+
+Then the motivation rules (``motivation_decision``) the same way, without a
+pandas peer (nobody writes these segments by hand): ``motivation_frame``
+against ``classify_motivation`` per history, checked equal.
 
     python bench/bench_decide.py --demo 20000
     python bench/bench_decide.py --folder DIR --as-of 1998-06-30T23:59:59+00:00
@@ -31,7 +35,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from relcycle.columnar import histories, read_tables, regularity_frame
+from relcycle.columnar import histories, motivation_frame, read_tables, regularity_frame
+from relcycle.segmentation.motivation import MotivationPolicy, classify_motivation
 from relcycle.segmentation.regularity import RegularityPolicy, assess_regularity
 
 
@@ -89,10 +94,24 @@ def main() -> None:
     def pandas() -> dict[str, str]:
         return _pandas_verdicts(orders, as_of)
 
+    motivation = MotivationPolicy()
+
+    def m_frame() -> Any:
+        return motivation_frame(frames, as_of=as_of, policy=motivation)
+
+    def m_objects() -> list[Any]:
+        return [classify_motivation(h, as_of=as_of, policy=motivation) for h in stories]
+
     best: dict[str, float] = {}
     outputs: dict[str, Any] = {}
     for _ in range(args.reps):
-        for name, fn in (("frame", frame), ("objects", objects), ("pandas", pandas)):
+        for name, fn in (
+            ("frame", frame),
+            ("objects", objects),
+            ("pandas", pandas),
+            ("motivation frame", m_frame),
+            ("motivation objects", m_objects),
+        ):
             seconds, out = _cpu(fn)
             best[name] = min(best.get(name, seconds), seconds)
             outputs[name] = out
@@ -116,6 +135,19 @@ def main() -> None:
         print(f"{name:8} {best[name]:7.3f} s CPU  {per:6.2f} µs per client")
     print(f"objects / frame: {best['objects'] / best['frame']:.1f}x")
     print(f"pandas / frame:  {best['pandas'] / best['frame']:.2f}x")
+    rows = outputs["motivation frame"].iter_rows(named=True)
+    m_by_frame = {r["client_id"]: (r["rule"], r["evidence"], r["record_ids"]) for r in rows}
+    m_by_objects = {
+        a.client_id: (a.rule, a.evidence.reason, list(a.evidence.record_ids))
+        for a in outputs["motivation objects"]
+    }
+    assert m_by_frame == m_by_objects, "the compiled motivation differs from the object path"
+    print("motivation: the frame equals the object path")
+    for name in ("motivation frame", "motivation objects"):
+        per = best[name] / clients * 1e6
+        print(f"{name:18} {best[name]:7.3f} s CPU  {per:6.2f} µs per client")
+    ratio = best["motivation objects"] / best["motivation frame"]
+    print(f"motivation objects / frame: {ratio:.1f}x")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from relcycle.clientbase import STAGE_OF_RUNG, ClientStage, client_stage_decision
 from relcycle.decisions import (
     Case,
     DecisionList,
@@ -18,23 +19,38 @@ from relcycle.decisions import (
     grouped,
     int_input,
     lit,
+    lookup,
     plural,
     ratio_text,
     round_half_up,
     sqrt_ratio_text,
     text,
+    text_input,
 )
 from relcycle.errors import DefinitionError, UsageError
 from relcycle.history import Portfolio, build_portfolio
-from relcycle.model import Client, Order, OrderStatus
+from relcycle.ladder import Rung
+from relcycle.model import (
+    Channel,
+    Client,
+    Direction,
+    Interaction,
+    Order,
+    OrderStatus,
+    Purpose,
+)
 from relcycle.segmentation.motivation import (
     SIGNAL_KEYS,
     AttributeRule,
     MotivationPolicy,
     MotivationSegment,
+    classify_motivation,
     motivation_decision,
+    motivation_from_signals,
+    motivation_signals,
 )
 from relcycle.segmentation.regularity import (
+    Regularity,
     RegularityPolicy,
     assess_regularity,
     regularity_decision,
@@ -43,8 +59,13 @@ from relcycle.testing import portfolios
 
 pl = pytest.importorskip("polars")
 
-from relcycle.columnar import REGULARITY_COLUMNS, regularity_frame  # noqa: E402
-from test_columnar_signals import TZS, as_of_moments, frames_of  # noqa: E402
+from relcycle.columnar import (  # noqa: E402
+    MOTIVATION_COLUMNS,
+    REGULARITY_COLUMNS,
+    motivation_frame,
+    regularity_frame,
+)
+from test_columnar_signals import TZS, as_of_moments, frames_of, policies_for  # noqa: E402
 
 SETTINGS = settings(
     max_examples=60,
@@ -54,6 +75,8 @@ SETTINGS = settings(
 
 #: Wide enough that no figure here is rounded: the reference for the exact helpers.
 WIDE = Context(prec=200)
+
+AS_OF = datetime(2024, 6, 1, tzinfo=UTC)
 
 A = int_input("a")
 B = int_input("b")
@@ -435,3 +458,164 @@ class TestMotivationDeclaredOnce:
                 places = Decimal(1).scaleb(-row["value_places"])
                 assert evidence.endswith(f"(mean {mean.quantize(places, ROUND_HALF_EVEN)})")
             assert all(k in SIGNAL_KEYS for k in keys.split(",") if k)
+
+
+class TestMissingValues:
+    """A missing text compares as in Python, in both engines (two-valued logic)."""
+
+    def test_missing_equals_only_missing(self) -> None:
+        tier = text_input("tier")
+        decision = DecisionList.define(
+            "tiers",
+            inputs=(tier,),
+            outputs={"eq": "bool", "ne": "bool", "not_eq": "bool", "word": "text"},
+            cases=[
+                Case(
+                    None,
+                    eq=tier == "gold",
+                    ne=tier != "gold",
+                    not_eq=~(tier == "gold"),
+                    word=lookup(tier, {"gold": "best"}),
+                )
+            ],
+        )
+        rows = [{"tier": t} for t in ("gold", "silver", None)]
+        by_python, by_polars = python_and_polars(decision, rows)
+        assert (
+            by_python
+            == by_polars
+            == [
+                (True, False, False, "best"),
+                (False, True, True, None),
+                (False, True, True, None),
+            ]
+        )
+
+
+class TestClientStageDeclaredOnce:
+    """The client-base stage: one declaration, the same stage in Python and polars."""
+
+    def test_every_combination(self) -> None:
+        decision = client_stage_decision()
+        rows = [
+            {
+                "active": active,
+                "rung": rung.value,
+                "rung_evidence": f"why {rung.value}",
+                "regularity": regularity.value,
+                "regularity_evidence": f"sales {regularity.value}",
+            }
+            for active in (True, False)
+            for rung in Rung
+            for regularity in Regularity
+        ]
+        by_python, by_polars = python_and_polars(decision, rows)
+        assert by_python == by_polars
+        for row, (stage, _, source) in zip(rows, by_python, strict=True):
+            by_rung = STAGE_OF_RUNG.get(Rung(row["rung"]))
+            if not row["active"]:
+                assert (stage, source) == ("lost", "ladder")
+            elif by_rung in (ClientStage.partner, ClientStage.regular):
+                assert (stage, source) == (by_rung.value, "ladder")
+            elif row["regularity"] == "regular":
+                assert (stage, source) == ("regular", "regularity")
+            elif row["regularity"] == "none" and by_rung is None:
+                assert stage == "none"
+            else:
+                assert stage == "new"
+
+    def test_the_mean_sale_keeps_the_places_of_the_amounts(self) -> None:
+        """Equal sums written with other places print their mean in their own places."""
+        policy = MotivationPolicy(novelty_min_offer_changes=1, belonging_min_referrals=5)
+        before = datetime(2000, 1, 1, tzinfo=UTC)
+        empty = assess_regularity(portfolios_example()["c1"], as_of=before)
+        ids = {key: [] for key in SIGNAL_KEYS} | {"offer_changes": ["i1", "i2", "i3"]}
+        ids["sales"] = ["o1", "o2"]
+        seen = []
+        for value in ("0", "0.000", "12.5", "12.50", "1E+3", "0.005"):
+            signals = motivation_signals(ids, sales_value=Decimal(value), regularity=empty)
+            found = motivation_from_signals("c1", signals, as_of=AS_OF, policy=policy)
+            assert found.rule == "novelty"
+            seen.append(found.evidence.reason.rsplit("(mean ", 1)[1])
+        # half even: 6.25 -> 6.2, 0.0025 -> 0.002
+        assert seen == ["0)", "0.000)", "6.2)", "6.25)", "500)", "0.002)"]
+
+
+class TestMotivationFrame:
+    """motivation_frame: the object path's segments, rules, sentences and ids, over tables."""
+
+    @SETTINGS
+    @given(data=st.data(), portfolio=portfolios(max_clients=5, max_records=14), tz=TZS)
+    def test_equals_classify_motivation(self, data: Any, portfolio: Portfolio, tz: tzinfo) -> None:
+        # the columnar signals' random policies: windows, thresholds, attribute rules
+        policy = data.draw(policies_for(portfolio)).motivation
+        as_of: datetime = data.draw(as_of_moments(portfolio))
+        frame = motivation_frame(frames_of(portfolio, 5), as_of=as_of, policy=policy, tz=tz)
+        assert frame.columns == list(MOTIVATION_COLUMNS)
+        histories = sorted(portfolio, key=lambda h: h.client_id)
+        assert frame.get_column("client_id").to_list() == [h.client_id for h in histories]
+        for row, history in zip(frame.iter_rows(named=True), histories, strict=True):
+            a = classify_motivation(history, as_of=as_of, policy=policy, tz=tz)
+            assert row == {
+                "client_id": history.client_id,
+                "segment": a.segment.value,
+                "rule": a.rule,
+                "evidence": a.evidence.reason,
+                "record_ids": list(a.evidence.record_ids),
+            }
+
+    @pytest.mark.parametrize(
+        "amounts",
+        [
+            ("1E+3", "0.5"),
+            ("0.000", "0"),
+            ("12.50", "7.125"),
+            ("1234567890123456789012345678901234567.5", "2"),  # 38 digits: Int128 still
+            ("12345678901234567890123456789012345678.5", "2"),  # 39: read as a Decimal
+        ],
+    )
+    def test_amounts_in_every_form_give_the_objects_mean(self, amounts: tuple[str, ...]) -> None:
+        """The novelty sentence's mean sale from amounts written with an exponent,
+        with places, or with more digits than 128 bits hold: the object path's."""
+        start = datetime(2024, 1, 1, tzinfo=UTC)
+        orders = [
+            Order(
+                order_id=f"o{k}",
+                client_id="c1",
+                placed_at=start + timedelta(days=k),
+                amount=Decimal(text),
+                currency="EUR",
+                status=OrderStatus.delivered,
+            )
+            for k, text in enumerate(amounts)
+        ]
+        touches = [
+            Interaction(
+                interaction_id=f"i{k}",
+                client_id="c1",
+                at=start + timedelta(days=k, hours=1),
+                channel=Channel.email,
+                direction=Direction.inbound,
+                purpose=Purpose.offer_change,
+            )
+            for k in range(3)
+        ]
+        portfolio = build_portfolio(
+            clients=[Client(client_id="c1")], orders=orders, interactions=touches
+        )
+        policy = MotivationPolicy(belonging_min_referrals=5, novelty_min_offer_changes=1)
+        moment = start + timedelta(days=30)
+        found = motivation_frame(frames_of(portfolio), as_of=moment, policy=policy).row(0)
+        a = classify_motivation(portfolio["c1"], as_of=moment, policy=policy)
+        assert a.rule == "novelty"
+        assert "(mean " in a.evidence.reason
+        assert found[1:4] == (a.segment.value, a.rule, a.evidence.reason)
+
+    def test_a_threshold_too_fine_for_int128_is_refused(self) -> None:
+        frames = frames_of(portfolios_example(), 0)
+        moment = datetime(2024, 6, 1, tzinfo=UTC)
+        fine = MotivationPolicy(novelty_max_mean_order=Decimal("123456.789"))
+        assert motivation_frame(frames, as_of=moment, policy=fine).height == 1
+        policy = MotivationPolicy(novelty_max_mean_order=Decimal("0.1234567891"))
+        with pytest.raises(UsageError, match=r"novelty_max_mean_order 0\.1234567891 has more"):
+            motivation_frame(frames, as_of=moment, policy=policy)

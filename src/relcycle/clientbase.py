@@ -7,7 +7,8 @@ business together and recommends the supplier. The relationship ladder already
 holds those steps as rungs (``buyer``, ``customer``, ``advocate`` and above), and
 its customer rung reads the report's rule of regular buying. So the client-base
 stage is not a second set of rules: it is read from the ladder's rung and the
-regularity verdict, first match wins:
+regularity verdict, first match wins (declared once as a decision list,
+:func:`client_stage_decision`):
 
 - ``lost``: the ladder says the client left its active rungs (the lifecycle is
   ``lost``);
@@ -25,17 +26,25 @@ rung and the records that put it there) or the regularity's (the sales counted).
 
 from __future__ import annotations
 
+import functools
 from typing import Final
 
 import attrs
 
 from relcycle._decimal import in_own_context
 from relcycle._vocab import Vocab
+from relcycle.decisions import Case, DecisionList, bool_input, lookup, text, text_input
 from relcycle.evidence import Evidence
 from relcycle.ladder import LadderAssessment, Rung
-from relcycle.segmentation.regularity import Regularity, RegularityAssessment
+from relcycle.segmentation.regularity import RegularityAssessment
 
-__all__ = ["STAGE_OF_RUNG", "ClientStage", "ClientStageAssessment", "client_stage"]
+__all__ = [
+    "STAGE_OF_RUNG",
+    "ClientStage",
+    "ClientStageAssessment",
+    "client_stage",
+    "client_stage_decision",
+]
 
 
 class ClientStage(Vocab):
@@ -85,25 +94,76 @@ def client_stage(
     Returns:
         The stage with the evidence of the verdict it was read from (see the module).
     """
-    rung = ladder.rung
-    if not ladder.active:
-        lead = f"left the client base as a {rung.value}: "
-        return ClientStageAssessment(ClientStage.lost, _because(lead, ladder.evidence))
-    by_rung = STAGE_OF_RUNG.get(rung)
-    if by_rung is ClientStage.partner or by_rung is ClientStage.regular:
-        return ClientStageAssessment(by_rung, _because(f"{rung.value}: ", ladder.evidence))
-    if regularity.regularity is Regularity.regular:
-        return ClientStageAssessment(
-            ClientStage.regular, _because("buys regularly: ", regularity.evidence)
-        )
-    if by_rung is ClientStage.new:
-        return ClientStageAssessment(by_rung, _because("buyer: ", ladder.evidence))
-    if regularity.regularity is not Regularity.none:
-        lead = "has bought once: " if regularity.regularity is Regularity.one_off else ""
-        return ClientStageAssessment(ClientStage.new, _because(lead, regularity.evidence))
-    # the regularity's own words: "no sale" (in its window, if it has one)
-    return ClientStageAssessment(ClientStage.none, regularity.evidence)
+    stage, why, source = client_stage_decision().function(
+        ladder.active,
+        ladder.rung.value,
+        ladder.evidence.reason,
+        regularity.regularity.value,
+        regularity.evidence.reason,
+    )
+    ids = (ladder if source == "ladder" else regularity).evidence.record_ids
+    return ClientStageAssessment(_STAGES[stage], Evidence(why, ids))
 
 
-def _because(lead: str, evidence: Evidence) -> Evidence:
-    return Evidence(lead + evidence.reason, evidence.record_ids)
+_STAGES = {s.value: s for s in ClientStage}
+
+
+@functools.cache
+def client_stage_decision() -> DecisionList:
+    """The client-base stage's rules (the module docs), declared once
+    (:mod:`relcycle.decisions`).
+
+    Inputs: ``active`` (the ladder's), ``rung`` (its value), ``rung_evidence``
+    (the ladder's sentence), ``regularity`` (the verdict's value) and
+    ``regularity_evidence`` (its sentence). Outputs: ``stage`` (the value),
+    ``evidence`` (the sentence) and ``source`` (``ladder`` or ``regularity``:
+    whose record ids the evidence cites).
+    """
+    active = bool_input("active")
+    rung = text_input("rung")
+    rung_why = text_input("rung_evidence")
+    regularity = text_input("regularity")
+    regularity_why = text_input("regularity_evidence")
+    by_rung = lookup(rung, {r.value: s.value for r, s in STAGE_OF_RUNG.items()})
+    ladder = "ladder"
+    sales = "regularity"
+    return DecisionList.define(
+        "client_stage",
+        inputs=(active, rung, rung_why, regularity, regularity_why),
+        outputs={"stage": "text", "evidence": "text", "source": "text"},
+        cases=[
+            Case(
+                ~active,
+                stage="lost",
+                evidence=text("left the client base as a ", rung, ": ", rung_why),
+                source=ladder,
+            ),
+            Case(
+                (by_rung == "partner") | (by_rung == "regular"),
+                stage=by_rung,
+                evidence=text(rung, ": ", rung_why),
+                source=ladder,
+            ),
+            Case(
+                regularity == "regular",
+                stage="regular",
+                evidence=text("buys regularly: ", regularity_why),
+                source=sales,
+            ),
+            Case(
+                by_rung == "new",
+                stage="new",
+                evidence=text("buyer: ", rung_why),
+                source=ladder,
+            ),
+            Case(
+                regularity == "one_off",
+                stage="new",
+                evidence=text("has bought once: ", regularity_why),
+                source=sales,
+            ),
+            Case(regularity != "none", stage="new", evidence=regularity_why, source=sales),
+            # the regularity's own words: "no sale" (in its window, if it has one)
+            Case(None, stage="none", evidence=regularity_why, source=sales),
+        ],
+    )

@@ -35,6 +35,11 @@ even to a number of places) or :func:`sqrt_ratio_text` (the square root of an
 integer over another), both exact, so the two engines print the same digits
 whatever the caller's decimal context.
 
+A missing value (no first day, a text input given as ``None``) compares as in
+Python: equal only to another missing value, unequal to everything else. An
+order (``<``, ...) with a missing value raises in Python, so a declaration
+reaches one only after a case has handled it (polars would call it false).
+
 A case's condition and outputs count only for the clients the cases before it
 did not take (Python does not evaluate them for the others; polars computes
 them for every row and keeps the matching case's), so a case may read the
@@ -49,8 +54,12 @@ a ``max_cv`` with more than 11 decimal places). A day plus a number of days
 past year 9999 raises ``OverflowError`` in Python; the records' years
 (1900 to 2199) keep the built-in decisions far from it.
 
-The regularity rules (:mod:`relcycle.segmentation.regularity`) are declared
-this way.
+Inputs are distinct days (:func:`days_input`), a day, integers, texts and
+booleans. The regularity rules
+(:func:`relcycle.segmentation.regularity.regularity_decision`), the motivation
+rules (:func:`relcycle.segmentation.motivation.motivation_decision`) and the
+client-base stage (:func:`relcycle.clientbase.client_stage_decision`) are
+declared this way.
 """
 
 from __future__ import annotations
@@ -61,6 +70,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, timedelta
 from itertools import pairwise
+from types import MappingProxyType
 from typing import Any, Final, Literal
 
 import attrs
@@ -68,6 +78,7 @@ import attrs
 from relcycle.errors import DefinitionError, UsageError
 
 __all__ = [
+    "BoolInput",
     "Case",
     "DayInput",
     "DaysInput",
@@ -76,6 +87,7 @@ __all__ = [
     "Kind",
     "TextInput",
     "Value",
+    "bool_input",
     "day_input",
     "days_input",
     "grouped",
@@ -323,79 +335,67 @@ def _dtype(pl: Any, kind: Kind) -> Any:
     return {"int": pl.Int128, "bool": pl.Boolean, "date": pl.Date, "text": pl.String}[kind]
 
 
-class DayInput(Value):
-    """An input that is one calendar day, or missing (``None``)."""
+class _Input(Value):
+    """An input of one value, read by its name (the compiled function's argument,
+    the expression given for it in polars)."""
 
     __slots__ = ("name",)
 
+    #: The kind of value the input holds.
+    KIND: Kind = "int"
+
     def __init__(self, name: str) -> None:
         self.name = name
-        self.kind = "date"
+        self.kind = self.KIND
+
+    def __repr__(self) -> str:
+        return f"{self.KIND}_input({self.name!r})"
+
+    def _py(self, b: _Build) -> str:
+        return self.name
+
+    def _pl(self, pl: Any, env: _PlEnv) -> Any:
+        return env.inputs[self.name]
+
+    def _text(self) -> str:
+        return self.name
+
+    def _inputs(self) -> Iterable[str]:
+        return (self.name,)
+
+
+class DayInput(_Input):
+    """An input that is one calendar day, or missing (``None``)."""
+
+    __slots__ = ()
+    KIND = "date"
 
     def __repr__(self) -> str:
         return f"day_input({self.name!r})"
 
-    def _py(self, b: _Build) -> str:
-        return self.name
 
-    def _pl(self, pl: Any, env: _PlEnv) -> Any:
-        return env.inputs[self.name]
-
-    def _text(self) -> str:
-        return self.name
-
-    def _inputs(self) -> Iterable[str]:
-        return (self.name,)
-
-
-class IntInput(Value):
+class IntInput(_Input):
     """An input that is an integer (a count, a sum of days)."""
 
-    __slots__ = ("name",)
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.kind = "int"
-
-    def __repr__(self) -> str:
-        return f"int_input({self.name!r})"
-
-    def _py(self, b: _Build) -> str:
-        return self.name
+    __slots__ = ()
+    KIND = "int"
 
     def _pl(self, pl: Any, env: _PlEnv) -> Any:
         return env.inputs[self.name].cast(pl.Int128)
 
-    def _text(self) -> str:
-        return self.name
 
-    def _inputs(self) -> Iterable[str]:
-        return (self.name,)
+class BoolInput(_Input):
+    """An input that is a boolean."""
+
+    __slots__ = ()
+    KIND = "bool"
 
 
-class TextInput(Value):
+class TextInput(_Input):
     """An input that is a text, or missing (``None``)."""
 
-    __slots__ = ("name",)
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.kind = "text"
-
-    def __repr__(self) -> str:
-        return f"text_input({self.name!r})"
-
-    def _py(self, b: _Build) -> str:
-        return self.name
-
-    def _pl(self, pl: Any, env: _PlEnv) -> Any:
-        return env.inputs[self.name]
-
-    def _text(self) -> str:
-        return self.name
-
-    def _inputs(self) -> Iterable[str]:
-        return (self.name,)
+    __slots__ = ()
+    KIND = "text"
 
 
 class DaysInput:
@@ -441,6 +441,12 @@ def int_input(name: str) -> IntInput:
     """Declare an integer input named ``name``."""
     _check_name(name)
     return IntInput(name)
+
+
+def bool_input(name: str) -> BoolInput:
+    """Declare a boolean input named ``name``."""
+    _check_name(name)
+    return BoolInput(name)
 
 
 def text_input(name: str) -> TextInput:
@@ -594,19 +600,14 @@ class _Compare(Value):
     def _pl(self, pl: Any, env: _PlEnv) -> Any:
         x, y = self.a._pl(pl, env), self.b._pl(pl, env)
         op = self.op
-        return (
-            x == y
-            if op == "=="
-            else x != y
-            if op == "!="
-            else x < y
-            if op == "<"
-            else x <= y
-            if op == "<="
-            else x > y
-            if op == ">"
-            else x >= y
-        )
+        # Python's answers with a missing value: None == x is False, None != x
+        # True (and None == None True); an order with one is never asked
+        if op == "==":
+            return x.eq_missing(y)
+        if op == "!=":
+            return x.ne_missing(y)
+        found = x < y if op == "<" else x <= y if op == "<=" else x > y if op == ">" else x >= y
+        return found.fill_null(False)
 
     def _text(self) -> str:
         return f"{self.a._text()} {self.op} {self.b._text()}"
@@ -1005,14 +1006,22 @@ class Case:
         then: The outputs by name.
     """
 
-    __slots__ = ("then", "when")
-
-    when: Value | None
-    then: Mapping[str, Value]
+    __slots__ = ("_then", "_when")
 
     def __init__(self, when: Value | None, /, **then: object) -> None:
-        self.when = None if when is None else _boolean(_value(when))
-        self.then = {k: v if isinstance(v, Value) else _Raw(v) for k, v in then.items()}
+        self._when = None if when is None else _boolean(_value(when))
+        outputs = {k: v if isinstance(v, Value) else _Raw(v) for k, v in then.items()}
+        self._then: Mapping[str, Value] = MappingProxyType(outputs)
+
+    @property
+    def when(self) -> Value | None:
+        """The condition, or None for the last case."""
+        return self._when
+
+    @property
+    def then(self) -> Mapping[str, Value]:
+        """The outputs by name (read-only)."""
+        return self._then
 
     def __repr__(self) -> str:
         outs = ", ".join(f"{k}={v._text()}" for k, v in self.then.items())
@@ -1064,7 +1073,7 @@ class DecisionList:
         cls,
         name: str,
         *,
-        inputs: Sequence[DaysInput | DayInput | IntInput | TextInput],
+        inputs: Sequence[DaysInput | DayInput | IntInput | TextInput | BoolInput],
         outputs: Mapping[str, Kind],
         cases: Sequence[Case],
         values: Mapping[str, Value] | None = None,
@@ -1074,7 +1083,7 @@ class DecisionList:
         Args:
             name: The decision's name.
             inputs: Its inputs (:func:`days_input`, :func:`day_input`,
-                :func:`int_input`, :func:`text_input`).
+                :func:`int_input`, :func:`text_input`, :func:`bool_input`).
             outputs: Each output's name and kind, in order.
             cases: The cases, first match wins; the last has no condition.
             values: Named values to evaluate on their own (a verdict's
@@ -1183,7 +1192,8 @@ class DecisionList:
             frame: A polars ``LazyFrame`` (or ``DataFrame``), one row per client.
             columns: A polars expression over ``frame`` for each input: a
                 ``list[date]`` (sorted, distinct days) for a days input, a
-                ``Date`` for a day, an integer for an integer, a ``String`` for a text.
+                ``Date`` for a day, an integer for an integer, a ``String`` for a text,
+                a ``Boolean`` for a boolean.
 
         Returns:
             A ``LazyFrame``: ``frame``'s columns, then the outputs in order

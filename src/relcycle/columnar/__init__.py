@@ -13,10 +13,12 @@ the tests hold the two paths equal.
 - A machine over whole tables: :func:`machine_steps` folds a machine whose
   decider is data (:class:`relcycle.machine.LookupDecider`) over every client
   at once and gives the steps :meth:`relcycle.machine.Machine.run` takes.
-- A declared decision over whole tables: :func:`regularity_frame` decides
+- Declared decisions over whole tables: :func:`regularity_frame` decides
   every client's regularity (verdict, next expected order, overdue, evidence)
-  in one polars query compiled from the regularity rules' one declaration
-  (:func:`relcycle.segmentation.regularity.regularity_decision`).
+  and :func:`motivation_frame` its motivation segment, in polars queries
+  compiled from the rules' one declaration
+  (:func:`relcycle.segmentation.regularity.regularity_decision`,
+  :func:`relcycle.segmentation.motivation.motivation_decision`).
 - lifetimes' RFM figures for tens of millions of orders: :func:`rfm_summary`
   and :func:`rfm_frame` scan a CSV/Parquet file in batches (memory bounded by
   the number of clients, not of orders) or take any object exposing
@@ -25,7 +27,12 @@ the tests hold the two paths equal.
 
 from __future__ import annotations
 
-from relcycle.columnar._decide import REGULARITY_COLUMNS, regularity_frame
+from relcycle.columnar._decide import (
+    MOTIVATION_COLUMNS,
+    REGULARITY_COLUMNS,
+    motivation_frame,
+    regularity_frame,
+)
 from relcycle.columnar._fold import STEP_COLUMNS, machine_steps
 from relcycle.columnar._report import build_report
 from relcycle.columnar._rfm import RFM_COLUMNS, mean_repeat_value, rfm_frame, rfm_summary
@@ -41,6 +48,7 @@ from relcycle.columnar._tables import (
 )
 
 __all__ = [
+    "MOTIVATION_COLUMNS",
     "REGULARITY_COLUMNS",
     "RFM_COLUMNS",
     "STEP_COLUMNS",
@@ -54,6 +62,7 @@ __all__ = [
     "iter_client_signals",
     "machine_steps",
     "mean_repeat_value",
+    "motivation_frame",
     "read_tables",
     "regularity_frame",
     "rfm_frame",

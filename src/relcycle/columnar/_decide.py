@@ -12,13 +12,15 @@ declares them.
 from __future__ import annotations
 
 from datetime import UTC, datetime, tzinfo
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
 
 from relcycle._args import checked
 from relcycle._zones import resolve_zone
 from relcycle.errors import UsageError
 from relcycle.history import check_as_of
-from relcycle.rules import SALE, Signal
+from relcycle.rules import ID_FIELD, MOMENT_FIELD, SALE, Signal
+from relcycle.segmentation import motivation as _motivation
 from relcycle.segmentation import regularity as _regularity
 from relcycle.segmentation._util import day_of
 
@@ -30,12 +32,26 @@ if TYPE_CHECKING:
 
     from ._tables import Frames
 
-__all__ = ["REGULARITY_COLUMNS", "regularity_frame"]
+__all__ = ["MOTIVATION_COLUMNS", "REGULARITY_COLUMNS", "motivation_frame", "regularity_frame"]
 
 #: The largest denominator of ``max_cv`` whose exact comparison fits polars'
 #: Int128: ``(nQ - S²) b²`` with ``nQ - S² <= S³`` and S at most the days from
 #: 1900 to 2199 (the records' years) stays below 2**127 for b up to 10**11.
 _LARGEST_CV_DENOMINATOR = 10**11
+
+#: An amount's text polars reads as units and places: at most 15 integer digits
+#: and 18 places (its units, at a client's places, stay below 10**33).
+_SMALL_AMOUNT = r"^[0-9]{1,15}(\.[0-9]{1,18})?$"
+
+#: The most decimal places an amount may have for the decision's integers.
+_MOST_PLACES = 18
+
+#: The largest numerator or denominator of a motivation threshold (its
+#: comparisons multiply it with counts, sums and powers of ten in ``Int128``).
+_LARGEST_TERM = 10**9
+
+#: The columns of :func:`motivation_frame`, in order.
+MOTIVATION_COLUMNS = ("client_id", "segment", "rule", "evidence", "record_ids")
 
 #: The columns of :func:`regularity_frame`, in order.
 REGULARITY_COLUMNS = (
@@ -91,12 +107,42 @@ def regularity_frame(
     pl = import_polars()
     zone = resolve_zone(tz)
     policy = _regularity.RegularityPolicy() if policy is None else policy
+    _check_cv(policy, "regularity_frame")
+    found = _regularity_of(pl, frames, moment, policy, zone).select(REGULARITY_COLUMNS).collect()
+    return cast("DataFrame", found)
+
+
+def _check_motivation(policy: _motivation.MotivationPolicy) -> None:
+    """Refuse thresholds whose integers could pass the decision's 128 bits."""
+    for name in (
+        "lowest_price_min_discounted_share",
+        "novelty_max_mean_order",
+        "stability_max_contacts_per_order",
+        "stability_max_complaints_per_order",
+    ):
+        value = getattr(policy, name)
+        if value is not None and max(map(abs, value.as_integer_ratio())) > _LARGEST_TERM:
+            raise UsageError(
+                f"motivation_frame: {name} {value} has more digits than the columnar path "
+                "compares exactly (9 significant); round it, or classify the clients with "
+                "classify_motivation"
+            )
+
+
+def _check_cv(policy: _regularity.RegularityPolicy, caller: str) -> None:
     if policy.max_cv.as_integer_ratio()[1] > _LARGEST_CV_DENOMINATOR:
         raise UsageError(
-            f"regularity_frame: max_cv {policy.max_cv} has more decimal places than the "
-            "columnar path compares exactly (11); round it, or assess the clients with "
-            "assess_regularity"
+            f"{caller}: max_cv {policy.max_cv} has more decimal places than the "
+            "columnar path compares exactly (11); round it, or assess the clients one "
+            "by one"
         )
+
+
+def _regularity_of(
+    pl: Any, frames: Frames, moment: datetime, policy: _regularity.RegularityPolicy, zone: tzinfo
+) -> Any:
+    """The regularity decision over every client (a LazyFrame of the columns
+    :data:`REGULARITY_COLUMNS` and the decision's integers)."""
     counted = Signal.days(SALE, policy.window_days).to_polars(as_of=moment)
     day = day_of_instant(pl, zone)
     sales = (
@@ -117,18 +163,234 @@ def regularity_frame(
     )
     verdicts = pl.Enum([r.value for r in _regularity.Regularity])
     empty: Any = pl.lit([], dtype=pl.List(pl.String))
+    return decided.select(
+        "client_id",
+        pl.col("regularity").cast(verdicts),
+        pl.col("days").list.len().fill_null(0).cast(pl.Int64).alias("purchase_days"),
+        "days_since_last",
+        "next_expected",
+        "overdue",
+        "evidence",
+        pl.col("record_ids").fill_null(empty),
+        "spread",
+        "gap_sum",
+    ).sort("client_id")
+
+
+@checked
+def motivation_frame(
+    frames: Frames,
+    *,
+    as_of: datetime,
+    policy: _motivation.MotivationPolicy | None = None,
+    tz: tzinfo | str = UTC,
+) -> pl.DataFrame:
+    """Every client's motivation segment as of a moment, decided over the tables at once.
+
+    The segments, rules and sentences of
+    :func:`~relcycle.segmentation.motivation.classify_motivation` for each
+    client, from polars queries: the window's signals as
+    :func:`~relcycle.segmentation.motivation.motivation_signal_set` declares
+    them, the exact sum of the window's sales, the window's demand by the
+    regularity declaration, then the motivation declaration
+    (:func:`~relcycle.segmentation.motivation.motivation_decision`), compiled.
+
+    Args:
+        frames: The tables (:func:`relcycle.columnar.read_tables`).
+        as_of: The moment (aware); later records are left out.
+        policy: The thresholds and attribute rules; ``MotivationPolicy()`` by default.
+        tz: The time zone whose calendar days the demand's regularity counts.
+
+    Returns:
+        A polars DataFrame with the columns :data:`MOTIVATION_COLUMNS`, one row
+        per row of ``frames.clients``, in client id order: the segment (a
+        ``polars.Enum`` of the segments' values), the rule that matched, the
+        evidence sentence and the ids of the records it cites. A client with
+        an amount of more than 15 integer digits or 18 decimal places, or a
+        sum near 10**25, is classified by the object path (the same answer).
+
+    Raises:
+        ValidationError: If ``as_of`` is not timezone-aware.
+        UsageError: If ``tz`` is an unknown zone name, the regularity's
+            ``max_cv`` has more than 11 decimal places, or a share, ratio or
+            mean bound of the policy a numerator or denominator above 10**9
+            (their exact comparisons would not fit polars' 128-bit integers).
+    """
+    moment = check_as_of(as_of)
+    pl = import_polars()
+    zone = resolve_zone(tz)
+    policy = _motivation.MotivationPolicy() if policy is None else policy
+    demand_policy = policy.windowed_regularity()
+    _check_cv(demand_policy, "motivation_frame")
+    _check_motivation(policy)
+    signals = _motivation.motivation_signal_set(policy.window_days)
+    table: Any = frames.clients.lazy().select("client_id")
+    for name in ("orders", "interactions", "complaints"):
+        aggs = signals.aggregations(name, as_of=moment)
+        if aggs:
+            per = (
+                getattr(frames, name)
+                .lazy()
+                .sort(MOMENT_FIELD[name], ID_FIELD[name])
+                .group_by("client_id", maintain_order=True)
+                .agg(aggs)
+            )
+            table = table.join(per, on="client_id", how="left")
+    table = table.join(_sales_value(pl, frames, signals, moment), on="client_id", how="left")
+    demand = _regularity_of(pl, frames, moment, demand_policy, zone).select(
+        "client_id", pl.col("regularity").cast(pl.String).alias("demand"), "spread", "gap_sum"
+    )
+    table = table.join(demand, on="client_id", how="left")
+    rules = policy.attribute_rules
+    if rules:
+        from ._tables import clients_by_id
+
+        clients = clients_by_id(frames)
+        ids = list(clients)
+        values = {
+            f"attribute_{i}": [_motivation._attribute(rule, clients[cid]) for cid in ids]
+            for i, rule in enumerate(rules)
+        }
+        attributes = pl.DataFrame(
+            {"client_id": ids, **values},
+            schema={"client_id": pl.String, **dict.fromkeys(values, pl.String)},
+        )
+        table = table.join(attributes.lazy(), on="client_id", how="left")
+    count = {
+        name: pl.col(key).list.len().fill_null(0)
+        for name, key in (
+            ("offer_changes", "offer_changes"),
+            ("partnership", "partnership"),
+            ("referrals", "referrals"),
+            ("requests", "requests"),
+            ("sales", "sales"),
+            ("discounted", "discounted"),
+            ("inbound", "inbound"),
+            ("complaints", "complaints"),
+        )
+    }
+    columns = {
+        **count,
+        "value_units": pl.col("value_units").fill_null(0),
+        "value_places": pl.col("value_places").fill_null(0),
+        "demand": pl.col("demand"),
+        "spread": pl.col("spread"),
+        "gap_sum": pl.col("gap_sum"),
+        **{f"attribute_{i}": pl.col(f"attribute_{i}") for i in range(len(rules))},
+    }
+    decision = _motivation.motivation_decision(policy)
+    decided = decision.over(table, columns)
+    empty: Any = pl.lit([], dtype=pl.List(pl.String))
+    cited: Any = empty
+    for keys in sorted({case.then["keys"].value for case in decision.cases}):  # type: ignore[attr-defined]
+        if keys:
+            lists = [pl.col(k).fill_null(empty) for k in keys.split(",")]
+            cited = pl.when(pl.col("keys") == keys).then(pl.concat_list(lists)).otherwise(cited)
+    segments = pl.Enum([s.value for s in _motivation.MotivationSegment])
     found = (
         decided.select(
             "client_id",
-            pl.col("regularity").cast(verdicts),
-            pl.col("days").list.len().fill_null(0).cast(pl.Int64).alias("purchase_days"),
-            "days_since_last",
-            "next_expected",
-            "overdue",
+            pl.col("segment").cast(segments),
+            "rule",
             "evidence",
-            pl.col("record_ids").fill_null(empty),
+            cited.alias("record_ids"),
+            pl.col("big").fill_null(False),
         )
         .sort("client_id")
         .collect()
     )
+    big = found.filter(pl.col("big")).get_column("client_id").to_list()
+    found = found.drop("big")
+    if big:
+        found = _by_objects(pl, frames, found, big, moment, policy, zone)
     return cast("DataFrame", found)
+
+
+def _by_objects(
+    pl: Any,
+    frames: Frames,
+    found: Any,
+    ids: list[str],
+    moment: datetime,
+    policy: _motivation.MotivationPolicy,
+    zone: tzinfo,
+) -> Any:
+    """``found`` with the rows of ``ids`` decided by the object path, from their
+    records rebuilt as objects (sums too large for the decision's integers)."""
+    from ._tables import histories
+
+    keep = pl.col("client_id").is_in(ids)
+    rows = []
+    for history in histories(frames.only(keep)):
+        a = _motivation.classify_motivation(history, as_of=moment, policy=policy, tz=zone)
+        rows.append(
+            (
+                history.client_id,
+                a.segment.value,
+                a.rule,
+                a.evidence.reason,
+                list(a.evidence.record_ids),
+            )
+        )
+    redone = pl.DataFrame(rows, schema=found.schema, orient="row")
+    return pl.concat([found.filter(~keep), redone]).sort("client_id")
+
+
+def _sales_value(pl: Any, frames: Frames, signals: Any, moment: datetime) -> Any:
+    """Per client: the exact sum of the window's sales as ``value_units / 10**value_places``,
+    and ``big``: whether the decision's 128-bit integers might not hold its figures.
+
+    The model adds the amounts exactly from 0, so the sum has the most decimal
+    places of its amounts (and 0 at least): each amount's units and places are
+    read from its plain digits (an amount in another form, as a Decimal, once
+    per distinct text), and the units, brought to the client's places, are added
+    in 128-bit integers. A client with an amount of more than 15 integer digits
+    or 18 places, or whose sum (or the mean's scaled numerator) would pass about
+    10**25, is ``big``: its segment is left to the object path.
+    """
+    where = signals.signals["sales_value"].to_polars(as_of=moment)
+    rows = frames.orders.lazy().filter(where).select("client_id", "amount")
+    amount = pl.col("amount")
+    # plain digits (the amounts' usual text): units and places read in polars
+    plain = amount.str.contains(_SMALL_AMOUNT)
+    dot = amount.str.find(".", literal=True)
+    plain_places = pl.when(dot.is_null()).then(0).otherwise(amount.str.len_bytes() - dot - 1)
+    plain_units = amount.str.replace(".", "", literal=True).cast(pl.Int128, strict=False)
+    # any other text (an exponent, more digits) as a Decimal, once per distinct text
+    odd = rows.filter(~plain).select(amount.unique()).collect().get_column("amount").to_list()
+    read = [_motivation._units(Decimal(t)) for t in odd]
+    fits = [abs(u) < 10 ** (15 + p) and p <= _MOST_PLACES for u, p in read]
+    odd_units = [u if ok else 0 for (u, _), ok in zip(read, fits, strict=True)]
+    odd_places = [p if ok else 0 for (_, p), ok in zip(read, fits, strict=True)]
+    units = pl.when(plain).then(plain_units)
+    places = pl.when(plain).then(plain_places.cast(pl.Int64))
+    big = ~plain
+    if odd:
+        units = units.otherwise(
+            amount.replace_strict(odd, odd_units, default=None, return_dtype=pl.Int128)
+        )
+        places = places.otherwise(
+            amount.replace_strict(odd, odd_places, default=None, return_dtype=pl.Int64)
+        )
+        big = big & ~amount.replace_strict(odd, fits, default=False, return_dtype=pl.Boolean)
+    most = places.max().over("client_id")
+    scaled = units * pl.lit(10, dtype=pl.Int128).pow(most - places)
+    value = units.cast(pl.Float64) / pl.lit(10.0).pow(places.cast(pl.Float64))
+    summed = (
+        rows.with_columns(
+            scaled.alias("scaled"), most.alias("most"), value.alias("value"), big.alias("big")
+        )
+        .group_by("client_id")
+        .agg(
+            pl.col("scaled").sum().alias("value_units"),
+            pl.col("most").first().alias("value_places"),
+            pl.col("value").sum().alias("approx"),
+            pl.col("big").any().alias("big"),
+        )
+    )
+    # the decision multiplies the units by 10**places and by a bound's denominator
+    power = pl.lit(10.0).pow(pl.col("value_places").cast(pl.Float64))
+    large = (pl.col("approx").abs() * power * power >= 1e25) | (
+        pl.col("approx").abs() * power >= 1e25
+    )
+    return summed.with_columns((pl.col("big") | large).alias("big")).drop("approx")

@@ -247,15 +247,7 @@ def _lookup(frames: Frames) -> Callable[[str], ClientHistory]:
     pl = import_polars()
 
     def lookup(client_id: str) -> ClientHistory:
-        mine = pl.col("client_id") == client_id
-        only = attrs.evolve(
-            frames,
-            clients=frames.clients.filter(mine),
-            orders=frames.orders.filter(mine),
-            interactions=frames.interactions.filter(mine),
-            complaints=frames.complaints.filter(mine),
-        )
-        for history in histories(only):
+        for history in histories(frames.only(pl.col("client_id") == client_id)):
             return history
         raise KeyError(client_id)
 

@@ -797,14 +797,7 @@ def _object_signals(pl: Any, frames: Frames, ids: set[str], plan: _Plan) -> dict
 
     from ._tables import histories
 
-    keep = pl.col("client_id").is_in(sorted(ids))
-    subset = attrs.evolve(
-        frames,
-        clients=frames.clients.filter(keep),
-        orders=frames.orders.filter(keep),
-        interactions=frames.interactions.filter(keep),
-        complaints=frames.complaints.filter(keep),
-    )
+    subset = frames.only(pl.col("client_id").is_in(sorted(ids)))
     as_of, tz, policies = plan.as_of, plan.tz, plan.policies
     out: dict[str, _Exact] = {}
     for history in histories(subset):

@@ -189,6 +189,17 @@ class Frames:
         frame: pl.DataFrame = getattr(self, table)
         return frame
 
+    def only(self, keep: Any) -> Frames:
+        """The same frames with only the rows of the clients ``keep`` selects (a
+        polars boolean expression over ``client_id``)."""
+        return attrs.evolve(
+            self,
+            clients=self.clients.filter(keep),
+            orders=self.orders.filter(keep),
+            interactions=self.interactions.filter(keep),
+            complaints=self.complaints.filter(keep),
+        )
+
     def sorted(self) -> Frames:
         """The same frames, each sorted by its id (a canonical order for comparisons)."""
         return attrs.evolve(
@@ -629,13 +640,7 @@ def client_runs(frames: Frames) -> Iterator[Frames]:
     for start in range(0, n, size):
         lo, hi = ids[start], ids[min(start + size, n) - 1]
         inside = pl.col("client_id").is_between(pl.lit(lo), pl.lit(hi), closed="both")
-        yield attrs.evolve(
-            frames,
-            clients=frames.clients.filter(inside),
-            orders=frames.orders.filter(inside),
-            interactions=frames.interactions.filter(inside),
-            complaints=frames.complaints.filter(inside),
-        )
+        yield frames.only(inside)
 
 
 def histories(frames: Frames, *, batch: int = HISTORIES_BATCH) -> Iterator[ClientHistory]:

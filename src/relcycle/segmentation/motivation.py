@@ -85,7 +85,6 @@ from .regularity import (
     RegularityAssessment,
     RegularityPolicy,
     assess_regularity,
-    regularity_decision,
 )
 
 __all__ = [
@@ -496,13 +495,6 @@ def motivation_from_signals(
     if policy.attribute_rules and client is None:
         raise UsageError("motivation_from_signals: attribute rules need the client")
     demand = s.regularity
-    if demand.regularity is Regularity.regular:
-        # the figures of the stability sentence, from the regularity declaration
-        spread, gap_sum = regularity_decision(policy.windowed_regularity()).value(
-            "spread", "gap_sum"
-        )(demand.purchase_days, None)
-    else:
-        spread, gap_sum = 0, 0
     units, places = _units(s.sales_value)
     attributes = [_attribute(rule, client) for rule in policy.attribute_rules]
     segment, rule, why, keys = motivation_decision(policy).function(
@@ -518,8 +510,8 @@ def motivation_from_signals(
         units,
         places,
         demand.regularity.value,
-        spread,
-        gap_sum,
+        demand.spread,
+        demand.gap_sum,
     )
     return MotivationAssessment(
         client_id=client_id,
@@ -581,8 +573,9 @@ def motivation_decision(policy: MotivationPolicy) -> DecisionList:
     then the window's counts ``offer_changes``, ``partnership``, ``referrals``,
     ``requests``, ``sales``, ``discounted``, ``inbound``, ``complaints``, the
     sales' sum as ``value_units / 10**value_places``, and the window's demand:
-    its regularity verdict's value (``demand``) and, for a regular one, the
-    ``spread`` and ``gap_sum`` of :func:`~relcycle.segmentation.regularity.regularity_decision`.
+    its regularity verdict's value (``demand``) and the ``spread`` and
+    ``gap_sum`` its figures come from (the outputs of
+    :func:`~relcycle.segmentation.regularity.regularity_decision`).
     Its outputs: ``segment`` (the segment's value), ``rule`` (the rule's name),
     ``evidence`` (the sentence) and ``keys`` (the signals whose record ids the
     evidence cites, comma-separated). The first case that matches wins, in the
