@@ -459,6 +459,22 @@ class TestMotivationDeclaredOnce:
                 assert evidence.endswith(f"(mean {mean.quantize(places, ROUND_HALF_EVEN)})")
             assert all(k in SIGNAL_KEYS for k in keys.split(",") if k)
 
+    def test_the_mean_sale_keeps_the_places_of_the_amounts(self) -> None:
+        """Equal sums written with other places print their mean in their own places."""
+        policy = MotivationPolicy(novelty_min_offer_changes=1, belonging_min_referrals=5)
+        before = datetime(2000, 1, 1, tzinfo=UTC)
+        empty = assess_regularity(portfolios_example()["c1"], as_of=before)
+        ids = {key: [] for key in SIGNAL_KEYS} | {"offer_changes": ["i1", "i2", "i3"]}
+        ids["sales"] = ["o1", "o2"]
+        seen = []
+        for value in ("0", "0.000", "12.5", "12.50", "1E+3", "0.005"):
+            signals = motivation_signals(ids, sales_value=Decimal(value), regularity=empty)
+            found = motivation_from_signals("c1", signals, as_of=AS_OF, policy=policy)
+            assert found.rule == "novelty"
+            seen.append(found.evidence.reason.rsplit("(mean ", 1)[1])
+        # half even: 6.25 -> 6.2, 0.0025 -> 0.002
+        assert seen == ["0)", "0.000)", "6.2)", "6.25)", "500)", "0.002)"]
+
 
 class TestMissingValues:
     """A missing text compares as in Python, in both engines (two-valued logic)."""
@@ -523,22 +539,6 @@ class TestClientStageDeclaredOnce:
                 assert stage == "none"
             else:
                 assert stage == "new"
-
-    def test_the_mean_sale_keeps_the_places_of_the_amounts(self) -> None:
-        """Equal sums written with other places print their mean in their own places."""
-        policy = MotivationPolicy(novelty_min_offer_changes=1, belonging_min_referrals=5)
-        before = datetime(2000, 1, 1, tzinfo=UTC)
-        empty = assess_regularity(portfolios_example()["c1"], as_of=before)
-        ids = {key: [] for key in SIGNAL_KEYS} | {"offer_changes": ["i1", "i2", "i3"]}
-        ids["sales"] = ["o1", "o2"]
-        seen = []
-        for value in ("0", "0.000", "12.5", "12.50", "1E+3", "0.005"):
-            signals = motivation_signals(ids, sales_value=Decimal(value), regularity=empty)
-            found = motivation_from_signals("c1", signals, as_of=AS_OF, policy=policy)
-            assert found.rule == "novelty"
-            seen.append(found.evidence.reason.rsplit("(mean ", 1)[1])
-        # half even: 6.25 -> 6.2, 0.0025 -> 0.002
-        assert seen == ["0)", "0.000)", "6.2)", "6.25)", "500)", "0.002)"]
 
 
 class TestMotivationFrame:
