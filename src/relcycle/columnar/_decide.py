@@ -256,17 +256,18 @@ def motivation_frame(
             schema={"client_id": pl.String, **dict.fromkeys(values, pl.String)},
         )
         table = table.join(attributes.lazy(), on="client_id", how="left")
+    # the counts the decision reads: the lengths of the signals' id lists
     count = {
-        name: pl.col(key).list.len().fill_null(0)
-        for name, key in (
-            ("offer_changes", "offer_changes"),
-            ("partnership", "partnership"),
-            ("referrals", "referrals"),
-            ("requests", "requests"),
-            ("sales", "sales"),
-            ("discounted", "discounted"),
-            ("inbound", "inbound"),
-            ("complaints", "complaints"),
+        key: pl.col(key).list.len().fill_null(0)
+        for key in (
+            "offer_changes",
+            "partnership",
+            "referrals",
+            "requests",
+            "sales",
+            "discounted",
+            "inbound",
+            "complaints",
         )
     }
     columns = {
