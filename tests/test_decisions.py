@@ -53,6 +53,8 @@ from relcycle.segmentation.regularity import (
     Regularity,
     RegularityPolicy,
     assess_regularity,
+    cv_text,
+    mean_gap_text,
     regularity_decision,
 )
 from relcycle.testing import portfolios
@@ -186,6 +188,21 @@ class TestExactFigures:
         assert [r[3] for r in by_python[2:]] == ["0.12", "0.25"]
         # half up is half up: 2.5 -> 3, 3.5 -> 4
         assert [r[5] for r in by_python[:2]] == [3, 4]
+
+    def test_the_ladders_and_lifecycles_figures_round_the_same_way(self) -> None:
+        """mean_gap_text and cv_text (their sentences) print with ratio_text's rounding."""
+        assert [mean_gap_text(Decimal(v)) for v in ("2.25", "2.35", "7", "0.04999")] == [
+            "2.2",
+            "2.4",
+            "7.0",
+            "0.0",
+        ]
+        assert [cv_text(Decimal(v)) for v in ("0.125", "0.135", "0", "1.005")] == [
+            "0.12",
+            "0.14",
+            "0.00",
+            "1.00",
+        ]
 
 
 class TestDecisions:

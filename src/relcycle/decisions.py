@@ -96,6 +96,7 @@ __all__ = [
     "lookup",
     "plural",
     "pow10",
+    "ratio_digits",
     "ratio_text",
     "round_half_up",
     "sqrt_ratio_text",
@@ -804,6 +805,13 @@ def _pow10(exponent: int, places: int) -> int:
 
 def _half_up(numerator: int, denominator: int, places: int) -> int:
     return (2 * numerator + denominator) // (2 * denominator)
+
+
+def ratio_digits(numerator: int, denominator: int, places: int) -> str:
+    """``numerator / denominator`` (≥ 0, positive denominator) with ``places``
+    decimal places, rounded half even, exactly: what :func:`ratio_text` prints
+    (its Python side), for code that prints a figure outside a decision list."""
+    return _ratio_text(numerator, denominator, places)
 
 
 def _ratio_text(numerator: int, denominator: int, places: int) -> str:

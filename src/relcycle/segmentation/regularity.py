@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from functools import lru_cache
 
 import attrs
@@ -39,6 +39,7 @@ from relcycle.decisions import (
     days_input,
     lit,
     plural,
+    ratio_digits,
     ratio_text,
     round_half_up,
     sqrt_ratio_text,
@@ -377,17 +378,14 @@ def regular_gaps(days: Sequence[date], policy: RegularityPolicy) -> tuple[Decima
 
 
 def mean_gap_text(mean: Decimal) -> str:
-    """A mean gap for people: days to one decimal place, rounded half even."""
-    return str(mean.quantize(_TENTH, rounding=ROUND_HALF_EVEN))
+    """A mean gap for people: days to one decimal place, rounded half even (the
+    rounding the regularity sentence's ``ratio_text`` does)."""
+    return ratio_digits(*mean.as_integer_ratio(), 1)
 
 
 def cv_text(cv: Decimal) -> str:
     """A coefficient of variation for people: two decimal places, rounded half even."""
-    return str(cv.quantize(_HUNDREDTH, rounding=ROUND_HALF_EVEN))
-
-
-_TENTH = Decimal("0.1")
-_HUNDREDTH = Decimal("0.01")
+    return ratio_digits(*cv.as_integer_ratio(), 2)
 
 
 @lru_cache(maxsize=4096)
