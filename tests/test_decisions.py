@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -56,6 +57,7 @@ from relcycle.segmentation.regularity import (
     cv_text,
     mean_gap_text,
     regularity_decision,
+    regularity_from_days,
 )
 from relcycle.testing import portfolios
 
@@ -636,3 +638,34 @@ class TestMotivationFrame:
         policy = MotivationPolicy(novelty_max_mean_order=Decimal("0.1234567891"))
         with pytest.raises(UsageError, match=r"novelty_max_mean_order 0\.1234567891 has more"):
             motivation_frame(frames, as_of=moment, policy=policy)
+
+
+class TestMotivationFromAHandBuiltRegularity:
+    def test_regular_without_integers_reads_its_days(self) -> None:
+        """An assessment built by hand (no gaps/gap_sum/spread) still gives the cv."""
+        days = tuple(date(2024, 1, 1) + timedelta(days=d) for d in (0, 10, 40, 50, 80))
+        full = regularity_from_days(
+            "c1", days, ["o"] * 5, as_of_day=date(2024, 4, 1), policy=RegularityPolicy()
+        )
+        bare = attrs.evolve(full, gaps=0, gap_sum=0, spread=0)
+        ids = {key: [] for key in SIGNAL_KEYS} | {"sales": ["o1", "o2", "o3", "o4", "o5"]}
+        policy = MotivationPolicy(belonging_min_referrals=5)
+        reasons = [
+            motivation_from_signals(
+                "c1",
+                motivation_signals(ids, sales_value=Decimal(50), regularity=r),
+                as_of=AS_OF,
+                policy=policy,
+            ).evidence.reason
+            for r in (full, bare)
+        ]
+        assert reasons[0] == reasons[1]
+        assert reasons[0].startswith("regular demand (5 sales, cv 0.50)")
+        broken = attrs.evolve(bare, purchase_days=())
+        with pytest.raises(UsageError, match="neither its figures' integers"):
+            motivation_from_signals(
+                "c1",
+                motivation_signals(ids, sales_value=Decimal(50), regularity=broken),
+                as_of=AS_OF,
+                policy=policy,
+            )

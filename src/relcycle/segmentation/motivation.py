@@ -85,6 +85,7 @@ from .regularity import (
     RegularityAssessment,
     RegularityPolicy,
     assess_regularity,
+    regularity_decision,
 )
 
 __all__ = [
@@ -157,10 +158,7 @@ class AttributeRule:
 
     def matches_client(self, client: Client) -> bool:
         """True if ``client``'s attribute (or field) equals :attr:`value`."""
-        if self.name in ("industry", "region", "kind"):
-            own = getattr(client, self.name)
-            return own is not None and str(own) == self.value
-        return client.attributes.get(self.name) == self.value
+        return _attribute(self, client) == self.value
 
     def __str__(self) -> str:
         return f"attribute {self.name}={self.value} -> {self.segment.value}"
@@ -495,6 +493,17 @@ def motivation_from_signals(
     if policy.attribute_rules and client is None:
         raise UsageError("motivation_from_signals: attribute rules need the client")
     demand = s.regularity
+    spread, gap_sum = demand.spread, demand.gap_sum
+    if demand.regularity is Regularity.regular and not demand.gaps:
+        # an assessment built by hand, without the figures' integers: from its days
+        if len(demand.purchase_days) < 2:
+            raise UsageError(
+                "motivation_from_signals: the regularity is 'regular' but gives neither "
+                "its figures' integers (gaps, gap_sum, spread) nor two purchase days"
+            )
+        spread, gap_sum = regularity_decision(policy.windowed_regularity()).value(
+            "spread", "gap_sum"
+        )(demand.purchase_days, None)
     units, places = _units(s.sales_value)
     attributes = [_attribute(rule, client) for rule in policy.attribute_rules]
     segment, rule, why, keys = motivation_decision(policy).function(
@@ -510,8 +519,8 @@ def motivation_from_signals(
         units,
         places,
         demand.regularity.value,
-        demand.spread,
-        demand.gap_sum,
+        spread,
+        gap_sum,
     )
     return MotivationAssessment(
         client_id=client_id,
