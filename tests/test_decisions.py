@@ -41,6 +41,7 @@ from relcycle.model import (
     Purpose,
 )
 from relcycle.segmentation.motivation import (
+    DECISION_COUNTS,
     SIGNAL_KEYS,
     AttributeRule,
     MotivationPolicy,
@@ -447,16 +448,7 @@ class TestMotivationDeclaredOnce:
                 for name in decision.inputs
                 if name.startswith("attribute_")
             }
-            for name in (
-                "offer_changes",
-                "partnership",
-                "referrals",
-                "requests",
-                "sales",
-                "discounted",
-                "inbound",
-                "complaints",
-            ):
+            for name, _ in DECISION_COUNTS:
                 row[name] = data.draw(counts)
             row["discounted"] = min(row["discounted"], row["sales"])
             row["value_units"] = data.draw(st.integers(0, 10**12))

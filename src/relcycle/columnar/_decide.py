@@ -257,19 +257,7 @@ def motivation_frame(
         )
         table = table.join(attributes.lazy(), on="client_id", how="left")
     # the counts the decision reads: the lengths of the signals' id lists
-    count = {
-        key: pl.col(key).list.len().fill_null(0)
-        for key in (
-            "offer_changes",
-            "partnership",
-            "referrals",
-            "requests",
-            "sales",
-            "discounted",
-            "inbound",
-            "complaints",
-        )
-    }
+    count = {key: pl.col(key).list.len().fill_null(0) for key, _ in _motivation.DECISION_COUNTS}
     columns = {
         **count,
         "value_units": pl.col("value_units").fill_null(0),

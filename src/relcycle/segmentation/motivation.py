@@ -36,6 +36,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
 from functools import lru_cache
+from operator import attrgetter
 
 import attrs
 
@@ -89,6 +90,7 @@ from .regularity import (
 )
 
 __all__ = [
+    "DECISION_COUNTS",
     "AttributeRule",
     "MotivationAssessment",
     "MotivationPolicy",
@@ -508,14 +510,7 @@ def motivation_from_signals(
     attributes = [_attribute(rule, client) for rule in policy.attribute_rules]
     segment, rule, why, keys = motivation_decision(policy).function(
         *attributes,
-        s.offer_changes,
-        s.partnership,
-        s.referrals,
-        s.requests,
-        s.sales,
-        s.discounted_sales,
-        s.inbound_contacts,
-        s.complaints,
+        *_COUNTS(s),
         units,
         places,
         demand.regularity.value,
@@ -564,6 +559,22 @@ def _units(value: Decimal) -> tuple[int, int]:
 _EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 
 
+#: The window's counts the motivation decision reads, in the order of its
+#: inputs: each input's name (the signal's key in :data:`SIGNAL_KEYS`) and the
+#: :class:`MotivationSignals` field that holds the count.
+DECISION_COUNTS: tuple[tuple[str, str], ...] = (
+    ("offer_changes", "offer_changes"),
+    ("partnership", "partnership"),
+    ("referrals", "referrals"),
+    ("requests", "requests"),
+    ("sales", "sales"),
+    ("discounted", "discounted_sales"),
+    ("inbound", "inbound_contacts"),
+    ("complaints", "complaints"),
+)
+
+_COUNTS = attrgetter(*(field for _, field in DECISION_COUNTS))
+
 #: The regularity of the window's sales, in the unclassified sentence.
 _DEMAND_TEXT = {
     Regularity.regular.value: "regular demand",
@@ -579,8 +590,7 @@ def motivation_decision(policy: MotivationPolicy) -> DecisionList:
 
     Its inputs, in order: one text per attribute rule (``attribute_0``, ...:
     the client's attribute or field the rule compares, None when it has none),
-    then the window's counts ``offer_changes``, ``partnership``, ``referrals``,
-    ``requests``, ``sales``, ``discounted``, ``inbound``, ``complaints``, the
+    then the window's counts (:data:`DECISION_COUNTS`), the
     sales' sum as ``value_units / 10**value_places``, and the window's demand:
     its regularity verdict's value (``demand``) and the ``spread`` and
     ``gap_sum`` its figures come from (the outputs of
@@ -592,14 +602,14 @@ def motivation_decision(policy: MotivationPolicy) -> DecisionList:
     """
     p = policy
     attributes = [text_input(f"attribute_{i}") for i in range(len(p.attribute_rules))]
-    offer_changes = int_input("offer_changes")
-    partnership = int_input("partnership")
-    referrals = int_input("referrals")
-    requests = int_input("requests")
-    sales = int_input("sales")
-    discounted = int_input("discounted")
-    inbound = int_input("inbound")
-    complaints = int_input("complaints")
+    counts = {key: int_input(key) for key, _ in DECISION_COUNTS}
+    offer_changes, partnership, referrals = (
+        counts["offer_changes"],
+        counts["partnership"],
+        counts["referrals"],
+    )
+    requests, sales, discounted = counts["requests"], counts["sales"], counts["discounted"]
+    inbound, complaints = counts["inbound"], counts["complaints"]
     units = int_input("value_units")
     places = int_input("value_places")
     demand = text_input("demand")
@@ -734,14 +744,7 @@ def motivation_decision(policy: MotivationPolicy) -> DecisionList:
         "motivation",
         inputs=(
             *attributes,
-            offer_changes,
-            partnership,
-            referrals,
-            requests,
-            sales,
-            discounted,
-            inbound,
-            complaints,
+            *counts.values(),
             units,
             places,
             demand,
