@@ -328,6 +328,8 @@ class TestDecisions:
             decision(b=3)
         with pytest.raises(UsageError, match="no column for a"):
             decision.over(pl.DataFrame({"b": [1]}), {})
+        with pytest.raises(UsageError, match="already has columns named like its outputs: v"):
+            decision.over(pl.DataFrame({"a": [1], "v": [2]}), {"a": pl.col("a")})
         with pytest.raises(UsageError, match="has no value named 'x'"):
             decision.value("x")
 
@@ -632,32 +634,24 @@ class TestMotivationFrame:
             motivation_frame(frames, as_of=moment, policy=policy)
 
 
-class TestMotivationFromAHandBuiltRegularity:
-    def test_regular_without_integers_reads_its_days(self) -> None:
-        """An assessment built by hand (no gaps/gap_sum/spread) still gives the cv."""
+class TestMotivationReadsItsDemand:
+    def test_the_stability_cv_is_the_demands(self) -> None:
+        """The stability sentence prints the cv of the regularity it is given, from its
+        days (a regularity built by hand too); an inconsistent one is refused by name."""
         days = tuple(date(2024, 1, 1) + timedelta(days=d) for d in (0, 10, 40, 50, 80))
-        full = regularity_from_days(
+        demand = regularity_from_days(
             "c1", days, ["o"] * 5, as_of_day=date(2024, 4, 1), policy=RegularityPolicy()
         )
-        bare = attrs.evolve(full, gaps=0, gap_sum=0, spread=0)
         ids = {key: [] for key in SIGNAL_KEYS} | {"sales": ["o1", "o2", "o3", "o4", "o5"]}
         policy = MotivationPolicy(belonging_min_referrals=5)
-        reasons = [
-            motivation_from_signals(
-                "c1",
-                motivation_signals(ids, sales_value=Decimal(50), regularity=r),
-                as_of=AS_OF,
-                policy=policy,
-            ).evidence.reason
-            for r in (full, bare)
-        ]
-        assert reasons[0] == reasons[1]
-        assert reasons[0].startswith("regular demand (5 sales, cv 0.50)")
-        broken = attrs.evolve(bare, purchase_days=())
-        with pytest.raises(UsageError, match="neither its figures' integers"):
-            motivation_from_signals(
-                "c1",
-                motivation_signals(ids, sales_value=Decimal(50), regularity=broken),
-                as_of=AS_OF,
-                policy=policy,
-            )
+
+        def reason(regularity: Any) -> str:
+            signals = motivation_signals(ids, sales_value=Decimal(50), regularity=regularity)
+            found = motivation_from_signals("c1", signals, as_of=AS_OF, policy=policy)
+            return found.evidence.reason
+
+        assert reason(demand).startswith("regular demand (5 sales, cv 0.50)")
+        other = attrs.evolve(demand, purchase_days=(*days[:4], date(2024, 3, 11)))
+        assert reason(other).startswith("regular demand (5 sales, cv 0.47)")
+        with pytest.raises(UsageError, match="'regular' with fewer than two purchase days"):
+            reason(attrs.evolve(demand, purchase_days=()))

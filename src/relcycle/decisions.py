@@ -22,7 +22,8 @@ and evaluated two ways, neither holding a copy of it:
 
 - ``decision(days=...)`` is the pure-Python evaluator: the tree is compiled
   once into one Python function (an ``if`` per case), so asking a decision
-  costs about what the hand-written test it replaces cost;
+  costs a few microseconds, about what hand-written code costs (the built-in
+  declarations: about 1 µs more per call than the code they replaced);
 - :meth:`DecisionList.over` compiles the same tree for polars: each aggregate and
   named value becomes a column computed once, and each output one ``when/then``
   chain over the cases, so every client of a table is decided at once.
@@ -1208,7 +1209,8 @@ class DecisionList:
             (integers as ``Int64``, days as ``Date``).
 
         Raises:
-            UsageError: If an input has no expression.
+            UsageError: If an input has no expression, or the frame has a column
+                named like an output (it would be replaced).
         """
         from relcycle.columnar._source import import_polars
 
@@ -1216,6 +1218,13 @@ class DecisionList:
         missing = [n for n in self.inputs if n not in columns]
         if missing:
             raise UsageError(f"decision {self.name!r}: no column for {', '.join(missing)}")
+        lazy = frame.lazy()
+        taken = [out for out in self.outputs if out in lazy.collect_schema().names()]
+        if taken:
+            raise UsageError(
+                f"decision {self.name!r}: the frame already has columns named like its "
+                f"outputs: {', '.join(taken)}; rename them first"
+            )
         env = _PlEnv(columns)
         outputs: list[Any] = []
         for out, kind in self.outputs.items():
@@ -1234,7 +1243,6 @@ class DecisionList:
                     cond = case.when._pl(pl, env).fill_null(False)
                     chain = (pl.when if chain is None else chain.when)(cond).then(expr)
             outputs.append((chain.cast(pl.Int64) if kind == "int" else chain).alias(out))
-        lazy = frame.lazy()
         for name, expr in env.temps.values():
             lazy = lazy.with_columns(expr.alias(name))
         temps = [name for name, _ in env.temps.values()]

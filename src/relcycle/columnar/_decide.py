@@ -12,7 +12,6 @@ declares them.
 from __future__ import annotations
 
 from datetime import UTC, datetime, tzinfo
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
 
 from relcycle._args import checked
@@ -38,13 +37,6 @@ __all__ = ["MOTIVATION_COLUMNS", "REGULARITY_COLUMNS", "motivation_frame", "regu
 #: Int128: ``(nQ - S²) b²`` with ``nQ - S² <= S³`` and S at most the days from
 #: 1900 to 2199 (the records' years) stays below 2**127 for b up to 10**11.
 _LARGEST_CV_DENOMINATOR = 10**11
-
-#: An amount's text polars reads as units and places: at most 15 integer digits
-#: and 18 places (its units, at a client's places, stay below 10**33).
-_SMALL_AMOUNT = r"^[0-9]{1,15}(\.[0-9]{1,18})?$"
-
-#: The most decimal places an amount may have for the decision's integers.
-_MOST_PLACES = 18
 
 #: The largest numerator or denominator of a motivation threshold (its
 #: comparisons multiply it with counts, sums and powers of ten in ``Int128``).
@@ -206,8 +198,9 @@ def motivation_frame(
         per row of ``frames.clients``, in client id order: the segment (a
         ``polars.Enum`` of the segments' values), the rule that matched, the
         evidence sentence and the ids of the records it cites. A client with
-        an amount of more than 15 integer digits or 18 decimal places, or a
-        sum near 10**25, is classified by the object path (the same answer).
+        an amount the columnar engine does not read as plain digits (an
+        exponent, more than 15 integer digits or 12 places), or a sum near
+        10**25, is classified by the object path (the same answer).
 
     Raises:
         ValidationError: If ``as_of`` is not timezone-aware.
@@ -225,8 +218,10 @@ def motivation_frame(
     _check_motivation(policy)
     signals = _motivation.motivation_signal_set(policy.window_days)
     table: Any = frames.clients.lazy().select("client_id")
+    # the id lists the decision counts or cites (not the plain contacts: it reads neither)
+    read = {key for key, _ in _motivation.DECISION_COUNTS}
     for name in ("orders", "interactions", "complaints"):
-        aggs = signals.aggregations(name, as_of=moment)
+        aggs = [a for a in signals.aggregations(name, as_of=moment) if a.meta.output_name() in read]
         if aggs:
             per = (
                 getattr(frames, name)
@@ -327,59 +322,36 @@ def _by_objects(
 
 def _sales_value(pl: Any, frames: Frames, signals: Any, moment: datetime) -> Any:
     """Per client: the exact sum of the window's sales as ``value_units / 10**value_places``,
-    and ``big``: whether the decision's 128-bit integers might not hold its figures.
+    and ``big``: whether the object path must decide the client.
 
-    The model adds the amounts exactly from 0, so the sum has the most decimal
-    places of its amounts (and 0 at least): each amount's units and places are
-    read from its plain digits (an amount in another form, as a Decimal, once
-    per distinct text), and the units, brought to the client's places, are added
-    in 128-bit integers. A client with an amount of more than 15 integer digits
-    or 18 places, or whose sum (or the mean's scaled numerator) would pass about
-    10**25, is ``big``: its segment is left to the object path.
+    The amounts are read and added as the columnar engine's signals read them
+    (``_money``: plain texts as 38-digit decimals at scale 12, exactly). The model
+    adds them exactly from 0, so the sum has the most decimal places of its
+    amounts (and 0 at least): its units are the scale-12 digits divided by
+    ``10**(12 - places)``. A client with an amount in another form (an
+    exponent, more digits) or whose sum, times the power of ten of its places,
+    nears 10**25 (the decision multiplies it by a bound's denominator and by
+    that power again, in ``Int128``) is ``big``.
     """
+    from ._signals import _SCALE, _money
+
+    value, scale, odd = _money(pl, "amount")
     where = signals.signals["sales_value"].to_polars(as_of=moment)
-    rows = frames.orders.lazy().filter(where).select("client_id", "amount")
-    amount = pl.col("amount")
-    # plain digits (the amounts' usual text): units and places read in polars
-    plain = amount.str.contains(_SMALL_AMOUNT)
-    dot = amount.str.find(".", literal=True)
-    plain_places = pl.when(dot.is_null()).then(0).otherwise(amount.str.len_bytes() - dot - 1)
-    plain_units = amount.str.replace(".", "", literal=True).cast(pl.Int128, strict=False)
-    # any other text (an exponent, more digits) as a Decimal, once per distinct text
-    odd = rows.filter(~plain).select(amount.unique()).collect().get_column("amount").to_list()
-    read = [_motivation._units(Decimal(t)) for t in odd]
-    fits = [abs(u) < 10 ** (15 + p) and p <= _MOST_PLACES for u, p in read]
-    odd_units = [u if ok else 0 for (u, _), ok in zip(read, fits, strict=True)]
-    odd_places = [p if ok else 0 for (_, p), ok in zip(read, fits, strict=True)]
-    units = pl.when(plain).then(plain_units)
-    places = pl.when(plain).then(plain_places.cast(pl.Int64))
-    big = ~plain
-    if odd:
-        units = units.otherwise(
-            amount.replace_strict(odd, odd_units, default=None, return_dtype=pl.Int128)
-        )
-        places = places.otherwise(
-            amount.replace_strict(odd, odd_places, default=None, return_dtype=pl.Int64)
-        )
-        big = big & ~amount.replace_strict(odd, fits, default=False, return_dtype=pl.Boolean)
-    most = places.max().over("client_id")
-    scaled = units * pl.lit(10, dtype=pl.Int128).pow(most - places)
-    value = units.cast(pl.Float64) / pl.lit(10.0).pow(places.cast(pl.Float64))
     summed = (
-        rows.with_columns(
-            scaled.alias("scaled"), most.alias("most"), value.alias("value"), big.alias("big")
-        )
+        frames.orders.lazy()
+        .filter(where)
+        .select("client_id", value.alias("value"), scale.alias("scale"), odd.alias("odd"))
         .group_by("client_id")
         .agg(
-            pl.col("scaled").sum().alias("value_units"),
-            pl.col("most").first().alias("value_places"),
-            pl.col("value").sum().alias("approx"),
-            pl.col("big").any().alias("big"),
+            pl.col("value").sum().alias("total"),
+            pl.col("scale").max().clip(lower_bound=0).cast(pl.Int64).alias("value_places"),
+            pl.col("odd").any().alias("odd"),
         )
     )
-    # the decision multiplies the units by 10**places and by a bound's denominator
+    digits = pl.col("total").cast(pl.String).str.replace(".", "", literal=True)
+    ten = pl.lit(10, dtype=pl.Int128)
+    units = digits.cast(pl.Int128) // ten.pow(_SCALE - pl.col("value_places"))
     power = pl.lit(10.0).pow(pl.col("value_places").cast(pl.Float64))
-    large = (pl.col("approx").abs() * power * power >= 1e25) | (
-        pl.col("approx").abs() * power >= 1e25
-    )
-    return summed.with_columns((pl.col("big") | large).alias("big")).drop("approx")
+    approx = pl.col("total").cast(pl.Float64).abs()
+    big = pl.col("odd") | (approx * power * power >= 1e25) | (approx * power >= 1e25)
+    return summed.select("client_id", units.alias("value_units"), "value_places", big.alias("big"))

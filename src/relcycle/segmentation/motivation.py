@@ -495,14 +495,14 @@ def motivation_from_signals(
     if policy.attribute_rules and client is None:
         raise UsageError("motivation_from_signals: attribute rules need the client")
     demand = s.regularity
-    spread, gap_sum = demand.spread, demand.gap_sum
-    if demand.regularity is Regularity.regular and not demand.gaps:
-        # an assessment built by hand, without the figures' integers: from its days
+    spread, gap_sum = 0, 0  # read by the stability sentence only, for a regular demand
+    if demand.regularity is Regularity.regular:
         if len(demand.purchase_days) < 2:
             raise UsageError(
-                "motivation_from_signals: the regularity is 'regular' but gives neither "
-                "its figures' integers (gaps, gap_sum, spread) nor two purchase days"
+                "motivation_from_signals: the regularity is 'regular' with fewer than two "
+                "purchase days"
             )
+        # the figures' integers, from the regularity declaration itself
         spread, gap_sum = regularity_decision(policy.windowed_regularity()).value(
             "spread", "gap_sum"
         )(demand.purchase_days, None)
@@ -592,8 +592,8 @@ def motivation_decision(policy: MotivationPolicy) -> DecisionList:
     the client's attribute or field the rule compares, None when it has none),
     then the window's counts (:data:`DECISION_COUNTS`), the
     sales' sum as ``value_units / 10**value_places``, and the window's demand:
-    its regularity verdict's value (``demand``) and the ``spread`` and
-    ``gap_sum`` its figures come from (the outputs of
+    its regularity verdict's value (``demand``) and, for a regular one, the
+    ``spread`` and ``gap_sum`` its cv comes from (named values of
     :func:`~relcycle.segmentation.regularity.regularity_decision`).
     Its outputs: ``segment`` (the segment's value), ``rule`` (the rule's name),
     ``evidence`` (the sentence) and ``keys`` (the signals whose record ids the

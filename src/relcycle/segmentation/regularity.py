@@ -118,10 +118,6 @@ class RegularityAssessment:
         overdue: True for a regular client whose next order is late (see the module docs).
         days_since_last: Days from the last purchase day to the day of ``as_of``.
         evidence: The figures and the sales counted.
-        gaps: The number of gaps n (purchase days - 1; 0 with fewer than two).
-        gap_sum: Their sum S, in days (0 with fewer than two purchase days).
-        spread: ``nQ - S²`` (Q the sum of the squared gaps): the exact integers
-            the mean (``S / n``) and the cv (``sqrt(nQ - S²) / S``) come from.
     """
 
     client_id: str
@@ -133,9 +129,6 @@ class RegularityAssessment:
     overdue: bool
     days_since_last: int | None
     evidence: Evidence
-    gaps: int = 0
-    gap_sum: int = 0
-    spread: int = 0
 
 
 @checked
@@ -220,9 +213,6 @@ def regularity_from_days(
         overdue=overdue,
         days_since_last=since_last,
         evidence=Evidence(why, record_ids if days else ()),
-        gaps=n,
-        gap_sum=total,
-        spread=spread,
     )
 
 
