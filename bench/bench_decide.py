@@ -28,22 +28,14 @@ log of ``make_bench_data.py``. Needs the ``arrow`` extra and pandas.
 
 from __future__ import annotations
 
-import argparse
-import tempfile
-import time
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from relcycle.columnar import histories, motivation_frame, read_tables, regularity_frame
+from _frames_input import cpu, frames_input
+
+from relcycle.columnar import histories, motivation_frame, regularity_frame
 from relcycle.segmentation.motivation import MotivationPolicy, classify_motivation
 from relcycle.segmentation.regularity import RegularityPolicy, assess_regularity
-
-
-def _cpu(fn: Any) -> tuple[float, Any]:
-    start = time.process_time()
-    out = fn()
-    return time.process_time() - start, out
 
 
 def _pandas_verdicts(orders: Any, as_of: datetime) -> dict[str, str]:
@@ -65,22 +57,7 @@ def _pandas_verdicts(orders: Any, as_of: datetime) -> dict[str, str]:
 
 def main() -> None:
     """Time the three ways on the same input, side by side."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--demo", type=int, help="simulate this many demo clients")
-    parser.add_argument("--folder", type=Path, help="a folder of contract tables")
-    parser.add_argument("--as-of", default="2026-06-30T00:00:00+00:00")
-    parser.add_argument("--reps", type=int, default=3)
-    args = parser.parse_args()
-    if args.folder is None:
-        from relcycle.io import write_history
-        from relcycle.simulate import simulate_portfolio
-
-        folder = Path(tempfile.mkdtemp())
-        write_history(simulate_portfolio(args.demo or 20_000, seed=3).portfolio(), folder)
-    else:
-        folder = args.folder
-    frames = read_tables(folder)
-    as_of = datetime.fromisoformat(args.as_of)
+    args, frames, as_of = frames_input(__doc__.splitlines()[0])
     policy = RegularityPolicy()
     stories = list(histories(frames))  # built once, outside the timings
     orders = frames.orders.select("client_id", "placed_at", "status").to_pandas()
@@ -112,7 +89,7 @@ def main() -> None:
             ("motivation frame", m_frame),
             ("motivation objects", m_objects),
         ):
-            seconds, out = _cpu(fn)
+            seconds, out = cpu(fn)
             best[name] = min(best.get(name, seconds), seconds)
             outputs[name] = out
     rows = outputs["frame"].iter_rows(named=True)

@@ -18,41 +18,18 @@ log of ``make_bench_data.py``. Needs the ``arrow`` extra.
 
 from __future__ import annotations
 
-import argparse
-import tempfile
-import time
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import UTC
 from typing import Any
 
-from relcycle.columnar import histories, machine_steps, read_tables
+from _frames_input import cpu, frames_input
+
+from relcycle.columnar import histories, machine_steps
 from relcycle.funnel import FUNNEL, FUNNEL_COLUMN, FunnelPolicy
-
-
-def _cpu(fn: Any) -> tuple[float, Any]:
-    start = time.process_time()
-    out = fn()
-    return time.process_time() - start, out
 
 
 def main() -> None:
     """Time the fold and the runner on the same frames, side by side."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--demo", type=int, help="simulate this many demo clients")
-    parser.add_argument("--folder", type=Path, help="a folder of contract tables")
-    parser.add_argument("--as-of", default="2026-06-30T00:00:00+00:00")
-    parser.add_argument("--reps", type=int, default=3)
-    args = parser.parse_args()
-    if args.folder is None:
-        from relcycle.io import write_history
-        from relcycle.simulate import simulate_portfolio
-
-        folder = Path(tempfile.mkdtemp())
-        write_history(simulate_portfolio(args.demo or 20_000, seed=3).portfolio(), folder)
-    else:
-        folder = args.folder
-    frames = read_tables(folder)
-    as_of = datetime.fromisoformat(args.as_of)
+    args, frames, as_of = frames_input(__doc__.splitlines()[0])
     policy = FunnelPolicy()
     stories = list(histories(frames))  # built once, outside the timings
 
@@ -80,7 +57,7 @@ def main() -> None:
             ("column over tables", cells_folded),
             ("column per client", cells_run),
         ):
-            spent, outputs[name] = _cpu(fn)
+            spent, outputs[name] = cpu(fn)
             best[name] = min(best.get(name, float("inf")), spent)
     steps = outputs["fold"]
     want = [
