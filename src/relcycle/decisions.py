@@ -140,8 +140,9 @@ class _PlEnv:
     intermediate columns (aggregates, named values) computed once before the
     outputs read them."""
 
-    def __init__(self, inputs: Mapping[str, Any]) -> None:
+    def __init__(self, inputs: Mapping[str, Any], prefix: str = "__decision_") -> None:
         self.inputs = dict(inputs)
+        self.prefix = prefix
         #: ``{key: (column name, expression)}``, each reading only earlier ones.
         self.temps: dict[object, tuple[str, Any]] = {}
 
@@ -149,7 +150,7 @@ class _PlEnv:
         found = self.temps.get(key)
         if found is None:
             expr = build()  # may add the temps it reads first
-            found = (f"__decision_{len(self.temps)}", expr)
+            found = (f"{self.prefix}{len(self.temps)}", expr)
             self.temps[key] = found
         return pl.col(found[0])
 
@@ -1063,6 +1064,8 @@ class DecisionList:
     Attributes:
         name: The decision's name (in errors and documentation).
         inputs: The inputs' names, in the order the compiled function takes them.
+        input_kinds: Each input's kind (``int``, ``bool``, ``date``, ``text``, or
+            ``days`` for distinct days), by name.
         outputs: The outputs' names and kinds, in order.
         cases: The cases, in order.
         values: Named values the decision exposes on their own (:meth:`value`).
@@ -1070,6 +1073,7 @@ class DecisionList:
 
     name: str
     inputs: tuple[str, ...]
+    input_kinds: Mapping[str, str]
     outputs: Mapping[str, Kind]
     cases: tuple[Case, ...]
     values: Mapping[str, Value]
@@ -1153,6 +1157,9 @@ class DecisionList:
         return cls(
             name=name,
             inputs=names,
+            input_kinds=MappingProxyType(
+                {i.name: i.kind if isinstance(i, _Input) else "days" for i in inputs}
+            ),
             outputs=dict(outputs),
             cases=tuple(cases),
             values=named,
@@ -1212,12 +1219,6 @@ class DecisionList:
             UsageError: If an input has no expression, or the frame has a column
                 named like an output (it would be replaced).
         """
-        from relcycle.columnar._source import import_polars
-
-        pl = import_polars()
-        missing = [n for n in self.inputs if n not in columns]
-        if missing:
-            raise UsageError(f"decision {self.name!r}: no column for {', '.join(missing)}")
         lazy = frame.lazy()
         taken = [out for out in self.outputs if out in lazy.collect_schema().names()]
         if taken:
@@ -1225,7 +1226,37 @@ class DecisionList:
                 f"decision {self.name!r}: the frame already has columns named like its "
                 f"outputs: {', '.join(taken)}; rename them first"
             )
-        env = _PlEnv(columns)
+        temps, outputs = self.expressions(columns)
+        for name, expr in temps:
+            lazy = lazy.with_columns(expr.alias(name))
+        return lazy.with_columns(outputs).drop([name for name, _ in temps])
+
+    def expressions(
+        self, columns: Mapping[str, Any], *, prefix: str = "__decision_"
+    ) -> tuple[list[tuple[str, Any]], list[Any]]:
+        """The decision as polars expressions, to put in a query of one's own
+        (:meth:`over` is this, applied to a frame).
+
+        Args:
+            columns: A polars expression for each input (as for :meth:`over`).
+            prefix: The names of the intermediate columns start with it (give
+                each decision of one query its own).
+
+        Returns:
+            The intermediate columns as ``(name, expression)``, in the order to
+            add them (each reads only earlier ones), and each output's expression,
+            aliased to the output's name, in order (integers as ``Int64``).
+
+        Raises:
+            UsageError: If an input has no expression.
+        """
+        from relcycle.columnar._source import import_polars
+
+        pl = import_polars()
+        missing = [n for n in self.inputs if n not in columns]
+        if missing:
+            raise UsageError(f"decision {self.name!r}: no column for {', '.join(missing)}")
+        env = _PlEnv(columns, prefix)
         outputs: list[Any] = []
         for out, kind in self.outputs.items():
             dtype = _dtype(pl, kind)
@@ -1243,10 +1274,18 @@ class DecisionList:
                     cond = case.when._pl(pl, env).fill_null(False)
                     chain = (pl.when if chain is None else chain.when)(cond).then(expr)
             outputs.append((chain.cast(pl.Int64) if kind == "int" else chain).alias(out))
-        for name, expr in env.temps.values():
-            lazy = lazy.with_columns(expr.alias(name))
-        temps = [name for name, _ in env.temps.values()]
-        return lazy.with_columns(outputs).drop(temps)
+        return list(env.temps.values()), outputs
+
+    def constants(self, output: str) -> tuple[object, ...]:
+        """The constant values the cases give for ``output`` (``None`` included),
+        in case order; a case that computes it is left out. A caller checks with
+        them what it can before any input is known (a machine's event names)."""
+        found: list[object] = []
+        for case in self.cases:
+            value = case.then[output]
+            if isinstance(value, _Raw | _Lit):
+                found.append(value.value)
+        return tuple(found)
 
     def describe(self) -> str:
         """The cases in words, one per line (for documentation and explanations)."""

@@ -36,15 +36,17 @@ second declares in its ``input_kinds``, given to :meth:`Machine.run` and
 
 from __future__ import annotations
 
+import contextlib
 from bisect import bisect_right
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import Enum
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol, TypeVar
 
 import attrs
 
+from .decisions import DecisionList
 from .errors import BudgetError, DefinitionError, IllegalTransitionError, UsageError
 from .evidence import Evidence
 from .model import FrozenMap
@@ -54,7 +56,11 @@ if TYPE_CHECKING:
     from .model import Complaint, Interaction, Order
 
 __all__ = [
+    "DECLARED_INPUTS",
+    "DECLARED_OUTPUTS",
+    "TIMER_RANGE",
     "Decision",
+    "DeclaredDecider",
     "Emitter",
     "Inactivity",
     "LastActivity",
@@ -65,6 +71,7 @@ __all__ = [
     "Memory",
     "Occurrence",
     "RecordRule",
+    "Registers",
     "Step",
     "StepView",
     "Timer",
@@ -73,6 +80,8 @@ __all__ = [
     "TransitionTable",
     "Trigger",
     "format_moment",
+    "micros",
+    "moment_of",
     "transitions_as_occurrences",
 ]
 
@@ -1116,6 +1125,358 @@ class LookupDecider(Generic[S, E]):
         return _new(Decision, (((at, event, (key,), kind),), LastActivity(key, at), timers, ()))
 
 
+#: What every decision of a :class:`DeclaredDecider` may read besides its
+#: registers, timers and parameters, and their kinds.
+DECLARED_INPUTS: Mapping[str, str] = FrozenMap({"state": "text", "at": "int", "key": "text"})
+
+#: The outputs every decision of a :class:`DeclaredDecider` gives, and their kinds.
+DECLARED_OUTPUTS: Mapping[str, str] = FrozenMap({"event": "text", "detail": "text"})
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_REGISTER_KINDS = ("int", "bool", "date", "text")
+
+
+def micros(moment: datetime) -> int:
+    """An aware moment as whole microseconds since 1970-01-01T00:00Z (exact).
+
+    A :class:`DeclaredDecider`'s decisions read the occurrence's moment and set
+    timers in this unit (integers compare and add exactly in both engines).
+    """
+    d = moment - _EPOCH
+    return (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds
+
+
+def moment_of(value: int) -> datetime:
+    """The UTC moment ``value`` microseconds after 1970-01-01T00:00Z (:func:`micros` reversed)."""
+    return _EPOCH + timedelta(microseconds=value)
+
+
+#: The first and last moments a timer may fall due (years 1 to 9999, UTC), in
+#: microseconds since 1970 (:func:`micros`).
+TIMER_RANGE = (
+    micros(datetime.min.replace(tzinfo=UTC)),
+    micros(datetime.max.replace(tzinfo=UTC)),
+)
+
+
+def timer_out_of_range(machine: str, kind: str, timer: str, due: int) -> UsageError:
+    """The error of a decision that set a timer outside :data:`TIMER_RANGE`."""
+    return UsageError(
+        f"machine {machine!r}: the decision of {kind!r} set the timer {timer!r} "
+        f"{due} microseconds after 1970, outside the calendar (years 1 to 9999)"
+    )
+
+
+def _of_kind(value: object, kind: str) -> bool:
+    if kind == "int":
+        return type(value) is int
+    if kind == "bool":
+        return type(value) is bool
+    if kind == "date":
+        return type(value) is date
+    return type(value) is str
+
+
+@attrs.frozen
+class Registers:
+    """The memory of a :class:`DeclaredDecider`: each register's value, by name.
+
+    Attributes:
+        values: The values, in the decider's register order (integers, booleans,
+            days, texts; a day or a text may be None).
+    """
+
+    values: Mapping[str, Any] = attrs.field(converter=_frozen_events)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (days as ``YYYY-MM-DD``); the decider's
+        :meth:`~DeclaredDecider.memory_from_dict` reads it back."""
+        return {k: v.isoformat() if isinstance(v, date) else v for k, v in self.values.items()}
+
+
+# where a decision's input comes from
+_SOURCE_STATE, _SOURCE_AT, _SOURCE_KEY, _SOURCE_REGISTER, _SOURCE_TIMER, _SOURCE_PARAM = range(6)
+
+
+@attrs.frozen(eq=False)
+class DeclaredDecider(Generic[S, E]):
+    """A decider declared as data: registers, and one decision list per occurrence kind.
+
+    The general form of a decider a compiler can read (see :doc:`design`,
+    "Deciders declared as data"). Its memory is a :class:`Registers` value: a
+    few named integers, booleans, days or texts. Each occurrence kind (a
+    trigger's, a timer's or an input's) has a :class:`~relcycle.decisions.DecisionList`
+    that reads
+
+    - ``state`` (the machine's state, its value as text), ``at`` (the
+      occurrence's moment, in microseconds since 1970-01-01T00:00Z: see
+      :func:`micros`) and ``key`` (the record's id, or the timer's key);
+    - any register, by its name;
+    - any timer kind, by its name: when that timer falls due (microseconds), or
+      None when it is not set;
+    - any parameter: an attribute of the policy, by its name;
+
+    and gives ``event`` (an event of the table, by value, or None for none),
+    ``detail`` (the event's sentence) and, optionally, new values of registers
+    and timers (a timer given None is cancelled; one set is keyed by the
+    occurrence). What a decision does not give stays as it was. The event
+    cites the occurrence's record (or, for a timer, the record that set it).
+
+    The runner calls it like any decider, so a machine built on it runs, resumes
+    and saves its state as every machine does; the columnar engine folds it
+    over whole tables round by round with the same declarations
+    (:func:`relcycle.columnar.machine_steps`).
+
+    Attributes:
+        table: The machine's transition table.
+        registers: Each register's kind (``int``, ``bool``, ``date``, ``text``)
+            and initial value, by name.
+        decisions: The decision of each occurrence kind.
+        timers: Each timer kind's priority (its order among occurrences at one moment).
+        parameters: The policy attributes the decisions read, with their kinds.
+
+    Raises:
+        DefinitionError: If a name is used twice or is reserved, a register's
+            initial value is not of its kind, a decision reads something the
+            decider does not have (or of another kind), misses ``event`` or
+            ``detail``, gives something that is neither a register nor a timer,
+            or names an event the table does not have, or a timer kind has no
+            decision.
+    """
+
+    table: TransitionTable[S, E]
+    registers: Mapping[str, tuple[str, Any]] = attrs.field(converter=FrozenMap)
+    decisions: Mapping[str, DecisionList] = attrs.field(converter=FrozenMap)
+    timers: Mapping[str, int] = attrs.field(factory=FrozenMap, converter=FrozenMap)
+    parameters: Mapping[str, str] = attrs.field(factory=FrozenMap, converter=FrozenMap)
+    _plans: Mapping[str, tuple[Any, ...]] = attrs.field(init=False, repr=False)
+    _event_of: Mapping[str, E] = attrs.field(init=False, repr=False)
+    _initial: Registers = attrs.field(init=False, repr=False)
+    _memo: list[tuple[Any, Any]] = attrs.field(init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        name = self.table.name
+        problems: list[str] = []
+        reserved = {*DECLARED_INPUTS, *DECLARED_OUTPUTS}
+        kinds: dict[str, str] = dict(DECLARED_INPUTS)
+        for group, names in (
+            ("register", self.registers),
+            ("timer", self.timers),
+            ("parameter", self.parameters),
+        ):
+            for key in names:
+                if not isinstance(key, str) or not key.isidentifier() or key.startswith("_"):
+                    problems.append(f"{group} {key!r}: not a name (letters, digits, _)")
+                elif key in reserved:
+                    problems.append(f"{group} {key!r}: the name is reserved")
+                elif key in kinds:
+                    problems.append(f"{group} {key!r}: the name is used twice")
+                kinds[key] = "int"
+        for key, spec in self.registers.items():
+            if not (isinstance(spec, tuple) and len(spec) == 2 and spec[0] in _REGISTER_KINDS):
+                problems.append(
+                    f"register {key!r}: give (kind, initial value) with a kind of "
+                    f"{', '.join(_REGISTER_KINDS)}, not {spec!r}"
+                )
+                continue
+            kind, initial = spec
+            kinds[key] = kind
+            nullable = kind in ("date", "text")
+            if not (_of_kind(initial, kind) or (nullable and initial is None)):
+                problems.append(f"register {key!r}: initial value {initial!r} is not a {kind}")
+        for key, priority in self.timers.items():
+            if type(priority) is not int:
+                problems.append(f"timer {key!r}: priority must be an int, not {priority!r}")
+        for key, kind in self.parameters.items():
+            if kind not in _REGISTER_KINDS:
+                problems.append(f"parameter {key!r}: unknown kind {kind!r}")
+            else:
+                kinds[key] = kind
+        events = {_v(e): e for e in self.table.events}
+        plans: dict[str, tuple[Any, ...]] = {}
+        for occurrence, decision in self.decisions.items():
+            where = f"decision of {occurrence!r}"
+            given: object = decision
+            if not isinstance(given, DecisionList):
+                problems.append(f"{where}: {given!r} is not a DecisionList")
+                continue
+            for key, kind in decision.input_kinds.items():
+                if key not in kinds:
+                    problems.append(
+                        f"{where}: reads {key!r}, which is neither state, at, key, a "
+                        "register, a timer nor a parameter"
+                    )
+                elif kind != kinds[key]:
+                    problems.append(f"{where}: reads {key!r} as {kind}, it is {kinds[key]}")
+            for key, kind in DECLARED_OUTPUTS.items():
+                if decision.outputs.get(key) != kind:
+                    problems.append(f"{where}: must give {key!r} as {kind}")
+            for key, kind in decision.outputs.items():
+                if key in DECLARED_OUTPUTS:
+                    continue
+                if key in self.timers:
+                    wanted = "int"
+                elif key in self.registers and key in kinds:
+                    wanted = kinds[key]
+                else:
+                    problems.append(
+                        f"{where}: gives {key!r}, which is neither a register nor a timer"
+                    )
+                    continue
+                if kind != wanted:
+                    problems.append(f"{where}: gives {key!r} as {kind}, it is {wanted}")
+            if "event" in decision.outputs:
+                for value in decision.constants("event"):
+                    if value is not None and value not in events:
+                        problems.append(f"{where}: event {value!r} is not an event of the table")
+            if problems:
+                continue
+            sources = []
+            for key in decision.inputs:
+                if key == "state":
+                    sources.append((_SOURCE_STATE, key))
+                elif key == "at":
+                    sources.append((_SOURCE_AT, key))
+                elif key == "key":
+                    sources.append((_SOURCE_KEY, key))
+                elif key in self.registers:
+                    sources.append((_SOURCE_REGISTER, key))
+                elif key in self.timers:
+                    sources.append((_SOURCE_TIMER, key))
+                else:
+                    sources.append((_SOURCE_PARAM, key))
+            outs = tuple(decision.outputs)
+            plans[occurrence] = (
+                decision,
+                tuple(sources),
+                outs.index("event"),
+                outs.index("detail"),
+                tuple((i, k) for i, k in enumerate(outs) if k in self.registers),
+                tuple((i, k) for i, k in enumerate(outs) if k in self.timers),
+            )
+        for key in self.timers:
+            if key not in self.decisions:
+                problems.append(f"timer {key!r} has no decision (it would fall due undecided)")
+        if problems:
+            raise DefinitionError(machine=name, kind="declared decider", problems=problems)
+        object.__setattr__(self, "_plans", plans)
+        object.__setattr__(self, "_event_of", events)
+        object.__setattr__(
+            self, "_initial", Registers({k: spec[1] for k, spec in self.registers.items()})
+        )
+        object.__setattr__(self, "_memo", [(_NO_POLICY, ())])
+
+    @property
+    def initial_memory(self) -> Registers:
+        """The registers' initial values (give it as the machine's ``initial_memory``)."""
+        return self._initial
+
+    def memory_from_dict(self, data: Mapping[str, Any]) -> Registers:
+        """The registers of :meth:`Registers.to_dict` (the machine's ``memory_from_dict``).
+
+        Raises:
+            UsageError: If ``data`` does not hold exactly this decider's
+                registers, each of its kind.
+        """
+        if not isinstance(data, Mapping) or set(data) != set(self.registers):
+            raise UsageError(f"not saved registers of machine {self.table.name!r}: {data!r}")
+        values: dict[str, Any] = {}
+        for key, (kind, _) in self.registers.items():
+            value = data[key]
+            if kind == "date" and isinstance(value, str):
+                with contextlib.suppress(ValueError):
+                    value = date.fromisoformat(value)
+            if not (_of_kind(value, kind) or (kind in ("date", "text") and value is None)):
+                raise UsageError(
+                    f"not saved registers of machine {self.table.name!r}: "
+                    f"{key} = {data[key]!r} is not a {kind}"
+                )
+            values[key] = value
+        return Registers(values)
+
+    def parameter_values(self, policy: object) -> tuple[Any, ...]:
+        """The parameters read from ``policy``, in declaration order.
+
+        Raises:
+            UsageError: If the policy lacks one or holds a value of another kind.
+        """
+        found = []
+        for key, kind in self.parameters.items():
+            value = getattr(policy, key, _NO_POLICY)
+            if value is _NO_POLICY:
+                raise UsageError(
+                    f"machine {self.table.name!r}: the policy {policy!r} has no {key!r}"
+                )
+            if not _of_kind(value, kind):
+                raise UsageError(
+                    f"machine {self.table.name!r}: the policy's {key} = {value!r} is not a {kind}"
+                )
+            found.append(value)
+        return tuple(found)
+
+    def __call__(
+        self, state: MachineState[S, Registers], occurrence: Occurrence, policy: object
+    ) -> Decision[Registers]:
+        """Decide one occurrence (the machine's ``decide``)."""
+        at, _, key, _, kind, _ = occurrence
+        plan = self._plans.get(kind)
+        if plan is None:
+            raise UsageError(
+                f"machine {self.table.name!r}: no decision for occurrence kind {kind!r}"
+            )
+        decision, sources, at_event, at_detail, registers, timers = plan
+        memo = self._memo[0]
+        if memo[0] is not policy:
+            memo = (policy, dict(zip(self.parameters, self.parameter_values(policy), strict=True)))
+            self._memo[0] = memo
+        values = state.memory.values
+        pending = {t.kind: t for t in state.timers}
+        args: list[Any] = []
+        for source, name in sources:
+            if source == _SOURCE_REGISTER:
+                args.append(values[name])
+            elif source == _SOURCE_STATE:
+                args.append(_v(state.state))
+            elif source == _SOURCE_AT:
+                args.append(micros(at))
+            elif source == _SOURCE_KEY:
+                args.append(key)
+            elif source == _SOURCE_TIMER:
+                timer = pending.get(name)
+                args.append(None if timer is None else micros(timer.at))
+            else:
+                args.append(memo[1][name])
+        out = decision.function(*args)
+        memory = state.memory
+        if registers:
+            changed = dict(values)
+            for i, name in registers:
+                changed[name] = out[i]
+            memory = Registers(changed)
+        scheduled = state.timers
+        if timers:
+            for i, name in timers:
+                due = out[i]
+                if due is None:
+                    pending.pop(name, None)
+                else:
+                    if not TIMER_RANGE[0] <= due <= TIMER_RANGE[1]:
+                        raise timer_out_of_range(self.table.name, kind, name, due)
+                    pending[name] = _new(Timer, (moment_of(due), self.timers[name], key, name, ""))
+            scheduled = tuple(sorted(pending.values()))
+        event = out[at_event]
+        if event is None:
+            return _new(Decision, ((), memory, scheduled, ()))
+        found = self._event_of.get(event)
+        if found is None:
+            raise UsageError(
+                f"machine {self.table.name!r}: the decision of {kind!r} gave the event "
+                f"{event!r}, not an event of the table"
+            )
+        detail = out[at_detail] or ""
+        return _new(Decision, (((at, found, (key,), detail),), memory, scheduled, ()))
+
+
 @attrs.frozen
 class Machine(Generic[S, E, M, P]):
     """A machine that reads records: a table, a trigger table and a pure decider.
@@ -1214,6 +1575,28 @@ class Machine(Generic[S, E, M, P]):
             timer = decider.timer
             if timer is not None and timer.kind not in self.timer_kinds:
                 problems.append(f"the lookup decider's timer {timer.kind!r} is not in timer_kinds")
+        if isinstance(decider, DeclaredDecider):
+            if decider.table is not self.table:
+                problems.append("the declared decider's table is not the machine's")
+            kinds = {t.kind for t in given if isinstance(t, Trigger)} | set(self.input_kinds)
+            shared = sorted(kinds & set(decider.timers))
+            if shared:
+                problems.append(
+                    f"the kinds {', '.join(shared)} are both a timer's and a trigger's "
+                    "or an input's (one decision cannot tell them apart)"
+                )
+            undecided = sorted(kinds - set(decider.decisions))
+            if undecided:
+                problems.append(
+                    f"the declared decider has no decision for the kinds {', '.join(undecided)}"
+                )
+            if set(decider.timers) != set(self.timer_kinds):
+                mine = ", ".join(sorted(decider.timers)) or "none"
+                theirs = ", ".join(sorted(self.timer_kinds)) or "none"
+                problems.append(
+                    f"the declared decider's timers ({mine}) are not the machine's "
+                    f"timer_kinds ({theirs})"
+                )
         if problems:
             raise DefinitionError(machine=self.table.name, problems=problems)
         object.__setattr__(self, "_guards", {k: g for k, g in guards.items() if g is not None})

@@ -11,8 +11,9 @@ the tests hold the two paths equal.
   :func:`relcycle.report.build_report`; :func:`client_signals` gives every
   client's regularity, motivation, cost-to-serve, RFM figures and counts.
 - A machine over whole tables: :func:`machine_steps` folds a machine whose
-  decider is data (:class:`relcycle.machine.LookupDecider`) over every client
-  at once and gives the steps :meth:`relcycle.machine.Machine.run` takes.
+  decider is data (:class:`relcycle.machine.LookupDecider`, or the general
+  :class:`relcycle.machine.DeclaredDecider`) over every client at once and
+  gives the steps :meth:`relcycle.machine.Machine.run` takes.
 - Declared decisions over whole tables: :func:`regularity_frame` decides
   every client's regularity (verdict, next expected order, overdue, evidence)
   and :func:`motivation_frame` its motivation segment, in polars queries

@@ -1,9 +1,13 @@
 """A machine folded over whole tables: every client's steps at once.
 
 :func:`machine_steps` takes a :class:`~relcycle.machine.Machine` whose decider
-is data (a :class:`~relcycle.machine.LookupDecider`) and the columnar engine's
-frames, and gives the steps :meth:`Machine.run <relcycle.machine.Machine.run>`
-gives client by client, as one table, with no per-client Python:
+is data and the columnar engine's frames, and gives the steps
+:meth:`Machine.run <relcycle.machine.Machine.run>` gives client by client, as
+one table. Two forms of decider fold:
+
+**A lookup decider** (:class:`~relcycle.machine.LookupDecider`: one event per
+occurrence kind, at most one inactivity timer) folds with no per-client Python
+and in ``log2`` rounds:
 
 1. **Occurrences.** Each trigger's rule is compiled to polars by the rule layer
    (the same declaration the runner compiles to Python); the records it matches
@@ -25,6 +29,18 @@ gives client by client, as one table, with no per-client Python:
 The maps are finite: the fold enumerates every composition of the machine's
 event maps once per machine (a machine whose events compose into more than
 :data:`MAX_MAPS` distinct maps is refused with a clear error).
+
+**A declared decider** (:class:`~relcycle.machine.DeclaredDecider`: registers,
+timers and a decision list per occurrence kind) folds round by round: the
+occurrences are the same rows; the state, the registers and the timers are
+columns, one row per client; in each round every client still going takes its
+next occurrence (its earliest timer where that sorts first), and every decision
+list, compiled to polars from its one declaration, decides the occurrences of
+its kind, all in one query. A round costs a few milliseconds whatever its
+number of clients, so the clients with many occurrences (more than
+:data:`ROUNDS`, or the last ones still going once the rounds they need cost
+more than running them: :data:`HAND_OVER`) are run by the runner, which
+evaluates the same declarations in Python.
 """
 
 from __future__ import annotations
@@ -36,7 +52,15 @@ from typing import TYPE_CHECKING, Any, cast
 import attrs
 
 from relcycle.errors import UsageError
-from relcycle.machine import LookupDecider, Machine, format_moment
+from relcycle.machine import (
+    TIMER_RANGE,
+    DeclaredDecider,
+    LookupDecider,
+    Machine,
+    format_moment,
+    micros,
+    timer_out_of_range,
+)
 from relcycle.rules import ID_FIELD, MOMENT_FIELD, Rule, known_at
 
 from ._source import import_polars
@@ -147,7 +171,6 @@ def _compile(machine: Machine[Any, Any, Any, Any], decider: LookupDecider[Any, A
 def _occurrences(
     pl: Any,
     machine: Machine[Any, Any, Any, Any],
-    compiled: _Compiled,
     frames: Frames,
     as_of: datetime,
 ) -> Any:
@@ -251,8 +274,9 @@ def machine_steps(
 
     Args:
         machine: A machine whose decider is a :class:`~relcycle.machine.LookupDecider`
-            and whose triggers are :class:`~relcycle.rules.Rule`\\ s without
-            state guards.
+            (its triggers :class:`~relcycle.rules.Rule`\\ s without state guards)
+            or a :class:`~relcycle.machine.DeclaredDecider` (its triggers rules;
+            guards allowed; no inputs from another machine).
         frames: The tables (:func:`relcycle.columnar.read_tables`).
         as_of: The moment (aware); later records are left out.
         policy: The decider's policy (it names the timer's number of days).
@@ -267,20 +291,27 @@ def machine_steps(
         step has no row (it is in the machine's initial state).
 
     Raises:
-        UsageError: If the machine's decider is not a lookup decider, a trigger
-            is guarded by states or reads its records with something else than
-            a rule, its events compose into more than :data:`MAX_MAPS` maps, or
-            the policy does not give the timer's days.
+        UsageError: If the machine's decider is neither a lookup nor a declared
+            decider, a trigger reads its records with something else than a
+            rule, a lookup decider's trigger is guarded by states or its events
+            compose into more than :data:`MAX_MAPS` maps, the policy does not
+            give the timer's days or a declared decider's parameters, a
+            declared machine takes inputs, or a decision gives an event the
+            table does not have.
+        IllegalTransitionError: If a declared decision gives an event its state
+            does not allow (what the runner raises).
         ValidationError: If ``as_of`` is not timezone-aware.
     """
     from relcycle.history import check_as_of
 
     moment = check_as_of(as_of)
     decider = machine.decide
+    if isinstance(decider, DeclaredDecider):
+        return _declared_steps(machine, decider, frames, moment, policy)
     if not isinstance(decider, LookupDecider):
         raise UsageError(
-            f"machine {machine.name!r}: its decider is not a LookupDecider; only a decider "
-            "declared as data can be folded over tables"
+            f"machine {machine.name!r}: its decider is neither a LookupDecider nor a "
+            "DeclaredDecider; only a decider declared as data can be folded over tables"
         )
     guarded = [t.kind for t in machine.triggers if t.states is not None]
     if guarded:
@@ -292,19 +323,9 @@ def machine_steps(
     compiled = _compile(machine, decider)
     timer = decider.timer
     days = 0 if timer is None else timer.delay(policy)[0]
-    occ = _occurrences(pl, machine, compiled, frames, moment)
-    states = pl.Enum([str(s.value) for s in machine.table.states])
-    events = pl.Enum([str(e.value) for e in machine.table.events])
-    schema = {
-        "client_id": pl.String,
-        "at": pl.Datetime("us", "UTC"),
-        "at_offset": pl.Int32,
-        "source": states,
-        "target": states,
-        "event": events,
-        "record_id": pl.String,
-        "detail": pl.String,
-    }
+    occ = _occurrences(pl, machine, frames, moment)
+    schema = _schema(pl, machine)
+    states, events = schema["source"], schema["event"]
     if occ is None or occ.height == 0:
         return cast("DataFrame", pl.DataFrame(schema=schema))
     triggers = machine.triggers
@@ -402,3 +423,375 @@ def machine_steps(
         }
     )
     return cast("DataFrame", steps)
+
+
+def _schema(pl: Any, machine: Machine[Any, Any, Any, Any]) -> dict[str, Any]:
+    """The dtypes of :data:`STEP_COLUMNS` for ``machine``."""
+    states = pl.Enum([str(s.value) for s in machine.table.states])
+    return {
+        "client_id": pl.String,
+        "at": pl.Datetime("us", "UTC"),
+        "at_offset": pl.Int32,
+        "source": states,
+        "target": states,
+        "event": pl.Enum([str(e.value) for e in machine.table.events]),
+        "record_id": pl.String,
+        "detail": pl.String,
+    }
+
+
+_DTYPES = {"int": "Int64", "bool": "Boolean", "date": "Date", "text": "String"}
+
+
+#: The most occurrences a client may have for the fold to take it round by round;
+#: a busier client (and one still going after twice as many rounds, its timers
+#: falling due again and again) is run by the runner instead: a round costs a
+#: few queries whatever the number of clients in it.
+ROUNDS = 256
+
+#: About how many occurrences the runner takes, their clients' histories built
+#: from the frames, in the time of one round of the fold (a few milliseconds
+#: whatever the round's size; measured with ``bench/bench_fold.py``). When the
+#: clients still going hold fewer occurrences in all than this many times the
+#: most one of them has left, the runner takes them, from their first.
+HAND_OVER = 50
+
+
+def _declared_steps(
+    machine: Machine[Any, Any, Any, Any],
+    decider: DeclaredDecider[Any, Any],
+    frames: Frames,
+    moment: datetime,
+    policy: object,
+) -> pl.DataFrame:
+    """:func:`machine_steps` of a machine whose decider is a :class:`DeclaredDecider`.
+
+    The fold goes round by round: in each round every client that has something
+    left takes its next occurrence, as the runner would (its earliest timer when
+    that sorts before its next record, or falls due by the moment after the
+    last one), and every decision list, compiled to polars, decides the
+    occurrences of its kind, all in one query. Registers and timers are columns.
+    A client with more than :data:`ROUNDS` occurrences, or still going after
+    twice as many rounds, is run by the runner (the same declarations, in
+    Python), and so are the last clients still going once running them costs
+    less than the rounds they need (:data:`HAND_OVER`).
+    """
+    pl = import_polars()
+    if machine.input_kinds:
+        raise UsageError(
+            f"machine {machine.name!r}: it takes inputs from outside its records "
+            f"({', '.join(sorted(machine.input_kinds))}); the tables do not hold them"
+        )
+    schema = _schema(pl, machine)
+    params = dict(zip(decider.parameters, decider.parameter_values(policy), strict=True))
+    dtype = {k: getattr(pl, _DTYPES[kind]) for k, kind in decider.parameters.items()}
+    dtype.update({k: getattr(pl, _DTYPES[kind]) for k, (kind, _) in decider.registers.items()})
+    occ = _occurrences(pl, machine, frames, moment)
+    if occ is None or occ.height == 0:
+        return cast("DataFrame", pl.DataFrame(schema=schema))
+    rows = occ.sort("client_id", "at", "priority", "key", "sub")
+    counts = rows.group_by("client_id", maintain_order=True).agg(
+        pl.len().cast(pl.Int64).alias("_n")
+    )
+    busy = counts.filter(pl.col("_n") > ROUNDS).get_column("client_id")
+    if busy.len():
+        rows = rows.filter(~pl.col("client_id").is_in(busy.implode()))
+        counts = counts.filter(pl.col("_n") <= ROUNDS)
+    found = []
+    if rows.height:
+        folded, late = _fold_rounds(pl, machine, decider, rows, counts, moment, params, dtype)
+        if folded is not None:
+            found.append(folded)
+        busy = pl.concat([busy, late])
+    found.append(_run_by_runner(pl, machine, frames, moment, policy, busy))
+    parts = [f for f in found if f.height]
+    if not parts:
+        return cast("DataFrame", pl.DataFrame(schema=schema))
+    every = pl.concat(parts, how="vertical_relaxed")
+    return cast(
+        "DataFrame",
+        every.sort("client_id", maintain_order=True).with_columns(
+            pl.col(c).cast(t) for c, t in schema.items()
+        ),
+    )
+
+
+def _fold_rounds(
+    pl: Any,
+    machine: Machine[Any, Any, Any, Any],
+    decider: DeclaredDecider[Any, Any],
+    rows: Any,
+    counts: Any,
+    moment: datetime,
+    params: Mapping[str, Any],
+    dtype: Mapping[str, Any],
+) -> tuple[Any, Any]:
+    """The fold of :func:`_declared_steps` over ``rows`` (sorted, every client's):
+    the steps, and the clients still going after ``2 * ROUNDS`` rounds (their
+    steps left out)."""
+    triggers = machine.triggers
+    timers = sorted(decider.timers)
+    starts = counts.with_columns((pl.col("_n").cum_sum() - pl.col("_n")).alias("_start"))
+    state = starts.select(
+        pl.col("client_id").alias("_cid"),
+        pl.col("_start"),
+        pl.col("_n"),
+        pl.lit(0, pl.Int64).alias("_i"),
+        pl.lit(str(machine.table.initial.value), pl.String).alias("_state"),
+        *(pl.lit(spec[1], dtype[k]).alias(f"_r_{k}") for k, spec in decider.registers.items()),
+        *(pl.lit(None, pl.Int64).alias(f"_t_{t}") for t in timers),
+        *(pl.lit(None, pl.String).alias(f"_tk_{t}") for t in timers),
+    )
+    kept = state.columns
+    records = {
+        "_at": rows.get_column("at"),
+        "_at_us": rows.get_column("at").dt.epoch("us"),
+        "_off": rows.get_column("at_offset"),
+        "_prio": rows.get_column("priority"),
+        "_key": rows.get_column("key"),
+        "_trig": rows.get_column("trig"),
+    }
+    kind_of_trigger = pl.col("_trig").replace_strict(
+        list(range(len(triggers))),
+        [t.kind for t in triggers],
+        default=None,
+        return_dtype=pl.String,
+    )
+    allowed: Any = pl.lit(True)
+    for code, trigger in enumerate(triggers):
+        if trigger.states is not None:
+            inside = pl.col("_state").is_in([str(s.value) for s in trigger.states])
+            allowed = allowed & ((pl.col("_trig") != code) | inside)
+    # the earliest timer, in the runner's order: moment, priority, key, kind
+    due: Any = pl.lit(None, pl.Int64)
+    prio: Any = pl.lit(None, pl.Int64)
+    tkey: Any = pl.lit(None, pl.String)
+    tkind: Any = pl.lit(None, pl.String)
+    for t in timers:
+        t_due, t_key, t_prio = pl.col(f"_t_{t}"), pl.col(f"_tk_{t}"), pl.lit(decider.timers[t])
+        better = t_due.is_not_null() & (
+            due.is_null()
+            | (t_due < due)
+            | ((t_due == due) & ((t_prio < prio) | ((t_prio == prio) & (t_key < tkey))))
+        )
+        due = pl.when(better).then(t_due).otherwise(due)
+        prio = pl.when(better).then(t_prio).otherwise(prio)
+        tkey = pl.when(better).then(t_key).otherwise(tkey)
+        tkind = pl.when(better).then(pl.lit(t)).otherwise(tkind)
+    has_row = pl.col("_at_us").is_not_null()
+    first = pl.col("_due") < pl.col("_at_us")
+    tied = (pl.col("_due") == pl.col("_at_us")) & (
+        (pl.col("_tprio") < pl.col("_prio"))
+        | ((pl.col("_tprio") == pl.col("_prio")) & (pl.col("_tkey") <= pl.col("_key")))
+    )
+    fire = pl.col("_due").is_not_null() & (
+        pl.when(has_row).then(first | tied).otherwise(pl.col("_due") <= micros(moment))
+    )
+    fired = pl.col("_fire")
+    occurrence = [
+        pl.when(fired).then(pl.col("_tkind")).otherwise(kind_of_trigger).alias("_kind"),
+        pl.when(fired).then(pl.col("_due")).otherwise(pl.col("_at_us")).alias("_o_us"),
+        pl.when(fired).then(pl.col("_tkey")).otherwise(pl.col("_key")).alias("_o_key"),
+        pl.when(fired)
+        .then(pl.from_epoch(pl.col("_due"), time_unit="us").dt.replace_time_zone("UTC"))
+        .otherwise(pl.col("_at"))
+        .alias("_o_at"),
+        pl.when(fired).then(pl.lit(0, pl.Int32)).otherwise(pl.col("_off")).alias("_o_off"),
+        (fired | allowed).alias("_decide"),
+        (pl.col("_i") + (~fired).cast(pl.Int64)).alias("_i"),
+        *(
+            pl.when(fired & (pl.col("_tkind") == t)).then(None).otherwise(pl.col(c)).alias(c)
+            for t in timers
+            for c in (f"_t_{t}", f"_tk_{t}")
+        ),
+    ]
+    columns: dict[str, Any] = {
+        "state": pl.col("_state"),
+        "at": pl.col("_o_us"),
+        "key": pl.col("_o_key"),
+    }
+    columns.update({k: pl.col(f"_r_{k}") for k in decider.registers})
+    columns.update({t: pl.col(f"_t_{t}") for t in timers})
+    columns.update({k: pl.lit(v, dtype[k]) for k, v in params.items()})
+    decisions = list(decider.decisions.items())
+    # each output of the occurrence's own decision (a guarded trigger outside its
+    # states decides nothing: no event, everything kept)
+    merged: dict[str, Any] = {}
+    for name in ("event", "detail", *decider.registers, *timers):
+        chain: Any = None
+        for j, (kind, decision) in enumerate(decisions):
+            if name not in decision.outputs:
+                continue
+            mine = pl.col("_decide") & (pl.col("_kind") == kind)
+            value = pl.col(f"_o{j}_{name}")
+            chain = (pl.when if chain is None else chain.when)(mine).then(value)
+        if name in ("event", "detail"):
+            merged[f"_{name}"] = chain.otherwise(None) if chain is not None else pl.lit(None)
+        elif name in decider.registers:
+            merged[f"_r_{name}"] = (
+                pl.col(f"_r_{name}") if chain is None else chain.otherwise(pl.col(f"_r_{name}"))
+            )
+        elif chain is not None:
+            merged[f"_t_{name}"] = chain.otherwise(pl.col(f"_t_{name}"))
+            # a timer a decision sets is keyed by the occurrence that set it
+            keyed: Any = None
+            for j, (kind, decision) in enumerate(decisions):
+                if name in decision.outputs:
+                    mine = pl.col("_decide") & (pl.col("_kind") == kind)
+                    key = pl.when(pl.col(f"_o{j}_{name}").is_not_null()).then(pl.col("_o_key"))
+                    keyed = (pl.when if keyed is None else keyed.when)(mine).then(key)
+            merged[f"_tk_{name}"] = keyed.otherwise(pl.col(f"_tk_{name}"))
+    moves = {
+        f"{s.value}\x1f{e.value}": str(t.value)
+        for s in machine.table.states
+        for e, t in machine.table._next[s].items()
+    }
+    # each decision compiled once: its intermediate columns, and its outputs
+    # named after it (the round's query holds every decision)
+    compiled = []
+    for j, (_, decision) in enumerate(decisions):
+        temps, outputs = decision.expressions(columns, prefix=f"__decision_{j}_")
+        named = [e.alias(f"_o{j}_{out}") for e, out in zip(outputs, decision.outputs, strict=True)]
+        compiled.append((temps, named))
+    steps: list[Any] = []
+    done = 0
+    while state.height and done < 2 * ROUNDS:
+        # the clients still going go to the runner when the rounds they need
+        # cost more than running them
+        total, most = state.select(
+            pl.col("_n").sum().alias("total"), (pl.col("_n") - pl.col("_i")).max().alias("most")
+        ).row(0)
+        if total < HAND_OVER * most:
+            break
+        at = pl.when(pl.col("_i") < pl.col("_n")).then(pl.col("_start") + pl.col("_i"))
+        index = state.select(at.cast(pl.Int64)).to_series()
+        lazy = (
+            state.with_columns(v.gather(index).alias(k) for k, v in records.items())
+            .lazy()
+            .with_columns(
+                due.alias("_due"), prio.alias("_tprio"), tkey.alias("_tkey"), tkind.alias("_tkind")
+            )
+            .with_columns(fire.fill_null(False).alias("_fire"))
+            .filter(fired | has_row)
+            .with_columns(occurrence)
+        )
+        for temps, outputs in compiled:
+            for name, expr in temps:
+                lazy = lazy.with_columns(expr.alias(name))
+            lazy = lazy.with_columns(outputs)
+        lazy = lazy.with_columns(**merged)
+        event = pl.col("_event")
+        cur = lazy.with_columns(
+            pl.concat_str(pl.col("_state"), pl.lit("\x1f"), event)
+            .replace_strict(moves, default=None, return_dtype=pl.String)
+            .alias("_target")
+        ).collect(engine="in-memory")
+        low, high = TIMER_RANGE
+        for t in timers:
+            column = pl.col(f"_t_{t}")
+            outside = cur.filter(column.is_not_null() & ((column < low) | (column > high)))
+            if outside.height:
+                kind, due = outside.select("_kind", f"_t_{t}").row(0)
+                raise timer_out_of_range(machine.name, kind, t, due)
+        bad = cur.filter(event.is_not_null() & pl.col("_target").is_null())
+        if bad.height:
+            _refuse(machine, *bad.select("_state", "_event", "_kind").row(0))
+        stepped = cur.filter(event.is_not_null())
+        if stepped.height:
+            steps.append(
+                stepped.select(
+                    pl.col("_cid").alias("client_id"),
+                    pl.col("_o_at").alias("at"),
+                    pl.col("_o_off").cast(pl.Int32).alias("at_offset"),
+                    pl.col("_state").alias("source"),
+                    pl.col("_target").alias("target"),
+                    event.alias("event"),
+                    pl.col("_o_key").alias("record_id"),
+                    pl.col("_detail").fill_null("").alias("detail"),
+                    pl.lit(done, pl.Int64).alias("_round"),
+                )
+            )
+        state = cur.with_columns(
+            pl.when(event.is_not_null())
+            .then(pl.col("_target"))
+            .otherwise(pl.col("_state"))
+            .alias("_state")
+        ).select(kept)
+        done += 1
+        # a client whose last occurrence was this round's and that has no timer
+        # left is done
+        going = pl.col("_i") < pl.col("_n")
+        for t in timers:
+            going = going | pl.col(f"_t_{t}").is_not_null()
+        state = state.filter(going)
+    late = state.get_column("_cid")
+    if not steps:
+        return None, late
+    folded = pl.concat(steps, how="vertical_relaxed").sort("client_id", "_round").drop("_round")
+    if late.len():
+        folded = folded.filter(~pl.col("client_id").is_in(late.implode()))
+    return folded, late
+
+
+def _run_by_runner(
+    pl: Any,
+    machine: Machine[Any, Any, Any, Any],
+    frames: Frames,
+    moment: datetime,
+    policy: object,
+    ids: Any,
+) -> Any:
+    """The steps of the clients ``ids`` (a polars Series), each run by the runner."""
+    from ._tables import histories
+
+    rows = []
+    if ids.len():
+        for history in histories(frames.only(pl.col("client_id").is_in(ids.implode()))):
+            for step in machine.run(history, as_of=moment, policy=policy).trajectory.steps:
+                offset = step.at.utcoffset()
+                rows.append(
+                    (
+                        history.client_id,
+                        step.at.astimezone(UTC),
+                        0 if offset is None else int(offset.total_seconds()),
+                        str(step.source.value),
+                        str(step.target.value),
+                        str(step.event.value),
+                        step.record_ids[0] if step.record_ids else None,
+                        step.detail,
+                    )
+                )
+    return pl.DataFrame(
+        rows,
+        schema={
+            "client_id": pl.String,
+            "at": pl.Datetime("us", "UTC"),
+            "at_offset": pl.Int32,
+            "source": pl.String,
+            "target": pl.String,
+            "event": pl.String,
+            "record_id": pl.String,
+            "detail": pl.String,
+        },
+        orient="row",
+    )
+
+
+def _refuse(
+    machine: Machine[Any, Any, Any, Any],
+    state: str,
+    event: str,
+    kind: str,
+) -> None:
+    """Raise what the runner raises for ``event`` in ``state``: an unknown event, or
+    one the state does not allow."""
+    table = machine.table
+    events = {str(e.value): e for e in table.events}
+    if event not in events:
+        raise UsageError(
+            f"machine {table.name!r}: the decision of {kind!r} gave the event "
+            f"{event!r}, not an event of the table"
+        )
+    states = {str(s.value): s for s in table.states}
+    table.step(states[state], events[event])
+    raise AssertionError("unreachable: the step above raises")  # pragma: no cover
