@@ -127,7 +127,7 @@ def main() -> None:
             best[name] = min(best.get(name, float("inf")), spent)
     steps = outputs["fold"]
     want = [
-        (h.client_id, s.at, s.source.value, s.target.value, s.event.value, s.record_ids[0])
+        (h.client_id, s.at, s.source.value, s.target.value, s.event.value, list(s.record_ids))
         for h, run_steps in zip(stories, outputs["runner"], strict=True)
         for s in run_steps
     ]

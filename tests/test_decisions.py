@@ -18,6 +18,7 @@ from relcycle.decisions import (
     day_input,
     days_input,
     grouped,
+    ids_input,
     int_input,
     lit,
     lookup,
@@ -655,3 +656,96 @@ class TestMotivationReadsItsDemand:
         assert reason(other).startswith("regular demand (5 sales, cv 0.47)")
         with pytest.raises(UsageError, match="'regular' with fewer than two purchase days"):
             reason(attrs.evolve(demand, purchase_days=()))
+
+
+IDS = ids_input("ids")
+ITEM = text_input("item")
+
+#: Every operation on record ids, and a case that reads them.
+ID_OPS = DecisionList.define(
+    "record ids",
+    inputs=(IDS, ITEM),
+    outputs={
+        "appended": "ids",
+        "size": "int",
+        "head": "ids",
+        "tail": "ids",
+        "joined": "text",
+        "contains": "bool",
+        "verdict": "text",
+        "cites": "ids",
+    },
+    cases=[
+        Case(
+            IDS.append(ITEM).size() >= 3,
+            appended=IDS.append(ITEM),
+            size=IDS.size(),
+            head=IDS.head(2),
+            tail=IDS.tail(2),
+            joined=IDS.append(ITEM).joined(" + "),
+            contains=IDS.contains(ITEM),
+            verdict=text("many: ", IDS.tail(2).joined()),
+            cites=IDS.head(0),
+        ),
+        Case(
+            None,
+            appended=IDS.append(ITEM),
+            size=IDS.size(),
+            head=IDS.head(2),
+            tail=IDS.tail(0),
+            joined=IDS.joined(),
+            contains=IDS.contains(ITEM),
+            verdict="few",
+            cites=(),
+        ),
+    ],
+)
+
+
+@SETTINGS
+@given(
+    rows=st.lists(
+        st.fixed_dictionaries(
+            {
+                "ids": st.lists(st.sampled_from(["o1", "o2", "k3", "é4", ""]), max_size=5).map(
+                    tuple
+                ),
+                "item": st.none() | st.sampled_from(["o1", "x9", ""]),
+            }
+        ),
+        min_size=1,
+        max_size=20,
+    )
+)
+def test_record_ids_are_decided_alike_by_both_engines(rows: list[dict[str, Any]]) -> None:
+    """Appending (a missing id adds nothing), counting, the first and last n, joining and
+    membership: the Python function and the polars compilation agree on every row."""
+    by_python = [ID_OPS(**row) for row in rows]
+    frame = pl.DataFrame(
+        {"ids": [list(r["ids"]) for r in rows], "item": [r["item"] for r in rows]},
+        schema={"ids": pl.List(pl.String), "item": pl.String},
+    )
+    decided = ID_OPS.over(frame, {"ids": pl.col("ids"), "item": pl.col("item")})
+    by_polars = [
+        tuple(tuple(v) if isinstance(v, list) else v for v in row)
+        for row in decided.select(list(ID_OPS.outputs)).collect().iter_rows()
+    ]
+    assert by_polars == by_python
+    for row, got in zip(rows, by_python, strict=True):
+        want = (*row["ids"], row["item"]) if row["item"] is not None else row["ids"]
+        assert got[0] == want
+
+
+def test_record_ids_are_checked_when_declared() -> None:
+    """Ids in a sentence without joining, a negative count, an integer appended, an
+    operation on something that is not ids: DefinitionError naming it."""
+    for build, message in (
+        (lambda: text("ids: ", IDS), "is record ids: write ids.joined()"),
+        (lambda: IDS.head(-1), "give a whole number of ids, 0 or more"),
+        (lambda: IDS.append(A), "a is int, not a text"),
+        (lambda: A.size(), "a is int, not record ids"),
+        (lambda: IDS == IDS, "cannot compare ids with ids"),
+        (lambda: IDS.joined(1), "the separator must be a text"),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(DefinitionError, match=message):
+            build()

@@ -12,7 +12,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from relcycle.decisions import Case, DecisionList, int_input, plural, text, text_input
+from relcycle.decisions import (
+    Case,
+    DecisionList,
+    ids_input,
+    int_input,
+    plural,
+    text,
+    text_input,
+)
 from relcycle.errors import DefinitionError, IllegalTransitionError, UsageError
 from relcycle.evidence import Evidence
 from relcycle.funnel import FUNNEL, FUNNEL_COLUMN, FunnelPolicy
@@ -144,7 +152,6 @@ def _runs(
     rows = []
     for history in sorted(portfolio, key=lambda h: h.client_id):
         for step in machine.run(history, as_of=as_of, policy=policy).trajectory.steps:
-            (record_id,) = step.record_ids
             rows.append(
                 (
                     history.client_id,
@@ -153,7 +160,7 @@ def _runs(
                     step.source.value,
                     step.target.value,
                     step.event.value,
-                    record_id,
+                    list(step.record_ids),
                     step.detail,
                 )
             )
@@ -453,31 +460,44 @@ def _desk_decisions() -> dict[str, DecisionList]:
     (set, kept and re-keyed, cancelled) and events chosen from registers."""
     state, at, key = text_input("state"), int_input("at"), text_input("key")
     complaints, sales, last = int_input("complaints"), int_input("sales"), text_input("last")
+    recent = ids_input("recent")
     quiet, alarm_at, quiet_days = int_input("quiet"), int_input("alarm_at"), int_input("quiet_days")
     n = complaints + 1
     later = at + quiet_days * _DAY
-    inputs = (state, at, key, complaints, sales, last, quiet, alarm_at, quiet_days)
+    inputs = (state, at, key, complaints, sales, last, recent, quiet, alarm_at, quiet_days)
+    since_calm = recent.append(key)
     out = {"event": "text", "detail": "text"}
     return {
         "opened": DecisionList.define(
             "desk opened",
             inputs=inputs,
-            outputs={**out, "complaints": "int", "last": "text", "quiet": "int"},
+            outputs={
+                **out,
+                "cites": "ids",
+                "complaints": "int",
+                "last": "text",
+                "recent": "ids",
+                "quiet": "int",
+            },
             cases=[
                 Case(
                     n >= alarm_at,
                     event="alarm",
-                    detail=text(plural(n, "complaint"), " since calm, the last ", key),
+                    detail=text(plural(n, "complaint"), " since calm: ", since_calm.joined()),
+                    cites=since_calm,  # every complaint since calm, not only this one
                     complaints=n,
                     last=key,
+                    recent=since_calm,
                     quiet=later,
                 ),
                 Case(
                     None,
                     event="complaint",
-                    detail=text("complaint ", key),
+                    detail=text("complaint ", key, " (", since_calm.size(), " since calm)"),
+                    cites=since_calm.tail(1),
                     complaints=n,
                     last=key,
+                    recent=since_calm.head(5),  # a register keeps what a sentence needs
                     quiet=later,
                 ),
             ],
@@ -520,9 +540,16 @@ def _desk_decisions() -> dict[str, DecisionList]:
         "quiet": DecisionList.define(
             "desk quiet",
             inputs=inputs,
-            outputs={**out, "complaints": "int", "sales": "int"},
+            outputs={**out, "complaints": "int", "sales": "int", "recent": "ids"},
             cases=[
-                Case(state == "calm", event=None, detail=None, complaints=0, sales=sales),
+                Case(
+                    state == "calm",
+                    event=None,
+                    detail=None,
+                    complaints=0,
+                    sales=sales,
+                    recent=recent,
+                ),
                 Case(
                     None,
                     event="forgotten",
@@ -531,6 +558,7 @@ def _desk_decisions() -> dict[str, DecisionList]:
                     ),
                     complaints=0,
                     sales=0,
+                    recent=(),
                 ),
             ],
         ),
@@ -583,6 +611,7 @@ def desk_machine(
             "complaints": ("int", 0),
             "sales": ("int", 0),
             "last": ("text", None),
+            "recent": ("ids", ()),
         },
         decisions=_desk_decisions() if decisions is None else decisions,
         timers={"quiet": quiet_priority},
@@ -651,13 +680,13 @@ def test_a_declared_machine_decides_from_its_registers() -> None:
     run = machine.run(history, as_of=datetime(2024, 6, 1, tzinfo=UTC), policy=policy)
     steps = [(s.source, s.target, s.record_ids, s.detail) for s in run.trajectory.steps]
     assert steps == [
-        (Desk.calm, Desk.watched, ("k0",), "complaint k0"),
-        (Desk.watched, Desk.watched, ("k5",), "complaint k5"),
-        (Desk.watched, Desk.alarmed, ("k9",), "3 complaints since calm, the last k9"),
+        (Desk.calm, Desk.watched, ("k0",), "complaint k0 (1 since calm)"),
+        (Desk.watched, Desk.watched, ("k5",), "complaint k5 (2 since calm)"),
+        (Desk.watched, Desk.alarmed, ("k0", "k5", "k9"), "3 complaints since calm: k0, k5, k9"),
         (Desk.alarmed, Desk.calm, ("o1",), "quiet for 30 days (the timer last set by o1)"),
     ]
     assert run.trajectory.steps[-1].at == datetime(2024, 2, 9, tzinfo=UTC)
-    assert run.state.memory.values == {"complaints": 0, "sales": 0, "last": "k9"}
+    assert run.state.memory.values == {"complaints": 0, "sales": 0, "last": "k9", "recent": ()}
     assert _folded(machine, portfolio, run.state.as_of, policy) == _runs(
         machine, portfolio, run.state.as_of, policy
     )
@@ -721,14 +750,17 @@ def test_declared_registers_round_trip_and_refuse_what_they_did_not_write() -> N
     usage errors naming the register."""
     decider = desk_machine().decide
     assert isinstance(decider, DeclaredDecider)
-    memory = Registers({"complaints": 2, "sales": 1, "last": "k3"})
+    memory = Registers({"complaints": 2, "sales": 1, "last": "k3", "recent": ("k1", "k3")})
     assert decider.memory_from_dict(memory.to_dict()) == memory
     assert decider.memory_from_dict(decider.initial_memory.to_dict()) == decider.initial_memory
+    assert memory.to_dict()["recent"] == ["k1", "k3"]  # JSON: a list
     for data in (
-        {"complaints": 2, "sales": 1},
-        {"complaints": 2, "sales": 1, "last": None, "more": 1},
-        {"complaints": "2", "sales": 1, "last": None},
-        {"complaints": True, "sales": 1, "last": None},
+        {"complaints": 2, "sales": 1, "last": None},
+        {"complaints": 2, "sales": 1, "last": None, "recent": [], "more": 1},
+        {"complaints": "2", "sales": 1, "last": None, "recent": []},
+        {"complaints": True, "sales": 1, "last": None, "recent": []},
+        {"complaints": 2, "sales": 1, "last": None, "recent": None},
+        {"complaints": 2, "sales": 1, "last": None, "recent": ["k1", 3]},
     ):
         with pytest.raises(UsageError, match="not saved registers of machine 'desk'"):
             decider.memory_from_dict(data)

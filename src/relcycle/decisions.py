@@ -29,8 +29,11 @@ and evaluated two ways, neither holding a copy of it:
   chain over the cases, so every client of a table is decided at once.
 
 The values are integers (exact: Python's integers, polars' ``Int128``),
-booleans, calendar days and texts. Figures that are ratios are never computed
-as floats or decimals: a comparison of ratios is written in integers
+booleans, calendar days, texts and record ids (a tuple of texts in Python, a
+``list[str]`` in polars: :meth:`Value.append`, :meth:`Value.size`,
+:meth:`Value.head`, :meth:`Value.tail`, :meth:`Value.joined`,
+:meth:`Value.contains`; the evidence a machine's event cites). Figures that
+are ratios are never computed as floats or decimals: a comparison of ratios is written in integers
 (``a * d <= c * b``), and a ratio is printed by :func:`ratio_text` (rounded half
 even to a number of places) or :func:`sqrt_ratio_text` (the square root of an
 integer over another), both exact, so the two engines print the same digits
@@ -55,12 +58,13 @@ a ``max_cv`` with more than 11 decimal places). A day plus a number of days
 past year 9999 raises ``OverflowError`` in Python; the records' years
 (1900 to 2199) keep the built-in decisions far from it.
 
-Inputs are distinct days (:func:`days_input`), a day, integers, texts and
-booleans. The regularity rules
+Inputs are distinct days (:func:`days_input`), a day, integers, texts,
+booleans and record ids. The regularity rules
 (:func:`relcycle.segmentation.regularity.regularity_decision`), the motivation
 rules (:func:`relcycle.segmentation.motivation.motivation_decision`) and the
 client-base stage (:func:`relcycle.clientbase.client_stage_decision`) are
-declared this way.
+declared this way, and so are the decisions of a machine's
+:class:`~relcycle.machine.DeclaredDecider`.
 """
 
 from __future__ import annotations
@@ -84,6 +88,7 @@ __all__ = [
     "DayInput",
     "DaysInput",
     "DecisionList",
+    "IdsInput",
     "IntInput",
     "Kind",
     "TextInput",
@@ -92,6 +97,7 @@ __all__ = [
     "day_input",
     "days_input",
     "grouped",
+    "ids_input",
     "int_input",
     "lit",
     "lookup",
@@ -106,9 +112,9 @@ __all__ = [
 ]
 
 #: The kinds of value a decision computes.
-Kind = Literal["int", "bool", "date", "text"]
+Kind = Literal["int", "bool", "date", "text", "ids"]
 
-_KINDS: Final = ("int", "bool", "date", "text")
+_KINDS: Final = ("int", "bool", "date", "text", "ids")
 
 
 def _problem(problem: str) -> DefinitionError:
@@ -162,6 +168,7 @@ class Value:
     number of days between them, a day plus an integer the day that many days
     later. Comparisons (``==``, ``!=``, ``<``, ``<=``, ``>``, ``>=``) of two
     integers or two days make booleans, which ``&``, ``|`` and ``~`` combine.
+    Record ids take the methods below (:meth:`append`, :meth:`size`, ...).
     """
 
     __slots__ = ("kind",)
@@ -221,6 +228,35 @@ class Value:
     def named(self, name: str) -> Value:
         """The same value, called ``name`` where a decision is described."""
         return _Named(self, name)
+
+    # record ids ----------------------------------------------------------
+
+    def append(self, item: object) -> Value:
+        """These record ids with ``item`` (a text) after them; a missing text
+        adds nothing."""
+        return _Ids("append", self, _text_value(item, "append"))
+
+    def size(self) -> Value:
+        """How many record ids."""
+        return _Ids("size", self)
+
+    def head(self, n: int) -> Value:
+        """The first ``n`` record ids (all when there are fewer)."""
+        return _Ids("head", self, _count(n, "head"))
+
+    def tail(self, n: int) -> Value:
+        """The last ``n`` record ids (all when there are fewer)."""
+        return _Ids("tail", self, _count(n, "tail"))
+
+    def joined(self, separator: str = ", ") -> Value:
+        """The record ids as one text, ``separator`` between them."""
+        if not isinstance(separator, str):
+            raise _problem(f"joined(): the separator must be a text, not {separator!r}")
+        return _Ids("joined", self, _Lit(separator, "text"))
+
+    def contains(self, item: object) -> Value:
+        """True when ``item`` (a text) is one of the record ids."""
+        return _Ids("contains", self, _text_value(item, "contains"))
 
     def __bool__(self) -> bool:
         raise UsageError(
@@ -295,8 +331,7 @@ class _Lit(Value):
         return b.const(self.value)
 
     def _pl(self, pl: Any, env: _PlEnv) -> Any:
-        dtype = _dtype(pl, self.kind)
-        return pl.lit(self.value, dtype=dtype)
+        return _pl_lit(pl, self.value, self.kind)
 
     def _text(self) -> str:
         return repr(self.value)
@@ -331,11 +366,25 @@ def _kind_of(value: object) -> Kind:
         return "date"
     if isinstance(value, str):
         return "text"
-    raise _problem(f"{value!r} ({type(value).__name__}) is not an integer, boolean, day or text")
+    if isinstance(value, tuple) and all(isinstance(v, str) for v in value):
+        return "ids"
+    raise _problem(
+        f"{value!r} ({type(value).__name__}) is not an integer, boolean, day, text "
+        "or tuple of record ids"
+    )
 
 
 def _dtype(pl: Any, kind: Kind) -> Any:
+    if kind == "ids":
+        return pl.List(pl.String)
     return {"int": pl.Int128, "bool": pl.Boolean, "date": pl.Date, "text": pl.String}[kind]
+
+
+def _pl_lit(pl: Any, value: object, kind: Kind) -> Any:
+    """A constant as a polars literal of its kind (record ids as a list)."""
+    if isinstance(value, tuple):
+        return pl.lit(list(value), dtype=_dtype(pl, kind))
+    return pl.lit(value, dtype=_dtype(pl, kind))
 
 
 class _Input(Value):
@@ -401,6 +450,16 @@ class TextInput(_Input):
     KIND = "text"
 
 
+class IdsInput(_Input):
+    """An input that is record ids, in order (a tuple of texts; a polars ``list[str]``)."""
+
+    __slots__ = ()
+    KIND = "ids"
+
+    def __repr__(self) -> str:
+        return f"ids_input({self.name!r})"
+
+
 class DaysInput:
     """An input that is distinct calendar days, oldest first (a tuple; a polars list).
 
@@ -438,6 +497,12 @@ def days_input(name: str) -> DaysInput:
     """Declare an input of distinct days, oldest first, named ``name``."""
     _check_name(name)
     return DaysInput(name)
+
+
+def ids_input(name: str) -> IdsInput:
+    """Declare an input of record ids (a tuple of texts) named ``name``."""
+    _check_name(name)
+    return IdsInput(name)
 
 
 def int_input(name: str) -> IntInput:
@@ -837,6 +902,14 @@ def _grouped(number: int, places: int) -> str:
     return f"{number:,}"
 
 
+def _append(ids: tuple[str, ...], item: str | None) -> tuple[str, ...]:
+    return ids if item is None else (*ids, item)
+
+
+def _tail(ids: tuple[str, ...], n: int) -> tuple[str, ...]:
+    return ids[max(len(ids) - n, 0) :]
+
+
 _HELPERS: Final[Mapping[str, Callable[..., Any]]] = {
     "_half_up": _half_up,
     "_pow10": _pow10,
@@ -845,6 +918,8 @@ _HELPERS: Final[Mapping[str, Callable[..., Any]]] = {
     "_grouped": _grouped,
     "_gap_squares": _gap_squares,
     "_timedelta": timedelta,
+    "_append": _append,
+    "_tail": _tail,
 }
 
 
@@ -920,6 +995,85 @@ def _pl_helper(pl: Any, fn: str, args: list[Any], places: Any) -> Any:
     )
 
 
+def _text_value(item: object, op: str) -> Value:
+    value = _value(item)
+    if value.kind != "text":
+        raise _problem(f"{op}(): {value._text()} is {value.kind}, not a text (a record id)")
+    return value
+
+
+def _count(n: object, op: str) -> Value:
+    if type(n) is not int or n < 0:
+        raise _problem(f"{op}(): give a whole number of ids, 0 or more, not {n!r}")
+    return _Lit(n, "int")
+
+
+#: What each operation on record ids gives.
+_IDS_KINDS: Final[Mapping[str, Kind]] = {
+    "append": "ids",
+    "size": "int",
+    "head": "ids",
+    "tail": "ids",
+    "joined": "text",
+    "contains": "bool",
+}
+
+
+class _Ids(Value):
+    """An operation on record ids (see :meth:`Value.append` and the others)."""
+
+    __slots__ = ("arg", "ids", "op")
+
+    def __init__(self, op: str, ids: Value, arg: Value | None = None) -> None:
+        if ids.kind != "ids":
+            raise _problem(f"{op}(): {ids._text()} is {ids.kind}, not record ids")
+        self.op, self.ids, self.arg, self.kind = op, ids, arg, _IDS_KINDS[op]
+
+    def __repr__(self) -> str:
+        return f"{self.ids!r}.{self.op}({'' if self.arg is None else repr(self.arg)})"
+
+    def _py(self, b: _Build) -> str:
+        x = self.ids._py(b)
+        y = None if self.arg is None else self.arg._py(b)
+        op = self.op
+        if op == "append":
+            return f"_append({x}, {y})"
+        if op == "size":
+            return f"len({x})"
+        if op == "head":
+            return f"{x}[:{y}]"
+        if op == "tail":
+            return f"_tail({x}, {y})"
+        if op == "joined":
+            return f"{y}.join({x})"
+        return f"({y} in {x})"
+
+    def _pl(self, pl: Any, env: _PlEnv) -> Any:
+        x = self.ids._pl(pl, env)
+        op = self.op
+        if op == "size":
+            return x.list.len().cast(pl.Int128)
+        assert self.arg is not None
+        if op in ("head", "tail", "joined"):
+            # a constant: the count or the separator
+            assert isinstance(self.arg, _Lit)
+            n = self.arg.value
+            if op == "joined":
+                return x.list.join(n)
+            return x.list.head(n) if op == "head" else x.list.tail(n)
+        y = self.arg._pl(pl, env)
+        if op == "append":
+            return pl.when(y.is_null()).then(x).otherwise(x.list.concat(pl.concat_list(y)))
+        return x.list.contains(y).fill_null(False)
+
+    def _text(self) -> str:
+        arg = "" if self.arg is None else self.arg._text()
+        return f"{self.ids._text()}.{self.op}({arg})"
+
+    def _inputs(self) -> Iterable[str]:
+        return (*self.ids._inputs(), *(() if self.arg is None else self.arg._inputs()))
+
+
 class _Text(Value):
     __slots__ = ("parts",)
 
@@ -964,6 +1118,8 @@ def text(*parts: object) -> Value:
     for v in values:
         if v.kind == "bool":
             raise _problem(f"text(): {v._text()} is a condition, not a text")
+        if v.kind == "ids":
+            raise _problem(f"text(): {v._text()} is record ids: write {v._text()}.joined()")
     return _Text(values)
 
 
@@ -1086,7 +1242,7 @@ class DecisionList:
         cls,
         name: str,
         *,
-        inputs: Sequence[DaysInput | DayInput | IntInput | TextInput | BoolInput],
+        inputs: Sequence[DaysInput | DayInput | IntInput | TextInput | BoolInput | IdsInput],
         outputs: Mapping[str, Kind],
         cases: Sequence[Case],
         values: Mapping[str, Value] | None = None,
@@ -1096,7 +1252,8 @@ class DecisionList:
         Args:
             name: The decision's name.
             inputs: Its inputs (:func:`days_input`, :func:`day_input`,
-                :func:`int_input`, :func:`text_input`, :func:`bool_input`).
+                :func:`int_input`, :func:`text_input`, :func:`bool_input`,
+                :func:`ids_input`).
             outputs: Each output's name and kind, in order.
             cases: The cases, first match wins; the last has no condition.
             values: Named values to evaluate on their own (a verdict's
@@ -1259,12 +1416,11 @@ class DecisionList:
         env = _PlEnv(columns, prefix)
         outputs: list[Any] = []
         for out, kind in self.outputs.items():
-            dtype = _dtype(pl, kind)
             chain: Any = None
             for case in self.cases:
                 value = case.then[out]
                 expr = (
-                    pl.lit(value.value, dtype=dtype)
+                    _pl_lit(pl, value.value, kind)
                     if isinstance(value, _Raw)
                     else value._pl(pl, env)
                 )

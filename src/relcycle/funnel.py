@@ -441,7 +441,7 @@ class _FunnelCell:
             .with_columns(position.alias("n"))
             .filter(pl.col("n") >= entered_end.max().over("client_id").fill_null(0))
             .select(
-                "client_id", "at", "at_offset", "source", "target", "event", "record_id", "detail"
+                "client_id", "at", "at_offset", "source", "target", "event", "record_ids", "detail"
             )
             .collect()
         )
@@ -463,14 +463,14 @@ def _cells(rows: Iterator[tuple[Any, ...]]) -> Iterator[tuple[str, Cell]]:
     stage_of, event_of, new, step = _STAGE_OF, _EVENT_NAMED, _new, Step
     current: str | None = None
     episode: list[Step[FunnelStage, FunnelEvent]] = []
-    for cid, at, off, src, tgt, ev, rid, text in rows:
+    for cid, at, off, src, tgt, ev, rids, text in rows:
         if cid != current:
             if current is not None:
                 yield current, _cell(episode)
             current, episode = cid, []
         target = stage_of[tgt]
         episode.append(
-            new(step, (_moment(at, off), stage_of[src], target, event_of[ev], (rid,), text))
+            new(step, (_moment(at, off), stage_of[src], target, event_of[ev], tuple(rids), text))
         )
     if current is not None:
         yield current, _cell(episode)

@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from .model import Complaint, Interaction, Order
 
 __all__ = [
+    "CITES",
     "DECLARED_INPUTS",
     "DECLARED_OUTPUTS",
     "TIMER_RANGE",
@@ -1132,8 +1133,12 @@ DECLARED_INPUTS: Mapping[str, str] = FrozenMap({"state": "text", "at": "int", "k
 #: The outputs every decision of a :class:`DeclaredDecider` gives, and their kinds.
 DECLARED_OUTPUTS: Mapping[str, str] = FrozenMap({"event": "text", "detail": "text"})
 
+#: The optional output naming the records an event cites (default: the occurrence's).
+CITES = "cites"
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_REGISTER_KINDS = ("int", "bool", "date", "text")
+_REGISTER_KINDS = ("int", "bool", "date", "text", "ids")
+_NOT_NULL = ("int", "bool", "ids")  # the kinds a register cannot leave missing
 
 
 def micros(moment: datetime) -> int:
@@ -1174,6 +1179,8 @@ def _of_kind(value: object, kind: str) -> bool:
         return type(value) is bool
     if kind == "date":
         return type(value) is date
+    if kind == "ids":
+        return type(value) is tuple and all(type(v) is str for v in value)
     return type(value) is str
 
 
@@ -1183,15 +1190,18 @@ class Registers:
 
     Attributes:
         values: The values, in the decider's register order (integers, booleans,
-            days, texts; a day or a text may be None).
+            days, texts, tuples of record ids; a day or a text may be None).
     """
 
     values: Mapping[str, Any] = attrs.field(converter=_frozen_events)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (days as ``YYYY-MM-DD``); the decider's
-        :meth:`~DeclaredDecider.memory_from_dict` reads it back."""
-        return {k: v.isoformat() if isinstance(v, date) else v for k, v in self.values.items()}
+        """A JSON-ready dict (days as ``YYYY-MM-DD``, record ids as lists); the
+        decider's :meth:`~DeclaredDecider.memory_from_dict` reads it back."""
+        return {
+            k: v.isoformat() if isinstance(v, date) else list(v) if isinstance(v, tuple) else v
+            for k, v in self.values.items()
+        }
 
 
 # where a decision's input comes from
@@ -1217,10 +1227,12 @@ class DeclaredDecider(Generic[S, E]):
     - any parameter: an attribute of the policy, by its name;
 
     and gives ``event`` (an event of the table, by value, or None for none),
-    ``detail`` (the event's sentence) and, optionally, new values of registers
-    and timers (a timer given None is cancelled; one set is keyed by the
-    occurrence). What a decision does not give stays as it was. The event
-    cites the occurrence's record (or, for a timer, the record that set it).
+    ``detail`` (the event's sentence) and, optionally, ``cites`` (the record
+    ids the event cites; by default the occurrence's record, or for a timer the
+    record that set it) and new values of registers and timers (a timer given
+    None is cancelled; one set is keyed by the occurrence). What a decision
+    does not give stays as it was. A register of kind ``ids`` keeps record ids
+    (a tuple of texts) for a later event to cite.
 
     The runner calls it like any decider, so a machine built on it runs, resumes
     and saves its state as every machine does; the columnar engine folds it
@@ -1229,8 +1241,8 @@ class DeclaredDecider(Generic[S, E]):
 
     Attributes:
         table: The machine's transition table.
-        registers: Each register's kind (``int``, ``bool``, ``date``, ``text``)
-            and initial value, by name.
+        registers: Each register's kind (``int``, ``bool``, ``date``, ``text``,
+            ``ids``) and initial value, by name.
         decisions: The decision of each occurrence kind.
         timers: Each timer kind's priority (its order among occurrences at one moment).
         parameters: The policy attributes the decisions read, with their kinds.
@@ -1257,7 +1269,7 @@ class DeclaredDecider(Generic[S, E]):
     def __attrs_post_init__(self) -> None:
         name = self.table.name
         problems: list[str] = []
-        reserved = {*DECLARED_INPUTS, *DECLARED_OUTPUTS}
+        reserved = {*DECLARED_INPUTS, *DECLARED_OUTPUTS, CITES}
         kinds: dict[str, str] = dict(DECLARED_INPUTS)
         for group, names in (
             ("register", self.registers),
@@ -1281,8 +1293,7 @@ class DeclaredDecider(Generic[S, E]):
                 continue
             kind, initial = spec
             kinds[key] = kind
-            nullable = kind in ("date", "text")
-            if not (_of_kind(initial, kind) or (nullable and initial is None)):
+            if not (_of_kind(initial, kind) or (kind not in _NOT_NULL and initial is None)):
                 problems.append(f"register {key!r}: initial value {initial!r} is not a {kind}")
         for key, priority in self.timers.items():
             if type(priority) is not int:
@@ -1313,6 +1324,15 @@ class DeclaredDecider(Generic[S, E]):
                     problems.append(f"{where}: must give {key!r} as {kind}")
             for key, kind in decision.outputs.items():
                 if key in DECLARED_OUTPUTS:
+                    continue
+                never_missing = key == CITES or (
+                    key in self.registers and kinds.get(key) in _NOT_NULL
+                )
+                if never_missing and None in decision.constants(key):
+                    problems.append(f"{where}: gives {key!r} as None, which it cannot be")
+                if key == CITES:
+                    if kind != "ids":
+                        problems.append(f"{where}: gives {CITES!r} as {kind}, it is ids")
                     continue
                 if key in self.timers:
                     wanted = "int"
@@ -1351,6 +1371,7 @@ class DeclaredDecider(Generic[S, E]):
                 tuple(sources),
                 outs.index("event"),
                 outs.index("detail"),
+                outs.index(CITES) if CITES in outs else None,
                 tuple((i, k) for i, k in enumerate(outs) if k in self.registers),
                 tuple((i, k) for i, k in enumerate(outs) if k in self.timers),
             )
@@ -1386,7 +1407,9 @@ class DeclaredDecider(Generic[S, E]):
             if kind == "date" and isinstance(value, str):
                 with contextlib.suppress(ValueError):
                     value = date.fromisoformat(value)
-            if not (_of_kind(value, kind) or (kind in ("date", "text") and value is None)):
+            if kind == "ids" and isinstance(value, list):
+                value = tuple(value)
+            if not (_of_kind(value, kind) or (kind not in _NOT_NULL and value is None)):
                 raise UsageError(
                     f"not saved registers of machine {self.table.name!r}: "
                     f"{key} = {data[key]!r} is not a {kind}"
@@ -1424,7 +1447,7 @@ class DeclaredDecider(Generic[S, E]):
             raise UsageError(
                 f"machine {self.table.name!r}: no decision for occurrence kind {kind!r}"
             )
-        decision, sources, at_event, at_detail, registers, timers = plan
+        decision, sources, at_event, at_detail, at_cites, registers, timers = plan
         memo = self._memo[0]
         if memo[0] is not policy:
             memo = (policy, dict(zip(self.parameters, self.parameter_values(policy), strict=True)))
@@ -1474,7 +1497,8 @@ class DeclaredDecider(Generic[S, E]):
                 f"{event!r}, not an event of the table"
             )
         detail = out[at_detail] or ""
-        return _new(Decision, (((at, found, (key,), detail),), memory, scheduled, ()))
+        cites = (key,) if at_cites is None else out[at_cites]
+        return _new(Decision, (((at, found, cites, detail),), memory, scheduled, ()))
 
 
 @attrs.frozen

@@ -85,7 +85,7 @@ STEP_COLUMNS = (
     "source",
     "target",
     "event",
-    "record_id",
+    "record_ids",
     "detail",
 )
 
@@ -418,7 +418,7 @@ def machine_steps(
             "source": names.gather(occ.get_column("before")),
             "target": names.gather(occ.get_column("after")),
             "event": pl.Series(event_of, dtype=events).gather(trig),
-            "record_id": occ.get_column("key"),
+            "record_ids": occ.select(pl.concat_list("key")).to_series(),
             "detail": detail,
         }
     )
@@ -435,12 +435,21 @@ def _schema(pl: Any, machine: Machine[Any, Any, Any, Any]) -> dict[str, Any]:
         "source": states,
         "target": states,
         "event": pl.Enum([str(e.value) for e in machine.table.events]),
-        "record_id": pl.String,
+        "record_ids": pl.List(pl.String),
         "detail": pl.String,
     }
 
 
-_DTYPES = {"int": "Int64", "bool": "Boolean", "date": "Date", "text": "String"}
+def _dtype(pl: Any, kind: str) -> Any:
+    """The polars dtype of a register or parameter of ``kind``."""
+    if kind == "ids":
+        return pl.List(pl.String)
+    return {"int": pl.Int64, "bool": pl.Boolean, "date": pl.Date, "text": pl.String}[kind]
+
+
+def _lit(pl: Any, value: object, dtype: Any) -> Any:
+    """A register's or parameter's value as a literal (record ids as a list)."""
+    return pl.lit(list(value) if isinstance(value, tuple) else value, dtype=dtype)
 
 
 #: The most occurrences a client may have for the fold to take it round by round;
@@ -484,8 +493,8 @@ def _declared_steps(
         )
     schema = _schema(pl, machine)
     params = dict(zip(decider.parameters, decider.parameter_values(policy), strict=True))
-    dtype = {k: getattr(pl, _DTYPES[kind]) for k, kind in decider.parameters.items()}
-    dtype.update({k: getattr(pl, _DTYPES[kind]) for k, (kind, _) in decider.registers.items()})
+    dtype = {k: _dtype(pl, kind) for k, kind in decider.parameters.items()}
+    dtype.update({k: _dtype(pl, kind) for k, (kind, _) in decider.registers.items()})
     occ = _occurrences(pl, machine, frames, moment)
     if occ is None or occ.height == 0:
         return cast("DataFrame", pl.DataFrame(schema=schema))
@@ -538,7 +547,7 @@ def _fold_rounds(
         pl.col("_n"),
         pl.lit(0, pl.Int64).alias("_i"),
         pl.lit(str(machine.table.initial.value), pl.String).alias("_state"),
-        *(pl.lit(spec[1], dtype[k]).alias(f"_r_{k}") for k, spec in decider.registers.items()),
+        *(_lit(pl, spec[1], dtype[k]).alias(f"_r_{k}") for k, spec in decider.registers.items()),
         *(pl.lit(None, pl.Int64).alias(f"_t_{t}") for t in timers),
         *(pl.lit(None, pl.String).alias(f"_tk_{t}") for t in timers),
     )
@@ -612,7 +621,7 @@ def _fold_rounds(
     }
     columns.update({k: pl.col(f"_r_{k}") for k in decider.registers})
     columns.update({t: pl.col(f"_t_{t}") for t in timers})
-    columns.update({k: pl.lit(v, dtype[k]) for k, v in params.items()})
+    columns.update({k: _lit(pl, v, dtype[k]) for k, v in params.items()})
     decisions = list(decider.decisions.items())
     # each output of the occurrence's own decision (a guarded trigger outside its
     # states decides nothing: no event, everything kept)
@@ -641,6 +650,13 @@ def _fold_rounds(
                     key = pl.when(pl.col(f"_o{j}_{name}").is_not_null()).then(pl.col("_o_key"))
                     keyed = (pl.when if keyed is None else keyed.when)(mine).then(key)
             merged[f"_tk_{name}"] = keyed.otherwise(pl.col(f"_tk_{name}"))
+    # the records an event cites: the decision's own list, else the occurrence's
+    cites: Any = None
+    for j, (kind, decision) in enumerate(decisions):
+        mine = pl.col("_decide") & (pl.col("_kind") == kind)
+        value = pl.col(f"_o{j}_cites") if "cites" in decision.outputs else pl.concat_list("_o_key")
+        cites = (pl.when if cites is None else cites.when)(mine).then(value)
+    merged["_cites"] = pl.lit(None) if cites is None else cites.otherwise(None)
     moves = {
         f"{s.value}\x1f{e.value}": str(t.value)
         for s in machine.table.states
@@ -706,7 +722,7 @@ def _fold_rounds(
                     pl.col("_state").alias("source"),
                     pl.col("_target").alias("target"),
                     event.alias("event"),
-                    pl.col("_o_key").alias("record_id"),
+                    pl.col("_cites").alias("record_ids"),
                     pl.col("_detail").fill_null("").alias("detail"),
                     pl.lit(done, pl.Int64).alias("_round"),
                 )
@@ -757,7 +773,7 @@ def _run_by_runner(
                         str(step.source.value),
                         str(step.target.value),
                         str(step.event.value),
-                        step.record_ids[0] if step.record_ids else None,
+                        list(step.record_ids),
                         step.detail,
                     )
                 )
@@ -770,7 +786,7 @@ def _run_by_runner(
             "source": pl.String,
             "target": pl.String,
             "event": pl.String,
-            "record_id": pl.String,
+            "record_ids": pl.List(pl.String),
             "detail": pl.String,
         },
         orient="row",
