@@ -863,3 +863,178 @@ def test_a_timer_past_the_calendar_is_refused_by_both_engines() -> None:
             memory_from_dict=LastActivity.from_dict,
             timer_kinds=frozenset({"quiet"}),
         )
+
+
+class Tier(StrEnum):
+    """A loyalty ladder a client may climb several steps of at one sale."""
+
+    none = "none"
+    buyer = "buyer"
+    regular = "regular"
+    loyal = "loyal"
+
+
+class TierEvent(StrEnum):
+    """Its events."""
+
+    promoted = "promoted"
+    lapsed = "lapsed"
+    touched = "touched"
+
+
+TIERS = TransitionTable.define(
+    name="tiers",
+    states=Tier,
+    events=TierEvent,
+    initial=Tier.none,
+    rows=[
+        (Tier.none, TierEvent.promoted, Tier.buyer),
+        (Tier.buyer, TierEvent.promoted, Tier.regular),
+        (Tier.regular, TierEvent.promoted, Tier.loyal),
+        *((s, TierEvent.lapsed, Tier.none) for s in (Tier.buyer, Tier.regular, Tier.loyal)),
+        *((s, TierEvent.touched, s) for s in Tier),
+    ],
+)
+
+
+@attrs.frozen
+class TierPolicy:
+    """The sales each tier needs, and the silence that resets them."""
+
+    buyer_at: int = 1
+    regular_at: int = 2
+    loyal_at: int = 3
+    quiet_days: int = 60
+
+
+def tier_machine(then: DecisionList | None = None) -> Machine[Tier, TierEvent, Registers, Any]:
+    """Sales counted in registers; a follow-up decision promotes while the count allows,
+    so one sale may climb several tiers; a silence resets everything."""
+    state, at = text_input("state"), int_input("at")
+    key, sales, ids = text_input("key"), int_input("sales"), ids_input("ids")
+    buyer_at, regular_at, loyal_at = (int_input(n) for n in ("buyer_at", "regular_at", "loyal_at"))
+    quiet_days = int_input("quiet_days")
+    inputs = (state, at, key, sales, ids, buyer_at, regular_at, loyal_at, quiet_days)
+    out = {"event": "text", "detail": "text"}
+    promote = DecisionList.define(
+        "promote",
+        inputs=inputs,
+        outputs={**out, "cites": "ids"},
+        cases=[
+            Case(
+                (state == "none") & (sales >= buyer_at),
+                event="promoted",
+                detail=text("a buyer: ", plural(sales, "sale")),
+                cites=ids.tail(1),
+            ),
+            Case(
+                (state == "buyer") & (sales >= regular_at),
+                event="promoted",
+                detail=text("a regular: ", ids.joined()),
+                cites=ids,
+            ),
+            Case(
+                (state == "regular") & (sales >= loyal_at),
+                event="promoted",
+                detail=text("loyal: the first ", loyal_at, " of ", plural(sales, "sale")),
+                cites=ids.head(3),
+            ),
+            Case(None, event=None, detail=None, cites=()),
+        ],
+    )
+    decider = DeclaredDecider(
+        TIERS,
+        registers={"sales": ("int", 0), "ids": ("ids", ())},
+        decisions={
+            "sold": DecisionList.define(
+                "sold",
+                inputs=inputs,
+                outputs={**out, "sales": "int", "ids": "ids", "quiet": "int"},
+                cases=[
+                    Case(
+                        None,
+                        event=None,
+                        detail=None,
+                        sales=sales + 1,
+                        ids=ids.append(key),
+                        quiet=at + quiet_days * _DAY,
+                    )
+                ],
+            ),
+            "quiet": DecisionList.define(
+                "quiet",
+                inputs=inputs,
+                outputs={**out, "sales": "int", "ids": "ids"},
+                cases=[
+                    Case(state == "none", event=None, detail=None, sales=0, ids=()),
+                    Case(
+                        None,
+                        event="lapsed",
+                        detail=text("no sale for ", quiet_days, " days"),
+                        sales=0,
+                        ids=(),
+                    ),
+                ],
+            ),
+        },
+        timers={"quiet": 3},
+        parameters=dict.fromkeys(("buyer_at", "regular_at", "loyal_at", "quiet_days"), "int"),
+        then=promote if then is None else then,
+    )
+    return Machine(
+        table=TIERS,
+        triggers=(Trigger(SALE, "sold", priority=1),),
+        decide=decider,
+        initial_memory=decider.initial_memory,
+        memory_from_dict=decider.memory_from_dict,
+        timer_kinds=frozenset({"quiet"}),
+    )
+
+
+@_SETTINGS
+@given(
+    portfolio=portfolios(max_clients=4, max_records=12),
+    back=st.integers(-100, 300),
+    thresholds=st.lists(st.integers(0, 3), min_size=3, max_size=3),
+    quiet_days=st.integers(1, 90),
+)
+def test_a_follow_up_decision_takes_several_steps_at_one_occurrence(
+    portfolio: Portfolio, back: int, thresholds: list[int], quiet_days: int
+) -> None:
+    """A follow-up decision asked after every occurrence and again while it gives an
+    event: one sale may promote a client several tiers, each step citing its own
+    records; the fold takes the runner's steps, in order."""
+    machine, as_of = tier_machine(), _moment(portfolio, back)
+    buyer, regular, loyal = (sum(thresholds[: i + 1]) for i in range(3))
+    policy = TierPolicy(buyer, regular, loyal, quiet_days)
+    assert _folded(machine, portfolio, as_of, policy) == _runs(machine, portfolio, as_of, policy)
+
+
+def test_one_sale_climbs_three_tiers_and_a_restless_follow_up_is_refused() -> None:
+    """With every threshold at one sale, the first sale takes three steps at its moment;
+    a follow-up that always gives an event is an error in both engines, naming the
+    client and the occurrence."""
+    portfolio = build_portfolio(orders=[_order("o1", 0), _order("o2", 5)])
+    as_of = datetime(2024, 1, 10, tzinfo=UTC)
+    policy = TierPolicy(1, 1, 1)
+    run = tier_machine().run(next(iter(portfolio)), as_of=as_of, policy=policy)
+    assert [(s.target, s.record_ids, s.detail) for s in run.trajectory.steps] == [
+        (Tier.buyer, ("o1",), "a buyer: 1 sale"),
+        (Tier.regular, ("o1",), "a regular: o1"),
+        (Tier.loyal, ("o1",), "loyal: the first 1 of 1 sale"),
+    ]
+    assert _folded(tier_machine(), portfolio, as_of, policy) == _runs(
+        tier_machine(), portfolio, as_of, policy
+    )
+    restless = DecisionList.define(
+        "restless",
+        inputs=(),
+        outputs={"event": "text", "detail": "text"},
+        cases=[Case(None, event="touched", detail="again")],
+    )
+    machine = tier_machine(then=restless)
+    message = r"gave an event 5 times in a row for client 'c1' at occurrence 'o1'"
+    with pytest.raises(UsageError, match=message):
+        machine.run(next(iter(portfolio)), as_of=as_of, policy=policy)
+    with pytest.raises(UsageError, match=message):
+        machine_steps(machine, frames_from_tables(as_tables(portfolio)), as_of=as_of, policy=policy)

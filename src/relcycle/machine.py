@@ -1164,6 +1164,15 @@ TIMER_RANGE = (
 )
 
 
+def not_settled(machine: str, limit: int, client_id: str, key: str) -> UsageError:
+    """The error of a follow-up decision that kept giving events."""
+    return UsageError(
+        f"machine {machine!r}: the follow-up decision gave an event {limit + 1} times in a "
+        f"row for client {client_id!r} at occurrence {key!r} (more than the table's "
+        f"{limit} states): it does not settle"
+    )
+
+
 def timer_out_of_range(machine: str, kind: str, timer: str, due: int) -> UsageError:
     """The error of a decision that set a timer outside :data:`TIMER_RANGE`."""
     return UsageError(
@@ -1246,6 +1255,12 @@ class DeclaredDecider(Generic[S, E]):
         decisions: The decision of each occurrence kind.
         timers: Each timer kind's priority (its order among occurrences at one moment).
         parameters: The policy attributes the decisions read, with their kinds.
+        then: A follow-up decision (None: none), asked after every occurrence's
+            decision and again as long as it gives an event, with the state,
+            registers and timers as they now stand: a machine that may take
+            several steps at one occurrence (a client promoted two rungs at
+            once). It reads and gives what the other decisions do; giving an
+            event more times in a row than the table has states is an error.
 
     Raises:
         DefinitionError: If a name is used twice or is reserved, a register's
@@ -1261,7 +1276,9 @@ class DeclaredDecider(Generic[S, E]):
     decisions: Mapping[str, DecisionList] = attrs.field(converter=FrozenMap)
     timers: Mapping[str, int] = attrs.field(factory=FrozenMap, converter=FrozenMap)
     parameters: Mapping[str, str] = attrs.field(factory=FrozenMap, converter=FrozenMap)
+    then: DecisionList | None = None
     _plans: Mapping[str, tuple[Any, ...]] = attrs.field(init=False, repr=False)
+    _then: tuple[Any, ...] | None = attrs.field(init=False, repr=False)
     _event_of: Mapping[str, E] = attrs.field(init=False, repr=False)
     _initial: Registers = attrs.field(init=False, repr=False)
     _memo: list[tuple[Any, Any]] = attrs.field(init=False, repr=False)
@@ -1304,9 +1321,13 @@ class DeclaredDecider(Generic[S, E]):
             else:
                 kinds[key] = kind
         events = {_v(e): e for e in self.table.events}
-        plans: dict[str, tuple[Any, ...]] = {}
-        for occurrence, decision in self.decisions.items():
-            where = f"decision of {occurrence!r}"
+        plans: dict[str | None, tuple[Any, ...]] = {}
+        asked: list[tuple[str | None, str, DecisionList]] = [
+            (k, f"decision of {k!r}", d) for k, d in self.decisions.items()
+        ]
+        if self.then is not None:
+            asked.append((None, "the follow-up decision", self.then))
+        for occurrence, where, decision in asked:
             given: object = decision
             if not isinstance(given, DecisionList):
                 problems.append(f"{where}: {given!r} is not a DecisionList")
@@ -1380,6 +1401,7 @@ class DeclaredDecider(Generic[S, E]):
                 problems.append(f"timer {key!r} has no decision (it would fall due undecided)")
         if problems:
             raise DefinitionError(machine=name, kind="declared decider", problems=problems)
+        object.__setattr__(self, "_then", plans.pop(None, None))
         object.__setattr__(self, "_plans", plans)
         object.__setattr__(self, "_event_of", events)
         object.__setattr__(
@@ -1447,58 +1469,74 @@ class DeclaredDecider(Generic[S, E]):
             raise UsageError(
                 f"machine {self.table.name!r}: no decision for occurrence kind {kind!r}"
             )
-        decision, sources, at_event, at_detail, at_cites, registers, timers = plan
         memo = self._memo[0]
         if memo[0] is not policy:
             memo = (policy, dict(zip(self.parameters, self.parameter_values(policy), strict=True)))
             self._memo[0] = memo
-        values = state.memory.values
-        pending = {t.kind: t for t in state.timers}
-        args: list[Any] = []
-        for source, name in sources:
-            if source == _SOURCE_REGISTER:
-                args.append(values[name])
-            elif source == _SOURCE_STATE:
-                args.append(_v(state.state))
-            elif source == _SOURCE_AT:
-                args.append(micros(at))
-            elif source == _SOURCE_KEY:
-                args.append(key)
-            elif source == _SOURCE_TIMER:
-                timer = pending.get(name)
-                args.append(None if timer is None else micros(timer.at))
-            else:
-                args.append(memo[1][name])
-        out = decision.function(*args)
-        memory = state.memory
-        if registers:
-            changed = dict(values)
-            for i, name in registers:
-                changed[name] = out[i]
-            memory = Registers(changed)
-        scheduled = state.timers
-        if timers:
-            for i, name in timers:
-                due = out[i]
-                if due is None:
-                    pending.pop(name, None)
+        params = memo[1]
+        values: Mapping[str, Any] = state.memory.values
+        pending: dict[str, Timer] | None = None  # built when a decision reads or sets one
+        current = state.state
+        events: list[tuple[datetime, E, tuple[str, ...], str]] = []
+        follow, limit = self._then, len(self.table.states)
+        asked = 0
+        while True:
+            decision, sources, at_event, at_detail, at_cites, registers, timers = plan
+            args: list[Any] = []
+            for source, input_name in sources:
+                if source == _SOURCE_REGISTER:
+                    args.append(values[input_name])
+                elif source == _SOURCE_STATE:
+                    args.append(_v(current))
+                elif source == _SOURCE_AT:
+                    args.append(micros(at))
+                elif source == _SOURCE_KEY:
+                    args.append(key)
+                elif source == _SOURCE_TIMER:
+                    if pending is None:
+                        pending = {t.kind: t for t in state.timers}
+                    timer = pending.get(input_name)
+                    args.append(None if timer is None else micros(timer.at))
                 else:
-                    if not TIMER_RANGE[0] <= due <= TIMER_RANGE[1]:
-                        raise timer_out_of_range(self.table.name, kind, name, due)
-                    pending[name] = _new(Timer, (moment_of(due), self.timers[name], key, name, ""))
-            scheduled = tuple(sorted(pending.values()))
-        event = out[at_event]
-        if event is None:
-            return _new(Decision, ((), memory, scheduled, ()))
-        found = self._event_of.get(event)
-        if found is None:
-            raise UsageError(
-                f"machine {self.table.name!r}: the decision of {kind!r} gave the event "
-                f"{event!r}, not an event of the table"
-            )
-        detail = out[at_detail] or ""
-        cites = (key,) if at_cites is None else out[at_cites]
-        return _new(Decision, (((at, found, cites, detail),), memory, scheduled, ()))
+                    args.append(params[input_name])
+            out = decision.function(*args)
+            if registers:
+                values = dict(values)
+                for i, register in registers:
+                    values[register] = out[i]
+            if timers:
+                if pending is None:
+                    pending = {t.kind: t for t in state.timers}
+                for i, timer_kind in timers:
+                    due = out[i]
+                    if due is None:
+                        pending.pop(timer_kind, None)
+                    else:
+                        if not TIMER_RANGE[0] <= due <= TIMER_RANGE[1]:
+                            raise timer_out_of_range(self.table.name, kind, timer_kind, due)
+                        pending[timer_kind] = _new(
+                            Timer, (moment_of(due), self.timers[timer_kind], key, timer_kind, "")
+                        )
+            event = out[at_event]
+            if event is not None:
+                found = self._event_of.get(event)
+                if found is None:
+                    raise UsageError(
+                        f"machine {self.table.name!r}: the decision of {kind!r} gave the "
+                        f"event {event!r}, not an event of the table"
+                    )
+                cites = (key,) if at_cites is None else out[at_cites]
+                events.append((at, found, cites, out[at_detail] or ""))
+                current = self.table.step(current, found)  # the runner's error if illegal
+            if follow is None or (asked and event is None):
+                break
+            if asked > limit:
+                raise not_settled(self.table.name, limit, state.client_id, key)
+            plan, kind = follow, "then"
+            asked += 1
+        memory = state.memory if values is state.memory.values else Registers(values)
+        scheduled = state.timers if pending is None else tuple(sorted(pending.values()))
+        return _new(Decision, (tuple(events), memory, scheduled, ()))
 
 
 @attrs.frozen

@@ -59,6 +59,7 @@ from relcycle.machine import (
     Machine,
     format_moment,
     micros,
+    not_settled,
     timer_out_of_range,
 )
 from relcycle.rules import ID_FIELD, MOMENT_FIELD, Rule, known_at
@@ -623,52 +624,107 @@ def _fold_rounds(
     columns.update({t: pl.col(f"_t_{t}") for t in timers})
     columns.update({k: _lit(pl, v, dtype[k]) for k, v in params.items()})
     decisions = list(decider.decisions.items())
-    # each output of the occurrence's own decision (a guarded trigger outside its
-    # states decides nothing: no event, everything kept)
-    merged: dict[str, Any] = {}
-    for name in ("event", "detail", *decider.registers, *timers):
-        chain: Any = None
-        for j, (kind, decision) in enumerate(decisions):
-            if name not in decision.outputs:
-                continue
-            mine = pl.col("_decide") & (pl.col("_kind") == kind)
-            value = pl.col(f"_o{j}_{name}")
-            chain = (pl.when if chain is None else chain.when)(mine).then(value)
-        if name in ("event", "detail"):
-            merged[f"_{name}"] = chain.otherwise(None) if chain is not None else pl.lit(None)
-        elif name in decider.registers:
-            merged[f"_r_{name}"] = (
-                pl.col(f"_r_{name}") if chain is None else chain.otherwise(pl.col(f"_r_{name}"))
-            )
-        elif chain is not None:
-            merged[f"_t_{name}"] = chain.otherwise(pl.col(f"_t_{name}"))
-            # a timer a decision sets is keyed by the occurrence that set it
+
+    def merge(asked: list[tuple[Any, str, Any]]) -> dict[str, Any]:
+        """The round's columns after the decisions ``asked`` (each a mask, the
+        prefix of its output columns, and the decision): their event, detail
+        and cited records, and the registers and timers they give (the rows
+        no decision was asked for keep theirs, with no event)."""
+        merged: dict[str, Any] = {}
+        for name in ("event", "detail", *decider.registers, *timers):
+            chain: Any = None
             keyed: Any = None
-            for j, (kind, decision) in enumerate(decisions):
-                if name in decision.outputs:
-                    mine = pl.col("_decide") & (pl.col("_kind") == kind)
-                    key = pl.when(pl.col(f"_o{j}_{name}").is_not_null()).then(pl.col("_o_key"))
-                    keyed = (pl.when if keyed is None else keyed.when)(mine).then(key)
-            merged[f"_tk_{name}"] = keyed.otherwise(pl.col(f"_tk_{name}"))
-    # the records an event cites: the decision's own list, else the occurrence's
-    cites: Any = None
+            for mine, prefix, decision in asked:
+                if name not in decision.outputs:
+                    continue
+                value = pl.col(f"{prefix}{name}")
+                chain = (pl.when if chain is None else chain.when)(mine).then(value)
+                # a timer a decision sets is keyed by the occurrence that set it
+                key = pl.when(value.is_not_null()).then(pl.col("_o_key"))
+                keyed = (pl.when if keyed is None else keyed.when)(mine).then(key)
+            if name in ("event", "detail"):
+                merged[f"_{name}"] = pl.lit(None) if chain is None else chain.otherwise(None)
+            elif name in decider.registers:
+                kept_value = pl.col(f"_r_{name}")
+                merged[f"_r_{name}"] = kept_value if chain is None else chain.otherwise(kept_value)
+            elif chain is not None:
+                merged[f"_t_{name}"] = chain.otherwise(pl.col(f"_t_{name}"))
+                merged[f"_tk_{name}"] = keyed.otherwise(pl.col(f"_tk_{name}"))
+        # the records an event cites: the decision's own list, else the occurrence's
+        cites: Any = None
+        for mine, prefix, decision in asked:
+            own = "cites" in decision.outputs
+            value = pl.col(f"{prefix}cites") if own else pl.concat_list("_o_key")
+            cites = (pl.when if cites is None else cites.when)(mine).then(value)
+        merged["_cites"] = pl.lit(None) if cites is None else cites.otherwise(None)
+        return merged
+
+    # each decision compiled once: its intermediate columns, and its outputs
+    # named after it (the round's query holds every decision)
+    compiled = []
+    asked = []
     for j, (kind, decision) in enumerate(decisions):
-        mine = pl.col("_decide") & (pl.col("_kind") == kind)
-        value = pl.col(f"_o{j}_cites") if "cites" in decision.outputs else pl.concat_list("_o_key")
-        cites = (pl.when if cites is None else cites.when)(mine).then(value)
-    merged["_cites"] = pl.lit(None) if cites is None else cites.otherwise(None)
+        temps, outputs = decision.expressions(columns, prefix=f"__decision_{j}_")
+        named = [e.alias(f"_o{j}_{out}") for e, out in zip(outputs, decision.outputs, strict=True)]
+        compiled.append((temps, named))
+        asked.append((pl.col("_decide") & (pl.col("_kind") == kind), f"_o{j}_", decision))
+    merged = merge(asked)
+    follow = decider.then
+    if follow is not None:
+        temps, outputs = follow.expressions(columns, prefix="__decision_then_")
+        then_compiled = (
+            temps,
+            [e.alias(f"_f_{out}") for e, out in zip(outputs, follow.outputs, strict=True)],
+        )
+        then_merged = merge([(pl.col("_asked"), "_f_", follow)])
+    limit = len(machine.table.states)
     moves = {
         f"{s.value}\x1f{e.value}": str(t.value)
         for s in machine.table.states
         for e, t in machine.table._next[s].items()
     }
-    # each decision compiled once: its intermediate columns, and its outputs
-    # named after it (the round's query holds every decision)
-    compiled = []
-    for j, (_, decision) in enumerate(decisions):
-        temps, outputs = decision.expressions(columns, prefix=f"__decision_{j}_")
-        named = [e.alias(f"_o{j}_{out}") for e, out in zip(outputs, decision.outputs, strict=True)]
-        compiled.append((temps, named))
+    event = pl.col("_event")
+    target = (
+        pl.concat_str(pl.col("_state"), pl.lit("\x1f"), event)
+        .replace_strict(moves, default=None, return_dtype=pl.String)
+        .alias("_target")
+    )
+    low, high = TIMER_RANGE
+
+    def settle(cur: Any, done: int, sub: int, kind: Any) -> Any:
+        """Check the decided rows, keep their steps and move their state."""
+        for t in timers:
+            column = pl.col(f"_t_{t}")
+            outside = cur.filter(column.is_not_null() & ((column < low) | (column > high)))
+            if outside.height:
+                found, due = outside.select(kind, f"_t_{t}").row(0)
+                raise timer_out_of_range(machine.name, found, t, due)
+        bad = cur.filter(event.is_not_null() & pl.col("_target").is_null())
+        if bad.height:
+            _refuse(machine, *bad.select("_state", "_event", kind).row(0))
+        stepped = cur.filter(event.is_not_null())
+        if stepped.height:
+            steps.append(
+                stepped.select(
+                    pl.col("_cid").alias("client_id"),
+                    pl.col("_o_at").alias("at"),
+                    pl.col("_o_off").cast(pl.Int32).alias("at_offset"),
+                    pl.col("_state").alias("source"),
+                    pl.col("_target").alias("target"),
+                    event.alias("event"),
+                    pl.col("_cites").alias("record_ids"),
+                    pl.col("_detail").fill_null("").alias("detail"),
+                    pl.lit(done, pl.Int64).alias("_round"),
+                    pl.lit(sub, pl.Int64).alias("_sub"),
+                )
+            )
+        return cur.with_columns(
+            pl.when(event.is_not_null())
+            .then(pl.col("_target"))
+            .otherwise(pl.col("_state"))
+            .alias("_state")
+        )
+
     steps: list[Any] = []
     done = 0
     while state.height and done < 2 * ROUNDS:
@@ -695,44 +751,29 @@ def _fold_rounds(
             for name, expr in temps:
                 lazy = lazy.with_columns(expr.alias(name))
             lazy = lazy.with_columns(outputs)
-        lazy = lazy.with_columns(**merged)
-        event = pl.col("_event")
-        cur = lazy.with_columns(
-            pl.concat_str(pl.col("_state"), pl.lit("\x1f"), event)
-            .replace_strict(moves, default=None, return_dtype=pl.String)
-            .alias("_target")
-        ).collect(engine="in-memory")
-        low, high = TIMER_RANGE
-        for t in timers:
-            column = pl.col(f"_t_{t}")
-            outside = cur.filter(column.is_not_null() & ((column < low) | (column > high)))
-            if outside.height:
-                kind, due = outside.select("_kind", f"_t_{t}").row(0)
-                raise timer_out_of_range(machine.name, kind, t, due)
-        bad = cur.filter(event.is_not_null() & pl.col("_target").is_null())
-        if bad.height:
-            _refuse(machine, *bad.select("_state", "_event", "_kind").row(0))
-        stepped = cur.filter(event.is_not_null())
-        if stepped.height:
-            steps.append(
-                stepped.select(
-                    pl.col("_cid").alias("client_id"),
-                    pl.col("_o_at").alias("at"),
-                    pl.col("_o_off").cast(pl.Int32).alias("at_offset"),
-                    pl.col("_state").alias("source"),
-                    pl.col("_target").alias("target"),
-                    event.alias("event"),
-                    pl.col("_cites").alias("record_ids"),
-                    pl.col("_detail").fill_null("").alias("detail"),
-                    pl.lit(done, pl.Int64).alias("_round"),
+        cur = lazy.with_columns(**merged).with_columns(target).collect(engine="in-memory")
+        cur = settle(cur, done, 0, "_kind")
+        if follow is not None:
+            # the follow-up decision, after every decided occurrence, again while
+            # it gives an event
+            cur = cur.with_columns(pl.col("_decide").alias("_asked"))
+            for sub in range(1, limit + 2):
+                if not cur.select(pl.col("_asked").any()).item():
+                    break
+                lazy = cur.lazy()
+                for name, expr in then_compiled[0]:
+                    lazy = lazy.with_columns(expr.alias(name))
+                lazy = lazy.with_columns(then_compiled[1]).with_columns(**then_merged)
+                cur = lazy.with_columns(target, pl.lit("then").alias("_then")).collect(
+                    engine="in-memory"
                 )
-            )
-        state = cur.with_columns(
-            pl.when(event.is_not_null())
-            .then(pl.col("_target"))
-            .otherwise(pl.col("_state"))
-            .alias("_state")
-        ).select(kept)
+                cur = settle(cur, done, sub, "_then").with_columns(
+                    (pl.col("_asked") & event.is_not_null()).alias("_asked")
+                )
+                if sub > limit and cur.select(pl.col("_asked").any()).item():
+                    stuck = cur.filter(pl.col("_asked")).select("_cid", "_o_key").row(0)
+                    raise not_settled(machine.name, limit, *stuck)
+        state = cur.select(kept)
         done += 1
         # a client whose last occurrence was this round's and that has no timer
         # left is done
@@ -743,7 +784,11 @@ def _fold_rounds(
     late = state.get_column("_cid")
     if not steps:
         return None, late
-    folded = pl.concat(steps, how="vertical_relaxed").sort("client_id", "_round").drop("_round")
+    folded = (
+        pl.concat(steps, how="vertical_relaxed")
+        .sort("client_id", "_round", "_sub")
+        .drop("_round", "_sub")
+    )
     if late.len():
         folded = folded.filter(~pl.col("client_id").is_in(late.implode()))
     return folded, late
