@@ -461,6 +461,7 @@ def _desk_decisions() -> dict[str, DecisionList]:
     state, at, key = text_input("state"), int_input("at"), text_input("key")
     complaints, sales, last = int_input("complaints"), int_input("sales"), text_input("last")
     recent = ids_input("recent")
+    severity, opened_at = text_input("severity"), int_input("opened_at")  # record fields
     quiet, alarm_at, quiet_days = int_input("quiet"), int_input("alarm_at"), int_input("quiet_days")
     n = complaints + 1
     later = at + quiet_days * _DAY
@@ -470,7 +471,7 @@ def _desk_decisions() -> dict[str, DecisionList]:
     return {
         "opened": DecisionList.define(
             "desk opened",
-            inputs=inputs,
+            inputs=(*inputs, severity),
             outputs={
                 **out,
                 "cites": "ids",
@@ -481,7 +482,7 @@ def _desk_decisions() -> dict[str, DecisionList]:
             },
             cases=[
                 Case(
-                    n >= alarm_at,
+                    (n >= alarm_at) | (severity == "critical"),
                     event="alarm",
                     detail=text(plural(n, "complaint"), " since calm: ", since_calm.joined()),
                     cites=since_calm,  # every complaint since calm, not only this one
@@ -515,11 +516,16 @@ def _desk_decisions() -> dict[str, DecisionList]:
         ),
         "closed": DecisionList.define(
             "desk closed",
-            inputs=inputs,
+            inputs=(*inputs, opened_at),
             outputs={**out, "quiet": "int"},
             cases=[
                 Case(state == "calm", event=None, detail=None, quiet=quiet),
-                Case(None, event="closed", detail=text("closed ", key), quiet=later),
+                Case(
+                    None,
+                    event="closed",
+                    detail=text("closed ", key, " after ", (at - opened_at) // _DAY, " days"),
+                    quiet=later,
+                ),
             ],
         ),
         "sold": DecisionList.define(
@@ -616,6 +622,7 @@ def desk_machine(
         decisions=_desk_decisions() if decisions is None else decisions,
         timers={"quiet": quiet_priority},
         parameters={"alarm_at": "int", "quiet_days": "int"},
+        fields={"opened": {"severity": "text"}, "closed": {"opened_at": "moment"}},
     )
     return Machine(
         table=DESK,
@@ -724,7 +731,8 @@ def test_a_declared_decider_is_checked_when_defined() -> None:
         "register 'at': the name is reserved",
         "register 'count': give (kind, initial value)",
         "parameter 'sales': the name is used twice",
-        "reads 'nowhere', which is neither state, at, key, a register, a timer nor a parameter",
+        "reads 'nowhere', which is neither state, at, key, a register, a timer, a parameter "
+        "nor one of its fields",
         "reads 'sales' as text, it is int",
         "must give 'detail' as text",
         "gives 'extra', which is neither a register nor a timer",
@@ -1038,3 +1046,48 @@ def test_one_sale_climbs_three_tiers_and_a_restless_follow_up_is_refused() -> No
         machine.run(next(iter(portfolio)), as_of=as_of, policy=policy)
     with pytest.raises(UsageError, match=message):
         machine_steps(machine, frames_from_tables(as_tables(portfolio)), as_of=as_of, policy=policy)
+
+
+def test_record_fields_a_declared_decision_reads_are_checked() -> None:
+    """A field of an unknown kind, read by a timer, named like a register, read as two
+    kinds, or missing from the trigger's records: DefinitionError naming it."""
+    state = text_input("state")
+    plain = DecisionList.define(
+        "plain",
+        inputs=(state,),
+        outputs={"event": "text", "detail": "text"},
+        cases=[Case(None, event=None, detail=None)],
+    )
+    with pytest.raises(DefinitionError) as caught:
+        DeclaredDecider(
+            DESK,
+            registers={"count": ("int", 0)},
+            decisions={"sold": plain, "opened": plain, "quiet": plain},
+            timers={"quiet": 1},
+            fields={
+                "sold": {"product": "decimal", "count": "text", "placed_at": "moment"},
+                "opened": {"placed_at": "text"},
+                "quiet": {"severity": "text"},
+                "nowhere": {"x": "text"},
+            },
+        )
+    found = str(caught.value)
+    for part in (
+        "field 'product' of 'sold': unknown kind 'decimal'",
+        "field 'count' of 'sold': the name is a register's",
+        "field 'placed_at': read as moment and as text",
+        "fields of 'quiet': a timer has no record to read",
+        "fields of 'nowhere': no decision of that kind reads them",
+    ):
+        assert part in found, part
+    decider = DeclaredDecider(
+        DESK, registers={}, decisions={"sold": plain}, fields={"sold": {"severity": "text"}}
+    )
+    with pytest.raises(DefinitionError, match="reads severity of the 'sold' occurrences, which"):
+        Machine(
+            table=DESK,
+            triggers=(Trigger(SALE, "sold", 1),),
+            decide=decider,
+            initial_memory=decider.initial_memory,
+            memory_from_dict=decider.memory_from_dict,
+        )

@@ -59,6 +59,7 @@ __all__ = [
     "CITES",
     "DECLARED_INPUTS",
     "DECLARED_OUTPUTS",
+    "FIELD_KINDS",
     "TIMER_RANGE",
     "Decision",
     "DeclaredDecider",
@@ -1215,6 +1216,11 @@ class Registers:
 
 # where a decision's input comes from
 _SOURCE_STATE, _SOURCE_AT, _SOURCE_KEY, _SOURCE_REGISTER, _SOURCE_TIMER, _SOURCE_PARAM = range(6)
+_SOURCE_TEXT, _SOURCE_MOMENT = 6, 7  # a field of the occurrence's record
+
+#: The kinds of record field a declared decision reads, and the kind it reads
+#: them as (a moment as whole microseconds since 1970: :func:`micros`).
+FIELD_KINDS: Mapping[str, str] = FrozenMap({"text": "text", "moment": "int"})
 
 
 @attrs.frozen(eq=False)
@@ -1234,6 +1240,9 @@ class DeclaredDecider(Generic[S, E]):
     - any timer kind, by its name: when that timer falls due (microseconds), or
       None when it is not set;
     - any parameter: an attribute of the policy, by its name;
+    - the fields of the occurrence's record that ``fields`` names for its kind
+      (a text, or a moment as microseconds; a vocabulary's value as text;
+      None where the record has none);
 
     and gives ``event`` (an event of the table, by value, or None for none),
     ``detail`` (the event's sentence) and, optionally, ``cites`` (the record
@@ -1255,6 +1264,9 @@ class DeclaredDecider(Generic[S, E]):
         decisions: The decision of each occurrence kind.
         timers: Each timer kind's priority (its order among occurrences at one moment).
         parameters: The policy attributes the decisions read, with their kinds.
+        fields: For a trigger's occurrence kind, the fields of its records the
+            decision reads, with their kinds (:data:`FIELD_KINDS`): ``{"sold":
+            {"product": "text"}}``. The machine checks that its records have them.
         then: A follow-up decision (None: none), asked after every occurrence's
             decision and again as long as it gives an event, with the state,
             registers and timers as they now stand: a machine that may take
@@ -1277,6 +1289,7 @@ class DeclaredDecider(Generic[S, E]):
     timers: Mapping[str, int] = attrs.field(factory=FrozenMap, converter=FrozenMap)
     parameters: Mapping[str, str] = attrs.field(factory=FrozenMap, converter=FrozenMap)
     then: DecisionList | None = None
+    fields: Mapping[str, Mapping[str, str]] = attrs.field(factory=FrozenMap, converter=FrozenMap)
     _plans: Mapping[str, tuple[Any, ...]] = attrs.field(init=False, repr=False)
     _then: tuple[Any, ...] | None = attrs.field(init=False, repr=False)
     _event_of: Mapping[str, E] = attrs.field(init=False, repr=False)
@@ -1320,6 +1333,31 @@ class DeclaredDecider(Generic[S, E]):
                 problems.append(f"parameter {key!r}: unknown kind {kind!r}")
             else:
                 kinds[key] = kind
+        read_as: dict[str, str] = {}  # each field's kind, the same for every occurrence kind
+        for reader, reads in self.fields.items():
+            if reader not in self.decisions:
+                problems.append(f"fields of {reader!r}: no decision of that kind reads them")
+            if reader in self.timers:
+                problems.append(f"fields of {reader!r}: a timer has no record to read")
+            given_fields: object = reads
+            if not isinstance(given_fields, Mapping):
+                problems.append(f"fields of {reader!r}: give {{field: kind}}, not {reads!r}")
+                continue
+            for field, field_kind in reads.items():
+                if field_kind not in FIELD_KINDS:
+                    problems.append(
+                        f"field {field!r} of {reader!r}: unknown kind {field_kind!r} "
+                        f"(one of {', '.join(FIELD_KINDS)})"
+                    )
+                elif field in kinds or field in reserved or field.startswith("_"):
+                    problems.append(
+                        f"field {field!r} of {reader!r}: the name is a register's, a "
+                        "timer's, a parameter's or reserved"
+                    )
+                elif read_as.setdefault(field, field_kind) != field_kind:
+                    problems.append(
+                        f"field {field!r}: read as {read_as[field]} and as {field_kind}"
+                    )
         events = {_v(e): e for e in self.table.events}
         plans: dict[str | None, tuple[Any, ...]] = {}
         asked: list[tuple[str | None, str, DecisionList]] = [
@@ -1327,7 +1365,10 @@ class DeclaredDecider(Generic[S, E]):
         ]
         if self.then is not None:
             asked.append((None, "the follow-up decision", self.then))
+        base = kinds
         for occurrence, where, decision in asked:
+            own = self.fields.get(occurrence, {}) if occurrence is not None else {}
+            kinds = {**base, **{f: FIELD_KINDS.get(k, k) for f, k in own.items()}}
             given: object = decision
             if not isinstance(given, DecisionList):
                 problems.append(f"{where}: {given!r} is not a DecisionList")
@@ -1336,7 +1377,7 @@ class DeclaredDecider(Generic[S, E]):
                 if key not in kinds:
                     problems.append(
                         f"{where}: reads {key!r}, which is neither state, at, key, a "
-                        "register, a timer nor a parameter"
+                        "register, a timer, a parameter nor one of its fields"
                     )
                 elif kind != kinds[key]:
                     problems.append(f"{where}: reads {key!r} as {kind}, it is {kinds[key]}")
@@ -1384,6 +1425,9 @@ class DeclaredDecider(Generic[S, E]):
                     sources.append((_SOURCE_REGISTER, key))
                 elif key in self.timers:
                     sources.append((_SOURCE_TIMER, key))
+                elif key in own:
+                    kind = own[key]
+                    sources.append((_SOURCE_MOMENT if kind == "moment" else _SOURCE_TEXT, key))
                 else:
                     sources.append((_SOURCE_PARAM, key))
             outs = tuple(decision.outputs)
@@ -1463,7 +1507,7 @@ class DeclaredDecider(Generic[S, E]):
         self, state: MachineState[S, Registers], occurrence: Occurrence, policy: object
     ) -> Decision[Registers]:
         """Decide one occurrence (the machine's ``decide``)."""
-        at, _, key, _, kind, _ = occurrence
+        at, _, key, _, kind, record = occurrence
         plan = self._plans.get(kind)
         if plan is None:
             raise UsageError(
@@ -1497,6 +1541,12 @@ class DeclaredDecider(Generic[S, E]):
                         pending = {t.kind: t for t in state.timers}
                     timer = pending.get(input_name)
                     args.append(None if timer is None else micros(timer.at))
+                elif source == _SOURCE_TEXT:
+                    value = getattr(record, input_name)
+                    args.append(value.value if isinstance(value, Enum) else value)
+                elif source == _SOURCE_MOMENT:
+                    value = getattr(record, input_name)
+                    args.append(None if value is None else micros(value))
                 else:
                     args.append(params[input_name])
             out = decision.function(*args)
@@ -1641,6 +1691,18 @@ class Machine(Generic[S, E, M, P]):
             if decider.table is not self.table:
                 problems.append("the declared decider's table is not the machine's")
             kinds = {t.kind for t in given if isinstance(t, Trigger)} | set(self.input_kinds)
+            for trigger in given:
+                if not isinstance(trigger, Trigger):
+                    continue
+                table = getattr(trigger.rule, "table", None)
+                wanted = decider.fields.get(trigger.kind, {})
+                if table in _TABLES and wanted:
+                    missing = sorted(set(wanted) - _record_fields(table))
+                    if missing:
+                        problems.append(
+                            f"the declared decider reads {', '.join(missing)} of the "
+                            f"{trigger.kind!r} occurrences, which {table} do not have"
+                        )
             shared = sorted(kinds & set(decider.timers))
             if shared:
                 problems.append(

@@ -174,8 +174,11 @@ def _occurrences(
     machine: Machine[Any, Any, Any, Any],
     frames: Frames,
     as_of: datetime,
+    fields: Mapping[str, str] | None = None,
 ) -> Any:
-    """Every record occurrence by ``as_of``, with its map, in no particular order."""
+    """Every record occurrence by ``as_of``, in no particular order, with the
+    record ``fields`` a declared decider reads (as ``_fld_<name>``: a text, or a
+    moment in microseconds since 1970; null for a table without the field)."""
     by_table: dict[str, list[Any]] = {}
     for trigger in machine.triggers:
         if not isinstance(trigger.rule, Rule):
@@ -188,6 +191,15 @@ def _occurrences(
     parts = []
     for table, triggers in by_table.items():
         frame = frames.frame(table).lazy()
+        present = set(frame.collect_schema().names())
+        extra = [
+            (
+                (pl.col(f).dt.epoch("us") if kind == "moment" else pl.col(f).cast(pl.String))
+                if f in present
+                else pl.lit(None, pl.Int64 if kind == "moment" else pl.String)
+            ).alias(f"_fld_{f}")
+            for f, kind in (fields or {}).items()
+        ]
         moments = [MOMENT_FIELD[table] if t.at is None else t.at for t in triggers]
         matched = [
             (t.rule.to_polars() & pl.col(m).is_not_null() & known_at(table, as_of, m)).alias(
@@ -206,7 +218,12 @@ def _occurrences(
             return chain
 
         def columns(
-            at: Any, offset: Any, priority: Any, trig: Any, key: str = ID_FIELD[table]
+            at: Any,
+            offset: Any,
+            priority: Any,
+            trig: Any,
+            key: str = ID_FIELD[table],
+            extra: list[Any] = extra,
         ) -> list[Any]:
             return [
                 pl.col("client_id"),
@@ -215,6 +232,7 @@ def _occurrences(
                 priority.cast(pl.Int64).alias("priority"),
                 pl.col(key).alias("key"),
                 trig.cast(pl.UInt32).alias("trig"),
+                *extra,
             ]
 
         # The common case: a record that one trigger matches gives one occurrence.
@@ -280,16 +298,18 @@ def machine_steps(
             guards allowed; no inputs from another machine).
         frames: The tables (:func:`relcycle.columnar.read_tables`).
         as_of: The moment (aware); later records are left out.
-        policy: The decider's policy (it names the timer's number of days).
+        policy: The decider's policy (it names a lookup decider's timer days,
+            a declared decider's parameters).
 
     Returns:
         A polars DataFrame with the columns :data:`STEP_COLUMNS`: the client,
         the step's moment (UTC) and its UTC offset in seconds, the states before
         and after and the event (their values, as ``polars.Enum`` columns of the
-        table's states and events), the record id it cites, and
-        the detail (the trigger's kind, or the timer's sentence), sorted by
-        client id and then in the order the steps were taken. A client with no
-        step has no row (it is in the machine's initial state).
+        table's states and events), the ids of the records it cites (a list),
+        and the detail (the trigger's kind or the timer's sentence for a lookup
+        decider, the decision's sentence for a declared one), sorted by client
+        id and then in the order the steps were taken. A client with no step
+        has no row (it is in the machine's initial state).
 
     Raises:
         UsageError: If the machine's decider is neither a lookup nor a declared
@@ -496,7 +516,8 @@ def _declared_steps(
     params = dict(zip(decider.parameters, decider.parameter_values(policy), strict=True))
     dtype = {k: _dtype(pl, kind) for k, kind in decider.parameters.items()}
     dtype.update({k: _dtype(pl, kind) for k, (kind, _) in decider.registers.items()})
-    occ = _occurrences(pl, machine, frames, moment)
+    fields = {f: kind for reads in decider.fields.values() for f, kind in reads.items()}
+    occ = _occurrences(pl, machine, frames, moment, fields)
     if occ is None or occ.height == 0:
         return cast("DataFrame", pl.DataFrame(schema=schema))
     rows = occ.sort("client_id", "at", "priority", "key", "sub")
@@ -560,6 +581,7 @@ def _fold_rounds(
         "_prio": rows.get_column("priority"),
         "_key": rows.get_column("key"),
         "_trig": rows.get_column("trig"),
+        **{f"_fld_{f}": rows.get_column(f"_fld_{f}") for r in decider.fields.values() for f in r},
     }
     kind_of_trigger = pl.col("_trig").replace_strict(
         list(range(len(triggers))),
@@ -623,6 +645,7 @@ def _fold_rounds(
     columns.update({k: pl.col(f"_r_{k}") for k in decider.registers})
     columns.update({t: pl.col(f"_t_{t}") for t in timers})
     columns.update({k: _lit(pl, v, dtype[k]) for k, v in params.items()})
+    columns.update({f: pl.col(f"_fld_{f}") for r in decider.fields.values() for f in r})
     decisions = list(decider.decisions.items())
 
     def merge(asked: list[tuple[Any, str, Any]]) -> dict[str, Any]:
