@@ -1091,3 +1091,149 @@ def test_record_fields_a_declared_decision_reads_are_checked() -> None:
             initial_memory=decider.initial_memory,
             memory_from_dict=decider.memory_from_dict,
         )
+
+
+class Watch(StrEnum):
+    """A sales desk's watch over a client, fed by the complaint desk's moves."""
+
+    quiet = "quiet"
+    watching = "watching"
+
+
+class WatchEvent(StrEnum):
+    """Its events."""
+
+    watch = "watch"
+    unwatch = "unwatch"
+    touched = "touched"
+
+
+WATCH = TransitionTable.define(
+    name="watch",
+    states=Watch,
+    events=WatchEvent,
+    initial=Watch.quiet,
+    rows=[
+        *((s, WatchEvent.watch, Watch.watching) for s in Watch),
+        (Watch.watching, WatchEvent.unwatch, Watch.quiet),
+        *((s, WatchEvent.touched, s) for s in Watch),
+    ],
+)
+
+
+def watch_machine() -> Machine[Watch, WatchEvent, Registers, Any]:
+    """Reads another machine's moves as inputs (their target state as a field)."""
+    state, key, target = text_input("state"), text_input("key"), text_input("target")
+    out = {"event": "text", "detail": "text"}
+    decider = DeclaredDecider(
+        WATCH,
+        registers={},
+        decisions={
+            "desk": DecisionList.define(
+                "desk moved",
+                inputs=(state, target),
+                outputs=out,
+                cases=[
+                    Case(target == "alarmed", event="watch", detail=text("the desk is ", target)),
+                    Case(
+                        (target == "calm") & (state == "watching"),
+                        event="unwatch",
+                        detail="the desk is calm again",
+                    ),
+                    Case(None, event=None, detail=None),
+                ],
+            ),
+            "sold": DecisionList.define(
+                "sold",
+                inputs=(state, key),
+                outputs=out,
+                cases=[
+                    Case(state == "watching", event="touched", detail=text("sale ", key)),
+                    Case(None, event=None, detail=None),
+                ],
+            ),
+        },
+        fields={"desk": {"target": "text"}},
+    )
+    return Machine(
+        table=WATCH,
+        triggers=(Trigger(SALE, "sold", priority=1),),
+        decide=decider,
+        initial_memory=decider.initial_memory,
+        memory_from_dict=decider.memory_from_dict,
+        input_kinds=frozenset({"desk"}),
+    )
+
+
+@_SETTINGS
+@given(
+    portfolio=portfolios(max_clients=4, max_records=12),
+    back=st.integers(-100, 300),
+    priority=st.integers(0, 2),
+    hand_over=st.sampled_from([0, 10**9]),
+)
+def test_a_declared_machine_reads_another_machines_moves_over_tables(
+    portfolio: Portfolio, back: int, priority: int, hand_over: int
+) -> None:
+    """The complaint desk's steps over the tables, given as inputs (steps_as_inputs) to
+    a machine that reads their target state: the runner's steps, the runner fed
+    transitions_as_occurrences of each client's desk run, whether the fold or the
+    runner takes the clients."""
+    from relcycle.columnar import _fold, steps_as_inputs
+    from relcycle.machine import transitions_as_occurrences
+
+    desk, watch, as_of = desk_machine(), watch_machine(), _moment(portfolio, back)
+    policy = DeskPolicy(alarm_at=2)
+    want = []
+    for history in sorted(portfolio, key=lambda h: h.client_id):
+        moves = desk.run(history, as_of=as_of, policy=policy).trajectory
+        inputs = transitions_as_occurrences(moves, kind="desk", priority=priority)
+        for step in watch.run(history, as_of=as_of, policy=policy, inputs=inputs).trajectory.steps:
+            want.append(
+                (
+                    history.client_id,
+                    step.at.astimezone(UTC),
+                    _offset(step.at),
+                    step.target.value,
+                    list(step.record_ids),
+                    step.detail,
+                )
+            )
+    frames = frames_from_tables(as_tables(portfolio))
+    moves = machine_steps(desk, frames, as_of=as_of, policy=policy)
+    inputs = steps_as_inputs(moves, kind="desk", priority=priority)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_fold, "HAND_OVER", hand_over)
+        steps = machine_steps(watch, frames, as_of=as_of, policy=policy, inputs=inputs)
+    got = [(r[0], r[1], r[2], r[4], r[6], r[7]) for r in steps.iter_rows()]
+    assert got == want
+
+
+def test_inputs_over_tables_are_checked() -> None:
+    """Inputs without their columns, of a kind the machine does not take, to a lookup
+    machine, or fields of an input that a step does not have: clear errors."""
+    from relcycle.columnar import steps_as_inputs
+
+    portfolio = build_portfolio(orders=[_order("o1", 0)], complaints=[_complaint("c1", 1)])
+    frames = frames_from_tables(as_tables(portfolio))
+    as_of = datetime(2025, 1, 1, tzinfo=UTC)
+    moves = machine_steps(desk_machine(), frames, as_of=as_of, policy=DeskPolicy())
+    inputs = steps_as_inputs(moves, kind="desk", priority=0)
+    with pytest.raises(UsageError, match="the inputs have no column sub"):
+        machine_steps(watch_machine(), frames, as_of=as_of, policy=None, inputs=inputs.drop("sub"))
+    stranger = r"input kind 'other' is not one of its input kinds \(desk\)"
+    with pytest.raises(UsageError, match=stranger):
+        machine_steps(
+            watch_machine(),
+            frames,
+            as_of=as_of,
+            policy=None,
+            inputs=inputs.with_columns(pl.lit("other").alias("kind")),
+        )
+    with pytest.raises(UsageError, match="only a declared decider's machine takes inputs"):
+        machine_steps(FUNNEL, frames, as_of=as_of, policy=FunnelPolicy(), inputs=inputs)
+    decider = watch_machine().decide
+    assert isinstance(decider, DeclaredDecider)
+    odd = attrs.evolve(decider, fields={"desk": {"record_ids": "text", "target": "text"}})
+    with pytest.raises(DefinitionError, match="reads record_ids of the 'desk' inputs"):
+        attrs.evolve(watch_machine(), decide=odd)

@@ -1218,6 +1218,9 @@ class Registers:
 _SOURCE_STATE, _SOURCE_AT, _SOURCE_KEY, _SOURCE_REGISTER, _SOURCE_TIMER, _SOURCE_PARAM = range(6)
 _SOURCE_TEXT, _SOURCE_MOMENT = 6, 7  # a field of the occurrence's record
 
+#: The fields of an input (another machine's step) a declared decision may read.
+_STEP_FIELDS = frozenset({"source", "target", "event", "detail"})
+
 #: The kinds of record field a declared decision reads, and the kind it reads
 #: them as (a moment as whole microseconds since 1970: :func:`micros`).
 FIELD_KINDS: Mapping[str, str] = FrozenMap({"text": "text", "moment": "int"})
@@ -1703,6 +1706,14 @@ class Machine(Generic[S, E, M, P]):
                             f"the declared decider reads {', '.join(missing)} of the "
                             f"{trigger.kind!r} occurrences, which {table} do not have"
                         )
+            for taken in self.input_kinds:
+                wanted = decider.fields.get(taken, {})
+                odd = sorted(f for f, k in wanted.items() if f not in _STEP_FIELDS or k != "text")
+                if odd:
+                    problems.append(
+                        f"the declared decider reads {', '.join(odd)} of the {taken!r} inputs: "
+                        f"an input's fields are texts of {', '.join(sorted(_STEP_FIELDS))}"
+                    )
             shared = sorted(kinds & set(decider.timers))
             if shared:
                 problems.append(

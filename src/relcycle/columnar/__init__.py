@@ -34,7 +34,7 @@ from relcycle.columnar._decide import (
     motivation_frame,
     regularity_frame,
 )
-from relcycle.columnar._fold import STEP_COLUMNS, machine_steps
+from relcycle.columnar._fold import INPUT_COLUMNS, STEP_COLUMNS, machine_steps, steps_as_inputs
 from relcycle.columnar._report import build_report
 from relcycle.columnar._rfm import RFM_COLUMNS, mean_repeat_value, rfm_frame, rfm_summary
 from relcycle.columnar._scores import rfm_scores
@@ -49,6 +49,7 @@ from relcycle.columnar._tables import (
 )
 
 __all__ = [
+    "INPUT_COLUMNS",
     "MOTIVATION_COLUMNS",
     "REGULARITY_COLUMNS",
     "RFM_COLUMNS",
@@ -69,5 +70,6 @@ __all__ = [
     "rfm_frame",
     "rfm_scores",
     "rfm_summary",
+    "steps_as_inputs",
     "to_portfolio",
 ]

@@ -57,6 +57,7 @@ from relcycle.machine import (
     DeclaredDecider,
     LookupDecider,
     Machine,
+    Occurrence,
     format_moment,
     micros,
     not_settled,
@@ -73,10 +74,15 @@ if TYPE_CHECKING:
 
     from ._tables import Frames
 
-__all__ = ["MAX_MAPS", "STEP_COLUMNS", "machine_steps"]
+__all__ = ["INPUT_COLUMNS", "MAX_MAPS", "STEP_COLUMNS", "machine_steps", "steps_as_inputs"]
 
 #: The most distinct state maps a machine's events may compose into.
 MAX_MAPS = 512
+
+#: The columns of a declared machine's ``inputs`` (:func:`machine_steps`), in
+#: order: the occurrence's client, moment (UTC) and its UTC offset in seconds,
+#: kind, priority, key and ``sub`` (see :class:`~relcycle.machine.Occurrence`).
+INPUT_COLUMNS = ("client_id", "at", "at_offset", "kind", "priority", "key", "sub")
 
 #: The columns of :func:`machine_steps`' table, in order.
 STEP_COLUMNS = (
@@ -285,6 +291,7 @@ def machine_steps(
     *,
     as_of: datetime,
     policy: object,
+    inputs: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Every client's steps through ``machine`` up to ``as_of``, folded over the tables.
 
@@ -300,6 +307,11 @@ def machine_steps(
         as_of: The moment (aware); later records are left out.
         policy: The decider's policy (it names a lookup decider's timer days,
             a declared decider's parameters).
+        inputs: A declared machine's occurrences from outside its records, as
+            :func:`steps_as_inputs` gives them from another machine's steps
+            (the runner's ``inputs``): the columns :data:`INPUT_COLUMNS`, and
+            the fields its decisions read of them. Those after ``as_of`` are
+            left out.
 
     Returns:
         A polars DataFrame with the columns :data:`STEP_COLUMNS`: the client,
@@ -328,7 +340,11 @@ def machine_steps(
     moment = check_as_of(as_of)
     decider = machine.decide
     if isinstance(decider, DeclaredDecider):
-        return _declared_steps(machine, decider, frames, moment, policy)
+        return _declared_steps(machine, decider, frames, moment, policy, inputs)
+    if inputs is not None:
+        raise UsageError(
+            f"machine {machine.name!r}: only a declared decider's machine takes inputs over tables"
+        )
     if not isinstance(decider, LookupDecider):
         raise UsageError(
             f"machine {machine.name!r}: its decider is neither a LookupDecider nor a "
@@ -493,6 +509,7 @@ def _declared_steps(
     frames: Frames,
     moment: datetime,
     policy: object,
+    inputs: Any = None,
 ) -> pl.DataFrame:
     """:func:`machine_steps` of a machine whose decider is a :class:`DeclaredDecider`.
 
@@ -507,17 +524,17 @@ def _declared_steps(
     less than the rounds they need (:data:`HAND_OVER`).
     """
     pl = import_polars()
-    if machine.input_kinds:
-        raise UsageError(
-            f"machine {machine.name!r}: it takes inputs from outside its records "
-            f"({', '.join(sorted(machine.input_kinds))}); the tables do not hold them"
-        )
     schema = _schema(pl, machine)
     params = dict(zip(decider.parameters, decider.parameter_values(policy), strict=True))
     dtype = {k: _dtype(pl, kind) for k, kind in decider.parameters.items()}
     dtype.update({k: _dtype(pl, kind) for k, (kind, _) in decider.registers.items()})
     fields = {f: kind for reads in decider.fields.values() for f, kind in reads.items()}
     occ = _occurrences(pl, machine, frames, moment, fields)
+    kinds = [t.kind for t in machine.triggers]
+    taken = None
+    if inputs is not None:
+        taken = _inputs(pl, machine, inputs, moment, fields, kinds)
+        occ = taken if occ is None else pl.concat([occ, taken], how="diagonal_relaxed")
     if occ is None or occ.height == 0:
         return cast("DataFrame", pl.DataFrame(schema=schema))
     rows = occ.sort("client_id", "at", "priority", "key", "sub")
@@ -530,11 +547,13 @@ def _declared_steps(
         counts = counts.filter(pl.col("_n") <= ROUNDS)
     found = []
     if rows.height:
-        folded, late = _fold_rounds(pl, machine, decider, rows, counts, moment, params, dtype)
+        folded, late = _fold_rounds(
+            pl, machine, decider, rows, counts, moment, params, dtype, kinds
+        )
         if folded is not None:
             found.append(folded)
         busy = pl.concat([busy, late])
-    found.append(_run_by_runner(pl, machine, frames, moment, policy, busy))
+    found.append(_run_by_runner(pl, machine, frames, moment, policy, busy, taken))
     parts = [f for f in found if f.height]
     if not parts:
         return cast("DataFrame", pl.DataFrame(schema=schema))
@@ -556,6 +575,7 @@ def _fold_rounds(
     moment: datetime,
     params: Mapping[str, Any],
     dtype: Mapping[str, Any],
+    kinds: list[str],
 ) -> tuple[Any, Any]:
     """The fold of :func:`_declared_steps` over ``rows`` (sorted, every client's):
     the steps, and the clients still going after ``2 * ROUNDS`` rounds (their
@@ -583,11 +603,9 @@ def _fold_rounds(
         "_trig": rows.get_column("trig"),
         **{f"_fld_{f}": rows.get_column(f"_fld_{f}") for r in decider.fields.values() for f in r},
     }
+    # a trigger's code gives its kind; the inputs' codes come after the triggers'
     kind_of_trigger = pl.col("_trig").replace_strict(
-        list(range(len(triggers))),
-        [t.kind for t in triggers],
-        default=None,
-        return_dtype=pl.String,
+        list(range(len(kinds))), kinds, default=None, return_dtype=pl.String
     )
     allowed: Any = pl.lit(True)
     for code, trigger in enumerate(triggers):
@@ -824,14 +842,28 @@ def _run_by_runner(
     moment: datetime,
     policy: object,
     ids: Any,
+    inputs: Any = None,
 ) -> Any:
-    """The steps of the clients ``ids`` (a polars Series), each run by the runner."""
+    """The steps of the clients ``ids`` (a polars Series), each run by the runner
+    (with its rows of ``inputs``, :func:`_inputs`' occurrences, if given)."""
     from ._tables import histories
 
     rows = []
+    given: dict[str, list[Occurrence]] = {}
+    if ids.len() and inputs is not None:
+        mine = inputs.filter(pl.col("client_id").is_in(ids.implode()))
+        names = [c for c in mine.columns if c.startswith("_fld_")]
+        moments = _Moments().column(mine.get_column("at"), mine.get_column("at_offset"))
+        for row, at in zip(mine.iter_rows(named=True), moments, strict=True):
+            record = _InputRecord({n[5:]: row[n] for n in names})
+            key, sub, kind = row["key"], row["sub"], row["kind"]
+            occurrence = Occurrence(at, row["priority"], key, sub, kind, record)
+            given.setdefault(row["client_id"], []).append(occurrence)
     if ids.len():
         for history in histories(frames.only(pl.col("client_id").is_in(ids.implode()))):
-            for step in machine.run(history, as_of=moment, policy=policy).trajectory.steps:
+            found = given.get(history.client_id, ())
+            run = machine.run(history, as_of=moment, policy=policy, inputs=found)
+            for step in run.trajectory.steps:
                 offset = step.at.utcoffset()
                 rows.append(
                     (
@@ -879,3 +911,91 @@ def _refuse(
     states = {str(s.value): s for s in table.states}
     table.step(states[state], events[event])
     raise AssertionError("unreachable: the step above raises")  # pragma: no cover
+
+
+class _InputRecord:
+    """An input occurrence's record over tables: the fields its decisions read."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self.__dict__.update(values)
+
+
+def _inputs(
+    pl: Any,
+    machine: Machine[Any, Any, Any, Any],
+    inputs: Any,
+    moment: datetime,
+    fields: Mapping[str, str],
+    kinds: list[str],
+) -> Any:
+    """A declared machine's ``inputs`` by the moment, as occurrence rows (their
+    codes after the triggers', which ``kinds`` gains)."""
+    name = machine.name
+    missing = [c for c in INPUT_COLUMNS if c not in inputs.columns]
+    if missing:
+        raise UsageError(f"machine {name!r}: the inputs have no column {', '.join(missing)}")
+    known = sorted(machine.input_kinds)
+    strangers = inputs.filter(~pl.col("kind").is_in(known))
+    if strangers.height:
+        raise UsageError(
+            f"machine {name!r}: input kind {strangers.get_column('kind')[0]!r} is not one of "
+            f"its input kinds ({', '.join(known) or 'none'})"
+        )
+    codes = {k: len(kinds) + i for i, k in enumerate(known)}
+    kinds.extend(known)
+    return (
+        inputs.lazy()
+        .filter(pl.col("at") <= moment)
+        .select(
+            pl.col("client_id").cast(pl.String),
+            pl.col("at").cast(pl.Datetime("us", "UTC")),
+            pl.col("at_offset").cast(pl.Int32),
+            pl.col("priority").cast(pl.Int64),
+            pl.col("key").cast(pl.String),
+            pl.col("kind").replace_strict(codes, return_dtype=pl.UInt32).alias("trig"),
+            pl.col("sub").cast(pl.Int64),
+            pl.col("kind").cast(pl.String),
+            *(
+                (
+                    pl.col(f).cast(pl.String) if f in inputs.columns else pl.lit(None, pl.String)
+                ).alias(f"_fld_{f}")
+                for f in fields
+            ),
+        )
+        .collect()
+    )
+
+
+def steps_as_inputs(steps: pl.DataFrame, *, kind: str, priority: int) -> pl.DataFrame:
+    """Another machine's steps as inputs of a declared machine, over tables.
+
+    :func:`relcycle.machine.transitions_as_occurrences` for every client at
+    once: each step of ``steps`` (:func:`machine_steps`' table) that changed
+    the state becomes an input of ``kind`` at the step's moment, keyed by
+    ``kind``, its ``sub`` the step's position among the client's steps, with
+    the step's ``source``, ``target``, ``event`` and ``detail`` as texts (the
+    fields a decision may read). Give them to :func:`machine_steps` as
+    ``inputs``.
+
+    Args:
+        steps: The other machine's steps (:data:`STEP_COLUMNS`).
+        kind: The occurrence kind, one of the receiving machine's ``input_kinds``.
+        priority: Their order among the receiving machine's occurrences at one moment.
+    """
+    pl = import_polars()
+    return (
+        steps.lazy()
+        .with_columns(pl.int_range(pl.len(), dtype=pl.Int64).over("client_id").alias("sub"))
+        .filter(pl.col("source") != pl.col("target"))
+        .select(
+            "client_id",
+            "at",
+            "at_offset",
+            pl.lit(kind, pl.String).alias("kind"),
+            pl.lit(priority, pl.Int64).alias("priority"),
+            pl.lit(kind, pl.String).alias("key"),
+            "sub",
+            *(pl.col(c).cast(pl.String) for c in ("source", "target", "event", "detail")),
+        )
+        .collect()
+    )
