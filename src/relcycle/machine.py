@@ -1214,6 +1214,12 @@ class Registers:
         }
 
 
+def _frozen_fields(given: Mapping[str, Any]) -> Mapping[str, Mapping[str, str]]:
+    """A declared decider's fields, frozen all the way down (what is not a mapping
+    is left for the decider's check to name)."""
+    return FrozenMap({k: FrozenMap(v) if isinstance(v, Mapping) else v for k, v in given.items()})
+
+
 # where a decision's input comes from
 _SOURCE_STATE, _SOURCE_AT, _SOURCE_KEY, _SOURCE_REGISTER, _SOURCE_TIMER, _SOURCE_PARAM = range(6)
 _SOURCE_TEXT, _SOURCE_MOMENT = 6, 7  # a field of the occurrence's record
@@ -1231,8 +1237,9 @@ class DeclaredDecider(Generic[S, E]):
     """A decider declared as data: registers, and one decision list per occurrence kind.
 
     The general form of a decider a compiler can read (see :doc:`design`,
-    "Deciders declared as data"). Its memory is a :class:`Registers` value: a
-    few named integers, booleans, days or texts. Each occurrence kind (a
+    "Deciders declared as data, folded over tables"). Its memory is a
+    :class:`Registers` value: a few named integers, booleans, days, texts or
+    tuples of record ids. Each occurrence kind (a
     trigger's, a timer's or an input's) has a :class:`~relcycle.decisions.DecisionList`
     that reads
 
@@ -1279,11 +1286,13 @@ class DeclaredDecider(Generic[S, E]):
 
     Raises:
         DefinitionError: If a name is used twice or is reserved, a register's
-            initial value is not of its kind, a decision reads something the
-            decider does not have (or of another kind), misses ``event`` or
-            ``detail``, gives something that is neither a register nor a timer,
-            or names an event the table does not have, or a timer kind has no
-            decision.
+            initial value is not of its kind, a decision (the follow-up
+            included) reads something the decider does not have (or of another
+            kind), misses ``event`` or ``detail``, gives something that is
+            neither a register, a timer nor ``cites``, gives None where it
+            cannot, or names an event the table does not have, a timer kind has
+            no decision, or a field is of an unknown kind, read by a timer or
+            read as two kinds.
     """
 
     table: TransitionTable[S, E]
@@ -1292,7 +1301,9 @@ class DeclaredDecider(Generic[S, E]):
     timers: Mapping[str, int] = attrs.field(factory=FrozenMap, converter=FrozenMap)
     parameters: Mapping[str, str] = attrs.field(factory=FrozenMap, converter=FrozenMap)
     then: DecisionList | None = None
-    fields: Mapping[str, Mapping[str, str]] = attrs.field(factory=FrozenMap, converter=FrozenMap)
+    fields: Mapping[str, Mapping[str, str]] = attrs.field(
+        factory=FrozenMap, converter=_frozen_fields
+    )
     _plans: Mapping[str, tuple[Any, ...]] = attrs.field(init=False, repr=False)
     _then: tuple[Any, ...] | None = attrs.field(init=False, repr=False)
     _event_of: Mapping[str, E] = attrs.field(init=False, repr=False)
