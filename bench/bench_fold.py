@@ -73,14 +73,7 @@ def declared_funnel() -> Machine[Any, Any, Any, Any]:
         timers={timer.kind: timer.priority},
         parameters={"dormant_days": "int"},
     )
-    return Machine(
-        table=table,
-        triggers=FUNNEL.triggers,
-        decide=decider,
-        initial_memory=decider.initial_memory,
-        memory_from_dict=decider.memory_from_dict,
-        timer_kinds=FUNNEL.timer_kinds,
-    )
+    return decider.machine(FUNNEL.triggers)
 
 
 def main() -> None:

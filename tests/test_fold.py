@@ -624,18 +624,13 @@ def desk_machine(
         parameters={"alarm_at": "int", "quiet_days": "int"},
         fields={"opened": {"severity": "text"}, "closed": {"opened_at": "moment"}},
     )
-    return Machine(
-        table=DESK,
-        triggers=(
+    return decider.machine(
+        (
             Trigger(COMPLAINT, "opened", priority=1),
             Trigger(STAFF_COMPLAINT, "staff", priority=0, states={Desk.watched, Desk.settled}),
             Trigger(RESOLVED, "closed", priority=2, at="resolved_at"),
             Trigger(SALE, "sold", priority=1),
-        ),
-        decide=decider,
-        initial_memory=decider.initial_memory,
-        memory_from_dict=decider.memory_from_dict,
-        timer_kinds=frozenset({"quiet"}),
+        )
     )
 
 
@@ -989,14 +984,7 @@ def tier_machine(then: DecisionList | None = None) -> Machine[Tier, TierEvent, R
         parameters=dict.fromkeys(("buyer_at", "regular_at", "loyal_at", "quiet_days"), "int"),
         then=promote if then is None else then,
     )
-    return Machine(
-        table=TIERS,
-        triggers=(Trigger(SALE, "sold", priority=1),),
-        decide=decider,
-        initial_memory=decider.initial_memory,
-        memory_from_dict=decider.memory_from_dict,
-        timer_kinds=frozenset({"quiet"}),
-    )
+    return decider.machine((Trigger(SALE, "sold", priority=1),))
 
 
 @_SETTINGS
@@ -1084,13 +1072,7 @@ def test_record_fields_a_declared_decision_reads_are_checked() -> None:
         DESK, registers={}, decisions={"sold": plain}, fields={"sold": {"severity": "text"}}
     )
     with pytest.raises(DefinitionError, match="reads severity of the 'sold' occurrences, which"):
-        Machine(
-            table=DESK,
-            triggers=(Trigger(SALE, "sold", 1),),
-            decide=decider,
-            initial_memory=decider.initial_memory,
-            memory_from_dict=decider.memory_from_dict,
-        )
+        decider.machine((Trigger(SALE, "sold", 1),))
 
 
 class Watch(StrEnum):
@@ -1155,14 +1137,7 @@ def watch_machine() -> Machine[Watch, WatchEvent, Registers, Any]:
         },
         fields={"desk": {"target": "text"}},
     )
-    return Machine(
-        table=WATCH,
-        triggers=(Trigger(SALE, "sold", priority=1),),
-        decide=decider,
-        initial_memory=decider.initial_memory,
-        memory_from_dict=decider.memory_from_dict,
-        input_kinds=frozenset({"desk"}),
-    )
+    return decider.machine((Trigger(SALE, "sold", priority=1),), input_kinds={"desk"})
 
 
 @_SETTINGS

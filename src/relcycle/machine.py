@@ -1472,6 +1472,26 @@ class DeclaredDecider(Generic[S, E]):
         """The registers' initial values (give it as the machine's ``initial_memory``)."""
         return self._initial
 
+    def machine(
+        self, triggers: Iterable[Trigger], *, input_kinds: Iterable[str] = ()
+    ) -> Machine[S, E, Registers, Any]:
+        """The :class:`Machine` of this decider: its table, ``triggers``, this decider,
+        its registers' initial values and reader, its timers and ``input_kinds``.
+
+        Raises:
+            DefinitionError: What the machine's constructor raises (a trigger
+                kind without a decision, a field its records do not have, ...).
+        """
+        return Machine(
+            table=self.table,
+            triggers=tuple(triggers),
+            decide=self,
+            initial_memory=self._initial,
+            memory_from_dict=self.memory_from_dict,
+            timer_kinds=frozenset(self.timers),
+            input_kinds=frozenset(input_kinds),
+        )
+
     def memory_from_dict(self, data: Mapping[str, Any]) -> Registers:
         """The registers of :meth:`Registers.to_dict` (the machine's ``memory_from_dict``).
 
