@@ -3,7 +3,7 @@ and folded over tables."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -17,6 +17,7 @@ from relcycle.decisions import (
     DecisionList,
     ids_input,
     int_input,
+    lit,
     plural,
     text,
     text_input,
@@ -460,12 +461,14 @@ def _desk_decisions() -> dict[str, DecisionList]:
     (set, kept and re-keyed, cancelled) and events chosen from registers."""
     state, at, key = text_input("state"), int_input("at"), text_input("key")
     complaints, sales, last = int_input("complaints"), int_input("sales"), text_input("last")
-    recent = ids_input("recent")
+    recent, offset = ids_input("recent"), int_input("offset")
+    # the record's calendar day in its own UTC offset
+    day = lit(date(1970, 1, 1)) + (at + offset * 1_000_000) // _DAY
     severity, opened_at = text_input("severity"), int_input("opened_at")  # record fields
     quiet, alarm_at, quiet_days = int_input("quiet"), int_input("alarm_at"), int_input("quiet_days")
     n = complaints + 1
     later = at + quiet_days * _DAY
-    inputs = (state, at, key, complaints, sales, last, recent, quiet, alarm_at, quiet_days)
+    inputs = (state, at, offset, key, complaints, sales, last, recent, quiet, alarm_at, quiet_days)
     since_calm = recent.append(key)
     out = {"event": "text", "detail": "text"}
     return {
@@ -494,7 +497,9 @@ def _desk_decisions() -> dict[str, DecisionList]:
                 Case(
                     None,
                     event="complaint",
-                    detail=text("complaint ", key, " (", since_calm.size(), " since calm)"),
+                    detail=text(
+                        "complaint ", key, " on ", day, " (", since_calm.size(), " since calm)"
+                    ),
                     cites=since_calm.tail(1),
                     complaints=n,
                     last=key,
@@ -682,8 +687,8 @@ def test_a_declared_machine_decides_from_its_registers() -> None:
     run = machine.run(history, as_of=datetime(2024, 6, 1, tzinfo=UTC), policy=policy)
     steps = [(s.source, s.target, s.record_ids, s.detail) for s in run.trajectory.steps]
     assert steps == [
-        (Desk.calm, Desk.watched, ("k0",), "complaint k0 (1 since calm)"),
-        (Desk.watched, Desk.watched, ("k5",), "complaint k5 (2 since calm)"),
+        (Desk.calm, Desk.watched, ("k0",), "complaint k0 on 2024-01-01 (1 since calm)"),
+        (Desk.watched, Desk.watched, ("k5",), "complaint k5 on 2024-01-06 (2 since calm)"),
         (Desk.watched, Desk.alarmed, ("k0", "k5", "k9"), "3 complaints since calm: k0, k5, k9"),
         (Desk.alarmed, Desk.calm, ("o1",), "quiet for 30 days (the timer last set by o1)"),
     ]
@@ -726,8 +731,8 @@ def test_a_declared_decider_is_checked_when_defined() -> None:
         "register 'at': the name is reserved",
         "register 'count': give (kind, initial value)",
         "parameter 'sales': the name is used twice",
-        "reads 'nowhere', which is neither state, at, key, a register, a timer, a parameter "
-        "nor one of its fields",
+        "reads 'nowhere', which is neither state, at, offset, key, a register, a timer, "
+        "a parameter nor one of its fields",
         "reads 'sales' as text, it is int",
         "must give 'detail' as text",
         "gives 'extra', which is neither a register nor a timer",

@@ -1129,7 +1129,9 @@ class LookupDecider(Generic[S, E]):
 
 #: What every decision of a :class:`DeclaredDecider` may read besides its
 #: registers, timers and parameters, and their kinds.
-DECLARED_INPUTS: Mapping[str, str] = FrozenMap({"state": "text", "at": "int", "key": "text"})
+DECLARED_INPUTS: Mapping[str, str] = FrozenMap(
+    {"state": "text", "at": "int", "offset": "int", "key": "text"}
+)
 
 #: The outputs every decision of a :class:`DeclaredDecider` gives, and their kinds.
 DECLARED_OUTPUTS: Mapping[str, str] = FrozenMap({"event": "text", "detail": "text"})
@@ -1138,6 +1140,7 @@ DECLARED_OUTPUTS: Mapping[str, str] = FrozenMap({"event": "text", "detail": "tex
 CITES = "cites"
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SECOND = timedelta(seconds=1)
 _REGISTER_KINDS = ("int", "bool", "date", "text", "ids")
 _NOT_NULL = ("int", "bool", "ids")  # the kinds a register cannot leave missing
 
@@ -1223,6 +1226,7 @@ def _frozen_fields(given: Mapping[str, Any]) -> Mapping[str, Mapping[str, str]]:
 # where a decision's input comes from
 _SOURCE_STATE, _SOURCE_AT, _SOURCE_KEY, _SOURCE_REGISTER, _SOURCE_TIMER, _SOURCE_PARAM = range(6)
 _SOURCE_TEXT, _SOURCE_MOMENT = 6, 7  # a field of the occurrence's record
+_SOURCE_OFFSET = 8
 
 #: The fields of an input (another machine's step) a declared decision may read.
 _STEP_FIELDS = frozenset({"source", "target", "event", "detail"})
@@ -1245,7 +1249,8 @@ class DeclaredDecider(Generic[S, E]):
 
     - ``state`` (the machine's state, its value as text), ``at`` (the
       occurrence's moment, in microseconds since 1970-01-01T00:00Z: see
-      :func:`micros`) and ``key`` (the record's id, or the timer's key);
+      :func:`micros`), ``offset`` (its UTC offset in seconds, the record's own;
+      0 for a timer) and ``key`` (the record's id, or the timer's key);
     - any register, by its name;
     - any timer kind, by its name: when that timer falls due (microseconds), or
       None when it is not set;
@@ -1390,7 +1395,7 @@ class DeclaredDecider(Generic[S, E]):
             for key, kind in decision.input_kinds.items():
                 if key not in kinds:
                     problems.append(
-                        f"{where}: reads {key!r}, which is neither state, at, key, a "
+                        f"{where}: reads {key!r}, which is neither state, at, offset, key, a "
                         "register, a timer, a parameter nor one of its fields"
                     )
                 elif kind != kinds[key]:
@@ -1435,6 +1440,8 @@ class DeclaredDecider(Generic[S, E]):
                     sources.append((_SOURCE_AT, key))
                 elif key == "key":
                     sources.append((_SOURCE_KEY, key))
+                elif key == "offset":
+                    sources.append((_SOURCE_OFFSET, key))
                 elif key in self.registers:
                     sources.append((_SOURCE_REGISTER, key))
                 elif key in self.timers:
@@ -1570,6 +1577,9 @@ class DeclaredDecider(Generic[S, E]):
                     args.append(micros(at))
                 elif source == _SOURCE_KEY:
                     args.append(key)
+                elif source == _SOURCE_OFFSET:
+                    offset = at.utcoffset()
+                    args.append(0 if offset is None else offset // _SECOND)
                 elif source == _SOURCE_TIMER:
                     if pending is None:
                         pending = {t.kind: t for t in state.timers}

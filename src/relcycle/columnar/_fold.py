@@ -659,6 +659,7 @@ def _fold_rounds(
         "state": pl.col("_state"),
         "at": pl.col("_o_us"),
         "key": pl.col("_o_key"),
+        "offset": pl.col("_o_off").cast(pl.Int64),
     }
     columns.update({k: pl.col(f"_r_{k}") for k in decider.registers})
     columns.update({t: pl.col(f"_t_{t}") for t in timers})
