@@ -674,6 +674,8 @@ ID_OPS = DecisionList.define(
         "contains": "bool",
         "verdict": "text",
         "cites": "ids",
+        "distinct": "ids",
+        "sorted": "ids",
     },
     cases=[
         Case(
@@ -686,6 +688,8 @@ ID_OPS = DecisionList.define(
             contains=IDS.contains(ITEM),
             verdict=text("many: ", IDS.tail(2).joined()),
             cites=IDS.head(0),
+            distinct=IDS.append_new(ITEM),
+            sorted=IDS.append(ITEM).sorted(),
         ),
         Case(
             None,
@@ -697,6 +701,8 @@ ID_OPS = DecisionList.define(
             contains=IDS.contains(ITEM),
             verdict="few",
             cites=(),
+            distinct=IDS.append_new(ITEM).append_new(ITEM),
+            sorted=IDS.sorted().head(2),
         ),
     ],
 )
@@ -707,9 +713,9 @@ ID_OPS = DecisionList.define(
     rows=st.lists(
         st.fixed_dictionaries(
             {
-                "ids": st.lists(st.sampled_from(["o1", "o2", "k3", "é4", ""]), max_size=5).map(
-                    tuple
-                ),
+                "ids": st.lists(
+                    st.sampled_from(["o1", "o2", "k3", "é4", "", "O1", "z"]), max_size=5
+                ).map(tuple),
                 "item": st.none() | st.sampled_from(["o1", "x9", ""]),
             }
         ),
@@ -718,8 +724,9 @@ ID_OPS = DecisionList.define(
     )
 )
 def test_record_ids_are_decided_alike_by_both_engines(rows: list[dict[str, Any]]) -> None:
-    """Appending (a missing id adds nothing), counting, the first and last n, joining and
-    membership: the Python function and the polars compilation agree on every row."""
+    """Appending (a missing id adds nothing), appending only what is new, sorting,
+    counting, the first and last n, joining and membership: the Python function and the
+    polars compilation agree on every row."""
     by_python = [ID_OPS(**row) for row in rows]
     frame = pl.DataFrame(
         {"ids": [list(r["ids"]) for r in rows], "item": [r["item"] for r in rows]},

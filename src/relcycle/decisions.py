@@ -30,13 +30,14 @@ and evaluated two ways, neither holding a copy of it:
 
 The values are integers (exact: Python's integers, polars' ``Int128``),
 booleans, calendar days, texts and record ids (a tuple of texts in Python, a
-``list[str]`` in polars: :meth:`Value.append`, :meth:`Value.size`,
-:meth:`Value.head`, :meth:`Value.tail`, :meth:`Value.joined`,
-:meth:`Value.contains`; the evidence a machine's event cites). Figures that
-are ratios are never computed as floats or decimals: a comparison of ratios is written in integers
-(``a * d <= c * b``), and a ratio is printed by :func:`ratio_text` (rounded half
-even to a number of places) or :func:`sqrt_ratio_text` (the square root of an
-integer over another), both exact, so the two engines print the same digits
+``list[str]`` in polars: :meth:`Value.append`, :meth:`Value.append_new`,
+:meth:`Value.sorted`, :meth:`Value.size`, :meth:`Value.head`,
+:meth:`Value.tail`, :meth:`Value.joined`, :meth:`Value.contains`; the evidence
+a machine's event cites). Figures that are ratios are never computed as floats
+or decimals: a comparison of ratios is written in integers
+(``a * d <= c * b``), and a ratio is printed by :func:`ratio_text` (rounded
+half even to a number of places) or :func:`sqrt_ratio_text` (the square root of an integer
+over another), both exact, so the two engines print the same digits
 whatever the caller's decimal context.
 
 A missing value (no first day, a text input given as ``None``) compares as in
@@ -235,6 +236,15 @@ class Value:
         """These record ids with ``item`` (a text) after them; a missing text
         adds nothing."""
         return _Ids("append", self, _text_value(item, "append"))
+
+    def append_new(self, item: object) -> Value:
+        """These record ids with ``item`` after them unless it is one of them
+        already (or missing): distinct ids, in the order first seen."""
+        return _Ids("append_new", self, _text_value(item, "append_new"))
+
+    def sorted(self) -> Value:
+        """These record ids sorted (by code point, as Python sorts texts)."""
+        return _Ids("sorted", self)
 
     def size(self) -> Value:
         """How many record ids."""
@@ -906,6 +916,10 @@ def _append(ids: tuple[str, ...], item: str | None) -> tuple[str, ...]:
     return ids if item is None else (*ids, item)
 
 
+def _append_new(ids: tuple[str, ...], item: str | None) -> tuple[str, ...]:
+    return ids if item is None or item in ids else (*ids, item)
+
+
 def _tail(ids: tuple[str, ...], n: int) -> tuple[str, ...]:
     return ids[max(len(ids) - n, 0) :]
 
@@ -919,6 +933,7 @@ _HELPERS: Final[Mapping[str, Callable[..., Any]]] = {
     "_gap_squares": _gap_squares,
     "_timedelta": timedelta,
     "_append": _append,
+    "_append_new": _append_new,
     "_tail": _tail,
 }
 
@@ -1011,6 +1026,8 @@ def _count(n: object, op: str) -> Value:
 #: What each operation on record ids gives.
 _IDS_KINDS: Final[Mapping[str, Kind]] = {
     "append": "ids",
+    "append_new": "ids",
+    "sorted": "ids",
     "size": "int",
     "head": "ids",
     "tail": "ids",
@@ -1038,6 +1055,10 @@ class _Ids(Value):
         op = self.op
         if op == "append":
             return f"_append({x}, {y})"
+        if op == "append_new":
+            return f"_append_new({x}, {y})"
+        if op == "sorted":
+            return f"tuple(sorted({x}))"
         if op == "size":
             return f"len({x})"
         if op == "head":
@@ -1053,6 +1074,8 @@ class _Ids(Value):
         op = self.op
         if op == "size":
             return x.list.len().cast(pl.Int128)
+        if op == "sorted":
+            return x.list.sort()
         assert self.arg is not None
         if op in ("head", "tail", "joined"):
             # a constant: the count or the separator
@@ -1064,6 +1087,9 @@ class _Ids(Value):
         y = self.arg._pl(pl, env)
         if op == "append":
             return pl.when(y.is_null()).then(x).otherwise(x.list.concat(pl.concat_list(y)))
+        if op == "append_new":
+            known = y.is_null() | x.list.contains(y).fill_null(False)
+            return pl.when(known).then(x).otherwise(x.list.concat(pl.concat_list(y)))
         return x.list.contains(y).fill_null(False)
 
     def _text(self) -> str:
