@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import attrs
 import pytest
@@ -15,6 +16,7 @@ from relcycle.clientbase import STAGE_OF_RUNG, ClientStage, client_stage_decisio
 from relcycle.decisions import (
     Case,
     DecisionList,
+    day_in,
     day_input,
     days_input,
     grouped,
@@ -753,6 +755,132 @@ def test_record_ids_are_checked_when_declared() -> None:
         (lambda: A.size(), "a is int, not record ids"),
         (lambda: IDS == IDS, "cannot compare ids with ids"),
         (lambda: IDS.joined(1), "the separator must be a text"),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(DefinitionError, match=message):
+            build()
+
+
+ZONES = ("UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata", "Pacific/Chatham")
+MICROS_2020 = 1_577_836_800_000_000  # 2020-01-01T00:00Z
+
+
+def _days_decision(zone: str) -> DecisionList:
+    """A register of purchase days gaining the day of a sale in ``zone``, and the
+    regularity rule asked about the days before and after it."""
+    days, at, today = days_input("days"), int_input("at"), day_input("today")
+    rule = regularity_decision(RegularityPolicy())
+    day = day_in(at, zone)
+    after = days.add(day)
+    return DecisionList.define(
+        f"days in {zone}",
+        inputs=(days, at, today),
+        outputs={
+            "day": "date",
+            "after": "days",
+            "regular_before": "bool",
+            "regular_after": "bool",
+            "gap_sum": "int",
+            "sentence": "text",
+        },
+        cases=[
+            Case(
+                rule.ask("regular", days=after, as_of_day=today),
+                day=day,
+                after=after,
+                regular_before=rule.ask("regular", days=days, as_of_day=today),
+                regular_after=True,
+                gap_sum=rule.ask("gap_sum", days=after, as_of_day=today),
+                sentence=text(
+                    "regular: ",
+                    ratio_text(
+                        rule.ask("gap_sum", days=after, as_of_day=today),
+                        rule.ask("gaps", days=after, as_of_day=today),
+                        1,
+                    ),
+                    " days apart",
+                ),
+            ),
+            Case(
+                None,
+                day=day,
+                after=after,
+                regular_before=rule.ask("regular", days=days, as_of_day=today),
+                regular_after=False,
+                gap_sum=0,
+                sentence=text("not regular: ", plural(days.count(), "day"), " before"),
+            ),
+        ],
+    )
+
+
+@SETTINGS
+@given(
+    zone=st.sampled_from(ZONES),
+    rows=st.lists(
+        st.fixed_dictionaries(
+            {
+                "days": st.lists(
+                    st.dates(min_value=date(2020, 1, 1), max_value=date(2020, 12, 31)),
+                    max_size=8,
+                ).map(lambda ds: tuple(sorted(set(ds)))),
+                "at": st.none() | st.integers(MICROS_2020, MICROS_2020 + 400 * 86_400 * 10**6),
+                "today": st.none() | st.dates(date(2020, 6, 1), date(2021, 6, 1)),
+            }
+        ),
+        min_size=1,
+        max_size=15,
+    ),
+)
+def test_days_registers_and_asking_another_decision_agree_in_both_engines(
+    zone: str, rows: list[dict[str, Any]]
+) -> None:
+    """The day of a moment in a zone, days gaining a day (distinct, oldest first; a
+    missing day adds nothing), and the regularity rule's named values asked from
+    another decision: the Python function and the polars compilation agree."""
+    decision = _days_decision(zone)
+    # a sale on a day already counted adds nothing (06:00Z: 2020-02-29 in every zone here)
+    morning = MICROS_2020 + (59 * 86_400 + 6 * 3_600) * 10**6  # 2020-02-29T06:00Z
+    counted = (date(2020, 2, 29), date(2020, 3, 30))
+    rows = [*rows, {"days": counted, "at": morning, "today": None}]
+    by_python = [decision(**row) for row in rows]
+    frame = pl.DataFrame(
+        {
+            "days": [list(r["days"]) for r in rows],
+            "at": [r["at"] for r in rows],
+            "today": [r["today"] for r in rows],
+        },
+        schema={"days": pl.List(pl.Date), "at": pl.Int64, "today": pl.Date},
+    )
+    columns = {n: pl.col(n) for n in decision.inputs}
+    decided = decision.over(frame, columns).select(list(decision.outputs)).collect()
+    by_polars = [
+        tuple(tuple(v) if isinstance(v, list) else v for v in row) for row in decided.iter_rows()
+    ]
+    assert by_polars == by_python
+    for row, got in zip(rows, by_python, strict=True):
+        if row["at"] is not None:
+            utc = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=row["at"])
+            want = utc.astimezone(ZoneInfo(zone))
+            assert got[0] == want.date()
+            assert got[1] == tuple(sorted({*row["days"], want.date()}))
+        else:
+            assert got[0] is None
+            assert got[1] == row["days"]
+
+
+def test_asking_another_decision_and_days_are_checked_when_declared() -> None:
+    """A value the other decision does not have, a missing or extra input, an input of
+    another kind, a day added that is not a day, an unknown zone: DefinitionError."""
+    rule = regularity_decision(RegularityPolicy())
+    days, today = days_input("days"), day_input("today")
+    for build, message in (
+        (lambda: rule.ask("nope", days=days, as_of_day=today), "has no value named 'nope'"),
+        (lambda: rule.ask("regular", days=days), "missing as_of_day"),
+        (lambda: rule.ask("regular", days=days, as_of_day=today, x=A), "unknown x"),
+        (lambda: rule.ask("regular", days=A, as_of_day=today), "input days is days, not int"),
+        (lambda: days.add(A), "a is int, not a day"),
+        (lambda: day_in(A, "Mars/Olympus"), "'Mars/Olympus' is not a known time zone"),
+        (lambda: text(days.add(today)), "is days: print an aggregate of them"),
     ):
         with pytest.raises(DefinitionError, match=message):
             build()

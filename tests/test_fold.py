@@ -1217,3 +1217,163 @@ def test_inputs_over_tables_are_checked() -> None:
     odd = attrs.evolve(decider, fields={"desk": {"record_ids": "text", "target": "text"}})
     with pytest.raises(DefinitionError, match="reads record_ids of the 'desk' inputs"):
         attrs.evolve(watch_machine(), decide=odd)
+
+
+class Habit(StrEnum):
+    """A client becoming a regular buyer, by the report's regularity rule."""
+
+    new = "new"
+    buyer = "buyer"
+    regular = "regular"
+
+
+class HabitEvent(StrEnum):
+    """Its events."""
+
+    bought = "bought"
+    settled = "settled"
+    lapsed = "lapsed"
+
+
+HABITS = TransitionTable.define(
+    name="habits",
+    states=Habit,
+    events=HabitEvent,
+    initial=Habit.new,
+    rows=[
+        (Habit.new, HabitEvent.bought, Habit.buyer),
+        (Habit.buyer, HabitEvent.settled, Habit.regular),
+        (Habit.buyer, HabitEvent.lapsed, Habit.new),
+        (Habit.regular, HabitEvent.lapsed, Habit.new),
+    ],
+)
+
+
+def habit_machine(zone: str, lapse_days: int) -> Machine[Habit, HabitEvent, Registers, Any]:
+    """Purchase days in a register (the day of each sale in ``zone``), the regularity
+    rule's own declaration asked about them in a follow-up decision, and a silence
+    that starts everything again."""
+    from relcycle.decisions import day_in, days_input, ratio_text
+    from relcycle.segmentation.regularity import RegularityPolicy, regularity_decision
+
+    rule = regularity_decision(RegularityPolicy())
+    state, at, key = text_input("state"), int_input("at"), text_input("key")
+    days, sales = days_input("days"), ids_input("sales")
+    inputs = (state, at, key, days, sales)
+    out = {"event": "text", "detail": "text"}
+
+    def asked(name: str) -> Any:
+        return rule.ask(name, days=days, as_of_day=lit(None, "date"))
+
+    decider = DeclaredDecider(
+        HABITS,
+        registers={"days": ("days", ()), "sales": ("ids", ())},
+        decisions={
+            "sold": DecisionList.define(
+                "sold",
+                inputs=inputs,
+                outputs={**out, "days": "days", "sales": "ids", "lapse": "int"},
+                cases=[
+                    Case(
+                        None,
+                        event=None,
+                        detail=None,
+                        days=days.add(day_in(at, zone)),
+                        sales=sales.append(key),
+                        lapse=at + lapse_days * _DAY,
+                    )
+                ],
+            ),
+            "lapse": DecisionList.define(
+                "lapse",
+                inputs=inputs,
+                outputs={**out, "days": "days", "sales": "ids"},
+                cases=[
+                    Case(
+                        state == "new",
+                        event=None,
+                        detail=None,
+                        days=(),
+                        sales=(),
+                    ),
+                    Case(
+                        None,
+                        event="lapsed",
+                        detail=text("no sale for ", lapse_days, " days"),
+                        days=(),
+                        sales=(),
+                    ),
+                ],
+            ),
+        },
+        timers={"lapse": 5},
+        then=DecisionList.define(
+            "climb",
+            inputs=inputs,
+            outputs={**out, "cites": "ids"},
+            cases=[
+                Case(
+                    (state == "new") & (sales.size() >= 1),
+                    event="bought",
+                    detail=text("first sale ", sales.head(1).joined()),
+                    cites=sales.head(1),
+                ),
+                Case(
+                    (state == "buyer") & asked("regular"),
+                    event="settled",
+                    detail=text(
+                        "regular: ",
+                        plural(days.count(), "purchase day"),
+                        ", ",
+                        ratio_text(asked("gap_sum"), asked("gaps"), 1),
+                        " days apart",
+                    ),
+                    cites=sales,
+                ),
+                Case(None, event=None, detail=None, cites=()),
+            ],
+        ),
+    )
+    return decider.machine((Trigger(SALE, "sold", priority=1),))
+
+
+@_SETTINGS
+@given(
+    portfolio=portfolios(max_clients=4, max_records=14),
+    back=st.integers(-100, 300),
+    zone=st.sampled_from(["UTC", "Europe/Paris", "Pacific/Chatham", "America/Los_Angeles"]),
+    lapse_days=st.integers(20, 400),
+)
+def test_a_declared_machine_asks_the_regularity_rule_about_its_purchase_days(
+    portfolio: Portfolio, back: int, zone: str, lapse_days: int
+) -> None:
+    """A register of purchase days in a zone and the regularity rule's declaration asked
+    about them: the fold takes the runner's steps, sentences and records included, and
+    the registers save as JSON and read back."""
+    machine, as_of = habit_machine(zone, lapse_days), _moment(portfolio, back)
+    assert _folded(machine, portfolio, as_of, None) == _runs(machine, portfolio, as_of, None)
+    for history in portfolio:
+        state = machine.run(history, as_of=as_of, policy=None).state
+        decider = machine.decide
+        assert isinstance(decider, DeclaredDecider)
+        assert decider.memory_from_dict(state.memory.to_dict()) == state.memory
+
+
+def test_a_regular_buyer_settles_in_both_engines() -> None:
+    """Sales a month apart make a regular buyer at the fourth (the rule's three gaps):
+    the follow-up asks the regularity rule, and the step cites every sale so far with
+    the rule's figures; an irregular buyer stays a buyer. The fold takes the runner's
+    steps."""
+    regular = [_order(f"r{n}", 30 * n, "c1") for n in range(6)]
+    irregular = [_order(f"i{n}", d, "c2") for n, d in enumerate((0, 2, 90, 91, 250, 251))]
+    portfolio = build_portfolio(orders=[*regular, *irregular])
+    as_of = datetime(2024, 12, 31, tzinfo=UTC)
+    machine = habit_machine("Europe/Paris", 400)
+    runs = _runs(machine, portfolio, as_of, None)
+    assert [(r[0], r[4], r[6]) for r in runs] == [
+        ("c1", "buyer", ["r0"]),
+        ("c1", "regular", ["r0", "r1", "r2", "r3"]),
+        ("c2", "buyer", ["i0"]),
+    ]
+    assert runs[1][7] == "regular: 4 purchase days, 30.0 days apart"
+    assert _folded(machine, portfolio, as_of, None) == runs

@@ -59,8 +59,10 @@ a ``max_cv`` with more than 11 decimal places). A day plus a number of days
 past year 9999 raises ``OverflowError`` in Python; the records' years
 (1900 to 2199) keep the built-in decisions far from it.
 
-Inputs are distinct days (:func:`days_input`), a day, integers, texts,
-booleans and record ids. The regularity rules
+Inputs are distinct days (:func:`days_input`, which :meth:`DaysInput.add`
+extends by a day, :func:`day_in` giving the day of a moment in a zone), a day,
+integers, texts, booleans and record ids. A decision asks another's named
+values with :meth:`DecisionList.ask`. The regularity rules
 (:func:`relcycle.segmentation.regularity.regularity_decision`), the motivation
 rules (:func:`relcycle.segmentation.motivation.motivation_decision`) and the
 client-base stage (:func:`relcycle.clientbase.client_stage_decision`) are
@@ -74,7 +76,7 @@ import builtins
 import keyword
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 from types import MappingProxyType
 from typing import Any, Final, Literal
@@ -95,6 +97,7 @@ __all__ = [
     "TextInput",
     "Value",
     "bool_input",
+    "day_in",
     "day_input",
     "days_input",
     "grouped",
@@ -113,9 +116,12 @@ __all__ = [
 ]
 
 #: The kinds of value a decision computes.
-Kind = Literal["int", "bool", "date", "text", "ids"]
+Kind = Literal["int", "bool", "date", "text", "ids", "days"]
 
-_KINDS: Final = ("int", "bool", "date", "text", "ids")
+_KINDS: Final = ("int", "bool", "date", "text", "ids", "days")
+
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _problem(problem: str) -> DefinitionError:
@@ -316,6 +322,8 @@ class _Named(Value):
 def _value(value: object) -> Value:
     if isinstance(value, Value):
         return value
+    if isinstance(value, DaysInput):
+        return _DaysRef(value.name)
     return lit(value)
 
 
@@ -359,7 +367,7 @@ def lit(value: object, kind: Kind | None = None) -> Value:
     if kind is not None:
         if kind not in _KINDS:
             raise _problem(f"unknown kind {kind!r}: one of {', '.join(_KINDS)}")
-        if value is not None and _kind_of(value) != kind:
+        if value is not None and not _fits(value, kind):
             raise _problem(f"{value!r} is not of kind {kind}")
         return _Lit(value, kind)
     if value is None:
@@ -377,16 +385,30 @@ def _kind_of(value: object) -> Kind:
     if isinstance(value, str):
         return "text"
     if isinstance(value, tuple) and all(isinstance(v, str) for v in value):
-        return "ids"
+        return "ids"  # the empty tuple too: see _fits
+    if isinstance(value, tuple) and all(
+        isinstance(v, date) and not hasattr(v, "hour") for v in value
+    ):
+        return "days"
     raise _problem(
-        f"{value!r} ({type(value).__name__}) is not an integer, boolean, day, text "
-        "or tuple of record ids"
+        f"{value!r} ({type(value).__name__}) is not an integer, boolean, day, text, "
+        "tuple of record ids or tuple of days"
     )
+
+
+def _fits(value: object, kind: str) -> bool:
+    """True when the constant ``value`` is of ``kind`` (an empty tuple is empty ids
+    and empty days alike)."""
+    if value == () and kind in ("ids", "days"):
+        return True
+    return _kind_of(value) == kind
 
 
 def _dtype(pl: Any, kind: Kind) -> Any:
     if kind == "ids":
         return pl.List(pl.String)
+    if kind == "days":
+        return pl.List(pl.Date)
     return {"int": pl.Int128, "bool": pl.Boolean, "date": pl.Date, "text": pl.String}[kind]
 
 
@@ -489,6 +511,14 @@ class DaysInput:
         """How many days."""
         return _Agg(self.name, "count", "int")
 
+    def add(self, day: object) -> Value:
+        """These days with ``day`` among them (distinct, oldest first); a missing
+        day adds nothing. Give it to a register of days."""
+        found = _value(day)
+        if found.kind != "date":
+            raise _problem(f"add(): {found._text()} is {found.kind}, not a day")
+        return _DaysAdd(self.name, found)
+
     def first(self) -> Value:
         """The oldest day (missing when there is none)."""
         return _Agg(self.name, "first", "date")
@@ -555,6 +585,137 @@ def _check_name(name: object) -> None:
 
 def _gap_squares(days: Sequence[date]) -> int:
     return sum([(b - a).days ** 2 for a, b in pairwise(days)])
+
+
+class _DaysRef(Value):
+    """A days input as a value (to give it to :meth:`DecisionList.ask`)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name, self.kind = name, "days"
+
+    def __repr__(self) -> str:
+        return f"days_input({self.name!r})"
+
+    def _py(self, b: _Build) -> str:
+        return self.name
+
+    def _pl(self, pl: Any, env: _PlEnv) -> Any:
+        return env.inputs[self.name]
+
+    def _text(self) -> str:
+        return self.name
+
+    def _inputs(self) -> Iterable[str]:
+        return (self.name,)
+
+
+class _DaysAdd(Value):
+    """A days input with one more day (:meth:`DaysInput.add`)."""
+
+    __slots__ = ("day", "name")
+
+    def __init__(self, name: str, day: Value) -> None:
+        self.name, self.day, self.kind = name, day, "days"
+
+    def __repr__(self) -> str:
+        return f"days_input({self.name!r}).add({self.day!r})"
+
+    def _py(self, b: _Build) -> str:
+        return f"_add_day({self.name}, {self.day._py(b)})"
+
+    def _pl(self, pl: Any, env: _PlEnv) -> Any:
+        days, day = env.inputs[self.name], self.day._pl(pl, env)
+        more = days.list.concat(pl.concat_list(day)).list.unique().list.sort()
+        return pl.when(day.is_null()).then(days).otherwise(more)
+
+    def _text(self) -> str:
+        return f"{self.name}.add({self.day._text()})"
+
+    def _inputs(self) -> Iterable[str]:
+        return (self.name, *self.day._inputs())
+
+
+def day_in(moment: object, zone: str) -> Value:
+    """The calendar day in ``zone`` (an IANA name) of a moment given as whole
+    microseconds since 1970-01-01T00:00Z (a machine's ``at``); missing stays
+    missing.
+
+    Raises:
+        DefinitionError: If ``moment`` is not an integer or ``zone`` not a known zone.
+    """
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    found = _int(moment, "day_in")
+    try:
+        tz = ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise _problem(f"day_in(): {zone!r} is not a known time zone") from None
+    return _DayIn(found, zone, tz)
+
+
+class _DayIn(Value):
+    __slots__ = ("moment", "tz", "zone")
+
+    def __init__(self, moment: Value, zone: str, tz: Any) -> None:
+        self.moment, self.zone, self.tz, self.kind = moment, zone, tz, "date"
+
+    def __repr__(self) -> str:
+        return f"day_in({self.moment!r}, {self.zone!r})"
+
+    def _py(self, b: _Build) -> str:
+        return f"_day_in({self.moment._py(b)}, {b.const(self.tz)})"
+
+    def _pl(self, pl: Any, env: _PlEnv) -> Any:
+        utc = pl.from_epoch(self.moment._pl(pl, env).cast(pl.Int64), time_unit="us")
+        return utc.dt.replace_time_zone("UTC").dt.convert_time_zone(self.zone).dt.date()
+
+    def _text(self) -> str:
+        return f"day_in({self.moment._text()}, {self.zone!r})"
+
+    def _inputs(self) -> Iterable[str]:
+        return self.moment._inputs()
+
+
+class _Ask(Value):
+    """Another decision's named value, for inputs given here (:meth:`DecisionList.ask`)."""
+
+    __slots__ = ("decision", "given", "name")
+
+    def __init__(self, decision: DecisionList, name: str, given: tuple[Value, ...]) -> None:
+        self.decision, self.name, self.given = decision, name, given
+        self.kind = decision.values[name].kind
+
+    def __repr__(self) -> str:
+        return f"{self.decision!r}.ask({self.name!r})"
+
+    def _py(self, b: _Build) -> str:
+        fn = b.const(self.decision.value(self.name))
+        return f"{fn}({', '.join(v._py(b) for v in self.given)})"
+
+    def _pl(self, pl: Any, env: _PlEnv) -> Any:
+        def build() -> Any:
+            inner = _PlEnv(
+                {n: v._pl(pl, env) for n, v in zip(self.decision.inputs, self.given, strict=True)},
+                f"{env.prefix}ask{len(env.temps)}_",
+            )
+            expr = self.decision.values[self.name]._pl(pl, inner)
+            # the other decision's intermediate columns come before this value
+            for key, found in inner.temps.items():
+                env.temps[("ask", id(self), key)] = found
+            return expr
+
+        # one column, however many cases and outputs read it
+        return env.temp(pl, ("ask", id(self)), build)
+
+    def _text(self) -> str:
+        pairs = zip(self.decision.inputs, self.given, strict=True)
+        given = ", ".join(f"{n}={v._text()}" for n, v in pairs)
+        return f"{self.decision.name}.{self.name}({given})"
+
+    def _inputs(self) -> Iterable[str]:
+        return [name for v in self.given for name in v._inputs()]
 
 
 class _Agg(Value):
@@ -916,6 +1077,18 @@ def _append(ids: tuple[str, ...], item: str | None) -> tuple[str, ...]:
     return ids if item is None else (*ids, item)
 
 
+def _add_day(days: tuple[date, ...], day: date | None) -> tuple[date, ...]:
+    if day is None or day in days:
+        return days
+    return tuple(sorted((*days, day)))
+
+
+def _day_in(moment: int | None, tz: Any) -> date | None:
+    if moment is None:
+        return None
+    return (_EPOCH + timedelta(microseconds=moment)).astimezone(tz).date()
+
+
 def _append_new(ids: tuple[str, ...], item: str | None) -> tuple[str, ...]:
     return ids if item is None or item in ids else (*ids, item)
 
@@ -934,6 +1107,8 @@ _HELPERS: Final[Mapping[str, Callable[..., Any]]] = {
     "_timedelta": timedelta,
     "_append": _append,
     "_append_new": _append_new,
+    "_add_day": _add_day,
+    "_day_in": _day_in,
     "_tail": _tail,
 }
 
@@ -1146,6 +1321,8 @@ def text(*parts: object) -> Value:
             raise _problem(f"text(): {v._text()} is a condition, not a text")
         if v.kind == "ids":
             raise _problem(f"text(): {v._text()} is record ids: write {v._text()}.joined()")
+        if v.kind == "days":
+            raise _problem(f"text(): {v._text()} is days: print an aggregate of them")
     return _Text(values)
 
 
@@ -1316,7 +1493,7 @@ class DecisionList:
                     problems.append(f"case {n + 1}: {out} is {value.kind}, declared {outputs[out]}")
                 if out in outputs and isinstance(value, _Raw) and value.value is not None:
                     try:
-                        if _kind_of(value.value) != outputs[out]:
+                        if not _fits(value.value, outputs[out]):
                             problems.append(
                                 f"case {n + 1}: {out} = {value.value!r} is not {outputs[out]}"
                             )
@@ -1457,6 +1634,37 @@ class DecisionList:
                     chain = (pl.when if chain is None else chain.when)(cond).then(expr)
             outputs.append((chain.cast(pl.Int64) if kind == "int" else chain).alias(out))
         return list(env.temps.values()), outputs
+
+    def ask(self, name: str, **inputs: object) -> Value:
+        """This decision's named value ``name`` as a value of another decision, for
+        the inputs given (values of that decision: the regularity rule's verdict
+        over a register of days, say). Python calls this decision's compiled value;
+        polars compiles it into the other decision's query.
+
+        Raises:
+            DefinitionError: If there is no such value, an input is missing or
+                extra, or of another kind than this decision reads.
+        """
+        if name not in self.values:
+            raise _problem(f"ask(): decision {self.name!r} has no value named {name!r}")
+        extra = sorted(set(inputs) - set(self.inputs))
+        missing = [n for n in self.inputs if n not in inputs]
+        if extra or missing:
+            raise _problem(
+                f"ask(): decision {self.name!r} takes {', '.join(self.inputs)}"
+                + (f"; missing {', '.join(missing)}" if missing else "")
+                + (f"; unknown {', '.join(extra)}" if extra else "")
+            )
+        given = []
+        for n in self.inputs:
+            value = _value(inputs[n])
+            if value.kind != self.input_kinds[n]:
+                raise _problem(
+                    f"ask(): {self.name}'s input {n} is {self.input_kinds[n]}, "
+                    f"not {value.kind} ({value._text()})"
+                )
+            given.append(value)
+        return _Ask(self, name, tuple(given))
 
     def constants(self, output: str) -> tuple[object, ...]:
         """The constant values the cases give for ``output`` (``None`` included),

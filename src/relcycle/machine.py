@@ -41,6 +41,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
+from itertools import pairwise
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol, TypeVar
 
@@ -1141,8 +1142,8 @@ CITES = "cites"
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SECOND = timedelta(seconds=1)
-_REGISTER_KINDS = ("int", "bool", "date", "text", "ids")
-_NOT_NULL = ("int", "bool", "ids")  # the kinds a register cannot leave missing
+_REGISTER_KINDS = ("int", "bool", "date", "text", "ids", "days")
+_NOT_NULL = ("int", "bool", "ids", "days")  # the kinds a register cannot leave missing
 
 
 def micros(moment: datetime) -> int:
@@ -1194,7 +1195,22 @@ def _of_kind(value: object, kind: str) -> bool:
         return type(value) is date
     if kind == "ids":
         return type(value) is tuple and all(type(v) is str for v in value)
+    if kind == "days":
+        return (
+            type(value) is tuple
+            and all(type(v) is date for v in value)
+            and all(a < b for a, b in pairwise(value))
+        )
     return type(value) is str
+
+
+def _saved(value: Any) -> Any:
+    """A register's value as JSON: days as ``YYYY-MM-DD``, tuples as lists."""
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, tuple):
+        return [_saved(v) for v in value]
+    return value
 
 
 @attrs.frozen
@@ -1203,7 +1219,8 @@ class Registers:
 
     Attributes:
         values: The values, in the decider's register order (integers, booleans,
-            days, texts, tuples of record ids; a day or a text may be None).
+            days, texts, tuples of record ids, tuples of distinct days oldest
+            first; a day or a text may be None).
     """
 
     values: Mapping[str, Any] = attrs.field(converter=_frozen_events)
@@ -1211,10 +1228,7 @@ class Registers:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (days as ``YYYY-MM-DD``, record ids as lists); the
         decider's :meth:`~DeclaredDecider.memory_from_dict` reads it back."""
-        return {
-            k: v.isoformat() if isinstance(v, date) else list(v) if isinstance(v, tuple) else v
-            for k, v in self.values.items()
-        }
+        return {k: _saved(v) for k, v in self.values.items()}
 
 
 def _frozen_fields(given: Mapping[str, Any]) -> Mapping[str, Mapping[str, str]]:
@@ -1275,7 +1289,7 @@ class DeclaredDecider(Generic[S, E]):
     Attributes:
         table: The machine's transition table.
         registers: Each register's kind (``int``, ``bool``, ``date``, ``text``,
-            ``ids``) and initial value, by name.
+            ``ids``, ``days``) and initial value, by name.
         decisions: The decision of each occurrence kind.
         timers: Each timer kind's priority (its order among occurrences at one moment).
         parameters: The policy attributes the decisions read, with their kinds.
@@ -1516,6 +1530,9 @@ class DeclaredDecider(Generic[S, E]):
                     value = date.fromisoformat(value)
             if kind == "ids" and isinstance(value, list):
                 value = tuple(value)
+            if kind == "days" and isinstance(value, list):
+                with contextlib.suppress(ValueError, TypeError):
+                    value = tuple(date.fromisoformat(v) for v in value)
             if not (_of_kind(value, kind) or (kind not in _NOT_NULL and value is None)):
                 raise UsageError(
                     f"not saved registers of machine {self.table.name!r}: "

@@ -481,6 +481,8 @@ def _dtype(pl: Any, kind: str) -> Any:
     """The polars dtype of a register or parameter of ``kind``."""
     if kind == "ids":
         return pl.List(pl.String)
+    if kind == "days":
+        return pl.List(pl.Date)
     return {"int": pl.Int64, "bool": pl.Boolean, "date": pl.Date, "text": pl.String}[kind]
 
 
