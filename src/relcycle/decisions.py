@@ -36,9 +36,9 @@ booleans, calendar days, texts and record ids (a tuple of texts in Python, a
 a machine's event cites). Figures that are ratios are never computed as floats
 or decimals: a comparison of ratios is written in integers
 (``a * d <= c * b``), and a ratio is printed by :func:`ratio_text` (rounded
-half even to a number of places) or :func:`sqrt_ratio_text` (the square root of an integer
-over another), both exact, so the two engines print the same digits
-whatever the caller's decimal context.
+half even to a number of places) or :func:`sqrt_ratio_text` (the square root
+of an integer over another), both exact, so the two engines print the same
+digits whatever the caller's decimal context.
 
 A missing value (no first day, a text input given as ``None``) compares as in
 Python: equal only to another missing value, unequal to everything else. An
@@ -640,7 +640,9 @@ class _DaysAdd(Value):
 def day_in(moment: object, zone: str) -> Value:
     """The calendar day in ``zone`` (an IANA name) of a moment given as whole
     microseconds since 1970-01-01T00:00Z (a machine's ``at``); missing stays
-    missing.
+    missing. Both engines read the IANA rules (Python's :mod:`zoneinfo`,
+    polars its own copy): an older copy on one side could put a moment next to
+    a changed rule on another day.
 
     Raises:
         DefinitionError: If ``moment`` is not an integer or ``zone`` not a known zone.
