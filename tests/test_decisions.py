@@ -16,6 +16,7 @@ from relcycle.clientbase import STAGE_OF_RUNG, ClientStage, client_stage_decisio
 from relcycle.decisions import (
     Case,
     DecisionList,
+    choose,
     day_in,
     day_input,
     days_input,
@@ -662,12 +663,15 @@ class TestMotivationReadsItsDemand:
 
 IDS = ids_input("ids")
 ITEM = text_input("item")
+KEYS = ids_input("keys")
 
 #: Every operation on record ids, and a case that reads them.
 ID_OPS = DecisionList.define(
     "record ids",
-    inputs=(IDS, ITEM),
+    inputs=(IDS, ITEM, KEYS),
     outputs={
+        "by_keys": "ids",
+        "chosen": "ids",
         "appended": "ids",
         "size": "int",
         "head": "ids",
@@ -682,6 +686,8 @@ ID_OPS = DecisionList.define(
     cases=[
         Case(
             IDS.append(ITEM).size() >= 3,
+            by_keys=IDS.sorted_by(KEYS),
+            chosen=choose(IDS.contains(ITEM), IDS, IDS.append(ITEM)),
             appended=IDS.append(ITEM),
             size=IDS.size(),
             head=IDS.head(2),
@@ -695,6 +701,8 @@ ID_OPS = DecisionList.define(
         ),
         Case(
             None,
+            by_keys=KEYS.sorted_by(IDS),
+            chosen=choose(KEYS.size() > IDS.size(), KEYS, IDS),
             appended=IDS.append(ITEM),
             size=IDS.size(),
             head=IDS.head(2),
@@ -719,6 +727,7 @@ ID_OPS = DecisionList.define(
                     st.sampled_from(["o1", "o2", "k3", "é4", "", "O1", "z"]), max_size=5
                 ).map(tuple),
                 "item": st.none() | st.sampled_from(["o1", "x9", ""]),
+                "keys": st.lists(st.sampled_from(["b", "a", "c", "a", "é"]), max_size=6).map(tuple),
             }
         ),
         min_size=1,
@@ -727,14 +736,19 @@ ID_OPS = DecisionList.define(
 )
 def test_record_ids_are_decided_alike_by_both_engines(rows: list[dict[str, Any]]) -> None:
     """Appending (a missing id adds nothing), appending only what is new, sorting,
-    counting, the first and last n, joining and membership: the Python function and the
-    polars compilation agree on every row."""
+    sorting by aligned keys (the shorter list says how many; equal keys keep their
+    order), choosing, counting, the first and last n, joining and membership: the
+    Python function and the polars compilation agree on every row."""
     by_python = [ID_OPS(**row) for row in rows]
     frame = pl.DataFrame(
-        {"ids": [list(r["ids"]) for r in rows], "item": [r["item"] for r in rows]},
-        schema={"ids": pl.List(pl.String), "item": pl.String},
+        {
+            "ids": [list(r["ids"]) for r in rows],
+            "item": [r["item"] for r in rows],
+            "keys": [list(r["keys"]) for r in rows],
+        },
+        schema={"ids": pl.List(pl.String), "item": pl.String, "keys": pl.List(pl.String)},
     )
-    decided = ID_OPS.over(frame, {"ids": pl.col("ids"), "item": pl.col("item")})
+    decided = ID_OPS.over(frame, {n: pl.col(n) for n in ("ids", "item", "keys")})
     by_polars = [
         tuple(tuple(v) if isinstance(v, list) else v for v in row)
         for row in decided.select(list(ID_OPS.outputs)).collect().iter_rows()
@@ -742,7 +756,7 @@ def test_record_ids_are_decided_alike_by_both_engines(rows: list[dict[str, Any]]
     assert by_polars == by_python
     for row, got in zip(rows, by_python, strict=True):
         want = (*row["ids"], row["item"]) if row["item"] is not None else row["ids"]
-        assert got[0] == want
+        assert got[2] == want
 
 
 def test_record_ids_are_checked_when_declared() -> None:

@@ -1253,13 +1253,16 @@ def habit_machine(zone: str, lapse_days: int) -> Machine[Habit, HabitEvent, Regi
     """Purchase days in a register (the day of each sale in ``zone``), the regularity
     rule's own declaration asked about them in a follow-up decision, and a silence
     that starts everything again."""
-    from relcycle.decisions import day_in, days_input, ratio_text
+    from relcycle.decisions import choose, day_in, days_input, ratio_text
     from relcycle.segmentation.regularity import RegularityPolicy, regularity_decision
 
     rule = regularity_decision(RegularityPolicy())
     state, at, key = text_input("state"), int_input("at"), text_input("key")
     days, sales = days_input("days"), ids_input("sales")
-    inputs = (state, at, key, days, sales)
+    # a map of each product to its first order, as two aligned registers
+    product, products, firsts = text_input("product"), ids_input("products"), ids_input("firsts")
+    inputs = (state, at, key, days, sales, products, firsts)
+    known = (product == lit(None, "text")) | products.contains(product)
     out = {"event": "text", "detail": "text"}
 
     def asked(name: str) -> Any:
@@ -1267,12 +1270,24 @@ def habit_machine(zone: str, lapse_days: int) -> Machine[Habit, HabitEvent, Regi
 
     decider = DeclaredDecider(
         HABITS,
-        registers={"days": ("days", ()), "sales": ("ids", ())},
+        registers={
+            "days": ("days", ()),
+            "sales": ("ids", ()),
+            "products": ("ids", ()),
+            "firsts": ("ids", ()),
+        },
         decisions={
             "sold": DecisionList.define(
                 "sold",
-                inputs=inputs,
-                outputs={**out, "days": "days", "sales": "ids", "lapse": "int"},
+                inputs=(*inputs, product),
+                outputs={
+                    **out,
+                    "days": "days",
+                    "sales": "ids",
+                    "products": "ids",
+                    "firsts": "ids",
+                    "lapse": "int",
+                },
                 cases=[
                     Case(
                         None,
@@ -1280,6 +1295,8 @@ def habit_machine(zone: str, lapse_days: int) -> Machine[Habit, HabitEvent, Regi
                         detail=None,
                         days=days.add(day_in(at, zone)),
                         sales=sales.append(key),
+                        products=products.append_new(product),
+                        firsts=choose(known, firsts, firsts.append(key)),
                         lapse=at + lapse_days * _DAY,
                     )
                 ],
@@ -1307,6 +1324,7 @@ def habit_machine(zone: str, lapse_days: int) -> Machine[Habit, HabitEvent, Regi
             ),
         },
         timers={"lapse": 5},
+        fields={"sold": {"product": "text"}},
         then=DecisionList.define(
             "climb",
             inputs=inputs,
@@ -1326,7 +1344,10 @@ def habit_machine(zone: str, lapse_days: int) -> Machine[Habit, HabitEvent, Regi
                         plural(days.count(), "purchase day"),
                         ", ",
                         ratio_text(asked("gap_sum"), asked("gaps"), 1),
-                        " days apart",
+                        " days apart; products ",
+                        products.sorted().joined(),
+                        " first bought in ",
+                        firsts.sorted_by(products).joined(),
                     ),
                     cites=sales,
                 ),
@@ -1364,7 +1385,10 @@ def test_a_regular_buyer_settles_in_both_engines() -> None:
     the follow-up asks the regularity rule, and the step cites every sale so far with
     the rule's figures; an irregular buyer stays a buyer. The fold takes the runner's
     steps."""
-    regular = [_order(f"r{n}", 30 * n, "c1") for n in range(6)]
+    regular = [
+        attrs.evolve(_order(f"r{n}", 30 * n, "c1"), product=("pen", "ink", "pen", "cap")[n % 4])
+        for n in range(6)
+    ]
     irregular = [_order(f"i{n}", d, "c2") for n, d in enumerate((0, 2, 90, 91, 250, 251))]
     portfolio = build_portfolio(orders=[*regular, *irregular])
     as_of = datetime(2024, 12, 31, tzinfo=UTC)
@@ -1375,5 +1399,8 @@ def test_a_regular_buyer_settles_in_both_engines() -> None:
         ("c1", "regular", ["r0", "r1", "r2", "r3"]),
         ("c2", "buyer", ["i0"]),
     ]
-    assert runs[1][7] == "regular: 4 purchase days, 30.0 days apart"
+    assert runs[1][7] == (
+        "regular: 4 purchase days, 30.0 days apart; "
+        "products cap, ink, pen first bought in r3, r1, r0"
+    )
     assert _folded(machine, portfolio, as_of, None) == runs

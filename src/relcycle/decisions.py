@@ -31,14 +31,15 @@ and evaluated two ways, neither holding a copy of it:
 The values are integers (exact: Python's integers, polars' ``Int128``),
 booleans, calendar days, texts and record ids (a tuple of texts in Python, a
 ``list[str]`` in polars: :meth:`Value.append`, :meth:`Value.append_new`,
-:meth:`Value.sorted`, :meth:`Value.size`, :meth:`Value.head`,
-:meth:`Value.tail`, :meth:`Value.joined`, :meth:`Value.contains`; the evidence
-a machine's event cites). Figures that are ratios are never computed as floats
-or decimals: a comparison of ratios is written in integers
-(``a * d <= c * b``), and a ratio is printed by :func:`ratio_text` (rounded
-half even to a number of places) or :func:`sqrt_ratio_text` (the square root
-of an integer over another), both exact, so the two engines print the same
-digits whatever the caller's decimal context.
+:meth:`Value.sorted`, :meth:`Value.sorted_by`, :meth:`Value.size`,
+:meth:`Value.head`, :meth:`Value.tail`, :meth:`Value.joined`,
+:meth:`Value.contains`; the evidence a machine's event cites). Figures that
+are ratios are never computed as floats or decimals: a comparison of ratios is
+written in integers (``a * d <= c * b``), and a ratio is printed by
+:func:`ratio_text` (rounded half even to a number of places) or
+:func:`sqrt_ratio_text` (the square root of an integer over another), both
+exact, so the two engines print the same digits whatever the caller's decimal
+context.
 
 A missing value (no first day, a text input given as ``None``) compares as in
 Python: equal only to another missing value, unequal to everything else. An
@@ -97,6 +98,7 @@ __all__ = [
     "TextInput",
     "Value",
     "bool_input",
+    "choose",
     "day_in",
     "day_input",
     "days_input",
@@ -251,6 +253,16 @@ class Value:
     def sorted(self) -> Value:
         """These record ids sorted (by code point, as Python sorts texts)."""
         return _Ids("sorted", self)
+
+    def sorted_by(self, keys: object) -> Value:
+        """These record ids in the order that sorts ``keys`` (one key each, paired
+        in order; the shorter of the two says how many; equal keys keep their
+        order): a map kept as two aligned registers, read in key order (each
+        product's first order, by product)."""
+        found = _value(keys)
+        if found.kind != "ids":
+            raise _problem(f"sorted_by(): {found._text()} is {found.kind}, not record ids")
+        return _Ids("sorted_by", self, found)
 
     def size(self) -> Value:
         """How many record ids."""
@@ -1095,6 +1107,11 @@ def _append_new(ids: tuple[str, ...], item: str | None) -> tuple[str, ...]:
     return ids if item is None or item in ids else (*ids, item)
 
 
+def _sorted_by(ids: tuple[str, ...], keys: tuple[str, ...]) -> tuple[str, ...]:
+    pairs = zip(keys, ids, strict=False)  # the shorter says how many
+    return tuple(v for _, v in sorted(pairs, key=lambda kv: kv[0]))
+
+
 def _tail(ids: tuple[str, ...], n: int) -> tuple[str, ...]:
     return ids[max(len(ids) - n, 0) :]
 
@@ -1109,6 +1126,7 @@ _HELPERS: Final[Mapping[str, Callable[..., Any]]] = {
     "_timedelta": timedelta,
     "_append": _append,
     "_append_new": _append_new,
+    "_sorted_by": _sorted_by,
     "_add_day": _add_day,
     "_day_in": _day_in,
     "_tail": _tail,
@@ -1205,6 +1223,7 @@ _IDS_KINDS: Final[Mapping[str, Kind]] = {
     "append": "ids",
     "append_new": "ids",
     "sorted": "ids",
+    "sorted_by": "ids",
     "size": "int",
     "head": "ids",
     "tail": "ids",
@@ -1236,6 +1255,8 @@ class _Ids(Value):
             return f"_append_new({x}, {y})"
         if op == "sorted":
             return f"tuple(sorted({x}))"
+        if op == "sorted_by":
+            return f"_sorted_by({x}, {y})"
         if op == "size":
             return f"len({x})"
         if op == "head":
@@ -1262,6 +1283,12 @@ class _Ids(Value):
                 return x.list.join(n)
             return x.list.head(n) if op == "head" else x.list.tail(n)
         y = self.arg._pl(pl, env)
+        if op == "sorted_by":
+            paired = y.list.head(x.list.len())
+            order = paired.list.eval(
+                pl.int_range(pl.len()).sort_by(pl.element(), maintain_order=True)
+            )
+            return x.list.gather(order)
         if op == "append":
             return pl.when(y.is_null()).then(x).otherwise(x.list.concat(pl.concat_list(y)))
         if op == "append_new":
@@ -1328,6 +1355,22 @@ def text(*parts: object) -> Value:
     return _Text(values)
 
 
+def choose(condition: object, then: object, otherwise: object) -> Value:
+    """``then`` where ``condition`` holds, else ``otherwise`` (two values of one kind):
+    an output that depends on a condition inside a case (a register that gains an id
+    only when something is new, say).
+
+    Raises:
+        DefinitionError: If ``condition`` is not a condition or the two values differ
+            in kind.
+    """
+    cond = _boolean(_value(condition))
+    a, b = _value(then), _value(otherwise)
+    if a.kind != b.kind:
+        raise _problem(f"choose(): {a._text()} is {a.kind}, {b._text()} is {b.kind}")
+    return _Choose(cond, a, b)
+
+
 def plural(number: object, noun: str, plural_noun: str | None = None) -> Value:
     """``1 gap``, ``2,345 gaps``: a count with separators and its noun in the right number."""
     n = _int(number, "plural")
@@ -1336,7 +1379,7 @@ def plural(number: object, noun: str, plural_noun: str | None = None) -> Value:
 
 
 class _Choose(Value):
-    """``then`` where ``cond`` holds, else ``otherwise`` (one of two texts)."""
+    """``then`` where ``cond`` holds, else ``otherwise`` (:func:`choose`)."""
 
     __slots__ = ("cond", "otherwise", "then")
 
