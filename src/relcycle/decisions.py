@@ -80,7 +80,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 from types import MappingProxyType
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, cast
 
 import attrs
 
@@ -99,6 +99,7 @@ __all__ = [
     "Value",
     "bool_input",
     "choose",
+    "column_dtype",
     "day_in",
     "day_input",
     "days_input",
@@ -424,6 +425,21 @@ def _dtype(pl: Any, kind: Kind) -> Any:
     return {"int": pl.Int128, "bool": pl.Boolean, "date": pl.Date, "text": pl.String}[kind]
 
 
+def column_dtype(kind: str) -> Any:
+    """The polars dtype of a column of ``kind`` that a decision reads or gives:
+    its outputs' (integers as ``Int64``; computations run in ``Int128``).
+
+    Raises:
+        UsageError: For an unknown kind.
+    """
+    from relcycle.columnar._source import import_polars
+
+    if kind not in _KINDS:
+        raise UsageError(f"column_dtype(): unknown kind {kind!r} (one of {', '.join(_KINDS)})")
+    pl = import_polars()
+    return pl.Int64 if kind == "int" else _dtype(pl, cast("Kind", kind))
+
+
 def _pl_lit(pl: Any, value: object, kind: Kind) -> Any:
     """A constant as a polars literal of its kind (record ids as a list)."""
     if isinstance(value, tuple):
@@ -599,28 +615,14 @@ def _gap_squares(days: Sequence[date]) -> int:
     return sum([(b - a).days ** 2 for a, b in pairwise(days)])
 
 
-class _DaysRef(Value):
+class _DaysRef(_Input):
     """A days input as a value (to give it to :meth:`DecisionList.ask`)."""
 
-    __slots__ = ("name",)
-
-    def __init__(self, name: str) -> None:
-        self.name, self.kind = name, "days"
+    __slots__ = ()
+    KIND = "days"
 
     def __repr__(self) -> str:
         return f"days_input({self.name!r})"
-
-    def _py(self, b: _Build) -> str:
-        return self.name
-
-    def _pl(self, pl: Any, env: _PlEnv) -> Any:
-        return env.inputs[self.name]
-
-    def _text(self) -> str:
-        return self.name
-
-    def _inputs(self) -> Iterable[str]:
-        return (self.name,)
 
 
 class _DaysAdd(Value):

@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 
+from relcycle.decisions import column_dtype
 from relcycle.errors import UsageError
 from relcycle.machine import (
     TIMER_RANGE,
@@ -477,15 +478,6 @@ def _schema(pl: Any, machine: Machine[Any, Any, Any, Any]) -> dict[str, Any]:
     }
 
 
-def _dtype(pl: Any, kind: str) -> Any:
-    """The polars dtype of a register or parameter of ``kind``."""
-    if kind == "ids":
-        return pl.List(pl.String)
-    if kind == "days":
-        return pl.List(pl.Date)
-    return {"int": pl.Int64, "bool": pl.Boolean, "date": pl.Date, "text": pl.String}[kind]
-
-
 def _lit(pl: Any, value: object, dtype: Any) -> Any:
     """A register's or parameter's value as a literal (record ids as a list)."""
     return pl.lit(list(value) if isinstance(value, tuple) else value, dtype=dtype)
@@ -528,8 +520,8 @@ def _declared_steps(
     pl = import_polars()
     schema = _schema(pl, machine)
     params = dict(zip(decider.parameters, decider.parameter_values(policy), strict=True))
-    dtype = {k: _dtype(pl, kind) for k, kind in decider.parameters.items()}
-    dtype.update({k: _dtype(pl, kind) for k, (kind, _) in decider.registers.items()})
+    dtype = {k: column_dtype(kind) for k, kind in decider.parameters.items()}
+    dtype.update({k: column_dtype(kind) for k, (kind, _) in decider.registers.items()})
     fields = {f: kind for reads in decider.fields.values() for f, kind in reads.items()}
     occ = _occurrences(pl, machine, frames, moment, fields)
     kinds = [t.kind for t in machine.triggers]
