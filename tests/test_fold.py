@@ -1249,14 +1249,16 @@ HABITS = TransitionTable.define(
 )
 
 
-def habit_machine(zone: str, lapse_days: int) -> Machine[Habit, HabitEvent, Registers, Any]:
+def habit_machine(
+    zone: str, lapse_days: int, regularity: Any = None
+) -> Machine[Habit, HabitEvent, Registers, Any]:
     """Purchase days in a register (the day of each sale in ``zone``), the regularity
     rule's own declaration asked about them in a follow-up decision, and a silence
     that starts everything again."""
     from relcycle.decisions import choose, day_in, days_input, ratio_text
     from relcycle.segmentation.regularity import RegularityPolicy, regularity_decision
 
-    rule = regularity_decision(RegularityPolicy())
+    rule = regularity_decision(RegularityPolicy() if regularity is None else regularity)
     state, at, key = text_input("state"), int_input("at"), text_input("key")
     days, sales = days_input("days"), ids_input("sales")
     # a map of each product to its first order, as two aligned registers
@@ -1358,20 +1360,55 @@ def habit_machine(zone: str, lapse_days: int) -> Machine[Habit, HabitEvent, Regi
     return decider.machine((Trigger(SALE, "sold", priority=1),))
 
 
+@st.composite
+def order_books(draw: st.DrawFn) -> Portfolio:
+    """Up to three clients with up to eight sales each, at any hour and UTC offset
+    (the purchase-days rule needs clients with several sales)."""
+    from datetime import timezone
+
+    orders = []
+    for c in range(draw(st.integers(1, 3))):
+        for n in range(draw(st.integers(1, 8))):
+            zone = timezone(timedelta(hours=draw(st.sampled_from([-8, 0, 5, 13]))))
+            placed = datetime(2024, 1, 1, tzinfo=UTC) + timedelta(
+                days=draw(st.integers(0, 200)), hours=draw(st.integers(0, 23))
+            )
+            product = draw(st.none() | st.sampled_from(["pen", "ink", "cap"]))
+            orders.append(
+                Order(
+                    order_id=f"o{c}{n}",
+                    client_id=f"c{c}",
+                    placed_at=placed.astimezone(zone),
+                    amount=10,
+                    currency="EUR",
+                    product=product,
+                )
+            )
+    return build_portfolio(orders=orders)
+
+
 @_SETTINGS
 @given(
-    portfolio=portfolios(max_clients=4, max_records=14),
-    back=st.integers(-100, 300),
+    portfolio=order_books(),
+    back=st.integers(-30, 60),
     zone=st.sampled_from(["UTC", "Europe/Paris", "Pacific/Chatham", "America/Los_Angeles"]),
     lapse_days=st.integers(20, 400),
+    min_gaps=st.integers(1, 3),
+    max_cv=st.sampled_from(["0.5", "2", "10"]),
 )
 def test_a_declared_machine_asks_the_regularity_rule_about_its_purchase_days(
-    portfolio: Portfolio, back: int, zone: str, lapse_days: int
+    portfolio: Portfolio, back: int, zone: str, lapse_days: int, min_gaps: int, max_cv: str
 ) -> None:
     """A register of purchase days in a zone and the regularity rule's declaration asked
-    about them: the fold takes the runner's steps, sentences and records included, and
-    the registers save as JSON and read back."""
-    machine, as_of = habit_machine(zone, lapse_days), _moment(portfolio, back)
+    about them, on clients with several sales and under lenient rules too (so that the
+    regular rung is reached): the fold takes the runner's steps, sentences and records
+    included, and the registers save as JSON and read back."""
+    from decimal import Decimal
+
+    from relcycle.segmentation.regularity import RegularityPolicy
+
+    rule = RegularityPolicy(min_gaps=min_gaps, max_cv=Decimal(max_cv))
+    machine, as_of = habit_machine(zone, lapse_days, rule), _moment(portfolio, back)
     assert _folded(machine, portfolio, as_of, None) == _runs(machine, portfolio, as_of, None)
     for history in portfolio:
         state = machine.run(history, as_of=as_of, policy=None).state
