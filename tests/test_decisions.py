@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -682,6 +682,7 @@ ID_OPS = DecisionList.define(
         "cites": "ids",
         "distinct": "ids",
         "sorted": "ids",
+        "merged": "ids",
     },
     cases=[
         Case(
@@ -698,6 +699,7 @@ ID_OPS = DecisionList.define(
             cites=IDS.head(0),
             distinct=IDS.append_new(ITEM),
             sorted=IDS.append(ITEM).sorted(),
+            merged=IDS.merged(KEYS),
         ),
         Case(
             None,
@@ -713,6 +715,7 @@ ID_OPS = DecisionList.define(
             cites=(),
             distinct=IDS.append_new(ITEM).append_new(ITEM),
             sorted=IDS.sorted().head(2),
+            merged=IDS.append(ITEM).merged(IDS),
         ),
     ],
 )
@@ -735,7 +738,8 @@ ID_OPS = DecisionList.define(
     )
 )
 def test_record_ids_are_decided_alike_by_both_engines(rows: list[dict[str, Any]]) -> None:
-    """Appending (a missing id adds nothing), appending only what is new, sorting,
+    """Appending (a missing id adds nothing), appending only what is new, merging
+    (each id once, in the order first seen), sorting,
     sorting by aligned keys (the shorter list says how many; equal keys keep their
     order), choosing, counting, the first and last n, joining and membership: the
     Python function and the polars compilation agree on every row."""
@@ -757,6 +761,7 @@ def test_record_ids_are_decided_alike_by_both_engines(rows: list[dict[str, Any]]
     for row, got in zip(rows, by_python, strict=True):
         want = (*row["ids"], row["item"]) if row["item"] is not None else row["ids"]
         assert got[2] == want
+        assert len(set(got[12])) == len(got[12])  # merged: each id once
 
 
 def test_record_ids_are_checked_when_declared() -> None:
@@ -774,11 +779,21 @@ def test_record_ids_are_checked_when_declared() -> None:
             build()
 
 
-ZONES = ("UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata", "Pacific/Chatham")
+ZONES: tuple[str | tzinfo, ...] = (
+    "UTC",
+    "Europe/Paris",
+    "America/New_York",
+    "Asia/Kolkata",
+    "Pacific/Chatham",
+    ZoneInfo("Australia/Adelaide"),
+    UTC,
+    timezone(timedelta(hours=5, minutes=45)),
+    timezone(-timedelta(hours=9, minutes=30)),
+)
 MICROS_2020 = 1_577_836_800_000_000  # 2020-01-01T00:00Z
 
 
-def _days_decision(zone: str) -> DecisionList:
+def _days_decision(zone: str | tzinfo) -> DecisionList:
     """A register of purchase days gaining the day of a sale in ``zone``, and the
     regularity rule asked about the days before and after it."""
     days, at, today = days_input("days"), int_input("at"), day_input("today")
@@ -846,7 +861,7 @@ def _days_decision(zone: str) -> DecisionList:
     ),
 )
 def test_days_registers_and_asking_another_decision_agree_in_both_engines(
-    zone: str, rows: list[dict[str, Any]]
+    zone: str | tzinfo, rows: list[dict[str, Any]]
 ) -> None:
     """The day of a moment in a zone, days gaining a day (distinct, oldest first; a
     missing day adds nothing), and the regularity rule's named values asked from
@@ -874,7 +889,7 @@ def test_days_registers_and_asking_another_decision_agree_in_both_engines(
     for row, got in zip(rows, by_python, strict=True):
         if row["at"] is not None:
             utc = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=row["at"])
-            want = utc.astimezone(ZoneInfo(zone))
+            want = utc.astimezone(ZoneInfo(zone) if isinstance(zone, str) else zone)
             assert got[0] == want.date()
             assert got[1] == tuple(sorted({*row["days"], want.date()}))
         else:

@@ -41,7 +41,7 @@ from relcycle.machine import (
 )
 from relcycle.model import Order
 from relcycle.report import Cell, Column, ReportPolicies
-from relcycle.rules import COMPLAINT, SALE, STAFF_COMPLAINT, Rule, f
+from relcycle.rules import AS_OF, COMPLAINT, SALE, STAFF_COMPLAINT, Rule, f
 from relcycle.testing import portfolios
 
 pl = pytest.importorskip("polars")
@@ -1043,7 +1043,8 @@ def test_one_sale_climbs_three_tiers_and_a_restless_follow_up_is_refused() -> No
 
 def test_record_fields_a_declared_decision_reads_are_checked() -> None:
     """A field of an unknown kind, read by a timer, named like a register, read as two
-    kinds, or missing from the trigger's records: DefinitionError naming it."""
+    kinds, missing from the trigger's records, a rule of another table or reading the
+    moment, record ids of a record: DefinitionError naming it."""
     state = text_input("state")
     plain = DecisionList.define(
         "plain",
@@ -1078,6 +1079,28 @@ def test_record_fields_a_declared_decision_reads_are_checked() -> None:
     )
     with pytest.raises(DefinitionError, match="reads severity of the 'sold' occurrences, which"):
         decider.machine((Trigger(SALE, "sold", 1),))
+    # a rule read as a field: of the trigger's own table, not reading the moment;
+    # record ids only of an input's step
+    late = Rule.define("late", "orders", f("placed_at") < AS_OF, doc="placed before the moment")
+    decider = DeclaredDecider(
+        DESK,
+        registers={},
+        decisions={"sold": plain, "moved": plain},
+        fields={
+            "sold": {"big": COMPLAINT, "late": late, "order_id": "ids"},
+            "moved": {"record_ids": "text", "target": "text"},
+        },
+    )
+    with pytest.raises(DefinitionError) as caught:
+        decider.machine((Trigger(SALE, "sold", 1),), input_kinds=("moved",))
+    found = str(caught.value)
+    for part in (
+        "reads big of the 'sold' occurrences with a rule over another table than orders",
+        "reads late of the 'sold' occurrences with a rule that reads the moment",
+        "reads order_id of the 'sold' occurrences as record ids: only an input's",
+        "reads record_ids of the 'moved' inputs: an input's fields are source (text)",
+    ):
+        assert part in found, part
 
 
 class Watch(StrEnum):

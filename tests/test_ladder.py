@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -32,6 +33,7 @@ from relcycle.ladder import (
     assess,
     assess_portfolio,
     competency_for,
+    declared_machine,
     ladder_migration,
     lifecycle_inputs,
 )
@@ -979,3 +981,217 @@ class TestMachine:
         a = assess(full_history, as_of=as_of, policy=policy, lifecycle=full_life, tz=tz)
         assert (a.rung, a.active) == (rest.state.state, rest.state.memory.active)
         assert a.trajectory == full.trajectory
+
+
+# --------------------------------------------------------------------------- the ladder declared
+
+#: UTC offsets the records are written in (a sentence prints a day in its record's own).
+OFFSETS = [timedelta(hours=-8), timedelta(0), timedelta(hours=5, minutes=45), timedelta(hours=13)]
+ZONES = ["UTC", "America/New_York", "Pacific/Chatham", "+05:30"]
+
+
+def _zone(name: str) -> Any:
+    """A zone of ZONES: an IANA name, or a fixed offset written ``+HH:MM``."""
+    if name.startswith("+"):
+        return timezone(timedelta(hours=int(name[1:3]), minutes=int(name[4:])))
+    return name
+
+
+def _written_in(
+    records: Sequence[Complaint | Interaction | Order], offsets: Sequence[int], client: str = "c"
+) -> list[Complaint | Interaction | Order]:
+    """``records`` of ``client`` (their ids prefixed with it, but for ``c``), each
+    moment the same instant written in an offset of OFFSETS."""
+    moved: list[Complaint | Interaction | Order] = []
+    for n, record in enumerate(records):
+        zone = timezone(OFFSETS[offsets[n % len(offsets)]])
+        changes: dict[str, Any] = {"client_id": client}
+        for field in attrs.fields(type(record)):
+            value = getattr(record, field.name)
+            if isinstance(value, datetime):
+                changes[field.name] = value.astimezone(zone)
+            elif field.name in ("order_id", "interaction_id", "complaint_id") and client != "c":
+                changes[field.name] = f"{client}-{value}"  # ids unique across clients
+        moved.append(attrs.evolve(record, **changes))
+    return moved
+
+
+def _steps(run: Any) -> list[tuple[Any, ...]]:
+    """A run's steps as the instant, the move, the cited records and the sentence."""
+    return [
+        (s.at.astimezone(UTC), s.source, s.target, s.event, tuple(s.record_ids), s.detail)
+        for s in run.trajectory.steps
+    ]
+
+
+class TestDeclaredLadder:
+    @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(
+        ladder_records(),
+        st.lists(st.integers(0, len(OFFSETS) - 1), min_size=1, max_size=6),
+        st.sampled_from(range(len(LADDER_POLICIES))),
+        st.sampled_from(ZONES),
+    )
+    def test_the_declared_ladder_takes_the_machines_steps(
+        self,
+        drawn: tuple[list[Complaint | Interaction | Order], datetime],
+        offsets: list[int],
+        k: int,
+        zone: str,
+    ) -> None:
+        """The ladder's decider declared as data takes MACHINE's steps on any history:
+        the same moments, moves, cited records and sentences (days printed in each
+        record's own offset, purchase days counted in the zone), the same rung and
+        activity; its registers save as JSON and read back."""
+        records, as_of = drawn
+        policy, tz = LADDER_POLICIES[k], _zone(zone)
+        h = ClientHistory.of("c", _written_in(records, offsets))
+        inputs = lifecycle_inputs(assess_lifecycle(h, as_of=as_of, tz=tz))
+        want = MACHINE.run(h, as_of=as_of, policy=LadderSettings(policy, tz), inputs=inputs)
+        declared = declared_machine(policy, tz)
+        got = declared.run(h, as_of=as_of, policy=None, inputs=inputs)
+        assert _steps(got) == _steps(want)
+        assert got.state.state is want.state.state
+        memory = got.state.memory
+        assert memory.values["active"] is want.state.memory.active
+        saved = json.loads(json.dumps(got.state.to_dict()))
+        assert MachineState.from_dict(saved, declared) == got.state
+
+    def test_each_rung_is_reached_with_its_sentence(self) -> None:
+        """Up the ladder to expert and down by inactivity, hostility and a loss: the
+        declared ladder's steps are MACHINE's, and each sentence is its rule's."""
+        records = [
+            *EXPERT_RECORDS,
+            contact("x1", 540, "inquiry", direction="inbound"),
+        ]
+        h = history(*records)
+        lc = life((500, "escalated", ["e1"]), (520, "satisfied", ["r1"]), (600, "lost", ["t1"]))
+        as_of = d(900)
+        want = MACHINE.run(h, as_of=as_of, policy=LadderSettings(), inputs=lifecycle_inputs(lc))
+        got = declared_machine().run(h, as_of=as_of, policy=None, inputs=lifecycle_inputs(lc))
+        assert _steps(got) == _steps(want)
+        events = [s.event for s in got.trajectory.steps]
+        assert events[:4] == [
+            LadderEvent.purchased,
+            LadderEvent.ordered_regularly,
+            LadderEvent.advocated,
+            LadderEvent.engaged_deeply,
+        ]
+        assert LadderEvent.turned_hostile in events
+        assert LadderEvent.reconciled in events
+        assert events[-1] is LadderEvent.relationship_ended
+
+    def test_advocacy_before_the_customer_rung_counts_its_first_contacts(self) -> None:
+        """Advocacy contacts a buyer made count once it is a customer: the first ones
+        the policy asks for, their purposes in the sentence, no later one."""
+        h = history(
+            sale("o1", 0),
+            contact("ref", 5, "referral"),
+            contact("jp", 10, "joint_planning"),
+            *MONTHLY[1:],
+        )
+        want = MACHINE.run(h, as_of=d(100), policy=LadderSettings(), inputs=())
+        got = declared_machine().run(h, as_of=d(100), policy=None, inputs=())
+        assert _steps(got) == _steps(want)
+        last = got.trajectory.steps[-1]
+        assert (last.event, last.record_ids, last.detail) == (
+            LadderEvent.advocated,
+            ("ref",),
+            "advocacy: 1 contact (referral)",
+        )
+
+    def test_a_zone_it_cannot_compile_is_refused(self) -> None:
+        """A tzinfo that is neither UTC, a fixed offset nor an IANA zone: a clear error."""
+
+        class Odd(tzinfo):
+            def utcoffset(self, dt: datetime | None) -> timedelta:
+                return timedelta(hours=1)
+
+            def dst(self, dt: datetime | None) -> timedelta:
+                return timedelta(0)
+
+        with pytest.raises(UsageError, match="cannot be declared for the zone"):
+            declared_machine(LadderPolicy(), Odd())
+
+    @settings(
+        max_examples=60,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(
+        st.lists(ladder_records(), min_size=1, max_size=3),
+        st.lists(st.integers(0, len(OFFSETS) - 1), min_size=1, max_size=6),
+        st.sampled_from(range(len(LADDER_POLICIES))),
+        st.sampled_from(ZONES),
+        st.integers(0, 1000),
+    )
+    def test_the_declared_ladder_folds_over_tables(
+        self,
+        drawn: list[tuple[list[Complaint | Interaction | Order], datetime]],
+        offsets: list[int],
+        k: int,
+        zone: str,
+        half: int,
+    ) -> None:
+        """Folded over the tables of several clients, with the lifecycle's steps as
+        inputs (steps_as_inputs), the declared ladder takes MACHINE's steps for every
+        client, round by round and when the runner takes the clients."""
+        pl = pytest.importorskip("polars")
+        pytest.importorskip("pyarrow")
+        from relcycle.columnar import _fold, frames_from_tables, machine_steps, steps_as_inputs
+        from relcycle.io import as_tables
+
+        policy, tz, as_of = LADDER_POLICIES[k], _zone(zone), d(half / 2)
+        records = [
+            r
+            for n, (mine, _) in enumerate(drawn)
+            for r in _written_in(mine, offsets[n:] + offsets[:n], f"c{n}")
+        ]
+        portfolio = build_portfolio(
+            orders=[r for r in records if isinstance(r, Order)],
+            interactions=[r for r in records if isinstance(r, Interaction)],
+            complaints=[r for r in records if isinstance(r, Complaint)],
+        )
+        want, moves = [], []
+        for h in sorted(portfolio, key=lambda h: h.client_id):
+            lc = assess_lifecycle(h, as_of=as_of, tz=tz)
+            moves.extend(
+                (
+                    h.client_id,
+                    s.at.astimezone(UTC),
+                    int(s.at.utcoffset().total_seconds()),  # type: ignore[union-attr]
+                    str(s.source.value),
+                    str(s.target.value),
+                    str(s.event),
+                    list(s.record_ids),
+                    s.detail,
+                )
+                for s in lc.trajectory.steps
+            )
+            run = MACHINE.run(
+                h, as_of=as_of, policy=LadderSettings(policy, tz), inputs=lifecycle_inputs(lc)
+            )
+            want.extend(
+                (h.client_id, at, s.value, t.value, e.value, list(ids), detail)
+                for at, s, t, e, ids, detail in _steps(run)
+            )
+        schema = {
+            "client_id": pl.String,
+            "at": pl.Datetime("us", "UTC"),
+            "at_offset": pl.Int32,
+            "source": pl.String,
+            "target": pl.String,
+            "event": pl.String,
+            "record_ids": pl.List(pl.String),
+            "detail": pl.String,
+        }
+        life_steps = pl.DataFrame(moves, schema=schema, orient="row")
+        inputs = steps_as_inputs(life_steps, kind="lifecycle_stage", priority=0)
+        frames = frames_from_tables(as_tables(portfolio))
+        machine = declared_machine(policy, tz)
+        for hand_over in (0, 10**6):  # every client folded; every client run
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(_fold, "HAND_OVER", hand_over)
+                steps = machine_steps(machine, frames, as_of=as_of, policy=None, inputs=inputs)
+            got = [(r[0], r[1], r[3], r[4], r[5], r[6], r[7]) for r in steps.iter_rows()]
+            assert got == want

@@ -30,7 +30,7 @@ and evaluated two ways, neither holding a copy of it:
 
 The values are integers (exact: Python's integers, polars' ``Int128``),
 booleans, calendar days, texts and record ids (a tuple of texts in Python, a
-``list[str]`` in polars: :meth:`Value.append`, :meth:`Value.append_new`,
+``list[str]`` in polars: :meth:`Value.append`, :meth:`Value.append_new`, :meth:`Value.merged`,
 :meth:`Value.sorted`, :meth:`Value.sorted_by`, :meth:`Value.size`,
 :meth:`Value.head`, :meth:`Value.tail`, :meth:`Value.joined`,
 :meth:`Value.contains`; the evidence a machine's event cites). Figures that
@@ -77,7 +77,7 @@ import builtins
 import keyword
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from itertools import pairwise
 from types import MappingProxyType
 from typing import Any, Final, Literal, cast
@@ -161,6 +161,9 @@ class _PlEnv:
         self.prefix = prefix
         #: ``{key: (column name, expression)}``, each reading only earlier ones.
         self.temps: dict[object, tuple[str, Any]] = {}
+        #: The compilations of other decisions asked (:meth:`DecisionList.ask`),
+        #: by decision and inputs given.
+        self.asked: dict[object, _PlEnv] = {}
 
     def temp(self, pl: Any, key: object, build: Callable[[], Any]) -> Any:
         found = self.temps.get(key)
@@ -282,6 +285,14 @@ class Value:
         if not isinstance(separator, str):
             raise _problem(f"joined(): the separator must be a text, not {separator!r}")
         return _Ids("joined", self, _Lit(separator, "text"))
+
+    def merged(self, more: object) -> Value:
+        """These record ids, then those of ``more`` (record ids), each id once, in
+        the order first seen: the evidence of several registers, without repeats."""
+        found = _value(more)
+        if found.kind != "ids":
+            raise _problem(f"merged(): {found._text()} is {found.kind}, not record ids")
+        return _Ids("merged", self, found)
 
     def contains(self, item: object) -> Value:
         """True when ``item`` (a text) is one of the record ids."""
@@ -651,12 +662,15 @@ class _DaysAdd(Value):
         return (self.name, *self.day._inputs())
 
 
-def day_in(moment: object, zone: str) -> Value:
-    """The calendar day in ``zone`` (an IANA name) of a moment given as whole
-    microseconds since 1970-01-01T00:00Z (a machine's ``at``); missing stays
-    missing. Both engines read the IANA rules (Python's :mod:`zoneinfo`,
-    polars its own copy): an older copy on one side could put a moment next to
-    a changed rule on another day.
+def day_in(moment: object, zone: str | tzinfo) -> Value:
+    """The calendar day in ``zone`` of a moment given as whole microseconds since
+    1970-01-01T00:00Z (a machine's ``at``); missing stays missing.
+
+    ``zone`` is an IANA name, a :class:`zoneinfo.ZoneInfo`, UTC or a fixed UTC
+    offset (:class:`datetime.timezone`): the zones a report takes. A fixed
+    offset is exact arithmetic in both engines; for a named zone both read the
+    IANA rules (Python's :mod:`zoneinfo`, polars its own copy): an older copy
+    on one side could put a moment next to a changed rule on another day.
 
     Raises:
         DefinitionError: If ``moment`` is not an integer or ``zone`` not a known zone.
@@ -664,31 +678,51 @@ def day_in(moment: object, zone: str) -> Value:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     found = _int(moment, "day_in")
+    if isinstance(zone, timezone):
+        shift = zone.utcoffset(None) // timedelta(microseconds=1)
+        return _DayIn(found, "UTC", UTC, shift)
+    if isinstance(zone, ZoneInfo):
+        zone = zone.key
     try:
-        tz = ZoneInfo(zone)
+        tz = ZoneInfo(zone) if isinstance(zone, str) else None
     except (ZoneInfoNotFoundError, ValueError, TypeError):
-        raise _problem(f"day_in(): {zone!r} is not a known time zone") from None
-    return _DayIn(found, zone, tz)
+        tz = None
+    if tz is None:
+        raise _problem(f"day_in(): {zone!r} is not a known time zone")
+    return _DayIn(found, cast(str, zone), tz, 0)
 
 
 class _DayIn(Value):
-    __slots__ = ("moment", "tz", "zone")
+    __slots__ = ("moment", "shift", "tz", "zone")
 
-    def __init__(self, moment: Value, zone: str, tz: Any) -> None:
-        self.moment, self.zone, self.tz, self.kind = moment, zone, tz, "date"
+    def __init__(self, moment: Value, zone: str, tz: Any, shift: int) -> None:
+        self.moment, self.zone, self.tz, self.shift, self.kind = moment, zone, tz, shift, "date"
 
     def __repr__(self) -> str:
-        return f"day_in({self.moment!r}, {self.zone!r})"
+        return f"day_in({self.moment!r}, {self._zone_text()})"
+
+    def _zone_text(self) -> str:
+        if self.shift:
+            return f"UTC{'+' if self.shift > 0 else '-'}{timedelta(microseconds=abs(self.shift))}"
+        return repr(self.zone)
 
     def _py(self, b: _Build) -> str:
-        return f"_day_in({self.moment._py(b)}, {b.const(self.tz)})"
+        moment = self.moment._py(b)
+        if self.shift:
+            return f"_day_in(_shifted({moment}, {self.shift}), {b.const(self.tz)})"
+        return f"_day_in({moment}, {b.const(self.tz)})"
 
     def _pl(self, pl: Any, env: _PlEnv) -> Any:
-        utc = pl.from_epoch(self.moment._pl(pl, env).cast(pl.Int64), time_unit="us")
+        moment = self.moment._pl(pl, env).cast(pl.Int64)
+        if self.shift:
+            moment = moment + self.shift
+        utc = pl.from_epoch(moment, time_unit="us")
+        if self.zone == "UTC":
+            return utc.dt.date()
         return utc.dt.replace_time_zone("UTC").dt.convert_time_zone(self.zone).dt.date()
 
     def _text(self) -> str:
-        return f"day_in({self.moment._text()}, {self.zone!r})"
+        return f"day_in({self.moment._text()}, {self._zone_text()})"
 
     def _inputs(self) -> Iterable[str]:
         return self.moment._inputs()
@@ -711,19 +745,26 @@ class _Ask(Value):
         return f"{fn}({', '.join(v._py(b) for v in self.given)})"
 
     def _pl(self, pl: Any, env: _PlEnv) -> Any:
-        def build() -> Any:
+        # the other decision over the same inputs is one compilation, however many
+        # of its values are asked: its aggregates are computed once
+        asked = ("ask", id(self.decision), tuple(v._text() for v in self.given))
+        inner = env.asked.get(asked)
+        if inner is None:
             inner = _PlEnv(
                 {n: v._pl(pl, env) for n, v in zip(self.decision.inputs, self.given, strict=True)},
-                f"{env.prefix}ask{len(env.temps)}_",
+                f"{env.prefix}ask{len(env.asked)}_",
             )
+            env.asked[asked] = inner
+
+        def build() -> Any:
             expr = self.decision.values[self.name]._pl(pl, inner)
             # the other decision's intermediate columns come before this value
             for key, found in inner.temps.items():
-                env.temps[("ask", id(self), key)] = found
+                env.temps.setdefault((*asked, key), found)
             return expr
 
         # one column, however many cases and outputs read it
-        return env.temp(pl, ("ask", id(self)), build)
+        return env.temp(pl, (*asked, self.name), build)
 
     def _text(self) -> str:
         pairs = zip(self.decision.inputs, self.given, strict=True)
@@ -765,8 +806,11 @@ class _Agg(Value):
             return days.list.first()
         if self.op == "last":
             return days.list.last()
-        gap = pl.element().dt.total_days().cast(pl.Int128)
-        return days.list.diff().list.eval(gap * gap).list.sum().fill_null(0).cast(pl.Int128)
+        # the days as day numbers, their gaps squared with list arithmetic (3x
+        # faster than list.eval); the sum of the squares is at most the square of
+        # the days' span, far inside an Int64
+        gaps = days.cast(pl.List(pl.Int32)).cast(pl.List(pl.Int64)).list.diff(null_behavior="drop")
+        return (gaps * gaps).list.sum().fill_null(0).cast(pl.Int128)
 
     def _text(self) -> str:
         return f"{self.name}.{self.op}()"
@@ -1105,6 +1149,14 @@ def _day_in(moment: int | None, tz: Any) -> date | None:
     return (_EPOCH + timedelta(microseconds=moment)).astimezone(tz).date()
 
 
+def _shifted(moment: int | None, shift: int) -> int | None:
+    return None if moment is None else moment + shift
+
+
+def _merged(ids: tuple[str, ...], more: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys((*ids, *more)))
+
+
 def _append_new(ids: tuple[str, ...], item: str | None) -> tuple[str, ...]:
     return ids if item is None or item in ids else (*ids, item)
 
@@ -1120,6 +1172,8 @@ def _tail(ids: tuple[str, ...], n: int) -> tuple[str, ...]:
 
 _HELPERS: Final[Mapping[str, Callable[..., Any]]] = {
     "_half_up": _half_up,
+    "_shifted": _shifted,
+    "_merged": _merged,
     "_pow10": _pow10,
     "_ratio_text": _ratio_text,
     "_sqrt_ratio_text": _sqrt_ratio_text,
@@ -1224,6 +1278,7 @@ def _count(n: object, op: str) -> Value:
 _IDS_KINDS: Final[Mapping[str, Kind]] = {
     "append": "ids",
     "append_new": "ids",
+    "merged": "ids",
     "sorted": "ids",
     "sorted_by": "ids",
     "size": "int",
@@ -1255,6 +1310,8 @@ class _Ids(Value):
             return f"_append({x}, {y})"
         if op == "append_new":
             return f"_append_new({x}, {y})"
+        if op == "merged":
+            return f"_merged({x}, {y})"
         if op == "sorted":
             return f"tuple(sorted({x}))"
         if op == "sorted_by":
@@ -1291,6 +1348,8 @@ class _Ids(Value):
                 pl.int_range(pl.len()).sort_by(pl.element(), maintain_order=True)
             )
             return x.list.gather(order)
+        if op == "merged":
+            return x.list.concat(y).list.unique(maintain_order=True)
         if op == "append":
             return pl.when(y.is_null()).then(x).otherwise(x.list.concat(pl.concat_list(y)))
         if op == "append_new":
@@ -1415,7 +1474,8 @@ class Case:
     """One case of a decision: its condition (None: always) and its outputs.
 
     ``Case(n == 1, verdict="one_off", evidence=text(...))``; an output may be a
-    :class:`Value` or a constant (``None`` for a missing value).
+    :class:`Value`, a days input (a register of days kept as it is) or a
+    constant (``None`` for a missing value).
 
     Attributes:
         when: The condition, or None for the last case.
@@ -1426,7 +1486,14 @@ class Case:
 
     def __init__(self, when: Value | None, /, **then: object) -> None:
         self._when = None if when is None else _boolean(_value(when))
-        outputs = {k: v if isinstance(v, Value) else _Raw(v) for k, v in then.items()}
+        outputs = {
+            k: v
+            if isinstance(v, Value)
+            else _DaysRef(v.name)
+            if isinstance(v, DaysInput)
+            else _Raw(v)
+            for k, v in then.items()
+        }
         self._then: Mapping[str, Value] = MappingProxyType(outputs)
 
     @property
@@ -1660,27 +1727,63 @@ class DecisionList:
         from relcycle.columnar._source import import_polars
 
         pl = import_polars()
+        temps, conditions, values = self.case_expressions(columns, prefix=prefix)
+        outputs: list[Any] = []
+        for out in self.outputs:
+            chain: Any = None
+            for cond, given in zip(conditions, values, strict=True):
+                expr = given[out]
+                if cond is None:
+                    chain = expr if chain is None else chain.otherwise(expr)
+                else:
+                    chain = (pl.when if chain is None else chain.when)(cond).then(expr)
+            outputs.append(chain.alias(out))
+        return temps, outputs
+
+    def case_expressions(
+        self, columns: Mapping[str, Any], *, prefix: str = "__decision_"
+    ) -> tuple[list[tuple[str, Any]], list[Any], list[dict[str, Any]]]:
+        """The decision as polars expressions, case by case: for a query that
+        evaluates each case's outputs only over the rows it takes (the columnar
+        fold of a machine does), where :meth:`expressions` evaluates every case
+        over every row.
+
+        Args:
+            columns: A polars expression for each input (as for :meth:`over`).
+            prefix: The names of the intermediate columns start with it.
+
+        Returns:
+            The intermediate columns as ``(name, expression)`` in order, each
+            case's condition (a boolean expression, missing read as false; None
+            for the last case) and each case's outputs by name (integers as
+            ``Int64``). A row is the first case's whose condition holds.
+
+        Raises:
+            UsageError: If an input has no expression.
+        """
+        from relcycle.columnar._source import import_polars
+
+        pl = import_polars()
         missing = [n for n in self.inputs if n not in columns]
         if missing:
             raise UsageError(f"decision {self.name!r}: no column for {', '.join(missing)}")
         env = _PlEnv(columns, prefix)
-        outputs: list[Any] = []
-        for out, kind in self.outputs.items():
-            chain: Any = None
-            for case in self.cases:
+        conditions: list[Any] = []
+        values: list[dict[str, Any]] = []
+        for case in self.cases:
+            when = case.when
+            conditions.append(None if when is None else when._pl(pl, env).fill_null(False))
+            given: dict[str, Any] = {}
+            for out, kind in self.outputs.items():
                 value = case.then[out]
                 expr = (
                     _pl_lit(pl, value.value, kind)
                     if isinstance(value, _Raw)
                     else value._pl(pl, env)
                 )
-                if case.when is None:
-                    chain = expr if chain is None else chain.otherwise(expr)
-                else:
-                    cond = case.when._pl(pl, env).fill_null(False)
-                    chain = (pl.when if chain is None else chain.when)(cond).then(expr)
-            outputs.append((chain.cast(pl.Int64) if kind == "int" else chain).alias(out))
-        return list(env.temps.values()), outputs
+                given[out] = expr.cast(pl.Int64) if kind == "int" else expr
+            values.append(given)
+        return list(env.temps.values()), conditions, values
 
     def ask(self, name: str, **inputs: object) -> Value:
         """This decision's named value ``name`` as a value of another decision, for

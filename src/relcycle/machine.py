@@ -51,6 +51,7 @@ from .decisions import DecisionList
 from .errors import BudgetError, DefinitionError, IllegalTransitionError, UsageError
 from .evidence import Evidence
 from .model import FrozenMap
+from .rules import Rule
 
 if TYPE_CHECKING:
     from .history import ClientHistory
@@ -1143,7 +1144,7 @@ CITES = "cites"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SECOND = timedelta(seconds=1)
 _REGISTER_KINDS = ("int", "bool", "date", "text", "ids", "days")
-_NOT_NULL = ("int", "bool", "ids", "days")  # the kinds a register cannot leave missing
+_NOT_NULL = ("bool", "ids", "days")  # the kinds a register cannot leave missing
 
 
 def micros(moment: datetime) -> int:
@@ -1231,6 +1232,11 @@ class Registers:
         return {k: _saved(v) for k, v in self.values.items()}
 
 
+def _frozen(given: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A declared decider's mapping, frozen."""
+    return FrozenMap(given)
+
+
 def _frozen_fields(given: Mapping[str, Any]) -> Mapping[str, Mapping[str, str]]:
     """A declared decider's fields, frozen all the way down (what is not a mapping
     is left for the decider's check to name)."""
@@ -1241,13 +1247,32 @@ def _frozen_fields(given: Mapping[str, Any]) -> Mapping[str, Mapping[str, str]]:
 _SOURCE_STATE, _SOURCE_AT, _SOURCE_KEY, _SOURCE_REGISTER, _SOURCE_TIMER, _SOURCE_PARAM = range(6)
 _SOURCE_TEXT, _SOURCE_MOMENT = 6, 7  # a field of the occurrence's record
 _SOURCE_OFFSET = 8
+_SOURCE_RULE, _SOURCE_IDS = 9, 10  # a rule's verdict on the record; an input's record ids
 
-#: The fields of an input (another machine's step) a declared decision may read.
-_STEP_FIELDS = frozenset({"source", "target", "event", "detail"})
+#: The fields of an input (another machine's step) a declared decision may read,
+#: and their kinds.
+_STEP_FIELDS: Mapping[str, str] = FrozenMap(
+    {"source": "text", "target": "text", "event": "text", "detail": "text", "record_ids": "ids"}
+)
 
 #: The kinds of record field a declared decision reads, and the kind it reads
-#: them as (a moment as whole microseconds since 1970: :func:`micros`).
-FIELD_KINDS: Mapping[str, str] = FrozenMap({"text": "text", "moment": "int"})
+#: them as (a moment as whole microseconds since 1970: :func:`micros`; an
+#: input's ``record_ids`` as record ids). A field may also be a
+#: :class:`~relcycle.rules.Rule` of the trigger's table: the decision reads its
+#: verdict on the record (a boolean), and the columnar engine compiles the same
+#: rule.
+FIELD_KINDS: Mapping[str, str] = FrozenMap({"text": "text", "moment": "int", "ids": "ids"})
+
+
+def _kind_text(kind: object) -> str:
+    return f"rule {kind.name!r}" if isinstance(kind, Rule) else str(kind)
+
+
+def _field_kind(kind: object) -> str | None:
+    """The kind a declared decision reads a field of ``kind`` as (None: not a field kind)."""
+    if isinstance(kind, Rule):
+        return "bool"
+    return FIELD_KINDS.get(kind) if isinstance(kind, str) else None
 
 
 @attrs.frozen(eq=False)
@@ -1315,10 +1340,10 @@ class DeclaredDecider(Generic[S, E]):
     """
 
     table: TransitionTable[S, E]
-    registers: Mapping[str, tuple[str, Any]] = attrs.field(converter=FrozenMap)
-    decisions: Mapping[str, DecisionList] = attrs.field(converter=FrozenMap)
-    timers: Mapping[str, int] = attrs.field(factory=FrozenMap, converter=FrozenMap)
-    parameters: Mapping[str, str] = attrs.field(factory=FrozenMap, converter=FrozenMap)
+    registers: Mapping[str, tuple[str, Any]] = attrs.field(converter=_frozen)
+    decisions: Mapping[str, DecisionList] = attrs.field(converter=_frozen)
+    timers: Mapping[str, int] = attrs.field(factory=FrozenMap, converter=_frozen)
+    parameters: Mapping[str, str] = attrs.field(factory=FrozenMap, converter=_frozen)
     then: DecisionList | None = None
     fields: Mapping[str, Mapping[str, str]] = attrs.field(
         factory=FrozenMap, converter=_frozen_fields
@@ -1376,20 +1401,21 @@ class DeclaredDecider(Generic[S, E]):
             if not isinstance(given_fields, Mapping):
                 problems.append(f"fields of {reader!r}: give {{field: kind}}, not {reads!r}")
                 continue
-            for field, field_kind in reads.items():
-                if field_kind not in FIELD_KINDS:
+            for field, given_kind in reads.items():
+                if _field_kind(given_kind) is None:
                     problems.append(
-                        f"field {field!r} of {reader!r}: unknown kind {field_kind!r} "
-                        f"(one of {', '.join(FIELD_KINDS)})"
+                        f"field {field!r} of {reader!r}: unknown kind {given_kind!r} "
+                        f"(one of {', '.join(FIELD_KINDS)}, or a relcycle.rules.Rule)"
                     )
                 elif field in kinds or field in reserved or field.startswith("_"):
                     problems.append(
                         f"field {field!r} of {reader!r}: the name is a register's, a "
                         "timer's, a parameter's or reserved"
                     )
-                elif read_as.setdefault(field, field_kind) != field_kind:
+                elif read_as.setdefault(field, given_kind) != given_kind:
                     problems.append(
-                        f"field {field!r}: read as {read_as[field]} and as {field_kind}"
+                        f"field {field!r}: read as {_kind_text(read_as[field])} and as "
+                        f"{_kind_text(given_kind)}"
                     )
         events = {_v(e): e for e in self.table.events}
         plans: dict[str | None, tuple[Any, ...]] = {}
@@ -1401,7 +1427,7 @@ class DeclaredDecider(Generic[S, E]):
         base = kinds
         for occurrence, where, decision in asked:
             own = self.fields.get(occurrence, {}) if occurrence is not None else {}
-            kinds = {**base, **{f: FIELD_KINDS.get(k, k) for f, k in own.items()}}
+            kinds = {**base, **{f: _field_kind(k) or str(k) for f, k in own.items()}}
             given: object = decision
             if not isinstance(given, DecisionList):
                 problems.append(f"{where}: {given!r} is not a DecisionList")
@@ -1446,7 +1472,7 @@ class DeclaredDecider(Generic[S, E]):
                         problems.append(f"{where}: event {value!r} is not an event of the table")
             if problems:
                 continue
-            sources = []
+            sources: list[tuple[int, Any]] = []
             for key in decision.inputs:
                 if key == "state":
                     sources.append((_SOURCE_STATE, key))
@@ -1462,7 +1488,12 @@ class DeclaredDecider(Generic[S, E]):
                     sources.append((_SOURCE_TIMER, key))
                 elif key in own:
                     kind = own[key]
-                    sources.append((_SOURCE_MOMENT if kind == "moment" else _SOURCE_TEXT, key))
+                    if isinstance(kind, Rule):
+                        sources.append((_SOURCE_RULE, kind.test))
+                    elif kind == "ids":
+                        sources.append((_SOURCE_IDS, key))
+                    else:
+                        sources.append((_SOURCE_MOMENT if kind == "moment" else _SOURCE_TEXT, key))
                 else:
                     sources.append((_SOURCE_PARAM, key))
             outs = tuple(decision.outputs)
@@ -1608,6 +1639,10 @@ class DeclaredDecider(Generic[S, E]):
                 elif source == _SOURCE_MOMENT:
                     value = getattr(record, input_name)
                     args.append(None if value is None else micros(value))
+                elif source == _SOURCE_RULE:
+                    args.append(input_name(record))  # the rule's test
+                elif source == _SOURCE_IDS:
+                    args.append(tuple(getattr(record, input_name)))
                 else:
                     args.append(params[input_name])
             out = decision.function(*args)
@@ -1758,19 +1793,46 @@ class Machine(Generic[S, E, M, P]):
                 table = getattr(trigger.rule, "table", None)
                 wanted = decider.fields.get(trigger.kind, {})
                 if table in _TABLES and wanted:
-                    missing = sorted(set(wanted) - _record_fields(table))
+                    plain = {f for f, k in wanted.items() if not isinstance(k, Rule)}
+                    missing = sorted(plain - _record_fields(table))
                     if missing:
                         problems.append(
                             f"the declared decider reads {', '.join(missing)} of the "
                             f"{trigger.kind!r} occurrences, which {table} do not have"
                         )
+                    listed = sorted(f for f in plain if wanted[f] == "ids")
+                    if listed:
+                        problems.append(
+                            f"the declared decider reads {', '.join(listed)} of the "
+                            f"{trigger.kind!r} occurrences as record ids: only an input's "
+                            "record_ids are"
+                        )
+                    timed = sorted(
+                        f for f, k in wanted.items() if isinstance(k, Rule) and k.reads_as_of
+                    )
+                    if timed:
+                        problems.append(
+                            f"the declared decider reads {', '.join(timed)} of the "
+                            f"{trigger.kind!r} occurrences with a rule that reads the moment "
+                            "(a field reads one record)"
+                        )
+                    foreign = sorted(
+                        f for f, k in wanted.items() if isinstance(k, Rule) and k.table != table
+                    )
+                    if foreign:
+                        problems.append(
+                            f"the declared decider reads {', '.join(foreign)} of the "
+                            f"{trigger.kind!r} occurrences with a rule over another table "
+                            f"than {table}"
+                        )
             for taken in self.input_kinds:
                 wanted = decider.fields.get(taken, {})
-                odd = sorted(f for f, k in wanted.items() if f not in _STEP_FIELDS or k != "text")
+                odd = sorted(f for f, k in wanted.items() if _STEP_FIELDS.get(f) != k)
                 if odd:
+                    step_fields = ", ".join(f"{f} ({k})" for f, k in _STEP_FIELDS.items())
                     problems.append(
                         f"the declared decider reads {', '.join(odd)} of the {taken!r} inputs: "
-                        f"an input's fields are texts of {', '.join(sorted(_STEP_FIELDS))}"
+                        f"an input's fields are {step_fields}"
                     )
             shared = sorted(kinds & set(decider.timers))
             if shared:

@@ -176,12 +176,28 @@ def _compile(machine: Machine[Any, Any, Any, Any], decider: LookupDecider[Any, A
     return compiled
 
 
+def _field(pl: Any, name: str, kind: Any, present: set[str], table: str | None) -> Any:
+    """A declared decider's field ``name`` of ``kind`` over the rows of ``table``
+    (None: an input's step): a text, a moment in microseconds since 1970, record
+    ids, or a rule's verdict (null where the rows do not have it)."""
+    if isinstance(kind, Rule):
+        if kind.table == table:
+            return kind.to_polars()
+        return pl.lit(None, pl.Boolean)
+    dtype = {"moment": pl.Int64, "ids": pl.List(pl.String)}.get(kind, pl.String)
+    if name not in present:
+        return pl.lit(None, dtype)
+    if kind == "moment":
+        return pl.col(name).dt.epoch("us")
+    return pl.col(name).cast(dtype)
+
+
 def _occurrences(
     pl: Any,
     machine: Machine[Any, Any, Any, Any],
     frames: Frames,
     as_of: datetime,
-    fields: Mapping[str, str] | None = None,
+    fields: Mapping[str, Any] | None = None,
 ) -> Any:
     """Every record occurrence by ``as_of``, in no particular order, with the
     record ``fields`` a declared decider reads (as ``_fld_<name>``: a text, or a
@@ -200,11 +216,7 @@ def _occurrences(
         frame = frames.frame(table).lazy()
         present = set(frame.collect_schema().names())
         extra = [
-            (
-                (pl.col(f).dt.epoch("us") if kind == "moment" else pl.col(f).cast(pl.String))
-                if f in present
-                else pl.lit(None, pl.Int64 if kind == "moment" else pl.String)
-            ).alias(f"_fld_{f}")
+            _field(pl, f, kind, present, table).alias(f"_fld_{f}")
             for f, kind in (fields or {}).items()
         ]
         moments = [MOMENT_FIELD[table] if t.at is None else t.at for t in triggers]
@@ -920,7 +932,7 @@ def _inputs(
     machine: Machine[Any, Any, Any, Any],
     inputs: Any,
     moment: datetime,
-    fields: Mapping[str, str],
+    fields: Mapping[str, Any],
     kinds: list[str],
 ) -> Any:
     """A declared machine's ``inputs`` by the moment, as occurrence rows (their
@@ -951,10 +963,8 @@ def _inputs(
             pl.col("sub").cast(pl.Int64),
             pl.col("kind").cast(pl.String),
             *(
-                (
-                    pl.col(f).cast(pl.String) if f in inputs.columns else pl.lit(None, pl.String)
-                ).alias(f"_fld_{f}")
-                for f in fields
+                _field(pl, f, kind, set(inputs.columns), None).alias(f"_fld_{f}")
+                for f, kind in fields.items()
             ),
         )
         .collect()
@@ -968,8 +978,8 @@ def steps_as_inputs(steps: pl.DataFrame, *, kind: str, priority: int) -> pl.Data
     once: each step of ``steps`` (:func:`machine_steps`' table) that changed
     the state becomes an input of ``kind`` at the step's moment, keyed by
     ``kind``, its ``sub`` the step's position among the client's steps, with
-    the step's ``source``, ``target``, ``event`` and ``detail`` as texts (the
-    fields a decision may read). Give them to :func:`machine_steps` as
+    the step's ``source``, ``target``, ``event`` and ``detail`` as texts and its
+    ``record_ids`` (the fields a decision may read). Give them to :func:`machine_steps` as
     ``inputs``.
 
     Args:
@@ -991,6 +1001,7 @@ def steps_as_inputs(steps: pl.DataFrame, *, kind: str, priority: int) -> pl.Data
             pl.lit(kind, pl.String).alias("key"),
             "sub",
             *(pl.col(c).cast(pl.String) for c in ("source", "target", "event", "detail")),
+            pl.col("record_ids").cast(pl.List(pl.String)),
         )
         .collect()
     )
