@@ -1440,6 +1440,60 @@ def test_a_declared_machine_asks_the_regularity_rule_about_its_purchase_days(
         assert decider.memory_from_dict(state.memory.to_dict()) == state.memory
 
 
+def test_the_follow_up_reads_the_timer_its_occurrence_just_set() -> None:
+    """A sale's decision sets a timer and the follow-up reads it at once: both engines
+    see the new moment (not the timer as it stood before the sale)."""
+    state, at, lapse = text_input("state"), int_input("at"), int_input("lapse")
+    out = {"event": "text", "detail": "text"}
+    decider = DeclaredDecider(
+        HABITS,
+        registers={},
+        decisions={
+            "sold": DecisionList.define(
+                "sold",
+                inputs=(at,),
+                outputs={**out, "lapse": "int"},
+                cases=[Case(None, event=None, detail=None, lapse=at + 10 * _DAY)],
+            ),
+            "lapse": DecisionList.define(
+                "lapse",
+                inputs=(state,),
+                outputs=out,
+                cases=[
+                    Case(state == "new", event=None, detail=None),
+                    Case(None, event="lapsed", detail="no sale for 10 days"),
+                ],
+            ),
+        },
+        timers={"lapse": 5},
+        then=DecisionList.define(
+            "bought",
+            inputs=(state, lapse),
+            outputs=out,
+            cases=[
+                Case(
+                    (state == "new") & (lapse != lit(None, "int")),
+                    event="bought",
+                    detail=text("lapses at ", lapse),
+                ),
+                Case(None, event=None, detail=None),
+            ],
+        ),
+    )
+    machine = decider.machine((Trigger(SALE, "sold", priority=1),))
+    portfolio = build_portfolio(orders=[_order("o1", 0), _order("o2", 30)])
+    as_of = datetime(2024, 12, 31, tzinfo=UTC)
+    runs = _runs(machine, portfolio, as_of, None)
+    first = micros(_order("o1", 0).placed_at) + 10 * _DAY
+    assert [(r[4], r[5], r[7]) for r in runs] == [
+        ("buyer", "bought", f"lapses at {first}"),
+        ("new", "lapsed", "no sale for 10 days"),
+        ("buyer", "bought", f"lapses at {first + 30 * _DAY}"),
+        ("new", "lapsed", "no sale for 10 days"),
+    ]
+    assert _folded(machine, portfolio, as_of, None) == runs
+
+
 def test_a_regular_buyer_settles_in_both_engines() -> None:
     """Sales a month apart make a regular buyer at the fourth (the rule's three gaps):
     the follow-up asks the regularity rule, and the step cites every sale so far with

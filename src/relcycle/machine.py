@@ -43,7 +43,7 @@ from datetime import UTC, date, datetime, timedelta
 from enum import Enum
 from itertools import pairwise
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol, TypeVar, cast
 
 import attrs
 
@@ -1353,6 +1353,7 @@ class DeclaredDecider(Generic[S, E]):
     _event_of: Mapping[str, E] = attrs.field(init=False, repr=False)
     _initial: Registers = attrs.field(init=False, repr=False)
     _memo: list[tuple[Any, Any]] = attrs.field(init=False, repr=False)
+    _value_of: Mapping[Any, str] = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         name = self.table.name
@@ -1499,7 +1500,8 @@ class DeclaredDecider(Generic[S, E]):
             outs = tuple(decision.outputs)
             plans[occurrence] = (
                 decision,
-                tuple(sources),
+                _arguments(sources, name),
+                any(source == _SOURCE_TIMER for source, _ in sources),
                 outs.index("event"),
                 outs.index("detail"),
                 outs.index(CITES) if CITES in outs else None,
@@ -1518,6 +1520,7 @@ class DeclaredDecider(Generic[S, E]):
             self, "_initial", Registers({k: spec[1] for k, spec in self.registers.items()})
         )
         object.__setattr__(self, "_memo", [(_NO_POLICY, ())])
+        object.__setattr__(self, "_value_of", {s: _v(s) for s in self.table.states})
 
     @property
     def initial_memory(self) -> Registers:
@@ -1607,62 +1610,60 @@ class DeclaredDecider(Generic[S, E]):
             memo = (policy, dict(zip(self.parameters, self.parameter_values(policy), strict=True)))
             self._memo[0] = memo
         params = memo[1]
-        values: Mapping[str, Any] = state.memory.values
+        memory = state.memory.values
+        # the registers as a plain dict (a FrozenMap's own), read by name below
+        values: dict[str, Any] = memory._data if type(memory) is FrozenMap else dict(memory)
+        copied = False
         pending: dict[str, Timer] | None = None  # built when a decision reads or sets one
         current = state.state
         events: list[tuple[datetime, E, tuple[str, ...], str]] = []
         follow, limit = self._then, len(self.table.states)
+        value_of = self._value_of
         asked = 0
+        at_us = micros(at)
+        offset = at.utcoffset()
+        seconds = 0 if offset is None else offset // _SECOND
+        due: dict[str, int] | None = None  # the timers' moments, when a decision reads them
+        # whether the follow-up reads the timers a decision sets
+        reads_later = follow is not None and follow[2]
         while True:
-            decision, sources, at_event, at_detail, at_cites, registers, timers = plan
-            args: list[Any] = []
-            for source, input_name in sources:
-                if source == _SOURCE_REGISTER:
-                    args.append(values[input_name])
-                elif source == _SOURCE_STATE:
-                    args.append(_v(current))
-                elif source == _SOURCE_AT:
-                    args.append(micros(at))
-                elif source == _SOURCE_KEY:
-                    args.append(key)
-                elif source == _SOURCE_OFFSET:
-                    offset = at.utcoffset()
-                    args.append(0 if offset is None else offset // _SECOND)
-                elif source == _SOURCE_TIMER:
-                    if pending is None:
-                        pending = {t.kind: t for t in state.timers}
-                    timer = pending.get(input_name)
-                    args.append(None if timer is None else micros(timer.at))
-                elif source == _SOURCE_TEXT:
-                    value = getattr(record, input_name)
-                    args.append(value.value if isinstance(value, Enum) else value)
-                elif source == _SOURCE_MOMENT:
-                    value = getattr(record, input_name)
-                    args.append(None if value is None else micros(value))
-                elif source == _SOURCE_RULE:
-                    args.append(input_name(record))  # the rule's test
-                elif source == _SOURCE_IDS:
-                    args.append(tuple(getattr(record, input_name)))
-                else:
-                    args.append(params[input_name])
-            out = decision.function(*args)
+            decision, arguments, reads, at_event, at_detail, at_cites, registers, timers = plan
+            if due is None and reads:
+                due = {t.kind: micros(t.at) for t in state.timers}
+            out = decision.function(
+                *arguments(values, value_of[current], at_us, seconds, key, due, record, params)
+            )
             if registers:
-                values = dict(values)
+                if not copied:
+                    values, copied = dict(values), True
                 for i, register in registers:
                     values[register] = out[i]
             if timers:
                 if pending is None:
                     pending = {t.kind: t for t in state.timers}
+                # the moments the follow-up reads, as this decision leaves them
+                later: dict[str, int] | None = None
+                if reads_later:
+                    later = (
+                        {t.kind: micros(t.at) for t in state.timers} if due is None else dict(due)
+                    )
                 for i, timer_kind in timers:
-                    due = out[i]
-                    if due is None:
+                    moment = out[i]
+                    if moment is None:
                         pending.pop(timer_kind, None)
+                        if later is not None:
+                            later.pop(timer_kind, None)
                     else:
-                        if not TIMER_RANGE[0] <= due <= TIMER_RANGE[1]:
-                            raise timer_out_of_range(self.table.name, kind, timer_kind, due)
+                        if not TIMER_RANGE[0] <= moment <= TIMER_RANGE[1]:
+                            raise timer_out_of_range(self.table.name, kind, timer_kind, moment)
                         pending[timer_kind] = _new(
-                            Timer, (moment_of(due), self.timers[timer_kind], key, timer_kind, "")
+                            Timer,
+                            (moment_of(moment), self.timers[timer_kind], key, timer_kind, ""),
                         )
+                        if later is not None:
+                            later[timer_kind] = moment
+                if later is not None:
+                    due = later
             event = out[at_event]
             if event is not None:
                 found = self._event_of.get(event)
@@ -1680,9 +1681,65 @@ class DeclaredDecider(Generic[S, E]):
                 raise not_settled(self.table.name, limit, state.client_id, key)
             plan, kind = follow, "then"
             asked += 1
-        memory = state.memory if values is state.memory.values else Registers(values)
+        kept = state.memory if not copied else _registers(values)
         scheduled = state.timers if pending is None else tuple(sorted(pending.values()))
-        return _new(Decision, (tuple(events), memory, scheduled, ()))
+        return _new(Decision, (tuple(events), kept, scheduled, ()))
+
+
+def _registers(values: dict[str, Any]) -> Registers:
+    """``Registers(values)`` for a dict of our own: built without copying it again."""
+    frozen: FrozenMap[str, Any] = FrozenMap.__new__(FrozenMap)
+    frozen._data, frozen._hash = values, None
+    memory: Registers = object.__new__(Registers)
+    object.__setattr__(memory, "values", frozen)
+    return memory
+
+
+def _text_of(value: object) -> object:
+    """A record's field as a decision reads it: a vocabulary's value as its text."""
+    return value.value if isinstance(value, Enum) else value
+
+
+def _moment_of(value: datetime | None) -> int | None:
+    return None if value is None else micros(value)
+
+
+def _arguments(sources: Sequence[tuple[int, Any]], machine: str) -> Callable[..., tuple[Any, ...]]:
+    """One function that gathers a decision's inputs, in order, from the registers
+    ``v``, the state's value, the moment (microseconds) and its offset (seconds),
+    the key, the timers' due moments ``t``, the record ``r`` and the parameters ``p``:
+    written once per decision, so an occurrence costs no loop over its inputs."""
+    consts: dict[str, Any] = {"_text_of": _text_of, "_moment_of": _moment_of}
+    parts = []
+    for n, (source, name) in enumerate(sources):
+        if source == _SOURCE_REGISTER:
+            parts.append(f"v[{name!r}]")
+        elif source == _SOURCE_STATE:
+            parts.append("sv")
+        elif source == _SOURCE_AT:
+            parts.append("us")
+        elif source == _SOURCE_KEY:
+            parts.append("key")
+        elif source == _SOURCE_OFFSET:
+            parts.append("off")
+        elif source == _SOURCE_TIMER:
+            parts.append(f"t.get({name!r})")
+        elif source == _SOURCE_TEXT:
+            parts.append(f"_text_of(r.{name})")
+        elif source == _SOURCE_MOMENT:
+            parts.append(f"_moment_of(r.{name})")
+        elif source == _SOURCE_RULE:
+            consts[f"_rule{n}"] = name  # the rule's test
+            parts.append(f"_rule{n}(r)")
+        elif source == _SOURCE_IDS:
+            parts.append(f"tuple(r.{name})")
+        else:
+            parts.append(f"p[{name!r}]")
+    listed = "".join(f"{part}, " for part in parts)  # "()" for a decision with no input
+    code = f"def arguments(v, sv, us, off, key, t, r, p):\n    return ({listed})\n"
+    found: dict[str, Any] = {}
+    exec(compile(code, f"<inputs of {machine}>", "exec"), consts, found)  # our own code
+    return cast("Callable[..., tuple[Any, ...]]", found["arguments"])
 
 
 @attrs.frozen
