@@ -1,12 +1,12 @@
-"""The ladder three ways: its hand-written decider, the same rules declared as data
-run client by client, and the declared ladder folded over tables.
+"""The ladder three ways: its decider, the same rules declared as data (the tests'
+``declared_ladder.py``) run client by client, and the declared ladder folded over tables.
 
 Over every client of a history, with the lifecycle's moves as inputs (computed
 once, outside the timings): ``relcycle.ladder.MACHINE.run`` per client (the
-decider the report runs today), ``relcycle.ladder.declared_machine().run`` per
-client (the runner over the declarations) and ``relcycle.columnar.machine_steps``
-of the declared machine over the tables (the lifecycle's steps given with
-``steps_as_inputs``). One process, alternating, best of ``--reps``, process CPU
+decider the report runs), ``declared_machine().run`` per client (the runner over
+the declarations) and ``relcycle.columnar.machine_steps`` of the declared
+machine over the tables (the lifecycle's steps given with ``steps_as_inputs``).
+One process, alternating, best of ``--reps``, process CPU
 seconds. It checks that all three take the same steps (moments, moves, cited
 records, sentences), then prints the times and their ratios.
 
@@ -19,7 +19,9 @@ log of ``make_bench_data.py``. Needs the ``arrow`` extra.
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -27,7 +29,11 @@ from _frames_input import cpu, frames_input
 
 from relcycle import lifecycle
 from relcycle.columnar import STEP_COLUMNS, histories, machine_steps, steps_as_inputs
-from relcycle.ladder import MACHINE, LadderSettings, declared_machine, lifecycle_inputs
+from relcycle.ladder import MACHINE, LadderSettings, lifecycle_inputs
+
+# the declared ladder lives beside the tests that check it (it is not part of the package)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from declared_ladder import declared_machine
 
 
 def main() -> None:

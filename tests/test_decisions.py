@@ -897,6 +897,16 @@ def test_days_registers_and_asking_another_decision_agree_in_both_engines(
             assert got[1] == row["days"]
 
 
+class _Odd(tzinfo):
+    """A zone that is neither UTC, a fixed offset nor an IANA zone."""
+
+    def utcoffset(self, dt: datetime | None) -> timedelta:
+        return timedelta(hours=1)
+
+    def dst(self, dt: datetime | None) -> timedelta:
+        return timedelta(0)
+
+
 def test_asking_another_decision_and_days_are_checked_when_declared() -> None:
     """A value the other decision does not have, a missing or extra input, an input of
     another kind, a day added that is not a day, an unknown zone: DefinitionError."""
@@ -909,6 +919,7 @@ def test_asking_another_decision_and_days_are_checked_when_declared() -> None:
         (lambda: rule.ask("regular", days=A, as_of_day=today), "input days is days, not int"),
         (lambda: days.add(A), "a is int, not a day"),
         (lambda: day_in(A, "Mars/Olympus"), "'Mars/Olympus' is not a known time zone"),
+        (lambda: day_in(A, _Odd()), "is not a known time zone"),
         (lambda: text(days.add(today)), "is days: print an aggregate of them"),
     ):
         with pytest.raises(DefinitionError, match=message):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
+from declared_ladder import declared_machine
 from relcycle.cli import main
 from relcycle.errors import IllegalTransitionError, UsageError, ValidationError
 from relcycle.history import ClientHistory, build_portfolio
@@ -33,7 +34,6 @@ from relcycle.ladder import (
     assess,
     assess_portfolio,
     competency_for,
-    declared_machine,
     ladder_migration,
     lifecycle_inputs,
 )
@@ -1099,19 +1099,6 @@ class TestDeclaredLadder:
             ("ref",),
             "advocacy: 1 contact (referral)",
         )
-
-    def test_a_zone_it_cannot_compile_is_refused(self) -> None:
-        """A tzinfo that is neither UTC, a fixed offset nor an IANA zone: a clear error."""
-
-        class Odd(tzinfo):
-            def utcoffset(self, dt: datetime | None) -> timedelta:
-                return timedelta(hours=1)
-
-            def dst(self, dt: datetime | None) -> timedelta:
-                return timedelta(0)
-
-        with pytest.raises(UsageError, match="cannot be declared for the zone"):
-            declared_machine(LadderPolicy(), Odd())
 
     @settings(
         max_examples=60,
