@@ -1318,9 +1318,13 @@ class DeclaredDecider(Generic[S, E]):
         decisions: The decision of each occurrence kind.
         timers: Each timer kind's priority (its order among occurrences at one moment).
         parameters: The policy attributes the decisions read, with their kinds.
-        fields: For a trigger's occurrence kind, the fields of its records the
-            decision reads, with their kinds (:data:`FIELD_KINDS`): ``{"sold":
-            {"product": "text"}}``. The machine checks that its records have them.
+        fields: For an occurrence kind, the fields of its records the decision
+            reads, with their kinds (:data:`FIELD_KINDS`): ``{"sold": {"product":
+            "text"}}``; a kind may also be a :class:`~relcycle.rules.Rule` of the
+            trigger's table, read as its verdict on the record (``{"contact":
+            {"inbound": INBOUND}}``), and an input reads its step's ``source``,
+            ``target``, ``event``, ``detail`` (texts) and ``record_ids``. The
+            machine checks that its records have them.
         then: A follow-up decision (None: none), asked after every occurrence's
             decision and again as long as it gives an event, with the state,
             registers and timers as they now stand: a machine that may take
