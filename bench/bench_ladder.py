@@ -5,7 +5,8 @@ Over every client of a history, with the lifecycle's moves as inputs (computed
 once, outside the timings): ``relcycle.ladder.MACHINE.run`` per client (the
 decider the report runs), ``declared_machine().run`` per client (the runner over
 the declarations) and ``relcycle.columnar.machine_steps`` of the declared
-machine over the tables (the lifecycle's steps given with ``steps_as_inputs``).
+machine over the tables (the lifecycle's steps given with ``steps_table`` and
+``steps_as_inputs``).
 One process, alternating, best of ``--reps``, process CPU
 seconds. It checks that all three take the same steps (moments, moves, cited
 records, sentences), then prints the times and their ratios.
@@ -20,15 +21,13 @@ log of ``make_bench_data.py``. Needs the ``arrow`` extra.
 from __future__ import annotations
 
 import sys
-from datetime import UTC
 from pathlib import Path
 from typing import Any
 
-import polars as pl
 from _frames_input import cpu, frames_input
 
 from relcycle import lifecycle
-from relcycle.columnar import STEP_COLUMNS, histories, machine_steps, steps_as_inputs
+from relcycle.columnar import histories, machine_steps, steps_as_inputs, steps_table
 from relcycle.ladder import MACHINE, LadderSettings, lifecycle_inputs
 
 # the declared ladder lives beside the tests that check it (it is not part of the package)
@@ -40,28 +39,13 @@ def main() -> None:
     """Time the three ways on the same frames, side by side."""
     args, frames, as_of = frames_input(__doc__.splitlines()[0])
     stories = [h.as_of(as_of) for h in histories(frames)]  # outside the timings
-    inputs, moves = [], []
+    inputs, lives = [], []
     for h in stories:
         lc = lifecycle.assess(h, as_of=as_of)
         inputs.append(lifecycle_inputs(lc))
-        for s in lc.trajectory.steps:
-            offset = s.at.utcoffset()
-            moves.append(
-                (
-                    h.client_id,
-                    s.at.astimezone(UTC),
-                    0 if offset is None else int(offset.total_seconds()),
-                    str(s.source.value),
-                    str(s.target.value),
-                    str(s.event),
-                    list(s.record_ids),
-                    s.detail,
-                )
-            )
-    schema = dict(zip(STEP_COLUMNS, (pl.String, pl.Datetime("us", "UTC"), pl.Int32), strict=False))
-    schema.update(dict.fromkeys(STEP_COLUMNS[3:], pl.String), record_ids=pl.List(pl.String))
+        lives.append((h.client_id, lc.trajectory))
     life = steps_as_inputs(
-        pl.DataFrame(moves, schema=schema, orient="row"), kind="lifecycle_stage", priority=0
+        steps_table(lifecycle.MACHINE.table, lives), kind="lifecycle_stage", priority=0
     )
     settings = LadderSettings()
     declared = declared_machine()

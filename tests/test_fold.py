@@ -1242,6 +1242,30 @@ def test_inputs_over_tables_are_checked() -> None:
         attrs.evolve(watch_machine(), decide=odd)
 
 
+def test_steps_taken_client_by_client_make_the_folds_steps_table() -> None:
+    """steps_table of each client's runner trajectory is machine_steps' table (the
+    same rows and dtypes); a step of a state the table does not have is refused."""
+    from relcycle.columnar import steps_table
+
+    portfolio = build_portfolio(
+        orders=[_order("o1", 0), _order("o2", 3, "c2")],
+        complaints=[_complaint("c1", 1), _complaint("c1", 2, staff=True), _complaint("c2", 4)],
+    )
+    frames = frames_from_tables(as_tables(portfolio))
+    as_of, policy = datetime(2025, 1, 1, tzinfo=UTC), DeskPolicy(alarm_at=2)
+    desk = desk_machine()
+    runs = [
+        (h.client_id, desk.run(h, as_of=as_of, policy=policy).trajectory)
+        for h in sorted(portfolio, key=lambda h: h.client_id)
+    ]
+    table = steps_table(desk.table, runs)
+    assert table.height > 0
+    assert table.equals(machine_steps(desk, frames, as_of=as_of, policy=policy))
+    assert table.schema == machine_steps(desk, frames, as_of=as_of, policy=policy).schema
+    with pytest.raises(UsageError, match="is not one of machine 'habits'"):
+        steps_table(HABITS, runs)
+
+
 class Habit(StrEnum):
     """A client becoming a regular buyer, by the report's regularity rule."""
 

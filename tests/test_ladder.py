@@ -37,6 +37,7 @@ from relcycle.ladder import (
     ladder_migration,
     lifecycle_inputs,
 )
+from relcycle.lifecycle import MACHINE as LIFECYCLE
 from relcycle.lifecycle import Stage
 from relcycle.lifecycle import assess as assess_lifecycle
 from relcycle.machine import MachineState, Step, Trajectory, transitions_as_occurrences
@@ -1121,11 +1122,17 @@ class TestDeclaredLadder:
         half: int,
     ) -> None:
         """Folded over the tables of several clients, with the lifecycle's steps as
-        inputs (steps_as_inputs), the declared ladder takes MACHINE's steps for every
-        client, round by round and when the runner takes the clients."""
-        pl = pytest.importorskip("polars")
+        inputs (steps_table, steps_as_inputs), the declared ladder takes MACHINE's
+        steps for every client, round by round and when the runner takes the clients."""
+        pytest.importorskip("polars")
         pytest.importorskip("pyarrow")
-        from relcycle.columnar import _fold, frames_from_tables, machine_steps, steps_as_inputs
+        from relcycle.columnar import (
+            _fold,
+            frames_from_tables,
+            machine_steps,
+            steps_as_inputs,
+            steps_table,
+        )
         from relcycle.io import as_tables
 
         policy, tz, as_of = LADDER_POLICIES[k], _zone(zone), d(half / 2)
@@ -1139,22 +1146,10 @@ class TestDeclaredLadder:
             interactions=[r for r in records if isinstance(r, Interaction)],
             complaints=[r for r in records if isinstance(r, Complaint)],
         )
-        want, moves = [], []
+        want, lives = [], []
         for h in sorted(portfolio, key=lambda h: h.client_id):
             lc = assess_lifecycle(h, as_of=as_of, tz=tz)
-            moves.extend(
-                (
-                    h.client_id,
-                    s.at.astimezone(UTC),
-                    int(s.at.utcoffset().total_seconds()),  # type: ignore[union-attr]
-                    str(s.source.value),
-                    str(s.target.value),
-                    str(s.event),
-                    list(s.record_ids),
-                    s.detail,
-                )
-                for s in lc.trajectory.steps
-            )
+            lives.append((h.client_id, lc.trajectory))
             run = MACHINE.run(
                 h, as_of=as_of, policy=LadderSettings(policy, tz), inputs=lifecycle_inputs(lc)
             )
@@ -1162,17 +1157,7 @@ class TestDeclaredLadder:
                 (h.client_id, at, s.value, t.value, e.value, list(ids), detail)
                 for at, s, t, e, ids, detail in _steps(run)
             )
-        schema = {
-            "client_id": pl.String,
-            "at": pl.Datetime("us", "UTC"),
-            "at_offset": pl.Int32,
-            "source": pl.String,
-            "target": pl.String,
-            "event": pl.String,
-            "record_ids": pl.List(pl.String),
-            "detail": pl.String,
-        }
-        life_steps = pl.DataFrame(moves, schema=schema, orient="row")
+        life_steps = steps_table(LIFECYCLE.table, lives)
         inputs = steps_as_inputs(life_steps, kind="lifecycle_stage", priority=0)
         frames = frames_from_tables(as_tables(portfolio))
         machine = declared_machine(policy, tz)

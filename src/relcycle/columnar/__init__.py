@@ -13,7 +13,9 @@ the tests hold the two paths equal.
 - A machine over whole tables: :func:`machine_steps` folds a machine whose
   decider is data (:class:`relcycle.machine.LookupDecider`, or the general
   :class:`relcycle.machine.DeclaredDecider`) over every client at once and
-  gives the steps :meth:`relcycle.machine.Machine.run` takes.
+  gives the steps :meth:`relcycle.machine.Machine.run` takes;
+  :func:`steps_table` turns steps taken client by client into the same table,
+  and :func:`steps_as_inputs` makes a steps table another machine's inputs.
 - Declared decisions over whole tables: :func:`regularity_frame` decides
   every client's regularity (verdict, next expected order, overdue, evidence)
   and :func:`motivation_frame` its motivation segment, in polars queries
@@ -34,7 +36,13 @@ from relcycle.columnar._decide import (
     motivation_frame,
     regularity_frame,
 )
-from relcycle.columnar._fold import INPUT_COLUMNS, STEP_COLUMNS, machine_steps, steps_as_inputs
+from relcycle.columnar._fold import (
+    INPUT_COLUMNS,
+    STEP_COLUMNS,
+    machine_steps,
+    steps_as_inputs,
+    steps_table,
+)
 from relcycle.columnar._report import build_report
 from relcycle.columnar._rfm import RFM_COLUMNS, mean_repeat_value, rfm_frame, rfm_summary
 from relcycle.columnar._scores import rfm_scores
@@ -71,5 +79,6 @@ __all__ = [
     "rfm_scores",
     "rfm_summary",
     "steps_as_inputs",
+    "steps_table",
     "to_portfolio",
 ]

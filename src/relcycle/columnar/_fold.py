@@ -45,8 +45,9 @@ evaluates the same declarations in Python.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from enum import Enum
 from typing import TYPE_CHECKING, Any, cast
 
 import attrs
@@ -59,6 +60,7 @@ from relcycle.machine import (
     LookupDecider,
     Machine,
     Occurrence,
+    TransitionTable,
     format_moment,
     micros,
     not_settled,
@@ -75,7 +77,14 @@ if TYPE_CHECKING:
 
     from ._tables import Frames
 
-__all__ = ["INPUT_COLUMNS", "MAX_MAPS", "STEP_COLUMNS", "machine_steps", "steps_as_inputs"]
+__all__ = [
+    "INPUT_COLUMNS",
+    "MAX_MAPS",
+    "STEP_COLUMNS",
+    "machine_steps",
+    "steps_as_inputs",
+    "steps_table",
+]
 
 #: The most distinct state maps a machine's events may compose into.
 MAX_MAPS = 512
@@ -374,7 +383,7 @@ def machine_steps(
     timer = decider.timer
     days = 0 if timer is None else timer.delay(policy)[0]
     occ = _occurrences(pl, machine, frames, moment)
-    schema = _schema(pl, machine)
+    schema = _schema(pl, machine.table)
     states, events = schema["source"], schema["event"]
     if occ is None or occ.height == 0:
         return cast("DataFrame", pl.DataFrame(schema=schema))
@@ -475,19 +484,77 @@ def machine_steps(
     return cast("DataFrame", steps)
 
 
-def _schema(pl: Any, machine: Machine[Any, Any, Any, Any]) -> dict[str, Any]:
-    """The dtypes of :data:`STEP_COLUMNS` for ``machine``."""
-    states = pl.Enum([str(s.value) for s in machine.table.states])
+def _schema(pl: Any, table: TransitionTable[Any, Any]) -> dict[str, Any]:
+    """The dtypes of :data:`STEP_COLUMNS` for a machine of ``table``."""
+    states = pl.Enum([str(s.value) for s in table.states])
     return {
         "client_id": pl.String,
         "at": pl.Datetime("us", "UTC"),
         "at_offset": pl.Int32,
         "source": states,
         "target": states,
-        "event": pl.Enum([str(e.value) for e in machine.table.events]),
+        "event": pl.Enum([str(e.value) for e in table.events]),
         "record_ids": pl.List(pl.String),
         "detail": pl.String,
     }
+
+
+def _text(value: object) -> str:
+    return str(value.value) if isinstance(value, Enum) else str(value)
+
+
+def steps_table(table: TransitionTable[Any, Any], runs: Iterable[tuple[str, Any]]) -> pl.DataFrame:
+    """Steps a machine took client by client, as a steps table (:data:`STEP_COLUMNS`).
+
+    How a machine the columnar engine does not fold (the lifecycle) feeds one it
+    folds: run it per client, give its steps here, and the table to
+    :func:`steps_as_inputs` for the other machine's :func:`machine_steps`.
+
+    Args:
+        table: The machine's transition table (its states and events are the
+            ``polars.Enum`` categories of the state and event columns).
+        runs: ``(client id, trajectory)`` pairs: a :class:`~relcycle.machine.MachineRun`'s
+            ``trajectory``, an assessment's, or anything whose steps have ``at``,
+            ``source``, ``target``, ``event``, ``record_ids`` and ``detail``.
+
+    Returns:
+        A polars DataFrame with the columns :data:`STEP_COLUMNS`, one row per
+        step in the order given (each moment in UTC beside its UTC offset in
+        seconds), with :func:`machine_steps`' dtypes.
+
+    Raises:
+        UsageError: If a step's state or event is not one of ``table``'s.
+    """
+    pl = import_polars()
+    rows = []
+    for client_id, trajectory in runs:
+        for step in trajectory.steps:
+            offset = step.at.utcoffset()
+            rows.append(
+                (
+                    client_id,
+                    step.at.astimezone(UTC),
+                    0 if offset is None else int(offset.total_seconds()),
+                    _text(step.source),
+                    _text(step.target),
+                    _text(step.event),
+                    list(step.record_ids),
+                    step.detail,
+                )
+            )
+    schema = _schema(pl, table)
+    plain = {k: pl.String if isinstance(v, pl.Enum) else v for k, v in schema.items()}
+    frame = pl.DataFrame(rows, schema=plain, orient="row")
+    for column in ("source", "target", "event"):
+        known = set(schema[column].categories.to_list())
+        strangers = frame.filter(~pl.col(column).is_in(list(known)))
+        if strangers.height:
+            raise UsageError(
+                f"steps_table: client {strangers.get_column('client_id')[0]!r} has a step "
+                f"whose {column} {strangers.get_column(column)[0]!r} is not one of machine "
+                f"{table.name!r}'s"
+            )
+    return cast("DataFrame", frame.with_columns(pl.col(c).cast(t) for c, t in schema.items()))
 
 
 def _lit(pl: Any, value: object, dtype: Any) -> Any:
@@ -530,7 +597,7 @@ def _declared_steps(
     less than the rounds they need (:data:`HAND_OVER`).
     """
     pl = import_polars()
-    schema = _schema(pl, machine)
+    schema = _schema(pl, machine.table)
     params = dict(zip(decider.parameters, decider.parameter_values(policy), strict=True))
     dtype = {k: column_dtype(kind) for k, kind in decider.parameters.items()}
     dtype.update({k: column_dtype(kind) for k, (kind, _) in decider.registers.items()})
@@ -884,7 +951,6 @@ def _run_by_runner(
     (with its rows of ``inputs``, :func:`_inputs`' occurrences, if given)."""
     from ._tables import histories
 
-    rows = []
     given: dict[str, list[Occurrence]] = {}
     if ids.len() and inputs is not None:
         mine = inputs.filter(pl.col("client_id").is_in(ids.implode()))
@@ -895,38 +961,13 @@ def _run_by_runner(
             key, sub, kind = row["key"], row["sub"], row["kind"]
             occurrence = Occurrence(at, row["priority"], key, sub, kind, record)
             given.setdefault(row["client_id"], []).append(occurrence)
+    runs = []
     if ids.len():
         for history in histories(frames.only(pl.col("client_id").is_in(ids.implode()))):
             found = given.get(history.client_id, ())
             run = machine.run(history, as_of=moment, policy=policy, inputs=found)
-            for step in run.trajectory.steps:
-                offset = step.at.utcoffset()
-                rows.append(
-                    (
-                        history.client_id,
-                        step.at.astimezone(UTC),
-                        0 if offset is None else int(offset.total_seconds()),
-                        str(step.source.value),
-                        str(step.target.value),
-                        str(step.event.value),
-                        list(step.record_ids),
-                        step.detail,
-                    )
-                )
-    return pl.DataFrame(
-        rows,
-        schema={
-            "client_id": pl.String,
-            "at": pl.Datetime("us", "UTC"),
-            "at_offset": pl.Int32,
-            "source": pl.String,
-            "target": pl.String,
-            "event": pl.String,
-            "record_ids": pl.List(pl.String),
-            "detail": pl.String,
-        },
-        orient="row",
-    )
+            runs.append((history.client_id, run.trajectory))
+    return steps_table(machine.table, runs)
 
 
 def _refuse(
