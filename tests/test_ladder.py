@@ -1059,8 +1059,8 @@ class TestDeclaredLadder:
         assert MachineState.from_dict(saved, declared) == got.state
 
     def test_each_rung_is_reached_with_its_sentence(self) -> None:
-        """Up the ladder to expert and down by inactivity, hostility and a loss: the
-        declared ladder's steps are MACHINE's, and each sentence is its rule's."""
+        """Up the ladder to expert, then hostile, reconciled and lost: the declared
+        ladder takes MACHINE's steps, sentences and records, rung by rung."""
         records = [
             *EXPERT_RECORDS,
             contact("x1", 540, "inquiry", direction="inbound"),

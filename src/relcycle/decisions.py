@@ -30,10 +30,11 @@ and evaluated two ways, neither holding a copy of it:
 
 The values are integers (exact: Python's integers, polars' ``Int128``),
 booleans, calendar days, texts and record ids (a tuple of texts in Python, a
-``list[str]`` in polars: :meth:`Value.append`, :meth:`Value.append_new`, :meth:`Value.merged`,
-:meth:`Value.sorted`, :meth:`Value.sorted_by`, :meth:`Value.size`,
-:meth:`Value.head`, :meth:`Value.tail`, :meth:`Value.joined`,
-:meth:`Value.contains`; the evidence a machine's event cites). Figures that
+``list[str]`` in polars: :meth:`Value.append`, :meth:`Value.append_new`,
+:meth:`Value.merged`, :meth:`Value.sorted`, :meth:`Value.sorted_by`,
+:meth:`Value.size`, :meth:`Value.head`, :meth:`Value.tail`,
+:meth:`Value.joined`, :meth:`Value.contains`; the evidence a machine's event
+cites). Figures that
 are ratios are never computed as floats or decimals: a comparison of ratios is
 written in integers (``a * d <= c * b``), and a ratio is printed by
 :func:`ratio_text` (rounded half even to a number of places) or
@@ -1486,14 +1487,7 @@ class Case:
 
     def __init__(self, when: Value | None, /, **then: object) -> None:
         self._when = None if when is None else _boolean(_value(when))
-        outputs = {
-            k: v
-            if isinstance(v, Value)
-            else _DaysRef(v.name)
-            if isinstance(v, DaysInput)
-            else _Raw(v)
-            for k, v in then.items()
-        }
+        outputs = {k: _output(v) for k, v in then.items()}
         self._then: Mapping[str, Value] = MappingProxyType(outputs)
 
     @property
@@ -1509,6 +1503,15 @@ class Case:
     def __repr__(self) -> str:
         outs = ", ".join(f"{k}={v._text()}" for k, v in self.then.items())
         return f"Case({'None' if self.when is None else self.when._text()}, {outs})"
+
+
+def _output(value: object) -> Value:
+    """A case's output as a value: a days input kept as it is, a constant raw."""
+    if isinstance(value, Value):
+        return value
+    if isinstance(value, DaysInput):
+        return _DaysRef(value.name)
+    return _Raw(value)
 
 
 class _Raw(Value):
@@ -1743,10 +1746,10 @@ class DecisionList:
     def case_expressions(
         self, columns: Mapping[str, Any], *, prefix: str = "__decision_"
     ) -> tuple[list[tuple[str, Any]], list[Any], list[dict[str, Any]]]:
-        """The decision as polars expressions, case by case: for a query that
-        evaluates each case's outputs only over the rows it takes (the columnar
-        fold of a machine does), where :meth:`expressions` evaluates every case
-        over every row.
+        """The decision as polars expressions, case by case: the pieces
+        :meth:`expressions` chains, for a query that combines the cases its own
+        way (the columnar fold of a machine chains them into its registers'
+        and timers' columns).
 
         Args:
             columns: A polars expression for each input (as for :meth:`over`).

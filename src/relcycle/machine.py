@@ -1729,14 +1729,14 @@ def _arguments(sources: Sequence[tuple[int, Any]], machine: str) -> Callable[...
         elif source == _SOURCE_TIMER:
             parts.append(f"t.get({name!r})")
         elif source == _SOURCE_TEXT:
-            parts.append(f"_text_of(r.{name})")
+            parts.append(f"_text_of(getattr(r, {name!r}))")
         elif source == _SOURCE_MOMENT:
-            parts.append(f"_moment_of(r.{name})")
+            parts.append(f"_moment_of(getattr(r, {name!r}))")
         elif source == _SOURCE_RULE:
             consts[f"_rule{n}"] = name  # the rule's test
             parts.append(f"_rule{n}(r)")
         elif source == _SOURCE_IDS:
-            parts.append(f"tuple(r.{name})")
+            parts.append(f"tuple(getattr(r, {name!r}))")
         else:
             parts.append(f"p[{name!r}]")
     listed = "".join(f"{part}, " for part in parts)  # "()" for a decision with no input

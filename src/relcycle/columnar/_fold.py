@@ -34,10 +34,11 @@ event maps once per machine (a machine whose events compose into more than
 timers and a decision list per occurrence kind) folds round by round: the
 occurrences are the same rows; the state, the registers and the timers are
 columns, one row per client; in each round every client still going takes its
-next occurrence (its earliest timer where that sorts first), and every decision
-list, compiled to polars from its one declaration, decides the occurrences of
-its kind, all in one query. A round costs a few milliseconds whatever its
-number of clients, so the clients with many occurrences (more than
+next occurrence (its earliest timer where that sorts first), and each decision
+list of a kind the round holds, compiled to polars from its one declaration,
+decides the rows of its kind (one branch of the round's query per kind). A
+round costs a few milliseconds whatever its number of clients (tens for a
+machine with the ladder's memory), so the clients with many occurrences (more than
 :data:`ROUNDS`, or the last ones still going once the rounds they need cost
 more than running them: :data:`HAND_OVER`) are run by the runner, which
 evaluates the same declarations in Python.
@@ -209,8 +210,9 @@ def _occurrences(
     fields: Mapping[str, Any] | None = None,
 ) -> Any:
     """Every record occurrence by ``as_of``, in no particular order, with the
-    record ``fields`` a declared decider reads (as ``_fld_<name>``: a text, or a
-    moment in microseconds since 1970; null for a table without the field)."""
+    record ``fields`` a declared decider reads (as ``_fld_<name>``: a text, a
+    moment in microseconds since 1970, or a rule's verdict; null for a table
+    without the field)."""
     by_table: dict[str, list[Any]] = {}
     for trigger in machine.triggers:
         if not isinstance(trigger.rule, Rule):
@@ -589,8 +591,9 @@ def _declared_steps(
     The fold goes round by round: in each round every client that has something
     left takes its next occurrence, as the runner would (its earliest timer when
     that sorts before its next record, or falls due by the moment after the
-    last one), and every decision list, compiled to polars, decides the
-    occurrences of its kind, all in one query. Registers and timers are columns.
+    last one), and each decision list of a kind the round holds, compiled to
+    polars, decides the rows of its kind (one branch of the round's query per
+    kind). Registers and timers are columns.
     A client with more than :data:`ROUNDS` occurrences, or still going after
     twice as many rounds, is run by the runner (the same declarations, in
     Python), and so are the last clients still going once running them costs
@@ -801,7 +804,7 @@ def _fold_rounds(
             wanted = wanted | mask
         parts = [lazy.filter(~wanted).with_columns(no_event).select(shape)]
         for mask, (temps, chained) in asked:
-            mine = lazy.filter(mask) if len(asked) > 1 else lazy.filter(wanted)
+            mine = lazy.filter(mask)
             for temp in temps:
                 mine = mine.with_columns(temp)
             parts.append(mine.with_columns(chained).select(shape))
