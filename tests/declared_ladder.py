@@ -77,7 +77,7 @@ def declared_machine(
     declaration, asked about the purchase days in ``tz``; the advocacy,
     engagement and inbound contacts are the policy's rules, read as record
     fields. A step a timer took is at the timer's moment in UTC (its sentence
-    prints the day in the offset of the activity that set the clock). Run it
+    prints the day in the offset of the activity that set the timer). Run it
     with ``policy=None``: its thresholds are part of its declarations.
 
     Raises:
@@ -118,6 +118,7 @@ def _declared(policy: LadderPolicy, zone: tzinfo) -> Machine[Rung, LadderEvent, 
         "firsts": "ids",
         "clock": "int",
         "clock_offset": "int",
+        "due_offset": "int",
         "last_activity": "text",
         "checked": "int",
         "reset_day": "text",
@@ -128,6 +129,7 @@ def _declared(policy: LadderPolicy, zone: tzinfo) -> Machine[Rung, LadderEvent, 
         active=True,
         hostile=False,
         clock_offset=0,
+        due_offset=0,
     )
     readers = {"text": text_input, "bool": bool_input, "int": int_input, "ids": ids_input}
     reg: dict[str, Any] = {
@@ -316,11 +318,13 @@ def _declared(policy: LadderPolicy, zone: tzinfo) -> Machine[Rung, LadderEvent, 
     # -- the inactivity timer: one rung down, the evidence forgotten
     period = policy.inactivity_period
     last = reg["last_activity"]
-    up_to = text("no activity for ", period.days, " days up to ", day_of(at, reg["clock_offset"]))
+    # the timer's moment is written in the offset of the activity that set it
+    # (kept while its moment stays the same: MACHINE keeps the timer it has then)
+    up_to = text("no activity for ", period.days, " days up to ", day_of(at, reg["due_offset"]))
     went = {
         "event": LadderEvent.went_inactive.value,
         "cites": no_ids.append(last),
-        **reset(at, reg["clock_offset"]),
+        **reset(at, reg["due_offset"]),
     }
     inactive_decision = decision(
         _K_INACTIVE,
@@ -360,23 +364,36 @@ def _declared(policy: LadderPolicy, zone: tzinfo) -> Machine[Rung, LadderEvent, 
     runs = running & on(state, (Rung.buyer, Rung.customer, Rung.advocate, Rung.expert))
     clock, checked = reg["clock"], reg["checked"]
     due = first_at + tenure
+    inactive_at = choose(runs & (clock != none_int), clock + _us(period), none_int)
+    tenure_at = choose(
+        runs
+        & (state == Rung.advocate.value)
+        & (first_at != none_int)
+        & ((checked == none_int) | (checked < due))
+        & (due > at),
+        due,
+        none_int,
+    )
     timers_now = {
-        _K_INACTIVE: choose(runs & (clock != none_int), clock + _us(period), none_int),
-        _K_TENURE: choose(
-            runs
-            & (state == Rung.advocate.value)
-            & (first_at != none_int)
-            & ((checked == none_int) | (checked < due))
-            & (due > at),
-            due,
-            none_int,
+        _K_INACTIVE: inactive_at,
+        _K_TENURE: tenure_at,
+        # new timers take the clock's offset; the same moments keep theirs
+        "due_offset": choose(
+            (inactive_at != inactive_due) | (tenure_at != tenure_due),
+            reg["clock_offset"],
+            reg["due_offset"],
         ),
     }
+    back_at = choose(
+        on(state, (Rung.buyer, Rung.customer, Rung.advocate, Rung.expert)),
+        at + _us(period),
+        none_int,
+    )
     no_timers = {_K_INACTIVE: none_int, _K_TENURE: none_int}
     follow_up = decision(
         "climb",
         base,
-        ("hostile", *resets, _K_INACTIVE, _K_TENURE),
+        ("hostile", *resets, _K_INACTIVE, _K_TENURE, "due_offset"),
         (
             active & hostile_now & ~hostile & ~adversary,
             {
@@ -403,12 +420,13 @@ def _declared(policy: LadderPolicy, zone: tzinfo) -> Machine[Rung, LadderEvent, 
             {
                 "hostile": False,
                 **reset(at, offset),
-                _K_INACTIVE: choose(
-                    on(state, (Rung.buyer, Rung.customer, Rung.advocate, Rung.expert)),
-                    at + _us(period),
-                    none_int,
-                ),
+                _K_INACTIVE: back_at,
                 _K_TENURE: none_int,
+                "due_offset": choose(
+                    (back_at != inactive_due) | (tenure_due != none_int),
+                    offset,
+                    reg["due_offset"],
+                ),
             },
         ),
         (

@@ -1082,6 +1082,25 @@ class TestDeclaredLadder:
         assert LadderEvent.reconciled in events
         assert events[-1] is LadderEvent.relationship_ended
 
+    def test_a_timer_keeps_the_offset_of_the_activity_that_set_it(self) -> None:
+        """Two sales at one instant written in two offsets: the inactivity timer the
+        first set is kept (its moment does not change), and the demotion's sentence
+        prints its day in the first sale's offset, as MACHINE does (found by the
+        property test above)."""
+        at = d(0) + timedelta(hours=12)  # 21:00Z
+        h = history(
+            attrs.evolve(sale("o0", 0), placed_at=at.astimezone(timezone(-timedelta(hours=8)))),
+            attrs.evolve(
+                sale("o1", 0), placed_at=at.astimezone(timezone(timedelta(hours=5, minutes=45)))
+            ),
+        )
+        want = MACHINE.run(h, as_of=d(200), policy=LadderSettings(), inputs=())
+        got = declared_machine().run(h, as_of=d(200), policy=None, inputs=())
+        assert _steps(got) == _steps(want)
+        assert got.trajectory.steps[-1].detail == (
+            "no activity for 180 days up to 2026-07-04 (last activity: o1)"
+        )
+
     def test_advocacy_before_the_customer_rung_counts_its_first_contacts(self) -> None:
         """Advocacy contacts a buyer made count once it is a customer: the first ones
         the policy asks for, their purposes in the sentence, no later one."""
