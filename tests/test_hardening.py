@@ -51,7 +51,7 @@ from relcycle.model import (
 )
 from relcycle.render import atomic_write
 from relcycle.report import build_report
-from relcycle.store import ingest
+from relcycle.store import ingest, read_store
 
 ORDERS = (
     "order_id,client_id,placed_at,amount,currency\n"
@@ -457,6 +457,29 @@ class TestDamagedStores:
         if code:
             with pytest.raises((StoreError, UsageError, InputError)):
                 ingest(src, store)
+
+    def test_a_damaged_ingest_log(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str], store: Path
+    ) -> None:
+        """The contract tables read, the ingest log's page is damaged: the report in
+        worker processes (which reads the log to see that no ingest ran meanwhile)
+        exits 1 naming the store, and the API raises StoreError, not sqlite3's error
+        (a case a fuzzing run found)."""
+        conn = sqlite3.connect(store)
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        (root,) = conn.execute(
+            "SELECT rootpage FROM sqlite_master WHERE name = 'relcycle_ingests'"
+        ).fetchone()
+        conn.close()
+        data = bytearray(store.read_bytes())
+        data[(root - 1) * page_size] = 0xFF  # not a b-tree page type
+        store.write_bytes(bytes(data))
+        code, _, err = run(capsys, "report", str(store), "--workers", "2")
+        assert code == 1
+        assert "s.db" in err
+        assert "damaged" in err
+        with read_store(store) as stored, pytest.raises(StoreError, match="damaged"):
+            build_report(stored, workers=2)
 
     @pytest.mark.skipif(ROOT, reason="root writes read-only files")
     def test_a_read_only_store(

@@ -2406,7 +2406,8 @@ def build_report(
             number of 1 or more, or workers are asked of an in-memory portfolio
             or of policies that cannot be pickled; or a worker process stopped
             abruptly.
-        StoreError: With workers: if the store was written while they read it.
+        StoreError: With workers: if the store was written while they read it,
+            or is damaged.
         ValidationError: If a moment is not timezone-aware.
         RecordTypeError: If a moment is not a datetime.
     """

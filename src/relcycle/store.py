@@ -682,12 +682,14 @@ class StoredPortfolio:
 
         Raises:
             UsageError: If the portfolio is closed, or ``size`` is not a positive int.
+            StoreError: If the store's ingest log (read to tell a later ingest) is damaged.
         """
         if type(size) is not int or size < 1:
             raise UsageError(f"parts: size must be a positive int, not {size!r}")
         if self._closed:
             raise UsageError(f"{self._path.name}: the stored portfolio is closed")
-        mark = _ingest_mark(self._conn)
+        with _store_errors(self._path):  # the ingest log is no contract table: unchecked
+            mark = _ingest_mark(self._conn)
         ids = self._ids
         return [
             StoredPart(
