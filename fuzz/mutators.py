@@ -52,7 +52,7 @@ def _objects(lines: list[bytes]) -> list[int]:
         try:
             if isinstance(json.loads(line), dict):
                 out.append(i)
-        except ValueError:
+        except (ValueError, RecursionError):  # a line the deep_nesting mutation made
             continue
     return out
 
