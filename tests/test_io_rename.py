@@ -608,8 +608,38 @@ class TestProposal:
                     "currency": "Currency Code",
                 },
             ),
+            (
+                ["Документ", "Контрагент", "Дата", "Сума", "Валюта", "Номенклатура"],
+                {
+                    "order_id": "Документ",
+                    "client_id": "Контрагент",
+                    "placed_at": "Дата",
+                    "amount": "Сума",
+                    "currency": "Валюта",
+                    "product": "Номенклатура",
+                },
+            ),
+            (
+                ["Номер заказа", "Покупатель", "Дата заказа", "Сумма документа"],
+                {
+                    "order_id": "Номер заказа",
+                    "client_id": "Покупатель",
+                    "placed_at": "Дата заказа",
+                    "amount": "Сумма документа",
+                },
+            ),
+            (
+                ["Kunden-Nr.", "Bestelldatum", "Betrag", "Währung"],
+                {
+                    "client_id": "Kunden-Nr.",
+                    "placed_at": "Bestelldatum",
+                    "amount": "Betrag",
+                    "currency": "Währung",
+                },
+            ),
             (["client_id", "placed_at", "amount"], {}),
             (["Foo", "Bar"], {}),
+            (["Сума з ПДВ", "Номер"], {}),  # near names are not guessed
         ],
     )
     def test_proposes_from_headers(self, headers: list[str], expected: dict[str, str]) -> None:
@@ -644,6 +674,42 @@ class TestProposal:
         assert suggest_mapping(tmp_path, rename=wrong) == {
             "orders": {"client_id": "Customer ID", "placed_at": "Order Date"}
         }
+
+    def test_a_ukrainian_export_gets_in_with_the_proposal(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """An accounting system's export (Ukrainian headers, day-first dates,
+        decimal commas): `relcycle check` proposes the mapping, and the command
+        with it reads every row as written."""
+        from relcycle.cli import main
+
+        (tmp_path / "orders.csv").write_text(
+            "Документ;Контрагент;Дата;Сума;Валюта\n"
+            "Реалізація 0001;ПП Альфа;03.02.2026;1 200,50;UAH\n"
+            "Реалізація 0002;ПП Бета;15.03.2026;980,00;UAH\n",
+            encoding="utf-8",
+        )
+        assert main(["check", str(tmp_path), "--delimiter", ";"]) == 1
+        import shlex
+
+        proposed = shlex.split(capsys.readouterr().err.splitlines()[-1])
+        rename = parse_map_flags(proposed[1::2])
+        assert rename == {
+            "orders": {
+                "client_id": "Контрагент",
+                "placed_at": "Дата",
+                "amount": "Сума",
+                "order_id": "Документ",
+                "currency": "Валюта",
+            }
+        }
+        parse = ParseOptions(day_first=True, decimal_comma=True, delimiter=";")
+        orders = load_history(tmp_path, rename=rename, parse=parse).tables.orders
+        assert [(o.order_id, o.client_id, o.amount, o.currency) for o in orders] == [
+            ("Реалізація 0001", "ПП Альфа", Decimal("1200.50"), "UAH"),
+            ("Реалізація 0002", "ПП Бета", Decimal("980.00"), "UAH"),
+        ]
+        assert orders[0].placed_at.date() == datetime(2026, 2, 3).date()
 
 
 class TestDefaultCurrency:
