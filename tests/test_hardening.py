@@ -403,6 +403,33 @@ def _scribble(db: Path) -> None:
     db.write_bytes(bytes(data))
 
 
+def _unindexed(db: Path, index: str, *statements: str) -> None:
+    """Run ``statements`` on ``db`` while SQLite does not know ``index``, so the index
+    is not kept up to date: the damage a torn write or another tool can leave, which
+    SQLite's quick_check does not see."""
+    conn = sqlite3.connect(db, isolation_level=None)
+    entry = conn.execute(
+        "SELECT type, name, tbl_name, rootpage, sql FROM sqlite_master WHERE name = ?", (index,)
+    ).fetchone()
+    conn.execute("PRAGMA writable_schema = ON")
+    conn.execute("DELETE FROM sqlite_master WHERE name = ?", (index,))
+    conn.close()
+    conn = sqlite3.connect(db, isolation_level=None)
+    for statement in statements:
+        conn.execute(statement)
+    conn.execute("PRAGMA writable_schema = ON")
+    conn.execute("INSERT INTO sqlite_master VALUES (?, ?, ?, ?, ?)", entry)
+    conn.close()
+
+
+def _row_count(db: Path, table: str) -> int:
+    conn = sqlite3.connect(db)
+    try:
+        return int(conn.execute(f"SELECT count(*) FROM {table} NOT INDEXED").fetchone()[0])
+    finally:
+        conn.close()
+
+
 class TestDamagedStores:
     """A corrupt or truncated store is a clear error, never a traceback."""
 
@@ -457,6 +484,65 @@ class TestDamagedStores:
         if code:
             with pytest.raises((StoreError, UsageError, InputError)):
                 ingest(src, store)
+
+    def test_an_index_that_misses_a_row(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str], store: Path
+    ) -> None:
+        """An order the clients' index does not list: the report would leave it out
+        without a word (it reads client by client through that index), so report
+        and ingest refuse the store, naming the index; after SQLite's REINDEX, as
+        the message says, the order is reported."""
+        _unindexed(
+            store,
+            "relcycle_orders_client",
+            "INSERT INTO orders (order_id, client_id, placed_at, amount, currency) "
+            "VALUES ('o4', 'C2', '2024-03-06T00:00:00+00:00', '7.00', 'EUR')",
+        )
+        conn = sqlite3.connect(store)
+        assert conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+        conn.close()
+        code, _, err = run(capsys, "report", str(store), "--format", "json")
+        assert code == 1
+        assert "relcycle_orders_client lists 3 of the 4 rows of orders" in err
+        assert "REINDEX" in err
+        with pytest.raises(StoreError, match="lists 3 of the 4 rows"):
+            read_store(store)
+        more = folder(tmp_path, "more", **{"orders.csv": ORDERS.replace("o3,", "o5,")})
+        with pytest.raises(StoreError, match="lists 3 of the 4 rows"):
+            ingest(more, store)
+        assert _row_count(store, "orders") == 4  # nothing added
+        conn = sqlite3.connect(store)
+        conn.execute("REINDEX")
+        conn.close()
+        code, out, err = run(capsys, "report", str(store), "--format", "json")
+        assert code == 0, err
+        c2 = next(c for c in json.loads(out)["clients"] if c["client_id"] == "C2")
+        assert c2["orders"] == 2
+
+    def test_rows_no_client_run_reaches(
+        self, capsys: pytest.CaptureFixture[str], store: Path
+    ) -> None:
+        """A row without a client id (a table whose schema another tool loosened)
+        is in no run of clients: the report refuses the store instead of leaving
+        the row out."""
+        conn = sqlite3.connect(store, isolation_level=None)
+        sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'orders'").fetchone()[0]
+        loosened = sql.replace('"client_id" TEXT NOT NULL', '"client_id" TEXT')
+        assert loosened != sql
+        conn.execute("PRAGMA writable_schema = ON")
+        conn.execute("UPDATE sqlite_master SET sql = ? WHERE name = 'orders'", (loosened,))
+        conn.close()
+        conn = sqlite3.connect(store, isolation_level=None)
+        conn.execute(
+            "INSERT INTO orders (order_id, client_id, placed_at, amount, currency) "
+            "VALUES ('o4', NULL, '2024-03-06T00:00:00+00:00', '7.00', 'EUR')"
+        )
+        conn.close()
+        code, _, err = run(capsys, "report", str(store), "--format", "json")
+        assert code == 1
+        assert "found 3 of the 4 rows of orders" in err
+        with pytest.raises(StoreError, match="or rows have no client_id"):
+            read_store(store)
 
     def test_a_damaged_ingest_log(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str], store: Path

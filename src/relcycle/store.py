@@ -215,6 +215,8 @@ def _check_target(path: Path) -> None:
             _refuse_foreign(conn, path)
             # a damaged store is refused before anything is added to it
             found = conn.execute("PRAGMA quick_check(1)").fetchone()
+            if found is not None and found[0] == "ok":
+                _check_indexes(conn, path)
         finally:
             conn.close()
     if found is None or found[0] != "ok":
@@ -222,6 +224,45 @@ def _check_target(path: Path) -> None:
             path=str(path),
             reason=f"the store is damaged (SQLite's quick_check: {found[0] if found else '?'})",
         )
+
+
+def _check_indexes(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse a store an index of whose contract tables does not list every row.
+
+    The report reads a store client by client through its ``client_id``
+    indexes: a row missing from one would be left out of the report without a
+    word, and SQLite's ``quick_check`` does not compare an index with its table
+    (``integrity_check`` does, at about ten times the cost: 6 s against 0.1 s
+    for these counts on a store of 1.4 million orders). So every full index of
+    a contract table must count as many entries as the table has rows.
+    """
+    names = {
+        str(r[0]).lower(): str(r[0])
+        for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    }
+    for spec in TABLES:
+        table = names.get(spec.name)
+        if table is None:
+            continue
+        rows = conn.execute(f"SELECT count(*) FROM {quote(table)} NOT INDEXED").fetchone()[0]
+        for _, index, _, _, partial in conn.execute(f"PRAGMA index_list({quote(table)})"):
+            if partial:
+                continue  # lists some rows by design
+            try:
+                listed = conn.execute(
+                    f"SELECT count(*) FROM {quote(table)} INDEXED BY {quote(str(index))}"
+                ).fetchone()[0]
+            except sqlite3.OperationalError:
+                continue  # an index SQLite cannot scan for a count (a WITHOUT ROWID key)
+            if listed != rows:
+                raise StoreError(
+                    path=str(path),
+                    reason=(
+                        f"the store is damaged: its index {index} lists {listed:,} of the "
+                        f"{rows:,} rows of {spec.name} (rebuild the indexes with SQLite's "
+                        "REINDEX, then run again)"
+                    ),
+                )
 
 
 @contextlib.contextmanager
@@ -592,7 +633,9 @@ class StoredPortfolio:
             "clients" in names
             and conn.execute("SELECT 1 FROM clients LIMIT 1").fetchone() is not None
         )
-        union = " UNION ".join(f"SELECT client_id FROM {quote(t)}" for t in self._tables)
+        union = " UNION ".join(
+            f"SELECT client_id FROM {quote(t)} WHERE client_id IS NOT NULL" for t in self._tables
+        )
         self._ids: list[str] = [str(r[0]) for r in conn.execute(union)] if union else []
         self._last: datetime | None = None
         self._last_known = False
@@ -711,14 +754,18 @@ class StoredPortfolio:
         last: datetime | None = None
         firsts = self._currencies
         ids, step = self._ids, self._chunk
+        read: dict[str, int] = {}
         for start in range(0, len(ids), step):
+            first_id, last_id = ids[start], ids[min(start + step, len(ids)) - 1]
             try:
-                part = self._read(ids[start], ids[min(start + step, len(ids)) - 1])
+                part = self._read(first_id, last_id)
             except InputError as exc:
                 problems.extend(exc.problems)
                 if len(problems) >= max_problems:
                     break
                 continue
+            for name, count in part.counts.items():
+                read[name] = read.get(name, 0) + count.read
             defaulted += sum(_defaulted(w) for w in part.warnings)
             for order in part.tables.orders:
                 at = order.placed_at
@@ -733,6 +780,18 @@ class StoredPortfolio:
                 key=lambda p: (by_table.get(p.source.rpartition(":")[2], 9), p.source, p.line or 0)
             )
             raise InputError(problems[:max_problems], truncated=truncated)
+        for name in self._tables:
+            rows = self._conn.execute(f"SELECT count(*) FROM {quote(name)} NOT INDEXED").fetchone()
+            if rows[0] != read.get(name, 0):
+                raise StoreError(
+                    path=str(self._path),
+                    reason=(
+                        f"reading the store client by client found {read.get(name, 0):,} "
+                        f"of the {rows[0]:,} rows of {name}: an index is damaged (rebuild the "
+                        "indexes with SQLite's REINDEX, then run again), or rows have no "
+                        "client_id"
+                    ),
+                )
         self._last = last
         self._last_known = True
         if defaulted and self._options["currency"] is None:
@@ -869,6 +928,7 @@ def read_store(
             if why is not None:
                 raise UsageError(f"{path} is not a relcycle store ({why})")
             conn.execute("BEGIN")
+            _check_indexes(conn, path)  # in the snapshot the portfolio reads
             portfolio = StoredPortfolio(
                 conn, path, tz=tz, currency=currency, extra_columns=extra_columns
             )
