@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import json
 import random
+import sqlite3
 import struct
+from pathlib import Path
 
-__all__ = ["JSONL_MUTATIONS", "STORE_MUTATIONS", "mutate_jsonl", "mutate_store"]
+__all__ = ["JSONL_MUTATIONS", "STORE_MUTATIONS", "intact", "mutate_jsonl", "mutate_store"]
 
 #: Values that replace a JSON value: every one is valid JSON text.
 _ODD_VALUES = (
@@ -139,3 +141,20 @@ def mutate_store(data: bytes, rng: random.Random, kind: str | None = None) -> by
     else:
         out += rng.randbytes(rng.choice((1, 100, page)))
     return bytes(out)
+
+
+def intact(db: Path) -> bool:
+    """Whether SQLite's ``integrity_check`` finds nothing wrong with the database.
+
+    A damage ``quick_check`` cannot see (an index entry whose key changed, the
+    count intact) may survive an ingest: what an ingest that succeeded must
+    keep is a store that was intact before it.
+    """
+    try:
+        conn = sqlite3.connect(db)
+        try:
+            return bool(conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok")
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return False
