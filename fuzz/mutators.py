@@ -156,5 +156,5 @@ def intact(db: Path) -> bool:
             return bool(conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok")
         finally:
             conn.close()
-    except sqlite3.DatabaseError:
+    except (sqlite3.DatabaseError, UnicodeDecodeError):  # a message quoting damaged text
         return False
