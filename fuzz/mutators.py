@@ -6,6 +6,7 @@ twice, an escaped lone surrogate, 100,000 nested brackets, a store whose pages w
 cut short or overwritten. These mutators produce them from valid files. Each takes
 the bytes and a :class:`random.Random` and returns new bytes, so the atheris
 harness (``fuzz_readers.py``) and the hypothesis tests drive the same code.
+:func:`intact` is the check both make of a store after an ingest.
 """
 
 from __future__ import annotations

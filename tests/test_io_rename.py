@@ -679,8 +679,10 @@ class TestProposal:
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
         """An accounting system's export (Ukrainian headers, day-first dates,
-        decimal commas): `relcycle check` proposes the mapping, and the command
-        with it reads every row as written."""
+        decimal commas): `relcycle check` proposes the mapping, the same command
+        with the proposed flags passes, and the rows read as written."""
+        import shlex
+
         from relcycle.cli import main
 
         (tmp_path / "orders.csv").write_text(
@@ -690,9 +692,9 @@ class TestProposal:
             encoding="utf-8",
         )
         assert main(["check", str(tmp_path), "--delimiter", ";"]) == 1
-        import shlex
-
         proposed = shlex.split(capsys.readouterr().err.splitlines()[-1])
+        options = ["--delimiter", ";", "--day-first", "--decimal-comma"]
+        assert main(["check", str(tmp_path), *options, *proposed]) == 0, capsys.readouterr().err
         rename = parse_map_flags(proposed[1::2])
         assert rename == {
             "orders": {

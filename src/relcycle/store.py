@@ -40,7 +40,7 @@ import tempfile
 import time
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
@@ -226,8 +226,9 @@ def _check_target(path: Path) -> None:
         )
 
 
-def _check_indexes(conn: sqlite3.Connection, path: Path) -> None:
-    """Refuse a store an index of whose contract tables does not list every row.
+def _check_indexes(conn: sqlite3.Connection, path: Path) -> dict[str, int]:
+    """Refuse a store an index of whose contract tables does not list every row;
+    return each contract table's rows (counted without an index).
 
     The report reads a store client by client through its ``client_id``
     indexes: a row missing from one would be left out of the report without a
@@ -240,11 +241,13 @@ def _check_indexes(conn: sqlite3.Connection, path: Path) -> None:
         str(r[0]).lower(): str(r[0])
         for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
     }
+    counted: dict[str, int] = {}
     for spec in TABLES:
         table = names.get(spec.name)
         if table is None:
             continue
         rows = conn.execute(f"SELECT count(*) FROM {quote(table)} NOT INDEXED").fetchone()[0]
+        counted[spec.name] = rows
         for _, index, _, _, partial in conn.execute(f"PRAGMA index_list({quote(table)})"):
             if partial:
                 continue  # lists some rows by design
@@ -263,6 +266,7 @@ def _check_indexes(conn: sqlite3.Connection, path: Path) -> None:
                         "REINDEX, then run again)"
                     ),
                 )
+    return counted
 
 
 @contextlib.contextmanager
@@ -747,8 +751,12 @@ class StoredPortfolio:
             for start in range(0, len(ids), size)
         ]
 
-    def _scan(self, max_problems: int) -> None:
-        """Read every chunk once: check every row, note the last moment and currencies."""
+    def _scan(self, max_problems: int, rows: Mapping[str, int]) -> None:
+        """Read every chunk once: check every row, note the last moment and currencies.
+
+        ``rows`` is each table's rows (:func:`_check_indexes`): the chunks must
+        read them all.
+        """
         problems: list[Problem] = []
         defaulted = 0
         last: datetime | None = None
@@ -764,8 +772,8 @@ class StoredPortfolio:
                 if len(problems) >= max_problems:
                     break
                 continue
-            for name, count in part.counts.items():
-                read[name] = read.get(name, 0) + count.read
+            for name, counts in part.counts.items():
+                read[name] = read.get(name, 0) + counts.read
             defaulted += sum(_defaulted(w) for w in part.warnings)
             for order in part.tables.orders:
                 at = order.placed_at
@@ -780,14 +788,13 @@ class StoredPortfolio:
                 key=lambda p: (by_table.get(p.source.rpartition(":")[2], 9), p.source, p.line or 0)
             )
             raise InputError(problems[:max_problems], truncated=truncated)
-        for name in self._tables:
-            rows = self._conn.execute(f"SELECT count(*) FROM {quote(name)} NOT INDEXED").fetchone()
-            if rows[0] != read.get(name, 0):
+        for name, total in rows.items():
+            if total != read.get(name, 0):
                 raise StoreError(
                     path=str(self._path),
                     reason=(
                         f"reading the store client by client found {read.get(name, 0):,} "
-                        f"of the {rows[0]:,} rows of {name}: an index is damaged (rebuild the "
+                        f"of the {total:,} rows of {name}: an index is damaged (rebuild the "
                         "indexes with SQLite's REINDEX, then run again), or rows have no "
                         "client_id"
                     ),
@@ -928,11 +935,11 @@ def read_store(
             if why is not None:
                 raise UsageError(f"{path} is not a relcycle store ({why})")
             conn.execute("BEGIN")
-            _check_indexes(conn, path)  # in the snapshot the portfolio reads
+            rows = _check_indexes(conn, path)  # in the snapshot the portfolio reads
             portfolio = StoredPortfolio(
                 conn, path, tz=tz, currency=currency, extra_columns=extra_columns
             )
-            portfolio._scan(max_problems)
+            portfolio._scan(max_problems, rows)
         except BaseException:
             conn.close()
             raise
