@@ -847,6 +847,86 @@ def test_the_busiest_clients_of_a_declared_fold_go_to_the_runner(
     assert _folded(machine, portfolio, as_of, policy) == want
 
 
+class _Clock:
+    """A stand-in for the fold's clock: the runner's timed first clients take
+    ``sample`` seconds, and every round of the fold ``round`` seconds."""
+
+    def __init__(self, sample: float, round: float) -> None:
+        self._ends = iter([sample])
+        self._round = round
+        self._began = True
+
+    def __call__(self) -> float:
+        # 0 at each start; the sample's end, then each round's end
+        self._began = not self._began
+        if not self._began:
+            return 0.0
+        return next(self._ends, self._round)
+
+
+@pytest.mark.parametrize(
+    ("sample", "round", "handed_over"),
+    [(1e-9, 1.0, True), (1e6, 1e-9, False)],
+    ids=["rounds-dearer", "runner-dearer"],
+)
+def test_a_declared_fold_times_its_rounds_against_the_runner(
+    monkeypatch: pytest.MonkeyPatch, sample: float, round: float, handed_over: bool
+) -> None:
+    """By default (``HAND_OVER`` None) the fold runs its first clients by the runner
+    and times them, times each round, and gives the clients still going to the
+    runner once the rounds they need cost more than running them; either way it
+    takes the runner's steps. The clock is a stand-in, so which way it goes is
+    certain: a runner that costs next to nothing takes every client after the
+    first round; a runner that costs more than any round takes none."""
+    from relcycle.columnar import _fold
+    from relcycle.simulate import simulate_portfolio
+
+    portfolio = simulate_portfolio(40, seed=4).portfolio()
+    machine, policy = desk_machine(), DeskPolicy(alarm_at=2, quiet_days=20)
+    as_of = _moment(portfolio, 0)
+    want = _runs(machine, portfolio, as_of, policy)
+    monkeypatch.setattr(_fold, "HAND_OVER", None)
+    monkeypatch.setattr(_fold, "SAMPLE", 20)
+    monkeypatch.setattr(_fold, "perf_counter", _Clock(sample, round))
+    ran: list[list[str]] = []
+    runner = _fold._run_by_runner
+
+    def spy(pl: Any, m: Any, frames: Any, moment: Any, p: Any, ids: Any, inputs: Any) -> Any:
+        ran.append(ids.to_list())
+        return runner(pl, m, frames, moment, p, ids, inputs)
+
+    monkeypatch.setattr(_fold, "_run_by_runner", spy)
+    assert _folded(machine, portfolio, as_of, policy) == want
+    timed, after = ran
+    # the first clients in id order, about SAMPLE occurrences
+    assert 1 <= len(timed) < 40
+    assert timed == sorted(timed)
+    assert bool(after) is handed_over
+    if handed_over:  # the clients still going after the first round, after the timed ones
+        assert min(after) > max(timed)
+        assert len(timed) + len(after) < 40
+
+
+def test_a_declared_fold_of_a_small_portfolio_is_run_by_the_runner(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A portfolio with no more occurrences than the fold times the runner on
+    (``SAMPLE``) is run by the runner, with no round: the same steps."""
+    from relcycle.columnar import _fold
+    from relcycle.simulate import simulate_portfolio
+
+    portfolio = simulate_portfolio(5, seed=4).portfolio()
+    machine, policy = desk_machine(), DeskPolicy(alarm_at=2, quiet_days=20)
+    as_of = _moment(portfolio, 0)
+    monkeypatch.setattr(_fold, "HAND_OVER", None)
+
+    def no_rounds(*args: Any) -> Any:
+        raise AssertionError("a round was folded")
+
+    monkeypatch.setattr(_fold, "_fold_rounds", no_rounds)
+    assert _folded(machine, portfolio, as_of, policy) == _runs(machine, portfolio, as_of, policy)
+
+
 def test_a_timer_past_the_calendar_is_refused_by_both_engines() -> None:
     """A decision that sets a timer past year 9999 (a policy's absurd number of days)
     is a usage error naming the decision, the timer and the moment, in the runner and

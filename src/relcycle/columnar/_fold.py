@@ -40,8 +40,8 @@ decides the rows of its kind (one branch of the round's query per kind). A
 round costs a few milliseconds whatever its number of clients (tens for a
 machine with the ladder's memory), so the clients with many occurrences (more than
 :data:`ROUNDS`, or the last ones still going once the rounds they need cost
-more than running them: :data:`HAND_OVER`) are run by the runner, which
-evaluates the same declarations in Python.
+more than running them, timed as the fold goes: :data:`HAND_OVER`) are run
+by the runner, which evaluates the same declarations in Python.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from enum import Enum
+from time import perf_counter
 from typing import TYPE_CHECKING, Any, cast
 
 import attrs
@@ -570,12 +571,20 @@ def _lit(pl: Any, value: object, dtype: Any) -> Any:
 #: few queries whatever the number of clients in it.
 ROUNDS = 256
 
-#: About how many occurrences the runner takes, their clients' histories built
-#: from the frames, in the time of one round of the fold (a few milliseconds
-#: whatever the round's size; measured with ``bench/bench_fold.py``). When the
-#: clients still going hold fewer occurrences in all than this many times the
-#: most one of them has left, the runner takes them, from their first.
-HAND_OVER = 50
+#: When the fold hands the clients still going to the runner, which takes them
+#: from their first occurrence. None (the default): measured in each fold, since
+#: a round costs a few milliseconds for a small machine and tens for one with
+#: the ladder's memory: the runner's time per occurrence on the first clients
+#: (about :data:`SAMPLE` occurrences, whose steps it gives) against the last
+#: round's time per row (:func:`_runner_cheaper`). A number fixes it: the
+#: runner takes them when they hold fewer occurrences in all than this many
+#: times the most one of them has left (0 folds every client round by round;
+#: the tests fix it so).
+HAND_OVER: float | None = None
+
+#: About how many occurrences the runner takes first, when :data:`HAND_OVER`
+#: is measured, to time them (a portfolio with no more is run by the runner).
+SAMPLE = 1_000
 
 
 def _declared_steps(
@@ -597,7 +606,10 @@ def _declared_steps(
     A client with more than :data:`ROUNDS` occurrences, or still going after
     twice as many rounds, is run by the runner (the same declarations, in
     Python), and so are the last clients still going once running them costs
-    less than the rounds they need (:data:`HAND_OVER`).
+    less than the rounds they need (:data:`HAND_OVER`: measured, unless fixed,
+    from the runner's time on the first clients, which it then runs, and each
+    round's time). Which clients take which way changes only the time: both
+    take the same steps.
     """
     pl = import_polars()
     schema = _schema(pl, machine.table)
@@ -622,9 +634,23 @@ def _declared_steps(
         rows = rows.filter(~pl.col("client_id").is_in(busy.implode()))
         counts = counts.filter(pl.col("_n") <= ROUNDS)
     found = []
+    per_occurrence = None
+    if HAND_OVER is None and rows.height:
+        # the runner's time per occurrence, on the first clients
+        first = counts.filter((pl.col("_n").cum_sum() - pl.col("_n")) < SAMPLE)
+        began = perf_counter()
+        found.append(
+            _run_by_runner(
+                pl, machine, frames, moment, policy, first.get_column("client_id"), taken
+            )
+        )
+        held = first.get_column("_n").sum()
+        per_occurrence = (perf_counter() - began) / max(1, held)
+        # the rows are sorted by client, in the order of the counts
+        counts, rows = counts.slice(first.height), rows.slice(held)
     if rows.height:
         folded, late = _fold_rounds(
-            pl, machine, decider, rows, counts, moment, params, dtype, kinds
+            pl, machine, decider, rows, counts, moment, params, dtype, kinds, per_occurrence
         )
         if folded is not None:
             found.append(folded)
@@ -652,10 +678,15 @@ def _fold_rounds(
     params: Mapping[str, Any],
     dtype: Mapping[str, Any],
     kinds: list[str],
+    per_occurrence: float | None,
 ) -> tuple[Any, Any]:
     """The fold of :func:`_declared_steps` over ``rows`` (sorted, every client's):
-    the steps, and the clients still going after ``2 * ROUNDS`` rounds (their
-    steps left out)."""
+    the steps, and the clients still going after ``2 * ROUNDS`` rounds or once
+    the rounds they need cost more than running them (their steps left out).
+
+    ``per_occurrence`` is the runner's measured time per occurrence, in seconds,
+    when :data:`HAND_OVER` is None: each round is timed against it.
+    """
     triggers = machine.triggers
     timers = sorted(decider.timers)
     starts = counts.with_columns((pl.col("_n").cum_sum() - pl.col("_n")).alias("_start"))
@@ -870,14 +901,25 @@ def _fold_rounds(
 
     steps: list[Any] = []
     done = 0
+    spent = 0.0  # the last round's time, and its rows (when HAND_OVER is measured)
+    taken = 0
     while state.height and done < 2 * ROUNDS:
         # the clients still going go to the runner when the rounds they need
-        # cost more than running them
-        total, most = state.select(
-            pl.col("_n").sum().alias("total"), (pl.col("_n") - pl.col("_i")).max().alias("most")
+        # cost more than running them (from their first occurrence)
+        left = pl.col("_n") - pl.col("_i")
+        total, most, rest = state.select(
+            pl.col("_n").sum().alias("total"), left.max().alias("most"), left.sum().alias("rest")
         ).row(0)
-        if total < HAND_OVER * most:
+        if HAND_OVER is not None:
+            if total < HAND_OVER * most:
+                break
+        elif (
+            per_occurrence is not None
+            and taken
+            and _runner_cheaper(total * per_occurrence, spent, taken, rest)
+        ):
             break
+        began = perf_counter()
         at = pl.when(pl.col("_i") < pl.col("_n")).then(pl.col("_start") + pl.col("_i"))
         index = state.select(at.cast(pl.Int64)).to_series()
         lazy = (
@@ -891,6 +933,7 @@ def _fold_rounds(
             .with_columns(occurrence)
         )
         base = lazy.collect(engine="in-memory")
+        taken = base.height
         shape = [*base.columns, "_event", "_detail", "_cites"]
         # only the decisions of the kinds this round holds
         present = set(base.filter(pl.col("_decide")).get_column("_kind").unique().to_list())
@@ -928,6 +971,7 @@ def _fold_rounds(
         for t in timers:
             going = going | pl.col(f"_t_{t}").is_not_null()
         state = state.filter(going)
+        spent = perf_counter() - began
     late = state.get_column("_cid")
     if not steps:
         return None, late
@@ -939,6 +983,21 @@ def _fold_rounds(
     if late.len():
         folded = folded.filter(~pl.col("client_id").is_in(late.implode()))
     return folded, late
+
+
+def _runner_cheaper(runner: float, spent: float, taken: int, rest: int) -> bool:
+    """Whether running the clients still going costs less than folding them on.
+
+    ``runner`` is their time by the runner (all their occurrences, at its
+    measured time per occurrence); the rounds they still need would take their
+    ``rest`` occurrences left at the last round's cost per row (``spent``
+    seconds for ``taken`` rows). That underestimates the rounds, whose cost is
+    mostly fixed once they are small, so the fold goes on while a round holds
+    many clients and hands over the few busy ones left: rounds that shrink as
+    clients finish (most clients have few occurrences) are not taken for
+    rounds as large as the last one.
+    """
+    return runner < spent * rest / taken
 
 
 def _run_by_runner(
