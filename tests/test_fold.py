@@ -907,6 +907,29 @@ def test_a_declared_fold_times_its_rounds_against_the_runner(
         assert len(timed) + len(after) < 40
 
 
+@_SETTINGS
+@given(
+    portfolio=portfolios(max_clients=6, max_records=12),
+    back=st.integers(-100, 300),
+    sample=st.integers(1, 20),
+)
+def test_a_declared_fold_with_its_measured_hand_over_takes_the_runners_steps(
+    portfolio: Portfolio, back: int, sample: int
+) -> None:
+    """With the hand-over measured on the real clock (the first clients timed by the
+    runner, then the rounds), whichever way each client goes, the fold takes the
+    runner's steps."""
+    from relcycle.columnar import _fold
+
+    machine, policy = desk_machine(), DeskPolicy(alarm_at=2, quiet_days=20)
+    as_of = _moment(portfolio, back)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_fold, "HAND_OVER", None)
+        patch.setattr(_fold, "SAMPLE", sample)
+        got = _folded(machine, portfolio, as_of, policy)
+    assert got == _runs(machine, portfolio, as_of, policy)
+
+
 def test_a_declared_fold_of_a_small_portfolio_is_run_by_the_runner(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
