@@ -1180,9 +1180,9 @@ class TestDeclaredLadder:
         inputs = steps_as_inputs(life_steps, kind="lifecycle_stage", priority=0)
         frames = frames_from_tables(as_tables(portfolio))
         machine = declared_machine(policy, tz)
-        for hand_over in (0, 10**6):  # every client folded; every client run
+        for sample in (0, 10**9):  # every client folded; every client run
             with pytest.MonkeyPatch.context() as patch:
-                patch.setattr(_fold, "HAND_OVER", hand_over)
+                patch.setattr(_fold, "SAMPLE", sample)
                 steps = machine_steps(machine, frames, as_of=as_of, policy=None, inputs=inputs)
             got = [(r[0], r[1], r[3], r[4], r[5], r[6], r[7]) for r in steps.iter_rows()]
             assert got == want

@@ -40,7 +40,7 @@ decides the rows of its kind (one branch of the round's query per kind). A
 round costs a few milliseconds whatever its number of clients (tens for a
 machine with the ladder's memory), so the clients with many occurrences (more than
 :data:`ROUNDS`, or the last ones still going once the rounds they need cost
-more than running them, timed as the fold goes: :data:`HAND_OVER`) are run
+more than running them, timed as the fold goes: :data:`SAMPLE`) are run
 by the runner, which evaluates the same declarations in Python.
 """
 
@@ -571,19 +571,14 @@ def _lit(pl: Any, value: object, dtype: Any) -> Any:
 #: few queries whatever the number of clients in it.
 ROUNDS = 256
 
-#: When the fold hands the clients still going to the runner, which takes them
-#: from their first occurrence. None (the default): measured in each fold, since
-#: a round costs a few milliseconds for a small machine and tens for one with
-#: the ladder's memory: the runner's time per occurrence on the first clients
-#: (about :data:`SAMPLE` occurrences, whose steps it gives) against the last
-#: round's time per row (:func:`_runner_cheaper`). A number fixes it: the
-#: runner takes them when they hold fewer occurrences in all than this many
-#: times the most one of them has left (0 folds every client round by round;
-#: the tests fix it so).
-HAND_OVER: float | None = None
-
-#: About how many occurrences the runner takes first, when :data:`HAND_OVER`
-#: is measured, to time them (a portfolio with no more is run by the runner).
+#: About how many occurrences the runner takes first, from the first clients,
+#: to time them; their steps are the runner's. The fold then times each round,
+#: and hands the clients still going to the runner, which takes them from their
+#: first occurrence, once that costs less than the rounds they need
+#: (:func:`_runner_cheaper`): measured in each fold, since a round costs a few
+#: milliseconds for a small machine and tens for one with the ladder's memory.
+#: A portfolio with no more occurrences is run by the runner; 0 times nothing
+#: and folds every client round by round (what the tests of the fold set).
 SAMPLE = 1_000
 
 
@@ -606,10 +601,10 @@ def _declared_steps(
     A client with more than :data:`ROUNDS` occurrences, or still going after
     twice as many rounds, is run by the runner (the same declarations, in
     Python), and so are the last clients still going once running them costs
-    less than the rounds they need (:data:`HAND_OVER`: measured, unless fixed,
-    from the runner's time on the first clients, which it then runs, and each
-    round's time). Which clients take which way changes only the time: both
-    take the same steps.
+    less than the rounds they need (:data:`SAMPLE`: measured from the runner's
+    time on the first clients, which it then runs, and each round's time).
+    Which clients take which way changes only the time: both take the same
+    steps.
     """
     pl = import_polars()
     schema = _schema(pl, machine.table)
@@ -635,7 +630,7 @@ def _declared_steps(
         counts = counts.filter(pl.col("_n") <= ROUNDS)
     found = []
     per_occurrence = None
-    if HAND_OVER is None and rows.height:
+    if SAMPLE and rows.height:
         # the runner's time per occurrence, on the first clients
         first = counts.filter((pl.col("_n").cum_sum() - pl.col("_n")) < SAMPLE)
         began = perf_counter()
@@ -684,8 +679,9 @@ def _fold_rounds(
     the steps, and the clients still going after ``2 * ROUNDS`` rounds or once
     the rounds they need cost more than running them (their steps left out).
 
-    ``per_occurrence`` is the runner's measured time per occurrence, in seconds,
-    when :data:`HAND_OVER` is None: each round is timed against it.
+    ``per_occurrence`` is the runner's measured time per occurrence, in seconds
+    (None: no clients were timed, and none are handed over): each round is
+    timed against it.
     """
     triggers = machine.triggers
     timers = sorted(decider.timers)
@@ -901,24 +897,18 @@ def _fold_rounds(
 
     steps: list[Any] = []
     done = 0
-    spent = 0.0  # the last round's time, and its rows (when HAND_OVER is measured)
-    taken = 0
+    spent = 0.0  # the last round's time, and its rows
+    round_rows = 0
     while state.height and done < 2 * ROUNDS:
-        # the clients still going go to the runner when the rounds they need
-        # cost more than running them (from their first occurrence)
-        left = pl.col("_n") - pl.col("_i")
-        total, most, rest = state.select(
-            pl.col("_n").sum().alias("total"), left.max().alias("most"), left.sum().alias("rest")
-        ).row(0)
-        if HAND_OVER is not None:
-            if total < HAND_OVER * most:
+        if per_occurrence is not None and round_rows:
+            # the clients still going go to the runner when the rounds they need
+            # cost more than running them (from their first occurrence)
+            total, rest = state.select(
+                pl.col("_n").sum().alias("total"),
+                (pl.col("_n") - pl.col("_i")).sum().alias("rest"),
+            ).row(0)
+            if _runner_cheaper(total * per_occurrence, spent, round_rows, rest):
                 break
-        elif (
-            per_occurrence is not None
-            and taken
-            and _runner_cheaper(total * per_occurrence, spent, taken, rest)
-        ):
-            break
         began = perf_counter()
         at = pl.when(pl.col("_i") < pl.col("_n")).then(pl.col("_start") + pl.col("_i"))
         index = state.select(at.cast(pl.Int64)).to_series()
@@ -933,7 +923,7 @@ def _fold_rounds(
             .with_columns(occurrence)
         )
         base = lazy.collect(engine="in-memory")
-        taken = base.height
+        round_rows = base.height
         shape = [*base.columns, "_event", "_detail", "_cites"]
         # only the decisions of the kinds this round holds
         present = set(base.filter(pl.col("_decide")).get_column("_kind").unique().to_list())
@@ -985,19 +975,19 @@ def _fold_rounds(
     return folded, late
 
 
-def _runner_cheaper(runner: float, spent: float, taken: int, rest: int) -> bool:
+def _runner_cheaper(runner: float, spent: float, rows: int, rest: int) -> bool:
     """Whether running the clients still going costs less than folding them on.
 
     ``runner`` is their time by the runner (all their occurrences, at its
     measured time per occurrence); the rounds they still need would take their
     ``rest`` occurrences left at the last round's cost per row (``spent``
-    seconds for ``taken`` rows). That underestimates the rounds, whose cost is
+    seconds for ``rows`` rows). That underestimates the rounds, whose cost is
     mostly fixed once they are small, so the fold goes on while a round holds
     many clients and hands over the few busy ones left: rounds that shrink as
     clients finish (most clients have few occurrences) are not taken for
     rounds as large as the last one.
     """
-    return runner < spent * rest / taken
+    return runner < spent * rest / rows
 
 
 def _run_by_runner(
