@@ -42,10 +42,25 @@ written in integers (``a * d <= c * b``), and a ratio is printed by
 exact, so the two engines print the same digits whatever the caller's decimal
 context.
 
-A missing value (no first day, a text input given as ``None``) compares as in
-Python: equal only to another missing value, unequal to everything else. An
-order (``<``, ...) with a missing value raises in Python, so a declaration
-reaches one only after a case has handled it (polars would call it false).
+**Missing values** (``None`` in Python, null in polars: no first day, an input
+given as ``None``) get one answer in both engines, polars' own:
+
+- an operation with no answer is missing: one with a missing operand, an
+  integer divided by zero, a day before year 1 or after 9999, a helper given a
+  zero denominator, a negative radicand or an exponent or number of places out
+  of its range; a text with a missing part is missing;
+- a comparison is never missing: ``==`` is true of two missing values, false of
+  a missing and a present one (``!=`` the opposite); an order (``<``, ...) with
+  a missing side is false;
+- ``&``, ``|`` and ``~`` of a missing *condition* (a boolean input or constant
+  given as missing) are three-valued, as in SQL: false ``&`` missing is false,
+  true ``|`` missing is true, the rest with a missing one is missing (a missing
+  boolean is kept, not read as false); a case whose condition is missing is not
+  taken.
+
+A decision's Python function tests for a missing value only where one can
+arise (an input, the first day of no days, a division), so figures that cannot
+be missing cost what they did.
 
 A case's condition and outputs count only for the clients the cases before it
 did not take (Python does not evaluate them for the others; polars computes
@@ -57,9 +72,8 @@ Limits of the polars side: integers are ``Int128``, which wraps silently past
 about 1.7·10³⁸, and :func:`sqrt_ratio_text` is exact for a radicand times
 ``100**places`` below 2¹⁰⁰. A decision over figures that can grow that large
 must be refused by its caller (:func:`relcycle.columnar.regularity_frame` refuses
-a ``max_cv`` with more than 11 decimal places). A day plus a number of days
-past year 9999 raises ``OverflowError`` in Python; the records' years
-(1900 to 2199) keep the built-in decisions far from it.
+a ``max_cv`` with more than 11 decimal places); an integer output past ``Int64``
+is refused by polars (Python gives it).
 
 Inputs are distinct days (:func:`days_input`, which :meth:`DaysInput.add`
 extends by a day, :func:`day_in` giving the day of a moment in a zone), a day,
@@ -77,6 +91,7 @@ from __future__ import annotations
 import builtins
 import keyword
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from itertools import pairwise
@@ -126,6 +141,13 @@ _KINDS: Final = ("int", "bool", "date", "text", "ids", "days")
 
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_NUMBER: Final = re.compile(r"-?[0-9]+")
+#: The calendar's first and last days as days since 1970-01-01 (Python's dates).
+_FIRST_DAY: Final = (date.min - date(1970, 1, 1)).days
+_LAST_DAY: Final = (date.max - date(1970, 1, 1)).days
+#: The largest exponent of :func:`pow10` and number of places of :func:`ratio_text`.
+_MAX_POW10: Final = 36
+_MAX_PLACES: Final = 18
 
 
 def _problem(problem: str) -> DefinitionError:
@@ -139,6 +161,8 @@ class _Build:
         self.consts: list[Any] = []
         #: ``{aggregate key: (local name, its Python source)}``, in first-use order.
         self.locals: dict[tuple[str, str], tuple[str, str]] = {}
+        #: How many names the guards of missing values have bound (``_t0``, ...).
+        self.bound = 0
 
     def const(self, value: object) -> str:
         self.consts.append(value)
@@ -150,6 +174,49 @@ class _Build:
             found = (f"_a{len(self.locals)}", source)
             self.locals[key] = found
         return found[0]
+
+    def bind(self, source: str) -> tuple[str, str]:
+        """``source`` evaluated once: the expression that evaluates (and binds)
+        it, and the name that reads it afterwards (the source itself when it is
+        a name or a number already)."""
+        if source.isidentifier() or _NUMBER.fullmatch(source):
+            return source, source
+        name = f"_t{self.bound}"
+        self.bound += 1
+        return f"({name} := {source})", name
+
+    def guarded(
+        self,
+        values: Sequence[Value],
+        make: Callable[[list[str]], str],
+        *,
+        nonzero: Sequence[int] = (),
+        otherwise: str = "None",
+    ) -> str:
+        """``make`` of the values' sources, or ``otherwise`` when one of them is
+        missing (or one at a position in ``nonzero`` is 0): polars' answer for an
+        operation with no answer. A value that cannot be missing is not tested."""
+        tests: list[str] = []
+        names: list[str] = []
+        for n, value in enumerate(values):
+            source = value._py(self)
+            zero = n in nonzero and not (
+                isinstance(value, _Lit) and isinstance(value.value, int) and value.value
+            )
+            if not (value._may_miss() or zero):
+                names.append(source)
+                continue
+            first, name = self.bind(source)
+            if value._may_miss():
+                tests.append(f"{first} is None")
+                if zero:
+                    tests.append(f"not {name}")
+            else:
+                tests.append(f"not {first}")
+            names.append(name)
+        if not tests:
+            return make(names)
+        return f"({otherwise} if {' or '.join(tests)} else {make(names)})"
 
 
 class _PlEnv:
@@ -182,6 +249,8 @@ class Value:
     number of days between them, a day plus an integer the day that many days
     later. Comparisons (``==``, ``!=``, ``<``, ``<=``, ``>``, ``>=``) of two
     integers or two days make booleans, which ``&``, ``|`` and ``~`` combine.
+    A missing operand makes a missing result, a missing side makes an order
+    false (see the module's notes on missing values).
     Record ids take the methods below (:meth:`append`, :meth:`size`, ...).
     """
 
@@ -321,6 +390,11 @@ class Value:
     def _inputs(self) -> Iterable[str]:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def _may_miss(self) -> bool:
+        """False when the value is never missing, whatever the inputs (a
+        comparison, a count): the Python compilation tests only the others."""
+        return True
+
 
 class _Named(Value):
     __slots__ = ("name", "value")
@@ -342,6 +416,9 @@ class _Named(Value):
 
     def _inputs(self) -> Iterable[str]:
         return self.value._inputs()
+
+    def _may_miss(self) -> bool:
+        return self.value._may_miss()
 
 
 def _value(value: object) -> Value:
@@ -381,6 +458,9 @@ class _Lit(Value):
 
     def _inputs(self) -> Iterable[str]:
         return ()
+
+    def _may_miss(self) -> bool:
+        return self.value is None
 
 
 def lit(value: object, kind: Kind | None = None) -> Value:
@@ -531,6 +611,9 @@ class IdsInput(_Input):
     def __repr__(self) -> str:
         return f"ids_input({self.name!r})"
 
+    def _may_miss(self) -> bool:
+        return False
+
 
 class DaysInput:
     """An input that is distinct calendar days, oldest first (a tuple; a polars list).
@@ -636,6 +719,9 @@ class _DaysRef(_Input):
     def __repr__(self) -> str:
         return f"days_input({self.name!r})"
 
+    def _may_miss(self) -> bool:
+        return False
+
 
 class _DaysAdd(Value):
     """A days input with one more day (:meth:`DaysInput.add`)."""
@@ -661,6 +747,9 @@ class _DaysAdd(Value):
 
     def _inputs(self) -> Iterable[str]:
         return (self.name, *self.day._inputs())
+
+    def _may_miss(self) -> bool:
+        return False
 
 
 def day_in(moment: object, zone: str | tzinfo) -> Value:
@@ -728,6 +817,9 @@ class _DayIn(Value):
     def _inputs(self) -> Iterable[str]:
         return self.moment._inputs()
 
+    def _may_miss(self) -> bool:
+        return self.moment._may_miss()
+
 
 class _Ask(Value):
     """Another decision's named value, for inputs given here (:meth:`DecisionList.ask`)."""
@@ -775,6 +867,9 @@ class _Ask(Value):
     def _inputs(self) -> Iterable[str]:
         return [name for v in self.given for name in v._inputs()]
 
+    def _may_miss(self) -> bool:
+        return self.kind not in ("ids", "days")
+
 
 class _Agg(Value):
     __slots__ = ("name", "op")
@@ -819,6 +914,9 @@ class _Agg(Value):
     def _inputs(self) -> Iterable[str]:
         return (self.name,)
 
+    def _may_miss(self) -> bool:
+        return self.op in ("first", "last")
+
 
 _ARITH_KINDS: Final[Mapping[tuple[str, str, str], Kind]] = {
     ("+", "int", "int"): "int",
@@ -848,19 +946,25 @@ class _Arith(Value):
         return f"({self.a!r} {self.op} {self.b!r})"
 
     def _py(self, b: _Build) -> str:
-        x, y = self.a._py(b), self.b._py(b)
-        if self.a.kind == "date" and self.b.kind == "date":
-            return f"({x} - {y}).days"
+        if self.a.kind == "date" and self.b.kind == "int":
+            return f"_plus_days({self.a._py(b)}, {self.b._py(b)})"
         if self.a.kind == "date":
-            return f"({x} + _timedelta(days={y}))"
-        return f"({x} {self.op} {y})"
+            return b.guarded((self.a, self.b), lambda xy: f"({xy[0]} - {xy[1]}).days")
+        op = self.op
+        nonzero = (1,) if op == "//" else ()
+        return b.guarded((self.a, self.b), lambda xy: f"({xy[0]} {op} {xy[1]})", nonzero=nonzero)
 
     def _pl(self, pl: Any, env: _PlEnv) -> Any:
         x, y = self.a._pl(pl, env), self.b._pl(pl, env)
         if self.a.kind == "date" and self.b.kind == "date":
             return (x - y).dt.total_days().cast(pl.Int128)
         if self.a.kind == "date":
-            return x + pl.duration(days=y.cast(pl.Int64))
+            # a day past the calendar (before year 1, after 9999) is missing, as
+            # Python has no such day; the days are cut to what an Int64 holds
+            days = y.clip(-(2**40), 2**40).cast(pl.Int64)
+            found = x.cast(pl.Int64) + days
+            day = found.clip(_FIRST_DAY, _LAST_DAY).cast(pl.Int32).cast(pl.Date)
+            return pl.when(found.is_between(_FIRST_DAY, _LAST_DAY)).then(day)
         if self.op == "+":
             return x + y
         if self.op == "-":
@@ -874,6 +978,11 @@ class _Arith(Value):
 
     def _inputs(self) -> Iterable[str]:
         return (*self.a._inputs(), *self.b._inputs())
+
+    def _may_miss(self) -> bool:
+        if self.op == "//" or self.kind == "date":  # by zero; past the calendar
+            return True
+        return self.a._may_miss() or self.b._may_miss()
 
 
 def _compare(op: str, left: object, right: object) -> Value:
@@ -895,13 +1004,16 @@ class _Compare(Value):
         return f"({self.a!r} {self.op} {self.b!r})"
 
     def _py(self, b: _Build) -> str:
-        return f"({self.a._py(b)} {self.op} {self.b._py(b)})"
+        op = self.op
+        if op in ("==", "!="):  # Python's answers with None are the ones wanted
+            return f"({self.a._py(b)} {op} {self.b._py(b)})"
+        return b.guarded((self.a, self.b), lambda xy: f"({xy[0]} {op} {xy[1]})", otherwise="False")
 
     def _pl(self, pl: Any, env: _PlEnv) -> Any:
         x, y = self.a._pl(pl, env), self.b._pl(pl, env)
         op = self.op
         # Python's answers with a missing value: None == x is False, None != x
-        # True (and None == None True); an order with one is never asked
+        # True (and None == None True); an order with one is false
         if op == "==":
             return x.eq_missing(y)
         if op == "!=":
@@ -915,6 +1027,9 @@ class _Compare(Value):
     def _inputs(self) -> Iterable[str]:
         return (*self.a._inputs(), *self.b._inputs())
 
+    def _may_miss(self) -> bool:
+        return False
+
 
 class _Logic(Value):
     __slots__ = ("op", "parts")
@@ -926,7 +1041,14 @@ class _Logic(Value):
         return f" {'&' if self.op == 'and' else '|'} ".join(map(repr, self.parts))
 
     def _py(self, b: _Build) -> str:
-        return "(" + f" {self.op} ".join(p._py(b) for p in self.parts) + ")"
+        if not self._may_miss():
+            return "(" + f" {self.op} ".join(p._py(b) for p in self.parts) + ")"
+        # three-valued, as polars: false and missing is false, true or missing
+        # true, anything else with a missing condition is missing
+        found = self.parts[0]._py(b)
+        for part in self.parts[1:]:
+            found = f"_{self.op}3({found}, {part._py(b)})"
+        return found
 
     def _pl(self, pl: Any, env: _PlEnv) -> Any:
         found = self.parts[0]._pl(pl, env)
@@ -940,6 +1062,9 @@ class _Logic(Value):
     def _inputs(self) -> Iterable[str]:
         return [name for p in self.parts for name in p._inputs()]
 
+    def _may_miss(self) -> bool:
+        return any(p._may_miss() for p in self.parts)
+
 
 class _Not(Value):
     __slots__ = ("part",)
@@ -951,6 +1076,8 @@ class _Not(Value):
         return f"~{self.part!r}"
 
     def _py(self, b: _Build) -> str:
+        if self.part._may_miss():
+            return b.guarded((self.part,), lambda x: f"(not {x[0]})")
         return f"(not {self.part._py(b)})"
 
     def _pl(self, pl: Any, env: _PlEnv) -> Any:
@@ -961,6 +1088,9 @@ class _Not(Value):
 
     def _inputs(self) -> Iterable[str]:
         return self.part._inputs()
+
+    def _may_miss(self) -> bool:
+        return self.part._may_miss()
 
 
 # ----------------------------------------------------------------- exact figures
@@ -992,9 +1122,10 @@ class _Call(Value):
         return f"{self.fn}({', '.join(map(repr, self.args))}, places={self.places})"
 
     def _py(self, b: _Build) -> str:
-        args = ", ".join(a._py(b) for a in self.args)
         if self.fn == "grouped":  # inline: one of the commonest parts of a sentence
-            return f"format({args}, ',')"
+            return b.guarded(self.args, lambda x: f"format({x[0]}, ',')")
+        # the helpers answer None for a missing argument or one with no answer
+        args = ", ".join(a._py(b) for a in self.args)
         if self.places < 0:  # the places are the last argument
             return f"_{self.fn}({args})"
         return f"_{self.fn}({args}, {self.places})"
@@ -1011,21 +1142,27 @@ class _Call(Value):
     def _inputs(self) -> Iterable[str]:
         return [name for a in self.args for name in a._inputs()]
 
+    def _may_miss(self) -> bool:
+        # a zero denominator, a negative radicand, an exponent or places out of range
+        return self.fn != "grouped" or self.args[0]._may_miss()
+
 
 def round_half_up(numerator: object, denominator: object) -> Value:
-    """``numerator / denominator`` rounded to an integer, halves up (for ratios ≥ 0
-    with a positive denominator)."""
+    """``numerator / denominator`` rounded to an integer, halves up (toward the
+    larger integer: 2.5 is 3, -2.5 is -2); missing for a zero denominator."""
     args = (_int(numerator, "round_half_up"), _int(denominator, "round_half_up"))
     return _Call("half_up", args, "int")
 
 
 def ratio_text(numerator: object, denominator: object, places: int | Value) -> Value:
-    """``numerator / denominator`` (≥ 0, positive denominator) as a text with
-    ``places`` decimal places, rounded half even: ``ratio_text(7, 2, 1)`` is
-    ``"3.5"``, ``ratio_text(1, 8, 2)`` is ``"0.12"``.
+    """``numerator / denominator`` as a text with ``places`` decimal places, the
+    magnitude rounded half even, then the sign: ``ratio_text(7, 2, 1)`` is
+    ``"3.5"``, ``ratio_text(1, 8, 2)`` is ``"0.12"``, ``ratio_text(-1, 8, 2)``
+    ``"-0.12"``, ``ratio_text(-1, 800, 2)`` ``"0.00"``; missing for a zero
+    denominator.
 
-    ``places`` may be a value (an integer from 0 to 18 per client: a mean
-    amount in the places of the amounts it is the mean of)."""
+    ``places`` may be a value (an integer from 0 to 18 per client, missing for
+    another: a mean amount in the places of the amounts it is the mean of)."""
     args = (_int(numerator, "ratio_text"), _int(denominator, "ratio_text"))
     if isinstance(places, Value):
         return _Call("ratio_text", (*args, _int(places, "ratio_text")), "text", -1)
@@ -1033,7 +1170,8 @@ def ratio_text(numerator: object, denominator: object, places: int | Value) -> V
 
 
 def pow10(exponent: object) -> Value:
-    """``10 ** exponent`` for an integer exponent from 0 to 36."""
+    """``10 ** exponent`` for an integer exponent from 0 to 36 (missing for
+    another)."""
     return _Call("pow10", (_int(exponent, "pow10"),), "int")
 
 
@@ -1079,15 +1217,15 @@ class _Lookup(Value):
 
 
 def sqrt_ratio_text(radicand: object, denominator: object, places: int) -> Value:
-    """``sqrt(radicand) / denominator`` (radicand ≥ 0, positive denominator) as a
-    text with ``places`` decimal places, rounded half even, exactly (an integer
-    square root, not a float's)."""
+    """``sqrt(radicand) / denominator`` as a text with ``places`` decimal places,
+    rounded half even, exactly (an integer square root, not a float's); missing
+    for a negative radicand or a zero denominator."""
     args = (_int(radicand, "sqrt_ratio_text"), _int(denominator, "sqrt_ratio_text"))
     return _Call("sqrt_ratio_text", args, "text", _places(places))
 
 
 def grouped(number: object) -> Value:
-    """A non-negative integer as a text with thousands separators: ``2,345``."""
+    """An integer as a text with thousands separators: ``2,345``, ``-1,000``."""
     return _Call("grouped", (_int(number, "grouped"),), "text")
 
 
@@ -1098,40 +1236,83 @@ def _decimal_text(scaled: int, places: int) -> str:
     return f"{scaled // unit}.{scaled % unit:0{places}d}"
 
 
-def _pow10(exponent: int, places: int) -> int:
+def _pow10(exponent: int | None, places: int) -> int | None:
+    if exponent is None or not 0 <= exponent <= _MAX_POW10:
+        return None
     return int(10**exponent)
 
 
-def _half_up(numerator: int, denominator: int, places: int) -> int:
+def _half_up(numerator: int | None, denominator: int | None, places: int) -> int | None:
+    if numerator is None or not denominator:
+        return None
     return (2 * numerator + denominator) // (2 * denominator)
 
 
 def ratio_digits(numerator: int, denominator: int, places: int) -> str:
-    """``numerator / denominator`` (≥ 0, positive denominator) with ``places``
+    """``numerator / denominator`` (a non-zero denominator) with ``places``
     decimal places, rounded half even, exactly: what :func:`ratio_text` prints
-    (its Python side), for code that prints a figure outside a decision list."""
-    return _ratio_text(numerator, denominator, places)
+    (its Python side), for code that prints a figure outside a decision list.
+
+    Raises:
+        ZeroDivisionError: For a zero denominator.
+    """
+    if not denominator:
+        raise ZeroDivisionError(f"ratio_digits({numerator}, 0, {places})")
+    return _digits(numerator, denominator, places)
 
 
-def _ratio_text(numerator: int, denominator: int, places: int) -> str:
-    q, r = divmod(numerator * 10**places, denominator)
-    if 2 * r > denominator or (2 * r == denominator and q % 2):
+def _digits(numerator: int, denominator: int, places: int) -> str:
+    # the magnitude rounded half even, then the sign: -1/8 is -0.12, as 1/8 is 0.12
+    q, r = divmod(abs(numerator) * 10**places, abs(denominator))
+    if 2 * r > abs(denominator) or (2 * r == abs(denominator) and q % 2):
         q += 1
-    return _decimal_text(q, places)
+    found = _decimal_text(q, places)
+    return "-" + found if q and (numerator < 0) != (denominator < 0) else found
 
 
-def _sqrt_ratio_text(radicand: int, denominator: int, places: int) -> str:
+def _ratio_text(numerator: int | None, denominator: int | None, places: int | None) -> str | None:
+    if numerator is None or not denominator or places is None or not 0 <= places <= _MAX_PLACES:
+        return None
+    return _digits(numerator, denominator, places)
+
+
+def _sqrt_ratio_text(radicand: int | None, denominator: int | None, places: int) -> str | None:
+    if radicand is None or radicand < 0 or not denominator:
+        return None
     scaled = radicand * 100**places
-    q = math.isqrt(scaled) // denominator
+    magnitude = abs(denominator)
+    q = math.isqrt(scaled) // magnitude
     # q <= sqrt(scaled) / d < q + 1; the half is q + 1/2: compare squares
-    twice = (2 * q + 1) ** 2 * denominator * denominator
+    twice = (2 * q + 1) ** 2 * magnitude * magnitude
     if twice < 4 * scaled or (twice == 4 * scaled and q % 2):
         q += 1
-    return _decimal_text(q, places)
+    found = _decimal_text(q, places)
+    return "-" + found if q and denominator < 0 else found
 
 
 def _grouped(number: int, places: int) -> str:
     return f"{number:,}"
+
+
+def _plus_days(day: date | None, days: int | None) -> date | None:
+    if day is None or days is None:
+        return None
+    try:
+        return day + timedelta(days=days)
+    except OverflowError:  # before year 1 or after 9999: no such day
+        return None
+
+
+def _and3(a: bool | None, b: bool | None) -> bool | None:
+    if (a is not None and not a) or (b is not None and not b):
+        return False
+    return None if a is None or b is None else True
+
+
+def _or3(a: bool | None, b: bool | None) -> bool | None:
+    if a or b:
+        return True
+    return None if a is None or b is None else False
 
 
 def _append(ids: tuple[str, ...], item: str | None) -> tuple[str, ...]:
@@ -1180,7 +1361,9 @@ _HELPERS: Final[Mapping[str, Callable[..., Any]]] = {
     "_sqrt_ratio_text": _sqrt_ratio_text,
     "_grouped": _grouped,
     "_gap_squares": _gap_squares,
-    "_timedelta": timedelta,
+    "_plus_days": _plus_days,
+    "_and3": _and3,
+    "_or3": _or3,
     "_append": _append,
     "_append_new": _append_new,
     "_sorted_by": _sorted_by,
@@ -1230,35 +1413,53 @@ def _pl_helper(pl: Any, fn: str, args: list[Any], places: Any) -> Any:
         return (two * num + den) // (two * den)
     if fn == "pow10":
         (exponent,) = args
-        return pl.lit(10, dtype=pl.Int128).pow(exponent)
+        return pl.when(exponent.is_between(0, _MAX_POW10)).then(
+            pl.lit(10, dtype=pl.Int128).pow(exponent.clip(0, _MAX_POW10))
+        )
     if fn == "ratio_text":
         num, den = args
-        unit = (
-            pl.lit(10**places, dtype=pl.Int128)
-            if isinstance(places, int)
-            else pl.lit(10, dtype=pl.Int128).pow(places)
-        )
-        scaled = num * unit
-        q, r = scaled // den, scaled % den
-        up = (two * r > den) | ((two * r == den) & (q % two == one))
-        return _pl_decimal_text(pl, q + up.cast(pl.Int128), places)
+        if isinstance(places, int):
+            unit = pl.lit(10**places, dtype=pl.Int128)
+        else:  # places out of range: missing (the clip keeps the power defined)
+            num = pl.when(places.is_between(0, _MAX_PLACES)).then(num)
+            places = places.clip(0, _MAX_PLACES)
+            unit = pl.lit(10, dtype=pl.Int128).pow(places)
+        # the magnitude rounded half even (a zero denominator: missing), then the sign
+        size = den.abs()
+        q, r = (num.abs() * unit) // size, (num.abs() * unit) % size
+        up = (two * r > size) | ((two * r == size) & (q % two == one))
+        q = q + up.cast(pl.Int128)
+        return _pl_signed(pl, q, (num < 0) != (den < 0), _pl_decimal_text(pl, q, places))
     if fn == "sqrt_ratio_text":
         radicand, den = args
-        scaled = radicand * pl.lit(100**places, dtype=pl.Int128)
-        q = _pl_isqrt(pl, scaled) // den
-        twice = (two * q + one) * (two * q + one) * den * den
+        scaled = pl.when(radicand >= 0).then(radicand) * pl.lit(100**places, dtype=pl.Int128)
+        size = den.abs()
+        q = _pl_isqrt(pl, scaled) // size
+        twice = (two * q + one) * (two * q + one) * size * size
         four = pl.lit(4, dtype=pl.Int128) * scaled
         up = (twice < four) | ((twice == four) & (q % two == one))
-        return _pl_decimal_text(pl, q + up.cast(pl.Int128), places)
+        q = q + up.cast(pl.Int128)
+        return _pl_signed(pl, q, den < 0, _pl_decimal_text(pl, q, places))
     assert fn == "grouped"
     (number,) = args
-    # 1234567 -> "7654321" -> "765,432,1" -> "1,234,567"
-    return (
-        number.cast(pl.String)
+    # 1234567 -> "7654321" -> "765,432,1" -> "1,234,567"; the sign put back after
+    digits = (
+        number.abs()
+        .cast(pl.String)
         .str.reverse()
         .str.replace_all(r"(\d{3})", "${1},")
         .str.strip_suffix(",")
         .str.reverse()
+    )
+    return _pl_signed(pl, number, number < 0, digits)
+
+
+def _pl_signed(pl: Any, magnitude: Any, negative: Any, digits: Any) -> Any:
+    """``digits`` with a minus sign where ``negative`` and the magnitude is not 0."""
+    return (
+        pl.when(negative & (magnitude != 0))
+        .then(pl.concat_str(pl.lit("-"), digits))
+        .otherwise(digits)
     )
 
 
@@ -1365,6 +1566,9 @@ class _Ids(Value):
     def _inputs(self) -> Iterable[str]:
         return (*self.ids._inputs(), *(() if self.arg is None else self.arg._inputs()))
 
+    def _may_miss(self) -> bool:
+        return False
+
 
 class _Text(Value):
     __slots__ = ("parts",)
@@ -1376,16 +1580,22 @@ class _Text(Value):
         return f"text({', '.join(map(repr, self.parts))})"
 
     def _py(self, b: _Build) -> str:
-        pieces = []
-        for part in self.parts:
-            source = part._py(b)
-            if part.kind == "text":
-                pieces.append(source)
-            elif part.kind == "date":
-                pieces.append(f"{source}.isoformat()")
-            else:
-                pieces.append(f"str({source})")
-        return "(" + " + ".join(pieces) + ")" if pieces else "''"
+        if not self.parts:
+            return "''"
+
+        def joined(sources: list[str]) -> str:
+            pieces = []
+            for part, source in zip(self.parts, sources, strict=True):
+                if part.kind == "text":
+                    pieces.append(source)
+                elif part.kind == "date":
+                    pieces.append(f"{source}.isoformat()")
+                else:
+                    pieces.append(f"str({source})")
+            return "(" + " + ".join(pieces) + ")"
+
+        # a missing part makes the text missing (as polars' concat_str)
+        return b.guarded(self.parts, joined)
 
     def _pl(self, pl: Any, env: _PlEnv) -> Any:
         if not self.parts:
@@ -1398,10 +1608,14 @@ class _Text(Value):
     def _inputs(self) -> Iterable[str]:
         return [name for p in self.parts for name in p._inputs()]
 
+    def _may_miss(self) -> bool:
+        return any(p._may_miss() for p in self.parts)
+
 
 def text(*parts: object) -> Value:
     """A text made of ``parts``: texts as they are, integers in digits (no
-    separators: see :func:`grouped`), days as ``YYYY-MM-DD``.
+    separators: see :func:`grouped`), days as ``YYYY-MM-DD``; missing when a
+    part is missing (a sentence never prints "None").
 
     Raises:
         DefinitionError: For a boolean part.
@@ -1467,6 +1681,9 @@ class _Choose(Value):
     def _inputs(self) -> Iterable[str]:
         return (*self.cond._inputs(), *self.then._inputs(), *self.otherwise._inputs())
 
+    def _may_miss(self) -> bool:
+        return self.then._may_miss() or self.otherwise._may_miss()
+
 
 # --------------------------------------------------------------------- decisions
 
@@ -1528,6 +1745,9 @@ class _Raw(Value):
 
     def _inputs(self) -> Iterable[str]:
         return ()
+
+    def _may_miss(self) -> bool:
+        return self.value is None
 
 
 @attrs.frozen(eq=False, repr=False)
