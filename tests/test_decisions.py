@@ -548,6 +548,50 @@ class TestMissingValues:
         )
 
 
+class TestMissingConditions:
+    """A missing condition is three-valued: kept missing as an output, and a case
+    (or a choice) whose condition is missing is not taken — ``~`` of a missing
+    condition included."""
+
+    def test_a_missing_condition_is_neither_taken_nor_read_as_false(self) -> None:
+        p, q = bool_input("p"), bool_input("q")
+        decision = DecisionList.define(
+            "flags",
+            inputs=(p, q),
+            outputs={"case": "text", "both": "bool", "either": "bool", "neither": "text"},
+            cases=[
+                Case(
+                    ~p,
+                    case="not p",
+                    both=p & q,
+                    either=p | q,
+                    neither=choose(~(p | q), "neither", "not neither"),
+                ),
+                Case(p | q, case="p or q", both=p & q, either=p | q, neither="-"),
+                Case(None, case="otherwise", both=p & q, either=p | q, neither="-"),
+            ],
+        )
+        rows = [{"p": a, "q": b} for a in (None, True, False) for b in (None, True, False)]
+        by_python, by_polars = python_and_polars(decision, rows)
+        assert by_python == by_polars
+        assert by_python == [
+            ("otherwise", None, None, "-"),  # p, q missing
+            ("p or q", None, True, "-"),  # p missing, q true
+            ("otherwise", False, None, "-"),  # p missing, q false
+            ("p or q", None, True, "-"),
+            ("p or q", True, True, "-"),
+            ("p or q", False, True, "-"),
+            (
+                "not p",
+                False,
+                None,
+                "not neither",
+            ),  # false & missing is false; ~(false | missing) missing
+            ("not p", False, True, "not neither"),
+            ("not p", False, False, "neither"),
+        ]
+
+
 class TestClientStageDeclaredOnce:
     """The client-base stage: one declaration, the same stage in Python and polars."""
 

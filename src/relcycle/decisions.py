@@ -395,6 +395,13 @@ class Value:
         comparison, a count): the Python compilation tests only the others."""
         return True
 
+    def _py_cond(self, b: _Build) -> str:
+        """The Python source of this condition where only whether it holds
+        counts (a case's ``when``, a choice's condition): true exactly when the
+        value is true, so a missing one is false without the three-valued
+        helpers."""
+        return self._py(b)
+
 
 class _Named(Value):
     __slots__ = ("name", "value")
@@ -419,6 +426,9 @@ class _Named(Value):
 
     def _may_miss(self) -> bool:
         return self.value._may_miss()
+
+    def _py_cond(self, b: _Build) -> str:
+        return self.value._py_cond(b)
 
 
 def _value(value: object) -> Value:
@@ -1065,6 +1075,11 @@ class _Logic(Value):
     def _may_miss(self) -> bool:
         return any(p._may_miss() for p in self.parts)
 
+    def _py_cond(self, b: _Build) -> str:
+        # three-valued and/or hold exactly when two-valued and/or of their parts'
+        # holding do: Python's own, short-circuiting
+        return "(" + f" {self.op} ".join(p._py_cond(b) for p in self.parts) + ")"
+
 
 class _Not(Value):
     __slots__ = ("part",)
@@ -1091,6 +1106,12 @@ class _Not(Value):
 
     def _may_miss(self) -> bool:
         return self.part._may_miss()
+
+    def _py_cond(self, b: _Build) -> str:
+        # holds when the part is false, not when it is missing
+        if self.part._may_miss():
+            return b.guarded((self.part,), lambda x: f"(not {x[0]})", otherwise="False")
+        return f"(not {self.part._py_cond(b)})"
 
 
 # ----------------------------------------------------------------- exact figures
@@ -1666,7 +1687,7 @@ class _Choose(Value):
         return f"({self.then!r} if {self.cond!r} else {self.otherwise!r})"
 
     def _py(self, b: _Build) -> str:
-        return f"({self.then._py(b)} if {self.cond._py(b)} else {self.otherwise._py(b)})"
+        return f"({self.then._py(b)} if {self.cond._py_cond(b)} else {self.otherwise._py(b)})"
 
     def _pl(self, pl: Any, env: _PlEnv) -> Any:
         return (
@@ -2081,7 +2102,7 @@ def _compile_cases(
         if case.when is None:
             body.append(f"    return {result}")
         else:
-            body.append(f"    if {case.when._py(b)}:\n        return {result}")
+            body.append(f"    if {case.when._py_cond(b)}:\n        return {result}")
     return _function(name, inputs, b, body)  # type: ignore[no-any-return]
 
 
