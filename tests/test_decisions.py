@@ -1100,6 +1100,22 @@ def any_values(kind: str, depth: int) -> st.SearchStrategy[Any]:
     return leaves[kind] | st.one_of(nodes[kind])
 
 
+def assert_engines_agree(decision: DecisionList, rows: list[dict[str, Any]]) -> None:
+    """The decision's Python function and its polars expressions give the same
+    outputs on every row (of ``ANY_SCHEMA``'s inputs)."""
+    by_python = [decision(**row) for row in rows]
+    # polars' integer outputs are Int64 (it refuses a larger one, as documented)
+    assume(all(r[0] is None or -(2**63) <= r[0] < 2**63 for r in by_python))
+    frame = pl.DataFrame(
+        {n: [list(r[n]) if isinstance(r[n], tuple) else r[n] for r in rows] for n in ANY_SCHEMA},
+        schema=ANY_SCHEMA,
+    )
+    decided = decision.over(frame, {n: pl.col(n) for n in ANY_SCHEMA})
+    outputs = list(decision.outputs)
+    by_polars = [tuple(r) for r in decided.select(outputs).collect().iter_rows()]
+    assert by_polars == by_python, decision.describe()
+
+
 @settings(SETTINGS, max_examples=150)
 @given(
     data=st.data(),
@@ -1125,13 +1141,128 @@ def test_any_declaration_gives_the_same_answers_in_both_engines(
         outputs=outputs,
         cases=[Case(condition, **first), Case(None, **second)],
     )
-    by_python = [decision(**row) for row in rows]
-    # polars' integer outputs are Int64 (it refuses a larger one, as documented)
-    assume(all(r[0] is None or -(2**63) <= r[0] < 2**63 for r in by_python))
-    frame = pl.DataFrame(
-        {n: [list(r[n]) if isinstance(r[n], tuple) else r[n] for r in rows] for n in ANY_SCHEMA},
-        schema=ANY_SCHEMA,
+    assert_engines_agree(decision, rows)
+
+
+def _shared_values(data: Any) -> tuple[Case, ...]:
+    """Cases that read the same values (the same objects) in several places:
+    in conditions and outputs, in several cases, twice in one output, and
+    inside other values."""
+    kinds = ("int", "bool", "date", "text")
+    pool = {k: [data.draw(any_values(k, 2), label=f"shared {k}") for _ in range(2)] for k in kinds}
+    # values built on the pool's, themselves read in several places
+    pool["int"].append(pool["int"][0] + pool["int"][1])
+    pool["bool"].append(pool["bool"][0] & ~pool["bool"][1])
+    pool["bool"].append(pool["int"][2] > pool["int"][0])
+    pool["text"].append(text(pool["text"][0], pool["int"][2], pool["date"][1]))
+    pool["date"].append(choose(pool["bool"][2], pool["date"][0], pool["date"][1]))
+
+    def one(kind: str) -> Any:
+        return data.draw(st.sampled_from(pool[kind]), label=kind)
+
+    def output(kind: str) -> Any:
+        shape = data.draw(st.integers(0, 2), label=f"{kind} shape")
+        if shape == 0:
+            return one(kind)
+        if shape == 1:
+            return choose(one("bool"), one(kind), one(kind))
+        if kind == "int":
+            return one("int") * one("int")
+        if kind == "bool":
+            return one("bool") | one("bool")
+        if kind == "text":
+            return text(one("text"), one("text"))
+        return one("date") + one("int")
+
+    cases = []
+    for n in range(3):
+        condition = None if n == 2 else one("bool") | (one("bool") & one("bool"))
+        cases.append(Case(condition, **{f"{k}_out": output(k) for k in kinds}))
+    return tuple(cases)
+
+
+@settings(SETTINGS, max_examples=100)
+@given(data=st.data(), rows=st.lists(ANY_ROW, min_size=1, max_size=12))
+def test_values_read_in_several_places_give_the_same_answers(
+    data: Any, rows: list[dict[str, Any]]
+) -> None:
+    """A value a declaration reads in several places (in conditions and outputs,
+    in several cases, twice in one output, inside other shared values) is
+    computed once in Python: the answers stay polars' answers, row by row."""
+    outputs = {f"{k}_out": cast(Kind, k) for k in ("int", "bool", "date", "text")}
+    decision = DecisionList.define(
+        "shared", inputs=ANY_INPUTS, outputs=outputs, cases=_shared_values(data)
     )
-    decided = decision.over(frame, {n: pl.col(n) for n in ANY_SCHEMA})
-    by_polars = [tuple(r) for r in decided.select(list(outputs)).collect().iter_rows()]
-    assert by_polars == by_python, decision.describe()
+    assert_engines_agree(decision, rows)
+
+
+def test_a_value_read_in_several_places_is_computed_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The Python function computes a value once however many places read it:
+    a ratio read by a condition, two outputs and a later case is worked out
+    once per call, and one that only a case's outputs read is worked out only
+    when that case is taken."""
+    import relcycle.decisions as decisions
+
+    calls: list[tuple[Any, ...]] = []
+    helper = decisions._HELPERS["_ratio_text"]
+
+    def counted(*args: Any) -> Any:
+        calls.append(args)
+        return helper(*args)
+
+    monkeypatch.setitem(decisions._HELPERS, "_ratio_text", counted)
+    shared = ratio_text(INT_A, INT_B, 2)
+    alone = ratio_text(INT_B, INT_A, 1)
+    rule = DecisionList.define(
+        "once",
+        inputs=(INT_A, INT_B),
+        outputs={"x": "text", "y": "text"},
+        cases=[
+            Case(shared == "0.50", x=shared, y=text(shared, "!")),
+            Case(INT_A > 10, x=alone, y=text(alone, alone)),
+            Case(None, x=shared, y=lit(None, "text")),
+        ],
+    )
+    assert rule(a=1, b=2) == ("0.50", "0.50!")
+    assert len(calls) == 1
+    calls.clear()
+    assert rule(a=12, b=4) == ("0.3", "0.30.3")
+    assert len(calls) == 2  # the shared ratio (for the first condition) and the case's own
+    calls.clear()
+    assert rule(a=3, b=None) == (None, None)
+    assert len(calls) == 1  # the case's own ratio is not worked out where it is not taken
+
+
+def test_a_value_shared_through_a_condition_is_computed_before_it() -> None:
+    """A value read by a case's output and, inside another value, by a later
+    case's condition is computed before the first of them (found by the test
+    above: the first version computed it inside the first case's branch only,
+    and the later condition read a name never assigned)."""
+    flag = FLAG_P & FLAG_Q
+    inner = ~(DAY_D != DAY_E) & ~flag
+    rule = DecisionList.define(
+        "through",
+        inputs=(DAY_D, DAY_E, FLAG_P, FLAG_Q),
+        outputs={"b": "bool", "day": "date"},
+        cases=[
+            Case(DAY_D == DAY_E, b=flag, day=choose(inner, DAY_D, DAY_E)),
+            Case(FLAG_P | inner, b=inner, day=DAY_E),
+            Case(None, b=lit(None, "bool"), day=DAY_D),
+        ],
+    )
+    rows = [
+        {"d": d, "e": e, "p": p, "q": q}
+        for d in (None, date(2024, 1, 1))
+        for e in (None, date(2024, 1, 1), date(2024, 1, 2))
+        for p in (None, True, False)
+        for q in (None, True, False)
+    ]
+    by_python = [rule(**row) for row in rows]
+    schema = {"d": pl.Date, "e": pl.Date, "p": pl.Boolean, "q": pl.Boolean}
+    frame = pl.DataFrame(rows, schema=schema)
+    decided = rule.over(frame, {n: pl.col(n) for n in schema})
+    assert [tuple(r) for r in decided.select("b", "day").collect().iter_rows()] == by_python
+    assert rule(d=None, e=None, p=False, q=None) == (False, None)
+    assert rule(d=None, e=date(2024, 1, 1), p=True, q=False) == (False, date(2024, 1, 1))

@@ -60,7 +60,11 @@ given as ``None``) get one answer in both engines, polars' own:
 
 A decision's Python function tests for a missing value only where one can
 arise (an input, the first day of no days, a division), so figures that cannot
-be missing cost what they did.
+be missing cost what they did. It computes a value once however many places
+read it: one a condition reads just before the first case that reads it, one
+only outputs read inside the branch of a case that reads it twice or more
+(``_Build``); since no operation raises, computing a value a condition
+might have skipped changes no answer.
 
 A case's condition and outputs count only for the clients the cases before it
 did not take (Python does not evaluate them for the others; polars computes
@@ -155,14 +159,131 @@ def _problem(problem: str) -> DefinitionError:
 
 
 class _Build:
-    """The state of one Python compilation: constants and the aggregates' locals."""
+    """The state of one Python compilation: constants, the aggregates' locals,
+    and the values computed once because several places read them.
 
-    def __init__(self) -> None:
+    A compilation runs twice over the same declaration. The first run
+    (``sharing=None``) only counts how often each node is read (by identity,
+    as a value or as a condition), in which cases, in a condition or not, and by
+    which nodes. The second writes the source, where a node read more than
+    once is a local (``_s0 = ...``) computed once:
+
+    - a node a condition reads (or one such a local reads) is assigned just
+      before the first case that reads it, and serves every later case;
+    - a node only outputs read is assigned inside the branch of a case whose
+      outputs read it twice or more, for that case alone (the cases before
+      it do not pay for it).
+
+    Every operation answers ``None`` rather than raising (missing values), so
+    computing a shared value before a condition that might have skipped it
+    changes no answer.
+    """
+
+    def __init__(self, sharing: frozenset[tuple[int, bool, int]] | None = None) -> None:
         self.consts: list[Any] = []
         #: ``{aggregate key: (local name, its Python source)}``, in first-use order.
         self.locals: dict[tuple[str, str], tuple[str, str]] = {}
         #: How many names the guards of missing values have bound (``_t0``, ...).
         self.bound = 0
+        #: Where the compilation is: the case's position, and whether in its outputs.
+        self.where: tuple[int, bool] = (0, True)
+        #: Counting run: ``{(node id, as condition): [node, reads, in a
+        #: condition, readers, {case: reads in its outputs}]}``; the nodes are
+        #: kept so that their ids stay theirs.
+        self.reads: dict[tuple[int, bool], list[Any]] = {}
+        self._reader: list[tuple[int, bool]] = []
+        #: Writing run: ``(node id, as condition, case)`` of the shared nodes,
+        #: case -1 for those a condition reads (assigned before their first case).
+        self.sharing = sharing
+        self.shared: dict[tuple[int, bool], str] = {}
+        self.in_case: dict[tuple[int, bool], str] = {}
+        self.assigned_count = 0
+        self._before: list[str] = []
+        self._inside: list[str] = []
+
+    def py(self, value: Value) -> str:
+        """The Python source of ``value`` (a shared one's local)."""
+        return self._read(value, False)
+
+    def cond(self, value: Value) -> str:
+        """The Python source of condition ``value``, true exactly when it holds."""
+        return self._read(value, True)
+
+    def _read(self, value: Value, cond: bool) -> str:
+        key = (id(value), cond)
+        case, in_outputs = self.where
+        if self.sharing is None:
+            found = self.reads.get(key)
+            if found is None:
+                found = self.reads[key] = [value, 0, False, set(), {}]
+                descend = True
+            else:  # its parts are counted again in each case whose outputs read it
+                descend = in_outputs and case not in found[4]
+            found[1] += 1
+            found[2] = found[2] or not in_outputs
+            if in_outputs:
+                found[4][case] = found[4].get(case, 0) + 1
+            if self._reader:
+                found[3].add(self._reader[-1])
+            if not descend:
+                return "_"
+            self._reader.append(key)
+            try:
+                return value._py_cond(self) if cond else value._py(self)
+            finally:
+                self._reader.pop()
+        name = self.shared.get(key) or self.in_case.get(key)
+        if name is not None:
+            return name
+        early = (*key, -1) in self.sharing
+        here = not early and (*key, case) in self.sharing
+        source = value._py_cond(self) if cond else value._py(self)
+        if not (early or here):
+            return source
+        if source.isidentifier() or _NUMBER.fullmatch(source):
+            name = source
+        else:
+            name = f"_s{self.assigned_count}"
+            self.assigned_count += 1
+            (self._before if early else self._inside).append(f"{name} = {source}")
+        (self.shared if early else self.in_case)[key] = name
+        return name
+
+    def sharing_found(self) -> frozenset[tuple[int, bool, int]]:
+        """After the counting run: the nodes to compute once, as ``(node id, as
+        condition, case)``; case -1 for those assigned before the first case
+        that reads them (the others, inside the branch of each case whose
+        outputs read them twice or more)."""
+        reads = self.reads
+        early: dict[tuple[int, bool], bool] = {}
+
+        def is_early(key: tuple[int, bool]) -> bool:
+            # Whether the node's source is written before a case's condition:
+            # a condition reads it, or a node written there does (a shared one
+            # assigned early, or one written out in place inside such a node).
+            found = early.get(key)
+            if found is None:
+                early[key] = False  # (the nodes form no cycle; a guard all the same)
+                _, _, in_condition, readers, _ = reads[key]
+                found = early[key] = in_condition or any(is_early(r) for r in readers)
+            return found
+
+        shared: set[tuple[int, bool, int]] = set()
+        for key, (_, count, _, _, by_case) in reads.items():
+            if count > 1 and is_early(key):
+                shared.add((*key, -1))
+            elif count > 1:
+                shared.update((*key, case) for case, n in by_case.items() if n > 1)
+        return frozenset(shared)
+
+    def assigned(self) -> tuple[list[str], list[str]]:
+        """The shared values assigned since the last call (the end of a case):
+        those to assign before the case's condition, and those inside its
+        branch (read by that case alone)."""
+        found = self._before, self._inside
+        self._before, self._inside = [], []
+        self.in_case = {}
+        return found
 
     def const(self, value: object) -> str:
         self.consts.append(value)
@@ -199,7 +320,7 @@ class _Build:
         tests: list[str] = []
         names: list[str] = []
         for n, value in enumerate(values):
-            source = value._py(self)
+            source = self.py(value)
             zero = n in nonzero and not (
                 isinstance(value, _Lit) and isinstance(value.value, int) and value.value
             )
@@ -216,6 +337,7 @@ class _Build:
             names.append(name)
         if not tests:
             return make(names)
+        tests = list(dict.fromkeys(tests))  # a shared value read twice is tested once
         return f"({otherwise} if {' or '.join(tests)} else {make(names)})"
 
 
@@ -413,7 +535,7 @@ class _Named(Value):
         return f"{self.value!r}.named({self.name!r})"
 
     def _py(self, b: _Build) -> str:
-        return self.value._py(b)
+        return b.py(self.value)
 
     def _pl(self, pl: Any, env: _PlEnv) -> Any:
         return env.temp(pl, ("named", id(self)), lambda: self.value._pl(pl, env))
@@ -428,7 +550,7 @@ class _Named(Value):
         return self.value._may_miss()
 
     def _py_cond(self, b: _Build) -> str:
-        return self.value._py_cond(b)
+        return b.cond(self.value)
 
 
 def _value(value: object) -> Value:
@@ -745,7 +867,7 @@ class _DaysAdd(Value):
         return f"days_input({self.name!r}).add({self.day!r})"
 
     def _py(self, b: _Build) -> str:
-        return f"_add_day({self.name}, {self.day._py(b)})"
+        return f"_add_day({self.name}, {b.py(self.day)})"
 
     def _pl(self, pl: Any, env: _PlEnv) -> Any:
         days, day = env.inputs[self.name], self.day._pl(pl, env)
@@ -807,7 +929,7 @@ class _DayIn(Value):
         return repr(self.zone)
 
     def _py(self, b: _Build) -> str:
-        moment = self.moment._py(b)
+        moment = b.py(self.moment)
         if self.shift:
             return f"_day_in(_shifted({moment}, {self.shift}), {b.const(self.tz)})"
         return f"_day_in({moment}, {b.const(self.tz)})"
@@ -845,7 +967,7 @@ class _Ask(Value):
 
     def _py(self, b: _Build) -> str:
         fn = b.const(self.decision.value(self.name))
-        return f"{fn}({', '.join(v._py(b) for v in self.given)})"
+        return f"{fn}({', '.join(b.py(v) for v in self.given)})"
 
     def _pl(self, pl: Any, env: _PlEnv) -> Any:
         # the other decision over the same inputs is one compilation, however many
@@ -957,7 +1079,7 @@ class _Arith(Value):
 
     def _py(self, b: _Build) -> str:
         if self.a.kind == "date" and self.b.kind == "int":
-            return f"_plus_days({self.a._py(b)}, {self.b._py(b)})"
+            return f"_plus_days({b.py(self.a)}, {b.py(self.b)})"
         if self.a.kind == "date":
             return b.guarded((self.a, self.b), lambda xy: f"({xy[0]} - {xy[1]}).days")
         op = self.op
@@ -1016,7 +1138,7 @@ class _Compare(Value):
     def _py(self, b: _Build) -> str:
         op = self.op
         if op in ("==", "!="):  # Python's answers with None are the ones wanted
-            return f"({self.a._py(b)} {op} {self.b._py(b)})"
+            return f"({b.py(self.a)} {op} {b.py(self.b)})"
         return b.guarded((self.a, self.b), lambda xy: f"({xy[0]} {op} {xy[1]})", otherwise="False")
 
     def _pl(self, pl: Any, env: _PlEnv) -> Any:
@@ -1052,12 +1174,12 @@ class _Logic(Value):
 
     def _py(self, b: _Build) -> str:
         if not self._may_miss():
-            return "(" + f" {self.op} ".join(p._py(b) for p in self.parts) + ")"
+            return "(" + f" {self.op} ".join(b.py(p) for p in self.parts) + ")"
         # three-valued, as polars: false and missing is false, true or missing
         # true, anything else with a missing condition is missing
-        found = self.parts[0]._py(b)
+        found = b.py(self.parts[0])
         for part in self.parts[1:]:
-            found = f"_{self.op}3({found}, {part._py(b)})"
+            found = f"_{self.op}3({found}, {b.py(part)})"
         return found
 
     def _pl(self, pl: Any, env: _PlEnv) -> Any:
@@ -1078,7 +1200,7 @@ class _Logic(Value):
     def _py_cond(self, b: _Build) -> str:
         # three-valued and/or hold exactly when two-valued and/or of their parts'
         # holding do: Python's own, short-circuiting
-        return "(" + f" {self.op} ".join(p._py_cond(b) for p in self.parts) + ")"
+        return "(" + f" {self.op} ".join(b.cond(p) for p in self.parts) + ")"
 
 
 class _Not(Value):
@@ -1093,7 +1215,7 @@ class _Not(Value):
     def _py(self, b: _Build) -> str:
         if self.part._may_miss():
             return b.guarded((self.part,), lambda x: f"(not {x[0]})")
-        return f"(not {self.part._py(b)})"
+        return f"(not {b.py(self.part)})"
 
     def _pl(self, pl: Any, env: _PlEnv) -> Any:
         return ~self.part._pl(pl, env)
@@ -1111,7 +1233,7 @@ class _Not(Value):
         # holds when the part is false, not when it is missing
         if self.part._may_miss():
             return b.guarded((self.part,), lambda x: f"(not {x[0]})", otherwise="False")
-        return f"(not {self.part._py_cond(b)})"
+        return f"(not {b.cond(self.part)})"
 
 
 # ----------------------------------------------------------------- exact figures
@@ -1146,7 +1268,7 @@ class _Call(Value):
         if self.fn == "grouped":  # inline: one of the commonest parts of a sentence
             return b.guarded(self.args, lambda x: f"format({x[0]}, ',')")
         # the helpers answer None for a missing argument or one with no answer
-        args = ", ".join(a._py(b) for a in self.args)
+        args = ", ".join(b.py(a) for a in self.args)
         if self.places < 0:  # the places are the last argument
             return f"_{self.fn}({args})"
         return f"_{self.fn}({args}, {self.places})"
@@ -1222,7 +1344,7 @@ class _Lookup(Value):
         return f"lookup({self.value!r}, {self.mapping!r})"
 
     def _py(self, b: _Build) -> str:
-        return f"{b.const(self.mapping)}.get({self.value._py(b)})"
+        return f"{b.const(self.mapping)}.get({b.py(self.value)})"
 
     def _pl(self, pl: Any, env: _PlEnv) -> Any:
         keys = list(self.mapping)
@@ -1526,8 +1648,8 @@ class _Ids(Value):
         return f"{self.ids!r}.{self.op}({'' if self.arg is None else repr(self.arg)})"
 
     def _py(self, b: _Build) -> str:
-        x = self.ids._py(b)
-        y = None if self.arg is None else self.arg._py(b)
+        x = b.py(self.ids)
+        y = None if self.arg is None else b.py(self.arg)
         op = self.op
         if op == "append":
             return f"_append({x}, {y})"
@@ -1687,7 +1809,7 @@ class _Choose(Value):
         return f"({self.then!r} if {self.cond!r} else {self.otherwise!r})"
 
     def _py(self, b: _Build) -> str:
-        return f"({self.then._py(b)} if {self.cond._py_cond(b)} else {self.otherwise._py(b)})"
+        return f"({b.py(self.then)} if {b.cond(self.cond)} else {b.py(self.otherwise)})"
 
     def _pl(self, pl: Any, env: _PlEnv) -> Any:
         return (
@@ -2087,32 +2209,54 @@ class DecisionList:
 def _compile_cases(
     name: str, inputs: tuple[str, ...], outputs: Mapping[str, Kind], cases: tuple[Case, ...]
 ) -> Callable[..., tuple[Any, ...]]:
-    b = _Build()
+    counting = _Build()
+    _case_lines(counting, outputs, cases)
+    b = _Build(counting.sharing_found())
+    return _function(name, inputs, b, _case_lines(b, outputs, cases))  # type: ignore[no-any-return]
+
+
+def _case_lines(b: _Build, outputs: Mapping[str, Kind], cases: tuple[Case, ...]) -> list[str]:
+    """The body of a decision's function: per case, the shared values it is the
+    first to read, its condition, and its outputs."""
     body: list[str] = []
-    for case in cases:
+    for i, case in enumerate(cases):
+        b.where = (i, False)
+        condition = None if case.when is None else b.cond(case.when)
+        b.where = (i, True)
         values = []
         for out in outputs:
             value = case.then[out]
             values.append(
                 (repr(value.value) if value.value is None else b.const(value.value))
                 if isinstance(value, _Raw)
-                else value._py(b)
+                else b.py(value)
             )
         result = "(" + ", ".join(values) + ",)"
-        if case.when is None:
+        before, inside = b.assigned()
+        body += [f"    {line}" for line in before]
+        if condition is None:
+            body += [f"    {line}" for line in inside]
             body.append(f"    return {result}")
         else:
-            body.append(f"    if {case.when._py_cond(b)}:\n        return {result}")
-    return _function(name, inputs, b, body)  # type: ignore[no-any-return]
+            body.append(f"    if {condition}:")
+            body += [f"        {line}" for line in inside]
+            body.append(f"        return {result}")
+    return body
 
 
 def _compile_values(
     name: str, keys: tuple[str, ...], inputs: tuple[str, ...], values: Mapping[str, Value]
 ) -> Callable[..., Any]:
-    b = _Build()
-    sources = [values[key]._py(b) for key in keys]
-    result = sources[0] if len(sources) == 1 else "(" + ", ".join(sources) + ",)"
-    return _function(f"{name}.{'/'.join(keys)}", inputs, b, [f"    return {result}"])  # type: ignore[no-any-return]
+    def lines(b: _Build) -> list[str]:
+        sources = [b.py(values[key]) for key in keys]
+        result = sources[0] if len(sources) == 1 else "(" + ", ".join(sources) + ",)"
+        before, inside = b.assigned()
+        return [f"    {line}" for line in before + inside] + [f"    return {result}"]
+
+    counting = _Build()
+    lines(counting)
+    b = _Build(counting.sharing_found())
+    return _function(f"{name}.{'/'.join(keys)}", inputs, b, lines(b))  # type: ignore[no-any-return]
 
 
 def _function(name: str, inputs: tuple[str, ...], b: _Build, body: list[str]) -> Any:
