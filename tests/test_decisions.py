@@ -1181,7 +1181,7 @@ def _shared_values(data: Any) -> tuple[Case, ...]:
     return tuple(cases)
 
 
-@settings(SETTINGS, max_examples=100)
+@settings(SETTINGS, max_examples=50)
 @given(data=st.data(), rows=st.lists(ANY_ROW, min_size=1, max_size=12))
 def test_values_read_in_several_places_give_the_same_answers(
     data: Any, rows: list[dict[str, Any]]
