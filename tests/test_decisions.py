@@ -1012,6 +1012,26 @@ ANY_SCHEMA = {
     "ds": pl.List(pl.Date),
     "xs": pl.List(pl.String),
 }
+#: Moments (microseconds since 1970, UTC) at and past the calendar's ends, where
+#: a day in a zone has no answer.
+FIRST_MOMENT = (datetime.min.replace(tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(
+    microseconds=1
+)
+LAST_MOMENT = (datetime.max.replace(tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(
+    microseconds=1
+)
+HOUR = 3_600_000_000
+EDGE_MOMENTS = (
+    0,
+    FIRST_MOMENT,
+    FIRST_MOMENT - 1,
+    FIRST_MOMENT + HOUR,
+    LAST_MOMENT,
+    LAST_MOMENT + 1,
+    LAST_MOMENT - HOUR,
+    2**62,
+    -(2**62),
+)
 #: Near the calendar's ends too, where a day plus days has no answer.
 ANY_DAYS = st.dates(date(1990, 1, 1), date(2030, 12, 31)) | st.sampled_from(
     [date(1, 1, 2), date(9999, 12, 30)]
@@ -1083,7 +1103,11 @@ def any_values(kind: str, depth: int) -> st.SearchStrategy[Any]:
         "date": [
             st.builds(lambda x, y: x + y, sub("date"), sub("int")),
             st.builds(
-                lambda x: day_in(x, "Europe/Kyiv"), st.sampled_from([lit(None, "int"), lit(0)])
+                day_in,
+                st.sampled_from([lit(m) for m in EDGE_MOMENTS] + [lit(None, "int")]) | sub("int"),
+                st.sampled_from(
+                    ["Europe/Kyiv", "UTC", "America/New_York", timezone(-timedelta(hours=5))]
+                ),
             ),
         ],
         "text": [
@@ -1266,3 +1290,36 @@ def test_a_value_shared_through_a_condition_is_computed_before_it() -> None:
     assert [tuple(r) for r in decided.select("b", "day").collect().iter_rows()] == by_python
     assert rule(d=None, e=None, p=False, q=None) == (False, None)
     assert rule(d=None, e=date(2024, 1, 1), p=True, q=False) == (False, date(2024, 1, 1))
+
+
+@pytest.mark.parametrize(
+    "zone", ["UTC", "Europe/Kyiv", "America/New_York", timezone(timedelta(hours=14))]
+)
+def test_the_day_of_a_moment_outside_the_calendar_is_missing_in_both_engines(
+    zone: str | timezone,
+) -> None:
+    """A moment before year 1 or after 9999, or one whose day in the zone is
+    (9999-12-31 23:00 UTC is 10000-01-01 in Kyiv), has no day: missing in both
+    engines, as a day plus days past the calendar is (Python raised
+    OverflowError; polars printed a year 10000 it could not hand back)."""
+    moment = int_input("m")
+    rule = DecisionList.define(
+        "day",
+        inputs=(moment,),
+        outputs={"day": "date", "later": "date"},
+        cases=[Case(None, day=day_in(moment, zone), later=day_in(moment * 10**12, zone))],
+    )
+    moments = [*EDGE_MOMENTS, None]
+    by_python = [rule(m=m) for m in moments]
+    frame = pl.DataFrame({"m": moments}, schema={"m": pl.Int64})
+    decided = rule.over(frame, {"m": pl.col("m")}).select("day", "later").collect()
+    assert [tuple(r) for r in decided.iter_rows()] == by_python
+    assert rule(m=LAST_MOMENT + 1) == (None, None)
+    if isinstance(zone, str):  # (a fixed offset shifts the moment first: 14 h later)
+        assert rule(m=FIRST_MOMENT - 1) == (None, None)
+    assert rule(m=2**62) == (None, None)
+    assert rule(m=0)[0] == (date(1970, 1, 1) if zone != "America/New_York" else date(1969, 12, 31))
+    if zone in ("UTC", "America/New_York"):
+        assert rule(m=LAST_MOMENT)[0] == date(9999, 12, 31)
+    else:  # east of UTC: the last moment's day is past the calendar
+        assert rule(m=LAST_MOMENT)[0] is None

@@ -64,7 +64,8 @@ be missing cost what they did. It computes a value once however many places
 read it: one a condition reads just before the first case that reads it, one
 only outputs read inside the branch of a case that reads it twice or more
 (``_Build``); since no operation raises, computing a value a condition
-might have skipped changes no answer.
+might have skipped changes no answer (one exception, far from any record: an
+integer past Python's 4,300-digit limit for ``str`` cannot be printed).
 
 A case's condition and outputs count only for the clients the cases before it
 did not take (Python does not evaluate them for the others; polars computes
@@ -149,6 +150,9 @@ _NUMBER: Final = re.compile(r"-?[0-9]+")
 #: The calendar's first and last days as days since 1970-01-01 (Python's dates).
 _FIRST_DAY: Final = (date.min - date(1970, 1, 1)).days
 _LAST_DAY: Final = (date.max - date(1970, 1, 1)).days
+#: The first and last moments of Python's calendar, in microseconds since 1970 (UTC).
+_FIRST_US: Final = (datetime.min.replace(tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
+_LAST_US: Final = (datetime.max.replace(tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
 #: The largest exponent of :func:`pow10` and number of places of :func:`ratio_text`.
 _MAX_POW10: Final = 36
 _MAX_PLACES: Final = 18
@@ -156,6 +160,23 @@ _MAX_PLACES: Final = 18
 
 def _problem(problem: str) -> DefinitionError:
     return DefinitionError(machine="decisions", kind="decision list", problems=[problem])
+
+
+class _Reads:
+    """How a compilation reads one node (as a value or as a condition)."""
+
+    __slots__ = ("by_case", "count", "in_condition", "node", "readers")
+
+    def __init__(self, node: Value) -> None:
+        #: The node itself, kept so that its id stays its own while counting.
+        self.node = node
+        self.count = 0
+        #: Whether a case's condition reads it (directly or inside a node written there).
+        self.in_condition = False
+        #: The nodes whose source reads it (by node id and whether as a condition).
+        self.readers: set[tuple[int, bool]] = set()
+        #: How often each case's outputs read it.
+        self.by_case: dict[int, int] = {}
 
 
 class _Build:
@@ -187,10 +208,8 @@ class _Build:
         self.bound = 0
         #: Where the compilation is: the case's position, and whether in its outputs.
         self.where: tuple[int, bool] = (0, True)
-        #: Counting run: ``{(node id, as condition): [node, reads, in a
-        #: condition, readers, {case: reads in its outputs}]}``; the nodes are
-        #: kept so that their ids stay theirs.
-        self.reads: dict[tuple[int, bool], list[Any]] = {}
+        #: Counting run: what was read, by node id and whether as a condition.
+        self.reads: dict[tuple[int, bool], _Reads] = {}
         self._reader: list[tuple[int, bool]] = []
         #: Writing run: ``(node id, as condition, case)`` of the shared nodes,
         #: case -1 for those a condition reads (assigned before their first case).
@@ -215,16 +234,16 @@ class _Build:
         if self.sharing is None:
             found = self.reads.get(key)
             if found is None:
-                found = self.reads[key] = [value, 0, False, set(), {}]
+                found = self.reads[key] = _Reads(value)
                 descend = True
             else:  # its parts are counted again in each case whose outputs read it
-                descend = in_outputs and case not in found[4]
-            found[1] += 1
-            found[2] = found[2] or not in_outputs
+                descend = in_outputs and case not in found.by_case
+            found.count += 1
+            found.in_condition = found.in_condition or not in_outputs
             if in_outputs:
-                found[4][case] = found[4].get(case, 0) + 1
+                found.by_case[case] = found.by_case.get(case, 0) + 1
             if self._reader:
-                found[3].add(self._reader[-1])
+                found.readers.add(self._reader[-1])
             if not descend:
                 return "_"
             self._reader.append(key)
@@ -264,16 +283,16 @@ class _Build:
             found = early.get(key)
             if found is None:
                 early[key] = False  # (the nodes form no cycle; a guard all the same)
-                _, _, in_condition, readers, _ = reads[key]
-                found = early[key] = in_condition or any(is_early(r) for r in readers)
+                read = reads[key]
+                found = early[key] = read.in_condition or any(is_early(r) for r in read.readers)
             return found
 
         shared: set[tuple[int, bool, int]] = set()
-        for key, (_, count, _, _, by_case) in reads.items():
-            if count > 1 and is_early(key):
+        for key, read in reads.items():
+            if read.count > 1 and is_early(key):
                 shared.add((*key, -1))
-            elif count > 1:
-                shared.update((*key, case) for case, n in by_case.items() if n > 1)
+            elif read.count > 1:
+                shared.update((*key, case) for case, n in read.by_case.items() if n > 1)
         return frozenset(shared)
 
     def assigned(self) -> tuple[list[str], list[str]]:
@@ -886,7 +905,9 @@ class _DaysAdd(Value):
 
 def day_in(moment: object, zone: str | tzinfo) -> Value:
     """The calendar day in ``zone`` of a moment given as whole microseconds since
-    1970-01-01T00:00Z (a machine's ``at``); missing stays missing.
+    1970-01-01T00:00Z (a machine's ``at``); missing stays missing, and so is a
+    moment outside Python's calendar or one whose day in the zone is (a fixed
+    offset is added to the moment first).
 
     ``zone`` is an IANA name, a :class:`zoneinfo.ZoneInfo`, UTC or a fixed UTC
     offset (:class:`datetime.timezone`): the zones a report takes. A fixed
@@ -935,13 +956,18 @@ class _DayIn(Value):
         return f"_day_in({moment}, {b.const(self.tz)})"
 
     def _pl(self, pl: Any, env: _PlEnv) -> Any:
-        moment = self.moment._pl(pl, env).cast(pl.Int64)
+        moment = self.moment._pl(pl, env).cast(pl.Int128)
         if self.shift:
             moment = moment + self.shift
-        utc = pl.from_epoch(moment, time_unit="us")
+        # a moment or a day outside Python's calendar is missing, as in Python
+        # (the moment is clipped first, so the conversion is always defined)
+        inside = moment.is_between(_FIRST_US, _LAST_US)
+        utc = pl.from_epoch(moment.clip(_FIRST_US, _LAST_US).cast(pl.Int64), time_unit="us")
         if self.zone == "UTC":
-            return utc.dt.date()
-        return utc.dt.replace_time_zone("UTC").dt.convert_time_zone(self.zone).dt.date()
+            day = utc.dt.date()
+        else:
+            day = utc.dt.replace_time_zone("UTC").dt.convert_time_zone(self.zone).dt.date()
+        return pl.when(inside & day.cast(pl.Int32).is_between(_FIRST_DAY, _LAST_DAY)).then(day)
 
     def _text(self) -> str:
         return f"day_in({self.moment._text()}, {self._zone_text()})"
@@ -950,7 +976,7 @@ class _DayIn(Value):
         return self.moment._inputs()
 
     def _may_miss(self) -> bool:
-        return self.moment._may_miss()
+        return True  # a missing moment, or one outside the calendar
 
 
 class _Ask(Value):
@@ -1471,7 +1497,10 @@ def _add_day(days: tuple[date, ...], day: date | None) -> tuple[date, ...]:
 def _day_in(moment: int | None, tz: Any) -> date | None:
     if moment is None:
         return None
-    return (_EPOCH + timedelta(microseconds=moment)).astimezone(tz).date()
+    try:
+        return (_EPOCH + timedelta(microseconds=moment)).astimezone(tz).date()
+    except OverflowError:  # the moment or its day is outside the calendar: no such day
+        return None
 
 
 def _shifted(moment: int | None, shift: int) -> int | None:
