@@ -26,7 +26,12 @@ and evaluated two ways, neither holding a copy of it:
   declarations: about 1 µs more per call than the code they replaced);
 - :meth:`DecisionList.over` compiles the same tree for polars: each aggregate and
   named value becomes a column computed once, and each output one ``when/then``
-  chain over the cases, so every client of a table is decided at once.
+  chain over the cases, so every client of a table is decided at once. An
+  expression a helper reads more than once (its arguments, the steps of its
+  arithmetic: the rounded quotient of :func:`ratio_text` is read for the sign,
+  the units and the decimals) is a column computed once too
+  (``_PlEnv.share``): a polars expression is a tree, and each read would copy
+  the subtree, nested helpers multiplying the copies.
 
 The values are integers (exact: Python's integers, polars' ``Int128``),
 booleans, calendar days, texts and record ids (a tuple of texts in Python, a
@@ -381,6 +386,17 @@ class _PlEnv:
             found = (f"{self.prefix}{len(self.temps)}", expr)
             self.temps[key] = found
         return pl.col(found[0])
+
+    def share(self, pl: Any, key: object, expr: Any) -> Any:
+        """``expr`` as an intermediate column under ``key``, for an expression a
+        compilation reads several times (a helper's argument or a step of its
+        arithmetic): a polars expression is a tree, so each read would copy
+        the whole subtree (the ladder's sentences grew to tens of thousands of
+        nodes that way). A bare column or a constant is read as it is."""
+        meta = expr.meta
+        if meta.is_column() or meta.is_literal(allow_aliasing=True):
+            return expr
+        return self.temp(pl, key, lambda: expr)
 
 
 class Value:
@@ -889,7 +905,8 @@ class _DaysAdd(Value):
         return f"_add_day({self.name}, {b.py(self.day)})"
 
     def _pl(self, pl: Any, env: _PlEnv) -> Any:
-        days, day = env.inputs[self.name], self.day._pl(pl, env)
+        days = env.inputs[self.name]
+        day = env.share(pl, ("add_day", id(self)), self.day._pl(pl, env))
         more = days.list.concat(pl.concat_list(day)).list.unique().list.sort()
         return pl.when(day.is_null()).then(days).otherwise(more)
 
@@ -959,6 +976,7 @@ class _DayIn(Value):
         moment = self.moment._pl(pl, env).cast(pl.Int128)
         if self.shift:
             moment = moment + self.shift
+        moment = env.share(pl, ("day_in", id(self), "moment"), moment)
         # a moment or a day outside Python's calendar is missing, as in Python
         # (the moment is clipped first, so the conversion is always defined)
         inside = moment.is_between(_FIRST_US, _LAST_US)
@@ -967,6 +985,7 @@ class _DayIn(Value):
             day = utc.dt.date()
         else:
             day = utc.dt.replace_time_zone("UTC").dt.convert_time_zone(self.zone).dt.date()
+        day = env.share(pl, ("day_in", id(self), "day"), day)
         return pl.when(inside & day.cast(pl.Int32).is_between(_FIRST_DAY, _LAST_DAY)).then(day)
 
     def _text(self) -> str:
@@ -1120,7 +1139,7 @@ class _Arith(Value):
             # a day past the calendar (before year 1, after 9999) is missing, as
             # Python has no such day; the days are cut to what an Int64 holds
             days = y.clip(-(2**40), 2**40).cast(pl.Int64)
-            found = x.cast(pl.Int64) + days
+            found = env.share(pl, ("plus_days", id(self)), x.cast(pl.Int64) + days)
             day = found.clip(_FIRST_DAY, _LAST_DAY).cast(pl.Int32).cast(pl.Date)
             return pl.when(found.is_between(_FIRST_DAY, _LAST_DAY)).then(day)
         if self.op == "+":
@@ -1300,10 +1319,13 @@ class _Call(Value):
         return f"_{self.fn}({args}, {self.places})"
 
     def _pl(self, pl: Any, env: _PlEnv) -> Any:
-        args = [a._pl(pl, env) for a in self.args]
+        def share(step: str, expr: Any) -> Any:
+            return env.share(pl, ("call", id(self), step), expr)
+
+        args = [share(f"arg{i}", a._pl(pl, env)) for i, a in enumerate(self.args)]
         if self.places < 0:
-            return _pl_helper(pl, self.fn, args[:-1], args[-1])
-        return _pl_helper(pl, self.fn, args, self.places)
+            return _pl_helper(pl, self.fn, args[:-1], args[-1], share)
+        return _pl_helper(pl, self.fn, args, self.places, share)
 
     def _text(self) -> str:
         return f"{self.fn}({', '.join(a._text() for a in self.args)})"
@@ -1546,6 +1568,8 @@ _HELPERS: Final[Mapping[str, Callable[..., Any]]] = {
 
 
 def _pl_decimal_text(pl: Any, scaled: Any, places: Any) -> Any:
+    """``scaled / 10**places`` written with ``places`` decimals (``scaled`` a
+    shared column: it is read twice)."""
     if isinstance(places, int):
         if not places:
             return scaled.cast(pl.String)
@@ -1569,15 +1593,22 @@ def _pl_decimal_text(pl: Any, scaled: Any, places: Any) -> Any:
     )
 
 
-def _pl_isqrt(pl: Any, n: Any) -> Any:
+def _pl_isqrt(pl: Any, n: Any, share: _Share) -> Any:
     """The integer square root of an ``Int128`` expression below 2**100: a float
     root (off by less than one there) corrected by comparing squares."""
-    s = n.cast(pl.Float64).sqrt().floor().cast(pl.Int128)
-    s = pl.when(s * s > n).then(s - 1).otherwise(s)
+    s = share("root", n.cast(pl.Float64).sqrt().floor().cast(pl.Int128))
+    s = share("root_down", pl.when(s * s > n).then(s - 1).otherwise(s))
     return pl.when((s + 1) * (s + 1) <= n).then(s + 1).otherwise(s)
 
 
-def _pl_helper(pl: Any, fn: str, args: list[Any], places: Any) -> Any:
+#: ``share(step, expression)``: the expression as a column computed once
+#: (:meth:`_PlEnv.share`), under a name for the step of one helper call.
+_Share = Callable[[str, Any], Any]
+
+
+def _pl_helper(pl: Any, fn: str, args: list[Any], places: Any, share: _Share) -> Any:
+    """A helper's polars expression; ``args`` are shared columns (or constants),
+    and ``share`` makes a column of each step read more than once."""
     one = pl.lit(1, dtype=pl.Int128)
     two = pl.lit(2, dtype=pl.Int128)
     if fn == "half_up":
@@ -1593,24 +1624,28 @@ def _pl_helper(pl: Any, fn: str, args: list[Any], places: Any) -> Any:
         if isinstance(places, int):
             unit = pl.lit(10**places, dtype=pl.Int128)
         else:  # places out of range: missing (the clip keeps the power defined)
-            num = pl.when(places.is_between(0, _MAX_PLACES)).then(num)
-            places = places.clip(0, _MAX_PLACES)
-            unit = pl.lit(10, dtype=pl.Int128).pow(places)
+            num = share("num", pl.when(places.is_between(0, _MAX_PLACES)).then(num))
+            places = share("places", places.clip(0, _MAX_PLACES))
+            unit = share("unit", pl.lit(10, dtype=pl.Int128).pow(places))
         # the magnitude rounded half even (a zero denominator: missing), then the sign
-        size = den.abs()
-        q, r = (num.abs() * unit) // size, (num.abs() * unit) % size
+        size = share("size", den.abs())
+        scaled = share("scaled", num.abs() * unit)
+        q = share("q", scaled // size)
+        r = scaled % size
         up = (two * r > size) | ((two * r == size) & (q % two == one))
-        q = q + up.cast(pl.Int128)
+        q = share("rounded", q + up.cast(pl.Int128))
         return _pl_signed(pl, q, (num < 0) != (den < 0), _pl_decimal_text(pl, q, places))
     if fn == "sqrt_ratio_text":
         radicand, den = args
-        scaled = pl.when(radicand >= 0).then(radicand) * pl.lit(100**places, dtype=pl.Int128)
-        size = den.abs()
-        q = _pl_isqrt(pl, scaled) // size
+        scaled = share(
+            "scaled", pl.when(radicand >= 0).then(radicand) * pl.lit(100**places, dtype=pl.Int128)
+        )
+        size = share("size", den.abs())
+        q = share("q", _pl_isqrt(pl, scaled, share) // size)
         twice = (two * q + one) * (two * q + one) * size * size
         four = pl.lit(4, dtype=pl.Int128) * scaled
         up = (twice < four) | ((twice == four) & (q % two == one))
-        q = q + up.cast(pl.Int128)
+        q = share("rounded", q + up.cast(pl.Int128))
         return _pl_signed(pl, q, den < 0, _pl_decimal_text(pl, q, places))
     assert fn == "grouped"
     (number,) = args
@@ -1627,12 +1662,10 @@ def _pl_helper(pl: Any, fn: str, args: list[Any], places: Any) -> Any:
 
 
 def _pl_signed(pl: Any, magnitude: Any, negative: Any, digits: Any) -> Any:
-    """``digits`` with a minus sign where ``negative`` and the magnitude is not 0."""
-    return (
-        pl.when(negative & (magnitude != 0))
-        .then(pl.concat_str(pl.lit("-"), digits))
-        .otherwise(digits)
-    )
+    """``digits`` with a minus sign where ``negative`` and the magnitude is not 0
+    (missing where ``digits`` is; ``digits`` is read once)."""
+    sign = pl.when(negative & (magnitude != 0)).then(pl.lit("-")).otherwise(pl.lit(""))
+    return pl.concat_str(sign, digits)
 
 
 def _text_value(item: object, op: str) -> Value:
@@ -1716,6 +1749,10 @@ class _Ids(Value):
                 return x.list.join(n)
             return x.list.head(n) if op == "head" else x.list.tail(n)
         y = self.arg._pl(pl, env)
+        if op in ("append", "append_new", "sorted_by"):  # they read the ids twice
+            x = env.share(pl, ("ids", id(self), "ids"), x)
+        if op in ("append", "append_new"):  # and the id
+            y = env.share(pl, ("ids", id(self), "arg"), y)
         if op == "sorted_by":
             paired = y.list.head(x.list.len())
             order = paired.list.eval(
