@@ -15,7 +15,8 @@ and what the rounds would cost to fold half, 90%, 99% and all of the clients
 
 Side by side in one process, alternating, best of ``--reps``, process CPU
 seconds. lifetimes reads the same orders table (Parquet) with pandas inside its
-timing, as in ``bench_rfm.py``.
+timing: ``bench_rfm.py``'s ``run_lifetimes``, whose observation period ends on
+1998-06-30 (the moment given must fall on that day).
 
     python bench/bench_floor.py --orders DIR/orders.parquet --as-of 1998-06-30T23:59:59+00:00
 
@@ -52,9 +53,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="CPUs the report may use")
     args = parser.parse_args()
 
-    import pandas as pd
+    import lifetimes.utils  # noqa: F401  (imported outside the timings, as the records are built)
     import polars as pl
-    from lifetimes.utils import summary_data_from_transaction_data
+    from bench_rfm import END_DAY, run_lifetimes
 
     from relcycle import lifecycle
     from relcycle.columnar import _fold as fold
@@ -64,7 +65,8 @@ def main() -> None:
     from relcycle.ladder import LadderSettings, lifecycle_inputs
 
     as_of = datetime.fromisoformat(args.as_of)
-    end_day = as_of.astimezone(UTC).date().isoformat()
+    if as_of.astimezone(UTC).date() != END_DAY:
+        parser.error(f"lifetimes' summary ends on {END_DAY} (bench_rfm.py): give that day's end")
     folder = args.orders.parent
     frames = read_tables(folder)
     stories = [h.as_of(as_of) for h in histories(frames)]  # outside the timings
@@ -72,17 +74,7 @@ def main() -> None:
     settings, funnel_policy = LadderSettings(), FunnelPolicy()
 
     def lifetimes_summary() -> Any:
-        df = pd.read_parquet(args.orders, columns=["client_id", "placed_at", "amount"])
-        df["placed_at"] = df["placed_at"].dt.tz_convert(None)
-        df["amount"] = df["amount"].astype(float)
-        return summary_data_from_transaction_data(
-            df,
-            "client_id",
-            "placed_at",
-            monetary_value_col="amount",
-            observation_period_end=end_day,
-            freq="D",
-        )
+        return run_lifetimes(args.orders)
 
     def machines() -> int:
         steps = 0
