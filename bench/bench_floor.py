@@ -79,6 +79,9 @@ def main() -> None:
     def machines() -> int:
         steps = 0
         for h in stories:
+            # the runs the report makes: the lifecycle as `lifecycle.assess` runs
+            # it (the client's own service levels once it has a complaint; the
+            # histories end at the moment), the ladder given its moves, the funnel
             policy = life_policy
             if h.complaints:
                 policy = policy.for_client(h.client)

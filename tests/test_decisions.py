@@ -1272,7 +1272,8 @@ def test_a_helper_reads_each_argument_once_in_polars() -> None:
     """A helper's polars expression reads its arguments and its own steps as
     columns computed once: a polars expression is a tree, and copying an
     argument into each place that reads it made the declared ladder's
-    sentences tens of thousands of nodes long (its fold 2.7 times slower). An
+    sentences tens of thousands of characters long (its fold 2.7 times
+    slower). An
     argument written once stays written once, and so does the innermost of
     twelve helpers nested in each other's arguments (copied, 2**12 times)."""
     marked = INT_A * 7919 + INT_B  # the marker 7919 shows where it is written

@@ -391,8 +391,9 @@ class _PlEnv:
         """``expr`` as an intermediate column under ``key``, for an expression a
         compilation reads several times (a helper's argument or a step of its
         arithmetic): a polars expression is a tree, so each read would copy
-        the whole subtree (the ladder's sentences grew to tens of thousands of
-        nodes that way). A bare column or a constant is read as it is."""
+        the whole subtree (the declared ladder's sentences grew to tens of
+        thousands of characters of expression that way). A bare column or a
+        constant is read as it is."""
         meta = expr.meta
         if meta.is_column() or meta.is_literal(allow_aliasing=True):
             return expr
